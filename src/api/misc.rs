@@ -1,0 +1,88 @@
+//! Script parameters and lab lifetime: param(), keep().
+
+use std::rc::Rc;
+
+use rhai::{Dynamic, ImmutableString};
+
+use super::{Ctx, Doc, Registrar, Res, bad};
+
+impl Ctx {
+    fn param_raw(&self, name: &str) -> Option<String> {
+        self.used_params.borrow_mut().insert(name.to_string());
+        self.params.get(name).cloned()
+    }
+}
+
+fn parse_as(name: &str, raw: &str, default: &Dynamic) -> Res<Dynamic> {
+    let wrong = |ty: &str, example: &str| {
+        bad(
+            format!("--set {name}={raw}: expected {ty}, like its default ({default})"),
+            format!("pass it as --set {name}={example}"),
+        )
+    };
+    if default.is_int() {
+        raw.parse::<i64>().map(Dynamic::from_int).map_err(|_| wrong("a whole number", "4"))
+    } else if default.is_float() {
+        raw.parse::<f64>().map(Dynamic::from_float).map_err(|_| wrong("a number", "1.5"))
+    } else if default.is_bool() {
+        raw.parse::<bool>().map(Dynamic::from_bool).map_err(|_| wrong("true or false", "true"))
+    } else {
+        Ok(Dynamic::from(raw.to_string()))
+    }
+}
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    let doc = Doc {
+        area: "script",
+        name: "param",
+        sig: "param(\"name\", default) -> value",
+        doc: "The value of `--set name=…` from the command line, else default; converted to default's type.",
+        example: "let hosts = param(\"hosts\", 4);",
+    };
+    let c = ctx.clone();
+    r.func(doc.clone(), move |name: ImmutableString, default: Dynamic| -> Res<Dynamic> {
+        match c.param_raw(&name) {
+            Some(raw) => parse_as(&name, &raw, &default),
+            None => Ok(default),
+        }
+    });
+    let c = ctx.clone();
+    r.func(doc, move |name: ImmutableString| -> Res<Dynamic> {
+        c.param_raw(&name).map(Dynamic::from).ok_or_else(|| {
+            bad(
+                format!("parameter '{name}' was not given"),
+                format!("pass it with --set {name}=…, or give a default: param(\"{name}\", value)"),
+            )
+        })
+    });
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "script",
+            name: "keep",
+            sig: "keep()",
+            doc: "Leave the lab up when the script ends (like --keep); `nslab down LAB` removes it later.",
+            example: "keep();",
+        },
+        move || -> Res<()> {
+            c.lab()?.keep();
+            Ok(())
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_take_the_default_type() {
+        let v = parse_as("hosts", "8", &Dynamic::from_int(4)).unwrap();
+        assert_eq!(v.as_int().unwrap(), 8);
+        assert!(parse_as("hosts", "eight", &Dynamic::from_int(4)).is_err());
+        let v = parse_as("fast", "true", &Dynamic::from_bool(false)).unwrap();
+        assert!(v.as_bool().unwrap());
+        let v = parse_as("subnet", "10.5.0.0/24", &Dynamic::from("10.1.0.0/24".to_string())).unwrap();
+        assert_eq!(v.into_string().unwrap(), "10.5.0.0/24");
+    }
+}

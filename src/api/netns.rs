@@ -1,0 +1,176 @@
+//! Namespaces: netns(), host(), ns.name, netns_list(), ns.forwarding(),
+//! ns.sysctl(), ns.links()/addrs()/routes().
+
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, ImmutableString, Map};
+
+use super::{Ctx, Doc, Netns, Registrar, Res, err};
+use crate::lab::HOST;
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "netns",
+            sig: "netns(name) -> Netns",
+            doc: "Create a network namespace with lo up (`ip netns add NAME`); removed at teardown.",
+            example: "let ns1 = netns(\"ns1\");",
+        },
+        move |name: &str| -> Res<Netns> {
+            let mut lab = c.lab()?;
+            let id = lab.netns(name).map_err(err)?;
+            Ok(Netns {
+                id,
+                name: name.into(),
+            })
+        },
+    );
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "host",
+            sig: "host() -> Netns",
+            doc: "The namespace nslab started in: the real host, or the private one in isolated mode.",
+            example: "let h = host();",
+        },
+        || Netns {
+            id: HOST,
+            name: "host".into(),
+        },
+    );
+    r.getter(
+        Doc {
+            area: "namespaces",
+            name: "name",
+            sig: "ns.name -> string",
+            doc: "The namespace's name (\"host\" for host()).",
+            example: "print(ns1.name);",
+        },
+        |n: &mut Netns| n.name.clone(),
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "netns_list",
+            sig: "netns_list() -> [string]",
+            doc: "The named namespaces on this machine (`ip netns list`).",
+            example: "print(netns_list());",
+        },
+        move || -> Res<Array> {
+            let lab = c.lab()?;
+            Ok(lab.netns_list().into_iter().map(Dynamic::from).collect())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "forwarding",
+            sig: "ns.forwarding(on)",
+            doc: "Turn IPv4 and IPv6 forwarding on or off in ns (`sysctl -w net.ipv4.ip_forward=1`); the old values come back at teardown.",
+            example: "router.forwarding(true);",
+        },
+        move |ns: &mut Netns, on: bool| -> Res<()> { c.lab()?.forwarding(ns.id, on).map_err(err) },
+    );
+    let c = ctx.clone();
+    let sysctl_doc = Doc {
+        area: "namespaces",
+        name: "sysctl",
+        sig: "ns.sysctl(key, value) -> string",
+        doc: "Set a net.* sysctl in ns (`sysctl -w KEY=VALUE`); returns the old value, which comes back at teardown.",
+        example: "ns1.sysctl(\"net.ipv4.conf.all.rp_filter\", \"0\");",
+    };
+    r.func(sysctl_doc.clone(), move |ns: &mut Netns, key: &str, value: &str| -> Res<ImmutableString> {
+        Ok(c.lab()?.sysctl(ns.id, key, value).map_err(err)?.into())
+    });
+    let c = ctx.clone();
+    r.func(sysctl_doc, move |ns: &mut Netns, key: &str, value: i64| -> Res<ImmutableString> {
+        Ok(c.lab()?.sysctl(ns.id, key, &value.to_string()).map_err(err)?.into())
+    });
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "inspect",
+            name: "links",
+            sig: "ns.links() -> [map]",
+            doc: "The links in ns (`ip link show`): #{name, kind, up, state, mtu, master}.",
+            example: "for l in ns1.links() { print(l.name + \" \" + l.state); }",
+        },
+        move |ns: &mut Netns| -> Res<Array> {
+            let rows = c.lab()?.links(ns.id).map_err(err)?;
+            Ok(rows
+                .into_iter()
+                .map(|l| {
+                    let mut m = Map::new();
+                    m.insert("name".into(), l.name.into());
+                    m.insert("kind".into(), l.kind.into());
+                    m.insert("up".into(), l.up.into());
+                    m.insert("state".into(), l.state.into());
+                    m.insert("mtu".into(), Dynamic::from_int(i64::from(l.mtu)));
+                    m.insert("master".into(), l.master.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+                    Dynamic::from_map(m)
+                })
+                .collect())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "inspect",
+            name: "addrs",
+            sig: "ns.addrs() -> [map]",
+            doc: "The addresses in ns (`ip addr show`): #{dev, addr, family}.",
+            example: "for a in ns1.addrs() { print(a.dev + \" \" + a.addr); }",
+        },
+        move |ns: &mut Netns| -> Res<Array> {
+            let rows = c.lab()?.addrs(ns.id).map_err(err)?;
+            Ok(rows
+                .into_iter()
+                .map(|a| {
+                    let mut m = Map::new();
+                    m.insert("dev".into(), a.dev.into());
+                    m.insert("addr".into(), a.addr.to_string().into());
+                    m.insert("family".into(), if a.addr.addr().is_ipv4() { "inet" } else { "inet6" }.into());
+                    Dynamic::from_map(m)
+                })
+                .collect())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "inspect",
+            name: "routes",
+            sig: "ns.routes() -> [map]",
+            doc: "The routes in ns, IPv4 then IPv6 (`ip route show table all`, without the local table): #{dst, via, dev, metric, table, protocol}.",
+            example: "for r in ns1.routes() { print(r.dst); }",
+        },
+        move |ns: &mut Netns| -> Res<Array> {
+            let rows = c.lab()?.routes(ns.id).map_err(err)?;
+            Ok(rows
+                .into_iter()
+                .map(|x| {
+                    let mut m = Map::new();
+                    let dst = if x.dst.prefix_len() == 0 {
+                        "default".to_string()
+                    } else {
+                        x.dst.to_string()
+                    };
+                    m.insert("dst".into(), dst.into());
+                    m.insert("via".into(), x.via.map(|v| Dynamic::from(v.to_string())).unwrap_or(Dynamic::UNIT));
+                    m.insert("dev".into(), x.dev.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+                    m.insert(
+                        "metric".into(),
+                        x.metric.map(|v| Dynamic::from_int(i64::from(v))).unwrap_or(Dynamic::UNIT),
+                    );
+                    m.insert("table".into(), Dynamic::from_int(i64::from(x.table)));
+                    m.insert("protocol".into(), x.protocol.into());
+                    Dynamic::from_map(m)
+                })
+                .collect())
+        },
+    );
+}

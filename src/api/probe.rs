@@ -1,0 +1,176 @@
+//! Probes: ns.ping() and ns.exec().
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Map};
+
+use super::addr::parse_ip;
+use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
+use crate::lab::{self, PingOpts, PingReport};
+
+fn ping_opts(opts: &Map) -> Res<PingOpts> {
+    let mut o = lab::default_ping();
+    for (k, v) in opts {
+        let n = v.as_int().map_err(|t| {
+            bad(
+                format!("ping option '{k}' must be a number, not {t}"),
+                "e.g. #{count: 3, timeout_ms: 1000}",
+            )
+        })?;
+        let ms = |n: i64| -> Res<Duration> {
+            u64::try_from(n)
+                .ok()
+                .filter(|n| *n > 0 && *n <= 60_000)
+                .map(Duration::from_millis)
+                .ok_or_else(|| bad(format!("{k} = {n} is out of range"), "use 1..=60000 milliseconds"))
+        };
+        match k.as_str() {
+            "count" => {
+                o.count = u32::try_from(n)
+                    .ok()
+                    .filter(|c| (1..=10_000).contains(c))
+                    .ok_or_else(|| bad(format!("count = {n} is out of range"), "ping sends 1..=10000 packets"))?;
+            }
+            "timeout_ms" => o.timeout = ms(n)?,
+            "interval_ms" => o.interval = ms(n)?,
+            other => {
+                return Err(bad(
+                    format!("unknown ping option '{other}'"),
+                    "ping options are count, timeout_ms and interval_ms",
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The ping result as a map, with `output` holding what `ping` would print.
+fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
+    let received = r.replies.len() as u32;
+    let loss = if r.sent == 0 {
+        100
+    } else {
+        (r.sent - received.min(r.sent)) * 100 / r.sent
+    };
+    let rtts: Vec<f64> = r.replies.iter().map(|x| ms(x.rtt)).collect();
+    let (min, avg, max) = if rtts.is_empty() {
+        (None, None, None)
+    } else {
+        let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().cloned().fold(0.0, f64::max);
+        (Some(min), Some(rtts.iter().sum::<f64>() / rtts.len() as f64), Some(max))
+    };
+    let mut out = format!("PING {dst} from {from}: 56 data bytes\n");
+    for x in &r.replies {
+        let ttl = x.ttl.map(|t| format!(" ttl={t}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} bytes from {}: icmp_seq={}{ttl} time={:.3} ms",
+            x.bytes,
+            x.from,
+            x.seq,
+            ms(x.rtt)
+        );
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "ping: {e}");
+    }
+    let _ = writeln!(out, "--- {dst} ping statistics ---");
+    let _ = write!(out, "{} packets transmitted, {received} received, {loss}% packet loss", r.sent);
+    if let (Some(a), Some(b), Some(c)) = (min, avg, max) {
+        let _ = write!(out, "\nrtt min/avg/max = {a:.3}/{b:.3}/{c:.3} ms");
+    }
+    let f = |v: Option<f64>| v.map(Dynamic::from_float).unwrap_or(Dynamic::UNIT);
+    let mut m = Map::new();
+    m.insert("ok".into(), (received > 0).into());
+    m.insert("dst".into(), dst.to_string().into());
+    m.insert("sent".into(), Dynamic::from_int(i64::from(r.sent)));
+    m.insert("received".into(), Dynamic::from_int(i64::from(received)));
+    m.insert("loss".into(), Dynamic::from_int(i64::from(loss)));
+    m.insert("rtt_min".into(), f(min));
+    m.insert("rtt_avg".into(), f(avg));
+    m.insert("rtt_max".into(), f(max));
+    m.insert(
+        "error".into(),
+        r.error.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    m.insert("output".into(), out.into());
+    m
+}
+
+fn exec_map(o: crate::net::exec::Output) -> Map {
+    let mut m = Map::new();
+    m.insert("code".into(), Dynamic::from_int(o.code));
+    m.insert("ok".into(), (o.code == 0).into());
+    m.insert("stdout".into(), o.stdout.into());
+    m.insert("stderr".into(), o.stderr.into());
+    m
+}
+
+fn argv(items: Array) -> Res<Vec<String>> {
+    if items.is_empty() {
+        return Err(bad("the command array is empty", "give the program and its arguments: [\"ip\", \"addr\"]"));
+    }
+    items
+        .into_iter()
+        .map(|v| {
+            if v.is_string() {
+                v.into_string().map_err(|t| bad(t, ""))
+            } else if v.is_int() || v.is_float() || v.is_bool() {
+                Ok(v.to_string())
+            } else {
+                Err(bad(
+                    format!("command arguments must be strings, not {}", v.type_name()),
+                    "write each argument in quotes: [\"ip\", \"addr\"]",
+                ))
+            }
+        })
+        .collect()
+}
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    let ping_doc = Doc {
+        area: "probes",
+        name: "ping",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints.",
+        example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
+    };
+    let c = ctx.clone();
+    r.func(ping_doc.clone(), move |ns: &mut Netns, dst: &str| -> Res<Map> {
+        let ip = parse_ip(dst, "ping target")?;
+        let rep = c.lab()?.ping(ns.id, ip, &lab::default_ping()).map_err(err)?;
+        Ok(ping_map(ip, &ns.name, &rep))
+    });
+    let c = ctx.clone();
+    r.func(ping_doc, move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Map> {
+        let ip = parse_ip(dst, "ping target")?;
+        let o = ping_opts(&opts)?;
+        let rep = c.lab()?.ping(ns.id, ip, &o).map_err(err)?;
+        Ok(ping_map(ip, &ns.name, &rep))
+    });
+    let exec_doc = Doc {
+        area: "probes",
+        name: "exec",
+        sig: "ns.exec(\"cmd\") / ns.exec([\"prog\", \"arg\"]) -> #{code, ok, stdout, stderr}",
+        doc: "Run a command inside ns and capture its output (`ip netns exec NS sh -c CMD`); an array runs the program without a shell.",
+        example: "let r = ns1.exec(\"cat /proc/net/dev\"); print(r.stdout);",
+    };
+    let c = ctx.clone();
+    r.func(exec_doc.clone(), move |ns: &mut Netns, cmd: &str| -> Res<Map> {
+        let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+        Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
+    });
+    let c = ctx.clone();
+    r.func(exec_doc, move |ns: &mut Netns, items: Array| -> Res<Map> {
+        let argv = argv(items)?;
+        Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
+    });
+}

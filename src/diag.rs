@@ -1,0 +1,308 @@
+//! Turns rhai errors and lab errors into miette reports that point into the
+//! script (or the imported module) with a help line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use rhai::{EvalAltResult, ParseError, Position};
+
+use crate::api::{ApiError, Doc};
+
+/// A script error, ready for miette.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+pub struct ScriptError {
+    pub message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("{label}")]
+    span: Option<SourceSpan>,
+    label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// Where script text comes from: the main file and any imported module.
+pub struct Sources {
+    main_name: String,
+    main_text: String,
+    dir: PathBuf,
+    cache: HashMap<String, String>,
+}
+
+impl Sources {
+    pub fn new(name: &str, text: &str, dir: &Path) -> Sources {
+        Sources {
+            main_name: name.to_string(),
+            main_text: text.to_string(),
+            dir: dir.to_path_buf(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// (display name, text) of a source; modules are read from disk.
+    fn get(&mut self, src: Option<&str>) -> (String, String) {
+        let Some(s) = src.filter(|s| !s.is_empty()) else {
+            return (self.main_name.clone(), self.main_text.clone());
+        };
+        let text = self
+            .cache
+            .entry(s.to_string())
+            .or_insert_with(|| {
+                let p = Path::new(s);
+                let candidates = [
+                    p.to_path_buf(),
+                    p.with_extension("rhai"),
+                    self.dir.join(p),
+                    self.dir.join(p).with_extension("rhai"),
+                ];
+                candidates
+                    .iter()
+                    .find_map(|c| std::fs::read_to_string(c).ok())
+                    .unwrap_or_default()
+            })
+            .clone();
+        let name = Path::new(s)
+            .strip_prefix(std::env::current_dir().unwrap_or_default())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| s.to_string());
+        (name, text)
+    }
+}
+
+/// Byte offset of a rhai position (1-based line and column, in chars).
+fn offset(text: &str, pos: Position) -> Option<usize> {
+    let (line, col) = (pos.line()?, pos.position().unwrap_or(1));
+    let start = text.split_inclusive('\n').take(line - 1).map(str::len).sum::<usize>();
+    let line_text = text[start..].lines().next().unwrap_or("");
+    let in_line: usize = line_text.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
+    Some(start + in_line)
+}
+
+/// The span of the call at `at`: `name(...)` through its closing paren, or
+/// the token alone when it is not a call.
+fn call_span(text: &str, at: usize) -> SourceSpan {
+    let rest = &text[at..];
+    let mut chars = rest.char_indices().peekable();
+    // A method call's position can be its dot.
+    let mut end = 0;
+    if let Some((_, '.')) = chars.peek() {
+        chars.next();
+        end = 1;
+    }
+    while let Some((i, c)) = chars.peek().copied() {
+        if c.is_alphanumeric() || c == '_' {
+            end = i + c.len_utf8();
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    if let Some((i, '(')) = chars.peek().copied() {
+        let mut depth = 0;
+        let mut in_str = false;
+        for (j, c) in rest[i..].char_indices() {
+            match c {
+                '"' => in_str = !in_str,
+                '(' if !in_str => depth += 1,
+                ')' if !in_str => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i + j + 1;
+                        break;
+                    }
+                }
+                '\n' => break,
+                _ => {}
+            }
+        }
+    }
+    if end == 0 {
+        end = rest.chars().next().map(char::len_utf8).unwrap_or(0);
+    }
+    SourceSpan::new(at.into(), end)
+}
+
+fn report(sources: &mut Sources, src: Option<&str>, pos: Position, message: String, label: &str, help: Option<String>) -> ScriptError {
+    let (name, text) = sources.get(src);
+    let span = offset(&text, pos).filter(|o| *o <= text.len()).map(|o| call_span(&text, o));
+    ScriptError {
+        message,
+        src: NamedSource::new(name, text),
+        span,
+        label: label.to_string(),
+        help,
+    }
+}
+
+/// A parse error (from `run` or `check`).
+pub fn parse_error(sources: &mut Sources, e: &ParseError) -> ScriptError {
+    let msg = e.err_type().to_string();
+    let help = parse_help(&msg);
+    let mut r = report(sources, None, e.position(), msg, "here", Some(help));
+    // For syntax errors the exact token matters more than the call around it.
+    if let Some(s) = r.span {
+        r.span = Some(SourceSpan::new(s.offset().into(), s.len().min(1).max(1)));
+    }
+    r
+}
+
+fn parse_help(msg: &str) -> String {
+    if msg.contains("Expecting ';'") || msg.contains("';'") {
+        "end each statement with ';'".into()
+    } else if msg.contains("')'") || msg.contains("'}'") || msg.contains("']'") {
+        "a bracket is not closed: check that every (, { and [ has its partner".into()
+    } else if msg.contains("string") {
+        "strings are written in double quotes: \"ns1\"".into()
+    } else {
+        "fix the syntax here; nslab check FILE finds these without running anything".into()
+    }
+}
+
+/// The nearest known name to `name`, for "did you mean" hints.
+pub fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (strsim_distance(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A runtime error, walked down to where it really happened.
+pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> ScriptError {
+    let mut src: Option<String> = None;
+    let mut cur = e;
+    let mut trail: Vec<String> = Vec::new();
+    loop {
+        match cur {
+            EvalAltResult::ErrorInFunctionCall(name, s, inner, _) => {
+                if !s.is_empty() {
+                    src = Some(s.clone());
+                }
+                trail.push(format!("in function '{name}'"));
+                cur = inner;
+            }
+            EvalAltResult::ErrorInModule(path, inner, _) => {
+                src = Some(path.clone());
+                trail.push(format!("in module '{path}'"));
+                cur = inner;
+            }
+            _ => break,
+        }
+    }
+    let pos = cur.position();
+    let (message, label, help) = describe(cur, docs);
+    let help = if trail.is_empty() {
+        help
+    } else {
+        let t = format!("(raised {})", trail.join(", "));
+        Some(help.map(|h| format!("{h} {t}")).unwrap_or(t))
+    };
+    report(sources, src.as_deref(), pos, message, label, help)
+}
+
+fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<String>) {
+    match e {
+        EvalAltResult::ErrorRuntime(v, _) => {
+            if let Some(a) = v.read_lock::<ApiError>() {
+                (a.message.clone(), "this call failed", a.help.clone())
+            } else {
+                (
+                    v.to_string(),
+                    "thrown here",
+                    Some("the script raised this error itself (with `throw`)".into()),
+                )
+            }
+        }
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
+            let name = sig.split(|c: char| c == ' ' || c == '(').next().unwrap_or(sig).trim();
+            let name = name.rsplit("::").next().unwrap_or(name);
+            let forms: Vec<&str> = docs.iter().filter(|d| d.name == name).map(|d| d.sig).collect();
+            if !forms.is_empty() {
+                let mut forms = forms;
+                forms.dedup();
+                (
+                    format!("wrong arguments for '{name}': no form takes {}", args_of(sig)),
+                    "this call",
+                    Some(format!("{name} is called as: {}", forms.join("  |  "))),
+                )
+            } else {
+                let help = match nearest(name, docs.iter().map(|d| d.name)) {
+                    Some(n) => format!("did you mean `{n}`? `nslab docs` lists every function"),
+                    None => "check the name; `nslab docs` lists every function".into(),
+                };
+                (format!("there is no function '{name}'"), "unknown function", Some(help))
+            }
+        }
+        EvalAltResult::ErrorVariableNotFound(v, _) => (
+            format!("variable '{v}' is not defined"),
+            "unknown variable",
+            Some(format!("define it first with `let {v} = …;`")),
+        ),
+        EvalAltResult::ErrorPropertyNotFound(p, _) => (
+            format!("there is no property '{p}' here"),
+            "unknown property",
+            Some("Netns has .name; Link has .name and .ns; maps have the keys they were given".into()),
+        ),
+        EvalAltResult::ErrorModuleNotFound(m, _) => (
+            format!("module '{m}' not found"),
+            "this import",
+            Some("import a file beside the script with import \"./name\" as name;".into()),
+        ),
+        EvalAltResult::ErrorTerminated(_, _) => ("interrupted".into(), "stopped here", None),
+        EvalAltResult::ErrorMismatchDataType(want, got, _) => (
+            format!("expected {want}, got {got}"),
+            "wrong type",
+            Some("check the value's type".into()),
+        ),
+        EvalAltResult::ErrorParsing(p, _) => (p.to_string(), "here", Some(parse_help(&p.to_string()))),
+        other => (
+            other.to_string().split(" (line").next().unwrap_or("").to_string(),
+            "here",
+            None,
+        ),
+    }
+}
+
+/// "veth (Netns, &str | ImmutableString | String)" -> "(Netns, string)".
+fn args_of(sig: &str) -> String {
+    let args = sig.find('(').map(|i| &sig[i..]).unwrap_or("()");
+    args.replace("&str | ImmutableString | String", "string")
+        .replace("i64", "int")
+        .replace("f64", "float")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_cover_the_call() {
+        let text = "let a = 1;\nns.route(\"default\", f(x));\n";
+        let at = offset(text, Position::new(2, 4)).unwrap();
+        let s = call_span(text, at);
+        assert_eq!(&text[s.offset()..s.offset() + s.len()], "route(\"default\", f(x))");
+    }
+
+    #[test]
+    fn nearest_name() {
+        let names = ["netns", "veth", "bridge"];
+        assert_eq!(nearest("netn", names.iter().copied()), Some("netns"));
+        assert_eq!(nearest("zzzzzz", names.iter().copied()), None);
+    }
+}

@@ -1,0 +1,50 @@
+//! Builds the rhai Engine: the API, limits, module resolution, Ctrl-C.
+
+use std::io::Write;
+use std::path::Path;
+use std::rc::Rc;
+
+use rhai::module_resolvers::FileModuleResolver;
+use rhai::{Dynamic, Engine};
+
+use crate::api::{self, Ctx, Doc};
+use crate::cancel::Cancel;
+
+/// An engine with the whole script API registered.
+pub struct Built {
+    pub engine: Engine,
+    pub docs: Vec<Doc>,
+}
+
+/// `base` is the script's directory: `import "./x"` finds files beside it.
+pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
+    let mut engine = Engine::new();
+    engine.set_max_call_levels(128);
+    engine.set_max_expr_depths(256, 256);
+    engine.set_max_string_size(64 << 20);
+    engine.set_max_array_size(1 << 20);
+    engine.set_max_map_size(1 << 20);
+    engine.set_module_resolver(FileModuleResolver::new_with_path(base));
+    if let Some(c) = cancel {
+        // Polled between script operations: a loop that makes no native
+        // call still stops on Ctrl-C.
+        engine.on_progress(move |_| {
+            if c.is_set() {
+                Some(Dynamic::from("interrupted"))
+            } else {
+                None
+            }
+        });
+    }
+    // print() must not panic when stdout is a closed pipe: the lab still
+    // has to be torn down.
+    engine.on_print(|s| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{s}");
+    });
+    engine.on_debug(|s, _, _| {
+        let _ = writeln!(std::io::stderr(), "{s}");
+    });
+    let docs = api::register(&mut engine, ctx);
+    Built { engine, docs }
+}

@@ -1,0 +1,79 @@
+//! Isolated and rootless mode: nslab moves itself into its own user, mount
+//! and network namespaces, so the "host" a script sees is private and nothing
+//! it builds can outlive the process.
+//!
+//! `unshare(CLONE_NEWUSER)` fails once a process has a second thread, so this
+//! runs first in `main`, before the runtime, the worker or anything else.
+
+use std::fs;
+use std::path::Path;
+
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{getegid, geteuid};
+
+/// Why isolation could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum IsolateError {
+    #[error("cannot create private namespaces for the lab: {0}")]
+    Unshare(nix::errno::Errno),
+    #[error("cannot map user ids into the private namespace: {0}")]
+    Map(std::io::Error),
+    #[error("cannot set up private mounts ({what}): {errno}")]
+    Mount { what: &'static str, errno: nix::errno::Errno },
+}
+
+impl IsolateError {
+    pub fn help(&self) -> String {
+        match self {
+            IsolateError::Unshare(_) => "this kernel does not let this user create user namespaces: run nslab as root (sudo nslab run …), or allow them with `sysctl -w kernel.unprivileged_userns_clone=1` (Debian) / `kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu)".into(),
+            IsolateError::Map(_) => "check /proc/self/uid_map is writable (it is, unless a security module forbids it); or run nslab as root".into(),
+            IsolateError::Mount { .. } => "nslab needs to mount a private /run/netns; run it as root, or report this with your kernel version".into(),
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    geteuid().is_root()
+}
+
+/// Enters fresh user + mount + network namespaces, mapping the current user
+/// to root inside, and gives /run/netns and /run/nslab private tmpfs mounts.
+pub fn enter() -> Result<(), IsolateError> {
+    let (uid, gid) = (geteuid(), getegid());
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
+        .map_err(IsolateError::Unshare)?;
+    // Once inside, even root has no capability left in the parent user
+    // namespace, so it may map only its own ids (like `unshare -r`), and only
+    // after giving up setgroups.
+    fs::write("/proc/self/setgroups", "deny").map_err(IsolateError::Map)?;
+    fs::write("/proc/self/uid_map", format!("0 {uid} 1\n")).map_err(IsolateError::Map)?;
+    fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(IsolateError::Map)?;
+    // Nothing mounted from here on may leak to the real host.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|errno| IsolateError::Mount { what: "/", errno })?;
+    let tmpfs = |dir: &str| {
+        mount(
+            Some("nslab"),
+            dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        )
+        .map_err(|errno| IsolateError::Mount { what: "tmpfs", errno })
+    };
+    let dirs = ["/run/netns", "/run/nslab"];
+    if dirs.iter().all(|d| Path::new(d).is_dir()) {
+        for d in dirs {
+            tmpfs(d)?;
+        }
+    } else {
+        // Creating the missing directory would leave a trace on the real
+        // host, so the whole of /run becomes private instead.
+        tmpfs("/run")?;
+        for d in dirs {
+            fs::create_dir_all(d).map_err(|e| IsolateError::Map(e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,710 @@
+//! The Lab: every operation is a ledger entry plus a backend call, so
+//! whatever a script builds can be torn down, in reverse, whatever happens.
+
+pub mod error;
+pub mod journal;
+pub mod ledger;
+pub mod names;
+pub mod space;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::cancel::Cancel;
+use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteRow, RouteSpec};
+use crate::net::{exec, ns, ping, sysctl};
+pub use error::{LabError, Result};
+use journal::{Header, Journal};
+use ledger::Undo;
+pub use space::{HOST, NsId};
+use space::Spaces;
+
+/// How a lab is started.
+pub struct LabConfig {
+    pub name: String,
+    pub script: String,
+    pub isolated: bool,
+    pub cancel: Cancel,
+}
+
+/// A route request in the user's terms (device by name).
+#[derive(Debug, Clone)]
+pub struct RouteReq {
+    pub dst: IpNet,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+}
+
+/// A link row with the names resolved, for `ns.links()` and `show()`.
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    pub name: String,
+    pub kind: String,
+    pub up: bool,
+    pub state: String,
+    pub mtu: u32,
+    pub master: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AddrView {
+    pub dev: String,
+    pub addr: IpNet,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteView {
+    pub dst: IpNet,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+    pub table: u32,
+    pub protocol: String,
+}
+
+pub use ping::{PingOpts, PingReport};
+
+pub struct Lab {
+    sp: Spaces,
+    ledger: Vec<Undo>,
+    journal: Option<Journal>,
+    /// Links this lab made outside its own namespaces (they get deleted, so
+    /// changes to them need no undo of their own).
+    made_links: HashSet<(NsId, String)>,
+    keep: bool,
+    cancel: Cancel,
+    name: String,
+    torn_down: bool,
+}
+
+fn net_err(doing: &str) -> impl Fn(crate::net::NetError) -> LabError + '_ {
+    move |e| LabError::kernel(doing, "nslab's own setup", e)
+}
+
+impl Lab {
+    pub fn new(cfg: LabConfig) -> Result<Lab> {
+        let sp = Spaces::new().map_err(net_err("start the lab"))?;
+        let header = Header {
+            lab: cfg.name.clone(),
+            pid: std::process::id(),
+            script: cfg.script,
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            isolated: cfg.isolated,
+        };
+        let journal = Journal::create(&header)?;
+        Ok(Lab {
+            sp,
+            ledger: Vec::new(),
+            journal: Some(journal),
+            made_links: HashSet::new(),
+            keep: false,
+            cancel: cfg.cancel,
+            name: cfg.name,
+            torn_down: false,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `change` with `undo` recorded: in the journal before the change,
+    /// in the ledger after it succeeded. Changes inside namespaces this lab
+    /// created need no record: deleting the namespace undoes them.
+    fn recorded<T>(&mut self, ns: Option<NsId>, undo: Undo, change: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if ns.is_some_and(|id| self.sp.is_created(id)) {
+            return change(self);
+        }
+        let seq = match &mut self.journal {
+            Some(j) => Some(j.intend(&undo)?),
+            None => None,
+        };
+        match change(self) {
+            Ok(v) => {
+                self.ledger.push(undo);
+                Ok(v)
+            }
+            Err(e) => {
+                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
+                    let _ = j.cancel(s);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn where_(&self, id: NsId) -> String {
+        format!("namespace '{}'", self.sp.name(id))
+    }
+
+    /// `ip netns add NAME` (+ lo up).
+    pub fn netns(&mut self, name: &str) -> Result<NsId> {
+        names::check_nsname(name)?;
+        if ns::named_path(name).exists() {
+            return Err(LabError::new(
+                format!("namespace '{name}' already exists"),
+                format!(
+                    "pick another name, or remove the old one (`ip netns del {name}`, or `nslab down LAB` if a kept lab made it)"
+                ),
+            ));
+        }
+        let undo = Undo::DeleteNetns { name: name.to_string() };
+        self.recorded(None, undo, |lab| {
+            lab.sp.create(name).map_err(|e| match e.raw_errno() {
+                Some(libc::EEXIST) => LabError::new(
+                    format!("namespace '{name}' already exists"),
+                    format!("pick another name, or remove the old one with `ip netns del {name}`"),
+                ),
+                _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
+            })
+        })
+    }
+
+    /// `ip netns list`.
+    pub fn netns_list(&self) -> Vec<String> {
+        ns::list_named()
+    }
+
+    fn exists(&mut self, id: NsId, name: &str) -> Result<bool> {
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        match self.sp.block_on(r.index_of(name)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_errno() == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(LabError::kernel("look up a link", name, e)),
+        }
+    }
+
+    fn link_exists_err(&self, id: NsId, name: &str) -> LabError {
+        LabError::new(
+            format!("link '{name}' already exists in {}", self.where_(id)),
+            "pick another name: link names are unique within a namespace",
+        )
+    }
+
+    /// `ip link add A type veth peer name B` with A in `ns_a`, B in `ns_b`,
+    /// both up. The peer is created directly in its namespace.
+    pub fn veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) -> Result<()> {
+        names::check_ifname(a)?;
+        names::check_ifname(b)?;
+        if ns_a == ns_b && a == b {
+            return Err(LabError::new(
+                format!("both ends of the veth are called '{a}' in the same namespace"),
+                "give the two ends different names",
+            ));
+        }
+        let peer_fd = self.sp.fd(ns_b).map_err(net_err("open namespace"))?.try_clone().map_err(|e| {
+            LabError::kernel("open namespace", "peer", crate::net::NetError::os("dup", e))
+        })?;
+        // Undo goes to an end outside the lab's own namespaces, if there is
+        // one: that end would otherwise linger until the kernel's async
+        // namespace cleanup runs.
+        let (undo_ns, undo_name) = if !self.sp.is_created(ns_a) {
+            (ns_a, a)
+        } else {
+            (ns_b, b)
+        };
+        let undo = Undo::DeleteLink {
+            ns: self.sp.nsref(undo_ns).clone(),
+            name: undo_name.to_string(),
+        };
+        let r = self.sp.rtnl(ns_a).map_err(net_err("open netlink"))?;
+        let peer_raw = if ns_a == ns_b {
+            None
+        } else {
+            Some(std::os::fd::AsRawFd::as_raw_fd(&peer_fd))
+        };
+        let rb = self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?;
+        self.recorded(Some(undo_ns), undo, |lab| {
+            let made = lab.sp.block_on(r.add_veth(a, b, peer_raw));
+            match made {
+                Ok(()) => lab
+                    .sp
+                    .block_on(async { futures::try_join!(r.set_up_by_name(a), rb.set_up_by_name(b)) })
+                    .map(|_| ())
+                    .map_err(|e| LabError::kernel("bring a veth up", a, e)),
+                Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
+                    if lab.exists(ns_a, a)? {
+                        Err(lab.link_exists_err(ns_a, a))
+                    } else {
+                        Err(lab.link_exists_err(ns_b, b))
+                    }
+                }
+                Err(e) => Err(LabError::kernel(
+                    "create a veth pair",
+                    &format!("'{a}' in '{}' <-> '{b}' in '{}'", lab.sp.name(ns_a), lab.sp.name(ns_b)),
+                    e,
+                )),
+            }
+        })?;
+        for (id, n) in [(ns_a, a), (ns_b, b)] {
+            if !self.sp.is_created(id) {
+                self.made_links.insert((id, n.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// `ip link add NAME type bridge` + up, in `ns`.
+    pub fn bridge(&mut self, id: NsId, name: &str) -> Result<()> {
+        names::check_ifname(name)?;
+        let undo = Undo::DeleteLink {
+            ns: self.sp.nsref(id).clone(),
+            name: name.to_string(),
+        };
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.recorded(Some(id), undo, |lab| {
+            lab.sp.block_on(r.add_bridge(name)).map_err(|e| match e.raw_errno() {
+                Some(libc::EEXIST) => lab.link_exists_err(id, name),
+                _ => LabError::kernel("create a bridge", &format!("'{name}' in '{}'", lab.sp.name(id)), e),
+            })
+        })?;
+        if !self.sp.is_created(id) {
+            self.made_links.insert((id, name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The link's details; a clear error when there is no such link.
+    pub fn link(&mut self, id: NsId, name: &str) -> Result<LinkInfoRow> {
+        names::check_ifname(name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.sp.block_on(r.link(name)).map_err(|e| match e.raw_errno() {
+            Some(libc::ENODEV) => LabError::new(
+                format!("there is no link '{name}' in {}", self.where_(id)),
+                format!("check the name: {}.links() lists the links there", self.var_hint(id)),
+            ),
+            _ => LabError::kernel("look up a link", name, e),
+        })
+    }
+
+    fn var_hint(&self, id: NsId) -> String {
+        if id == HOST {
+            "host()".into()
+        } else {
+            "ns".into()
+        }
+    }
+
+    /// Undo for a change to a link this lab did not make; none for its own.
+    fn foreign_link(&self, id: NsId, name: &str) -> bool {
+        !self.sp.is_created(id) && !self.made_links.contains(&(id, name.to_string()))
+    }
+
+    /// `ip link set NAME up|down`.
+    pub fn set_up(&mut self, id: NsId, name: &str, up: bool) -> Result<()> {
+        let cur = self.link(id, name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let doing = if up { "bring a link up" } else { "bring a link down" };
+        let what = format!("'{name}' in '{}'", self.sp.name(id));
+        let act = |lab: &mut Lab| {
+            lab.sp
+                .block_on(r.set_up(cur.index, up))
+                .map_err(|e| LabError::kernel(doing, &what, e))
+        };
+        if self.foreign_link(id, name) && cur.up != up {
+            let undo = Undo::RestoreUp {
+                ns: self.sp.nsref(id).clone(),
+                dev: name.to_string(),
+                up: cur.up,
+            };
+            self.recorded(Some(id), undo, act)
+        } else {
+            act(self)
+        }
+    }
+
+    /// `ip link set NAME mtu N`.
+    pub fn set_mtu(&mut self, id: NsId, name: &str, mtu: u32) -> Result<()> {
+        let cur = self.link(id, name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let what = format!("'{name}' in '{}'", self.sp.name(id));
+        let act = |lab: &mut Lab| {
+            lab.sp.block_on(r.set_mtu(cur.index, mtu)).map_err(|e| match e.raw_errno() {
+                Some(libc::EINVAL) | Some(libc::ERANGE) => LabError::new(
+                    format!("mtu {mtu} is out of range for link {what}"),
+                    "Ethernet-like links accept 68..=65535 (a bridge port also needs the bridge's range)",
+                ),
+                _ => LabError::kernel("set the mtu", &what, e),
+            })
+        };
+        if self.foreign_link(id, name) && cur.mtu != mtu {
+            let undo = Undo::RestoreMtu {
+                ns: self.sp.nsref(id).clone(),
+                dev: name.to_string(),
+                mtu: cur.mtu,
+            };
+            self.recorded(Some(id), undo, act)
+        } else {
+            act(self)
+        }
+    }
+
+    /// `ip link set LINK master BR` (+ up).
+    pub fn attach(&mut self, br_ns: NsId, br: &str, link_ns: NsId, link: &str) -> Result<()> {
+        if br_ns != link_ns {
+            return Err(LabError::new(
+                format!(
+                    "link '{link}' is in namespace '{}' but bridge '{br}' is in '{}'",
+                    self.sp.name(link_ns),
+                    self.sp.name(br_ns)
+                ),
+                "a bridge can only take links of its own namespace: make a veth with one end beside the bridge",
+            ));
+        }
+        let brl = self.link(br_ns, br)?;
+        if brl.kind != "bridge" {
+            return Err(LabError::new(
+                format!("'{br}' is a {} link, not a bridge", if brl.kind.is_empty() { "plain" } else { &brl.kind }),
+                "attach links to a bridge made with bridge(ns, \"br0\")",
+            ));
+        }
+        let cur = self.link(link_ns, link)?;
+        let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
+        let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
+        let act = |lab: &mut Lab| {
+            lab.sp
+                .block_on(async {
+                    r.set_master(cur.index, Some(brl.index)).await?;
+                    r.set_up(cur.index, true).await
+                })
+                .map_err(|e| LabError::kernel("attach a link", &what, e))
+        };
+        if self.foreign_link(link_ns, link) {
+            let old = match cur.master {
+                Some(m) => self.name_of(link_ns, m)?,
+                None => None,
+            };
+            let undo = Undo::RestoreMaster {
+                ns: self.sp.nsref(link_ns).clone(),
+                dev: link.to_string(),
+                master: old,
+            };
+            self.recorded(Some(link_ns), undo, act)?;
+            if !cur.up {
+                let undo = Undo::RestoreUp {
+                    ns: self.sp.nsref(link_ns).clone(),
+                    dev: link.to_string(),
+                    up: false,
+                };
+                // Already up by now: the record only brings the old state back.
+                self.recorded(Some(link_ns), undo, |_| Ok(()))?;
+            }
+            Ok(())
+        } else {
+            act(self)
+        }
+    }
+
+    fn name_of(&mut self, id: NsId, index: u32) -> Result<Option<String>> {
+        Ok(self.links_raw(id)?.into_iter().find(|l| l.index == index).map(|l| l.name))
+    }
+
+    /// `ip addr add ADDR dev DEV`.
+    pub fn add_addr(&mut self, id: NsId, dev: &str, addr: IpNet) -> Result<()> {
+        let cur = self.link(id, dev)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let what = format!("{addr} on '{dev}' in '{}'", self.sp.name(id));
+        let act = |lab: &mut Lab| {
+            lab.sp.block_on(r.add_addr(cur.index, addr)).map_err(|e| match e.raw_errno() {
+                Some(libc::EEXIST) => LabError::new(
+                    format!("address {what} is already assigned"),
+                    "each address can be added once; remove the duplicate call",
+                ),
+                _ => LabError::kernel("add an address", &what, e),
+            })
+        };
+        if self.foreign_link(id, dev) {
+            let undo = Undo::DeleteAddr {
+                ns: self.sp.nsref(id).clone(),
+                dev: dev.to_string(),
+                addr,
+            };
+            self.recorded(Some(id), undo, act)
+        } else {
+            act(self)
+        }
+    }
+
+    /// `ip route add DST [via GW] [dev DEV] [metric N]`.
+    pub fn add_route(&mut self, id: NsId, req: RouteReq) -> Result<()> {
+        if let Some(gw) = req.via
+            && gw.is_ipv4() != req.dst.addr().is_ipv4()
+        {
+            return Err(LabError::new(
+                format!("gateway {gw} and destination {} are of different IP versions", req.dst),
+                "use an IPv4 gateway for IPv4 routes and an IPv6 gateway for IPv6 routes",
+            ));
+        }
+        let oif = match &req.dev {
+            Some(d) => Some(self.link(id, d)?.index),
+            None => None,
+        };
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let spec = RouteSpec {
+            dst: req.dst,
+            via: req.via,
+            oif,
+            metric: req.metric,
+        };
+        let via_txt = req.via.map(|v| format!(" via {v}")).unwrap_or_default();
+        let what = format!("{}{via_txt} in '{}'", req.dst, self.sp.name(id));
+        let undo = Undo::DeleteRoute {
+            ns: self.sp.nsref(id).clone(),
+            dst: req.dst,
+            via: req.via,
+            dev: req.dev.clone(),
+            metric: req.metric,
+        };
+        self.recorded(Some(id), undo, |lab| {
+            lab.sp.block_on(r.add_route(&spec)).map_err(|e| match e.raw_errno() {
+                Some(libc::ENETUNREACH) => LabError::new(
+                    format!(
+                        "cannot add route {what}: gateway {} is not on any connected subnet",
+                        req.via.map(|v| v.to_string()).unwrap_or_default()
+                    ),
+                    "give the namespace an address in the gateway's subnet first (ns.addr or link.addr), and make sure that link is up",
+                ),
+                Some(libc::EEXIST) => LabError::new(
+                    format!("route {what} already exists"),
+                    "a destination can have one route per metric: remove the duplicate, or give a different metric",
+                ),
+                _ => LabError::kernel("add a route", &what, e),
+            })
+        })
+    }
+
+    /// `sysctl -w KEY=VALUE` in `ns`; returns the old value (restored at teardown).
+    pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
+        names::check_sysctl_key(key)?;
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let k = key.to_string();
+        let old = self
+            .sp
+            .worker()
+            .run_in(fd.as_fd(), move || sysctl::read(&k))
+            .map_err(|e| match e.raw_errno() {
+                Some(libc::ENOENT) => LabError::new(
+                    format!("there is no sysctl '{key}' in {}", self.where_(id)),
+                    "check the key (e.g. net.ipv4.ip_forward); keys of an interface need that interface to exist there",
+                ),
+                _ => LabError::kernel("read a sysctl", key, e),
+            })?;
+        if old == value {
+            return Ok(old);
+        }
+        let undo = Undo::RestoreSysctl {
+            ns: self.sp.nsref(id).clone(),
+            key: key.to_string(),
+            value: old.clone(),
+        };
+        let (k, v) = (key.to_string(), value.to_string());
+        let name = self.sp.name(id).to_string();
+        self.recorded(Some(id), undo, |lab| {
+            let fd = lab.sp.fd(id).map_err(net_err("open namespace"))?;
+            lab.sp
+                .worker()
+                .run_in(fd.as_fd(), move || sysctl::write(&k, &v))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EINVAL) => LabError::new(
+                        format!("the kernel refused {key}={value} in namespace '{name}'"),
+                        "check the value: most net.* switches take 0 or 1",
+                    ),
+                    _ => LabError::kernel("write a sysctl", &format!("{key} in '{name}'"), e),
+                })
+        })?;
+        Ok(old)
+    }
+
+    /// `sysctl -w net.ipv4.ip_forward=1` and IPv6 forwarding, in `ns`.
+    pub fn forwarding(&mut self, id: NsId, on: bool) -> Result<()> {
+        let v = if on { "1" } else { "0" };
+        self.sysctl(id, "net.ipv4.ip_forward", v)?;
+        self.sysctl(id, "net.ipv6.conf.all.forwarding", v)?;
+        Ok(())
+    }
+
+    fn links_raw(&mut self, id: NsId) -> Result<Vec<LinkInfoRow>> {
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.sp
+            .block_on(r.links())
+            .map_err(|e| LabError::kernel("list links", &self.where_(id), e))
+    }
+
+    /// `ip link show` in `ns`.
+    pub fn links(&mut self, id: NsId) -> Result<Vec<LinkView>> {
+        let raw = self.links_raw(id)?;
+        let name = |i: u32| raw.iter().find(|l| l.index == i).map(|l| l.name.clone());
+        Ok(raw
+            .iter()
+            .map(|l| LinkView {
+                name: l.name.clone(),
+                kind: l.kind.clone(),
+                up: l.up,
+                state: l.state.clone(),
+                mtu: l.mtu,
+                master: l.master.and_then(name),
+            })
+            .collect())
+    }
+
+    /// `ip addr show` in `ns`.
+    pub fn addrs(&mut self, id: NsId) -> Result<Vec<AddrView>> {
+        let links = self.links_raw(id)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let rows: Vec<AddrRow> = self
+            .sp
+            .block_on(r.addrs())
+            .map_err(|e| LabError::kernel("list addresses", &self.where_(id), e))?;
+        Ok(rows
+            .into_iter()
+            .map(|a| AddrView {
+                dev: links
+                    .iter()
+                    .find(|l| l.index == a.index)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default(),
+                addr: a.addr,
+            })
+            .collect())
+    }
+
+    /// `ip route show` + `ip -6 route show` in `ns` (without the local table).
+    pub fn routes(&mut self, id: NsId) -> Result<Vec<RouteView>> {
+        let links = self.links_raw(id)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let mut rows: Vec<RouteRow> = self
+            .sp
+            .block_on(r.routes(false))
+            .map_err(|e| LabError::kernel("list routes", &self.where_(id), e))?;
+        rows.extend(
+            self.sp
+                .block_on(r.routes(true))
+                .map_err(|e| LabError::kernel("list routes", &self.where_(id), e))?,
+        );
+        Ok(rows
+            .into_iter()
+            .map(|x| RouteView {
+                dst: x.dst,
+                via: x.via,
+                dev: x
+                    .oif
+                    .and_then(|i| links.iter().find(|l| l.index == i).map(|l| l.name.clone())),
+                metric: x.metric,
+                table: x.table,
+                protocol: x.protocol,
+            })
+            .collect())
+    }
+
+    /// `ping -c N DST` from `ns`, with a native ICMP socket.
+    pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let v6 = dst.is_ipv6();
+        let sock = self
+            .sp
+            .worker()
+            .run_in(fd.as_fd(), move || ping::open_socket(v6))
+            .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+        // The socket is dropped on return, so it never pins the namespace.
+        let report = ping::ping(&sock, dst, opts, &self.cancel);
+        self.check_cancel()?;
+        Ok(report)
+    }
+
+    /// `ip netns exec NS CMD…`, output captured.
+    pub fn exec(&mut self, id: NsId, argv: &[String]) -> Result<exec::Output> {
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let out = exec::run(fd.as_fd(), argv, &self.cancel);
+        self.check_cancel()?;
+        out.map_err(|e| match e.raw_errno() {
+            Some(libc::ENOENT) => LabError::new(
+                format!("program '{}' not found", argv.first().map(String::as_str).unwrap_or("")),
+                "install it, or give its full path; a string runs through `sh -c`, an array runs the program directly",
+            ),
+            _ => LabError::kernel("run a command", &self.where_(id), e),
+        })
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.is_set() {
+            return Err(LabError::new("interrupted", "the lab is being torn down"));
+        }
+        Ok(())
+    }
+
+    /// Leave the lab up at the end; `nslab down` removes it later.
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    pub fn is_kept(&self) -> bool {
+        self.keep
+    }
+
+    /// Undoes everything, in reverse; returns every step that failed.
+    /// With keep() the lab stays and its journal is marked kept instead.
+    pub fn teardown(&mut self) -> Vec<LabError> {
+        if self.torn_down {
+            return Vec::new();
+        }
+        self.torn_down = true;
+        if self.keep {
+            if let Some(j) = &mut self.journal
+                && let Err(e) = j.mark_kept()
+            {
+                return vec![e];
+            }
+            self.sp.close_all();
+            return Vec::new();
+        }
+        let steps = std::mem::take(&mut self.ledger);
+        let errors: Vec<LabError> = ledger::unwind(&mut self.sp, &steps)
+            .into_iter()
+            .map(|(what, e)| LabError::kernel(&what, "teardown", e))
+            .collect();
+        if errors.is_empty()
+            && let Some(j) = self.journal.take()
+        {
+            j.remove();
+        }
+        errors
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // A lab dropped without an explicit teardown (an early return, a
+        // panic unwinding) still cleans up.
+        let _ = self.teardown();
+    }
+}
+
+/// `nslab down LAB`: finish a lab's teardown from its journal.
+pub fn down(rec: &journal::Record) -> Result<Vec<LabError>> {
+    let mut sp = Spaces::new().map_err(net_err("start teardown"))?;
+    let errors: Vec<LabError> = ledger::unwind(&mut sp, &rec.steps)
+        .into_iter()
+        .map(|(what, e)| LabError::kernel(&what, "teardown", e))
+        .collect();
+    if errors.is_empty() {
+        let _ = std::fs::remove_file(&rec.path);
+    }
+    Ok(errors)
+}
+
+/// Default ping options: 3 echoes, 100 ms apart, 1 s for the last reply.
+pub fn default_ping() -> PingOpts {
+    PingOpts {
+        count: 3,
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(1000),
+    }
+}

@@ -1,0 +1,94 @@
+//! Checks on names and values made before anything reaches the kernel.
+
+use super::error::{LabError, Result};
+
+/// Linux interface names: 1..=15 bytes (IFNAMSIZ - 1), no '/', ':' or
+/// whitespace, not "." or "..".
+pub fn check_ifname(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(LabError::new(
+            "an interface name cannot be empty",
+            "give the link a name such as \"veth0\"",
+        ));
+    }
+    if name.len() > 15 {
+        return Err(LabError::new(
+            format!("interface name '{name}' is {} bytes long; Linux allows at most 15", name.len()),
+            format!("use a shorter name, e.g. \"{}\"", shorten(name)),
+        ));
+    }
+    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        return Err(LabError::new(
+            format!("'{name}' is not a valid interface name"),
+            "interface names cannot contain '/', ':' or spaces, and cannot be '.' or '..'",
+        ));
+    }
+    Ok(())
+}
+
+fn shorten(name: &str) -> String {
+    name.chars().take(15).collect::<String>()
+}
+
+/// Namespace names become files under /run/netns.
+pub fn check_nsname(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(LabError::new(
+            format!("'{name}' is not a valid namespace name"),
+            "namespace names become files under /run/netns: use letters, digits, '-' and '_', without '/'",
+        ));
+    }
+    if name.len() > 255 {
+        return Err(LabError::new(
+            "namespace name is longer than 255 bytes",
+            "use a shorter name",
+        ));
+    }
+    if name == "host" {
+        return Err(LabError::new(
+            "'host' is reserved for the namespace nslab starts in",
+            "use host() to get it, or pick another name for a new namespace",
+        ));
+    }
+    Ok(())
+}
+
+/// `net.*` sysctl keys only: nslab changes network settings, nothing else.
+pub fn check_sysctl_key(key: &str) -> Result<()> {
+    let ok_chars = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+    if !(key.starts_with("net.") || key.starts_with("net/")) || !ok_chars || key.contains("..") {
+        return Err(LabError::new(
+            format!("'{key}' is not a network sysctl"),
+            "ns.sysctl() takes keys under net., e.g. \"net.ipv4.ip_forward\"",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifteen_bytes_is_the_limit() {
+        assert!(check_ifname("abcdefghijklmno").is_ok());
+        let e = check_ifname("abcdefghijklmnop").unwrap_err();
+        assert!(e.message.contains("16 bytes"), "{}", e.message);
+    }
+
+    #[test]
+    fn slashes_are_refused() {
+        assert!(check_ifname("a/b").is_err());
+        assert!(check_nsname("a/b").is_err());
+        assert!(check_nsname("ns1").is_ok());
+    }
+
+    #[test]
+    fn only_net_sysctls() {
+        assert!(check_sysctl_key("net.ipv4.ip_forward").is_ok());
+        assert!(check_sysctl_key("kernel.panic").is_err());
+        assert!(check_sysctl_key("net/../kernel/panic").is_err());
+    }
+}

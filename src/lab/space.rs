@@ -1,0 +1,163 @@
+//! The namespaces a lab works in: the host (the namespace nslab started in)
+//! and the ones it opened or created, each with its own netlink socket.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::ns::{self, NsWorker};
+use crate::net::rtnl::{self, Rtnl, RtnlTask};
+use crate::net::{NetError, Result};
+
+/// Index of a namespace in the lab's table; 0 is the host.
+pub type NsId = usize;
+pub const HOST: NsId = 0;
+
+/// A namespace by name, as the journal stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NsRef {
+    Host,
+    Named(String),
+}
+
+impl NsRef {
+    pub fn display(&self) -> &str {
+        match self {
+            NsRef::Host => "host",
+            NsRef::Named(n) => n,
+        }
+    }
+}
+
+struct Entry {
+    r: NsRef,
+    fd: Option<OwnedFd>,
+    rtnl: Option<(Rtnl, RtnlTask)>,
+    /// Made by this lab (deleting it undoes everything inside).
+    created: bool,
+}
+
+pub struct Spaces {
+    rt: tokio::runtime::Runtime,
+    worker: NsWorker,
+    entries: Vec<Entry>,
+}
+
+impl Spaces {
+    /// Must run on the thread whose namespace is the host (the main thread).
+    pub fn new() -> Result<Spaces> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| NetError::os("start runtime", e))?;
+        let host = ns::open_current()?;
+        Ok(Spaces {
+            rt,
+            worker: NsWorker::start()?,
+            entries: vec![Entry {
+                r: NsRef::Host,
+                fd: Some(host),
+                rtnl: None,
+                created: false,
+            }],
+        })
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub fn worker(&self) -> &NsWorker {
+        &self.worker
+    }
+
+    pub fn nsref(&self, id: NsId) -> &NsRef {
+        &self.entries[id].r
+    }
+
+    pub fn name(&self, id: NsId) -> &str {
+        self.entries[id].r.display()
+    }
+
+    pub fn is_created(&self, id: NsId) -> bool {
+        self.entries[id].created
+    }
+
+    pub fn fd(&self, id: NsId) -> Result<&OwnedFd> {
+        self.entries[id]
+            .fd
+            .as_ref()
+            .ok_or_else(|| NetError::Other(format!("namespace '{}' was deleted", self.name(id))))
+    }
+
+    /// The netlink client of a namespace, opened on first use.
+    pub fn rtnl(&mut self, id: NsId) -> Result<Rtnl> {
+        if let Some((r, _)) = &self.entries[id].rtnl {
+            return Ok(r.clone());
+        }
+        let handle = self.rt.handle().clone();
+        let fd = self.fd(id)?;
+        let parts = self.worker.run_in(fd.as_fd(), move || {
+            let _in_rt = handle.enter();
+            rtnl::open()
+        })?;
+        let (r, task) = parts.spawn(self.rt.handle());
+        self.entries[id].rtnl = Some((r.clone(), task));
+        Ok(r)
+    }
+
+    /// Finds an open namespace by name or opens /run/netns/NAME.
+    pub fn resolve(&mut self, r: &NsRef) -> Result<NsId> {
+        if let Some(i) = self.entries.iter().position(|e| &e.r == r && e.fd.is_some()) {
+            return Ok(i);
+        }
+        let NsRef::Named(name) = r else {
+            return Ok(HOST);
+        };
+        let fd = ns::open_named(name)?;
+        self.entries.push(Entry {
+            r: r.clone(),
+            fd: Some(fd),
+            rtnl: None,
+            created: false,
+        });
+        Ok(self.entries.len() - 1)
+    }
+
+    /// `ip netns add NAME` + `ip link set lo up`, with its netlink socket
+    /// opened in the same trip to the worker.
+    pub fn create(&mut self, name: &str) -> Result<NsId> {
+        let handle = self.rt.handle().clone();
+        let (fd, parts) = self.worker.create(Some(name.to_string()), move || {
+            let _in_rt = handle.enter();
+            rtnl::open()
+        })?;
+        let (r, task) = parts.spawn(self.rt.handle());
+        self.entries.push(Entry {
+            r: NsRef::Named(name.to_string()),
+            fd: Some(fd),
+            rtnl: Some((r.clone(), task)),
+            created: true,
+        });
+        let id = self.entries.len() - 1;
+        // lo is always ifindex 1 in a fresh namespace.
+        self.block_on(r.set_up(1, true))?;
+        Ok(id)
+    }
+
+    /// Lets go of a namespace: its socket and fd, so the kernel can free it.
+    pub fn close(&mut self, id: NsId) {
+        let e = &mut self.entries[id];
+        e.rtnl = None;
+        e.fd = None;
+    }
+
+    /// Closes everything (end of the lab).
+    pub fn close_all(&mut self) {
+        for e in &mut self.entries {
+            e.rtnl = None;
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! nslab: CLI dispatch. The one place that prints errors and picks exit codes.
+
+mod api;
+mod cancel;
+mod cli;
+mod diag;
+mod engine;
+mod isolate;
+mod lab;
+mod net;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use miette::Report;
+
+use cli::{Cli, Cmd};
+use lab::{Lab, LabConfig, LabError};
+
+const EXIT_ERROR: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    miette::set_hook(Box::new(|_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .terminal_links(false)
+                .context_lines(1)
+                .build(),
+        )
+    }))
+    .ok();
+    match cli.cmd {
+        Cmd::Run {
+            file,
+            set,
+            keep,
+            isolated,
+            name,
+        } => run(&file, set.into_iter().collect(), keep, isolated, name),
+        Cmd::Check { file } => check(&file),
+        Cmd::Docs => {
+            default_sigpipe();
+            docs()
+        }
+        Cmd::Ls => {
+            default_sigpipe();
+            ls()
+        }
+        Cmd::Down { lab, all } => down(lab, all),
+    }
+}
+
+/// For listing commands: `nslab docs | head` should end quietly, as other
+/// tools do, instead of failing to print. (`run` keeps SIGPIPE ignored so a
+/// closed pipe can never skip the teardown.)
+fn default_sigpipe() {
+    // SAFETY: resetting a signal disposition before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn print_lab_error(e: LabError) {
+    let r = match e.help {
+        Some(h) => miette::miette!(help = h, "{}", e.message),
+        None => miette::miette!("{}", e.message),
+    };
+    eprintln!("{r:?}");
+}
+
+fn read_script(file: &Path) -> Result<(String, String, PathBuf), ExitCode> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let dir = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            Ok((file.display().to_string(), text, dir))
+        }
+        Err(e) => {
+            print_lab_error(LabError::new(
+                format!("cannot read {}: {e}", file.display()),
+                "give the path of a .rhai script, e.g. nslab run scripts/quickstart.rhai",
+            ));
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
+/// The lab's default name: the script's file name, made safe for a path.
+fn lab_name(file: &Path) -> String {
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
+    let s: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    if s.is_empty() { "lab".into() } else { s }
+}
+
+fn run(file: &Path, params: HashMap<String, String>, keep: bool, isolated_flag: bool, name: Option<String>) -> ExitCode {
+    let (shown, text, dir) = match read_script(file) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let mut sources = diag::Sources::new(&shown, &text, &dir);
+
+    // Parse first: a syntax error must not build anything.
+    {
+        let ctx = api::Ctx::new(None, HashMap::new());
+        let built = engine::build(&ctx, None, &dir);
+        if let Err(e) = built.engine.compile(&text) {
+            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+
+    // Isolation comes before any thread exists (the runtime, the worker).
+    let rootless = !isolate::is_root();
+    let isolated = isolated_flag || rootless;
+    if isolated {
+        if let Err(e) = isolate::enter() {
+            let help = e.help();
+            print_lab_error(LabError::new(e.to_string(), help));
+            return ExitCode::from(EXIT_ERROR);
+        }
+        if rootless && !isolated_flag {
+            eprintln!(
+                "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
+            );
+        }
+        if keep {
+            eprintln!("nslab: --keep has no effect in isolated mode: the lab vanishes with the process");
+        }
+    }
+    let cancel = match cancel::Cancel::install() {
+        Ok(c) => c,
+        Err(e) => {
+            print_lab_error(LabError::new(
+                format!("cannot install signal handlers: {e}"),
+                "this is unexpected; please report it",
+            ));
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+
+    let lab = match Lab::new(LabConfig {
+        name: name.unwrap_or_else(|| lab_name(file)),
+        script: std::fs::canonicalize(file)
+            .unwrap_or_else(|_| file.to_path_buf())
+            .display()
+            .to_string(),
+        isolated,
+        cancel: cancel.clone(),
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            print_lab_error(e);
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let lab = {
+        let mut lab = lab;
+        if keep {
+            lab.keep();
+        }
+        if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
+            print_lab_error(e);
+        }
+        lab
+    };
+    let lab_name = lab.name().to_string();
+    let ctx = api::Ctx::new(Some(lab), params);
+    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
+    let result = built
+        .engine
+        .compile(&text)
+        .map_err(|e| Box::new(rhai::EvalAltResult::ErrorParsing(*e.0, e.1)))
+        .and_then(|mut ast| {
+            ast.set_source(shown.clone());
+            built.engine.run_ast(&ast)
+        });
+
+    let mut code = 0u8;
+    if let Some(sig) = cancel.signal() {
+        let what = if sig == signal_hook::consts::SIGTERM { "SIGTERM" } else { "SIGINT" };
+        eprintln!("nslab: interrupted by {what}: tearing the lab down");
+        code = 128 + sig as u8;
+    } else if let Err(e) = &result {
+        eprintln!("{:?}", Report::new(diag::eval_error(&mut sources, &built.docs, e)));
+        code = EXIT_ERROR;
+    }
+
+    for p in ctx.unused_params() {
+        eprintln!("nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")");
+    }
+
+    if let Some(mut lab) = ctx.take_lab() {
+        let kept = lab.is_kept();
+        let errors = lab.teardown();
+        if !errors.is_empty() {
+            eprintln!("nslab: teardown could not undo {} step(s):", errors.len());
+            for e in errors {
+                print_lab_error(e);
+            }
+            if code == 0 {
+                code = EXIT_ERROR;
+            }
+        } else if kept && !isolated {
+            eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
+        }
+    }
+    ExitCode::from(code)
+}
+
+fn check(file: &Path) -> ExitCode {
+    let (shown, text, dir) = match read_script(file) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let mut sources = diag::Sources::new(&shown, &text, &dir);
+    let ctx = api::Ctx::new(None, HashMap::new());
+    let built = engine::build(&ctx, None, &dir);
+    match built.engine.compile(&text) {
+        Ok(_) => {
+            println!("{shown}: ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn docs() -> ExitCode {
+    let ctx = api::Ctx::new(None, HashMap::new());
+    let built = engine::build(&ctx, None, Path::new("."));
+    let mut areas: Vec<&str> = Vec::new();
+    for d in &built.docs {
+        if !areas.contains(&d.area) {
+            areas.push(d.area);
+        }
+    }
+    for area in areas {
+        println!("## {area}\n");
+        let mut last = "";
+        for d in built.docs.iter().filter(|d| d.area == area) {
+            if d.sig == last {
+                continue;
+            }
+            last = d.sig;
+            println!("  {}\n      {}\n      e.g. {}\n", d.sig, d.doc, d.example);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn ls() -> ExitCode {
+    let labs = lab::journal::list();
+    if labs.is_empty() {
+        println!("no labs");
+        return ExitCode::SUCCESS;
+    }
+    println!("{:<20} {:<40} {:>5}  SCRIPT", "LAB", "STATUS", "STEPS");
+    for r in labs {
+        println!(
+            "{:<20} {:<40} {:>5}  {}",
+            r.header.lab,
+            r.status(),
+            r.steps.len(),
+            r.header.script
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn down(name: Option<String>, all: bool) -> ExitCode {
+    let records: Vec<_> = match (&name, all) {
+        (Some(n), _) => match lab::journal::read(&lab::journal::path_for(n)) {
+            Ok(r) => vec![r],
+            Err(_) => {
+                print_lab_error(LabError::new(
+                    format!("there is no lab named '{n}'"),
+                    "`nslab ls` lists the labs that can be taken down",
+                ));
+                return ExitCode::from(EXIT_ERROR);
+            }
+        },
+        (None, _) => lab::journal::list(),
+    };
+    let mut code = 0;
+    for rec in records {
+        let n = rec.header.lab.clone();
+        if rec.alive() {
+            if name.is_some() {
+                print_lab_error(LabError::new(
+                    format!("lab '{n}' is still running (pid {})", rec.header.pid),
+                    format!("stop it with Ctrl-C or `kill {}`: it tears itself down", rec.header.pid),
+                ));
+                code = EXIT_ERROR;
+            }
+            continue;
+        }
+        match lab::down(&rec) {
+            Ok(errors) if errors.is_empty() => println!("lab '{n}' is down"),
+            Ok(errors) => {
+                eprintln!("nslab: lab '{n}': {} step(s) could not be undone:", errors.len());
+                for e in errors {
+                    print_lab_error(e);
+                }
+                code = EXIT_ERROR;
+            }
+            Err(e) => {
+                print_lab_error(e);
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    ExitCode::from(code)
+}

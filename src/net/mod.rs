@@ -1,0 +1,65 @@
+//! Linux backend: namespaces, netlink (link/addr/route), sysctls, ICMP and
+//! child processes. Nothing here knows about rhai; every doc line names the
+//! iproute2 command it replaces.
+
+pub mod exec;
+pub mod ns;
+pub mod ping;
+pub mod rtnl;
+pub mod sysctl;
+
+use std::io;
+
+/// An error from the kernel or the file system, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{op}: {source}")]
+    Os {
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{op}: netlink error: {source}")]
+    Netlink {
+        op: &'static str,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl NetError {
+    pub fn os(op: &'static str, source: io::Error) -> Self {
+        NetError::Os { op, source }
+    }
+
+    pub fn errno(op: &'static str, e: nix::errno::Errno) -> Self {
+        NetError::Os {
+            op,
+            source: io::Error::from_raw_os_error(e as i32),
+        }
+    }
+
+    /// The kernel's errno behind this error, when there is one.
+    pub fn raw_errno(&self) -> Option<i32> {
+        match self {
+            NetError::Os { source, .. } => source.raw_os_error(),
+            NetError::Netlink {
+                source: rtnetlink::Error::NetlinkError(msg),
+                ..
+            } => Some(msg.raw_code().abs()).filter(|c| *c != 0),
+            _ => None,
+        }
+    }
+
+    /// True when the object is already gone: teardown treats that as done.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self.raw_errno(),
+            Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ESRCH) | Some(libc::EADDRNOTAVAIL)
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, NetError>;

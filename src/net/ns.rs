@@ -1,0 +1,236 @@
+//! Network namespaces: `ip netns add/del/list`, without forking.
+//!
+//! `setns` changes only the calling thread, so all namespace-bound work
+//! (creating a namespace, opening its sockets, touching its sysctls) runs on
+//! one dedicated worker thread that enters the target namespace and comes back
+//! home afterwards. Sockets opened there stay bound to that namespace for good,
+//! so the rest of nslab (the tokio runtime on the main thread included) never
+//! calls `setns` at all.
+
+use std::fs;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+
+use super::{NetError, Result};
+
+/// Where `ip netns` keeps the bind mounts that give namespaces their names.
+pub const NETNS_DIR: &str = "/run/netns";
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A thread that runs closures inside a given network namespace.
+pub struct NsWorker {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// Opens the calling thread's own network namespace.
+pub fn open_current() -> Result<OwnedFd> {
+    open_ns_file(Path::new("/proc/thread-self/ns/net"))
+}
+
+fn open_ns_file(path: &Path) -> Result<OwnedFd> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| NetError::os("open namespace", e))
+}
+
+/// Path of a named namespace.
+pub fn named_path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// Opens a namespace by name (`/run/netns/NAME`).
+pub fn open_named(name: &str) -> Result<OwnedFd> {
+    open_ns_file(&named_path(name))
+}
+
+/// `ip netns list`: the names under /run/netns, sorted.
+pub fn list_named() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(NETNS_DIR)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `ip netns del NAME`: detach the bind mount and remove the file. The
+/// namespace itself goes once nothing else holds it.
+pub fn delete_named(name: &str) -> Result<()> {
+    let path = named_path(name);
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(NetError::errno("unmount namespace", e)),
+    }
+    fs::remove_file(&path).map_err(|e| NetError::os("remove namespace file", e))
+}
+
+/// Makes /run/netns a shared mount point, as `ip netns add` does, so names
+/// made here are seen by `ip netns exec` from other mount namespaces.
+fn prepare_netns_dir() -> Result<()> {
+    fs::create_dir_all(NETNS_DIR).map_err(|e| NetError::os("create /run/netns", e))?;
+    let shared = || {
+        mount(
+            None::<&str>,
+            NETNS_DIR,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    match shared() {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL) => {
+            mount(
+                Some(NETNS_DIR),
+                NETNS_DIR,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| NetError::errno("bind /run/netns", e))?;
+            shared().map_err(|e| NetError::errno("share /run/netns", e))
+        }
+        Err(e) => Err(NetError::errno("share /run/netns", e)),
+    }
+}
+
+impl NsWorker {
+    pub fn start() -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = thread::Builder::new()
+            .name("nslab-ns".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .map_err(|e| NetError::os("start namespace worker", e))?;
+        Ok(NsWorker {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn submit<R: Send + 'static>(&self, f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = rtx.send(f());
+        });
+        self.tx
+            .as_ref()
+            .ok_or_else(|| NetError::Other("namespace worker stopped".into()))?
+            .send(job)
+            .map_err(|_| NetError::Other("namespace worker stopped".into()))?;
+        rrx.recv()
+            .map_err(|_| NetError::Other("namespace worker died".into()))?
+    }
+
+    /// Runs `f` on the worker while it is inside the namespace `ns`.
+    ///
+    /// The caller keeps `ns` open until this returns (it blocks), which is
+    /// why passing the raw descriptor across is sound.
+    pub fn run_in<R: Send + 'static>(
+        &self,
+        ns: BorrowedFd<'_>,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let raw: RawFd = ns.as_raw_fd();
+        self.submit(move || {
+            let home = open_current()?;
+            // SAFETY: the caller blocks until this job is done and keeps the fd open.
+            let target = unsafe { BorrowedFd::borrow_raw(raw) };
+            setns(target, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("enter namespace", e))?;
+            let out = f();
+            go_home(&home)?;
+            out
+        })
+    }
+
+    /// `ip netns add NAME`: a new namespace, bind-mounted under /run/netns
+    /// (when `name` is given), then `f` runs inside it (to open its sockets).
+    /// Returns an fd that keeps the namespace alive while nslab works on it.
+    pub fn create<R: Send + 'static>(
+        &self,
+        name: Option<String>,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<(OwnedFd, R)> {
+        self.submit(move || {
+            let home = open_current()?;
+            let file = match &name {
+                Some(n) => {
+                    prepare_netns_dir()?;
+                    let path = named_path(n);
+                    // O_EXCL: an existing name is an error, never reused.
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o444)
+                        .open(&path)
+                        .map_err(|e| NetError::os("create namespace file", e))?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let undo_file = |file: &Option<PathBuf>| {
+                if let Some(p) = file {
+                    let _ = fs::remove_file(p);
+                }
+            };
+            if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
+                undo_file(&file);
+                return Err(NetError::errno("create namespace", e));
+            }
+            let result = (|| {
+                if let Some(p) = &file {
+                    // thread-self, not self: only this thread is in the new namespace.
+                    mount(
+                        Some("/proc/thread-self/ns/net"),
+                        p,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .map_err(|e| NetError::errno("bind-mount namespace", e))?;
+                }
+                let fd = open_current()?;
+                let r = f()?;
+                Ok((fd, r))
+            })();
+            go_home(&home)?;
+            if result.is_err() {
+                if let Some(p) = &file {
+                    let _ = umount2(p, MntFlags::MNT_DETACH);
+                }
+                undo_file(&file);
+            }
+            result
+        })
+    }
+}
+
+fn go_home(home: &OwnedFd) -> Result<()> {
+    setns(home, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("return to home namespace", e))
+}
+
+impl Drop for NsWorker {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

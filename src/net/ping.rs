@@ -1,0 +1,225 @@
+//! `ping -c N ADDR` with a native ICMP socket: no `ping` program.
+//!
+//! Raw ICMP sockets need CAP_NET_RAW in the user namespace that owns the
+//! network namespace: true for root, and for nslab's own user namespace in
+//! isolated mode. (Unprivileged "ping sockets" would need ping_group_range,
+//! which only accepts mapped gids.)
+
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::{NetError, Result};
+
+/// How to ping.
+#[derive(Debug, Clone)]
+pub struct PingOpts {
+    pub count: u32,
+    pub interval: Duration,
+    /// How long to wait for the last reply.
+    pub timeout: Duration,
+}
+
+/// One echo reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub seq: u16,
+    pub ttl: Option<u8>,
+    pub rtt: Duration,
+    pub from: IpAddr,
+    pub bytes: usize,
+}
+
+/// What a ping run saw.
+#[derive(Debug, Clone, Default)]
+pub struct PingReport {
+    pub sent: u32,
+    pub replies: Vec<Reply>,
+    /// Why packets could not be sent or were refused, as ping prints it.
+    pub error: Option<String>,
+}
+
+const PAYLOAD: usize = 56;
+static NEXT_ID: AtomicU16 = AtomicU16::new(0);
+
+/// Opens an ICMP socket in the calling thread's namespace.
+pub fn open_socket(v6: bool) -> Result<Socket> {
+    let (domain, proto) = if v6 {
+        (Domain::IPV6, Protocol::ICMPV6)
+    } else {
+        (Domain::IPV4, Protocol::ICMPV4)
+    };
+    Socket::new(domain, Type::RAW, Some(proto)).map_err(|e| NetError::os("open ICMP socket", e))
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = if chunk.len() == 2 {
+            u16::from_be_bytes([chunk[0], chunk[1]])
+        } else {
+            u16::from_be_bytes([chunk[0], 0])
+        };
+        sum += u32::from(word);
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
+    let mut pkt = vec![0u8; 8 + PAYLOAD];
+    pkt[0] = if v6 { 128 } else { 8 };
+    pkt[4..6].copy_from_slice(&id.to_be_bytes());
+    pkt[6..8].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in pkt[8..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    if !v6 {
+        // The kernel fills in the ICMPv6 checksum itself, not the ICMPv4 one.
+        let c = checksum(&pkt);
+        pkt[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    pkt
+}
+
+enum Seen {
+    Reply { seq: u16, ttl: Option<u8>, bytes: usize },
+    Unreachable(String),
+    Other,
+}
+
+fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
+    let (icmp, ttl) = if v6 {
+        (buf, None)
+    } else {
+        if buf.len() < 20 {
+            return Seen::Other;
+        }
+        let ihl = usize::from(buf[0] & 0x0f) * 4;
+        if buf.len() < ihl + 8 {
+            return Seen::Other;
+        }
+        (&buf[ihl..], Some(buf[8]))
+    };
+    if icmp.len() < 8 {
+        return Seen::Other;
+    }
+    let (reply, unreach) = if v6 { (129, 1) } else { (0, 3) };
+    let pid = u16::from_be_bytes([icmp[4], icmp[5]]);
+    if icmp[0] == reply && pid == id {
+        return Seen::Reply {
+            seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+            ttl,
+            bytes: icmp.len(),
+        };
+    }
+    if icmp[0] == unreach {
+        // The offending packet follows: check it was ours before blaming.
+        let inner = &icmp[8..];
+        let hdr = if v6 { 40 } else { inner.first().map(|b| usize::from(b & 0x0f) * 4).unwrap_or(20) };
+        if inner.len() >= hdr + 8 && u16::from_be_bytes([inner[hdr + 4], inner[hdr + 5]]) == id {
+            return Seen::Unreachable("Destination Unreachable".into());
+        }
+    }
+    Seen::Other
+}
+
+/// Pings `dst` from `sock` (opened in the source namespace). Stops early when
+/// `cancel` is set.
+pub fn ping(sock: &Socket, dst: IpAddr, opts: &PingOpts, cancel: &crate::cancel::Cancel) -> PingReport {
+    let v6 = dst.is_ipv6();
+    let id = (std::process::id() as u16).wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
+    let addr = SockAddr::from(SocketAddr::new(dst, 0));
+    let mut report = PingReport::default();
+    let mut sent_at: Vec<Instant> = Vec::new();
+    let mut got = vec![false; opts.count as usize];
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+
+    for i in 0..opts.count {
+        let seq = (i + 1) as u16;
+        let pkt = echo_request(v6, id, seq);
+        let now = Instant::now();
+        sent_at.push(now);
+        match sock.send_to(&pkt, &addr) {
+            Ok(_) => report.sent += 1,
+            Err(e) => {
+                report.sent += 1;
+                report.error = Some(strip_os(&e));
+            }
+        }
+        let last = i + 1 == opts.count;
+        let deadline = now + if last { opts.timeout } else { opts.interval };
+        loop {
+            if cancel.is_set() {
+                return report;
+            }
+            if last && got.iter().all(|g| *g) {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Short slices so Ctrl-C is noticed promptly.
+            let _ = sock.set_read_timeout(Some(left.min(Duration::from_millis(50))));
+            let (n, from) = match sock.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(_) => continue,
+            };
+            // SAFETY: recv_from initialised the first n bytes.
+            let data: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            let from_ip = from.as_socket().map(|s| s.ip()).unwrap_or(dst);
+            match parse(v6, data, id) {
+                Seen::Reply { seq, ttl, bytes } => {
+                    let idx = usize::from(seq).wrapping_sub(1);
+                    if idx < got.len() && !got[idx] {
+                        got[idx] = true;
+                        report.replies.push(Reply {
+                            seq,
+                            ttl,
+                            rtt: sent_at[idx].elapsed(),
+                            from: from_ip,
+                            bytes,
+                        });
+                    }
+                }
+                Seen::Unreachable(msg) => report.error = Some(format!("From {from_ip}: {msg}")),
+                Seen::Other => {}
+            }
+        }
+    }
+    report
+}
+
+/// "Network is unreachable (os error 101)" -> "Network is unreachable".
+fn strip_os(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_echo_request_verifies() {
+        let pkt = echo_request(false, 0x1234, 1);
+        assert_eq!(checksum(&pkt), 0);
+    }
+
+    #[test]
+    fn parse_ignores_other_ids() {
+        let mut pkt = echo_request(true, 7, 1);
+        pkt[0] = 129;
+        assert!(matches!(parse(true, &pkt, 8), Seen::Other));
+        assert!(matches!(parse(true, &pkt, 7), Seen::Reply { seq: 1, .. }));
+    }
+}

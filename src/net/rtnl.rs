@@ -1,0 +1,403 @@
+//! Links, addresses and routes over rtnetlink (`ip link/addr/route`).
+//!
+//! One `Rtnl` per namespace: its socket was opened inside that namespace, so
+//! every request on it acts there.
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+use futures::{StreamExt, TryStreamExt};
+use ipnet::IpNet;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteVia};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use super::{NetError, Result};
+
+/// Requests to one namespace's netlink socket. Cheap to clone; the socket
+/// itself lives in the connection task that `RtnlTask` owns.
+#[derive(Clone)]
+pub struct Rtnl {
+    handle: Handle,
+}
+
+/// The task that drives a namespace's netlink socket.
+pub struct RtnlTask(tokio::task::JoinHandle<()>);
+
+impl Drop for RtnlTask {
+    fn drop(&mut self) {
+        // Aborting the task closes the socket, which releases the namespace.
+        self.0.abort();
+    }
+}
+
+/// The unspawned parts of a connection, made on the namespace's thread.
+pub struct RtnlParts {
+    conn: rtnetlink::proto::Connection<netlink_packet_route::RouteNetlinkMessage>,
+    handle: Handle,
+}
+
+/// Opens a netlink socket in the calling thread's namespace. The caller must
+/// be inside the tokio runtime's context (the socket registers with it).
+pub fn open() -> Result<RtnlParts> {
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetError::os("open netlink socket", e))?;
+    Ok(RtnlParts { conn, handle })
+}
+
+impl RtnlParts {
+    pub fn spawn(self, rt: &tokio::runtime::Handle) -> (Rtnl, RtnlTask) {
+        let task = rt.spawn(self.conn);
+        (Rtnl { handle: self.handle }, RtnlTask(task))
+    }
+}
+
+fn nl(op: &'static str) -> impl Fn(rtnetlink::Error) -> NetError {
+    move |source| NetError::Netlink { op, source }
+}
+
+/// A link as `ip link show` reports it.
+#[derive(Debug, Clone)]
+pub struct LinkInfoRow {
+    pub index: u32,
+    pub name: String,
+    pub kind: String,
+    pub up: bool,
+    pub state: String,
+    pub mtu: u32,
+    pub master: Option<u32>,
+    /// For a veth: the peer's ifindex (in its own namespace).
+    pub peer: Option<u32>,
+}
+
+/// An address as `ip addr show` reports it.
+#[derive(Debug, Clone)]
+pub struct AddrRow {
+    pub index: u32,
+    pub addr: IpNet,
+}
+
+/// A route as `ip route show` reports it.
+#[derive(Debug, Clone)]
+pub struct RouteRow {
+    pub dst: IpNet,
+    pub via: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub metric: Option<u32>,
+    pub table: u32,
+    pub protocol: String,
+}
+
+/// What to route and where (`ip route add DST [via GW] [dev DEV] [metric N]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RouteSpec {
+    pub dst: IpNet,
+    pub via: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub metric: Option<u32>,
+}
+
+impl Rtnl {
+    /// `ip link add A type veth peer name B netns NS`. The peer is created
+    /// directly in its namespace: moving it later costs the kernel a full
+    /// unregister/register cycle. (Both ends come up with `set_up_by_name`:
+    /// an end cannot be opened before its peer is linked, ENOTCONN.)
+    pub async fn add_veth(&self, a: &str, b: &str, peer_ns: Option<RawFd>) -> Result<()> {
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new().name(b.to_string());
+        if let Some(fd) = peer_ns {
+            peer = peer.setns_by_fd(fd);
+        }
+        let msg = LinkVeth::new(a, b)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .build();
+        self.handle.link().add(msg).execute().await.map_err(nl("create veth"))
+    }
+
+    /// `ip link set NAME up`, by name (no index lookup needed).
+    pub async fn set_up_by_name(&self, name: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_name(name).up().build();
+        self.change(msg, "set link up").await
+    }
+
+    /// `ip link add NAME type bridge && ip link set NAME up`.
+    pub async fn add_bridge(&self, name: &str) -> Result<()> {
+        let msg = LinkBridge::new(name).up().build();
+        self.handle.link().add(msg).execute().await.map_err(nl("create bridge"))
+    }
+
+    /// The ifindex of NAME (`ip link show NAME`), without dumping all links.
+    pub async fn index_of(&self, name: &str) -> Result<u32> {
+        let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
+        match stream.try_next().await.map_err(nl("look up link"))? {
+            Some(msg) => Ok(msg.header.index),
+            None => Err(NetError::os("look up link", std::io::Error::from_raw_os_error(libc::ENODEV))),
+        }
+    }
+
+    /// One link's details (`ip -d link show NAME`).
+    pub async fn link(&self, name: &str) -> Result<LinkInfoRow> {
+        let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
+        match stream.try_next().await.map_err(nl("look up link"))? {
+            Some(msg) => Ok(link_row(&msg)),
+            None => Err(NetError::os("look up link", std::io::Error::from_raw_os_error(libc::ENODEV))),
+        }
+    }
+
+    async fn change(&self, msg: LinkMessage, op: &'static str) -> Result<()> {
+        self.handle.link().change(msg).execute().await.map_err(nl(op))
+    }
+
+    /// `ip link set NAME up|down`.
+    pub async fn set_up(&self, index: u32, up: bool) -> Result<()> {
+        let b = LinkUnspec::new_with_index(index);
+        let msg = if up { b.up() } else { b.down() }.build();
+        self.change(msg, "set link state").await
+    }
+
+    /// `ip link set NAME mtu N`.
+    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+        self.change(msg, "set mtu").await
+    }
+
+    /// `ip link set NAME master BR` (or `nomaster` with `None`).
+    pub async fn set_master(&self, index: u32, master: Option<u32>) -> Result<()> {
+        let b = LinkUnspec::new_with_index(index);
+        let msg = match master {
+            Some(m) => b.controller(m),
+            None => b.nocontroller(),
+        }
+        .build();
+        self.change(msg, "set master").await
+    }
+
+    /// `ip link del NAME`.
+    pub async fn del_link(&self, index: u32) -> Result<()> {
+        self.handle.link().del(index).execute().await.map_err(nl("delete link"))
+    }
+
+    /// `ip link show`.
+    pub async fn links(&self) -> Result<Vec<LinkInfoRow>> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("list links"))?;
+        Ok(msgs.iter().map(link_row).collect())
+    }
+
+    /// `ip addr add ADDR dev DEV` (IPv6 with `nodad`: lab links need no
+    /// duplicate detection, and it would hold the address back ~2 s).
+    pub async fn add_addr(&self, index: u32, addr: IpNet) -> Result<()> {
+        let mut req = self.handle.address().add(index, addr.addr(), addr.prefix_len());
+        if addr.addr().is_ipv6() {
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        req.execute().await.map_err(nl("add address"))
+    }
+
+    /// `ip addr del ADDR dev DEV`.
+    pub async fn del_addr(&self, index: u32, addr: IpNet) -> Result<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = if addr.addr().is_ipv4() {
+            netlink_packet_route::AddressFamily::Inet
+        } else {
+            netlink_packet_route::AddressFamily::Inet6
+        };
+        msg.header.index = index;
+        msg.header.prefix_len = addr.prefix_len();
+        msg.attributes.push(AddressAttribute::Local(addr.addr()));
+        if addr.addr().is_ipv6() {
+            msg.attributes.push(AddressAttribute::Address(addr.addr()));
+        }
+        self.handle.address().del(msg).execute().await.map_err(nl("delete address"))
+    }
+
+    /// `ip addr show`.
+    pub async fn addrs(&self) -> Result<Vec<AddrRow>> {
+        let msgs: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("list addresses"))?;
+        let mut rows = Vec::new();
+        for m in msgs {
+            let ip = m
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    AddressAttribute::Local(ip) => Some(*ip),
+                    _ => None,
+                })
+                .or_else(|| {
+                    m.attributes.iter().find_map(|a| match a {
+                        AddressAttribute::Address(ip) => Some(*ip),
+                        _ => None,
+                    })
+                });
+            if let Some(ip) = ip
+                && let Ok(net) = IpNet::new(ip, m.header.prefix_len)
+            {
+                rows.push(AddrRow {
+                    index: m.header.index,
+                    addr: net,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    fn route_msg(spec: &RouteSpec) -> Result<RouteMessage> {
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(spec.dst.addr(), spec.dst.prefix_len())
+            .map_err(|e| NetError::Other(e.to_string()))?;
+        if let Some(gw) = spec.via {
+            b = b.gateway(gw).map_err(|e| NetError::Other(e.to_string()))?;
+        }
+        if let Some(oif) = spec.oif {
+            b = b.output_interface(oif);
+        }
+        if let Some(m) = spec.metric {
+            b = b.priority(m);
+        }
+        Ok(b.build())
+    }
+
+    /// `ip route add DST [via GW] [dev DEV] [metric N]`.
+    pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
+        let msg = Self::route_msg(spec)?;
+        self.handle.route().add(msg).execute().await.map_err(nl("add route"))
+    }
+
+    /// `ip route del DST [via GW] [dev DEV] [metric N]`.
+    pub async fn del_route(&self, spec: &RouteSpec) -> Result<()> {
+        let msg = Self::route_msg(spec)?;
+        self.handle.route().del(msg).execute().await.map_err(nl("delete route"))
+    }
+
+    /// `ip route show table all` for one family, minus the kernel's local table.
+    pub async fn routes(&self, v6: bool) -> Result<Vec<RouteRow>> {
+        let filter = if v6 {
+            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
+        } else {
+            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
+        };
+        let mut stream = self.handle.route().get(filter).execute();
+        let mut rows = Vec::new();
+        while let Some(m) = stream.next().await {
+            let m = m.map_err(nl("list routes"))?;
+            let mut table = u32::from(m.header.table);
+            let mut dst = None;
+            let mut via = None;
+            let mut oif = None;
+            let mut metric = None;
+            for a in &m.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = Some(IpAddr::V4(*ip)),
+                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => dst = Some(IpAddr::V6(*ip)),
+                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(IpAddr::V4(*ip)),
+                    RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
+                    RouteAttribute::Via(RouteVia::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    RouteAttribute::Priority(p) => metric = Some(*p),
+                    RouteAttribute::Table(t) => table = *t,
+                    _ => {}
+                }
+            }
+            // The local table (255) holds the kernel's own host routes.
+            if table == 255 {
+                continue;
+            }
+            let unspecified: IpAddr = if v6 {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            };
+            let dst = IpNet::new(dst.unwrap_or(unspecified), m.header.destination_prefix_length)
+                .map_err(|e| NetError::Other(format!("route from the kernel: {e}")))?;
+            if v6 && dst.addr().is_multicast() {
+                continue;
+            }
+            rows.push(RouteRow {
+                dst,
+                via,
+                oif,
+                metric,
+                table,
+                protocol: protocol_name(m.header.protocol),
+            });
+        }
+        Ok(rows)
+    }
+}
+
+fn protocol_name(p: RouteProtocol) -> String {
+    match p {
+        RouteProtocol::Kernel => "kernel".into(),
+        RouteProtocol::Boot => "boot".into(),
+        RouteProtocol::Static => "static".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+fn link_row(msg: &LinkMessage) -> LinkInfoRow {
+    let mut row = LinkInfoRow {
+        index: msg.header.index,
+        name: String::new(),
+        kind: String::new(),
+        up: msg.header.flags.contains(LinkFlags::Up),
+        state: String::new(),
+        mtu: 0,
+        master: None,
+        peer: None,
+    };
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => row.name = n.clone(),
+            LinkAttribute::Mtu(m) => row.mtu = *m,
+            LinkAttribute::Controller(m) => row.master = Some(*m),
+            LinkAttribute::Link(p) => row.peer = Some(*p),
+            LinkAttribute::OperState(s) => {
+                row.state = match s {
+                    State::Up => "up",
+                    State::Down => "down",
+                    State::LowerLayerDown => "lowerlayerdown",
+                    State::Dormant => "dormant",
+                    State::NotPresent => "notpresent",
+                    State::Testing => "testing",
+                    _ => "unknown",
+                }
+                .into()
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        row.kind = match k {
+                            InfoKind::Veth => "veth".into(),
+                            InfoKind::Bridge => "bridge".into(),
+                            other => other.to_string(),
+                        };
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if row.kind.is_empty() && row.name == "lo" {
+        row.kind = "loopback".into();
+    }
+    if row.kind != "veth" {
+        row.peer = None;
+    }
+    row
+}
