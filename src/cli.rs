@@ -67,10 +67,25 @@ mod tests {
 
     #[test]
     fn run_takes_sets_and_flags() {
-        let c = Cli::try_parse_from(["nslab", "run", "lab.rhai", "--set", "hosts=8", "--set", "subnet=10.5.0.0/24", "--keep"])
-            .unwrap();
+        let c = Cli::try_parse_from([
+            "nslab",
+            "run",
+            "lab.rhai",
+            "--set",
+            "hosts=8",
+            "--set",
+            "subnet=10.5.0.0/24",
+            "--keep",
+        ])
+        .unwrap();
         match c.cmd {
-            Cmd::Run { file, set, keep, isolated, .. } => {
+            Cmd::Run {
+                file,
+                set,
+                keep,
+                isolated,
+                ..
+            } => {
                 assert_eq!(file, PathBuf::from("lab.rhai"));
                 assert_eq!(set[0], ("hosts".into(), "8".into()));
                 assert_eq!(set[1], ("subnet".into(), "10.5.0.0/24".into()));

@@ -74,9 +74,17 @@ impl Sources {
 /// Byte offset of a rhai position (1-based line and column, in chars).
 fn offset(text: &str, pos: Position) -> Option<usize> {
     let (line, col) = (pos.line()?, pos.position().unwrap_or(1));
-    let start = text.split_inclusive('\n').take(line - 1).map(str::len).sum::<usize>();
+    let start = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum::<usize>();
     let line_text = text[start..].lines().next().unwrap_or("");
-    let in_line: usize = line_text.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
+    let in_line: usize = line_text
+        .chars()
+        .take(col.saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
     Some(start + in_line)
 }
 
@@ -124,9 +132,18 @@ fn call_span(text: &str, at: usize) -> SourceSpan {
     SourceSpan::new(at.into(), end)
 }
 
-fn report(sources: &mut Sources, src: Option<&str>, pos: Position, message: String, label: &str, help: Option<String>) -> ScriptError {
+fn report(
+    sources: &mut Sources,
+    src: Option<&str>,
+    pos: Position,
+    message: String,
+    label: &str,
+    help: Option<String>,
+) -> ScriptError {
     let (name, text) = sources.get(src);
-    let span = offset(&text, pos).filter(|o| *o <= text.len()).map(|o| call_span(&text, o));
+    let span = offset(&text, pos)
+        .filter(|o| *o <= text.len())
+        .map(|o| call_span(&text, o));
     ScriptError {
         message,
         src: NamedSource::new(name, text),
@@ -143,7 +160,7 @@ pub fn parse_error(sources: &mut Sources, e: &ParseError) -> ScriptError {
     let mut r = report(sources, None, e.position(), msg, "here", Some(help));
     // For syntax errors the exact token matters more than the call around it.
     if let Some(s) = r.span {
-        r.span = Some(SourceSpan::new(s.offset().into(), s.len().min(1).max(1)));
+        r.span = Some(SourceSpan::new(s.offset().into(), 1));
     }
     r
 }
@@ -230,14 +247,21 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
             }
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            let name = sig.split(|c: char| c == ' ' || c == '(').next().unwrap_or(sig).trim();
+            let name = sig.split([' ', '(']).next().unwrap_or(sig).trim();
             let name = name.rsplit("::").next().unwrap_or(name);
-            let forms: Vec<&str> = docs.iter().filter(|d| d.name == name).map(|d| d.sig).collect();
+            let forms: Vec<&str> = docs
+                .iter()
+                .filter(|d| d.name == name)
+                .map(|d| d.sig)
+                .collect();
             if !forms.is_empty() {
                 let mut forms = forms;
                 forms.dedup();
                 (
-                    format!("wrong arguments for '{name}': no form takes {}", args_of(sig)),
+                    format!(
+                        "wrong arguments for '{name}': no form takes {}",
+                        args_of(sig)
+                    ),
                     "this call",
                     Some(format!("{name} is called as: {}", forms.join("  |  "))),
                 )
@@ -246,7 +270,11 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
                     Some(n) => format!("did you mean `{n}`? `nslab docs` lists every function"),
                     None => "check the name; `nslab docs` lists every function".into(),
                 };
-                (format!("there is no function '{name}'"), "unknown function", Some(help))
+                (
+                    format!("there is no function '{name}'"),
+                    "unknown function",
+                    Some(help),
+                )
             }
         }
         EvalAltResult::ErrorVariableNotFound(v, _) => (
@@ -257,7 +285,10 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
         EvalAltResult::ErrorPropertyNotFound(p, _) => (
             format!("there is no property '{p}' here"),
             "unknown property",
-            Some("Netns has .name; Link has .name and .ns; maps have the keys they were given".into()),
+            Some(
+                "Netns has .name; Link has .name and .ns; maps have the keys they were given"
+                    .into(),
+            ),
         ),
         EvalAltResult::ErrorModuleNotFound(m, _) => (
             format!("module '{m}' not found"),
@@ -270,9 +301,16 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
             "wrong type",
             Some("check the value's type".into()),
         ),
-        EvalAltResult::ErrorParsing(p, _) => (p.to_string(), "here", Some(parse_help(&p.to_string()))),
+        EvalAltResult::ErrorParsing(p, _) => {
+            (p.to_string(), "here", Some(parse_help(&p.to_string())))
+        }
         other => (
-            other.to_string().split(" (line").next().unwrap_or("").to_string(),
+            other
+                .to_string()
+                .split(" (line")
+                .next()
+                .unwrap_or("")
+                .to_string(),
             "here",
             None,
         ),
@@ -296,7 +334,10 @@ mod tests {
         let text = "let a = 1;\nns.route(\"default\", f(x));\n";
         let at = offset(text, Position::new(2, 4)).unwrap();
         let s = call_span(text, at);
-        assert_eq!(&text[s.offset()..s.offset() + s.len()], "route(\"default\", f(x))");
+        assert_eq!(
+            &text[s.offset()..s.offset() + s.len()],
+            "route(\"default\", f(x))"
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub enum IsolateError {
     #[error("cannot map user ids into the private namespace: {0}")]
     Map(std::io::Error),
     #[error("cannot set up private mounts ({what}): {errno}")]
-    Mount { what: &'static str, errno: nix::errno::Errno },
+    Mount {
+        what: &'static str,
+        errno: nix::errno::Errno,
+    },
 }
 
 impl IsolateError {
@@ -50,8 +53,14 @@ pub fn enter() -> Result<(), IsolateError> {
     fs::write("/proc/self/uid_map", format!("0 {uid} 1\n")).map_err(IsolateError::Map)?;
     fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(IsolateError::Map)?;
     // Nothing mounted from here on may leak to the real host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|errno| IsolateError::Mount { what: "/", errno })?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|errno| IsolateError::Mount { what: "/", errno })?;
     let tmpfs = |dir: &str| {
         mount(
             Some("nslab"),
@@ -60,7 +69,10 @@ pub fn enter() -> Result<(), IsolateError> {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some("mode=0755"),
         )
-        .map_err(|errno| IsolateError::Mount { what: "tmpfs", errno })
+        .map_err(|errno| IsolateError::Mount {
+            what: "tmpfs",
+            errno,
+        })
     };
     let dirs = ["/run/netns", "/run/nslab"];
     if dirs.iter().all(|d| Path::new(d).is_dir()) {
@@ -72,7 +84,7 @@ pub fn enter() -> Result<(), IsolateError> {
         // host, so the whole of /run becomes private instead.
         tmpfs("/run")?;
         for d in dirs {
-            fs::create_dir_all(d).map_err(|e| IsolateError::Map(e))?;
+            fs::create_dir_all(d).map_err(IsolateError::Map)?;
         }
     }
     Ok(())

@@ -97,12 +97,24 @@ fn lab_name(file: &Path) -> String {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
     let s: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() { "lab".into() } else { s }
 }
 
-fn run(file: &Path, params: HashMap<String, String>, keep: bool, isolated_flag: bool, name: Option<String>) -> ExitCode {
+fn run(
+    file: &Path,
+    params: HashMap<String, String>,
+    keep: bool,
+    isolated_flag: bool,
+    name: Option<String>,
+) -> ExitCode {
     let (shown, text, dir) = match read_script(file) {
         Ok(x) => x,
         Err(code) => return code,
@@ -134,7 +146,9 @@ fn run(file: &Path, params: HashMap<String, String>, keep: bool, isolated_flag: 
             );
         }
         if keep {
-            eprintln!("nslab: --keep has no effect in isolated mode: the lab vanishes with the process");
+            eprintln!(
+                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
+            );
         }
     }
     let cancel = match cancel::Cancel::install() {
@@ -187,16 +201,25 @@ fn run(file: &Path, params: HashMap<String, String>, keep: bool, isolated_flag: 
 
     let mut code = 0u8;
     if let Some(sig) = cancel.signal() {
-        let what = if sig == signal_hook::consts::SIGTERM { "SIGTERM" } else { "SIGINT" };
+        let what = if sig == signal_hook::consts::SIGTERM {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        };
         eprintln!("nslab: interrupted by {what}: tearing the lab down");
         code = 128 + sig as u8;
     } else if let Err(e) = &result {
-        eprintln!("{:?}", Report::new(diag::eval_error(&mut sources, &built.docs, e)));
+        eprintln!(
+            "{:?}",
+            Report::new(diag::eval_error(&mut sources, &built.docs, e))
+        );
         code = EXIT_ERROR;
     }
 
     for p in ctx.unused_params() {
-        eprintln!("nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")");
+        eprintln!(
+            "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
+        );
     }
 
     if let Some(mut lab) = ctx.take_lab() {
@@ -300,7 +323,10 @@ fn down(name: Option<String>, all: bool) -> ExitCode {
             if name.is_some() {
                 print_lab_error(LabError::new(
                     format!("lab '{n}' is still running (pid {})", rec.header.pid),
-                    format!("stop it with Ctrl-C or `kill {}`: it tears itself down", rec.header.pid),
+                    format!(
+                        "stop it with Ctrl-C or `kill {}`: it tears itself down",
+                        rec.header.pid
+                    ),
                 ));
                 code = EXIT_ERROR;
             }
@@ -309,7 +335,10 @@ fn down(name: Option<String>, all: bool) -> ExitCode {
         match lab::down(&rec) {
             Ok(errors) if errors.is_empty() => println!("lab '{n}' is down"),
             Ok(errors) => {
-                eprintln!("nslab: lab '{n}': {} step(s) could not be undone:", errors.len());
+                eprintln!(
+                    "nslab: lab '{n}': {} step(s) could not be undone:",
+                    errors.len()
+                );
                 for e in errors {
                     print_lab_error(e);
                 }

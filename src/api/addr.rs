@@ -42,7 +42,9 @@ fn parse_dst(s: &str, family_hint: Option<IpAddr>) -> Res<IpNet> {
     if s == "default" {
         let v6 = family_hint.is_some_and(|ip| ip.is_ipv6());
         let net = if v6 { "::/0" } else { "0.0.0.0/0" };
-        return net.parse::<IpNet>().map_err(|e| bad(e.to_string(), "this is a bug"));
+        return net
+            .parse::<IpNet>()
+            .map_err(|e| bad(e.to_string(), "this is a bug"));
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
@@ -56,7 +58,10 @@ fn parse_dst(s: &str, family_hint: Option<IpAddr>) -> Res<IpNet> {
     if net.trunc() != net {
         return Err(bad(
             format!("route destination '{s}' has host bits set"),
-            format!("a route goes to a network: did you mean \"{}\"?", net.trunc()),
+            format!(
+                "a route goes to a network: did you mean \"{}\"?",
+                net.trunc()
+            ),
         ));
     }
     Ok(net)
@@ -75,7 +80,12 @@ fn route_opts(opts: &Map) -> Res<(Option<IpAddr>, Option<String>, Option<u32>)> 
                     .as_int()
                     .ok()
                     .and_then(|m| u32::try_from(m).ok())
-                    .ok_or_else(|| bad(format!("metric {v} is not a valid number"), "a metric is a whole number >= 0"))?;
+                    .ok_or_else(|| {
+                        bad(
+                            format!("metric {v} is not a valid number"),
+                            "a metric is a whole number >= 0",
+                        )
+                    })?;
                 metric = Some(m);
             }
             other => {
@@ -113,16 +123,22 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         example: "ends[0].addr(\"10.0.0.1/24\");  ns1.addr(\"veth1\", \"fd00::1/64\");",
     };
     let c = ctx.clone();
-    r.func(addr_doc.clone(), move |l: &mut Link, cidr: &str| -> Res<Link> {
-        let net = parse_cidr(cidr)?;
-        c.lab()?.add_addr(l.ns.id, &l.name, net).map_err(err)?;
-        Ok(l.clone())
-    });
+    r.func(
+        addr_doc.clone(),
+        move |l: &mut Link, cidr: &str| -> Res<Link> {
+            let net = parse_cidr(cidr)?;
+            c.lab()?.add_addr(l.ns.id, &l.name, net).map_err(err)?;
+            Ok(l.clone())
+        },
+    );
     let c = ctx.clone();
-    r.func(addr_doc, move |ns: &mut Netns, dev: &str, cidr: &str| -> Res<()> {
-        let net = parse_cidr(cidr)?;
-        c.lab()?.add_addr(ns.id, dev, net).map_err(err)
-    });
+    r.func(
+        addr_doc,
+        move |ns: &mut Netns, dev: &str, cidr: &str| -> Res<()> {
+            let net = parse_cidr(cidr)?;
+            c.lab()?.add_addr(ns.id, dev, net).map_err(err)
+        },
+    );
     let route_doc = Doc {
         area: "routes",
         name: "route",
@@ -131,29 +147,43 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         example: "ns1.route(\"default\", \"10.0.0.1\");  ns1.route(\"10.2.0.0/16\", #{dev: \"veth1\", via: \"10.0.0.1\", metric: 10});",
     };
     let c = ctx.clone();
-    r.func(route_doc.clone(), move |ns: &mut Netns, dst: &str, via: &str| -> Res<()> {
-        let gw = parse_ip(via, "gateway")?;
-        let dst = parse_dst(dst, Some(gw))?;
-        c.lab()?
-            .add_route(
-                ns.id,
-                RouteReq {
-                    dst,
-                    via: Some(gw),
-                    dev: None,
-                    metric: None,
-                },
-            )
-            .map_err(err)
-    });
+    r.func(
+        route_doc.clone(),
+        move |ns: &mut Netns, dst: &str, via: &str| -> Res<()> {
+            let gw = parse_ip(via, "gateway")?;
+            let dst = parse_dst(dst, Some(gw))?;
+            c.lab()?
+                .add_route(
+                    ns.id,
+                    RouteReq {
+                        dst,
+                        via: Some(gw),
+                        dev: None,
+                        metric: None,
+                    },
+                )
+                .map_err(err)
+        },
+    );
     let c = ctx.clone();
-    r.func(route_doc, move |ns: &mut Netns, dst: &str, opts: Map| -> Res<()> {
-        let (via, dev, metric) = route_opts(&opts)?;
-        let dst = parse_dst(dst, via)?;
-        c.lab()?
-            .add_route(ns.id, RouteReq { dst, via, dev, metric })
-            .map_err(err)
-    });
+    r.func(
+        route_doc,
+        move |ns: &mut Netns, dst: &str, opts: Map| -> Res<()> {
+            let (via, dev, metric) = route_opts(&opts)?;
+            let dst = parse_dst(dst, via)?;
+            c.lab()?
+                .add_route(
+                    ns.id,
+                    RouteReq {
+                        dst,
+                        via,
+                        dev,
+                        metric,
+                    },
+                )
+                .map_err(err)
+        },
+    );
 }
 
 #[cfg(test)]
@@ -174,7 +204,10 @@ mod tests {
         assert_eq!(parse_dst("default", None).unwrap().to_string(), "0.0.0.0/0");
         let v6: IpAddr = "fd00::1".parse().unwrap();
         assert_eq!(parse_dst("default", Some(v6)).unwrap().to_string(), "::/0");
-        assert_eq!(parse_dst("10.2.0.5", None).unwrap().to_string(), "10.2.0.5/32");
+        assert_eq!(
+            parse_dst("10.2.0.5", None).unwrap().to_string(),
+            "10.2.0.5/32"
+        );
         assert!(parse_dst("10.2.0.1/16", None).is_err());
     }
 }

@@ -21,11 +21,17 @@ fn parse_as(name: &str, raw: &str, default: &Dynamic) -> Res<Dynamic> {
         )
     };
     if default.is_int() {
-        raw.parse::<i64>().map(Dynamic::from_int).map_err(|_| wrong("a whole number", "4"))
+        raw.parse::<i64>()
+            .map(Dynamic::from_int)
+            .map_err(|_| wrong("a whole number", "4"))
     } else if default.is_float() {
-        raw.parse::<f64>().map(Dynamic::from_float).map_err(|_| wrong("a number", "1.5"))
+        raw.parse::<f64>()
+            .map(Dynamic::from_float)
+            .map_err(|_| wrong("a number", "1.5"))
     } else if default.is_bool() {
-        raw.parse::<bool>().map(Dynamic::from_bool).map_err(|_| wrong("true or false", "true"))
+        raw.parse::<bool>()
+            .map(Dynamic::from_bool)
+            .map_err(|_| wrong("true or false", "true"))
     } else {
         Ok(Dynamic::from(raw.to_string()))
     }
@@ -40,12 +46,15 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         example: "let hosts = param(\"hosts\", 4);",
     };
     let c = ctx.clone();
-    r.func(doc.clone(), move |name: ImmutableString, default: Dynamic| -> Res<Dynamic> {
-        match c.param_raw(&name) {
-            Some(raw) => parse_as(&name, &raw, &default),
-            None => Ok(default),
-        }
-    });
+    r.func(
+        doc.clone(),
+        move |name: ImmutableString, default: Dynamic| -> Res<Dynamic> {
+            match c.param_raw(&name) {
+                Some(raw) => parse_as(&name, &raw, &default),
+                None => Ok(default),
+            }
+        },
+    );
     let c = ctx.clone();
     r.func(doc, move |name: ImmutableString| -> Res<Dynamic> {
         c.param_raw(&name).map(Dynamic::from).ok_or_else(|| {
@@ -82,7 +91,12 @@ mod tests {
         assert!(parse_as("hosts", "eight", &Dynamic::from_int(4)).is_err());
         let v = parse_as("fast", "true", &Dynamic::from_bool(false)).unwrap();
         assert!(v.as_bool().unwrap());
-        let v = parse_as("subnet", "10.5.0.0/24", &Dynamic::from("10.1.0.0/24".to_string())).unwrap();
+        let v = parse_as(
+            "subnet",
+            "10.5.0.0/24",
+            &Dynamic::from("10.1.0.0/24".to_string()),
+        )
+        .unwrap();
         assert_eq!(v.into_string().unwrap(), "10.5.0.0/24");
     }
 }

@@ -12,7 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, RhaiNativeFunc, Variant};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, RhaiNativeFunc,
+    Variant,
+};
 
 use crate::lab::{Lab, LabError, NsId};
 
@@ -50,7 +53,12 @@ impl Ctx {
     /// `--set` keys the script never asked for with param().
     pub fn unused_params(&self) -> Vec<String> {
         let used = self.used_params.borrow();
-        let mut v: Vec<String> = self.params.keys().filter(|k| !used.contains(*k)).cloned().collect();
+        let mut v: Vec<String> = self
+            .params
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -131,7 +139,14 @@ pub struct Registrar<'a> {
 }
 
 impl Registrar<'_> {
-    pub fn func<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool, FUNC>(
+    pub fn func<
+        A: 'static,
+        const N: usize,
+        const X: bool,
+        R: Variant + Clone,
+        const F: bool,
+        FUNC,
+    >(
         &mut self,
         d: Doc,
         f: FUNC,
@@ -144,7 +159,11 @@ impl Registrar<'_> {
         self.docs.push(d);
     }
 
-    pub fn getter<T: Variant + Clone, R: Variant + Clone>(&mut self, d: Doc, f: impl Fn(&mut T) -> R + 'static) {
+    pub fn getter<T: Variant + Clone, R: Variant + Clone>(
+        &mut self,
+        d: Doc,
+        f: impl Fn(&mut T) -> R + 'static,
+    ) {
         FuncRegistration::new_getter(d.name)
             .with_comments([format!("/// {}", d.doc)])
             .register_into_engine(self.engine, f);
@@ -164,7 +183,9 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     engine.register_fn("to_string", |e: &mut ApiError| e.message.clone());
     engine.register_get("message", |e: &mut ApiError| e.message.clone());
     engine.register_fn("==", |a: Netns, b: Netns| a.id == b.id);
-    engine.register_fn("==", |a: Link, b: Link| a.ns.id == b.ns.id && a.name == b.name);
+    engine.register_fn("==", |a: Link, b: Link| {
+        a.ns.id == b.ns.id && a.name == b.name
+    });
 
     let mut r = Registrar {
         engine,

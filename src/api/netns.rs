@@ -40,6 +40,17 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             name: "host".into(),
         },
     );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "delete",
+            sig: "ns.delete()",
+            doc: "Delete a namespace this lab made, now instead of at teardown (`ip netns del NAME`).",
+            example: "ns1.delete();",
+        },
+        move |ns: &mut Netns| -> Res<()> { c.lab()?.delete_netns(ns.id).map_err(err) },
+    );
     r.getter(
         Doc {
             area: "namespaces",
@@ -83,13 +94,22 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         doc: "Set a net.* sysctl in ns (`sysctl -w KEY=VALUE`); returns the old value, which comes back at teardown.",
         example: "ns1.sysctl(\"net.ipv4.conf.all.rp_filter\", \"0\");",
     };
-    r.func(sysctl_doc.clone(), move |ns: &mut Netns, key: &str, value: &str| -> Res<ImmutableString> {
-        Ok(c.lab()?.sysctl(ns.id, key, value).map_err(err)?.into())
-    });
+    r.func(
+        sysctl_doc.clone(),
+        move |ns: &mut Netns, key: &str, value: &str| -> Res<ImmutableString> {
+            Ok(c.lab()?.sysctl(ns.id, key, value).map_err(err)?.into())
+        },
+    );
     let c = ctx.clone();
-    r.func(sysctl_doc, move |ns: &mut Netns, key: &str, value: i64| -> Res<ImmutableString> {
-        Ok(c.lab()?.sysctl(ns.id, key, &value.to_string()).map_err(err)?.into())
-    });
+    r.func(
+        sysctl_doc,
+        move |ns: &mut Netns, key: &str, value: i64| -> Res<ImmutableString> {
+            Ok(c.lab()?
+                .sysctl(ns.id, key, &value.to_string())
+                .map_err(err)?
+                .into())
+        },
+    );
     let c = ctx.clone();
     r.func(
         Doc {
@@ -110,7 +130,10 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                     m.insert("up".into(), l.up.into());
                     m.insert("state".into(), l.state.into());
                     m.insert("mtu".into(), Dynamic::from_int(i64::from(l.mtu)));
-                    m.insert("master".into(), l.master.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+                    m.insert(
+                        "master".into(),
+                        l.master.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+                    );
                     Dynamic::from_map(m)
                 })
                 .collect())
@@ -133,7 +156,15 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                     let mut m = Map::new();
                     m.insert("dev".into(), a.dev.into());
                     m.insert("addr".into(), a.addr.to_string().into());
-                    m.insert("family".into(), if a.addr.addr().is_ipv4() { "inet" } else { "inet6" }.into());
+                    m.insert(
+                        "family".into(),
+                        if a.addr.addr().is_ipv4() {
+                            "inet"
+                        } else {
+                            "inet6"
+                        }
+                        .into(),
+                    );
                     Dynamic::from_map(m)
                 })
                 .collect())

@@ -25,14 +25,24 @@ fn ping_opts(opts: &Map) -> Res<PingOpts> {
                 .ok()
                 .filter(|n| *n > 0 && *n <= 60_000)
                 .map(Duration::from_millis)
-                .ok_or_else(|| bad(format!("{k} = {n} is out of range"), "use 1..=60000 milliseconds"))
+                .ok_or_else(|| {
+                    bad(
+                        format!("{k} = {n} is out of range"),
+                        "use 1..=60000 milliseconds",
+                    )
+                })
         };
         match k.as_str() {
             "count" => {
                 o.count = u32::try_from(n)
                     .ok()
                     .filter(|c| (1..=10_000).contains(c))
-                    .ok_or_else(|| bad(format!("count = {n} is out of range"), "ping sends 1..=10000 packets"))?;
+                    .ok_or_else(|| {
+                        bad(
+                            format!("count = {n} is out of range"),
+                            "ping sends 1..=10000 packets",
+                        )
+                    })?;
             }
             "timeout_ms" => o.timeout = ms(n)?,
             "interval_ms" => o.interval = ms(n)?,
@@ -54,18 +64,20 @@ fn ms(d: Duration) -> f64 {
 /// The ping result as a map, with `output` holding what `ping` would print.
 fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
     let received = r.replies.len() as u32;
-    let loss = if r.sent == 0 {
-        100
-    } else {
-        (r.sent - received.min(r.sent)) * 100 / r.sent
-    };
+    let loss = ((r.sent - received.min(r.sent)) * 100)
+        .checked_div(r.sent)
+        .unwrap_or(100);
     let rtts: Vec<f64> = r.replies.iter().map(|x| ms(x.rtt)).collect();
     let (min, avg, max) = if rtts.is_empty() {
         (None, None, None)
     } else {
         let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
         let max = rtts.iter().cloned().fold(0.0, f64::max);
-        (Some(min), Some(rtts.iter().sum::<f64>() / rtts.len() as f64), Some(max))
+        (
+            Some(min),
+            Some(rtts.iter().sum::<f64>() / rtts.len() as f64),
+            Some(max),
+        )
     };
     let mut out = format!("PING {dst} from {from}: 56 data bytes\n");
     for x in &r.replies {
@@ -83,7 +95,11 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
         let _ = writeln!(out, "ping: {e}");
     }
     let _ = writeln!(out, "--- {dst} ping statistics ---");
-    let _ = write!(out, "{} packets transmitted, {received} received, {loss}% packet loss", r.sent);
+    let _ = write!(
+        out,
+        "{} packets transmitted, {received} received, {loss}% packet loss",
+        r.sent
+    );
     if let (Some(a), Some(b), Some(c)) = (min, avg, max) {
         let _ = write!(out, "\nrtt min/avg/max = {a:.3}/{b:.3}/{c:.3} ms");
     }
@@ -116,7 +132,10 @@ fn exec_map(o: crate::net::exec::Output) -> Map {
 
 fn argv(items: Array) -> Res<Vec<String>> {
     if items.is_empty() {
-        return Err(bad("the command array is empty", "give the program and its arguments: [\"ip\", \"addr\"]"));
+        return Err(bad(
+            "the command array is empty",
+            "give the program and its arguments: [\"ip\", \"addr\"]",
+        ));
     }
     items
         .into_iter()
@@ -144,18 +163,27 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();
-    r.func(ping_doc.clone(), move |ns: &mut Netns, dst: &str| -> Res<Map> {
-        let ip = parse_ip(dst, "ping target")?;
-        let rep = c.lab()?.ping(ns.id, ip, &lab::default_ping()).map_err(err)?;
-        Ok(ping_map(ip, &ns.name, &rep))
-    });
+    r.func(
+        ping_doc.clone(),
+        move |ns: &mut Netns, dst: &str| -> Res<Map> {
+            let ip = parse_ip(dst, "ping target")?;
+            let rep = c
+                .lab()?
+                .ping(ns.id, ip, &lab::default_ping())
+                .map_err(err)?;
+            Ok(ping_map(ip, &ns.name, &rep))
+        },
+    );
     let c = ctx.clone();
-    r.func(ping_doc, move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Map> {
-        let ip = parse_ip(dst, "ping target")?;
-        let o = ping_opts(&opts)?;
-        let rep = c.lab()?.ping(ns.id, ip, &o).map_err(err)?;
-        Ok(ping_map(ip, &ns.name, &rep))
-    });
+    r.func(
+        ping_doc,
+        move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Map> {
+            let ip = parse_ip(dst, "ping target")?;
+            let o = ping_opts(&opts)?;
+            let rep = c.lab()?.ping(ns.id, ip, &o).map_err(err)?;
+            Ok(ping_map(ip, &ns.name, &rep))
+        },
+    );
     let exec_doc = Doc {
         area: "probes",
         name: "exec",
@@ -164,10 +192,13 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         example: "let r = ns1.exec(\"cat /proc/net/dev\"); print(r.stdout);",
     };
     let c = ctx.clone();
-    r.func(exec_doc.clone(), move |ns: &mut Netns, cmd: &str| -> Res<Map> {
-        let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
-        Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
-    });
+    r.func(
+        exec_doc.clone(),
+        move |ns: &mut Netns, cmd: &str| -> Res<Map> {
+            let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+            Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
+        },
+    );
     let c = ctx.clone();
     r.func(exec_doc, move |ns: &mut Netns, items: Array| -> Res<Map> {
         let argv = argv(items)?;

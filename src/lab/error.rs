@@ -9,7 +9,7 @@ pub struct LabError {
     pub message: String,
     pub help: Option<String>,
     #[source]
-    pub source: Option<NetError>,
+    pub source: Option<Box<NetError>>,
 }
 
 impl LabError {
@@ -25,6 +25,12 @@ impl LabError {
     /// with errno translated into words. Callers match the errno values that
     /// mean something special for their operation before falling back here.
     pub fn kernel(doing: &str, what: &str, e: NetError) -> Self {
+        if let NetError::Gone(ns) = &e {
+            return LabError::new(
+                format!("cannot {doing}: namespace '{ns}' was deleted earlier in this script"),
+                "make a new one with netns(\"…\") and use that",
+            );
+        }
         let (message, help) = match e.raw_errno() {
             Some(libc::EEXIST) => (
                 format!("{what} already exists"),
@@ -70,7 +76,7 @@ impl LabError {
         LabError {
             message,
             help: Some(help),
-            source: Some(e),
+            source: Some(Box::new(e)),
         }
     }
 }

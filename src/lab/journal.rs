@@ -54,7 +54,9 @@ impl Journal {
         let mut file = match OpenOptions::new().append(true).create_new(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let state = read(&path).map(|j| j.status()).unwrap_or_else(|_| "in use".into());
+                let state = read(&path)
+                    .map(|j| j.status())
+                    .unwrap_or_else(|_| "in use".into());
                 return Err(LabError::new(
                     format!("a lab named '{}' already exists ({state})", header.lab),
                     format!(
@@ -110,7 +112,10 @@ impl Journal {
 }
 
 fn json_err(e: serde_json::Error) -> LabError {
-    LabError::new(format!("cannot encode the journal: {e}"), "this is a bug; please report it")
+    LabError::new(
+        format!("cannot encode the journal: {e}"),
+        "this is a bug; please report it",
+    )
 }
 
 fn io_err(e: std::io::Error) -> LabError {
@@ -132,7 +137,8 @@ pub struct Record {
 impl Record {
     /// Is the process that made the lab still running?
     pub fn alive(&self) -> bool {
-        let comm = fs::read_to_string(format!("/proc/{}/comm", self.header.pid)).unwrap_or_default();
+        let comm =
+            fs::read_to_string(format!("/proc/{}/comm", self.header.pid)).unwrap_or_default();
         comm.trim() == "nslab"
     }
 

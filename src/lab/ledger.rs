@@ -28,13 +28,21 @@ pub enum Undo {
         metric: Option<u32>,
     },
     /// `sysctl -w KEY=OLD`
-    RestoreSysctl { ns: NsRef, key: String, value: String },
+    RestoreSysctl {
+        ns: NsRef,
+        key: String,
+        value: String,
+    },
     /// `ip link set DEV up|down` back to how it was
     RestoreUp { ns: NsRef, dev: String, up: bool },
     /// `ip link set DEV mtu OLD`
     RestoreMtu { ns: NsRef, dev: String, mtu: u32 },
     /// `ip link set DEV master OLD` / `nomaster`
-    RestoreMaster { ns: NsRef, dev: String, master: Option<String> },
+    RestoreMaster {
+        ns: NsRef,
+        dev: String,
+        master: Option<String>,
+    },
 }
 
 impl Undo {
@@ -45,7 +53,9 @@ impl Undo {
             Undo::DeleteAddr { ns, dev, addr } => {
                 format!("delete address {addr} from '{dev}' in '{}'", ns.display())
             }
-            Undo::DeleteRoute { ns, dst, .. } => format!("delete route {dst} in '{}'", ns.display()),
+            Undo::DeleteRoute { ns, dst, .. } => {
+                format!("delete route {dst} in '{}'", ns.display())
+            }
             Undo::RestoreSysctl { ns, key, value } => {
                 format!("restore {key}={value} in '{}'", ns.display())
             }
@@ -54,8 +64,12 @@ impl Undo {
                 ns.display(),
                 if *up { "up" } else { "down" }
             ),
-            Undo::RestoreMtu { ns, dev, mtu } => format!("restore mtu {mtu} of '{dev}' in '{}'", ns.display()),
-            Undo::RestoreMaster { ns, dev, .. } => format!("restore the master of '{dev}' in '{}'", ns.display()),
+            Undo::RestoreMtu { ns, dev, mtu } => {
+                format!("restore mtu {mtu} of '{dev}' in '{}'", ns.display())
+            }
+            Undo::RestoreMaster { ns, dev, .. } => {
+                format!("restore the master of '{dev}' in '{}'", ns.display())
+            }
         }
     }
 
@@ -118,9 +132,13 @@ impl Undo {
             }
             Undo::RestoreSysctl { ns, key, value } => {
                 let id = sp.resolve(ns)?;
-                let fd = sp.fd(id)?.try_clone().map_err(|e| NetError::os("dup namespace fd", e))?;
+                let fd = sp
+                    .fd(id)?
+                    .try_clone()
+                    .map_err(|e| NetError::os("dup namespace fd", e))?;
                 let (k, v) = (key.clone(), value.clone());
-                sp.worker().run_in(std::os::fd::AsFd::as_fd(&fd), move || sysctl::write(&k, &v))
+                sp.worker()
+                    .run_in(std::os::fd::AsFd::as_fd(&fd), move || sysctl::write(&k, &v))
             }
             Undo::RestoreUp { ns, dev, up } => {
                 let id = sp.resolve(ns)?;

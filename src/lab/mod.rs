@@ -20,8 +20,8 @@ use crate::net::{exec, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
 use ledger::Undo;
-pub use space::{HOST, NsId};
 use space::Spaces;
+pub use space::{HOST, NsId};
 
 /// How a lab is started.
 pub struct LabConfig {
@@ -71,7 +71,8 @@ pub use ping::{PingOpts, PingReport};
 
 pub struct Lab {
     sp: Spaces,
-    ledger: Vec<Undo>,
+    /// Undo steps with their journal numbers.
+    ledger: Vec<(Option<u64>, Undo)>,
     journal: Option<Journal>,
     /// Links this lab made outside its own namespaces (they get deleted, so
     /// changes to them need no undo of their own).
@@ -119,7 +120,12 @@ impl Lab {
     /// Runs `change` with `undo` recorded: in the journal before the change,
     /// in the ledger after it succeeded. Changes inside namespaces this lab
     /// created need no record: deleting the namespace undoes them.
-    fn recorded<T>(&mut self, ns: Option<NsId>, undo: Undo, change: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    fn recorded<T>(
+        &mut self,
+        ns: Option<NsId>,
+        undo: Undo,
+        change: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         if ns.is_some_and(|id| self.sp.is_created(id)) {
             return change(self);
         }
@@ -129,7 +135,7 @@ impl Lab {
         };
         match change(self) {
             Ok(v) => {
-                self.ledger.push(undo);
+                self.ledger.push((seq, undo));
                 Ok(v)
             }
             Err(e) => {
@@ -156,7 +162,9 @@ impl Lab {
                 ),
             ));
         }
-        let undo = Undo::DeleteNetns { name: name.to_string() };
+        let undo = Undo::DeleteNetns {
+            name: name.to_string(),
+        };
         self.recorded(None, undo, |lab| {
             lab.sp.create(name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
@@ -166,6 +174,43 @@ impl Lab {
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
         })
+    }
+
+    /// `ip netns del NAME`, now rather than at teardown; only for namespaces
+    /// this lab made.
+    pub fn delete_netns(&mut self, id: NsId) -> Result<()> {
+        let name = self.sp.name(id).to_string();
+        if id == HOST || !self.sp.is_created(id) {
+            return Err(LabError::new(
+                format!("namespace '{name}' was not made by this lab"),
+                "nslab only deletes what it made; use `ip netns del` for others",
+            ));
+        }
+        let target = Undo::DeleteNetns { name: name.clone() };
+        let Some(pos) = self.ledger.iter().position(|(_, u)| *u == target) else {
+            return Err(LabError::new(
+                format!("namespace '{name}' was deleted earlier in this script"),
+                "a namespace can be deleted once",
+            ));
+        };
+        let (seq, undo) = self.ledger.remove(pos);
+        let result = undo.apply(&mut self.sp);
+        match result {
+            Ok(()) => {
+                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
+                    j.cancel(s)?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.ledger.insert(pos, (seq, undo));
+                Err(LabError::kernel(
+                    "delete a namespace",
+                    &format!("namespace '{name}'"),
+                    e,
+                ))
+            }
+        }
     }
 
     /// `ip netns list`.
@@ -200,9 +245,14 @@ impl Lab {
                 "give the two ends different names",
             ));
         }
-        let peer_fd = self.sp.fd(ns_b).map_err(net_err("open namespace"))?.try_clone().map_err(|e| {
-            LabError::kernel("open namespace", "peer", crate::net::NetError::os("dup", e))
-        })?;
+        let peer_fd = self
+            .sp
+            .fd(ns_b)
+            .map_err(net_err("open namespace"))?
+            .try_clone()
+            .map_err(|e| {
+                LabError::kernel("open namespace", "peer", crate::net::NetError::os("dup", e))
+            })?;
         // Undo goes to an end outside the lab's own namespaces, if there is
         // one: that end would otherwise linger until the kernel's async
         // namespace cleanup runs.
@@ -227,7 +277,9 @@ impl Lab {
             match made {
                 Ok(()) => lab
                     .sp
-                    .block_on(async { futures::try_join!(r.set_up_by_name(a), rb.set_up_by_name(b)) })
+                    .block_on(async {
+                        futures::try_join!(r.set_up_by_name(a), rb.set_up_by_name(b))
+                    })
                     .map(|_| ())
                     .map_err(|e| LabError::kernel("bring a veth up", a, e)),
                 Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
@@ -239,7 +291,11 @@ impl Lab {
                 }
                 Err(e) => Err(LabError::kernel(
                     "create a veth pair",
-                    &format!("'{a}' in '{}' <-> '{b}' in '{}'", lab.sp.name(ns_a), lab.sp.name(ns_b)),
+                    &format!(
+                        "'{a}' in '{}' <-> '{b}' in '{}'",
+                        lab.sp.name(ns_a),
+                        lab.sp.name(ns_b)
+                    ),
                     e,
                 )),
             }
@@ -261,10 +317,16 @@ impl Lab {
         };
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.recorded(Some(id), undo, |lab| {
-            lab.sp.block_on(r.add_bridge(name)).map_err(|e| match e.raw_errno() {
-                Some(libc::EEXIST) => lab.link_exists_err(id, name),
-                _ => LabError::kernel("create a bridge", &format!("'{name}' in '{}'", lab.sp.name(id)), e),
-            })
+            lab.sp
+                .block_on(r.add_bridge(name))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EEXIST) => lab.link_exists_err(id, name),
+                    _ => LabError::kernel(
+                        "create a bridge",
+                        &format!("'{name}' in '{}'", lab.sp.name(id)),
+                        e,
+                    ),
+                })
         })?;
         if !self.sp.is_created(id) {
             self.made_links.insert((id, name.to_string()));
@@ -276,13 +338,18 @@ impl Lab {
     pub fn link(&mut self, id: NsId, name: &str) -> Result<LinkInfoRow> {
         names::check_ifname(name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
-        self.sp.block_on(r.link(name)).map_err(|e| match e.raw_errno() {
-            Some(libc::ENODEV) => LabError::new(
-                format!("there is no link '{name}' in {}", self.where_(id)),
-                format!("check the name: {}.links() lists the links there", self.var_hint(id)),
-            ),
-            _ => LabError::kernel("look up a link", name, e),
-        })
+        self.sp
+            .block_on(r.link(name))
+            .map_err(|e| match e.raw_errno() {
+                Some(libc::ENODEV) => LabError::new(
+                    format!("there is no link '{name}' in {}", self.where_(id)),
+                    format!(
+                        "check the name: {}.links() lists the links there",
+                        self.var_hint(id)
+                    ),
+                ),
+                _ => LabError::kernel("look up a link", name, e),
+            })
     }
 
     fn var_hint(&self, id: NsId) -> String {
@@ -302,7 +369,11 @@ impl Lab {
     pub fn set_up(&mut self, id: NsId, name: &str, up: bool) -> Result<()> {
         let cur = self.link(id, name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
-        let doing = if up { "bring a link up" } else { "bring a link down" };
+        let doing = if up {
+            "bring a link up"
+        } else {
+            "bring a link down"
+        };
         let what = format!("'{name}' in '{}'", self.sp.name(id));
         let act = |lab: &mut Lab| {
             lab.sp
@@ -362,7 +433,14 @@ impl Lab {
         let brl = self.link(br_ns, br)?;
         if brl.kind != "bridge" {
             return Err(LabError::new(
-                format!("'{br}' is a {} link, not a bridge", if brl.kind.is_empty() { "plain" } else { &brl.kind }),
+                format!(
+                    "'{br}' is a {} link, not a bridge",
+                    if brl.kind.is_empty() {
+                        "plain"
+                    } else {
+                        &brl.kind
+                    }
+                ),
                 "attach links to a bridge made with bridge(ns, \"br0\")",
             ));
         }
@@ -404,7 +482,11 @@ impl Lab {
     }
 
     fn name_of(&mut self, id: NsId, index: u32) -> Result<Option<String>> {
-        Ok(self.links_raw(id)?.into_iter().find(|l| l.index == index).map(|l| l.name))
+        Ok(self
+            .links_raw(id)?
+            .into_iter()
+            .find(|l| l.index == index)
+            .map(|l| l.name))
     }
 
     /// `ip addr add ADDR dev DEV`.
@@ -413,13 +495,15 @@ impl Lab {
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("{addr} on '{dev}' in '{}'", self.sp.name(id));
         let act = |lab: &mut Lab| {
-            lab.sp.block_on(r.add_addr(cur.index, addr)).map_err(|e| match e.raw_errno() {
-                Some(libc::EEXIST) => LabError::new(
-                    format!("address {what} is already assigned"),
-                    "each address can be added once; remove the duplicate call",
-                ),
-                _ => LabError::kernel("add an address", &what, e),
-            })
+            lab.sp
+                .block_on(r.add_addr(cur.index, addr))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EEXIST) => LabError::new(
+                        format!("address {what} is already assigned"),
+                        "each address can be added once; remove the duplicate call",
+                    ),
+                    _ => LabError::kernel("add an address", &what, e),
+                })
         };
         if self.foreign_link(id, dev) {
             let undo = Undo::DeleteAddr {
@@ -439,7 +523,10 @@ impl Lab {
             && gw.is_ipv4() != req.dst.addr().is_ipv4()
         {
             return Err(LabError::new(
-                format!("gateway {gw} and destination {} are of different IP versions", req.dst),
+                format!(
+                    "gateway {gw} and destination {} are of different IP versions",
+                    req.dst
+                ),
                 "use an IPv4 gateway for IPv4 routes and an IPv6 gateway for IPv6 routes",
             ));
         }
@@ -665,7 +752,10 @@ impl Lab {
             self.sp.close_all();
             return Vec::new();
         }
-        let steps = std::mem::take(&mut self.ledger);
+        let steps: Vec<Undo> = std::mem::take(&mut self.ledger)
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect();
         let errors: Vec<LabError> = ledger::unwind(&mut self.sp, &steps)
             .into_iter()
             .map(|(what, e)| LabError::kernel(&what, "teardown", e))

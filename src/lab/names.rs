@@ -13,11 +13,19 @@ pub fn check_ifname(name: &str) -> Result<()> {
     }
     if name.len() > 15 {
         return Err(LabError::new(
-            format!("interface name '{name}' is {} bytes long; Linux allows at most 15", name.len()),
+            format!(
+                "interface name '{name}' is {} bytes long; Linux allows at most 15",
+                name.len()
+            ),
             format!("use a shorter name, e.g. \"{}\"", shorten(name)),
         ));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
         return Err(LabError::new(
             format!("'{name}' is not a valid interface name"),
             "interface names cannot contain '/', ':' or spaces, and cannot be '.' or '..'",

@@ -89,7 +89,7 @@ impl Spaces {
         self.entries[id]
             .fd
             .as_ref()
-            .ok_or_else(|| NetError::Other(format!("namespace '{}' was deleted", self.name(id))))
+            .ok_or_else(|| NetError::Gone(self.name(id).to_string()))
     }
 
     /// The netlink client of a namespace, opened on first use.
@@ -110,7 +110,11 @@ impl Spaces {
 
     /// Finds an open namespace by name or opens /run/netns/NAME.
     pub fn resolve(&mut self, r: &NsRef) -> Result<NsId> {
-        if let Some(i) = self.entries.iter().position(|e| &e.r == r && e.fd.is_some()) {
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| &e.r == r && e.fd.is_some())
+        {
             return Ok(i);
         }
         let NsRef::Named(name) = r else {

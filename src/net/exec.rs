@@ -44,7 +44,9 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Command> {
 /// child) when `cancel` is set, as on Ctrl-C or SIGTERM.
 pub fn run(ns: BorrowedFd<'_>, argv: &[String], cancel: &crate::cancel::Cancel) -> Result<Output> {
     let mut cmd = command(ns, argv)?;
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| NetError::os("start command", e))?;
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());

@@ -25,6 +25,8 @@ pub enum NetError {
         #[source]
         source: rtnetlink::Error,
     },
+    #[error("namespace '{0}' was deleted earlier")]
+    Gone(String),
     #[error("{0}")]
     Other(String),
 }

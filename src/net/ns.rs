@@ -125,7 +125,10 @@ impl NsWorker {
         })
     }
 
-    fn submit<R: Send + 'static>(&self, f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+    fn submit<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let (rtx, rrx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move || {
             let _ = rtx.send(f());
@@ -153,7 +156,8 @@ impl NsWorker {
             let home = open_current()?;
             // SAFETY: the caller blocks until this job is done and keeps the fd open.
             let target = unsafe { BorrowedFd::borrow_raw(raw) };
-            setns(target, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("enter namespace", e))?;
+            setns(target, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| NetError::errno("enter namespace", e))?;
             let out = f();
             go_home(&home)?;
             out
@@ -223,7 +227,8 @@ impl NsWorker {
 }
 
 fn go_home(home: &OwnedFd) -> Result<()> {
-    setns(home, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("return to home namespace", e))
+    setns(home, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NetError::errno("return to home namespace", e))
 }
 
 impl Drop for NsWorker {

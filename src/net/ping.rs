@@ -88,7 +88,11 @@ fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
 }
 
 enum Seen {
-    Reply { seq: u16, ttl: Option<u8>, bytes: usize },
+    Reply {
+        seq: u16,
+        ttl: Option<u8>,
+        bytes: usize,
+    },
     Unreachable(String),
     Other,
 }
@@ -121,7 +125,14 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
     if icmp[0] == unreach {
         // The offending packet follows: check it was ours before blaming.
         let inner = &icmp[8..];
-        let hdr = if v6 { 40 } else { inner.first().map(|b| usize::from(b & 0x0f) * 4).unwrap_or(20) };
+        let hdr = if v6 {
+            40
+        } else {
+            inner
+                .first()
+                .map(|b| usize::from(b & 0x0f) * 4)
+                .unwrap_or(20)
+        };
         if inner.len() >= hdr + 8 && u16::from_be_bytes([inner[hdr + 4], inner[hdr + 5]]) == id {
             return Seen::Unreachable("Destination Unreachable".into());
         }
@@ -131,9 +142,15 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
 
 /// Pings `dst` from `sock` (opened in the source namespace). Stops early when
 /// `cancel` is set.
-pub fn ping(sock: &Socket, dst: IpAddr, opts: &PingOpts, cancel: &crate::cancel::Cancel) -> PingReport {
+pub fn ping(
+    sock: &Socket,
+    dst: IpAddr,
+    opts: &PingOpts,
+    cancel: &crate::cancel::Cancel,
+) -> PingReport {
     let v6 = dst.is_ipv6();
-    let id = (std::process::id() as u16).wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
+    let id = (std::process::id() as u16)
+        .wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
     let addr = SockAddr::from(SocketAddr::new(dst, 0));
     let mut report = PingReport::default();
     let mut sent_at: Vec<Instant> = Vec::new();

@@ -12,8 +12,12 @@ use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessa
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteVia};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteVia,
+};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use super::{NetError, Result};
 
@@ -43,14 +47,20 @@ pub struct RtnlParts {
 /// Opens a netlink socket in the calling thread's namespace. The caller must
 /// be inside the tokio runtime's context (the socket registers with it).
 pub fn open() -> Result<RtnlParts> {
-    let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetError::os("open netlink socket", e))?;
+    let (conn, handle, _) =
+        rtnetlink::new_connection().map_err(|e| NetError::os("open netlink socket", e))?;
     Ok(RtnlParts { conn, handle })
 }
 
 impl RtnlParts {
     pub fn spawn(self, rt: &tokio::runtime::Handle) -> (Rtnl, RtnlTask) {
         let task = rt.spawn(self.conn);
-        (Rtnl { handle: self.handle }, RtnlTask(task))
+        (
+            Rtnl {
+                handle: self.handle,
+            },
+            RtnlTask(task),
+        )
     }
 }
 
@@ -112,7 +122,12 @@ impl Rtnl {
         let msg = LinkVeth::new(a, b)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
-        self.handle.link().add(msg).execute().await.map_err(nl("create veth"))
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(nl("create veth"))
     }
 
     /// `ip link set NAME up`, by name (no index lookup needed).
@@ -124,29 +139,55 @@ impl Rtnl {
     /// `ip link add NAME type bridge && ip link set NAME up`.
     pub async fn add_bridge(&self, name: &str) -> Result<()> {
         let msg = LinkBridge::new(name).up().build();
-        self.handle.link().add(msg).execute().await.map_err(nl("create bridge"))
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(nl("create bridge"))
     }
 
     /// The ifindex of NAME (`ip link show NAME`), without dumping all links.
     pub async fn index_of(&self, name: &str) -> Result<u32> {
-        let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match stream.try_next().await.map_err(nl("look up link"))? {
             Some(msg) => Ok(msg.header.index),
-            None => Err(NetError::os("look up link", std::io::Error::from_raw_os_error(libc::ENODEV))),
+            None => Err(NetError::os(
+                "look up link",
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            )),
         }
     }
 
     /// One link's details (`ip -d link show NAME`).
     pub async fn link(&self, name: &str) -> Result<LinkInfoRow> {
-        let mut stream = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match stream.try_next().await.map_err(nl("look up link"))? {
             Some(msg) => Ok(link_row(&msg)),
-            None => Err(NetError::os("look up link", std::io::Error::from_raw_os_error(libc::ENODEV))),
+            None => Err(NetError::os(
+                "look up link",
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            )),
         }
     }
 
     async fn change(&self, msg: LinkMessage, op: &'static str) -> Result<()> {
-        self.handle.link().change(msg).execute().await.map_err(nl(op))
+        self.handle
+            .link()
+            .change(msg)
+            .execute()
+            .await
+            .map_err(nl(op))
     }
 
     /// `ip link set NAME up|down`.
@@ -175,7 +216,12 @@ impl Rtnl {
 
     /// `ip link del NAME`.
     pub async fn del_link(&self, index: u32) -> Result<()> {
-        self.handle.link().del(index).execute().await.map_err(nl("delete link"))
+        self.handle
+            .link()
+            .del(index)
+            .execute()
+            .await
+            .map_err(nl("delete link"))
     }
 
     /// `ip link show`.
@@ -194,7 +240,10 @@ impl Rtnl {
     /// `ip addr add ADDR dev DEV` (IPv6 with `nodad`: lab links need no
     /// duplicate detection, and it would hold the address back ~2 s).
     pub async fn add_addr(&self, index: u32, addr: IpNet) -> Result<()> {
-        let mut req = self.handle.address().add(index, addr.addr(), addr.prefix_len());
+        let mut req = self
+            .handle
+            .address()
+            .add(index, addr.addr(), addr.prefix_len());
         if addr.addr().is_ipv6() {
             req.message_mut()
                 .attributes
@@ -217,7 +266,12 @@ impl Rtnl {
         if addr.addr().is_ipv6() {
             msg.attributes.push(AddressAttribute::Address(addr.addr()));
         }
-        self.handle.address().del(msg).execute().await.map_err(nl("delete address"))
+        self.handle
+            .address()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(nl("delete address"))
     }
 
     /// `ip addr show`.
@@ -276,13 +330,23 @@ impl Rtnl {
     /// `ip route add DST [via GW] [dev DEV] [metric N]`.
     pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = Self::route_msg(spec)?;
-        self.handle.route().add(msg).execute().await.map_err(nl("add route"))
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(nl("add route"))
     }
 
     /// `ip route del DST [via GW] [dev DEV] [metric N]`.
     pub async fn del_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = Self::route_msg(spec)?;
-        self.handle.route().del(msg).execute().await.map_err(nl("delete route"))
+        self.handle
+            .route()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(nl("delete route"))
     }
 
     /// `ip route show table all` for one family, minus the kernel's local table.
@@ -303,8 +367,12 @@ impl Rtnl {
             let mut metric = None;
             for a in &m.attributes {
                 match a {
-                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = Some(IpAddr::V4(*ip)),
-                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => dst = Some(IpAddr::V6(*ip)),
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
+                        dst = Some(IpAddr::V4(*ip))
+                    }
+                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => {
+                        dst = Some(IpAddr::V6(*ip))
+                    }
                     RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(IpAddr::V4(*ip)),
                     RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
                     RouteAttribute::Via(RouteVia::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
@@ -323,8 +391,11 @@ impl Rtnl {
             } else {
                 std::net::Ipv4Addr::UNSPECIFIED.into()
             };
-            let dst = IpNet::new(dst.unwrap_or(unspecified), m.header.destination_prefix_length)
-                .map_err(|e| NetError::Other(format!("route from the kernel: {e}")))?;
+            let dst = IpNet::new(
+                dst.unwrap_or(unspecified),
+                m.header.destination_prefix_length,
+            )
+            .map_err(|e| NetError::Other(format!("route from the kernel: {e}")))?;
             if v6 && dst.addr().is_multicast() {
                 continue;
             }
