@@ -1,0 +1,81 @@
+//! Every script in scripts/ runs to success in isolated mode, and prints the
+//! ping lines the tutorials show.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn run_script(name: &str) -> Out {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = nslab(&["run", "--isolated", &format!("scripts/{name}")], root);
+    o.assert_ok();
+    assert!(
+        o.stdout.contains("bytes from"),
+        "no ping lines:\n{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("0% packet loss"),
+        "no ping summary:\n{}",
+        o.stdout
+    );
+    o
+}
+
+#[test]
+fn quickstart() {
+    let o = run_script("quickstart.rhai");
+    assert!(o.stdout.contains("64 bytes from 10.10.0.2"));
+}
+
+#[test]
+fn seed_000_two_namespaces() {
+    let o = run_script("000-two-namespaces.rhai");
+    assert!(o.stdout.contains("64 bytes from 10.10.0.3"));
+    assert!(o.stdout.contains("64 bytes from 10.10.0.2"));
+    assert!(
+        o.stdout.contains("namespaces now: [\"ns1\", \"ns2\"]"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("namespaces after: []"), "{}", o.stdout);
+}
+
+#[test]
+fn seed_001_veth_and_bridge() {
+    let o = run_script("001-veth-and-bridge.rhai");
+    assert!(o.stdout.contains("ok: seed 001 works"));
+    assert!(o.stdout.contains("PING 10.1.1.1 from host"), "{}", o.stdout);
+}
+
+#[test]
+fn seed_003_containers() {
+    let o = run_script("003-containers.rhai");
+    assert!(o.stdout.contains("no reply while my_veth_end_b is down"));
+    assert!(
+        o.stdout
+            .contains("1 packets transmitted, 0 received, 100% packet loss"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn every_script_is_covered() {
+    let mut names: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "000-two-namespaces.rhai",
+            "001-veth-and-bridge.rhai",
+            "003-containers.rhai",
+            "quickstart.rhai"
+        ],
+        "a script was added: give it a test above"
+    );
+}
