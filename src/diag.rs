@@ -28,7 +28,7 @@ pub struct Sources {
     main_name: String,
     main_text: String,
     dir: PathBuf,
-    cache: HashMap<String, String>,
+    cache: HashMap<String, (String, String)>,
 }
 
 impl Sources {
@@ -41,32 +41,36 @@ impl Sources {
         }
     }
 
-    /// (display name, text) of a source; modules are read from disk.
+    /// (display name, text) of a source; modules are read from disk and
+    /// shown by their file's path.
     fn get(&mut self, src: Option<&str>) -> (String, String) {
         let Some(s) = src.filter(|s| !s.is_empty()) else {
             return (self.main_name.clone(), self.main_text.clone());
         };
-        let text = self
-            .cache
-            .entry(s.to_string())
-            .or_insert_with(|| {
-                let p = Path::new(s);
-                let candidates = [
-                    p.to_path_buf(),
-                    p.with_extension("rhai"),
-                    self.dir.join(p),
-                    self.dir.join(p).with_extension("rhai"),
-                ];
-                candidates
-                    .iter()
-                    .find_map(|c| std::fs::read_to_string(c).ok())
-                    .unwrap_or_default()
-            })
-            .clone();
-        let name = Path::new(s)
-            .strip_prefix(std::env::current_dir().unwrap_or_default())
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| s.to_string());
+        if let Some((name, text)) = self.cache.get(s) {
+            return (name.clone(), text.clone());
+        }
+        let p = Path::new(s);
+        let candidates = [
+            self.dir.join(p).with_extension("rhai"),
+            self.dir.join(p),
+            p.with_extension("rhai"),
+            p.to_path_buf(),
+        ];
+        let found = candidates
+            .iter()
+            .find_map(|c| std::fs::read_to_string(c).ok().map(|t| (c.clone(), t)));
+        let (name, text) = match found {
+            Some((path, text)) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let shown = path.strip_prefix(&cwd).unwrap_or(&path);
+                let shown = shown.strip_prefix(".").unwrap_or(shown);
+                (shown.display().to_string(), text)
+            }
+            None => (s.to_string(), String::new()),
+        };
+        self.cache
+            .insert(s.to_string(), (name.clone(), text.clone()));
         (name, text)
     }
 }

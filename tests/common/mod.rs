@@ -114,22 +114,26 @@ pub fn private_host(dir: &Dir, sh: &str) -> Out {
 /// Asserts a report names `file:line`, says `message` and helps with `help`.
 pub fn assert_report(o: &Out, file_line: &str, message: &str, help: &str) {
     assert_eq!(o.code, 1, "expected exit 1\n{}", o.all());
-    let err = &o.stderr;
+    // miette wraps long lines: read the report as one line of words.
+    let err = o.stderr.replace("\n  │ ", " ");
+    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         err.contains(file_line),
-        "report does not point at {file_line}:\n{err}"
+        "report does not point at {file_line}:\n{}",
+        o.stderr
     );
     assert!(
         err.contains(message),
-        "report does not say '{message}':\n{err}"
+        "report does not say '{message}':\n{}",
+        o.stderr
     );
     let h = err
         .find("help:")
-        .unwrap_or_else(|| panic!("no help line:\n{err}"));
-    let help_text: String = err[h..].split_whitespace().collect::<Vec<_>>().join(" ");
+        .unwrap_or_else(|| panic!("no help line:\n{}", o.stderr));
     assert!(
-        help_text.contains(help),
-        "help does not say '{help}':\n{err}"
+        err[h..].contains(help),
+        "help does not say '{help}':\n{}",
+        o.stderr
     );
-    assert!(!err.contains("panicked"), "nslab panicked:\n{err}");
+    assert!(!err.contains("panicked"), "nslab panicked:\n{}", o.stderr);
 }

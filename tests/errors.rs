@@ -1,0 +1,225 @@
+//! Bad input gets a report that points at the script line, says what went
+//! wrong in words, and has a help line; never a panic.
+
+mod common;
+use common::*;
+
+fn fails(name: &str, text: &str) -> Out {
+    run_isolated(name, text)
+}
+
+#[test]
+fn parse_error_when_running() {
+    let o = fails(
+        "p.rhai",
+        "let a = netns(\"a\");\nveth(a, \"x\" a, \"y\");\n",
+    );
+    assert_report(&o, "p.rhai:2:", "Expecting", "");
+}
+
+#[test]
+fn wrong_argument_type() {
+    let o = fails("t.rhai", "let a = netns(\"a\");\n\nveth(a, \"x\", 5);\n");
+    assert_report(
+        &o,
+        "t.rhai:3:1",
+        "wrong arguments for 'veth'",
+        "veth(ns_a, \"a\", ns_b, \"b\")",
+    );
+}
+
+#[test]
+fn bad_cidr() {
+    let o = fails(
+        "c.rhai",
+        "let a = netns(\"a\");\nlet e = veth(a, \"x\", host(), \"y\");\ne[0].addr(\"10.0.0.300/24\");\n",
+    );
+    assert_report(
+        &o,
+        "c.rhai:3:",
+        "'10.0.0.300/24' is not a valid address",
+        "e.g. \"10.0.0.1/24\"",
+    );
+    let o = fails(
+        "c2.rhai",
+        "let a = netns(\"a\");\na.addr(\"lo\", \"10.0.0.1\");\n",
+    );
+    assert_report(&o, "c2.rhai:2:", "has no prefix length", "\"10.0.0.1/24\"");
+}
+
+#[test]
+fn interface_name_over_15_bytes() {
+    let o = fails(
+        "n.rhai",
+        "let a = netns(\"a\");\nveth(a, \"a-very-long-interface\", host(), \"b\");\n",
+    );
+    assert_report(
+        &o,
+        "n.rhai:2:1",
+        "is 21 bytes long; Linux allows at most 15",
+        "use a shorter name",
+    );
+}
+
+#[test]
+fn names_with_a_slash() {
+    let o = fails("s.rhai", "let a = netns(\"a/b\");\n");
+    assert_report(
+        &o,
+        "s.rhai:1:9",
+        "'a/b' is not a valid namespace name",
+        "without '/'",
+    );
+    let o = fails("s2.rhai", "let a = netns(\"a\");\nbridge(a, \"br/0\");\n");
+    assert_report(
+        &o,
+        "s2.rhai:2:1",
+        "'br/0' is not a valid interface name",
+        "cannot contain '/'",
+    );
+}
+
+#[test]
+fn namespace_that_exists_already() {
+    let o = fails("e.rhai", "netns(\"ns1\");\nnetns(\"ns1\");\n");
+    assert_report(
+        &o,
+        "e.rhai:2:1",
+        "namespace 'ns1' already exists",
+        "pick another name",
+    );
+}
+
+#[test]
+fn link_that_exists_already() {
+    let o = fails(
+        "le.rhai",
+        "let a = netns(\"a\");\nveth(a, \"x\", host(), \"y\");\nbridge(a, \"x\");\n",
+    );
+    assert_report(
+        &o,
+        "le.rhai:3:1",
+        "link 'x' already exists in namespace 'a'",
+        "pick another name",
+    );
+}
+
+#[test]
+fn missing_device() {
+    let o = fails(
+        "d.rhai",
+        "let a = netns(\"a\");\n\na.addr(\"eth7\", \"10.0.0.1/24\");\n",
+    );
+    assert_report(
+        &o,
+        "d.rhai:3:3",
+        "there is no link 'eth7' in namespace 'a'",
+        "links() lists the links",
+    );
+    let o = fails(
+        "d2.rhai",
+        "let a = netns(\"a\");\nlet l = a.link(\"nope\");\n",
+    );
+    assert_report(&o, "d2.rhai:2:", "there is no link 'nope'", "links()");
+}
+
+#[test]
+fn gateway_not_on_a_connected_subnet() {
+    let o = fails(
+        "g.rhai",
+        "let a = netns(\"a\");\na.route(\"default\", \"10.9.9.1\");\n",
+    );
+    assert_report(
+        &o,
+        "g.rhai:2:3",
+        "gateway 10.9.9.1 is not on any connected subnet",
+        "address in the gateway's subnet",
+    );
+}
+
+#[test]
+fn bad_route_destination_and_options() {
+    let o = fails(
+        "r.rhai",
+        "let a = netns(\"a\");\na.route(\"10.2.0.1/16\", \"10.0.0.1\");\n",
+    );
+    assert_report(
+        &o,
+        "r.rhai:2:",
+        "has host bits set",
+        "did you mean \"10.2.0.0/16\"",
+    );
+    let o = fails(
+        "r2.rhai",
+        "let a = netns(\"a\");\na.route(\"10.2.0.0/16\", #{gw: \"10.0.0.1\"});\n",
+    );
+    assert_report(
+        &o,
+        "r2.rhai:2:",
+        "unknown route option 'gw'",
+        "via, dev and metric",
+    );
+}
+
+#[test]
+fn unknown_function_suggests_the_nearest() {
+    let o = fails("u.rhai", "let a = netn(\"a\");\n");
+    assert_report(
+        &o,
+        "u.rhai:1:9",
+        "there is no function 'netn'",
+        "did you mean `netns`?",
+    );
+}
+
+#[test]
+fn error_inside_a_function_points_into_it() {
+    let o = fails(
+        "f.rhai",
+        "fn mk(n) {\n    netns(n)\n}\nmk(\"x\");\nmk(\"x\");\n",
+    );
+    assert_report(
+        &o,
+        "f.rhai:2:5",
+        "namespace 'x' already exists",
+        "in function 'mk'",
+    );
+}
+
+#[test]
+fn error_inside_an_imported_module_points_into_its_file() {
+    let d = Dir::new();
+    d.write(
+        "parts.rhai",
+        "fn build() {\n    let a = netns(\"a\");\n    a.addr(\"lo\", \"bad\");\n}\n",
+    );
+    d.write(
+        "main.rhai",
+        "import \"./parts\" as parts;\nparts::build();\n",
+    );
+    let o = nslab(&["run", "--isolated", "main.rhai"], d.path());
+    assert_report(
+        &o,
+        "parts.rhai:3:",
+        "'bad' is not a valid address",
+        "ADDRESS/PREFIX",
+    );
+}
+
+#[test]
+fn a_throw_in_the_script_is_reported_at_its_line() {
+    let o = fails("th.rhai", "let x = 1;\nthrow \"custom failure\";\n");
+    assert_report(&o, "th.rhai:2:", "custom failure", "with `throw`");
+}
+
+#[test]
+fn missing_script_file_is_a_usage_error() {
+    let d = Dir::new();
+    let o = nslab(&["run", "--isolated", "nope.rhai"], d.path());
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("cannot read nope.rhai") && o.stderr.contains("help:"),
+        "{}",
+        o.stderr
+    );
+}
