@@ -132,13 +132,8 @@ impl Undo {
             }
             Undo::RestoreSysctl { ns, key, value } => {
                 let id = sp.resolve(ns)?;
-                let fd = sp
-                    .fd(id)?
-                    .try_clone()
-                    .map_err(|e| NetError::os("dup namespace fd", e))?;
                 let (k, v) = (key.clone(), value.clone());
-                sp.worker()
-                    .run_in(std::os::fd::AsFd::as_fd(&fd), move || sysctl::write(&k, &v))
+                sp.run_in(id, move || sysctl::write(&k, &v))
             }
             Undo::RestoreUp { ns, dev, up } => {
                 let id = sp.resolve(ns)?;

@@ -571,12 +571,10 @@ impl Lab {
     /// `sysctl -w KEY=VALUE` in `ns`; returns the old value (restored at teardown).
     pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
         names::check_sysctl_key(key)?;
-        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let k = key.to_string();
         let old = self
             .sp
-            .worker()
-            .run_in(fd.as_fd(), move || sysctl::read(&k))
+            .run_in(id, move || sysctl::read(&k))
             .map_err(|e| match e.raw_errno() {
                 Some(libc::ENOENT) => LabError::new(
                     format!("there is no sysctl '{key}' in {}", self.where_(id)),
@@ -595,10 +593,8 @@ impl Lab {
         let (k, v) = (key.to_string(), value.to_string());
         let name = self.sp.name(id).to_string();
         self.recorded(Some(id), undo, |lab| {
-            let fd = lab.sp.fd(id).map_err(net_err("open namespace"))?;
             lab.sp
-                .worker()
-                .run_in(fd.as_fd(), move || sysctl::write(&k, &v))
+                .run_in(id, move || sysctl::write(&k, &v))
                 .map_err(|e| match e.raw_errno() {
                     Some(libc::EINVAL) => LabError::new(
                         format!("the kernel refused {key}={value} in namespace '{name}'"),
@@ -693,12 +689,10 @@ impl Lab {
 
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
-        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let v6 = dst.is_ipv6();
         let sock = self
             .sp
-            .worker()
-            .run_in(fd.as_fd(), move || ping::open_socket(v6))
+            .run_in(id, move || ping::open_socket(v6))
             .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
         // The socket is dropped on return, so it never pins the namespace.
         let report = ping::ping(&sock, dst, opts, &self.cancel);

@@ -69,10 +69,6 @@ impl Spaces {
         self.rt.block_on(f)
     }
 
-    pub fn worker(&self) -> &NsWorker {
-        &self.worker
-    }
-
     pub fn nsref(&self, id: NsId) -> &NsRef {
         &self.entries[id].r
     }
@@ -92,14 +88,27 @@ impl Spaces {
             .ok_or_else(|| NetError::Gone(self.name(id).to_string()))
     }
 
+    /// Runs `f` inside namespace `id`: right here for the host (this thread
+    /// never leaves it, and entering it could need privileges nslab lacks),
+    /// else on the worker.
+    pub fn run_in<R: Send + 'static>(
+        &self,
+        id: NsId,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        if id == HOST {
+            return f();
+        }
+        self.worker.run_in(self.fd(id)?.as_fd(), f)
+    }
+
     /// The netlink client of a namespace, opened on first use.
     pub fn rtnl(&mut self, id: NsId) -> Result<Rtnl> {
         if let Some((r, _)) = &self.entries[id].rtnl {
             return Ok(r.clone());
         }
         let handle = self.rt.handle().clone();
-        let fd = self.fd(id)?;
-        let parts = self.worker.run_in(fd.as_fd(), move || {
+        let parts = self.run_in(id, move || {
             let _in_rt = handle.enter();
             rtnl::open()
         })?;

@@ -1,0 +1,262 @@
+//! Leave no trace: the host's state is compared before and after nslab, from
+//! outside nslab, in a private host (own user, mount and network namespaces)
+//! where nslab runs in plain host mode.
+
+mod common;
+use common::*;
+
+/// Everything a lab can change on the host: a bridge, a veth with one end
+/// on the host, a pre-existing link changed (up, mtu, master, address), an
+/// address on lo, a route, forwarding and another sysctl.
+const TOUCH_HOST: &str = r#"
+let h = host();
+let ns = netns("ns1");
+let br = bridge(h, "br9");
+let e = veth(h, "h0", ns, "n0");
+br.attach(e[0]);
+br.addr("10.60.0.1/24");
+e[1].addr("10.60.0.2/24");
+let d = h.link("dummy0");
+d.mtu(1400);
+br.attach(d);
+h.addr("dummy0", "10.61.0.1/24");
+h.link("dummy1").down();
+h.addr("lo", "10.62.0.1/32");
+h.route("10.77.0.0/16", #{dev: "dummy0", metric: 7});
+ns.route("default", "10.60.0.1");
+h.forwarding(true);
+h.sysctl("net.ipv4.conf.all.rp_filter", "2");
+if !ns.ping("10.62.0.1").ok { throw "no route to the host"; }
+print("built");
+"#;
+
+// The pre-existing pair starts up: a link that has once been up keeps the
+// kernel's default qdisc (noqueue instead of noop) even when set down again,
+// a trace no netlink call can undo.
+const PRE: &str = "ip link add dummy0 type veth peer name dummy1\nip link set dummy0 up\nip link set dummy1 up\nsnap > before\n";
+const POST: &str = "snap > after\nif diff -u before after; then echo SAME; fi\nip -o link show dummy0 >/dev/null && echo DUMMY_KEPT\n";
+
+#[test]
+fn a_finished_script_leaves_the_host_as_it_was() {
+    let d = Dir::new();
+    d.write("touch.rhai", TOUCH_HOST);
+    let o = private_host(
+        &d,
+        &format!("{PRE}\"$NSLAB\" run touch.rhai; echo code=$?\n{POST}"),
+    );
+    assert!(
+        o.stdout.contains("built") && o.stdout.contains("code=0"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after teardown:\n{}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains("DUMMY_KEPT"),
+        "a link nslab did not make was deleted:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn a_script_failing_halfway_leaves_no_half_built_lab() {
+    let d = Dir::new();
+    d.write(
+        "fail.rhai",
+        &format!("{TOUCH_HOST}\nhost().route(\"default\", \"10.200.0.1\");\n"),
+    );
+    let o = private_host(
+        &d,
+        &format!("{PRE}\"$NSLAB\" run fail.rhai; echo code=$?\n{POST}"),
+    );
+    assert!(
+        o.stdout.contains("built") && o.stdout.contains("code=1"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains("not on any connected subnet"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after a failed script:\n{}",
+        o.all()
+    );
+}
+
+/// Starts the script in the background, waits for "ready", sends `sig`.
+fn interrupted(sig: &str, tail: &str) -> Out {
+    let d = Dir::new();
+    d.write(
+        "wait.rhai",
+        &format!("{TOUCH_HOST}\nprint(\"ready\");\n{tail}\n"),
+    );
+    private_host(
+        &d,
+        &format!(
+            "{PRE}\"$NSLAB\" run wait.rhai > out 2> err &\npid=$!\n\
+             i=0; until grep -q ready out || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
+             kill -{sig} $pid\nwait $pid; echo code=$?\ncat err\n{POST}"
+        ),
+    )
+}
+
+#[test]
+fn ctrl_c_during_a_command_tears_down_and_exits_130() {
+    let o = interrupted("INT", "host().exec(\"sleep 30\");");
+    assert!(o.stdout.contains("code=130"), "{}", o.all());
+    assert!(o.stdout.contains("interrupted by SIGINT"), "{}", o.all());
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after Ctrl-C:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn sigterm_during_a_busy_loop_tears_down_and_exits_143() {
+    let o = interrupted("TERM", "let i = 0; loop { i += 1; }");
+    assert!(o.stdout.contains("code=143"), "{}", o.all());
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after SIGTERM:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_ping_tears_down() {
+    let o = interrupted(
+        "INT",
+        "host().ping(\"10.60.0.99\", #{count: 1000, interval_ms: 50});",
+    );
+    assert!(o.stdout.contains("code=130"), "{}", o.all());
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after Ctrl-C:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn kept_lab_is_listed_and_taken_down_later() {
+    let d = Dir::new();
+    d.write("kept.rhai", TOUCH_HOST);
+    let o = private_host(
+        &d,
+        &format!(
+            "{PRE}\"$NSLAB\" run --keep kept.rhai; echo code=$?\n\
+             ip netns list; ip -o link show br9 && echo BR_UP\n\
+             \"$NSLAB\" ls\n\
+             \"$NSLAB\" run kept.rhai; echo again=$?\n\
+             \"$NSLAB\" down kept; echo down=$?\n\"$NSLAB\" ls\n{POST}"
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("code=0") && o.stdout.contains("BR_UP"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("ns1"),
+        "kept namespace not visible to ip netns:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("kept ") && o.stdout.contains("kept.rhai"),
+        "ls:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("again=1") && out.contains("a lab named 'kept' already exists"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("down=0") && o.stdout.contains("no labs"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after nslab down:\n{out}"
+    );
+}
+
+#[test]
+fn down_after_kill_9_finishes_the_teardown_from_the_journal() {
+    let d = Dir::new();
+    d.write(
+        "killed.rhai",
+        &format!("{TOUCH_HOST}\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n"),
+    );
+    let o = private_host(
+        &d,
+        &format!(
+            "{PRE}\"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n\
+             i=0; until grep -q ready out || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
+             kill -9 $pid; wait $pid\n\
+             \"$NSLAB\" ls\n\"$NSLAB\" down --all; echo down=$?\n{POST}"
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("which is gone"),
+        "ls does not show the dead lab:\n{out}"
+    );
+    assert!(o.stdout.contains("down=0"), "{out}");
+    assert!(
+        o.stdout.contains("SAME"),
+        "state differs after down --all:\n{out}"
+    );
+    assert!(o.stdout.contains("DUMMY_KEPT"), "{out}");
+}
+
+#[test]
+fn a_namespace_nslab_did_not_make_is_never_deleted() {
+    let d = Dir::new();
+    d.write("clash.rhai", "netns(\"mine\");\nnetns(\"theirs\");\n");
+    let o = private_host(
+        &d,
+        &format!(
+            "ip netns add theirs\n{PRE}\"$NSLAB\" run clash.rhai; echo code=$?\n{POST}ip netns list\n"
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("code=1") && out.contains("namespace 'theirs' already exists"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("SAME") && o.stdout.contains("theirs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_privilege_is_a_clear_error() {
+    // A user namespace of its own without the network's: root in name only.
+    let d = Dir::new();
+    d.write("perm.rhai", "let h = host();\n\nbridge(h, \"br0\");\n");
+    let o = private_host(
+        &d,
+        &format!(
+            "{PRE}unshare --user --map-root-user \"$NSLAB\" run perm.rhai; echo code=$?\n{POST}"
+        ),
+    );
+    let err = o.stderr.replace("\n  │ ", " ");
+    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(o.stdout.contains("code=1"), "{}", o.all());
+    assert!(
+        err.contains("permission denied while trying to create a bridge"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        err.contains("perm.rhai:3:1") && err.contains("help: run nslab as root"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("SAME"), "{}", o.all());
+}
