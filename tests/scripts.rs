@@ -79,3 +79,47 @@ fn every_script_is_covered() {
         "a script was added: give it a test above"
     );
 }
+
+/// Without root, nslab builds the lab rootless by itself and says so once.
+/// (When the tests run as root, the script is run as `nobody`.)
+#[test]
+fn rootless_as_an_unprivileged_user() {
+    use std::os::unix::fs::PermissionsExt;
+    // The checkout may sit where `nobody` cannot reach (/root): use copies.
+    let d = Dir::new();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = d.path().join("nslab");
+    std::fs::copy(bin(), &exe).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.rhai"),
+        d.path().join("quickstart.rhai"),
+    )
+    .unwrap();
+    let mut cmd = if nix_is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe);
+        c
+    } else {
+        std::process::Command::new(&exe)
+    };
+    let o = cmd
+        .args(["run", "quickstart.rhai"])
+        .current_dir(d.path())
+        .output()
+        .expect("run nslab rootless");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("64 bytes from 10.10.0.2"), "{stdout}");
+    assert_eq!(stderr.matches("rootless").count(), 1, "{stderr}");
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0")
+}
