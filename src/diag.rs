@@ -308,6 +308,11 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
         EvalAltResult::ErrorParsing(p, _) => {
             (p.to_string(), "here", Some(parse_help(&p.to_string())))
         }
+        EvalAltResult::ErrorStackOverflow(_) => (
+            "the script recursed too deeply (stack overflow)".into(),
+            "this call",
+            Some("a function calls itself without end: check its stop condition".into()),
+        ),
         other => (
             other
                 .to_string()
@@ -316,7 +321,7 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
                 .unwrap_or("")
                 .to_string(),
             "here",
-            None,
+            Some("check this line; `nslab docs` shows how each call is used".into()),
         ),
     }
 }
