@@ -305,3 +305,73 @@ fn check_needs_no_privileges_and_finds_syntax_errors() {
         "end each statement with ';'",
     );
 }
+
+#[test]
+fn listen_and_connect_tcp_and_udp() {
+    let o = run_isolated(
+        "probe.rhai",
+        r#"
+        let a = netns("a");
+        let b = netns("b");
+        let e = veth(a, "va", b, "vb");
+        e[0].addr("10.0.0.1/24");
+        e[1].addr("10.0.0.2/24");
+        a.addr("va", "fd00::1/64");
+        b.addr("vb", "fd00::2/64");
+        let web = b.listen(80);
+        let dns = b.listen(#{proto: "udp", port: 53});
+        if !a.connect("10.0.0.2", 80) { throw "tcp 80"; }
+        if !a.connect("fd00::2", 80) { throw "tcp 80 over IPv6"; }
+        if a.connect("10.0.0.2", 81) { throw "closed tcp port answered"; }
+        if !a.connect("10.0.0.2", #{proto: "udp", port: 53, timeout_ms: 500}) { throw "udp 53"; }
+        if a.connect("10.0.0.2", #{proto: "udp", port: 54, timeout_ms: 500}) { throw "closed udp port answered"; }
+        // the kernel's witness: the listening sockets inside b
+        print(b.exec("cat /proc/net/tcp6 /proc/net/udp6").stdout);
+        print(`peers: ${web.peers} ${dns.peers}`);
+    "#,
+    );
+    o.assert_ok();
+    assert!(
+        o.stdout
+            .contains("peers: [\"10.0.0.1\", \"fd00::1\"] [\"10.0.0.1\"]"),
+        "{}",
+        o.stdout
+    );
+    // port 80 (0x0050) and 53 (0x0035) bound on [::]
+    assert!(
+        o.stdout.contains("00000000000000000000000000000000:0050"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("00000000000000000000000000000000:0035"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn bad_probe_input_is_refused_before_the_kernel() {
+    let o = run_isolated("p1.rhai", "let a = netns(\"a\");\na.listen(70000);\n");
+    assert_report(&o, "p1.rhai:2:3", "port 70000 is out of range", "1..=65535");
+    let o = run_isolated(
+        "p2.rhai",
+        "let a = netns(\"a\");\na.connect(\"10.0.0.2\", #{proto: \"icmpx\", port: 1});\n",
+    );
+    assert_report(
+        &o,
+        "p2.rhai:2:3",
+        "unknown protocol 'icmpx'",
+        "\"tcp\" or proto: \"udp\"",
+    );
+    let o = run_isolated(
+        "p3.rhai",
+        "let a = netns(\"a\");\na.listen(80);\na.listen(80);\n",
+    );
+    assert_report(
+        &o,
+        "p3.rhai:3:3",
+        "port 80/tcp is already in use in namespace 'a'",
+        "pick another port",
+    );
+}

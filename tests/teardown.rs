@@ -27,6 +27,8 @@ ns.route("default", "10.60.0.1");
 h.forwarding(true);
 h.sysctl("net.ipv4.conf.all.rp_filter", "2");
 if !ns.ping("10.62.0.1").ok { throw "no route to the host"; }
+let web = ns.listen(8080);
+if !h.connect("10.60.0.2", 8080) { throw "listener"; }
 print("built");
 "#;
 

@@ -6,6 +6,7 @@ mod link;
 mod misc;
 mod netns;
 mod probe;
+mod socket;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
@@ -134,7 +135,7 @@ pub struct Doc {
 /// Registers functions with their doc entry, so the engine's metadata and the
 /// reference never disagree.
 pub struct Registrar<'a> {
-    engine: &'a mut Engine,
+    pub engine: &'a mut Engine,
     pub docs: Vec<Doc>,
 }
 
@@ -195,6 +196,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     link::register(&mut r, ctx);
     addr::register(&mut r, ctx);
     probe::register(&mut r, ctx);
+    socket::register(&mut r, ctx);
     misc::register(&mut r, ctx);
     r.docs
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::cancel::Cancel;
+use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteRow, RouteSpec};
 use crate::net::{exec, ns, ping, sysctl};
 pub use error::{LabError, Result};
@@ -77,6 +78,8 @@ pub struct Lab {
     /// Links this lab made outside its own namespaces (they get deleted, so
     /// changes to them need no undo of their own).
     made_links: HashSet<(NsId, String)>,
+    /// Native servers (`ns.listen`), stopped first at teardown.
+    listeners: Vec<(NsId, Listener)>,
     keep: bool,
     cancel: Cancel,
     name: String,
@@ -106,6 +109,7 @@ impl Lab {
             ledger: Vec::new(),
             journal: Some(journal),
             made_links: HashSet::new(),
+            listeners: Vec::new(),
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
@@ -193,6 +197,10 @@ impl Lab {
                 "a namespace can be deleted once",
             ));
         };
+        // Its listeners' sockets would keep the namespace alive.
+        for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
+            l.stop();
+        }
         let (seq, undo) = self.ledger.remove(pos);
         let result = undo.apply(&mut self.sp);
         match result {
@@ -714,6 +722,60 @@ impl Lab {
         })
     }
 
+    /// A native server on `port` in `ns` (what `nc -l` does in labs);
+    /// returns its number for `peers`.
+    pub fn listen(&mut self, id: NsId, proto: Proto, port: u16) -> Result<usize> {
+        let name = self.sp.name(id).to_string();
+        let bound = self
+            .sp
+            .run_in(id, move || probe::bind(proto, port))
+            .map_err(|e| match e.raw_errno() {
+                Some(libc::EADDRINUSE) => LabError::new(
+                    format!(
+                        "port {port}/{} is already in use in namespace '{name}'",
+                        proto_name(proto)
+                    ),
+                    "pick another port, or stop what listens there",
+                ),
+                _ => LabError::kernel("listen", &format!("port {port} in '{name}'"), e),
+            })?;
+        let l = bound
+            .serve()
+            .map_err(|e| LabError::kernel("start a listener", &name, e))?;
+        self.listeners.push((id, l));
+        Ok(self.listeners.len() - 1)
+    }
+
+    /// Source addresses seen by listener `idx`.
+    pub fn peers(&self, idx: usize) -> Vec<IpAddr> {
+        self.listeners
+            .get(idx)
+            .map(|(_, l)| l.peers())
+            .unwrap_or_default()
+    }
+
+    /// Can `ns` open (TCP) or get an answer from (UDP) `dst:port`?
+    pub fn connect(
+        &mut self,
+        id: NsId,
+        dst: IpAddr,
+        proto: Proto,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<bool> {
+        let v6 = dst.is_ipv6();
+        let sock = self
+            .sp
+            .run_in(id, move || probe::client_socket(proto, v6))
+            .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
+        Ok(probe::reach(
+            &sock,
+            proto,
+            std::net::SocketAddr::new(dst, port),
+            timeout,
+        ))
+    }
+
     fn check_cancel(&self) -> Result<()> {
         if self.cancel.is_set() {
             return Err(LabError::new("interrupted", "the lab is being torn down"));
@@ -737,6 +799,11 @@ impl Lab {
             return Vec::new();
         }
         self.torn_down = true;
+        // Sockets first: they pin their namespaces.
+        for (_, l) in &mut self.listeners {
+            l.stop();
+        }
+        self.listeners.clear();
         if self.keep {
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.mark_kept()
@@ -768,6 +835,13 @@ impl Drop for Lab {
         // A lab dropped without an explicit teardown (an early return, a
         // panic unwinding) still cleans up.
         let _ = self.teardown();
+    }
+}
+
+pub fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod ns;
 pub mod ping;
+pub mod probe;
 pub mod rtnl;
 pub mod sysctl;
 

@@ -1,0 +1,158 @@
+//! TCP/UDP probes: ns.listen() and ns.connect() — firewall labs without `nc`.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Map};
+
+use super::addr::{parse_ip, str_opt};
+use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
+use crate::net::probe::Proto;
+
+/// A native server started by ns.listen().
+#[derive(Clone)]
+pub struct Listen {
+    idx: usize,
+    port: u16,
+    proto: Proto,
+}
+
+fn port_of(v: i64) -> Res<u16> {
+    u16::try_from(v)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| bad(format!("port {v} is out of range"), "ports are 1..=65535"))
+}
+
+fn proto_of(s: &str) -> Res<Proto> {
+    match s {
+        "tcp" => Ok(Proto::Tcp),
+        "udp" => Ok(Proto::Udp),
+        other => Err(bad(
+            format!("unknown protocol '{other}'"),
+            "use proto: \"tcp\" or proto: \"udp\"",
+        )),
+    }
+}
+
+/// #{proto, port, timeout_ms} with tcp and 1000 ms as defaults.
+fn opts(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration)> {
+    let mut proto = Proto::Tcp;
+    let mut port = None;
+    let mut timeout = Duration::from_millis(1000);
+    for (k, v) in m {
+        match k.as_str() {
+            "proto" => proto = proto_of(&str_opt(v, "proto")?)?,
+            "port" => {
+                port = Some(port_of(v.as_int().map_err(|t| {
+                    bad(format!("port must be a number, not {t}"), "e.g. port: 80")
+                })?)?)
+            }
+            "timeout_ms" if with_timeout => {
+                let ms = v
+                    .as_int()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| (1..=60_000).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            format!("timeout_ms = {v} is out of range"),
+                            "use 1..=60000 milliseconds",
+                        )
+                    })?;
+                timeout = Duration::from_millis(ms);
+            }
+            other => {
+                let keys = if with_timeout {
+                    "proto, port and timeout_ms"
+                } else {
+                    "proto and port"
+                };
+                return Err(bad(
+                    format!("unknown option '{other}'"),
+                    format!("the options are {keys}"),
+                ));
+            }
+        }
+    }
+    let port = port.ok_or_else(|| bad("no port given", "give one: #{proto: \"udp\", port: 53}"))?;
+    Ok((proto, port, timeout))
+}
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    r.engine.register_type_with_name::<Listen>("Listener");
+    let listen_doc = Doc {
+        area: "probes",
+        name: "listen",
+        sig: "ns.listen(port) / ns.listen(#{proto: \"udp\", port: 53}) -> Listener",
+        doc: "A native server in ns (what `nc -l` does in labs): TCP peers get a line, UDP datagrams are echoed; l.peers lists source addresses seen.",
+        example: "let web = inet.listen(80); ...; print(web.peers);",
+    };
+    let c = ctx.clone();
+    r.func(
+        listen_doc.clone(),
+        move |ns: &mut Netns, port: i64| -> Res<Listen> {
+            let port = port_of(port)?;
+            let idx = c.lab()?.listen(ns.id, Proto::Tcp, port).map_err(err)?;
+            Ok(Listen {
+                idx,
+                port,
+                proto: Proto::Tcp,
+            })
+        },
+    );
+    let c = ctx.clone();
+    r.func(listen_doc, move |ns: &mut Netns, m: Map| -> Res<Listen> {
+        let (proto, port, _) = opts(&m, false)?;
+        let idx = c.lab()?.listen(ns.id, proto, port).map_err(err)?;
+        Ok(Listen { idx, port, proto })
+    });
+    let c = ctx.clone();
+    r.getter(
+        Doc {
+            area: "probes",
+            name: "peers",
+            sig: "listener.peers -> [string]",
+            doc: "Source addresses of every peer the listener answered, oldest first (shows NAT at work).",
+            example: "print(web.peers);",
+        },
+        move |l: &mut Listen| -> Array {
+            match c.lab() {
+                Ok(lab) => lab.peers(l.idx).into_iter().map(|ip| Dynamic::from(ip.to_string())).collect(),
+                Err(_) => Array::new(),
+            }
+        },
+    );
+    r.engine.register_fn("to_string", |l: &mut Listen| {
+        format!("Listener({}/{})", l.port, crate::lab::proto_name(l.proto))
+    });
+    let connect_doc = Doc {
+        area: "probes",
+        name: "connect",
+        sig: "ns.connect(ip, port) / ns.connect(ip, #{proto, port, timeout_ms}) -> bool",
+        doc: "Can ns open a TCP connection to ip:port (or get a UDP answer)? false when refused, dropped or unreachable.",
+        example: "if !ns1.connect(\"10.0.0.2\", 80) { throw \"web blocked\"; }",
+    };
+    let c = ctx.clone();
+    r.func(
+        connect_doc.clone(),
+        move |ns: &mut Netns, ip: &str, port: i64| -> Res<bool> {
+            let ip = parse_ip(ip, "connect target")?;
+            let port = port_of(port)?;
+            c.lab()?
+                .connect(ns.id, ip, Proto::Tcp, port, Duration::from_millis(1000))
+                .map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        connect_doc,
+        move |ns: &mut Netns, ip: &str, m: Map| -> Res<bool> {
+            let ip = parse_ip(ip, "connect target")?;
+            let (proto, port, timeout) = opts(&m, true)?;
+            c.lab()?
+                .connect(ns.id, ip, proto, port, timeout)
+                .map_err(err)
+        },
+    );
+}

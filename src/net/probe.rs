@@ -1,0 +1,174 @@
+//! Native TCP/UDP probes: what `nc -l` and `nc -z` do in firewall labs,
+//! without any program on the machine. Sockets are opened inside the
+//! namespace (on its thread) and used from anywhere afterwards.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{NetError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// A listener's sockets, opened in its namespace, not yet serving.
+pub struct Bound {
+    proto: Proto,
+    tcp: Option<TcpListener>,
+    udp: Option<UdpSocket>,
+}
+
+/// Opens a dual-stack socket on [::]:port in the calling thread's namespace.
+pub fn bind(proto: Proto, port: u16) -> Result<Bound> {
+    let ty = if proto == Proto::Tcp {
+        Type::STREAM
+    } else {
+        Type::DGRAM
+    };
+    let p = if proto == Proto::Tcp {
+        Protocol::TCP
+    } else {
+        Protocol::UDP
+    };
+    let s = Socket::new(Domain::IPV6, ty, Some(p)).map_err(|e| NetError::os("open socket", e))?;
+    s.set_only_v6(false)
+        .map_err(|e| NetError::os("make socket dual-stack", e))?;
+    s.set_reuse_address(true)
+        .map_err(|e| NetError::os("set SO_REUSEADDR", e))?;
+    let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+    s.bind(&addr.into()).map_err(|e| NetError::os("bind", e))?;
+    s.set_nonblocking(true)
+        .map_err(|e| NetError::os("set non-blocking", e))?;
+    Ok(match proto {
+        Proto::Tcp => {
+            s.listen(128).map_err(|e| NetError::os("listen", e))?;
+            Bound {
+                proto,
+                tcp: Some(s.into()),
+                udp: None,
+            }
+        }
+        Proto::Udp => Bound {
+            proto,
+            tcp: None,
+            udp: Some(s.into()),
+        },
+    })
+}
+
+/// A running listener: answers every peer and remembers where they came from.
+pub struct Listener {
+    stop: Arc<AtomicBool>,
+    peers: Arc<Mutex<Vec<IpAddr>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl Bound {
+    /// Serves on a thread of its own: TCP peers get a line "nslab\n", UDP
+    /// datagrams are echoed back.
+    pub fn serve(self) -> Result<Listener> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let (st, pe) = (stop.clone(), peers.clone());
+        let thread = thread::Builder::new()
+            .name("nslab-listen".into())
+            .spawn(move || {
+                let mut buf = [0u8; 2048];
+                while !st.load(Ordering::Relaxed) {
+                    let got = match (self.proto, &self.tcp, &self.udp) {
+                        (Proto::Tcp, Some(l), _) => match l.accept() {
+                            Ok((mut c, from)) => {
+                                let _ = c.write_all(b"nslab\n");
+                                Some(from.ip())
+                            }
+                            Err(_) => None,
+                        },
+                        (Proto::Udp, _, Some(u)) => match u.recv_from(&mut buf) {
+                            Ok((n, from)) => {
+                                let _ = u.send_to(&buf[..n], from);
+                                Some(from.ip())
+                            }
+                            Err(_) => None,
+                        },
+                        _ => None,
+                    };
+                    match got {
+                        Some(ip) => {
+                            if let Ok(mut p) = pe.lock() {
+                                p.push(unmapped(ip));
+                            }
+                        }
+                        None => thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+            .map_err(|e| NetError::os("start listener", e))?;
+        Ok(Listener {
+            stop,
+            peers,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Listener {
+    /// Source addresses of every peer so far, oldest first.
+    pub fn peers(&self) -> Vec<IpAddr> {
+        self.peers.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Stops serving and closes the socket (so it no longer pins the namespace).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An unconnected socket for `connect`, opened in the source namespace.
+pub fn client_socket(proto: Proto, v6: bool) -> Result<Socket> {
+    let d = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let (ty, p) = match proto {
+        Proto::Tcp => (Type::STREAM, Protocol::TCP),
+        Proto::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    Socket::new(d, ty, Some(p)).map_err(|e| NetError::os("open socket", e))
+}
+
+/// Can `s` reach `dst`? TCP: the handshake completes. UDP: an answer comes
+/// back (an ICMP port-unreachable ends the wait at once).
+pub fn reach(s: &Socket, proto: Proto, dst: SocketAddr, timeout: Duration) -> bool {
+    match proto {
+        Proto::Tcp => s.connect_timeout(&dst.into(), timeout).is_ok(),
+        Proto::Udp => {
+            if s.connect(&dst.into()).is_err() || s.send(b"nslab probe").is_err() {
+                return false;
+            }
+            let _ = s.set_read_timeout(Some(timeout));
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+            matches!(s.recv(&mut buf), Ok(n) if n > 0)
+        }
+    }
+}
