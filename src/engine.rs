@@ -36,6 +36,13 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
             }
         });
     }
+    // rhai reserves `spawn` for itself; in lab scripts it is ns.spawn().
+    // (on_parse_token is marked volatile, not deprecated, by rhai.)
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "spawn" => rhai::Token::Identifier(s),
+        other => other,
+    });
     // print() must not panic when stdout is a closed pipe: the lab still
     // has to be torn down.
     engine.on_print(|s| {

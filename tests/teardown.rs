@@ -262,3 +262,38 @@ fn missing_privilege_is_a_clear_error() {
     );
     assert!(o.stdout.contains("SAME"), "{}", o.all());
 }
+
+#[test]
+fn spawned_processes_are_stopped_at_teardown_and_their_output_kept() {
+    let d = Dir::new();
+    // A marker unique to this test, to find its processes among all others.
+    let marker = format!("{}.{}", std::process::id(), 7);
+    d.write(
+        "spawn.rhai",
+        &format!(
+            "let ns = netns(\"ns1\");\n\
+             let p = ns.spawn(\"echo started; sleep {marker}; echo never\");\n\
+             let q = ns.spawn([\"sleep\", \"{marker}\"]);\n\
+             ns.exec(\"sleep 0.2\");\n\
+             if !p.running || !q.running {{ throw \"not running\"; }}\n\
+             if p.stdout != \"started\\n\" {{ throw `output: ${{p.stdout}}`; }}\n\
+             print(`pids ${{p.pid}} ${{q.pid}}`);\n"
+        ),
+    );
+    let o = private_host(
+        &d,
+        &format!(
+            "{PRE}\"$NSLAB\" run spawn.rhai; echo code=$?\npgrep -f 'sleep {marker}' || echo NONE_LEFT\n{POST}"
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("code=0") && o.stdout.contains("pids "),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("NONE_LEFT"),
+        "a spawned process survived:\n{out}"
+    );
+    assert!(o.stdout.contains("SAME"), "{out}");
+}

@@ -160,11 +160,20 @@ impl Registrar<'_> {
         self.docs.push(d);
     }
 
-    pub fn getter<T: Variant + Clone, R: Variant + Clone>(
+    pub fn getter<
+        A: 'static,
+        const N: usize,
+        const X: bool,
+        R: Variant + Clone,
+        const F: bool,
+        FUNC,
+    >(
         &mut self,
         d: Doc,
-        f: impl Fn(&mut T) -> R + 'static,
-    ) {
+        f: FUNC,
+    ) where
+        FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
+    {
         FuncRegistration::new_getter(d.name)
             .with_comments([format!("/// {}", d.doc)])
             .register_into_engine(self.engine, f);

@@ -154,7 +154,94 @@ fn argv(items: Array) -> Res<Vec<String>> {
         .collect()
 }
 
+/// A process started by ns.spawn().
+#[derive(Clone)]
+pub struct Process {
+    idx: usize,
+}
+
+fn process_field(
+    c: &Ctx,
+    p: &Process,
+    f: impl Fn(u32, bool, String, String) -> Dynamic,
+) -> Res<Dynamic> {
+    let mut lab = c.lab()?;
+    let (pid, running, out, err) = lab
+        .process(p.idx)
+        .ok_or_else(|| bad("no such process", "use the handle ns.spawn() returned"))?;
+    Ok(f(pid, running, out, err))
+}
+
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    r.engine.register_type_with_name::<Process>("Process");
+    let spawn_doc = Doc {
+        area: "probes",
+        name: "spawn",
+        sig: "ns.spawn(\"cmd\") / ns.spawn([\"prog\", \"arg\"]) -> Process",
+        doc: "Start a background process in ns (a server, a capture); p.stdout/p.stderr hold its output so far, p.running, p.pid, p.stop(); stopped at teardown.",
+        example: "let srv = ns2.spawn(\"python3 -m http.server 80\"); ...; print(srv.stderr);",
+    };
+    let c = ctx.clone();
+    r.func(
+        spawn_doc.clone(),
+        move |ns: &mut Netns, cmd: &str| -> Res<Process> {
+            let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+            Ok(Process {
+                idx: c.lab()?.spawn(ns.id, &argv).map_err(err)?,
+            })
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        spawn_doc,
+        move |ns: &mut Netns, items: Array| -> Res<Process> {
+            let argv = argv(items)?;
+            Ok(Process {
+                idx: c.lab()?.spawn(ns.id, &argv).map_err(err)?,
+            })
+        },
+    );
+    for (name, doc) in [
+        ("pid", "The process id of a spawned process."),
+        ("running", "Is the spawned process still running?"),
+        ("stdout", "What the spawned process wrote to stdout so far."),
+        ("stderr", "What the spawned process wrote to stderr so far."),
+    ] {
+        let c = ctx.clone();
+        r.getter(
+            Doc {
+                area: "probes",
+                name,
+                sig: match name {
+                    "pid" => "p.pid -> int",
+                    "running" => "p.running -> bool",
+                    "stdout" => "p.stdout -> string",
+                    _ => "p.stderr -> string",
+                },
+                doc,
+                example: "print(srv.stdout);",
+            },
+            move |p: &mut Process| -> Res<Dynamic> {
+                process_field(&c, p, |pid, running, out, err| match name {
+                    "pid" => Dynamic::from_int(i64::from(pid)),
+                    "running" => Dynamic::from_bool(running),
+                    "stdout" => Dynamic::from(out),
+                    _ => Dynamic::from(err),
+                })
+            },
+        );
+    }
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "probes",
+            name: "stop",
+            sig: "p.stop()",
+            doc: "Stop a spawned process now (SIGKILL to its process group).",
+            example: "srv.stop();",
+        },
+        move |p: &mut Process| -> Res<()> { c.lab()?.stop_process(p.idx).map_err(err) },
+    );
     let ping_doc = Doc {
         area: "probes",
         name: "ping",

@@ -33,6 +33,8 @@ pub enum Undo {
         key: String,
         value: String,
     },
+    /// `kill` a process started with ns.spawn (and its group)
+    StopProcess { pid: u32, start: u64 },
     /// `ip link set DEV up|down` back to how it was
     RestoreUp { ns: NsRef, dev: String, up: bool },
     /// `ip link set DEV mtu OLD`
@@ -59,6 +61,7 @@ impl Undo {
             Undo::RestoreSysctl { ns, key, value } => {
                 format!("restore {key}={value} in '{}'", ns.display())
             }
+            Undo::StopProcess { pid, .. } => format!("stop process {pid}"),
             Undo::RestoreUp { ns, dev, up } => format!(
                 "set '{dev}' in '{}' {} again",
                 ns.display(),
@@ -135,6 +138,7 @@ impl Undo {
                 let (k, v) = (key.clone(), value.clone());
                 sp.run_in(id, move || sysctl::write(&k, &v))
             }
+            Undo::StopProcess { pid, start } => crate::net::exec::stop(*pid, *start),
             Undo::RestoreUp { ns, dev, up } => {
                 let id = sp.resolve(ns)?;
                 let r = sp.rtnl(id)?;

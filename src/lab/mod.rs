@@ -80,6 +80,8 @@ pub struct Lab {
     made_links: HashSet<(NsId, String)>,
     /// Native servers (`ns.listen`), stopped first at teardown.
     listeners: Vec<(NsId, Listener)>,
+    /// Processes started with `ns.spawn`.
+    procs: Vec<exec::Spawned>,
     keep: bool,
     cancel: Cancel,
     name: String,
@@ -110,6 +112,7 @@ impl Lab {
             journal: Some(journal),
             made_links: HashSet::new(),
             listeners: Vec::new(),
+            procs: Vec::new(),
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
@@ -720,6 +723,52 @@ impl Lab {
             ),
             _ => LabError::kernel("run a command", &self.where_(id), e),
         })
+    }
+
+    /// A background process in `ns` (a server, a capture), stopped at
+    /// teardown before its namespace is deleted. Returns its number.
+    pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let p = exec::spawn(fd.as_fd(), argv).map_err(|e| match e.raw_errno() {
+            Some(libc::ENOENT) => LabError::new(
+                format!(
+                    "program '{}' not found",
+                    argv.first().map(String::as_str).unwrap_or("")
+                ),
+                "install it, or give its full path",
+            ),
+            _ => LabError::kernel("start a process", &self.where_(id), e),
+        })?;
+        let pid = p.child.id();
+        let start = exec::start_time(pid).unwrap_or(0);
+        // Always recorded: a process pins its namespace, and outlives it.
+        self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
+        self.procs.push(p);
+        Ok(self.procs.len() - 1)
+    }
+
+    /// (pid, running, stdout, stderr) of spawned process `idx`.
+    pub fn process(&mut self, idx: usize) -> Option<(u32, bool, String, String)> {
+        let p = self.procs.get_mut(idx)?;
+        let running = matches!(p.child.try_wait(), Ok(None));
+        let out = p.stdout.lock().map(|s| s.clone()).unwrap_or_default();
+        let err = p.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        Some((p.child.id(), running, out, err))
+    }
+
+    /// Stops spawned process `idx` now.
+    pub fn stop_process(&mut self, idx: usize) -> Result<()> {
+        let Some(p) = self.procs.get_mut(idx) else {
+            return Ok(());
+        };
+        let pid = p.child.id();
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+        // SAFETY: the rest of its process group.
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+        }
+        Ok(())
     }
 
     /// A native server on `port` in `ns` (what `nc -l` does in labs);

@@ -29,12 +29,18 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Command> {
     let mut cmd = Command::new(prog);
     cmd.args(args);
     let raw = ns.as_raw_fd();
-    // SAFETY: only async-signal-safe calls (setns) between fork and exec; the
-    // fd stays open in the parent until the child has been spawned.
+    // SAFETY: only async-signal-safe calls (setns, setpgid, prctl) between
+    // fork and exec; the fd stays open in the parent until the child has been
+    // spawned. Its own process group lets nslab stop the command with its
+    // children; PDEATHSIG ends it should nslab itself die.
     unsafe {
         cmd.pre_exec(move || {
             let fd = BorrowedFd::borrow_raw(raw);
-            setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+            setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
         });
     }
     Ok(cmd)
@@ -87,7 +93,103 @@ fn drain<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<String> {
     })
 }
 
+/// Kills the command and everything it started (its process group).
 fn kill(child: &mut Child) {
-    let _ = child.kill();
+    // SAFETY: a plain syscall on the group this child leads.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
     let _ = child.wait();
+}
+
+/// A background process (`ns.spawn`): its output is collected as it comes.
+pub struct Spawned {
+    pub child: Child,
+    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `argv` in `ns` in the background (in its own process group, like
+/// every command nslab runs).
+pub fn spawn(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Spawned> {
+    let mut cmd = command(ns, argv)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| NetError::os("start command", e))?;
+    let collect = |r: Option<Box<dyn Read + Send>>| {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let b = buf.clone();
+        thread::spawn(move || {
+            let Some(mut r) = r else { return };
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = b.lock() {
+                    s.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                }
+            }
+        });
+        buf
+    };
+    let stdout = collect(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let stderr = collect(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    Ok(Spawned {
+        child,
+        stdout,
+        stderr,
+    })
+}
+
+/// The kernel's start time of `pid` (field 22 of /proc/PID/stat): tells a
+/// process from a later one that reused its pid.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Stops process group `pid` (if it is still the process that started at
+/// `start`): SIGTERM, a short grace, then SIGKILL; reaps it when it is ours.
+pub fn stop(pid: u32, start: u64) -> Result<()> {
+    if start_time(pid) != Some(start) {
+        return Ok(());
+    }
+    let pg = -(pid as i32);
+    // SAFETY: plain syscalls on a process group this lab started.
+    unsafe {
+        libc::kill(pg, libc::SIGTERM);
+    }
+    for _ in 0..50 {
+        let mut status = 0;
+        // SAFETY: as above.
+        let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+        if r == pid as i32 || (r < 0 && start_time(pid).is_none()) {
+            // SAFETY: as above; stragglers of the group.
+            unsafe {
+                libc::kill(pg, libc::SIGKILL);
+            }
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pg, libc::SIGKILL);
+        let mut status = 0;
+        libc::waitpid(pid as i32, &mut status, 0);
+    }
+    Ok(())
 }
