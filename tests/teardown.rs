@@ -283,7 +283,7 @@ fn spawned_processes_are_stopped_at_teardown_and_their_output_kept() {
     let o = private_host(
         &d,
         &format!(
-            "{PRE}\"$NSLAB\" run spawn.rhai; echo code=$?\npgrep -f 'sleep {marker}' || echo NONE_LEFT\n{POST}"
+            "{PRE}\"$NSLAB\" run spawn.rhai; echo code=$?\npgrep -a -x sleep | grep -F ' {marker}' || echo NONE_LEFT\n{POST}"
         ),
     );
     let out = o.all();
