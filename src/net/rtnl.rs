@@ -149,19 +149,7 @@ impl Rtnl {
 
     /// The ifindex of NAME (`ip link show NAME`), without dumping all links.
     pub async fn index_of(&self, name: &str) -> Result<u32> {
-        let mut stream = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        match stream.try_next().await.map_err(nl("look up link"))? {
-            Some(msg) => Ok(msg.header.index),
-            None => Err(NetError::os(
-                "look up link",
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )),
-        }
+        Ok(self.link(name).await?.index)
     }
 
     /// One link's details (`ip -d link show NAME`).
