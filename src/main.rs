@@ -121,15 +121,20 @@ fn run(
     };
     let mut sources = diag::Sources::new(&shown, &text, &dir);
 
-    // Parse first: a syntax error must not build anything.
-    {
+    // Parse first: a syntax error must not build anything. The AST is kept
+    // for the run (functions are resolved when called, not when parsed).
+    let mut ast = {
         let ctx = api::Ctx::new(None, HashMap::new());
         let built = engine::build(&ctx, None, &dir);
-        if let Err(e) = built.engine.compile(&text) {
-            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
-            return ExitCode::from(EXIT_ERROR);
+        match built.engine.compile(&text) {
+            Ok(ast) => ast,
+            Err(e) => {
+                eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
+                return ExitCode::from(EXIT_ERROR);
+            }
         }
-    }
+    };
+    ast.set_source(shown.clone());
 
     // Isolation comes before any thread exists (the runtime, the worker).
     let rootless = !isolate::is_root();
@@ -190,14 +195,7 @@ fn run(
     let lab_name = lab.name().to_string();
     let ctx = api::Ctx::new(Some(lab), params);
     let built = engine::build(&ctx, Some(cancel.clone()), &dir);
-    let result = built
-        .engine
-        .compile(&text)
-        .map_err(|e| Box::new(rhai::EvalAltResult::ErrorParsing(*e.0, e.1)))
-        .and_then(|mut ast| {
-            ast.set_source(shown.clone());
-            built.engine.run_ast(&ast)
-        });
+    let result = built.engine.run_ast(&ast);
 
     let mut code = 0u8;
     if let Some(sig) = cancel.signal() {

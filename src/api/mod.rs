@@ -140,6 +140,19 @@ pub struct Registrar<'a> {
 }
 
 impl Registrar<'_> {
+    fn add<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool, FUNC>(
+        &mut self,
+        reg: FuncRegistration,
+        d: Doc,
+        f: FUNC,
+    ) where
+        FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
+    {
+        reg.with_comments([format!("/// {}", d.doc)])
+            .register_into_engine(self.engine, f);
+        self.docs.push(d);
+    }
+
     pub fn func<
         A: 'static,
         const N: usize,
@@ -154,10 +167,7 @@ impl Registrar<'_> {
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
-        FuncRegistration::new(d.name)
-            .with_comments([format!("/// {}", d.doc)])
-            .register_into_engine(self.engine, f);
-        self.docs.push(d);
+        self.add(FuncRegistration::new(d.name), d, f);
     }
 
     pub fn getter<
@@ -174,10 +184,7 @@ impl Registrar<'_> {
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
-        FuncRegistration::new_getter(d.name)
-            .with_comments([format!("/// {}", d.doc)])
-            .register_into_engine(self.engine, f);
-        self.docs.push(d);
+        self.add(FuncRegistration::new_getter(d.name), d, f);
     }
 }
 

@@ -185,7 +185,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         spawn_doc.clone(),
         move |ns: &mut Netns, cmd: &str| -> Res<Process> {
-            let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+            let argv = crate::net::exec::shell(cmd);
             Ok(Process {
                 idx: c.lab()?.spawn(ns.id, &argv).map_err(err)?,
             })
@@ -282,7 +282,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         exec_doc.clone(),
         move |ns: &mut Netns, cmd: &str| -> Res<Map> {
-            let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+            let argv = crate::net::exec::shell(cmd);
             Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
         },
     );

@@ -716,29 +716,35 @@ impl Lab {
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let out = exec::run(fd.as_fd(), argv, &self.cancel);
         self.check_cancel()?;
-        out.map_err(|e| match e.raw_errno() {
+        out.map_err(|e| self.start_err("run a command", id, argv, e))
+    }
+
+    /// A command that could not start: a missing program in words.
+    fn start_err(
+        &self,
+        doing: &str,
+        id: NsId,
+        argv: &[String],
+        e: crate::net::NetError,
+    ) -> LabError {
+        match e.raw_errno() {
             Some(libc::ENOENT) => LabError::new(
-                format!("program '{}' not found", argv.first().map(String::as_str).unwrap_or("")),
+                format!(
+                    "program '{}' not found",
+                    argv.first().map(String::as_str).unwrap_or("")
+                ),
                 "install it, or give its full path; a string runs through `sh -c`, an array runs the program directly",
             ),
-            _ => LabError::kernel("run a command", &self.where_(id), e),
-        })
+            _ => LabError::kernel(doing, &self.where_(id), e),
+        }
     }
 
     /// A background process in `ns` (a server, a capture), stopped at
     /// teardown before its namespace is deleted. Returns its number.
     pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let p = exec::spawn(fd.as_fd(), argv).map_err(|e| match e.raw_errno() {
-            Some(libc::ENOENT) => LabError::new(
-                format!(
-                    "program '{}' not found",
-                    argv.first().map(String::as_str).unwrap_or("")
-                ),
-                "install it, or give its full path",
-            ),
-            _ => LabError::kernel("start a process", &self.where_(id), e),
-        })?;
+        let p = exec::spawn(fd.as_fd(), argv)
+            .map_err(|e| self.start_err("start a process", id, argv, e))?;
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
         // Always recorded: a process pins its namespace, and outlives it.
@@ -758,15 +764,8 @@ impl Lab {
 
     /// Stops spawned process `idx` now.
     pub fn stop_process(&mut self, idx: usize) -> Result<()> {
-        let Some(p) = self.procs.get_mut(idx) else {
-            return Ok(());
-        };
-        let pid = p.child.id();
-        let _ = p.child.kill();
-        let _ = p.child.wait();
-        // SAFETY: the rest of its process group.
-        unsafe {
-            libc::kill(-(pid as i32), libc::SIGKILL);
+        if let Some(p) = self.procs.get_mut(idx) {
+            exec::kill(&mut p.child);
         }
         Ok(())
     }

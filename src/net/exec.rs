@@ -46,6 +46,11 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Command> {
     Ok(cmd)
 }
 
+/// `sh -c CMD`: how a command given as one string runs.
+pub fn shell(cmd: &str) -> Vec<String> {
+    vec!["sh".to_string(), "-c".to_string(), cmd.to_string()]
+}
+
 /// Runs `argv` in `ns` to completion, capturing output. Gives up (killing the
 /// child) when `cancel` is set, as on Ctrl-C or SIGTERM.
 pub fn run(ns: BorrowedFd<'_>, argv: &[String], cancel: &crate::cancel::Cancel) -> Result<Output> {
@@ -94,7 +99,7 @@ fn drain<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<String> {
 }
 
 /// Kills the command and everything it started (its process group).
-fn kill(child: &mut Child) {
+pub fn kill(child: &mut Child) {
     // SAFETY: a plain syscall on the group this child leads.
     unsafe {
         libc::kill(-(child.id() as i32), libc::SIGKILL);
