@@ -87,5 +87,15 @@ pub fn enter() -> Result<(), IsolateError> {
             fs::create_dir_all(d).map_err(IsolateError::Map)?;
         }
     }
+    // Programs run in the private "host" should see its interfaces in /sys,
+    // not the real host's. Best effort: a /sys locked by the user namespace
+    // gets the fresh one stacked on top.
+    let _ = mount(
+        Some("nslab"),
+        "/sys",
+        Some("sysfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    );
     Ok(())
 }

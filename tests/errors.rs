@@ -223,3 +223,68 @@ fn missing_script_file_is_a_usage_error() {
         o.stderr
     );
 }
+
+#[test]
+fn bad_firewall_rules_are_refused_before_the_kernel() {
+    // Each bad rule follows a good one: the report points at the bad call
+    // (checked in full before nft runs), and the script stops there.
+    let cases = [
+        (
+            "ns.drop(#{chain: \"prerouting\"});",
+            "unknown chain 'prerouting'",
+            "\"input\", \"forward\" and \"output\"",
+        ),
+        (
+            "ns.accept(#{proto: \"tcp\", dport: 70000});",
+            "dport 70000 is out of range",
+            "ports are 1..=65535",
+        ),
+        (
+            "ns.accept(#{proto: \"icmpx\"});",
+            "unknown protocol 'icmpx'",
+            "\"tcp\", \"udp\", \"icmp\" or \"icmpv6\"",
+        ),
+        (
+            "masquerade(ns, \"10.0.0/24\", \"uplink\");",
+            "'10.0.0/24' is not a valid address or subnet",
+            "\"10.0.0.0/24\"",
+        ),
+        (
+            "ns.drop(#{saddr: \"10.1.2.3/33\"});",
+            "not a valid address or subnet for saddr",
+            "CIDR form",
+        ),
+        (
+            "ns.policy(\"input\", \"reject\");",
+            "unknown policy 'reject'",
+            "\"accept\" or \"drop\"",
+        ),
+        (
+            "ns.accept(#{dport: 80});",
+            "a port needs a protocol with ports",
+            "proto: \"tcp\"",
+        ),
+    ];
+    for (i, (call, message, help)) in cases.iter().enumerate() {
+        let name = format!("fw{i}.rhai");
+        let o = fails(
+            &name,
+            &format!(
+                "let ns = netns(\"a\");\nns.accept(#{{proto: \"tcp\", dport: 1}});\n{call}\nprint(\"not reached\");\n"
+            ),
+        );
+        assert_report(&o, &format!("{name}:3:"), message, help);
+        assert!(!o.stdout.contains("not reached"), "{}", o.all());
+    }
+}
+
+#[test]
+fn a_shell_without_a_terminal_is_a_clear_error() {
+    let o = fails("sh.rhai", "let ns = netns(\"a\");\nns.shell();\n");
+    assert_report(
+        &o,
+        "sh.rhai:2:",
+        "ns.shell() needs a terminal",
+        "use ns.exec(\"cmd\") instead",
+    );
+}

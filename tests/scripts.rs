@@ -49,6 +49,78 @@ fn seed_001_veth_and_bridge() {
 }
 
 #[test]
+fn seed_002_nat_to_internet() {
+    let o = run_script("002-nat-to-internet.rhai");
+    assert!(
+        o.stdout
+            .contains("no reply from the internet before masquerade"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("64 bytes from 203.0.113.10"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("the internet saw the connection come from [\"203.0.113.1\"]"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn seed_004_routes_and_firewall() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = nslab(
+        &["run", "--isolated", "scripts/004-routes-and-firewall.rhai"],
+        root,
+    );
+    o.assert_ok();
+    assert!(
+        o.stdout.contains("example_ns route: default dev veth1"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("after the firewall: tcp/80 open = true, tcp/22 open = false"),
+        "{}",
+        o.stdout
+    );
+}
+
+/// Every script also runs in plain host mode (as root of a private host,
+/// which is compared before and after).
+#[test]
+fn every_script_runs_in_host_mode_and_leaves_no_trace() {
+    let d = Dir::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut sh = String::from("snap > before\n");
+    for name in script_names() {
+        sh.push_str(&format!(
+            "\"$NSLAB\" run '{}' > /dev/null 2> err || {{ echo FAILED {name}; cat err; }}\n",
+            root.join(&name).display()
+        ));
+    }
+    sh.push_str("snap > after\ndiff -u before after && echo SAME\n");
+    let o = private_host(&d, &sh);
+    assert!(!o.stdout.contains("FAILED"), "{}", o.all());
+    assert!(o.stdout.contains("SAME"), "{}", o.all());
+}
+
+fn script_names() -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    names.sort();
+    names
+}
+
+#[test]
 fn seed_003_containers() {
     let o = run_script("003-containers.rhai");
     assert!(o.stdout.contains("no reply while my_veth_end_b is down"));
@@ -62,57 +134,59 @@ fn seed_003_containers() {
 
 #[test]
 fn every_script_is_covered() {
-    let mut names: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-    names.sort();
     assert_eq!(
-        names,
+        script_names(),
         [
             "000-two-namespaces.rhai",
             "001-veth-and-bridge.rhai",
+            "002-nat-to-internet.rhai",
             "003-containers.rhai",
+            "004-routes-and-firewall.rhai",
             "quickstart.rhai"
         ],
         "a script was added: give it a test above"
     );
 }
 
-/// Without root, nslab builds the lab rootless by itself and says so once.
-/// (When the tests run as root, the script is run as `nobody`.)
+/// Without root, nslab builds the lab rootless by itself and says so once;
+/// every script works that way. (When the tests run as root, the scripts
+/// run as `nobody`.)
 #[test]
-fn rootless_as_an_unprivileged_user() {
+fn every_script_runs_rootless_as_an_unprivileged_user() {
     use std::os::unix::fs::PermissionsExt;
     // The checkout may sit where `nobody` cannot reach (/root): use copies.
     let d = Dir::new();
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = d.path().join("nslab");
     std::fs::copy(bin(), &exe).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.rhai"),
-        d.path().join("quickstart.rhai"),
-    )
-    .unwrap();
-    let mut cmd = if nix_is_root() {
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&exe);
-        c
-    } else {
-        std::process::Command::new(&exe)
-    };
-    let o = cmd
-        .args(["run", "quickstart.rhai"])
-        .current_dir(d.path())
-        .output()
-        .expect("run nslab rootless");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("64 bytes from 10.10.0.2"), "{stdout}");
-    assert_eq!(stderr.matches("rootless").count(), 1, "{stderr}");
+    for name in script_names() {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts")
+                .join(&name),
+            d.path().join(&name),
+        )
+        .unwrap();
+        let mut cmd = if nix_is_root() {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let o = cmd
+            .args(["run", &name])
+            .current_dir(d.path())
+            // An ordinary user's PATH: nft must be found without /usr/sbin.
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .output()
+            .expect("run nslab rootless");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}:\n{stdout}\n{stderr}");
+        assert_eq!(stderr.matches("rootless").count(), 1, "{name}:\n{stderr}");
+    }
 }
 
 fn nix_is_root() -> bool {

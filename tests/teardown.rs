@@ -7,7 +7,8 @@ use common::*;
 
 /// Everything a lab can change on the host: a bridge, a veth with one end
 /// on the host, a pre-existing link changed (up, mtu, master, address), an
-/// address on lo, a route, forwarding and another sysctl.
+/// address on lo, a route, forwarding and another sysctl, masquerading and
+/// firewall rules.
 const TOUCH_HOST: &str = r#"
 let h = host();
 let ns = netns("ns1");
@@ -26,6 +27,11 @@ h.route("10.77.0.0/16", #{dev: "dummy0", metric: 7});
 ns.route("default", "10.60.0.1");
 h.forwarding(true);
 h.sysctl("net.ipv4.conf.all.rp_filter", "2");
+masquerade(h, "10.60.0.0/24", "dummy0");
+h.accept(#{chain: "forward", iif: "br9", proto: "udp", dport: 53});
+h.drop(#{chain: "input", saddr: "10.60.0.0/24", proto: "tcp", dport: 9999});
+h.policy("output", "accept");
+if !h.exec("nft list tables").stdout.contains("nslab-") { throw "no nslab table"; }
 if !ns.ping("10.62.0.1").ok { throw "no route to the host"; }
 let web = ns.listen(8080);
 if !h.connect("10.60.0.2", 8080) { throw "listener"; }
@@ -35,7 +41,12 @@ print("built");
 // The pre-existing pair starts up: a link that has once been up keeps the
 // kernel's default qdisc (noqueue instead of noop) even when set down again,
 // a trace no netlink call can undo.
-const PRE: &str = "ip link add dummy0 type veth peer name dummy1\nip link set dummy0 up\nip link set dummy1 up\nsnap > before\n";
+// The host's own firewall (a table nslab must leave byte for byte as it was).
+const PRE: &str = "ip link add dummy0 type veth peer name dummy1\nip link set dummy0 up\nip link set dummy1 up\n\
+nft add table inet hostfw\n\
+nft 'add chain inet hostfw input { type filter hook input priority 0; policy accept; }'\n\
+nft add rule inet hostfw input tcp dport 22 counter accept\n\
+snap > before\n";
 const POST: &str = "snap > after\nif diff -u before after; then echo SAME; fi\nip -o link show dummy0 >/dev/null && echo DUMMY_KEPT\n";
 
 #[test]

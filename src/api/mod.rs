@@ -2,6 +2,7 @@
 //! the Lab; nothing here touches the kernel.
 
 mod addr;
+mod firewall;
 mod link;
 mod misc;
 mod netns;
@@ -213,6 +214,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     addr::register(&mut r, ctx);
     probe::register(&mut r, ctx);
     socket::register(&mut r, ctx);
+    firewall::register(&mut r, ctx);
     misc::register(&mut r, ctx);
     r.docs
 }

@@ -90,10 +90,17 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let sysctl_doc = Doc {
         area: "namespaces",
         name: "sysctl",
-        sig: "ns.sysctl(key, value) -> string",
-        doc: "Set a net.* sysctl in ns (`sysctl -w KEY=VALUE`); returns the old value, which comes back at teardown.",
+        sig: "ns.sysctl(key) -> string / ns.sysctl(key, value) -> string",
+        doc: "Read a net.* sysctl in ns (`sysctl KEY`), or set it (`sysctl -w KEY=VALUE`) and get the old value, which comes back at teardown.",
         example: "ns1.sysctl(\"net.ipv4.conf.all.rp_filter\", \"0\");",
     };
+    r.func(
+        sysctl_doc.clone(),
+        move |ns: &mut Netns, key: &str| -> Res<ImmutableString> {
+            Ok(c.lab()?.read_sysctl(ns.id, key).map_err(err)?.into())
+        },
+    );
+    let c = ctx.clone();
     r.func(
         sysctl_doc.clone(),
         move |ns: &mut Netns, key: &str, value: &str| -> Res<ImmutableString> {

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::space::{NsRef, Spaces};
 use crate::net::rtnl::RouteSpec;
-use crate::net::{NetError, Result, ns, sysctl};
+use std::os::fd::AsFd;
+
+use crate::net::{NetError, Result, nft, ns, sysctl};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -39,6 +41,8 @@ pub enum Undo {
     RestoreUp { ns: NsRef, dev: String, up: bool },
     /// `ip link set DEV mtu OLD`
     RestoreMtu { ns: NsRef, dev: String, mtu: u32 },
+    /// `nft delete table inet TABLE`
+    DeleteNftTable { ns: NsRef, table: String },
     /// `ip link set DEV master OLD` / `nomaster`
     RestoreMaster {
         ns: NsRef,
@@ -72,6 +76,9 @@ impl Undo {
             }
             Undo::RestoreMaster { ns, dev, .. } => {
                 format!("restore the master of '{dev}' in '{}'", ns.display())
+            }
+            Undo::DeleteNftTable { ns, table } => {
+                format!("delete nf_tables table inet {table} in '{}'", ns.display())
             }
         }
     }
@@ -166,6 +173,15 @@ impl Undo {
                     };
                     r.set_master(idx, m).await
                 })
+            }
+            Undo::DeleteNftTable { ns, table } => {
+                let id = sp.resolve(ns)?;
+                let prog = nft::program().ok_or_else(|| {
+                    NetError::Other(
+                        "nft is not installed (Debian/Ubuntu/Fedora package: nftables)".into(),
+                    )
+                })?;
+                nft::apply(sp.fd(id)?.as_fd(), &prog, nft::Ruleset::delete(table))
             }
         }
     }

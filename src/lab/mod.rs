@@ -15,6 +15,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::cancel::Cancel;
+use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteRow, RouteSpec};
 use crate::net::{exec, ns, ping, sysctl};
@@ -82,6 +83,8 @@ pub struct Lab {
     listeners: Vec<(NsId, Listener)>,
     /// Processes started with `ns.spawn`.
     procs: Vec<exec::Spawned>,
+    /// Namespaces where this lab's nf_tables table exists.
+    nft_tables: HashSet<NsId>,
     keep: bool,
     cancel: Cancel,
     name: String,
@@ -113,6 +116,7 @@ impl Lab {
             made_links: HashSet::new(),
             listeners: Vec::new(),
             procs: Vec::new(),
+            nft_tables: HashSet::new(),
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
@@ -579,12 +583,11 @@ impl Lab {
         })
     }
 
-    /// `sysctl -w KEY=VALUE` in `ns`; returns the old value (restored at teardown).
-    pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
+    /// `sysctl KEY` in `ns`.
+    pub fn read_sysctl(&mut self, id: NsId, key: &str) -> Result<String> {
         names::check_sysctl_key(key)?;
         let k = key.to_string();
-        let old = self
-            .sp
+        self.sp
             .run_in(id, move || sysctl::read(&k))
             .map_err(|e| match e.raw_errno() {
                 Some(libc::ENOENT) => LabError::new(
@@ -592,7 +595,12 @@ impl Lab {
                     "check the key (e.g. net.ipv4.ip_forward); keys of an interface need that interface to exist there",
                 ),
                 _ => LabError::kernel("read a sysctl", key, e),
-            })?;
+            })
+    }
+
+    /// `sysctl -w KEY=VALUE` in `ns`; returns the old value (restored at teardown).
+    pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
+        let old = self.read_sysctl(id, key)?;
         if old == value {
             return Ok(old);
         }
@@ -714,7 +722,7 @@ impl Lab {
     /// `ip netns exec NS CMD…`, output captured.
     pub fn exec(&mut self, id: NsId, argv: &[String]) -> Result<exec::Output> {
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let out = exec::run(fd.as_fd(), argv, &self.cancel);
+        let out = exec::run(fd.as_fd(), argv, id != HOST, &self.cancel);
         self.check_cancel()?;
         out.map_err(|e| self.start_err("run a command", id, argv, e))
     }
@@ -743,7 +751,7 @@ impl Lab {
     /// teardown before its namespace is deleted. Returns its number.
     pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let p = exec::spawn(fd.as_fd(), argv)
+        let p = exec::spawn(fd.as_fd(), argv, id != HOST)
             .map_err(|e| self.start_err("start a process", id, argv, e))?;
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
@@ -829,6 +837,100 @@ impl Lab {
             return Err(LabError::new("interrupted", "the lab is being torn down"));
         }
         Ok(())
+    }
+
+    /// The lab's own nf_tables table (family inet), one per namespace used.
+    pub fn table_name(&self) -> String {
+        format!("nslab-{}", self.name)
+    }
+
+    /// Applies one nft transaction in `ns`; the first one there creates the
+    /// lab's table (refusing to adopt an existing one) and records its removal.
+    fn nft(
+        &mut self,
+        id: NsId,
+        doing: &str,
+        build: impl FnOnce(Ruleset, &str) -> Ruleset,
+    ) -> Result<()> {
+        let prog = nft::program().ok_or_else(|| {
+            LabError::new(
+                "`nft` is not installed; nslab needs it for NAT and firewall rules",
+                "install the nftables package (apt install nftables, dnf install nftables), or point NSLAB_NFT at an nft binary",
+            )
+        })?;
+        let table = self.table_name();
+        let first = !self.nft_tables.contains(&id);
+        let rules = build(Ruleset::new(&table, first), &table);
+        let where_ = self.where_(id);
+        let run = |lab: &mut Lab| {
+            let fd = lab.sp.fd(id).map_err(net_err("open namespace"))?;
+            nft::apply(fd.as_fd(), &prog, rules).map_err(|e| match e.raw_errno() {
+                Some(libc::EEXIST) if first => LabError::new(
+                    format!("nf_tables table 'inet {table}' already exists in {where_}"),
+                    format!(
+                        "it is not this lab's: remove it (`nft delete table inet {table}`, or `nslab down --all` if a crashed lab left it), or run with --name"
+                    ),
+                ),
+                Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => LabError::new(
+                    format!("cannot {doing} in {where_}: the kernel lacks the nf_tables support for it ({e})"),
+                    "load the nf_tables modules (nf_tables, nft_nat, nft_masq, nft_ct), or use a kernel built with them",
+                ),
+                _ => LabError::kernel(doing, &where_, e),
+            })
+        };
+        if first {
+            let undo = Undo::DeleteNftTable {
+                ns: self.sp.nsref(id).clone(),
+                table: table.clone(),
+            };
+            self.recorded(Some(id), undo, run)?;
+            self.nft_tables.insert(id);
+            Ok(())
+        } else {
+            run(self)
+        }
+    }
+
+    /// `iptables -A CHAIN … -j ACCEPT|DROP` in `ns`, in the lab's table.
+    pub fn filter(&mut self, id: NsId, rule: &FilterRule) -> Result<()> {
+        self.nft(id, "add a firewall rule", |rs, t| rs.filter(t, rule))
+    }
+
+    /// `iptables -P CHAIN ACCEPT|DROP` in `ns`, for the lab's chain.
+    pub fn policy(&mut self, id: NsId, hook: Hook, verdict: Verdict) -> Result<()> {
+        self.nft(id, "set a chain policy", |rs, t| {
+            rs.policy(t, hook, verdict)
+        })
+    }
+
+    /// `iptables -t nat -A POSTROUTING -s SRC -o OIF -j MASQUERADE` and the
+    /// FORWARD accepts (out, and established/related back), in `ns`.
+    pub fn masquerade(&mut self, id: NsId, src: IpNet, oif: &str) -> Result<()> {
+        names::check_ifname(oif)?;
+        self.nft(id, "add masquerading", |rs, t| rs.masquerade(t, src, oif))
+    }
+
+    /// An interactive shell in `ns` (`ip netns exec NS bash`) on this
+    /// terminal; returns its exit code.
+    pub fn shell(&mut self, id: NsId) -> Result<i64> {
+        if !exec::has_terminal() {
+            return Err(LabError::new(
+                "ns.shell() needs a terminal, and nslab's input or output is not one",
+                "run the script from an interactive terminal; in scripts and CI use ns.exec(\"cmd\") instead",
+            ));
+        }
+        let name = self.sp.name(id).to_string();
+        let prog = std::env::var("SHELL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into());
+        eprintln!("nslab: shell in namespace '{name}'; `exit` returns to the script");
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let argv = [prog];
+        let env = [("NSLAB_NETNS", name.as_str())];
+        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, &self.cancel);
+        self.check_cancel()?;
+        code.map_err(|e| self.start_err("start a shell", id, &argv, e))
     }
 
     /// Leave the lab up at the end; `nslab down` removes it later.

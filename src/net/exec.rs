@@ -22,7 +22,39 @@ pub struct Output {
 
 /// Builds a command that runs inside `ns`: a shell line through `sh -c`, or
 /// an argument vector run directly.
-pub fn command(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Command> {
+/// What `ip netns exec` does besides setns: a mount namespace of the
+/// child's own, where /sys shows the target namespace's interfaces. Best
+/// effort (a locked /sys in a user namespace gets a fresh one stacked on top).
+///
+/// # Safety
+/// Only for pre_exec: plain syscalls with static strings.
+unsafe fn own_sysfs() {
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: plain syscalls; the strings are static C strings.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return;
+        }
+        libc::mount(
+            none,
+            c"/".as_ptr(),
+            none,
+            libc::MS_SLAVE | libc::MS_REC,
+            std::ptr::null(),
+        );
+        libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH);
+        libc::mount(
+            c"nslab".as_ptr(),
+            c"/sys".as_ptr(),
+            c"sysfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        );
+    }
+}
+
+/// Builds a command that runs inside `ns` (with its own /sys when `own_sys`).
+pub fn command(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Command> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| NetError::Other("empty command".into()))?;
@@ -37,6 +69,9 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Command> {
         cmd.pre_exec(move || {
             let fd = BorrowedFd::borrow_raw(raw);
             setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+            if own_sys {
+                own_sysfs();
+            }
             if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -53,14 +88,30 @@ pub fn shell(cmd: &str) -> Vec<String> {
 
 /// Runs `argv` in `ns` to completion, capturing output. Gives up (killing the
 /// child) when `cancel` is set, as on Ctrl-C or SIGTERM.
-pub fn run(ns: BorrowedFd<'_>, argv: &[String], cancel: &crate::cancel::Cancel) -> Result<Output> {
-    let mut cmd = command(ns, argv)?;
+pub fn run(
+    ns: BorrowedFd<'_>,
+    argv: &[String],
+    own_sys: bool,
+    cancel: &crate::cancel::Cancel,
+) -> Result<Output> {
+    let mut cmd = command(ns, argv, own_sys)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| NetError::os("start command", e))?;
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
+    let code = wait(&mut child, cancel)?;
+    Ok(Output {
+        code,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// Waits for `child` to exit; kills it (with its group) when `cancel` is set,
+/// as on Ctrl-C or SIGTERM. The exit code is 128+N for a signal N, as in sh.
+fn wait(child: &mut Child, cancel: &crate::cancel::Cancel) -> Result<i64> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
@@ -68,7 +119,7 @@ pub fn run(ns: BorrowedFd<'_>, argv: &[String], cancel: &crate::cancel::Cancel) 
             Err(e) => return Err(NetError::os("wait for command", e)),
         }
         if cancel.is_set() {
-            kill(&mut child);
+            kill(child);
             return Err(NetError::os(
                 "run command",
                 std::io::Error::from_raw_os_error(libc::EINTR),
@@ -76,16 +127,11 @@ pub fn run(ns: BorrowedFd<'_>, argv: &[String], cancel: &crate::cancel::Cancel) 
         }
         thread::sleep(Duration::from_millis(5));
     };
-    let code = status
+    Ok(status
         .code()
         .map(i64::from)
         .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
-        .unwrap_or(-1);
-    Ok(Output {
-        code,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+        .unwrap_or(-1))
 }
 
 fn drain<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<String> {
@@ -116,8 +162,8 @@ pub struct Spawned {
 
 /// Starts `argv` in `ns` in the background (in its own process group, like
 /// every command nslab runs).
-pub fn spawn(ns: BorrowedFd<'_>, argv: &[String]) -> Result<Spawned> {
-    let mut cmd = command(ns, argv)?;
+pub fn spawn(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Spawned> {
+    let mut cmd = command(ns, argv, own_sys)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -197,4 +243,64 @@ pub fn stop(pid: u32, start: u64) -> Result<()> {
         libc::waitpid(pid as i32, &mut status, 0);
     }
     Ok(())
+}
+
+/// True when nslab's input and output are both terminals, as an interactive
+/// shell needs.
+pub fn has_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// Runs `argv` in `ns` on this terminal as its foreground job (so Ctrl-C and
+/// Ctrl-Z reach it, not nslab) until it exits; the terminal returns to nslab
+/// afterwards. Returns the exit code.
+pub fn interactive(
+    ns: BorrowedFd<'_>,
+    argv: &[String],
+    env: &[(&str, &str)],
+    own_sys: bool,
+    cancel: &crate::cancel::Cancel,
+) -> Result<i64> {
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| NetError::Other("empty command".into()))?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let raw = ns.as_raw_fd();
+    // SAFETY: only async-signal-safe calls between fork and exec; the fd
+    // stays open in the parent until the child has been spawned.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = BorrowedFd::borrow_raw(raw);
+            setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+            if own_sys {
+                own_sysfs();
+            }
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // A background group taking the terminal would get SIGTTOU.
+            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+            libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| NetError::os("start shell", e))?;
+    let code = wait(&mut child, cancel);
+    // SAFETY: plain syscalls; nslab is a background group at this point, so
+    // SIGTTOU is ignored while it takes its terminal back.
+    unsafe {
+        let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
+        libc::signal(libc::SIGTTOU, old);
+    }
+    code
 }

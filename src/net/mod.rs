@@ -3,6 +3,7 @@
 //! iproute2 command it replaces.
 
 pub mod exec;
+pub mod nft;
 pub mod ns;
 pub mod ping;
 pub mod probe;
@@ -28,6 +29,9 @@ pub enum NetError {
     },
     #[error("namespace '{0}' was deleted earlier")]
     Gone(String),
+    /// `nft` refused a ruleset; its first error line.
+    #[error("nft: {0}")]
+    Nft(String),
     #[error("{0}")]
     Other(String),
 }
@@ -52,6 +56,16 @@ impl NetError {
                 source: rtnetlink::Error::NetlinkError(msg),
                 ..
             } => Some(msg.raw_code().abs()).filter(|c| *c != 0),
+            // nft reports the kernel's errno only as strerror text.
+            NetError::Nft(msg) => [
+                libc::EPERM,
+                libc::ENOENT,
+                libc::EEXIST,
+                libc::EOPNOTSUPP,
+                libc::EINVAL,
+            ]
+            .into_iter()
+            .find(|c| msg.ends_with(nix::errno::Errno::from_raw(*c).desc())),
             _ => None,
         }
     }

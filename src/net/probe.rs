@@ -93,8 +93,13 @@ impl Bound {
                     let got = match (self.proto, &self.tcp, &self.udp) {
                         (Proto::Tcp, Some(l), _) => match l.accept() {
                             Ok((mut c, from)) => {
+                                // Recorded before the greeting: a client that
+                                // read it knows its address is in the list.
+                                if let Ok(mut p) = pe.lock() {
+                                    p.push(unmapped(from.ip()));
+                                }
                                 let _ = c.write_all(b"nslab\n");
-                                Some(from.ip())
+                                continue;
                             }
                             Err(_) => None,
                         },
@@ -161,7 +166,17 @@ pub fn client_socket(proto: Proto, v6: bool) -> Result<Socket> {
 /// back (an ICMP port-unreachable ends the wait at once).
 pub fn reach(s: &Socket, proto: Proto, dst: SocketAddr, timeout: Duration) -> bool {
     match proto {
-        Proto::Tcp => s.connect_timeout(&dst.into(), timeout).is_ok(),
+        Proto::Tcp => {
+            if s.connect_timeout(&dst.into(), timeout).is_err() {
+                return false;
+            }
+            // An nslab listener greets at once; waiting briefly for that makes
+            // its peer list include this connection when connect() returns.
+            let _ = s.set_read_timeout(Some(timeout.min(Duration::from_millis(100))));
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8];
+            let _ = s.recv(&mut buf);
+            true
+        }
         Proto::Udp => {
             if s.connect(&dst.into()).is_err() || s.send(b"nslab probe").is_err() {
                 return false;

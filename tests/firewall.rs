@@ -1,0 +1,287 @@
+//! NAT and firewall rules, proven by traffic: the source address a far-end
+//! listener saw, connections that succeed or fail, pings that come back.
+
+mod common;
+use common::*;
+
+fn ok(name: &str, script: &str) -> Out {
+    let o = run_isolated(name, script);
+    o.assert_ok();
+    o
+}
+
+/// lan (10.0.0.2, fd00:10::2) -> host (router) -> internet (203.0.113.10,
+/// 2001:db8:1::10), where the internet has no route back to the lan.
+const NAT_LAB: &str = r#"
+let h = host();
+let lan = netns("lan");
+let inet = netns("inet");
+let a = veth(h, "to-lan", lan, "eth0");
+a[0].addr("10.0.0.1/24"); a[1].addr("10.0.0.2/24");
+a[0].addr("fd00:10::1/64"); a[1].addr("fd00:10::2/64");
+let b = veth(h, "uplink", inet, "eth0");
+b[0].addr("203.0.113.1/24"); b[1].addr("203.0.113.10/24");
+b[0].addr("2001:db8:1::1/64"); b[1].addr("2001:db8:1::10/64");
+lan.route("default", "10.0.0.1");
+lan.route("default", "fd00:10::1");
+h.forwarding(true);
+let web = inet.listen(80);
+let dns = inet.listen(#{proto: "udp", port: 53});
+"#;
+
+#[test]
+fn masquerade_rewrites_the_source_of_v4_tcp_and_udp() {
+    let o = ok(
+        "nat4.rhai",
+        &format!(
+            r#"{NAT_LAB}
+print(`before: ${{lan.connect("203.0.113.10", #{{port: 80, timeout_ms: 300}})}}`);
+masquerade(h, "10.0.0.0/24", "uplink");
+print(`tcp: ${{lan.connect("203.0.113.10", 80)}}`);
+print(`udp: ${{lan.connect("203.0.113.10", #{{proto: "udp", port: 53}})}}`);
+print(`ping: ${{lan.ping("203.0.113.10").ok}}`);
+print(`web saw ${{web.peers}}, dns saw ${{dns.peers}}`);
+"#
+        ),
+    );
+    assert!(o.stdout.contains("before: false"), "{}", o.all());
+    assert!(o.stdout.contains("tcp: true"), "{}", o.all());
+    assert!(o.stdout.contains("udp: true"), "{}", o.all());
+    assert!(o.stdout.contains("ping: true"), "{}", o.all());
+    assert!(
+        o.stdout
+            .contains(r#"web saw ["203.0.113.1"], dns saw ["203.0.113.1"]"#),
+        "the far end did not see the host's address:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn masquerade_works_for_ipv6_prefixes() {
+    let o = ok(
+        "nat6.rhai",
+        &format!(
+            r#"{NAT_LAB}
+print(`before: ${{lan.connect("2001:db8:1::10", #{{port: 80, timeout_ms: 300}})}}`);
+masquerade(h, "fd00:10::/64", "uplink");
+print(`after: ${{lan.connect("2001:db8:1::10", 80)}}`);
+print(`web saw ${{web.peers}}`);
+"#
+        ),
+    );
+    assert!(o.stdout.contains("before: false"), "{}", o.all());
+    assert!(o.stdout.contains("after: true"), "{}", o.all());
+    assert!(
+        o.stdout.contains(r#"web saw ["2001:db8:1::1"]"#),
+        "{}",
+        o.all()
+    );
+}
+
+/// Two clients on a bridge in front of a server namespace.
+const FW_LAB: &str = r#"
+let sw = netns("sw");
+let srv = netns("srv");
+let c1 = netns("c1");
+let c2 = netns("c2");
+let br = bridge(sw, "br0");
+let i = 1;
+for ns in [srv, c1, c2] {
+    let e = veth(ns, "eth0", sw, `p${i}`);
+    br.attach(e[1]);
+    e[0].addr(`10.9.0.${i}/24`);
+    i += 1;
+}
+let web = srv.listen(80);
+let ssh = srv.listen(22);
+let dns = srv.listen(#{proto: "udp", port: 53});
+fn probe(ns, port) { ns.connect("10.9.0.1", #{port: port, timeout_ms: 300}) }
+"#;
+
+#[test]
+fn accept_and_drop_decide_which_connections_get_through() {
+    let o = ok(
+        "fw.rhai",
+        &format!(
+            r#"{FW_LAB}
+print(`open: ${{probe(c1, 80)}} ${{probe(c1, 22)}}`);
+srv.accept(#{{chain: "input", iif: "eth0", proto: "tcp", dport: 80}});
+srv.accept(#{{saddr: "10.9.0.3", proto: "tcp", dport: 22}});
+srv.accept(#{{state: ["established", "related"]}});
+srv.policy("input", "drop");
+print(`c1: ${{probe(c1, 80)}} ${{probe(c1, 22)}}`);
+print(`c2: ${{probe(c2, 80)}} ${{probe(c2, 22)}}`);
+print(`udp under policy drop: ${{c1.connect("10.9.0.1", #{{proto: "udp", port: 53, timeout_ms: 300}})}}`);
+srv.policy("input", "accept");
+print(`udp under policy accept: ${{c1.connect("10.9.0.1", #{{proto: "udp", port: 53, timeout_ms: 300}})}}`);
+srv.drop(#{{proto: "udp", dport: 53, saddr: "10.9.0.0/24"}});
+print(`udp after drop: ${{c1.connect("10.9.0.1", #{{proto: "udp", port: 53, timeout_ms: 300}})}}`);
+print(`ssh saw ${{ssh.peers}}`);
+"#
+        ),
+    );
+    assert!(o.stdout.contains("open: true true"), "{}", o.all());
+    assert!(o.stdout.contains("c1: true false"), "{}", o.all());
+    assert!(o.stdout.contains("c2: true true"), "{}", o.all());
+    assert!(
+        o.stdout.contains("udp under policy drop: false"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains("udp under policy accept: true"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("udp after drop: false"), "{}", o.all());
+    // c1 reached port 22 before the rules, c2 (10.9.0.3) after them too.
+    assert!(
+        o.stdout.contains(r#"ssh saw ["10.9.0.2", "10.9.0.3"]"#),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn output_and_forward_chains_filter_too() {
+    let o = ok(
+        "chains.rhai",
+        &format!(
+            r#"{FW_LAB}
+c1.drop(#{{chain: "output", oif: "eth0", proto: "tcp", dport: 22}});
+print(`c1 out: ${{probe(c1, 80)}} ${{probe(c1, 22)}}`);
+// A router between two LANs: forward rules decide what crosses.
+let r = netns("r");
+let lan = netns("lan");
+let a = veth(r, "a", srv, "lan0");
+a[0].addr("10.8.0.1/24"); a[1].addr("10.8.0.2/24");
+let b = veth(r, "b", lan, "eth0");
+b[0].addr("10.7.0.1/24"); b[1].addr("10.7.0.2/24");
+r.forwarding(true);
+srv.route("10.7.0.0/24", "10.8.0.1");
+lan.route("default", "10.7.0.1");
+print(`through: ${{lan.connect("10.8.0.2", #{{port: 80, timeout_ms: 300}})}} ${{lan.connect("10.8.0.2", #{{port: 22, timeout_ms: 300}})}}`);
+r.drop(#{{chain: "forward", iif: "b", oif: "a", proto: "tcp", dport: 22}});
+print(`filtered: ${{lan.connect("10.8.0.2", #{{port: 80, timeout_ms: 300}})}} ${{lan.connect("10.8.0.2", #{{port: 22, timeout_ms: 300}})}}`);
+r.policy("forward", "drop");
+print(`closed: ${{lan.connect("10.8.0.2", #{{port: 80, timeout_ms: 300}})}} ${{lan.ping("10.8.0.2", #{{count: 1, timeout_ms: 300}}).ok}}`);
+"#
+        ),
+    );
+    assert!(o.stdout.contains("c1 out: true false"), "{}", o.all());
+    assert!(o.stdout.contains("through: true true"), "{}", o.all());
+    assert!(o.stdout.contains("filtered: true false"), "{}", o.all());
+    assert!(o.stdout.contains("closed: false false"), "{}", o.all());
+}
+
+#[test]
+fn the_lab_table_is_there_while_it_runs_and_gone_after() {
+    let d = Dir::new();
+    d.write(
+        "t.rhai",
+        r#"
+let ns = netns("fw");
+ns.drop(#{proto: "tcp", dport: 22});
+host().drop(#{chain: "forward", proto: "tcp", dport: 23});
+print(ns.exec("nft list ruleset").stdout);
+print(host().exec("nft list tables").stdout);
+"#,
+    );
+    let o = private_host(
+        &d,
+        "nft add table ip keepme\nsnap > before\n\"$NSLAB\" run t.rhai; echo code=$?\nsnap > after\n\
+         diff -u before after && echo SAME\nnft list tables",
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("code=0"), "{out}");
+    assert!(
+        o.stdout.contains("table inet nslab-t") && o.stdout.contains("tcp dport 22 drop"),
+        "the namespace's table was not there:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("table ip keepme\ntable inet nslab-t"),
+        "the host's table was not there:\n{out}"
+    );
+    assert!(o.stdout.contains("SAME"), "{out}");
+    assert!(
+        o.stdout.trim_end().ends_with("table ip keepme"),
+        "the host's own table is gone or the lab's is left:\n{out}"
+    );
+}
+
+#[test]
+fn a_table_of_the_same_name_is_never_adopted() {
+    let d = Dir::new();
+    d.write("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"eth0\");\n");
+    let o = private_host(
+        &d,
+        "nft add table inet nslab-t\nnft add chain inet nslab-t c\n\"$NSLAB\" run t.rhai; echo code=$?\nnft list ruleset",
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("code=1"), "{out}");
+    assert!(
+        out.contains("nf_tables table 'inet nslab-t' already exists in namespace 'host'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("chain c {"),
+        "the foreign table was changed:\n{out}"
+    );
+}
+
+#[test]
+fn without_nft_the_error_says_what_to_install() {
+    let d = Dir::new();
+    d.write(
+        "t.rhai",
+        "let ns = netns(\"a\");\nns.policy(\"input\", \"drop\");\n",
+    );
+    let o = out(std::process::Command::new(bin())
+        .args(["run", "--isolated", "t.rhai"])
+        .current_dir(d.path())
+        .env("NSLAB_NFT", "/nonexistent/nft")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap());
+    assert_report(
+        &o,
+        "t.rhai:2",
+        "`nft` is not installed",
+        "install the nftables package",
+    );
+}
+
+#[test]
+fn a_shell_gets_the_terminal_and_the_script_goes_on() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("`script` (util-linux) is needed to give nslab a terminal");
+    }
+    let d = Dir::new();
+    d.write(
+        "sh.rhai",
+        "let ns = netns(\"shellns\");\nlet c = ns.shell();\nprint(`shell exited with ${c}`);\n",
+    );
+    // `script` gives nslab a pseudo-terminal and types the lines into it.
+    let sh = format!(
+        "(sleep 1; printf 'echo in=$NSLAB_NETNS; ls /sys/class/net; exit 3\\n'; sleep 3) | \
+         SHELL=/bin/sh script -qec '{} run --isolated sh.rhai' /dev/null",
+        bin()
+    );
+    let o = out(std::process::Command::new("sh")
+        .args(["-c", &sh])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap());
+    let all = o.all();
+    assert!(all.contains("in=shellns"), "{all}");
+    assert!(
+        all.contains("\r\nlo\r\n"),
+        "/sys in the shell should list only the namespace's lo:\n{all}"
+    );
+    assert!(all.contains("shell exited with 3"), "{all}");
+}
