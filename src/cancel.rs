@@ -23,6 +23,17 @@ impl Cancel {
         self.0.load(Ordering::Relaxed) != 0
     }
 
+    /// Forgets a Ctrl-C once it has stopped what was running (the REPL
+    /// goes on; a SIGTERM is never forgotten).
+    pub fn clear_interrupt(&self) {
+        let _ = self.0.compare_exchange(
+            signal_hook::consts::SIGINT as usize,
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
     /// The signal that arrived, if any.
     pub fn signal(&self) -> Option<i32> {
         match self.0.load(Ordering::Relaxed) {

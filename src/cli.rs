@@ -34,13 +34,25 @@ pub enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// An interactive session: build a lab call by call (Ctrl-D tears it down)
+    Repl {
+        /// Build the lab in private namespaces (the default when not root)
+        #[arg(long)]
+        isolated: bool,
+        /// A script to run first; its variables stay in scope
+        file: Option<PathBuf>,
+    },
     /// Check a script for errors without running it (no privileges needed)
     Check {
         /// The .rhai script
         file: PathBuf,
     },
-    /// Print the script API reference
-    Docs,
+    /// Print the script API reference (the same text help() shows)
+    Docs {
+        /// Print it as Markdown (docs/reference.md is made this way)
+        #[arg(long)]
+        markdown: bool,
+    },
     /// List labs that are running, kept, or left behind by a dead process
     Ls,
     /// Finish the teardown of a kept or abandoned lab, from its journal

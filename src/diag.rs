@@ -41,6 +41,12 @@ impl Sources {
         }
     }
 
+    /// A text errors may point into by name (earlier REPL inputs).
+    pub fn add(&mut self, name: &str, text: &str) {
+        self.cache
+            .insert(name.to_string(), (name.to_string(), text.to_string()));
+    }
+
     /// (display name, text) of a source; modules are read from disk and
     /// shown by their file's path.
     fn get(&mut self, src: Option<&str>) -> (String, String) {
@@ -49,6 +55,9 @@ impl Sources {
         };
         if let Some((name, text)) = self.cache.get(s) {
             return (name.clone(), text.clone());
+        }
+        if let Some(text) = crate::stdlib::source(s) {
+            return (s.to_string(), text.to_string());
         }
         let p = Path::new(s);
         let candidates = [
@@ -181,6 +190,27 @@ fn parse_help(msg: &str) -> String {
     }
 }
 
+/// `nslab check`: a call to a function that exists nowhere.
+pub fn unknown_function(
+    sources: &mut Sources,
+    name: &str,
+    pos: Position,
+    nearest: Option<&str>,
+) -> ScriptError {
+    let help = match nearest {
+        Some(n) => format!("did you mean `{n}`? `nslab docs` lists every function"),
+        None => "check the name; `nslab docs` lists every function".into(),
+    };
+    report(
+        sources,
+        None,
+        pos,
+        format!("there is no function '{name}'"),
+        "unknown function",
+        Some(help),
+    )
+}
+
 /// The nearest known name to `name`, for "did you mean" hints.
 pub fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     known
@@ -190,18 +220,31 @@ pub fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&
         .map(|(_, k)| k)
 }
 
+/// Edit distance where swapping two neighbours counts once (`pnig` is one
+/// step from `ping`): the optimal string alignment distance.
 fn strsim_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, v) in d[0].iter_mut().enumerate() {
+        *v = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// A runtime error, walked down to where it really happened.
@@ -209,13 +252,21 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
     let mut src: Option<String> = None;
     let mut cur = e;
     let mut trail: Vec<String> = Vec::new();
+    // An error inside a bundled recipe is the caller's to fix (options, a
+    // subnet too small): it is shown at the call into the recipe.
+    let mut at_call: Option<(Option<String>, Position)> = None;
     loop {
         match cur {
-            EvalAltResult::ErrorInFunctionCall(name, s, inner, _) => {
+            EvalAltResult::ErrorInFunctionCall(name, s, inner, pos) => {
+                if at_call.is_none() && crate::stdlib::source(s).is_some() {
+                    at_call = Some((src.clone(), *pos));
+                    trail.push(format!("in recipe '{name}' of {s}"));
+                } else if at_call.is_none() {
+                    trail.push(format!("in function '{name}'"));
+                }
                 if !s.is_empty() {
                     src = Some(s.clone());
                 }
-                trail.push(format!("in function '{name}'"));
                 cur = inner;
             }
             EvalAltResult::ErrorInModule(path, inner, _) => {
@@ -226,7 +277,11 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
             _ => break,
         }
     }
-    let pos = cur.position();
+    let mut pos = cur.position();
+    if let Some((s, p)) = at_call {
+        src = s;
+        pos = p;
+    }
     let (message, label, help) = describe(cur, docs);
     let help = if trail.is_empty() {
         help

@@ -1,10 +1,10 @@
-//! Builds the rhai Engine: the API, limits, module resolution, Ctrl-C.
+//! Builds the rhai Engine: the API, limits, module resolution (bundled
+//! recipes, then files beside the script), Ctrl-C.
 
 use std::io::Write;
 use std::path::Path;
 use std::rc::Rc;
 
-use rhai::module_resolvers::FileModuleResolver;
 use rhai::{Dynamic, Engine};
 
 use crate::api::{self, Ctx, Doc};
@@ -24,7 +24,7 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
     engine.set_max_string_size(64 << 20);
     engine.set_max_array_size(1 << 20);
     engine.set_max_map_size(1 << 20);
-    engine.set_module_resolver(FileModuleResolver::new_with_path(base));
+    engine.set_module_resolver(crate::stdlib::Resolver::new(base));
     if let Some(c) = cancel {
         // Polled between script operations: a loop that makes no native
         // call still stops on Ctrl-C.
@@ -53,5 +53,41 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
         let _ = writeln!(std::io::stderr(), "{s}");
     });
     let docs = api::register(&mut engine, ctx);
+    ctx.set_reference(crate::reference::entries(&engine, &docs));
     Built { engine, docs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function a script can call has a doc line in the reference
+    /// (help(), `nslab docs`), except rhai's conversions and operators.
+    #[test]
+    fn every_registered_function_is_documented() {
+        let ctx = Ctx::new(None, Default::default());
+        let built = build(&ctx, None, Path::new("."));
+        let documented: Vec<&str> = built.docs.iter().map(|d| d.name).collect();
+        let exempt = ["to_string", "to_debug", "==", "message"];
+        let mut missing = Vec::new();
+        let sigs = built.engine.gen_fn_signatures(false);
+        assert!(sigs.len() > 50, "the API is not registered: {sigs:?}");
+        for sig in sigs {
+            let name = sig.split('(').next().unwrap_or(&sig);
+            let name = name.trim_start_matches("get$").trim_start_matches("set$");
+            if !documented.contains(&name) && !exempt.contains(&name) {
+                missing.push(sig);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "functions without a doc line: {missing:?}"
+        );
+        assert!(
+            built
+                .docs
+                .iter()
+                .all(|d| !d.doc.is_empty() && !d.example.is_empty())
+        );
+    }
 }

@@ -2,12 +2,16 @@
 
 mod api;
 mod cancel;
+mod check;
 mod cli;
 mod diag;
 mod engine;
 mod isolate;
 mod lab;
 mod net;
+mod reference;
+mod repl;
+mod stdlib;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +23,7 @@ use miette::Report;
 use cli::{Cli, Cmd};
 use lab::{Lab, LabConfig, LabError};
 
-const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
@@ -42,9 +46,10 @@ fn main() -> ExitCode {
             name,
         } => run(&file, set.into_iter().collect(), keep, isolated, name),
         Cmd::Check { file } => check(&file),
-        Cmd::Docs => {
+        Cmd::Repl { isolated, file } => repl::run(file, isolated),
+        Cmd::Docs { markdown } => {
             default_sigpipe();
-            docs()
+            docs(markdown)
         }
         Cmd::Ls => {
             default_sigpipe();
@@ -64,7 +69,7 @@ fn default_sigpipe() {
     }
 }
 
-fn print_lab_error(e: LabError) {
+pub(crate) fn print_lab_error(e: LabError) {
     let r = match e.help {
         Some(h) => miette::miette!(help = h, "{}", e.message),
         None => miette::miette!("{}", e.message),
@@ -72,7 +77,7 @@ fn print_lab_error(e: LabError) {
     eprintln!("{r:?}");
 }
 
-fn read_script(file: &Path) -> Result<(String, String, PathBuf), ExitCode> {
+pub(crate) fn read_script(file: &Path) -> Result<(String, String, PathBuf), ExitCode> {
     match std::fs::read_to_string(file) {
         Ok(text) => {
             let dir = file
@@ -136,61 +141,13 @@ fn run(
     };
     ast.set_source(shown.clone());
 
-    // Isolation comes before any thread exists (the runtime, the worker).
-    let rootless = !isolate::is_root();
-    let isolated = isolated_flag || rootless;
-    if isolated {
-        if let Err(e) = isolate::enter() {
-            let help = e.help();
-            print_lab_error(LabError::new(e.to_string(), help));
-            return ExitCode::from(EXIT_ERROR);
-        }
-        if rootless && !isolated_flag {
-            eprintln!(
-                "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
-            );
-        }
-        if keep {
-            eprintln!(
-                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
-            );
-        }
-    }
-    let cancel = match cancel::Cancel::install() {
-        Ok(c) => c,
-        Err(e) => {
-            print_lab_error(LabError::new(
-                format!("cannot install signal handlers: {e}"),
-                "this is unexpected; please report it",
-            ));
-            return ExitCode::from(EXIT_ERROR);
-        }
-    };
-
-    let lab = match Lab::new(LabConfig {
-        name: name.unwrap_or_else(|| lab_name(file)),
-        script: std::fs::canonicalize(file)
-            .unwrap_or_else(|_| file.to_path_buf())
-            .display()
-            .to_string(),
-        isolated,
-        cancel: cancel.clone(),
-    }) {
-        Ok(l) => l,
-        Err(e) => {
-            print_lab_error(e);
-            return ExitCode::from(EXIT_ERROR);
-        }
-    };
-    let lab = {
-        let mut lab = lab;
-        if keep {
-            lab.keep();
-        }
-        if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
-            print_lab_error(e);
-        }
-        lab
+    let script = std::fs::canonicalize(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string();
+    let name = name.unwrap_or_else(|| lab_name(file));
+    let Some((lab, cancel, isolated)) = start_lab(name, script, isolated_flag, keep) else {
+        return ExitCode::from(EXIT_ERROR);
     };
     let lab_name = lab.name().to_string();
     let ctx = api::Ctx::new(Some(lab), params);
@@ -220,6 +177,77 @@ fn run(
         );
     }
 
+    finish_lab(&ctx, &mut code, isolated, &lab_name);
+    ExitCode::from(code)
+}
+
+/// Isolates (when asked or rootless), routes Ctrl-C/SIGTERM into a flag and
+/// opens the lab. Errors are printed here.
+pub(crate) fn start_lab(
+    name: String,
+    script: String,
+    isolated_flag: bool,
+    keep: bool,
+) -> Option<(Lab, cancel::Cancel, bool)> {
+    // Isolation comes before any thread exists (the runtime, the worker).
+    let rootless = !isolate::is_root();
+    let isolated = isolated_flag || rootless;
+    if isolated {
+        if let Err(e) = isolate::enter() {
+            let help = e.help();
+            print_lab_error(LabError::new(e.to_string(), help));
+            return None;
+        }
+        if rootless && !isolated_flag {
+            eprintln!(
+                "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
+            );
+        }
+        if keep {
+            eprintln!(
+                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
+            );
+        }
+    }
+    let cancel = match cancel::Cancel::install() {
+        Ok(c) => c,
+        Err(e) => {
+            print_lab_error(LabError::new(
+                format!("cannot install signal handlers: {e}"),
+                "this is unexpected; please report it",
+            ));
+            return None;
+        }
+    };
+
+    let lab = match Lab::new(LabConfig {
+        name,
+        script,
+        isolated,
+        cancel: cancel.clone(),
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            print_lab_error(e);
+            return None;
+        }
+    };
+    let lab = {
+        let mut lab = lab;
+        if keep {
+            lab.keep();
+        }
+        if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
+            print_lab_error(e);
+        }
+        lab
+    };
+    Some((lab, cancel, isolated))
+}
+
+/// Tears the lab down (unless kept) and reports what could not be undone;
+/// a failed teardown turns a successful exit code into an error.
+pub(crate) fn finish_lab(ctx: &api::Ctx, code: &mut u8, isolated: bool, lab_name: &str) {
     if let Some(mut lab) = ctx.take_lab() {
         let kept = lab.is_kept();
         let errors = lab.teardown();
@@ -228,14 +256,13 @@ fn run(
             for e in errors {
                 print_lab_error(e);
             }
-            if code == 0 {
-                code = EXIT_ERROR;
+            if *code == 0 {
+                *code = EXIT_ERROR;
             }
         } else if kept && !isolated {
             eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
         }
     }
-    ExitCode::from(code)
 }
 
 fn check(file: &Path) -> ExitCode {
@@ -247,9 +274,18 @@ fn check(file: &Path) -> ExitCode {
     let ctx = api::Ctx::new(None, HashMap::new());
     let built = engine::build(&ctx, None, &dir);
     match built.engine.compile(&text) {
-        Ok(_) => {
-            println!("{shown}: ok");
-            ExitCode::SUCCESS
+        Ok(ast) => {
+            let unknown = check::unknown_calls(&built.engine, &ast, &dir);
+            if unknown.is_empty() {
+                println!("{shown}: ok");
+                return ExitCode::SUCCESS;
+            }
+            for u in &unknown {
+                let e = diag::unknown_function(&mut sources, &u.name, u.pos, u.nearest.as_deref());
+                eprintln!("{:?}", Report::new(e));
+            }
+            eprintln!("{shown}: {} unknown function(s)", unknown.len());
+            ExitCode::from(EXIT_ERROR)
         }
         Err(e) => {
             eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
@@ -258,25 +294,14 @@ fn check(file: &Path) -> ExitCode {
     }
 }
 
-fn docs() -> ExitCode {
+fn docs(markdown: bool) -> ExitCode {
     let ctx = api::Ctx::new(None, HashMap::new());
     let built = engine::build(&ctx, None, Path::new("."));
-    let mut areas: Vec<&str> = Vec::new();
-    for d in &built.docs {
-        if !areas.contains(&d.area) {
-            areas.push(d.area);
-        }
-    }
-    for area in areas {
-        println!("## {area}\n");
-        let mut last = "";
-        for d in built.docs.iter().filter(|d| d.area == area) {
-            if d.sig == last {
-                continue;
-            }
-            last = d.sig;
-            println!("  {}\n      {}\n      e.g. {}\n", d.sig, d.doc, d.example);
-        }
+    let entries = reference::entries(&built.engine, &built.docs);
+    if markdown {
+        print!("{}", reference::markdown(&entries));
+    } else {
+        print!("{}", reference::text(&entries));
     }
     ExitCode::SUCCESS
 }

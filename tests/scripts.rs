@@ -114,7 +114,9 @@ fn script_names() -> Vec<String> {
     let mut names: Vec<String> =
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
             .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().into_string().unwrap())
             .collect();
     names.sort();
     names
@@ -142,7 +144,13 @@ fn every_script_is_covered() {
             "002-nat-to-internet.rhai",
             "003-containers.rhai",
             "004-routes-and-firewall.rhai",
-            "quickstart.rhai"
+            "local-module.rhai",
+            "quickstart.rhai",
+            "recipe-line.rhai",
+            "recipe-nat-gateway.rhai",
+            "recipe-pair.rhai",
+            "recipe-star.rhai",
+            "recipe-two-lans.rhai"
         ],
         "a script was added: give it a test above"
     );
@@ -159,6 +167,12 @@ fn every_script_runs_rootless_as_an_unprivileged_user() {
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = d.path().join("nslab");
     std::fs::copy(bin(), &exe).unwrap();
+    std::fs::create_dir(d.path().join("lib")).unwrap();
+    std::fs::set_permissions(d.path().join("lib"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), d.path().join("lib").join(e.file_name())).unwrap();
+    }
     for name in script_names() {
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -167,15 +181,7 @@ fn every_script_runs_rootless_as_an_unprivileged_user() {
             d.path().join(&name),
         )
         .unwrap();
-        let mut cmd = if nix_is_root() {
-            let mut c = std::process::Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(&exe);
-            c
-        } else {
-            std::process::Command::new(&exe)
-        };
-        let o = cmd
+        let o = unprivileged(&exe)
             .args(["run", &name])
             .current_dir(d.path())
             // An ordinary user's PATH: nft must be found without /usr/sbin.
@@ -187,13 +193,4 @@ fn every_script_runs_rootless_as_an_unprivileged_user() {
         assert!(o.status.success(), "{name}:\n{stdout}\n{stderr}");
         assert_eq!(stderr.matches("rootless").count(), 1, "{name}:\n{stderr}");
     }
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0")
 }

@@ -272,17 +272,6 @@ mod tests {
             .collect()
     }
 
-    fn message(e: &rhai::EvalAltResult) -> String {
-        match e {
-            rhai::EvalAltResult::ErrorRuntime(d, _) => d
-                .clone()
-                .try_cast::<super::super::ApiError>()
-                .map(|a| a.message)
-                .unwrap_or_default(),
-            other => other.to_string(),
-        }
-    }
-
     #[test]
     fn a_full_rule_parses() {
         let m = map(&[
@@ -335,7 +324,8 @@ mod tests {
             (vec![("port", Dynamic::from_int(80))], "unknown rule option"),
         ];
         for (pairs, want) in cases {
-            let got = message(&parse_rule(&map(&pairs), Verdict::Drop).unwrap_err());
+            let got =
+                super::super::message_of(&parse_rule(&map(&pairs), Verdict::Drop).unwrap_err());
             assert!(got.contains(want), "{pairs:?}: got '{got}', want '{want}'");
         }
     }

@@ -7,6 +7,8 @@ mod link;
 mod misc;
 mod netns;
 mod probe;
+mod recipe;
+mod session;
 mod socket;
 
 use std::cell::{RefCell, RefMut};
@@ -26,6 +28,10 @@ pub struct Ctx {
     lab: RefCell<Option<Lab>>,
     params: HashMap<String, String>,
     used_params: RefCell<HashSet<String>>,
+    /// The reference help() shows (filled in once everything is registered).
+    reference: RefCell<Vec<crate::reference::Entry>>,
+    /// In the REPL: the lines that succeeded, for save().
+    session: RefCell<Option<Vec<String>>>,
 }
 
 impl Ctx {
@@ -34,7 +40,48 @@ impl Ctx {
             lab: RefCell::new(lab),
             params,
             used_params: RefCell::new(HashSet::new()),
+            reference: RefCell::new(Vec::new()),
+            session: RefCell::new(None),
         })
+    }
+
+    pub fn set_reference(&self, entries: Vec<crate::reference::Entry>) {
+        *self.reference.borrow_mut() = entries;
+    }
+
+    /// Starts recording a REPL session for save().
+    pub fn start_session(&self) {
+        *self.session.borrow_mut() = Some(Vec::new());
+    }
+
+    /// A REPL input that succeeded (and changes or defines something).
+    pub fn record(&self, input: &str) {
+        if let Some(lines) = self.session.borrow_mut().as_mut() {
+            // A REPL line may end without ';' (its value is printed); in a
+            // script the next statement needs it.
+            let mut line = input.trim_end().to_string();
+            if !line.ends_with(';') {
+                line.push(';');
+            }
+            lines.push(line);
+        }
+    }
+
+    fn session_script(&self) -> Option<String> {
+        let lines = self.session.borrow();
+        let lines = lines.as_ref()?;
+        Some(format!(
+            "// Saved from an nslab REPL session; rebuild the lab with `nslab run FILE`.\n{}\n",
+            lines.join("\n")
+        ))
+    }
+
+    /// Names of the lab's namespaces and links (for completion).
+    pub fn lab_names(&self) -> Vec<String> {
+        match self.lab.borrow_mut().as_mut() {
+            Some(lab) => lab.names(),
+            None => Vec::new(),
+        }
     }
 
     fn lab(&self) -> Result<RefMut<'_, Lab>, Box<EvalAltResult>> {
@@ -215,6 +262,57 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     probe::register(&mut r, ctx);
     socket::register(&mut r, ctx);
     firewall::register(&mut r, ctx);
+    recipe::register(&mut r);
+    session::register(&mut r, ctx);
     misc::register(&mut r, ctx);
     r.docs
+}
+
+/// A value as the REPL prints it: handles by what they name, a ping result
+/// as its summary, strings quoted, collections element by element.
+pub fn show_value(v: &Dynamic) -> String {
+    if let Some(n) = v.read_lock::<Netns>() {
+        return n.to_string();
+    }
+    if let Some(l) = v.read_lock::<Link>() {
+        return l.to_string();
+    }
+    if let Some(l) = v.read_lock::<socket::Listen>() {
+        return l.to_string();
+    }
+    if let Some(p) = v.read_lock::<probe::Process>() {
+        return p.to_string();
+    }
+    if let Some(e) = v.read_lock::<ApiError>() {
+        return format!("Error({:?})", e.message);
+    }
+    if let Some(a) = v.read_lock::<rhai::Array>() {
+        let items: Vec<String> = a.iter().map(show_value).collect();
+        return format!("[{}]", items.join(", "));
+    }
+    if let Some(m) = v.read_lock::<rhai::Map>() {
+        if let Some(s) = probe::ping_summary(&m) {
+            return s;
+        }
+        let items: Vec<String> = m
+            .iter()
+            .filter(|(k, _)| k.as_str() != "output")
+            .map(|(k, v)| format!("{k}: {}", show_value(v)))
+            .collect();
+        return format!("#{{{}}}", items.join(", "));
+    }
+    format!("{v:?}")
+}
+
+/// The message of an API error (for unit tests).
+#[cfg(test)]
+pub fn message_of(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorRuntime(d, _) => d
+            .clone()
+            .try_cast::<ApiError>()
+            .map(|a| format!("{}; help: {}", a.message, a.help.unwrap_or_default()))
+            .unwrap_or_default(),
+        other => other.to_string(),
+    }
 }

@@ -121,6 +121,31 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
     m
 }
 
+/// "ping 10.0.0.2: 3/3 replies, 0% loss, rtt min/avg/max 0.031/0.052/0.078 ms"
+/// for a map that is a ping result.
+pub fn ping_summary(m: &Map) -> Option<String> {
+    let get = |k: &str| m.get(k);
+    let (dst, sent, received, loss) = (
+        get("dst")?.to_string(),
+        get("sent")?.as_int().ok()?,
+        get("received")?.as_int().ok()?,
+        get("loss")?.as_int().ok()?,
+    );
+    get("rtt_avg")?;
+    let mut s = format!("ping {dst}: {received}/{sent} replies, {loss}% loss");
+    if let (Ok(a), Ok(b), Ok(c)) = (
+        get("rtt_min")?.as_float(),
+        get("rtt_avg")?.as_float(),
+        get("rtt_max")?.as_float(),
+    ) {
+        let _ = write!(s, ", rtt min/avg/max {a:.3}/{b:.3}/{c:.3} ms");
+    }
+    if let Some(e) = get("error").filter(|e| !e.is_unit()) {
+        let _ = write!(s, " ({e})");
+    }
+    Some(s)
+}
+
 fn exec_map(o: crate::net::exec::Output) -> Map {
     let mut m = Map::new();
     m.insert("code".into(), Dynamic::from_int(o.code));
@@ -158,6 +183,12 @@ fn argv(items: Array) -> Res<Vec<String>> {
 #[derive(Clone)]
 pub struct Process {
     idx: usize,
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Process(#{})", self.idx + 1)
+    }
 }
 
 fn process_field(

@@ -17,6 +17,17 @@ pub struct Listen {
     proto: Proto,
 }
 
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Listener({}/{})",
+            self.port,
+            crate::lab::proto_name(self.proto)
+        )
+    }
+}
+
 fn port_of(v: i64) -> Res<u16> {
     u16::try_from(v)
         .ok()
@@ -123,9 +134,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             }
         },
     );
-    r.engine.register_fn("to_string", |l: &mut Listen| {
-        format!("Listener({}/{})", l.port, crate::lab::proto_name(l.proto))
-    });
+    r.engine
+        .register_fn("to_string", |l: &mut Listen| l.to_string());
     let connect_doc = Doc {
         area: "probes",
         name: "connect",

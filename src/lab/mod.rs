@@ -5,9 +5,10 @@ pub mod error;
 pub mod journal;
 pub mod ledger;
 pub mod names;
+mod show;
 pub mod space;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -85,6 +86,8 @@ pub struct Lab {
     procs: Vec<exec::Spawned>,
     /// Namespaces where this lab's nf_tables table exists.
     nft_tables: HashSet<NsId>,
+    /// Both ends of every veth the lab made, each mapped to the other.
+    veth_peers: HashMap<(NsId, String), (NsId, String)>,
     keep: bool,
     cancel: Cancel,
     name: String,
@@ -117,6 +120,7 @@ impl Lab {
             listeners: Vec::new(),
             procs: Vec::new(),
             nft_tables: HashSet::new(),
+            veth_peers: HashMap::new(),
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
@@ -320,6 +324,9 @@ impl Lab {
                 self.made_links.insert((id, n.to_string()));
             }
         }
+        let (ea, eb) = ((ns_a, a.to_string()), (ns_b, b.to_string()));
+        self.veth_peers.insert(ea.clone(), eb.clone());
+        self.veth_peers.insert(eb, ea);
         Ok(())
     }
 

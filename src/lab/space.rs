@@ -77,6 +77,13 @@ impl Spaces {
         self.entries[id].r.display()
     }
 
+    /// Namespaces still open, host first.
+    pub fn alive(&self) -> Vec<NsId> {
+        (0..self.entries.len())
+            .filter(|i| self.entries[*i].fd.is_some())
+            .collect()
+    }
+
     pub fn is_created(&self, id: NsId) -> bool {
         self.entries[id].created
     }

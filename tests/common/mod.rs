@@ -94,23 +94,42 @@ pub fn private_host(dir: &Dir, sh: &str) -> Out {
     let script = format!(
         "set -u\nmount -t tmpfs tmpfs /run && mkdir -p /run/netns\nip link set lo up\n{SNAP}\ncd \"$DIR\"\n{sh}"
     );
-    out(Command::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .env("NSLAB", bin())
+    out(private_host_command(&script)
         .env("DIR", dir.path())
-        .env("NO_COLOR", "1")
         .output()
         .expect("run unshare (util-linux)"))
+}
+
+/// `sh -c script` as root of a fresh private host (own user, mount and
+/// network namespaces), with `$NSLAB` set to the binary.
+pub fn private_host_command(script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "--user",
+        "--map-root-user",
+        "--net",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+    ])
+    .env("NSLAB", bin())
+    .env("NO_COLOR", "1");
+    c
+}
+
+/// Runs `exe` as an unprivileged user: `nobody` when the tests run as root.
+pub fn unprivileged(exe: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    }
 }
 
 /// Asserts a report names `file:line`, says `message` and helps with `help`.
@@ -138,4 +157,14 @@ pub fn assert_report(o: &Out, file_line: &str, message: &str, help: &str) {
         o.stderr
     );
     assert!(!err.contains("panicked"), "nslab panicked:\n{}", o.stderr);
+}
+
+/// Whether the tests run as root (then unprivileged runs use `nobody`).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0")
 }

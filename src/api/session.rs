@@ -1,0 +1,72 @@
+//! help(), show() and save(): looking at the lab and the API from a script
+//! or the REPL.
+
+use std::rc::Rc;
+
+use super::{Ctx, Doc, Registrar, Res, bad, err};
+use crate::reference;
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    let help_doc = Doc {
+        area: "session",
+        name: "help",
+        sig: "help() / help(\"name\")",
+        doc: "List the API grouped by area, or show one function's forms, doc line and example.",
+        example: "help(\"veth\");",
+    };
+    let c = ctx.clone();
+    r.func(help_doc.clone(), move || {
+        print!("{}", reference::overview(&c.reference.borrow()));
+    });
+    let c = ctx.clone();
+    r.func(help_doc, move |name: &str| -> Res<()> {
+        match reference::lookup(&c.reference.borrow(), name) {
+            Ok(text) => {
+                print!("{text}");
+                Ok(())
+            }
+            Err(help) => Err(bad(format!("there is no function '{name}'"), help)),
+        }
+    });
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "session",
+            name: "show",
+            sig: "show()",
+            doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses and routes.",
+            example: "show();",
+        },
+        move || -> Res<()> {
+            let text = c.lab()?.show().map_err(err)?;
+            print!("{text}");
+            Ok(())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "session",
+            name: "save",
+            sig: "save(\"lab.rhai\")",
+            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`.",
+            example: "save(\"mylab.rhai\");",
+        },
+        move |path: &str| -> Res<()> {
+            let text = c.session_script().ok_or_else(|| {
+                bad(
+                    "save() records a REPL session, and this is a script",
+                    "start one with `nslab repl`; a script is already saved",
+                )
+            })?;
+            std::fs::write(path, text).map_err(|e| {
+                bad(
+                    format!("cannot write {path}: {e}"),
+                    "check the directory exists and is writable",
+                )
+            })?;
+            println!("saved to {path}: rebuild the lab with `nslab run {path}`");
+            Ok(())
+        },
+    );
+}

@@ -1,0 +1,503 @@
+//! `nslab repl`: the engine and lab of `run`, fed one input at a time.
+//! Variables, functions and imports persist between inputs; an error is
+//! reported like in a script and never ends the session.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use miette::Report;
+use rhai::{AST, Dynamic, Engine, EvalAltResult, ParseError, ParseErrorType, Scope, Stmt};
+use rustyline::completion::{Completer, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{CompletionType, Config, Context, Editor, Helper};
+
+use crate::api::{self, Ctx};
+use crate::{EXIT_ERROR, diag, engine, stdlib};
+
+const PROMPT: &str = "nslab> ";
+
+/// Where the history lives: $NSLAB_HISTORY, else the XDG state directory.
+fn history_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NSLAB_HISTORY") {
+        return Some(PathBuf::from(p));
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))?;
+    Some(state.join("nslab/history"))
+}
+
+/// Is this parse error only the input ending early (an open `{`, `(`, `[`
+/// or a dangling operator)? Then the input continues on the next line.
+fn incomplete(input: &str, e: &ParseError) -> bool {
+    if matches!(*e.0, ParseErrorType::UnexpectedEOF) {
+        return true;
+    }
+    let Some(line) = e.1.line() else {
+        return false;
+    };
+    let lines: Vec<&str> = input.lines().collect();
+    let last = lines.len().max(1);
+    let last_len = lines
+        .last()
+        .map(|l| l.trim_end().chars().count())
+        .unwrap_or(0);
+    line > last || (line == last && e.1.position().unwrap_or(0) > last_len)
+}
+
+/// Completion, multi-line input and nothing else.
+struct ReplHelper {
+    functions: Vec<String>,
+    ctx: Rc<Ctx>,
+    vars: Rc<RefCell<Vec<String>>>,
+    parser: Engine,
+}
+
+const KEYWORDS: &[&str] = &[
+    "let", "const", "fn", "for", "in", "if", "else", "while", "loop", "break", "continue",
+    "return", "import", "as", "true", "false", "throw", "try", "catch", "exit",
+];
+
+impl ReplHelper {
+    fn candidates(&self, before: &str) -> (usize, Vec<String>) {
+        // Inside a string literal: module names after `import "`, else the
+        // names of the lab's namespaces and links.
+        let quotes = before.matches('"').count();
+        if quotes % 2 == 1 {
+            let start = before.rfind('"').map(|i| i + 1).unwrap_or(0);
+            let prefix = &before[start..];
+            let opening = before[..start.saturating_sub(1)].trim_end();
+            let pool: Vec<String> = if opening.ends_with("import") {
+                stdlib::MODULES.iter().map(|(n, _)| n.to_string()).collect()
+            } else {
+                self.ctx.lab_names()
+            };
+            return (
+                start,
+                pool.into_iter().filter(|n| n.starts_with(prefix)).collect(),
+            );
+        }
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .last()
+            .map(|(i, _)| i)
+            .unwrap_or(before.len());
+        let prefix = &before[start..];
+        if prefix.is_empty() {
+            return (start, Vec::new());
+        }
+        let after_dot = before[..start].ends_with('.');
+        let mut out: Vec<String> = self
+            .functions
+            .iter()
+            .filter(|f| !after_dot || !f.contains("::"))
+            .filter(|f| f.starts_with(prefix))
+            .cloned()
+            .collect();
+        if !after_dot {
+            out.extend(
+                self.vars
+                    .borrow()
+                    .iter()
+                    .chain(
+                        KEYWORDS
+                            .iter()
+                            .map(|k| k.to_string())
+                            .collect::<Vec<_>>()
+                            .iter(),
+                    )
+                    .filter(|v| v.starts_with(prefix))
+                    .cloned(),
+            );
+        }
+        out.sort();
+        out.dedup();
+        (start, out)
+    }
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, names) = self.candidates(&line[..pos]);
+        Ok((
+            start,
+            names
+                .into_iter()
+                .map(|n| Pair {
+                    display: n.clone(),
+                    replacement: n,
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        let input = ctx.input();
+        if input.trim().is_empty() {
+            return Ok(ValidationResult::Valid(None));
+        }
+        Ok(match self.parser.compile(input) {
+            Err(e) if incomplete(input, &e) => ValidationResult::Incomplete,
+            _ => ValidationResult::Valid(None),
+        })
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ReplHelper {}
+
+impl Helper for ReplHelper {}
+
+/// The session: the engine, what persists between inputs, and the texts
+/// errors may point into.
+struct Session {
+    engine: Engine,
+    docs: Vec<api::Doc>,
+    scope: Scope<'static>,
+    fns: AST,
+    dir: PathBuf,
+    /// (shown name, text) of every input so far, for error reports.
+    texts: Vec<(String, String)>,
+    vars: Rc<RefCell<Vec<String>>>,
+    cancel: crate::cancel::Cancel,
+}
+
+enum Outcome {
+    Value(Dynamic),
+    Failed,
+    Exit,
+}
+
+impl Session {
+    fn sources(&self, name: &str, text: &str) -> diag::Sources {
+        let mut s = diag::Sources::new(name, text, &self.dir);
+        for (n, t) in &self.texts {
+            s.add(n, t);
+        }
+        s
+    }
+
+    /// Runs one input (or the start-up file) in the persistent scope.
+    fn eval(&mut self, name: &str, text: &str) -> Outcome {
+        let mut ast = match self.engine.compile_with_scope(&self.scope, text) {
+            Ok(a) => a,
+            Err(e) => {
+                let mut s = self.sources(name, text);
+                eprintln!("{:?}", Report::new(diag::parse_error(&mut s, &e)));
+                return Outcome::Failed;
+            }
+        };
+        ast.set_source(name.to_string());
+        self.texts.push((name.to_string(), text.to_string()));
+        let merged = self.fns.merge(&ast);
+        match self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged)
+        {
+            Ok(v) => {
+                self.fns = merged.clone_functions_only();
+                self.keep_imports(&ast);
+                *self.vars.borrow_mut() =
+                    self.scope.iter_raw().map(|(n, ..)| n.to_string()).collect();
+                Outcome::Value(v)
+            }
+            Err(e) => {
+                if matches!(*e, EvalAltResult::Exit(..)) {
+                    return Outcome::Exit;
+                }
+                if self.cancel.signal() == Some(signal_hook::consts::SIGINT) {
+                    self.cancel.clear_interrupt();
+                    eprintln!("interrupted");
+                } else if self.cancel.signal().is_none() {
+                    let mut s = self.sources(name, text);
+                    eprintln!(
+                        "{:?}",
+                        Report::new(diag::eval_error(&mut s, &self.docs, &e))
+                    );
+                }
+                *self.vars.borrow_mut() =
+                    self.scope.iter_raw().map(|(n, ..)| n.to_string()).collect();
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// An `import "x" as y;` lasts only for its own input: register the
+    /// module under its alias so later inputs can call `y::…`.
+    fn keep_imports(&mut self, ast: &AST) {
+        for stmt in ast.statements() {
+            if let Stmt::Import(x, pos) = stmt
+                && let rhai::Expr::StringConstant(path, _) = &x.0
+            {
+                let resolved =
+                    self.engine
+                        .module_resolver()
+                        .resolve(&self.engine, None, path, *pos);
+                if let Ok(m) = resolved {
+                    self.engine.register_static_module(x.1.name.as_str(), m);
+                }
+            }
+        }
+    }
+}
+
+/// help(), show() and save() only look; a saved script need not repeat them.
+fn is_inspection(input: &str) -> bool {
+    let t = input.trim().trim_end_matches(';').trim();
+    ["help(", "show(", "save("].iter().any(|p| t.starts_with(p)) && !t.contains(';')
+}
+
+fn is_exit(input: &str) -> bool {
+    let t = input.trim().trim_end_matches(';').trim();
+    matches!(t, "exit" | "quit" | "exit()" | "quit()")
+}
+
+pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
+    let dir = file
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    // A start-up file with a syntax error builds nothing.
+    let start_text = match &file {
+        Some(f) => match crate::read_script(f) {
+            Ok((shown, text, _)) => {
+                let ctx = Ctx::new(None, Default::default());
+                let built = engine::build(&ctx, None, &dir);
+                if let Err(e) = built.engine.compile(&text) {
+                    let mut s = diag::Sources::new(&shown, &text, &dir);
+                    eprintln!("{:?}", Report::new(diag::parse_error(&mut s, &e)));
+                    return ExitCode::from(EXIT_ERROR);
+                }
+                Some((shown, text))
+            }
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let name = format!("repl-{}", std::process::id());
+    let script = match &file {
+        Some(f) => std::fs::canonicalize(f)
+            .unwrap_or_else(|_| f.clone())
+            .display()
+            .to_string(),
+        None => "(repl)".into(),
+    };
+    let Some((lab, cancel, isolated)) =
+        crate::start_lab(name.clone(), script, isolated_flag, false)
+    else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    // rustyline wakes from its wait only for SIGINT: a SIGTERM raises one
+    // too, after setting the flag that ends the session.
+    let term = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, term.clone());
+    // SAFETY: raise() is async-signal-safe; sigaction only edits the flags
+    // of the handler just installed, so that the terminal read returns EINTR
+    // instead of being restarted (rustyline then looks at its SIGINT pipe).
+    unsafe {
+        let _ = signal_hook::low_level::register(signal_hook::consts::SIGTERM, || {
+            libc::raise(libc::SIGINT);
+        });
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut sa) == 0 {
+            sa.sa_flags &= !libc::SA_RESTART;
+            libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        }
+    }
+
+    let ctx = Ctx::new(Some(lab), Default::default());
+    ctx.start_session();
+    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
+    let vars = Rc::new(RefCell::new(Vec::new()));
+    let mut functions: Vec<String> = ctx_function_names(&built.engine, &built.docs);
+    functions.sort();
+    functions.dedup();
+    let mut session = Session {
+        engine: built.engine,
+        docs: built.docs,
+        scope: Scope::new(),
+        fns: AST::empty(),
+        dir: dir.clone(),
+        texts: Vec::new(),
+        vars: vars.clone(),
+        cancel: cancel.clone(),
+    };
+
+    println!(
+        "nslab repl: lab '{name}'{}. help() lists the API; Ctrl-D or `exit` tears the lab down.",
+        if isolated { " (isolated)" } else { "" }
+    );
+    let mut code = 0u8;
+    let mut done = false;
+    if let Some((shown, text)) = start_text {
+        match session.eval(&shown, &text) {
+            Outcome::Value(_) => ctx.record(&text),
+            Outcome::Exit => done = true,
+            Outcome::Failed => {}
+        }
+    }
+
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .auto_add_history(false)
+        .build();
+    let mut rl: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
+        Ok(rl) => rl,
+        Err(e) => {
+            crate::print_lab_error(crate::lab::LabError::new(
+                format!("cannot start the line editor: {e}"),
+                "run nslab repl in a terminal",
+            ));
+            done = true;
+            code = EXIT_ERROR;
+            Editor::with_config(Config::default()).expect("a plain editor")
+        }
+    };
+    rl.set_helper(Some(ReplHelper {
+        functions,
+        ctx: ctx.clone(),
+        vars,
+        parser: parse_engine(),
+    }));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+
+    let mut n = 0;
+    while !done && !term.load(Ordering::Relaxed) {
+        match rl.readline(PROMPT) {
+            Ok(line) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let _ = rl.add_history_entry(line.as_str());
+                if is_exit(&line) {
+                    break;
+                }
+                n += 1;
+                match session.eval(&format!("input {n}"), &line) {
+                    Outcome::Value(v) => {
+                        if !is_inspection(&line) {
+                            ctx.record(&line);
+                        }
+                        if !v.is_unit() {
+                            println!("{}", api::show_value(&v));
+                        }
+                    }
+                    Outcome::Exit => break,
+                    Outcome::Failed => {}
+                }
+            }
+            // Ctrl-C at the prompt clears the line.
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                cancel.clear_interrupt();
+                continue;
+            }
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("nslab: cannot read input: {e}");
+                break;
+            }
+        }
+    }
+    if term.load(Ordering::Relaxed) {
+        eprintln!("nslab: interrupted by SIGTERM: tearing the lab down");
+        code = 143;
+    }
+    if let Some(h) = &history {
+        if let Some(d) = h.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let _ = rl.save_history(h);
+    }
+    drop(rl);
+    drop(session);
+    crate::finish_lab(&ctx, &mut code, isolated, &name);
+    ExitCode::from(code)
+}
+
+/// Every name completion offers: the API, rhai's own functions and the
+/// recipes (`topo::star`).
+fn ctx_function_names(engine: &Engine, docs: &[api::Doc]) -> Vec<String> {
+    let mut names: Vec<String> = docs.iter().map(|d| d.name.to_string()).collect();
+    names.extend(engine.gen_fn_signatures(true).iter().filter_map(|s| {
+        let n = s.split('(').next()?;
+        let n = n.trim_start_matches("get$").trim_start_matches("set$");
+        (n.chars().all(|c| c.is_alphanumeric() || c == '_') && !n.is_empty()).then(|| n.to_string())
+    }));
+    for (module, text) in stdlib::MODULES {
+        if let Ok(ast) = engine.compile(text) {
+            names.extend(
+                ast.iter_functions()
+                    .map(|f| format!("{module}::{}", f.name)),
+            );
+        }
+    }
+    names
+}
+
+/// An engine that only parses (for the multi-line check while typing).
+fn parse_engine() -> Engine {
+    let ctx = Ctx::new(None, Default::default());
+    engine::build(&ctx, None, Path::new(".")).engine
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_blocks_and_dangling_operators_continue() {
+        let e = parse_engine();
+        for s in [
+            "fn f(x) {",
+            "let m = #{a: 1,",
+            "if true {\n print(1);",
+            "let x = ",
+            "foo(1, ",
+            "let a = [1, 2",
+        ] {
+            let err = e.compile(s).unwrap_err();
+            assert!(incomplete(s, &err), "{s:?} should continue");
+        }
+        for s in ["veth(a \"x\")", "let = 5;"] {
+            let err = e.compile(s).unwrap_err();
+            assert!(!incomplete(s, &err), "{s:?} is an error, not unfinished");
+        }
+    }
+
+    #[test]
+    fn inspection_lines_are_not_saved() {
+        assert!(is_inspection("show();"));
+        assert!(is_inspection(" help(\"veth\") "));
+        assert!(!is_inspection("show(); let a = netns(\"a\");"));
+        assert!(!is_inspection("let a = netns(\"a\");"));
+        assert!(is_exit("exit"));
+        assert!(is_exit("quit();"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The reference and `nslab check`: generated from the registered functions,
+//! committed as docs/reference.md, and usable without privileges.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+#[test]
+fn the_committed_reference_is_what_docs_markdown_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = nslab(&["docs", "--markdown"], root);
+    o.assert_ok();
+    let committed = std::fs::read_to_string(root.join("docs/reference.md")).unwrap();
+    assert!(
+        o.stdout == committed,
+        "docs/reference.md is stale: run `cargo run -- docs --markdown > docs/reference.md`"
+    );
+    for name in [
+        "### `veth`",
+        "### `masquerade`",
+        "### `topo::star`",
+        "### `nat::gateway`",
+        "### `help`",
+    ] {
+        assert!(o.stdout.contains(name), "{name} missing");
+    }
+}
+
+#[test]
+fn docs_lists_the_api_and_the_recipes_grouped() {
+    let o = nslab(&["docs"], Path::new("."));
+    o.assert_ok();
+    for area in [
+        "## namespaces",
+        "## links",
+        "## firewall",
+        "## session",
+        "## recipes (import \"topo\" as topo;)",
+    ] {
+        assert!(o.stdout.contains(area), "{area} missing:\n{}", o.stdout);
+    }
+    assert!(
+        o.stdout.contains("  topo::line(opts)\n  topo::line()"),
+        "{}",
+        o.stdout
+    );
+}
+
+fn check_as_nobody(dir: &Dir, file: &str) -> Out {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("nslab");
+    std::fs::copy(bin(), &exe).unwrap();
+    let mut cmd = unprivileged(&exe);
+    cmd.args(["check", file])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1");
+    out(cmd.output().unwrap())
+}
+
+#[test]
+fn check_finds_unknown_functions_without_privileges() {
+    let d = Dir::new();
+    d.write(
+        "typo.rhai",
+        "import \"topo\" as topo;\nfn helper(f) { f(1); bridg(host(), \"br0\"); }\nlet a = netn(\"a\");\na.pnig(\"10.0.0.1\");\ntopo::stra();\nlet g = |x| x;\ng(2);\nhelper(g);\n",
+    );
+    std::fs::set_permissions(
+        d.path().join("typo.rhai"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let o = check_as_nobody(&d, "typo.rhai");
+    assert_eq!(o.code, 1, "{}", o.all());
+    let err = o.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (what, near) in [
+        ("there is no function 'bridg'", "did you mean `bridge`?"),
+        ("there is no function 'netn'", "did you mean `netns`?"),
+        ("there is no function 'pnig'", "did you mean `ping`?"),
+        (
+            "there is no function 'topo::stra'",
+            "did you mean `topo::star`?",
+        ),
+    ] {
+        assert!(
+            err.contains(what) && err.contains(near),
+            "{what}:\n{}",
+            o.stderr
+        );
+    }
+    assert!(err.contains("typo.rhai:3:9"), "{}", o.stderr);
+    assert!(
+        err.contains("typo.rhai: 4 unknown function(s)"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn check_passes_every_script_and_recipe() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["scripts", "scripts/lib", "stdlib"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "rhai") {
+                let o = nslab(&["check", p.to_str().unwrap()], root);
+                assert_eq!(o.code, 0, "{}:\n{}", p.display(), o.all());
+            }
+        }
+    }
+}
