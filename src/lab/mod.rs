@@ -86,6 +86,10 @@ pub struct Lab {
     procs: Vec<exec::Spawned>,
     /// Namespaces where this lab's nf_tables table exists.
     nft_tables: HashSet<NsId>,
+    /// ICMP sockets by (namespace, IPv6?), for ping.
+    ping_socks: HashMap<(NsId, bool), socket2::Socket>,
+    /// Index of every bridge the lab made (attach needs it for each port).
+    bridges: HashMap<(NsId, String), u32>,
     /// Both ends of every veth the lab made, each mapped to the other.
     veth_peers: HashMap<(NsId, String), (NsId, String)>,
     keep: bool,
@@ -121,6 +125,8 @@ impl Lab {
             procs: Vec::new(),
             nft_tables: HashSet::new(),
             veth_peers: HashMap::new(),
+            bridges: HashMap::new(),
+            ping_socks: HashMap::new(),
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
@@ -208,10 +214,11 @@ impl Lab {
                 "a namespace can be deleted once",
             ));
         };
-        // Its listeners' sockets would keep the namespace alive.
+        // Its listeners' and pings' sockets would keep the namespace alive.
         for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
             l.stop();
         }
+        self.ping_socks.retain(|(n, _), _| *n != id);
         let (seq, undo) = self.ledger.remove(pos);
         let result = undo.apply(&mut self.sp);
         match result {
@@ -296,11 +303,8 @@ impl Lab {
             match made {
                 Ok(()) => lab
                     .sp
-                    .block_on(async {
-                        futures::try_join!(r.set_up_by_name(a), rb.set_up_by_name(b))
-                    })
-                    .map(|_| ())
-                    .map_err(|e| LabError::kernel("bring a veth up", a, e)),
+                    .block_on(rb.set_up_by_name(b))
+                    .map_err(|e| LabError::kernel("bring a veth up", b, e)),
                 Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
                     if lab.exists(ns_a, a)? {
                         Err(lab.link_exists_err(ns_a, a))
@@ -352,6 +356,9 @@ impl Lab {
         })?;
         if !self.sp.is_created(id) {
             self.made_links.insert((id, name.to_string()));
+        }
+        if let Ok(index) = self.sp.block_on(r.index_of(name)) {
+            self.bridges.insert((id, name.to_string()), index);
         }
         Ok(())
     }
@@ -452,6 +459,23 @@ impl Lab {
                 "a bridge can only take links of its own namespace: make a veth with one end beside the bridge",
             ));
         }
+        let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
+        // A bridge and a port the lab made: one request, no lookups.
+        if let Some(&br_index) = self.bridges.get(&(br_ns, br.to_string()))
+            && !self.foreign_link(link_ns, link)
+        {
+            let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
+            return match self.sp.block_on(r.attach_by_name(link, br_index)) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // A missing port gets the same report as everywhere else.
+                    if e.raw_errno() == Some(libc::ENODEV) {
+                        self.link(link_ns, link)?;
+                    }
+                    Err(LabError::kernel("attach a link", &what, e))
+                }
+            };
+        }
         let brl = self.link(br_ns, br)?;
         if brl.kind != "bridge" {
             return Err(LabError::new(
@@ -468,7 +492,6 @@ impl Lab {
         }
         let cur = self.link(link_ns, link)?;
         let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
-        let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
         let act = |lab: &mut Lab| {
             lab.sp
                 .block_on(async {
@@ -716,12 +739,19 @@ impl Lab {
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
         let v6 = dst.is_ipv6();
-        let sock = self
-            .sp
-            .run_in(id, move || ping::open_socket(v6))
-            .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
-        // The socket is dropped on return, so it never pins the namespace.
-        let report = ping::ping(&sock, dst, opts, &self.cancel);
+        // One socket per namespace and family, kept for the next ping (a
+        // star pings hundreds of times from one host); closed before its
+        // namespace is deleted, since it would pin it.
+        if !self.ping_socks.contains_key(&(id, v6)) {
+            let sock = self
+                .sp
+                .run_in(id, move || ping::open_socket(v6))
+                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            self.ping_socks.insert((id, v6), sock);
+        }
+        let sock = &self.ping_socks[&(id, v6)];
+        ping::drain(sock);
+        let report = ping::ping(sock, dst, opts, &self.cancel);
         self.check_cancel()?;
         Ok(report)
     }
@@ -961,6 +991,7 @@ impl Lab {
             l.stop();
         }
         self.listeners.clear();
+        self.ping_socks.clear();
         if self.keep {
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.mark_kept()

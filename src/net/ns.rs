@@ -81,6 +81,18 @@ pub fn delete_named(name: &str) -> Result<()> {
 /// Makes /run/netns a shared mount point, as `ip netns add` does, so names
 /// made here are seen by `ip netns exec` from other mount namespaces.
 fn prepare_netns_dir() -> Result<()> {
+    // Once per process: re-sharing a directory that already holds hundreds
+    // of namespace mounts costs time in proportion to them.
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    share_netns_dir()?;
+    DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn share_netns_dir() -> Result<()> {
     fs::create_dir_all(NETNS_DIR).map_err(|e| NetError::os("create /run/netns", e))?;
     let shared = || {
         mount(

@@ -140,6 +140,17 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
     Seen::Other
 }
 
+/// Throws away what a kept socket received since its last use (every ICMP
+/// packet of the namespace reaches a raw socket).
+pub fn drain(sock: &Socket) {
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+    if sock.set_nonblocking(true).is_err() {
+        return;
+    }
+    while sock.recv(&mut buf).is_ok() {}
+    let _ = sock.set_nonblocking(false);
+}
+
 /// Pings `dst` from `sock` (opened in the source namespace). Stops early when
 /// `cancel` is set.
 pub fn ping(

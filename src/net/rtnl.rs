@@ -114,12 +114,15 @@ impl Rtnl {
     /// directly in its namespace: moving it later costs the kernel a full
     /// unregister/register cycle. (Both ends come up with `set_up_by_name`:
     /// an end cannot be opened before its peer is linked, ENOTCONN.)
+    /// `a` comes up in the same request. The peer cannot: the kernel opens
+    /// it before `a` exists (veth_open -> ENOTCONN), so it needs its own.
     pub async fn add_veth(&self, a: &str, b: &str, peer_ns: Option<RawFd>) -> Result<()> {
         let mut peer = LinkMessageBuilder::<LinkUnspec>::new().name(b.to_string());
         if let Some(fd) = peer_ns {
             peer = peer.setns_by_fd(fd);
         }
         let msg = LinkVeth::new(a, b)
+            .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
         self.handle
@@ -192,6 +195,15 @@ impl Rtnl {
     }
 
     /// `ip link set NAME master BR` (or `nomaster` with `None`).
+    /// `ip link set NAME master M up`, in one request, by name.
+    pub async fn attach_by_name(&self, name: &str, master: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_name(name)
+            .controller(master)
+            .up()
+            .build();
+        self.change(msg, "set master").await
+    }
+
     pub async fn set_master(&self, index: u32, master: Option<u32>) -> Result<()> {
         let b = LinkUnspec::new_with_index(index);
         let msg = match master {

@@ -1,0 +1,372 @@
+//! The floor for bench/: star-N with raw netlink, as directly as possible.
+//!
+//!   floor N [PINGS [IPV6]]
+//!
+//! Same topology as bench/star.rhai and bench/star.sh: namespace "sw" with
+//! bridge "br0"; namespaces h1..hN, each with "eth0" (10.0.X.Y/16, from i)
+//! joined by a veth to "pI" in sw, attached to br0; lo up everywhere; then h1
+//! pings h2..h(PINGS+1) once (PINGS defaults to N-1); then teardown. Prints
+//! `phase build S`, `phase pings S` and `ping failures K` like the others.
+//! IPV6=off disables IPv6 in every namespace before its links exist.
+//!
+//! What makes it the floor (the least work user space can ask of the kernel):
+//! - named namespaces without forking: unshare(CLONE_NEWNET) on this thread
+//!   and a bind mount of /proc/thread-self/ns/net (what `ip netns add` does),
+//!   one after the other without going home in between;
+//! - one netlink socket per namespace, opened while inside it;
+//! - each veth created in its host namespace, already up and with a chosen
+//!   ifindex, its peer created directly in sw: no moves, no lookups;
+//! - every request pipelined (sent before the previous answer arrives);
+//! - the pings all sent at once from one raw ICMP socket in h1;
+//! - teardown = unmount the names and close the fds: the kernel deletes the
+//!   namespaces, and the veths with them.
+
+use std::fs;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use netlink_packet_route::link::{
+    InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkMessage, State,
+};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+type Error = Box<dyn std::error::Error>;
+
+/// The ifindex asked for eth0 in each host namespace (lo is 1; fallback
+/// tunnel devices, if their modules are loaded, take the next few).
+const ETH0_INDEX: u32 = 100;
+/// Requests in flight at once on the sw socket: enough to keep the kernel
+/// busy, few enough that the answers never overflow the socket's buffer.
+const WINDOW: usize = 64;
+
+struct Ns {
+    path: PathBuf,
+    fd: OwnedFd,
+    handle: Handle,
+}
+
+fn host_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, (i / 256) as u8, (i % 256) as u8)
+}
+
+fn open_ns(path: &str) -> Result<OwnedFd, Error> {
+    Ok(fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)?
+        .into())
+}
+
+/// `ip netns add NAME` on the calling thread, which stays inside the new
+/// namespace. Opens its netlink socket there (the caller spawns the task).
+fn new_named_ns(
+    name: &str,
+    ipv6: bool,
+) -> Result<
+    (
+        Ns,
+        rtnetlink::proto::Connection<netlink_packet_route::RouteNetlinkMessage>,
+    ),
+    Error,
+> {
+    let path = PathBuf::from("/run/netns").join(name);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(&path)?;
+    unshare(CloneFlags::CLONE_NEWNET)?;
+    mount(
+        Some("/proc/thread-self/ns/net"),
+        &path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )?;
+    let fd = open_ns("/proc/thread-self/ns/net")?;
+    if !ipv6 {
+        // /proc/sys/net shows the namespace of whoever opens it: this thread.
+        fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")?;
+    }
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    Ok((Ns { path, fd, handle }, conn))
+}
+
+/// Is eth0 ready to send? Its carrier came on when its peer in sw came up,
+/// after it was opened itself, so the kernel swaps its noop qdisc (which drops
+/// everything) for the real one later, asynchronously, in the linkwatch work
+/// that also sets its operstate to UP: a ping sent before that is lost.
+fn eth0_ready(m: &LinkMessage) -> bool {
+    m.attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+}
+
+/// Is a port in sw ready? It came up with its carrier already on, so its
+/// qdisc was set at once; the kernel may leave its operstate UNKNOWN for up
+/// to a second (the bridge treats UNKNOWN as up, and so do we).
+fn port_ready(m: &LinkMessage) -> bool {
+    m.header.flags.contains(LinkFlags::LowerUp)
+        && m.attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::OperState(State::Up | State::Unknown)))
+}
+
+/// Is every link ready to carry the pings? (One dump in sw, one get per host,
+/// pipelined.)
+async fn all_ready(sw: &Handle, br: u32, hosts: &[Ns]) -> Result<bool, Error> {
+    let links: Vec<LinkMessage> = sw.link().get().execute().try_collect().await?;
+    // lo and br0 aside: no packet is sent through br0 itself.
+    let sw_ready = links
+        .iter()
+        .filter(|m| m.header.index != 1 && m.header.index != br)
+        .all(port_ready);
+    if !sw_ready {
+        return Ok(false);
+    }
+    let ready: Vec<bool> = stream::iter(hosts)
+        .map(|h| async move {
+            let m = h
+                .handle
+                .link()
+                .get()
+                .match_index(ETH0_INDEX)
+                .execute()
+                .try_next()
+                .await?
+                .ok_or("eth0 vanished")?;
+            Ok::<bool, Error>(eth0_ready(&m))
+        })
+        .buffer_unordered(WINDOW)
+        .try_collect()
+        .await?;
+    Ok(ready.into_iter().all(|r| r))
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn echo_request(id: u16, seq: u16) -> [u8; 64] {
+    let mut p = [0u8; 64];
+    p[0] = 8;
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[6..8].copy_from_slice(&seq.to_be_bytes());
+    let c = checksum(&p);
+    p[2..4].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// The echo reply's sequence number, if `buf` (IPv4 header + ICMP) is one of ours.
+fn reply_seq(buf: &[u8], id: u16) -> Option<u16> {
+    let ihl = usize::from(*buf.first()? & 0x0f) * 4;
+    let icmp = buf.get(ihl..ihl + 8)?;
+    (icmp[0] == 0 && u16::from_be_bytes([icmp[4], icmp[5]]) == id)
+        .then(|| u16::from_be_bytes([icmp[6], icmp[7]]))
+}
+
+/// h1 pings hosts 2..=pings+1 once each: all echoes sent at once, then the
+/// replies collected; 1 s for the last one. Returns the hosts that did not answer.
+fn pings(sock: &Socket, pings: usize) -> Result<Vec<usize>, Error> {
+    let id = std::process::id() as u16;
+    let mut got = vec![false; pings + 2];
+    let mut left = pings;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+    let take = |buf: &[MaybeUninit<u8>], n: usize, got: &mut Vec<bool>, left: &mut usize| {
+        // SAFETY: recv initialised the first n bytes.
+        let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        if let Some(seq) = reply_seq(data, id) {
+            let i = usize::from(seq);
+            if i < got.len() && !got[i] {
+                got[i] = true;
+                *left -= 1;
+            }
+        }
+    };
+    for i in 2..=pings + 1 {
+        let to = SockAddr::from(SocketAddr::V4(SocketAddrV4::new(host_ip(i), 0)));
+        sock.send_to(&echo_request(id, i as u16), &to)?;
+        // Drain what has come back already, so the buffer never overflows.
+        while let Ok(n) = sock.recv_with_flags(&mut buf, libc::MSG_DONTWAIT) {
+            take(&buf, n, &mut got, &mut left);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while left > 0 {
+        let rest = deadline.saturating_duration_since(Instant::now());
+        if rest.is_zero() {
+            break;
+        }
+        sock.set_read_timeout(Some(rest))?;
+        if let Ok(n) = sock.recv(&mut buf) {
+            take(&buf, n, &mut got, &mut left);
+        }
+    }
+    Ok((2..=pings + 1).filter(|i| !got[*i]).collect())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("floor: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args
+        .first()
+        .ok_or("usage: floor N [PINGS [IPV6]]")?
+        .parse()?;
+    let npings: usize = match args.get(1) {
+        Some(p) => p.parse()?,
+        None => n.saturating_sub(1),
+    };
+    let ipv6 = match args.get(2).map(String::as_str) {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(x) => return Err(format!("IPV6 is on or off, not {x}").into()),
+    };
+    if n == 0 || n >= 65535 || npings >= n {
+        return Err("need 1 <= N < 65535 and PINGS < N".into());
+    }
+    // Two descriptors per namespace (its fd and its netlink socket).
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let _ctx = rt.enter();
+
+    // ---- build ----
+    let t = Instant::now();
+    let home = open_ns("/proc/thread-self/ns/net")?;
+    let (sw, conn) = new_named_ns("sw", ipv6)?;
+    rt.spawn(conn);
+    let sw_fd = sw.fd.as_raw_fd();
+    let mut hosts = Vec::with_capacity(n);
+    let mut icmp = None;
+    for i in 1..=n {
+        let (h, conn) = new_named_ns(&format!("h{i}"), ipv6)?;
+        rt.spawn(conn);
+        if i == 1 {
+            icmp = Some(Socket::new(
+                Domain::IPV4,
+                Type::RAW,
+                Some(Protocol::ICMPV4),
+            )?);
+        }
+        hosts.push(h);
+    }
+    setns(&home, CloneFlags::CLONE_NEWNET)?;
+    let icmp = icmp.expect("h1 exists");
+
+    rt.block_on(async {
+        let lo_up = |h: &Handle| h.link().change(LinkUnspec::new_with_index(1).up().build());
+        // sw: lo up and br0 (up), then br0's index.
+        let swh = &sw.handle;
+        let (lo, br) = futures::join!(
+            lo_up(swh).execute(),
+            swh.link()
+                .add(LinkBridge::new("br0").up().build())
+                .execute()
+        );
+        lo?;
+        br?;
+        let br = swh
+            .link()
+            .get()
+            .match_name("br0".to_string())
+            .execute()
+            .try_next()
+            .await?
+            .ok_or("br0 vanished")?
+            .header
+            .index;
+        // Each host: lo up, veth (eth0 up here, pI in sw), address: three
+        // requests sent back to back; then pI into br0 and up, in sw.
+        stream::iter(hosts.iter().enumerate())
+            .map(|(k, h)| async move {
+                let i = k + 1;
+                let port = format!("p{i}");
+                let peer = LinkMessageBuilder::<LinkUnspec>::new()
+                    .name(port.clone())
+                    .setns_by_fd(sw_fd)
+                    .build();
+                let veth = LinkVeth::new("eth0", &port)
+                    .index(ETH0_INDEX)
+                    .up()
+                    .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+                    .build();
+                let (a, b, c) = futures::join!(
+                    lo_up(&h.handle).execute(),
+                    h.handle.link().add(veth).execute(),
+                    h.handle
+                        .address()
+                        .add(ETH0_INDEX, host_ip(i).into(), 16)
+                        .execute()
+                );
+                a?;
+                b?;
+                c?;
+                swh.link()
+                    .change(LinkUnspec::new_with_name(&port).controller(br).up().build())
+                    .execute()
+                    .await
+            })
+            .buffer_unordered(WINDOW)
+            .try_collect::<Vec<()>>()
+            .await?;
+        // Wait until the kernel has really finished (see eth0_ready).
+        while !all_ready(swh, br, &hosts).await? {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok::<(), Error>(())
+    })?;
+    println!("phase build {}", t.elapsed().as_secs_f64());
+
+    // ---- pings ----
+    let t = Instant::now();
+    let failed = pings(&icmp, npings)?;
+    println!("phase pings {}", t.elapsed().as_secs_f64());
+    for i in &failed {
+        println!("ping h1 -> h{i} ({}) failed", host_ip(*i));
+    }
+    println!("ping failures {}", failed.len());
+
+    // ---- teardown ----
+    drop(icmp);
+    drop(rt); // closes every netlink socket
+    for ns in std::iter::once(sw).chain(hosts) {
+        umount2(&ns.path, MntFlags::MNT_DETACH)?;
+        fs::remove_file(&ns.path)?;
+    }
+    if !failed.is_empty() {
+        return Err(format!("{} of {npings} pings failed", failed.len()).into());
+    }
+    Ok(())
+}
