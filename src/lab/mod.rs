@@ -86,6 +86,8 @@ pub struct Lab {
     procs: Vec<exec::Spawned>,
     /// Namespaces where this lab's nf_tables table exists.
     nft_tables: HashSet<NsId>,
+    /// Indexes of links the lab made, as the kernel reported them at creation.
+    ifindex: HashMap<(NsId, String), u32>,
     /// ICMP sockets by (namespace, IPv6?), for ping.
     ping_socks: HashMap<(NsId, bool), socket2::Socket>,
     /// Index of every bridge the lab made (attach needs it for each port).
@@ -127,6 +129,7 @@ impl Lab {
             veth_peers: HashMap::new(),
             bridges: HashMap::new(),
             ping_socks: HashMap::new(),
+            ifindex: HashMap::new(),
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
@@ -219,6 +222,7 @@ impl Lab {
             l.stop();
         }
         self.ping_socks.retain(|(n, _), _| *n != id);
+        self.ifindex.retain(|(n, _), _| *n != id);
         let (seq, undo) = self.ledger.remove(pos);
         let result = undo.apply(&mut self.sp);
         match result {
@@ -301,10 +305,14 @@ impl Lab {
         self.recorded(Some(undo_ns), undo, |lab| {
             let made = lab.sp.block_on(r.add_veth(a, b, peer_raw));
             match made {
-                Ok(()) => lab
-                    .sp
-                    .block_on(rb.set_up_by_name(b))
-                    .map_err(|e| LabError::kernel("bring a veth up", b, e)),
+                Ok(index) => {
+                    if let Some(i) = index {
+                        lab.ifindex.insert((ns_a, a.to_string()), i);
+                    }
+                    lab.sp
+                        .block_on(rb.set_up_by_name(b))
+                        .map_err(|e| LabError::kernel("bring a veth up", b, e))
+                }
                 Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
                     if lab.exists(ns_a, a)? {
                         Err(lab.link_exists_err(ns_a, a))
@@ -536,19 +544,30 @@ impl Lab {
 
     /// `ip addr add ADDR dev DEV`.
     pub fn add_addr(&mut self, id: NsId, dev: &str, addr: IpNet) -> Result<()> {
-        let cur = self.link(id, dev)?;
+        let index = match self.ifindex.get(&(id, dev.to_string())) {
+            Some(i) => *i,
+            None => self.link(id, dev)?.index,
+        };
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("{addr} on '{dev}' in '{}'", self.sp.name(id));
         let act = |lab: &mut Lab| {
-            lab.sp
-                .block_on(r.add_addr(cur.index, addr))
-                .map_err(|e| match e.raw_errno() {
-                    Some(libc::EEXIST) => LabError::new(
-                        format!("address {what} is already assigned"),
-                        "each address can be added once; remove the duplicate call",
-                    ),
-                    _ => LabError::kernel("add an address", &what, e),
-                })
+            let mut res = lab.sp.block_on(r.add_addr(index, addr));
+            // A kept index whose link is gone: look the name up afresh.
+            if res
+                .as_ref()
+                .is_err_and(|e| e.raw_errno() == Some(libc::ENODEV))
+            {
+                lab.ifindex.remove(&(id, dev.to_string()));
+                let fresh = lab.link(id, dev)?.index;
+                res = lab.sp.block_on(r.add_addr(fresh, addr));
+            }
+            res.map_err(|e| match e.raw_errno() {
+                Some(libc::EEXIST) => LabError::new(
+                    format!("address {what} is already assigned"),
+                    "each address can be added once; remove the duplicate call",
+                ),
+                _ => LabError::kernel("add an address", &what, e),
+            })
         };
         if self.foreign_link(id, dev) {
             let undo = Undo::DeleteAddr {

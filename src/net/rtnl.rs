@@ -116,7 +116,7 @@ impl Rtnl {
     /// an end cannot be opened before its peer is linked, ENOTCONN.)
     /// `a` comes up in the same request. The peer cannot: the kernel opens
     /// it before `a` exists (veth_open -> ENOTCONN), so it needs its own.
-    pub async fn add_veth(&self, a: &str, b: &str, peer_ns: Option<RawFd>) -> Result<()> {
+    pub async fn add_veth(&self, a: &str, b: &str, peer_ns: Option<RawFd>) -> Result<Option<u32>> {
         let mut peer = LinkMessageBuilder::<LinkUnspec>::new().name(b.to_string());
         if let Some(fd) = peer_ns {
             peer = peer.setns_by_fd(fd);
@@ -125,12 +125,39 @@ impl Rtnl {
             .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(nl("create veth"))
+        // NLM_F_ECHO: the kernel answers with the new link, index included,
+        // which saves a lookup when the script adds an address next.
+        use rtnetlink::packet_core::{
+            NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
+            NetlinkPayload,
+        };
+        use rtnetlink::packet_route::RouteNetlinkMessage;
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewLink(msg));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO;
+        let mut handle = self.handle.clone();
+        let mut responses = handle.request(req).map_err(nl("create veth"))?;
+        let mut index = None;
+        while let Some(m) = responses.next().await {
+            match m.payload {
+                NetlinkPayload::Error(e) if e.code.is_some() => {
+                    return Err(NetError::Netlink {
+                        op: "create veth",
+                        source: rtnetlink::Error::NetlinkError(e),
+                    });
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                    let named = l
+                        .attributes
+                        .iter()
+                        .any(|x| matches!(x, LinkAttribute::IfName(n) if n == a));
+                    if named {
+                        index = Some(l.header.index);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(index)
     }
 
     /// `ip link set NAME up`, by name (no index lookup needed).
