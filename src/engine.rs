@@ -53,7 +53,7 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
         let _ = writeln!(std::io::stderr(), "{s}");
     });
     let docs = api::register(&mut engine, ctx);
-    ctx.set_reference(crate::reference::entries(&engine, &docs));
+    ctx.set_docs(docs.clone());
     Built { engine, docs }
 }
 

@@ -126,17 +126,19 @@ fn run(
     };
     let mut sources = diag::Sources::new(&shown, &text, &dir);
 
-    // Parse first: a syntax error must not build anything. The AST is kept
-    // for the run (functions are resolved when called, not when parsed).
-    let mut ast = {
-        let ctx = api::Ctx::new(None, HashMap::new());
-        let built = engine::build(&ctx, None, &dir);
-        match built.engine.compile(&text) {
-            Ok(ast) => ast,
-            Err(e) => {
-                eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
-                return ExitCode::from(EXIT_ERROR);
-            }
+    // Signals first (no thread is started, so isolation still works), then
+    // one engine: the script is parsed before anything is built, so a
+    // syntax error builds nothing. The lab joins the engine's context later.
+    let Some(cancel) = install_cancel() else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let ctx = api::Ctx::new(None, params);
+    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
+    let mut ast = match built.engine.compile(&text) {
+        Ok(ast) => ast,
+        Err(e) => {
+            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
+            return ExitCode::from(EXIT_ERROR);
         }
     };
     ast.set_source(shown.clone());
@@ -146,12 +148,11 @@ fn run(
         .display()
         .to_string();
     let name = name.unwrap_or_else(|| lab_name(file));
-    let Some((lab, cancel, isolated)) = start_lab(name, script, isolated_flag, keep) else {
+    let Some((lab, isolated)) = start_lab(name, script, isolated_flag, keep, &cancel) else {
         return ExitCode::from(EXIT_ERROR);
     };
     let lab_name = lab.name().to_string();
-    let ctx = api::Ctx::new(Some(lab), params);
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
+    ctx.set_lab(lab);
     let result = built.engine.run_ast(&ast);
 
     let mut code = 0u8;
@@ -181,14 +182,29 @@ fn run(
     ExitCode::from(code)
 }
 
-/// Isolates (when asked or rootless), routes Ctrl-C/SIGTERM into a flag and
-/// opens the lab. Errors are printed here.
+/// Routes Ctrl-C and SIGTERM into a flag (printing why when it cannot).
+pub(crate) fn install_cancel() -> Option<cancel::Cancel> {
+    match cancel::Cancel::install() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            print_lab_error(LabError::new(
+                format!("cannot install signal handlers: {e}"),
+                "this is unexpected; please report it",
+            ));
+            None
+        }
+    }
+}
+
+/// Isolates (when asked or rootless) and opens the lab. Errors are printed
+/// here.
 pub(crate) fn start_lab(
     name: String,
     script: String,
     isolated_flag: bool,
     keep: bool,
-) -> Option<(Lab, cancel::Cancel, bool)> {
+    cancel: &cancel::Cancel,
+) -> Option<(Lab, bool)> {
     // Isolation comes before any thread exists (the runtime, the worker).
     let rootless = !isolate::is_root();
     let isolated = isolated_flag || rootless;
@@ -209,17 +225,6 @@ pub(crate) fn start_lab(
             );
         }
     }
-    let cancel = match cancel::Cancel::install() {
-        Ok(c) => c,
-        Err(e) => {
-            print_lab_error(LabError::new(
-                format!("cannot install signal handlers: {e}"),
-                "this is unexpected; please report it",
-            ));
-            return None;
-        }
-    };
-
     let lab = match Lab::new(LabConfig {
         name,
         script,
@@ -242,7 +247,7 @@ pub(crate) fn start_lab(
         }
         lab
     };
-    Some((lab, cancel, isolated))
+    Some((lab, isolated))
 }
 
 /// Tears the lab down (unless kept) and reports what could not be undone;
@@ -297,7 +302,7 @@ fn check(file: &Path) -> ExitCode {
 fn docs(markdown: bool) -> ExitCode {
     let ctx = api::Ctx::new(None, HashMap::new());
     let built = engine::build(&ctx, None, Path::new("."));
-    let entries = reference::entries(&built.engine, &built.docs);
+    let entries = reference::entries(&built.docs);
     if markdown {
         print!("{}", reference::markdown(&entries));
     } else {

@@ -19,7 +19,7 @@ pub struct Entry {
 }
 
 /// Every entry: the native API in registration order, then the recipes.
-pub fn entries(engine: &rhai::Engine, docs: &[Doc]) -> Vec<Entry> {
+pub fn entries(docs: &[Doc]) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     for d in docs {
         if let Some(e) = out
@@ -41,12 +41,15 @@ pub fn entries(engine: &rhai::Engine, docs: &[Doc]) -> Vec<Entry> {
             example: d.example.to_string(),
         });
     }
-    out.extend(recipe_entries(engine));
+    out.extend(recipe_entries());
     out
 }
 
 /// Entries of the bundled modules, read from their `///` comments.
-fn recipe_entries(engine: &rhai::Engine) -> Vec<Entry> {
+fn recipe_entries() -> Vec<Entry> {
+    // A parser only; the limits match the script engine's.
+    let mut engine = rhai::Engine::new_raw();
+    engine.set_max_expr_depths(256, 256);
     let mut out: Vec<Entry> = Vec::new();
     for (module, text) in stdlib::MODULES {
         let Ok(ast) = engine.compile(text) else {

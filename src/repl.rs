@@ -306,8 +306,11 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
             .to_string(),
         None => "(repl)".into(),
     };
-    let Some((lab, cancel, isolated)) =
-        crate::start_lab(name.clone(), script, isolated_flag, false)
+    let Some(cancel) = crate::install_cancel() else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let Some((lab, isolated)) =
+        crate::start_lab(name.clone(), script, isolated_flag, false, &cancel)
     else {
         return ExitCode::from(EXIT_ERROR);
     };

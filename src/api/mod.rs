@@ -28,8 +28,11 @@ pub struct Ctx {
     lab: RefCell<Option<Lab>>,
     params: HashMap<String, String>,
     used_params: RefCell<HashSet<String>>,
-    /// The reference help() shows (filled in once everything is registered).
-    reference: RefCell<Vec<crate::reference::Entry>>,
+    /// The registered functions' docs (set once everything is registered);
+    /// the reference help() shows is built from them on first use only,
+    /// so a run that never asks pays nothing for it.
+    docs: RefCell<Vec<Doc>>,
+    reference: std::cell::OnceCell<Vec<crate::reference::Entry>>,
     /// In the REPL: the lines that succeeded, for save().
     session: RefCell<Option<Vec<String>>>,
 }
@@ -40,13 +43,19 @@ impl Ctx {
             lab: RefCell::new(lab),
             params,
             used_params: RefCell::new(HashSet::new()),
-            reference: RefCell::new(Vec::new()),
+            docs: RefCell::new(Vec::new()),
+            reference: std::cell::OnceCell::new(),
             session: RefCell::new(None),
         })
     }
 
-    pub fn set_reference(&self, entries: Vec<crate::reference::Entry>) {
-        *self.reference.borrow_mut() = entries;
+    pub fn set_docs(&self, docs: Vec<Doc>) {
+        *self.docs.borrow_mut() = docs;
+    }
+
+    fn reference(&self) -> &[crate::reference::Entry] {
+        self.reference
+            .get_or_init(|| crate::reference::entries(&self.docs.borrow()))
     }
 
     /// Starts recording a REPL session for save().
@@ -92,6 +101,11 @@ impl Ctx {
                 "this call builds network objects: run the script with `nslab run`",
             ))
         })
+    }
+
+    /// Puts the lab in, once it exists (the engine is built before it).
+    pub fn set_lab(&self, lab: Lab) {
+        *self.lab.borrow_mut() = Some(lab);
     }
 
     /// Takes the lab out (for teardown at the end of the run).

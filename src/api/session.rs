@@ -16,11 +16,11 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     };
     let c = ctx.clone();
     r.func(help_doc.clone(), move || {
-        print!("{}", reference::overview(&c.reference.borrow()));
+        print!("{}", reference::overview(c.reference()));
     });
     let c = ctx.clone();
     r.func(help_doc, move |name: &str| -> Res<()> {
-        match reference::lookup(&c.reference.borrow(), name) {
+        match reference::lookup(c.reference(), name) {
             Ok(text) => {
                 print!("{text}");
                 Ok(())
