@@ -262,34 +262,20 @@ pub fn interactive(
     own_sys: bool,
     cancel: &crate::cancel::Cancel,
 ) -> Result<i64> {
-    let (prog, args) = argv
-        .split_first()
-        .ok_or_else(|| NetError::Other("empty command".into()))?;
-    let mut cmd = Command::new(prog);
-    cmd.args(args);
+    // The same child as every command (namespace, /sys, own process group,
+    // PDEATHSIG), which then takes the terminal as its foreground job.
+    let mut cmd = command(ns, argv, own_sys)?;
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let raw = ns.as_raw_fd();
-    // SAFETY: only async-signal-safe calls between fork and exec; the fd
-    // stays open in the parent until the child has been spawned.
+    // SAFETY: only async-signal-safe calls between fork and exec; this runs
+    // after command()'s own pre_exec, in the child's new process group.
     unsafe {
-        cmd.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(raw);
-            setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
-            if own_sys {
-                own_sysfs();
-            }
-            if libc::setpgid(0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+        cmd.pre_exec(|| {
             // A background group taking the terminal would get SIGTTOU.
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
             libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
             libc::signal(libc::SIGTTOU, libc::SIG_DFL);
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
             Ok(())
         });
     }
