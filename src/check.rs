@@ -31,16 +31,8 @@ const KEYWORDS: &[&str] = &[
 
 /// Names of all functions the engine knows (API and standard packages).
 fn engine_names(engine: &Engine) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = engine
-        .gen_fn_signatures(true)
-        .iter()
-        .filter_map(|s| s.split('(').next())
-        .map(|n| {
-            let n = n.rsplit("::").next().unwrap_or(n);
-            n.trim_start_matches("get$")
-                .trim_start_matches("set$")
-                .to_string()
-        })
+    let mut names: BTreeSet<String> = crate::engine::function_names(engine, true)
+        .into_iter()
         .collect();
     names.extend(KEYWORDS.iter().map(|k| k.to_string()));
     names

@@ -57,6 +57,22 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
     Built { engine, docs }
 }
 
+/// Names of the functions `engine` knows (with rhai's standard packages when
+/// asked): getters and setters by their property name, without namespaces.
+pub fn function_names(engine: &Engine, include_packages: bool) -> Vec<String> {
+    engine
+        .gen_fn_signatures(include_packages)
+        .iter()
+        .filter_map(|s| s.split('(').next())
+        .map(|n| {
+            let n = n.rsplit("::").next().unwrap_or(n);
+            n.trim_start_matches("get$")
+                .trim_start_matches("set$")
+                .to_string()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,13 +86,11 @@ mod tests {
         let documented: Vec<&str> = built.docs.iter().map(|d| d.name).collect();
         let exempt = ["to_string", "to_debug", "==", "message"];
         let mut missing = Vec::new();
-        let sigs = built.engine.gen_fn_signatures(false);
-        assert!(sigs.len() > 50, "the API is not registered: {sigs:?}");
-        for sig in sigs {
-            let name = sig.split('(').next().unwrap_or(&sig);
-            let name = name.trim_start_matches("get$").trim_start_matches("set$");
-            if !documented.contains(&name) && !exempt.contains(&name) {
-                missing.push(sig);
+        let names = function_names(&built.engine, false);
+        assert!(names.len() > 50, "the API is not registered: {names:?}");
+        for name in names {
+            if !documented.contains(&name.as_str()) && !exempt.contains(&name.as_str()) {
+                missing.push(name);
             }
         }
         assert!(

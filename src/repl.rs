@@ -212,15 +212,13 @@ impl Session {
         ast.set_source(name.to_string());
         self.texts.push((name.to_string(), text.to_string()));
         let merged = self.fns.merge(&ast);
-        match self
+        let outcome = match self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged)
         {
             Ok(v) => {
                 self.fns = merged.clone_functions_only();
                 self.keep_imports(&ast);
-                *self.vars.borrow_mut() =
-                    self.scope.iter_raw().map(|(n, ..)| n.to_string()).collect();
                 Outcome::Value(v)
             }
             Err(e) => {
@@ -237,11 +235,12 @@ impl Session {
                         Report::new(diag::eval_error(&mut s, &self.docs, &e))
                     );
                 }
-                *self.vars.borrow_mut() =
-                    self.scope.iter_raw().map(|(n, ..)| n.to_string()).collect();
                 Outcome::Failed
             }
-        }
+        };
+        // For completion: the variables as they stand, whatever happened.
+        *self.vars.borrow_mut() = self.scope.iter_raw().map(|(n, ..)| n.to_string()).collect();
+        outcome
     }
 
     /// An `import "x" as y;` lasts only for its own input: register the
@@ -281,12 +280,16 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    // A start-up file with a syntax error builds nothing.
+    // As in `run`: signals, then the one engine (the lab joins its context
+    // later), so a start-up file with a syntax error builds nothing.
+    let Some(cancel) = crate::install_cancel() else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let ctx = Ctx::new(None, Default::default());
+    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
     let start_text = match &file {
         Some(f) => match crate::read_script(f) {
             Ok((shown, text, _)) => {
-                let ctx = Ctx::new(None, Default::default());
-                let built = engine::build(&ctx, None, &dir);
                 if let Err(e) = built.engine.compile(&text) {
                     let mut s = diag::Sources::new(&shown, &text, &dir);
                     eprintln!("{:?}", Report::new(diag::parse_error(&mut s, &e)));
@@ -305,9 +308,6 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
             .display()
             .to_string(),
         None => "(repl)".into(),
-    };
-    let Some(cancel) = crate::install_cancel() else {
-        return ExitCode::from(EXIT_ERROR);
     };
     let Some((lab, isolated)) =
         crate::start_lab(name.clone(), script, isolated_flag, false, &cancel)
@@ -332,9 +332,8 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
         }
     }
 
-    let ctx = Ctx::new(Some(lab), Default::default());
+    ctx.set_lab(lab);
     ctx.start_session();
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
     let vars = Rc::new(RefCell::new(Vec::new()));
     let mut functions: Vec<String> = ctx_function_names(&built.engine, &built.docs);
     functions.sort();
@@ -448,11 +447,11 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
 /// recipes (`topo::star`).
 fn ctx_function_names(engine: &Engine, docs: &[api::Doc]) -> Vec<String> {
     let mut names: Vec<String> = docs.iter().map(|d| d.name.to_string()).collect();
-    names.extend(engine.gen_fn_signatures(true).iter().filter_map(|s| {
-        let n = s.split('(').next()?;
-        let n = n.trim_start_matches("get$").trim_start_matches("set$");
-        (n.chars().all(|c| c.is_alphanumeric() || c == '_') && !n.is_empty()).then(|| n.to_string())
-    }));
+    names.extend(
+        engine::function_names(engine, true)
+            .into_iter()
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_')),
+    );
     for (module, text) in stdlib::MODULES {
         if let Ok(ast) = engine.compile(text) {
             names.extend(

@@ -73,10 +73,7 @@ fn port_of(v: &Dynamic, key: &str) -> Res<u16> {
             format!("e.g. {key}: 80"),
         )
     })?;
-    u16::try_from(n)
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| bad(format!("{key} {n} is out of range"), "ports are 1..=65535"))
+    super::socket::port_in_range(n, key)
 }
 
 fn states_of(v: &Dynamic) -> Res<Vec<String>> {

@@ -29,10 +29,15 @@ impl std::fmt::Display for Listen {
 }
 
 fn port_of(v: i64) -> Res<u16> {
+    port_in_range(v, "port")
+}
+
+/// A TCP/UDP port given as `key` (port, sport, dport): 1..=65535.
+pub(super) fn port_in_range(v: i64, key: &str) -> Res<u16> {
     u16::try_from(v)
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| bad(format!("port {v} is out of range"), "ports are 1..=65535"))
+        .ok_or_else(|| bad(format!("{key} {v} is out of range"), "ports are 1..=65535"))
 }
 
 fn proto_of(s: &str) -> Res<Proto> {
