@@ -5,8 +5,8 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::ns::{self, NsWorker};
-use crate::net::rtnl::{self, Rtnl, RtnlTask};
+use crate::net::ns::{self, NsWorker, Pending};
+use crate::net::rtnl::{self, Rtnl, RtnlParts, RtnlTask};
 use crate::net::{NetError, Result};
 
 /// Index of a namespace in the lab's table; 0 is the host.
@@ -42,6 +42,10 @@ pub struct Spaces {
     rt: tokio::runtime::Runtime,
     worker: NsWorker,
     entries: Vec<Entry>,
+    /// The next namespace, being made ahead (see `create`).
+    spare: Option<Pending<RtnlParts>>,
+    /// Off where a namespace made early could differ from one made on time.
+    make_spares: bool,
 }
 
 impl Spaces {
@@ -62,6 +66,8 @@ impl Spaces {
                 rtnl: None,
                 created: false,
             }],
+            spare: None,
+            make_spares: !ns::inherits_from_creator(),
         })
     }
 
@@ -147,13 +153,25 @@ impl Spaces {
     }
 
     /// `ip netns add NAME` + `ip link set lo up`, with its netlink socket
-    /// opened in the same trip to the worker.
+    /// opened inside it.
+    ///
+    /// Once a script has made one namespace it will likely make more, so the
+    /// next one is made ahead, unnamed, on the worker while the script goes on
+    /// (see [`NsWorker::unshare_async`]); naming it is a bind mount. A spare
+    /// that is never used is freed with the lab.
     pub fn create(&mut self, name: &str) -> Result<NsId> {
-        let handle = self.rt.handle().clone();
-        let (fd, parts) = self.worker.create(Some(name.to_string()), move || {
-            let _in_rt = handle.enter();
-            rtnl::open()
-        })?;
+        let pending = match self.spare.take() {
+            Some(p) => p,
+            None => self.unshare_async()?,
+        };
+        let (fd, parts) = pending.wait()?;
+        if let Err(e) = ns::give_name(fd.as_fd(), name) {
+            self.spare = Some(Pending::ready((fd, parts)));
+            return Err(e);
+        }
+        if self.make_spares {
+            self.spare = Some(self.unshare_async()?);
+        }
         let (r, task) = parts.spawn(self.rt.handle());
         self.entries.push(Entry {
             r: NsRef::Named(name.to_string()),
@@ -167,6 +185,14 @@ impl Spaces {
         Ok(id)
     }
 
+    fn unshare_async(&self) -> Result<Pending<RtnlParts>> {
+        let handle = self.rt.handle().clone();
+        self.worker.unshare_async(move || {
+            let _in_rt = handle.enter();
+            rtnl::open()
+        })
+    }
+
     /// Lets go of a namespace: its socket and fd, so the kernel can free it.
     pub fn close(&mut self, id: NsId) {
         let e = &mut self.entries[id];
@@ -176,6 +202,7 @@ impl Spaces {
 
     /// Closes everything (end of the lab).
     pub fn close_all(&mut self) {
+        self.spare = None;
         for e in &mut self.entries {
             e.rtnl = None;
         }
