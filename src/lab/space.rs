@@ -196,7 +196,9 @@ impl Spaces {
     /// Lets go of a namespace: its socket and fd, so the kernel can free it.
     pub fn close(&mut self, id: NsId) {
         let e = &mut self.entries[id];
-        e.rtnl = None;
+        if let Some((_, task)) = e.rtnl.take() {
+            task.close(&self.rt);
+        }
         e.fd = None;
     }
 

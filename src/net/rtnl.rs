@@ -29,12 +29,26 @@ pub struct Rtnl {
 }
 
 /// The task that drives a namespace's netlink socket.
-pub struct RtnlTask(tokio::task::JoinHandle<()>);
+pub struct RtnlTask(Option<tokio::task::JoinHandle<()>>);
+
+impl RtnlTask {
+    /// Stops the task and waits until its socket is closed. (Only aborting
+    /// it leaves the socket open until the runtime next runs, and the socket
+    /// keeps its namespace, with all the traffic inside, alive until then.)
+    pub fn close(mut self, rt: &tokio::runtime::Runtime) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let _ = rt.block_on(task);
+        }
+    }
+}
 
 impl Drop for RtnlTask {
     fn drop(&mut self) {
         // Aborting the task closes the socket, which releases the namespace.
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -59,7 +73,7 @@ impl RtnlParts {
             Rtnl {
                 handle: self.handle,
             },
-            RtnlTask(task),
+            RtnlTask(Some(task)),
         )
     }
 }
