@@ -191,11 +191,66 @@ impl Undo {
 /// failure is returned (with what the step was).
 pub fn unwind(sp: &mut Spaces, steps: &[Undo]) -> Vec<(String, NetError)> {
     let mut errors = Vec::new();
-    for step in steps.iter().rev() {
+    for step in teardown_order(steps) {
         if let Err(e) = step.apply(sp) {
             errors.push((step.describe(), e));
         }
     }
     sp.close_all();
     errors
+}
+
+/// The steps in reverse, except that namespaces deleted one right after the
+/// other go in the order they were made. Deleting one namespace never depends
+/// on another, and the first ones made are usually what the rest plug into
+/// (a switch, a router): deleting those first cuts every cable at once, so the
+/// kernel stops flooding traffic (IPv6 neighbour discovery, multicast) through
+/// a bridge into namespaces that are about to go anyway.
+fn teardown_order(steps: &[Undo]) -> Vec<&Undo> {
+    let mut order = Vec::with_capacity(steps.len());
+    let mut run: Vec<&Undo> = Vec::new();
+    for step in steps.iter().rev() {
+        if matches!(step, Undo::DeleteNetns { .. }) {
+            run.push(step);
+        } else {
+            order.extend(run.drain(..).rev());
+            order.push(step);
+        }
+    }
+    order.extend(run.drain(..).rev());
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn netns(name: &str) -> Undo {
+        Undo::DeleteNetns {
+            name: name.to_string(),
+        }
+    }
+
+    #[test]
+    fn teardown_reverses_but_deletes_runs_of_namespaces_oldest_first() {
+        let stop = Undo::StopProcess { pid: 7, start: 1 };
+        let sysctl = Undo::RestoreSysctl {
+            ns: NsRef::Host,
+            key: "net.ipv4.ip_forward".into(),
+            value: "0".into(),
+        };
+        let steps = vec![
+            netns("a"),
+            netns("b"),
+            stop.clone(),
+            netns("c"),
+            netns("d"),
+            sysctl.clone(),
+        ];
+        let order: Vec<Undo> = teardown_order(&steps).into_iter().cloned().collect();
+        assert_eq!(
+            order,
+            vec![sysctl, netns("c"), netns("d"), stop, netns("a"), netns("b")]
+        );
+    }
 }
