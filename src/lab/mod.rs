@@ -94,6 +94,8 @@ pub struct Lab {
     bridges: HashMap<(NsId, String), u32>,
     /// Both ends of every veth the lab made, each mapped to the other.
     veth_peers: HashMap<(NsId, String), (NsId, String)>,
+    /// Links brought up since the last probe; see `settle`.
+    unsettled: Vec<(NsId, String)>,
     keep: bool,
     cancel: Cancel,
     name: String,
@@ -127,6 +129,7 @@ impl Lab {
             procs: Vec::new(),
             nft_tables: HashSet::new(),
             veth_peers: HashMap::new(),
+            unsettled: Vec::new(),
             bridges: HashMap::new(),
             ping_socks: HashMap::new(),
             ifindex: HashMap::new(),
@@ -339,6 +342,8 @@ impl Lab {
         let (ea, eb) = ((ns_a, a.to_string()), (ns_b, b.to_string()));
         self.veth_peers.insert(ea.clone(), eb.clone());
         self.veth_peers.insert(eb, ea);
+        self.unsettled.push((ns_a, a.to_string()));
+        self.unsettled.push((ns_b, b.to_string()));
         Ok(())
     }
 
@@ -368,6 +373,7 @@ impl Lab {
         if let Ok(index) = self.sp.block_on(r.index_of(name)) {
             self.bridges.insert((id, name.to_string()), index);
         }
+        self.unsettled.push((id, name.to_string()));
         Ok(())
     }
 
@@ -412,6 +418,9 @@ impl Lab {
             "bring a link down"
         };
         let what = format!("'{name}' in '{}'", self.sp.name(id));
+        if up {
+            self.unsettled.push((id, name.to_string()));
+        }
         let act = |lab: &mut Lab| {
             lab.sp
                 .block_on(r.set_up(cur.index, up))
@@ -468,6 +477,9 @@ impl Lab {
             ));
         }
         let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
+        // Both may come up now (the bridge gets its carrier from its ports).
+        self.unsettled.push((link_ns, link.to_string()));
+        self.unsettled.push((br_ns, br.to_string()));
         // A bridge and a port the lab made: one request, no lookups.
         if let Some(&br_index) = self.bridges.get(&(br_ns, br.to_string()))
             && !self.foreign_link(link_ns, link)
@@ -755,8 +767,51 @@ impl Lab {
             .collect())
     }
 
+    /// Waits until the links brought up since the last probe can carry
+    /// traffic (best effort, at most a second). A link whose carrier came on
+    /// after it was opened (the first end of a veth, once its peer comes up)
+    /// drops every packet until the kernel swaps in its real qdisc, later and
+    /// asynchronously (linkwatch); a ping right after `veth()` could lose its
+    /// ARP request and time out. Asking for one link (RTM_GETLINK, not a
+    /// dump) makes the kernel finish that step for it first (since Linux 6.8;
+    /// older kernels get asked again until the link says it is up). All the
+    /// questions go out together, before the first packet. Bridges are asked
+    /// once more after the first round: a bridge's carrier comes on only when
+    /// its first port is done with that step, so that round may start theirs.
+    fn settle(&mut self) {
+        let mut pending = std::mem::take(&mut self.unsettled);
+        pending.sort_unstable();
+        pending.dedup();
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut first = true;
+        while !pending.is_empty() && !self.cancel.is_set() {
+            // A namespace deleted since has taken its links along.
+            let asks: Vec<_> = pending
+                .iter()
+                .filter_map(|(id, name)| self.sp.rtnl(*id).ok().map(|r| (r, name.as_str())))
+                .collect();
+            let again: Vec<bool> = self.sp.block_on(futures::future::join_all(asks.iter().map(
+                |(r, name)| async move {
+                    r.link(name)
+                        .await
+                        .is_ok_and(|l| l.activating() || (first && l.kind == "bridge"))
+                },
+            )));
+            let mut again = again.into_iter();
+            pending.retain(|(id, _)| self.sp.rtnl(*id).is_ok() && again.next().unwrap_or(false));
+            if pending.is_empty() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            if !first {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            first = false;
+        }
+    }
+
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
+        self.settle();
         let v6 = dst.is_ipv6();
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
@@ -777,6 +832,7 @@ impl Lab {
 
     /// `ip netns exec NS CMD…`, output captured.
     pub fn exec(&mut self, id: NsId, argv: &[String]) -> Result<exec::Output> {
+        self.settle();
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let out = exec::run(fd.as_fd(), argv, id != HOST, &self.cancel);
         self.check_cancel()?;
@@ -806,6 +862,7 @@ impl Lab {
     /// A background process in `ns` (a server, a capture), stopped at
     /// teardown before its namespace is deleted. Returns its number.
     pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
+        self.settle();
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let p = exec::spawn(fd.as_fd(), argv, id != HOST)
             .map_err(|e| self.start_err("start a process", id, argv, e))?;
@@ -875,6 +932,7 @@ impl Lab {
         port: u16,
         timeout: Duration,
     ) -> Result<bool> {
+        self.settle();
         let v6 = dst.is_ipv6();
         let sock = self
             .sp
@@ -969,6 +1027,7 @@ impl Lab {
     /// An interactive shell in `ns` (`ip netns exec NS bash`) on this
     /// terminal; returns its exit code.
     pub fn shell(&mut self, id: NsId) -> Result<i64> {
+        self.settle();
         if !exec::has_terminal() {
             return Err(LabError::new(
                 "ns.shell() needs a terminal, and nslab's input or output is not one",

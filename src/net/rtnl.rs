@@ -94,6 +94,29 @@ pub struct LinkInfoRow {
     pub master: Option<u32>,
     /// For a veth: the peer's ifindex (in its own namespace).
     pub peer: Option<u32>,
+    /// Carrier on (IFF_LOWER_UP).
+    pub carrier: bool,
+}
+
+impl LinkInfoRow {
+    /// Up, with carrier, but not yet carrying traffic. When a link's carrier
+    /// comes on after it was opened (the first end of a veth once its peer
+    /// comes up, a bridge once it has a port), the kernel swaps its no-op
+    /// qdisc, which drops every packet, for the real one later, in the same
+    /// asynchronous step (linkwatch) that sets its operstate. For a veth
+    /// that step comes at once (a veth's events are always urgent), so
+    /// anything but "up" means not yet (a new veth says "unknown" until
+    /// then). Other kinds, bridges too, can say "unknown" for a second or for
+    /// good while working fine; for them only "down" counts.
+    pub fn activating(&self) -> bool {
+        if !(self.up && self.carrier) {
+            return false;
+        }
+        match self.kind.as_str() {
+            "veth" => self.state != "up",
+            _ => matches!(self.state.as_str(), "down" | "lowerlayerdown"),
+        }
+    }
 }
 
 /// An address as `ip addr show` reports it.
@@ -472,6 +495,7 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
         mtu: 0,
         master: None,
         peer: None,
+        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
     };
     for a in &msg.attributes {
         match a {
