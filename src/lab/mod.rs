@@ -233,6 +233,7 @@ impl Lab {
                 if let (Some(j), Some(s)) = (&mut self.journal, seq) {
                     j.cancel(s)?;
                 }
+                self.forget_veths_of(id);
                 Ok(())
             }
             Err(e) => {
@@ -242,6 +243,52 @@ impl Lab {
                     &format!("namespace '{name}'"),
                     e,
                 ))
+            }
+        }
+    }
+
+    /// After namespace `id` is deleted: the kernel destroys it, and the
+    /// other ends of its veths elsewhere, a moment later, in the background.
+    /// Waits (at most a second) until those ends are gone, so that the script
+    /// can reuse their names at once. Not while a process the lab started is
+    /// running: it may be what keeps the namespace alive.
+    fn forget_veths_of(&mut self, id: NsId) {
+        let peers: Vec<(NsId, String)> = self
+            .veth_peers
+            .iter()
+            .filter(|((n, _), (pn, _))| *n == id && *pn != id)
+            .map(|(_, peer)| peer.clone())
+            .collect();
+        self.veth_peers
+            .retain(|(n, _), (pn, _)| *n != id && *pn != id);
+        for p in &peers {
+            self.ifindex.remove(p);
+            self.made_links.remove(p);
+            self.bridges.remove(p);
+        }
+        self.bridges.retain(|(n, _), _| *n != id);
+        if self
+            .procs
+            .iter_mut()
+            .any(|p| matches!(p.child.try_wait(), Ok(None)))
+        {
+            return;
+        }
+        let mut left = peers;
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while !left.is_empty() && std::time::Instant::now() < deadline && !self.cancel.is_set() {
+            let asks: Vec<_> = left
+                .iter()
+                .filter_map(|(n, name)| self.sp.rtnl(*n).ok().map(|r| (r, name.as_str())))
+                .collect();
+            let there: Vec<bool> = self.sp.block_on(futures::future::join_all(
+                asks.iter()
+                    .map(|(r, name)| async move { r.link(name).await.is_ok() }),
+            ));
+            let mut there = there.into_iter();
+            left.retain(|(n, _)| self.sp.rtnl(*n).is_ok() && there.next().unwrap_or(false));
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }
