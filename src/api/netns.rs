@@ -46,7 +46,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "namespaces",
             name: "delete",
             sig: "ns.delete()",
-            doc: "Delete a namespace this lab made, now instead of at teardown (`ip netns del NAME`).",
+            doc: "Delete a namespace this lab made, now instead of at teardown (`ip netns del NAME`); returns once the other ends of its veths are gone too.",
             example: "ns1.delete();",
         },
         move |ns: &mut Netns| -> Res<()> { c.lab()?.delete_netns(ns.id).map_err(err) },

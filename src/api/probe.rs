@@ -277,7 +277,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "ping",
         sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints.",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. Waits first until the links brought up since can carry traffic.",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();
