@@ -105,15 +105,16 @@ impl LinkInfoRow {
     /// qdisc, which drops every packet, for the real one later, in the same
     /// asynchronous step (linkwatch) that sets its operstate. For a veth
     /// that step comes at once (a veth's events are always urgent), so
-    /// anything but "up" means not yet (a new veth says "unknown" until
-    /// then). Other kinds, bridges too, can say "unknown" for a second or for
-    /// good while working fine; for them only "down" counts.
+    /// "unknown" means not yet too (a new veth says so until then; "dormant"
+    /// or "testing" are what a user asked for). Other kinds, bridges too,
+    /// can say "unknown" for a second or for good while working fine; for
+    /// them only "down" counts.
     pub fn activating(&self) -> bool {
         if !(self.up && self.carrier) {
             return false;
         }
         match self.kind.as_str() {
-            "veth" => self.state != "up",
+            "veth" => matches!(self.state.as_str(), "unknown" | "down" | "lowerlayerdown"),
             _ => matches!(self.state.as_str(), "down" | "lowerlayerdown"),
         }
     }
