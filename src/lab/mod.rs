@@ -277,16 +277,7 @@ impl Lab {
         let mut left = peers;
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         while !left.is_empty() && std::time::Instant::now() < deadline && !self.cancel.is_set() {
-            let asks: Vec<_> = left
-                .iter()
-                .filter_map(|(n, name)| self.sp.rtnl(*n).ok().map(|r| (r, name.as_str())))
-                .collect();
-            let there: Vec<bool> = self.sp.block_on(futures::future::join_all(
-                asks.iter()
-                    .map(|(r, name)| async move { r.link(name).await.is_ok() }),
-            ));
-            let mut there = there.into_iter();
-            left.retain(|(n, _)| self.sp.rtnl(*n).is_ok() && there.next().unwrap_or(false));
+            self.retain_links(&mut left, |l| l.is_some());
             if !left.is_empty() {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -832,20 +823,9 @@ impl Lab {
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         let mut first = true;
         while !pending.is_empty() && !self.cancel.is_set() {
-            // A namespace deleted since has taken its links along.
-            let asks: Vec<_> = pending
-                .iter()
-                .filter_map(|(id, name)| self.sp.rtnl(*id).ok().map(|r| (r, name.as_str())))
-                .collect();
-            let again: Vec<bool> = self.sp.block_on(futures::future::join_all(asks.iter().map(
-                |(r, name)| async move {
-                    r.link(name)
-                        .await
-                        .is_ok_and(|l| l.activating() || (first && l.kind == "bridge"))
-                },
-            )));
-            let mut again = again.into_iter();
-            pending.retain(|(id, _)| self.sp.rtnl(*id).is_ok() && again.next().unwrap_or(false));
+            self.retain_links(&mut pending, |l| {
+                l.is_some_and(|l| l.activating() || (first && l.kind == "bridge"))
+            });
             if pending.is_empty() || std::time::Instant::now() >= deadline {
                 break;
             }
@@ -854,6 +834,26 @@ impl Lab {
             }
             first = false;
         }
+    }
+
+    /// Asks the kernel for each of `links` (one RTM_GETLINK each, all sent
+    /// together) and keeps those for which `keep` says yes, given the link
+    /// or None where it is gone. A namespace deleted since has taken its
+    /// links along: they are dropped.
+    fn retain_links(
+        &mut self,
+        links: &mut Vec<(NsId, String)>,
+        keep: impl Fn(Option<LinkInfoRow>) -> bool,
+    ) {
+        let asks: Vec<_> = links
+            .iter()
+            .filter_map(|(id, name)| self.sp.rtnl(*id).ok().map(|r| (r, name.as_str())))
+            .collect();
+        let answers = self.sp.block_on(futures::future::join_all(
+            asks.iter().map(|(r, name)| r.link(name)),
+        ));
+        let mut kept = answers.into_iter().map(|a| keep(a.ok()));
+        links.retain(|(id, _)| self.sp.rtnl(*id).is_ok() && kept.next().unwrap_or(false));
     }
 
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
