@@ -169,9 +169,6 @@ impl Spaces {
             self.spare = Some(Pending::ready((fd, parts)));
             return Err(e);
         }
-        if self.make_spares {
-            self.spare = Some(self.unshare_async()?);
-        }
         let (r, task) = parts.spawn(self.rt.handle());
         self.entries.push(Entry {
             r: NsRef::Named(name.to_string()),
@@ -180,8 +177,17 @@ impl Spaces {
             created: true,
         });
         let id = self.entries.len() - 1;
-        // lo is always ifindex 1 in a fresh namespace.
-        self.block_on(r.set_up(1, true))?;
+        // lo is always ifindex 1 in a fresh namespace. The caller records
+        // the namespace only if this returns Ok: on an error, unname it here.
+        if let Err(e) = self.block_on(r.set_up(1, true)) {
+            self.close(id);
+            let _ = ns::delete_named(name);
+            return Err(e);
+        }
+        // A spare is only a head start: without one the next call makes its own.
+        if self.make_spares {
+            self.spare = self.unshare_async().ok();
+        }
         Ok(id)
     }
 

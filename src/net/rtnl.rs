@@ -45,7 +45,8 @@ impl RtnlTask {
 
 impl Drop for RtnlTask {
     fn drop(&mut self) {
-        // Aborting the task closes the socket, which releases the namespace.
+        // Aborted, the task (and its socket, which pins the namespace) is
+        // dropped when the runtime next runs or goes; `close` waits for that.
         if let Some(task) = &self.0 {
             task.abort();
         }
