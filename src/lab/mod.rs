@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use crate::cancel::Cancel;
 use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
-use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteRow, RouteSpec};
+use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 use crate::net::{exec, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
@@ -226,6 +226,7 @@ impl Lab {
         }
         self.ping_socks.retain(|(n, _), _| *n != id);
         self.ifindex.retain(|(n, _), _| *n != id);
+        self.bridges.retain(|(n, _), _| *n != id);
         let (seq, undo) = self.ledger.remove(pos);
         let result = undo.apply(&mut self.sp);
         match result {
@@ -264,9 +265,7 @@ impl Lab {
         for p in &peers {
             self.ifindex.remove(p);
             self.made_links.remove(p);
-            self.bridges.remove(p);
         }
-        self.bridges.retain(|(n, _), _| *n != id);
         if self
             .procs
             .iter_mut()
@@ -277,7 +276,7 @@ impl Lab {
         let mut left = peers;
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         while !left.is_empty() && std::time::Instant::now() < deadline && !self.cancel.is_set() {
-            self.retain_links(&mut left, |l| l.is_some());
+            self.retain_links(&mut left, |_| true);
             if !left.is_empty() {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -824,7 +823,7 @@ impl Lab {
         let mut first = true;
         while !pending.is_empty() && !self.cancel.is_set() {
             self.retain_links(&mut pending, |l| {
-                l.is_some_and(|l| l.activating() || (first && l.kind == "bridge"))
+                l.activating() || (first && l.kind == "bridge")
             });
             if pending.is_empty() || std::time::Instant::now() >= deadline {
                 break;
@@ -837,23 +836,27 @@ impl Lab {
     }
 
     /// Asks the kernel for each of `links` (one RTM_GETLINK each, all sent
-    /// together) and keeps those for which `keep` says yes, given the link
-    /// or None where it is gone. A namespace deleted since has taken its
-    /// links along: they are dropped.
+    /// together) and keeps those that exist and `keep` says yes to. (A
+    /// namespace deleted since has taken its links along.)
     fn retain_links(
         &mut self,
         links: &mut Vec<(NsId, String)>,
-        keep: impl Fn(Option<LinkInfoRow>) -> bool,
+        keep: impl Fn(&LinkInfoRow) -> bool,
     ) {
-        let asks: Vec<_> = links
-            .iter()
-            .filter_map(|(id, name)| self.sp.rtnl(*id).ok().map(|r| (r, name.as_str())))
-            .collect();
-        let answers = self.sp.block_on(futures::future::join_all(
-            asks.iter().map(|(r, name)| r.link(name)),
-        ));
-        let mut kept = answers.into_iter().map(|a| keep(a.ok()));
-        links.retain(|(id, _)| self.sp.rtnl(*id).is_ok() && kept.next().unwrap_or(false));
+        let clients: Vec<Option<Rtnl>> =
+            links.iter().map(|(id, _)| self.sp.rtnl(*id).ok()).collect();
+        let answers: Vec<Option<LinkInfoRow>> =
+            self.sp
+                .block_on(futures::future::join_all(links.iter().zip(&clients).map(
+                    |((_, name), r)| async move {
+                        match r {
+                            Some(r) => r.link(name).await.ok(),
+                            None => None,
+                        }
+                    },
+                )));
+        let mut answers = answers.into_iter();
+        links.retain(|_| answers.next().flatten().is_some_and(|l| keep(&l)));
     }
 
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
