@@ -3,29 +3,34 @@
 //! One `Rtnl` per namespace: its socket was opened inside that namespace, so
 //! every request on it acts there.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
-use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    State,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteVia,
 };
+use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 
 use super::{NetError, Result};
+
+mod wire;
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.
 #[derive(Clone)]
 pub struct Rtnl {
-    handle: Handle,
+    conn: wire::Conn,
 }
 
 /// The task that drives a namespace's netlink socket.
@@ -55,27 +60,21 @@ impl Drop for RtnlTask {
 
 /// The unspawned parts of a connection, made on the namespace's thread.
 pub struct RtnlParts {
-    conn: rtnetlink::proto::Connection<netlink_packet_route::RouteNetlinkMessage>,
-    handle: Handle,
+    task: wire::ConnTask,
+    conn: wire::Conn,
 }
 
 /// Opens a netlink socket in the calling thread's namespace. The caller must
 /// be inside the tokio runtime's context (the socket registers with it).
 pub fn open() -> Result<RtnlParts> {
-    let (conn, handle, _) =
-        rtnetlink::new_connection().map_err(|e| NetError::os("open netlink socket", e))?;
-    Ok(RtnlParts { conn, handle })
+    let (task, conn) = wire::open().map_err(|e| NetError::os("open netlink socket", e))?;
+    Ok(RtnlParts { task, conn })
 }
 
 impl RtnlParts {
     pub fn spawn(self, rt: &tokio::runtime::Handle) -> (Rtnl, RtnlTask) {
-        let task = rt.spawn(self.conn);
-        (
-            Rtnl {
-                handle: self.handle,
-            },
-            RtnlTask(Some(task)),
-        )
+        let task = rt.spawn(self.task);
+        (Rtnl { conn: self.conn }, RtnlTask(Some(task)))
     }
 }
 
@@ -166,37 +165,23 @@ impl Rtnl {
             .build();
         // NLM_F_ECHO: the kernel answers with the new link, index included,
         // which saves a lookup when the script adds an address next.
-        use rtnetlink::packet_core::{
-            NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
-            NetlinkPayload,
-        };
-        use rtnetlink::packet_route::RouteNetlinkMessage;
-        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewLink(msg));
-        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO;
-        let mut handle = self.handle.clone();
-        let mut responses = handle.request(req).map_err(nl("create veth"))?;
-        let mut index = None;
-        while let Some(m) = responses.next().await {
-            match m.payload {
-                NetlinkPayload::Error(e) if e.code.is_some() => {
-                    return Err(NetError::Netlink {
-                        op: "create veth",
-                        source: rtnetlink::Error::NetlinkError(e),
-                    });
-                }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
-                    let named = l
-                        .attributes
-                        .iter()
-                        .any(|x| matches!(x, LinkAttribute::IfName(n) if n == a));
-                    if named {
-                        index = Some(l.header.index);
-                    }
-                }
-                _ => {}
+        let echoed = wire::answers(
+            &self.conn,
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO,
+        )
+        .await
+        .map_err(nl("create veth"))?;
+        Ok(echoed.iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l)
+                if l.attributes
+                    .iter()
+                    .any(|x| matches!(x, LinkAttribute::IfName(n) if n == a)) =>
+            {
+                Some(l.header.index)
             }
-        }
-        Ok(index)
+            _ => None,
+        }))
     }
 
     /// `ip link set NAME up`, by name (no index lookup needed).
@@ -208,12 +193,13 @@ impl Rtnl {
     /// `ip link add NAME type bridge && ip link set NAME up`.
     pub async fn add_bridge(&self, name: &str) -> Result<()> {
         let msg = LinkBridge::new(name).up().build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(nl("create bridge"))
+        wire::ack(
+            &self.conn,
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .await
+        .map_err(nl("create bridge"))
     }
 
     /// The ifindex of NAME (`ip link show NAME`), without dumping all links.
@@ -223,26 +209,23 @@ impl Rtnl {
 
     /// One link's details (`ip -d link show NAME`).
     pub async fn link(&self, name: &str) -> Result<LinkInfoRow> {
-        let mut stream = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        match stream.try_next().await.map_err(nl("look up link"))? {
-            Some(msg) => Ok(link_row(&msg)),
-            None => Err(NetError::os(
+        let msg = LinkUnspec::new_with_name(name).build();
+        let got = wire::answers(&self.conn, RouteNetlinkMessage::GetLink(lean_ask(msg)), 0)
+            .await
+            .map_err(nl("look up link"))?;
+        match got.first() {
+            Some(RouteNetlinkMessage::NewLink(l)) => Ok(link_row(l)),
+            _ => Err(NetError::os(
                 "look up link",
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )),
         }
     }
 
+    /// `ip link set`: RTM_NEWLINK without NLM_F_CREATE changes a link (unlike
+    /// RTM_SETLINK it also takes bridge-port settings).
     async fn change(&self, msg: LinkMessage, op: &'static str) -> Result<()> {
-        self.handle
-            .link()
-            .change(msg)
-            .execute()
+        wire::ack(&self.conn, RouteNetlinkMessage::NewLink(msg), 0)
             .await
             .map_err(nl(op))
     }
@@ -282,40 +265,53 @@ impl Rtnl {
 
     /// `ip link del NAME`.
     pub async fn del_link(&self, index: u32) -> Result<()> {
-        self.handle
-            .link()
-            .del(index)
-            .execute()
+        let msg = LinkUnspec::new_with_index(index).build();
+        wire::ack(&self.conn, RouteNetlinkMessage::DelLink(msg), 0)
             .await
             .map_err(nl("delete link"))
     }
 
     /// `ip link show`.
     pub async fn links(&self) -> Result<Vec<LinkInfoRow>> {
-        let msgs: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
+        let msg = lean_ask(LinkMessage::default());
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetLink(msg))
             .await
             .map_err(nl("list links"))?;
-        Ok(msgs.iter().map(link_row).collect())
+        Ok(got
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_row(l)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// `ip addr add ADDR dev DEV` (IPv6 with `nodad`: lab links need no
     /// duplicate detection, and it would hold the address back ~2 s).
     pub async fn add_addr(&self, index: u32, addr: IpNet) -> Result<()> {
-        let mut req = self
-            .handle
-            .address()
-            .add(index, addr.addr(), addr.prefix_len());
+        // As `ip addr add` does: local = peer address, and for IPv4 the
+        // broadcast address of the prefix.
+        let mut msg = match addr.addr() {
+            IpAddr::V4(a) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(index)
+                .address(a, addr.prefix_len())
+                .build(),
+            IpAddr::V6(a) => AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(index)
+                .address(a, addr.prefix_len())
+                .build(),
+        };
         if addr.addr().is_ipv6() {
-            req.message_mut()
-                .attributes
+            msg.attributes
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
-        req.execute().await.map_err(nl("add address"))
+        wire::ack(
+            &self.conn,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .await
+        .map_err(nl("add address"))
     }
 
     /// `ip addr del ADDR dev DEV`.
@@ -332,26 +328,24 @@ impl Rtnl {
         if addr.addr().is_ipv6() {
             msg.attributes.push(AddressAttribute::Address(addr.addr()));
         }
-        self.handle
-            .address()
-            .del(msg)
-            .execute()
+        wire::ack(&self.conn, RouteNetlinkMessage::DelAddress(msg), 0)
             .await
             .map_err(nl("delete address"))
     }
 
     /// `ip addr show`.
     pub async fn addrs(&self) -> Result<Vec<AddrRow>> {
-        let msgs: Vec<AddressMessage> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(nl("list addresses"))?;
+        let got = wire::dump(
+            &self.conn,
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        )
+        .await
+        .map_err(nl("list addresses"))?;
         let mut rows = Vec::new();
-        for m in msgs {
+        for m in got {
+            let RouteNetlinkMessage::NewAddress(m) = m else {
+                continue;
+            };
             let ip = m
                 .attributes
                 .iter()
@@ -396,21 +390,19 @@ impl Rtnl {
     /// `ip route add DST [via GW] [dev DEV] [metric N]`.
     pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = Self::route_msg(spec)?;
-        self.handle
-            .route()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(nl("add route"))
+        wire::ack(
+            &self.conn,
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .await
+        .map_err(nl("add route"))
     }
 
     /// `ip route del DST [via GW] [dev DEV] [metric N]`.
     pub async fn del_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = Self::route_msg(spec)?;
-        self.handle
-            .route()
-            .del(msg)
-            .execute()
+        wire::ack(&self.conn, RouteNetlinkMessage::DelRoute(msg), 0)
             .await
             .map_err(nl("delete route"))
     }
@@ -422,10 +414,14 @@ impl Rtnl {
         } else {
             RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
         };
-        let mut stream = self.handle.route().get(filter).execute();
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetRoute(filter))
+            .await
+            .map_err(nl("list routes"))?;
         let mut rows = Vec::new();
-        while let Some(m) = stream.next().await {
-            let m = m.map_err(nl("list routes"))?;
+        for m in got {
+            let RouteNetlinkMessage::NewRoute(m) = m else {
+                continue;
+            };
             let mut table = u32::from(m.header.table);
             let mut dst = None;
             let mut via = None;
@@ -476,6 +472,14 @@ impl Rtnl {
         }
         Ok(rows)
     }
+}
+
+/// A link query that spares the kernel the statistics nslab never reads
+/// (RTEXT_FILTER_SKIP_STATS; kernels before 5.4 ignore it and send them).
+fn lean_ask(mut msg: LinkMessage) -> LinkMessage {
+    msg.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    msg
 }
 
 fn protocol_name(p: RouteProtocol) -> String {
