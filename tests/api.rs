@@ -61,6 +61,9 @@ fn veth_ends_are_in_their_namespaces_and_up() {
         // the witness: `ip` inside each namespace
         print(a.exec(["ip", "-o", "link", "show", "va"]).stdout);
         print(host().exec("ip -o link show vh").stdout);
+        // one queue each way, both ends, made so (see Rtnl::add_veth)
+        print(a.exec(["ip", "-o", "-d", "link", "show", "va"]).stdout);
+        print(host().exec("ip -o -d link show vh").stdout);
         let l = a.links().filter(|l| l.name == "va")[0];
         if l.kind != "veth" || !l.up { throw `link ${l}`; }
     "#,
@@ -69,6 +72,12 @@ fn veth_ends_are_in_their_namespaces_and_up() {
     assert!(o.stdout.contains("va@"), "{}", o.stdout);
     assert!(o.stdout.contains("vh@"), "{}", o.stdout);
     assert!(o.stdout.contains(",UP"), "{}", o.stdout);
+    let queues = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains("numtxqueues 1 numrxqueues 1 "))
+        .count();
+    assert_eq!(queues, 2, "{}", o.stdout);
 }
 
 /// The first packet right after a link comes up must not be lost: the

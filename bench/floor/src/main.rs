@@ -16,6 +16,10 @@
 //! - one netlink socket per namespace, opened while inside it;
 //! - each veth created in its host namespace, already up and with a chosen
 //!   ifindex, its peer created directly in sw: no moves, no lookups;
+//! - each veth end made with one queue each way (`numtxqueues 1 numrxqueues
+//!   1`): by default the kernel gives it one per possible CPU and then cuts
+//!   that to the one it uses, which waits for an expedited RCU grace period
+//!   (twice per veth) while holding the rtnl lock;
 //! - every request pipelined (sent before the previous answer arrives);
 //! - the pings all sent at once from one raw ICMP socket in h1;
 //! - teardown = unmount the names and close the fds: the kernel deletes the
@@ -313,13 +317,18 @@ fn run() -> Result<(), Error> {
             .map(|(k, h)| async move {
                 let i = k + 1;
                 let port = format!("p{i}");
+                // One queue each way from the start (see the module doc).
                 let peer = LinkMessageBuilder::<LinkUnspec>::new()
                     .name(port.clone())
                     .setns_by_fd(sw_fd)
+                    .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+                    .append_extra_attribute(LinkAttribute::NumRxQueues(1))
                     .build();
                 let veth = LinkVeth::new("eth0", &port)
                     .index(ETH0_INDEX)
                     .up()
+                    .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+                    .append_extra_attribute(LinkAttribute::NumRxQueues(1))
                     .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
                     .build();
                 let (a, b, c) = futures::join!(

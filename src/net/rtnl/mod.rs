@@ -155,12 +155,25 @@ impl Rtnl {
     /// `a` comes up in the same request. The peer cannot: the kernel opens
     /// it before `a` exists (veth_open -> ENOTCONN), so it needs its own.
     pub async fn add_veth(&self, a: &str, b: &str, peer_ns: Option<RawFd>) -> Result<Option<u32>> {
-        let mut peer = LinkMessageBuilder::<LinkUnspec>::new().name(b.to_string());
+        // One queue each way, asked for up front (`numtxqueues 1 numrxqueues
+        // 1`): a veth otherwise gets one per possible CPU and is then cut
+        // down to the one it uses, and cutting queues waits for an expedited
+        // RCU grace period, twice per veth, while holding the rtnl lock that
+        // every other link change on the machine waits for. One queue is
+        // what a veth uses either way (until someone raises it with
+        // `ethtool -L`, which nslab does not do).
+        let one_queue = |m: LinkMessageBuilder<LinkUnspec>| {
+            m.append_extra_attribute(LinkAttribute::NumTxQueues(1))
+                .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+        };
+        let mut peer = one_queue(LinkMessageBuilder::<LinkUnspec>::new().name(b.to_string()));
         if let Some(fd) = peer_ns {
             peer = peer.setns_by_fd(fd);
         }
         let msg = LinkVeth::new(a, b)
             .up()
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
         // NLM_F_ECHO: the kernel answers with the new link, index included,
