@@ -206,13 +206,8 @@ impl Rtnl {
     /// `ip link add NAME type bridge && ip link set NAME up`.
     pub async fn add_bridge(&self, name: &str) -> Result<()> {
         let msg = LinkBridge::new(name).up().build();
-        wire::ack(
-            &self.conn,
-            RouteNetlinkMessage::NewLink(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .await
-        .map_err(nl("create bridge"))
+        self.create(RouteNetlinkMessage::NewLink(msg), "create bridge")
+            .await
     }
 
     /// The ifindex of NAME (`ip link show NAME`), without dumping all links.
@@ -233,6 +228,14 @@ impl Rtnl {
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )),
         }
+    }
+
+    /// A request that makes something new and fails if it exists already
+    /// (`ip link/addr/route add`).
+    async fn create(&self, msg: RouteNetlinkMessage, op: &'static str) -> Result<()> {
+        wire::ack(&self.conn, msg, NLM_F_CREATE | NLM_F_EXCL)
+            .await
+            .map_err(nl(op))
     }
 
     /// `ip link set`: RTM_NEWLINK without NLM_F_CREATE changes a link (unlike
@@ -318,13 +321,8 @@ impl Rtnl {
             msg.attributes
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
-        wire::ack(
-            &self.conn,
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .await
-        .map_err(nl("add address"))
+        self.create(RouteNetlinkMessage::NewAddress(msg), "add address")
+            .await
     }
 
     /// `ip addr del ADDR dev DEV`.
@@ -403,13 +401,8 @@ impl Rtnl {
     /// `ip route add DST [via GW] [dev DEV] [metric N]`.
     pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = Self::route_msg(spec)?;
-        wire::ack(
-            &self.conn,
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .await
-        .map_err(nl("add route"))
+        self.create(RouteNetlinkMessage::NewRoute(msg), "add route")
+            .await
     }
 
     /// `ip route del DST [via GW] [dev DEV] [metric N]`.
