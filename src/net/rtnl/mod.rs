@@ -162,18 +162,15 @@ impl Rtnl {
         // every other link change on the machine waits for. One queue is
         // what a veth uses either way (until someone raises it with
         // `ethtool -L`, which nslab does not do).
-        let one_queue = |m: LinkMessageBuilder<LinkUnspec>| {
+        fn one_queue<T>(m: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
             m.append_extra_attribute(LinkAttribute::NumTxQueues(1))
                 .append_extra_attribute(LinkAttribute::NumRxQueues(1))
-        };
+        }
         let mut peer = one_queue(LinkMessageBuilder::<LinkUnspec>::new().name(b.to_string()));
         if let Some(fd) = peer_ns {
             peer = peer.setns_by_fd(fd);
         }
-        let msg = LinkVeth::new(a, b)
-            .up()
-            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
-            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+        let msg = one_queue(LinkVeth::new(a, b).up())
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
         // NLM_F_ECHO: the kernel answers with the new link, index included,
