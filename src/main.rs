@@ -97,7 +97,8 @@ pub(crate) fn read_script(file: &Path) -> Result<(String, String, PathBuf), Exit
     }
 }
 
-/// The lab's default name: the script's file name, made safe for a path.
+/// The lab's default name: the script's file name, made a valid lab name
+/// (see `names::check_labname`).
 fn lab_name(file: &Path) -> String {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
     let s: String = stem
@@ -109,6 +110,8 @@ fn lab_name(file: &Path) -> String {
                 '_'
             }
         })
+        .skip_while(|c| *c == '-')
+        .take(64)
         .collect();
     if s.is_empty() { "lab".into() } else { s }
 }
@@ -120,6 +123,12 @@ fn run(
     isolated_flag: bool,
     name: Option<String>,
 ) -> ExitCode {
+    if let Some(n) = &name
+        && let Err(e) = lab::names::check_labname(n)
+    {
+        print_lab_error(e);
+        return ExitCode::from(EXIT_USAGE);
+    }
     let (shown, text, dir) = match read_script(file) {
         Ok(x) => x,
         Err(code) => return code,
@@ -255,10 +264,14 @@ pub(crate) fn start_lab(
 pub(crate) fn finish_lab(ctx: &api::Ctx, code: &mut u8, isolated: bool, lab_name: &str) {
     if let Some(mut lab) = ctx.take_lab() {
         let kept = lab.is_kept();
-        let errors = lab.teardown();
-        if !errors.is_empty() {
-            eprintln!("nslab: teardown could not undo {} step(s):", errors.len());
-            for e in errors {
+        let report = lab.teardown();
+        print_left_alone(&report.left_alone);
+        if !report.errors.is_empty() {
+            eprintln!(
+                "nslab: teardown could not undo {} step(s):",
+                report.errors.len()
+            );
+            for e in report.errors {
                 print_lab_error(e);
             }
             if *code == 0 {
@@ -267,6 +280,13 @@ pub(crate) fn finish_lab(ctx: &api::Ctx, code: &mut u8, isolated: bool, lab_name
         } else if kept && !isolated {
             eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
         }
+    }
+}
+
+/// What teardown left alone on purpose, one line each.
+fn print_left_alone(notes: &[String]) {
+    for n in notes {
+        eprintln!("nslab: {n}");
     }
 }
 
@@ -319,35 +339,68 @@ fn ls() -> ExitCode {
     }
     println!("{:<20} {:<40} {:>5}  SCRIPT", "LAB", "STATUS", "STEPS");
     for r in labs {
-        println!(
-            "{:<20} {:<40} {:>5}  {}",
-            r.header.lab,
-            r.status(),
-            r.steps.len(),
-            r.header.script
-        );
+        match r {
+            Ok(r) => println!(
+                "{:<20} {:<40} {:>5}  {}",
+                r.header.lab,
+                r.status(),
+                r.steps.len(),
+                r.header.script
+            ),
+            Err((path, e)) => println!(
+                "{:<20} {:<40} {:>5}  {}",
+                path.file_stem()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default(),
+                "refused: not a journal nslab trusts",
+                "-",
+                e.message
+            ),
+        }
     }
     ExitCode::SUCCESS
 }
 
 fn down(name: Option<String>, all: bool) -> ExitCode {
-    let records: Vec<_> = match (&name, all) {
-        (Some(n), _) => match lab::journal::read(&lab::journal::path_for(n)) {
-            Ok(r) => vec![r],
-            Err(_) => {
+    let records = match (&name, all) {
+        (Some(n), _) => {
+            if let Err(e) = lab::names::check_labname(n) {
+                print_lab_error(e);
+                return ExitCode::from(EXIT_USAGE);
+            }
+            let path = lab::journal::path_for(n);
+            if std::fs::symlink_metadata(&path).is_err() {
                 print_lab_error(LabError::new(
                     format!("there is no lab named '{n}'"),
                     "`nslab ls` lists the labs that can be taken down",
                 ));
                 return ExitCode::from(EXIT_ERROR);
             }
-        },
+            vec![lab::journal::read(&path).map_err(|e| (path, e))]
+        }
         (None, _) => lab::journal::list(),
     };
     let mut code = 0;
     for rec in records {
+        let rec = match rec {
+            Ok(r) => r,
+            Err((_, e)) => {
+                print_lab_error(e);
+                code = EXIT_ERROR;
+                continue;
+            }
+        };
         let n = rec.header.lab.clone();
-        if rec.alive() {
+        // Held while the lab's process lives (and while another `down` works).
+        let claimed = match rec.claim() {
+            Ok(c) => c,
+            Err(e) => {
+                print_lab_error(e);
+                code = EXIT_ERROR;
+                continue;
+            }
+        };
+        let Some(_lock) = claimed else {
             if name.is_some() {
                 print_lab_error(LabError::new(
                     format!("lab '{n}' is still running (pid {})", rec.header.pid),
@@ -359,18 +412,22 @@ fn down(name: Option<String>, all: bool) -> ExitCode {
                 code = EXIT_ERROR;
             }
             continue;
-        }
+        };
         match lab::down(&rec) {
-            Ok(errors) if errors.is_empty() => println!("lab '{n}' is down"),
-            Ok(errors) => {
-                eprintln!(
-                    "nslab: lab '{n}': {} step(s) could not be undone:",
-                    errors.len()
-                );
-                for e in errors {
-                    print_lab_error(e);
+            Ok(report) => {
+                print_left_alone(&report.left_alone);
+                if report.errors.is_empty() {
+                    println!("lab '{n}' is down");
+                } else {
+                    eprintln!(
+                        "nslab: lab '{n}': {} step(s) could not be undone:",
+                        report.errors.len()
+                    );
+                    for e in report.errors {
+                        print_lab_error(e);
+                    }
+                    code = EXIT_ERROR;
                 }
-                code = EXIT_ERROR;
             }
             Err(e) => {
                 print_lab_error(e);

@@ -1,15 +1,24 @@
 //! The journal: /run/nslab/LAB.json, one JSON object per line. The first
 //! line describes the lab; each next line is an undo step, written before the
 //! change it undoes reaches the host. `nslab down` replays it after a crash.
+//!
+//! The running lab holds an exclusive `flock` on its journal for its whole
+//! life: the kernel drops it when the process ends, however it ends, so "is
+//! the lab still running?" is a question no copied binary, reused pid or
+//! zombie can answer wrongly. A journal is data from disk: `read` trusts it
+//! only when this user owns it and nobody else can write it, and every step
+//! is checked with the script API's own rules before `down` applies it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{LabError, Result};
 use super::ledger::Undo;
+use super::names;
 
 pub const JOURNAL_DIR: &str = "/run/nslab";
 
@@ -17,6 +26,13 @@ pub const JOURNAL_DIR: &str = "/run/nslab";
 pub struct Header {
     pub lab: String,
     pub pid: u32,
+    /// The process's start time (field 22 of /proc/PID/stat), shown by `ls`.
+    #[serde(default)]
+    pub start: u64,
+    /// A random token of this run of the lab; marks what it made (its
+    /// nf_tables tables) and names it among the holders of host settings.
+    #[serde(default)]
+    pub id: String,
     pub script: String,
     pub started: u64,
     pub isolated: bool,
@@ -30,7 +46,7 @@ enum Line {
     Kept { kept: bool },
 }
 
-/// An open journal the running lab appends to.
+/// An open journal the running lab appends to (and holds locked).
 pub struct Journal {
     path: PathBuf,
     file: File,
@@ -41,29 +57,92 @@ pub fn path_for(lab: &str) -> PathBuf {
     Path::new(JOURNAL_DIR).join(format!("{lab}.json"))
 }
 
+/// Makes /run/nslab (0755 whatever the umask), or checks the one there:
+/// a directory, not a link, that only its owner (this user or root) can
+/// write. One left 0777 by an older nslab is put right.
+pub fn ensure_dir() -> Result<()> {
+    match fs::DirBuilder::new().mode(0o755).create(JOURNAL_DIR) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(LabError::new(
+                format!("cannot create {JOURNAL_DIR}: {e}"),
+                "nslab keeps its journal there; run as root or with --isolated",
+            ));
+        }
+    }
+    let meta = fs::symlink_metadata(JOURNAL_DIR).map_err(|e| {
+        LabError::new(
+            format!("cannot read {JOURNAL_DIR}: {e}"),
+            "nslab keeps its journal there; run as root or with --isolated",
+        )
+    })?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || (meta.uid() != me && meta.uid() != 0) {
+        return Err(LabError::new(
+            format!("{JOURNAL_DIR} is not a directory owned by root or this user"),
+            format!(
+                "nslab will not keep its journal in a place others control: remove {JOURNAL_DIR}"
+            ),
+        ));
+    }
+    if meta.mode() & 0o7777 != 0o755 {
+        if meta.uid() != me {
+            return Err(LabError::new(
+                format!("{JOURNAL_DIR} can be written by others"),
+                format!("make it private: chmod 755 {JOURNAL_DIR}"),
+            ));
+        }
+        fs::set_permissions(JOURNAL_DIR, fs::Permissions::from_mode(0o755)).map_err(|e| {
+            LabError::new(
+                format!("cannot set the mode of {JOURNAL_DIR}: {e}"),
+                format!("make it private: chmod 755 {JOURNAL_DIR}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 impl Journal {
     /// Starts the journal of a new lab; refuses a name that is in use.
     pub fn create(header: &Header) -> Result<Journal> {
-        fs::create_dir_all(JOURNAL_DIR).map_err(|e| {
-            LabError::new(
-                format!("cannot create {JOURNAL_DIR}: {e}"),
-                "nslab keeps its journal there; run as root or with --isolated",
-            )
-        })?;
+        names::check_labname(&header.lab)?;
+        ensure_dir()?;
         let path = path_for(&header.lab);
-        let mut file = match OpenOptions::new().append(true).create_new(true).open(&path) {
+        let opened = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        let mut file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let state = read(&path)
-                    .map(|j| j.status())
-                    .unwrap_or_else(|_| "in use".into());
-                return Err(LabError::new(
-                    format!("a lab named '{}' already exists ({state})", header.lab),
-                    format!(
-                        "remove it with `nslab down {}`, or give this one another name with --name",
-                        header.lab
+                return Err(match read(&path) {
+                    Ok(j) => LabError::new(
+                        format!(
+                            "a lab named '{}' already exists ({})",
+                            header.lab,
+                            j.status()
+                        ),
+                        format!(
+                            "remove it with `nslab down {}`, or give this one another name with --name",
+                            header.lab
+                        ),
                     ),
-                ));
+                    Err(e) => LabError::new(
+                        format!(
+                            "the name '{}' is taken by {}, which nslab cannot use: {}",
+                            header.lab,
+                            path.display(),
+                            e.message
+                        ),
+                        format!(
+                            "give this lab another name with --name, or remove the file (rm {})",
+                            path.display()
+                        ),
+                    ),
+                });
             }
             Err(e) => {
                 return Err(LabError::new(
@@ -72,6 +151,16 @@ impl Journal {
                 ));
             }
         };
+        // The mode asked for above went through the umask.
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io_err)?;
+        // Nobody else has it yet: the lock is ours until the process ends.
+        file.try_lock().map_err(|e| {
+            LabError::new(
+                format!("cannot lock the journal {}: {e}", path.display()),
+                "another nslab process opened it at the same moment; try again",
+            )
+        })?;
         let line = serde_json::to_string(header).map_err(json_err)?;
         writeln!(file, "{line}").map_err(io_err)?;
         Ok(Journal { path, file, seq: 0 })
@@ -125,7 +214,7 @@ fn io_err(e: std::io::Error) -> LabError {
     )
 }
 
-/// A journal read back from disk.
+/// A journal read back from disk, checked.
 #[derive(Debug)]
 pub struct Record {
     pub path: PathBuf,
@@ -135,11 +224,27 @@ pub struct Record {
 }
 
 impl Record {
-    /// Is the process that made the lab still running?
+    /// Is the process that made the lab still running? It holds the lock.
     pub fn alive(&self) -> bool {
-        let comm =
-            fs::read_to_string(format!("/proc/{}/comm", self.header.pid)).unwrap_or_default();
-        comm.trim() == "nslab"
+        match open_checked(&self.path) {
+            Ok(f) => matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock)),
+            Err(_) => false,
+        }
+    }
+
+    /// Takes the journal for `down`: its lock, held until the returned file
+    /// is dropped, so that two `down`s never replay one lab at once. `None`
+    /// while the lab's process (or another `down`) holds it.
+    pub fn claim(&self) -> Result<Option<File>> {
+        let f = open_checked(&self.path)?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(f)),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(LabError::new(
+                format!("cannot lock {}: {e}", self.path.display()),
+                "check the file system under /run/nslab",
+            )),
+        }
     }
 
     pub fn status(&self) -> String {
@@ -151,22 +256,104 @@ impl Record {
     }
 }
 
-pub fn read(path: &Path) -> std::io::Result<Record> {
-    let f = File::open(path)?;
+/// Opens a journal only if it can be trusted: a regular file (not a link)
+/// owned by this user and writable by nobody else.
+fn open_checked(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                "it is a symbolic link".to_string()
+            } else {
+                e.to_string()
+            };
+            LabError::new(
+                format!("cannot open {}: {why}", path.display()),
+                format!(
+                    "nslab only follows journals it wrote; remove {}",
+                    path.display()
+                ),
+            )
+        })?;
+    let meta = f.metadata().map_err(|e| {
+        LabError::new(
+            format!("cannot read {}: {e}", path.display()),
+            "check the file system under /run/nslab",
+        )
+    })?;
+    let me = nix::unistd::geteuid().as_raw();
+    let why = if !meta.is_file() {
+        Some("it is not a regular file".to_string())
+    } else if meta.uid() != me {
+        Some(format!(
+            "it belongs to uid {}, not to this user ({me})",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "others can write it (mode {:o})",
+            meta.mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(LabError::new(
+            format!("refusing the journal {}: {why}", path.display()),
+            "nslab replays only journals this user wrote and nobody else can change; inspect and remove it by hand",
+        )),
+        None => Ok(f),
+    }
+}
+
+/// Reads and checks a journal: its owner and mode, its header, and every
+/// step against the rules the script API applies (a journal that says
+/// "restore kernel.hostname" or "delete namespace ../../etc" is refused
+/// whole, before anything is applied).
+pub fn read(path: &Path) -> Result<Record> {
+    let f = open_checked(path)?;
+    let bad = |what: String| {
+        LabError::new(
+            format!("refusing the journal {}: {what}", path.display()),
+            "it was not written by nslab, or was changed since; inspect and remove it by hand",
+        )
+    };
     let mut lines = BufReader::new(f).lines();
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let header: Header = serde_json::from_str(&lines.next().ok_or_else(|| bad("empty journal"))??)
-        .map_err(|e| bad(&e.to_string()))?;
+    let first = lines
+        .next()
+        .ok_or_else(|| bad("it is empty".into()))?
+        .map_err(|e| bad(e.to_string()))?;
+    let header: Header = serde_json::from_str(&first).map_err(|e| bad(format!("line 1: {e}")))?;
+    names::check_labname(&header.lab).map_err(|e| bad(format!("line 1: {}", e.message)))?;
+    if path.file_name() != path_for(&header.lab).file_name() {
+        return Err(bad(format!(
+            "it describes lab '{}' but is named {}",
+            header.lab,
+            path.display()
+        )));
+    }
     let mut steps: Vec<(u64, Undo)> = Vec::new();
     let mut kept = false;
-    for line in lines {
-        let line = line?;
-        // A torn last line (crash mid-write) is skipped, not fatal.
+    let mut torn: Option<usize> = None;
+    for (i, line) in lines.enumerate() {
+        let line = line.map_err(|e| bad(e.to_string()))?;
+        let n = i + 2;
+        if let Some(t) = torn {
+            return Err(bad(format!("line {t} cannot be read")));
+        }
         match serde_json::from_str::<Line>(&line) {
-            Ok(Line::Step { seq, undo }) => steps.push((seq, undo)),
+            Ok(Line::Step { seq, undo }) => {
+                undo.validate(&header)
+                    .map_err(|why| bad(format!("line {n}: {why}")))?;
+                steps.push((seq, undo));
+            }
             Ok(Line::Cancel { cancel }) => steps.retain(|(s, _)| *s != cancel),
             Ok(Line::Kept { kept: k }) => kept = k,
-            Err(_) => {}
+            // A torn last line (crash mid-write) is skipped; anywhere else
+            // an unreadable line means the file is not what nslab wrote.
+            Err(_) => torn = Some(n),
         }
     }
     Ok(Record {
@@ -177,17 +364,21 @@ pub fn read(path: &Path) -> std::io::Result<Record> {
     })
 }
 
-/// All journals under /run/nslab, sorted by lab name.
-pub fn list() -> Vec<Record> {
-    let mut out: Vec<Record> = fs::read_dir(JOURNAL_DIR)
+/// All journals under /run/nslab, sorted by lab name; the ones that cannot
+/// be trusted come back as errors, so `ls` and `down --all` can say so.
+pub fn list() -> Vec<std::result::Result<Record, (PathBuf, LabError)>> {
+    let mut out: Vec<_> = fs::read_dir(JOURNAL_DIR)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .filter_map(|p| read(&p).ok())
+                .map(|p| read(&p).map_err(|e| (p, e)))
                 .collect()
         })
         .unwrap_or_default();
-    out.sort_by(|a, b| a.header.lab.cmp(&b.header.lab));
+    out.sort_by_key(|r| match r {
+        Ok(rec) => rec.path.clone(),
+        Err((p, _)) => p.clone(),
+    });
     out
 }

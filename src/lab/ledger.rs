@@ -1,26 +1,46 @@
 //! Undo steps: one per change a lab made, replayed in reverse at teardown
 //! (by the lab itself, or by `nslab down` from the journal).
+//!
+//! Each step carries the identity of what the lab made or changed, not just
+//! its name: a namespace's nsfs inode, a link's ifindex (chosen by nslab and
+//! given to the kernel in the request that makes the link, so it is known
+//! before the link exists), the marker set inside an nf_tables table. A step
+//! whose object no longer has that identity is left alone, with a note that
+//! says so: whatever else carries the name now is someone else's.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::journal::Header;
+use super::names;
+use super::shared;
 use super::space::{NsRef, Spaces};
-use crate::net::rtnl::RouteSpec;
+use crate::net::rtnl::{RouteSpec, Rtnl};
 use std::os::fd::AsFd;
 
-use crate::net::{NetError, Result, nft, ns, sysctl};
+use crate::net::{NetError, Result, nft, ns};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Undo {
-    /// `ip netns del NAME`
-    DeleteNetns { name: String },
-    /// `ip link del NAME`
-    DeleteLink { ns: NsRef, name: String },
-    /// `ip addr del ADDR dev DEV`
-    DeleteAddr { ns: NsRef, dev: String, addr: IpNet },
+    /// `ip netns del NAME`, if NAME is still the namespace with inode `ino`
+    /// on nsfs device `dev`.
+    DeleteNetns { name: String, dev: u64, ino: u64 },
+    /// `ip link del NAME`, if NAME still has index `ifindex`.
+    DeleteLink {
+        ns: NsRef,
+        name: String,
+        ifindex: u32,
+    },
+    /// `ip addr del ADDR dev DEV` (DEV with index `ifindex`)
+    DeleteAddr {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        addr: IpNet,
+    },
     /// `ip route del DST [via GW] [dev DEV] [metric N]`
     DeleteRoute {
         ns: NsRef,
@@ -29,92 +49,205 @@ pub enum Undo {
         dev: Option<String>,
         metric: Option<u32>,
     },
-    /// `sysctl -w KEY=OLD`
-    RestoreSysctl {
-        ns: NsRef,
-        key: String,
-        value: String,
-    },
+    /// Lets go of a host sysctl this lab holds; the last lab holding it
+    /// restores the value from before the first one (see `shared`).
+    ReleaseSysctl { key: String },
     /// `kill` a process started with ns.spawn (and its group)
     StopProcess { pid: u32, start: u64 },
     /// `ip link set DEV up|down` back to how it was
-    RestoreUp { ns: NsRef, dev: String, up: bool },
+    RestoreUp {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        up: bool,
+    },
     /// `ip link set DEV mtu OLD`
-    RestoreMtu { ns: NsRef, dev: String, mtu: u32 },
-    /// `nft delete table inet TABLE`
-    DeleteNftTable { ns: NsRef, table: String },
+    RestoreMtu {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        mtu: u32,
+    },
+    /// `nft delete table inet TABLE`, if it holds the set `owner` that the
+    /// transaction making it put there.
+    DeleteNftTable {
+        ns: NsRef,
+        table: String,
+        owner: String,
+    },
     /// `ip link set DEV master OLD` / `nomaster`
     RestoreMaster {
         ns: NsRef,
         dev: String,
+        ifindex: u32,
         master: Option<String>,
     },
+}
+
+/// What undoing a step came to, when it did not simply work.
+pub enum Undone {
+    Done,
+    /// Not applied, on purpose: why (e.g. the name is someone else's now).
+    LeftAlone(String),
+}
+
+/// The name of the empty set that marks a lab's nf_tables table as made by
+/// the run of the lab with this id (made in the same transaction as the
+/// table, so a table without it was never this lab's).
+pub fn owner_set(id: &str) -> String {
+    format!("owner_{id}")
+}
+
+fn check_ref(r: &NsRef) -> std::result::Result<(), String> {
+    match r {
+        NsRef::Host => Ok(()),
+        NsRef::Named(n) => names::check_nsname(n).map_err(|e| e.message),
+    }
+}
+
+fn check_if(name: &str) -> std::result::Result<(), String> {
+    names::check_ifname(name).map_err(|e| e.message)
 }
 
 impl Undo {
     pub fn describe(&self) -> String {
         match self {
-            Undo::DeleteNetns { name } => format!("delete namespace '{name}'"),
-            Undo::DeleteLink { ns, name } => format!("delete link '{name}' in '{}'", ns.display()),
-            Undo::DeleteAddr { ns, dev, addr } => {
+            Undo::DeleteNetns { name, .. } => format!("delete namespace '{name}'"),
+            Undo::DeleteLink { ns, name, .. } => {
+                format!("delete link '{name}' in '{}'", ns.display())
+            }
+            Undo::DeleteAddr { ns, dev, addr, .. } => {
                 format!("delete address {addr} from '{dev}' in '{}'", ns.display())
             }
             Undo::DeleteRoute { ns, dst, .. } => {
                 format!("delete route {dst} in '{}'", ns.display())
             }
-            Undo::RestoreSysctl { ns, key, value } => {
-                format!("restore {key}={value} in '{}'", ns.display())
-            }
+            Undo::ReleaseSysctl { key } => format!("give back {key} in 'host'"),
             Undo::StopProcess { pid, .. } => format!("stop process {pid}"),
-            Undo::RestoreUp { ns, dev, up } => format!(
+            Undo::RestoreUp { ns, dev, up, .. } => format!(
                 "set '{dev}' in '{}' {} again",
                 ns.display(),
                 if *up { "up" } else { "down" }
             ),
-            Undo::RestoreMtu { ns, dev, mtu } => {
+            Undo::RestoreMtu { ns, dev, mtu, .. } => {
                 format!("restore mtu {mtu} of '{dev}' in '{}'", ns.display())
             }
             Undo::RestoreMaster { ns, dev, .. } => {
                 format!("restore the master of '{dev}' in '{}'", ns.display())
             }
-            Undo::DeleteNftTable { ns, table } => {
+            Undo::DeleteNftTable { ns, table, .. } => {
                 format!("delete nf_tables table inet {table} in '{}'", ns.display())
             }
         }
     }
 
-    /// Applies the step. An object that is already gone counts as undone.
-    pub fn apply(&self, sp: &mut Spaces) -> Result<()> {
-        match self.apply_inner(sp) {
-            Err(e) if e.is_not_found() => Ok(()),
+    /// Checks a step read from a journal with the rules the script API
+    /// applies to the same values: a journal is data, and `down` runs as
+    /// root. Returns why a step is refused.
+    pub fn validate(&self, header: &Header) -> std::result::Result<(), String> {
+        match self {
+            Undo::DeleteNetns { name, .. } => names::check_nsname(name).map_err(|e| e.message),
+            Undo::DeleteLink { ns, name, .. } => {
+                check_ref(ns)?;
+                check_if(name)
+            }
+            Undo::DeleteAddr { ns, dev, .. }
+            | Undo::RestoreUp { ns, dev, .. }
+            | Undo::RestoreMtu { ns, dev, .. } => {
+                check_ref(ns)?;
+                check_if(dev)
+            }
+            Undo::RestoreMaster {
+                ns, dev, master, ..
+            } => {
+                check_ref(ns)?;
+                check_if(dev)?;
+                master.as_deref().map_or(Ok(()), check_if)
+            }
+            Undo::DeleteRoute { ns, dev, .. } => {
+                check_ref(ns)?;
+                dev.as_deref().map_or(Ok(()), check_if)
+            }
+            Undo::ReleaseSysctl { key } => names::check_sysctl_key(key).map_err(|e| e.message),
+            Undo::StopProcess { pid, .. } => {
+                if *pid > 1 && *pid <= i32::MAX as u32 {
+                    Ok(())
+                } else {
+                    Err(format!("{pid} is not a process nslab could have started"))
+                }
+            }
+            Undo::DeleteNftTable { ns, table, owner } => {
+                check_ref(ns)?;
+                if *table != format!("nslab-{}", header.lab) || *owner != owner_set(&header.id) {
+                    return Err(format!(
+                        "nf_tables table '{table}' (marked '{owner}') is not the table of lab '{}'",
+                        header.lab
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies the step, if what it names is still what the lab made. An
+    /// object that is already gone counts as undone.
+    pub fn apply(&self, sp: &mut Spaces, header: &Header) -> Result<Undone> {
+        match self.apply_inner(sp, header) {
+            Err(e) if e.is_not_found() => Ok(Undone::Done),
             other => other,
         }
     }
 
-    fn apply_inner(&self, sp: &mut Spaces) -> Result<()> {
+    fn apply_inner(&self, sp: &mut Spaces, header: &Header) -> Result<Undone> {
+        let lab = &header.lab;
+        let not_ours = |what: String, have: u32, made: u32| {
+            Undone::LeftAlone(format!(
+                "{what} is not the one lab '{lab}' made (it has index {have}, the lab's had {made}): left alone"
+            ))
+        };
         match self {
-            Undo::DeleteNetns { name } => {
-                // Drop our socket and fd first, or the namespace (and the
-                // veths in it) would outlive its name.
-                if let Ok(id) = sp.resolve(&NsRef::Named(name.clone())) {
-                    sp.close(id);
+            Undo::DeleteNetns { name, dev, ino } => match ns::name_state(name)? {
+                ns::NameState::Missing => Ok(Undone::Done),
+                ns::NameState::Namespace(d, i) if (d, i) == (*dev, *ino) => {
+                    // Drop our socket and fd first, or the namespace (and the
+                    // veths in it) would outlive its name.
+                    if let Ok(id) = sp.resolve(&NsRef::Named(name.clone())) {
+                        sp.close(id);
+                    }
+                    ns::delete_named(name).map(|_| Undone::Done)
                 }
-                ns::delete_named(name)
-            }
-            Undo::DeleteLink { ns, name } => {
-                let id = sp.resolve(ns)?;
-                let r = sp.rtnl(id)?;
+                // The name's file, made by this lab just before it died,
+                // before the namespace was mounted on it.
+                ns::NameState::Unmounted => ns::delete_named(name).map(|_| Undone::Done),
+                ns::NameState::Namespace(..) | ns::NameState::Other => Ok(Undone::LeftAlone(
+                    format!("namespace '{name}' is not the one lab '{lab}' made: left alone"),
+                )),
+            },
+            Undo::DeleteLink { ns, name, ifindex } => {
+                let r = rtnl_of(sp, ns)?;
+                let what = format!("link '{name}' in '{}'", ns.display());
                 sp.block_on(async {
-                    let idx = r.index_of(name).await?;
-                    r.del_link(idx).await
+                    let have = r.link(name).await?.index;
+                    if have != *ifindex {
+                        return Ok(not_ours(what, have, *ifindex));
+                    }
+                    r.del_link(have).await.map(|_| Undone::Done)
                 })
             }
-            Undo::DeleteAddr { ns, dev, addr } => {
-                let id = sp.resolve(ns)?;
-                let r = sp.rtnl(id)?;
+            Undo::DeleteAddr {
+                ns,
+                dev,
+                ifindex,
+                addr,
+            } => {
+                let r = rtnl_of(sp, ns)?;
+                let what = format!("link '{dev}' in '{}'", ns.display());
                 sp.block_on(async {
-                    let idx = r.index_of(dev).await?;
-                    r.del_addr(idx, *addr).await
+                    let have = r.link(dev).await?.index;
+                    if have != *ifindex {
+                        return Ok(not_ours(what, have, *ifindex));
+                    }
+                    r.del_addr(have, *addr).await.map(|_| Undone::Done)
                 })
             }
             Undo::DeleteRoute {
@@ -124,8 +257,7 @@ impl Undo {
                 dev,
                 metric,
             } => {
-                let id = sp.resolve(ns)?;
-                let r = sp.rtnl(id)?;
+                let r = rtnl_of(sp, ns)?;
                 sp.block_on(async {
                     let oif = match dev {
                         Some(d) => Some(r.index_of(d).await?),
@@ -137,67 +269,125 @@ impl Undo {
                         oif,
                         metric: *metric,
                     };
-                    r.del_route(&spec).await
+                    r.del_route(&spec).await.map(|_| Undone::Done)
                 })
             }
-            Undo::RestoreSysctl { ns, key, value } => {
-                let id = sp.resolve(ns)?;
-                let (k, v) = (key.clone(), value.clone());
-                sp.run_in(id, move || sysctl::write(&k, &v))
-            }
-            Undo::StopProcess { pid, start } => crate::net::exec::stop(*pid, *start),
-            Undo::RestoreUp { ns, dev, up } => {
-                let id = sp.resolve(ns)?;
-                let r = sp.rtnl(id)?;
-                sp.block_on(async {
-                    let idx = r.index_of(dev).await?;
-                    r.set_up(idx, *up).await
+            Undo::ReleaseSysctl { key } => {
+                Ok(match shared::release(&shared::holder(header), key)? {
+                    None => Undone::Done,
+                    Some(note) => Undone::LeftAlone(note),
                 })
             }
-            Undo::RestoreMtu { ns, dev, mtu } => {
-                let id = sp.resolve(ns)?;
-                let r = sp.rtnl(id)?;
+            Undo::StopProcess { pid, start } => {
+                crate::net::exec::stop(*pid, *start).map(|_| Undone::Done)
+            }
+            Undo::RestoreUp {
+                ns,
+                dev,
+                ifindex,
+                up,
+            } => {
+                let r = rtnl_of(sp, ns)?;
+                let what = format!("link '{dev}' in '{}'", ns.display());
                 sp.block_on(async {
-                    let idx = r.index_of(dev).await?;
-                    r.set_mtu(idx, *mtu).await
+                    let have = r.link(dev).await?.index;
+                    if have != *ifindex {
+                        return Ok(not_ours(what, have, *ifindex));
+                    }
+                    r.set_up(have, *up).await.map(|_| Undone::Done)
                 })
             }
-            Undo::RestoreMaster { ns, dev, master } => {
-                let id = sp.resolve(ns)?;
-                let r = sp.rtnl(id)?;
+            Undo::RestoreMtu {
+                ns,
+                dev,
+                ifindex,
+                mtu,
+            } => {
+                let r = rtnl_of(sp, ns)?;
+                let what = format!("link '{dev}' in '{}'", ns.display());
                 sp.block_on(async {
-                    let idx = r.index_of(dev).await?;
+                    let have = r.link(dev).await?.index;
+                    if have != *ifindex {
+                        return Ok(not_ours(what, have, *ifindex));
+                    }
+                    r.set_mtu(have, *mtu).await.map(|_| Undone::Done)
+                })
+            }
+            Undo::RestoreMaster {
+                ns,
+                dev,
+                ifindex,
+                master,
+            } => {
+                let r = rtnl_of(sp, ns)?;
+                let what = format!("link '{dev}' in '{}'", ns.display());
+                sp.block_on(async {
+                    let have = r.link(dev).await?.index;
+                    if have != *ifindex {
+                        return Ok(not_ours(what, have, *ifindex));
+                    }
                     let m = match master {
                         Some(m) => Some(r.index_of(m).await?),
                         None => None,
                     };
-                    r.set_master(idx, m).await
+                    r.set_master(have, m).await.map(|_| Undone::Done)
                 })
             }
-            Undo::DeleteNftTable { ns, table } => {
+            Undo::DeleteNftTable { ns, table, owner } => {
                 let id = sp.resolve(ns)?;
                 let prog = nft::program().ok_or_else(|| {
                     NetError::Other(
                         "nft is not installed (Debian/Ubuntu/Fedora package: nftables)".into(),
                     )
                 })?;
-                nft::apply(sp.fd(id)?.as_fd(), &prog, nft::Ruleset::delete(table))
+                let fd = sp.fd(id)?.as_fd();
+                match nft::apply(fd, &prog, nft::Ruleset::delete_owned(table, owner)) {
+                    Ok(()) => Ok(Undone::Done),
+                    // One transaction deletes the marker and the table: it
+                    // fails whole when either is missing.
+                    Err(e) if e.raw_errno() == Some(libc::ENOENT) => {
+                        if nft::has_table(fd, &prog, table)? {
+                            Ok(Undone::LeftAlone(format!(
+                                "nf_tables table inet {table} in '{}' does not carry lab '{lab}''s mark: left alone",
+                                ns.display()
+                            )))
+                        } else {
+                            Ok(Undone::Done)
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
             }
         }
     }
 }
 
+fn rtnl_of(sp: &mut Spaces, r: &NsRef) -> Result<Rtnl> {
+    let id = sp.resolve(r)?;
+    sp.rtnl(id)
+}
+
+/// What a teardown came to: the steps that failed, and the ones left alone
+/// on purpose (with why).
+#[derive(Default)]
+pub struct Unwound {
+    pub errors: Vec<(String, NetError)>,
+    pub left_alone: Vec<String>,
+}
+
 /// Runs `steps` in reverse, best effort: every step is tried, and every
 /// failure is returned (with what the step was).
-pub fn unwind(sp: &mut Spaces, steps: &[Undo]) -> Vec<(String, NetError)> {
-    let mut errors = Vec::new();
+pub fn unwind(sp: &mut Spaces, steps: &[Undo], header: &Header) -> Unwound {
+    let mut out = Unwound::default();
     for step in teardown_order(steps) {
-        if let Err(e) = step.apply(sp) {
-            errors.push((step.describe(), e));
+        match step.apply(sp, header) {
+            Ok(Undone::Done) => {}
+            Ok(Undone::LeftAlone(why)) => out.left_alone.push(why),
+            Err(e) => out.errors.push((step.describe(), e)),
         }
     }
     sp.close_all();
-    errors
+    out
 }
 
 /// The steps in reverse, except that namespaces deleted one right after the
@@ -228,16 +418,16 @@ mod tests {
     fn netns(name: &str) -> Undo {
         Undo::DeleteNetns {
             name: name.to_string(),
+            dev: 1,
+            ino: 2,
         }
     }
 
     #[test]
     fn teardown_reverses_but_deletes_runs_of_namespaces_oldest_first() {
         let stop = Undo::StopProcess { pid: 7, start: 1 };
-        let sysctl = Undo::RestoreSysctl {
-            ns: NsRef::Host,
+        let sysctl = Undo::ReleaseSysctl {
             key: "net.ipv4.ip_forward".into(),
-            value: "0".into(),
         };
         let steps = vec![
             netns("a"),

@@ -5,6 +5,7 @@ pub mod error;
 pub mod journal;
 pub mod ledger;
 pub mod names;
+mod shared;
 mod show;
 pub mod space;
 
@@ -18,11 +19,11 @@ use ipnet::IpNet;
 use crate::cancel::Cancel;
 use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
-use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
+use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 use crate::net::{exec, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
-use ledger::Undo;
+use ledger::{Undo, Undone};
 use space::Spaces;
 pub use space::{HOST, NsId};
 
@@ -99,7 +100,58 @@ pub struct Lab {
     keep: bool,
     cancel: Cancel,
     name: String,
+    /// Who this run of the lab is (journaled first): its name and id mark
+    /// what it makes and hold host settings.
+    header: Header,
     torn_down: bool,
+}
+
+/// What a teardown came to.
+#[derive(Default)]
+pub struct TeardownReport {
+    /// Steps that failed.
+    pub errors: Vec<LabError>,
+    /// Steps left alone on purpose: what carries the name now is not what
+    /// the lab made (or a shared setting changed by someone else).
+    pub left_alone: Vec<String>,
+}
+
+impl TeardownReport {
+    fn from(u: ledger::Unwound) -> TeardownReport {
+        TeardownReport {
+            errors: u
+                .errors
+                .into_iter()
+                .map(|(what, e)| LabError::kernel(&what, "teardown", e))
+                .collect(),
+            left_alone: u.left_alone,
+        }
+    }
+}
+
+/// A random token naming one run of a lab (16 hex digits).
+fn run_id() -> String {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom fills the buffer it is given.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 8 {
+        // No randomness: the pid and the time still make a run unique here.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        b = (t ^ u64::from(std::process::id()) << 40).to_ne_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// EEXIST for a new link whose name is free: the index nslab picked for it
+/// is taken (a chance of about one in a billion per link in use).
+fn index_taken(name: &str) -> LabError {
+    LabError::new(
+        format!("the kernel refused the index nslab picked for link '{name}': it is in use"),
+        "run the script again: nslab picks another one at random",
+    )
 }
 
 fn net_err(doing: &str) -> impl Fn(crate::net::NetError) -> LabError + '_ {
@@ -108,10 +160,14 @@ fn net_err(doing: &str) -> impl Fn(crate::net::NetError) -> LabError + '_ {
 
 impl Lab {
     pub fn new(cfg: LabConfig) -> Result<Lab> {
+        names::check_labname(&cfg.name)?;
         let sp = Spaces::new().map_err(net_err("start the lab"))?;
+        let pid = std::process::id();
         let header = Header {
             lab: cfg.name.clone(),
-            pid: std::process::id(),
+            pid,
+            start: exec::start_time(pid).unwrap_or(0),
+            id: run_id(),
             script: cfg.script,
             started: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -136,6 +192,7 @@ impl Lab {
             keep: false,
             cancel: cfg.cancel,
             name: cfg.name,
+            header,
             torn_down: false,
         })
     }
@@ -181,6 +238,14 @@ impl Lab {
     /// `ip netns add NAME` (+ lo up).
     pub fn netns(&mut self, name: &str) -> Result<NsId> {
         names::check_nsname(name)?;
+        if self.sp.created_named(name).is_some() {
+            return Err(LabError::new(
+                format!("namespace '{name}' already exists: this lab made it earlier"),
+                format!(
+                    "use the handle the first netns(\"{name}\") returned, or pick another name"
+                ),
+            ));
+        }
         if ns::named_path(name).exists() {
             return Err(LabError::new(
                 format!("namespace '{name}' already exists"),
@@ -189,11 +254,21 @@ impl Lab {
                 ),
             ));
         }
+        // Made first and named last: the journal knows which namespace the
+        // name will be before the name exists.
+        let made = self.sp.make().map_err(|e| {
+            LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
+        })?;
+        let (dev, ino) = made.identity().map_err(|e| {
+            LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
+        })?;
         let undo = Undo::DeleteNetns {
             name: name.to_string(),
+            dev,
+            ino,
         };
         self.recorded(None, undo, |lab| {
-            lab.sp.create(name).map_err(|e| match e.raw_errno() {
+            lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
                     format!("namespace '{name}' already exists"),
                     format!("pick another name, or remove the old one with `ip netns del {name}`"),
@@ -213,8 +288,11 @@ impl Lab {
                 "nslab only deletes what it made; use `ip netns del` for others",
             ));
         }
-        let target = Undo::DeleteNetns { name: name.clone() };
-        let Some(pos) = self.ledger.iter().position(|(_, u)| *u == target) else {
+        let Some(pos) = self
+            .ledger
+            .iter()
+            .position(|(_, u)| matches!(u, Undo::DeleteNetns { name: n, .. } if *n == name))
+        else {
             return Err(LabError::new(
                 format!("namespace '{name}' was deleted earlier in this script"),
                 "a namespace can be deleted once",
@@ -228,9 +306,16 @@ impl Lab {
         self.ifindex.retain(|(n, _), _| *n != id);
         self.bridges.retain(|(n, _), _| *n != id);
         let (seq, undo) = self.ledger.remove(pos);
-        let result = undo.apply(&mut self.sp);
+        let result = undo.apply(&mut self.sp, &self.header);
         match result {
-            Ok(()) => {
+            Ok(Undone::LeftAlone(why)) => {
+                self.ledger.insert(pos, (seq, undo));
+                Err(LabError::new(
+                    why,
+                    "its name now belongs to a namespace someone else made",
+                ))
+            }
+            Ok(Undone::Done) => {
                 if let (Some(j), Some(s)) = (&mut self.journal, seq) {
                     j.cancel(s)?;
                 }
@@ -331,9 +416,18 @@ impl Lab {
         } else {
             (ns_b, b)
         };
+        // Outside the lab's namespaces that end gets an index of nslab's
+        // choosing, journaled before it exists (see `rtnl::pick_index`).
+        let mark = (!self.sp.is_created(undo_ns)).then(rtnl::pick_index);
+        let ends = if undo_ns == ns_a && undo_name == a {
+            (mark, None)
+        } else {
+            (None, mark)
+        };
         let undo = Undo::DeleteLink {
             ns: self.sp.nsref(undo_ns).clone(),
             name: undo_name.to_string(),
+            ifindex: mark.unwrap_or(0),
         };
         let r = self.sp.rtnl(ns_a).map_err(net_err("open netlink"))?;
         let peer_raw = if ns_a == ns_b {
@@ -343,7 +437,7 @@ impl Lab {
         };
         let rb = self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?;
         self.recorded(Some(undo_ns), undo, |lab| {
-            let made = lab.sp.block_on(r.add_veth(a, b, peer_raw));
+            let made = lab.sp.block_on(r.add_veth(a, b, peer_raw, ends));
             match made {
                 Ok(index) => {
                     if let Some(i) = index {
@@ -356,8 +450,10 @@ impl Lab {
                 Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
                     if lab.exists(ns_a, a)? {
                         Err(lab.link_exists_err(ns_a, a))
-                    } else {
+                    } else if lab.exists(ns_b, b)? {
                         Err(lab.link_exists_err(ns_b, b))
+                    } else {
+                        Err(index_taken(undo_name))
                     }
                 }
                 Err(e) => Err(LabError::kernel(
@@ -376,6 +472,9 @@ impl Lab {
                 self.made_links.insert((id, n.to_string()));
             }
         }
+        if let Some(index) = mark {
+            self.mark_link(undo_ns, index);
+        }
         let (ea, eb) = ((ns_a, a.to_string()), (ns_b, b.to_string()));
         self.veth_peers.insert(ea.clone(), eb.clone());
         self.veth_peers.insert(eb, ea);
@@ -387,16 +486,22 @@ impl Lab {
     /// `ip link add NAME type bridge` + up, in `ns`.
     pub fn bridge(&mut self, id: NsId, name: &str) -> Result<()> {
         names::check_ifname(name)?;
+        let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
         let undo = Undo::DeleteLink {
             ns: self.sp.nsref(id).clone(),
             name: name.to_string(),
+            ifindex: mark.unwrap_or(0),
         };
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.recorded(Some(id), undo, |lab| {
             lab.sp
-                .block_on(r.add_bridge(name))
+                .block_on(r.add_bridge(name, mark))
                 .map_err(|e| match e.raw_errno() {
-                    Some(libc::EEXIST) => lab.link_exists_err(id, name),
+                    Some(libc::EEXIST) => match lab.exists(id, name) {
+                        Ok(false) => index_taken(name),
+                        Ok(true) => lab.link_exists_err(id, name),
+                        Err(e) => e,
+                    },
                     _ => LabError::kernel(
                         "create a bridge",
                         &format!("'{name}' in '{}'", lab.sp.name(id)),
@@ -407,11 +512,29 @@ impl Lab {
         if !self.sp.is_created(id) {
             self.made_links.insert((id, name.to_string()));
         }
-        if let Ok(index) = self.sp.block_on(r.index_of(name)) {
+        let index = match mark {
+            Some(i) => {
+                self.mark_link(id, i);
+                Ok(i)
+            }
+            None => self.sp.block_on(r.index_of(name)),
+        };
+        if let Ok(index) = index {
             self.bridges.insert((id, name.to_string()), index);
         }
         self.unsettled.push((id, name.to_string()));
         Ok(())
+    }
+
+    /// Gives a link the lab made outside its own namespaces the alias
+    /// `nslab:LAB`, so `ip link` shows whose it is. Only a label for people:
+    /// the kernel cannot take an alias in the request that makes a link,
+    /// so nslab's own checks go by the index chosen up front.
+    fn mark_link(&mut self, id: NsId, index: u32) {
+        let alias = format!("nslab:{}", self.name);
+        if let Ok(r) = self.sp.rtnl(id) {
+            let _ = self.sp.block_on(r.set_alias(index, &alias));
+        }
     }
 
     /// The link's details; a clear error when there is no such link.
@@ -467,6 +590,7 @@ impl Lab {
             let undo = Undo::RestoreUp {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
+                ifindex: cur.index,
                 up: cur.up,
             };
             self.recorded(Some(id), undo, act)
@@ -493,6 +617,7 @@ impl Lab {
             let undo = Undo::RestoreMtu {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
+                ifindex: cur.index,
                 mtu: cur.mtu,
             };
             self.recorded(Some(id), undo, act)
@@ -565,6 +690,7 @@ impl Lab {
             let undo = Undo::RestoreMaster {
                 ns: self.sp.nsref(link_ns).clone(),
                 dev: link.to_string(),
+                ifindex: cur.index,
                 master: old,
             };
             self.recorded(Some(link_ns), undo, act)?;
@@ -572,6 +698,7 @@ impl Lab {
                 let undo = Undo::RestoreUp {
                     ns: self.sp.nsref(link_ns).clone(),
                     dev: link.to_string(),
+                    ifindex: cur.index,
                     up: false,
                 };
                 // Already up by now: the record only brings the old state back.
@@ -622,6 +749,7 @@ impl Lab {
             let undo = Undo::DeleteAddr {
                 ns: self.sp.nsref(id).clone(),
                 dev: dev.to_string(),
+                ifindex: index,
                 addr,
             };
             self.recorded(Some(id), undo, act)
@@ -697,30 +825,39 @@ impl Lab {
     }
 
     /// `sysctl -w KEY=VALUE` in `ns`; returns the old value (restored at teardown).
+    ///
+    /// In the lab's own namespaces the change goes with the namespace. A
+    /// host sysctl is one value for every lab on the machine: the lab holds
+    /// it with the others (`shared`), and the value from before comes back
+    /// when the last of them ends.
     pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
         let old = self.read_sysctl(id, key)?;
-        if old == value {
+        let name = self.sp.name(id).to_string();
+        let refused = |e: crate::net::NetError| match e.raw_errno() {
+            Some(libc::EINVAL) => LabError::new(
+                format!("the kernel refused {key}={value} in namespace '{name}'"),
+                "check the value: most net.* switches take 0 or 1",
+            ),
+            _ => LabError::kernel("write a sysctl", &format!("{key} in '{name}'"), e),
+        };
+        if self.sp.is_created(id) {
+            if old != value {
+                let (k, v) = (key.to_string(), value.to_string());
+                self.sp
+                    .run_in(id, move || sysctl::write(&k, &v))
+                    .map_err(refused)?;
+            }
             return Ok(old);
         }
-        let undo = Undo::RestoreSysctl {
-            ns: self.sp.nsref(id).clone(),
+        // Only the host is not the lab's own; its sysctls are this thread's.
+        debug_assert_eq!(id, HOST);
+        let who = shared::holder(&self.header);
+        let undo = Undo::ReleaseSysctl {
             key: key.to_string(),
-            value: old.clone(),
         };
-        let (k, v) = (key.to_string(), value.to_string());
-        let name = self.sp.name(id).to_string();
-        self.recorded(Some(id), undo, |lab| {
-            lab.sp
-                .run_in(id, move || sysctl::write(&k, &v))
-                .map_err(|e| match e.raw_errno() {
-                    Some(libc::EINVAL) => LabError::new(
-                        format!("the kernel refused {key}={value} in namespace '{name}'"),
-                        "check the value: most net.* switches take 0 or 1",
-                    ),
-                    _ => LabError::kernel("write a sysctl", &format!("{key} in '{name}'"), e),
-                })
-        })?;
-        Ok(old)
+        self.recorded(None, undo, |_| {
+            shared::hold(&who, key, value).map_err(refused)
+        })
     }
 
     /// `sysctl -w net.ipv4.ip_forward=1` and IPv6 forwarding, in `ns`.
@@ -1024,7 +1161,11 @@ impl Lab {
         })?;
         let table = self.table_name();
         let first = !self.nft_tables.contains(&id);
-        let rules = build(Ruleset::new(&table, first), &table);
+        let owner = ledger::owner_set(&self.header.id);
+        let rules = build(
+            Ruleset::new(&table, first.then_some(owner.as_str())),
+            &table,
+        );
         let where_ = self.where_(id);
         let run = |lab: &mut Lab| {
             let fd = lab.sp.fd(id).map_err(net_err("open namespace"))?;
@@ -1046,6 +1187,7 @@ impl Lab {
             let undo = Undo::DeleteNftTable {
                 ns: self.sp.nsref(id).clone(),
                 table: table.clone(),
+                owner: owner.clone(),
             };
             self.recorded(Some(id), undo, run)?;
             self.nft_tables.insert(id);
@@ -1109,9 +1251,9 @@ impl Lab {
 
     /// Undoes everything, in reverse; returns every step that failed.
     /// With keep() the lab stays and its journal is marked kept instead.
-    pub fn teardown(&mut self) -> Vec<LabError> {
+    pub fn teardown(&mut self) -> TeardownReport {
         if self.torn_down {
-            return Vec::new();
+            return TeardownReport::default();
         }
         self.torn_down = true;
         // Sockets first: they pin their namespaces.
@@ -1124,25 +1266,25 @@ impl Lab {
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.mark_kept()
             {
-                return vec![e];
+                return TeardownReport {
+                    errors: vec![e],
+                    left_alone: Vec::new(),
+                };
             }
             self.sp.close_all();
-            return Vec::new();
+            return TeardownReport::default();
         }
         let steps: Vec<Undo> = std::mem::take(&mut self.ledger)
             .into_iter()
             .map(|(_, u)| u)
             .collect();
-        let errors: Vec<LabError> = ledger::unwind(&mut self.sp, &steps)
-            .into_iter()
-            .map(|(what, e)| LabError::kernel(&what, "teardown", e))
-            .collect();
-        if errors.is_empty()
+        let report = TeardownReport::from(ledger::unwind(&mut self.sp, &steps, &self.header));
+        if report.errors.is_empty()
             && let Some(j) = self.journal.take()
         {
             j.remove();
         }
-        errors
+        report
     }
 }
 
@@ -1161,17 +1303,15 @@ pub fn proto_name(p: Proto) -> &'static str {
     }
 }
 
-/// `nslab down LAB`: finish a lab's teardown from its journal.
-pub fn down(rec: &journal::Record) -> Result<Vec<LabError>> {
+/// `nslab down LAB`: finish a lab's teardown from its journal. The caller
+/// holds the journal's lock (`Record::claim`).
+pub fn down(rec: &journal::Record) -> Result<TeardownReport> {
     let mut sp = Spaces::new().map_err(net_err("start teardown"))?;
-    let errors: Vec<LabError> = ledger::unwind(&mut sp, &rec.steps)
-        .into_iter()
-        .map(|(what, e)| LabError::kernel(&what, "teardown", e))
-        .collect();
-    if errors.is_empty() {
+    let report = TeardownReport::from(ledger::unwind(&mut sp, &rec.steps, &rec.header));
+    if report.errors.is_empty() {
         let _ = std::fs::remove_file(&rec.path);
     }
-    Ok(errors)
+    Ok(report)
 }
 
 /// Default ping options: 3 echoes, 100 ms apart, 1 s for the last reply.

@@ -61,6 +61,33 @@ pub fn check_nsname(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Lab names become /run/nslab/NAME.json and part of the nf_tables table
+/// `nslab-NAME`: letters, digits, '-', '_' and '.', at most 64 bytes, not
+/// starting with '-' or '.' (a command-line flag, a hidden file).
+pub fn check_labname(name: &str) -> Result<()> {
+    let help = "lab names become file names under /run/nslab: use letters, digits, '-', '_' and '.', e.g. --name lab1";
+    if name.is_empty() {
+        return Err(LabError::new("a lab name cannot be empty", help));
+    }
+    if name.len() > 64 {
+        return Err(LabError::new(
+            format!("lab name '{name}' is {} bytes long; at most 64", name.len()),
+            help,
+        ));
+    }
+    let ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with(['-', '.']);
+    if !ok {
+        return Err(LabError::new(
+            format!("'{name}' is not a valid lab name"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
 /// `net.*` sysctl keys only: nslab changes network settings, nothing else.
 pub fn check_sysctl_key(key: &str) -> Result<()> {
     let ok_chars = key
@@ -91,6 +118,22 @@ mod tests {
         assert!(check_ifname("a/b").is_err());
         assert!(check_nsname("a/b").is_err());
         assert!(check_nsname("ns1").is_ok());
+    }
+
+    #[test]
+    fn lab_names_are_plain_file_names() {
+        assert!(check_labname("lab-1_a.b").is_ok());
+        for bad in [
+            "",
+            "../../tmp/escaped",
+            "a/b",
+            ".hidden",
+            "-x",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            assert!(check_labname(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

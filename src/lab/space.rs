@@ -38,6 +38,19 @@ struct Entry {
     created: bool,
 }
 
+/// A namespace made but not named yet (see `Spaces::make`).
+pub struct Unnamed {
+    fd: OwnedFd,
+    parts: RtnlParts,
+}
+
+impl Unnamed {
+    /// Its nsfs (device, inode): what `nslab down` checks before deleting.
+    pub fn identity(&self) -> Result<(u64, u64)> {
+        ns::identity(self.fd.as_fd())
+    }
+}
+
 pub struct Spaces {
     rt: tokio::runtime::Runtime,
     worker: NsWorker,
@@ -92,6 +105,13 @@ impl Spaces {
 
     pub fn is_created(&self, id: NsId) -> bool {
         self.entries[id].created
+    }
+
+    /// The namespace this lab made under `name`, if it is still open.
+    pub fn created_named(&self, name: &str) -> Option<NsId> {
+        self.entries.iter().position(|e| {
+            e.created && e.fd.is_some() && matches!(&e.r, NsRef::Named(n) if n == name)
+        })
     }
 
     pub fn fd(&self, id: NsId) -> Result<&OwnedFd> {
@@ -152,19 +172,26 @@ impl Spaces {
         Ok(self.entries.len() - 1)
     }
 
-    /// `ip netns add NAME` + `ip link set lo up`, with its netlink socket
-    /// opened inside it.
+    /// A new namespace, not yet named: its identity can be journaled
+    /// before its name appears under /run/netns.
     ///
     /// Once a script has made one namespace it will likely make more, so the
     /// next one is made ahead, unnamed, on the worker while the script goes on
     /// (see [`NsWorker::unshare_async`]); naming it is a bind mount. A spare
     /// that is never used is freed with the lab.
-    pub fn create(&mut self, name: &str) -> Result<NsId> {
+    pub fn make(&mut self) -> Result<Unnamed> {
         let pending = match self.spare.take() {
             Some(p) => p,
             None => self.unshare_async()?,
         };
         let (fd, parts) = pending.wait()?;
+        Ok(Unnamed { fd, parts })
+    }
+
+    /// `ip netns add NAME` + `ip link set lo up` for a namespace from
+    /// `make`, with its netlink socket opened inside it.
+    pub fn create(&mut self, made: Unnamed, name: &str) -> Result<NsId> {
+        let Unnamed { fd, parts } = made;
         if let Err(e) = ns::give_name(fd.as_fd(), name) {
             self.spare = Some(Pending::ready((fd, parts)));
             return Err(e);

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use ipnet::IpNet;
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::schema::{Chain, NfCmd, NfListObject, Nftables, Rule, Table};
+use nftables::schema::{Chain, NfCmd, NfListObject, Nftables, Rule, Set, Table};
 use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
@@ -246,6 +246,15 @@ fn nat_chain(table: &str) -> NfListObject<'static> {
     })
 }
 
+fn owner_set(table: &str, owner: &str) -> NfListObject<'static> {
+    NfListObject::Set(Box::new(Set {
+        family: FAMILY,
+        table: Cow::Owned(table.to_string()),
+        name: Cow::Owned(owner.to_string()),
+        ..Set::default()
+    }))
+}
+
 fn rule(table: &str, chain: &'static str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
     NfListObject::Rule(Rule {
         family: FAMILY,
@@ -262,14 +271,19 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
-    /// Starts a ruleset; `create` makes the table and fails if one of that
-    /// name exists already (so a lab never adopts somebody else's table).
-    pub fn new(table_name: &str, create: bool) -> Ruleset {
+    /// Starts a ruleset; `create: Some(owner)` makes the table, failing if
+    /// one of that name exists already (so a lab never adopts somebody
+    /// else's table), with an empty set named `owner` in it: made in the
+    /// same transaction, it tells this lab's table from any other of the
+    /// same name later (see `delete_owned`).
+    pub fn new(table_name: &str, create: Option<&str>) -> Ruleset {
         let mut batch = Batch::new();
-        if create {
-            batch.add_cmd(NfCmd::Create(table(table_name)));
-        } else {
-            batch.add(table(table_name));
+        match create {
+            Some(owner) => {
+                batch.add_cmd(NfCmd::Create(table(table_name)));
+                batch.add(owner_set(table_name, owner));
+            }
+            None => batch.add(table(table_name)),
         }
         Ruleset { batch }
     }
@@ -333,11 +347,12 @@ impl Ruleset {
         self
     }
 
-    /// `nft delete table inet NAME`. The table is added first so that
-    /// deleting one that is already gone succeeds (teardown may run twice).
-    pub fn delete(table_name: &str) -> Ruleset {
+    /// `nft delete table inet NAME`, only if it holds the set `owner`: one
+    /// transaction deletes both, so it fails whole (ENOENT) when the table
+    /// is gone or is not the one that set marks.
+    pub fn delete_owned(table_name: &str, owner: &str) -> Ruleset {
         let mut batch = Batch::new();
-        batch.add(table(table_name));
+        batch.delete(owner_set(table_name, owner));
         batch.delete(table(table_name));
         Ruleset { batch }
     }
@@ -364,13 +379,23 @@ pub fn program() -> Option<PathBuf> {
 
 /// Runs `nft -j -f -` with `ruleset` inside `ns`: one atomic transaction.
 pub fn apply(ns: BorrowedFd<'_>, nft: &Path, ruleset: Ruleset) -> Result<()> {
-    let json = ruleset.json()?;
-    let argv = [
-        nft.to_string_lossy().into_owned(),
-        "-j".to_string(),
-        "-f".to_string(),
-        "-".to_string(),
-    ];
+    run(ns, nft, &["-j", "-f", "-"], &ruleset.json()?).map(|_| ())
+}
+
+/// `nft list table inet NAME` succeeds: the table exists in `ns`.
+pub fn has_table(ns: BorrowedFd<'_>, nft: &Path, name: &str) -> Result<bool> {
+    match run(ns, nft, &["list", "table", "inet", name], "") {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_errno() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `nft ARGS…` inside `ns` with `input` on its stdin; its stdout, or
+/// its first error line.
+fn run(ns: BorrowedFd<'_>, nft: &Path, args: &[&str], input: &str) -> Result<String> {
+    let mut argv = vec![nft.to_string_lossy().into_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
     let mut cmd = exec::command(ns, &argv, false)?;
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -378,13 +403,13 @@ pub fn apply(ns: BorrowedFd<'_>, nft: &Path, ruleset: Ruleset) -> Result<()> {
     let mut child = cmd.spawn().map_err(|e| NetError::os("start nft", e))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A write error means nft exited early; its status tells why.
-        let _ = stdin.write_all(json.as_bytes());
+        let _ = stdin.write_all(input.as_bytes());
     }
     let out = child
         .wait_with_output()
         .map_err(|e| NetError::os("wait for nft", e))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let first = stderr
@@ -414,7 +439,7 @@ mod tests {
             },
             verdict: Verdict::Accept,
         };
-        let json = Ruleset::new("nslab-t", true)
+        let json = Ruleset::new("nslab-t", Some("owner_1"))
             .filter("nslab-t", &r)
             .json()
             .unwrap();

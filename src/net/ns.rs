@@ -78,6 +78,42 @@ pub fn delete_named(name: &str) -> Result<()> {
     fs::remove_file(&path).map_err(|e| NetError::os("remove namespace file", e))
 }
 
+/// What is under a namespace's name in /run/netns.
+pub enum NameState {
+    Missing,
+    /// A namespace is mounted there: its nsfs device and inode.
+    Namespace(u64, u64),
+    /// An empty file of /run/netns itself: a name whose mount never came
+    /// (the process naming it died in between, as `ip netns add` can too).
+    Unmounted,
+    /// Something else.
+    Other,
+}
+
+/// The identity of a namespace: (device, inode) of its nsfs file.
+pub fn identity(ns: BorrowedFd<'_>) -> Result<(u64, u64)> {
+    let st = nix::sys::stat::fstat(ns).map_err(|e| NetError::errno("stat namespace", e))?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// What `/run/netns/NAME` holds now.
+pub fn name_state(name: &str) -> Result<NameState> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::metadata(named_path(name)) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(NameState::Missing),
+        Err(e) => return Err(NetError::os("look at namespace file", e)),
+    };
+    let dir = fs::metadata(NETNS_DIR).map_err(|e| NetError::os("look at /run/netns", e))?;
+    Ok(if meta.dev() != dir.dev() {
+        NameState::Namespace(meta.dev(), meta.ino())
+    } else if meta.is_file() && meta.len() == 0 {
+        NameState::Unmounted
+    } else {
+        NameState::Other
+    })
+}
+
 /// Makes /run/netns a shared mount point, as `ip netns add` does, so names
 /// made here are seen by `ip netns exec` from other mount namespaces.
 fn prepare_netns_dir() -> Result<()> {

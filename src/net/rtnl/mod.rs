@@ -82,6 +82,25 @@ fn nl(op: &'static str) -> impl Fn(rtnetlink::Error) -> NetError {
     move |source| NetError::Netlink { op, source }
 }
 
+/// Ifindexes asked for the two ends of a veth (`None`: the kernel picks).
+pub type Ends = (Option<u32>, Option<u32>);
+
+/// An ifindex for a link nslab makes outside its own namespaces, chosen
+/// at random from a range the kernel's own numbering (1, 2, 3, …) does not
+/// reach: journaled before the link exists, it tells this link from any
+/// other that takes its name later.
+pub fn pick_index() -> u32 {
+    let mut b = [0u8; 4];
+    // SAFETY: getrandom fills the buffer it is given.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    let r = if n == 4 {
+        u32::from_ne_bytes(b)
+    } else {
+        std::process::id().wrapping_mul(2_654_435_761)
+    };
+    0x0100_0000 + r % 0x7000_0000
+}
+
 /// A link as `ip link show` reports it.
 #[derive(Debug, Clone)]
 pub struct LinkInfoRow {
@@ -154,7 +173,15 @@ impl Rtnl {
     /// an end cannot be opened before its peer is linked, ENOTCONN.)
     /// `a` comes up in the same request. The peer cannot: the kernel opens
     /// it before `a` exists (veth_open -> ENOTCONN), so it needs its own.
-    pub async fn add_veth(&self, a: &str, b: &str, peer_ns: Option<RawFd>) -> Result<Option<u32>> {
+    /// `index` asks for the ifindex of either end (`ip link add A index I
+    /// type veth peer name B index J`); the kernel refuses one in use.
+    pub async fn add_veth(
+        &self,
+        a: &str,
+        b: &str,
+        peer_ns: Option<RawFd>,
+        index: Ends,
+    ) -> Result<Option<u32>> {
         // One queue each way, asked for up front (`numtxqueues 1 numrxqueues
         // 1`): a veth otherwise gets one per possible CPU and is then cut
         // down to the one it uses, and cutting queues waits for an expedited
@@ -170,9 +197,12 @@ impl Rtnl {
         if let Some(fd) = peer_ns {
             peer = peer.setns_by_fd(fd);
         }
-        let msg = one_queue(LinkVeth::new(a, b).up())
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+        let mut peer = peer.build();
+        peer.header.index = index.1.unwrap_or(0);
+        let mut msg = one_queue(LinkVeth::new(a, b).up())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .build();
+        msg.header.index = index.0.unwrap_or(0);
         // NLM_F_ECHO: the kernel answers with the new link, index included,
         // which saves a lookup when the script adds an address next.
         let echoed = wire::answers(
@@ -200,11 +230,20 @@ impl Rtnl {
         self.change(msg, "set link up").await
     }
 
-    /// `ip link add NAME type bridge && ip link set NAME up`.
-    pub async fn add_bridge(&self, name: &str) -> Result<()> {
-        let msg = LinkBridge::new(name).up().build();
+    /// `ip link add NAME [index I] type bridge && ip link set NAME up`.
+    pub async fn add_bridge(&self, name: &str, index: Option<u32>) -> Result<()> {
+        let mut msg = LinkBridge::new(name).up().build();
+        msg.header.index = index.unwrap_or(0);
         self.create(RouteNetlinkMessage::NewLink(msg), "create bridge")
             .await
+    }
+
+    /// `ip link set NAME alias TEXT`.
+    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        let mut msg = LinkUnspec::new_with_index(index).build();
+        msg.attributes
+            .push(LinkAttribute::IfAlias(alias.to_string()));
+        self.change(msg, "set alias").await
     }
 
     /// The ifindex of NAME (`ip link show NAME`), without dumping all links.

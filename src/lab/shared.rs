@@ -1,0 +1,172 @@
+//! Host-wide settings shared by labs that run at the same time.
+//!
+//! A sysctl of the host namespace (`host().forwarding(true)`) is one value
+//! for every lab on the machine. Were each lab to restore what it found, the
+//! first to end would switch forwarding off under the others. So the labs
+//! hold such keys together, in /run/nslab/hostwide.state (changed under an
+//! exclusive `flock` on /run/nslab itself, so no lock file is left behind:
+//! removing one safely is impossible): the first lab to set a key records
+//! the value from before it; each lab that sets it joins its holders; the
+//! value from before comes back when the last holder lets go (its teardown,
+//! or `nslab down` after a crash), and only if the key still has the value
+//! nslab wrote: a change made by someone else since is left as it is.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::journal::{Header, JOURNAL_DIR, ensure_dir};
+use crate::net::{NetError, Result, sysctl};
+
+const STATE: &str = "hostwide.state";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    keys: BTreeMap<String, Held>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Held {
+    /// The value before the first holder changed it.
+    original: String,
+    /// The value nslab wrote last.
+    set: String,
+    /// Labs holding it, as `holder()` names them.
+    holders: Vec<String>,
+}
+
+/// How a lab is named among holders: its name and the id of this run.
+pub fn holder(h: &Header) -> String {
+    format!("{}/{}", h.lab, h.id)
+}
+
+fn other(msg: String) -> NetError {
+    NetError::Other(msg)
+}
+
+/// The registry, locked until the guard is dropped.
+struct Locked {
+    _lock: File,
+    state: State,
+}
+
+fn lock() -> Result<Locked> {
+    ensure_dir().map_err(|e| other(e.message))?;
+    let dir = Path::new(JOURNAL_DIR);
+    let lock = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(|e| NetError::os("open /run/nslab", e))?;
+    lock.lock()
+        .map_err(|e| NetError::os("lock /run/nslab", e))?;
+    let path = dir.join(STATE);
+    let state = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(f) => {
+            let meta = f
+                .metadata()
+                .map_err(|e| NetError::os("read /run/nslab/hostwide.state", e))?;
+            if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+                return Err(other(format!(
+                    "{} is not nslab's own (owner or mode changed): remove it by hand",
+                    path.display()
+                )));
+            }
+            serde_json::from_reader(f)
+                .map_err(|e| other(format!("{} cannot be read: {e}", path.display())))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        Err(e) => return Err(NetError::os("open /run/nslab/hostwide.state", e)),
+    };
+    Ok(Locked { _lock: lock, state })
+}
+
+impl Locked {
+    /// Writes the registry whole (a new file renamed over the old one), or
+    /// removes it once nothing is held.
+    fn save(&self) -> Result<()> {
+        let dir = Path::new(JOURNAL_DIR);
+        let path = dir.join(STATE);
+        if self.state.keys.is_empty() {
+            return match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(NetError::os("remove /run/nslab/hostwide.state", e))
+                }
+                _ => Ok(()),
+            };
+        }
+        let tmp = dir.join(format!("{STATE}.{}", std::process::id()));
+        let text = serde_json::to_string_pretty(&self.state)
+            .map_err(|e| other(format!("encode the host settings: {e}")))?;
+        fs::write(&tmp, text).map_err(|e| NetError::os("write /run/nslab/hostwide.state", e))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))
+            .map_err(|e| NetError::os("write /run/nslab/hostwide.state", e))?;
+        fs::rename(&tmp, &path).map_err(|e| NetError::os("write /run/nslab/hostwide.state", e))
+    }
+}
+
+/// `sysctl -w KEY=VALUE` on the host, held by `who`; returns the value the
+/// key had just before.
+pub fn hold(who: &str, key: &str, value: &str) -> Result<String> {
+    let mut reg = lock()?;
+    let now = sysctl::read(key)?;
+    if now != value {
+        sysctl::write(key, value)?;
+    }
+    let held = reg.state.keys.entry(key.to_string()).or_insert(Held {
+        original: now.clone(),
+        set: value.to_string(),
+        holders: Vec::new(),
+    });
+    held.set = value.to_string();
+    if !held.holders.iter().any(|h| h == who) {
+        held.holders.push(who.to_string());
+    }
+    reg.save()?;
+    Ok(now)
+}
+
+/// `who` lets go of KEY. The last holder puts the value from before back,
+/// if the key still has the value nslab wrote; otherwise it says why not.
+pub fn release(who: &str, key: &str) -> Result<Option<String>> {
+    let mut reg = lock()?;
+    let Some(held) = reg.state.keys.get_mut(key) else {
+        return Ok(None);
+    };
+    let before = held.holders.len();
+    held.holders.retain(|h| h != who);
+    if held.holders.len() == before || !held.holders.is_empty() {
+        if held.holders.len() != before {
+            reg.save()?;
+        }
+        return Ok(None);
+    }
+    let (original, set) = (held.original.clone(), held.set.clone());
+    reg.state.keys.remove(key);
+    let now = match sysctl::read(key) {
+        Ok(v) => Some(v),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
+    let note = match now {
+        Some(v) if v == set => {
+            if v != original {
+                sysctl::write(key, &original)?;
+            }
+            None
+        }
+        Some(v) => Some(format!(
+            "{key} on the host is {v} now, not the {set} nslab set: someone changed it since, so it was left as it is (it was {original} before)"
+        )),
+        None => None,
+    };
+    reg.save()?;
+    Ok(note)
+}
