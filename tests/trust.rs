@@ -1,0 +1,357 @@
+//! Trust: nslab never touches what it did not make, labs running at the same
+//! time do not break each other, and journals are data to be checked. Each
+//! situation is built from outside nslab in a private host (own user, mount
+//! and network namespaces), with `ip`, `sysctl` and the file system as
+//! witnesses.
+
+mod common;
+use common::*;
+
+/// Runs a script in the background until it prints "ready" (its pid in
+/// `$pid`); `kill -9` leaves its lab behind.
+fn start(script: &str, lab: &str) -> String {
+    format!(
+        "\"$NSLAB\" run --name {lab} {script} > {lab}.out 2>&1 &\npid=$!\n\
+         i=0; until grep -q ready {lab}.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n"
+    )
+}
+
+/// A journal written by hand, as a crash could leave it (or as someone
+/// could write it): the header of a lab whose process is gone, then `steps`.
+fn journal(lab: &str, steps: &[&str]) -> String {
+    let mut s = format!(
+        "mkdir -p /run/nslab\ncat > /run/nslab/{lab}.json <<'EOF'\n\
+         {{\"lab\":\"{lab}\",\"pid\":999999,\"start\":1,\"id\":\"00112233aabbccdd\",\"script\":\"x.rhai\",\"started\":1,\"isolated\":false}}\n"
+    );
+    for (i, st) in steps.iter().enumerate() {
+        s.push_str(&format!("{{\"seq\":{},\"undo\":{st}}}\n", i + 1));
+    }
+    s.push_str("EOF\nchmod 644 /run/nslab/");
+    s.push_str(lab);
+    s.push_str(".json\n");
+    s
+}
+
+#[test]
+fn down_leaves_alone_what_another_lab_made_under_the_same_names() {
+    let d = Dir::new();
+    let lab = "let n = netns(\"n0\");\nveth(host(), \"core0\", n, \"e0\");\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n";
+    d.write("l1.rhai", lab);
+    d.write(
+        "l2.rhai",
+        &lab.replace("print(\"ready\");\nhost().exec(\"sleep 30\");\n", ""),
+    );
+    let o = private_host(
+        &d,
+        &format!(
+            "{}kill -9 $pid; wait $pid\n\
+             ip netns del n0; ip link del core0 2>/dev/null\n\
+             \"$NSLAB\" run --keep --name L2 l2.rhai; echo l2=$?\n\
+             ip -o link show core0 | grep -o 'alias nslab:L2' \n\
+             \"$NSLAB\" down L1; echo down1=$?\n\
+             ip netns list | grep -q n0 && echo N0_KEPT\n\
+             ip -o link show core0 >/dev/null && echo CORE0_KEPT\n\
+             \"$NSLAB\" down L2; echo down2=$?\n\
+             ip netns list | grep -q n0 || ip -o link show core0 2>/dev/null || echo ALL_GONE\n",
+            start("l1.rhai", "L1")
+        ),
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("l2=0"), "{out}");
+    assert!(
+        o.stdout.contains("alias nslab:L2"),
+        "no alias on the host link:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("down1=0")
+            && o.stdout.contains("N0_KEPT")
+            && o.stdout.contains("CORE0_KEPT"),
+        "down L1 touched L2's objects:\n{out}"
+    );
+    assert!(
+        out.contains("namespace 'n0' is not the one lab 'L1' made: left alone")
+            && out.contains("link 'core0' in 'host' is not the one lab 'L1' made"),
+        "down does not say what it left alone:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("down2=0") && o.stdout.contains("ALL_GONE"),
+        "{out}"
+    );
+}
+
+/// The write-ahead window: the journal says "will create core0" (with the
+/// index the lab picked) but the lab died before the kernel answered, and
+/// the core0 there is someone else's. So is a name that a namespace of
+/// someone else's holds.
+#[test]
+fn a_step_whose_object_never_came_deletes_nothing() {
+    let d = Dir::new();
+    let o = private_host(
+        &d,
+        &format!(
+            "ip link add core0 type veth peer name core0p\nip netns add n0\n{}\
+             \"$NSLAB\" down ghost; echo down=$?\n\
+             ip -o link show core0 >/dev/null && echo CORE0_KEPT\n\
+             ip netns list | grep -q n0 && echo N0_KEPT\n",
+            journal(
+                "ghost",
+                &[
+                    r#"{"op":"delete_netns","name":"n0","dev":1,"ino":2}"#,
+                    r#"{"op":"delete_link","ns":"host","name":"core0","ifindex":123456789}"#,
+                ]
+            )
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("CORE0_KEPT") && o.stdout.contains("N0_KEPT"),
+        "down deleted what the lab never made:\n{out}"
+    );
+    assert!(
+        out.contains("left alone") && o.stdout.contains("down=0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_host_sysctl_changed_by_someone_else_is_not_restored_over() {
+    let d = Dir::new();
+    d.write(
+        "rp.rhai",
+        "host().sysctl(\"net.ipv4.conf.all.rp_filter\", \"2\");\n\
+         host().exec(\"echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter\");\n",
+    );
+    let o = private_host(
+        &d,
+        "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter\n\"$NSLAB\" run rp.rhai; echo code=$?\n\
+         echo rp=$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\n",
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("code=0") && o.stdout.contains("rp=1"),
+        "{out}"
+    );
+    assert!(out.contains("someone changed it since"), "{out}");
+}
+
+#[test]
+fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
+    let d = Dir::new();
+    d.write(
+        "long.rhai",
+        "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"while [ ! -e go ]; do sleep 0.05; done\");\n",
+    );
+    d.write("short.rhai", "host().forwarding(true);\n");
+    d.write(
+        "crash.rhai",
+        "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
+    );
+    let o = private_host(
+        &d,
+        &format!(
+            "echo 0 > /proc/sys/net/ipv4/ip_forward\n{}\
+             \"$NSLAB\" run --name B short.rhai; echo b=$?\n\
+             echo after_b=$(cat /proc/sys/net/ipv4/ip_forward)\n\
+             touch go; wait $pid; echo a=$?\n\
+             echo after_a=$(cat /proc/sys/net/ipv4/ip_forward)\n\
+             {}kill -9 $pid; wait $pid\n\
+             echo after_kill=$(cat /proc/sys/net/ipv4/ip_forward)\n\
+             \"$NSLAB\" down C; echo after_down=$(cat /proc/sys/net/ipv4/ip_forward)\n\
+             ls /run/nslab\n",
+            start("long.rhai", "A"),
+            start("crash.rhai", "C")
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("b=0") && o.stdout.contains("a=0"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("after_b=1"),
+        "the lab that ended first switched forwarding off under the other:\n{out}"
+    );
+    assert!(o.stdout.contains("after_a=0"), "{out}");
+    assert!(
+        o.stdout.contains("after_kill=1") && o.stdout.contains("after_down=0"),
+        "{out}"
+    );
+    assert!(!o.stdout.contains("hostwide"), "state left behind:\n{out}");
+}
+
+#[test]
+fn a_hostile_journal_is_refused_whole() {
+    let d = Dir::new();
+    let o = private_host(
+        &d,
+        &format!(
+            "mkdir -p /tmp/t && touch /tmp/t/victim\nmkdir -p /run/netns\n\
+             {}{}\
+             \"$NSLAB\" down evil; echo evil=$?\n\
+             \"$NSLAB\" down worse; echo worse=$?\n\
+             ls /tmp/t\n\
+             {}chmod 666 /run/nslab/open.json\n\"$NSLAB\" down open; echo open=$?\n\
+             ln -s /tmp/t/victim /run/nslab/link.json\n\
+             \"$NSLAB\" down link; echo link=$?\n\
+             echo 'print(1);' > x.rhai\n\"$NSLAB\" run --name link x.rhai; echo run=$?\n\
+             \"$NSLAB\" ls\n",
+            journal(
+                "evil",
+                &[r#"{"op":"release_sysctl","key":"kernel/hostname"}"#]
+            ),
+            journal(
+                "worse",
+                &[r#"{"op":"delete_netns","name":"../../tmp/t/victim","dev":1,"ino":2}"#]
+            ),
+            journal("open", &[]),
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("victim"),
+        "a hostile journal was applied:\n{out}"
+    );
+    for lab in ["evil", "worse", "open", "link"] {
+        assert!(o.stdout.contains(&format!("{lab}=1")), "{lab}:\n{out}");
+    }
+    assert!(out.contains("is not a network sysctl"), "{out}");
+    assert!(out.contains("not a valid namespace name"), "{out}");
+    assert!(out.contains("others can write it"), "{out}");
+    assert!(out.contains("it is a symbolic link"), "{out}");
+    assert!(
+        o.stdout.contains("run=2") || o.stdout.contains("run=1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the name 'link' is taken by /run/nslab/link.json"),
+        "{out}"
+    );
+}
+
+#[test]
+fn journals_get_fixed_modes_whatever_the_umask() {
+    let d = Dir::new();
+    d.write("m.rhai", "print(\"ready\");\nhost().exec(\"sleep 30\");\n");
+    let o = private_host(
+        &d,
+        &format!(
+            "umask 000\n{}stat -c '%a %n' /run/nslab /run/nslab/M.json\nkill $pid; wait $pid\n",
+            start("m.rhai", "M")
+        ),
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("755 /run/nslab\n") && o.stdout.contains("644 /run/nslab/M.json"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_journal_of_another_user_is_refused() {
+    // Needs a uid other than this one: real root with private network and
+    // mounts (no user namespace, where only root is mapped).
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = Dir::new();
+    let script = format!(
+        "set -u\nmount -t tmpfs tmpfs /run\n{}chown 65534 /run/nslab/other.json\n\
+         \"$NSLAB\" down other; echo other=$?\n",
+        journal("other", &[])
+    );
+    let o = out(std::process::Command::new("unshare")
+        .args([
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("NSLAB", bin())
+        .env("NO_COLOR", "1")
+        .current_dir(d.path())
+        .output()
+        .expect("unshare"));
+    let all = o.all();
+    assert!(o.stdout.contains("other=1"), "{all}");
+    assert!(all.contains("it belongs to uid 65534"), "{all}");
+}
+
+#[test]
+fn lab_names_are_checked() {
+    let d = Dir::new();
+    d.write("x.rhai", "print(1);\n");
+    let o = private_host(
+        &d,
+        "\"$NSLAB\" run --name ../../tmp/escaped x.rhai; echo a=$?\n\
+         \"$NSLAB\" run --name '' x.rhai; echo b=$?\n\
+         \"$NSLAB\" run --name a/b x.rhai; echo c=$?\n\
+         ls /tmp/escaped.json /run/.json 2>&1 | grep -c 'No such file'\n",
+    );
+    let out = o.all();
+    for k in ["a=2", "b=2", "c=2"] {
+        assert!(o.stdout.contains(k), "{k}:\n{out}");
+    }
+    assert!(o.stdout.contains("\n2\n"), "a journal was written:\n{out}");
+    assert!(
+        out.contains("is not a valid lab name") && out.contains("a lab name cannot be empty"),
+        "{out}"
+    );
+    assert!(out.contains("help: lab names become file names"), "{out}");
+    assert!(!out.contains("run as root"), "{out}");
+}
+
+/// Liveness is the lab's lock on its journal: a lab run from a renamed copy
+/// of nslab is running (not torn down under it), and a lab whose process was
+/// killed but not yet reaped (a zombie) is gone.
+#[test]
+fn down_knows_running_labs_by_their_lock() {
+    let d = Dir::new();
+    d.write(
+        "l.rhai",
+        "netns(\"z0\");\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
+    );
+    // The lab's parent execs into `sleep`, which never reaps it.
+    let o = private_host(
+        &d,
+        "cp \"$NSLAB\" ./labtool\n\
+         sh -c './labtool run --name R l.rhai > R.out 2>&1 & echo $! > R.pid; exec sleep 60' &\n\
+         holder=$!\n\
+         i=0; until grep -q ready R.out 2>/dev/null || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         pid=$(cat R.pid)\n\
+         ./labtool down --all; echo all=$?\n\
+         ip netns list | grep -q z0 && echo RUNNING_KEPT\n\
+         kill -9 $pid\nsleep 0.2\n\
+         grep -q zombie /proc/$pid/status 2>/dev/null && echo ZOMBIE\n\
+         ./labtool down R; echo down=$?\n\
+         ip netns list | grep -q z0 || echo GONE\nkill $holder\n",
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("RUNNING_KEPT"),
+        "down --all tore down a running lab:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("ZOMBIE"),
+        "the test did not make a zombie:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("down=0") && o.stdout.contains("GONE"),
+        "a zombie lab counts as running:\n{out}"
+    );
+}
+
+#[test]
+fn a_namespace_made_twice_in_one_lab_gets_a_hint_that_applies() {
+    let o = run_isolated("twice.rhai", "netns(\"a\");\nnetns(\"a\");\n");
+    assert_report(
+        &o,
+        "twice.rhai:2",
+        "namespace 'a' already exists: this lab made it earlier",
+        "use the handle the first netns(\"a\") returned",
+    );
+    assert!(!o.stderr.contains("ip netns del"), "{}", o.stderr);
+}
