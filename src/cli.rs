@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Run a lab script; everything it builds is removed when it ends
-    /// (finished, failed, or stopped with Ctrl-C/SIGTERM) unless kept.
+    /// (finished, failed, or stopped with Ctrl-C/SIGTERM/SIGHUP) unless kept.
     Run {
         /// The .rhai script
         file: PathBuf,

@@ -166,12 +166,14 @@ fn run(
 
     let mut code = 0u8;
     if let Some(sig) = cancel.signal() {
-        let what = if sig == signal_hook::consts::SIGTERM {
-            "SIGTERM"
+        if ctx.lab_is_kept() {
+            eprintln!("nslab: interrupted by {}", signal_name(sig));
         } else {
-            "SIGINT"
-        };
-        eprintln!("nslab: interrupted by {what}: tearing the lab down");
+            eprintln!(
+                "nslab: interrupted by {}: tearing the lab down",
+                signal_name(sig)
+            );
+        }
         code = 128 + sig as u8;
     } else if let Err(e) = &result {
         eprintln!(
@@ -191,7 +193,17 @@ fn run(
     ExitCode::from(code)
 }
 
-/// Routes Ctrl-C and SIGTERM into a flag (printing why when it cannot).
+/// How a signal that stops a lab is called in messages.
+pub(crate) fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGHUP => "SIGHUP",
+        _ => "SIGINT",
+    }
+}
+
+/// Routes Ctrl-C, SIGTERM and SIGHUP into a flag (printing why when it
+/// cannot).
 pub(crate) fn install_cancel() -> Option<cancel::Cancel> {
     match cancel::Cancel::install() {
         Ok(c) => Some(c),

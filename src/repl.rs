@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use miette::Report;
 use rhai::{AST, Dynamic, Engine, EvalAltResult, ParseError, ParseErrorType, Scope, Stmt};
@@ -314,21 +314,25 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
     else {
         return ExitCode::from(EXIT_ERROR);
     };
-    // rustyline wakes from its wait only for SIGINT: a SIGTERM raises one
-    // too, after setting the flag that ends the session.
-    let term = Arc::new(AtomicBool::new(false));
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, term.clone());
-    // SAFETY: raise() is async-signal-safe; sigaction only edits the flags
-    // of the handler just installed, so that the terminal read returns EINTR
-    // instead of being restarted (rustyline then looks at its SIGINT pipe).
-    unsafe {
-        let _ = signal_hook::low_level::register(signal_hook::consts::SIGTERM, || {
-            libc::raise(libc::SIGINT);
-        });
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut sa) == 0 {
-            sa.sa_flags &= !libc::SA_RESTART;
-            libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    // rustyline wakes from its wait only for SIGINT: a SIGTERM or SIGHUP
+    // raises one too, after setting the flag (to the signal) that ends the
+    // session.
+    let term = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        let _ = signal_hook::flag::register_usize(sig, term.clone(), sig as usize);
+        // SAFETY: raise() is async-signal-safe; sigaction only edits the
+        // flags of the handler just installed, so that the terminal read
+        // returns EINTR instead of being restarted (rustyline then looks at
+        // its SIGINT pipe).
+        unsafe {
+            let _ = signal_hook::low_level::register(sig, || {
+                libc::raise(libc::SIGINT);
+            });
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut sa) == 0 {
+                sa.sa_flags &= !libc::SA_RESTART;
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
         }
     }
 
@@ -391,7 +395,7 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
     }
 
     let mut n = 0;
-    while !done && !term.load(Ordering::Relaxed) {
+    while !done && term.load(Ordering::Relaxed) == 0 {
         match rl.readline(PROMPT) {
             Ok(line) => {
                 if line.trim().is_empty() {
@@ -427,9 +431,13 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
             }
         }
     }
-    if term.load(Ordering::Relaxed) {
-        eprintln!("nslab: interrupted by SIGTERM: tearing the lab down");
-        code = 143;
+    let sig = term.load(Ordering::Relaxed) as i32;
+    if sig != 0 {
+        eprintln!(
+            "nslab: interrupted by {}: tearing the lab down",
+            crate::signal_name(sig)
+        );
+        code = 128 + sig as u8;
     }
     if let Some(h) = &history {
         if let Some(d) = h.parent() {

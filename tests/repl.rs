@@ -149,14 +149,14 @@ fn a_file_runs_first_and_its_variables_stay() {
 }
 
 /// In host mode (a private host here), leaving the REPL removes the lab:
-/// by Ctrl-D, and by SIGTERM while it waits at the prompt.
+/// by Ctrl-D, and by SIGTERM or SIGHUP while it waits at the prompt.
 #[test]
 fn leaving_tears_the_lab_down() {
     let d = Dir::new();
     let inner = "mount -t tmpfs tmpfs /run && mkdir -p /run/netns && ip link set lo up\n\
          sh -c 'echo PID=$$; exec \"$NSLAB\" repl'; echo code=$?\n\
          echo netns=$(ls /run/netns | wc -l) links=$(ip -o link | grep -c lab0)\n";
-    for how in ["ctrl-d", "sigterm"] {
+    for how in ["ctrl-d", "sigterm", "sighup"] {
         let mut cmd = private_host_command(inner);
         cmd.env("NSLAB_HISTORY", d.path().join("history"))
             .env("TERM", "xterm");
@@ -175,12 +175,17 @@ fn leaving_tears_the_lab_down() {
             p.send_control('d').unwrap();
             p.exp_string("code=0").unwrap();
         } else {
+            let (sig, name, code) = if how == "sigterm" {
+                (libc::SIGTERM, "SIGTERM", "code=143")
+            } else {
+                (libc::SIGHUP, "SIGHUP", "code=129")
+            };
             // SAFETY: a plain kill(2) of the REPL this test started.
             unsafe {
-                libc::kill(pid, libc::SIGTERM);
+                libc::kill(pid, sig);
             }
-            p.exp_string("interrupted by SIGTERM").unwrap();
-            p.exp_string("code=143").unwrap();
+            p.exp_string(&format!("interrupted by {name}")).unwrap();
+            p.exp_string(code).unwrap();
         }
         p.exp_string("netns=0 links=0").unwrap();
         p.exp_eof().unwrap();

@@ -108,6 +108,11 @@ impl Ctx {
         *self.lab.borrow_mut() = Some(lab);
     }
 
+    /// Is the lab to stay up at the end (`--keep` or keep())?
+    pub fn lab_is_kept(&self) -> bool {
+        self.lab.borrow().as_ref().is_some_and(Lab::is_kept)
+    }
+
     /// Takes the lab out (for teardown at the end of the run).
     pub fn take_lab(&self) -> Option<Lab> {
         self.lab.borrow_mut().take()
