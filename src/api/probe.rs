@@ -9,7 +9,7 @@ use rhai::{Array, Dynamic, Map};
 
 use super::addr::parse_ip;
 use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
-use crate::lab::{self, PingOpts, PingReport};
+use crate::lab::{self, PingOpts, PingReport, RunOpts};
 
 fn ping_opts(opts: &Map) -> Res<PingOpts> {
     let mut o = lab::default_ping();
@@ -155,6 +155,85 @@ fn exec_map(o: crate::net::exec::Output) -> Map {
     m
 }
 
+/// `#{timeout_ms, stdin, env}` of ns.exec, checked whole.
+fn exec_opts(opts: &Map) -> Res<RunOpts> {
+    let mut o = RunOpts::default();
+    for (k, v) in opts {
+        match k.as_str() {
+            "timeout_ms" => {
+                let n = v.as_int().map_err(|t| {
+                    bad(
+                        format!("exec option timeout_ms must be a number, not {t}"),
+                        "e.g. #{timeout_ms: 5000}",
+                    )
+                })?;
+                let ms = u64::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=86_400_000).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            format!("timeout_ms = {n} is out of range"),
+                            "use 1..=86400000 milliseconds (a day)",
+                        )
+                    })?;
+                o.timeout = Some(Duration::from_millis(ms));
+            }
+            "stdin" => {
+                let s = v.clone().into_string().map_err(|t| {
+                    bad(
+                        format!("exec option stdin must be a string, not {t}"),
+                        "e.g. #{stdin: \"line 1\\nline 2\\n\"}",
+                    )
+                })?;
+                o.stdin = Some(s.into_bytes());
+            }
+            "env" => {
+                let m = v.clone().try_cast::<Map>().ok_or_else(|| {
+                    bad(
+                        format!("exec option env must be a map, not {}", v.type_name()),
+                        "e.g. #{env: #{LANG: \"C\", PORT: 8080}}",
+                    )
+                })?;
+                for (name, value) in m {
+                    if name.is_empty() || name.contains('=') || name.contains('\0') {
+                        return Err(bad(
+                            format!("'{name}' is not a valid environment variable name"),
+                            "names are non-empty, without '=' or NUL, e.g. LANG",
+                        ));
+                    }
+                    let value = if value.is_string() {
+                        value.into_string().map_err(|t| bad(t, ""))?
+                    } else if value.is_int() || value.is_float() || value.is_bool() {
+                        value.to_string()
+                    } else {
+                        return Err(bad(
+                            format!(
+                                "environment variable {name} must be a string, not {}",
+                                value.type_name()
+                            ),
+                            "give its value in quotes: #{env: #{LANG: \"C\"}}",
+                        ));
+                    };
+                    if value.contains('\0') {
+                        return Err(bad(
+                            format!("environment variable {name} contains a NUL byte"),
+                            "environment values cannot hold NUL",
+                        ));
+                    }
+                    o.env.push((name.to_string(), value));
+                }
+            }
+            other => {
+                return Err(bad(
+                    format!("unknown exec option '{other}'"),
+                    "exec options are timeout_ms, stdin and env",
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
 fn argv(items: Array) -> Res<Vec<String>> {
     if items.is_empty() {
         return Err(bad(
@@ -209,7 +288,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "spawn",
         sig: "ns.spawn(\"cmd\") / ns.spawn([\"prog\", \"arg\"]) -> Process",
-        doc: "Start a background process in ns (a server, a capture); p.stdout/p.stderr hold its output so far, p.running, p.pid, p.stop(); stopped at teardown.",
+        doc: "Start a background process in ns (a server, a capture); p.stdout/p.stderr hold its output so far, p.running, p.pid, p.stop(). At teardown it is stopped with everything it started, even when nslab itself was killed.",
         example: "let srv = ns2.spawn(\"python3 -m http.server 80\"); ...; print(srv.stderr);",
     };
     let c = ctx.clone();
@@ -305,8 +384,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let exec_doc = Doc {
         area: "probes",
         name: "exec",
-        sig: "ns.exec(\"cmd\") / ns.exec([\"prog\", \"arg\"]) -> #{code, ok, stdout, stderr}",
-        doc: "Run a command inside ns and capture its output (`ip netns exec NS sh -c CMD`); an array runs the program without a shell.",
+        sig: "ns.exec(\"cmd\") / ns.exec([\"prog\", \"arg\"]) / ns.exec(cmd, #{timeout_ms, stdin, env}) -> #{code, ok, stdout, stderr}",
+        doc: "Run a command inside ns and capture its output (`ip netns exec NS sh -c CMD`); an array runs the program without a shell. Returns when the command exits: what it leaves in the background (`cmd &`) is stopped at teardown. Options: timeout_ms (kill it and fail past that), stdin (a string fed to it), env (a map of variables).",
         example: "let r = ns1.exec(\"cat /proc/net/dev\"); print(r.stdout);",
     };
     let c = ctx.clone();
@@ -314,12 +393,35 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         exec_doc.clone(),
         move |ns: &mut Netns, cmd: &str| -> Res<Map> {
             let argv = crate::net::exec::shell(cmd);
-            Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
+            let opts = RunOpts::default();
+            Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
         },
     );
     let c = ctx.clone();
-    r.func(exec_doc, move |ns: &mut Netns, items: Array| -> Res<Map> {
-        let argv = argv(items)?;
-        Ok(exec_map(c.lab()?.exec(ns.id, &argv).map_err(err)?))
-    });
+    r.func(
+        exec_doc.clone(),
+        move |ns: &mut Netns, items: Array| -> Res<Map> {
+            let argv = argv(items)?;
+            let opts = RunOpts::default();
+            Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        exec_doc.clone(),
+        move |ns: &mut Netns, cmd: &str, opts: Map| -> Res<Map> {
+            let argv = crate::net::exec::shell(cmd);
+            let opts = exec_opts(&opts)?;
+            Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        exec_doc,
+        move |ns: &mut Netns, items: Array, opts: Map| -> Res<Map> {
+            let argv = argv(items)?;
+            let opts = exec_opts(&opts)?;
+            Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
+        },
+    );
 }

@@ -20,7 +20,7 @@ use super::space::{NsRef, Spaces};
 use crate::net::rtnl::{RouteSpec, Rtnl};
 use std::os::fd::AsFd;
 
-use crate::net::{NetError, Result, nft, ns};
+use crate::net::{NetError, Result, nft, ns, unit};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -82,6 +82,9 @@ pub enum Undo {
         ifindex: u32,
         master: Option<String>,
     },
+    /// `echo 1 > cgroup.kill; rmdir`: ends every process the lab started
+    /// (the cgroup of the lab's own they all run in)
+    KillCgroup { path: String },
 }
 
 /// What undoing a step came to, when it did not simply work.
@@ -138,6 +141,9 @@ impl Undo {
             Undo::DeleteNftTable { ns, table, .. } => {
                 format!("delete nf_tables table inet {table} in '{}'", ns.display())
             }
+            Undo::KillCgroup { path } => {
+                format!("stop the lab's processes (cgroup {path})")
+            }
         }
     }
 
@@ -185,6 +191,16 @@ impl Undo {
                     ));
                 }
                 Ok(())
+            }
+            Undo::KillCgroup { path } => {
+                if unit::is_cgroup_of(std::path::Path::new(path), &header.lab, header.pid) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "cgroup {path} is not the cgroup of lab '{}' run by pid {}",
+                        header.lab, header.pid
+                    ))
+                }
             }
         }
     }
@@ -358,6 +374,9 @@ impl Undo {
                     Err(e) => Err(e),
                 }
             }
+            Undo::KillCgroup { path } => {
+                unit::kill_cgroup(std::path::Path::new(path)).map(|_| Undone::Done)
+            }
         }
     }
 }
@@ -390,16 +409,20 @@ pub fn unwind(sp: &mut Spaces, steps: &[Undo], header: &Header) -> Unwound {
     out
 }
 
-/// The steps in reverse, except that namespaces deleted one right after the
-/// other go in the order they were made. Deleting one namespace never depends
-/// on another, and the first ones made are usually what the rest plug into
-/// (a switch, a router): deleting those first cuts every cable at once, so the
-/// kernel stops flooding traffic (IPv6 neighbour discovery, multicast) through
-/// a bridge into namespaces that are about to go anyway.
+/// The steps in reverse, except that the lab's processes are stopped first
+/// (they pin the namespaces they run in, which a namespace made after the
+/// first process would otherwise be deleted before), and that namespaces
+/// deleted one right after the other go in the order they were made.
+/// Deleting one namespace never depends on another, and the first ones made
+/// are usually what the rest plug into (a switch, a router): deleting those
+/// first cuts every cable at once, so the kernel stops flooding traffic (IPv6
+/// neighbour discovery, multicast) through a bridge into namespaces that are
+/// about to go anyway.
 fn teardown_order(steps: &[Undo]) -> Vec<&Undo> {
-    let mut order = Vec::with_capacity(steps.len());
+    let kill = |s: &&Undo| matches!(s, Undo::KillCgroup { .. });
+    let mut order: Vec<&Undo> = steps.iter().filter(kill).collect();
     let mut run: Vec<&Undo> = Vec::new();
-    for step in steps.iter().rev() {
+    for step in steps.iter().rev().filter(|s| !kill(s)) {
         if matches!(step, Undo::DeleteNetns { .. }) {
             run.push(step);
         } else {
@@ -442,5 +465,15 @@ mod tests {
             order,
             vec![sysctl, netns("c"), netns("d"), stop, netns("a"), netns("b")]
         );
+    }
+
+    #[test]
+    fn the_lab_s_processes_are_stopped_before_anything_else() {
+        let kill = Undo::KillCgroup {
+            path: "/sys/fs/cgroup/nslab-x-1".into(),
+        };
+        let steps = vec![netns("a"), kill.clone(), netns("b"), netns("c")];
+        let order: Vec<Undo> = teardown_order(&steps).into_iter().cloned().collect();
+        assert_eq!(order, vec![kill, netns("a"), netns("b"), netns("c")]);
     }
 }

@@ -20,6 +20,7 @@ use crate::cancel::Cancel;
 use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
+use crate::net::unit::{self, Unit};
 use crate::net::{exec, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
@@ -71,6 +72,7 @@ pub struct RouteView {
     pub protocol: String,
 }
 
+pub use exec::RunOpts;
 pub use ping::{PingOpts, PingReport};
 
 pub struct Lab {
@@ -85,6 +87,11 @@ pub struct Lab {
     listeners: Vec<(NsId, Listener)>,
     /// Processes started with `ns.spawn`.
     procs: Vec<exec::Spawned>,
+    /// Where every process the lab starts runs (made with the first one),
+    /// so that all of them, and whatever they start, end with the lab.
+    unit: Option<Unit>,
+    /// Isolated or rootless: the lab's processes go in a PID namespace.
+    isolated: bool,
     /// Namespaces where this lab's nf_tables table exists.
     nft_tables: HashSet<NsId>,
     /// Indexes of links the lab made, as the kernel reported them at creation.
@@ -183,6 +190,8 @@ impl Lab {
             made_links: HashSet::new(),
             listeners: Vec::new(),
             procs: Vec::new(),
+            unit: None,
+            isolated: cfg.isolated,
             nft_tables: HashSet::new(),
             veth_peers: HashMap::new(),
             unsettled: Vec::new(),
@@ -1017,13 +1026,65 @@ impl Lab {
         Ok(report)
     }
 
+    /// The unit the lab's processes run in, made before the first one
+    /// starts: in host mode a cgroup of the lab's own, journaled first so
+    /// that `nslab down` can end it after a crash; in isolated mode, or when
+    /// no cgroup can be made (no cgroup v2, a read-only one), a PID
+    /// namespace, which needs no journal: it dies with nslab.
+    fn unit(&mut self) -> Result<()> {
+        if self.unit.is_none() {
+            let cgroup = match unit::cgroup_path(&self.name).filter(|_| !self.isolated) {
+                Some(path) => {
+                    let undo = Undo::KillCgroup {
+                        path: path.display().to_string(),
+                    };
+                    self.recorded(None, undo, |_| {
+                        unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
+                    })
+                    .ok()
+                }
+                None => None,
+            };
+            let made = match cgroup {
+                Some(c) => Unit::Cgroup(c),
+                None => Unit::PidNs(unit::PidNs::start().map_err(|e| {
+                    LabError::kernel(
+                        "make a PID namespace for the lab's processes",
+                        "nslab's own setup",
+                        e,
+                    )
+                })?),
+            };
+            self.unit = Some(made);
+        }
+        Ok(())
+    }
+
     /// `ip netns exec NS CMD…`, output captured.
-    pub fn exec(&mut self, id: NsId, argv: &[String]) -> Result<exec::Output> {
+    pub fn exec(
+        &mut self,
+        id: NsId,
+        argv: &[String],
+        opts: &exec::RunOpts,
+    ) -> Result<exec::Output> {
         self.settle();
+        self.unit()?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let out = exec::run(fd.as_fd(), argv, id != HOST, &self.cancel);
+        let unit = made(&self.unit)?;
+        let out = exec::run(fd.as_fd(), argv, id != HOST, unit, opts, &self.cancel);
         self.check_cancel()?;
-        out.map_err(|e| self.start_err("run a command", id, argv, e))
+        let out = out.map_err(|e| self.start_err("run a command", id, argv, e))?;
+        if out.timed_out {
+            let ms = opts.timeout.map(|t| t.as_millis()).unwrap_or(0);
+            return Err(LabError::new(
+                format!(
+                    "command '{}' did not finish within {ms} ms, and was killed",
+                    shown_command(argv)
+                ),
+                "give it more time (a larger timeout_ms), or start a program that runs on with ns.spawn(…)",
+            ));
+        }
+        Ok(out)
     }
 
     /// A command that could not start: a missing program in words.
@@ -1050,8 +1111,10 @@ impl Lab {
     /// teardown before its namespace is deleted. Returns its number.
     pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
         self.settle();
+        self.unit()?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let p = exec::spawn(fd.as_fd(), argv, id != HOST)
+        let unit = made(&self.unit)?;
+        let p = exec::spawn(fd.as_fd(), argv, id != HOST, unit)
             .map_err(|e| self.start_err("start a process", id, argv, e))?;
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
@@ -1231,11 +1294,13 @@ impl Lab {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "/bin/sh".into());
+        self.unit()?;
         eprintln!("nslab: shell in namespace '{name}'; `exit` returns to the script");
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let unit = made(&self.unit)?;
         let argv = [prog];
         let env = [("NSLAB_NETNS", name.as_str())];
-        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, &self.cancel);
+        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, unit, &self.cancel);
         self.check_cancel()?;
         code.map_err(|e| self.start_err("start a shell", id, &argv, e))
     }
@@ -1262,29 +1327,86 @@ impl Lab {
         }
         self.listeners.clear();
         self.ping_socks.clear();
+        // Then processes: they pin their namespaces. Also for a kept lab:
+        // its processes could not outlive nslab anyway (their output goes
+        // to it), so they end with it, whatever they started included.
+        let mut report = TeardownReport {
+            errors: self.end_processes(),
+            left_alone: Vec::new(),
+        };
         if self.keep {
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.mark_kept()
             {
-                return TeardownReport {
-                    errors: vec![e],
-                    left_alone: Vec::new(),
-                };
+                report.errors.push(e);
             }
             self.sp.close_all();
-            return TeardownReport::default();
+            return report;
         }
         let steps: Vec<Undo> = std::mem::take(&mut self.ledger)
             .into_iter()
             .map(|(_, u)| u)
             .collect();
-        let report = TeardownReport::from(ledger::unwind(&mut self.sp, &steps, &self.header));
+        let unwound = TeardownReport::from(ledger::unwind(&mut self.sp, &steps, &self.header));
+        report.errors.extend(unwound.errors);
+        report.left_alone.extend(unwound.left_alone);
         if report.errors.is_empty()
             && let Some(j) = self.journal.take()
         {
             j.remove();
         }
         report
+    }
+}
+
+impl Lab {
+    /// Stops every process the lab started: each spawned one as its undo
+    /// step would (SIGTERM to its group, a short grace, SIGKILL), then the
+    /// unit with whatever is left in it (background jobs of `exec`, what a
+    /// process started in a session of its own), reaping nslab's children.
+    /// The cgroup's undo step finds it gone afterwards.
+    fn end_processes(&mut self) -> Vec<LabError> {
+        for p in &mut self.procs {
+            if matches!(p.child.try_wait(), Ok(None)) {
+                let pid = p.child.id();
+                if let Some(start) = exec::start_time(pid) {
+                    let _ = exec::stop(pid, start);
+                }
+            }
+        }
+        let Some(u) = self.unit.take() else {
+            return Vec::new();
+        };
+        // Killed children are reaped right away: a PID namespace's init
+        // finishes dying only once they are.
+        let procs = &mut self.procs;
+        let killed = u.kill(|| {
+            for p in procs.iter_mut() {
+                let _ = p.child.wait();
+            }
+        });
+        match killed {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![LabError::kernel("stop the lab's processes", "teardown", e)],
+        }
+    }
+}
+
+/// The unit `Lab::unit` made.
+fn made(unit: &Option<Unit>) -> Result<&Unit> {
+    unit.as_ref().ok_or_else(|| {
+        LabError::new(
+            "the lab's process unit is missing",
+            "this is a bug; please report it",
+        )
+    })
+}
+
+/// A command as the user wrote it: the line given to `sh -c`, or the words.
+fn shown_command(argv: &[String]) -> String {
+    match argv {
+        [sh, c, line] if sh == "sh" && c == "-c" => line.clone(),
+        _ => argv.join(" "),
     }
 }
 

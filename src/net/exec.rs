@@ -1,15 +1,16 @@
 //! `ip netns exec NS CMD`: a child process that enters the namespace between
 //! fork and exec, with its output captured.
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 
+use super::unit::Unit;
 use super::{NetError, Result};
 
 /// What a finished command left behind.
@@ -18,6 +19,8 @@ pub struct Output {
     pub code: i64,
     pub stdout: String,
     pub stderr: String,
+    /// Killed for running past its timeout.
+    pub timed_out: bool,
 }
 
 /// Builds a command that runs inside `ns`: a shell line through `sh -c`, or
@@ -86,27 +89,202 @@ pub fn shell(cmd: &str) -> Vec<String> {
     vec!["sh".to_string(), "-c".to_string(), cmd.to_string()]
 }
 
-/// Runs `argv` in `ns` to completion, capturing output. Gives up (killing the
-/// child) when `cancel` is set, as on Ctrl-C or SIGTERM.
+/// How `ns.exec` runs a command, beyond the command itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunOpts {
+    /// Kill the command once it has run this long (`timed_out` says so).
+    pub timeout: Option<Duration>,
+    /// Fed to its standard input, which is then closed (else /dev/null).
+    pub stdin: Option<Vec<u8>>,
+    /// Added to its environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// Runs `argv` in `ns`, in the lab's `unit`, until it exits, capturing
+/// output. Returns when the command exits, even if something it started in
+/// the background (`sleep 15 &`) still holds its output open: that belongs
+/// to the lab's unit, which ends at teardown. Gives up (killing the
+/// command's process group) when `cancel` is set, as on Ctrl-C or SIGTERM.
 pub fn run(
     ns: BorrowedFd<'_>,
     argv: &[String],
     own_sys: bool,
+    unit: &Unit,
+    opts: &RunOpts,
     cancel: &crate::cancel::Cancel,
 ) -> Result<Output> {
     let mut cmd = command(ns, argv, own_sys)?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| NetError::os("start command", e))?;
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let code = wait(&mut child, cancel)?;
-    Ok(Output {
-        code,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+    cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(if opts.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
     })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = unit
+        .spawn(cmd)
+        .map_err(|e| NetError::os("start command", e))?;
+    let out = collect(&mut child, opts, cancel);
+    if out.is_err() {
+        kill(&mut child);
+    }
+    out
+}
+
+/// One of the command's pipes, read (or written) without blocking.
+struct Pipe<F> {
+    f: Option<F>,
+    buf: Vec<u8>,
+}
+
+impl<F: AsRawFd> Pipe<F> {
+    fn new(f: Option<F>) -> Pipe<F> {
+        if let Some(f) = &f {
+            // SAFETY: fcntl on a descriptor this pipe owns.
+            unsafe {
+                let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+        }
+        Pipe { f, buf: Vec::new() }
+    }
+
+    fn pollfd(&self, events: libc::c_short) -> Option<libc::pollfd> {
+        self.f.as_ref().map(|f| libc::pollfd {
+            fd: f.as_raw_fd(),
+            events,
+            revents: 0,
+        })
+    }
+}
+
+impl<F: AsRawFd + Read> Pipe<F> {
+    /// Reads what is there now; closes the pipe at its end (or an error).
+    fn read_ready(&mut self) {
+        let Some(f) = &mut self.f else { return };
+        let mut chunk = [0u8; 65536];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => break,
+            }
+        }
+        self.f = None;
+    }
+
+    fn text(self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+}
+
+/// A descriptor that becomes readable when `pid` exits (Linux 5.3), so the
+/// wait below wakes at once; None on older kernels (then it polls).
+fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: a plain syscall.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a descriptor the kernel just gave us, owned by nothing else.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Waits for `child` to exit while taking its output as it comes and
+/// feeding it its input.
+fn collect(child: &mut Child, opts: &RunOpts, cancel: &crate::cancel::Cancel) -> Result<Output> {
+    let mut out = Pipe::new(child.stdout.take());
+    let mut err = Pipe::new(child.stderr.take());
+    let mut input = Pipe::new(child.stdin.take());
+    let data = opts.stdin.as_deref().unwrap_or_default();
+    let mut fed = 0;
+    let exited = pidfd(child.id());
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    let status = loop {
+        if fed >= data.len() {
+            // All of it written: close stdin so the command sees its end.
+            input.f = None;
+        }
+        if let Some(s) = child
+            .try_wait()
+            .map_err(|e| NetError::os("wait for command", e))?
+        {
+            break s;
+        }
+        if cancel.is_set() {
+            return Err(NetError::os(
+                "run command",
+                std::io::Error::from_raw_os_error(libc::EINTR),
+            ));
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            kill(child);
+            timed_out = true;
+            break child
+                .wait()
+                .map_err(|e| NetError::os("wait for command", e))?;
+        }
+        // Wake for output, room for input, the exit, or (every 20 ms) to
+        // look at the cancel flag: a signal may land on another thread.
+        let mut fds: Vec<libc::pollfd> = [
+            out.pollfd(libc::POLLIN),
+            err.pollfd(libc::POLLIN),
+            input.pollfd(libc::POLLOUT),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Some(p) = &exited {
+            fds.push(libc::pollfd {
+                fd: p.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let mut wait = if exited.is_some() { 20 } else { 5 };
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(now).as_millis() as i32 + 1);
+        }
+        // SAFETY: `fds` is a valid array of pollfd for its length.
+        unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait);
+        }
+        out.read_ready();
+        err.read_ready();
+        if let Some(f) = &mut input.f {
+            match f.write(&data[fed..]) {
+                Ok(n) => fed += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
+                // The command closed its input (EPIPE): it wants no more.
+                Err(_) => fed = data.len(),
+            }
+        }
+    };
+    // Everything the command wrote is in the pipes now; something it left
+    // in the background may keep them open, so take what is there and go.
+    out.read_ready();
+    err.read_ready();
+    Ok(Output {
+        code: exit_code(status),
+        stdout: out.text(),
+        stderr: err.text(),
+        timed_out,
+    })
+}
+
+/// The exit code, or 128+N for a signal N, as in sh.
+fn exit_code(status: std::process::ExitStatus) -> i64 {
+    status
+        .code()
+        .map(i64::from)
+        .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
+        .unwrap_or(-1)
 }
 
 /// Waits for `child` to exit; kills it (with its group) when `cancel` is set,
@@ -127,21 +305,7 @@ fn wait(child: &mut Child, cancel: &crate::cancel::Cancel) -> Result<i64> {
         }
         thread::sleep(Duration::from_millis(5));
     };
-    Ok(status
-        .code()
-        .map(i64::from)
-        .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
-        .unwrap_or(-1))
-}
-
-fn drain<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
+    Ok(exit_code(status))
 }
 
 /// Kills the command and everything it started (its process group).
@@ -160,14 +324,16 @@ pub struct Spawned {
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
-/// Starts `argv` in `ns` in the background (in its own process group, like
-/// every command nslab runs).
-pub fn spawn(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Spawned> {
+/// Starts `argv` in `ns` in the background, in the lab's `unit` (and in its
+/// own process group, like every command nslab runs).
+pub fn spawn(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool, unit: &Unit) -> Result<Spawned> {
     let mut cmd = command(ns, argv, own_sys)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| NetError::os("start command", e))?;
+    let mut child = unit
+        .spawn(cmd)
+        .map_err(|e| NetError::os("start command", e))?;
     let collect = |r: Option<Box<dyn Read + Send>>| {
         let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let b = buf.clone();
@@ -260,6 +426,7 @@ pub fn interactive(
     argv: &[String],
     env: &[(&str, &str)],
     own_sys: bool,
+    unit: &Unit,
     cancel: &crate::cancel::Cancel,
 ) -> Result<i64> {
     // The same child as every command (namespace, /sys, own process group,
@@ -279,7 +446,9 @@ pub fn interactive(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| NetError::os("start shell", e))?;
+    let mut child = unit
+        .spawn(cmd)
+        .map_err(|e| NetError::os("start shell", e))?;
     let code = wait(&mut child, cancel);
     // SAFETY: plain syscalls; nslab is a background group at this point, so
     // SIGTTOU is ignored while it takes its terminal back.

@@ -9,6 +9,7 @@ pub mod ping;
 pub mod probe;
 pub mod rtnl;
 pub mod sysctl;
+pub mod unit;
 
 use std::io;
 
