@@ -425,8 +425,11 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
                 continue;
             }
             Err(rustyline::error::ReadlineError::Eof) => break,
+            // A hung-up terminal fails reads (EIO) before SIGHUP is seen.
             Err(e) => {
-                eprintln!("nslab: cannot read input: {e}");
+                if term.load(Ordering::Relaxed) == 0 {
+                    eprintln!("nslab: cannot read input: {e}");
+                }
                 break;
             }
         }

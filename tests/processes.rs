@@ -76,6 +76,7 @@ fn host_mode_kill_9_then_down_ends_every_process() {
              \"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
              i=0; until [ $({} | wc -l) -ge 5 ] || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
              {} | wc -l | sed 's/^/running=/'\n\
+             grep -q kill_cgroup /run/nslab/killed.json && echo USED_A_CGROUP\n\
              kill -9 $pid; wait $pid\n\
              \"$NSLAB\" down --all; echo down=$?\n{}\
              find /sys/fs/cgroup -type d -name \"nslab-killed-$pid\" 2>/dev/null | sed 's/^/CGROUP_LEFT /'\n\
@@ -93,6 +94,44 @@ fn host_mode_kill_9_then_down_ends_every_process() {
         "a process survived kill -9 and down:\n{out}"
     );
     assert!(!o.stdout.contains("CGROUP_LEFT"), "{out}");
+    assert!(o.stdout.contains("SAME"), "{out}");
+}
+
+/// Where no cgroup can be made (here the cgroup mounts are hidden under a
+/// tmpfs), host mode falls back to a PID namespace: nothing survives the
+/// kill -9 even before `nslab down`.
+#[test]
+fn host_mode_without_cgroups_falls_back_to_a_pid_namespace() {
+    let d = Dir::new();
+    let m = marker(0);
+    d.write(
+        "killed.rhai",
+        &leaky(&m, &format!("host().exec(\"sleep {m}5\");")),
+    );
+    let o = private_host(
+        &d,
+        &format!(
+            "mount -t tmpfs tmpfs /sys/fs/cgroup\nsnap > before\n\
+             \"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
+             i=0; until [ $({} | wc -l) -ge 5 ] || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
+             {} | wc -l | sed 's/^/running=/'\n\
+             grep -q kill_cgroup /run/nslab/killed.json && echo USED_A_CGROUP\n\
+             kill -9 $pid; wait $pid\n{}\
+             \"$NSLAB\" down --all; echo down=$?\n\
+             snap > after\nif diff -u before after; then echo SAME; fi\n",
+            sleeps(&m),
+            sleeps(&m),
+            none_left(&m)
+        ),
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("running=5"), "{out}");
+    assert!(!o.stdout.contains("USED_A_CGROUP"), "{out}");
+    assert!(
+        o.stdout.contains("NONE_LEFT"),
+        "a process survived nslab's kill -9:\n{out}"
+    );
+    assert!(o.stdout.contains("down=0"), "{out}");
     assert!(o.stdout.contains("SAME"), "{out}");
 }
 
