@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::thread;
@@ -129,12 +129,12 @@ fn own_cgroup_dir() -> Option<PathBuf> {
 
 /// The cgroup directory name of lab `lab` run by process `pid`:
 /// `nslab-LAB-PID` (the pid keeps two labs of the same name apart; only
-/// `[A-Za-z0-9_-]` of the name are kept).
+/// `[A-Za-z0-9_.-]` of the name are kept, as in lab names).
 pub fn cgroup_name(lab: &str, pid: u32) -> String {
     let lab: String = lab
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
                 c
             } else {
                 '_'
@@ -156,11 +156,15 @@ pub fn is_cgroup_of(path: &Path, lab: &str, pid: u32) -> bool {
     is_plain(path) && path.file_name().and_then(|n| n.to_str()) == Some(&cgroup_name(lab, pid))
 }
 
+/// Absolute, in UTF-8, with no empty, `.` or `..` part (read from the text:
+/// `Path::components` drops a `.` in the middle).
 fn is_plain(path: &Path) -> bool {
-    path.is_absolute()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+    path.to_str().is_some_and(|s| {
+        s.strip_prefix('/').is_some_and(|rest| {
+            rest.split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+        })
+    })
 }
 
 impl Cgroup {
@@ -548,7 +552,7 @@ mod tests {
 
     #[test]
     fn cgroup_names_keep_only_safe_characters() {
-        assert_eq!(cgroup_name("my lab/../x", 42), "nslab-my_lab____x-42");
+        assert_eq!(cgroup_name("my lab/x", 42), "nslab-my_lab_x-42");
         let p = Path::new("/sys/fs/cgroup/nslab-a.b-7");
         assert!(is_cgroup_of(p, "a.b", 7));
         assert!(!is_cgroup_of(p, "a.b", 8));
