@@ -468,6 +468,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_step_may_name_only_the_cgroup_of_its_own_lab() {
+        let header = Header {
+            lab: "x".into(),
+            pid: 5,
+            start: 0,
+            id: String::new(),
+            script: String::new(),
+            started: 0,
+            isolated: false,
+        };
+        let step = |path: &str| Undo::KillCgroup { path: path.into() };
+        assert!(step("/sys/fs/cgroup/nslab-x-5").validate(&header).is_ok());
+        for bad in [
+            "/sys/fs/cgroup/system.slice",
+            "/sys/fs/cgroup/nslab-x-6",
+            "/sys/fs/cgroup/nslab-y-5",
+            "/sys/fs/cgroup/../nslab-x-5",
+            "sys/fs/cgroup/nslab-x-5",
+        ] {
+            assert!(step(bad).validate(&header).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
     fn the_lab_s_processes_are_stopped_before_anything_else() {
         let kill = Undo::KillCgroup {
             path: "/sys/fs/cgroup/nslab-x-1".into(),
