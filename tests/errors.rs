@@ -288,3 +288,51 @@ fn a_shell_without_a_terminal_is_a_clear_error() {
         "use ns.exec(\"cmd\") instead",
     );
 }
+
+#[test]
+fn names_with_a_percent_are_refused() {
+    // The kernel would read "%d" as "pick a number" and name the link
+    // itself (hbr0), which teardown would then not find.
+    let o = fails(
+        "pc.rhai",
+        "let a = netns(\"a\");\nbridge(host(), \"hbr%d\");\n",
+    );
+    assert_report(
+        &o,
+        "pc.rhai:2:1",
+        "'hbr%d' is not a valid interface name: it contains '%'",
+        "would choose the name itself",
+    );
+    let o = fails(
+        "pc2.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"x%d\", b, \"y%d\");\n",
+    );
+    assert_report(
+        &o,
+        "pc2.rhai:3:1",
+        "'x%d' is not a valid interface name: it contains '%'",
+        "would choose the name itself",
+    );
+    let o = fails(
+        "pc3.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"x0\", b, \"y%d\");\n",
+    );
+    assert_report(
+        &o,
+        "pc3.rhai:3:1",
+        "'y%d' is not a valid interface name: it contains '%'",
+        "would choose the name itself",
+    );
+}
+
+#[test]
+fn a_too_long_multibyte_name_gets_a_suggestion_that_fits() {
+    // 9 two-byte characters: 18 bytes; the suggestion must be <= 15 bytes.
+    let o = fails("mb.rhai", "bridge(host(), \"ééééééééé\");\n");
+    assert_report(
+        &o,
+        "mb.rhai:1:1",
+        "is 18 bytes long; Linux allows at most 15",
+        "e.g. \"ééééééé\"",
+    );
+}
