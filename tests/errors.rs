@@ -336,3 +336,46 @@ fn a_too_long_multibyte_name_gets_a_suggestion_that_fits() {
         "e.g. \"ééééééé\"",
     );
 }
+
+#[test]
+fn a_script_importing_itself_is_an_error_at_the_import() {
+    let o = fails(
+        "me.rhai",
+        "import \"./me\" as me;\nprint(\"not reached\");\n",
+    );
+    assert_report(
+        &o,
+        "me.rhai:1:",
+        "me.rhai imports itself",
+        "cannot import itself",
+    );
+    assert!(!o.stderr.contains("overflow"), "{}", o.all());
+}
+
+#[test]
+fn an_import_cycle_is_an_error_at_the_import_that_closes_it() {
+    let d = Dir::new();
+    d.write(
+        "one.rhai",
+        "import \"./two\" as two;\nprint(\"not reached\");\n",
+    );
+    d.write("two.rhai", "let x = 1;\nimport \"./one\" as one;\n");
+    let o = nslab(&["run", "--isolated", "one.rhai"], d.path());
+    assert_report(
+        &o,
+        "two.rhai:2:",
+        "makes a cycle: one.rhai -> two.rhai -> one.rhai",
+        "cannot import itself, directly or through others",
+    );
+    assert!(!o.stdout.contains("not reached"), "{}", o.all());
+    // A module imported twice without a cycle is fine.
+    d.write("three.rhai", "fn f() { 3 }\n");
+    d.write("four.rhai", "import \"./three\" as t;\nfn g() { t::f() }\n");
+    d.write(
+        "main.rhai",
+        "import \"./three\" as t;\nimport \"./four\" as f;\nprint(t::f() + f::g());\n",
+    );
+    let o = nslab(&["run", "--isolated", "main.rhai"], d.path());
+    o.assert_ok();
+    assert!(o.stdout.contains('6'), "{}", o.all());
+}
