@@ -379,3 +379,70 @@ fn an_import_cycle_is_an_error_at_the_import_that_closes_it() {
     o.assert_ok();
     assert!(o.stdout.contains('6'), "{}", o.all());
 }
+
+#[test]
+fn a_bridge_cannot_be_its_own_port_or_a_port_of_a_bridge() {
+    let o = fails(
+        "bs.rhai",
+        "let a = netns(\"a\");\nlet br = bridge(a, \"br1\");\nbr.attach(br);\n",
+    );
+    assert_report(
+        &o,
+        "bs.rhai:3:",
+        "a bridge cannot be its own port",
+        "attach other links",
+    );
+    // The kernel refuses with ELOOP ("Too many symbolic links").
+    let o = fails(
+        "bb.rhai",
+        "let a = netns(\"a\");\nlet b1 = bridge(a, \"br1\");\nlet b2 = bridge(a, \"br2\");\nb1.attach(b2);\n",
+    );
+    assert_report(
+        &o,
+        "bb.rhai:4:",
+        "'br2' is a bridge, and a bridge cannot be a port of another bridge",
+        "join two bridges with a veth",
+    );
+    assert!(!o.stderr.contains("symbolic links"), "{}", o.stderr);
+    // Bridges the lab did not make take the other path through attach.
+    let o = fails(
+        "bf.rhai",
+        "let a = netns(\"a\");\na.exec(\"ip link add br1 type bridge; ip link add br2 type bridge\");\na.link(\"br1\").attach(a.link(\"br2\"));\n",
+    );
+    assert_report(
+        &o,
+        "bf.rhai:3:",
+        "a bridge cannot be a port of another bridge",
+        "join two bridges with a veth",
+    );
+}
+
+#[test]
+fn a_second_default_route_names_the_one_that_is_there() {
+    let o = fails(
+        "dr.rhai",
+        "let a = netns(\"a\");\nlet c = veth(a, \"x\", host(), \"y\");\nc[0].addr(\"10.0.0.1/24\");\na.route(\"default\", \"10.0.0.2\");\na.route(\"default\", \"10.0.0.3\");\n",
+    );
+    assert_report(
+        &o,
+        "dr.rhai:5:",
+        "cannot add route default via 10.0.0.3 in 'a': there is already a route default via 10.0.0.2 dev x",
+        "another metric",
+    );
+    assert!(!o.stderr.contains("0.0.0.0/0"), "{}", o.stderr);
+}
+
+#[test]
+fn masquerade_to_a_device_that_is_not_there() {
+    let o = fails(
+        "mq.rhai",
+        "let a = netns(\"a\");\nmasquerade(a, \"10.0.0.0/24\", \"eth9\");\nprint(\"not reached\");\n",
+    );
+    assert_report(
+        &o,
+        "mq.rhai:2:1",
+        "there is no link 'eth9' in namespace 'a'",
+        "links()",
+    );
+    assert!(!o.stdout.contains("not reached"), "{}", o.all());
+}
