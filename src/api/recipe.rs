@@ -146,7 +146,7 @@ pub fn with_defaults(given: Map, defaults: Map) -> Res<Map> {
                 .map(|n| format!("did you mean `{n}`? "))
                 .unwrap_or_default();
             return Err(bad(
-                format!("unknown option '{k}'"),
+                format!("unknown option '{}'", crate::diag::clip(&k, 40)),
                 format!("{near}the options are: {}", keys.join(", ")),
             ));
         }

@@ -1,0 +1,52 @@
+//! Hostile input: calls that would allocate without end, loops that never
+//! end, and long waits are stopped with a report at the script line (or by
+//! Ctrl-C/SIGTERM), never by the OOM killer or a hang. Runs that used to
+//! take minutes are guarded by `timeout`, far above what they take now;
+//! nothing asserts how fast they are.
+
+mod common;
+use common::*;
+
+use std::process::Command;
+
+/// `nslab ARGS…` in `d`, killed after `secs` (exit 137 then).
+fn guarded(d: &Dir, secs: u32, args: &[&str]) -> Out {
+    out(Command::new("timeout")
+        .args(["-s", "KILL", &secs.to_string(), bin()])
+        .args(args)
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run timeout (coreutils)"))
+}
+
+fn run_guarded(secs: u32, name: &str, text: &str, flags: &[&str]) -> Out {
+    let d = Dir::new();
+    d.write(name, text);
+    let mut args = vec!["run", "--isolated"];
+    args.extend_from_slice(flags);
+    args.push(name);
+    guarded(&d, secs, &args)
+}
+
+#[test]
+fn help_with_a_huge_string_answers_at_once() {
+    // The nearest-name search compared 10 MB with every name (100 s).
+    let o = run_guarded(
+        60,
+        "h.rhai",
+        "let s = \"y\";\ns.pad(10000000, 'y');\nhelp(s);\n",
+        &[],
+    );
+    assert_report(
+        &o,
+        "h.rhai:3:1",
+        "there is no function 'yyyy",
+        "help() lists",
+    );
+    assert!(
+        o.stderr.len() < 10_000,
+        "the name is not clipped:\n{}",
+        &o.stderr[..2000]
+    );
+}
