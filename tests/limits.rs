@@ -50,3 +50,33 @@ fn help_with_a_huge_string_answers_at_once() {
         &o.stderr[..2000]
     );
 }
+
+#[test]
+fn huge_subnet_counts_are_refused_with_the_bound() {
+    let o = run_guarded(
+        60,
+        "s.rhai",
+        "let x = 1;\nlet s = subnet_split(\"::/0\", 128, 9223372036854775807);\n",
+        &[],
+    );
+    assert_report(
+        &o,
+        "s.rhai:2:",
+        "at most 65536 subnets per call; asked for 9223372036854775807",
+        "a lab uses far fewer",
+    );
+    // 10^7 addresses were refused as "Length of string too large".
+    let o = run_guarded(
+        60,
+        "h.rhai",
+        "let ips = subnet_hosts(\"10.0.0.0/8\", 10000000);\n",
+        &[],
+    );
+    assert_report(
+        &o,
+        "h.rhai:1:",
+        "at most 65536 addresses per call; asked for 10000000",
+        "a lab uses far fewer",
+    );
+    assert!(!o.stderr.contains("string"), "{}", o.stderr);
+}
