@@ -373,7 +373,16 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
             "this import",
             Some("import a file beside the script with import \"./name\" as name;".into()),
         ),
-        EvalAltResult::ErrorTerminated(_, _) => ("interrupted".into(), "stopped here", None),
+        EvalAltResult::ErrorTerminated(v, _) => match v.read_lock::<ApiError>() {
+            // Over the memory budget (src/limits.rs).
+            Some(a) => (a.message.clone(), "stopped here", a.help.clone()),
+            None => ("interrupted".into(), "stopped here", None),
+        },
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            "the script ran more operations than --max-ops allows".into(),
+            "stopped here",
+            Some("a loop that never ends? If the script really needs more, raise --max-ops N (0 is no limit)".into()),
+        ),
         EvalAltResult::ErrorMismatchDataType(want, got, _) => (
             format!("expected {want}, got {got}"),
             "wrong type",

@@ -80,3 +80,64 @@ fn huge_subnet_counts_are_refused_with_the_bound() {
     );
     assert!(!o.stderr.contains("string"), "{}", o.stderr);
 }
+
+#[test]
+fn pushes_in_a_loop_take_time_in_proportion() {
+    // rhai's size limits recounted the whole array after every push:
+    // 300k pushes took minutes.
+    let o = run_guarded(
+        120,
+        "p.rhai",
+        "let a = [];\nfor i in 0..300000 { a.push(i); }\nprint(`len ${a.len()}`);\n",
+        &[],
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("len 300000"), "{}", o.all());
+}
+
+#[test]
+fn max_ops_stops_an_endless_loop() {
+    let o = run_guarded(
+        60,
+        "o.rhai",
+        "let x = 0;\nloop { x += 1; }\n",
+        &["--max-ops", "100000"],
+    );
+    assert_report(
+        &o,
+        "o.rhai:2:",
+        "the script ran more operations than --max-ops allows",
+        "really needs more",
+    );
+}
+
+#[test]
+fn data_past_max_mem_is_an_error_at_the_line_that_grows_it() {
+    // A string that doubles: in rhai's terms "Length of string too large"
+    // with a limit, the OOM killer without one.
+    let o = run_guarded(
+        60,
+        "m.rhai",
+        "let s = \"x\";\nloop { s += s; }\n",
+        &["--max-mem", "32"],
+    );
+    assert_report(
+        &o,
+        "m.rhai:2:",
+        "the script holds more than 32 MiB of data",
+        "A lab needs far less",
+    );
+    // One call that would allocate it all at once is refused before it does.
+    let o = run_guarded(
+        60,
+        "pad.rhai",
+        "let a = [];\na.pad(9223372036854775807, 0);\n",
+        &[],
+    );
+    assert_report(
+        &o,
+        "pad.rhai:2:",
+        "an array of 9223372036854775807 elements would take about",
+        "ask for less",
+    );
+}
