@@ -7,7 +7,9 @@
 mod common;
 use common::*;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// `nslab ARGS…` in `d`, killed after `secs` (exit 137 then).
 fn guarded(d: &Dir, secs: u32, args: &[&str]) -> Out {
@@ -139,5 +141,66 @@ fn data_past_max_mem_is_an_error_at_the_line_that_grows_it() {
         "pad.rhai:2:",
         "an array of 9223372036854775807 elements would take about",
         "ask for less",
+    );
+}
+
+#[test]
+fn sigterm_stops_a_long_connect() {
+    // A TCP connect to a port whose SYNs are dropped waits for its whole
+    // timeout (here a minute); SIGTERM must end it and tear the lab down.
+    let d = Dir::new();
+    d.write(
+        "c.rhai",
+        r#"let a = netns("a");
+let b = netns("b");
+let c = veth(a, "x", b, "y");
+c[0].addr("10.0.0.1/24");
+c[1].addr("10.0.0.2/24");
+b.policy("input", "drop");
+print("ready");
+let ok = a.connect("10.0.0.2", #{port: 9, timeout_ms: 60000});
+print("connect returned");
+"#,
+    );
+    let mut child = Command::new(bin())
+        .args(["run", "--isolated", "c.rhai"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nslab");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(first, "ready", "the lab did not start");
+    // Let the connect begin (if the signal came first, it would be stopped
+    // before the call, which passes too).
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a plain kill(2) of the child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    let status = status.unwrap_or_else(|| panic!("SIGTERM did not stop the connect:\n{err}"));
+    assert_eq!(status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(
+        !rest.iter().any(|l| l.contains("connect returned")),
+        "{rest:?}"
     );
 }

@@ -1041,12 +1041,15 @@ impl Lab {
             .sp
             .run_in(id, move || probe::client_socket(proto, v6))
             .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
-        Ok(probe::reach(
+        let reached = probe::reach(
             &sock,
             proto,
             std::net::SocketAddr::new(dst, port),
             timeout,
-        ))
+            &self.cancel,
+        );
+        self.check_cancel()?;
+        Ok(reached)
     }
 
     fn check_cancel(&self) -> Result<()> {
