@@ -33,6 +33,8 @@ pub enum Cmd {
         /// Name of the lab (default: the script's file name)
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// An interactive session: build a lab call by call (Ctrl-D tears it down)
     Repl {
@@ -41,6 +43,8 @@ pub enum Cmd {
         isolated: bool,
         /// A script to run first; its variables stay in scope
         file: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Check a script for errors without running it (no privileges needed)
     Check {
@@ -64,6 +68,29 @@ pub enum Cmd {
         #[arg(long, conflicts_with = "lab")]
         all: bool,
     },
+}
+
+/// Bounds on what a script may use.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct LimitArgs {
+    /// Stop the script after N operations (a guard against endless loops
+    /// in scripts you did not write); 0, the default, is no limit
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_ops: u64,
+    /// Stop the script when nslab holds more than this many MiB (its
+    /// arrays, strings and maps)
+    #[arg(long, value_name = "MIB", default_value_t = crate::limits::DEFAULT_MAX_MEM_MIB as u64,
+          value_parser = clap::value_parser!(u64).range(16..))]
+    pub max_mem: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(self) -> crate::engine::Limits {
+        crate::engine::Limits {
+            max_ops: self.max_ops,
+            max_mem_mib: usize::try_from(self.max_mem).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -111,6 +138,26 @@ mod tests {
     fn bad_set_is_a_usage_error() {
         let e = Cli::try_parse_from(["nslab", "run", "lab.rhai", "--set", "hosts"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn limits_are_options_of_run_and_repl() {
+        let c = Cli::try_parse_from(["nslab", "run", "x.rhai", "--max-ops", "1000"]).unwrap();
+        match c.cmd {
+            Cmd::Run { limits, .. } => {
+                assert_eq!(limits.max_ops, 1000);
+                assert_eq!(limits.max_mem as usize, crate::limits::DEFAULT_MAX_MEM_MIB);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let c =
+            Cli::try_parse_from(["nslab", "repl", "--max-ops", "5", "--max-mem", "64"]).unwrap();
+        match c.cmd {
+            Cmd::Repl { limits, .. } => assert_eq!((limits.max_ops, limits.max_mem), (5, 64)),
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["nslab", "run", "x.rhai", "--max-ops", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["nslab", "run", "x.rhai", "--max-mem", "1"]).is_err());
     }
 
     #[test]

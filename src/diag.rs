@@ -213,11 +213,30 @@ pub fn unknown_function(
 
 /// The nearest known name to `name`, for "did you mean" hints.
 pub fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    // The distance is at least the difference in length: names far longer
+    // than any candidate (a 10 MB string given to help()) are compared with
+    // nothing, instead of filling a table of len(name) x len(k) cells.
+    let len = name.chars().count();
     known
+        .filter(|k| len.abs_diff(k.chars().count()) <= max_distance(k))
         .map(|k| (strsim_distance(name, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .filter(|(d, k)| *d <= max_distance(k))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
+}
+
+/// How far a name may be from `k` and still be suggested for it.
+fn max_distance(k: &str) -> usize {
+    2.max(k.len() / 3)
+}
+
+/// `s` as a report quotes it: at most `max` characters, then "…" (a script
+/// can pass a string of megabytes where a name is expected).
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+        None => s.into(),
+    }
 }
 
 /// Edit distance where swapping two neighbours counts once (`pnig` is one
@@ -354,7 +373,16 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
             "this import",
             Some("import a file beside the script with import \"./name\" as name;".into()),
         ),
-        EvalAltResult::ErrorTerminated(_, _) => ("interrupted".into(), "stopped here", None),
+        EvalAltResult::ErrorTerminated(v, _) => match v.read_lock::<ApiError>() {
+            // Over the memory budget (src/limits.rs).
+            Some(a) => (a.message.clone(), "stopped here", a.help.clone()),
+            None => ("interrupted".into(), "stopped here", None),
+        },
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            "the script ran more operations than --max-ops allows".into(),
+            "stopped here",
+            Some("a loop that never ends? If the script really needs more, raise --max-ops N (0 is no limit)".into()),
+        ),
         EvalAltResult::ErrorMismatchDataType(want, got, _) => (
             format!("expected {want}, got {got}"),
             "wrong type",
@@ -409,5 +437,13 @@ mod tests {
         let names = ["netns", "veth", "bridge"];
         assert_eq!(nearest("netn", names.iter().copied()), Some("netns"));
         assert_eq!(nearest("zzzzzz", names.iter().copied()), None);
+        assert_eq!(nearest("netnsxy", names.iter().copied()), Some("netns"));
+        assert_eq!(nearest("netnsxyz", names.iter().copied()), None);
+    }
+
+    #[test]
+    fn clipped_names() {
+        assert_eq!(clip("veth", 10), "veth");
+        assert_eq!(clip("ééééé", 3), "ééé…");
     }
 }

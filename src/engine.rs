@@ -16,23 +16,46 @@ pub struct Built {
     pub docs: Vec<Doc>,
 }
 
+/// What a running script may use (`--max-ops`, `--max-mem`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Script operations; 0 = no limit (the default).
+    pub max_ops: u64,
+    /// MiB the process may hold.
+    pub max_mem_mib: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ops: 0,
+            max_mem_mib: crate::limits::DEFAULT_MAX_MEM_MIB,
+        }
+    }
+}
+
 /// `base` is the script's directory: `import "./x"` finds files beside it.
-pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path) -> Built {
+/// `cancel` is given when the engine runs scripts: then Ctrl-C and the
+/// limits are checked between operations.
+pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits) -> Built {
     let mut engine = Engine::new();
     engine.set_max_call_levels(128);
     engine.set_max_expr_depths(256, 256);
-    engine.set_max_string_size(64 << 20);
-    engine.set_max_array_size(1 << 20);
-    engine.set_max_map_size(1 << 20);
+    // No set_max_string_size/array/map: see src/limits.rs.
+    engine.set_max_operations(limits.max_ops);
+    crate::limits::register(&mut engine);
     engine.set_module_resolver(crate::stdlib::Resolver::new(base));
     if let Some(c) = cancel {
+        // One budget per process: set by the engine that runs the script,
+        // not by the ones that only parse or list functions.
+        crate::limits::set_budget_mib(limits.max_mem_mib);
         // Polled between script operations: a loop that makes no native
-        // call still stops on Ctrl-C.
+        // call still stops on Ctrl-C, or when its data outgrows the budget.
         engine.on_progress(move |_| {
             if c.is_set() {
                 Some(Dynamic::from("interrupted"))
             } else {
-                None
+                crate::limits::over_budget().map(Dynamic::from)
             }
         });
     }
@@ -82,9 +105,10 @@ mod tests {
     #[test]
     fn every_registered_function_is_documented() {
         let ctx = Ctx::new(None, Default::default());
-        let built = build(&ctx, None, Path::new("."));
+        let built = build(&ctx, None, Path::new("."), Limits::default());
         let documented: Vec<&str> = built.docs.iter().map(|d| d.name).collect();
-        let exempt = ["to_string", "to_debug", "==", "message"];
+        // pad and blob are rhai's own, with a size check (src/limits.rs).
+        let exempt = ["to_string", "to_debug", "==", "message", "pad", "blob"];
         let mut missing = Vec::new();
         let names = function_names(&built.engine, false);
         assert!(names.len() > 50, "the API is not registered: {names:?}");

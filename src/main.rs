@@ -8,6 +8,7 @@ mod diag;
 mod engine;
 mod isolate;
 mod lab;
+mod limits;
 mod net;
 mod reference;
 mod repl;
@@ -22,6 +23,10 @@ use miette::Report;
 
 use cli::{Cli, Cmd};
 use lab::{Lab, LabConfig, LabError};
+
+/// Every allocation is counted, so a script can be held to --max-mem.
+#[global_allocator]
+static ALLOC: limits::Counting = limits::Counting;
 
 pub(crate) const EXIT_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -44,9 +49,21 @@ fn main() -> ExitCode {
             keep,
             isolated,
             name,
-        } => run(&file, set.into_iter().collect(), keep, isolated, name),
+            limits,
+        } => run(
+            &file,
+            set.into_iter().collect(),
+            keep,
+            isolated,
+            name,
+            limits.limits(),
+        ),
         Cmd::Check { file } => check(&file),
-        Cmd::Repl { isolated, file } => repl::run(file, isolated),
+        Cmd::Repl {
+            isolated,
+            file,
+            limits,
+        } => repl::run(file, isolated, limits.limits()),
         Cmd::Docs { markdown } => {
             default_sigpipe();
             docs(markdown)
@@ -122,6 +139,7 @@ fn run(
     keep: bool,
     isolated_flag: bool,
     name: Option<String>,
+    limits: engine::Limits,
 ) -> ExitCode {
     if let Some(n) = &name
         && let Err(e) = lab::names::check_labname(n)
@@ -142,7 +160,7 @@ fn run(
         return ExitCode::from(EXIT_ERROR);
     };
     let ctx = api::Ctx::new(None, params);
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
+    let built = engine::build(&ctx, Some(cancel.clone()), &dir, limits);
     let mut ast = match built.engine.compile(&text) {
         Ok(ast) => ast,
         Err(e) => {
@@ -309,7 +327,7 @@ fn check(file: &Path) -> ExitCode {
     };
     let mut sources = diag::Sources::new(&shown, &text, &dir);
     let ctx = api::Ctx::new(None, HashMap::new());
-    let built = engine::build(&ctx, None, &dir);
+    let built = engine::build(&ctx, None, &dir, engine::Limits::default());
     match built.engine.compile(&text) {
         Ok(ast) => {
             let unknown = check::unknown_calls(&built.engine, &ast, &dir);
@@ -333,7 +351,7 @@ fn check(file: &Path) -> ExitCode {
 
 fn docs(markdown: bool) -> ExitCode {
     let ctx = api::Ctx::new(None, HashMap::new());
-    let built = engine::build(&ctx, None, Path::new("."));
+    let built = engine::build(&ctx, None, Path::new("."), engine::Limits::default());
     let entries = reference::entries(&built.docs);
     if markdown {
         print!("{}", reference::markdown(&entries));

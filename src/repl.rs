@@ -273,7 +273,7 @@ fn is_exit(input: &str) -> bool {
     matches!(t, "exit" | "quit" | "exit()" | "quit()")
 }
 
-pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
+pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -> ExitCode {
     let dir = file
         .as_deref()
         .and_then(Path::parent)
@@ -286,7 +286,7 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool) -> ExitCode {
         return ExitCode::from(EXIT_ERROR);
     };
     let ctx = Ctx::new(None, Default::default());
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir);
+    let built = engine::build(&ctx, Some(cancel.clone()), &dir, limits);
     let start_text = match &file {
         Some(f) => match crate::read_script(f) {
             Ok((shown, text, _)) => {
@@ -477,7 +477,7 @@ fn ctx_function_names(engine: &Engine, docs: &[api::Doc]) -> Vec<String> {
 /// An engine that only parses (for the multi-line check while typing).
 fn parse_engine() -> Engine {
     let ctx = Ctx::new(None, Default::default());
-    engine::build(&ctx, None, Path::new(".")).engine
+    engine::build(&ctx, None, Path::new("."), engine::Limits::default()).engine
 }
 
 #[cfg(test)]

@@ -288,3 +288,161 @@ fn a_shell_without_a_terminal_is_a_clear_error() {
         "use ns.exec(\"cmd\") instead",
     );
 }
+
+#[test]
+fn names_with_a_percent_are_refused() {
+    // The kernel would read "%d" as "pick a number" and name the link
+    // itself (hbr0), which teardown would then not find.
+    let o = fails(
+        "pc.rhai",
+        "let a = netns(\"a\");\nbridge(host(), \"hbr%d\");\n",
+    );
+    assert_report(
+        &o,
+        "pc.rhai:2:1",
+        "'hbr%d' is not a valid interface name: it contains '%'",
+        "would choose the name itself",
+    );
+    let o = fails(
+        "pc2.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"x%d\", b, \"y%d\");\n",
+    );
+    assert_report(
+        &o,
+        "pc2.rhai:3:1",
+        "'x%d' is not a valid interface name: it contains '%'",
+        "would choose the name itself",
+    );
+    let o = fails(
+        "pc3.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"x0\", b, \"y%d\");\n",
+    );
+    assert_report(
+        &o,
+        "pc3.rhai:3:1",
+        "'y%d' is not a valid interface name: it contains '%'",
+        "would choose the name itself",
+    );
+}
+
+#[test]
+fn a_too_long_multibyte_name_gets_a_suggestion_that_fits() {
+    // 9 two-byte characters: 18 bytes; the suggestion must be <= 15 bytes.
+    let o = fails("mb.rhai", "bridge(host(), \"ééééééééé\");\n");
+    assert_report(
+        &o,
+        "mb.rhai:1:1",
+        "is 18 bytes long; Linux allows at most 15",
+        "e.g. \"ééééééé\"",
+    );
+}
+
+#[test]
+fn a_script_importing_itself_is_an_error_at_the_import() {
+    let o = fails(
+        "me.rhai",
+        "import \"./me\" as me;\nprint(\"not reached\");\n",
+    );
+    assert_report(
+        &o,
+        "me.rhai:1:",
+        "me.rhai imports itself",
+        "cannot import itself",
+    );
+    assert!(!o.stderr.contains("overflow"), "{}", o.all());
+}
+
+#[test]
+fn an_import_cycle_is_an_error_at_the_import_that_closes_it() {
+    let d = Dir::new();
+    d.write(
+        "one.rhai",
+        "import \"./two\" as two;\nprint(\"not reached\");\n",
+    );
+    d.write("two.rhai", "let x = 1;\nimport \"./one\" as one;\n");
+    let o = nslab(&["run", "--isolated", "one.rhai"], d.path());
+    assert_report(
+        &o,
+        "two.rhai:2:",
+        "makes a cycle: one.rhai -> two.rhai -> one.rhai",
+        "cannot import itself, directly or through others",
+    );
+    assert!(!o.stdout.contains("not reached"), "{}", o.all());
+    // A module imported twice without a cycle is fine.
+    d.write("three.rhai", "fn f() { 3 }\n");
+    d.write("four.rhai", "import \"./three\" as t;\nfn g() { t::f() }\n");
+    d.write(
+        "main.rhai",
+        "import \"./three\" as t;\nimport \"./four\" as f;\nprint(t::f() + f::g());\n",
+    );
+    let o = nslab(&["run", "--isolated", "main.rhai"], d.path());
+    o.assert_ok();
+    assert!(o.stdout.contains('6'), "{}", o.all());
+}
+
+#[test]
+fn a_bridge_cannot_be_its_own_port_or_a_port_of_a_bridge() {
+    let o = fails(
+        "bs.rhai",
+        "let a = netns(\"a\");\nlet br = bridge(a, \"br1\");\nbr.attach(br);\n",
+    );
+    assert_report(
+        &o,
+        "bs.rhai:3:",
+        "a bridge cannot be its own port",
+        "attach other links",
+    );
+    // The kernel refuses with ELOOP ("Too many symbolic links").
+    let o = fails(
+        "bb.rhai",
+        "let a = netns(\"a\");\nlet b1 = bridge(a, \"br1\");\nlet b2 = bridge(a, \"br2\");\nb1.attach(b2);\n",
+    );
+    assert_report(
+        &o,
+        "bb.rhai:4:",
+        "'br2' is a bridge, and a bridge cannot be a port of another bridge",
+        "join two bridges with a veth",
+    );
+    assert!(!o.stderr.contains("symbolic links"), "{}", o.stderr);
+    // Bridges the lab did not make take the other path through attach.
+    let o = fails(
+        "bf.rhai",
+        "let a = netns(\"a\");\na.exec(\"ip link add br1 type bridge; ip link add br2 type bridge\");\na.link(\"br1\").attach(a.link(\"br2\"));\n",
+    );
+    assert_report(
+        &o,
+        "bf.rhai:3:",
+        "a bridge cannot be a port of another bridge",
+        "join two bridges with a veth",
+    );
+}
+
+#[test]
+fn a_second_default_route_names_the_one_that_is_there() {
+    let o = fails(
+        "dr.rhai",
+        "let a = netns(\"a\");\nlet c = veth(a, \"x\", host(), \"y\");\nc[0].addr(\"10.0.0.1/24\");\na.route(\"default\", \"10.0.0.2\");\na.route(\"default\", \"10.0.0.3\");\n",
+    );
+    assert_report(
+        &o,
+        "dr.rhai:5:",
+        "cannot add route default via 10.0.0.3 in 'a': there is already a route default via 10.0.0.2 dev x",
+        "another metric",
+    );
+    assert!(!o.stderr.contains("0.0.0.0/0"), "{}", o.stderr);
+}
+
+#[test]
+fn masquerade_to_a_device_that_is_not_there() {
+    let o = fails(
+        "mq.rhai",
+        "let a = netns(\"a\");\nmasquerade(a, \"10.0.0.0/24\", \"eth9\");\nprint(\"not reached\");\n",
+    );
+    assert_report(
+        &o,
+        "mq.rhai:2:1",
+        "there is no link 'eth9' in namespace 'a'",
+        "links()",
+    );
+    assert!(!o.stdout.contains("not reached"), "{}", o.all());
+}

@@ -212,7 +212,7 @@ print(host().exec("nft list tables").stdout);
 #[test]
 fn a_table_of_the_same_name_is_never_adopted() {
     let d = Dir::new();
-    d.write("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"eth0\");\n");
+    d.write("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"lo\");\n");
     let o = private_host(
         &d,
         "nft add table inet nslab-t\nnft add chain inet nslab-t c\n\"$NSLAB\" run t.rhai; echo code=$?\nnft list ruleset",

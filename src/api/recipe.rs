@@ -47,6 +47,18 @@ fn prefix_for(net: IpNet, n: u128) -> u8 {
     }
 }
 
+/// The most addresses or subnets one call hands out: far more than a lab can
+/// use (each host is a namespace), and small enough that a huge count is an
+/// error at once instead of minutes of work and gigabytes of strings.
+pub const MAX_ITEMS: u128 = 65536;
+
+fn too_many(what: &str, n: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {
+    bad(
+        format!("at most {MAX_ITEMS} {what} per call; asked for {n}"),
+        format!("a lab uses far fewer: ask for the {what} the script needs"),
+    )
+}
+
 /// The first `n` host addresses of `subnet`, each with the subnet's prefix
 /// length ("10.1.0.1/24", …).
 pub fn subnet_hosts(subnet: &str, n: i64) -> Res<Array> {
@@ -57,6 +69,9 @@ pub fn subnet_hosts(subnet: &str, n: i64) -> Res<Array> {
             "ask for 0 or more",
         )
     })?;
+    if n > MAX_ITEMS {
+        return Err(too_many("addresses", n));
+    }
     if usable(net) < n {
         let p = prefix_for(net, n);
         return Err(bad(
@@ -104,22 +119,27 @@ pub fn subnet_split(subnet: &str, prefix: i64, n: i64) -> Res<Array> {
                 ),
             )
         })?;
-    let n_want = usize::try_from(n).unwrap_or(0);
-    let subnets: Vec<Dynamic> = net
-        .subnets(p)
-        .map_err(|e| bad(e.to_string(), "check the prefix length"))?
-        .take(n_want)
-        .map(|s| Dynamic::from(s.to_string()))
-        .collect();
-    if subnets.len() < n_want {
+    let n_want = u128::try_from(n)
+        .map_err(|_| bad(format!("cannot split off {n} subnets"), "ask for 0 or more"))?;
+    // Counted, not listed: "::/0" holds 2^128 /128s.
+    let room = 1u128
+        .checked_shl(u32::from(p - net.prefix_len()))
+        .unwrap_or(u128::MAX);
+    if room < n_want {
         return Err(bad(
-            format!(
-                "subnet {net} holds only {} /{p} subnets; {n} are needed",
-                subnets.len()
-            ),
+            format!("subnet {net} holds only {room} /{p} subnets; {n} are needed"),
             "use a bigger subnet or a longer prefix length for the pieces",
         ));
     }
+    if n_want > MAX_ITEMS {
+        return Err(too_many("subnets", n));
+    }
+    let subnets: Vec<Dynamic> = net
+        .subnets(p)
+        .map_err(|e| bad(e.to_string(), "check the prefix length"))?
+        .take(n_want as usize)
+        .map(|s| Dynamic::from(s.to_string()))
+        .collect();
     Ok(subnets)
 }
 
@@ -146,7 +166,7 @@ pub fn with_defaults(given: Map, defaults: Map) -> Res<Map> {
                 .map(|n| format!("did you mean `{n}`? "))
                 .unwrap_or_default();
             return Err(bad(
-                format!("unknown option '{k}'"),
+                format!("unknown option '{}'", crate::diag::clip(&k, 40)),
                 format!("{near}the options are: {}", keys.join(", ")),
             ));
         }
@@ -183,7 +203,7 @@ pub(super) fn register(r: &mut Registrar) {
             area: "recipe helpers",
             name: "subnet_hosts",
             sig: "subnet_hosts(\"10.1.0.0/24\", n) -> [string]",
-            doc: "The first n host addresses of a subnet, with its prefix length (\"10.1.0.1/24\", …); a subnet too small is an error that says how big it must be.",
+            doc: "The first n host addresses of a subnet, with its prefix length (\"10.1.0.1/24\", …); a subnet too small is an error that says how big it must be; at most 65536 per call.",
             example: "let ips = subnet_hosts(\"10.1.0.0/24\", 4);  h1.addr(\"eth0\", ips[0]);",
         },
         subnet_hosts,
@@ -193,7 +213,7 @@ pub(super) fn register(r: &mut Registrar) {
             area: "recipe helpers",
             name: "subnet_split",
             sig: "subnet_split(\"10.2.0.0/16\", prefix_len, n) -> [string]",
-            doc: "The first n subnets of length prefix_len inside a subnet (per-link subnets for a chain of routers).",
+            doc: "The first n subnets of length prefix_len inside a subnet (per-link subnets for a chain of routers); at most 65536 per call.",
             example: "let links = subnet_split(\"10.2.0.0/16\", 30, 3);",
         },
         subnet_split,
@@ -232,6 +252,7 @@ pub(super) fn register(r: &mut Registrar) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::message_of;
     use super::*;
 
     #[test]
@@ -261,6 +282,28 @@ mod tests {
         assert_eq!(s[2].to_string(), "10.2.0.8/30");
         assert!(subnet_split("10.2.0.0/29", 30, 3).is_err());
         assert!(subnet_split("10.2.0.0/16", 8, 1).is_err());
+    }
+
+    #[test]
+    fn huge_counts_are_refused_with_the_bound() {
+        let e = message_of(&subnet_split("::/0", 128, i64::MAX).unwrap_err());
+        assert!(
+            e.contains("at most 65536 subnets per call; asked for 9223372036854775807"),
+            "{e}"
+        );
+        let e = message_of(&subnet_split("10.0.0.0/8", 32, 10_000_000).unwrap_err());
+        assert!(e.contains("at most 65536 subnets"), "{e}");
+        let e = message_of(&subnet_hosts("10.0.0.0/8", 10_000_000).unwrap_err());
+        assert!(
+            e.contains("at most 65536 addresses per call; asked for 10000000"),
+            "{e}"
+        );
+        assert_eq!(subnet_hosts("10.0.0.0/8", 65536).unwrap().len(), 65536);
+        assert_eq!(subnet_split("::/0", 128, 3).unwrap().len(), 3);
+        let e = message_of(&subnet_split("10.2.0.0/16", 30, -1).unwrap_err());
+        assert!(e.contains("cannot split off -1 subnets"), "{e}");
+        let e = message_of(&subnet_split("10.2.0.0/29", 30, 3).unwrap_err());
+        assert!(e.contains("holds only 2 /30 subnets; 3 are needed"), "{e}");
     }
 
     #[test]

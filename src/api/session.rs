@@ -25,7 +25,10 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 print!("{text}");
                 Ok(())
             }
-            Err(help) => Err(bad(format!("there is no function '{name}'"), help)),
+            Err(help) => Err(bad(
+                format!("there is no function '{}'", crate::diag::clip(name, 40)),
+                help,
+            )),
         }
     });
     let c = ctx.clone();

@@ -647,6 +647,12 @@ impl Lab {
                 "a bridge can only take links of its own namespace: make a veth with one end beside the bridge",
             ));
         }
+        if link == br {
+            return Err(LabError::new(
+                format!("'{br}' cannot be attached to itself: a bridge cannot be its own port"),
+                "attach other links to it, e.g. one end of a veth: br.attach(cable[0])",
+            ));
+        }
         let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
         // Both may come up now (the bridge gets its carrier from its ports).
         self.unsettled.push((link_ns, link.to_string()));
@@ -663,7 +669,7 @@ impl Lab {
                     if e.raw_errno() == Some(libc::ENODEV) {
                         self.link(link_ns, link)?;
                     }
-                    Err(LabError::kernel("attach a link", &what, e))
+                    Err(attach_err(&what, br, link, e))
                 }
             };
         }
@@ -689,7 +695,7 @@ impl Lab {
                     r.set_master(cur.index, Some(brl.index)).await?;
                     r.set_up(cur.index, true).await
                 })
-                .map_err(|e| LabError::kernel("attach a link", &what, e))
+                .map_err(|e| attach_err(&what, br, link, e))
         };
         if self.foreign_link(link_ns, link) {
             let old = match cur.master {
@@ -792,7 +798,8 @@ impl Lab {
             metric: req.metric,
         };
         let via_txt = req.via.map(|v| format!(" via {v}")).unwrap_or_default();
-        let what = format!("{}{via_txt} in '{}'", req.dst, self.sp.name(id));
+        let dst_txt = dst_text(req.dst);
+        let what = format!("{dst_txt}{via_txt} in '{}'", self.sp.name(id));
         let undo = Undo::DeleteRoute {
             ns: self.sp.nsref(id).clone(),
             dst: req.dst,
@@ -809,13 +816,59 @@ impl Lab {
                     ),
                     "give the namespace an address in the gateway's subnet first (ns.addr or link.addr), and make sure that link is up",
                 ),
-                Some(libc::EEXIST) => LabError::new(
-                    format!("route {what} already exists"),
-                    "a destination can have one route per metric: remove the duplicate, or give a different metric",
-                ),
+                Some(libc::EEXIST) => lab.route_exists_err(id, &req, &dst_txt, &what),
                 _ => LabError::kernel("add a route", &what, e),
             })
         })
+    }
+
+    /// The kernel refused a route as a duplicate: names the route that is
+    /// there (its gateway and device), not the one the script asked for.
+    fn route_exists_err(
+        &mut self,
+        id: NsId,
+        req: &RouteReq,
+        dst_txt: &str,
+        what: &str,
+    ) -> LabError {
+        // Routes without a metric get 0 (IPv4) or 1024 (IPv6) from the kernel.
+        let default_metric = if req.dst.addr().is_ipv4() { 0 } else { 1024 };
+        let want = req.metric.unwrap_or(default_metric);
+        let existing = self.routes(id).ok().and_then(|rs| {
+            rs.into_iter().find(|r| {
+                r.dst == req.dst
+                    && r.table == MAIN_TABLE
+                    && r.metric.unwrap_or(default_metric) == want
+            })
+        });
+        let metric_txt = req
+            .metric
+            .map(|m| format!(" with metric {m}"))
+            .unwrap_or_default();
+        let message = match existing {
+            Some(r) => {
+                let mut there = String::new();
+                if let Some(v) = r.via {
+                    there.push_str(&format!(" via {v}"));
+                }
+                if let Some(d) = &r.dev {
+                    there.push_str(&format!(" dev {d}"));
+                }
+                format!(
+                    "cannot add route {what}: there is already a route {dst_txt}{metric_txt}{there}"
+                )
+            }
+            None => {
+                format!("cannot add route {what}: a route {dst_txt}{metric_txt} already exists")
+            }
+        };
+        let next = if want == u32::MAX { want } else { want + 1 };
+        LabError::new(
+            message,
+            format!(
+                "a destination has one route per metric: remove the duplicate call, or give this route another metric (#{{via: \"…\", metric: {next}}})"
+            ),
+        )
     }
 
     /// `sysctl KEY` in `ns`.
@@ -1188,12 +1241,15 @@ impl Lab {
             .sp
             .run_in(id, move || probe::client_socket(proto, v6))
             .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
-        Ok(probe::reach(
+        let reached = probe::reach(
             &sock,
             proto,
             std::net::SocketAddr::new(dst, port),
             timeout,
-        ))
+            &self.cancel,
+        );
+        self.check_cancel()?;
+        Ok(reached)
     }
 
     fn check_cancel(&self) -> Result<()> {
@@ -1276,6 +1332,9 @@ impl Lab {
     /// FORWARD accepts (out, and established/related back), in `ns`.
     pub fn masquerade(&mut self, id: NsId, src: IpNet, oif: &str) -> Result<()> {
         names::check_ifname(oif)?;
+        // nft matches the device by name and takes any name: a typo would
+        // make a rule that never applies, silently.
+        self.link(id, oif)?;
         self.nft(id, "add masquerading", |rs, t| rs.masquerade(t, src, oif))
     }
 
@@ -1415,6 +1474,33 @@ impl Drop for Lab {
         // A lab dropped without an explicit teardown (an early return, a
         // panic unwinding) still cleans up.
         let _ = self.teardown();
+    }
+}
+
+/// The kernel's main routing table, where `ns.route` adds routes.
+const MAIN_TABLE: u32 = 254;
+
+/// A route destination as scripts write it: "default" for a /0.
+fn dst_text(dst: IpNet) -> String {
+    if dst.prefix_len() == 0 {
+        "default".into()
+    } else {
+        dst.to_string()
+    }
+}
+
+/// A failed `br.attach(link)` in words. The kernel answers ELOOP when the
+/// port is itself a bridge (Linux never nests bridges, which could make a
+/// loop of bridges), as strerror's "Too many symbolic links".
+fn attach_err(what: &str, br: &str, link: &str, e: crate::net::NetError) -> LabError {
+    match e.raw_errno() {
+        Some(libc::ELOOP) => LabError::new(
+            format!(
+                "cannot attach '{link}' to bridge '{br}': '{link}' is a bridge, and a bridge cannot be a port of another bridge (that could make a loop of bridges)"
+            ),
+            "join two bridges with a veth instead: let c = veth(ns, \"x\", ns, \"y\"); then attach c[0] to one bridge and c[1] to the other",
+        ),
+        _ => LabError::kernel("attach a link", what, e),
     }
 }
 

@@ -3,7 +3,9 @@
 use super::error::{LabError, Result};
 
 /// Linux interface names: 1..=15 bytes (IFNAMSIZ - 1), no '/', ':' or
-/// whitespace, not "." or "..".
+/// whitespace, not "." or "..", and no '%': the kernel reads "%d" as "pick
+/// a free number", so the link would get a name the script never said (and
+/// teardown would look for the wrong one).
 pub fn check_ifname(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(LabError::new(
@@ -20,12 +22,16 @@ pub fn check_ifname(name: &str) -> Result<()> {
             format!("use a shorter name, e.g. \"{}\"", shorten(name)),
         ));
     }
-    if name == "."
-        || name == ".."
-        || name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
-    {
+    if name.contains('%') {
+        return Err(LabError::new(
+            format!("'{name}' is not a valid interface name: it contains '%'"),
+            format!(
+                "the kernel reads '%d' in a name as \"pick a free number\" and would choose the name itself; give the exact name, e.g. \"{}\"",
+                example_without_percent(name)
+            ),
+        ));
+    }
+    if name == "." || name == ".." || name.chars().any(forbidden) {
         return Err(LabError::new(
             format!("'{name}' is not a valid interface name"),
             "interface names cannot contain '/', ':' or spaces, and cannot be '.' or '..'",
@@ -34,8 +40,33 @@ pub fn check_ifname(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Characters no interface name may hold ('%' is refused separately).
+fn forbidden(c: char) -> bool {
+    c == '/' || c == ':' || c.is_whitespace()
+}
+
+/// A suggestion for a name that is too long: its valid characters, cut to
+/// at most 15 *bytes* on a character boundary (a name of multibyte
+/// characters cut to 15 characters would still be too long).
 fn shorten(name: &str) -> String {
-    name.chars().take(15).collect::<String>()
+    let mut out = String::new();
+    for c in name.chars().filter(|&c| !forbidden(c) && c != '%') {
+        if out.len() + c.len_utf8() > 15 {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "br%d" -> "br0": what the script probably meant.
+fn example_without_percent(name: &str) -> String {
+    let s = name.replace("%d", "0").replace('%', "");
+    if s.is_empty() {
+        "veth0".into()
+    } else {
+        shorten(&s)
+    }
 }
 
 /// Namespace names become files under /run/netns.
@@ -111,6 +142,33 @@ mod tests {
         assert!(check_ifname("abcdefghijklmno").is_ok());
         let e = check_ifname("abcdefghijklmnop").unwrap_err();
         assert!(e.message.contains("16 bytes"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_suggested_shorter_name_fits_in_15_bytes() {
+        // 9 two-byte characters: 18 bytes, 9 chars.
+        let e = check_ifname("ééééééééé").unwrap_err();
+        assert!(e.message.contains("18 bytes"), "{}", e.message);
+        let help = e.help.unwrap();
+        let suggested = help.split('"').nth(1).unwrap();
+        assert_eq!(suggested, "ééééééé", "{help}");
+        assert!(check_ifname(suggested).is_ok());
+        // A cut inside a 3-byte character backs off to the boundary.
+        let e = check_ifname("abcdefghijklmn€x").unwrap_err();
+        let help = e.help.unwrap();
+        assert_eq!(help.split('"').nth(1).unwrap(), "abcdefghijklmn", "{help}");
+    }
+
+    #[test]
+    fn percent_is_refused_with_the_reason() {
+        for n in ["hbr%d", "x%d", "a%b", "%"] {
+            let e = check_ifname(n).unwrap_err();
+            assert!(e.message.contains("contains '%'"), "{}", e.message);
+            let help = e.help.unwrap();
+            assert!(help.contains("choose the name itself"), "{help}");
+            let suggested = help.split('"').nth(3).unwrap();
+            assert!(check_ifname(suggested).is_ok(), "{help}");
+        }
     }
 
     #[test]

@@ -2,16 +2,18 @@
 //! without any program on the machine. Sockets are opened inside the
 //! namespace (on its thread) and used from anywhere afterwards.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{NetError, Result};
+use crate::cancel::Cancel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
@@ -162,12 +164,24 @@ pub fn client_socket(proto: Proto, v6: bool) -> Result<Socket> {
     Socket::new(d, ty, Some(p)).map_err(|e| NetError::os("open socket", e))
 }
 
+/// How long one wait lasts before Ctrl-C is looked at again (a signal may
+/// wake another thread, not the one waiting).
+const SLICE: Duration = Duration::from_millis(50);
+
 /// Can `s` reach `dst`? TCP: the handshake completes. UDP: an answer comes
-/// back (an ICMP port-unreachable ends the wait at once).
-pub fn reach(s: &Socket, proto: Proto, dst: SocketAddr, timeout: Duration) -> bool {
+/// back (an ICMP port-unreachable ends the wait at once). Gives up, false,
+/// at `timeout` or as soon as `cancel` is set (a timeout may be a minute).
+pub fn reach(
+    s: &Socket,
+    proto: Proto,
+    dst: SocketAddr,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> bool {
+    let deadline = Instant::now() + timeout;
     match proto {
         Proto::Tcp => {
-            if s.connect_timeout(&dst.into(), timeout).is_err() {
+            if !connect_until(s, dst, deadline, cancel) {
                 return false;
             }
             // An nslab listener greets at once; waiting briefly for that makes
@@ -181,9 +195,59 @@ pub fn reach(s: &Socket, proto: Proto, dst: SocketAddr, timeout: Duration) -> bo
             if s.connect(&dst.into()).is_err() || s.send(b"nslab probe").is_err() {
                 return false;
             }
-            let _ = s.set_read_timeout(Some(timeout));
             let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
-            matches!(s.recv(&mut buf), Ok(n) if n > 0)
+            while !cancel.is_set() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || s.set_read_timeout(Some(left.min(SLICE))).is_err() {
+                    return false;
+                }
+                match s.recv(&mut buf) {
+                    Ok(n) => return n > 0,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => return false,
+                }
+            }
+            false
         }
     }
+}
+
+/// A TCP connect that gives up at `deadline` or when `cancel` is set
+/// (socket2's connect_timeout sleeps through signals until its timeout).
+fn connect_until(s: &Socket, dst: SocketAddr, deadline: Instant, cancel: &Cancel) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let connected = match s.connect(&dst.into()) {
+        Ok(()) => true,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => loop {
+            if cancel.is_set() {
+                break false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            let mut fd = libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let ms = left.min(SLICE).as_millis().max(1) as libc::c_int;
+            // SAFETY: one pollfd, valid for the call, for a socket we own.
+            let n = unsafe { libc::poll(&mut fd, 1, ms) };
+            if n > 0 {
+                break matches!(s.take_error(), Ok(None));
+            }
+            if n < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted {
+                break false;
+            }
+        },
+        Err(_) => false,
+    };
+    connected && s.set_nonblocking(false).is_ok()
 }
