@@ -85,16 +85,16 @@ grep -q 'built rootless' warm.out && echo "(rootless)"
 echo "ready after ${{t}} ms"
 snap_all > before
 bad=0
-for k in $(awk -v n={TRIALS} -v t="$t" -v s="$$" 'BEGIN {{ srand(s); for (i = 0; i < n; i++) printf "%d ", rand() * t * 1.2 }}'); do
+for ms in $(awk -v n={TRIALS} -v t="$t" -v s="$$" 'BEGIN {{ srand(s); for (i = 0; i < n; i++) printf "%d ", rand() * t * 1.2 }}'); do
   {run} lab.rhai > run.out 2>&1 &
   pid=$!
-  sleep "$(awk -v k="$k" 'BEGIN {{ printf "%.3f", k / 1000 }}')"
+  sleep "$(awk -v k="$ms" 'BEGIN {{ printf "%.3f", k / 1000 }}')"
   kill -9 $pid; wait $pid 2>/dev/null
-  "$NSLAB" down --all > down.out 2>&1 || {{ echo "down failed after $k ms:"; cat down.out; }}
+  "$NSLAB" down --all > down.out 2>&1 || {{ echo "down failed after $ms ms:"; cat down.out; }}
   j=0; while pgrep -f '{pat}' >/dev/null && [ $j -lt 100 ]; do sleep 0.02; j=$((j+1)); done
-  if pgrep -a -f '{pat}'; then echo "processes left after a kill at $k ms"; bad=$((bad+1)); pkill -9 -f '{pat}'; fi
+  if pgrep -a -f '{pat}'; then echo "processes left after a kill at $ms ms"; bad=$((bad+1)); pkill -9 -f '{pat}'; fi
   snap_all > after
-  if ! diff -u before after > diff.out; then echo "state differs after a kill at $k ms:"; cat diff.out; bad=$((bad+1)); snap_all > before; fi
+  if ! diff -u before after > diff.out; then echo "state differs after a kill at $ms ms:"; cat diff.out; echo "nslab said:"; cat run.out; echo "down said:"; cat down.out; bad=$((bad+1)); snap_all > before; fi
 done
 echo "trials with leftovers: $bad"
 "#

@@ -161,6 +161,7 @@ impl Journal {
                 "another nslab process opened it at the same moment; try again",
             )
         })?;
+        crate::net::exec::keep_from_children(std::os::fd::AsRawFd::as_raw_fd(&file));
         let line = serde_json::to_string(header).map_err(json_err)?;
         writeln!(file, "{line}").map_err(io_err)?;
         Ok(Journal { path, file, seq: 0 })
@@ -197,6 +198,7 @@ impl Journal {
     /// Teardown finished: the lab is gone, and so is its journal.
     pub fn remove(self) {
         let _ = fs::remove_file(&self.path);
+        crate::net::exec::keep_from_children(-1);
     }
 }
 
@@ -235,15 +237,27 @@ impl Record {
     /// Takes the journal for `down`: its lock, held until the returned file
     /// is dropped, so that two `down`s never replay one lab at once. `None`
     /// while the lab's process (or another `down`) holds it.
+    ///
+    /// A lab killed a moment ago can still look alive for a moment: a child
+    /// it had just forked holds a copy of the lock until its first
+    /// instruction closes it. So a held lock is asked again for a while.
     pub fn claim(&self) -> Result<Option<File>> {
         let f = open_checked(&self.path)?;
-        match f.try_lock() {
-            Ok(()) => Ok(Some(f)),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(LabError::new(
-                format!("cannot lock {}: {e}", self.path.display()),
-                "check the file system under /run/nslab",
-            )),
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(Some(f)),
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => {
+                    return Err(LabError::new(
+                        format!("cannot lock {}: {e}", self.path.display()),
+                        "check the file system under /run/nslab",
+                    ));
+                }
+            }
         }
     }
 

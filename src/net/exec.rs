@@ -2,9 +2,10 @@
 //! fork and exec, with its output captured.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,17 @@ unsafe fn own_sysfs() {
     }
 }
 
+/// A descriptor no child may keep: the one that holds the running lab's
+/// lock on its journal (which says "this lab is alive"). It is close-on-exec,
+/// but a child between fork and exec has a copy, and were nslab killed just
+/// then the copy would hold the lock and the dead lab would look alive.
+static PRIVATE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Makes every child close `fd` first thing after fork (-1: none).
+pub fn keep_from_children(fd: RawFd) {
+    PRIVATE_FD.store(fd, Ordering::Relaxed);
+}
+
 /// Builds a command that runs inside `ns` (with its own /sys when `own_sys`).
 pub fn command(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Command> {
     let (prog, args) = argv
@@ -68,14 +80,33 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Com
     // fork and exec; the fd stays open in the parent until the child has been
     // spawned. Its own process group lets nslab stop the command with its
     // children; PDEATHSIG ends it should nslab itself die.
+    //
+    // PDEATHSIG comes first, and a parent already gone by then (killed
+    // right after the fork) ends the child at once: so no child of a killed
+    // nslab can go on to exec outside the lab's unit. Then the descriptor
+    // that holds the lab's lock goes (see `keep_from_children`).
+    let parent = std::process::id() as libc::pid_t;
     unsafe {
         cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // (A child in the lab's PID namespace sees its parent, outside
+            // it, as pid 0; once orphaned, as that namespace's init, 1.)
+            let pp = libc::getppid();
+            if pp != parent && pp != 0 {
+                libc::_exit(137);
+            }
+            let private = PRIVATE_FD.load(Ordering::Relaxed);
+            if private >= 0 {
+                libc::close(private);
+            }
             let fd = BorrowedFd::borrow_raw(raw);
             setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
             if own_sys {
                 own_sysfs();
             }
-            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            if libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
