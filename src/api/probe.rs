@@ -103,6 +103,9 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
     if let (Some(a), Some(b), Some(c)) = (min, avg, max) {
         let _ = write!(out, "\nrtt min/avg/max = {a:.3}/{b:.3}/{c:.3} ms");
     }
+    if let Some(why) = &r.why {
+        let _ = write!(out, "\nwhy: {why}");
+    }
     let f = |v: Option<f64>| v.map(Dynamic::from_float).unwrap_or(Dynamic::UNIT);
     let mut m = Map::new();
     m.insert("ok".into(), (received > 0).into());
@@ -116,6 +119,10 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
     m.insert(
         "error".into(),
         r.error.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    m.insert(
+        "why".into(),
+        r.why.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
     );
     m.insert("output".into(), out.into());
     m
@@ -142,6 +149,9 @@ pub fn ping_summary(m: &Map) -> Option<String> {
     }
     if let Some(e) = get("error").filter(|e| !e.is_unit()) {
         let _ = write!(s, " ({e})");
+    }
+    if let Some(why) = get("why").filter(|w| !w.is_unit()) {
+        let _ = write!(s, "; {why}");
     }
     Some(s)
 }
@@ -355,8 +365,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. Waits first until the links brought up since can carry traffic.",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops), else ().",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();
@@ -424,4 +434,43 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn why_reaches_the_map_the_output_and_the_summary() {
+        let lost = PingReport {
+            sent: 3,
+            why: Some("the kernel's neighbour table is full".into()),
+            ..Default::default()
+        };
+        let m = ping_map("10.0.0.2".parse().unwrap(), "a", &lost);
+        assert_eq!(
+            m["why"].clone().into_string().unwrap(),
+            "the kernel's neighbour table is full"
+        );
+        let out = m["output"].clone().into_string().unwrap();
+        assert!(
+            out.ends_with("\nwhy: the kernel's neighbour table is full"),
+            "{out}"
+        );
+        assert_eq!(
+            ping_summary(&m).unwrap(),
+            "ping 10.0.0.2: 0/3 replies, 100% loss; the kernel's neighbour table is full"
+        );
+        // Nothing found: () and no mention.
+        let m = ping_map(
+            "10.0.0.2".parse().unwrap(),
+            "a",
+            &PingReport {
+                sent: 3,
+                ..Default::default()
+            },
+        );
+        assert!(m["why"].is_unit());
+        assert!(!ping_summary(&m).unwrap().contains(';'));
+    }
 }

@@ -21,7 +21,7 @@ use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 use crate::net::unit::{self, Unit};
-use crate::net::{exec, ns, ping, sysctl};
+use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
 use ledger::{Undo, Undone};
@@ -104,6 +104,9 @@ pub struct Lab {
     veth_peers: HashMap<(NsId, String), (NsId, String)>,
     /// Links brought up since the last probe; see `settle`.
     unsettled: Vec<(NsId, String)>,
+    /// The kernel's machine-wide counters, read around probes: when one
+    /// fails, a counter that rose meanwhile says why.
+    kstat: kstat::Watch,
     keep: bool,
     cancel: Cancel,
     name: String,
@@ -195,6 +198,7 @@ impl Lab {
             nft_tables: HashSet::new(),
             veth_peers: HashMap::new(),
             unsettled: Vec::new(),
+            kstat: kstat::Watch::default(),
             bridges: HashMap::new(),
             ping_socks: HashMap::new(),
             ifindex: HashMap::new(),
@@ -1072,10 +1076,14 @@ impl Lab {
                 .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
             self.ping_socks.insert((id, v6), sock);
         }
+        let before = self.kstat.before(v6);
         let sock = &self.ping_socks[&(id, v6)];
         ping::drain(sock);
-        let report = ping::ping(sock, dst, opts, &self.cancel);
+        let mut report = ping::ping(sock, dst, opts, &self.cancel);
         self.check_cancel()?;
+        if report.replies.len() < report.sent as usize {
+            report.why = kstat::why(&self.kstat.hit_since(&before, v6));
+        }
         Ok(report)
     }
 
@@ -1241,15 +1249,28 @@ impl Lab {
             .sp
             .run_in(id, move || probe::client_socket(proto, v6))
             .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
-        let reached = probe::reach(
-            &sock,
-            proto,
-            std::net::SocketAddr::new(dst, port),
-            timeout,
-            &self.cancel,
-        );
+        let before = self.kstat.before(v6);
+        let dst = std::net::SocketAddr::new(dst, port);
+        let reached = probe::reach(&sock, proto, dst, timeout, &self.cancel);
         self.check_cancel()?;
-        Ok(reached)
+        if reached {
+            return Ok(true);
+        }
+        // `false` would say the lab's network refused or dropped it, and a
+        // firewall check would take that for "blocked": when the kernel
+        // itself ran out, the probe has no answer, so it is an error.
+        let hit = self.kstat.hit_since(&before, v6);
+        match (kstat::why(&hit), kstat::help(&hit)) {
+            (Some(why), Some(help)) => Err(LabError::new(
+                format!(
+                    "cannot tell whether {dst} ({}) is reachable from '{}': {why}",
+                    proto_name(proto),
+                    self.sp.name(id)
+                ),
+                help,
+            )),
+            _ => Ok(false),
+        }
     }
 
     fn check_cancel(&self) -> Result<()> {

@@ -40,6 +40,9 @@ pub struct PingReport {
     pub replies: Vec<Reply>,
     /// Why packets could not be sent or were refused, as ping prints it.
     pub error: Option<String>,
+    /// A machine-wide limit the kernel hit while packets were lost (see
+    /// `kstat`); set by the caller, which took the counters around the run.
+    pub why: Option<String>,
 }
 
 const PAYLOAD: usize = 56;
