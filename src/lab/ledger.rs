@@ -216,11 +216,6 @@ impl Undo {
 
     fn apply_inner(&self, sp: &mut Spaces, header: &Header) -> Result<Undone> {
         let lab = &header.lab;
-        let not_ours = |what: String, have: u32, made: u32| {
-            Undone::LeftAlone(format!(
-                "{what} is not the one lab '{lab}' made (it has index {have}, the lab's had {made}): left alone"
-            ))
-        };
         match self {
             Undo::DeleteNetns { name, dev, ino } => match ns::name_state(name)? {
                 ns::NameState::Missing => Ok(Undone::Done),
@@ -240,14 +235,8 @@ impl Undo {
                 )),
             },
             Undo::DeleteLink { ns, name, ifindex } => {
-                let r = rtnl_of(sp, ns)?;
-                let what = format!("link '{name}' in '{}'", ns.display());
-                sp.block_on(async {
-                    let have = r.link(name).await?.index;
-                    if have != *ifindex {
-                        return Ok(not_ours(what, have, *ifindex));
-                    }
-                    r.del_link(have).await.map(|_| Undone::Done)
+                on_own_link(sp, ns, name, *ifindex, lab, async |r, i| {
+                    r.del_link(i).await
                 })
             }
             Undo::DeleteAddr {
@@ -255,17 +244,9 @@ impl Undo {
                 dev,
                 ifindex,
                 addr,
-            } => {
-                let r = rtnl_of(sp, ns)?;
-                let what = format!("link '{dev}' in '{}'", ns.display());
-                sp.block_on(async {
-                    let have = r.link(dev).await?.index;
-                    if have != *ifindex {
-                        return Ok(not_ours(what, have, *ifindex));
-                    }
-                    r.del_addr(have, *addr).await.map(|_| Undone::Done)
-                })
-            }
+            } => on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                r.del_addr(i, *addr).await
+            }),
             Undo::DeleteRoute {
                 ns,
                 dst,
@@ -302,53 +283,29 @@ impl Undo {
                 dev,
                 ifindex,
                 up,
-            } => {
-                let r = rtnl_of(sp, ns)?;
-                let what = format!("link '{dev}' in '{}'", ns.display());
-                sp.block_on(async {
-                    let have = r.link(dev).await?.index;
-                    if have != *ifindex {
-                        return Ok(not_ours(what, have, *ifindex));
-                    }
-                    r.set_up(have, *up).await.map(|_| Undone::Done)
-                })
-            }
+            } => on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                r.set_up(i, *up).await
+            }),
             Undo::RestoreMtu {
                 ns,
                 dev,
                 ifindex,
                 mtu,
-            } => {
-                let r = rtnl_of(sp, ns)?;
-                let what = format!("link '{dev}' in '{}'", ns.display());
-                sp.block_on(async {
-                    let have = r.link(dev).await?.index;
-                    if have != *ifindex {
-                        return Ok(not_ours(what, have, *ifindex));
-                    }
-                    r.set_mtu(have, *mtu).await.map(|_| Undone::Done)
-                })
-            }
+            } => on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                r.set_mtu(i, *mtu).await
+            }),
             Undo::RestoreMaster {
                 ns,
                 dev,
                 ifindex,
                 master,
-            } => {
-                let r = rtnl_of(sp, ns)?;
-                let what = format!("link '{dev}' in '{}'", ns.display());
-                sp.block_on(async {
-                    let have = r.link(dev).await?.index;
-                    if have != *ifindex {
-                        return Ok(not_ours(what, have, *ifindex));
-                    }
-                    let m = match master {
-                        Some(m) => Some(r.index_of(m).await?),
-                        None => None,
-                    };
-                    r.set_master(have, m).await.map(|_| Undone::Done)
-                })
-            }
+            } => on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                let m = match master {
+                    Some(m) => Some(r.index_of(m).await?),
+                    None => None,
+                };
+                r.set_master(i, m).await
+            }),
             Undo::DeleteNftTable { ns, table, owner } => {
                 let id = sp.resolve(ns)?;
                 let prog = nft::program().ok_or_else(|| {
@@ -384,6 +341,29 @@ impl Undo {
 fn rtnl_of(sp: &mut Spaces, r: &NsRef) -> Result<Rtnl> {
     let id = sp.resolve(r)?;
     sp.rtnl(id)
+}
+
+/// Runs `act` on link `dev` of `ns` (with its index) if the link still has
+/// the index the lab knew it by; else leaves it alone and says why.
+fn on_own_link(
+    sp: &mut Spaces,
+    ns: &NsRef,
+    dev: &str,
+    ifindex: u32,
+    lab: &str,
+    act: impl AsyncFnOnce(&Rtnl, u32) -> Result<()>,
+) -> Result<Undone> {
+    let r = rtnl_of(sp, ns)?;
+    sp.block_on(async {
+        let have = r.link(dev).await?.index;
+        if have != ifindex {
+            return Ok(Undone::LeftAlone(format!(
+                "link '{dev}' in '{}' is not the one lab '{lab}' made (it has index {have}, the lab's had {ifindex}): left alone",
+                ns.display()
+            )));
+        }
+        act(&r, have).await.map(|_| Undone::Done)
+    })
 }
 
 /// What a teardown came to: the steps that failed, and the ones left alone
