@@ -1,0 +1,404 @@
+//! Links: veths, bridges, a handle on existing links, and their state.
+
+use super::*;
+
+impl Lab {
+    pub(super) fn exists(&mut self, id: NsId, name: &str) -> Result<bool> {
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        match self.sp.block_on(r.index_of(name)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_errno() == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(LabError::kernel("look up a link", name, e)),
+        }
+    }
+
+    pub(super) fn link_exists_err(&self, id: NsId, name: &str) -> LabError {
+        LabError::new(
+            format!("link '{name}' already exists in {}", self.where_(id)),
+            "pick another name: link names are unique within a namespace",
+        )
+    }
+
+    /// `ip link add A type veth peer name B` with A in `ns_a`, B in `ns_b`,
+    /// both up. The peer is created directly in its namespace.
+    pub fn veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) -> Result<()> {
+        names::check_ifname(a)?;
+        names::check_ifname(b)?;
+        if ns_a == ns_b && a == b {
+            return Err(LabError::new(
+                format!("both ends of the veth are called '{a}' in the same namespace"),
+                "give the two ends different names",
+            ));
+        }
+        let peer_fd = self
+            .sp
+            .fd(ns_b)
+            .map_err(net_err("open namespace"))?
+            .try_clone()
+            .map_err(|e| {
+                LabError::kernel("open namespace", "peer", crate::net::NetError::os("dup", e))
+            })?;
+        // Undo goes to an end outside the lab's own namespaces, if there is
+        // one: that end would otherwise linger until the kernel's async
+        // namespace cleanup runs.
+        let (undo_ns, undo_name) = if !self.sp.is_created(ns_a) {
+            (ns_a, a)
+        } else {
+            (ns_b, b)
+        };
+        // Outside the lab's namespaces that end gets an index of nslab's
+        // choosing, journaled before it exists (see `rtnl::pick_index`).
+        let mark = (!self.sp.is_created(undo_ns)).then(rtnl::pick_index);
+        let ends = if undo_ns == ns_a && undo_name == a {
+            (mark, None)
+        } else {
+            (None, mark)
+        };
+        let undo = Undo::DeleteLink {
+            ns: self.sp.nsref(undo_ns).clone(),
+            name: undo_name.to_string(),
+            ifindex: mark.unwrap_or(0),
+        };
+        let r = self.sp.rtnl(ns_a).map_err(net_err("open netlink"))?;
+        let peer_raw = if ns_a == ns_b {
+            None
+        } else {
+            Some(std::os::fd::AsRawFd::as_raw_fd(&peer_fd))
+        };
+        let rb = self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?;
+        self.recorded(Some(undo_ns), undo, |lab| {
+            let made = lab.sp.block_on(r.add_veth(a, b, peer_raw, ends));
+            match made {
+                Ok(index) => {
+                    if let Some(i) = index {
+                        lab.ifindex.insert((ns_a, a.to_string()), i);
+                    }
+                    lab.sp
+                        .block_on(rb.set_up_by_name(b))
+                        .map_err(|e| LabError::kernel("bring a veth up", b, e))
+                }
+                Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
+                    if lab.exists(ns_a, a)? {
+                        Err(lab.link_exists_err(ns_a, a))
+                    } else if lab.exists(ns_b, b)? {
+                        Err(lab.link_exists_err(ns_b, b))
+                    } else {
+                        Err(index_taken(undo_name))
+                    }
+                }
+                Err(e) => Err(LabError::kernel(
+                    "create a veth pair",
+                    &format!(
+                        "'{a}' in '{}' <-> '{b}' in '{}'",
+                        lab.sp.name(ns_a),
+                        lab.sp.name(ns_b)
+                    ),
+                    e,
+                )),
+            }
+        })?;
+        for (id, n) in [(ns_a, a), (ns_b, b)] {
+            if !self.sp.is_created(id) {
+                self.made_links.insert((id, n.to_string()));
+            }
+        }
+        if let Some(index) = mark {
+            self.mark_link(undo_ns, index);
+        }
+        let (ea, eb) = ((ns_a, a.to_string()), (ns_b, b.to_string()));
+        self.veth_peers.insert(ea.clone(), eb.clone());
+        self.veth_peers.insert(eb, ea);
+        self.unsettled.push((ns_a, a.to_string()));
+        self.unsettled.push((ns_b, b.to_string()));
+        Ok(())
+    }
+
+    /// `ip link add NAME type bridge` + up, in `ns`.
+    pub fn bridge(&mut self, id: NsId, name: &str) -> Result<()> {
+        names::check_ifname(name)?;
+        let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
+        let undo = Undo::DeleteLink {
+            ns: self.sp.nsref(id).clone(),
+            name: name.to_string(),
+            ifindex: mark.unwrap_or(0),
+        };
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.recorded(Some(id), undo, |lab| {
+            lab.sp
+                .block_on(r.add_bridge(name, mark))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EEXIST) => match lab.exists(id, name) {
+                        Ok(false) => index_taken(name),
+                        Ok(true) => lab.link_exists_err(id, name),
+                        Err(e) => e,
+                    },
+                    _ => LabError::kernel(
+                        "create a bridge",
+                        &format!("'{name}' in '{}'", lab.sp.name(id)),
+                        e,
+                    ),
+                })
+        })?;
+        if !self.sp.is_created(id) {
+            self.made_links.insert((id, name.to_string()));
+        }
+        let index = match mark {
+            Some(i) => {
+                self.mark_link(id, i);
+                Ok(i)
+            }
+            None => self.sp.block_on(r.index_of(name)),
+        };
+        if let Ok(index) = index {
+            self.bridges.insert((id, name.to_string()), index);
+        }
+        self.unsettled.push((id, name.to_string()));
+        Ok(())
+    }
+
+    /// Gives a link the lab made outside its own namespaces the alias
+    /// `nslab:LAB`, so `ip link` shows whose it is. Only a label for people:
+    /// the kernel cannot take an alias in the request that makes a link,
+    /// so nslab's own checks go by the index chosen up front.
+    pub(super) fn mark_link(&mut self, id: NsId, index: u32) {
+        let alias = format!("nslab:{}", self.name);
+        if let Ok(r) = self.sp.rtnl(id) {
+            let _ = self.sp.block_on(r.set_alias(index, &alias));
+        }
+    }
+
+    /// The link's details; a clear error when there is no such link.
+    pub fn link(&mut self, id: NsId, name: &str) -> Result<LinkInfoRow> {
+        names::check_ifname(name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.sp
+            .block_on(r.link(name))
+            .map_err(|e| match e.raw_errno() {
+                Some(libc::ENODEV) => LabError::new(
+                    format!("there is no link '{name}' in {}", self.where_(id)),
+                    format!(
+                        "check the name: {}.links() lists the links there",
+                        self.var_hint(id)
+                    ),
+                ),
+                _ => LabError::kernel("look up a link", name, e),
+            })
+    }
+
+    pub(super) fn var_hint(&self, id: NsId) -> String {
+        if id == HOST {
+            "host()".into()
+        } else {
+            "ns".into()
+        }
+    }
+
+    /// Undo for a change to a link this lab did not make; none for its own.
+    pub(super) fn foreign_link(&self, id: NsId, name: &str) -> bool {
+        !self.sp.is_created(id) && !self.made_links.contains(&(id, name.to_string()))
+    }
+
+    /// `ip link set NAME up|down`.
+    pub fn set_up(&mut self, id: NsId, name: &str, up: bool) -> Result<()> {
+        let cur = self.link(id, name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let doing = if up {
+            "bring a link up"
+        } else {
+            "bring a link down"
+        };
+        let what = format!("'{name}' in '{}'", self.sp.name(id));
+        if up {
+            self.unsettled.push((id, name.to_string()));
+        }
+        let act = |lab: &mut Lab| {
+            lab.sp
+                .block_on(r.set_up(cur.index, up))
+                .map_err(|e| LabError::kernel(doing, &what, e))
+        };
+        if self.foreign_link(id, name) && cur.up != up {
+            let undo = Undo::RestoreUp {
+                ns: self.sp.nsref(id).clone(),
+                dev: name.to_string(),
+                ifindex: cur.index,
+                up: cur.up,
+            };
+            self.recorded(Some(id), undo, act)
+        } else {
+            act(self)
+        }
+    }
+
+    /// `ip link set NAME mtu N`.
+    pub fn set_mtu(&mut self, id: NsId, name: &str, mtu: u32) -> Result<()> {
+        let cur = self.link(id, name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let what = format!("'{name}' in '{}'", self.sp.name(id));
+        let act = |lab: &mut Lab| {
+            lab.sp.block_on(r.set_mtu(cur.index, mtu)).map_err(|e| match e.raw_errno() {
+                Some(libc::EINVAL) | Some(libc::ERANGE) => LabError::new(
+                    format!("mtu {mtu} is out of range for link {what}"),
+                    "Ethernet-like links accept 68..=65535 (a bridge port also needs the bridge's range)",
+                ),
+                _ => LabError::kernel("set the mtu", &what, e),
+            })
+        };
+        if self.foreign_link(id, name) && cur.mtu != mtu {
+            let undo = Undo::RestoreMtu {
+                ns: self.sp.nsref(id).clone(),
+                dev: name.to_string(),
+                ifindex: cur.index,
+                mtu: cur.mtu,
+            };
+            self.recorded(Some(id), undo, act)
+        } else {
+            act(self)
+        }
+    }
+
+    /// `ip link set LINK master BR` (+ up).
+    pub fn attach(&mut self, br_ns: NsId, br: &str, link_ns: NsId, link: &str) -> Result<()> {
+        if br_ns != link_ns {
+            return Err(LabError::new(
+                format!(
+                    "link '{link}' is in namespace '{}' but bridge '{br}' is in '{}'",
+                    self.sp.name(link_ns),
+                    self.sp.name(br_ns)
+                ),
+                "a bridge can only take links of its own namespace: make a veth with one end beside the bridge",
+            ));
+        }
+        if link == br {
+            return Err(LabError::new(
+                format!("'{br}' cannot be attached to itself: a bridge cannot be its own port"),
+                "attach other links to it, e.g. one end of a veth: br.attach(cable[0])",
+            ));
+        }
+        let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
+        // Both may come up now (the bridge gets its carrier from its ports).
+        self.unsettled.push((link_ns, link.to_string()));
+        self.unsettled.push((br_ns, br.to_string()));
+        // A bridge and a port the lab made: one request, no lookups.
+        if let Some(&br_index) = self.bridges.get(&(br_ns, br.to_string()))
+            && !self.foreign_link(link_ns, link)
+        {
+            let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
+            return match self.sp.block_on(r.attach_by_name(link, br_index)) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // A missing port gets the same report as everywhere else.
+                    if e.raw_errno() == Some(libc::ENODEV) {
+                        self.link(link_ns, link)?;
+                    }
+                    Err(attach_err(&what, br, link, e))
+                }
+            };
+        }
+        let brl = self.link(br_ns, br)?;
+        if brl.kind != "bridge" {
+            return Err(LabError::new(
+                format!(
+                    "'{br}' is a {} link, not a bridge",
+                    if brl.kind.is_empty() {
+                        "plain"
+                    } else {
+                        &brl.kind
+                    }
+                ),
+                "attach links to a bridge made with bridge(ns, \"br0\")",
+            ));
+        }
+        let cur = self.link(link_ns, link)?;
+        let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
+        let act = |lab: &mut Lab| {
+            lab.sp
+                .block_on(async {
+                    r.set_master(cur.index, Some(brl.index)).await?;
+                    r.set_up(cur.index, true).await
+                })
+                .map_err(|e| attach_err(&what, br, link, e))
+        };
+        if self.foreign_link(link_ns, link) {
+            let old = match cur.master {
+                Some(m) => self.name_of(link_ns, m)?,
+                None => None,
+            };
+            let undo = Undo::RestoreMaster {
+                ns: self.sp.nsref(link_ns).clone(),
+                dev: link.to_string(),
+                ifindex: cur.index,
+                master: old,
+            };
+            self.recorded(Some(link_ns), undo, act)?;
+            if !cur.up {
+                let undo = Undo::RestoreUp {
+                    ns: self.sp.nsref(link_ns).clone(),
+                    dev: link.to_string(),
+                    ifindex: cur.index,
+                    up: false,
+                };
+                // Already up by now: the record only brings the old state back.
+                self.recorded(Some(link_ns), undo, |_| Ok(()))?;
+            }
+            Ok(())
+        } else {
+            act(self)
+        }
+    }
+
+    pub(super) fn name_of(&mut self, id: NsId, index: u32) -> Result<Option<String>> {
+        Ok(self
+            .links_raw(id)?
+            .into_iter()
+            .find(|l| l.index == index)
+            .map(|l| l.name))
+    }
+
+    pub(super) fn links_raw(&mut self, id: NsId) -> Result<Vec<LinkInfoRow>> {
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.sp
+            .block_on(r.links())
+            .map_err(|e| LabError::kernel("list links", &self.where_(id), e))
+    }
+
+    /// `ip link show` in `ns`.
+    pub fn links(&mut self, id: NsId) -> Result<Vec<LinkView>> {
+        let raw = self.links_raw(id)?;
+        let name = |i: u32| raw.iter().find(|l| l.index == i).map(|l| l.name.clone());
+        Ok(raw
+            .iter()
+            .map(|l| LinkView {
+                name: l.name.clone(),
+                kind: l.kind.clone(),
+                up: l.up,
+                state: l.state.clone(),
+                mtu: l.mtu,
+                master: l.master.and_then(name),
+            })
+            .collect())
+    }
+}
+
+/// EEXIST for a new link whose name is free: the index nslab picked for it
+/// is taken (a chance of about one in a billion per link in use).
+pub(super) fn index_taken(name: &str) -> LabError {
+    LabError::new(
+        format!("the kernel refused the index nslab picked for link '{name}': it is in use"),
+        "run the script again: nslab picks another one at random",
+    )
+}
+
+/// A failed `br.attach(link)` in words. The kernel answers ELOOP when the
+/// port is itself a bridge (Linux never nests bridges, which could make a
+/// loop of bridges), as strerror's "Too many symbolic links".
+pub(super) fn attach_err(what: &str, br: &str, link: &str, e: crate::net::NetError) -> LabError {
+    match e.raw_errno() {
+        Some(libc::ELOOP) => LabError::new(
+            format!(
+                "cannot attach '{link}' to bridge '{br}': '{link}' is a bridge, and a bridge cannot be a port of another bridge (that could make a loop of bridges)"
+            ),
+            "join two bridges with a veth instead: let c = veth(ns, \"x\", ns, \"y\"); then attach c[0] to one bridge and c[1] to the other",
+        ),
+        _ => LabError::kernel("attach a link", what, e),
+    }
+}

@@ -1,0 +1,143 @@
+//! Namespaces: `ip netns add/del/list`.
+
+use super::*;
+
+impl Lab {
+    /// `ip netns add NAME` (+ lo up).
+    pub fn netns(&mut self, name: &str) -> Result<NsId> {
+        names::check_nsname(name)?;
+        if self.sp.created_named(name).is_some() {
+            return Err(LabError::new(
+                format!("namespace '{name}' already exists: this lab made it earlier"),
+                format!(
+                    "use the handle the first netns(\"{name}\") returned, or pick another name"
+                ),
+            ));
+        }
+        if ns::named_path(name).exists() {
+            return Err(LabError::new(
+                format!("namespace '{name}' already exists"),
+                format!(
+                    "pick another name, or remove the old one (`ip netns del {name}`, or `nslab down LAB` if a kept lab made it)"
+                ),
+            ));
+        }
+        // Made first and named last: the journal knows which namespace the
+        // name will be before the name exists.
+        let made = self.sp.make().map_err(|e| {
+            LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
+        })?;
+        let (dev, ino) = made.identity().map_err(|e| {
+            LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
+        })?;
+        let undo = Undo::DeleteNetns {
+            name: name.to_string(),
+            dev,
+            ino,
+        };
+        self.recorded(None, undo, |lab| {
+            lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
+                Some(libc::EEXIST) => LabError::new(
+                    format!("namespace '{name}' already exists"),
+                    format!("pick another name, or remove the old one with `ip netns del {name}`"),
+                ),
+                _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
+            })
+        })
+    }
+
+    /// `ip netns del NAME`, now rather than at teardown; only for namespaces
+    /// this lab made.
+    pub fn delete_netns(&mut self, id: NsId) -> Result<()> {
+        let name = self.sp.name(id).to_string();
+        if id == HOST || !self.sp.is_created(id) {
+            return Err(LabError::new(
+                format!("namespace '{name}' was not made by this lab"),
+                "nslab only deletes what it made; use `ip netns del` for others",
+            ));
+        }
+        let Some(pos) = self
+            .ledger
+            .iter()
+            .position(|(_, u)| matches!(u, Undo::DeleteNetns { name: n, .. } if *n == name))
+        else {
+            return Err(LabError::new(
+                format!("namespace '{name}' was deleted earlier in this script"),
+                "a namespace can be deleted once",
+            ));
+        };
+        // Its listeners' and pings' sockets would keep the namespace alive.
+        for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
+            l.stop();
+        }
+        self.ping_socks.retain(|(n, _), _| *n != id);
+        self.ifindex.retain(|(n, _), _| *n != id);
+        self.bridges.retain(|(n, _), _| *n != id);
+        let (seq, undo) = self.ledger.remove(pos);
+        let result = undo.apply(&mut self.sp, &self.header);
+        match result {
+            Ok(Undone::LeftAlone(why)) => {
+                self.ledger.insert(pos, (seq, undo));
+                Err(LabError::new(
+                    why,
+                    "its name now belongs to a namespace someone else made",
+                ))
+            }
+            Ok(Undone::Done) => {
+                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
+                    j.cancel(s)?;
+                }
+                self.forget_veths_of(id);
+                Ok(())
+            }
+            Err(e) => {
+                self.ledger.insert(pos, (seq, undo));
+                Err(LabError::kernel(
+                    "delete a namespace",
+                    &format!("namespace '{name}'"),
+                    e,
+                ))
+            }
+        }
+    }
+
+    /// After namespace `id` is deleted: the kernel destroys it, and the
+    /// other ends of its veths elsewhere, a moment later, in the background.
+    /// Waits (at most a second) until those ends are gone, so that the script
+    /// can reuse their names at once. Not while a process the lab started is
+    /// running: it may be what keeps the namespace alive.
+    pub(super) fn forget_veths_of(&mut self, id: NsId) {
+        let peers: Vec<(NsId, String)> = self
+            .veth_peers
+            .iter()
+            .filter(|((n, _), (pn, _))| *n == id && *pn != id)
+            .map(|(_, peer)| peer.clone())
+            .collect();
+        self.veth_peers
+            .retain(|(n, _), (pn, _)| *n != id && *pn != id);
+        for p in &peers {
+            self.ifindex.remove(p);
+            self.made_links.remove(p);
+        }
+        if self
+            .procs
+            .iter_mut()
+            .any(|p| matches!(p.child.try_wait(), Ok(None)))
+        {
+            return;
+        }
+        let mut left = peers;
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while !left.is_empty() && std::time::Instant::now() < deadline && !self.cancel.is_set() {
+            self.retain_links(&mut left, |_| true);
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// `ip netns list`.
+    pub fn netns_list(&self) -> Vec<String> {
+        ns::list_named()
+    }
+}

@@ -1,0 +1,156 @@
+//! Probes: ping, listen, connect, and the wait for links to carry traffic.
+
+use super::*;
+
+impl Lab {
+    /// Waits until the links brought up since the last probe can carry
+    /// traffic (best effort, at most a second). A link whose carrier came on
+    /// after it was opened (the first end of a veth, once its peer comes up)
+    /// drops every packet until the kernel swaps in its real qdisc, later and
+    /// asynchronously (linkwatch); a ping right after `veth()` could lose its
+    /// ARP request and time out. Asking for one link (RTM_GETLINK, not a
+    /// dump) makes the kernel finish that step for it first (since Linux 6.8;
+    /// older kernels get asked again until the link says it is up). All the
+    /// questions go out together, before the first packet. Bridges are asked
+    /// once more after the first round: a bridge's carrier comes on only when
+    /// its first port is done with that step, so that round may start theirs.
+    pub(super) fn settle(&mut self) {
+        let mut pending = std::mem::take(&mut self.unsettled);
+        pending.sort_unstable();
+        pending.dedup();
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut first = true;
+        while !pending.is_empty() && !self.cancel.is_set() {
+            self.retain_links(&mut pending, |l| {
+                l.activating() || (first && l.kind == "bridge")
+            });
+            if pending.is_empty() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            if !first {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            first = false;
+        }
+    }
+
+    /// Asks the kernel for each of `links` (one RTM_GETLINK each, all sent
+    /// together) and keeps those that exist and `keep` says yes to. (A
+    /// namespace deleted since has taken its links along.)
+    pub(super) fn retain_links(
+        &mut self,
+        links: &mut Vec<(NsId, String)>,
+        keep: impl Fn(&LinkInfoRow) -> bool,
+    ) {
+        let clients: Vec<Option<Rtnl>> =
+            links.iter().map(|(id, _)| self.sp.rtnl(*id).ok()).collect();
+        let answers: Vec<Option<LinkInfoRow>> =
+            self.sp
+                .block_on(futures::future::join_all(links.iter().zip(&clients).map(
+                    |((_, name), r)| async move {
+                        match r {
+                            Some(r) => r.link(name).await.ok(),
+                            None => None,
+                        }
+                    },
+                )));
+        let mut answers = answers.into_iter();
+        links.retain(|_| answers.next().flatten().is_some_and(|l| keep(&l)));
+    }
+
+    /// `ping -c N DST` from `ns`, with a native ICMP socket.
+    pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
+        self.settle();
+        let v6 = dst.is_ipv6();
+        // One socket per namespace and family, kept for the next ping (a
+        // star pings hundreds of times from one host); closed before its
+        // namespace is deleted, since it would pin it.
+        if !self.ping_socks.contains_key(&(id, v6)) {
+            let sock = self
+                .sp
+                .run_in(id, move || ping::open_socket(v6))
+                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            self.ping_socks.insert((id, v6), sock);
+        }
+        let before = self.kstat.before(v6);
+        let sock = &self.ping_socks[&(id, v6)];
+        ping::drain(sock);
+        let mut report = ping::ping(sock, dst, opts, &self.cancel);
+        self.check_cancel()?;
+        if report.replies.len() < report.sent as usize {
+            report.why = kstat::why(&self.kstat.hit_since(&before, v6));
+        }
+        Ok(report)
+    }
+
+    /// A native server on `port` in `ns` (what `nc -l` does in labs);
+    /// returns its number for `peers`.
+    pub fn listen(&mut self, id: NsId, proto: Proto, port: u16) -> Result<usize> {
+        let name = self.sp.name(id).to_string();
+        let bound = self
+            .sp
+            .run_in(id, move || probe::bind(proto, port))
+            .map_err(|e| match e.raw_errno() {
+                Some(libc::EADDRINUSE) => LabError::new(
+                    format!(
+                        "port {port}/{} is already in use in namespace '{name}'",
+                        proto_name(proto)
+                    ),
+                    "pick another port, or stop what listens there",
+                ),
+                _ => LabError::kernel("listen", &format!("port {port} in '{name}'"), e),
+            })?;
+        let l = bound
+            .serve()
+            .map_err(|e| LabError::kernel("start a listener", &name, e))?;
+        self.listeners.push((id, l));
+        Ok(self.listeners.len() - 1)
+    }
+
+    /// Source addresses seen by listener `idx`.
+    pub fn peers(&self, idx: usize) -> Vec<IpAddr> {
+        self.listeners
+            .get(idx)
+            .map(|(_, l)| l.peers())
+            .unwrap_or_default()
+    }
+
+    /// Can `ns` open (TCP) or get an answer from (UDP) `dst:port`?
+    pub fn connect(
+        &mut self,
+        id: NsId,
+        dst: IpAddr,
+        proto: Proto,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<bool> {
+        self.settle();
+        let v6 = dst.is_ipv6();
+        let sock = self
+            .sp
+            .run_in(id, move || probe::client_socket(proto, v6))
+            .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
+        let before = self.kstat.before(v6);
+        let dst = std::net::SocketAddr::new(dst, port);
+        let reached = probe::reach(&sock, proto, dst, timeout, &self.cancel);
+        self.check_cancel()?;
+        if reached {
+            return Ok(true);
+        }
+        // `false` would say the lab's network refused or dropped it, and a
+        // firewall check would take that for "blocked": when the kernel
+        // itself ran out, the probe has no answer, so it is an error.
+        let hit = self.kstat.hit_since(&before, v6);
+        match (kstat::why(&hit), kstat::help(&hit)) {
+            (Some(why), Some(help)) => Err(LabError::new(
+                format!(
+                    "cannot tell whether {dst} ({}) is reachable from '{}': {why}",
+                    proto_name(proto),
+                    self.sp.name(id)
+                ),
+                help,
+            )),
+            _ => Ok(false),
+        }
+    }
+}

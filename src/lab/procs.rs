@@ -1,0 +1,195 @@
+//! Processes: exec, spawn, shell, and the unit they all run in.
+
+use super::*;
+
+impl Lab {
+    /// The unit the lab's processes run in, made before the first one
+    /// starts: in host mode a cgroup of the lab's own, journaled first so
+    /// that `nslab down` can end it after a crash; in isolated mode, or when
+    /// no cgroup can be made (no cgroup v2, a read-only one), a PID
+    /// namespace, which needs no journal: it dies with nslab.
+    pub(super) fn unit(&mut self) -> Result<()> {
+        if self.unit.is_none() {
+            let cgroup = match unit::cgroup_path(&self.name).filter(|_| !self.isolated) {
+                Some(path) => {
+                    let undo = Undo::KillCgroup {
+                        path: path.display().to_string(),
+                    };
+                    self.recorded(None, undo, |_| {
+                        unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
+                    })
+                    .ok()
+                }
+                None => None,
+            };
+            let made = match cgroup {
+                Some(c) => Unit::Cgroup(c),
+                None => Unit::PidNs(unit::PidNs::start().map_err(|e| {
+                    LabError::kernel(
+                        "make a PID namespace for the lab's processes",
+                        "nslab's own setup",
+                        e,
+                    )
+                })?),
+            };
+            self.unit = Some(made);
+        }
+        Ok(())
+    }
+
+    /// `ip netns exec NS CMD…`, output captured.
+    pub fn exec(
+        &mut self,
+        id: NsId,
+        argv: &[String],
+        opts: &exec::RunOpts,
+    ) -> Result<exec::Output> {
+        self.settle();
+        self.unit()?;
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let unit = made(&self.unit)?;
+        let out = exec::run(fd.as_fd(), argv, id != HOST, unit, opts, &self.cancel);
+        self.check_cancel()?;
+        let out = out.map_err(|e| self.start_err("run a command", id, argv, e))?;
+        if out.timed_out {
+            let ms = opts.timeout.map(|t| t.as_millis()).unwrap_or(0);
+            return Err(LabError::new(
+                format!(
+                    "command '{}' did not finish within {ms} ms, and was killed",
+                    shown_command(argv)
+                ),
+                "give it more time (a larger timeout_ms), or start a program that runs on with ns.spawn(…)",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A command that could not start: a missing program in words.
+    pub(super) fn start_err(
+        &self,
+        doing: &str,
+        id: NsId,
+        argv: &[String],
+        e: crate::net::NetError,
+    ) -> LabError {
+        match e.raw_errno() {
+            Some(libc::ENOENT) => LabError::new(
+                format!(
+                    "program '{}' not found",
+                    argv.first().map(String::as_str).unwrap_or("")
+                ),
+                "install it, or give its full path; a string runs through `sh -c`, an array runs the program directly",
+            ),
+            _ => LabError::kernel(doing, &self.where_(id), e),
+        }
+    }
+
+    /// A background process in `ns` (a server, a capture), stopped at
+    /// teardown before its namespace is deleted. Returns its number.
+    pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
+        self.settle();
+        self.unit()?;
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let unit = made(&self.unit)?;
+        let p = exec::spawn(fd.as_fd(), argv, id != HOST, unit)
+            .map_err(|e| self.start_err("start a process", id, argv, e))?;
+        let pid = p.child.id();
+        let start = exec::start_time(pid).unwrap_or(0);
+        // Always recorded: a process pins its namespace, and outlives it.
+        self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
+        self.procs.push(p);
+        Ok(self.procs.len() - 1)
+    }
+
+    /// (pid, running, stdout, stderr) of spawned process `idx`.
+    pub fn process(&mut self, idx: usize) -> Option<(u32, bool, String, String)> {
+        let p = self.procs.get_mut(idx)?;
+        let running = matches!(p.child.try_wait(), Ok(None));
+        let out = p.stdout.lock().map(|s| s.clone()).unwrap_or_default();
+        let err = p.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        Some((p.child.id(), running, out, err))
+    }
+
+    /// Stops spawned process `idx` now.
+    pub fn stop_process(&mut self, idx: usize) -> Result<()> {
+        if let Some(p) = self.procs.get_mut(idx) {
+            exec::kill(&mut p.child);
+        }
+        Ok(())
+    }
+
+    /// An interactive shell in `ns` (`ip netns exec NS bash`) on this
+    /// terminal; returns its exit code.
+    pub fn shell(&mut self, id: NsId) -> Result<i64> {
+        self.settle();
+        if !exec::has_terminal() {
+            return Err(LabError::new(
+                "ns.shell() needs a terminal, and nslab's input or output is not one",
+                "run the script from an interactive terminal; in scripts and CI use ns.exec(\"cmd\") instead",
+            ));
+        }
+        let name = self.sp.name(id).to_string();
+        let prog = std::env::var("SHELL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into());
+        self.unit()?;
+        eprintln!("nslab: shell in namespace '{name}'; `exit` returns to the script");
+        let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
+        let unit = made(&self.unit)?;
+        let argv = [prog];
+        let env = [("NSLAB_NETNS", name.as_str())];
+        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, unit, &self.cancel);
+        self.check_cancel()?;
+        code.map_err(|e| self.start_err("start a shell", id, &argv, e))
+    }
+
+    /// Stops every process the lab started: each spawned one as its undo
+    /// step would (SIGTERM to its group, a short grace, SIGKILL), then the
+    /// unit with whatever is left in it (background jobs of `exec`, what a
+    /// process started in a session of its own), reaping nslab's children.
+    /// The cgroup's undo step finds it gone afterwards.
+    pub(super) fn end_processes(&mut self) -> Vec<LabError> {
+        for p in &mut self.procs {
+            if matches!(p.child.try_wait(), Ok(None)) {
+                let pid = p.child.id();
+                if let Some(start) = exec::start_time(pid) {
+                    let _ = exec::stop(pid, start);
+                }
+            }
+        }
+        let Some(u) = self.unit.take() else {
+            return Vec::new();
+        };
+        // Killed children are reaped right away: a PID namespace's init
+        // finishes dying only once they are.
+        let procs = &mut self.procs;
+        let killed = u.kill(|| {
+            for p in procs.iter_mut() {
+                let _ = p.child.wait();
+            }
+        });
+        match killed {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![LabError::kernel("stop the lab's processes", "teardown", e)],
+        }
+    }
+}
+
+/// The unit `Lab::unit` made.
+pub(super) fn made(unit: &Option<Unit>) -> Result<&Unit> {
+    unit.as_ref().ok_or_else(|| {
+        LabError::new(
+            "the lab's process unit is missing",
+            "this is a bug; please report it",
+        )
+    })
+}
+
+/// A command as the user wrote it: the line given to `sh -c`, or the words.
+pub(super) fn shown_command(argv: &[String]) -> String {
+    match argv {
+        [sh, c, line] if sh == "sh" && c == "-c" => line.clone(),
+        _ => argv.join(" "),
+    }
+}
