@@ -400,3 +400,69 @@ fn a_closed_terminal_tears_the_lab_down() {
     assert!(o.stdout.contains("NONE_LEFT"), "{out}");
     assert!(o.stdout.contains("SAME"), "{out}");
 }
+
+#[test]
+fn run_returns_stdout_and_a_failure_is_an_error_with_code_and_stderr() {
+    let o = run_isolated(
+        "run.rhai",
+        "let a = netns(\"a\");\n\
+         let out = a.run([\"sh\", \"-c\", \"echo $((6 * 7))\"]);\n\
+         if out != \"42\\n\" { throw `run gave '${out}'`; }\n\
+         if a.run(\"cat\", #{stdin: \"fed\"}) != \"fed\" { throw \"stdin\"; }\n\
+         print(\"ran\");\n\
+         a.run(\"echo first >&2; echo 'no such route' >&2; exit 3\");\n",
+    );
+    assert!(o.stdout.contains("ran"), "{}", o.all());
+    assert_report(
+        &o,
+        "run.rhai:6",
+        "exited with code 3: first / no such route",
+        "use ns.exec(",
+    );
+}
+
+#[test]
+fn wait_port_returns_once_a_spawned_server_listens_and_fails_at_the_line_on_timeout() {
+    // The server binds only after a while: a connect right after spawn
+    // would be refused.
+    let o = run_isolated(
+        "wait.rhai",
+        "let a = netns(\"a\");\n\
+         a.spawn([\"python3\", \"-c\", \"import socket, time\\ntime.sleep(0.4)\\ns = socket.socket()\\ns.bind(('127.0.0.1', 8123))\\ns.listen()\\ntime.sleep(30)\"]);\n\
+         if a.connect(\"127.0.0.1\", 8123) { throw \"listening before it bound\"; }\n\
+         a.wait_port(8123);\n\
+         if !a.connect(\"127.0.0.1\", 8123) { throw \"wait_port returned before the server listened\"; }\n\
+         a.wait_port(#{port: 8123, addr: \"127.0.0.1\", timeout_ms: 100});\n\
+         print(\"listening\");\n\
+         a.wait_port(#{port: 8124, proto: \"udp\", timeout_ms: 200});\n",
+    );
+    assert!(o.stdout.contains("listening"), "{}", o.all());
+    assert_report(
+        &o,
+        "wait.rhai:8",
+        "nothing listens on udp port 8124 in namespace 'a' after 200 ms",
+        "check that the server started",
+    );
+}
+
+#[test]
+fn sleep_is_documented_and_sigterm_ends_it_at_once() {
+    let d = Dir::new();
+    d.write("h.rhai", "help(\"sleep\");\n");
+    let o = nslab(&["run", "--isolated", "h.rhai"], d.path());
+    assert!(
+        o.all().contains("sleep(seconds)") && !o.all().contains("no function"),
+        "{}",
+        o.all()
+    );
+    d.write("s.rhai", "print(\"sleeping\");\nsleep(600);\n");
+    let o = sh(
+        &d,
+        "\"$NSLAB\" run --isolated s.rhai > out 2>&1 &\npid=$!\n\
+         i=0; until grep -q sleeping out || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
+         kill -TERM $pid\ni=0; while kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done\n\
+         kill -0 $pid 2>/dev/null && { echo STILL_SLEEPING; kill -9 $pid; }\nwait $pid; echo code=$?\n",
+    );
+    assert!(!o.stdout.contains("STILL_SLEEPING"), "{}", o.all());
+    assert!(o.stdout.contains("code=143"), "{}", o.all());
+}

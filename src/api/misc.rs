@@ -37,6 +37,19 @@ fn parse_as(name: &str, raw: &str, default: &Dynamic) -> Res<Dynamic> {
     }
 }
 
+/// sleep(): a day at most, never negative.
+fn pause(c: &Ctx, secs: f64) -> Res<()> {
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(bad(
+            format!("sleep({secs}): seconds must be 0..=86400"),
+            "e.g. sleep(0.5) or sleep(2)",
+        ));
+    }
+    c.lab()?
+        .sleep(std::time::Duration::from_secs_f64(secs))
+        .map_err(super::err)
+}
+
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let doc = Doc {
         area: "script",
@@ -63,6 +76,21 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 format!("pass it with --set {name}=…, or give a default: param(\"{name}\", value)"),
             )
         })
+    });
+    let sleep_doc = Doc {
+        area: "script",
+        name: "sleep",
+        sig: "sleep(seconds)",
+        doc: "Wait this many seconds (a fraction too); Ctrl-C and SIGTERM end the wait at once.",
+        example: "sleep(0.5);",
+    };
+    let c = ctx.clone();
+    r.func(sleep_doc.clone(), move |secs: f64| -> Res<()> {
+        pause(&c, secs)
+    });
+    let c = ctx.clone();
+    r.func(sleep_doc, move |secs: i64| -> Res<()> {
+        pause(&c, secs as f64)
     });
     let c = ctx.clone();
     r.func(

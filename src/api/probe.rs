@@ -434,6 +434,71 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
         },
     );
+    let run_doc = Doc {
+        area: "probes",
+        name: "run",
+        sig: "ns.run(\"cmd\") / ns.run([\"prog\", \"arg\"]) / ns.run(cmd, #{timeout_ms, stdin, env}) -> stdout",
+        doc: "Run a command inside ns as exec does and return its standard output; a non-zero exit is an error at the line that shows the exit code and the end of its standard error. For steps that must work (`set -e` in a tutorial).",
+        example: "let mac = ns1.run(\"cat /sys/class/net/eth0/address\");",
+    };
+    let c = ctx.clone();
+    r.func(
+        run_doc.clone(),
+        move |ns: &mut Netns, cmd: &str| -> Res<String> {
+            let argv = crate::net::exec::shell(cmd);
+            ran(&argv, c.lab()?.exec(ns.id, &argv, &RunOpts::default()))
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        run_doc.clone(),
+        move |ns: &mut Netns, items: Array| -> Res<String> {
+            let argv = argv(items)?;
+            ran(&argv, c.lab()?.exec(ns.id, &argv, &RunOpts::default()))
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        run_doc.clone(),
+        move |ns: &mut Netns, cmd: &str, opts: Map| -> Res<String> {
+            let argv = crate::net::exec::shell(cmd);
+            let opts = exec_opts(&opts)?;
+            ran(&argv, c.lab()?.exec(ns.id, &argv, &opts))
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        run_doc,
+        move |ns: &mut Netns, items: Array, opts: Map| -> Res<String> {
+            let argv = argv(items)?;
+            let opts = exec_opts(&opts)?;
+            ran(&argv, c.lab()?.exec(ns.id, &argv, &opts))
+        },
+    );
+}
+
+/// ns.run's answer: the output of a command that succeeded, else an error
+/// with its exit code and the end of what it said on stderr.
+fn ran(argv: &[String], out: crate::lab::Result<crate::net::exec::Output>) -> Res<String> {
+    let out = out.map_err(err)?;
+    if out.code == 0 {
+        return Ok(out.stdout);
+    }
+    let shown = match argv {
+        [sh, c, line] if sh == "sh" && c == "-c" => line.clone(),
+        _ => argv.join(" "),
+    };
+    let tail: Vec<&str> = out.stderr.lines().rev().take(5).collect();
+    let said = if tail.is_empty() {
+        " and printed nothing on stderr".to_string()
+    } else {
+        let lines: Vec<&str> = tail.into_iter().rev().collect();
+        format!(": {}", lines.join(" / "))
+    };
+    Err(bad(
+        format!("command '{shown}' exited with code {}{said}", out.code),
+        "fix the command, or use ns.exec(…) when a failure is an answer (it returns #{code, stdout, stderr})",
+    ))
 }
 
 #[cfg(test)]

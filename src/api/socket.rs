@@ -95,6 +95,48 @@ fn opts(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration)> {
     Ok((proto, port, timeout))
 }
 
+/// #{port, proto, addr, timeout_ms} of wait_port: tcp, every address and
+/// 5 s by default.
+fn wait_opts(m: &Map) -> Res<(Proto, u16, Option<std::net::IpAddr>, Duration)> {
+    let mut proto = Proto::Tcp;
+    let mut port = None;
+    let mut addr = None;
+    let mut timeout = Duration::from_millis(5000);
+    for (k, v) in m {
+        match k.as_str() {
+            "proto" => proto = proto_of(&str_opt(v, "proto")?)?,
+            "port" => {
+                port = Some(port_of(v.as_int().map_err(|t| {
+                    bad(format!("port must be a number, not {t}"), "e.g. port: 80")
+                })?)?)
+            }
+            "addr" => addr = Some(parse_ip(&str_opt(v, "addr")?, "wait_port address")?),
+            "timeout_ms" => {
+                let ms = v
+                    .as_int()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| (1..=600_000).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            format!("timeout_ms = {v} is out of range"),
+                            "use 1..=600000 milliseconds (ten minutes)",
+                        )
+                    })?;
+                timeout = Duration::from_millis(ms);
+            }
+            other => {
+                return Err(bad(
+                    format!("unknown option '{other}'"),
+                    "the options are port, proto, addr and timeout_ms",
+                ));
+            }
+        }
+    }
+    let port = port.ok_or_else(|| bad("no port given", "give one: #{port: 8080}"))?;
+    Ok((proto, port, addr, timeout))
+}
+
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.engine.register_type_with_name::<Listen>("Listener");
     let listen_doc = Doc {
@@ -170,4 +212,28 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 .map_err(err)
         },
     );
+    let wait_doc = Doc {
+        area: "probes",
+        name: "wait_port",
+        sig: "ns.wait_port(port) / ns.wait_port(#{port, proto, addr, timeout_ms})",
+        doc: "Returns once something listens on port in ns (tcp by default; udp: a socket bound to it), on addr or on every address, as `ss -ltn` would show it: the step between ns.spawn(server) and the first connection. An error past timeout_ms (default 5000).",
+        example: "ns1.spawn(\"python3 -m http.server 8000\"); ns1.wait_port(8000);",
+    };
+    let c = ctx.clone();
+    r.func(
+        wait_doc.clone(),
+        move |ns: &mut Netns, port: i64| -> Res<()> {
+            let port = port_of(port)?;
+            c.lab()?
+                .wait_port(ns.id, Proto::Tcp, port, None, Duration::from_millis(5000))
+                .map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(wait_doc, move |ns: &mut Netns, m: Map| -> Res<()> {
+        let (proto, port, addr, timeout) = wait_opts(&m)?;
+        c.lab()?
+            .wait_port(ns.id, proto, port, addr, timeout)
+            .map_err(err)
+    });
 }

@@ -154,3 +154,55 @@ impl Lab {
         }
     }
 }
+
+impl Lab {
+    /// Waits until something listens on `port` (`proto`) in `ns`, on `addr`
+    /// or on every address (what `ss -ltn` would show), checking every
+    /// 20 ms; an error past `timeout`.
+    pub fn wait_port(
+        &mut self,
+        id: NsId,
+        proto: Proto,
+        port: u16,
+        addr: Option<IpAddr>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let up = self
+                .sp
+                .run_in(id, move || probe::listening(proto, port, addr))
+                .map_err(|e| LabError::kernel("read the sockets", &self.where_(id), e))?;
+            if up {
+                return Ok(());
+            }
+            self.check_cancel()?;
+            if std::time::Instant::now() >= deadline {
+                let on = addr.map(|a| format!(" on {a}")).unwrap_or_default();
+                return Err(LabError::new(
+                    format!(
+                        "nothing listens on {} port {port}{on} in {} after {} ms",
+                        proto_name(proto),
+                        self.where_(id),
+                        timeout.as_millis()
+                    ),
+                    "check that the server started (p.running and p.stderr of the process ns.spawn returned) and the port it uses; or give it longer with #{timeout_ms: …}",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sleeps, waking at once on Ctrl-C or SIGTERM.
+    pub fn sleep(&self, d: Duration) -> Result<()> {
+        let end = std::time::Instant::now() + d;
+        loop {
+            self.check_cancel()?;
+            let now = std::time::Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(20)));
+        }
+    }
+}

@@ -251,3 +251,110 @@ fn connect_until(s: &Socket, dst: SocketAddr, deadline: Instant, cancel: &Cancel
     };
     connected && s.set_nonblocking(false).is_ok()
 }
+/// Is something listening on `port` (TCP: a socket in LISTEN; UDP: a socket
+/// bound to it) in the calling thread's namespace, on `addr` or on every
+/// address? What `ss -ltn` / `ss -lun` show, read from
+/// /proc/thread-self/net/{tcp,tcp6,udp,udp6} (the thread's namespace, not
+/// the process's).
+pub fn listening(proto: Proto, port: u16, addr: Option<IpAddr>) -> Result<bool> {
+    let (name, listen_state) = match proto {
+        Proto::Tcp => ("tcp", Some("0A")),
+        Proto::Udp => ("udp", None),
+    };
+    for file in [name.to_string(), format!("{name}6")] {
+        let text = match std::fs::read_to_string(format!("/proc/thread-self/net/{file}")) {
+            Ok(t) => t,
+            // No IPv6 in this kernel or namespace: nothing listens there.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(NetError::os("read the namespace's sockets", e)),
+        };
+        if sockets_on(&text, port, listen_state, addr) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Does a /proc/net/{tcp,udp}[6] table hold a socket on `port` (in state
+/// `state`, when given) whose local address is `addr` or unspecified?
+fn sockets_on(table: &str, port: u16, state: Option<&str>, addr: Option<IpAddr>) -> bool {
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(st)) = (f.get(1), f.get(3)) else {
+            return false;
+        };
+        let Some((ip_hex, port_hex)) = local.split_once(':') else {
+            return false;
+        };
+        if u16::from_str_radix(port_hex, 16) != Ok(port) || state.is_some_and(|s| s != *st) {
+            return false;
+        }
+        match (addr, proc_ip(ip_hex)) {
+            (None, _) => true,
+            (Some(want), Some(have)) => {
+                have.is_unspecified()
+                    || have == want
+                    || matches!(have, IpAddr::V6(v6) if v6.to_ipv4_mapped() == Some(match want {
+                        IpAddr::V4(w) => w,
+                        IpAddr::V6(_) => return false,
+                    }))
+            }
+            (Some(_), None) => false,
+        }
+    })
+}
+
+/// An address as /proc/net/tcp prints it: 32-bit words in hex, each in the
+/// machine's byte order.
+fn proc_ip(hex: &str) -> Option<IpAddr> {
+    let words: Option<Vec<[u8; 4]>> = (0..hex.len() / 8)
+        .map(|i| {
+            u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16)
+                .ok()
+                .map(u32::to_ne_bytes)
+        })
+        .collect();
+    let bytes: Vec<u8> = words?.concat();
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_sockets_are_read_from_the_proc_tables() {
+        // Words in this machine's byte order, as the kernel prints them.
+        let w = |a: [u8; 4]| format!("{:08X}", u32::from_ne_bytes(a));
+        let v4 = format!(
+            "  sl  local_address rem_address   st tx_queue\n   0: {}:1F90 00000000:0000 0A 0\n   1: {}:0050 00000000:0000 0A 0\n   2: {}:1F91 {}:D431 01 0\n",
+            w([127, 0, 0, 1]),
+            w([0, 0, 0, 0]),
+            w([127, 0, 0, 1]),
+            w([10, 0, 0, 2]),
+        );
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(sockets_on(&v4, 8080, Some("0A"), None));
+        assert!(sockets_on(&v4, 8080, Some("0A"), Some(lo)));
+        assert!(!sockets_on(&v4, 8080, Some("0A"), Some(other)));
+        assert!(
+            sockets_on(&v4, 80, Some("0A"), Some(other)),
+            "0.0.0.0 is every address"
+        );
+        assert!(
+            !sockets_on(&v4, 8081, Some("0A"), None),
+            "a connection is not a listener"
+        );
+        let v6 = format!(
+            "  sl  local_address remote_address st\n   0: {}:1F90 {}:0000 0A 0\n",
+            "0".repeat(32),
+            "0".repeat(32)
+        );
+        assert!(sockets_on(&v6, 8080, Some("0A"), Some(other)));
+    }
+}
