@@ -57,6 +57,31 @@ pub enum Cmd {
         #[arg(long)]
         markdown: bool,
     },
+    /// Run lab scripts as tests: each file's lab is built, its test("…")
+    /// checks run where they stand, and it is torn down; one line per check,
+    /// a summary, exit code 0 only when every check passed
+    Test {
+        /// .rhai scripts, or directories of them
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Set a script parameter read with param("KEY", default)
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+        /// Run only the checks whose name contains WORD
+        #[arg(long, value_name = "WORD")]
+        filter: Option<String>,
+        /// Also write the results as JUnit XML (for CI systems) to FILE
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Print one JSON object per check instead of text
+        #[arg(long)]
+        json: bool,
+        /// Build the labs in private namespaces (the default when not root)
+        #[arg(long)]
+        isolated: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// List labs that are running, kept, or left behind by a dead process
     Ls,
     /// Finish the teardown of a kept or abandoned lab, from its journal

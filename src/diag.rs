@@ -280,7 +280,8 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
                 if at_call.is_none() && crate::stdlib::source(s).is_some() {
                     at_call = Some((src.clone(), *pos));
                     trail.push(format!("in recipe '{name}' of {s}"));
-                } else if at_call.is_none() {
+                } else if at_call.is_none() && !name.starts_with("anon$") {
+                    // (A closure's name is rhai's own: `anon$` and a hash.)
                     trail.push(format!("in function '{name}'"));
                 }
                 if !s.is_empty() {
@@ -309,6 +310,19 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
         Some(help.map(|h| format!("{h} {t}")).unwrap_or(t))
     };
     report(sources, src.as_deref(), pos, message, label, help)
+}
+
+/// The message and help of a runtime error, without its place: one line of
+/// a test report.
+pub fn reason(e: &EvalAltResult) -> (String, Option<String>) {
+    let mut cur = e;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = cur
+    {
+        cur = inner;
+    }
+    let (message, _, help) = describe(cur, &[]);
+    (message, help)
 }
 
 fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<String>) {

@@ -4,6 +4,7 @@ mod api;
 mod cancel;
 mod check;
 mod cli;
+mod cmd;
 mod diag;
 mod engine;
 mod isolate;
@@ -73,6 +74,23 @@ fn main() -> ExitCode {
             ls()
         }
         Cmd::Down { lab, all } => down(lab, all),
+        Cmd::Test {
+            files,
+            set,
+            filter,
+            junit,
+            json,
+            isolated,
+            limits,
+        } => cmd::test::run(cmd::test::Args {
+            files,
+            params: set.into_iter().collect(),
+            filter,
+            junit,
+            json,
+            isolated,
+            limits: limits.limits(),
+        }),
     }
 }
 
@@ -116,7 +134,7 @@ pub(crate) fn read_script(file: &Path) -> Result<(String, String, PathBuf), Exit
 
 /// The lab's default name: the script's file name, made a valid lab name
 /// (see `names::check_labname`).
-fn lab_name(file: &Path) -> String {
+pub(crate) fn lab_name(file: &Path) -> String {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
     let s: String = stem
         .chars()
@@ -201,6 +219,10 @@ fn run(
         code = EXIT_ERROR;
     }
 
+    if cmd::test::report_failed_checks(&ctx, &mut sources, &built.docs) && code == 0 {
+        code = EXIT_ERROR;
+    }
+
     for p in ctx.unused_params() {
         eprintln!(
             "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
@@ -244,6 +266,14 @@ pub(crate) fn start_lab(
     keep: bool,
     cancel: &cancel::Cancel,
 ) -> Option<(Lab, bool)> {
+    let isolated = isolate(isolated_flag, keep)?;
+    let lab = open_lab(name, script, isolated, keep, cancel)?;
+    Some((lab, isolated))
+}
+
+/// Enters isolated mode when asked for, or when not root (rootless);
+/// returns whether the lab is isolated. Once per process, before any thread.
+pub(crate) fn isolate(isolated_flag: bool, keep: bool) -> Option<bool> {
     // Isolation comes before any thread exists (the runtime, the worker).
     let rootless = !isolate::is_root();
     let isolated = isolated_flag || rootless;
@@ -264,6 +294,17 @@ pub(crate) fn start_lab(
             );
         }
     }
+    Some(isolated)
+}
+
+/// Opens a lab (after `isolate`). Errors are printed here.
+pub(crate) fn open_lab(
+    name: String,
+    script: String,
+    isolated: bool,
+    keep: bool,
+    cancel: &cancel::Cancel,
+) -> Option<Lab> {
     let lab = match Lab::new(LabConfig {
         name,
         script,
@@ -286,7 +327,7 @@ pub(crate) fn start_lab(
         }
         lab
     };
-    Some((lab, isolated))
+    Some(lab)
 }
 
 /// Tears the lab down (unless kept) and reports what could not be undone;

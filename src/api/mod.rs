@@ -2,6 +2,7 @@
 //! the Lab; nothing here touches the kernel.
 
 mod addr;
+pub mod checks;
 mod firewall;
 mod link;
 mod misc;
@@ -35,6 +36,8 @@ pub struct Ctx {
     reference: std::cell::OnceCell<Vec<crate::reference::Entry>>,
     /// In the REPL: the lines that succeeded, for save().
     session: RefCell<Option<Vec<String>>>,
+    /// The script's test() checks: which to run, and how each went.
+    pub tests: RefCell<checks::Tests>,
 }
 
 impl Ctx {
@@ -46,6 +49,7 @@ impl Ctx {
             docs: RefCell::new(Vec::new()),
             reference: std::cell::OnceCell::new(),
             session: RefCell::new(None),
+            tests: RefCell::new(checks::Tests::default()),
         })
     }
 
@@ -284,6 +288,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     recipe::register(&mut r);
     session::register(&mut r, ctx);
     misc::register(&mut r, ctx);
+    checks::register(&mut r, ctx);
     r.docs
 }
 

@@ -1,0 +1,3 @@
+//! Subcommands that are more than dispatch (DESIGN.md §3).
+
+pub mod test;
