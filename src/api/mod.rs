@@ -8,6 +8,7 @@ mod link;
 mod misc;
 mod netns;
 mod probe;
+mod reach;
 mod recipe;
 mod session;
 mod socket;
@@ -289,6 +290,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     session::register(&mut r, ctx);
     misc::register(&mut r, ctx);
     checks::register(&mut r, ctx);
+    reach::register(&mut r, ctx);
     r.docs
 }
 

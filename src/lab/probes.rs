@@ -206,3 +206,93 @@ impl Lab {
         }
     }
 }
+
+/// What `reach` saw: for every ordered pair of nodes, how many of the
+/// echo requests got a reply.
+pub struct ReachReport {
+    pub count: u32,
+    /// (from, to, replies), by node index.
+    pub pairs: Vec<(usize, usize, u32)>,
+    /// A machine-wide kernel limit hit while replies were missing.
+    pub why: Option<String>,
+}
+
+impl Lab {
+    /// The address other namespaces reach `ns` by: its first IPv4 address
+    /// (not loopback), else its first global IPv6 one.
+    pub fn first_addr(&mut self, id: NsId) -> Result<Option<IpAddr>> {
+        let addrs = self.addrs(id)?;
+        let pick = |want_v4: bool| {
+            addrs.iter().map(|a| a.addr.addr()).find(|ip| match ip {
+                IpAddr::V4(v4) => want_v4 && !v4.is_loopback(),
+                IpAddr::V6(v6) => {
+                    !want_v4 && !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
+                }
+            })
+        };
+        Ok(pick(true).or_else(|| pick(false)))
+    }
+
+    /// Pings every ordered pair of `nodes` at once (Mininet's pingall, in
+    /// parallel): each sends `count` echo requests to every other node's
+    /// address, and all replies are awaited together, within `timeout`.
+    pub fn reach(
+        &mut self,
+        nodes: &[(NsId, IpAddr)],
+        count: u32,
+        timeout: Duration,
+    ) -> Result<ReachReport> {
+        self.settle();
+        for &(id, _) in nodes {
+            for v6 in [false, true] {
+                if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)
+                    && !self.ping_socks.contains_key(&(id, v6))
+                {
+                    let sock = self
+                        .sp
+                        .run_in(id, move || ping::open_socket(v6))
+                        .map_err(|e| {
+                            LabError::kernel("open an ICMP socket", &self.where_(id), e)
+                        })?;
+                    self.ping_socks.insert((id, v6), sock);
+                }
+            }
+        }
+        // One plan entry per source and family: (socket, v6, addresses),
+        // with the node index of each address.
+        let mut plan = Vec::new();
+        let mut targets: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, &(id, _)) in nodes.iter().enumerate() {
+            for v6 in [false, true] {
+                let to: Vec<usize> = (0..nodes.len())
+                    .filter(|&j| j != i && nodes[j].1.is_ipv6() == v6)
+                    .collect();
+                if to.is_empty() {
+                    continue;
+                }
+                let sock = &self.ping_socks[&(id, v6)];
+                ping::drain(sock);
+                plan.push((sock, v6, to.iter().map(|&j| nodes[j].1).collect()));
+                targets.push((i, to));
+            }
+        }
+        let before = (self.kstat.before(false), self.kstat.before(true));
+        let got = ping::sweep(&plan, count, timeout, &self.cancel);
+        drop(plan);
+        self.check_cancel()?;
+        let mut pairs = Vec::new();
+        for ((i, to), replies) in targets.iter().zip(got) {
+            for (j, r) in to.iter().zip(replies) {
+                pairs.push((*i, *j, r));
+            }
+        }
+        let lost = pairs.iter().any(|(_, _, r)| *r < count);
+        let why = if lost {
+            kstat::why(&self.kstat.hit_since(&before.0, false))
+                .or_else(|| kstat::why(&self.kstat.hit_since(&before.1, true)))
+        } else {
+            None
+        };
+        Ok(ReachReport { count, pairs, why })
+    }
+}

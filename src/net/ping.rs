@@ -227,6 +227,110 @@ pub fn ping(
     report
 }
 
+/// Echo requests from many sockets to many addresses at once, then their
+/// replies, all within one `timeout` (what `reach` needs: every pair of a
+/// lab at the same time, not one after the other). `plan` pairs each
+/// socket (opened in its source namespace) with the addresses it pings, of
+/// its family; returns, in the same shape, how many replies came back from
+/// each address.
+pub fn sweep(
+    plan: &[(&Socket, bool, Vec<IpAddr>)],
+    count: u32,
+    timeout: Duration,
+    cancel: &crate::cancel::Cancel,
+) -> Vec<Vec<u32>> {
+    let pairs: usize = plan.iter().map(|(_, _, d)| d.len()).sum();
+    // One echo id per pair: a reply names the pair it answers.
+    let base = NEXT_ID.fetch_add(pairs as u16, Ordering::Relaxed);
+    let mut got: Vec<Vec<u32>> = plan.iter().map(|(_, _, d)| vec![0; d.len()]).collect();
+    let mut seen = std::collections::HashSet::new();
+    let pair_id = |k: usize| base.wrapping_add(k as u16);
+    for round in 0..count {
+        let mut k = 0;
+        for (sock, v6, dsts) in plan {
+            for dst in dsts {
+                let pkt = echo_request(*v6, pair_id(k), (round + 1) as u16);
+                let _ = sock.send_to(&pkt, &SockAddr::from(SocketAddr::new(*dst, 0)));
+                k += 1;
+            }
+        }
+    }
+    // Which (plan entry, destination) a pair number is.
+    let mut owner = Vec::with_capacity(pairs);
+    for (i, (_, _, dsts)) in plan.iter().enumerate() {
+        for j in 0..dsts.len() {
+            owner.push((i, j));
+        }
+    }
+    let mut fds: Vec<libc::pollfd> = plan
+        .iter()
+        .map(|(s, _, _)| libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(*s),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    for (s, _, _) in plan {
+        let _ = s.set_nonblocking(true);
+    }
+    let expected = pairs * count as usize;
+    let deadline = Instant::now() + timeout;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+    while seen.len() < expected && !cancel.is_set() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let ms = left.min(Duration::from_millis(50)).as_millis() as i32;
+        // SAFETY: fds is a valid array of pollfd of this length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms.max(1)) };
+        if n <= 0 {
+            continue;
+        }
+        for (i, pfd) in fds.iter_mut().enumerate() {
+            if pfd.revents & libc::POLLIN == 0 {
+                continue;
+            }
+            let (sock, v6, _) = &plan[i];
+            while let Ok(n) = sock.recv(&mut buf) {
+                // SAFETY: recv initialised the first n bytes.
+                let data: &[u8] =
+                    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+                let Some((id, seq)) = echo_reply(*v6, data) else {
+                    continue;
+                };
+                let k = usize::from(id.wrapping_sub(base));
+                if k < pairs && owner[k].0 == i && seen.insert((k, seq)) {
+                    let (a, b) = owner[k];
+                    got[a][b] += 1;
+                }
+            }
+        }
+    }
+    for (s, _, _) in plan {
+        let _ = s.set_nonblocking(false);
+    }
+    got
+}
+
+/// (id, seq) of an echo reply, if `buf` holds one.
+fn echo_reply(v6: bool, buf: &[u8]) -> Option<(u16, u16)> {
+    let icmp = if v6 {
+        buf
+    } else {
+        let ihl = usize::from(*buf.first()? & 0x0f) * 4;
+        buf.get(ihl..)?
+    };
+    let reply = if v6 { 129 } else { 0 };
+    if icmp.len() < 8 || icmp[0] != reply {
+        return None;
+    }
+    Some((
+        u16::from_be_bytes([icmp[4], icmp[5]]),
+        u16::from_be_bytes([icmp[6], icmp[7]]),
+    ))
+}
+
 /// "Network is unreachable (os error 101)" -> "Network is unreachable".
 fn strip_os(e: &std::io::Error) -> String {
     let s = e.to_string();
