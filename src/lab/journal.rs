@@ -109,15 +109,45 @@ impl Journal {
         names::check_labname(&header.lab)?;
         ensure_dir()?;
         let path = path_for(&header.lab);
-        let opened = OpenOptions::new()
-            .append(true)
-            .create_new(true)
+        // The journal appears under its name whole: written and locked as a
+        // file without a name (O_TMPFILE), then linked into place. A lab
+        // killed before that leaves nothing behind, and no other process
+        // ever sees its journal empty or unlocked.
+        let mut file = OpenOptions::new()
+            .write(true)
             .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path);
-        let mut file = match opened {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            .custom_flags(libc::O_TMPFILE)
+            .open(JOURNAL_DIR)
+            .map_err(|e| {
+                LabError::new(
+                    format!("cannot write a journal in {JOURNAL_DIR}: {e}"),
+                    "nslab keeps its journal under /run/nslab; run as root or with --isolated",
+                )
+            })?;
+        // The mode asked for above went through the umask.
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io_err)?;
+        // Nobody else has it yet: the lock is ours until the process ends.
+        file.try_lock().map_err(|e| {
+            LabError::new(
+                format!("cannot lock the new journal: {e}"),
+                "check the file system under /run/nslab",
+            )
+        })?;
+        crate::net::exec::keep_from_children(std::os::fd::AsRawFd::as_raw_fd(&file));
+        let line = serde_json::to_string(header).map_err(json_err)?;
+        writeln!(file, "{line}").map_err(io_err)?;
+        let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        match nix::unistd::linkat(
+            nix::fcntl::AT_FDCWD,
+            fd_path.as_str(),
+            nix::fcntl::AT_FDCWD,
+            &path,
+            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+        ) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EEXIST) => {
+                crate::net::exec::keep_from_children(-1);
                 return Err(match read(&path) {
                     Ok(j) => LabError::new(
                         format!(
@@ -145,25 +175,13 @@ impl Journal {
                 });
             }
             Err(e) => {
+                crate::net::exec::keep_from_children(-1);
                 return Err(LabError::new(
                     format!("cannot write the journal {}: {e}", path.display()),
                     "nslab keeps its journal under /run/nslab; run as root or with --isolated",
                 ));
             }
-        };
-        // The mode asked for above went through the umask.
-        file.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(io_err)?;
-        // Nobody else has it yet: the lock is ours until the process ends.
-        file.try_lock().map_err(|e| {
-            LabError::new(
-                format!("cannot lock the journal {}: {e}", path.display()),
-                "another nslab process opened it at the same moment; try again",
-            )
-        })?;
-        crate::net::exec::keep_from_children(std::os::fd::AsRawFd::as_raw_fd(&file));
-        let line = serde_json::to_string(header).map_err(json_err)?;
-        writeln!(file, "{line}").map_err(io_err)?;
+        }
         Ok(Journal { path, file, seq: 0 })
     }
 

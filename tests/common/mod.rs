@@ -73,12 +73,13 @@ pub fn run_isolated(name: &str, text: &str) -> Out {
 
 /// A shell snippet that prints the network state of the namespace it runs in
 /// (what `leftovers` compares): namespaces, links, addresses, routes,
-/// nf_tables rules, sysctls.
+/// nf_tables rules, sysctls. (An IPv6 address's DAD state, "tentative" for
+/// its first second or so, is the kernel's progress, not a change.)
 pub const SNAP: &str = r#"
 snap() {
   echo "== netns"; ls -1 /run/netns 2>/dev/null | sort
   echo "== links"; ip -o -d link show | sed -E 's/^[0-9]+: //; s/ link\/.*//; s/ qlen [0-9]+//' | sort
-  echo "== addresses"; ip -o addr show | sed -E 's/^[0-9]+: //; s/ valid_lft.*//' | sort
+  echo "== addresses"; ip -o addr show | sed -E 's/^[0-9]+: //; s/ valid_lft.*//; s/ tentative//' | sort
   echo "== routes"; ip -4 route show table all | sort; ip -6 route show table all | grep -v -E '^(local|multicast|anycast) ' | sort
   echo "== nftables"; nft list ruleset
   echo "== sysctls"
