@@ -49,10 +49,12 @@ impl Lab {
         // Outside the lab's namespaces that end gets an index of nslab's
         // choosing, journaled before it exists (see `rtnl::pick_index`).
         let mark = (!self.sp.is_created(undo_ns)).then(rtnl::pick_index);
+        // The kernel gives the peer the index asked for only when the first
+        // end asks for one too (veth_newlink): then both do.
         let ends = if undo_ns == ns_a && undo_name == a {
             (mark, None)
         } else {
-            (None, mark)
+            (mark.map(|_| rtnl::pick_index()), mark)
         };
         let undo = Undo::DeleteLink {
             ns: self.sp.nsref(undo_ns).clone(),
