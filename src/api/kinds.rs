@@ -96,7 +96,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let doc = Doc {
         area: "links",
         name: "macvlan",
-        sig: "macvlan(ns, \"name\", parent) / macvlan(ns, \"name\", parent, #{mode}) -> Link",
+        sig: "macvlan(ns, \"name\", parent) -> Link / macvlan(ns, \"name\", parent, #{mode}) -> Link",
         doc: "A macvlan of link parent, in ns (any namespace), up: its own MAC on the parent's wire (`ip link add link PARENT NAME type macvlan mode MODE`); mode \"bridge\" (default), \"private\", \"vepa\" or \"passthru\".",
         example: "let m = macvlan(ns1, \"mv0\", sw.link(\"eth0\"), #{mode: \"bridge\"});",
     };
@@ -126,7 +126,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let doc = Doc {
         area: "links",
         name: "ipvlan",
-        sig: "ipvlan(ns, \"name\", parent) / ipvlan(ns, \"name\", parent, #{mode}) -> Link",
+        sig: "ipvlan(ns, \"name\", parent) -> Link / ipvlan(ns, \"name\", parent, #{mode}) -> Link",
         doc: "An ipvlan of link parent, in ns (any namespace), up: the parent's MAC, its own IP (`ip link add link PARENT NAME type ipvlan mode MODE`); mode \"l2\" (default), \"l3\" or \"l3s\".",
         example: "let v = ipvlan(ns1, \"ipv0\", sw.link(\"eth0\"), #{mode: \"l3\"});",
     };
@@ -174,7 +174,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let doc = Doc {
         area: "links",
         name: "vlan",
-        sig: "vlan(link, id) / vlan(link, id, \"name\") -> Link",
+        sig: "vlan(link, id) -> Link / vlan(link, id, \"name\") -> Link",
         doc: "An 802.1Q VLAN on link, beside it, up, named LINK.ID unless named (`ip link add link LINK name LINK.ID type vlan id ID`).",
         example: "let v10 = vlan(ends[0], 10);",
     };
@@ -217,7 +217,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let doc = Doc {
         area: "links",
         name: "move",
-        sig: "link.move(ns) / link.move(ns, \"newname\") -> Link",
+        sig: "link.move(ns) -> Link / link.move(ns, \"newname\") -> Link",
         doc: "Move the link to namespace ns, renamed if asked, up again if it was (`ip link set LINK netns NS name NEW`); its addresses stay behind. A link the lab did not make goes back home, as it was, at teardown.",
         example: "host().link(\"eth1\").move(ns1);",
     };
