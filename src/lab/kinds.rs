@@ -932,6 +932,57 @@ pub(super) fn move_back(
 mod tests {
     use super::*;
 
+    fn move_back(home: NsRef, dev: &str, mac: &str) -> Undo {
+        Undo::MoveBack {
+            ns: NsRef::Named("a".into()),
+            dev: dev.into(),
+            ifindex: 0x0100_0001,
+            home,
+            home_dev: "eth9".into(),
+            home_ifindex: 3,
+            restore: Box::new(HomeState {
+                up: true,
+                mtu: 1500,
+                mac: mac.into(),
+                master: None,
+                addrs: Vec::new(),
+                routes: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_journal_moves_only_host_links_home_and_restores_only_macs() {
+        let header = journal::Header {
+            lab: "x".into(),
+            pid: 5,
+            start: 0,
+            id: String::new(),
+            script: String::new(),
+            started: 0,
+            isolated: false,
+        };
+        assert!(
+            move_back(NsRef::Host, "wan0", "02:00:00:00:00:01")
+                .validate(&header)
+                .is_ok()
+        );
+        for bad in [
+            move_back(NsRef::Named("other".into()), "wan0", "02:00:00:00:00:01"),
+            move_back(NsRef::Host, "wan/0", "02:00:00:00:00:01"),
+        ] {
+            assert!(bad.validate(&header).is_err(), "{bad:?} accepted");
+        }
+        let mac = |m: &str| Undo::RestoreMac {
+            ns: NsRef::Host,
+            dev: "eth9".into(),
+            ifindex: 3,
+            mac: m.into(),
+        };
+        assert!(mac("02:00:00:00:00:01").validate(&header).is_ok());
+        assert!(mac("02:00:00:00:00").validate(&header).is_err());
+    }
+
     #[test]
     fn macs_parse_and_print() {
         assert_eq!(

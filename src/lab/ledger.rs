@@ -241,8 +241,15 @@ impl Undo {
             } => {
                 check_ref(ns)?;
                 check_if(dev)?;
-                check_ref(home)?;
                 check_if(home_dev)?;
+                // A lab moves only host links it did not make (its other
+                // namespaces are its own, and their links go with them).
+                if *home != NsRef::Host {
+                    return Err(format!(
+                        "link '{home_dev}' has no home outside the host: '{}' is a namespace of a lab",
+                        home.display()
+                    ));
+                }
                 restore.master.as_deref().map_or(Ok(()), check_if)
             }
             Undo::RestoreMac { ns, dev, mac, .. } => {
