@@ -349,13 +349,18 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
             if !forms.is_empty() {
                 let mut forms = forms;
                 forms.dedup();
+                let args = args_of(sig);
+                let mut help = format!("{name} is called as: {}", forms.join("  |  "));
+                // `ip link set LINK netns NS` read as a call.
+                if name == "netns" && args.starts_with("(Link, Netns") {
+                    help = format!(
+                        "to move a link into a namespace, call link.move(ns) (`ip link set LINK netns NS`); {help}"
+                    );
+                }
                 (
-                    format!(
-                        "wrong arguments for '{name}': no form takes {}",
-                        args_of(sig)
-                    ),
+                    format!("wrong arguments for '{name}': no form takes {args}"),
                     "this call",
-                    Some(format!("{name} is called as: {}", forms.join("  |  "))),
+                    Some(help),
                 )
             } else {
                 let help = match nearest(name, docs.iter().map(|d| d.name)) {

@@ -135,6 +135,29 @@ fn seed_003_containers() {
 }
 
 #[test]
+fn macvlan_into_two_namespaces() {
+    let o = run_script("macvlan.rhai");
+    assert!(o.stdout.contains("64 bytes from 10.20.0.2"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("ok: two macvlans of one parent talk in bridge mode"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn vxlan_overlay() {
+    let o = run_script("vxlan-overlay.rhai");
+    assert!(
+        o.stdout.contains("h1 link: vx0 vxlan mtu 1450"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("64 bytes from 10.42.0.2"), "{}", o.stdout);
+}
+
+#[test]
 fn every_script_is_covered() {
     assert_eq!(
         script_names(),
@@ -145,12 +168,14 @@ fn every_script_is_covered() {
             "003-containers.rhai",
             "004-routes-and-firewall.rhai",
             "local-module.rhai",
+            "macvlan.rhai",
             "quickstart.rhai",
             "recipe-line.rhai",
             "recipe-nat-gateway.rhai",
             "recipe-pair.rhai",
             "recipe-star.rhai",
-            "recipe-two-lans.rhai"
+            "recipe-two-lans.rhai",
+            "vxlan-overlay.rhai"
         ],
         "a script was added: give it a test above"
     );

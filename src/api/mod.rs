@@ -4,6 +4,7 @@
 mod addr;
 pub mod checks;
 mod firewall;
+mod kinds;
 mod link;
 mod misc;
 mod netns;
@@ -282,6 +283,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     };
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
+    kinds::register(&mut r, ctx);
     addr::register(&mut r, ctx);
     probe::register(&mut r, ctx);
     socket::register(&mut r, ctx);

@@ -17,7 +17,7 @@ use super::journal::Header;
 use super::names;
 use super::shared;
 use super::space::{NsRef, Spaces};
-use crate::net::rtnl::{RouteSpec, Rtnl};
+use crate::net::rtnl::{AddrBack, RouteBack, RouteSpec, Rtnl};
 use std::os::fd::AsFd;
 
 use crate::net::{NetError, Result, nft, ns, unit};
@@ -85,6 +85,42 @@ pub enum Undo {
     /// `echo 1 > cgroup.kill; rmdir`: ends every process the lab started
     /// (the cgroup of the lab's own they all run in)
     KillCgroup { path: String },
+    /// `ip link set DEV netns HOME name HOME_DEV`: a link the lab did not
+    /// make, moved out of its own namespace, goes back (before the lab's
+    /// namespace it is in is deleted, which would destroy it), asking for
+    /// the index it had there, then gets back what the move took from it.
+    /// One step per such link, replaced at each move; once the script moved
+    /// it home itself (`ns` is `home`), only `restore` is left to do.
+    MoveBack {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        home: NsRef,
+        home_dev: String,
+        home_ifindex: u32,
+        restore: Box<HomeState>,
+    },
+    /// `ip link set DEV address MAC`
+    RestoreMac {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        mac: String,
+    },
+}
+
+/// What moving a link to another namespace takes from it, and `MoveBack`
+/// gives back at home: the kernel takes it down, out of its master, and
+/// drops its addresses and the routes through it; its MAC, mtu and name the
+/// lab may have changed while it was away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HomeState {
+    pub up: bool,
+    pub mtu: u32,
+    pub mac: String,
+    pub master: Option<String>,
+    pub addrs: Vec<AddrBack>,
+    pub routes: Vec<RouteBack>,
 }
 
 /// What undoing a step came to, when it did not simply work.
@@ -144,6 +180,26 @@ impl Undo {
             Undo::KillCgroup { path } => {
                 format!("stop the lab's processes (cgroup {path})")
             }
+            Undo::MoveBack {
+                ns,
+                dev,
+                home,
+                home_dev,
+                ..
+            } => {
+                if ns == home {
+                    format!("restore link '{home_dev}' in '{}'", home.display())
+                } else {
+                    format!(
+                        "move link '{dev}' from '{}' back to '{}' as '{home_dev}'",
+                        ns.display(),
+                        home.display()
+                    )
+                }
+            }
+            Undo::RestoreMac { ns, dev, mac, .. } => {
+                format!("restore MAC address {mac} of '{dev}' in '{}'", ns.display())
+            }
         }
     }
 
@@ -175,6 +231,34 @@ impl Undo {
                 dev.as_deref().map_or(Ok(()), check_if)
             }
             Undo::ReleaseSysctl { key } => names::check_sysctl_key(key).map_err(|e| e.message),
+            Undo::MoveBack {
+                ns,
+                dev,
+                home,
+                home_dev,
+                restore,
+                ..
+            } => {
+                check_ref(ns)?;
+                check_if(dev)?;
+                check_if(home_dev)?;
+                // A lab moves only host links it did not make (its other
+                // namespaces are its own, and their links go with them).
+                if *home != NsRef::Host {
+                    return Err(format!(
+                        "link '{home_dev}' has no home outside the host: '{}' is a namespace of a lab",
+                        home.display()
+                    ));
+                }
+                restore.master.as_deref().map_or(Ok(()), check_if)
+            }
+            Undo::RestoreMac { ns, dev, mac, .. } => {
+                check_ref(ns)?;
+                check_if(dev)?;
+                super::kinds::parse_mac(mac)
+                    .map(drop)
+                    .map_err(|e| e.message)
+            }
             Undo::StopProcess { pid, .. } => {
                 if *pid > 1 && *pid <= i32::MAX as u32 {
                     Ok(())
@@ -334,18 +418,44 @@ impl Undo {
             Undo::KillCgroup { path } => {
                 unit::kill_cgroup(std::path::Path::new(path)).map(|_| Undone::Done)
             }
+            Undo::MoveBack {
+                ns,
+                dev,
+                ifindex,
+                home,
+                home_dev,
+                home_ifindex,
+                restore,
+            } => super::kinds::move_back(
+                sp,
+                lab,
+                (ns, dev, *ifindex),
+                (home, home_dev, *home_ifindex),
+                restore,
+            ),
+            Undo::RestoreMac {
+                ns,
+                dev,
+                ifindex,
+                mac,
+            } => {
+                let mac = super::kinds::parse_mac(mac).map_err(|e| NetError::Other(e.message))?;
+                on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                    r.set_mac(i, mac).await
+                })
+            }
         }
     }
 }
 
-fn rtnl_of(sp: &mut Spaces, r: &NsRef) -> Result<Rtnl> {
+pub(super) fn rtnl_of(sp: &mut Spaces, r: &NsRef) -> Result<Rtnl> {
     let id = sp.resolve(r)?;
     sp.rtnl(id)
 }
 
 /// Runs `act` on link `dev` of `ns` (with its index) if the link still has
 /// the index the lab knew it by; else leaves it alone and says why.
-fn on_own_link(
+pub(super) fn on_own_link(
     sp: &mut Spaces,
     ns: &NsRef,
     dev: &str,

@@ -49,10 +49,12 @@ impl Lab {
         // Outside the lab's namespaces that end gets an index of nslab's
         // choosing, journaled before it exists (see `rtnl::pick_index`).
         let mark = (!self.sp.is_created(undo_ns)).then(rtnl::pick_index);
+        // The kernel gives the peer the index asked for only when the first
+        // end asks for one too (veth_newlink): then both do.
         let ends = if undo_ns == ns_a && undo_name == a {
             (mark, None)
         } else {
-            (None, mark)
+            (mark.map(|_| rtnl::pick_index()), mark)
         };
         let undo = Undo::DeleteLink {
             ns: self.sp.nsref(undo_ns).clone(),
@@ -294,20 +296,9 @@ impl Lab {
                 }
             };
         }
+        // Any kind that takes ports will do (a bridge, a VRF, a bond): the
+        // kernel says which do not.
         let brl = self.link(br_ns, br)?;
-        if brl.kind != "bridge" {
-            return Err(LabError::new(
-                format!(
-                    "'{br}' is a {} link, not a bridge",
-                    if brl.kind.is_empty() {
-                        "plain"
-                    } else {
-                        &brl.kind
-                    }
-                ),
-                "attach links to a bridge made with bridge(ns, \"br0\")",
-            ));
-        }
         let cur = self.link(link_ns, link)?;
         let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
         let act = |lab: &mut Lab| {
@@ -316,7 +307,10 @@ impl Lab {
                     r.set_master(cur.index, Some(brl.index)).await?;
                     r.set_up(cur.index, true).await
                 })
-                .map_err(|e| attach_err(&what, br, link, e))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EOPNOTSUPP) => not_a_master(br, &brl.kind),
+                    _ => attach_err(&what, br, link, e),
+                })
         };
         if self.foreign_link(link_ns, link) {
             let old = match cur.master {
@@ -385,6 +379,16 @@ pub(super) fn index_taken(name: &str) -> LabError {
     LabError::new(
         format!("the kernel refused the index nslab picked for link '{name}': it is in use"),
         "run the script again: nslab picks another one at random",
+    )
+}
+
+/// `master.attach(link)` on a link that takes no ports (the kernel answers
+/// EOPNOTSUPP: it has no way to add one).
+fn not_a_master(master: &str, kind: &str) -> LabError {
+    let kind = if kind.is_empty() { "plain" } else { kind };
+    LabError::new(
+        format!("'{master}' is a {kind} link, which takes no ports"),
+        "attach links to a bridge (bridge(ns, \"br0\")) or a VRF (vrf(ns, \"red\", 10))",
     )
 }
 

@@ -4,6 +4,7 @@
 pub mod error;
 mod firewall;
 pub mod journal;
+mod kinds;
 pub mod ledger;
 mod links;
 pub mod names;
@@ -31,6 +32,7 @@ use crate::net::unit::{self, Unit};
 use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
+pub use kinds::{MAX_VNI, VxlanReq};
 use ledger::{Undo, Undone};
 use space::Spaces;
 pub use space::{HOST, NsId};

@@ -66,6 +66,8 @@ impl Lab {
                 "a namespace can be deleted once",
             ));
         };
+        // Links of others in it would die with it.
+        self.send_home_links_in(id)?;
         // Its listeners' and pings' sockets would keep the namespace alive.
         for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
             l.stop();

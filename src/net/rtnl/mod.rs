@@ -24,7 +24,11 @@ use rtnetlink::{
 
 use super::{NetError, Result};
 
+mod kinds;
 mod wire;
+
+pub use kinds::{AddrBack, Kind, NewLink, RouteBack, Vxlan};
+pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.
@@ -115,6 +119,8 @@ pub struct LinkInfoRow {
     pub peer: Option<u32>,
     /// Carrier on (IFF_LOWER_UP).
     pub carrier: bool,
+    /// Its link-layer (MAC) address; empty when it has none.
+    pub mac: Vec<u8>,
 }
 
 impl LinkInfoRow {
@@ -544,10 +550,12 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
         master: None,
         peer: None,
         carrier: msg.header.flags.contains(LinkFlags::LowerUp),
+        mac: Vec::new(),
     };
     for a in &msg.attributes {
         match a {
             LinkAttribute::IfName(n) => row.name = n.clone(),
+            LinkAttribute::Address(a) => row.mac = a.clone(),
             LinkAttribute::Mtu(m) => row.mtu = *m,
             LinkAttribute::Controller(m) => row.master = Some(*m),
             LinkAttribute::Link(p) => row.peer = Some(*p),

@@ -96,6 +96,7 @@ const NLA_HDRLEN: usize = 4;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// The link attributes `link_row` reads; the rest is dropped unparsed.
+const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
@@ -147,7 +148,7 @@ fn lean_link(msg: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&msg[..attrs_at]);
     for (kind, nla) in nlas(&msg[attrs_at..]) {
         match kind {
-            IFLA_IFNAME | IFLA_MTU | IFLA_LINK | IFLA_MASTER | IFLA_OPERSTATE => {
+            IFLA_ADDRESS | IFLA_IFNAME | IFLA_MTU | IFLA_LINK | IFLA_MASTER | IFLA_OPERSTATE => {
                 push_nla(&mut out, nla)
             }
             IFLA_LINKINFO => {
@@ -231,6 +232,7 @@ mod tests {
         full.header.index = 7;
         full.attributes = vec![
             LinkAttribute::IfName("br0".into()),
+            LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]),
             LinkAttribute::Stats(Stats::default()),
             LinkAttribute::Mtu(1400),
             LinkAttribute::LinkInfo(vec![
@@ -252,6 +254,7 @@ mod tests {
             l.attributes,
             vec![
                 LinkAttribute::IfName("br0".into()),
+                LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]),
                 LinkAttribute::Mtu(1400),
                 LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
                 LinkAttribute::Controller(3),

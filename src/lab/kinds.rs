@@ -1,0 +1,1004 @@
+//! Link kinds beyond veth and bridge (macvlan, ipvlan, vxlan, vlan, vrf), and
+//! what can happen to any link besides up/down/mtu: moving it to another
+//! namespace, its MAC address, deleting it.
+//!
+//! Who undoes what:
+//! - a link the lab makes outside its own namespaces gets an index of the
+//!   lab's choosing and an `Undo::DeleteLink` (as veths and bridges do);
+//!   inside them it goes with the namespace;
+//! - a link the lab made moves freely: leaving a namespace that is not the
+//!   lab's, its `DeleteLink` there goes; arriving in one, it gets a new one;
+//! - a link the lab did not make (a host NIC, a veth made by `ip`) gets one
+//!   `Undo::MoveBack` when it first leaves home, replaced at every move, that
+//!   takes it home again before the lab's namespace it is in is deleted (a
+//!   namespace's virtual links are destroyed with it), and gives back what
+//!   the move took (state, master, addresses, routes).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::ledger::{HomeState, on_own_link, rtnl_of};
+use super::space::NsRef;
+use super::*;
+use crate::net::NetError;
+use crate::net::rtnl::{IpVlanMode, Kind, MacVlanMode, NewLink, Vxlan};
+
+/// `vxlan(ns, name, #{…})` in the user's terms (the underlay link by name).
+#[derive(Debug, Clone)]
+pub struct VxlanReq {
+    pub vni: u32,
+    pub remote: Option<IpAddr>,
+    pub group: Option<IpAddr>,
+    pub local: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub port: u16,
+}
+
+/// The largest VNI: it is 24 bits on the wire.
+pub const MAX_VNI: u32 = 0xff_ffff;
+
+impl Lab {
+    /// `ip link add link PARENT NAME type macvlan mode MODE`, made directly
+    /// in namespace `id` (which may differ from the parent's), up.
+    pub fn macvlan(
+        &mut self,
+        id: NsId,
+        name: &str,
+        parent: (NsId, &str),
+        mode: &str,
+    ) -> Result<()> {
+        let mode = match mode {
+            "bridge" => MacVlanMode::Bridge,
+            "private" => MacVlanMode::Private,
+            "vepa" => MacVlanMode::Vepa,
+            "passthru" => MacVlanMode::Passthrough,
+            other => {
+                return Err(LabError::new(
+                    format!("'{}' is not a macvlan mode", crate::diag::clip(other, 40)),
+                    "macvlan modes are \"bridge\" (the default), \"private\", \"vepa\" and \"passthru\"",
+                ));
+            }
+        };
+        self.add_kind(id, name, Kind::MacVlan(mode), Some(parent))
+    }
+
+    /// `ip link add link PARENT NAME type ipvlan mode MODE`, made directly
+    /// in namespace `id`, up.
+    pub fn ipvlan(&mut self, id: NsId, name: &str, parent: (NsId, &str), mode: &str) -> Result<()> {
+        let mode = match mode {
+            "l2" => IpVlanMode::L2,
+            "l3" => IpVlanMode::L3,
+            "l3s" => IpVlanMode::L3S,
+            other => {
+                return Err(LabError::new(
+                    format!("'{}' is not an ipvlan mode", crate::diag::clip(other, 40)),
+                    "ipvlan modes are \"l2\" (the default), \"l3\" and \"l3s\"",
+                ));
+            }
+        };
+        self.add_kind(id, name, Kind::IpVlan(mode), Some(parent))
+    }
+
+    /// `ip link add NAME type vxlan id VNI remote|group IP [local IP] [dev
+    /// DEV] dstport PORT`, up.
+    pub fn vxlan(&mut self, id: NsId, name: &str, req: VxlanReq) -> Result<()> {
+        if req.vni > MAX_VNI {
+            return Err(LabError::new(
+                format!("vni {} is out of range", req.vni),
+                format!("a VXLAN network identifier is 0..={MAX_VNI} (24 bits)"),
+            ));
+        }
+        let remote = match (req.remote, req.group) {
+            (Some(_), Some(_)) => {
+                return Err(LabError::new(
+                    "a VXLAN takes remote or group, not both",
+                    "remote is the one far end (unicast); group is a multicast group of many",
+                ));
+            }
+            (None, None) => {
+                return Err(LabError::new(
+                    "a VXLAN needs to know where to send: give remote or group",
+                    "e.g. vxlan(ns, \"vx0\", #{vni: 42, remote: \"10.0.0.2\"}), or group: \"239.1.1.1\" with dev: \"eth0\"",
+                ));
+            }
+            (Some(r), None) => {
+                if r.is_multicast() {
+                    return Err(LabError::new(
+                        format!("remote {r} is a multicast address"),
+                        format!(
+                            "for a multicast group write group: \"{r}\" (with dev: the underlay link)"
+                        ),
+                    ));
+                }
+                r
+            }
+            (None, Some(g)) => {
+                if !g.is_multicast() {
+                    return Err(LabError::new(
+                        format!("group {g} is not a multicast address"),
+                        format!(
+                            "for one far end write remote: \"{g}\"; groups are 224.0.0.0/4 or ff00::/8"
+                        ),
+                    ));
+                }
+                if req.dev.is_none() {
+                    return Err(LabError::new(
+                        format!("a VXLAN on multicast group {g} needs its underlay link"),
+                        "name the link the group is joined on: dev: \"eth0\"",
+                    ));
+                }
+                g
+            }
+        };
+        if let Some(l) = req.local
+            && l.is_ipv4() != remote.is_ipv4()
+        {
+            return Err(LabError::new(
+                format!("local {l} and {remote} are of different IP versions"),
+                "a VXLAN's underlay is IPv4 or IPv6: give both addresses in the same version",
+            ));
+        }
+        let dev = match &req.dev {
+            Some(d) => Some(self.link(id, d)?.index),
+            None => None,
+        };
+        let kind = Kind::Vxlan(Vxlan {
+            vni: req.vni,
+            remote: Some(remote),
+            local: req.local,
+            dev,
+            port: req.port,
+        });
+        self.add_kind(id, name, kind, None)
+    }
+
+    /// `ip link add link PARENT name NAME type vlan id VID`, up, beside its
+    /// parent; NAME defaults to `PARENT.VID`. Returns the name.
+    pub fn vlan(&mut self, id: NsId, parent: &str, vid: i64, name: Option<&str>) -> Result<String> {
+        let vid = u16::try_from(vid)
+            .ok()
+            .filter(|v| (1..=4094).contains(v))
+            .ok_or_else(|| {
+                LabError::new(
+                    format!("VLAN id {vid} is out of range"),
+                    "802.1Q VLAN ids are 1..=4094",
+                )
+            })?;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => {
+                let n = format!("{parent}.{vid}");
+                if n.len() > 15 {
+                    return Err(LabError::new(
+                        format!(
+                            "the VLAN's default name '{n}' is {} bytes long; Linux allows at most 15",
+                            n.len()
+                        ),
+                        format!("give it a name: vlan(link, {vid}, \"v{vid}\")"),
+                    ));
+                }
+                n
+            }
+        };
+        self.add_kind(id, &name, Kind::Vlan(vid), Some((id, parent)))?;
+        Ok(name)
+    }
+
+    /// `ip link add NAME type vrf table TABLE`, up.
+    pub fn vrf(&mut self, id: NsId, name: &str, table: i64) -> Result<()> {
+        let table = u32::try_from(table)
+            .ok()
+            .filter(|t| *t != 0 && !(253..=255).contains(t))
+            .ok_or_else(|| {
+                LabError::new(
+                    format!("{table} is not a routing table a VRF can have"),
+                    "give the VRF a table of its own: 1..=4294967295, but not 253, 254 or 255 (the kernel's default, main and local tables)",
+                )
+            })?;
+        self.add_kind(id, name, Kind::Vrf(table), None)
+    }
+
+    /// Makes a link of `kind` named `name` in namespace `at`, hanging off
+    /// `parent` (looked up in its own namespace, where the request goes).
+    fn add_kind(
+        &mut self,
+        at: NsId,
+        name: &str,
+        kind: Kind,
+        parent: Option<(NsId, &str)>,
+    ) -> Result<()> {
+        names::check_ifname(name)?;
+        let (via, parent_index) = match parent {
+            Some((pns, p)) => (pns, Some(self.link(pns, p)?.index)),
+            None => (at, None),
+        };
+        let target = if via != at {
+            Some(self.dup_fd(at)?)
+        } else {
+            None
+        };
+        // Outside the lab's namespaces: an index of nslab's choosing,
+        // journaled before the link exists (see `rtnl::pick_index`).
+        let mark = (!self.sp.is_created(at)).then(rtnl::pick_index);
+        let undo = Undo::DeleteLink {
+            ns: self.sp.nsref(at).clone(),
+            name: name.to_string(),
+            ifindex: mark.unwrap_or(0),
+        };
+        let r = self.sp.rtnl(via).map_err(net_err("open netlink"))?;
+        let req = NewLink {
+            name,
+            kind: &kind,
+            parent: parent_index,
+            netns: target.as_ref().map(|fd| fd.as_raw_fd()),
+            index: mark,
+        };
+        self.recorded(Some(at), undo, |lab| {
+            lab.sp
+                .block_on(r.add_kind(&req))
+                .map_err(|e| lab.add_kind_err(at, name, &kind, parent, mark, e))
+        })?;
+        if !self.sp.is_created(at) {
+            self.made_links.insert((at, name.to_string()));
+        }
+        if let Some(index) = mark {
+            self.mark_link(at, index);
+            self.ifindex.insert((at, name.to_string()), index);
+        }
+        self.unsettled.push((at, name.to_string()));
+        Ok(())
+    }
+
+    /// A failed `add_kind` in words.
+    fn add_kind_err(
+        &mut self,
+        at: NsId,
+        name: &str,
+        kind: &Kind,
+        parent: Option<(NsId, &str)>,
+        mark: Option<u32>,
+        e: NetError,
+    ) -> LabError {
+        let parent_name = parent.map(|(_, p)| p).unwrap_or("");
+        match e.raw_errno() {
+            // What the kernel answers for a kind it does not know ("Unknown
+            // device type"), when no module for it could be loaded.
+            Some(libc::EOPNOTSUPP) => no_support(kind),
+            Some(libc::EEXIST) => {
+                match self.exists(at, name) {
+                    Ok(true) => return self.link_exists_err(at, name),
+                    Ok(false) => {}
+                    Err(e) => return e,
+                }
+                if let Some(i) = mark
+                    && matches!(self.name_of(at, i), Ok(Some(_)))
+                {
+                    return links::index_taken(name);
+                }
+                match kind {
+                    Kind::Vxlan(v) => LabError::new(
+                        format!(
+                            "a VXLAN with vni {} on port {} already exists in {}",
+                            v.vni,
+                            v.port,
+                            self.where_(at)
+                        ),
+                        "a namespace takes one VXLAN per vni and UDP port: use that one, or pick another vni",
+                    ),
+                    Kind::Vlan(id) => LabError::new(
+                        format!("'{parent_name}' already has a VLAN {id}"),
+                        "a link takes each VLAN id once: use the VLAN link made first",
+                    ),
+                    _ => LabError::kernel(
+                        &format!("create a {}", kind.name()),
+                        &format!("'{name}' in '{}'", self.sp.name(at)),
+                        e,
+                    ),
+                }
+            }
+            Some(libc::EINVAL) if matches!(kind, Kind::MacVlan(_) | Kind::IpVlan(_)) => {
+                LabError::new(
+                    format!("the kernel refused a {} on '{parent_name}'", kind.name()),
+                    format!(
+                        "a {}'s parent must be an Ethernet link: a veth end, a bridge or a NIC (not lo; and a passthru macvlan takes a parent no other macvlan uses)",
+                        kind.name()
+                    ),
+                )
+            }
+            _ => LabError::kernel(
+                &format!("create a {}", kind.name()),
+                &format!("'{name}' in '{}'", self.sp.name(at)),
+                e,
+            ),
+        }
+    }
+
+    /// A descriptor of namespace `id` of the caller's own (the one in
+    /// `Spaces` stays borrowed from it otherwise).
+    fn dup_fd(&self, id: NsId) -> Result<OwnedFd> {
+        self.sp
+            .fd(id)
+            .map_err(|e| LabError::kernel("open namespace", &self.where_(id), e))?
+            .try_clone()
+            .map_err(|e| {
+                LabError::kernel("open namespace", &self.where_(id), NetError::os("dup", e))
+            })
+    }
+
+    /// The position of the `MoveBack` step of the foreign link now at
+    /// `name` in `id`, if it is one that left home.
+    fn away_step(&self, id: NsId, name: &str) -> Option<usize> {
+        let here = self.sp.nsref(id);
+        self.ledger.iter().position(|(_, u)| {
+            matches!(u, Undo::MoveBack { ns, dev, home, .. } if ns == here && dev == name && ns != home)
+        })
+    }
+
+    /// Made by this lab: a link it made outside its namespaces, or any link
+    /// in them but the ones it moved there from outside.
+    fn is_mine(&self, id: NsId, name: &str) -> bool {
+        self.made_links.contains(&(id, name.to_string()))
+            || (self.sp.is_created(id) && self.away_step(id, name).is_none())
+    }
+
+    /// Replaces ledger step `pos` with `new`, at the end (in the journal:
+    /// the new step is written before the old one is cancelled, so at every
+    /// moment one of them says where the link is).
+    fn replace_step(&mut self, pos: usize, new: Undo) -> Result<()> {
+        let seq = match &mut self.journal {
+            Some(j) => Some(j.intend(&new)?),
+            None => None,
+        };
+        self.drop_step(pos)?;
+        self.ledger.push((seq, new));
+        Ok(())
+    }
+
+    /// Drops ledger step `pos` (and its journal line).
+    fn drop_step(&mut self, pos: usize) -> Result<()> {
+        let (seq, _) = self.ledger.remove(pos);
+        if let (Some(j), Some(s)) = (&mut self.journal, seq) {
+            j.cancel(s)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the `DeleteLink` steps of link `name` in `id`: it is gone, or
+    /// left for a namespace that deletes it.
+    fn drop_delete_steps(&mut self, id: NsId, name: &str) -> Result<()> {
+        let here = self.sp.nsref(id).clone();
+        while let Some(pos) = self.ledger.iter().position(
+            |(_, u)| matches!(u, Undo::DeleteLink { ns, name: n, .. } if *ns == here && n == name),
+        ) {
+            self.drop_step(pos)?;
+        }
+        Ok(())
+    }
+
+    /// `ip link set dev NAME netns TO [name NEW]`, and up again if it was.
+    /// Returns the name it has there.
+    pub fn move_link(
+        &mut self,
+        id: NsId,
+        name: &str,
+        to: NsId,
+        new_name: Option<&str>,
+    ) -> Result<String> {
+        let dest = new_name.unwrap_or(name).to_string();
+        names::check_ifname(&dest)?;
+        let cur = self.link(id, name)?;
+        if id == to {
+            return Err(LabError::new(
+                format!("link '{name}' is already in {}", self.where_(id)),
+                "link.move(ns) moves a link to another namespace: give the one it should go to",
+            ));
+        }
+        if cur.kind == "loopback" {
+            return Err(LabError::new(
+                format!(
+                    "'{name}' cannot leave {}: it is the namespace's loopback",
+                    self.where_(id)
+                ),
+                "every namespace has its own: ns.link(\"lo\")",
+            ));
+        }
+        // Checked first: the kernel renames after the move, so a name
+        // taken there would fail the request with the link already moved.
+        if self.exists(to, &dest)? {
+            return Err(LabError::new(
+                format!("link '{dest}' already exists in {}", self.where_(to)),
+                "give it another name there: link.move(ns, \"newname\")",
+            ));
+        }
+        let away = self.away_step(id, name);
+        if away.is_some() || self.foreign_link(id, name) {
+            self.move_foreign(id, &cur, to, &dest, away)?;
+        } else {
+            self.move_own(id, &cur, to, &dest)?;
+        }
+        // Carried along: what the lab knows about the link by its place.
+        let from = (id, name.to_string());
+        let there = (to, dest.clone());
+        self.ifindex.remove(&from);
+        if let Some(i) = self.bridges.remove(&from) {
+            self.bridges.insert(there.clone(), i);
+        }
+        if let Some(peer) = self.veth_peers.remove(&from) {
+            self.veth_peers.insert(peer.clone(), there.clone());
+            self.veth_peers.insert(there.clone(), peer);
+        }
+        if cur.up {
+            let r = self.sp.rtnl(to).map_err(net_err("open netlink"))?;
+            self.sp.block_on(r.set_up_by_name(&dest)).map_err(|e| {
+                LabError::kernel(
+                    "bring a link up",
+                    &format!("'{dest}' in '{}'", self.sp.name(to)),
+                    e,
+                )
+            })?;
+            self.unsettled.push(there);
+        }
+        Ok(dest)
+    }
+
+    /// The move itself, with the index asked for there (`want`); a link the
+    /// kernel keeps in its namespace (lo, bridges, VRFs) is refused.
+    fn do_move(
+        &mut self,
+        id: NsId,
+        cur: &LinkInfoRow,
+        to: NsId,
+        dest: &str,
+        want: Option<u32>,
+    ) -> Result<()> {
+        let fd = self.dup_fd(to)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let rename = (dest != cur.name).then_some(dest);
+        let moved = self
+            .sp
+            .block_on(r.move_link(cur.index, fd.as_raw_fd(), rename, want));
+        moved.map_err(|e| match e.raw_errno() {
+            Some(libc::EINVAL) => LabError::new(
+                format!(
+                    "'{}' cannot leave {}: the kernel keeps a {} link in the namespace it was made in",
+                    cur.name,
+                    self.where_(id),
+                    if cur.kind.is_empty() { "plain" } else { &cur.kind }
+                ),
+                "make it in the namespace it belongs in instead",
+            ),
+            Some(libc::EEXIST) | Some(libc::EBUSY) => {
+                let mut err = links::index_taken(dest);
+                err.source = Some(Box::new(e));
+                err
+            }
+            _ => LabError::kernel(
+                "move a link",
+                &format!(
+                    "'{}' from '{}' to '{}'",
+                    cur.name,
+                    self.sp.name(id),
+                    self.sp.name(to)
+                ),
+                e,
+            ),
+        })
+    }
+
+    /// The index link `dest` has in `to` now (the kernel may not have
+    /// given the one asked for).
+    fn index_there(&mut self, to: NsId, dest: &str) -> Result<u32> {
+        Ok(self.link(to, dest)?.index)
+    }
+
+    /// Moves a link this lab made: no undo where it goes if that is one of
+    /// the lab's namespaces, else one of its own.
+    fn move_own(&mut self, id: NsId, cur: &LinkInfoRow, to: NsId, dest: &str) -> Result<()> {
+        let mark = (!self.sp.is_created(to)).then(rtnl::pick_index);
+        match mark {
+            Some(want) => {
+                let to_ref = self.sp.nsref(to).clone();
+                let step = |ifindex| Undo::DeleteLink {
+                    ns: to_ref.clone(),
+                    name: dest.to_string(),
+                    ifindex,
+                };
+                let undo = step(want);
+                self.recorded(Some(to), undo, |lab| {
+                    lab.do_move(id, cur, to, dest, Some(want))
+                })?;
+                let got = self.index_there(to, dest)?;
+                if got != want {
+                    let pos = self.ledger.len() - 1;
+                    self.replace_step(pos, step(got))?;
+                }
+                self.mark_link(to, got);
+                self.made_links.insert((to, dest.to_string()));
+                self.ifindex.insert((to, dest.to_string()), got);
+            }
+            None => self.do_move(id, cur, to, dest, None)?,
+        }
+        if !self.sp.is_created(id) {
+            // Where it was, its undo is moot; a veth end left behind there
+            // needs one of its own (its pair would otherwise go only when
+            // the kernel gets round to the namespace the other end is in).
+            self.drop_delete_steps(id, &cur.name)?;
+            self.made_links.remove(&(id, cur.name.clone()));
+            if let Some((pns, peer)) = self.veth_peers.get(&(id, cur.name.clone())).cloned()
+                && !self.sp.is_created(pns)
+                && !self.ledger.iter().any(|(_, u)| {
+                    matches!(u, Undo::DeleteLink { ns, name, .. } if ns == self.sp.nsref(pns) && *name == peer)
+                })
+            {
+                let index = self.link(pns, &peer)?.index;
+                let undo = Undo::DeleteLink {
+                    ns: self.sp.nsref(pns).clone(),
+                    name: peer,
+                    ifindex: index,
+                };
+                self.recorded(Some(pns), undo, |_| Ok(()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a link this lab did not make: its `MoveBack` step (written when
+    /// it first left home) is replaced by one that says where it is now.
+    fn move_foreign(
+        &mut self,
+        id: NsId,
+        cur: &LinkInfoRow,
+        to: NsId,
+        dest: &str,
+        away: Option<usize>,
+    ) -> Result<()> {
+        let (home, home_dev, home_ifindex, restore) = match away.map(|p| &self.ledger[p].1) {
+            Some(Undo::MoveBack {
+                home,
+                home_dev,
+                home_ifindex,
+                restore,
+                ..
+            }) => (
+                home.clone(),
+                home_dev.clone(),
+                *home_ifindex,
+                restore.clone(),
+            ),
+            _ => (
+                self.sp.nsref(id).clone(),
+                cur.name.clone(),
+                cur.index,
+                Box::new(self.home_state(id, cur)?),
+            ),
+        };
+        let going_home = *self.sp.nsref(to) == home;
+        if going_home && dest != home_dev {
+            return Err(LabError::new(
+                format!(
+                    "link '{}' goes back to '{}' under its own name, '{home_dev}'",
+                    cur.name,
+                    home.display()
+                ),
+                "move it home without a new name: link.move(ns)",
+            ));
+        }
+        let want = if going_home {
+            home_ifindex
+        } else {
+            rtnl::pick_index()
+        };
+        let to_ref = self.sp.nsref(to).clone();
+        let step = |ifindex| Undo::MoveBack {
+            ns: to_ref.clone(),
+            dev: dest.to_string(),
+            ifindex,
+            home: home.clone(),
+            home_dev: home_dev.clone(),
+            home_ifindex,
+            restore: restore.clone(),
+        };
+        let undo = step(want);
+        self.recorded(None, undo, |lab| {
+            match lab.do_move(id, cur, to, dest, Some(want)) {
+                // Its old index at home is taken: any will do.
+                Err(e) if going_home && index_refused(&e) => lab.do_move(id, cur, to, dest, None),
+                other => other,
+            }
+        })?;
+        let got = self.index_there(to, dest)?;
+        if got != want {
+            let pos = self.ledger.len() - 1;
+            self.replace_step(pos, step(got))?;
+        }
+        if let Some(pos) = away {
+            self.drop_step(pos)?;
+        }
+        Ok(())
+    }
+
+    /// What a move would take from a link at home, to give it back later.
+    fn home_state(&mut self, id: NsId, cur: &LinkInfoRow) -> Result<HomeState> {
+        let master = match cur.master {
+            Some(m) => self.name_of(id, m)?,
+            None => None,
+        };
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let what = format!("'{}' in '{}'", cur.name, self.sp.name(id));
+        let (addrs, routes) = self
+            .sp
+            .block_on(async {
+                Ok((
+                    r.addrs_back(cur.index).await?,
+                    r.routes_back(cur.index).await?,
+                ))
+            })
+            .map_err(|e| LabError::kernel("read the addresses and routes of", &what, e))?;
+        Ok(HomeState {
+            up: cur.up,
+            mtu: cur.mtu,
+            mac: format_mac(&cur.mac),
+            master,
+            addrs,
+            routes,
+        })
+    }
+
+    /// Before namespace `id` is deleted: the links of others in it go home
+    /// (deleting it would destroy them), with what they had there.
+    pub(super) fn send_home_links_in(&mut self, id: NsId) -> Result<()> {
+        let here = self.sp.nsref(id).clone();
+        while let Some(pos) = self.ledger.iter().position(
+            |(_, u)| matches!(u, Undo::MoveBack { ns, home, .. } if *ns == here && *ns != *home),
+        ) {
+            let step = self.ledger[pos].1.clone();
+            match step.apply(&mut self.sp, &self.header) {
+                Ok(Undone::Done) => {}
+                Ok(Undone::LeftAlone(why)) => eprintln!("nslab: {why}"),
+                Err(e) => {
+                    return Err(LabError::kernel("move a link home", &step.describe(), e));
+                }
+            }
+            self.drop_step(pos)?;
+        }
+        Ok(())
+    }
+
+    /// `ip link del NAME`, for a link this lab made.
+    pub fn delete_link(&mut self, id: NsId, name: &str) -> Result<()> {
+        let cur = self.link(id, name)?;
+        if cur.kind == "loopback" {
+            return Err(LabError::new(
+                format!(
+                    "'{name}' cannot be deleted: it is the loopback of {}",
+                    self.where_(id)
+                ),
+                "it goes with its namespace",
+            ));
+        }
+        if !self.is_mine(id, name) {
+            return Err(LabError::new(
+                format!(
+                    "link '{name}' in {} was not made by this lab",
+                    self.where_(id)
+                ),
+                "nslab deletes only links it made, and puts others back as it found them; to remove it, use `ip link del` yourself",
+            ));
+        }
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.sp.block_on(r.del_link(cur.index)).map_err(|e| {
+            LabError::kernel(
+                "delete a link",
+                &format!("'{name}' in '{}'", self.sp.name(id)),
+                e,
+            )
+        })?;
+        // A veth goes whole: both ends are forgotten.
+        let this = (id, name.to_string());
+        let mut gone = vec![this.clone()];
+        if let Some(peer) = self.veth_peers.remove(&this) {
+            self.veth_peers.remove(&peer);
+            gone.push(peer);
+        }
+        for (n, l) in gone {
+            self.drop_delete_steps(n, &l)?;
+            self.made_links.remove(&(n, l.clone()));
+            self.ifindex.remove(&(n, l.clone()));
+            self.bridges.remove(&(n, l.clone()));
+            self.unsettled.retain(|x| *x != (n, l.clone()));
+        }
+        Ok(())
+    }
+
+    /// `ip link show NAME`'s link/ether address.
+    pub fn mac(&mut self, id: NsId, name: &str) -> Result<String> {
+        Ok(format_mac(&self.link(id, name)?.mac))
+    }
+
+    /// `ip link set dev NAME address MAC`.
+    pub fn set_mac(&mut self, id: NsId, name: &str, mac: &str) -> Result<()> {
+        let new = parse_mac(mac)?;
+        if new[0] & 1 == 1 {
+            return Err(LabError::new(
+                format!("{mac} is a multicast address: a link's own address must be unicast"),
+                "clear the lowest bit of the first byte; locally administered unicast addresses start with 02, e.g. \"02:00:00:00:00:01\"",
+            ));
+        }
+        if new == [0; 6] {
+            return Err(LabError::new(
+                "00:00:00:00:00:00 cannot be a link's address",
+                "pick a locally administered one, e.g. \"02:00:00:00:00:01\"",
+            ));
+        }
+        let cur = self.link(id, name)?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let what = format!("'{name}' in '{}'", self.sp.name(id));
+        let kind = if cur.kind.is_empty() {
+            "plain".to_string()
+        } else {
+            cur.kind.clone()
+        };
+        let act = |lab: &mut Lab| {
+            lab.sp
+                .block_on(r.set_mac(cur.index, new))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EBUSY) => LabError::new(
+                        format!("link {what} must be down to change its MAC address"),
+                        "take it down first: link.down(); link.mac(\"…\"); link.up()",
+                    ),
+                    Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => LabError::new(
+                        format!("link {what} (a {kind} link) cannot take a MAC address of its own"),
+                        "set the MAC of links that have one: veth ends, bridges, macvlans",
+                    ),
+                    _ => LabError::kernel("set the MAC address", &what, e),
+                })
+        };
+        if self.foreign_link(id, name) && cur.mac != new {
+            let undo = Undo::RestoreMac {
+                ns: self.sp.nsref(id).clone(),
+                dev: name.to_string(),
+                ifindex: cur.index,
+                mac: format_mac(&cur.mac),
+            };
+            self.recorded(Some(id), undo, act)
+        } else {
+            act(self)
+        }
+    }
+}
+
+/// The error for a link kind the kernel does not have: what is missing and
+/// how to get it.
+fn no_support(kind: &Kind) -> LabError {
+    let (what, module, config) = match kind {
+        Kind::MacVlan(_) => ("macvlan", "macvlan", "CONFIG_MACVLAN"),
+        Kind::IpVlan(_) => ("ipvlan", "ipvlan", "CONFIG_IPVLAN"),
+        Kind::Vxlan(_) => ("VXLAN", "vxlan", "CONFIG_VXLAN"),
+        Kind::Vlan(_) => ("802.1Q VLAN", "8021q", "CONFIG_VLAN_8021Q"),
+        Kind::Vrf(_) => ("VRF", "vrf", "CONFIG_NET_VRF"),
+    };
+    LabError::new(
+        format!("the kernel has no {what} support"),
+        format!(
+            "load the `{module}` module (modprobe {module}) or use a kernel built with {config}"
+        ),
+    )
+}
+
+/// The kernel refused the index asked for (the link did not move).
+fn index_refused(e: &LabError) -> bool {
+    matches!(
+        e.source.as_ref().and_then(|s| s.raw_errno()),
+        Some(libc::EEXIST) | Some(libc::EBUSY)
+    )
+}
+
+/// "02:00:00:00:00:01" -> bytes.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || {
+        LabError::new(
+            format!("'{}' is not a MAC address", crate::diag::clip(s, 40)),
+            "write it as six hex bytes with colons, e.g. \"02:00:00:00:00:01\"",
+        )
+    };
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Bytes -> "02:00:00:00:00:01".
+pub fn format_mac(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Undoes a `MoveBack` step (see there): from `at` (namespace, name,
+/// index) home to `home` (namespace, name, index), then `restore`.
+pub(super) fn move_back(
+    sp: &mut Spaces,
+    lab: &str,
+    at: (&NsRef, &str, u32),
+    home: (&NsRef, &str, u32),
+    restore: &HomeState,
+) -> crate::net::Result<Undone> {
+    let (ns, dev, ifindex) = at;
+    let (home_ref, home_dev, home_ifindex) = home;
+    if ns != home_ref {
+        let r = rtnl_of(sp, ns)?;
+        let hid = sp.resolve(home_ref)?;
+        let fd = sp
+            .fd(hid)?
+            .try_clone()
+            .map_err(|e| NetError::os("dup", e))?;
+        let hr = sp.rtnl(hid)?;
+        let left = sp.block_on(async {
+            let have = r.link(dev).await?.index;
+            if have != ifindex {
+                return Ok(Some(format!(
+                    "link '{dev}' in '{}' is not the one lab '{lab}' moved there (it has index {have}, the lab's had {ifindex}): left alone",
+                    ns.display()
+                )));
+            }
+            // Its name at home taken meanwhile: it goes back under a name
+            // the kernel picks, rather than die with the lab's namespace.
+            let taken = match hr.link(home_dev).await {
+                Ok(_) => true,
+                Err(e) if e.raw_errno() == Some(libc::ENODEV) => false,
+                Err(e) => return Err(e),
+            };
+            let name = if taken { Some("nslab%d") } else { Some(home_dev) };
+            let name = name.filter(|n| *n != dev);
+            let fd = fd.as_raw_fd();
+            if let Err(e) = r.move_link(have, fd, name, Some(home_ifindex)).await {
+                if !matches!(e.raw_errno(), Some(libc::EEXIST) | Some(libc::EBUSY)) {
+                    return Err(e);
+                }
+                // Its old index is taken at home: any will do.
+                r.move_link(have, fd, name, None).await?;
+            }
+            Ok(taken.then(|| {
+                format!(
+                    "link '{dev}' went back to '{}' under another name: '{home_dev}' is taken there now (find it with `ip link`)",
+                    home_ref.display()
+                )
+            }))
+        })?;
+        if let Some(why) = left {
+            return Ok(Undone::LeftAlone(why));
+        }
+    }
+    let index = if ns == home_ref { Some(ifindex) } else { None };
+    let act = async |r: &Rtnl, i: u32| -> crate::net::Result<()> {
+        if restore.mtu != 0 {
+            r.set_mtu(i, restore.mtu).await?;
+        }
+        // Before it comes up: some links take a new MAC only when down.
+        if let Ok(mac) = parse_mac(&restore.mac)
+            && mac != [0; 6]
+        {
+            r.set_mac(i, mac).await?;
+        }
+        if let Some(m) = &restore.master {
+            // A master gone meanwhile leaves nothing to go back to.
+            match r.index_of(m).await {
+                Ok(mi) => r.set_master(i, Some(mi)).await?,
+                Err(e) if e.raw_errno() == Some(libc::ENODEV) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for a in &restore.addrs {
+            match r.add_addr_back(i, a).await {
+                Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
+                _ => {}
+            }
+        }
+        r.set_up(i, restore.up).await?;
+        // Routes through a link that is down are gone anyway.
+        if restore.up {
+            for x in &restore.routes {
+                match r.add_route_back(i, x).await {
+                    Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    };
+    match index {
+        Some(i) => on_own_link(sp, home_ref, home_dev, i, lab, act),
+        None => {
+            let r = rtnl_of(sp, home_ref)?;
+            sp.block_on(async {
+                let i = r.index_of(home_dev).await?;
+                act(&r, i).await
+            })
+            .map(|_| Undone::Done)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn move_back(home: NsRef, dev: &str, mac: &str) -> Undo {
+        Undo::MoveBack {
+            ns: NsRef::Named("a".into()),
+            dev: dev.into(),
+            ifindex: 0x0100_0001,
+            home,
+            home_dev: "eth9".into(),
+            home_ifindex: 3,
+            restore: Box::new(HomeState {
+                up: true,
+                mtu: 1500,
+                mac: mac.into(),
+                master: None,
+                addrs: Vec::new(),
+                routes: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_journal_moves_only_host_links_home_and_restores_only_macs() {
+        let header = journal::Header {
+            lab: "x".into(),
+            pid: 5,
+            start: 0,
+            id: String::new(),
+            script: String::new(),
+            started: 0,
+            isolated: false,
+        };
+        assert!(
+            move_back(NsRef::Host, "wan0", "02:00:00:00:00:01")
+                .validate(&header)
+                .is_ok()
+        );
+        for bad in [
+            move_back(NsRef::Named("other".into()), "wan0", "02:00:00:00:00:01"),
+            move_back(NsRef::Host, "wan/0", "02:00:00:00:00:01"),
+        ] {
+            assert!(bad.validate(&header).is_err(), "{bad:?} accepted");
+        }
+        let mac = |m: &str| Undo::RestoreMac {
+            ns: NsRef::Host,
+            dev: "eth9".into(),
+            ifindex: 3,
+            mac: m.into(),
+        };
+        assert!(mac("02:00:00:00:00:01").validate(&header).is_ok());
+        assert!(mac("02:00:00:00:00").validate(&header).is_err());
+    }
+
+    #[test]
+    fn macs_parse_and_print() {
+        assert_eq!(
+            parse_mac("02:00:00:0a:FF:01").unwrap(),
+            [2, 0, 0, 10, 255, 1]
+        );
+        assert_eq!(format_mac(&[2, 0, 0, 10, 255, 1]), "02:00:00:0a:ff:01");
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:02",
+            "2:0:0:0:0:1",
+            "zz:00:00:00:00:01",
+            "02-00-00-00-00-01",
+        ] {
+            assert!(parse_mac(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
