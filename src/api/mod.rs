@@ -8,6 +8,7 @@ mod misc;
 mod netns;
 mod probe;
 mod recipe;
+mod routing;
 mod session;
 mod socket;
 
@@ -278,6 +279,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
     addr::register(&mut r, ctx);
+    routing::register(&mut r, ctx);
     probe::register(&mut r, ctx);
     socket::register(&mut r, ctx);
     firewall::register(&mut r, ctx);
