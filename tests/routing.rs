@@ -594,7 +594,7 @@ print(h.exec("ip rule; ip -6 rule; ip neigh show dev dummy0").stdout);
 
 #[test]
 fn bad_routing_input_is_an_error_at_the_line() {
-    let cases: [(&str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str); 13] = [
         (
             "a.route(\"10.1.0.0/16\", #{gateway: \"10.0.0.1\"});",
             "unknown route option 'gateway'",
@@ -639,6 +639,21 @@ fn bad_routing_input_is_an_error_at_the_line() {
             "a.rule(#{from: \"10.0.0.0/24\"});",
             "a lookup rule needs a table",
             "table: 100",
+        ),
+        (
+            "a.route(\"fd09::/64\", #{nexthops: [#{dev: \"v\"}, #{via: \"fd00::1\"}]});",
+            "an IPv6 multipath route needs a gateway for each next hop",
+            "give every next hop a via",
+        ),
+        (
+            "a.route(\"10.9.0.0/16\", #{via: \"10.0.0.255\"});",
+            "cannot add route 10.9.0.0/16 via 10.0.0.255 in 'a': the kernel refused it as invalid",
+            "not a network, broadcast or multicast address",
+        ),
+        (
+            "a.rule(#{iif: \"a-very-long-interface\", table: 100});",
+            "interface name 'a-very-long-interface' is 21 bytes long",
+            "use a shorter name",
         ),
         (
             "a.neigh(\"v\", \"10.0.0.9\", \"02:00:00:00:09\");",

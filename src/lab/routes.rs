@@ -63,6 +63,15 @@ impl Lab {
                 ));
             }
         }
+        if !v4 && req.nexthops.iter().any(|h| h.via.is_none()) {
+            return Err(LabError::new(
+                format!(
+                    "an IPv6 multipath route needs a gateway for each next hop ({})",
+                    req.dst
+                ),
+                "give every next hop a via (#{via: \"fd00:1::1\", dev: \"up1\"}), or add a device-only route without nexthops",
+            ));
+        }
         if let Some(src) = req.src {
             self.check_src(id, req.dst, src)?;
         }
@@ -136,6 +145,10 @@ impl Lab {
                     )
                 }
                 Some(libc::EEXIST) => lab.route_exists_err(id, &req, &dst_txt, &what),
+                Some(libc::EINVAL) => LabError::new(
+                    format!("cannot add route {what}: the kernel refused it as invalid"),
+                    "check that each gateway is a neighbour's unicast address on a connected subnet (not a network, broadcast or multicast address)",
+                ),
                 _ => LabError::kernel("add a route", &what, e),
             })
         })

@@ -8,6 +8,11 @@ impl Lab {
     /// one the kernel would give it, asked for explicitly: the journal then
     /// names exactly this rule before it exists.
     pub fn add_rule(&mut self, id: NsId, mut rule: RuleSpec) -> Result<()> {
+        // A rule may name a link that does not exist (yet), but never a
+        // name no link could have: the journal step would be refused.
+        for name in rule.iif.iter().chain(rule.oif.iter()) {
+            names::check_ifname(name)?;
+        }
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         if rule.priority.is_none() {
             let rows = self
