@@ -157,7 +157,7 @@ fn bad_route_destination_and_options() {
         &o,
         "r2.rhai:2:",
         "unknown route option 'gw'",
-        "via, dev and metric",
+        "via, dev, metric, table, src, type and nexthops",
     );
 }
 

@@ -91,6 +91,31 @@ fn seed_004_routes_and_firewall() {
     );
 }
 
+#[test]
+fn leaf_spine_ecmp_fails_over() {
+    let o = run_script("leaf-spine.rhai");
+    for line in [
+        "  nexthop via 10.1.1.1 dev up1 weight 1\n  nexthop via 10.1.2.1 dev up2 weight 1\n",
+        "  nexthop via 10.1.1.1 dev up1 weight 1  (dead: its link is down)",
+        "  nexthop via 10.1.2.1 dev up2 weight 1  (dead: its link is down)",
+        "ok: leaf-spine ECMP fails over",
+    ] {
+        assert!(o.stdout.contains(line), "no '{line}':\n{}", o.stdout);
+    }
+}
+
+#[test]
+fn policy_routing_sends_each_lan_out_its_own_uplink() {
+    let o = run_script("policy-routing.rhai");
+    for line in [
+        "before the rule, b goes out through isp1",
+        "gw table 100: default via 10.2.0.1 dev up2",
+        "a (10.10.1.2) goes out through isp1, b (10.10.2.2) through isp2",
+    ] {
+        assert!(o.stdout.contains(line), "no '{line}':\n{}", o.stdout);
+    }
+}
+
 /// Every script also runs in plain host mode (as root of a private host,
 /// which is compared before and after).
 #[test]
@@ -167,8 +192,10 @@ fn every_script_is_covered() {
             "002-nat-to-internet.rhai",
             "003-containers.rhai",
             "004-routes-and-firewall.rhai",
+            "leaf-spine.rhai",
             "local-module.rhai",
             "macvlan.rhai",
+            "policy-routing.rhai",
             "quickstart.rhai",
             "recipe-line.rhai",
             "recipe-nat-gateway.rhai",

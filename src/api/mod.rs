@@ -11,6 +11,7 @@ mod netns;
 mod probe;
 mod reach;
 mod recipe;
+mod routing;
 mod session;
 mod socket;
 
@@ -285,6 +286,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     link::register(&mut r, ctx);
     kinds::register(&mut r, ctx);
     addr::register(&mut r, ctx);
+    routing::register(&mut r, ctx);
     probe::register(&mut r, ctx);
     socket::register(&mut r, ctx);
     firewall::register(&mut r, ctx);

@@ -183,32 +183,54 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "inspect",
             name: "routes",
             sig: "ns.routes() -> [map]",
-            doc: "The routes in ns, IPv4 then IPv6 (`ip route show table all`, without the local table): #{dst, via, dev, metric, table, protocol}.",
-            example: "for r in ns1.routes() { print(r.dst); }",
+            doc: "The routes in ns, IPv4 then IPv6, of every table but the kernel's local one (`ip route show table all`): #{dst, type, via, dev, metric, table, src, protocol, flags, nexthops}; a multipath route has via and dev () and lists #{via, dev, weight, flags} in nexthops.",
+            example: "for r in ns1.routes() { print(`${r.type} ${r.dst} table ${r.table} metric ${r.metric}`); }",
         },
         move |ns: &mut Netns| -> Res<Array> {
             let rows = c.lab()?.routes(ns.id).map_err(err)?;
-            Ok(rows
-                .into_iter()
-                .map(|x| {
-                    let mut m = Map::new();
-                    let dst = if x.dst.prefix_len() == 0 {
-                        "default".to_string()
-                    } else {
-                        x.dst.to_string()
-                    };
-                    m.insert("dst".into(), dst.into());
-                    m.insert("via".into(), x.via.map(|v| Dynamic::from(v.to_string())).unwrap_or(Dynamic::UNIT));
-                    m.insert("dev".into(), x.dev.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
-                    m.insert(
-                        "metric".into(),
-                        x.metric.map(|v| Dynamic::from_int(i64::from(v))).unwrap_or(Dynamic::UNIT),
-                    );
-                    m.insert("table".into(), Dynamic::from_int(i64::from(x.table)));
-                    m.insert("protocol".into(), x.protocol.into());
-                    Dynamic::from_map(m)
-                })
-                .collect())
+            Ok(rows.into_iter().map(route_map).collect())
         },
     );
+}
+
+fn opt<T: ToString>(v: Option<T>) -> Dynamic {
+    v.map(|x| Dynamic::from(x.to_string()))
+        .unwrap_or(Dynamic::UNIT)
+}
+
+fn flags(f: &[&str]) -> Dynamic {
+    Dynamic::from_array(f.iter().map(|x| Dynamic::from(x.to_string())).collect())
+}
+
+/// One route as scripts see it (`ns.routes()`).
+fn route_map(x: crate::lab::RouteView) -> Dynamic {
+    let mut m = Map::new();
+    let dst = if x.dst.prefix_len() == 0 {
+        "default".to_string()
+    } else {
+        x.dst.to_string()
+    };
+    m.insert("dst".into(), dst.into());
+    m.insert("type".into(), x.kind.name().into());
+    m.insert("via".into(), opt(x.via));
+    m.insert("dev".into(), opt(x.dev));
+    m.insert("metric".into(), Dynamic::from_int(i64::from(x.metric)));
+    m.insert("table".into(), Dynamic::from_int(i64::from(x.table)));
+    m.insert("src".into(), opt(x.src));
+    m.insert("protocol".into(), x.protocol.into());
+    m.insert("flags".into(), flags(&x.flags));
+    let hops: Array = x
+        .nexthops
+        .into_iter()
+        .map(|h| {
+            let mut n = Map::new();
+            n.insert("via".into(), opt(h.via));
+            n.insert("dev".into(), opt(h.dev));
+            n.insert("weight".into(), Dynamic::from_int(i64::from(h.weight)));
+            n.insert("flags".into(), flags(&h.flags));
+            Dynamic::from_map(n)
+        })
+        .collect();
+    m.insert("nexthops".into(), Dynamic::from_array(hops));
+    Dynamic::from_map(m)
 }

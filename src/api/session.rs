@@ -37,7 +37,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "session",
             name: "show",
             sig: "show()",
-            doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses and routes.",
+            doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses, routes (every table) and policy rules.",
             example: "show();",
         },
         move || -> Res<()> {

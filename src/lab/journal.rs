@@ -204,7 +204,8 @@ impl Journal {
         Ok(seq)
     }
 
-    /// The change of step `seq` did not happen after all.
+    /// The change of step `seq` did not happen after all, or the script
+    /// undid it itself (ns.route_delete of a route the lab added).
     pub fn cancel(&mut self, seq: u64) -> Result<()> {
         self.append(&Line::Cancel { cancel: seq })
     }

@@ -12,6 +12,7 @@ mod netns;
 mod probes;
 mod procs;
 mod routes;
+mod rules;
 mod shared;
 mod show;
 pub mod space;
@@ -28,12 +29,14 @@ use crate::cancel::Cancel;
 use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
+pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 use crate::net::unit::{self, Unit};
 use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
 use ledger::{Undo, Undone};
+pub use routes::table_by_name;
 use space::Spaces;
 pub use space::{HOST, NsId};
 
@@ -51,6 +54,47 @@ pub struct RouteReq {
     pub dst: IpNet,
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
+    pub metric: Option<u32>,
+    /// `None`: the main table.
+    pub table: Option<u32>,
+    pub kind: RouteKind,
+    /// The preferred source address (RTA_PREFSRC).
+    pub src: Option<IpAddr>,
+    /// The next hops of a multipath (ECMP) route; then no via/dev.
+    pub nexthops: Vec<HopReq>,
+}
+
+impl RouteReq {
+    /// A route to `dst` through gateway `via`, nothing else set.
+    pub fn via(dst: IpNet, via: IpAddr) -> RouteReq {
+        RouteReq {
+            dst,
+            via: Some(via),
+            dev: None,
+            metric: None,
+            table: None,
+            kind: RouteKind::Unicast,
+            src: None,
+            nexthops: Vec::new(),
+        }
+    }
+}
+
+/// One next hop of a multipath route request.
+#[derive(Debug, Clone)]
+pub struct HopReq {
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    /// 1..=256, as `ip route` counts it.
+    pub weight: u16,
+}
+
+/// Which route ns.route_delete means: `dst` None is "default" of either
+/// family.
+#[derive(Debug, Clone)]
+pub struct RouteDelReq {
+    pub dst: Option<IpNet>,
+    pub table: Option<u32>,
     pub metric: Option<u32>,
 }
 
@@ -76,9 +120,23 @@ pub struct RouteView {
     pub dst: IpNet,
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
-    pub metric: Option<u32>,
+    pub metric: u32,
     pub table: u32,
+    pub kind: RouteKind,
+    pub src: Option<IpAddr>,
+    /// The next hops of a multipath route (empty for a single path).
+    pub nexthops: Vec<HopView>,
     pub protocol: String,
+    /// "dead", "linkdown", "onlink" (of a single-path route).
+    pub flags: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HopView {
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub weight: u16,
+    pub flags: Vec<&'static str>,
 }
 
 pub use exec::RunOpts;

@@ -30,7 +30,8 @@ impl Lab {
     }
 
     /// Every namespace of the lab with its links (kind, state, master,
-    /// peer), addresses and routes. On the host only the lab's own links.
+    /// peer), addresses, routes (every table) and rules. On the host only
+    /// the lab's own links and the routes through them.
     pub fn show(&mut self) -> Result<String> {
         let mut out = String::new();
         let ids = self.shown_namespaces();
@@ -75,34 +76,39 @@ impl Lab {
                 );
                 let _ = writeln!(out, "{}", row.trim_end());
             }
+            // Every table's routes but the kernel's own (link-local,
+            // loopback); in the host only those through the lab's links.
             let shown_routes: Vec<String> = routes
                 .iter()
+                .filter(|r| !is_kernels(r.dst))
                 .filter(|r| {
-                    r.table == 254 && !is_kernels(r.dst) && r.dev.as_deref().is_none_or(mine)
-                })
-                .filter(|r| r.dev.as_deref().is_some_and(mine) || id != HOST)
-                .map(|r| {
-                    let mut s = if r.dst.prefix_len() == 0 {
-                        "default".to_string()
+                    let devs: Vec<&str> = r
+                        .dev
+                        .iter()
+                        .chain(r.nexthops.iter().filter_map(|h| h.dev.as_ref()))
+                        .map(String::as_str)
+                        .collect();
+                    if id == HOST {
+                        !devs.is_empty() && devs.iter().all(|d| mine(d))
                     } else {
-                        r.dst.to_string()
-                    };
-                    if let Some(v) = r.via {
-                        let _ = write!(s, " via {v}");
+                        true
                     }
-                    if let Some(d) = &r.dev {
-                        let _ = write!(s, " dev {d}");
-                    }
-                    if let Some(m) = r.metric.filter(|m| *m != 0 && *m != 1024 && *m != 256) {
-                        let _ = write!(s, " metric {m}");
-                    }
-                    s
                 })
+                .map(super::routes::view_text)
                 .collect();
             if !shown_routes.is_empty() {
                 let _ = writeln!(out, "  routes:");
                 for r in shown_routes {
                     let _ = writeln!(out, "    {r}");
+                }
+            }
+            if id != HOST {
+                let rules = self.rules(id)?;
+                if !rules.is_empty() {
+                    let _ = writeln!(out, "  rules:");
+                    for r in rules {
+                        let _ = writeln!(out, "    {}", super::ledger::rule_text(&r));
+                    }
                 }
             }
         }

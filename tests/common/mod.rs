@@ -73,14 +73,17 @@ pub fn run_isolated(name: &str, text: &str) -> Out {
 
 /// A shell snippet that prints the network state of the namespace it runs in
 /// (what `leftovers` compares): namespaces, links, addresses, routes,
-/// nf_tables rules, sysctls. (An IPv6 address's DAD state, "tentative" for
-/// its first second or so, is the kernel's progress, not a change.)
+/// policy rules, permanent neighbour entries, nf_tables rules, sysctls. (An
+/// IPv6 address's DAD state, "tentative" for its first second or so, is the
+/// kernel's progress, not a change.)
 pub const SNAP: &str = r#"
 snap() {
   echo "== netns"; ls -1 /run/netns 2>/dev/null | sort
   echo "== links"; ip -o -d link show | sed -E 's/^[0-9]+: //; s/ link\/.*//; s/ qlen [0-9]+//' | sort
   echo "== addresses"; ip -o addr show | sed -E 's/^[0-9]+: //; s/ valid_lft.*//; s/ tentative//' | sort
   echo "== routes"; ip -4 route show table all | sort; ip -6 route show table all | grep -v -E '^(local|multicast|anycast) ' | sort
+  echo "== rules"; ip -4 rule show; ip -6 rule show
+  echo "== neighbours"; ip neigh show nud permanent | sort
   echo "== nftables"; nft list ruleset
   echo "== sysctls"
   for k in net/ipv4/ip_forward net/ipv6/conf/all/forwarding net/ipv4/conf/all/rp_filter; do echo "$k=$(cat /proc/sys/$k)"; done

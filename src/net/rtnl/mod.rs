@@ -13,22 +13,22 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
     State,
 };
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteVia,
-};
 use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL};
-use rtnetlink::{
-    AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    RouteMessageBuilder,
-};
+use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::{NetError, Result};
 
 mod kinds;
+mod neigh;
+mod route;
+mod rule;
+pub mod tables;
 mod wire;
 
 pub use kinds::{AddrBack, Kind, NewLink, RouteBack, Vxlan};
 pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
+pub use route::{Hop, MAIN_TABLE, RouteKind, RouteRow, RouteSpec, known_metric};
+pub use rule::{RuleAction, RuleSpec, default_priority};
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.
@@ -150,26 +150,6 @@ impl LinkInfoRow {
 pub struct AddrRow {
     pub index: u32,
     pub addr: IpNet,
-}
-
-/// A route as `ip route show` reports it.
-#[derive(Debug, Clone)]
-pub struct RouteRow {
-    pub dst: IpNet,
-    pub via: Option<IpAddr>,
-    pub oif: Option<u32>,
-    pub metric: Option<u32>,
-    pub table: u32,
-    pub protocol: String,
-}
-
-/// What to route and where (`ip route add DST [via GW] [dev DEV] [metric N]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RouteSpec {
-    pub dst: IpNet,
-    pub via: Option<IpAddr>,
-    pub oif: Option<u32>,
-    pub metric: Option<u32>,
 }
 
 impl Rtnl {
@@ -423,103 +403,6 @@ impl Rtnl {
         }
         Ok(rows)
     }
-
-    fn route_msg(spec: &RouteSpec) -> Result<RouteMessage> {
-        let mut b = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(spec.dst.addr(), spec.dst.prefix_len())
-            .map_err(|e| NetError::Other(e.to_string()))?;
-        if let Some(gw) = spec.via {
-            b = b.gateway(gw).map_err(|e| NetError::Other(e.to_string()))?;
-        }
-        if let Some(oif) = spec.oif {
-            b = b.output_interface(oif);
-        }
-        if let Some(m) = spec.metric {
-            b = b.priority(m);
-        }
-        Ok(b.build())
-    }
-
-    /// `ip route add DST [via GW] [dev DEV] [metric N]`.
-    pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
-        let msg = Self::route_msg(spec)?;
-        self.create(RouteNetlinkMessage::NewRoute(msg), "add route")
-            .await
-    }
-
-    /// `ip route del DST [via GW] [dev DEV] [metric N]`.
-    pub async fn del_route(&self, spec: &RouteSpec) -> Result<()> {
-        let msg = Self::route_msg(spec)?;
-        wire::ack(&self.conn, RouteNetlinkMessage::DelRoute(msg), 0)
-            .await
-            .map_err(nl("delete route"))
-    }
-
-    /// `ip route show table all` for one family, minus the kernel's local table.
-    pub async fn routes(&self, v6: bool) -> Result<Vec<RouteRow>> {
-        let filter = if v6 {
-            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
-        } else {
-            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
-        };
-        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetRoute(filter))
-            .await
-            .map_err(nl("list routes"))?;
-        let mut rows = Vec::new();
-        for m in got {
-            let RouteNetlinkMessage::NewRoute(m) = m else {
-                continue;
-            };
-            let mut table = u32::from(m.header.table);
-            let mut dst = None;
-            let mut via = None;
-            let mut oif = None;
-            let mut metric = None;
-            for a in &m.attributes {
-                match a {
-                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
-                        dst = Some(IpAddr::V4(*ip))
-                    }
-                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => {
-                        dst = Some(IpAddr::V6(*ip))
-                    }
-                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(IpAddr::V4(*ip)),
-                    RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
-                    RouteAttribute::Via(RouteVia::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
-                    RouteAttribute::Oif(i) => oif = Some(*i),
-                    RouteAttribute::Priority(p) => metric = Some(*p),
-                    RouteAttribute::Table(t) => table = *t,
-                    _ => {}
-                }
-            }
-            // The local table (255) holds the kernel's own host routes.
-            if table == 255 {
-                continue;
-            }
-            let unspecified: IpAddr = if v6 {
-                std::net::Ipv6Addr::UNSPECIFIED.into()
-            } else {
-                std::net::Ipv4Addr::UNSPECIFIED.into()
-            };
-            let dst = IpNet::new(
-                dst.unwrap_or(unspecified),
-                m.header.destination_prefix_length,
-            )
-            .map_err(|e| NetError::Other(format!("route from the kernel: {e}")))?;
-            if v6 && dst.addr().is_multicast() {
-                continue;
-            }
-            rows.push(RouteRow {
-                dst,
-                via,
-                oif,
-                metric,
-                table,
-                protocol: protocol_name(m.header.protocol),
-            });
-        }
-        Ok(rows)
-    }
 }
 
 /// A link query that spares the kernel the statistics nslab never reads
@@ -528,15 +411,6 @@ fn lean_ask(mut msg: LinkMessage) -> LinkMessage {
     msg.attributes
         .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
     msg
-}
-
-fn protocol_name(p: RouteProtocol) -> String {
-    match p {
-        RouteProtocol::Kernel => "kernel".into(),
-        RouteProtocol::Boot => "boot".into(),
-        RouteProtocol::Static => "static".into(),
-        other => other.to_string().to_lowercase(),
-    }
 }
 
 fn link_row(msg: &LinkMessage) -> LinkInfoRow {
