@@ -9,6 +9,7 @@ mod netns;
 mod probe;
 mod recipe;
 mod session;
+mod shaping;
 mod socket;
 
 use std::cell::{RefCell, RefMut};
@@ -277,6 +278,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     };
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
+    shaping::register(&mut r, ctx);
     addr::register(&mut r, ctx);
     probe::register(&mut r, ctx);
     socket::register(&mut r, ctx);

@@ -17,7 +17,7 @@ use super::journal::Header;
 use super::names;
 use super::shared;
 use super::space::{NsRef, Spaces};
-use crate::net::rtnl::{RouteSpec, Rtnl};
+use crate::net::rtnl::{PortOpts, RouteSpec, Rtnl};
 use std::os::fd::AsFd;
 
 use crate::net::{NetError, Result, nft, ns, unit};
@@ -82,6 +82,22 @@ pub enum Undo {
         ifindex: u32,
         master: Option<String>,
     },
+    /// `ip link set DEV type bridge_slave isolated … hairpin … cost …
+    /// priority …` back to what they were
+    RestorePort {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        opts: PortOpts,
+    },
+    /// `tc qdisc del dev DEV root`, if the root qdisc still has the handle
+    /// `major:` the lab gave it (the kernel then puts its default back)
+    DeleteQdisc {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        major: u16,
+    },
     /// `echo 1 > cgroup.kill; rmdir`: ends every process the lab started
     /// (the cgroup of the lab's own they all run in)
     KillCgroup { path: String },
@@ -138,6 +154,15 @@ impl Undo {
             Undo::RestoreMaster { ns, dev, .. } => {
                 format!("restore the master of '{dev}' in '{}'", ns.display())
             }
+            Undo::RestorePort { ns, dev, .. } => {
+                format!(
+                    "restore the bridge port options of '{dev}' in '{}'",
+                    ns.display()
+                )
+            }
+            Undo::DeleteQdisc { ns, dev, major, .. } => {
+                format!("delete qdisc {major:x}: of '{dev}' in '{}'", ns.display())
+            }
             Undo::DeleteNftTable { ns, table, .. } => {
                 format!("delete nf_tables table inet {table} in '{}'", ns.display())
             }
@@ -159,9 +184,19 @@ impl Undo {
             }
             Undo::DeleteAddr { ns, dev, .. }
             | Undo::RestoreUp { ns, dev, .. }
-            | Undo::RestoreMtu { ns, dev, .. } => {
+            | Undo::RestoreMtu { ns, dev, .. }
+            | Undo::RestorePort { ns, dev, .. } => {
                 check_ref(ns)?;
                 check_if(dev)
+            }
+            Undo::DeleteQdisc { ns, dev, major, .. } => {
+                check_ref(ns)?;
+                check_if(dev)?;
+                if super::shaping::is_lab_major(*major) {
+                    Ok(())
+                } else {
+                    Err(format!("qdisc handle {major:x}: is not one nslab gives"))
+                }
             }
             Undo::RestoreMaster {
                 ns, dev, master, ..
@@ -306,6 +341,33 @@ impl Undo {
                 };
                 r.set_master(i, m).await
             }),
+            Undo::RestorePort {
+                ns,
+                dev,
+                ifindex,
+                opts,
+            } => on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                r.set_port(i, opts).await
+            }),
+            Undo::DeleteQdisc {
+                ns,
+                dev,
+                ifindex,
+                major,
+            } => on_own_link_with(sp, ns, dev, *ifindex, lab, async |r, i| {
+                match r.root_qdisc(i).await? {
+                    Some(q) if q.major == *major => r.del_root_qdisc(i).await.map(|_| Undone::Done),
+                    // Removed already (link.unshape()): the default is back.
+                    None => Ok(Undone::Done),
+                    Some(q) if q.major == 0 => Ok(Undone::Done),
+                    Some(q) => Ok(Undone::LeftAlone(format!(
+                        "the root qdisc of '{dev}' in '{}' is {} {:x}:, not the one lab '{lab}' put there: left alone",
+                        ns.display(),
+                        q.kind,
+                        q.major
+                    ))),
+                }
+            }),
             Undo::DeleteNftTable { ns, table, owner } => {
                 let id = sp.resolve(ns)?;
                 let prog = nft::program().ok_or_else(|| {
@@ -353,6 +415,21 @@ fn on_own_link(
     lab: &str,
     act: impl AsyncFnOnce(&Rtnl, u32) -> Result<()>,
 ) -> Result<Undone> {
+    on_own_link_with(sp, ns, dev, ifindex, lab, async |r, i| {
+        act(r, i).await.map(|_| Undone::Done)
+    })
+}
+
+/// `on_own_link` for a step that may itself find it should leave the link
+/// alone.
+fn on_own_link_with(
+    sp: &mut Spaces,
+    ns: &NsRef,
+    dev: &str,
+    ifindex: u32,
+    lab: &str,
+    act: impl AsyncFnOnce(&Rtnl, u32) -> Result<Undone>,
+) -> Result<Undone> {
     let r = rtnl_of(sp, ns)?;
     sp.block_on(async {
         let have = r.link(dev).await?.index;
@@ -362,7 +439,7 @@ fn on_own_link(
                 ns.display()
             )));
         }
-        act(&r, have).await.map(|_| Undone::Done)
+        act(&r, have).await
     })
 }
 

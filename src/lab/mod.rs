@@ -11,6 +11,7 @@ mod netns;
 mod probes;
 mod procs;
 mod routes;
+mod shaping;
 mod shared;
 mod show;
 pub mod space;
@@ -27,11 +28,13 @@ use crate::cancel::Cancel;
 use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
+pub use crate::net::rtnl::{BridgeOpts, PortVlan};
 use crate::net::unit::{self, Unit};
 use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
 use ledger::{Undo, Undone};
+pub use links::AttachOpts;
 use space::Spaces;
 pub use space::{HOST, NsId};
 
@@ -81,6 +84,7 @@ pub struct RouteView {
 
 pub use exec::RunOpts;
 pub use ping::{PingOpts, PingReport};
+pub use shaping::Shape;
 
 pub struct Lab {
     sp: Spaces,

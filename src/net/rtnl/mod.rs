@@ -24,7 +24,12 @@ use rtnetlink::{
 
 use super::{NetError, Result};
 
+mod bridge;
+mod tc;
 mod wire;
+
+pub use bridge::{BridgeOpts, PortOpts, PortVlan};
+pub use tc::{Netem, Tbf};
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.

@@ -94,6 +94,7 @@ const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
 const NLA_HDRLEN: usize = 4;
 const NLA_TYPE_MASK: u16 = 0x3fff;
+const AF_BRIDGE: u8 = 7;
 
 /// The link attributes `link_row` reads; the rest is dropped unparsed.
 const IFLA_IFNAME: u16 = 3;
@@ -141,6 +142,11 @@ fn push_nla(out: &mut Vec<u8>, nla: &[u8]) {
 fn lean_link(msg: &[u8]) -> Option<Vec<u8>> {
     let attrs_at = NLMSG_HDRLEN + IFINFOMSG_LEN;
     if msg.len() < attrs_at {
+        return None;
+    }
+    // Answers of the bridge family are asked for only to read a port's
+    // settings (IFLA_PROTINFO): they stay whole.
+    if msg[NLMSG_HDRLEN] == AF_BRIDGE {
         return None;
     }
     let mut out = Vec::with_capacity(256);
