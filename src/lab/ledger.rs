@@ -549,6 +549,52 @@ mod tests {
     }
 
     #[test]
+    fn a_qdisc_step_may_name_only_a_handle_nslab_gives() {
+        let header = Header {
+            lab: "x".into(),
+            pid: 5,
+            start: 0,
+            id: String::new(),
+            script: String::new(),
+            started: 0,
+            isolated: false,
+        };
+        let step = |major: u16| Undo::DeleteQdisc {
+            ns: NsRef::Host,
+            dev: "eth0".into(),
+            ifindex: 2,
+            major,
+        };
+        assert!(step(0x1234).validate(&header).is_ok());
+        // The kernel's default (0:) and tc's own handles (8000: and up) are
+        // never the lab's to delete.
+        for bad in [0, 0x8001, 0xffff] {
+            assert!(step(bad).validate(&header).is_err(), "{bad:x} accepted");
+        }
+        let port = Undo::RestorePort {
+            ns: NsRef::Host,
+            dev: "bad/name".into(),
+            ifindex: 2,
+            opts: PortOpts::default(),
+        };
+        assert!(port.validate(&header).is_err());
+        // Journaled as JSON and read back the same.
+        let port = Undo::RestorePort {
+            ns: NsRef::Host,
+            dev: "eth0".into(),
+            ifindex: 2,
+            opts: PortOpts {
+                isolated: Some(false),
+                hairpin: Some(true),
+                cost: Some(3),
+                priority: Some(2),
+            },
+        };
+        let back: Undo = serde_json::from_str(&serde_json::to_string(&port).unwrap()).unwrap();
+        assert_eq!(back, port);
+    }
+
+    #[test]
     fn the_lab_s_processes_are_stopped_before_anything_else() {
         let kill = Undo::KillCgroup {
             path: "/sys/fs/cgroup/nslab-x-1".into(),

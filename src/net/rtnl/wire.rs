@@ -266,6 +266,18 @@ mod tests {
     }
 
     #[test]
+    fn bridge_family_answers_stay_whole() {
+        // A port's settings come in IFLA_PROTINFO of a bridge-family dump.
+        let mut port = LinkMessage::default();
+        port.header.interface_family = netlink_packet_route::AddressFamily::Bridge;
+        port.attributes = vec![
+            LinkAttribute::IfName("p0".into()),
+            LinkAttribute::TxQueueLen(1000),
+        ];
+        assert!(lean_link(&wire(port)).is_none());
+    }
+
+    #[test]
     fn codec_splits_a_datagram_into_messages() {
         let mut one = LinkMessage::default();
         one.attributes = vec![LinkAttribute::IfName("a".into())];
