@@ -385,30 +385,35 @@ impl Lab {
                 "give VLANs to a link the lab makes (e.g. a veth end beside the bridge)",
             ));
         }
+        let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
+        let before = if with_opts {
+            Some(self.link(link_ns, link)?)
+        } else {
+            None
+        };
+        let was_port = before.as_ref().is_some_and(|c| c.master.is_some());
         // A port of another bridge before: its settings come back when it
         // is put back there. The record goes first, so that at teardown
         // the port is back on its old bridge before they are applied (a
         // link that was no bridge's port loses them when it leaves).
-        let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
-        let was_port = with_opts && self.link(link_ns, link)?.master.is_some();
-        if foreign && !opts.port.is_empty() {
-            let cur = self.link(link_ns, link)?;
-            if cur.master.is_some() {
-                let r = self.sp.rtnl(link_ns).map_err(net_err("open netlink"))?;
-                let old = self
-                    .sp
-                    .block_on(r.port_opts(cur.index))
-                    .map_err(|e| LabError::kernel("read bridge port options", link, e))?;
-                if let Some(old) = old {
-                    let undo = Undo::RestorePort {
-                        ns: self.sp.nsref(link_ns).clone(),
-                        dev: link.to_string(),
-                        ifindex: cur.index,
-                        opts: old,
-                    };
-                    // Nothing changes yet: the record only brings them back.
-                    self.recorded(Some(link_ns), undo, |_| Ok(()))?;
-                }
+        if foreign
+            && !opts.port.is_empty()
+            && let Some(cur) = before.filter(|c| c.master.is_some())
+        {
+            let r = self.sp.rtnl(link_ns).map_err(net_err("open netlink"))?;
+            let old = self
+                .sp
+                .block_on(r.port_opts(cur.index))
+                .map_err(|e| LabError::kernel("read bridge port options", link, e))?;
+            if let Some(old) = old {
+                let undo = Undo::RestorePort {
+                    ns: self.sp.nsref(link_ns).clone(),
+                    dev: link.to_string(),
+                    ifindex: cur.index,
+                    opts: old,
+                };
+                // Nothing changes yet: the record only brings them back.
+                self.recorded(Some(link_ns), undo, |_| Ok(()))?;
             }
         }
         self.attach(br_ns, br, link_ns, link)?;
@@ -431,7 +436,6 @@ impl Lab {
     }
 
     fn port_settings(&mut self, r: &Rtnl, index: u32, opts: &AttachOpts, what: &str) -> Result<()> {
-        let what = what.to_string();
         if !opts.port.is_empty() {
             self.sp
                 .block_on(r.set_port(index, &opts.port))
@@ -444,7 +448,7 @@ impl Lab {
                         format!("the kernel refused the options of {what}"),
                         "cost is 1..=65535 (or more on newer kernels), priority 0..=63",
                     ),
-                    _ => LabError::kernel("set bridge port options", &what, e),
+                    _ => LabError::kernel("set bridge port options", what, e),
                 })?;
         }
         if !opts.vlans.is_empty() {
@@ -452,7 +456,7 @@ impl Lab {
                 .block_on(r.add_port_vlans(index, &opts.vlans))
                 .map_err(|e| match e.raw_errno() {
                     Some(libc::EOPNOTSUPP) => no_vlan_filtering("give a bridge port VLANs"),
-                    _ => LabError::kernel("add VLANs to a bridge port", &what, e),
+                    _ => LabError::kernel("add VLANs to a bridge port", what, e),
                 })?;
         }
         Ok(())
