@@ -183,6 +183,49 @@ fn vxlan_overlay() {
 }
 
 #[test]
+fn stp_ring_blocks_one_port_and_still_pings() {
+    let o = run_script("stp-ring.rhai");
+    assert!(
+        o.stdout.contains("is blocking, the loop is broken"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(o.stdout.matches(": blocking").count(), 1, "{}", o.stdout);
+    assert!(o.stdout.contains("ok: the ring works"), "{}", o.stdout);
+}
+
+#[test]
+fn port_isolation_keeps_guests_apart() {
+    let o = run_script("port-isolation.rhai");
+    assert!(
+        o.stdout
+            .contains("guest1 -> 10.40.0.2: no reply (isolated)"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("guest1 -> 10.40.0.3: replies"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn rate_limit_shows_the_rate() {
+    let o = run_script("rate-limit.rhai");
+    assert!(
+        o.stdout.contains("1 MB over the link shaped to 8mbit"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("ok: the transfer time shows the rate"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
 fn every_script_is_covered() {
     assert_eq!(
         script_names(),
@@ -196,12 +239,15 @@ fn every_script_is_covered() {
             "local-module.rhai",
             "macvlan.rhai",
             "policy-routing.rhai",
+            "port-isolation.rhai",
             "quickstart.rhai",
+            "rate-limit.rhai",
             "recipe-line.rhai",
             "recipe-nat-gateway.rhai",
             "recipe-pair.rhai",
             "recipe-star.rhai",
             "recipe-two-lans.rhai",
+            "stp-ring.rhai",
             "vxlan-overlay.rhai"
         ],
         "a script was added: give it a test above"

@@ -3,9 +3,96 @@
 
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic};
+use rhai::{Array, Dynamic, Map};
 
+use super::shaping::{bool_opt, int_in, ranged};
 use super::{Ctx, Doc, Link, Netns, Registrar, Res, bad, err};
+use crate::lab::{AttachOpts, BridgeOpts, PortVlan};
+
+const BRIDGE_KEYS: &str = "stp, vlan_filtering, ageing_s, forward_delay_s, hello_s and max_age_s";
+const PORT_KEYS: &str = "isolated, hairpin, cost, priority, vlans, pvid and untagged";
+
+/// Seconds as the kernel takes them: centiseconds.
+fn centis(v: &Dynamic, key: &str, lo: f64, hi: f64, example: &str) -> Res<u32> {
+    Ok((ranged(v, key, lo, hi, example)? * 100.0).round() as u32)
+}
+
+fn bridge_opts(m: &Map) -> Res<BridgeOpts> {
+    let mut o = BridgeOpts::default();
+    for (k, v) in m {
+        match k.as_str() {
+            "stp" => o.stp = Some(bool_opt(v, k)?),
+            // Off is the kernel's default: not sent, so a kernel without
+            // VLAN filtering still takes an explicit `false`.
+            "vlan_filtering" => o.vlan_filtering = bool_opt(v, k)?.then_some(true),
+            "ageing_s" => o.ageing_cs = Some(centis(v, k, 0.0, 1_000_000.0, "ageing_s: 300")?),
+            // The kernel's ranges for STP (net/bridge/br_private.h).
+            "forward_delay_s" => {
+                o.forward_delay_cs = Some(centis(v, k, 2.0, 30.0, "forward_delay_s: 4")?)
+            }
+            "hello_s" => o.hello_cs = Some(centis(v, k, 1.0, 10.0, "hello_s: 1")?),
+            "max_age_s" => o.max_age_cs = Some(centis(v, k, 6.0, 40.0, "max_age_s: 6")?),
+            other => {
+                return Err(bad(
+                    format!("unknown bridge option '{other}'"),
+                    format!("the options are {BRIDGE_KEYS}"),
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// A VLAN id, or an array of them.
+fn vids(v: &Dynamic, key: &str) -> Res<Vec<u16>> {
+    let one = |x: &Dynamic| int_in(x, key, 1, 4094, &format!("{key}: [10, 20]")).map(|n| n as u16);
+    if let Some(a) = v.read_lock::<Array>() {
+        return a.iter().map(one).collect();
+    }
+    Ok(vec![one(v)?])
+}
+
+fn attach_opts(m: &Map) -> Res<AttachOpts> {
+    let mut o = AttachOpts::default();
+    let mut tagged = Vec::new();
+    let mut untagged = Vec::new();
+    let mut pvid = None;
+    for (k, v) in m {
+        match k.as_str() {
+            "isolated" => o.port.isolated = Some(bool_opt(v, k)?),
+            "hairpin" => o.port.hairpin = Some(bool_opt(v, k)?),
+            // net/bridge/br_private.h: BR_MIN/MAX_PATH_COST, BR_MAX_PORT_PRIORITY.
+            "cost" => o.port.cost = Some(int_in(v, k, 1, 65535, "cost: 100")? as u32),
+            "priority" => o.port.priority = Some(int_in(v, k, 0, 63, "priority: 32")? as u16),
+            "vlans" => tagged = vids(v, k)?,
+            "untagged" => untagged = vids(v, k)?,
+            "pvid" => pvid = Some(int_in(v, k, 1, 4094, "pvid: 10")? as u16),
+            other => {
+                return Err(bad(
+                    format!("unknown port option '{other}'"),
+                    format!("the options are {PORT_KEYS}"),
+                ));
+            }
+        }
+    }
+    let mut all: Vec<u16> = tagged
+        .iter()
+        .chain(&untagged)
+        .copied()
+        .chain(pvid)
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    o.vlans = all
+        .into_iter()
+        .map(|vid| PortVlan {
+            vid,
+            pvid: pvid == Some(vid),
+            untagged: untagged.contains(&vid),
+        })
+        .collect();
+    Ok(o)
+}
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let c = ctx.clone();
@@ -31,17 +118,20 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             ])
         },
     );
+    let bridge_doc = Doc {
+        area: "links",
+        name: "bridge",
+        sig: "bridge(ns, \"br0\") -> Link / bridge(ns, \"br0\", #{stp, vlan_filtering, ageing_s, forward_delay_s, hello_s, max_age_s}) -> Link",
+        doc: "A bridge in ns, up (`ip link add br0 type bridge [stp_state 1 ageing_time … forward_delay … hello_time … max_age …] && ip link set br0 up`); times in seconds; with stp, forward_delay_s is 2..=30.",
+        example: "let br = bridge(host(), \"br0\");  let sw = bridge(ns1, \"sw0\", #{stp: true, forward_delay_s: 2, hello_s: 1});",
+    };
     let c = ctx.clone();
     r.func(
-        Doc {
-            area: "links",
-            name: "bridge",
-            sig: "bridge(ns, \"br0\") -> Link",
-            doc: "A bridge in ns, up (`ip link add br0 type bridge && ip link set br0 up`).",
-            example: "let br = bridge(host(), \"br0\");",
-        },
+        bridge_doc.clone(),
         move |ns: Netns, name: &str| -> Res<Link> {
-            c.lab()?.bridge(ns.id, name).map_err(err)?;
+            c.lab()?
+                .bridge(ns.id, name, &BridgeOpts::default())
+                .map_err(err)?;
             Ok(Link {
                 ns,
                 name: name.into(),
@@ -50,16 +140,40 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     );
     let c = ctx.clone();
     r.func(
-        Doc {
-            area: "links",
-            name: "attach",
-            sig: "br.attach(link)",
-            doc: "Plug link into the bridge br and bring it up (`ip link set LINK master BR up`).",
-            example: "br.attach(ends[0]);",
+        bridge_doc,
+        move |ns: Netns, name: &str, m: Map| -> Res<Link> {
+            let o = bridge_opts(&m)?;
+            c.lab()?.bridge(ns.id, name, &o).map_err(err)?;
+            Ok(Link {
+                ns,
+                name: name.into(),
+            })
         },
+    );
+    let attach_doc = Doc {
+        area: "links",
+        name: "attach",
+        sig: "br.attach(link) / br.attach(link, #{isolated, hairpin, cost, priority, vlans, pvid, untagged})",
+        doc: "Plug link into the bridge br and bring it up (`ip link set LINK master BR up`), with port options (`ip link set LINK type bridge_slave isolated on …`, `bridge vlan add …`); a link the lab did not make gets its old settings back at teardown.",
+        example: "br.attach(ends[0]);  br.attach(ends[1], #{isolated: true, cost: 10});",
+    };
+    let c = ctx.clone();
+    r.func(
+        attach_doc.clone(),
         move |br: &mut Link, link: Link| -> Res<Link> {
             c.lab()?
                 .attach(br.ns.id, &br.name, link.ns.id, &link.name)
+                .map_err(err)?;
+            Ok(br.clone())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        attach_doc,
+        move |br: &mut Link, link: Link, m: Map| -> Res<Link> {
+            let o = attach_opts(&m)?;
+            c.lab()?
+                .attach_with(br.ns.id, &br.name, link.ns.id, &link.name, &o)
                 .map_err(err)?;
             Ok(br.clone())
         },

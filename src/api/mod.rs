@@ -13,6 +13,7 @@ mod reach;
 mod recipe;
 mod routing;
 mod session;
+mod shaping;
 mod socket;
 
 use std::cell::{RefCell, RefMut};
@@ -285,6 +286,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
     kinds::register(&mut r, ctx);
+    shaping::register(&mut r, ctx);
     addr::register(&mut r, ctx);
     routing::register(&mut r, ctx);
     probe::register(&mut r, ctx);

@@ -17,7 +17,9 @@ use super::journal::Header;
 use super::names;
 use super::shared;
 use super::space::{NsRef, Spaces};
-use crate::net::rtnl::{self, AddrBack, Hop, RouteBack, RouteKind, RouteSpec, Rtnl, RuleAction, RuleSpec};
+use crate::net::rtnl::{
+    self, AddrBack, Hop, PortOpts, RouteBack, RouteKind, RouteSpec, Rtnl, RuleAction, RuleSpec,
+};
 use std::os::fd::AsFd;
 
 use crate::net::{NetError, Result, nft, ns, unit};
@@ -103,6 +105,22 @@ pub enum Undo {
         dev: String,
         ifindex: u32,
         master: Option<String>,
+    },
+    /// `ip link set DEV type bridge_slave isolated … hairpin … cost …
+    /// priority …` back to what they were
+    RestorePort {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        opts: PortOpts,
+    },
+    /// `tc qdisc del dev DEV root`, if the root qdisc still has the handle
+    /// `major:` the lab gave it (the kernel then puts its default back)
+    DeleteQdisc {
+        ns: NsRef,
+        dev: String,
+        ifindex: u32,
+        major: u16,
     },
     /// `echo 1 > cgroup.kill; rmdir`: ends every process the lab started
     /// (the cgroup of the lab's own they all run in)
@@ -266,6 +284,15 @@ impl Undo {
             Undo::RestoreMaster { ns, dev, .. } => {
                 format!("restore the master of '{dev}' in '{}'", ns.display())
             }
+            Undo::RestorePort { ns, dev, .. } => {
+                format!(
+                    "restore the bridge port options of '{dev}' in '{}'",
+                    ns.display()
+                )
+            }
+            Undo::DeleteQdisc { ns, dev, major, .. } => {
+                format!("delete qdisc {major:x}: of '{dev}' in '{}'", ns.display())
+            }
             Undo::DeleteNftTable { ns, table, .. } => {
                 format!("delete nf_tables table inet {table} in '{}'", ns.display())
             }
@@ -307,9 +334,19 @@ impl Undo {
             }
             Undo::DeleteAddr { ns, dev, .. }
             | Undo::RestoreUp { ns, dev, .. }
-            | Undo::RestoreMtu { ns, dev, .. } => {
+            | Undo::RestoreMtu { ns, dev, .. }
+            | Undo::RestorePort { ns, dev, .. } => {
                 check_ref(ns)?;
                 check_if(dev)
+            }
+            Undo::DeleteQdisc { ns, dev, major, .. } => {
+                check_ref(ns)?;
+                check_if(dev)?;
+                if super::shaping::is_lab_major(*major) {
+                    Ok(())
+                } else {
+                    Err(format!("qdisc handle {major:x}: is not one nslab gives"))
+                }
             }
             Undo::RestoreMaster {
                 ns, dev, master, ..
@@ -593,6 +630,33 @@ impl Undo {
                 };
                 r.set_master(i, m).await
             }),
+            Undo::RestorePort {
+                ns,
+                dev,
+                ifindex,
+                opts,
+            } => on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
+                r.set_port(i, opts).await
+            }),
+            Undo::DeleteQdisc {
+                ns,
+                dev,
+                ifindex,
+                major,
+            } => on_own_link_with(sp, ns, dev, *ifindex, lab, async |r, i| {
+                match r.root_qdisc(i).await? {
+                    Some(q) if q.major == *major => r.del_root_qdisc(i).await.map(|_| Undone::Done),
+                    // Removed already (link.unshape()): the default is back.
+                    None => Ok(Undone::Done),
+                    Some(q) if q.major == 0 => Ok(Undone::Done),
+                    Some(q) => Ok(Undone::LeftAlone(format!(
+                        "the root qdisc of '{dev}' in '{}' is {} {:x}:, not the one lab '{lab}' put there: left alone",
+                        ns.display(),
+                        q.kind,
+                        q.major
+                    ))),
+                }
+            }),
             Undo::DeleteNftTable { ns, table, owner } => {
                 let id = sp.resolve(ns)?;
                 let prog = nft::program().ok_or_else(|| {
@@ -847,6 +911,21 @@ pub(super) fn on_own_link(
     lab: &str,
     act: impl AsyncFnOnce(&Rtnl, u32) -> Result<()>,
 ) -> Result<Undone> {
+    on_own_link_with(sp, ns, dev, ifindex, lab, async |r, i| {
+        act(r, i).await.map(|_| Undone::Done)
+    })
+}
+
+/// `on_own_link` for a step that may itself find it should leave the link
+/// alone.
+fn on_own_link_with(
+    sp: &mut Spaces,
+    ns: &NsRef,
+    dev: &str,
+    ifindex: u32,
+    lab: &str,
+    act: impl AsyncFnOnce(&Rtnl, u32) -> Result<Undone>,
+) -> Result<Undone> {
     let r = rtnl_of(sp, ns)?;
     sp.block_on(async {
         let have = r.link(dev).await?.index;
@@ -856,7 +935,7 @@ pub(super) fn on_own_link(
                 ns.display()
             )));
         }
-        act(&r, have).await.map(|_| Undone::Done)
+        act(&r, have).await
     })
 }
 
@@ -963,6 +1042,52 @@ mod tests {
         ] {
             assert!(step(bad).validate(&header).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn a_qdisc_step_may_name_only_a_handle_nslab_gives() {
+        let header = Header {
+            lab: "x".into(),
+            pid: 5,
+            start: 0,
+            id: String::new(),
+            script: String::new(),
+            started: 0,
+            isolated: false,
+        };
+        let step = |major: u16| Undo::DeleteQdisc {
+            ns: NsRef::Host,
+            dev: "eth0".into(),
+            ifindex: 2,
+            major,
+        };
+        assert!(step(0x1234).validate(&header).is_ok());
+        // The kernel's default (0:) and tc's own handles (8000: and up) are
+        // never the lab's to delete.
+        for bad in [0, 0x8001, 0xffff] {
+            assert!(step(bad).validate(&header).is_err(), "{bad:x} accepted");
+        }
+        let port = Undo::RestorePort {
+            ns: NsRef::Host,
+            dev: "bad/name".into(),
+            ifindex: 2,
+            opts: PortOpts::default(),
+        };
+        assert!(port.validate(&header).is_err());
+        // Journaled as JSON and read back the same.
+        let port = Undo::RestorePort {
+            ns: NsRef::Host,
+            dev: "eth0".into(),
+            ifindex: 2,
+            opts: PortOpts {
+                isolated: Some(false),
+                hairpin: Some(true),
+                cost: Some(3),
+                priority: Some(2),
+            },
+        };
+        let back: Undo = serde_json::from_str(&serde_json::to_string(&port).unwrap()).unwrap();
+        assert_eq!(back, port);
     }
 
     #[test]

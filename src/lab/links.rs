@@ -1,6 +1,14 @@
 //! Links: veths, bridges, a handle on existing links, and their state.
 
 use super::*;
+use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
+
+/// A bridge port's options (`br.attach(link, #{…})`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachOpts {
+    pub port: PortOpts,
+    pub vlans: Vec<PortVlan>,
+}
 
 impl Lab {
     pub(super) fn exists(&mut self, id: NsId, name: &str) -> Result<bool> {
@@ -115,8 +123,8 @@ impl Lab {
         Ok(())
     }
 
-    /// `ip link add NAME type bridge` + up, in `ns`.
-    pub fn bridge(&mut self, id: NsId, name: &str) -> Result<()> {
+    /// `ip link add NAME type bridge [stp_state 1 …]` + up, in `ns`.
+    pub fn bridge(&mut self, id: NsId, name: &str, opts: &BridgeOpts) -> Result<()> {
         names::check_ifname(name)?;
         let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
         let undo = Undo::DeleteLink {
@@ -126,14 +134,26 @@ impl Lab {
         };
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.recorded(Some(id), undo, |lab| {
-            lab.sp
-                .block_on(r.add_bridge(name, mark))
-                .map_err(|e| match e.raw_errno() {
+            let made = if *opts == BridgeOpts::default() {
+                lab.sp.block_on(r.add_bridge(name, mark))
+            } else {
+                lab.sp.block_on(r.add_bridge_with(name, mark, opts))
+            };
+            made.map_err(|e| match e.raw_errno() {
                     Some(libc::EEXIST) => match lab.exists(id, name) {
                         Ok(false) => index_taken(name),
                         Ok(true) => lab.link_exists_err(id, name),
                         Err(e) => e,
                     },
+                    Some(libc::EOPNOTSUPP) if opts.vlan_filtering == Some(true) => {
+                        no_vlan_filtering("make a bridge with vlan_filtering")
+                    }
+                    Some(libc::ERANGE) | Some(libc::EINVAL) if *opts != BridgeOpts::default() => {
+                        LabError::new(
+                            format!("the kernel refused the settings of bridge '{name}'"),
+                            "with stp on, forward_delay_s must be 2..=30, hello_s 1..=10 and max_age_s 6..=40",
+                        )
+                    }
                     _ => LabError::kernel(
                         "create a bridge",
                         &format!("'{name}' in '{}'", lab.sp.name(id)),
@@ -340,6 +360,102 @@ impl Lab {
         }
     }
 
+    /// `br.attach(link, #{…})`: attach, then set the port's options
+    /// (`ip link set LINK type bridge_slave …`, `bridge vlan add …`).
+    pub fn attach_with(
+        &mut self,
+        br_ns: NsId,
+        br: &str,
+        link_ns: NsId,
+        link: &str,
+        opts: &AttachOpts,
+    ) -> Result<()> {
+        let foreign = self.foreign_link(link_ns, link);
+        if foreign && !opts.vlans.is_empty() {
+            return Err(LabError::new(
+                format!(
+                    "nslab does not set VLANs on '{link}': the lab did not make it, and its VLANs could not be put back exactly at teardown"
+                ),
+                "give VLANs to a link the lab makes (e.g. a veth end beside the bridge)",
+            ));
+        }
+        let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
+        let before = if with_opts {
+            Some(self.link(link_ns, link)?)
+        } else {
+            None
+        };
+        let was_port = before.as_ref().is_some_and(|c| c.master.is_some());
+        // A port of another bridge before: its settings come back when it
+        // is put back there. The record goes first, so that at teardown
+        // the port is back on its old bridge before they are applied (a
+        // link that was no bridge's port loses them when it leaves).
+        if foreign
+            && !opts.port.is_empty()
+            && let Some(cur) = before.filter(|c| c.master.is_some())
+        {
+            let r = self.sp.rtnl(link_ns).map_err(net_err("open netlink"))?;
+            let old = self
+                .sp
+                .block_on(r.port_opts(cur.index))
+                .map_err(|e| LabError::kernel("read bridge port options", link, e))?;
+            if let Some(old) = old {
+                let undo = Undo::RestorePort {
+                    ns: self.sp.nsref(link_ns).clone(),
+                    dev: link.to_string(),
+                    ifindex: cur.index,
+                    opts: old,
+                };
+                // Nothing changes yet: the record only brings them back.
+                self.recorded(Some(link_ns), undo, |_| Ok(()))?;
+            }
+        }
+        self.attach(br_ns, br, link_ns, link)?;
+        if !with_opts {
+            return Ok(());
+        }
+        let index = self.link(link_ns, link)?.index;
+        let r = self.sp.rtnl(link_ns).map_err(net_err("open netlink"))?;
+        let what = format!(
+            "port '{link}' of bridge '{br}' in '{}'",
+            self.sp.name(br_ns)
+        );
+        let set = self.port_settings(&r, index, opts, &what);
+        // A link that was no bridge's port before is not left half set up
+        // (in the REPL the session goes on after the error).
+        if set.is_err() && !was_port {
+            let _ = self.sp.block_on(r.set_master(index, None));
+        }
+        set
+    }
+
+    fn port_settings(&mut self, r: &Rtnl, index: u32, opts: &AttachOpts, what: &str) -> Result<()> {
+        if !opts.port.is_empty() {
+            self.sp
+                .block_on(r.set_port(index, &opts.port))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EOPNOTSUPP) => LabError::new(
+                        format!("the kernel does not support these bridge port options ({what})"),
+                        "isolated needs Linux 4.18 or later; leave the option out on older kernels",
+                    ),
+                    Some(libc::ERANGE) | Some(libc::EINVAL) => LabError::new(
+                        format!("the kernel refused the options of {what}"),
+                        "cost is 1..=65535 (or more on newer kernels), priority 0..=63",
+                    ),
+                    _ => LabError::kernel("set bridge port options", what, e),
+                })?;
+        }
+        if !opts.vlans.is_empty() {
+            self.sp
+                .block_on(r.add_port_vlans(index, &opts.vlans))
+                .map_err(|e| match e.raw_errno() {
+                    Some(libc::EOPNOTSUPP) => no_vlan_filtering("give a bridge port VLANs"),
+                    _ => LabError::kernel("add VLANs to a bridge port", what, e),
+                })?;
+        }
+        Ok(())
+    }
+
     pub(super) fn name_of(&mut self, id: NsId, index: u32) -> Result<Option<String>> {
         Ok(self
             .links_raw(id)?
@@ -371,6 +487,16 @@ impl Lab {
             })
             .collect())
     }
+}
+
+/// EOPNOTSUPP for a bridge VLAN setting: the kernel was built without it.
+pub(super) fn no_vlan_filtering(doing: &str) -> LabError {
+    LabError::new(
+        format!(
+            "cannot {doing}: the kernel has no bridge VLAN filtering (it was built without CONFIG_BRIDGE_VLAN_FILTERING)"
+        ),
+        "run the lab on a kernel built with CONFIG_BRIDGE_VLAN_FILTERING=y, or leave the VLAN options out (the bridge then forwards every VLAN's frames as they come)",
+    )
 }
 
 /// EEXIST for a new link whose name is free: the index nslab picked for it

@@ -13,6 +13,7 @@ mod probes;
 mod procs;
 mod routes;
 mod rules;
+mod shaping;
 mod shared;
 mod show;
 pub mod space;
@@ -30,6 +31,7 @@ use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
+pub use crate::net::rtnl::{BridgeOpts, PortVlan};
 use crate::net::unit::{self, Unit};
 use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
@@ -37,6 +39,7 @@ use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
 use ledger::{Undo, Undone};
 pub use routes::table_by_name;
+pub use links::AttachOpts;
 use space::Spaces;
 pub use space::{HOST, NsId};
 
@@ -141,6 +144,7 @@ pub struct HopView {
 
 pub use exec::RunOpts;
 pub use ping::{PingOpts, PingReport};
+pub use shaping::Shape;
 
 pub struct Lab {
     sp: Spaces,

@@ -18,17 +18,21 @@ use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspe
 
 use super::{NetError, Result};
 
+mod bridge;
 mod kinds;
 mod neigh;
 mod route;
 mod rule;
 pub mod tables;
+mod tc;
 mod wire;
 
+pub use bridge::{BridgeOpts, PortOpts, PortVlan};
 pub use kinds::{AddrBack, Kind, NewLink, RouteBack, Vxlan};
 pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
 pub use route::{Hop, MAIN_TABLE, RouteKind, RouteRow, RouteSpec, known_metric};
 pub use rule::{RuleAction, RuleSpec, default_priority};
+pub use tc::{Netem, Tbf};
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.

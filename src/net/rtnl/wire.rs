@@ -94,6 +94,7 @@ const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
 const NLA_HDRLEN: usize = 4;
 const NLA_TYPE_MASK: u16 = 0x3fff;
+const AF_BRIDGE: u8 = 7;
 
 /// The link attributes `link_row` reads; the rest is dropped unparsed.
 const IFLA_ADDRESS: u16 = 1;
@@ -142,6 +143,11 @@ fn push_nla(out: &mut Vec<u8>, nla: &[u8]) {
 fn lean_link(msg: &[u8]) -> Option<Vec<u8>> {
     let attrs_at = NLMSG_HDRLEN + IFINFOMSG_LEN;
     if msg.len() < attrs_at {
+        return None;
+    }
+    // Answers of the bridge family are asked for only to read a port's
+    // settings (IFLA_PROTINFO): they stay whole.
+    if msg[NLMSG_HDRLEN] == AF_BRIDGE {
         return None;
     }
     let mut out = Vec::with_capacity(256);
@@ -260,6 +266,18 @@ mod tests {
                 LinkAttribute::Controller(3),
             ]
         );
+    }
+
+    #[test]
+    fn bridge_family_answers_stay_whole() {
+        // A port's settings come in IFLA_PROTINFO of a bridge-family dump.
+        let mut port = LinkMessage::default();
+        port.header.interface_family = netlink_packet_route::AddressFamily::Bridge;
+        port.attributes = vec![
+            LinkAttribute::IfName("p0".into()),
+            LinkAttribute::TxQueueLen(1000),
+        ];
+        assert!(lean_link(&wire(port)).is_none());
     }
 
     #[test]
