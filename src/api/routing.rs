@@ -372,12 +372,7 @@ fn rule_req(opts: &Map) -> Res<(RuleSpec, Option<bool>)> {
 }
 
 fn mac_of(s: &str) -> Res<[u8; 6]> {
-    lab::ledger::parse_mac(s).ok_or_else(|| {
-        bad(
-            format!("'{s}' is not a MAC address"),
-            "write six hex bytes separated by colons, e.g. \"02:00:00:00:00:02\"",
-        )
-    })
+    lab::names::parse_mac(s).map_err(super::err)
 }
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {

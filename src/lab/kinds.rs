@@ -17,6 +17,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::ledger::{HomeState, on_own_link, rtnl_of};
+use super::names::{format_mac, parse_mac};
 use super::space::NsRef;
 use super::*;
 use crate::net::NetError;
@@ -790,37 +791,6 @@ fn index_refused(e: &LabError) -> bool {
         e.source.as_ref().and_then(|s| s.raw_errno()),
         Some(libc::EEXIST) | Some(libc::EBUSY)
     )
-}
-
-/// "02:00:00:00:00:01" -> bytes.
-pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let bad = || {
-        LabError::new(
-            format!("'{}' is not a MAC address", crate::diag::clip(s, 40)),
-            "write it as six hex bytes with colons, e.g. \"02:00:00:00:00:01\"",
-        )
-    };
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut out {
-        let p = parts.next().ok_or_else(bad)?;
-        if p.len() != 2 {
-            return Err(bad());
-        }
-        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    Ok(out)
-}
-
-/// Bytes -> "02:00:00:00:00:01".
-pub fn format_mac(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// Undoes a `MoveBack` step (see there): from `at` (namespace, name,

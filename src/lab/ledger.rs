@@ -198,27 +198,6 @@ pub struct SavedRoute {
     pub pref: Option<u8>,
 }
 
-/// "02:00:00:00:00:02" as bytes.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut out {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
-pub fn mac_text(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// What undoing a step came to, when it did not simply work.
 pub enum Undone {
     Done,
@@ -409,9 +388,9 @@ impl Undo {
             } => {
                 check_ref(ns)?;
                 check_if(dev)?;
-                parse_mac(lladdr)
+                names::parse_mac(lladdr)
                     .map(drop)
-                    .ok_or_else(|| format!("'{lladdr}' is not a link-layer address"))
+                    .map_err(|_| format!("'{lladdr}' is not a link-layer address"))
             }
             Undo::ReleaseSysctl { key } => names::check_sysctl_key(key).map_err(|e| e.message),
             Undo::MoveBack {
@@ -438,9 +417,7 @@ impl Undo {
             Undo::RestoreMac { ns, dev, mac, .. } => {
                 check_ref(ns)?;
                 check_if(dev)?;
-                super::kinds::parse_mac(mac)
-                    .map(drop)
-                    .map_err(|e| e.message)
+                names::parse_mac(mac).map(drop).map_err(|e| e.message)
             }
             Undo::StopProcess { pid, .. } => {
                 if *pid > 1 && *pid <= i32::MAX as u32 {
@@ -572,7 +549,7 @@ impl Undo {
                 lladdr,
             } => {
                 let r = rtnl_of(sp, ns)?;
-                let mac = parse_mac(lladdr);
+                let mac = names::parse_mac(lladdr).ok();
                 sp.block_on(async {
                     let have = r.link(dev).await?.index;
                     if have != *ifindex {
@@ -706,7 +683,7 @@ impl Undo {
                 ifindex,
                 mac,
             } => {
-                let mac = super::kinds::parse_mac(mac).map_err(|e| NetError::Other(e.message))?;
+                let mac = names::parse_mac(mac).map_err(|e| NetError::Other(e.message))?;
                 on_own_link(sp, ns, dev, *ifindex, lab, async |r, i| {
                     r.set_mac(i, mac).await
                 })

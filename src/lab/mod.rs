@@ -30,16 +30,16 @@ use crate::cancel::Cancel;
 use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
-pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 pub use crate::net::rtnl::{BridgeOpts, PortVlan};
+pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 use crate::net::unit::{self, Unit};
 use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
 use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
 use ledger::{Undo, Undone};
-pub use routes::table_by_name;
 pub use links::AttachOpts;
+pub use routes::table_by_name;
 use space::Spaces;
 pub use space::{HOST, NsId};
 

@@ -133,6 +133,37 @@ pub fn check_sysctl_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// "02:00:00:00:00:01" -> bytes.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || {
+        LabError::new(
+            format!("'{}' is not a MAC address", crate::diag::clip(s, 40)),
+            "write it as six hex bytes with colons, e.g. \"02:00:00:00:00:01\"",
+        )
+    };
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Bytes -> "02:00:00:00:00:01".
+pub fn format_mac(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

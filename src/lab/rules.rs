@@ -1,6 +1,7 @@
 //! Policy routing rules and neighbour entries: `ip rule` and `ip neigh`.
 
-use super::ledger::{mac_text, rule_text};
+use super::ledger::rule_text;
+use super::names::format_mac;
 use super::*;
 
 impl Lab {
@@ -78,7 +79,7 @@ impl Lab {
         {
             let there = n
                 .lladdr
-                .map(|m| format!(" ({})", mac_text(&m)))
+                .map(|m| format!(" ({})", format_mac(&m)))
                 .unwrap_or_default();
             return Err(LabError::new(
                 format!("there is already a permanent entry for {what}{there}"),
@@ -103,7 +104,7 @@ impl Lab {
                 dev: dev.to_string(),
                 ifindex: link.index,
                 addr,
-                lladdr: mac_text(&mac),
+                lladdr: format_mac(&mac),
             };
             self.recorded(Some(id), undo, act)
         } else {
