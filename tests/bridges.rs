@@ -456,3 +456,36 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
     // The witnesses saw the settings from before (not all defaults).
     assert!(out.contains("priority 2 cost 3 hairpin off"), "{out}");
 }
+
+/// A port of someone's bridge, moved by the plain `br.attach(link)` to a
+/// bridge of the lab's, is put back on its bridge with its old settings
+/// (joining another bridge resets them).
+#[test]
+fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
+    let d = Dir::new();
+    d.write(
+        "m.rhai",
+        "let h = host();\nlet br = bridge(h, \"lab0\");\nbr.attach(h.link(\"hp0\"));\n\
+         print(h.exec(\"ip -d link show hp0\").stdout);\n",
+    );
+    let o = private_host(
+        &d,
+        "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6\n\
+         ip link add hb0 type bridge && ip link set hb0 up\n\
+         ip link add hp0 type veth peer name hq0 && ip link set hp0 master hb0 && ip link set hp0 up && ip link set hq0 up\n\
+         ip link set hp0 type bridge_slave cost 3 priority 2\n\
+         state() { ip -d link show hp0 | grep -o 'master [a-z0-9]*'; ip -d link show hp0 | grep -o 'priority [0-9]* cost [0-9]*'; }\n\
+         state > state0\n\
+         \"$NSLAB\" run m.rhai; echo run=$?\n\
+         state > state1\n\
+         diff -u state0 state1 && echo SAME\ncat state1\n",
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("run=0"), "{out}");
+    assert!(
+        o.stdout.contains("master lab0"),
+        "the port did not move:\n{out}"
+    );
+    assert!(o.stdout.contains("SAME"), "{out}");
+    assert!(o.stdout.contains("priority 2 cost 3"), "{out}");
+}

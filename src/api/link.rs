@@ -162,7 +162,13 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         attach_doc.clone(),
         move |br: &mut Link, link: Link| -> Res<Link> {
             c.lab()?
-                .attach(br.ns.id, &br.name, link.ns.id, &link.name)
+                .attach_with(
+                    br.ns.id,
+                    &br.name,
+                    link.ns.id,
+                    &link.name,
+                    &crate::lab::AttachOpts::default(),
+                )
                 .map_err(err)?;
             Ok(br.clone())
         },

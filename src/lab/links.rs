@@ -380,20 +380,18 @@ impl Lab {
             ));
         }
         let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
-        let before = if with_opts {
+        let before = if with_opts || foreign {
             Some(self.link(link_ns, link)?)
         } else {
             None
         };
         let was_port = before.as_ref().is_some_and(|c| c.master.is_some());
         // A port of another bridge before: its settings come back when it
-        // is put back there. The record goes first, so that at teardown
-        // the port is back on its old bridge before they are applied (a
-        // link that was no bridge's port loses them when it leaves).
-        if foreign
-            && !opts.port.is_empty()
-            && let Some(cur) = before.filter(|c| c.master.is_some())
-        {
+        // is put back there (joining this bridge resets them, options or
+        // not). The record goes first, so that at teardown the port is back
+        // on its old bridge before they are applied (a link that was no
+        // bridge's port loses them when it leaves).
+        if foreign && let Some(cur) = before.filter(|c| c.master.is_some()) {
             let r = self.sp.rtnl(link_ns).map_err(net_err("open netlink"))?;
             let old = self
                 .sp
