@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod diag;
 mod engine;
+mod explain;
 mod isolate;
 mod lab;
 mod limits;

@@ -2,6 +2,7 @@
 //! the Lab; nothing here touches the kernel.
 
 mod addr;
+mod explain;
 mod firewall;
 mod link;
 mod misc;
@@ -279,6 +280,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     link::register(&mut r, ctx);
     addr::register(&mut r, ctx);
     probe::register(&mut r, ctx);
+    explain::register(&mut r, ctx);
     socket::register(&mut r, ctx);
     firewall::register(&mut r, ctx);
     recipe::register(&mut r);

@@ -24,7 +24,10 @@ use rtnetlink::{
 
 use super::{NetError, Result};
 
+mod lookup;
 mod wire;
+
+pub use lookup::{FibEntry, NeighRow, RouteAnswer, RouteQuery};
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.
