@@ -149,11 +149,14 @@ impl Walker<'_, '_> {
             && self.w.listening(dest, proto, port, dst) == Some(false)
         {
             let p = crate::lab::proto_name(proto);
-            let listen = if p == "tcp" {
-                format!("{}.listen({port})", self.var(dest))
+            let help = if p == "tcp" {
+                format!(
+                    "start a server there: {v}.listen({port}), or spawn one (e.g. {v}.spawn(\"python3 -m http.server {port}\"))",
+                    v = self.var(dest)
+                )
             } else {
                 format!(
-                    "{}.listen(#{{proto: \"{p}\", port: {port}}})",
+                    "start a server there that answers: {}.listen(#{{proto: \"{p}\", port: {port}}})",
                     self.var(dest)
                 )
             };
@@ -166,10 +169,7 @@ impl Walker<'_, '_> {
                         "nothing listens on {p} port {port} in {} (the connection is refused, not dropped on the way)",
                         self.name(dest)
                     ),
-                    help: format!(
-                        "start a server there: {listen}, or spawn one (e.g. {}.spawn(\"python3 -m http.server {port}\"))",
-                        self.var(dest)
-                    ),
+                    help,
                 }),
                 None,
             );
@@ -824,7 +824,7 @@ impl Walker<'_, '_> {
                 i.name
             )),
             Err(_) => {
-                let gw = self.guess_gateway(ns, s);
+                let gw = self.guess_gateway(ns, s, None);
                 let net = self.net_of(s);
                 let help = match gw {
                     Some(g) => format!(
@@ -858,33 +858,50 @@ impl Walker<'_, '_> {
     fn no_route(&mut self, dir: Dir, ns: NsId, dst: IpAddr) -> Finding {
         let n = self.name(ns);
         let v = self.var(ns);
-        let down: Vec<String> = {
+        let down: Vec<LinkInfoRow> = {
             let links = self.w.links(ns).to_vec();
             links
                 .into_iter()
                 .filter(|l| !l.up && l.kind != "loopback")
                 .filter(|l| !self.w.addrs_on(ns, l.index, dst).is_empty())
-                .map(|l| l.name)
                 .collect()
         };
         if let Some(l) = down.first() {
+            // The kernel removed the routes through it when it went down;
+            // only the connected ones come back with it.
+            let connected = self
+                .w
+                .addrs_on(ns, l.index, dst)
+                .iter()
+                .any(|a| a.contains(&dst));
+            let mut help = format!("{v}.link(\"{}\").up()", l.name);
+            if !connected && let Some(g) = self.guess_gateway(ns, dst, Some(l)) {
+                help.push_str(&format!(
+                    ", then the routes through it again (the kernel removed them), e.g. {v}.route(\"default\", \"{g}\")"
+                ));
+            }
             return Finding {
                 reason: format!(
-                    "{n} has no route to {dst}: its link {l} is down (and its routes went with it)"
+                    "{n} has no route to {dst}: its link {} is down (and its routes went with it)",
+                    l.name
                 ),
-                help: format!("{v}.link(\"{l}\").up()"),
+                help,
             };
         }
         let back = dir == Dir::Reply;
         let net = self.net_of(dst);
-        let gw = self.guess_gateway(ns, dst);
+        let gw = self.guess_gateway(ns, dst, None);
         let has_default = self
             .w
             .fib(ns, dst.is_ipv6())
             .iter()
             .any(|e| e.dst.prefix_len() == 0 && e.kind == "unicast");
+        // A host gets a default route; a router, one for that subnet.
+        let router = self.w.sysctl_num(ns, "net/ipv4/ip_forward") == Some(1);
         let route = match gw {
-            Some(g) if !has_default && !back => format!("{v}.route(\"default\", \"{g}\")"),
+            Some(g) if !has_default && !back && !router => {
+                format!("{v}.route(\"default\", \"{g}\")")
+            }
             Some(g) => format!("{v}.route(\"{net}\", \"{g}\")"),
             None => {
                 format!("{v}.route(\"{net}\", GATEWAY) with GATEWAY a router on one of its links")
@@ -910,10 +927,13 @@ impl Walker<'_, '_> {
                 } else {
                     (masq, route)
                 };
+                let why = if is_private(self.pkt.dst) {
+                    String::new()
+                } else {
+                    format!(" (a private address {r} passes on without masquerading it)")
+                };
                 return Finding {
-                    reason: format!(
-                        "{n} has no route back to {dst} (a private address {r} passes on without masquerading it)"
-                    ),
+                    reason: format!("{n} has no route back to {dst}{why}"),
                     help: format!("{first}, or {second}"),
                 };
             }
@@ -931,11 +951,26 @@ impl Walker<'_, '_> {
     /// A router next to `ns` that can take packets for `dst`: an address,
     /// in a subnet of one of `ns`'s links, of a namespace on that link
     /// whose own lookup for `dst` works (or that owns it).
-    fn guess_gateway(&mut self, ns: NsId, dst: IpAddr) -> Option<IpAddr> {
-        let links = self.w.links(ns).to_vec();
+    /// (`only`: on that link, up or not.)
+    fn guess_gateway(
+        &mut self,
+        ns: NsId,
+        dst: IpAddr,
+        only: Option<&LinkInfoRow>,
+    ) -> Option<IpAddr> {
+        let links = match only {
+            Some(l) => vec![l.clone()],
+            None => self
+                .w
+                .links(ns)
+                .iter()
+                .filter(|l| l.up && l.kind != "loopback")
+                .cloned()
+                .collect(),
+        };
         let mut best: Option<(u8, IpAddr)> = None;
         let mut ties = 0;
-        for l in links.iter().filter(|l| l.up && l.kind != "loopback") {
+        for l in &links {
             let mine = self.w.addrs_on(ns, l.index, dst);
             if mine.is_empty() {
                 continue;
