@@ -576,3 +576,49 @@ print(`NEIGH: [${h1.run("ip neigh show").trim()}]`);
         ],
     );
 }
+
+#[test]
+fn ipv6_forwarding_off_is_named_and_link_local_gateways_are_followed() {
+    let o = run_isolated(
+        "v6.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let h1 = netns("h1");
+let r1 = netns("r1");
+let h2 = netns("h2");
+let a = veth(h1, "eth0", r1, "e1");
+let b = veth(r1, "e2", h2, "eth0");
+a[0].addr("fd01::2/64");
+a[1].addr("fd01::1/64");
+b[0].addr("fd02::1/64");
+b[1].addr("fd02::2/64");
+h1.route("default", "fd01::1");
+print("FAULT: " + why(h1, "fd02::2"));
+r1.forwarding(true);
+// h2's way back goes via r1's link-local address, as routers announce it.
+let ll = r1.run("ip -6 -o addr show dev e2 scope link").split("inet6 ")[1].split("/")[0];
+h2.run(`ip -6 route add default via ${ll} dev eth0`);
+h1.expect_reach("fd02::2");
+let back = h1.trace("fd02::2").filter(|h| h.dir == "reply");
+print(`BACK: ${back.map(|h| h.ns + ":" + h.verdict)} ${back[0].via == ll}`);
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "h1 cannot reach fd02::2: r1 does not forward IPv6 (net.ipv6.conf.all.forwarding = 0)",
+            "path: h1 eth0 -> r1 e1 ✗",
+            "HELP: r1.forwarding(true)",
+            r#"BACK: ["h2:forward", "r1:forward", "h1:deliver"] true"#,
+            "FIXED",
+        ],
+    );
+}

@@ -324,7 +324,10 @@ impl Walker<'_, '_> {
             } else if dst.is_ipv6()
                 && let Some(f) = self.v6_forwarding(ns, iif.as_ref())
             {
-                return drop_here(self, f);
+                // Dropped on arrival, as IPv4 is: no way out is drawn.
+                let why = f.reason.clone();
+                self.hop(ns, iif_name.as_deref(), None, None, Verdict::Drop, why);
+                return End::Lost(f);
             }
             let Some(cur_src) = src else {
                 let f = self.no_address(ns, &oif, dst);
@@ -356,12 +359,7 @@ impl Walker<'_, '_> {
             let seg = segment::follow(self.w, ns, &oif);
             let mut found = None;
             for e in &seg.endpoints {
-                if self
-                    .w
-                    .addrs_on(e.ns, e.link.index, next)
-                    .iter()
-                    .any(|n| n.addr() == next)
-                {
+                if self.w.holds(e.ns, e.link.index, next) {
                     found = Some(e.clone());
                     break;
                 }

@@ -87,6 +87,13 @@ impl<'a> World<'a> {
             .collect()
     }
 
+    /// Does link `index` of `id` hold `ip` (a link-local one too)?
+    pub fn holds(&mut self, id: NsId, index: u32, ip: IpAddr) -> bool {
+        self.addrs(id)
+            .iter()
+            .any(|a| a.index == index && a.addr.addr() == ip)
+    }
+
     /// Every (namespace, link index, address) in the lab holding `ip`.
     pub fn owners(&mut self, ip: IpAddr) -> Vec<(NsId, u32, IpNet)> {
         let mut out = Vec::new();

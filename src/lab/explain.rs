@@ -83,12 +83,23 @@ impl Lab {
                 (p, Some(before))
             }
             _ => {
-                let opts = PingOpts {
-                    count: 2,
+                // One echo, answered at once when the path works; when it
+                // is not, two more (a first packet can be lost while a
+                // link settles) before the answer is no.
+                let one = PingOpts {
+                    count: 1,
                     interval: Duration::from_millis(100),
                     timeout,
                 };
-                let rep = self.ping(id, pkt.dst, &opts)?;
+                let mut rep = self.ping(id, pkt.dst, &one)?;
+                if rep.replies.is_empty() && rep.why.is_none() {
+                    let again = PingOpts {
+                        count: 2,
+                        interval: Duration::from_millis(100),
+                        timeout: timeout.min(Duration::from_millis(300)),
+                    };
+                    rep = self.ping(id, pkt.dst, &again)?;
+                }
                 if let Some(why) = rep.why.filter(|_| rep.replies.is_empty()) {
                     return Err(LabError::new(
                         format!(
