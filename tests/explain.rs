@@ -622,3 +622,23 @@ print("FIXED");
         ],
     );
 }
+
+#[test]
+fn a_neighbour_that_never_answers_arp_is_named() {
+    let t = fault_then_fixed(
+        r#"
+r1.sysctl("net.ipv4.conf.e1.arp_ignore", "8");
+print("FAULT: " + why(h1, "10.1.0.1", #{}));
+r1.sysctl("net.ipv4.conf.e1.arp_ignore", "0");
+h1.expect_reach("10.1.0.1");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.1.0.1: r1 answers no ARP request on e1 (net.ipv4.conf.e1.arp_ignore = 8), so h1's ARP entry for 10.1.0.1 on eth0 is",
+            "HELP: r1.sysctl(\"net.ipv4.conf.e1.arp_ignore\", \"0\")",
+        ],
+    );
+}

@@ -109,7 +109,7 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport, trace: Option<&crate::expla
     }
     if let Some(t) = trace {
         let _ = write!(out, "\npath: {}", t.draw());
-        if let Some(f) = &t.lost {
+        if let Some(f) = t.reason() {
             let _ = write!(out, "\nhelp: {}", f.help);
         }
     }

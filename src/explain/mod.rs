@@ -127,6 +127,9 @@ pub struct Trace {
     /// Why the packet or its reply is lost; `None` when nothing on the path
     /// loses it (or nslab cannot tell: see `unknown`).
     pub lost: Option<Finding>,
+    /// What looks wrong although the path is whole (a neighbour that does
+    /// not answer): the reason when a probe failed and `lost` is `None`.
+    pub suspects: Vec<Finding>,
     /// Where nslab could not go on ("cannot follow past host eth0 …").
     pub unknown: Option<String>,
     /// The namespaces whose routes, links and sysctls were read.
@@ -137,6 +140,11 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Why a probe that failed was lost, if nslab found out.
+    pub fn reason(&self) -> Option<&Finding> {
+        self.lost.as_ref().or(self.suspects.first())
+    }
+
     /// What nslab looked at, for when it found no reason.
     pub fn no_reason(&self) -> String {
         let mut s = match &self.unknown {
@@ -221,7 +229,7 @@ pub fn trace(lab: &mut Lab, id: NsId, pkt: &Packet) -> Result<Trace> {
 pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> LabError {
     let head = format!("{from} cannot reach {}{}", pkt.dst, pkt.what());
     let path = t.draw();
-    match &t.lost {
+    match t.reason() {
         Some(f) => LabError::new(format!("{head}: {}\npath: {path}", f.reason), &f.help),
         None if refused => {
             let last = t
@@ -325,6 +333,7 @@ mod tests {
                 hop(Dir::Request, "r1", Some("e1"), None, Verdict::Drop),
             ],
             lost: None,
+            suspects: vec![],
             unknown: None,
             checked: vec![],
             firewalled: vec![],

@@ -40,6 +40,8 @@ struct Walker<'w, 'a> {
     hops: Vec<Hop>,
     /// The direction of the leg being walked.
     dir: Dir,
+    /// What looks wrong on a path that is otherwise whole.
+    suspects: Vec<Finding>,
     checked: Vec<NsId>,
     nats: Vec<Nat>,
     /// Where the request started and the source address it left with.
@@ -52,6 +54,7 @@ pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
         pkt: pkt.clone(),
         hops: Vec::new(),
         dir: Dir::Request,
+        suspects: Vec::new(),
         checked: Vec::new(),
         nats: Vec::new(),
         origin: None,
@@ -74,6 +77,7 @@ pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
     }
     Trace {
         hops: k.hops,
+        suspects: k.suspects,
         lost,
         unknown,
         checked,
@@ -401,6 +405,16 @@ impl Walker<'_, '_> {
                 let f = self.no_carrier(*lns, l);
                 return drop_here(self, f);
             }
+            // The owner is there and the way is open, yet the neighbour
+            // entry says nobody answered: something on the link eats ARP
+            // (or neighbour discovery). Only a suspicion: the entry may be
+            // from before a fix.
+            if let Some(nb) = self.w.neighbour(ns, oif.index, next)
+                && (nb.state == "failed" || nb.state == "incomplete")
+            {
+                let f = self.unanswered(ns, &oif, next, &e, &nb.state);
+                self.suspects.push(f);
+            }
             self.hop(
                 ns,
                 iif_name.as_deref(),
@@ -416,6 +430,67 @@ impl Walker<'_, '_> {
             reason: format!("the path to {dst} is longer than {MAX_HOPS} hops"),
             help: "check the routes along the path for a loop (ns.routes())".into(),
         })
+    }
+
+    /// `next` is on `e`, but `ns`'s neighbour entry for it is `state`
+    /// (failed, incomplete): its requests go unanswered.
+    fn unanswered(
+        &mut self,
+        ns: NsId,
+        oif: &LinkInfoRow,
+        next: IpAddr,
+        e: &segment::Endpoint,
+        state: &str,
+    ) -> Finding {
+        let (o, ov, ol) = (self.name(e.ns), self.var(e.ns), e.link.name.clone());
+        let entry = format!(
+            "{}'s {} entry for {next} on {} is {}",
+            self.name(ns),
+            neigh_word(next),
+            oif.name,
+            state.to_uppercase()
+        );
+        if next.is_ipv4() {
+            let all = self
+                .w
+                .sysctl_num(e.ns, "net/ipv4/conf/all/arp_ignore")
+                .unwrap_or(0);
+            let dev = self
+                .w
+                .sysctl_num(e.ns, &format!("net/ipv4/conf/{ol}/arp_ignore"))
+                .unwrap_or(0);
+            // 8: answer no ARP request at all.
+            if all.max(dev) >= 8 {
+                let mut fix = Vec::new();
+                if all >= 8 {
+                    fix.push(format!(
+                        "{ov}.sysctl(\"net.ipv4.conf.all.arp_ignore\", \"0\")"
+                    ));
+                }
+                if dev >= 8 {
+                    fix.push(format!(
+                        "{ov}.sysctl(\"net.ipv4.conf.{ol}.arp_ignore\", \"0\")"
+                    ));
+                }
+                let key = if dev >= 8 { ol.as_str() } else { "all" };
+                return Finding {
+                    reason: format!(
+                        "{o} answers no ARP request on {ol} (net.ipv4.conf.{key}.arp_ignore = {}), so {entry}",
+                        all.max(dev)
+                    ),
+                    help: fix.join("; "),
+                };
+            }
+        }
+        Finding {
+            reason: format!(
+                "{entry}, though {o} {ol} has that address: something on the link drops {} (an arp or bridge firewall rule, arp_ignore/arp_filter, rp_filter for the sender)",
+                neigh_word(next)
+            ),
+            help: format!(
+                "look at {o}'s firewall ({ov}.run(\"nft list ruleset\")) and its arp sysctls ({ov}.run(\"sysctl -a -r arp_\"))"
+            ),
+        }
     }
 
     /// The egress link has no address of the packet's family.

@@ -175,7 +175,7 @@ impl Lab {
         }
         let t = explain::trace(self, id, &Packet::ping(dst))?;
         if rep.why.is_none() {
-            rep.why = Some(match &t.lost {
+            rep.why = Some(match t.reason() {
                 Some(f) => f.reason.clone(),
                 None => t.no_reason(),
             });
