@@ -642,3 +642,31 @@ print("FIXED");
         ],
     );
 }
+
+#[test]
+fn a_link_kind_nslab_cannot_follow_is_said_not_guessed() {
+    let o = run_isolated(
+        "mv.rhai",
+        r#"
+let x = netns("x");
+let y = netns("y");
+let c = veth(x, "p0", y, "eth0");
+c[1].addr("10.9.0.2/24");
+x.run("ip link add mv0 link p0 type macvlan mode bridge && ip link set mv0 up");
+x.addr("mv0", "10.9.0.1/24");
+let hops = x.trace("10.9.0.2");
+print(`LAST: ${hops[hops.len() - 1].verdict}: ${hops[hops.len() - 1].why}`);
+try { x.expect_reach("10.9.0.99", #{timeout_ms: 200}); } catch (e) { print(`FAULT: ${e.message}`); }
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "LAST: forward: route to 10.9.0.2 dev mv0 (table main); nslab cannot follow past x mv0 (a macvlan link) (where 10.9.0.2 could be)",
+            "FAULT: x cannot reach 10.9.0.99, and nslab cannot tell why: nslab cannot follow past x mv0 (a macvlan link) (where 10.9.0.99 could be)",
+            "path: x mv0 -> ?",
+        ],
+    );
+}

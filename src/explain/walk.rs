@@ -380,7 +380,7 @@ impl Walker<'_, '_> {
                         Some(&oif.name),
                         a.gateway,
                         Verdict::Forward,
-                        route_why,
+                        format!("{route_why}; {u}"),
                     );
                     return End::Unknown(u);
                 }
