@@ -496,13 +496,89 @@ print("FIXED");
 }
 
 #[test]
-fn when_nslab_cannot_tell_it_says_what_it_checked() {
-    // A firewall drop: nslab does not read rules yet, but says where they are.
+fn a_firewall_rule_that_drops_is_named_and_its_help_runs() {
+    // The help is code: eval runs it as written.
     let t = fault_then_fixed(
         r#"
 r1.drop(#{chain: "forward", proto: "icmp"});
+let e = ();
+try { h1.expect_reach("10.2.0.2"); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+eval(e.help);
+h1.expect_reach("10.2.0.2");
+// A table of someone else's (iptables-nft, a script) is read too.
+r1.run("nft add table ip other; nft add chain ip other fw '{ type filter hook forward priority -5; }'; nft add rule ip other fw tcp dport 22 reject comment no-ssh");
+h2.listen(22);
+let e = ();
+try { h1.expect_reach("10.2.0.2", #{port: 22}); } catch (err) { e = err; }
+print(`OTHER: ${e.message}
+HELP: ${e.help}`);
+eval(e.help);
+h1.expect_reach("10.2.0.2", #{port: 22});
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2: r1 drops the ping: rule `meta l4proto icmp drop` (handle",
+            "in the chain forward of inet nslab-explain (forward)",
+            "path: h1 eth0 -> r1 e1/e2 -> ✗",
+            "HELP: r1.run(\"nft delete rule inet nslab-explain forward handle",
+            "OTHER: h1 cannot reach 10.2.0.2 on tcp port 22: r1 rejects tcp port 22: rule \"no-ssh\" `tcp dport 22 reject` (handle",
+            "in the chain fw of ip other (forward)",
+            "HELP: r1.run(\"nft delete rule ip other fw handle",
+        ],
+    );
+}
+
+/// Seed 004 with the port-80 accept removed: the input policy drops it.
+#[test]
+fn a_drop_policy_with_no_accept_is_named() {
+    let o = run_isolated(
+        "fw.rhai",
+        r#"
+let ns = netns("example_ns");
+let cable = veth(host(), "veth0", ns, "veth1");
+cable[0].addr("192.168.50.1/24");
+cable[1].addr("192.168.50.2/24");
+ns.route("default", #{dev: "veth1"});
+let web = ns.listen(80);
+ns.accept(#{chain: "input", state: "established,related"});
+ns.policy("input", "drop");
+let e = ();
+try { host().expect_reach("192.168.50.2", #{port: 80, timeout_ms: 300}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+let example_ns = ns;
+eval(e.help);
+host().expect_reach("192.168.50.2", #{port: 80});
+host().expect_blocked("192.168.50.2", #{port: 22, timeout_ms: 300});
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "host cannot reach 192.168.50.2 on tcp port 80: example_ns drops tcp port 80: the chain input of inet nslab-fw (input) has policy drop and no rule in it accepts it",
+            "path: host veth0 -> example_ns veth1 ✗",
+            "HELP: example_ns.accept(#{chain: \"input\", proto: \"tcp\", dport: 80})",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn when_nslab_cannot_tell_it_says_what_it_checked() {
+    // A drop at the netdev ingress hook: nslab does not read that family.
+    let t = fault_then_fixed(
+        r#"
+r1.run("nft add table netdev t; nft add chain netdev t in '{ type filter hook ingress device e1 priority 0; }'; nft add rule netdev t in ip protocol icmp drop");
 print("FAULT: " + why(h1, "10.2.0.2", #{timeout_ms: 300}));
-r1.run("nft flush ruleset");
+r1.run("nft delete table netdev t");
 h1.expect_reach("10.2.0.2");
 print("FIXED");
 "#,

@@ -8,6 +8,7 @@
 //! owns the destination, then the reply back: a reply that cannot come
 //! back is a lost reply, not a lost request, and is said so.
 
+mod firewall;
 mod nat;
 mod segment;
 mod walk;
@@ -40,7 +41,7 @@ impl Packet {
     }
 
     /// IP protocol number, for policy rules that match it.
-    fn ip_proto(&self) -> u8 {
+    pub(crate) fn ip_proto(&self) -> u8 {
         match (self.proto, self.dst.is_ipv6()) {
             (Some(Proto::Tcp), _) => 6,
             (Some(Proto::Udp), _) => 17,
@@ -57,7 +58,7 @@ impl Packet {
         }
     }
 
-    fn proto_word(&self) -> &'static str {
+    pub(crate) fn proto_word(&self) -> &'static str {
         match (self.proto, self.dst.is_ipv6()) {
             (Some(p), _) => crate::lab::proto_name(p),
             (None, false) => "icmp",

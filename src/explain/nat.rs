@@ -67,28 +67,21 @@ pub fn list_ruleset(ns: BorrowedFd<'_>, nft: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The source-NAT rules of a ruleset, and how many rules or chain policies
-/// in it can drop or reject a packet.
-pub fn parse(json: &str) -> (Vec<NatRule>, usize) {
+/// The source-NAT rules of a ruleset.
+pub fn parse(json: &str) -> Vec<NatRule> {
     let Ok(v) = serde_json::from_str::<Value>(json) else {
-        return (Vec::new(), 0);
+        return Vec::new();
     };
     let items = v["nftables"].as_array().cloned().unwrap_or_default();
     let mut nat_chains = Vec::new();
-    let mut droppers = 0;
     for it in &items {
         let c = &it["chain"];
-        if c.is_object() {
-            if c["type"] == "nat" && c["hook"] == "postrouting" {
-                nat_chains.push((
-                    c["family"].as_str().unwrap_or("").to_string(),
-                    c["table"].as_str().unwrap_or("").to_string(),
-                    c["name"].as_str().unwrap_or("").to_string(),
-                ));
-            }
-            if c["policy"] == "drop" {
-                droppers += 1;
-            }
+        if c["type"] == "nat" && c["hook"] == "postrouting" {
+            nat_chains.push((
+                c["family"].as_str().unwrap_or("").to_string(),
+                c["table"].as_str().unwrap_or("").to_string(),
+                c["name"].as_str().unwrap_or("").to_string(),
+            ));
         }
     }
     let mut rules = Vec::new();
@@ -98,12 +91,6 @@ pub fn parse(json: &str) -> (Vec<NatRule>, usize) {
             continue;
         }
         let exprs = r["expr"].as_array().cloned().unwrap_or_default();
-        if exprs
-            .iter()
-            .any(|e| e.get("drop").is_some() || e.get("reject").is_some())
-        {
-            droppers += 1;
-        }
         let key = (
             r["family"].as_str().unwrap_or("").to_string(),
             r["table"].as_str().unwrap_or("").to_string(),
@@ -145,7 +132,7 @@ pub fn parse(json: &str) -> (Vec<NatRule>, usize) {
             rules.push(rule);
         }
     }
-    (rules, droppers)
+    rules
 }
 
 fn prefix_of(v: &Value) -> Option<IpNet> {
@@ -176,8 +163,7 @@ mod tests {
    {"match":{"op":"==","left":{"meta":{"key":"oif"}},"right":"lo"}},
    {"snat":{"family":"ip","addr":"1.2.3.4"}}]}},
  {"rule":{"family":"inet","table":"t","chain":"forward","handle":5,"expr":[{"drop":null}]}}]}"#;
-        let (rules, droppers) = parse(json);
-        assert_eq!(droppers, 2, "a drop rule and a drop policy");
+        let rules = parse(json);
         assert_eq!(rules.len(), 2);
         let src: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(rules[0].applies(src, "uplink"));
@@ -185,6 +171,6 @@ mod tests {
         assert!(!rules[0].applies("10.1.0.2".parse().unwrap(), "uplink"));
         assert_eq!(rules[1].to, Some("1.2.3.4".parse().unwrap()));
         assert!(rules[1].applies(src, "lo"));
-        assert_eq!(parse("not json"), (Vec::new(), 0));
+        assert_eq!(parse("not json"), Vec::new());
     }
 }

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::firewall::{self, Chain, Outcome, Pkt};
 use super::segment::{self, Segment};
 use super::world::{World, is_private};
 use super::{Dir, Finding, Hop, Packet, Trace, Verdict, var};
@@ -260,6 +261,20 @@ impl Walker<'_, '_> {
             };
             match a.kind.as_str() {
                 "local" => {
+                    if let (Some(_), Some(s)) = (&iif, src)
+                        && let Some(f) = self.filtered(
+                            ns,
+                            iif_name.as_deref(),
+                            None,
+                            s,
+                            dst,
+                            &["prerouting", "input"],
+                        )
+                    {
+                        let why = f.reason.clone();
+                        self.hop(ns, iif_name.as_deref(), None, None, Verdict::Drop, why);
+                        return End::Lost(f);
+                    }
                     let why = format!("{dst} is an address of {}", self.name(ns));
                     self.hop(ns, iif_name.as_deref(), None, None, Verdict::Deliver, why);
                     let src = src.unwrap_or(dst);
@@ -337,6 +352,21 @@ impl Walker<'_, '_> {
                 let f = self.no_address(ns, &oif, dst);
                 return drop_here(self, f);
             };
+            let hooks: &[&str] = if iif.is_none() {
+                &["output", "postrouting"]
+            } else {
+                &["prerouting", "forward", "postrouting"]
+            };
+            if let Some(f) = self.filtered(
+                ns,
+                iif_name.as_deref(),
+                Some(&oif.name),
+                cur_src,
+                dst,
+                hooks,
+            ) {
+                return drop_here(self, f);
+            }
             if let Some(rule) = nat.iter().find(|r| r.applies(cur_src, &oif.name)) {
                 let public = rule.to.or_else(|| {
                     self.w
@@ -430,6 +460,133 @@ impl Walker<'_, '_> {
             reason: format!("the path to {dst} is longer than {MAX_HOPS} hops"),
             help: "check the routes along the path for a loop (ns.routes())".into(),
         })
+    }
+
+    /// What the filter chains of `ns` at `hooks` do to the packet: a drop
+    /// nslab is sure of is the reason; one it is not sure of (a match it
+    /// does not read) is a suspect.
+    fn filtered(
+        &mut self,
+        ns: NsId,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        src: IpAddr,
+        dst: IpAddr,
+        hooks: &[&str],
+    ) -> Option<Finding> {
+        let rules = self.w.firewall(ns);
+        let reply = self.dir == Dir::Reply;
+        let p = Pkt {
+            iif,
+            oif,
+            src,
+            dst,
+            l4: self.pkt.ip_proto(),
+            sport: if reply { self.pkt.port } else { None },
+            dport: if reply { None } else { self.pkt.port },
+            icmp_type: self.pkt.proto.is_none().then_some(if reply {
+                "echo-reply"
+            } else {
+                "echo-request"
+            }),
+            ct: if reply { "established" } else { "new" },
+        };
+        for hook in hooks {
+            let Outcome::Drop {
+                chain,
+                rule,
+                verdict,
+                maybe,
+            } = rules.1.at(hook, &p)
+            else {
+                continue;
+            };
+            let f = self.drop_finding(ns, hook, &chain, rule.as_ref(), &verdict, &p);
+            if maybe {
+                self.suspects.push(Finding {
+                    reason: format!(
+                        "{} (nslab cannot read every match before it, so: maybe)",
+                        f.reason
+                    ),
+                    help: f.help,
+                });
+                return None;
+            }
+            return Some(f);
+        }
+        None
+    }
+
+    fn drop_finding(
+        &self,
+        ns: NsId,
+        hook: &str,
+        c: &Chain,
+        rule: Option<&firewall::Rule>,
+        verdict: &str,
+        p: &Pkt,
+    ) -> Finding {
+        let (n, v) = (self.name(ns), self.var(ns));
+        let chain = format!("chain {} of {} {} ({hook})", c.name, c.family, c.table);
+        let l4 = self.pkt.proto_word();
+        let what = match self.pkt.port {
+            Some(port) if self.dir == Dir::Request => format!("{l4} port {port}"),
+            Some(port) => format!("the {l4} reply from port {port}"),
+            None if self.dir == Dir::Request => "the ping".to_string(),
+            None => "the ping's reply".to_string(),
+        };
+        if let Some(r) = rule {
+            let named = match &r.comment {
+                Some(c) => format!(" \"{c}\""),
+                None => String::new(),
+            };
+            return Finding {
+                reason: format!(
+                    "{n} {}s {what}: rule{named} `{}` (handle {}) in the {chain}",
+                    verdict,
+                    firewall::describe(r),
+                    r.handle
+                ),
+                help: format!(
+                    "{v}.run(\"nft delete rule {} {} {} handle {}\")",
+                    c.family, c.table, c.name, r.handle
+                ),
+            };
+        }
+        let fam = if p.src.is_ipv4() { "ip" } else { "ip6" };
+        let help =
+            if c.table.starts_with("nslab-") && matches!(hook, "input" | "forward" | "output") {
+                let mut m = vec![format!("chain: \"{hook}\"")];
+                if self.dir == Dir::Reply {
+                    m.push("state: \"established,related\"".into());
+                } else {
+                    if hook == "forward" {
+                        m.push(format!("daddr: \"{}\"", p.dst));
+                    }
+                    m.push(format!("proto: \"{l4}\""));
+                    if let Some(port) = self.pkt.port {
+                        m.push(format!("dport: {port}"));
+                    }
+                }
+                format!("{v}.accept(#{{{}}})", m.join(", "))
+            } else {
+                let mut m = format!("{fam} daddr {}", p.dst);
+                if let Some(port) = p.dport {
+                    m.push_str(&format!(" {l4} dport {port}"));
+                } else {
+                    m.push_str(&format!(" meta l4proto {l4}"));
+                }
+                format!(
+                    "{v}.run(\"nft insert rule {} {} {} {m} accept\")",
+                    c.family, c.table, c.name
+                )
+            };
+        Finding {
+            reason: format!(
+                "{n} drops {what}: the {chain} has policy drop and no rule in it accepts it"
+            ),
+            help,
+        }
     }
 
     /// `next` is on `e`, but `ns`'s neighbour entry for it is `state`

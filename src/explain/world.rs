@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use ipnet::IpNet;
 
+use super::firewall::{self, Ruleset};
 use super::nat::{self, NatRule};
 use crate::lab::{Lab, NsId};
 use crate::net::probe::Proto;
@@ -17,7 +19,7 @@ pub struct World<'a> {
     pub lab: &'a mut Lab,
     links: HashMap<NsId, Vec<LinkInfoRow>>,
     addrs: HashMap<NsId, Vec<AddrRow>>,
-    nat: HashMap<NsId, Vec<NatRule>>,
+    rules: HashMap<NsId, Rc<(Vec<NatRule>, Ruleset)>>,
     /// Namespaces whose nf_tables ruleset holds rules (for "what was checked").
     pub firewalled: HashMap<NsId, usize>,
 }
@@ -28,7 +30,7 @@ impl<'a> World<'a> {
             lab,
             links: HashMap::new(),
             addrs: HashMap::new(),
-            nat: HashMap::new(),
+            rules: HashMap::new(),
             firewalled: HashMap::new(),
         }
     }
@@ -146,21 +148,32 @@ impl<'a> World<'a> {
             .ok()
     }
 
-    /// The source-NAT rules of `id`'s nf_tables ruleset (read once).
-    pub fn nat_rules(&mut self, id: NsId) -> Vec<NatRule> {
-        if let Some(r) = self.nat.get(&id) {
+    /// `id`'s nf_tables ruleset: its source-NAT rules and filter chains
+    /// (read once; empty without `nft`).
+    fn rules(&mut self, id: NsId) -> Rc<(Vec<NatRule>, Ruleset)> {
+        if let Some(r) = self.rules.get(&id) {
             return r.clone();
         }
         let text = nft::program().and_then(|prog| {
             let fd = self.lab.view_fd(id).ok()?;
             nat::list_ruleset(std::os::fd::AsFd::as_fd(fd), &prog).ok()
         });
-        let (rules, count) = text.as_deref().map(nat::parse).unwrap_or_default();
-        if count > 0 {
-            self.firewalled.insert(id, count);
+        let text = text.unwrap_or_default();
+        let r = Rc::new((nat::parse(&text), firewall::parse(&text)));
+        let n = r.1.droppers();
+        if n > 0 {
+            self.firewalled.insert(id, n);
         }
-        self.nat.insert(id, rules.clone());
-        rules
+        self.rules.insert(id, r.clone());
+        r
+    }
+
+    pub fn nat_rules(&mut self, id: NsId) -> Vec<NatRule> {
+        self.rules(id).0.clone()
+    }
+
+    pub fn firewall(&mut self, id: NsId) -> Rc<(Vec<NatRule>, Ruleset)> {
+        self.rules(id)
     }
 }
 
