@@ -586,7 +586,7 @@ print("FIXED");
     says(
         &t,
         &[
-            "h1 cannot reach 10.2.0.2, and nslab cannot tell why: the routes, links, forwarding, rp_filter and neighbours it checked in h1, r1, h2 let it through; firewall rules or policies that can drop are in r1 (1)",
+            "h1 cannot reach 10.2.0.2, and nslab cannot tell why: the routes, links, forwarding, rp_filter and neighbours it checked in h1, r1, h2 let it through; firewall rules or policies that can drop are in r1 (1): none of the ip, ip6 and inet filter chains drops it, and nslab does not read the netdev, bridge and arp ones",
             "HELP: look at the firewall rules: r1.run(\"nft list ruleset\")",
         ],
     );
@@ -744,5 +744,19 @@ try { x.expect_reach("10.9.0.99", #{timeout_ms: 200}); } catch (e) { print(`FAUL
             "FAULT: x cannot reach 10.9.0.99, and nslab cannot tell why: nslab cannot follow past x mv0 (a macvlan link) (where 10.9.0.99 could be)",
             "path: x mv0 -> ?",
         ],
+    );
+}
+
+#[test]
+fn tracing_from_a_deleted_namespace_is_an_error_at_the_line() {
+    let o = run_isolated(
+        "gone.rhai",
+        "let a = netns(\"a\");\na.delete();\na.trace(\"10.0.0.1\");\n",
+    );
+    assert_report(
+        &o,
+        "gone.rhai:3",
+        "cannot trace a packet: namespace 'a' was deleted earlier in this script",
+        "make a new one with netns",
     );
 }

@@ -56,6 +56,9 @@ impl Lab {
 
     /// The path a packet from `id` would take, read from the kernel.
     pub fn trace(&mut self, id: NsId, pkt: &Packet) -> Result<Trace> {
+        self.sp
+            .fd(id)
+            .map_err(|e| LabError::kernel("trace a packet", &self.where_(id), e))?;
         explain::trace(self, id, pkt)
     }
 
@@ -142,7 +145,7 @@ impl Lab {
         if matches!(probed, Probed::Reached) {
             return Ok(());
         }
-        let t = explain::trace(self, id, pkt)?;
+        let t = self.trace(id, pkt)?;
         Err(explain::unreached(
             self.sp.name(id),
             pkt,
@@ -157,7 +160,7 @@ impl Lab {
         if !matches!(self.probe_reach(id, pkt, timeout)?, Probed::Reached) {
             return Ok(());
         }
-        let t = explain::trace(self, id, pkt)?;
+        let t = self.trace(id, pkt)?;
         Err(explain::not_blocked(self, id, pkt, &t))
     }
 
@@ -173,7 +176,7 @@ impl Lab {
         if !rep.replies.is_empty() {
             return Ok((rep, None));
         }
-        let t = explain::trace(self, id, &Packet::ping(dst))?;
+        let t = self.trace(id, &Packet::ping(dst))?;
         if rep.why.is_none() {
             rep.why = Some(match t.reason() {
                 Some(f) => f.reason.clone(),
