@@ -244,7 +244,12 @@ impl Walker<'_, '_> {
                 iif: iif.as_ref().map(|l| l.index),
                 oif: None,
                 proto: Some(self.pkt.ip_proto()),
-                dport: self.pkt.port,
+                // A reply comes from the port; where it goes is not known.
+                dport: if dir == Dir::Request {
+                    self.pkt.port
+                } else {
+                    None
+                },
             };
             let a = match self.w.route_get(ns, &q) {
                 Ok(a) => a,
