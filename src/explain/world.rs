@@ -12,7 +12,7 @@ use super::firewall::{self, Ruleset};
 use super::nat::{self, NatRule};
 use crate::lab::{Lab, NsId};
 use crate::net::probe::Proto;
-use crate::net::rtnl::{AddrRow, FibEntry, LinkInfoRow, NeighRow, RouteAnswer, RouteQuery};
+use crate::net::rtnl::{AddrRow, FibEntry, LinkInfoRow, NeighEntry, RouteAnswer, RouteQuery};
 use crate::net::{NetError, nft, probe, sysctl};
 
 pub struct World<'a> {
@@ -122,7 +122,7 @@ impl<'a> World<'a> {
         }
     }
 
-    pub fn neighbour(&mut self, id: NsId, index: u32, ip: IpAddr) -> Option<NeighRow> {
+    pub fn neighbour(&mut self, id: NsId, index: u32, ip: IpAddr) -> Option<NeighEntry> {
         let r = self.lab.view_rtnl(id).ok()?;
         let rows = self
             .lab

@@ -72,7 +72,7 @@ pub struct FibEntry {
 
 /// A neighbour entry (`ip neigh show`).
 #[derive(Debug, Clone)]
-pub struct NeighRow {
+pub struct NeighEntry {
     pub ifindex: u32,
     pub dst: IpAddr,
     /// "reachable", "stale", "incomplete", "failed", "permanent", …
@@ -243,7 +243,7 @@ impl Rtnl {
     }
 
     /// `ip neigh show` for one family.
-    pub async fn neighbours(&self, v6: bool) -> Result<Vec<NeighRow>> {
+    pub async fn neighbours(&self, v6: bool) -> Result<Vec<NeighEntry>> {
         let mut filter = NeighbourMessage::default();
         filter.header.family = family(v6);
         let got = wire::dump(&self.conn, RouteNetlinkMessage::GetNeighbour(filter))
@@ -264,7 +264,7 @@ impl Rtnl {
                     }
                     _ => None,
                 })?;
-                Some(NeighRow {
+                Some(NeighEntry {
                     ifindex: m.header.ifindex,
                     dst,
                     state: state_name(m.header.state),

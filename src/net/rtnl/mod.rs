@@ -27,7 +27,7 @@ use super::{NetError, Result};
 mod lookup;
 mod wire;
 
-pub use lookup::{FibEntry, NeighRow, RouteAnswer, RouteQuery};
+pub use lookup::{FibEntry, NeighEntry, RouteAnswer, RouteQuery};
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.
