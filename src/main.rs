@@ -7,6 +7,7 @@ mod cli;
 mod cmd;
 mod diag;
 mod engine;
+mod explain;
 mod isolate;
 mod lab;
 mod limits;

@@ -3,6 +3,7 @@
 
 mod addr;
 pub mod checks;
+mod explain;
 mod firewall;
 mod kinds;
 mod link;
@@ -290,6 +291,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     addr::register(&mut r, ctx);
     routing::register(&mut r, ctx);
     probe::register(&mut r, ctx);
+    explain::register(&mut r, ctx);
     socket::register(&mut r, ctx);
     firewall::register(&mut r, ctx);
     recipe::register(&mut r);

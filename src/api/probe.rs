@@ -61,8 +61,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The ping result as a map, with `output` holding what `ping` would print.
-fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
+/// The ping result as a map, with `output` holding what `ping` would print
+/// and, when no reply came, `trace` the path both ways.
+fn ping_map(dst: IpAddr, from: &str, r: &PingReport, trace: Option<&crate::explain::Trace>) -> Map {
     let received = r.replies.len() as u32;
     let loss = ((r.sent - received.min(r.sent)) * 100)
         .checked_div(r.sent)
@@ -106,6 +107,12 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
     if let Some(why) = &r.why {
         let _ = write!(out, "\nwhy: {why}");
     }
+    if let Some(t) = trace {
+        let _ = write!(out, "\npath: {}", t.draw());
+        if let Some(f) = t.reason() {
+            let _ = write!(out, "\nhelp: {}", f.help);
+        }
+    }
     let f = |v: Option<f64>| v.map(Dynamic::from_float).unwrap_or(Dynamic::UNIT);
     let mut m = Map::new();
     m.insert("ok".into(), (received > 0).into());
@@ -123,6 +130,12 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport) -> Map {
     m.insert(
         "why".into(),
         r.why.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    m.insert(
+        "trace".into(),
+        trace
+            .map(|t| Dynamic::from_array(super::explain::hops(t)))
+            .unwrap_or(Dynamic::UNIT),
     );
     m.insert("output".into(), out.into());
     m
@@ -365,8 +378,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops), else ().",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, trace, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();
@@ -374,11 +387,11 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         ping_doc.clone(),
         move |ns: &mut Netns, dst: &str| -> Res<Map> {
             let ip = parse_ip(dst, "ping target")?;
-            let rep = c
+            let (rep, t) = c
                 .lab()?
-                .ping(ns.id, ip, &lab::default_ping())
+                .ping_traced(ns.id, ip, &lab::default_ping())
                 .map_err(err)?;
-            Ok(ping_map(ip, &ns.name, &rep))
+            Ok(ping_map(ip, &ns.name, &rep, t.as_ref()))
         },
     );
     let c = ctx.clone();
@@ -387,8 +400,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Map> {
             let ip = parse_ip(dst, "ping target")?;
             let o = ping_opts(&opts)?;
-            let rep = c.lab()?.ping(ns.id, ip, &o).map_err(err)?;
-            Ok(ping_map(ip, &ns.name, &rep))
+            let (rep, t) = c.lab()?.ping_traced(ns.id, ip, &o).map_err(err)?;
+            Ok(ping_map(ip, &ns.name, &rep, t.as_ref()))
         },
     );
     let exec_doc = Doc {
@@ -512,7 +525,7 @@ mod tests {
             why: Some("the kernel's neighbour table is full".into()),
             ..Default::default()
         };
-        let m = ping_map("10.0.0.2".parse().unwrap(), "a", &lost);
+        let m = ping_map("10.0.0.2".parse().unwrap(), "a", &lost, None);
         assert_eq!(
             m["why"].clone().into_string().unwrap(),
             "the kernel's neighbour table is full"
@@ -534,6 +547,7 @@ mod tests {
                 sent: 3,
                 ..Default::default()
             },
+            None,
         );
         assert!(m["why"].is_unit());
         assert!(!ping_summary(&m).unwrap().contains(';'));

@@ -2,6 +2,7 @@
 //! whatever a script builds can be torn down, in reverse, whatever happens.
 
 pub mod error;
+mod explain;
 mod firewall;
 pub mod journal;
 mod kinds;

@@ -178,59 +178,101 @@ pub fn reach(
     timeout: Duration,
     cancel: &Cancel,
 ) -> bool {
+    try_reach(s, proto, dst, timeout, cancel) == Reach::Open
+}
+
+/// How a TCP connect or a UDP exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Connected (TCP) or answered (UDP).
+    Open,
+    /// The other end said no: a TCP reset, an ICMP port unreachable.
+    Refused,
+    /// An error came back on the way (an ICMP error, or none from the
+    /// kernel itself): its errno.
+    Failed(i32),
+    /// Nothing came back before the timeout (or Ctrl-C).
+    Silent,
+}
+
+fn ended(e: &std::io::Error) -> Reach {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => Reach::Refused,
+        Some(code) => Reach::Failed(code),
+        None => Reach::Silent,
+    }
+}
+
+/// As `reach`, saying how it ended.
+pub fn try_reach(
+    s: &Socket,
+    proto: Proto,
+    dst: SocketAddr,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Reach {
     let deadline = Instant::now() + timeout;
     match proto {
         Proto::Tcp => {
-            if !connect_until(s, dst, deadline, cancel) {
-                return false;
+            if let Err(r) = connect_until(s, dst, deadline, cancel) {
+                return r;
             }
             // An nslab listener greets at once; waiting briefly for that makes
             // its peer list include this connection when connect() returns.
             let _ = s.set_read_timeout(Some(timeout.min(Duration::from_millis(100))));
             let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8];
             let _ = s.recv(&mut buf);
-            true
+            Reach::Open
         }
         Proto::Udp => {
-            if s.connect(&dst.into()).is_err() || s.send(b"nslab probe").is_err() {
-                return false;
+            if let Err(e) = s.connect(&dst.into()) {
+                return ended(&e);
+            }
+            if let Err(e) = s.send(b"nslab probe") {
+                return ended(&e);
             }
             let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
             while !cancel.is_set() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() || s.set_read_timeout(Some(left.min(SLICE))).is_err() {
-                    return false;
+                    return Reach::Silent;
                 }
                 match s.recv(&mut buf) {
-                    Ok(n) => return n > 0,
+                    Ok(n) if n > 0 => return Reach::Open,
+                    Ok(_) => return Reach::Silent,
                     Err(e)
                         if matches!(
                             e.kind(),
                             ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                         ) => {}
-                    Err(_) => return false,
+                    Err(e) => return ended(&e),
                 }
             }
-            false
+            Reach::Silent
         }
     }
 }
 
 /// A TCP connect that gives up at `deadline` or when `cancel` is set
 /// (socket2's connect_timeout sleeps through signals until its timeout).
-fn connect_until(s: &Socket, dst: SocketAddr, deadline: Instant, cancel: &Cancel) -> bool {
-    if s.set_nonblocking(true).is_err() {
-        return false;
+fn connect_until(
+    s: &Socket,
+    dst: SocketAddr,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> std::result::Result<(), Reach> {
+    if let Err(e) = s.set_nonblocking(true) {
+        return Err(ended(&e));
     }
-    let connected = match s.connect(&dst.into()) {
-        Ok(()) => true,
+    match s.connect(&dst.into()) {
+        Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => loop {
             if cancel.is_set() {
-                break false;
+                return Err(Reach::Silent);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break false;
+                return Err(Reach::Silent);
             }
             let mut fd = libc::pollfd {
                 fd: s.as_raw_fd(),
@@ -241,15 +283,21 @@ fn connect_until(s: &Socket, dst: SocketAddr, deadline: Instant, cancel: &Cancel
             // SAFETY: one pollfd, valid for the call, for a socket we own.
             let n = unsafe { libc::poll(&mut fd, 1, ms) };
             if n > 0 {
-                break matches!(s.take_error(), Ok(None));
+                match s.take_error() {
+                    Ok(None) => break,
+                    Ok(Some(e)) | Err(e) => return Err(ended(&e)),
+                }
             }
-            if n < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted {
-                break false;
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != ErrorKind::Interrupted {
+                    return Err(ended(&e));
+                }
             }
         },
-        Err(_) => false,
-    };
-    connected && s.set_nonblocking(false).is_ok()
+        Err(e) => return Err(ended(&e)),
+    }
+    s.set_nonblocking(false).map_err(|e| ended(&e))
 }
 /// Is something listening on `port` (TCP: a socket in LISTEN; UDP: a socket
 /// bound to it) in the calling thread's namespace, on `addr` or on every

@@ -20,6 +20,7 @@ use super::{NetError, Result};
 
 mod bridge;
 mod kinds;
+mod lookup;
 mod neigh;
 mod route;
 mod rule;
@@ -29,6 +30,7 @@ mod wire;
 
 pub use bridge::{BridgeOpts, PortOpts, PortVlan};
 pub use kinds::{AddrBack, Kind, NewLink, RouteBack, Vxlan};
+pub use lookup::{FibEntry, NeighEntry, RouteAnswer, RouteQuery};
 pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
 pub use route::{Hop, MAIN_TABLE, RouteKind, RouteRow, RouteSpec, known_metric};
 pub use rule::{RuleAction, RuleSpec, default_priority};

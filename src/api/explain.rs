@@ -1,0 +1,216 @@
+//! Verify and explain: ns.trace(), ns.expect_reach(), ns.expect_blocked().
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Map};
+
+use super::addr::{parse_ip, str_opt};
+use super::{ApiError, Ctx, Doc, Netns, Registrar, Res, bad, err};
+use crate::explain::{Hop, Packet, Trace};
+use crate::net::probe::Proto;
+
+/// The hops of a trace as script values: `#{dir, ns, iif, oif, via,
+/// verdict, why}`, () where a field does not apply.
+pub fn hops(t: &Trace) -> Array {
+    t.hops.iter().map(|h| Dynamic::from_map(hop(h))).collect()
+}
+
+fn hop(h: &Hop) -> Map {
+    let opt = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+    let mut m = Map::new();
+    m.insert("dir".into(), h.dir.name().into());
+    m.insert("ns".into(), h.ns.clone().into());
+    m.insert("iif".into(), opt(&h.iif));
+    m.insert("oif".into(), opt(&h.oif));
+    m.insert(
+        "via".into(),
+        h.via
+            .map(|v| Dynamic::from(v.to_string()))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    m.insert("verdict".into(), h.verdict.name().into());
+    m.insert("why".into(), h.why.clone().into());
+    m
+}
+
+/// `#{proto, port, src, timeout_ms}` (which of them `allowed` says) for a
+/// packet to `dst`; tcp when only a port is given, a ping without either.
+fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
+    let dst = parse_ip(dst, "destination")?;
+    let mut pkt = Packet::ping(dst);
+    let mut timeout = Duration::from_millis(1000);
+    let mut proto_given = false;
+    for (k, v) in opts {
+        if !allowed.contains(&k.as_str()) {
+            return Err(bad(
+                format!("unknown option '{k}'"),
+                format!("the options are {}", allowed.join(", ")),
+            ));
+        }
+        match k.as_str() {
+            "proto" => {
+                proto_given = true;
+                pkt.proto = match str_opt(v, "proto")?.as_str() {
+                    "tcp" => Some(Proto::Tcp),
+                    "udp" => Some(Proto::Udp),
+                    "icmp" | "icmpv6" | "ping" => None,
+                    other => {
+                        return Err(bad(
+                            format!("unknown protocol '{other}'"),
+                            "use proto: \"tcp\", \"udp\" or \"icmp\" (a ping, the default)",
+                        ));
+                    }
+                }
+            }
+            "port" => {
+                let n = v
+                    .as_int()
+                    .map_err(|t| bad(format!("port must be a number, not {t}"), "e.g. port: 80"))?;
+                pkt.port = Some(super::socket::port_in_range(n, "port")?);
+            }
+            "src" => {
+                let s = parse_ip(&str_opt(v, "src")?, "source address")?;
+                if s.is_ipv4() != dst.is_ipv4() {
+                    return Err(bad(
+                        format!("source {s} and destination {dst} are not of one family"),
+                        "give an IPv4 source for an IPv4 destination, IPv6 for IPv6",
+                    ));
+                }
+                pkt.src = Some(s);
+            }
+            "timeout_ms" => {
+                let ms = v
+                    .as_int()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| (1..=60_000).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            format!("timeout_ms = {v} is out of range"),
+                            "use 1..=60000 milliseconds",
+                        )
+                    })?;
+                timeout = Duration::from_millis(ms);
+            }
+            _ => {}
+        }
+    }
+    match (pkt.proto, pkt.port) {
+        (Some(_), None) => {
+            return Err(bad(
+                "a tcp or udp probe needs a port",
+                "give one: #{proto: \"tcp\", port: 80}",
+            ));
+        }
+        (None, Some(_)) if proto_given => {
+            return Err(bad(
+                "a ping has no port",
+                "leave the port out, or give proto: \"tcp\" or \"udp\"",
+            ));
+        }
+        (None, Some(_)) => pkt.proto = Some(Proto::Tcp),
+        _ => {}
+    }
+    Ok((pkt, timeout))
+}
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    // The help of a caught error, for scripts that check their own
+    // expectations (`try { … } catch (e) { print(e.help) }`).
+    r.engine.register_get("help", |e: &mut ApiError| {
+        e.help.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT)
+    });
+    let trace_doc = Doc {
+        area: "verify",
+        name: "trace",
+        sig: "ns.trace(ip) / ns.trace(ip, #{proto, port, src}) -> [#{dir, ns, iif, oif, via, verdict, why}]",
+        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths and bridges to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route, or why the packet is lost; dir is \"request\" or \"reply\". proto \"tcp\"/\"udp\" with a port also checks that something listens there.",
+        example: "for h in h1.trace(\"10.2.0.2\") { print(`${h.ns} ${h.iif} -> ${h.oif}: ${h.verdict} (${h.why})`); }",
+    };
+    let c = ctx.clone();
+    r.func(
+        trace_doc.clone(),
+        move |ns: &mut Netns, dst: &str| -> Res<Array> {
+            let (pkt, _) = packet(dst, &Map::new(), &[])?;
+            Ok(hops(&c.lab()?.trace(ns.id, &pkt).map_err(err)?))
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        trace_doc,
+        move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Array> {
+            let (pkt, _) = packet(dst, &opts, &["proto", "port", "src"])?;
+            Ok(hops(&c.lab()?.trace(ns.id, &pkt).map_err(err)?))
+        },
+    );
+    let reach_doc = Doc {
+        area: "verify",
+        name: "expect_reach",
+        sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms})",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help).",
+        example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
+    };
+    let expect_opts = ["proto", "port", "timeout_ms"];
+    let c = ctx.clone();
+    r.func(
+        reach_doc.clone(),
+        move |ns: &mut Netns, dst: &str| -> Res<()> {
+            let (pkt, t) = packet(dst, &Map::new(), &[])?;
+            c.lab()?.expect_reach(ns.id, &pkt, t).map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        reach_doc,
+        move |ns: &mut Netns, dst: &str, opts: Map| -> Res<()> {
+            let (pkt, t) = packet(dst, &opts, &expect_opts)?;
+            c.lab()?.expect_reach(ns.id, &pkt, t).map_err(err)
+        },
+    );
+    let blocked_doc = Doc {
+        area: "verify",
+        name: "expect_blocked",
+        sig: "ns.expect_blocked(ip) / ns.expect_blocked(ip, #{proto, port, timeout_ms})",
+        doc: "Check that ns does not reach ip (a ping, or a connection with proto and port): when the probe gets through, an error at this line says what let it through, with the path drawn and a rule that would drop it as help.",
+        example: "h1.expect_blocked(\"10.2.0.2\", #{proto: \"tcp\", port: 22});",
+    };
+    let c = ctx.clone();
+    r.func(
+        blocked_doc.clone(),
+        move |ns: &mut Netns, dst: &str| -> Res<()> {
+            let (pkt, t) = packet(dst, &Map::new(), &[])?;
+            c.lab()?.expect_blocked(ns.id, &pkt, t).map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        blocked_doc,
+        move |ns: &mut Netns, dst: &str, opts: Map| -> Res<()> {
+            let (pkt, t) = packet(dst, &opts, &expect_opts)?;
+            c.lab()?.expect_blocked(ns.id, &pkt, t).map_err(err)
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_make_the_packet() {
+        let mut m = Map::new();
+        m.insert("port".into(), Dynamic::from_int(80));
+        let (p, _) = packet("10.0.0.2", &m, &["proto", "port"]).unwrap();
+        assert_eq!((p.proto, p.port), (Some(Proto::Tcp), Some(80)));
+        m.insert("proto".into(), "udp".into());
+        let (p, _) = packet("10.0.0.2", &m, &["proto", "port"]).unwrap();
+        assert_eq!(p.proto, Some(Proto::Udp));
+        let mut only_proto = Map::new();
+        only_proto.insert("proto".into(), "tcp".into());
+        let e = packet("10.0.0.2", &only_proto, &["proto", "port"]).unwrap_err();
+        assert!(super::super::message_of(&e).contains("needs a port"));
+        let e = packet("10.0.0.2", &m, &["proto"]).unwrap_err();
+        assert!(super::super::message_of(&e).contains("unknown option 'port'"));
+    }
+}

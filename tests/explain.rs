@@ -1,0 +1,762 @@
+//! Verify and explain: each test builds one fault in an isolated lab, lets
+//! `expect_reach` (or `trace`) say why the packet is lost, checks the
+//! reason's words and the help, then applies the help (or the obvious fix)
+//! and checks that the same lab passes.
+
+mod common;
+use common::*;
+
+/// h1 (10.1.0.2) - r1 (10.1.0.1 | 10.2.0.1) - h2 (10.2.0.2), working;
+/// `why(ns, dst, opts)` gives the error of a failing expect_reach as
+/// "message / HELP: help", or "REACHED".
+const BASE: &str = r#"
+fn why(ns, dst, opts) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, opts); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let h1 = netns("h1");
+let r1 = netns("r1");
+let h2 = netns("h2");
+let a = veth(h1, "eth0", r1, "e1");
+let b = veth(r1, "e2", h2, "eth0");
+a[0].addr("10.1.0.2/24");
+a[1].addr("10.1.0.1/24");
+b[0].addr("10.2.0.1/24");
+b[1].addr("10.2.0.2/24");
+h1.route("default", "10.1.0.1");
+h2.route("default", "10.2.0.1");
+r1.forwarding(true);
+"#;
+
+/// Runs BASE + `script`, which prints "FAULT: …" and then "FIXED" once
+/// the fixed lab passed; returns the fault's text (message and help) as
+/// one line of words.
+fn fault_then_fixed(script: &str) -> String {
+    let o = run_isolated("explain.rhai", &format!("{BASE}{script}"));
+    o.assert_ok();
+    assert!(
+        o.stdout.contains("FIXED"),
+        "the fixed lab did not pass:\n{}",
+        o.all()
+    );
+    let at = o
+        .stdout
+        .find("FAULT: ")
+        .unwrap_or_else(|| panic!("no FAULT line:\n{}", o.all()));
+    let text = &o.stdout[at + 7..o.stdout.find("FIXED").unwrap_or(o.stdout.len())];
+    assert!(
+        !text.contains("REACHED"),
+        "the fault did not fail:\n{}",
+        o.all()
+    );
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn says(text: &str, words: &[&str]) {
+    for w in words {
+        assert!(text.contains(w), "expected '{w}' in:\n{text}");
+    }
+}
+
+#[test]
+fn forwarding_off_on_a_router_is_named_with_the_path_and_the_fix() {
+    let t = fault_then_fixed(
+        r#"
+r1.forwarding(false);
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+r1.forwarding(true);
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2: r1 does not forward (net.ipv4.ip_forward = 0)",
+            "path: h1 eth0 -> r1 e1 ✗",
+            "HELP: r1.forwarding(true)",
+        ],
+    );
+}
+
+#[test]
+fn the_error_is_at_the_line_with_the_path_under_it() {
+    let o = run_isolated(
+        "fwd.rhai",
+        &format!("{BASE}r1.forwarding(false);\nh1.expect_reach(\"10.2.0.2\");\n"),
+    );
+    let line = BASE.lines().count() + 2;
+    assert_report(
+        &o,
+        &format!("fwd.rhai:{line}"),
+        "h1 cannot reach 10.2.0.2: r1 does not forward (net.ipv4.ip_forward = 0)",
+        "r1.forwarding(true)",
+    );
+    assert!(
+        o.stderr.contains("path: h1 eth0 -> r1 e1 ✗"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn no_route_names_the_namespace_that_lacks_it() {
+    // In the sender: no default route.
+    let t = fault_then_fixed(
+        r#"
+h1.run("ip route del default");
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+h1.route("default", "10.1.0.1");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2: h1 has no route to 10.2.0.2",
+            "path: h1 ✗",
+            "HELP: h1.route(\"default\", \"10.1.0.1\")",
+        ],
+    );
+    // In a router on the way: r1 knows nothing of 10.3.0.0/24 behind r2.
+    let t = fault_then_fixed(
+        r#"
+let r2 = netns("r2");
+let h3 = netns("h3");
+let c = veth(h2, "eth1", r2, "e1");
+let d = veth(r2, "e2", h3, "eth0");
+c[0].addr("10.4.0.1/24");
+c[1].addr("10.4.0.2/24");
+d[0].addr("10.3.0.1/24");
+d[1].addr("10.3.0.2/24");
+h2.forwarding(true);
+h2.route("10.3.0.0/24", "10.4.0.2");
+r2.forwarding(true);
+r2.route("default", "10.4.0.1");
+h3.route("default", "10.3.0.1");
+print("FAULT: " + why(h1, "10.3.0.2", #{}));
+r1.route("10.3.0.0/24", "10.2.0.2");
+h1.expect_reach("10.3.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.3.0.2: r1 has no route to 10.3.0.2",
+            "path: h1 eth0 -> r1 e1 ✗",
+            "HELP: r1.route(\"10.3.0.0/24\", \"10.2.0.2\")",
+        ],
+    );
+}
+
+#[test]
+fn a_gateway_nobody_in_the_lab_has_is_named() {
+    let t = fault_then_fixed(
+        r#"
+h1.run("ip route replace default via 10.1.0.99");
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+h1.run("ip route replace default via 10.1.0.1");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1's route to 10.2.0.2 goes via 10.1.0.99, which nobody on the link of eth0 has (no namespace of the lab has it)",
+            "path: h1 eth0 -> ✗",
+            "HELP: route via the router on that link: h1.run(\"ip route replace default via 10.1.0.1\")",
+        ],
+    );
+}
+
+#[test]
+fn a_link_down_on_the_path_or_its_peer_down_is_named() {
+    // The sender's own link: its routes went with it.
+    let t = fault_then_fixed(
+        r#"
+h1.link("eth0").down();
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+h1.link("eth0").up();
+h1.route("default", "10.1.0.1");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 has no route to 10.2.0.2: its link eth0 is down",
+            "HELP: h1.link(\"eth0\").up(), then the routes through it again",
+            "h1.route(\"default\", \"10.1.0.1\")",
+        ],
+    );
+    // The router's end of the cable: the sender's end has no carrier.
+    let t = fault_then_fixed(
+        r#"
+r1.link("e1").down();
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+r1.link("e1").up();
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 eth0 has no carrier: its peer e1 in r1 is down",
+            "HELP: r1.link(\"e1\").up()",
+        ],
+    );
+}
+
+#[test]
+fn a_bridge_port_down_between_two_hosts_is_named() {
+    let o = run_isolated(
+        "br.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let sw = netns("sw");
+let x = netns("x");
+let y = netns("y");
+let br = bridge(sw, "br0");
+let p = veth(x, "eth0", sw, "px");
+let q = veth(y, "eth0", sw, "py");
+br.attach(p[1]);
+br.attach(q[1]);
+p[0].addr("10.9.0.1/24");
+q[0].addr("10.9.0.2/24");
+x.expect_reach("10.9.0.2");
+let hops = x.trace("10.9.0.2");
+print(`HOPS: ${hops.len()} ${hops[0].ns}>${hops[1].ns} ${hops[1].verdict} ${hops[3].ns} ${hops[3].verdict}`);
+sw.link("py").down();
+print("FAULT: " + why(x, "10.9.0.2"));
+sw.link("py").up();
+x.expect_reach("10.9.0.2");
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "HOPS: 4 x>y deliver x deliver",
+            "x cannot reach 10.9.0.2: the link py of sw is down (on the way from x eth0 to 10.9.0.2)",
+            "path: x eth0 -> ✗",
+            "HELP: sw.link(\"py\").up()",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn no_address_on_the_egress_link_is_named() {
+    let t = fault_then_fixed(
+        r#"
+h1.run("ip addr flush dev eth0");
+h1.run("ip route replace default via 10.1.0.1 dev eth0 onlink");
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+h1.addr("eth0", "10.1.0.2/24");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 sends it out eth0, which has no IPv4 address",
+            "HELP: give eth0 an address in the subnet of its link: h1.addr(\"eth0\", \"10.1.0.2/24\")",
+        ],
+    );
+}
+
+#[test]
+fn no_route_back_loses_the_reply_not_the_request() {
+    let t = fault_then_fixed(
+        r#"
+h2.run("ip route del default");
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+h2.route("10.1.0.0/24", "10.2.0.1");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2: the request gets there, but the reply is lost: h2 has no route back to 10.1.0.2",
+            "path: h1 eth0 -> r1 e1/e2 -> h2 eth0 ✓; back: h2 ✗",
+            "HELP: h2.route(\"10.1.0.0/24\", \"10.2.0.1\"), or masquerade(r1, \"10.1.0.0/24\", \"e2\")",
+        ],
+    );
+}
+
+/// Seed 002 before `masquerade`: the internet has no way back to 10.0.0.2.
+#[test]
+fn seed_002_without_masquerade_suggests_it() {
+    let o = run_isolated(
+        "nat.rhai",
+        r#"
+let host = host();
+let ns1 = netns("ns1");
+let cable = veth(host, "veth-host", ns1, "veth-ns");
+cable[0].addr("10.0.0.1/24");
+cable[1].addr("10.0.0.2/24");
+let internet = netns("internet");
+let wan = veth(host, "uplink", internet, "eth0");
+wan[0].addr("203.0.113.1/24");
+wan[1].addr("203.0.113.10/24");
+ns1.route("default", #{via: "10.0.0.1"});
+host.forwarding(true);
+try { ns1.expect_reach("203.0.113.10"); print("REACHED"); }
+catch (e) { print(`FAULT: ${e.message}
+HELP: ${e.help}`); }
+masquerade(host, "10.0.0.0/24", "uplink");
+ns1.expect_reach("203.0.113.10");
+let back = ns1.trace("203.0.113.10").filter(|h| h.dir == "reply");
+print(`BACK: ${back.map(|h| h.ns + ":" + h.verdict)}`);
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "ns1 cannot reach 203.0.113.10: the request gets there, but the reply is lost: internet has no route back to 10.0.0.2 (a private address host passes on without masquerading it)",
+            "path: ns1 veth-ns -> host veth-host/uplink -> internet eth0 ✓; back: internet ✗",
+            "HELP: masquerade(host(), \"10.0.0.0/24\", \"uplink\")",
+            // With the NAT, the trace follows the reply to the router's
+            // address and back to ns1.
+            r#"BACK: ["internet:forward", "host:forward", "ns1:deliver"]"#,
+            "FIXED",
+        ],
+    );
+    assert!(!t.contains("REACHED"), "{}", o.all());
+}
+
+#[test]
+fn strict_rp_filter_on_an_asymmetric_path_is_named() {
+    // h1 sends to h2 over a second link to r1 (e3) but from its address on
+    // the first: r1's way back to 10.1.0.2 is e1, not e3.
+    let t = fault_then_fixed(
+        r#"
+let c = veth(h1, "eth1", r1, "e3");
+c[0].addr("10.3.0.2/24");
+c[1].addr("10.3.0.1/24");
+h1.run("ip route add 10.2.0.0/24 via 10.3.0.1 src 10.1.0.2");
+r1.sysctl("net.ipv4.conf.all.rp_filter", "1");
+r1.sysctl("net.ipv4.conf.e3.rp_filter", "1");
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+r1.sysctl("net.ipv4.conf.all.rp_filter", "2");
+r1.sysctl("net.ipv4.conf.e3.rp_filter", "2");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "r1 drops packets from 10.1.0.2 arriving on e3: the reverse-path filter (net.ipv4.conf.all.rp_filter = 1, strict) wants them on e1",
+            "path: h1 eth1 -> r1 e3 ✗",
+            "HELP: make it loose (an asymmetric path is fine then): r1.sysctl(\"net.ipv4.conf.all.rp_filter\", \"2\"); r1.sysctl(\"net.ipv4.conf.e3.rp_filter\", \"2\")",
+        ],
+    );
+}
+
+#[test]
+fn blackhole_unreachable_and_prohibit_routes_are_named() {
+    let t = fault_then_fixed(
+        r#"
+for kind in ["blackhole", "unreachable", "prohibit"] {
+    r1.run(`ip route add ${kind} 10.2.0.2/32`);
+    print("FAULT: " + why(h1, "10.2.0.2", #{}));
+    r1.run(`ip route del ${kind} 10.2.0.2/32`);
+    h1.expect_reach("10.2.0.2");
+}
+// In another table, picked by a rule: the table is named.
+r1.run("ip route add blackhole 10.2.0.2/32 table 100");
+r1.run("ip rule add to 10.2.0.2 table 100");
+print("FAULT: " + why(h1, "10.2.0.2", #{}));
+r1.run("ip route del blackhole 10.2.0.2/32 table 100");
+r1.run("ip route add 10.2.0.2/32 dev e2 table 100");
+h1.expect_reach("10.2.0.2");
+let hops = h1.trace("10.2.0.2");
+print(`TABLE: ${hops[1].why}`);
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "r1 drops it silently: a blackhole route for 10.2.0.2/32 (table main)",
+            "HELP: r1.run(\"ip route del blackhole 10.2.0.2/32\")",
+            "r1 has an unreachable route for 10.2.0.2/32 (table main)",
+            "HELP: r1.run(\"ip route del unreachable 10.2.0.2/32\")",
+            "r1 refuses it: a prohibit route for 10.2.0.2/32 (table main)",
+            "HELP: r1.run(\"ip route del prohibit 10.2.0.2/32\")",
+            "a blackhole route for 10.2.0.2/32 (table 100)",
+            "HELP: r1.run(\"ip route del blackhole 10.2.0.2/32 table 100\")",
+            "TABLE: route to 10.2.0.2 dev e2 (table 100)",
+        ],
+    );
+}
+
+#[test]
+fn an_address_that_exists_nowhere_on_the_link_is_named() {
+    let t = fault_then_fixed(
+        r#"
+print("FAULT: " + why(h1, "10.1.0.99", #{}));
+r1.addr("e1", "10.1.0.99/24");
+h1.expect_reach("10.1.0.99");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.1.0.99: 10.1.0.99 exists nowhere on the link of h1 eth0 (no namespace of the lab has it); h1's ARP entry for 10.1.0.99 is",
+            "HELP: check the address, or give it to a namespace on that link, e.g. r1.addr(\"e1\", \"10.1.0.99/24\")",
+        ],
+    );
+    assert!(
+        t.contains("is FAILED") || t.contains("is INCOMPLETE"),
+        "the neighbour state is missing:\n{t}"
+    );
+}
+
+#[test]
+fn refused_is_told_apart_from_dropped_on_the_way() {
+    let t = fault_then_fixed(
+        r#"
+print("FAULT: " + why(h1, "10.2.0.2", #{proto: "tcp", port: 80}));
+print("UDP: " + why(h1, "10.2.0.2", #{proto: "udp", port: 53}));
+r1.forwarding(false);
+print("DROPPED: " + why(h1, "10.2.0.2", #{port: 80}));
+r1.forwarding(true);
+h2.listen(80);
+h2.listen(#{proto: "udp", port: 53});
+h1.expect_reach("10.2.0.2", #{proto: "tcp", port: 80});
+h1.expect_reach("10.2.0.2", #{proto: "udp", port: 53});
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2 on tcp port 80: nothing listens on tcp port 80 in h2 (the connection is refused, not dropped on the way)",
+            "HELP: start a server there: h2.listen(80)",
+            "UDP: h1 cannot reach 10.2.0.2 on udp port 53: nothing listens on udp port 53 in h2",
+            "h2.listen(#{proto: \"udp\", port: 53})",
+            "DROPPED: h1 cannot reach 10.2.0.2 on tcp port 80: r1 does not forward (net.ipv4.ip_forward = 0)",
+        ],
+    );
+}
+
+#[test]
+fn expect_blocked_says_what_let_the_packet_through() {
+    let o = run_isolated(
+        "blocked.rhai",
+        &format!(
+            "{BASE}{}",
+            r#"
+h2.listen(22);
+h1.expect_blocked("10.2.0.2", #{port: 23});
+try { h1.expect_blocked("10.2.0.2", #{port: 22}); print("BLOCKED?"); }
+catch (e) { print(`FAULT: ${e.message}
+HELP: ${e.help}`); }
+r1.drop(#{chain: "forward", daddr: "10.2.0.2", proto: "tcp", dport: 22});
+h1.expect_blocked("10.2.0.2", #{port: 22, timeout_ms: 300});
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "h1 reaches 10.2.0.2 on tcp port 22, which was expected to be blocked: no firewall rule on the path drops it",
+            "path: h1 eth0 -> r1 e1/e2 -> h2 eth0 ✓; back: h2 eth0 -> r1 e2/e1 -> h1 eth0 ✓",
+            "HELP: drop it on the router: r1.drop(#{chain: \"forward\", daddr: \"10.2.0.2\", proto: \"tcp\", dport: 22})",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn a_firewall_rule_that_drops_is_named_and_its_help_runs() {
+    // The help is code: eval runs it as written.
+    let t = fault_then_fixed(
+        r#"
+r1.drop(#{chain: "forward", proto: "icmp"});
+let e = ();
+try { h1.expect_reach("10.2.0.2"); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+eval(e.help);
+h1.expect_reach("10.2.0.2");
+// A table of someone else's (iptables-nft, a script) is read too.
+r1.run("nft add table ip other; nft add chain ip other fw '{ type filter hook forward priority -5; }'; nft add rule ip other fw tcp dport 22 reject comment no-ssh");
+h2.listen(22);
+let e = ();
+try { h1.expect_reach("10.2.0.2", #{port: 22}); } catch (err) { e = err; }
+print(`OTHER: ${e.message}
+HELP: ${e.help}`);
+eval(e.help);
+h1.expect_reach("10.2.0.2", #{port: 22});
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2: r1 drops the ping: rule `meta l4proto icmp drop` (handle",
+            "in the chain forward of inet nslab-explain (forward)",
+            "path: h1 eth0 -> r1 e1/e2 -> ✗",
+            "HELP: r1.run(\"nft delete rule inet nslab-explain forward handle",
+            "OTHER: h1 cannot reach 10.2.0.2 on tcp port 22: r1 rejects tcp port 22: rule \"no-ssh\" `tcp dport 22 reject` (handle",
+            "in the chain fw of ip other (forward)",
+            "HELP: r1.run(\"nft delete rule ip other fw handle",
+        ],
+    );
+}
+
+/// Seed 004 with the port-80 accept removed: the input policy drops it.
+#[test]
+fn a_drop_policy_with_no_accept_is_named() {
+    let o = run_isolated(
+        "fw.rhai",
+        r#"
+let ns = netns("example_ns");
+let cable = veth(host(), "veth0", ns, "veth1");
+cable[0].addr("192.168.50.1/24");
+cable[1].addr("192.168.50.2/24");
+ns.route("default", #{dev: "veth1"});
+let web = ns.listen(80);
+ns.accept(#{chain: "input", state: "established,related"});
+ns.policy("input", "drop");
+let e = ();
+try { host().expect_reach("192.168.50.2", #{port: 80, timeout_ms: 300}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+let example_ns = ns;
+eval(e.help);
+host().expect_reach("192.168.50.2", #{port: 80});
+host().expect_blocked("192.168.50.2", #{port: 22, timeout_ms: 300});
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "host cannot reach 192.168.50.2 on tcp port 80: example_ns drops tcp port 80: the chain input of inet nslab-fw (input) has policy drop and no rule in it accepts it",
+            "path: host veth0 -> example_ns veth1 ✗",
+            "HELP: example_ns.accept(#{chain: \"input\", proto: \"tcp\", dport: 80})",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn when_nslab_cannot_tell_it_says_what_it_checked() {
+    // A drop at the netdev ingress hook: nslab does not read that family.
+    let t = fault_then_fixed(
+        r#"
+r1.run("nft add table netdev t; nft add chain netdev t in '{ type filter hook ingress device e1 priority 0; }'; nft add rule netdev t in ip protocol icmp drop");
+print("FAULT: " + why(h1, "10.2.0.2", #{timeout_ms: 300}));
+r1.run("nft delete table netdev t");
+h1.expect_reach("10.2.0.2");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.2.0.2, and nslab cannot tell why: the routes, links, forwarding, rp_filter and neighbours it checked in h1, r1, h2 let it through; firewall rules or policies that can drop are in r1 (1): none of the ip, ip6 and inet filter chains drops it, and nslab does not read the netdev, bridge and arp ones",
+            "HELP: look at the firewall rules: r1.run(\"nft list ruleset\")",
+        ],
+    );
+}
+
+#[test]
+fn a_failed_ping_carries_the_reason_and_the_trace() {
+    let o = run_isolated(
+        "ping.rhai",
+        &format!(
+            "{BASE}{}",
+            r#"
+r1.forwarding(false);
+let p = h1.ping("10.2.0.2", #{count: 1, timeout_ms: 300});
+print(`WHY: ${p.why}`);
+print(`HOPS: ${p.trace.map(|h| h.ns + ":" + h.verdict)}`);
+print(p.output);
+r1.forwarding(true);
+let p = h1.ping("10.2.0.2", #{count: 1});
+print(`OK: ${p.ok} ${p.why} ${p.trace}`);
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "WHY: r1 does not forward (net.ipv4.ip_forward = 0)",
+            r#"HOPS: ["h1:forward", "r1:drop"]"#,
+            "path: h1 eth0 -> r1 e1 ✗",
+            "help: r1.forwarding(true)",
+            "OK: true",
+        ],
+    );
+}
+
+#[test]
+fn trace_reads_the_kernel_both_ways_and_sends_nothing() {
+    let o = run_isolated(
+        "trace.rhai",
+        &format!(
+            "{BASE}{}",
+            r#"
+for h in h1.trace("10.2.0.2", #{proto: "tcp", port: 80, src: "10.1.0.2"}) {
+    print(`HOP ${h.dir} ${h.ns} ${h.iif} ${h.oif} ${h.via} ${h.verdict}: ${h.why}`);
+}
+// Nothing was sent: no neighbour entry for the gateway in h1 yet.
+print(`NEIGH: [${h1.run("ip neigh show").trim()}]`);
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            // (`${()}` prints nothing.)
+            "HOP request h1 eth0 10.1.0.1 forward: route to 10.2.0.2 via 10.1.0.1 dev eth0 (table main)",
+            "HOP request r1 e1 e2 forward: route to 10.2.0.2 dev e2 (table main)",
+            "HOP request h2 eth0 deliver: 10.2.0.2 is an address of h2; nothing listens on tcp port 80 there",
+            "NEIGH: []",
+        ],
+    );
+}
+
+#[test]
+fn ipv6_forwarding_off_is_named_and_link_local_gateways_are_followed() {
+    let o = run_isolated(
+        "v6.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let h1 = netns("h1");
+let r1 = netns("r1");
+let h2 = netns("h2");
+let a = veth(h1, "eth0", r1, "e1");
+let b = veth(r1, "e2", h2, "eth0");
+a[0].addr("fd01::2/64");
+a[1].addr("fd01::1/64");
+b[0].addr("fd02::1/64");
+b[1].addr("fd02::2/64");
+h1.route("default", "fd01::1");
+print("FAULT: " + why(h1, "fd02::2"));
+r1.forwarding(true);
+// h2's way back goes via r1's link-local address, as routers announce it.
+let ll = r1.run("ip -6 -o addr show dev e2 scope link").split("inet6 ")[1].split("/")[0];
+h2.run(`ip -6 route add default via ${ll} dev eth0`);
+h1.expect_reach("fd02::2");
+let back = h1.trace("fd02::2").filter(|h| h.dir == "reply");
+print(`BACK: ${back.map(|h| h.ns + ":" + h.verdict)} ${back[0].via == ll}`);
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "h1 cannot reach fd02::2: r1 does not forward IPv6 (net.ipv6.conf.all.forwarding = 0)",
+            "path: h1 eth0 -> r1 e1 ✗",
+            "HELP: r1.forwarding(true)",
+            r#"BACK: ["h2:forward", "r1:forward", "h1:deliver"] true"#,
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn a_neighbour_that_never_answers_arp_is_named() {
+    let t = fault_then_fixed(
+        r#"
+r1.sysctl("net.ipv4.conf.e1.arp_ignore", "8");
+print("FAULT: " + why(h1, "10.1.0.1", #{}));
+r1.sysctl("net.ipv4.conf.e1.arp_ignore", "0");
+h1.expect_reach("10.1.0.1");
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.1.0.1: r1 answers no ARP request on e1 (net.ipv4.conf.e1.arp_ignore = 8), so h1's ARP entry for 10.1.0.1 on eth0 is",
+            "HELP: r1.sysctl(\"net.ipv4.conf.e1.arp_ignore\", \"0\")",
+        ],
+    );
+}
+
+#[test]
+fn a_link_kind_nslab_cannot_follow_is_said_not_guessed() {
+    let o = run_isolated(
+        "mv.rhai",
+        r#"
+let x = netns("x");
+let y = netns("y");
+let c = veth(x, "p0", y, "eth0");
+c[1].addr("10.9.0.2/24");
+x.run("ip link add mv0 link p0 type macvlan mode bridge && ip link set mv0 up");
+x.addr("mv0", "10.9.0.1/24");
+let hops = x.trace("10.9.0.2");
+print(`LAST: ${hops[hops.len() - 1].verdict}: ${hops[hops.len() - 1].why}`);
+try { x.expect_reach("10.9.0.99", #{timeout_ms: 200}); } catch (e) { print(`FAULT: ${e.message}`); }
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "LAST: forward: route to 10.9.0.2 dev mv0 (table main); nslab cannot follow past x mv0 (a macvlan link) (where 10.9.0.2 could be)",
+            "FAULT: x cannot reach 10.9.0.99, and nslab cannot tell why: nslab cannot follow past x mv0 (a macvlan link) (where 10.9.0.99 could be)",
+            "path: x mv0 -> ?",
+        ],
+    );
+}
+
+#[test]
+fn tracing_from_a_deleted_namespace_is_an_error_at_the_line() {
+    let o = run_isolated(
+        "gone.rhai",
+        "let a = netns(\"a\");\na.delete();\na.trace(\"10.0.0.1\");\n",
+    );
+    assert_report(
+        &o,
+        "gone.rhai:3",
+        "cannot trace a packet: namespace 'a' was deleted earlier in this script",
+        "make a new one with netns",
+    );
+}
