@@ -29,7 +29,11 @@ reach([s.hosts[0]]);
     assert!(o.stdout.contains("0% dropped (12/12 received)"), "{out}");
     assert!(o.stdout.contains("lone -> X    X"), "{out}");
     assert!(o.stdout.contains("66% dropped (4/12 received)"), "{out}");
-    assert!(o.stdout.contains("failed h1 -> lone: no reply"), "{out}");
+    assert!(
+        o.stdout
+            .contains("failed h1 -> lone: h1 has no route to 10.99.0.1"),
+        "{out}"
+    );
     assert!(!o.stdout.contains("failed h1 -> h2"), "{out}");
     assert_report(
         &o,

@@ -19,6 +19,7 @@ pub struct Reach {
     /// (from, to, replies) by node index.
     pairs: Vec<(usize, usize, u32)>,
     why: Option<String>,
+    reasons: std::collections::HashMap<(usize, usize), String>,
 }
 
 impl Reach {
@@ -38,10 +39,11 @@ impl Reach {
                 let mut m = Map::new();
                 m.insert("from".into(), self.names[a].clone().into());
                 m.insert("to".into(), self.names[b].clone().into());
-                let why = match &self.why {
-                    Some(w) => w.clone(),
-                    None if r == 0 => "no reply".to_string(),
-                    None => format!("{r} of {} replies", self.count),
+                let why = match (&self.why, self.reasons.get(&(a, b))) {
+                    (Some(w), _) => w.clone(),
+                    (None, Some(w)) => w.clone(),
+                    (None, None) if r == 0 => "no reply".to_string(),
+                    (None, None) => format!("{r} of {} replies", self.count),
                 };
                 m.insert("why".into(), why.into());
                 Dynamic::from(m)
@@ -184,6 +186,7 @@ fn reach(c: &Ctx, nodes: Array, count: u32, timeout: Duration) -> Res<Reach> {
         count: rep.count,
         pairs: rep.pairs,
         why: rep.why,
+        reasons: rep.reasons,
     })
 }
 
@@ -195,7 +198,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "reach",
         sig: "reach([ns, …]) / reach(nodes, #{count, timeout_ms}) -> #{ok, sent, received, failed}",
-        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip}. ok, sent, received, failed: [#{from, to, why}]; prints as a matrix (X where a reply was missing).",
+        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip}. ok, sent, received, failed: [#{from, to, why}], why found along the path as ns.trace does; prints as a matrix (X where a reply was missing).",
         example: "let r = reach([h1, h2, h3]); print(r); if !r.ok { throw r.failed; }",
     };
     let c = ctx.clone();

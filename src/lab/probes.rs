@@ -215,7 +215,13 @@ pub struct ReachReport {
     pub pairs: Vec<(usize, usize, u32)>,
     /// A machine-wide kernel limit hit while replies were missing.
     pub why: Option<String>,
+    /// Why a pair's echo went unanswered, found along its path (as
+    /// `ns.trace`), for the first pairs that failed.
+    pub reasons: HashMap<(usize, usize), String>,
 }
+
+/// How many unanswered pairs of a `reach` get their path explained.
+const EXPLAINED_PAIRS: usize = 32;
 
 impl Lab {
     /// The address other namespaces reach `ns` by: its first IPv4 address
@@ -293,6 +299,32 @@ impl Lab {
         } else {
             None
         };
-        Ok(ReachReport { count, pairs, why })
+        // Each unanswered pair explained, as far as it is cheap: a lab
+        // where nothing answers would otherwise trace N² paths.
+        let mut reasons = HashMap::new();
+        if why.is_none() {
+            let failed: Vec<(usize, usize)> = pairs
+                .iter()
+                .filter(|(_, _, r)| *r == 0)
+                .map(|&(a, b, _)| (a, b))
+                .take(EXPLAINED_PAIRS)
+                .collect();
+            for (a, b) in failed {
+                let pkt = crate::explain::Packet::ping(nodes[b].1);
+                if let Ok(t) = self.trace(nodes[a].0, &pkt) {
+                    let why = match t.reason() {
+                        Some(f) => format!("{} (help: {})", f.reason, f.help),
+                        None => t.no_reason(),
+                    };
+                    reasons.insert((a, b), why);
+                }
+            }
+        }
+        Ok(ReachReport {
+            count,
+            pairs,
+            why,
+            reasons,
+        })
     }
 }
