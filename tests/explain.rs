@@ -381,14 +381,14 @@ fn blackhole_unreachable_and_prohibit_routes_are_named() {
 for kind in ["blackhole", "unreachable", "prohibit"] {
     r1.run(`ip route add ${kind} 10.2.0.2/32`);
     print("FAULT: " + why(h1, "10.2.0.2", #{}));
-    r1.run(`ip route del ${kind} 10.2.0.2/32`);
+    r1.route_delete("10.2.0.2/32");
     h1.expect_reach("10.2.0.2");
 }
 // In another table, picked by a rule: the table is named.
 r1.run("ip route add blackhole 10.2.0.2/32 table 100");
 r1.run("ip rule add to 10.2.0.2 table 100");
 print("FAULT: " + why(h1, "10.2.0.2", #{}));
-r1.run("ip route del blackhole 10.2.0.2/32 table 100");
+r1.route_delete("10.2.0.2/32", #{table: 100});
 r1.run("ip route add 10.2.0.2/32 dev e2 table 100");
 h1.expect_reach("10.2.0.2");
 let hops = h1.trace("10.2.0.2");
@@ -400,13 +400,13 @@ print("FIXED");
         &t,
         &[
             "r1 drops it silently: a blackhole route for 10.2.0.2/32 (table main)",
-            "HELP: r1.run(\"ip route del blackhole 10.2.0.2/32\")",
+            "HELP: r1.route_delete(\"10.2.0.2/32\")",
             "r1 has an unreachable route for 10.2.0.2/32 (table main)",
-            "HELP: r1.run(\"ip route del unreachable 10.2.0.2/32\")",
+            "HELP: r1.route_delete(\"10.2.0.2/32\")",
             "r1 refuses it: a prohibit route for 10.2.0.2/32 (table main)",
-            "HELP: r1.run(\"ip route del prohibit 10.2.0.2/32\")",
+            "HELP: r1.route_delete(\"10.2.0.2/32\")",
             "a blackhole route for 10.2.0.2/32 (table 100)",
-            "HELP: r1.run(\"ip route del blackhole 10.2.0.2/32 table 100\")",
+            "HELP: r1.route_delete(\"10.2.0.2/32\", #{table: 100})",
             "TABLE: route to 10.2.0.2 dev e2 (table 100)",
         ],
     );

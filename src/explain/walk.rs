@@ -95,6 +95,15 @@ fn table_name(t: u32) -> String {
     }
 }
 
+/// The call that deletes route `net` of table `t`.
+fn route_delete_call(v: &str, net: &str, t: u32) -> String {
+    if t == 254 {
+        format!("{v}.route_delete(\"{net}\")")
+    } else {
+        format!("{v}.route_delete(\"{net}\", #{{table: {t}}})")
+    }
+}
+
 fn table_arg(t: u32) -> String {
     if t == 254 {
         String::new()
@@ -911,10 +920,7 @@ impl Walker<'_, '_> {
                             "{n} has an unreachable route for {net} (table {})",
                             table_name(t)
                         ),
-                        help: format!(
-                            "{v}.run(\"ip route del unreachable {net}{}\")",
-                            table_arg(t)
-                        ),
+                        help: route_delete_call(&v, &net.to_string(), t),
                     }),
                     None => End::Unknown(format!(
                         "{n} refuses to route it (host unreachable) but has no unreachable route for it: a policy rule? ({v}.run(\"ip rule\") lists them)"
@@ -927,7 +933,7 @@ impl Walker<'_, '_> {
                         "{n} refuses it: a prohibit route for {net} (table {})",
                         table_name(t)
                     ),
-                    help: format!("{v}.run(\"ip route del prohibit {net}{}\")", table_arg(t)),
+                    help: route_delete_call(&v, &net.to_string(), t),
                 }),
                 None => End::Lost(Finding {
                     reason: format!("{n} refuses it: a policy rule prohibits it"),
@@ -986,7 +992,7 @@ impl Walker<'_, '_> {
                         "{n} drops it silently: a blackhole route for {net} (table {})",
                         table_name(t)
                     ),
-                    help: format!("{v}.run(\"ip route del blackhole {net}{}\")", table_arg(t)),
+                    help: route_delete_call(&v, &net.to_string(), t),
                 }),
                 None => End::Lost(Finding {
                     reason: format!("{n} drops it silently: a policy rule blackholes it"),
