@@ -105,7 +105,7 @@ impl Lab {
         let mut first_refused: Option<(usize, LabError)> = None;
         for (id, idx) in groups {
             let ops: Vec<&Op> = idx.iter().map(|i| &pending[*i].op).collect();
-            if let Err((k, e)) = self.apply_ops(id, &ops)
+            if let Err((k, e)) = self.apply_chunks(id, &ops)
                 && first_refused.as_ref().is_none_or(|(j, _)| idx[k] < *j)
             {
                 first_refused = Some((idx[k], e));
@@ -118,6 +118,33 @@ impl Lab {
                 site: pending[i].site.clone(),
             }),
         }
+    }
+
+    /// Applies `ops` in `id` in transactions of about BATCH_BYTES of JSON
+    /// each: nft sends a transaction as one netlink write, and where it
+    /// cannot raise its socket's buffer (in a user namespace: rootless and
+    /// isolated labs) one of more than ~200 KB fails ("Message too long";
+    /// about 750 simple rules). A chunk that is still too big is split like
+    /// any refused one.
+    fn apply_chunks(
+        &mut self,
+        id: NsId,
+        ops: &[&Op],
+    ) -> std::result::Result<(), (usize, LabError)> {
+        const BATCH_BYTES: usize = 128 * 1024;
+        let table = self.table_name();
+        let (mut start, mut size) = (0, 0);
+        for (i, op) in ops.iter().enumerate() {
+            let s = Ruleset::size_hint(&table, op);
+            if i > start && size + s > BATCH_BYTES {
+                self.apply_ops(id, &ops[start..i])
+                    .map_err(|(k, e)| (k + start, e))?;
+                (start, size) = (i, 0);
+            }
+            size += s;
+        }
+        self.apply_ops(id, &ops[start..])
+            .map_err(|(k, e)| (k + start, e))
     }
 
     /// Applies `ops` in `id` as one transaction; if nft refuses it, each

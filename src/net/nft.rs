@@ -559,6 +559,20 @@ impl Ruleset {
         }
     }
 
+    /// About how many bytes `op` adds to a transaction (its JSON; nft's
+    /// netlink messages for it are of the same order).
+    /// Chains are not counted: a transaction adds each once.
+    pub fn size_hint(table: &str, op: &Op) -> usize {
+        let len = |r: Ruleset| serde_json::to_string(&r.batch.to_nftables()).map_or(0, |j| j.len());
+        let base = || {
+            let mut r = Ruleset::new(table, None);
+            r.chains
+                .extend(["input", "forward", "output", "prerouting", "postrouting"]);
+            r
+        };
+        len(base().op(op)).saturating_sub(len(base()))
+    }
+
     pub fn json(self) -> Result<String> {
         let n: Nftables = self.batch.to_nftables();
         serde_json::to_string(&n).map_err(|e| NetError::Other(format!("nft JSON: {e}")))
