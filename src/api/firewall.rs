@@ -415,7 +415,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             "accept",
             Verdict::Accept,
             "ns.accept(#{chain, iif, oif, proto, saddr, daddr, sport, dport, state, counter, log, comment})",
-            "Accept matching packets in ns (`iptables -A INPUT -i veth1 -p tcp --dport 80 -j ACCEPT`); options chain (input|forward|output, default input), iif, oif, proto (tcp|udp|icmp|icmpv6), saddr, daddr, sport, dport, state; counter: true counts what it matches (ns.counters()), log: \"prefix\" logs it, comment: \"text\" names it.",
+            "Accept matching packets in ns (`iptables -A INPUT -i veth1 -p tcp --dport 80 -j ACCEPT`); options chain (input|forward|output, default input), iif, oif, proto (tcp|udp|icmp|icmpv6), saddr, daddr, sport, dport, state; counter: true counts what it matches (ns.counters()), log: \"prefix\" logs it to the kernel log (from namespaces other than the host's only when the host has net.netfilter.nf_log_all_netns=1), comment: \"text\" names it.",
             "ns.accept(#{chain: \"input\", iif: \"veth1\", proto: \"tcp\", dport: 80, counter: true, comment: \"web\"});",
         ),
         (
