@@ -41,6 +41,12 @@ impl Sources {
         }
     }
 
+    /// `src` names the main script (rhai gives it as the source of calls
+    /// made there).
+    fn is_main(&self, src: &str) -> bool {
+        src.is_empty() || src == self.main_name
+    }
+
     /// A text errors may point into by name (earlier REPL inputs).
     pub fn add(&mut self, name: &str, text: &str) {
         self.cache
@@ -50,7 +56,7 @@ impl Sources {
     /// (display name, text) of a source; modules are read from disk and
     /// shown by their file's path.
     fn get(&mut self, src: Option<&str>) -> (String, String) {
-        let Some(s) = src.filter(|s| !s.is_empty()) else {
+        let Some(s) = src.filter(|s| !self.is_main(s)) else {
             return (self.main_name.clone(), self.main_text.clone());
         };
         if let Some((name, text)) = self.cache.get(s) {
@@ -303,6 +309,33 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
         pos = p;
     }
     let (message, label, help) = describe(cur, docs);
+    // A queued firewall rule nft refused when a later call applied it: the
+    // report points at the rule's own call, and says where it was found.
+    if let Some(at) = queued_at(cur) {
+        let found = if pos.is_none() {
+            "at the end of the script".to_string()
+        } else {
+            let main = |s: &Option<String>| s.as_deref().is_none_or(|s| sources.is_main(s));
+            let file = if src == at.source || (main(&src) && main(&at.source)) {
+                String::new()
+            } else {
+                format!("{} ", sources.get(src.as_deref()).0)
+            };
+            format!("before the call at {file}line {}", pos.line().unwrap_or(0))
+        };
+        let note = format!(
+            "(nslab applies firewall rules in batches: nft refused this one when its batch was applied, {found})"
+        );
+        let help = Some(help.map(|h| format!("{h} {note}")).unwrap_or(note));
+        return report(
+            sources,
+            at.source.as_deref(),
+            at.pos,
+            message,
+            "nft refused this rule",
+            help,
+        );
+    }
     let help = if trail.is_empty() {
         help
     } else {
@@ -323,6 +356,20 @@ pub fn reason(e: &EvalAltResult) -> (String, Option<String>) {
     }
     let (message, _, help) = describe(cur, &[]);
     (message, help)
+}
+
+/// Where a queued rule's error belongs (not inside a bundled recipe: those
+/// are applied at once, and shown at the call into the recipe).
+fn queued_at(e: &EvalAltResult) -> Option<crate::api::At> {
+    let EvalAltResult::ErrorRuntime(v, _) = e else {
+        return None;
+    };
+    let at = v.read_lock::<ApiError>()?.at.clone()?;
+    let in_stdlib = at
+        .source
+        .as_deref()
+        .is_some_and(|s| crate::stdlib::source(s).is_some());
+    (!in_stdlib && !at.pos.is_none()).then_some(at)
 }
 
 fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<String>) {

@@ -101,6 +101,7 @@ pub fn over_budget() -> Option<ApiError> {
         help: Some(
             "a value grows here without end? A lab needs far less; if this one really needs more, raise --max-mem MIB".into(),
         ),
+        at: None,
     })
 }
 

@@ -199,7 +199,8 @@ fn run(
     };
     let lab_name = lab.name().to_string();
     ctx.set_lab(lab);
-    let result = built.engine.run_ast(&ast);
+    // Rules still queued are applied now: the script's last calls.
+    let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
 
     let mut code = 0u8;
     if let Some(sig) = cancel.signal() {

@@ -182,6 +182,7 @@ struct Session {
     texts: Vec<(String, String)>,
     vars: Rc<RefCell<Vec<String>>>,
     cancel: crate::cancel::Cancel,
+    ctx: Rc<Ctx>,
 }
 
 enum Outcome {
@@ -212,9 +213,11 @@ impl Session {
         ast.set_source(name.to_string());
         self.texts.push((name.to_string(), text.to_string()));
         let merged = self.fns.merge(&ast);
+        // Rules the input queued are applied before the next prompt.
         let outcome = match self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged)
+            .and_then(|v| self.ctx.flush().map(|()| v))
         {
             Ok(v) => {
                 self.fns = merged.clone_functions_only();
@@ -351,6 +354,7 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -
         texts: Vec::new(),
         vars: vars.clone(),
         cancel: cancel.clone(),
+        ctx: ctx.clone(),
     };
 
     println!(

@@ -90,6 +90,7 @@ impl Resolver {
                     help: Some(
                         "a module is run when it is imported, so it cannot import itself, directly or through others: move what they share into a third file that each imports".into(),
                     ),
+                    at: None,
                 }),
                 pos,
             )

@@ -285,3 +285,214 @@ fn a_shell_gets_the_terminal_and_the_script_goes_on() {
     );
     assert!(all.contains("shell exited with 3"), "{all}");
 }
+
+#[test]
+fn reject_answers_where_drop_stays_silent() {
+    // c1 counts what comes back to it from the server: a TCP reset from
+    // port 22, an ICMP port unreachable for UDP 53. A client started with
+    // exec says how its connection ended; `timeout` ends the silent one.
+    let o = ok(
+        "reject.rhai",
+        &format!(
+            r#"{FW_LAB}
+c1.accept(#{{proto: "tcp", sport: 22, counter: true, comment: "tcp from 22"}});
+c1.accept(#{{proto: "icmp", counter: true, comment: "icmp"}});
+srv.reject(#{{proto: "tcp", dport: 22}});
+srv.drop(#{{proto: "udp", dport: 53, verdict: "reject"}});
+srv.drop(#{{proto: "tcp", dport: 80}});
+print(`22: ${{probe(c1, 22)}}, 53: ${{c1.connect("10.9.0.1", #{{proto: "udp", port: 53, timeout_ms: 300}})}}`);
+let r22 = c1.exec("timeout 5 bash -c 'echo > /dev/tcp/10.9.0.1/22'");
+let r80 = c1.exec("timeout 1 bash -c 'echo > /dev/tcp/10.9.0.1/80'");
+print(`bash 22: ${{r22.code}} ${{r22.stderr.contains("Connection refused")}}`);
+print(`bash 80: ${{r80.code}}`);
+for c in c1.counters() {{ print(`${{c.comment}}: ${{c.packets > 0}}`); }}
+print(`nft ${{srv.exec("nft -j list ruleset").stdout}}`);
+"#
+        ),
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("22: false, 53: false"), "{out}");
+    assert!(
+        o.stdout.contains("bash 22: 1 true"),
+        "a rejected TCP connection should be refused:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("bash 80: 124"),
+        "a dropped one should time out:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("tcp from 22: true"),
+        "no reset came back:\n{out}"
+    );
+    assert!(
+        o.stdout.contains("icmp: true"),
+        "no ICMP error came back:\n{out}"
+    );
+    let nft = o
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("nft "))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(nft).unwrap();
+    let rejects: Vec<String> = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["rule"]["expr"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.get("reject").map(|r| r.to_string()))
+        .collect();
+    assert_eq!(rejects.len(), 2, "{nft}");
+    assert!(rejects[0].contains("tcp reset"), "{rejects:?}");
+}
+
+#[test]
+fn counters_log_and_comments_are_what_nft_holds() {
+    let o = ok(
+        "count.rhai",
+        &format!(
+            r#"{FW_LAB}
+print(`before any rule: ${{srv.counters()}}`);
+srv.accept(#{{proto: "tcp", dport: 80, counter: true, log: "web: ", comment: "web in"}});
+srv.drop(#{{proto: "tcp", dport: 22, counter: true}});
+srv.accept(#{{proto: "udp", dport: 53, comment: "not counted"}});
+print(`new: ${{srv.counters()}}`);
+probe(c1, 80); probe(c2, 80); probe(c1, 22);
+for c in srv.counters() {{
+    print(`${{c.chain}} ${{c.comment}} ${{c.packets > 0}} ${{c.bytes >= c.packets * 40}}`);
+}}
+print(`nft ${{srv.exec("nft -j list ruleset").stdout}}`);
+"#
+        ),
+    );
+    let out = o.all();
+    assert!(o.stdout.contains("before any rule: []"), "{out}");
+    assert!(
+        o.stdout.contains(
+            r#"new: [#{"bytes": 0, "chain": "input", "comment": "web in", "packets": 0}, #{"bytes": 0, "chain": "input", "comment": (), "packets": 0}]"#
+        ),
+        "{out}"
+    );
+    assert!(o.stdout.contains("input web in true true"), "{out}");
+    assert!(o.stdout.contains("input  true true"), "{out}");
+    let nft = o
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("nft "))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(nft).unwrap();
+    let rules: Vec<&serde_json::Value> = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .collect();
+    let web = rules
+        .iter()
+        .find(|r| r["comment"] == "web in")
+        .unwrap_or_else(|| panic!("no rule with the comment:\n{nft}"));
+    let exprs = web["expr"].as_array().unwrap();
+    assert!(exprs.iter().any(|e| e["log"]["prefix"] == "web: "), "{nft}");
+    assert!(rules.iter().any(|r| r["comment"] == "not counted"), "{nft}");
+}
+
+#[test]
+fn two_thousand_rules_are_all_applied() {
+    // `timeout` bounds the run generously (no timing is asserted): one nft
+    // process per rule used to take more than 20 s for these.
+    let d = Dir::new();
+    d.write(
+        "many.rhai",
+        r#"
+let ns = netns("fw");
+for i in 0..2000 { ns.accept(#{proto: "tcp", dport: 10000 + i}); }
+print(ns.exec("nft -j list ruleset").stdout);
+"#,
+    );
+    let o = out(std::process::Command::new("timeout")
+        .args(["120", bin(), "run", "--isolated", "many.rhai"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap());
+    o.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    let mut ports: Vec<i64> = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["rule"]["chain"] == "input")
+        .filter_map(|i| {
+            i["rule"]["expr"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|e| e["match"]["right"].as_i64())
+        })
+        .collect();
+    ports.sort();
+    assert_eq!(ports, (10000..12000).collect::<Vec<i64>>());
+}
+
+#[test]
+fn a_rule_refused_when_applied_later_is_reported_at_its_own_line() {
+    // Rules are applied in batches, before the next call that needs them
+    // (here the ping on line 8): the report still points at line 5, the
+    // rule nft refused (b holds a table of the lab's name that is not the
+    // lab's).
+    let o = run_isolated(
+        "t.rhai",
+        r#"let a = netns("a");
+let b = netns("b");
+b.exec("nft add table inet nslab-t");
+a.accept(#{proto: "tcp", dport: 1});
+b.accept(#{proto: "tcp", dport: 2});
+a.accept(#{proto: "tcp", dport: 3});
+print("queued");
+a.ping("127.0.0.1");
+"#,
+    );
+    assert!(o.stdout.contains("queued"), "{}", o.all());
+    assert_report(
+        &o,
+        "t.rhai:5",
+        "nf_tables table 'inet nslab-t' already exists in namespace 'b'",
+        "nft refused this one when its batch was applied, before the call at line 8",
+    );
+
+    // In one namespace's batch: the refused rule (in a function, line 6)
+    // is found among the others; the rules queued before it are in effect,
+    // the ones after it are not. Something outside nslab made a chain of
+    // the lab's "forward" name hooked elsewhere, which nf_tables refuses.
+    let o = run_isolated(
+        "u.rhai",
+        r#"let a = netns("a");
+a.accept(#{proto: "tcp", dport: 1});
+a.exec("nft add chain inet nslab-u forward '{ type filter hook output priority 0; }'");
+a.accept(#{proto: "tcp", dport: 2});
+fn bad(a) {
+  a.drop(#{chain: "forward", proto: "tcp", dport: 3});
+}
+bad(a);
+a.accept(#{proto: "tcp", dport: 4});
+try { a.ping("127.0.0.1"); } catch (e) { print(`caught: ${e}`); }
+print(a.exec("nft list table inet nslab-u").stdout);
+bad(a);
+"#,
+    );
+    let out = o.all();
+    assert!(
+        o.stdout
+            .contains("caught: cannot add a firewall rule in namespace 'a'"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.contains("tcp dport 2 accept") && !o.stdout.contains("tcp dport 4"),
+        "the rules before the refused one should be applied, not those after:\n{out}"
+    );
+    assert_report(
+        &o,
+        "u.rhai:6",
+        "cannot add a firewall rule in namespace 'a': nf_tables refused it",
+        "applied, at the end of the script",
+    );
+}

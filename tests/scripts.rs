@@ -116,6 +116,29 @@ fn policy_routing_sends_each_lan_out_its_own_uplink() {
     }
 }
 
+#[test]
+fn dnat_hairpin() {
+    let o = run_script("dnat-hairpin.rhai");
+    assert!(
+        o.stdout
+            .contains("the server saw the internet's connection come from [\"203.0.113.10\"]"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("with hairpin NAT the server saw [\"203.0.113.10\", \"10.0.0.1\"]"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("ok: port forwarding and hairpin NAT work"),
+        "{}",
+        o.stdout
+    );
+}
+
 /// Every script also runs in plain host mode (as root of a private host,
 /// which is compared before and after).
 #[test]
@@ -235,6 +258,7 @@ fn every_script_is_covered() {
             "002-nat-to-internet.rhai",
             "003-containers.rhai",
             "004-routes-and-firewall.rhai",
+            "dnat-hairpin.rhai",
             "leaf-spine.rhai",
             "local-module.rhai",
             "macvlan.rhai",

@@ -55,7 +55,11 @@ fn run_check(c: &Ctx, cx: &NativeCallContext, name: &str, f: &FnPtr) -> Res<()> 
         }
     }
     let started = Instant::now();
-    let result = f.call_within_context::<Dynamic>(cx, ());
+    // Rules the check queued are applied within it: a refused one fails
+    // this check, not a later line.
+    let result = f
+        .call_within_context::<Dynamic>(cx, ())
+        .and_then(|v| c.flush().map(|()| v));
     let error = match result {
         Ok(_) => None,
         Err(e) if stops_the_run(&e) => return Err(e),

@@ -23,11 +23,11 @@ use std::fmt;
 use std::rc::Rc;
 
 use rhai::{
-    Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Position, RhaiNativeFunc,
-    Variant,
+    Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, NativeCallContext, Position,
+    RhaiNativeFunc, Variant,
 };
 
-use crate::lab::{Lab, LabError, NsId};
+use crate::lab::{Lab, LabError, NsId, Refused, Site};
 
 /// What the API functions share: the lab, and the `--set` parameters.
 pub struct Ctx {
@@ -102,7 +102,28 @@ impl Ctx {
         }
     }
 
+    /// The lab, with every queued firewall rule applied: every call goes
+    /// through here except those that queue rules, so a rule is in effect
+    /// before anything that could notice it (a probe, a process, a
+    /// listing, a change of the lab).
     fn lab(&self) -> Result<RefMut<'_, Lab>, Box<EvalAltResult>> {
+        let mut lab = self.lab_queued()?;
+        lab.flush().map_err(refused)?;
+        Ok(lab)
+    }
+
+    /// Applies the queued firewall rules (at the end of a script or of a
+    /// REPL input); an error points at the call that queued the rule.
+    pub fn flush(&self) -> Res<()> {
+        match self.lab.borrow_mut().as_mut() {
+            Some(lab) => lab.flush().map_err(refused),
+            None => Ok(()),
+        }
+    }
+
+    /// The lab as it is, queued rules left queued: for the calls that
+    /// queue rules.
+    fn lab_queued(&self) -> Result<RefMut<'_, Lab>, Box<EvalAltResult>> {
         let guard = self.lab.borrow_mut();
         RefMut::filter_map(guard, Option::as_mut).map_err(|_| {
             err(LabError::new(
@@ -172,6 +193,53 @@ impl fmt::Display for Link {
 pub struct ApiError {
     pub message: String,
     pub help: Option<String>,
+    /// Where the error belongs when that is not the call that raised it:
+    /// a queued firewall rule nft refused when a later call applied it.
+    pub at: Option<At>,
+}
+
+/// A place in a script: its source (None: the main script) and position.
+#[derive(Clone, Debug)]
+pub struct At {
+    pub source: Option<String>,
+    pub pos: Position,
+}
+
+/// Where the native call `ctx` was made, for errors found later.
+pub fn site(ctx: &NativeCallContext) -> Site {
+    let pos = ctx.call_position();
+    Site {
+        source: ctx.call_source().map(str::to_string),
+        line: pos.line().unwrap_or(0),
+        col: pos.position().unwrap_or(0),
+    }
+}
+
+/// The call was made from a bundled recipe (stdlib): its errors are shown
+/// at the call into the recipe, which only the call stack knows.
+pub fn in_recipe(ctx: &NativeCallContext) -> bool {
+    ctx.call_source()
+        .is_some_and(|s| crate::stdlib::source(s).is_some())
+}
+
+/// A queued rule nft refused: the error, shown at the call that queued it.
+fn refused(r: Refused) -> Box<EvalAltResult> {
+    let pos = match (u16::try_from(r.site.line), u16::try_from(r.site.col)) {
+        (Ok(l), Ok(c)) if l > 0 => Position::new(l, c),
+        _ => Position::NONE,
+    };
+    EvalAltResult::ErrorRuntime(
+        Dynamic::from(ApiError {
+            message: r.error.message,
+            help: r.error.help,
+            at: Some(At {
+                source: r.site.source,
+                pos,
+            }),
+        }),
+        Position::NONE,
+    )
+    .into()
 }
 
 impl fmt::Display for ApiError {
@@ -188,6 +256,7 @@ pub fn err(e: LabError) -> Box<EvalAltResult> {
         Dynamic::from(ApiError {
             message: e.message,
             help: e.help,
+            at: None,
         }),
         Position::NONE,
     )

@@ -175,7 +175,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "print(web.peers);",
         },
         move |l: &mut Listen| -> Array {
-            match c.lab() {
+            // What was seen so far: queued rules can wait.
+            match c.lab_queued() {
                 Ok(lab) => lab.peers(l.idx).into_iter().map(|ip| Dynamic::from(ip.to_string())).collect(),
                 Err(_) => Array::new(),
             }

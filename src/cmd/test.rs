@@ -207,7 +207,9 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &crate::cancel::Cance
         return suite;
     };
     ctx.set_lab(lab);
-    let result = built.engine.run_ast(&ast);
+    // Rules still queued at the end are applied (and their errors found)
+    // before the lab is judged.
+    let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
     for t in ctx.tests.borrow().done.iter() {
         let failure = t.error.as_ref().map(|e| {
             let r = diag::eval_error(&mut sources, &built.docs, e);

@@ -1,6 +1,43 @@
 //! NAT and firewall rules in the lab's own nf_tables table.
+//!
+//! Rules are queued, and applied as one `nft` transaction per namespace
+//! when something needs them in effect: the api layer flushes the queue
+//! before every call that is not itself a rule, and at the end of the
+//! script (starting `nft` once per rule made 2000 rules take 20 s). What
+//! can be checked is checked when a rule is queued, so its errors point at
+//! its call. When nft still refuses a batch, the batch is split in halves
+//! until the one rule it refuses is found: the rules before it are applied,
+//! and the error names the call that queued it (its `Site`), wherever the
+//! flush happened.
+
+use std::path::PathBuf;
+
+use crate::net::nft::{CounterRow, Op};
 
 use super::*;
+
+/// Where a script asked for something: the source it is in (None: the
+/// main script), line and column, as the script engine counts them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Site {
+    pub source: Option<String>,
+    pub line: usize,
+    pub col: usize,
+}
+
+/// An op waiting for the next flush.
+pub(super) struct Pending {
+    id: NsId,
+    op: Op,
+    site: Site,
+}
+
+/// A queued op nft refused, with the call that queued it.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: LabError,
+    pub site: Site,
+}
 
 impl Lab {
     /// The lab's own nf_tables table (family inet), one per namespace used.
@@ -8,30 +45,145 @@ impl Lab {
         format!("nslab-{}", self.name)
     }
 
-    /// Applies one nft transaction in `ns`; the first one there creates the
-    /// lab's table (refusing to adopt an existing one) and records its removal.
-    pub(super) fn nft(
-        &mut self,
-        id: NsId,
-        doing: &str,
-        build: impl FnOnce(Ruleset, &str) -> Ruleset,
-    ) -> Result<()> {
-        let prog = nft::program().ok_or_else(|| {
+    /// The `nft` binary, looked up once.
+    fn nft_program(&mut self) -> Result<PathBuf> {
+        if let Some(p) = &self.nft_prog {
+            return Ok(p.clone());
+        }
+        let p = nft::program().ok_or_else(|| {
             LabError::new(
                 "`nft` is not installed; nslab needs it for NAT and firewall rules",
                 "install the nftables package (apt install nftables, dnf install nftables), or point NSLAB_NFT at an nft binary",
             )
         })?;
+        self.nft_prog = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Queues `op` for namespace `id`, after checking everything that can
+    /// be checked without nft: the namespace is there, nft is installed,
+    /// the devices NAT names exist (nft matches devices by name and takes
+    /// any name: a typo would make a rule that never applies, silently).
+    pub fn queue(&mut self, id: NsId, op: Op, site: Site) -> Result<()> {
+        self.sp
+            .fd(id)
+            .map_err(|e| LabError::kernel(op.doing(), &self.where_(id), e))?;
+        self.nft_program()?;
+        match &op {
+            Op::Masquerade { oif: dev, .. } | Op::Snat(nft::SnatRule { oif: dev, .. }) => {
+                names::check_ifname(dev)?;
+                self.link(id, dev)?;
+            }
+            Op::Dnat(nft::DnatRule { iif: Some(dev), .. }) => {
+                names::check_ifname(dev)?;
+                self.link(id, dev)?;
+            }
+            _ => {}
+        }
+        self.pending.push(Pending { id, op, site });
+        Ok(())
+    }
+
+    /// Applies every queued op: one transaction per namespace. When nft
+    /// refuses one, the ops queued before it in its namespace are applied,
+    /// the ones after it dropped, and the error is the one queued first
+    /// among the namespaces' refused ops.
+    pub fn flush(&mut self) -> std::result::Result<(), Refused> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        // Namespaces are independent of each other: grouping them keeps
+        // each one's order and makes one transaction of each.
+        let mut groups: Vec<(NsId, Vec<usize>)> = Vec::new();
+        for (i, p) in pending.iter().enumerate() {
+            match groups.iter_mut().find(|(id, _)| *id == p.id) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((p.id, vec![i])),
+            }
+        }
+        let mut first_refused: Option<(usize, LabError)> = None;
+        for (id, idx) in groups {
+            let ops: Vec<&Op> = idx.iter().map(|i| &pending[*i].op).collect();
+            if let Err((k, e)) = self.apply_chunks(id, &ops)
+                && first_refused.as_ref().is_none_or(|(j, _)| idx[k] < *j)
+            {
+                first_refused = Some((idx[k], e));
+            }
+        }
+        match first_refused {
+            None => Ok(()),
+            Some((i, error)) => Err(Refused {
+                error,
+                site: pending[i].site.clone(),
+            }),
+        }
+    }
+
+    /// Applies `ops` in `id` in transactions of about BATCH_BYTES of JSON
+    /// each: nft sends a transaction as one netlink write, and where it
+    /// cannot raise its socket's buffer (in a user namespace: rootless and
+    /// isolated labs) one of more than ~200 KB fails ("Message too long";
+    /// about 750 simple rules). A chunk that is still too big is split like
+    /// any refused one.
+    fn apply_chunks(
+        &mut self,
+        id: NsId,
+        ops: &[&Op],
+    ) -> std::result::Result<(), (usize, LabError)> {
+        const BATCH_BYTES: usize = 128 * 1024;
+        let table = self.table_name();
+        let (mut start, mut size) = (0, 0);
+        for (i, op) in ops.iter().enumerate() {
+            let s = Ruleset::size_hint(&table, op);
+            if i > start && size + s > BATCH_BYTES {
+                self.apply_ops(id, &ops[start..i])
+                    .map_err(|(k, e)| (k + start, e))?;
+                (start, size) = (i, 0);
+            }
+            size += s;
+        }
+        self.apply_ops(id, &ops[start..])
+            .map_err(|(k, e)| (k + start, e))
+    }
+
+    /// Applies `ops` in `id` as one transaction; if nft refuses it, each
+    /// half in turn, down to the op it refuses: its index and error.
+    fn apply_ops(&mut self, id: NsId, ops: &[&Op]) -> std::result::Result<(), (usize, LabError)> {
+        match self.transaction(id, ops) {
+            Ok(()) => Ok(()),
+            Err(e) if ops.len() == 1 => Err((0, e)),
+            Err(_) => {
+                let mid = ops.len() / 2;
+                self.apply_ops(id, &ops[..mid])?;
+                self.apply_ops(id, &ops[mid..])
+                    .map_err(|(i, e)| (i + mid, e))
+            }
+        }
+    }
+
+    /// One nft transaction in `id`; the first one there creates the lab's
+    /// table (refusing to adopt an existing one), its removal recorded
+    /// before it runs.
+    fn transaction(&mut self, id: NsId, ops: &[&Op]) -> Result<()> {
+        let prog = self.nft_program()?;
         let table = self.table_name();
         let first = !self.nft_tables.contains(&id);
         let owner = ledger::owner_set(&self.header.id);
-        let rules = build(
-            Ruleset::new(&table, first.then_some(owner.as_str())),
-            &table,
-        );
+        let mut rules = Ruleset::new(&table, first.then_some(owner.as_str()));
+        for op in ops {
+            rules = rules.op(op);
+        }
+        let doing = match ops {
+            [op] => op.doing(),
+            _ => "apply firewall rules",
+        };
         let where_ = self.where_(id);
         let run = |lab: &mut Lab| {
-            let fd = lab.sp.fd(id).map_err(net_err("open namespace"))?;
+            let fd = lab
+                .sp
+                .fd(id)
+                .map_err(|e| LabError::kernel(doing, &where_, e))?;
             nft::apply(fd.as_fd(), &prog, rules).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) if first => LabError::new(
                     format!("nf_tables table 'inet {table}' already exists in {where_}"),
@@ -40,8 +192,10 @@ impl Lab {
                     ),
                 ),
                 Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => LabError::new(
-                    format!("cannot {doing} in {where_}: the kernel lacks the nf_tables support for it ({e})"),
-                    "load the nf_tables modules (nf_tables, nft_nat, nft_masq, nft_ct), or use a kernel built with them",
+                    format!("cannot {doing} in {where_}: nf_tables refused it ({e})"),
+                    format!(
+                        "the kernel lacks the nf_tables support for it: load the modules (nf_tables, nft_nat, nft_masq, nft_ct, nft_reject_inet, nft_log), or use a kernel built with them; or something outside nslab changed the lab's table 'inet {table}' (an `nft` command run with exec?)"
+                    ),
                 ),
                 _ => LabError::kernel(doing, &where_, e),
             })
@@ -60,25 +214,20 @@ impl Lab {
         }
     }
 
-    /// `iptables -A CHAIN … -j ACCEPT|DROP` in `ns`, in the lab's table.
-    pub fn filter(&mut self, id: NsId, rule: &FilterRule) -> Result<()> {
-        self.nft(id, "add a firewall rule", |rs, t| rs.filter(t, rule))
-    }
-
-    /// `iptables -P CHAIN ACCEPT|DROP` in `ns`, for the lab's chain.
-    pub fn policy(&mut self, id: NsId, hook: Hook, verdict: Verdict) -> Result<()> {
-        self.nft(id, "set a chain policy", |rs, t| {
-            rs.policy(t, hook, verdict)
-        })
-    }
-
-    /// `iptables -t nat -A POSTROUTING -s SRC -o OIF -j MASQUERADE` and the
-    /// FORWARD accepts (out, and established/related back), in `ns`.
-    pub fn masquerade(&mut self, id: NsId, src: IpNet, oif: &str) -> Result<()> {
-        names::check_ifname(oif)?;
-        // nft matches the device by name and takes any name: a typo would
-        // make a rule that never applies, silently.
-        self.link(id, oif)?;
-        self.nft(id, "add masquerading", |rs, t| rs.masquerade(t, src, oif))
+    /// Rules with a counter in the lab's table in `id` (none before the
+    /// first rule there), read back from the kernel.
+    pub fn counters(&mut self, id: NsId) -> Result<Vec<CounterRow>> {
+        let where_ = self.where_(id);
+        let gone = |e| LabError::kernel("read the rule counters", &where_, e);
+        self.sp.fd(id).map_err(gone)?;
+        if !self.nft_tables.contains(&id) {
+            return Ok(Vec::new());
+        }
+        let prog = self.nft_program()?;
+        let table = self.table_name();
+        let fd = self.sp.fd(id).map_err(gone)?;
+        nft::list_table(fd.as_fd(), &prog, &table)
+            .and_then(|json| nft::counters(&json))
+            .map_err(gone)
     }
 }

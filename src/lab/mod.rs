@@ -28,7 +28,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::cancel::Cancel;
-use crate::net::nft::{self, FilterRule, Hook, Ruleset, Verdict};
+use crate::net::nft::{self, Ruleset};
 use crate::net::probe::{self, Listener, Proto};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 pub use crate::net::rtnl::{BridgeOpts, PortVlan};
@@ -36,6 +36,7 @@ pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 use crate::net::unit::{self, Unit};
 use crate::net::{exec, kstat, ns, ping, sysctl};
 pub use error::{LabError, Result};
+pub use firewall::{Refused, Site};
 use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
 use ledger::{Undo, Undone};
@@ -166,6 +167,10 @@ pub struct Lab {
     isolated: bool,
     /// Namespaces where this lab's nf_tables table exists.
     nft_tables: HashSet<NsId>,
+    /// Firewall and NAT rules not applied yet (see firewall.rs).
+    pending: Vec<firewall::Pending>,
+    /// The `nft` binary, once looked up.
+    nft_prog: Option<std::path::PathBuf>,
     /// Indexes of links the lab made, as the kernel reported them at creation.
     ifindex: HashMap<(NsId, String), u32>,
     /// ICMP sockets by (namespace, IPv6?), for ping.
@@ -259,6 +264,8 @@ impl Lab {
             unit: None,
             isolated: cfg.isolated,
             nft_tables: HashSet::new(),
+            pending: Vec::new(),
+            nft_prog: None,
             veth_peers: HashMap::new(),
             unsettled: Vec::new(),
             kstat: kstat::Watch::default(),
@@ -334,6 +341,15 @@ impl Lab {
             return TeardownReport::default();
         }
         self.torn_down = true;
+        // Rules still queued (the script failed or was interrupted before
+        // they were applied): a kept lab gets them, as the script asked;
+        // one torn down now needs no table to delete.
+        let refused = if self.keep {
+            self.flush().err()
+        } else {
+            self.pending.clear();
+            None
+        };
         // Sockets first: they pin their namespaces.
         for (_, l) in &mut self.listeners {
             l.stop();
@@ -347,6 +363,9 @@ impl Lab {
             errors: self.end_processes(),
             left_alone: Vec::new(),
         };
+        if let Some(r) = refused {
+            report.errors.push(r.error);
+        }
         if self.keep {
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.mark_kept()

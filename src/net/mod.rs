@@ -67,7 +67,13 @@ impl NetError {
                 libc::EINVAL,
             ]
             .into_iter()
-            .find(|c| msg.ends_with(nix::errno::Errno::from_raw(*c).desc())),
+            .find(|c| {
+                // strerror's words, as nft prints them (nix's own
+                // descriptions differ for some, e.g. EOPNOTSUPP).
+                let text = std::io::Error::from_raw_os_error(*c).to_string();
+                let text = text.split(" (os error").next().unwrap_or_default();
+                msg.ends_with(text)
+            }),
             _ => None,
         }
     }

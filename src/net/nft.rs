@@ -4,6 +4,7 @@
 //! deleting that table removes exactly what the lab added and nothing else.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io::Write;
 use std::net::IpAddr;
 use std::os::fd::BorrowedFd;
@@ -14,7 +15,9 @@ use ipnet::IpNet;
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
 use nftables::schema::{Chain, NfCmd, NfListObject, Nftables, Rule, Set, Table};
-use nftables::stmt::{Match, Operator, Statement};
+use nftables::stmt::{
+    Counter, Log, Match, NAT, NATFamily, Operator, Reject, RejectType, Statement,
+};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::{NetError, Result, exec};
@@ -47,19 +50,45 @@ impl Hook {
     }
 }
 
+/// What a filter rule does with the packets it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accept,
     Drop,
+    /// Drop and tell the sender: a TCP reset for TCP rules, else ICMP
+    /// port unreachable (iptables' REJECT), so a client fails at once
+    /// instead of waiting out its timeout.
+    Reject,
 }
 
 impl Verdict {
-    fn stmt(self) -> Statement<'static> {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+        }
+    }
+
+    fn stmt(self, proto: Option<L4>) -> Statement<'static> {
         match self {
             Verdict::Accept => Statement::Accept(None),
             Verdict::Drop => Statement::Drop(None),
+            Verdict::Reject if proto == Some(L4::Tcp) => {
+                Statement::Reject(Some(Reject::new(Some(RejectType::TCPReset), None)))
+            }
+            // In an inet table a plain reject is ICMPX port unreachable:
+            // ICMP for IPv4 packets, ICMPv6 for IPv6 ones.
+            Verdict::Reject => Statement::Reject(None),
         }
     }
+}
+
+/// A chain's policy: what happens to packets no rule decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Accept,
+    Drop,
 }
 
 /// Layer-4 protocols a rule can match.
@@ -100,12 +129,59 @@ pub struct Matches {
     pub state: Vec<String>,
 }
 
-/// `iptables -A CHAIN … -j ACCEPT|DROP`.
+/// `iptables -A CHAIN … [-j LOG --log-prefix P] -j ACCEPT|DROP|REJECT`,
+/// with an optional packet counter and comment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterRule {
     pub hook: Hook,
     pub matches: Matches,
     pub verdict: Verdict,
+    pub counter: bool,
+    pub log: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Port forwarding: `iptables -t nat -A PREROUTING [-i IIF] [-d DADDR]
+/// [-p P --dport D] -j DNAT --to-destination TO[:PORT]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnatRule {
+    pub iif: Option<String>,
+    pub daddr: Option<IpNet>,
+    pub proto: Option<L4>,
+    pub dport: Option<u16>,
+    pub to: IpAddr,
+    pub port: Option<u16>,
+}
+
+/// `iptables -t nat -A POSTROUTING -s SRC -o OIF -j SNAT --to-source TO`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnatRule {
+    pub src: IpNet,
+    pub oif: String,
+    pub to: IpAddr,
+}
+
+/// One change to a lab's table, as a script asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Filter(FilterRule),
+    Policy(Hook, Policy),
+    Masquerade { src: IpNet, oif: String },
+    Dnat(DnatRule),
+    Snat(SnatRule),
+}
+
+impl Op {
+    /// What the op does, for "cannot …" messages.
+    pub fn doing(&self) -> &'static str {
+        match self {
+            Op::Filter(_) => "add a firewall rule",
+            Op::Policy(..) => "set a chain policy",
+            Op::Masquerade { .. } => "add masquerading",
+            Op::Dnat(_) => "add port forwarding (DNAT)",
+            Op::Snat(_) => "add source NAT",
+        }
+    }
 }
 
 fn eq<'a>(left: Expression<'a>, right: Expression<'a>) -> Statement<'a> {
@@ -140,6 +216,20 @@ fn net_expr(net: IpNet) -> Expression<'static> {
             len: u32::from(net.prefix_len()),
         }))
     }
+}
+
+/// `ct status dnat`: the packet belongs to a connection DNAT translated
+/// (either way: the flag is on the conntrack entry).
+fn dnat_flow() -> Statement<'static> {
+    Statement::Match(Match {
+        left: Expression::Named(NamedExpression::CT(nftables::expr::CT {
+            key: "status".into(),
+            family: None,
+            dir: None,
+        })),
+        right: Expression::String("dnat".into()),
+        op: Operator::IN,
+    })
 }
 
 fn addr_match(net: IpNet, dir: &'static str) -> Statement<'static> {
@@ -216,7 +306,7 @@ fn table(name: &str) -> NfListObject<'static> {
     })
 }
 
-fn filter_chain(table: &str, hook: Hook, policy: Option<Verdict>) -> NfListObject<'static> {
+fn filter_chain(table: &str, hook: Hook, policy: Option<Policy>) -> NfListObject<'static> {
     NfListObject::Chain(Chain {
         family: FAMILY,
         table: Cow::Owned(table.to_string()),
@@ -226,22 +316,29 @@ fn filter_chain(table: &str, hook: Hook, policy: Option<Verdict>) -> NfListObjec
         prio: Some(0),
         // Without a policy an existing chain keeps its own; a new one accepts.
         policy: policy.map(|v| match v {
-            Verdict::Accept => NfChainPolicy::Accept,
-            Verdict::Drop => NfChainPolicy::Drop,
+            Policy::Accept => NfChainPolicy::Accept,
+            Policy::Drop => NfChainPolicy::Drop,
         }),
         ..Chain::default()
     })
 }
 
-fn nat_chain(table: &str) -> NfListObject<'static> {
+/// The NAT chains: "postrouting" (srcnat, 100: after the filter chains, as
+/// iptables' nat POSTROUTING) and "prerouting" (dstnat, -100: before
+/// routing, so a translated destination is routed as such).
+fn nat_chain(table: &str, name: &'static str) -> NfListObject<'static> {
+    let (hook, prio) = if name == "prerouting" {
+        (NfHook::Prerouting, -100)
+    } else {
+        (NfHook::Postrouting, 100)
+    };
     NfListObject::Chain(Chain {
         family: FAMILY,
         table: Cow::Owned(table.to_string()),
-        name: "postrouting".into(),
+        name: name.into(),
         _type: Some(NfChainType::NAT),
-        hook: Some(NfHook::Postrouting),
-        // srcnat: after the filter chains, as iptables' nat POSTROUTING.
-        prio: Some(100),
+        hook: Some(hook),
+        prio: Some(prio),
         ..Chain::default()
     })
 }
@@ -265,9 +362,14 @@ fn rule(table: &str, chain: &'static str, expr: Vec<Statement<'static>>) -> NfLi
     })
 }
 
-/// Builds rulesets for one lab's table.
+/// Builds rulesets for one lab's table: one `nft` transaction.
 pub struct Ruleset {
     batch: Batch<'static>,
+    table: String,
+    /// Chains added in this transaction already: each is added once, not
+    /// once per rule (adding an existing chain is a no-op, but thousands of
+    /// them are not free).
+    chains: HashSet<&'static str>,
 }
 
 impl Ruleset {
@@ -285,66 +387,162 @@ impl Ruleset {
             }
             None => batch.add(table(table_name)),
         }
-        Ruleset { batch }
+        Ruleset {
+            batch,
+            table: table_name.to_string(),
+            chains: HashSet::new(),
+        }
     }
 
-    /// `iptables -A CHAIN … -j ACCEPT|DROP`.
-    pub fn filter(mut self, table: &str, r: &FilterRule) -> Ruleset {
-        self.batch.add(filter_chain(table, r.hook, None));
+    fn chain(&mut self, name: &'static str) {
+        if !self.chains.insert(name) {
+            return;
+        }
+        let c = match name {
+            "input" => filter_chain(&self.table, Hook::Input, None),
+            "forward" => filter_chain(&self.table, Hook::Forward, None),
+            "output" => filter_chain(&self.table, Hook::Output, None),
+            nat => nat_chain(&self.table, nat),
+        };
+        self.batch.add(c);
+    }
+
+    fn rule(&mut self, chain: &'static str, expr: Vec<Statement<'static>>) {
+        self.chain(chain);
+        self.batch.add(rule(&self.table, chain, expr));
+    }
+
+    /// Adds one op to the transaction.
+    pub fn op(mut self, op: &Op) -> Ruleset {
+        match op {
+            Op::Filter(r) => self.filter(r),
+            Op::Policy(hook, p) => {
+                // Always sent, even when the chain was added before in
+                // this transaction: that add carried no policy.
+                self.chains.insert(hook.name());
+                self.batch.add(filter_chain(&self.table, *hook, Some(*p)));
+            }
+            Op::Masquerade { src, oif } => {
+                self.rule(
+                    "postrouting",
+                    vec![
+                        addr_match(*src, "saddr"),
+                        eq(meta(MetaKey::Oifname), name_expr(oif)),
+                        Statement::Masquerade(None),
+                    ],
+                );
+                self.forward_out_and_back(*src, oif);
+            }
+            Op::Snat(r) => {
+                self.rule(
+                    "postrouting",
+                    vec![
+                        addr_match(r.src, "saddr"),
+                        eq(meta(MetaKey::Oifname), name_expr(&r.oif)),
+                        Statement::SNAT(Some(nat_to(r.to, None))),
+                    ],
+                );
+                self.forward_out_and_back(r.src, &r.oif);
+            }
+            Op::Dnat(r) => self.dnat(r),
+        }
+        self
+    }
+
+    /// `iptables -A CHAIN … -j ACCEPT|DROP|REJECT`.
+    fn filter(&mut self, r: &FilterRule) {
         let mut expr = r.matches.statements();
-        expr.push(r.verdict.stmt());
-        self.batch.add(rule(table, r.hook.name(), expr));
-        self
+        if r.counter {
+            expr.push(Statement::Counter(Counter::Anonymous(None)));
+        }
+        if let Some(prefix) = &r.log {
+            expr.push(Statement::Log(Some(Log {
+                prefix: Some(Cow::Owned(prefix.clone())),
+                ..Log::new(None)
+            })));
+        }
+        expr.push(r.verdict.stmt(r.matches.proto));
+        let chain = r.hook.name();
+        self.chain(chain);
+        self.batch.add(NfListObject::Rule(Rule {
+            family: FAMILY,
+            table: Cow::Owned(self.table.clone()),
+            chain: chain.into(),
+            expr: Cow::Owned(expr),
+            comment: r.comment.clone().map(Cow::Owned),
+            ..Rule::default()
+        }));
     }
 
-    /// `iptables -P CHAIN ACCEPT|DROP`.
-    pub fn policy(mut self, table: &str, hook: Hook, v: Verdict) -> Ruleset {
-        self.batch.add(filter_chain(table, hook, Some(v)));
-        self
-    }
-
-    /// `iptables -t nat -A POSTROUTING -s SRC -o OIF -j MASQUERADE` plus the
-    /// FORWARD accepts out through OIF and for replies back in.
-    pub fn masquerade(mut self, table: &str, src: IpNet, oif: &str) -> Ruleset {
-        let oif_m = || {
-            eq(
-                meta(MetaKey::Oifname),
-                Expression::String(oif.to_string().into()),
-            )
-        };
-        let iif_m = || {
-            eq(
-                meta(MetaKey::Iifname),
-                Expression::String(oif.to_string().into()),
-            )
-        };
-        self.batch.add(nat_chain(table));
-        self.batch.add(rule(
-            table,
-            "postrouting",
+    /// The FORWARD accepts that go with source NAT: out through OIF, and
+    /// replies back in.
+    fn forward_out_and_back(&mut self, src: IpNet, oif: &str) {
+        self.rule(
+            "forward",
             vec![
                 addr_match(src, "saddr"),
-                oif_m(),
-                Statement::Masquerade(None),
+                eq(meta(MetaKey::Oifname), name_expr(oif)),
+                Statement::Accept(None),
             ],
-        ));
-        self.batch.add(filter_chain(table, Hook::Forward, None));
-        self.batch.add(rule(
-            table,
-            "forward",
-            vec![addr_match(src, "saddr"), oif_m(), Statement::Accept(None)],
-        ));
-        self.batch.add(rule(
-            table,
+        );
+        self.rule(
             "forward",
             vec![
-                iif_m(),
+                eq(meta(MetaKey::Iifname), name_expr(oif)),
                 addr_match(src, "daddr"),
                 state_match(&["established".into(), "related".into()]),
                 Statement::Accept(None),
             ],
-        ));
-        self
+        );
+    }
+
+    /// The DNAT rule in prerouting, and FORWARD accepts for the flows it
+    /// translates (both ways), so that port forwarding works under a
+    /// forward policy of drop too, whenever that policy is set.
+    fn dnat(&mut self, r: &DnatRule) {
+        let family = match r.to {
+            IpAddr::V4(_) => "ipv4",
+            IpAddr::V6(_) => "ipv6",
+        };
+        let m = Matches {
+            iif: r.iif.clone(),
+            daddr: r.daddr,
+            proto: r.proto,
+            dport: r.dport,
+            ..Matches::default()
+        };
+        let mut expr = vec![eq(
+            meta(MetaKey::Nfproto),
+            Expression::String(family.into()),
+        )];
+        expr.extend(m.statements());
+        expr.push(Statement::DNAT(Some(nat_to(r.to, r.port))));
+        self.rule("prerouting", expr);
+        // After translation: to TO, on the port it was translated to.
+        let to = IpNet::from(r.to);
+        let port = r.port.or(r.dport);
+        let mut there = vec![addr_match(to, "daddr")];
+        let mut back = vec![addr_match(to, "saddr")];
+        if let Some(p) = r.proto {
+            let l4 = eq(meta(MetaKey::L4proto), Expression::String(p.name().into()));
+            there.push(l4.clone());
+            back.push(l4);
+            if let Some(port) = port {
+                there.push(eq(
+                    field(p.name(), "dport"),
+                    Expression::Number(port.into()),
+                ));
+                back.push(eq(
+                    field(p.name(), "sport"),
+                    Expression::Number(port.into()),
+                ));
+            }
+        }
+        for mut e in [there, back] {
+            e.push(dnat_flow());
+            e.push(Statement::Accept(None));
+            self.rule("forward", e);
+        }
     }
 
     /// `nft delete table inet NAME`, only if it holds the set `owner`: one
@@ -354,13 +552,82 @@ impl Ruleset {
         let mut batch = Batch::new();
         batch.delete(owner_set(table_name, owner));
         batch.delete(table(table_name));
-        Ruleset { batch }
+        Ruleset {
+            batch,
+            table: table_name.to_string(),
+            chains: HashSet::new(),
+        }
+    }
+
+    /// About how many bytes `op` adds to a transaction (its JSON; nft's
+    /// netlink messages for it are of the same order).
+    /// Chains are not counted: a transaction adds each once.
+    pub fn size_hint(table: &str, op: &Op) -> usize {
+        let len = |r: Ruleset| serde_json::to_string(&r.batch.to_nftables()).map_or(0, |j| j.len());
+        let base = || {
+            let mut r = Ruleset::new(table, None);
+            r.chains
+                .extend(["input", "forward", "output", "prerouting", "postrouting"]);
+            r
+        };
+        len(base().op(op)).saturating_sub(len(base()))
     }
 
     pub fn json(self) -> Result<String> {
         let n: Nftables = self.batch.to_nftables();
         serde_json::to_string(&n).map_err(|e| NetError::Other(format!("nft JSON: {e}")))
     }
+}
+
+fn name_expr(name: &str) -> Expression<'static> {
+    Expression::String(Cow::Owned(name.to_string()))
+}
+
+/// `snat|dnat ip|ip6 to ADDR[:PORT]` (an inet table needs the family).
+fn nat_to(to: IpAddr, port: Option<u16>) -> NAT<'static> {
+    NAT {
+        addr: Some(Expression::String(Cow::Owned(to.to_string()))),
+        family: Some(match to {
+            IpAddr::V4(_) => NATFamily::IP,
+            IpAddr::V6(_) => NATFamily::IP6,
+        }),
+        port: port.map(|p| Expression::Number(p.into())),
+        flags: None,
+    }
+}
+
+/// A rule with a counter, as `nft -j list table` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterRow {
+    pub chain: String,
+    pub comment: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The rules with a counter in the output of `nft -j list table …`, in
+/// the order nft lists them (chain by chain, each in rule order).
+pub fn counters(listing: &str) -> Result<Vec<CounterRow>> {
+    let v: serde_json::Value = serde_json::from_str(listing)
+        .map_err(|e| NetError::Other(format!("cannot read nft's JSON: {e}")))?;
+    let mut out = Vec::new();
+    let items = v["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    for item in items {
+        let Some(rule) = item.get("rule") else {
+            continue;
+        };
+        let exprs = rule["expr"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let Some(c) = exprs.iter().find_map(|e| e.get("counter")) else {
+            continue;
+        };
+        out.push(CounterRow {
+            chain: rule["chain"].as_str().unwrap_or("").to_string(),
+            comment: rule["comment"].as_str().map(str::to_string),
+            packets: c["packets"].as_u64().unwrap_or(0),
+            bytes: c["bytes"].as_u64().unwrap_or(0),
+        });
+    }
+    Ok(out)
 }
 
 /// Where `nft` is: `$NSLAB_NFT`, else `$PATH`, else the sbin directories
@@ -380,6 +647,11 @@ pub fn program() -> Option<PathBuf> {
 /// Runs `nft -j -f -` with `ruleset` inside `ns`: one atomic transaction.
 pub fn apply(ns: BorrowedFd<'_>, nft: &Path, ruleset: Ruleset) -> Result<()> {
     run(ns, nft, &["-j", "-f", "-"], &ruleset.json()?).map(|_| ())
+}
+
+/// `nft -j list table inet NAME` in `ns`: the table as JSON.
+pub fn list_table(ns: BorrowedFd<'_>, nft: &Path, name: &str) -> Result<String> {
+    run(ns, nft, &["-j", "list", "table", "inet", name], "")
 }
 
 /// `nft list table inet NAME` succeeds: the table exists in `ns`.
@@ -412,12 +684,12 @@ fn run(ns: BorrowedFd<'_>, nft: &Path, args: &[&str], input: &str) -> Result<Str
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // With JSON input nft says where as "internal:0:0-0: Error: …".
     let first = stderr
         .lines()
-        .find(|l| l.starts_with("Error:"))
+        .find_map(|l| l.split_once("Error: ").map(|(_, m)| m))
         .or_else(|| stderr.lines().next())
         .unwrap_or("nft failed")
-        .trim_start_matches("Error: ")
         .to_string();
     Err(NetError::Nft(first))
 }
@@ -438,9 +710,12 @@ mod tests {
                 ..Matches::default()
             },
             verdict: Verdict::Accept,
+            counter: false,
+            log: None,
+            comment: None,
         };
         let json = Ruleset::new("nslab-t", Some("owner_1"))
-            .filter("nslab-t", &r)
+            .op(&Op::Filter(r))
             .json()
             .unwrap();
         assert!(
@@ -458,5 +733,100 @@ mod tests {
             "{json}"
         );
         assert!(json.ends_with(r#"{"accept":null}]}}}]}"#), "{json}");
+    }
+
+    #[test]
+    fn chains_are_added_once_per_transaction() {
+        let r = |dport| {
+            Op::Filter(FilterRule {
+                hook: Hook::Input,
+                matches: Matches {
+                    proto: Some(L4::Tcp),
+                    dport: Some(dport),
+                    ..Matches::default()
+                },
+                verdict: Verdict::Reject,
+                counter: true,
+                log: Some("x: ".into()),
+                comment: Some("c".into()),
+            })
+        };
+        let json = Ruleset::new("t", None)
+            .op(&r(1))
+            .op(&r(2))
+            .op(&Op::Policy(Hook::Input, Policy::Drop))
+            .json()
+            .unwrap();
+        assert_eq!(json.matches(r#""hook":"input""#).count(), 2, "{json}");
+        assert_eq!(json.matches(r#""policy":"drop""#).count(), 1, "{json}");
+        assert!(
+            json.contains(
+                r#"{"counter":null},{"log":{"prefix":"x: "}},{"reject":{"type":"tcp reset"}}]"#
+            ),
+            "{json}"
+        );
+        assert!(json.contains(r#""comment":"c""#), "{json}");
+    }
+
+    #[test]
+    fn dnat_translates_in_prerouting_and_lets_the_flow_through() {
+        let json = Ruleset::new("t", None)
+            .op(&Op::Dnat(DnatRule {
+                iif: Some("wan".into()),
+                daddr: None,
+                proto: Some(L4::Tcp),
+                dport: Some(80),
+                to: "10.0.0.2".parse().unwrap(),
+                port: Some(8080),
+            }))
+            .json()
+            .unwrap();
+        assert!(
+            json.contains(r#""type":"nat","hook":"prerouting","prio":-100"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#"{"dnat":{"addr":"10.0.0.2","family":"ip","port":8080}}"#),
+            "{json}"
+        );
+        // Forward accepts for the translated flow: there and back.
+        assert!(
+            json.contains(r#"{"payload":{"protocol":"tcp","field":"dport"}},"right":8080,"op":"=="}},{"match":{"left":{"ct":{"key":"status"}},"right":"dnat","op":"in"}},{"accept":null}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#"{"payload":{"protocol":"tcp","field":"sport"}},"right":8080,"op":"=="}},{"match":{"left":{"ct":{"key":"status"}},"right":"dnat","op":"in"}},{"accept":null}"#),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn counters_are_read_from_a_listing() {
+        let listing = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+          {"table": {"family": "inet", "name": "t", "handle": 1}},
+          {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 2,
+            "comment": "web", "expr": [{"counter": {"packets": 3, "bytes": 180}}, {"accept": null}]}},
+          {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 3,
+            "expr": [{"accept": null}]}},
+          {"rule": {"family": "inet", "table": "t", "chain": "forward", "handle": 4,
+            "expr": [{"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}]}"#;
+        let rows = counters(listing).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                CounterRow {
+                    chain: "input".into(),
+                    comment: Some("web".into()),
+                    packets: 3,
+                    bytes: 180
+                },
+                CounterRow {
+                    chain: "forward".into(),
+                    comment: None,
+                    packets: 0,
+                    bytes: 0
+                },
+            ]
+        );
     }
 }
