@@ -760,3 +760,31 @@ fn tracing_from_a_deleted_namespace_is_an_error_at_the_line() {
         "make a new one with netns",
     );
 }
+
+#[test]
+fn probe_is_a_result_that_explains_a_failure_and_tells_refused_from_lost() {
+    let t = fault_then_fixed(
+        r#"
+r1.forwarding(false);
+let p = h1.probe("10.2.0.2");
+if p.ok || p.refused { throw "the probe got through"; }
+print(`FAULT: ${p.why} HELP: ${p.help} HOPS: ${p.trace.len()}`);
+r1.forwarding(true);
+let q = h1.probe("10.2.0.2");
+if !q.ok || q.why != () || q.trace != () { throw `fixed: ${q}`; }
+let l = h2.listen(80);
+if !h1.probe("10.2.0.2", #{proto: "tcp", port: 80}).ok { throw "tcp/80"; }
+let n = h1.probe("10.2.0.2", #{proto: "tcp", port: 81});
+if n.ok || !n.refused { throw `tcp/81: ${n}`; }
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "r1 does not forward",
+            "HELP: r1.forwarding(true)",
+            "HOPS: 2",
+        ],
+    );
+}

@@ -191,6 +191,55 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             c.lab()?.expect_blocked(ns.id, &pkt, t).map_err(err)
         },
     );
+    let probe_doc = Doc {
+        area: "verify",
+        name: "probe",
+        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms}) -> #{ok, refused, why, help, trace}",
+        doc: "Does a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) from ns get through to ip? A result, not an error: ok, refused (the other end said no: nothing listens there), and when it failed, why and help as expect_reach finds them along the path and trace its hops; () when it got through.",
+        example: "let r = h1.probe(\"10.2.0.2\", #{proto: \"tcp\", port: 80}); if !r.ok { print(r.why); }",
+    };
+    let c = ctx.clone();
+    r.func(
+        probe_doc.clone(),
+        move |ns: &mut Netns, dst: &str| -> Res<Map> {
+            let (pkt, t) = packet(dst, &Map::new(), &[])?;
+            probe(&c, ns, &pkt, t)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        probe_doc,
+        move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Map> {
+            let (pkt, t) = packet(dst, &opts, &expect_opts)?;
+            probe(&c, ns, &pkt, t)
+        },
+    );
+}
+
+/// ns.probe(): the probe's outcome, explained when it failed.
+fn probe(c: &Ctx, ns: &Netns, pkt: &Packet, t: Duration) -> Res<Map> {
+    let mut lab = c.lab()?;
+    let probed = lab.probe_reach(ns.id, pkt, t).map_err(err)?;
+    let ok = matches!(probed, crate::lab::Probed::Reached);
+    let refused = matches!(probed, crate::lab::Probed::Refused);
+    let mut m = Map::new();
+    m.insert("ok".into(), ok.into());
+    m.insert("refused".into(), refused.into());
+    if ok {
+        for k in ["why", "help", "trace"] {
+            m.insert(k.into(), Dynamic::UNIT);
+        }
+        return Ok(m);
+    }
+    let trace = lab.trace(ns.id, pkt).map_err(err)?;
+    let e = crate::explain::unreached(&ns.name, pkt, &trace, refused);
+    m.insert("why".into(), e.message.into());
+    m.insert(
+        "help".into(),
+        e.help.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    m.insert("trace".into(), Dynamic::from_array(hops(&trace)));
+    Ok(m)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod error;
 mod explain;
+pub use explain::Probed;
 mod firewall;
 pub mod journal;
 mod kinds;
