@@ -527,6 +527,13 @@ pub(super) fn attach_err(what: &str, br: &str, link: &str, e: crate::net::NetErr
             ),
             "join two bridges with a veth instead: let c = veth(ns, \"x\", ns, \"y\"); then attach c[0] to one bridge and c[1] to the other",
         ),
+        // The kernel numbers a bridge's ports in 10 bits (BR_MAX_PORTS).
+        Some(libc::EXFULL) => LabError::new(
+            format!(
+                "cannot attach '{link}' to bridge '{br}': a Linux bridge takes at most 1023 ports, and it has them all"
+            ),
+            "spread the hosts over several bridges joined by veths, as topo::star does past 1000 hosts",
+        ),
         _ => LabError::kernel("attach a link", what, e),
     }
 }
