@@ -224,6 +224,72 @@ fn pings(sock: &Socket, pings: usize) -> Result<Vec<usize>, Error> {
     Ok((2..=pings + 1).filter(|i| !got[*i]).collect())
 }
 
+/// Every host pings every other once, all at once: host i's socket sends
+/// to each other host (echo id i, sequence j), then the replies of all
+/// sockets are collected; 1 s for the last one. Returns the (i, j) pairs
+/// that got no answer.
+fn all_pings(socks: &[Socket]) -> Result<Vec<(usize, usize)>, Error> {
+    let n = socks.len();
+    let mut got = vec![vec![false; n + 1]; n + 1];
+    let mut left = n * (n - 1);
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+    let mut drain = |i: usize, got: &mut Vec<Vec<bool>>, left: &mut usize| {
+        while let Ok(k) = socks[i - 1].recv_with_flags(&mut buf, libc::MSG_DONTWAIT) {
+            // SAFETY: recv initialised the first k bytes.
+            let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), k) };
+            if let Some(j) = reply_seq(data, i as u16).map(usize::from)
+                && j <= n
+                && !got[i][j]
+            {
+                got[i][j] = true;
+                *left -= 1;
+            }
+        }
+    };
+    for i in 1..=n {
+        for j in (1..=n).filter(|j| *j != i) {
+            let to = SockAddr::from(SocketAddr::V4(SocketAddrV4::new(host_ip(j), 0)));
+            socks[i - 1].send_to(&echo_request(i as u16, j as u16), &to)?;
+        }
+        drain(i, &mut got, &mut left);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut fds: Vec<libc::pollfd> = socks
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    while left > 0 {
+        let rest = deadline.saturating_duration_since(Instant::now());
+        if rest.is_zero() {
+            break;
+        }
+        // SAFETY: fds is a valid array of pollfd of this length.
+        let r = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                rest.as_millis().max(1) as i32,
+            )
+        };
+        if r <= 0 {
+            continue;
+        }
+        for i in 1..=n {
+            if fds[i - 1].revents & libc::POLLIN != 0 {
+                drain(i, &mut got, &mut left);
+            }
+        }
+    }
+    Ok((1..=n)
+        .flat_map(|i| (1..=n).map(move |j| (i, j)))
+        .filter(|&(i, j)| i != j && !got[i][j])
+        .collect())
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("floor: {e}");
@@ -235,7 +301,7 @@ fn run() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args
         .first()
-        .ok_or("usage: floor N [PINGS [IPV6]]")?
+        .ok_or("usage: floor N [PINGS [IPV6 [all]]]")?
         .parse()?;
     let npings: usize = match args.get(1) {
         Some(p) => p.parse()?,
@@ -245,6 +311,12 @@ fn run() -> Result<(), Error> {
         None | Some("on") => true,
         Some("off") => false,
         Some(x) => return Err(format!("IPV6 is on or off, not {x}").into()),
+    };
+    // "all": every host pings every other, all at once (reach-N's floor).
+    let all_pairs = match args.get(3).map(String::as_str) {
+        None => false,
+        Some("all") => true,
+        Some(x) => return Err(format!("the fourth argument is `all`, not {x}").into()),
     };
     if n == 0 || n >= 65535 || npings >= n {
         return Err("need 1 <= N < 65535 and PINGS < N".into());
@@ -273,12 +345,13 @@ fn run() -> Result<(), Error> {
     rt.spawn(conn);
     let sw_fd = sw.fd.as_raw_fd();
     let mut hosts = Vec::with_capacity(n);
-    let mut icmp = None;
+    // ICMP sockets, opened inside their host: h1's, or every host's.
+    let mut socks = Vec::new();
     for i in 1..=n {
         let (h, conn) = new_named_ns(&format!("h{i}"), ipv6)?;
         rt.spawn(conn);
-        if i == 1 {
-            icmp = Some(Socket::new(
+        if i == 1 || all_pairs {
+            socks.push(Socket::new(
                 Domain::IPV4,
                 Type::RAW,
                 Some(Protocol::ICMPV4),
@@ -287,7 +360,6 @@ fn run() -> Result<(), Error> {
         hosts.push(h);
     }
     setns(&home, CloneFlags::CLONE_NEWNET)?;
-    let icmp = icmp.expect("h1 exists");
 
     rt.block_on(async {
         let lo_up = |h: &Handle| h.link().change(LinkUnspec::new_with_index(1).up().build());
@@ -360,22 +432,31 @@ fn run() -> Result<(), Error> {
 
     // ---- pings ----
     let t = Instant::now();
-    let failed = pings(&icmp, npings)?;
+    let (failed, asked) = if all_pairs {
+        let lost = all_pings(&socks)?;
+        for (i, j) in &lost {
+            println!("ping h{i} -> h{j} ({}) failed", host_ip(*j));
+        }
+        (lost.len(), n * (n - 1))
+    } else {
+        let lost = pings(&socks[0], npings)?;
+        for i in &lost {
+            println!("ping h1 -> h{i} ({}) failed", host_ip(*i));
+        }
+        (lost.len(), npings)
+    };
     println!("phase pings {}", t.elapsed().as_secs_f64());
-    for i in &failed {
-        println!("ping h1 -> h{i} ({}) failed", host_ip(*i));
-    }
-    println!("ping failures {}", failed.len());
+    println!("ping failures {failed}");
 
     // ---- teardown ----
-    drop(icmp);
+    drop(socks);
     drop(rt); // closes every netlink socket
     for ns in std::iter::once(sw).chain(hosts) {
         umount2(&ns.path, MntFlags::MNT_DETACH)?;
         fs::remove_file(&ns.path)?;
     }
-    if !failed.is_empty() {
-        return Err(format!("{} of {npings} pings failed", failed.len()).into());
+    if failed > 0 {
+        return Err(format!("{failed} of {asked} pings failed").into());
     }
     Ok(())
 }
