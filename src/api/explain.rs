@@ -79,20 +79,7 @@ fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
                 }
                 pkt.src = Some(s);
             }
-            "timeout_ms" => {
-                let ms = v
-                    .as_int()
-                    .ok()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .filter(|n| (1..=60_000).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            format!("timeout_ms = {v} is out of range"),
-                            "use 1..=60000 milliseconds",
-                        )
-                    })?;
-                timeout = Duration::from_millis(ms);
-            }
+            "timeout_ms" => timeout = super::socket::timeout_opt(v, 60_000)?,
             _ => {}
         }
     }

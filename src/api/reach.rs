@@ -143,18 +143,7 @@ fn opts(m: &Map) -> Res<(u32, Duration)> {
                         )
                     })?
             }
-            "timeout_ms" => {
-                let ms = u64::try_from(n)
-                    .ok()
-                    .filter(|t| (1..=60_000).contains(t))
-                    .ok_or_else(|| {
-                        bad(
-                            format!("timeout_ms = {n} is out of range"),
-                            "use 1..=60000 milliseconds",
-                        )
-                    })?;
-                timeout = Duration::from_millis(ms);
-            }
+            "timeout_ms" => timeout = super::socket::timeout_opt(v, 60_000)?,
             other => {
                 return Err(bad(
                     format!("unknown reach option '{other}'"),

@@ -40,6 +40,21 @@ pub(super) fn port_in_range(v: i64, key: &str) -> Res<u16> {
         .ok_or_else(|| bad(format!("{key} {v} is out of range"), "ports are 1..=65535"))
 }
 
+/// A `timeout_ms` option: 1..=`max` milliseconds.
+pub(super) fn timeout_opt(v: &Dynamic, max: u64) -> Res<Duration> {
+    v.as_int()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| (1..=max).contains(n))
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            bad(
+                format!("timeout_ms = {v} is out of range"),
+                format!("use 1..={max} milliseconds"),
+            )
+        })
+}
+
 fn proto_of(s: &str) -> Res<Proto> {
     match s {
         "tcp" => Ok(Proto::Tcp),
@@ -64,20 +79,7 @@ fn opts(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration)> {
                     bad(format!("port must be a number, not {t}"), "e.g. port: 80")
                 })?)?)
             }
-            "timeout_ms" if with_timeout => {
-                let ms = v
-                    .as_int()
-                    .ok()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .filter(|n| (1..=60_000).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            format!("timeout_ms = {v} is out of range"),
-                            "use 1..=60000 milliseconds",
-                        )
-                    })?;
-                timeout = Duration::from_millis(ms);
-            }
+            "timeout_ms" if with_timeout => timeout = timeout_opt(v, 60_000)?,
             other => {
                 let keys = if with_timeout {
                     "proto, port and timeout_ms"
@@ -111,20 +113,7 @@ fn wait_opts(m: &Map) -> Res<(Proto, u16, Option<std::net::IpAddr>, Duration)> {
                 })?)?)
             }
             "addr" => addr = Some(parse_ip(&str_opt(v, "addr")?, "wait_port address")?),
-            "timeout_ms" => {
-                let ms = v
-                    .as_int()
-                    .ok()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .filter(|n| (1..=600_000).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            format!("timeout_ms = {v} is out of range"),
-                            "use 1..=600000 milliseconds (ten minutes)",
-                        )
-                    })?;
-                timeout = Duration::from_millis(ms);
-            }
+            "timeout_ms" => timeout = timeout_opt(v, 600_000)?,
             other => {
                 return Err(bad(
                     format!("unknown option '{other}'"),
