@@ -923,15 +923,7 @@ mod tests {
 
     #[test]
     fn a_journal_moves_only_host_links_home_and_restores_only_macs() {
-        let header = journal::Header {
-            lab: "x".into(),
-            pid: 5,
-            start: 0,
-            id: String::new(),
-            script: String::new(),
-            started: 0,
-            isolated: false,
-        };
+        let header = crate::lab::ledger::tests::header();
         assert!(
             move_back(NsRef::Host, "wan0", "02:00:00:00:00:01")
                 .validate(&header)

@@ -965,7 +965,7 @@ fn teardown_order(steps: &[Undo]) -> Vec<&Undo> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn netns(name: &str) -> Undo {
@@ -999,15 +999,7 @@ mod tests {
 
     #[test]
     fn a_cgroup_step_may_name_only_the_cgroup_of_its_own_lab() {
-        let header = Header {
-            lab: "x".into(),
-            pid: 5,
-            start: 0,
-            id: String::new(),
-            script: String::new(),
-            started: 0,
-            isolated: false,
-        };
+        let header = header();
         let step = |path: &str| Undo::KillCgroup { path: path.into() };
         assert!(step("/sys/fs/cgroup/nslab-x-5").validate(&header).is_ok());
         for bad in [
@@ -1023,15 +1015,7 @@ mod tests {
 
     #[test]
     fn a_qdisc_step_may_name_only_a_handle_nslab_gives() {
-        let header = Header {
-            lab: "x".into(),
-            pid: 5,
-            start: 0,
-            id: String::new(),
-            script: String::new(),
-            started: 0,
-            isolated: false,
-        };
+        let header = header();
         let step = |major: u16| Undo::DeleteQdisc {
             ns: NsRef::Host,
             dev: "eth0".into(),
@@ -1077,7 +1061,8 @@ mod tests {
         assert_eq!(order, vec![kill, netns("a"), netns("b"), netns("c")]);
     }
 
-    fn header() -> Header {
+    /// The header of a lab "x" run by pid 5, for steps to validate against.
+    pub(in crate::lab) fn header() -> Header {
         Header {
             lab: "x".into(),
             pid: 5,
