@@ -7,7 +7,7 @@ use rhai::{Dynamic, ImmutableString, Map};
 
 use super::addr::{parse_ip, str_opt};
 use super::{Ctx, Doc, Link, Netns, Registrar, Res, bad, err};
-use crate::lab::VxlanReq;
+use crate::lab::{Lab, NsId, VxlanReq};
 
 /// The mode from `#{mode: "…"}`, or `default`.
 fn mode_opt(opts: &Map, kind: &str, default: &str, modes: &str) -> Res<String> {
@@ -92,67 +92,77 @@ fn vxlan_opts(opts: &Map) -> Res<VxlanReq> {
     Ok(req)
 }
 
+/// How the lab makes a link on a parent (`Lab::macvlan`, `Lab::ipvlan`).
+type MakeOnParent = fn(&mut Lab, NsId, &str, (NsId, &str), &str) -> crate::lab::Result<()>;
+
+/// Registers `kind(ns, "name", parent)` and `kind(ns, "name", parent,
+/// #{mode})`: a link of this kind on a parent link, in ns.
+fn sublink(
+    r: &mut Registrar,
+    ctx: &Rc<Ctx>,
+    doc: Doc,
+    kind: &'static str,
+    default_mode: &'static str,
+    modes: &'static str,
+    make: MakeOnParent,
+) {
+    let c = ctx.clone();
+    let f = move |ns: Netns, name: &str, parent: Link, opts: Map| -> Res<Link> {
+        let mode = mode_opt(&opts, kind, default_mode, modes)?;
+        make(
+            &mut *c.lab()?,
+            ns.id,
+            name,
+            (parent.ns.id, &parent.name),
+            &mode,
+        )
+        .map_err(err)?;
+        Ok(Link {
+            ns,
+            name: name.into(),
+        })
+    };
+    let g = f.clone();
+    r.func(doc.clone(), f);
+    r.func(
+        doc,
+        move |ns: Netns, name: &str, parent: Link| -> Res<Link> { g(ns, name, parent, Map::new()) },
+    );
+}
+
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
-    let doc = Doc {
+    let macvlan_doc = Doc {
         area: "links",
         name: "macvlan",
         sig: "macvlan(ns, \"name\", parent) -> Link / macvlan(ns, \"name\", parent, #{mode}) -> Link",
         doc: "A macvlan of link parent, in ns (any namespace), up: its own MAC on the parent's wire (`ip link add link PARENT NAME type macvlan mode MODE`); mode \"bridge\" (default), \"private\", \"vepa\" or \"passthru\".",
         example: "let m = macvlan(ns1, \"mv0\", sw.link(\"eth0\"), #{mode: \"bridge\"});",
     };
-    for with_opts in [false, true] {
-        let c = ctx.clone();
-        let f = move |ns: Netns, name: &str, parent: Link, opts: Map| -> Res<Link> {
-            let mode = mode_opt(&opts, "macvlan", "bridge", MACVLAN_MODES)?;
-            c.lab()?
-                .macvlan(ns.id, name, (parent.ns.id, &parent.name), &mode)
-                .map_err(err)?;
-            Ok(Link {
-                ns,
-                name: name.into(),
-            })
-        };
-        if with_opts {
-            r.func(doc.clone(), f);
-        } else {
-            r.func(
-                doc.clone(),
-                move |ns: Netns, name: &str, parent: Link| -> Res<Link> {
-                    f(ns, name, parent, Map::new())
-                },
-            );
-        }
-    }
-    let doc = Doc {
+    sublink(
+        r,
+        ctx,
+        macvlan_doc,
+        "macvlan",
+        "bridge",
+        MACVLAN_MODES,
+        Lab::macvlan,
+    );
+    let ipvlan_doc = Doc {
         area: "links",
         name: "ipvlan",
         sig: "ipvlan(ns, \"name\", parent) -> Link / ipvlan(ns, \"name\", parent, #{mode}) -> Link",
         doc: "An ipvlan of link parent, in ns (any namespace), up: the parent's MAC, its own IP (`ip link add link PARENT NAME type ipvlan mode MODE`); mode \"l2\" (default), \"l3\" or \"l3s\".",
         example: "let v = ipvlan(ns1, \"ipv0\", sw.link(\"eth0\"), #{mode: \"l3\"});",
     };
-    for with_opts in [false, true] {
-        let c = ctx.clone();
-        let f = move |ns: Netns, name: &str, parent: Link, opts: Map| -> Res<Link> {
-            let mode = mode_opt(&opts, "ipvlan", "l2", IPVLAN_MODES)?;
-            c.lab()?
-                .ipvlan(ns.id, name, (parent.ns.id, &parent.name), &mode)
-                .map_err(err)?;
-            Ok(Link {
-                ns,
-                name: name.into(),
-            })
-        };
-        if with_opts {
-            r.func(doc.clone(), f);
-        } else {
-            r.func(
-                doc.clone(),
-                move |ns: Netns, name: &str, parent: Link| -> Res<Link> {
-                    f(ns, name, parent, Map::new())
-                },
-            );
-        }
-    }
+    sublink(
+        r,
+        ctx,
+        ipvlan_doc,
+        "ipvlan",
+        "l2",
+        IPVLAN_MODES,
+        Lab::ipvlan,
+    );
     let c = ctx.clone();
     r.func(
         Doc {
