@@ -2,6 +2,7 @@
 //! the Lab; nothing here touches the kernel.
 
 mod addr;
+mod capture;
 pub mod checks;
 mod explain;
 mod firewall;
@@ -355,6 +356,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     };
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
+    capture::register(&mut r, ctx);
     kinds::register(&mut r, ctx);
     shaping::register(&mut r, ctx);
     addr::register(&mut r, ctx);
@@ -382,6 +384,9 @@ pub fn show_value(v: &Dynamic) -> String {
     }
     if let Some(l) = v.read_lock::<socket::Listen>() {
         return l.to_string();
+    }
+    if let Some(c) = v.read_lock::<capture::Capture>() {
+        return c.to_string();
     }
     if let Some(p) = v.read_lock::<probe::Process>() {
         return p.to_string();

@@ -1,6 +1,7 @@
 //! The Lab: every operation is a ledger entry plus a backend call, so
 //! whatever a script builds can be torn down, in reverse, whatever happens.
 
+mod capture;
 pub mod error;
 mod explain;
 pub use explain::Probed;
@@ -157,6 +158,8 @@ pub struct Lab {
     /// Links this lab made outside its own namespaces (they get deleted, so
     /// changes to them need no undo of their own).
     made_links: HashSet<(NsId, String)>,
+    /// Packet captures (`link.capture`), stopped first at teardown.
+    captures: Vec<capture::Running>,
     /// Native servers (`ns.listen`), stopped first at teardown.
     listeners: Vec<(NsId, Listener)>,
     /// Processes started with `ns.spawn`.
@@ -260,6 +263,7 @@ impl Lab {
             ledger: Vec::new(),
             journal: Some(journal),
             made_links: HashSet::new(),
+            captures: Vec::new(),
             listeners: Vec::new(),
             procs: Vec::new(),
             unit: None,
@@ -351,7 +355,9 @@ impl Lab {
             self.pending.clear();
             None
         };
-        // Sockets first: they pin their namespaces.
+        // Sockets first: they pin their namespaces. Captures before all:
+        // their files get the packets seen until now, then close.
+        let capture_errors = self.stop_captures(None);
         for (_, l) in &mut self.listeners {
             l.stop();
         }
@@ -361,9 +367,10 @@ impl Lab {
         // its processes could not outlive nslab anyway (their output goes
         // to it), so they end with it, whatever they started included.
         let mut report = TeardownReport {
-            errors: self.end_processes(),
+            errors: capture_errors,
             left_alone: Vec::new(),
         };
+        report.errors.extend(self.end_processes());
         if let Some(r) = refused {
             report.errors.push(r.error);
         }

@@ -68,7 +68,10 @@ impl Lab {
         };
         // Links of others in it would die with it.
         self.send_home_links_in(id)?;
-        // Its listeners' and pings' sockets would keep the namespace alive.
+        // Its listeners', pings' and captures' sockets would keep the
+        // namespace alive.
+        // (A file that failed to write says so again at teardown.)
+        self.stop_captures(Some(id));
         for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
             l.stop();
         }

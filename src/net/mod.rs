@@ -2,6 +2,7 @@
 //! child processes. Nothing here knows about rhai; every doc line names the
 //! iproute2 command it replaces.
 
+pub mod capture;
 pub mod exec;
 pub mod kstat;
 pub mod nft;

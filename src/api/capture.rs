@@ -1,0 +1,157 @@
+//! Packet capture: link.capture(), cap.stop(), cap.packets, cap.file,
+//! cap.running — `tcpdump -i LINK -w FILE` that works in every mode.
+
+use std::rc::Rc;
+
+use rhai::{ImmutableString, Map};
+
+use super::shaping::int_in;
+use super::{Ctx, Doc, Link, Registrar, Res, bad, err};
+use crate::net::capture::{MAX_SNAPLEN, Opts};
+
+/// A capture started by link.capture().
+#[derive(Clone)]
+pub struct Capture {
+    idx: usize,
+    /// The file, as the script named it.
+    file: ImmutableString,
+    link: ImmutableString,
+}
+
+impl std::fmt::Display for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Capture(\"{}\" on \"{}\")", self.file, self.link)
+    }
+}
+
+fn opts(m: &Map) -> Res<Opts> {
+    let mut o = Opts {
+        snaplen: MAX_SNAPLEN,
+        count: None,
+    };
+    for (k, v) in m {
+        match k.as_str() {
+            "count" => o.count = Some(int_in(v, k, 1, i64::MAX, "count: 10")? as u64),
+            "snaplen" => o.snaplen = int_in(v, k, 1, i64::from(MAX_SNAPLEN), "snaplen: 96")? as u32,
+            other => {
+                return Err(bad(
+                    format!("unknown capture option '{other}'"),
+                    "the options are count (stop after that many packets) and snaplen (bytes kept of each packet)",
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn start(c: &Ctx, l: &Link, file: &str, o: Opts) -> Res<Capture> {
+    let idx = c.lab()?.capture(l.ns.id, &l.name, file, o).map_err(err)?;
+    Ok(Capture {
+        idx,
+        file: file.into(),
+        link: l.name.clone(),
+    })
+}
+
+pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    r.engine.register_type_with_name::<Capture>("Capture");
+    r.engine
+        .register_fn("to_string", |c: &mut Capture| c.to_string());
+    r.engine
+        .register_fn("to_debug", |c: &mut Capture| c.to_string());
+    let capture_doc = Doc {
+        area: "links",
+        name: "capture",
+        sig: "link.capture(\"file.pcap\") / link.capture(\"file.pcap\", #{count, snaplen}) -> Capture",
+        doc: "Capture the link's packets, both directions, into a pcap file that Wireshark, `tcpdump -r` and `tshark -r` read (`tcpdump -i LINK -w FILE [-c COUNT] [-s SNAPLEN]`), natively, so also in isolated and rootless mode; a relative path is taken from the directory nslab was started in. Stops after count packets, at cap.stop(), when the link goes, or at teardown; the file stays.",
+        example: "let cap = ends[0].capture(\"ping.pcap\"); ns1.ping(\"10.0.0.2\"); cap.stop(); print(cap.packets);",
+    };
+    let c = ctx.clone();
+    r.func(
+        capture_doc.clone(),
+        move |l: &mut Link, file: &str| -> Res<Capture> { start(&c, l, file, opts(&Map::new())?) },
+    );
+    let c = ctx.clone();
+    r.func(
+        capture_doc,
+        move |l: &mut Link, file: &str, m: Map| -> Res<Capture> { start(&c, l, file, opts(&m)?) },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "links",
+            name: "stop",
+            sig: "cap.stop()",
+            doc: "Stop a capture now: the packets seen until now are written and the file is closed, complete.",
+            example: "cap.stop();",
+        },
+        move |cap: &mut Capture| -> Res<()> { c.lab_queued()?.capture_stop(cap.idx).map_err(err) },
+    );
+    let c = ctx.clone();
+    r.getter(
+        Doc {
+            area: "links",
+            name: "packets",
+            sig: "cap.packets -> int",
+            doc: "How many packets the capture has written so far.",
+            example: "print(cap.packets);",
+        },
+        move |cap: &mut Capture| -> i64 {
+            c.lab_queued()
+                .ok()
+                .and_then(|lab| lab.capture_view(cap.idx))
+                .map(|v| i64::try_from(v.packets).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        },
+    );
+    let c = ctx.clone();
+    r.getter(
+        Doc {
+            area: "links",
+            name: "dropped",
+            sig: "cap.dropped -> int",
+            doc: "How many packets the kernel dropped because the capture fell behind (counted when it stops; 0 means the file has every packet the link saw).",
+            example: "cap.stop(); if cap.dropped > 0 { print(`lost ${cap.dropped} packets`); }",
+        },
+        move |cap: &mut Capture| -> i64 {
+            c.lab_queued()
+                .ok()
+                .and_then(|lab| lab.capture_view(cap.idx))
+                .map(|v| i64::try_from(v.dropped).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        },
+    );
+    let c = ctx.clone();
+    r.getter(
+        Doc {
+            area: "links",
+            name: "file",
+            sig: "cap.file -> string",
+            doc: "The capture's file, as an absolute path (to read it back with ns.exec(\"tcpdump -r …\")).",
+            example: "print(host().run(\"tcpdump -n -r \" + cap.file));",
+        },
+        move |cap: &mut Capture| -> String {
+            c.lab_queued()
+                .ok()
+                .and_then(|lab| lab.capture_view(cap.idx))
+                .map(|v| v.path.to_string_lossy().into_owned())
+                .unwrap_or_else(|| cap.file.to_string())
+        },
+    );
+    let c = ctx.clone();
+    r.getter(
+        Doc {
+            area: "links",
+            name: "running",
+            sig: "cap.running -> bool",
+            doc: "Is the capture still writing? It ends by itself after count packets, or when its link is deleted or moved.",
+            example: "while cap.running { sleep(0.1); }",
+        },
+        move |cap: &mut Capture| -> bool {
+            c.lab_queued()
+                .ok()
+                .and_then(|lab| lab.capture_view(cap.idx))
+                .is_some_and(|v| v.running)
+        },
+    );
+}

@@ -1,0 +1,209 @@
+//! Packet captures (`link.capture("file.pcap")`): started on a link, kept
+//! by the lab, stopped before its namespaces go. A capture only reads, so it
+//! needs no undo step; its file is the user's and stays.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::net::capture::{self, Capture, Opts};
+
+/// A capture the lab keeps.
+pub(super) struct Running {
+    ns: NsId,
+    link: String,
+    path: PathBuf,
+    cap: Capture,
+}
+
+/// What a capture reports to the script.
+pub struct CaptureView {
+    pub packets: u64,
+    pub running: bool,
+    pub path: PathBuf,
+    /// Packets the kernel dropped because the writer fell behind.
+    pub dropped: u64,
+}
+
+impl Lab {
+    /// `tcpdump -i LINK -w FILE [-c COUNT] [-s SNAPLEN]` in the link's
+    /// namespace; returns the capture's number.
+    pub fn capture(&mut self, id: NsId, link: &str, file: &str, opts: Opts) -> Result<usize> {
+        let cur = self.link(id, link)?;
+        let path = capture_path(file)?;
+        if let Some(other) = self
+            .captures
+            .iter()
+            .find(|c| c.path == path && c.cap.running())
+        {
+            return Err(LabError::new(
+                format!(
+                    "{} is being written by the capture on '{}' already",
+                    path.display(),
+                    other.link
+                ),
+                "give each capture a file of its own, or stop the other one first (cap.stop())",
+            ));
+        }
+        let index = cur.index;
+        let what = format!("link '{link}' in '{}'", self.sp.name(id));
+        let sock = self
+            .sp
+            .run_in(id, move || capture::open(index))
+            .map_err(|e| match e {
+                crate::net::NetError::Other(msg) => LabError::new(
+                    format!("cannot capture on {what}: {msg}"),
+                    "capture on an Ethernet-like link instead (a veth, bridge, macvlan, vxlan end)",
+                ),
+                e if e.raw_errno() == Some(libc::ENODEV) => LabError::new(
+                    format!("cannot capture on {what}: it is gone"),
+                    format!(
+                        "check the name: {}.links() lists the links there",
+                        self.var_hint(id)
+                    ),
+                ),
+                e => LabError::kernel("open a packet socket", &what, e),
+            })?;
+        let f = create(&path)?;
+        let cap = capture::start(sock, f, opts)
+            .map_err(|e| LabError::kernel("start a capture", &what, e))?;
+        self.captures.push(Running {
+            ns: id,
+            link: link.to_string(),
+            path,
+            cap,
+        });
+        Ok(self.captures.len() - 1)
+    }
+
+    /// Capture `idx` as it stands.
+    pub fn capture_view(&self, idx: usize) -> Option<CaptureView> {
+        let c = self.captures.get(idx)?;
+        Some(CaptureView {
+            packets: c.cap.packets(),
+            running: c.cap.running(),
+            path: c.path.clone(),
+            dropped: c.cap.dropped(),
+        })
+    }
+
+    /// `cap.stop()`: the packets seen until now are written and the file
+    /// closed. Stopping twice is fine.
+    pub fn capture_stop(&mut self, idx: usize) -> Result<()> {
+        match self.captures.get_mut(idx) {
+            Some(c) => stop(c),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the captures in namespace `only` (every one with None): their
+    /// sockets pin their namespaces. Returns the files that failed.
+    pub(super) fn stop_captures(&mut self, only: Option<NsId>) -> Vec<LabError> {
+        self.captures
+            .iter_mut()
+            .filter(|c| only.is_none_or(|id| c.ns == id))
+            .filter_map(|c| stop(c).err())
+            .collect()
+    }
+}
+
+fn stop(c: &mut Running) -> Result<()> {
+    c.cap.stop().map(|_| ()).map_err(|e| {
+        LabError::new(
+            format!(
+                "the capture on '{}' could not write {}: {e}",
+                c.link,
+                c.path.display()
+            ),
+            "the file holds the packets written before that; make room or pick another place for it",
+        )
+    })
+}
+
+/// The file a capture writes, absolute: a relative path is taken from the
+/// directory nslab was started in (isolated and rootless mode do not change
+/// it). Its directory must exist.
+fn capture_path(file: &str) -> Result<PathBuf> {
+    if file.is_empty() {
+        return Err(LabError::new(
+            "no file name given for the capture",
+            "name the file to write, e.g. link.capture(\"ping.pcap\")",
+        ));
+    }
+    let given = Path::new(file);
+    let cwd = std::env::current_dir().map_err(|e| {
+        LabError::new(
+            format!("cannot tell the current directory for '{file}': {e}"),
+            "give an absolute path, e.g. link.capture(\"/tmp/ping.pcap\")",
+        )
+    })?;
+    let full = cwd.join(given);
+    let (Some(dir), Some(name)) = (full.parent(), full.file_name()) else {
+        return Err(is_dir(file));
+    };
+    if file.ends_with('/') {
+        return Err(is_dir(file));
+    }
+    let dir = std::fs::canonicalize(dir).map_err(|e| {
+        LabError::new(
+            format!(
+                "cannot write the capture file '{file}': directory {} {}",
+                dir.display(),
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                    std::io::ErrorKind::PermissionDenied => "cannot be reached (permission denied)".to_string(),
+                    _ => format!("cannot be read ({e})"),
+                }
+            ),
+            "create the directory first, or write the file where you are: link.capture(\"ping.pcap\")",
+        )
+    })?;
+    if !dir.is_dir() {
+        return Err(LabError::new(
+            format!(
+                "cannot write the capture file '{file}': {} is not a directory",
+                dir.display()
+            ),
+            "give a path inside a directory, e.g. link.capture(\"ping.pcap\")",
+        ));
+    }
+    Ok(dir.join(name))
+}
+
+fn is_dir(file: &str) -> LabError {
+    LabError::new(
+        format!("cannot write the capture file '{file}': it names a directory"),
+        "give a file name, e.g. link.capture(\"ping.pcap\")",
+    )
+}
+
+/// Creates (or empties) the capture file, readable by all as tcpdump's are
+/// (the umask has the last word). In rootless mode nslab writes it as the
+/// user who ran it, so it is theirs.
+fn create(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            let shown = path.display();
+            match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => LabError::new(
+                    format!("cannot write the capture file {shown}: permission denied"),
+                    "pick a directory you can write (isolated and rootless mode give nslab no other rights over files than those of the user who started it), e.g. the current one or /tmp",
+                ),
+                Some(libc::EISDIR) => is_dir(&path.to_string_lossy()),
+                Some(libc::EROFS) => LabError::new(
+                    format!("cannot write the capture file {shown}: the file system is read-only"),
+                    "pick a place on a writable file system, e.g. /tmp",
+                ),
+                _ => LabError::new(
+                    format!("cannot write the capture file {shown}: {e}"),
+                    "pick another place for it, e.g. /tmp",
+                ),
+            }
+        })
+}

@@ -1,0 +1,387 @@
+//! Packet capture: link.capture() writes a pcap file that `tcpdump -r`
+//! reads back, in isolated and rootless mode, and whatever ends the lab.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Two namespaces on a veth, 10.61.0.1 (a, end "va") and 10.61.0.2 (b, "vb").
+const PAIR: &str = r#"let a = netns("a");
+let b = netns("b");
+let c = veth(a, "va", b, "vb");
+c[0].addr("10.61.0.1/24");
+c[1].addr("10.61.0.2/24");
+"#;
+
+/// `tcpdump -r FILE -n`: the packets, one line each (an independent reader
+/// of the file).
+fn tcpdump(file: &Path) -> Vec<String> {
+    let o = Command::new("tcpdump")
+        .arg("-r")
+        .arg(file)
+        .arg("-n")
+        .output()
+        .expect("run tcpdump (Debian: apt install tcpdump)");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "tcpdump -r failed: {stderr}");
+    assert!(stderr.contains("link-type EN10MB (Ethernet)"), "{stderr}");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// How many lines contain `what`.
+fn count(lines: &[String], what: &str) -> usize {
+    lines.iter().filter(|l| l.contains(what)).count()
+}
+
+const REQUEST: &str = "IP 10.61.0.1 > 10.61.0.2: ICMP echo request";
+const REPLY: &str = "IP 10.61.0.2 > 10.61.0.1: ICMP echo reply";
+
+fn run_in(d: &Dir, name: &str, text: &str) -> Out {
+    d.write(name, text);
+    nslab(&["run", "--isolated", name], d.path())
+}
+
+#[test]
+fn a_ping_captured_in_isolated_mode_reads_back_with_tcpdump() {
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "cap.rhai",
+        &format!(
+            r#"{PAIR}let cap = c[0].capture("ping.pcap");
+let r = a.ping("10.61.0.2", #{{count: 3}});
+if !r.ok {{ throw "no answer"; }}
+cap.stop();
+print(`packets=${{cap.packets}} file=${{cap.file}} running=${{cap.running}} dropped=${{cap.dropped}}`);
+"#
+        ),
+    );
+    o.assert_ok();
+    let file = d.path().join("ping.pcap");
+    let lines = tcpdump(&file);
+    assert_eq!(count(&lines, REQUEST), 3, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 3, "{lines:#?}");
+    // cap.packets is what the file holds; the path is absolute.
+    let canon = std::fs::canonicalize(&file).unwrap();
+    assert!(
+        o.stdout.contains(&format!(
+            "packets={} file={} running=false dropped=0",
+            lines.len(),
+            canon.display()
+        )),
+        "{}\n{lines:#?}",
+        o.stdout
+    );
+}
+
+#[test]
+fn count_stops_a_capture_after_that_many_packets() {
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "count.rhai",
+        &format!(
+            r#"{PAIR}let cap = c[1].capture("two.pcap", #{{count: 2}});
+a.ping("10.61.0.2", #{{count: 3}});
+cap.stop();
+print(`packets=${{cap.packets}}`);
+"#
+        ),
+    );
+    o.assert_ok();
+    let lines = tcpdump(&d.path().join("two.pcap"));
+    // Three echoes and their replies (and ARP) crossed the link: only two
+    // packets were written.
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(o.stdout.contains("packets=2"), "{}", o.stdout);
+}
+
+/// Reads a classic pcap file: (link type, [(incl_len, orig_len)]).
+fn records(file: &Path) -> (u32, Vec<(u32, u32)>) {
+    let b = std::fs::read(file).unwrap();
+    let u32_at = |i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap());
+    assert_eq!(u32_at(0), 0xa1b2_c3d4, "not a pcap file in this byte order");
+    let mut out = Vec::new();
+    let mut i = 24;
+    while i < b.len() {
+        let (incl, orig) = (u32_at(i + 8), u32_at(i + 12));
+        out.push((incl, orig));
+        i += 16 + incl as usize;
+    }
+    assert_eq!(i, b.len(), "the last record is cut short");
+    (u32_at(20), out)
+}
+
+#[test]
+fn snaplen_cuts_packets_and_keeps_their_length() {
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "snap.rhai",
+        &format!(
+            r#"{PAIR}let cap = c[0].capture("short.pcap", #{{snaplen: 60}});
+a.ping("10.61.0.2", #{{count: 1}});
+cap.stop();
+"#
+        ),
+    );
+    o.assert_ok();
+    let file = d.path().join("short.pcap");
+    let (linktype, recs) = records(&file);
+    assert_eq!(linktype, 1);
+    assert!(recs.iter().all(|(incl, _)| *incl <= 60), "{recs:?}");
+    // An echo of 56 bytes of data is 98 bytes on Ethernet.
+    assert!(
+        recs.iter().filter(|r| **r == (60, 98)).count() >= 2,
+        "{recs:?}"
+    );
+    let lines = tcpdump(&file);
+    assert_eq!(count(&lines, REQUEST), 1, "{lines:#?}");
+}
+
+#[test]
+fn loopback_packets_are_written_once() {
+    // On lo each packet is both sent and received: tcpdump shows it once.
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "lo.rhai",
+        r#"let a = netns("a");
+let cap = a.link("lo").capture("lo.pcap");
+a.ping("127.0.0.1", #{count: 2});
+cap.stop();
+"#,
+    );
+    o.assert_ok();
+    let lines = tcpdump(&d.path().join("lo.pcap"));
+    assert_eq!(
+        count(&lines, "IP 127.0.0.1 > 127.0.0.1: ICMP echo request"),
+        2,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        count(&lines, "IP 127.0.0.1 > 127.0.0.1: ICMP echo reply"),
+        2,
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_capture_never_stopped_is_complete_after_the_end_and_after_an_error() {
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "end.rhai",
+        &format!("{PAIR}c[0].capture(\"end.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\n"),
+    );
+    o.assert_ok();
+    let lines = tcpdump(&d.path().join("end.pcap"));
+    assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
+    let o = run_in(
+        &d,
+        "err.rhai",
+        &format!(
+            "{PAIR}c[0].capture(\"err.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nthrow \"boom\";\n"
+        ),
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let lines = tcpdump(&d.path().join("err.pcap"));
+    assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
+}
+
+#[test]
+fn sigterm_leaves_a_complete_capture() {
+    let d = Dir::new();
+    d.write(
+        "term.rhai",
+        &format!(
+            "{PAIR}c[0].capture(\"term.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nprint(\"ready\");\nsleep(60);\n"
+        ),
+    );
+    let mut child = Command::new(bin())
+        .args(["run", "--isolated", "term.rhai"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nslab");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(first, "ready", "the lab did not start");
+    // SAFETY: a plain kill(2) of the child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("SIGTERM did not end the lab");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(143));
+    let lines = tcpdump(&d.path().join("term.pcap"));
+    assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
+}
+
+#[test]
+fn rootless_capture_belongs_to_the_user_who_ran_nslab() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // The checkout may sit where `nobody` cannot reach (/root): a copy in a
+    // directory that user may write.
+    let d = Dir::new();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = d.path().join("nslab");
+    std::fs::copy(bin(), &exe).unwrap();
+    d.write(
+        "rootless.rhai",
+        &format!(
+            "{PAIR}let cap = c[0].capture(\"mine.pcap\");\na.ping(\"10.61.0.2\", #{{count: 1}});\ncap.stop();\n"
+        ),
+    );
+    let o = out(unprivileged(&exe)
+        .args(["run", "rootless.rhai"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nslab rootless"));
+    o.assert_ok();
+    assert!(o.stderr.contains("rootless"), "{}", o.stderr);
+    let file = d.path().join("mine.pcap");
+    let uid = if is_root() {
+        65534
+    } else {
+        // SAFETY: getuid cannot fail.
+        unsafe { libc::getuid() }
+    };
+    assert_eq!(std::fs::metadata(&file).unwrap().uid(), uid);
+    let lines = tcpdump(&file);
+    assert_eq!(count(&lines, REQUEST), 1, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 1, "{lines:#?}");
+}
+
+#[test]
+fn deleting_the_namespace_ends_its_capture_and_frees_it() {
+    // The capture's socket would keep namespace a, and with it the veth to
+    // b, alive: ns.delete() stops it first.
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "del.rhai",
+        &format!(
+            r#"{PAIR}let cap = c[0].capture("del.pcap");
+a.ping("10.61.0.2", #{{count: 1}});
+a.delete();
+print(`running=${{cap.running}}`);
+print(`b has: ${{b.links().map(|l| l.name)}}`);
+"#
+        ),
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("running=false"), "{}", o.stdout);
+    assert!(o.stdout.contains(r#"b has: ["lo"]"#), "{}", o.stdout);
+    let lines = tcpdump(&d.path().join("del.pcap"));
+    assert_eq!(count(&lines, REPLY), 1, "{lines:#?}");
+}
+
+#[test]
+fn a_bad_path_is_an_error_at_the_line() {
+    let d = Dir::new();
+    let o = run_in(
+        &d,
+        "nodir.rhai",
+        &format!("{PAIR}c[0].capture(\"missing/x.pcap\");\n"),
+    );
+    assert_report(
+        &o,
+        "nodir.rhai:6",
+        "directory",
+        "create the directory first",
+    );
+    assert!(o.stderr.contains("does not exist"), "{}", o.stderr);
+    let o = run_in(&d, "isdir.rhai", &format!("{PAIR}c[0].capture(\".\");\n"));
+    assert_report(
+        &o,
+        "isdir.rhai:6",
+        "it names a directory",
+        "give a file name",
+    );
+    let o = run_in(
+        &d,
+        "opt.rhai",
+        &format!("{PAIR}c[0].capture(\"x.pcap\", #{{snaplen: 0}});\n"),
+    );
+    assert_report(
+        &o,
+        "opt.rhai:6",
+        "snaplen = 0 is out of range",
+        "snaplen is 1..=262144",
+    );
+    let o = run_in(
+        &d,
+        "gone.rhai",
+        &format!("{PAIR}c[0].delete();\nc[0].capture(\"gone.pcap\");\n"),
+    );
+    assert_report(&o, "gone.rhai:7", "there is no link 'va'", "links()");
+    let o = run_in(
+        &d,
+        "twice.rhai",
+        &format!("{PAIR}c[0].capture(\"same.pcap\");\nc[1].capture(\"same.pcap\");\n"),
+    );
+    assert_report(
+        &o,
+        "twice.rhai:7",
+        "is being written by the capture on 'va' already",
+        "give each capture a file of its own",
+    );
+    // No file for a capture that never started.
+    assert!(!d.path().join("gone.pcap").exists());
+    assert!(!d.path().join("x.pcap").exists());
+}
+
+#[test]
+fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = d.path().join("nslab");
+    std::fs::copy(bin(), &exe).unwrap();
+    // `/` belongs to root, whom a rootless nslab (nobody, when the tests run
+    // as root) has no rights of.
+    let target = "/nslab-capture-test-denied.pcap";
+    d.write(
+        "locked.rhai",
+        &format!("{PAIR}c[0].capture(\"{target}\");\n"),
+    );
+    let o = out(unprivileged(&exe)
+        .args(["run", "locked.rhai"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nslab rootless"));
+    let made = Path::new(target).exists();
+    let _ = std::fs::remove_file(target);
+    assert!(!made, "a rootless nslab wrote to /");
+    assert_report(
+        &o,
+        "locked.rhai:6",
+        "permission denied",
+        "pick a directory you can write",
+    );
+}
