@@ -36,6 +36,16 @@ impl IsolateError {
     }
 }
 
+/// The directories `enter` covered with mounts of its own: what is written
+/// there vanishes with the lab.
+static PRIVATE: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+
+/// Directories private to this process (isolated and rootless mode): a file
+/// meant to outlive the lab (a capture) must not go there.
+pub fn private_dirs() -> &'static [&'static str] {
+    PRIVATE.get().copied().unwrap_or(&[])
+}
+
 pub fn is_root() -> bool {
     geteuid().is_root()
 }
@@ -79,7 +89,9 @@ pub fn enter() -> Result<(), IsolateError> {
         for d in dirs {
             tmpfs(d)?;
         }
+        let _ = PRIVATE.set(&["/run/netns", "/run/nslab", "/sys"]);
     } else {
+        let _ = PRIVATE.set(&["/run", "/sys"]);
         // Creating the missing directory would leave a trace on the real
         // host, so the whole of /run becomes private instead.
         tmpfs("/run")?;

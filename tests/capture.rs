@@ -322,6 +322,18 @@ fn a_bad_path_is_an_error_at_the_line() {
         "it names a directory",
         "give a file name",
     );
+    // The private /run of an isolated lab vanishes with it.
+    let o = run_in(
+        &d,
+        "private.rhai",
+        &format!("{PAIR}c[0].capture(\"/run/nslab/x.pcap\");\n"),
+    );
+    assert_report(
+        &o,
+        "private.rhai:6",
+        "is private to this isolated lab",
+        "write it somewhere else",
+    );
     let o = run_in(
         &d,
         "opt.rhai",
@@ -382,6 +394,6 @@ fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
         &o,
         "locked.rhai:6",
         "permission denied",
-        "pick a directory you can write",
+        "pick a directory that user can write",
     );
 }

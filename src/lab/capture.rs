@@ -122,7 +122,7 @@ fn stop(c: &mut Running) -> Result<()> {
 
 /// The file a capture writes, absolute: a relative path is taken from the
 /// directory nslab was started in (isolated and rootless mode do not change
-/// it). Its directory must exist.
+/// it). Its directory must exist and outlive the lab.
 fn capture_path(file: &str) -> Result<PathBuf> {
     if file.is_empty() {
         return Err(LabError::new(
@@ -167,6 +167,19 @@ fn capture_path(file: &str) -> Result<PathBuf> {
             "give a path inside a directory, e.g. link.capture(\"ping.pcap\")",
         ));
     }
+    // In isolated and rootless mode these are mounts of nslab's own, which
+    // vanish with it: the file would be lost.
+    if let Some(p) = crate::isolate::private_dirs()
+        .iter()
+        .find(|p| dir.starts_with(p))
+    {
+        return Err(LabError::new(
+            format!(
+                "cannot write the capture file '{file}': {p} is private to this isolated lab, and what is written there vanishes with it"
+            ),
+            "write it somewhere else, e.g. where you are (link.capture(\"ping.pcap\")) or under /tmp",
+        ));
+    }
     Ok(dir.join(name))
 }
 
@@ -193,7 +206,11 @@ fn create(path: &Path) -> Result<std::fs::File> {
             match e.raw_os_error() {
                 Some(libc::EACCES) | Some(libc::EPERM) => LabError::new(
                     format!("cannot write the capture file {shown}: permission denied"),
-                    "pick a directory you can write (isolated and rootless mode give nslab no other rights over files than those of the user who started it), e.g. the current one or /tmp",
+                    if crate::isolate::private_dirs().is_empty() {
+                        "pick a file in a directory you can write".to_string()
+                    } else {
+                        "nslab writes it as the user who started it (isolated and rootless mode give no other rights over files): pick a directory that user can write, e.g. the current one or /tmp".to_string()
+                    },
                 ),
                 Some(libc::EISDIR) => is_dir(&path.to_string_lossy()),
                 Some(libc::EROFS) => LabError::new(
