@@ -397,3 +397,26 @@ fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
         "pick a directory that user can write",
     );
 }
+
+#[test]
+fn host_mode_captures_a_link_of_the_host() {
+    // In plain host mode (in a private host), on the host's end of a veth:
+    // the socket is opened on nslab's own thread, not in a lab namespace.
+    let d = Dir::new();
+    d.write(
+        "host.rhai",
+        r#"let a = netns("a");
+let c = veth(host(), "h0", a, "a0");
+c[0].addr("10.61.0.1/24");
+c[1].addr("10.61.0.2/24");
+let cap = c[0].capture("host.pcap");
+host().ping("10.61.0.2", #{count: 2});
+cap.stop();
+"#,
+    );
+    let o = private_host(&d, "\"$NSLAB\" run host.rhai; echo code=$?");
+    assert!(o.stdout.contains("code=0"), "{}", o.all());
+    let lines = tcpdump(&d.path().join("host.pcap"));
+    assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
+}
