@@ -20,6 +20,11 @@ c[1].addr("10.61.0.2/24");
 /// `tcpdump -r FILE -n`: the packets, one line each (an independent reader
 /// of the file).
 fn tcpdump(file: &Path) -> Vec<String> {
+    try_tcpdump(file).unwrap_or_else(|e| panic!("tcpdump -r failed: {e}"))
+}
+
+/// `tcpdump -r FILE -n`, or what it said when it could not read the file.
+fn try_tcpdump(file: &Path) -> Result<Vec<String>, String> {
     let o = Command::new("tcpdump")
         .arg("-r")
         .arg(file)
@@ -27,12 +32,13 @@ fn tcpdump(file: &Path) -> Vec<String> {
         .output()
         .expect("run tcpdump (Debian: apt install tcpdump)");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "tcpdump -r failed: {stderr}");
-    assert!(stderr.contains("link-type EN10MB (Ethernet)"), "{stderr}");
-    String::from_utf8_lossy(&o.stdout)
+    if !o.status.success() || !stderr.contains("link-type EN10MB (Ethernet)") {
+        return Err(stderr.into_owned());
+    }
+    Ok(String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(str::to_string)
-        .collect()
+        .collect())
 }
 
 /// How many lines contain `what`.
@@ -417,6 +423,55 @@ cap.stop();
     let o = private_host(&d, "\"$NSLAB\" run host.rhai; echo code=$?");
     assert!(o.stdout.contains("code=0"), "{}", o.all());
     let lines = tcpdump(&d.path().join("host.pcap"));
+    assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
+    assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
+}
+
+#[test]
+fn a_running_capture_is_readable_and_stays_so_after_kill_9() {
+    // The file is flushed whenever the link is idle, a record at a time:
+    // readable while the capture runs, and after nslab dies unannounced.
+    let d = Dir::new();
+    d.write(
+        "kill.rhai",
+        &format!(
+            "{PAIR}c[0].capture(\"kill.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nprint(\"ready\");\nsleep(60);\n"
+        ),
+    );
+    let mut child = Command::new(bin())
+        .args(["run", "--isolated", "kill.rhai"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run nslab");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(first, "ready", "the lab did not start");
+    let file = d.path().join("kill.pcap");
+    // The capture thread writes the last reply a moment after ping saw it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        // Until the capture thread has written the file header, tcpdump
+        // cannot read the file.
+        seen = try_tcpdump(&file).unwrap_or_default();
+        if count(&seen, REPLY) == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        count(&seen, REPLY),
+        2,
+        "not in the file while running: {seen:#?}"
+    );
+    let (_, recs) = records(&file);
+    let lines = tcpdump(&file);
+    assert_eq!(lines.len(), recs.len());
     assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
     assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
 }

@@ -306,7 +306,10 @@ pub fn start(sock: PacketSocket, file: File, opts: Opts) -> Result<Capture> {
 
 fn run(sock: PacketSocket, file: File, opts: Opts, wake: RawFd, sh: Shared) -> io::Result<Ended> {
     let fd = sock.fd.as_raw_fd();
-    let mut out = BufWriter::with_capacity(1 << 16, file);
+    // Room for the biggest record, which then always goes to the file in
+    // one write: a file cut short (nslab killed with -9) ends with a whole
+    // record, and readers take it all.
+    let mut out = BufWriter::with_capacity((1 << 16).max(16 + opts.snaplen as usize), file);
     out.write_all(&file_header(opts.snaplen, sock.linktype))?;
     out.flush()?;
     let mut buf = vec![0u8; opts.snaplen as usize];
@@ -326,6 +329,9 @@ fn run(sock: PacketSocket, file: File, opts: Opts, wake: RawFd, sh: Shared) -> i
                         continue;
                     }
                     let incl = got.orig.min(buf.len());
+                    if out.capacity() - out.buffer().len() < 16 + incl {
+                        out.flush()?;
+                    }
                     out.write_all(&record_header(
                         got.sec,
                         got.usec,
