@@ -83,7 +83,37 @@ pub enum Cmd {
         limits: LimitArgs,
     },
     /// List labs that are running, kept, or left behind by a dead process
-    Ls,
+    Ls {
+        /// Print them as one JSON array (fields: README.md, "JSON")
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a kept or running lab as `show()` prints it: its namespaces,
+    /// links, addresses, routes and rules, read from its journal and the kernel
+    Show {
+        /// The lab's name (see `nslab ls`)
+        lab: String,
+        /// Print it as JSON (fields: README.md, "JSON")
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a lab: namespaces as nodes (host, router, switch), links as
+    /// edges with their names and addresses. A script is run for real in
+    /// isolated mode (no root needed) and drawn before its teardown; a lab
+    /// name draws that kept or running lab
+    Graph {
+        /// A .rhai script, or the name of a kept or running lab
+        target: String,
+        /// What to print: Graphviz DOT, Mermaid, or SVG (drawn by nslab)
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write it to FILE instead of standard output
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Set a script parameter read with param("KEY", default)
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+    },
     /// Finish the teardown of a kept or abandoned lab, from its journal
     Down {
         /// The lab's name (see `nslab ls`)
@@ -93,6 +123,14 @@ pub enum Cmd {
         #[arg(long, conflicts_with = "lab")]
         all: bool,
     },
+}
+
+/// The formats of `nslab graph`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Svg,
 }
 
 /// Bounds on what a script may use.

@@ -20,6 +20,7 @@ mod shared;
 mod show;
 pub mod space;
 mod sysctls;
+pub mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -192,6 +193,9 @@ pub struct Lab {
     /// what it makes and hold host settings.
     header: Header,
     torn_down: bool,
+    /// For `nslab graph`: the view with the most namespaces, taken before
+    /// each namespace the script deletes (see `view::Fullest`).
+    fullest: Option<view::Fullest>,
 }
 
 /// What a teardown came to.
@@ -278,6 +282,7 @@ impl Lab {
             name: cfg.name,
             header,
             torn_down: false,
+            fullest: None,
         })
     }
 
