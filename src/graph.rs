@@ -3,8 +3,9 @@
 //! record); a namespace with a bridge is a cluster (a Mermaid subgraph)
 //! holding the namespace and its bridges; veths are edges between the
 //! namespaces (or bridges) of their two ends, labelled with both ends'
-//! names and addresses; other links (macvlan, vxlan, a veth whose peer is
-//! outside the lab) are dashed boxes of their own. SVG is drawn by layout-rs
+//! names and addresses; a macvlan or ipvlan is a dashed edge to the link it
+//! sits on; other links (vxlan, a veth whose peer is outside the lab) are
+//! dashed boxes of their own. SVG is drawn by layout-rs
 //! from the same DOT, so no Graphviz is needed.
 
 use std::collections::HashMap;
@@ -153,6 +154,28 @@ fn picture(v: &LabView) -> Picture {
                     });
                 }
                 None => {
+                    // A macvlan or ipvlan: an edge to the link it sits on.
+                    let lower = l.lower.as_ref().and_then(|p| {
+                        let j = *index.get(p.namespace.as_str())?;
+                        let pk = v.namespaces[j]
+                            .links
+                            .iter()
+                            .position(|x| x.name == p.link)?;
+                        Some((j, pk))
+                    });
+                    if let Some((j, pk)) = lower {
+                        let pl = &v.namespaces[j].links[pk];
+                        edges.push(Edge {
+                            a: end_of(i, l),
+                            b: end_of(j, pl),
+                            label: vec![
+                                format!("{} ({})", ends_text(l), l.kind),
+                                format!("on {}", ends_text(pl)),
+                            ],
+                            dashed: true,
+                        });
+                        continue;
+                    }
                     let id = format!("x{i}_{k}");
                     let kind = if l.kind.is_empty() { "link" } else { &l.kind };
                     groups[0].nodes.push(Node {
@@ -239,6 +262,7 @@ fn mm_str(lines: &[String]) -> String {
         .map(|s| {
             s.replace('#', "#35;")
                 .replace('"', "#quot;")
+                .replace('|', "#124;")
                 .replace('<', "#lt;")
                 .replace('>', "#gt;")
         })

@@ -78,7 +78,7 @@ fn dot_names(dot: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         let parts: Vec<&str> = label.split("\\n").collect();
         if line.contains(" -- ") {
             for p in parts {
-                let p = p.trim_start_matches("— ");
+                let p = p.trim_start_matches("— ").trim_start_matches("on ");
                 links.insert(p.split(' ').next().unwrap().to_string());
             }
         } else if parts.len() == 2 && ["host", "router", "switch"].contains(&parts[1]) {
@@ -110,7 +110,7 @@ fn mermaid_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         } else if let Some((a, rest)) = line.split_once(" ---|").or(line.split_once(" -.-|")) {
             let (label, b) = rest.rsplit_once("| ").expect("edge label closes");
             for p in label.trim_matches('"').split("<br/>") {
-                let p = p.trim_start_matches("— ");
+                let p = p.trim_start_matches("— ").trim_start_matches("on ");
                 links.insert(p.split(' ').next().unwrap().to_string());
             }
             edges.push((a.to_string(), b.to_string()));
@@ -571,6 +571,8 @@ let a = netns("a"); let b = netns("b");
 let e = veth(a, "e0", b, "e1");
 e[0].addr("10.7.0.1/24"); e[1].addr("fd07::2/64");
 a.sysctl("net.ipv4.ip_forward", "1");
+let c = netns("c");
+macvlan(c, "mv0", e[1], #{mode: "bridge"});
 let j = show(#{json: true});
 print("JSON " + j.len());
 print(j);
@@ -614,6 +616,19 @@ print(`roles ${v.namespaces[0].role} ${v.namespaces[1].role}`);
     assert_eq!(e0["peer"]["namespace"], "b");
     assert_eq!(v["namespaces"][1]["links"][1]["addresses"][0], "fd07::2/64");
     assert!(o.stdout.contains("roles router host"), "{}", o.stdout);
+    // A macvlan names the link it sits on, in another namespace.
+    let c = &v["namespaces"][2];
+    assert_eq!(c["name"], "c");
+    let mv = c["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "mv0")
+        .unwrap();
+    assert_eq!(mv["kind"], "macvlan");
+    assert_eq!(mv["lower"]["namespace"], "b");
+    assert_eq!(mv["lower"]["link"], "e1");
+    assert_eq!(e0["lower"], Value::Null);
 
     let o = run_isolated("bad.rhai", "netns(\"a\");\nshow(#{jsn: true});\n");
     assert_report(

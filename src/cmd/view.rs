@@ -225,6 +225,11 @@ fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, 
         }
         ctx.set_lab(lab);
     }
+    for p in ctx.unused_params() {
+        eprintln!(
+            "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
+        );
+    }
     crate::finish_lab(&ctx, &mut code, isolated, &lab_name);
     match v {
         Some(v) if code == 0 => Ok(v),

@@ -67,6 +67,9 @@ pub struct Link {
     pub master: Option<String>,
     /// The other end of a veth.
     pub peer: Option<Peer>,
+    /// The link a macvlan or ipvlan sits on (when the lab shows its
+    /// namespace).
+    pub lower: Option<Peer>,
     /// "10.0.0.1/24", … (not the kernel's own link-local and loopback ones).
     pub addresses: Vec<String>,
 }
@@ -294,6 +297,7 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
         Some(p) => p.clone(),
         None => kernel_peers(sp, &scope.ids, &raws),
     };
+    let lowers = kernel_lowers(sp, &scope.ids, &raws);
     let mut out = Vec::new();
     for (&id, raw) in scope.ids.iter().zip(&raws) {
         let mine = |l: &str| id != HOST || scope.host_links.contains(l);
@@ -316,6 +320,10 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
                 mac: super::names::format_mac(&l.mac),
                 master: l.master.and_then(name_of),
                 peer: peers.get(&(id, l.name.clone())).map(|(pns, pl)| Peer {
+                    namespace: sp.name(*pns).to_string(),
+                    link: pl.clone(),
+                }),
+                lower: lowers.get(&(id, l.name.clone())).map(|(pns, pl)| Peer {
                     namespace: sp.name(*pns).to_string(),
                     link: pl.clone(),
                 }),
@@ -420,24 +428,66 @@ fn kernel_peers(
                         .map(|x| (j, x))
                 })
                 .collect();
-            let found = if candidates.len() == 1 {
-                Some(candidates[0])
-            } else {
-                candidates.into_iter().find(|(j, _)| {
-                    let Ok(r) = sp.rtnl(ids[i]) else { return false };
-                    let Ok(fd) = sp.fd(ids[*j]).map(|f| f.as_raw_fd()) else {
-                        return false;
-                    };
-                    sp.block_on(r.nsid_of(fd))
-                        .is_ok_and(|n| n.is_some() && n == l.peer_nsid)
-                })
-            };
-            if let Some((j, x)) = found {
+            if let Some((j, x)) = pick(sp, ids, i, l.peer_nsid, candidates) {
                 out.insert(here, (ids[j], x.name.clone()));
             }
         }
     }
     out
+}
+
+/// The link under every macvlan and ipvlan: named by index and, when it
+/// is in another namespace, by that namespace's id (as veth peers are).
+fn kernel_lowers(
+    sp: &mut Spaces,
+    ids: &[NsId],
+    raws: &[Raw],
+) -> HashMap<(NsId, String), (NsId, String)> {
+    let mut out = HashMap::new();
+    for (i, raw) in raws.iter().enumerate() {
+        for l in &raw.links {
+            let Some(p) = l.lower else { continue };
+            let here = (ids[i], l.name.clone());
+            if l.peer_nsid.is_none() {
+                if let Some(pl) = raw.links.iter().find(|x| x.index == p) {
+                    out.insert(here, (ids[i], pl.name.clone()));
+                }
+                continue;
+            }
+            let candidates: Vec<(usize, &LinkInfoRow)> = raws
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .filter_map(|(j, r)| r.links.iter().find(|x| x.index == p).map(|x| (j, x)))
+                .collect();
+            if let Some((j, x)) = pick(sp, ids, i, l.peer_nsid, candidates) {
+                out.insert(here, (ids[j], x.name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The one candidate, or among several the one in the namespace that
+/// namespace `i` knows by `nsid`.
+fn pick<'a>(
+    sp: &mut Spaces,
+    ids: &[NsId],
+    i: usize,
+    nsid: Option<i32>,
+    candidates: Vec<(usize, &'a LinkInfoRow)>,
+) -> Option<(usize, &'a LinkInfoRow)> {
+    if candidates.len() == 1 {
+        return Some(candidates[0]);
+    }
+    candidates.into_iter().find(|(j, _)| {
+        let Ok(r) = sp.rtnl(ids[i]) else { return false };
+        let Ok(fd) = sp.fd(ids[*j]).map(|f| f.as_raw_fd()) else {
+            return false;
+        };
+        sp.block_on(r.nsid_of(fd))
+            .is_ok_and(|n| n.is_some() && n == nsid)
+    })
 }
 
 fn is_kernels(net: ipnet::IpNet) -> bool {

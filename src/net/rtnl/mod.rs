@@ -124,9 +124,12 @@ pub struct LinkInfoRow {
     pub master: Option<u32>,
     /// For a veth: the peer's ifindex (in its own namespace).
     pub peer: Option<u32>,
-    /// For a veth whose peer is in another namespace: that namespace's id
-    /// as seen from this one (see `Rtnl::nsid_of`).
+    /// For a veth whose peer (or a macvlan/ipvlan whose lower link) is in
+    /// another namespace: that namespace's id as seen from this one (see
+    /// `Rtnl::nsid_of`).
     pub peer_nsid: Option<i32>,
+    /// For a macvlan or ipvlan: the ifindex of the link it sits on.
+    pub lower: Option<u32>,
     /// Carrier on (IFF_LOWER_UP).
     pub carrier: bool,
     /// Its link-layer (MAC) address; empty when it has none.
@@ -434,6 +437,7 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
         master: None,
         peer: None,
         peer_nsid: None,
+        lower: None,
         carrier: msg.header.flags.contains(LinkFlags::LowerUp),
         mac: Vec::new(),
     };
@@ -474,9 +478,16 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
     if row.kind.is_empty() && row.name == "lo" {
         row.kind = "loopback".into();
     }
+    if matches!(
+        row.kind.as_str(),
+        "macvlan" | "ipvlan" | "macvtap" | "ipvtap"
+    ) {
+        row.lower = row.peer;
+    } else if row.kind != "veth" {
+        row.peer_nsid = None;
+    }
     if row.kind != "veth" {
         row.peer = None;
-        row.peer_nsid = None;
     }
     row
 }
