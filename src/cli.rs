@@ -224,6 +224,39 @@ mod tests {
     }
 
     #[test]
+    fn graph_takes_a_format_an_output_and_sets() {
+        let c = Cli::try_parse_from([
+            "nslab", "graph", "lab.rhai", "--format", "svg", "-o", "lab.svg", "--set", "n=2",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Graph {
+                target,
+                format,
+                output,
+                set,
+            } => {
+                assert_eq!(target, "lab.rhai");
+                assert_eq!(format, GraphFormat::Svg);
+                assert_eq!(output, Some(PathBuf::from("lab.svg")));
+                assert_eq!(set, [("n".to_string(), "2".to_string())]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let c = Cli::try_parse_from(["nslab", "graph", "mylab"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Graph {
+                format: GraphFormat::Dot,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["nslab", "graph", "x", "--format", "png"]).is_err());
+        assert!(Cli::try_parse_from(["nslab", "show", "lab", "--json"]).is_ok());
+        assert!(Cli::try_parse_from(["nslab", "ls", "--json"]).is_ok());
+    }
+
+    #[test]
     fn down_needs_a_lab_or_all() {
         assert!(Cli::try_parse_from(["nslab", "down"]).is_err());
         assert!(Cli::try_parse_from(["nslab", "down", "--all"]).is_ok());

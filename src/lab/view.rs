@@ -123,8 +123,13 @@ impl Lab {
 
     /// Before a namespace goes: note the lab as it is, if watched.
     pub(super) fn note_view(&mut self) {
-        if self.fullest.is_none() {
-            return;
+        // Read the kernel only when the lab could be fuller than the best
+        // view so far (a script deleting many namespaces reads it once).
+        let shown = self.shown_namespaces().len();
+        match &self.fullest {
+            None => return,
+            Some(Fullest(Some(best))) if best.namespaces.len() > shown => return,
+            _ => {}
         }
         if let Ok(v) = self.view() {
             self.keep_fuller(v);
@@ -169,7 +174,8 @@ impl Lab {
         let namespaces = read(&mut self.sp, &scope)?;
         Ok(LabView {
             lab: self.name.clone(),
-            state: if self.keep { "kept" } else { "running" }.into(),
+            // Kept or not, it runs while it can be looked at this way.
+            state: "running".into(),
             pid: self.header.pid,
             script: self.header.script.clone(),
             isolated: self.isolated,
