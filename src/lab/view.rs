@@ -7,7 +7,7 @@
 //! The JSON field names are documented in README.md ("JSON") and stay
 //! stable: tools read them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::os::fd::AsRawFd;
 
@@ -106,7 +106,9 @@ pub struct Hop {
 /// veth peers when they are known (else they are found in the kernel).
 struct Scope {
     ids: Vec<NsId>,
-    host_links: HashSet<String>,
+    /// By name, with the index the journal knew it by (a link of that name
+    /// with another index is someone else's now).
+    host_links: HashMap<String, Option<u32>>,
     peers: Option<HashMap<(NsId, String), (NsId, String)>>,
 }
 
@@ -164,7 +166,7 @@ impl Lab {
             .made_links
             .iter()
             .filter(|(ns, _)| *ns == HOST)
-            .map(|(_, l)| l.clone())
+            .map(|(_, l)| (l.clone(), None))
             .collect();
         let scope = Scope {
             ids,
@@ -190,7 +192,7 @@ impl Lab {
 pub fn from_record(rec: &Record) -> Result<LabView> {
     let mut sp = Spaces::new().map_err(net_err("read the lab"))?;
     let mut ids = vec![];
-    let mut host_links = HashSet::new();
+    let mut host_links = HashMap::new();
     let add = |sp: &mut Spaces, ids: &mut Vec<NsId>, r: &NsRef| {
         if let Ok(id) = sp.resolve(r)
             && !ids.contains(&id)
@@ -208,9 +210,9 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
                     add(&mut sp, &mut ids, &NsRef::Named(name.clone()));
                 }
             }
-            Undo::DeleteLink { ns, name, .. } => {
+            Undo::DeleteLink { ns, name, ifindex } => {
                 if *ns == NsRef::Host {
-                    host_links.insert(name.clone());
+                    host_links.insert(name.clone(), Some(*ifindex));
                 }
                 add(&mut sp, &mut ids, ns);
             }
@@ -306,7 +308,12 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
     let lowers = kernel_lowers(sp, &scope.ids, &raws);
     let mut out = Vec::new();
     for (&id, raw) in scope.ids.iter().zip(&raws) {
-        let mine = |l: &str| id != HOST || scope.host_links.contains(l);
+        let mine = |l: &str| {
+            id != HOST
+                || scope.host_links.get(l).is_some_and(|want| {
+                    want.is_none_or(|i| raw.links.iter().any(|x| x.name == l && x.index == i))
+                })
+        };
         let name_of = |i: u32| {
             raw.links
                 .iter()
