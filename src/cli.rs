@@ -83,7 +83,37 @@ pub enum Cmd {
         limits: LimitArgs,
     },
     /// List labs that are running, kept, or left behind by a dead process
-    Ls,
+    Ls {
+        /// Print them as one JSON array (fields: README.md, "JSON")
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a kept or running lab as `show()` prints it: its namespaces,
+    /// links, addresses, routes and rules, read from its journal and the kernel
+    Show {
+        /// The lab's name (see `nslab ls`)
+        lab: String,
+        /// Print it as JSON (fields: README.md, "JSON")
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a lab: namespaces as nodes (host, router, switch), links as
+    /// edges with their names and addresses. A script is run for real in
+    /// isolated mode (no root needed) and drawn before its teardown; a lab
+    /// name draws that kept or running lab
+    Graph {
+        /// A .rhai script, or the name of a kept or running lab
+        target: String,
+        /// What to print: Graphviz DOT, Mermaid, or SVG (drawn by nslab)
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write it to FILE instead of standard output
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Set a script parameter read with param("KEY", default)
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+    },
     /// Finish the teardown of a kept or abandoned lab, from its journal
     Down {
         /// The lab's name (see `nslab ls`)
@@ -93,6 +123,14 @@ pub enum Cmd {
         #[arg(long, conflicts_with = "lab")]
         all: bool,
     },
+}
+
+/// The formats of `nslab graph`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Svg,
 }
 
 /// Bounds on what a script may use.
@@ -183,6 +221,39 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["nslab", "run", "x.rhai", "--max-ops", "-1"]).is_err());
         assert!(Cli::try_parse_from(["nslab", "run", "x.rhai", "--max-mem", "1"]).is_err());
+    }
+
+    #[test]
+    fn graph_takes_a_format_an_output_and_sets() {
+        let c = Cli::try_parse_from([
+            "nslab", "graph", "lab.rhai", "--format", "svg", "-o", "lab.svg", "--set", "n=2",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Graph {
+                target,
+                format,
+                output,
+                set,
+            } => {
+                assert_eq!(target, "lab.rhai");
+                assert_eq!(format, GraphFormat::Svg);
+                assert_eq!(output, Some(PathBuf::from("lab.svg")));
+                assert_eq!(set, [("n".to_string(), "2".to_string())]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let c = Cli::try_parse_from(["nslab", "graph", "mylab"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Graph {
+                format: GraphFormat::Dot,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["nslab", "graph", "x", "--format", "png"]).is_err());
+        assert!(Cli::try_parse_from(["nslab", "show", "lab", "--json"]).is_ok());
+        assert!(Cli::try_parse_from(["nslab", "ls", "--json"]).is_ok());
     }
 
     #[test]

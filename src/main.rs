@@ -8,6 +8,7 @@ mod cmd;
 mod diag;
 mod engine;
 mod explain;
+mod graph;
 mod isolate;
 mod lab;
 mod limits;
@@ -31,7 +32,7 @@ use lab::{Lab, LabConfig, LabError};
 static ALLOC: limits::Counting = limits::Counting;
 
 pub(crate) const EXIT_ERROR: u8 = 1;
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -70,10 +71,25 @@ fn main() -> ExitCode {
             default_sigpipe();
             docs(markdown)
         }
-        Cmd::Ls => {
+        Cmd::Ls { json } => {
             default_sigpipe();
-            ls()
+            if json { cmd::view::ls_json() } else { ls() }
         }
+        Cmd::Show { lab, json } => {
+            default_sigpipe();
+            cmd::view::show(&lab, json)
+        }
+        Cmd::Graph {
+            target,
+            format,
+            output,
+            set,
+        } => cmd::view::graph(
+            &target,
+            format,
+            output.as_deref(),
+            set.into_iter().collect(),
+        ),
         Cmd::Down { lab, all } => down(lab, all),
         Cmd::Test {
             files,
@@ -98,7 +114,7 @@ fn main() -> ExitCode {
 /// For listing commands: `nslab docs | head` should end quietly, as other
 /// tools do, instead of failing to print. (`run` keeps SIGPIPE ignored so a
 /// closed pipe can never skip the teardown.)
-fn default_sigpipe() {
+pub(crate) fn default_sigpipe() {
     // SAFETY: resetting a signal disposition before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);

@@ -31,21 +31,36 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             )),
         }
     });
+    let show_doc = Doc {
+        area: "session",
+        name: "show",
+        sig: "show() / show(#{json: true})",
+        doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses, routes (every table) and policy rules. With #{json: true} it prints nothing and returns the lab as JSON (fields: README, \"JSON\"); #{json: false} returns the table.",
+        example: "let lab = parse_json(show(#{json: true})); print(lab.namespaces.len());",
+    };
     let c = ctx.clone();
-    r.func(
-        Doc {
-            area: "session",
-            name: "show",
-            sig: "show()",
-            doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses, routes (every table) and policy rules.",
-            example: "show();",
-        },
-        move || -> Res<()> {
-            let text = c.lab()?.show().map_err(err)?;
-            print!("{text}");
-            Ok(())
-        },
-    );
+    r.func(show_doc.clone(), move || -> Res<()> {
+        let text = c.lab()?.show().map_err(err)?;
+        print!("{text}");
+        Ok(())
+    });
+    let c = ctx.clone();
+    r.func(show_doc, move |opts: rhai::Map| -> Res<String> {
+        let mut json = false;
+        for (k, v) in &opts {
+            match k.as_str() {
+                "json" => json = super::shaping::bool_opt(v, "json")?,
+                other => {
+                    return Err(bad(
+                        format!("unknown option '{}'", crate::diag::clip(other, 40)),
+                        "the only option is json: show(#{json: true})",
+                    ));
+                }
+            }
+        }
+        let view = c.lab()?.view().map_err(err)?;
+        Ok(if json { view.json() } else { view.text() })
+    });
     let c = ctx.clone();
     r.func(
         Doc {

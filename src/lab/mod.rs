@@ -21,6 +21,7 @@ mod shared;
 mod show;
 pub mod space;
 mod sysctls;
+pub mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -195,6 +196,9 @@ pub struct Lab {
     /// what it makes and hold host settings.
     header: Header,
     torn_down: bool,
+    /// For `nslab graph`: the view with the most namespaces, taken before
+    /// each namespace the script deletes (see `view::Fullest`).
+    fullest: Option<view::Fullest>,
 }
 
 /// What a teardown came to.
@@ -282,6 +286,7 @@ impl Lab {
             name: cfg.name,
             header,
             torn_down: false,
+            fullest: None,
         })
     }
 

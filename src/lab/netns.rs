@@ -56,6 +56,7 @@ impl Lab {
                 "nslab only deletes what it made; use `ip netns del` for others",
             ));
         }
+        self.note_view();
         let Some(pos) = self
             .ledger
             .iter()

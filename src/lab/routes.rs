@@ -411,7 +411,7 @@ impl Lab {
 }
 
 /// A route with its devices named.
-fn view_of(x: &RouteRow, links: &[LinkInfoRow]) -> RouteView {
+pub(super) fn view_of(x: &RouteRow, links: &[LinkInfoRow]) -> RouteView {
     let name = |i: Option<u32>| {
         i.and_then(|i| links.iter().find(|l| l.index == i).map(|l| l.name.clone()))
     };

@@ -44,25 +44,6 @@ impl Lab {
         })
     }
 
-    /// `ip rule show` and `ip -6 rule show` in `ns`, without the rules every
-    /// namespace starts with.
-    pub fn rules(&mut self, id: NsId) -> Result<Vec<RuleSpec>> {
-        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
-        let mut out = Vec::new();
-        for v6 in [false, true] {
-            let rows = self
-                .sp
-                .block_on(r.rules(v6))
-                .map_err(|e| LabError::kernel("list rules", &self.where_(id), e))?;
-            out.extend(
-                rows.into_iter()
-                    .filter(|x| !x.other_action && !is_default_rule(&x.spec))
-                    .map(|x| x.spec),
-            );
-        }
-        Ok(out)
-    }
-
     /// `ip neigh add ADDR lladdr MAC dev DEV nud permanent`. An entry the
     /// kernel learned by itself is replaced (it would come back anyway); a
     /// permanent one someone set is not touched.
@@ -115,7 +96,7 @@ impl Lab {
 
 /// The rules a namespace starts with: lookup local (0), main (32766) and
 /// default (32767, IPv4 only).
-fn is_default_rule(r: &RuleSpec) -> bool {
+pub(super) fn is_default_rule(r: &RuleSpec) -> bool {
     let plain = r.from.is_none()
         && r.to.is_none()
         && r.iif.is_none()

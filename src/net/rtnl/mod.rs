@@ -22,6 +22,7 @@ mod bridge;
 mod kinds;
 mod lookup;
 mod neigh;
+mod nsid;
 mod route;
 mod rule;
 pub mod tables;
@@ -123,6 +124,12 @@ pub struct LinkInfoRow {
     pub master: Option<u32>,
     /// For a veth: the peer's ifindex (in its own namespace).
     pub peer: Option<u32>,
+    /// For a veth whose peer (or a macvlan/ipvlan whose lower link) is in
+    /// another namespace: that namespace's id as seen from this one (see
+    /// `Rtnl::nsid_of`).
+    pub peer_nsid: Option<i32>,
+    /// For a macvlan or ipvlan: the ifindex of the link it sits on.
+    pub lower: Option<u32>,
     /// Carrier on (IFF_LOWER_UP).
     pub carrier: bool,
     /// Its link-layer (MAC) address; empty when it has none.
@@ -429,6 +436,8 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
         mtu: 0,
         master: None,
         peer: None,
+        peer_nsid: None,
+        lower: None,
         carrier: msg.header.flags.contains(LinkFlags::LowerUp),
         mac: Vec::new(),
     };
@@ -439,6 +448,7 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
             LinkAttribute::Mtu(m) => row.mtu = *m,
             LinkAttribute::Controller(m) => row.master = Some(*m),
             LinkAttribute::Link(p) => row.peer = Some(*p),
+            LinkAttribute::LinkNetNsId(n) => row.peer_nsid = Some(*n),
             LinkAttribute::OperState(s) => {
                 row.state = match s {
                     State::Up => "up",
@@ -467,6 +477,14 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
     }
     if row.kind.is_empty() && row.name == "lo" {
         row.kind = "loopback".into();
+    }
+    if matches!(
+        row.kind.as_str(),
+        "macvlan" | "ipvlan" | "macvtap" | "ipvtap"
+    ) {
+        row.lower = row.peer;
+    } else if row.kind != "veth" {
+        row.peer_nsid = None;
     }
     if row.kind != "veth" {
         row.peer = None;

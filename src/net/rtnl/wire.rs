@@ -104,6 +104,8 @@ const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
+/// The namespace (by its id as seen from here) of a veth's peer.
+const IFLA_LINK_NETNSID: u16 = 37;
 /// Inside IFLA_LINKINFO, only the kind (its data can be a hundred
 /// attributes for a bridge or a bridge port).
 const IFLA_INFO_KIND: u16 = 1;
@@ -154,9 +156,8 @@ fn lean_link(msg: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&msg[..attrs_at]);
     for (kind, nla) in nlas(&msg[attrs_at..]) {
         match kind {
-            IFLA_ADDRESS | IFLA_IFNAME | IFLA_MTU | IFLA_LINK | IFLA_MASTER | IFLA_OPERSTATE => {
-                push_nla(&mut out, nla)
-            }
+            IFLA_ADDRESS | IFLA_IFNAME | IFLA_MTU | IFLA_LINK | IFLA_MASTER | IFLA_OPERSTATE
+            | IFLA_LINK_NETNSID => push_nla(&mut out, nla),
             IFLA_LINKINFO => {
                 let start = out.len();
                 out.extend_from_slice(&nla[..NLA_HDRLEN]);
