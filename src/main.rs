@@ -66,9 +66,23 @@ fn main() -> ExitCode {
             file,
             limits,
         } => repl::run(file, isolated, limits.limits()),
-        Cmd::Docs { markdown } => {
+        Cmd::Docs {
+            markdown,
+            definitions,
+        } => {
             default_sigpipe();
-            docs(markdown)
+            match definitions {
+                Some(dir) => cmd::shell::definitions(&dir),
+                None => docs(markdown),
+            }
+        }
+        Cmd::Completions { shell } => {
+            default_sigpipe();
+            cmd::shell::completions(shell)
+        }
+        Cmd::Man => {
+            default_sigpipe();
+            cmd::shell::man()
         }
         Cmd::Ls => {
             default_sigpipe();
