@@ -489,3 +489,54 @@ mod defcheck {
         p.stmts(None)
     }
 }
+
+/// 50 namespaces on a line of 49 veths: big enough for a progress line.
+const BIG_LAB: &str = "let hosts = [];\nfor i in 0..50 { hosts.push(netns(`h${i}`)); }\nfor i in 0..49 { veth(hosts[i], \"e0\", hosts[i+1], \"e1\"); }\nprint(\"built\");\n";
+
+#[test]
+fn a_big_lab_shows_progress_on_a_terminal_and_clears_it() {
+    let d = Dir::new();
+    d.write("big.rhai", BIG_LAB);
+    // `script` (util-linux) gives nslab a pseudo-terminal for stdout and
+    // stderr and copies what it writes there to its own stdout.
+    let o = out(Command::new("script")
+        .args(["-qec"])
+        .arg(format!("{} run --isolated big.rhai", bin()))
+        .arg("/dev/null")
+        .current_dir(d.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) is installed: .ci/run installs it"));
+    o.assert_ok();
+    assert!(o.stdout.contains("built"), "{}", o.stdout);
+    // The teardown's line is drawn as it starts, whatever the machine's
+    // speed, with what the lab built (the build's own line is drawn by a
+    // timer, so how many frames it gets is not asserted).
+    let line = "tearing down the lab: namespaces 50, links 49";
+    let last = o
+        .stdout
+        .rfind(line)
+        .unwrap_or_else(|| panic!("no progress line:\n{:?}", o.stdout));
+    // Then it is cleared: a carriage return and "erase line", and nothing
+    // printed after it.
+    let rest = &o.stdout[last..];
+    let cleared = rest
+        .rfind("\r\x1b[2K")
+        .unwrap_or_else(|| panic!("the line was not cleared: {rest:?}"));
+    assert!(
+        rest[cleared + 5..].trim().is_empty(),
+        "left after the clear: {rest:?}"
+    );
+}
+
+#[test]
+fn without_a_terminal_there_is_no_progress_output() {
+    let d = Dir::new();
+    d.write("big.rhai", BIG_LAB);
+    let o = nslab(&["run", "--isolated", "big.rhai"], d.path());
+    o.assert_ok();
+    assert_eq!(o.stdout, "built\n");
+    assert_eq!(o.stderr, "", "stderr is not a terminal: nothing extra");
+}
