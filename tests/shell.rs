@@ -65,7 +65,7 @@ fn bash_completion_loads_and_completes_subcommands() {
 }
 
 #[test]
-fn zsh_and_fish_completions_name_every_subcommand() {
+fn zsh_and_fish_completions_name_every_subcommand_and_load() {
     for (shell, marker) in [("zsh", "#compdef nslab"), ("fish", "complete -c nslab")] {
         let o = nslab(&["completions", shell], Path::new("."));
         o.assert_ok();
@@ -79,6 +79,39 @@ fn zsh_and_fish_completions_name_every_subcommand() {
             assert!(o.stdout.contains(&named), "{shell} lacks {named}");
         }
     }
+    // fish loads it and completes with it as a user's fish would.
+    let dir = Dir::new();
+    let o = nslab(&["completions", "fish"], Path::new("."));
+    let fish = dir.write("nslab.fish", &o.stdout);
+    let f = out(Command::new("fish")
+        .args(["--no-config", "-c"])
+        .arg(format!(
+            "source {}; complete -C 'nslab r'; echo ---; complete -C 'nslab docs --'",
+            fish.display()
+        ))
+        .output()
+        .expect("fish is installed: .ci/run installs it"));
+    f.assert_ok();
+    let (subs, docs) = f.stdout.split_once("---").unwrap_or_default();
+    let offered: Vec<&str> = subs.lines().filter_map(|l| l.split('\t').next()).collect();
+    assert_eq!(offered, ["repl", "run"], "fish: nslab r<TAB>: {}", f.all());
+    assert!(docs.contains("--definitions\t"), "fish: {docs}");
+    // zsh parses it, and compinit takes it from fpath as nslab's completion
+    // function (completing itself needs zsh's line editor on a terminal:
+    // not exercised here).
+    let o = nslab(&["completions", "zsh"], Path::new("."));
+    dir.write("_nslab", &o.stdout);
+    let z = out(Command::new("zsh")
+        .args(["-f", "-c"])
+        .arg(format!(
+            "zsh -n {0}/_nslab || exit 9; fpath=({0} $fpath); autoload -U compinit; compinit -u -D; print -r -- ${{_comps[nslab]}}",
+            dir.path().display()
+        ))
+        .output()
+        .expect("zsh is installed: .ci/run installs it"));
+    z.assert_ok();
+    assert_eq!(z.stdout.trim(), "_nslab", "zsh: {}", z.all());
+
     let bad = nslab(&["completions", "tcsh"], Path::new("."));
     assert_eq!(
         bad.code,
