@@ -40,11 +40,8 @@ pub fn man() -> ExitCode {
 fn render_man(w: &mut Vec<u8>) -> std::io::Result<()> {
     let mut cmd = Cli::command();
     cmd.build();
-    // NAME reads "nslab \- what it is": the about line without its own
-    // "nslab — " lead.
-    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
-    let about = about.strip_prefix("nslab — ").unwrap_or(&about).to_string();
-    let man = clap_mangen::Man::new(cmd.clone().about(about));
+    // NAME reads "nslab \- " and the about line (Cargo.toml's description).
+    let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(w)?;
     man.render_name_section(w)?;
     man.render_synopsis_section(w)?;
