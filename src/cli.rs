@@ -54,9 +54,24 @@ pub enum Cmd {
     /// Print the script API reference (the same text help() shows)
     Docs {
         /// Print it as Markdown (docs/reference.md is made this way)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "definitions")]
         markdown: bool,
+        /// Write rhai definition files (*.d.rhai) into DIR instead, for
+        /// editors with the rhai language server
+        #[arg(long, value_name = "DIR")]
+        definitions: Option<PathBuf>,
     },
+    /// Print the completion script for a shell
+    ///
+    /// e.g. `nslab completions bash > ~/.local/share/bash-completion/completions/nslab`,
+    /// `nslab completions zsh > ~/.zfunc/_nslab`,
+    /// `nslab completions fish > ~/.config/fish/completions/nslab.fish`
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+    /// Print nslab's man page (roff), e.g. `nslab man | man -l -`
+    Man,
     /// Run lab scripts as tests: each file's lab is built, its test("…")
     /// checks run where they stand, and it is torn down; one line per check,
     /// a summary, exit code 0 only when every check passed

@@ -68,12 +68,17 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
     });
     // print() must not panic when stdout is a closed pipe: the lab still
     // has to be torn down.
+    // Both out of the way of a progress line (src/progress.rs) on a terminal.
     engine.on_print(|s| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{s}");
+        crate::progress::suspend(|| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{s}");
+        })
     });
     engine.on_debug(|s, _, _| {
-        let _ = writeln!(std::io::stderr(), "{s}");
+        crate::progress::suspend(|| {
+            let _ = writeln!(std::io::stderr(), "{s}");
+        })
     });
     let docs = api::register(&mut engine, ctx);
     ctx.set_docs(docs.clone());

@@ -12,7 +12,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use rhai::{Blob, Dynamic, Engine, EvalAltResult, INT, ImmutableString};
+use rhai::{Blob, Dynamic, Engine, EvalAltResult, FuncRegistration, INT, ImmutableString};
 
 use crate::api::ApiError;
 
@@ -143,8 +143,9 @@ fn size_of_item(v: &Dynamic) -> u128 {
 /// would with size limits set), and a padding string that must not be empty
 /// (rhai's loops forever on "").
 pub fn register(engine: &mut Engine) {
-    engine.register_fn(
-        "pad",
+    crate::api::register_typed(
+        engine,
+        FuncRegistration::new("pad"),
         |a: &mut rhai::Array, len: INT, item: Dynamic| -> Result<(), Box<EvalAltResult>> {
             let n = want(len);
             if n <= a.len() as u128 {
@@ -158,8 +159,9 @@ pub fn register(engine: &mut Engine) {
             Ok(())
         },
     );
-    engine.register_fn(
-        "pad",
+    crate::api::register_typed(
+        engine,
+        FuncRegistration::new("pad"),
         |s: &mut ImmutableString, len: INT, c: char| -> Result<(), Box<EvalAltResult>> {
             let n = want(len);
             let have = s.chars().count() as u128;
@@ -175,8 +177,9 @@ pub fn register(engine: &mut Engine) {
             Ok(())
         },
     );
-    engine.register_fn(
-        "pad",
+    crate::api::register_typed(
+        engine,
+        FuncRegistration::new("pad"),
         |s: &mut ImmutableString, len: INT, padding: &str| -> Result<(), Box<EvalAltResult>> {
             let n = want(len);
             let have = s.chars().count() as u128;
@@ -196,8 +199,9 @@ pub fn register(engine: &mut Engine) {
             Ok(())
         },
     );
-    engine.register_fn(
-        "pad",
+    crate::api::register_typed(
+        engine,
+        FuncRegistration::new("pad"),
         |b: &mut Blob, len: INT, value: INT| -> Result<(), Box<EvalAltResult>> {
             let n = want(len);
             if n <= b.len() as u128 {
@@ -213,8 +217,11 @@ pub fn register(engine: &mut Engine) {
         too_big(format!("a blob of {len} bytes"), n)?;
         Ok(vec![(value & 0xff) as u8; n as usize])
     };
-    engine.register_fn("blob", move |len: INT| new_blob(len, 0));
-    engine.register_fn("blob", new_blob);
+    // Typed: see register_typed (these replace rhai's own pad and blob).
+    crate::api::register_typed(engine, FuncRegistration::new("blob"), move |len: INT| {
+        new_blob(len, 0)
+    });
+    crate::api::register_typed(engine, FuncRegistration::new("blob"), new_blob);
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod isolate;
 mod lab;
 mod limits;
 mod net;
+mod progress;
 mod reference;
 mod repl;
 mod stdlib;
@@ -67,9 +68,23 @@ fn main() -> ExitCode {
             file,
             limits,
         } => repl::run(file, isolated, limits.limits()),
-        Cmd::Docs { markdown } => {
+        Cmd::Docs {
+            markdown,
+            definitions,
+        } => {
             default_sigpipe();
-            docs(markdown)
+            match definitions {
+                Some(dir) => cmd::shell::definitions(&dir),
+                None => docs(markdown),
+            }
+        }
+        Cmd::Completions { shell } => {
+            default_sigpipe();
+            cmd::shell::completions(shell)
+        }
+        Cmd::Man => {
+            default_sigpipe();
+            cmd::shell::man()
         }
         Cmd::Ls { json } => {
             default_sigpipe();
@@ -215,8 +230,14 @@ fn run(
     };
     let lab_name = lab.name().to_string();
     ctx.set_lab(lab);
+    // After isolation (it starts a thread); a line on stderr only when that
+    // is a terminal.
+    let mut progress = progress::start();
     // Rules still queued are applied now: the script's last calls.
     let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
+    if let Some(p) = &mut progress {
+        p.stop();
+    }
 
     let mut code = 0u8;
     if let Some(sig) = cancel.signal() {
@@ -353,7 +374,10 @@ pub(crate) fn open_lab(
 pub(crate) fn finish_lab(ctx: &api::Ctx, code: &mut u8, isolated: bool, lab_name: &str) {
     if let Some(mut lab) = ctx.take_lab() {
         let kept = lab.is_kept();
-        let report = lab.teardown();
+        let report = {
+            let _shown = progress::tearing_down();
+            lab.teardown()
+        };
         print_left_alone(&report.left_alone);
         if !report.errors.is_empty() {
             eprintln!(

@@ -294,8 +294,11 @@ impl Registrar<'_> {
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
-        reg.with_comments([format!("/// {}", d.doc)])
-            .register_into_engine(self.engine, f);
+        register_typed(
+            self.engine,
+            reg.with_comments([format!("/// {}", d.doc)]),
+            f,
+        );
         self.docs.push(d);
     }
 
@@ -332,6 +335,32 @@ impl Registrar<'_> {
     {
         self.add(FuncRegistration::new_getter(d.name), d, f);
     }
+}
+
+/// Registers `f` with its parameter and return types spelled out. rhai's own
+/// guess for a fallible function is the whole `Result<T, Box<EvalAltResult>>`,
+/// which its definition files (`nslab docs --definitions`) mangle into
+/// `-> EvalAltResult>>`; R is the T a script gets.
+pub(crate) fn register_typed<
+    A: 'static,
+    const N: usize,
+    const X: bool,
+    R: Variant + Clone,
+    const F: bool,
+    FUNC,
+>(
+    engine: &mut Engine,
+    reg: FuncRegistration,
+    f: FUNC,
+) where
+    FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
+{
+    let mut info: Vec<String> = FUNC::param_names()
+        .iter()
+        .map(|t| format!("_: {t}"))
+        .collect();
+    info.push(std::any::type_name::<R>().to_string());
+    reg.with_params_info(info).register_into_engine(engine, f);
 }
 
 /// Registers the whole API into `engine`; returns its reference entries.

@@ -1,4 +1,5 @@
 //! Subcommands that are more than dispatch (DESIGN.md §3).
 
+pub mod shell;
 pub mod test;
 pub mod view;

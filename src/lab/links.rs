@@ -120,6 +120,7 @@ impl Lab {
         self.veth_peers.insert(eb, ea);
         self.unsettled.push((ns_a, a.to_string()));
         self.unsettled.push((ns_b, b.to_string()));
+        crate::progress::bump(crate::progress::Kind::Link);
         Ok(())
     }
 
@@ -175,6 +176,7 @@ impl Lab {
             self.bridges.insert((id, name.to_string()), index);
         }
         self.unsettled.push((id, name.to_string()));
+        crate::progress::bump(crate::progress::Kind::Link);
         Ok(())
     }
 
@@ -306,7 +308,10 @@ impl Lab {
         {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    crate::progress::bump(crate::progress::Kind::Port);
+                    Ok(())
+                }
                 Err(e) => {
                     // A missing port gets the same report as everywhere else.
                     if e.raw_errno() == Some(libc::ENODEV) {
@@ -331,6 +336,7 @@ impl Lab {
                     Some(libc::EOPNOTSUPP) => not_a_master(br, &brl.kind),
                     _ => attach_err(&what, br, link, e),
                 })
+                .inspect(|_| crate::progress::bump(crate::progress::Kind::Port))
         };
         if self.foreign_link(link_ns, link) {
             let old = match cur.master {

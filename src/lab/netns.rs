@@ -44,6 +44,7 @@ impl Lab {
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
         })
+        .inspect(|_| crate::progress::bump(crate::progress::Kind::Netns))
     }
 
     /// `ip netns del NAME`, now rather than at teardown; only for namespaces

@@ -134,6 +134,8 @@ impl Lab {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "/bin/sh".into());
         self.unit()?;
+        // The terminal is the shell's until it exits: no progress line on it.
+        let _paused = crate::progress::pause();
         eprintln!("nslab: shell in namespace '{name}'; `exit` returns to the script");
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let unit = made(&self.unit)?;

@@ -30,6 +30,7 @@ impl Lab {
                 ),
                 _ => LabError::kernel("add an address", &what, e),
             })
+            .inspect(|_| crate::progress::bump(crate::progress::Kind::Addr))
         };
         if self.foreign_link(id, dev) {
             let undo = Undo::DeleteAddr {
@@ -152,6 +153,7 @@ impl Lab {
                 _ => LabError::kernel("add a route", &what, e),
             })
         })
+        .inspect(|_| crate::progress::bump(crate::progress::Kind::Route))
     }
 
     /// A route's `src` must be an address the namespace has: the kernel

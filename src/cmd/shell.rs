@@ -1,0 +1,161 @@
+//! What fits nslab into the user's shell and editor: completion scripts,
+//! the man page, and rhai definition files for the rhai language server.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::lab::LabError;
+use crate::{EXIT_ERROR, api, engine, print_lab_error};
+
+/// `nslab completions SHELL`: clap_complete's script for SHELL on stdout.
+pub fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "nslab", &mut out);
+    write_stdout(&out)
+}
+
+/// `nslab man`: the man page (roff) on stdout, for `man -l -` or to install
+/// as man1/nslab.1.
+pub fn man() -> ExitCode {
+    let mut out = Vec::new();
+    if let Err(e) = render_man(&mut out) {
+        print_lab_error(LabError::new(
+            format!("cannot render the man page: {e}"),
+            "this is unexpected; please report it",
+        ));
+        return ExitCode::from(EXIT_ERROR);
+    }
+    write_stdout(&tidy_roff(&out))
+}
+
+/// One page for the whole tool. clap_mangen's own page lists subcommands as
+/// `nslab-run(1)` and so on, pages nslab does not install; here each one gets
+/// a COMMANDS subsection with its synopsis, description and options instead.
+fn render_man(w: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    // NAME reads "nslab \- " and the about line (Cargo.toml's description).
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(w)?;
+    man.render_name_section(w)?;
+    man.render_synopsis_section(w)?;
+    man.render_description_section(w)?;
+    man.render_options_section(w)?;
+    w.extend_from_slice(b".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("nslab {}", sub.get_name());
+        let page = clap_mangen::Man::new(sub.clone().bin_name(&name));
+        w.extend_from_slice(format!(".SS \"{name}\"\n").as_bytes());
+        for part in [
+            Man::render_description_section as Section,
+            Man::render_synopsis_section,
+            Man::render_options_section,
+        ] {
+            let mut text = Vec::new();
+            part(&page, &mut text)?;
+            // Each part starts with its own `.SH` heading: inside a
+            // subsection it is only a paragraph.
+            let text = String::from_utf8_lossy(&text);
+            for line in text.lines() {
+                let line = if line.starts_with(".SH ") {
+                    ".PP"
+                } else {
+                    line
+                };
+                w.extend_from_slice(line.as_bytes());
+                w.push(b'\n');
+            }
+        }
+    }
+    man.render_version_section(w)
+}
+
+/// Every rendered part repeats the page's preamble (the two lines defining
+/// the `Aq` string): kept once. Characters beyond ASCII (…, —) become groff's
+/// `\[uXXXX]`, so `man` and `groff` read the page without an encoding.
+fn tidy_roff(page: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(page);
+    let mut out = String::with_capacity(text.len());
+    let mut preamble = 0;
+    for line in text.lines() {
+        if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
+            preamble += 1;
+            if preamble > 2 {
+                continue;
+            }
+        }
+        for c in line.chars() {
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                out.push_str(&format!("\\[u{:04X}]", u32::from(c)));
+            }
+        }
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+type Section = fn(&Man, &mut dyn Write) -> std::io::Result<()>;
+use clap_mangen::Man;
+
+/// `nslab docs --definitions DIR`: rhai's own definition files for the
+/// engine a script runs in (nslab's API, with its doc lines, and rhai's
+/// standard functions), so the rhai language server knows every call.
+pub fn definitions(dir: &Path) -> ExitCode {
+    let ctx = api::Ctx::new(None, HashMap::new());
+    let built = engine::build(&ctx, None, Path::new("."), engine::Limits::default());
+    match write_definitions(&built.engine, dir) {
+        Ok(()) => {
+            println!("wrote rhai definitions to {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_lab_error(LabError::new(
+                format!("cannot write definitions to {}: {e}", dir.display()),
+                "give a directory you can write to; it is made if missing",
+            ));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// rhai's files, with two repairs of what rhai 1.27 writes for its own
+/// standard functions and the definition grammar of the rhai language server
+/// rejects: `-> ;` (no type after `->`, its `to_int`/`to_float` of every
+/// number type) becomes `-> ?` (any type), and `range=` (the type_of name
+/// of an inclusive range, not a type name) becomes `RangeInclusive<int>`.
+/// tests/shell.rs checks every file against that grammar.
+fn write_definitions(engine: &rhai::Engine, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in engine.definitions().iter_files() {
+        let text = text
+            .replace(") -> ;", ") -> ?;")
+            .replace(": range=", ": RangeInclusive<int>")
+            .replace("-> range=", "-> RangeInclusive<int>");
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
+}
+
+/// Writes generated text to stdout; a closed pipe ends quietly (SIGPIPE is
+/// default for these commands), any other failure is an error.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_lab_error(LabError::new(
+                format!("cannot write to stdout: {e}"),
+                "redirect the output to a file, e.g. > nslab.out",
+            ));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
