@@ -788,3 +788,188 @@ print("FIXED");
         ],
     );
 }
+
+/// A switch (`sw`, bridge br0) with ports p1, p2, p3 for x, y, z (10.9.0.1-3).
+const SWITCH: &str = r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let sw = netns("sw");
+let hosts = [];
+for i in 1..=3 {
+    let ns = netns(["x", "y", "z"][i - 1]);
+    let c = veth(ns, "eth0", sw, `p${i}`);
+    c[0].addr(`10.9.0.${i}/24`);
+    hosts.push(#{ns: ns, port: c[1]});
+}
+let x = hosts[0].ns;
+let y = hosts[1].ns;
+let z = hosts[2].ns;
+"#;
+
+#[test]
+fn two_isolated_bridge_ports_are_named_and_the_help_opens_them() {
+    let o = run_isolated(
+        "iso.rhai",
+        &format!(
+            "{SWITCH}{}",
+            r#"
+let br = bridge(sw, "br0");
+br.attach(hosts[0].port, #{isolated: true});
+br.attach(hosts[1].port, #{isolated: true});
+br.attach(hosts[2].port);
+// An isolated port talks to one that is not.
+x.expect_reach("10.9.0.3");
+y.expect_reach("10.9.0.3");
+let e = ();
+try { x.expect_reach("10.9.0.2", #{timeout_ms: 200}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+let hops = x.trace("10.9.0.2");
+print(`HOP: ${hops[0].verdict}`);
+eval(e.help);
+x.expect_reach("10.9.0.2");
+print(`PORT: ${sw.run("bridge -d link show dev p2")}`);
+print("FIXED");
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "FAULT: x cannot reach 10.9.0.2: the bridge br0 of sw does not pass it from port p1 to port p2 (on the way to 10.9.0.2): both ports are isolated, and isolated ports do not talk to each other",
+            "path: x eth0 -> ✗",
+            "HELP: sw.link(\"br0\").attach(sw.link(\"p2\"), #{isolated: false})",
+            "HOP: drop",
+            "isolated off",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn an_stp_port_not_forwarding_yet_is_named_with_its_state() {
+    // Ports of an STP bridge listen, then learn, one forward delay (here
+    // 3 s) each before they forward: a probe right after attach is lost.
+    let o = run_isolated(
+        "stp.rhai",
+        &format!(
+            "{SWITCH}{}",
+            r#"
+let br = bridge(sw, "br0", #{stp: true, forward_delay_s: 3, hello_s: 1, max_age_s: 6});
+br.attach(hosts[0].port);
+br.attach(hosts[1].port);
+print("FAULT: " + why(x, "10.9.0.2"));
+// Then it forwards: wait for it.
+let ok = false;
+for i in 0..60 {
+    if x.probe("10.9.0.2", #{timeout_ms: 500}).ok { ok = true; break; }
+}
+if !ok { throw "the ports never forwarded"; }
+x.expect_reach("10.9.0.2");
+print("FIXED");
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "FAULT: x cannot reach 10.9.0.2: the bridge br0 of sw does not forward through its port p1 yet (on the way to 10.9.0.2): the port is",
+            "(STP)",
+            "HELP: wait for the spanning tree: a port forwards after listening and learning",
+            "sw.run(\"ip link set br0 type bridge stp_state 0\")",
+            "FIXED",
+        ],
+    );
+    assert!(
+        t.contains("the port is listening") || t.contains("the port is learning"),
+        "{t}"
+    );
+}
+
+#[test]
+fn an_stp_blocking_port_with_the_way_round_the_loop_closed_is_named() {
+    // Three STP bridges in a ring (s1 - s2 - s3 - s1): once the tree
+    // settles, one port blocks and frames go round the other way. Closing
+    // that way (the third bridge's two ports isolated from each other)
+    // leaves the blocking port as what stops them.
+    let o = run_isolated(
+        "ring.rhai",
+        r#"
+let sw = [];
+for i in 1..=3 {
+    let ns = netns(`s${i}`);
+    let br = bridge(ns, "br0", #{stp: true, forward_delay_s: 2, hello_s: 1, max_age_s: 6});
+    br.addr(`10.30.0.${i}/24`);
+    sw.push(#{ns: ns, br: br});
+}
+for i in 0..3 {
+    let j = (i + 1) % 3;
+    let c = veth(sw[i].ns, `to${j + 1}`, sw[j].ns, `to${i + 1}`);
+    sw[i].br.attach(c[0]);
+    sw[j].br.attach(c[1]);
+}
+// The blocking port, once all six forward or block.
+let blocked = ();
+for round in 0..120 {
+    let settled = true;
+    let found = [];
+    for i in 0..3 {
+        for line in sw[i].ns.run("bridge link show").split("\n") {
+            if !line.contains(" master ") { continue; }
+            let port = line.split(": ")[1].split("@")[0];
+            if line.contains("state blocking") { found.push(#{at: i, port: port}); }
+            else if !line.contains("state forwarding") { settled = false; }
+        }
+    }
+    if settled && found.len() == 1 { blocked = found[0]; break; }
+    sw[0].ns.exec("sleep 0.25");
+}
+if blocked == () { throw "the spanning tree did not settle"; }
+let a = blocked.at;
+let b = parse_int(blocked.port.sub_string(2)) - 1;
+let c = 3 - a - b;
+// Round the other way works while the third bridge passes frames on.
+sw[a].ns.expect_reach(`10.30.0.${b + 1}`);
+for p in [`to${a + 1}`, `to${b + 1}`] {
+    sw[c].br.attach(sw[c].ns.link(p), #{isolated: true});
+}
+let e = ();
+try { sw[a].ns.expect_reach(`10.30.0.${b + 1}`, #{timeout_ms: 300}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+print(`WANT: s${a + 1} cannot reach 10.30.0.${b + 1}: the bridge br0 of s${a + 1} does not forward through its port to${b + 1} (on the way to 10.30.0.${b + 1}): the port is blocking (STP breaks a loop of bridges there), and the other way round is closed at s${c + 1} br0 port`);
+let ns = sw[c].ns;
+let fix = e.help;
+fix.replace(`s${c + 1}.`, "ns.");
+eval(fix);
+sw[a].ns.expect_reach(`10.30.0.${b + 1}`);
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let want = t
+        .split("WANT: ")
+        .nth(1)
+        .and_then(|w| w.split(" FIXED").next())
+        .unwrap_or_else(|| panic!("no WANT line:\n{t}"));
+    says(
+        &t,
+        &[
+            &format!("FAULT: {want}"),
+            "(isolated, as",
+            "HELP: s",
+            ".link(\"br0\").attach(",
+            "#{isolated: false})",
+            "FIXED",
+        ],
+    );
+}

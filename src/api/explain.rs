@@ -135,7 +135,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "verify",
         name: "expect_reach",
         sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms})",
-        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help).",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help).",
         example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
     };
     let expect_opts = ["proto", "port", "timeout_ms"];

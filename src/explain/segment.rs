@@ -25,6 +25,98 @@ pub struct Segment {
     pub endpoints: Vec<Endpoint>,
     /// Links the walk could not go past, in words ("r1 vx0 (a vxlan link)").
     pub unfollowed: Vec<String>,
+    /// Bridge crossings a frame cannot make now (only looked for by
+    /// `follow_open`): a port not forwarding, or two isolated ports.
+    pub blocked: Vec<Blocked>,
+}
+
+/// A bridge that does not pass a frame on between two of its links.
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    pub ns: NsId,
+    pub bridge: String,
+    /// The port at fault (the way out, or the way in when that one is).
+    pub port: String,
+    pub why: Block,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    /// The port's STP state is not forwarding: "listening", "blocking", ….
+    State(&'static str),
+    /// The frame came in on `from`, isolated, and would leave by `port`,
+    /// isolated too: isolated ports do not talk to each other.
+    Isolated { from: String },
+}
+
+/// Can a frame cross bridge `br` of `ns` from `inp` (`None`: the bridge
+/// itself sends it) to `out` (`None`: for the bridge itself)?
+fn crossing(
+    w: &mut World,
+    ns: NsId,
+    br: &LinkInfoRow,
+    inp: Option<&LinkInfoRow>,
+    out: Option<&LinkInfoRow>,
+) -> Option<Blocked> {
+    let block = |port: &LinkInfoRow, why: Block| Blocked {
+        ns,
+        bridge: br.name.clone(),
+        port: port.name.clone(),
+        why,
+    };
+    let si = inp.and_then(|l| w.port_state(ns, l.index));
+    let so = out.and_then(|l| w.port_state(ns, l.index));
+    // Frames arriving on a port that does not forward are dropped (a
+    // learning port only learns their source), and none leave by one.
+    if let (Some(l), Some(s)) = (inp, &si)
+        && s.state != 3
+    {
+        return Some(block(l, Block::State(s.state_name())));
+    }
+    if let (Some(l), Some(s)) = (out, &so)
+        && s.state != 3
+    {
+        return Some(block(l, Block::State(s.state_name())));
+    }
+    if let (Some(i), Some(o), Some(a), Some(b)) = (inp, out, &si, &so)
+        && a.isolated
+        && b.isolated
+    {
+        return Some(block(
+            o,
+            Block::Isolated {
+                from: i.name.clone(),
+            },
+        ));
+    }
+    None
+}
+
+/// The first bridge crossing on `path` (from an endpoint of `follow`) that
+/// a frame cannot make now.
+pub fn first_block(w: &mut World, path: &[(NsId, LinkInfoRow)]) -> Option<Blocked> {
+    for (i, (ns, l)) in path.iter().enumerate() {
+        if l.kind != "bridge" {
+            continue;
+        }
+        let port_of = |k: usize| {
+            path.get(k)
+                .filter(|(pns, p)| pns == ns && p.master == Some(l.index))
+                .map(|(_, p)| p.clone())
+        };
+        let inp = i.checked_sub(1).and_then(port_of);
+        let out = port_of(i + 1);
+        // A port whose link is down is disabled: the walk says the link is
+        // down, which is the cause.
+        if let Some(b) = crossing(w, *ns, l, inp.as_ref(), out.as_ref())
+            && !path
+                .iter()
+                .any(|(pns, p)| *pns == b.ns && p.name == b.port && !(p.up && p.carrier))
+        {
+            return Some(b);
+        }
+    }
+    None
 }
 
 /// A link to look at, the links crossed to get there, and which way.
@@ -69,8 +161,20 @@ fn kind_words(l: &LinkInfoRow) -> String {
     }
 }
 
-/// Everything reachable at layer 2 from `start` (a link of `ns`).
+/// Everything reachable at layer 2 from `start` (a link of `ns`), bridge
+/// ports whatever their state.
 pub fn follow(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
+    walk(w, ns, start, false)
+}
+
+/// What a frame from `start` reaches now: not through a bridge port that
+/// does not forward (STP) nor between two isolated ports; those crossings
+/// are in `blocked`. In a ring of bridges, the way round a blocked port.
+pub fn follow_open(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
+    walk(w, ns, start, true)
+}
+
+fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
     let mut seg = Segment::default();
     let mut seen: HashSet<(NsId, u32)> = HashSet::new();
     let mut queue: VecDeque<Todo> = VecDeque::new();
@@ -104,6 +208,10 @@ pub fn follow(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
                             .cloned()
                             .collect();
                         for p in ports {
+                            if open && let Some(b) = crossing(w, id, &link, None, Some(&p)) {
+                                seg.blocked.push(b);
+                                continue;
+                            }
                             let mut pp = path.clone();
                             pp.push((id, p.clone()));
                             queue.push_back((id, p, pp, Step::Out));
@@ -138,6 +246,11 @@ pub fn follow(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
                         }
                         let mut p = path.clone();
                         p.push((id, br.clone()));
+                        if open && let Some(b) = crossing(w, id, &br, Some(&link), None) {
+                            // Nothing passes a port that does not forward.
+                            seg.blocked.push(b);
+                            continue;
+                        }
                         if seen.insert((id, br.index)) {
                             seg.endpoints.push(Endpoint {
                                 ns: id,
@@ -152,6 +265,11 @@ pub fn follow(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
                             .cloned()
                             .collect();
                         for port in ports {
+                            if open && let Some(b) = crossing(w, id, &br, Some(&link), Some(&port))
+                            {
+                                seg.blocked.push(b);
+                                continue;
+                            }
                             let mut pp = p.clone();
                             pp.push((id, port.clone()));
                             queue.push_back((id, port, pp, Step::Out));

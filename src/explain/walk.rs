@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::firewall::{self, Chain, Outcome, Pkt};
-use super::segment::{self, Segment};
+use super::segment::{self, Block, Blocked, Segment};
 use super::world::{World, is_private};
 use super::{Dir, Finding, Hop, Packet, Trace, Verdict, var};
 use crate::lab::NsId;
@@ -404,13 +404,30 @@ impl Walker<'_, '_> {
                 return drop_here(self, f);
             }
             let next = a.gateway.unwrap_or(dst);
-            let seg = segment::follow(self.w, ns, &oif);
-            let mut found = None;
-            for e in &seg.endpoints {
-                if self.w.holds(e.ns, e.link.index, next) {
-                    found = Some(e.clone());
-                    break;
+            // Through the bridges as they forward now; when that does not
+            // get there but the cables do, a bridge port is what stops it.
+            let open = segment::follow_open(self.w, ns, &oif);
+            let mut found = self.holder(&open, next);
+            let seg = if found.is_none() && !open.blocked.is_empty() {
+                let all = segment::follow(self.w, ns, &oif);
+                if let Some(e) = self.holder(&all, next)
+                    && let Some(b) = segment::first_block(self.w, &e.path)
+                {
+                    let others: Vec<Blocked> = open
+                        .blocked
+                        .iter()
+                        .filter(|o| (o.ns, &o.bridge, &o.port) != (b.ns, &b.bridge, &b.port))
+                        .cloned()
+                        .collect();
+                    let f = self.bridge_block(&b, next, &others);
+                    return drop_here(self, f);
                 }
+                all
+            } else {
+                open
+            };
+            if found.is_none() {
+                found = self.holder(&seg, next);
             }
             let Some(e) = found else {
                 if !seg.unfollowed.is_empty() {
@@ -474,6 +491,86 @@ impl Walker<'_, '_> {
             reason: format!("the path to {dst} is longer than {MAX_HOPS} hops"),
             help: "check the routes along the path for a loop (ns.routes())".into(),
         })
+    }
+
+    /// The endpoint of `seg` that holds `ip`.
+    fn holder(&mut self, seg: &Segment, ip: IpAddr) -> Option<segment::Endpoint> {
+        seg.endpoints
+            .iter()
+            .find(|e| self.w.holds(e.ns, e.link.index, ip))
+            .cloned()
+    }
+
+    /// A bridge does not pass the frame on to `next`: the reason and the fix.
+    /// (`others`: the other crossings closed on the way there, which
+    /// matter when STP blocks the port: the frame would go round them.)
+    fn bridge_block(&mut self, b: &Blocked, next: IpAddr, others: &[Blocked]) -> Finding {
+        let (n, v) = (self.name(b.ns), self.var(b.ns));
+        let (br, port) = (&b.bridge, &b.port);
+        match &b.why {
+            Block::Isolated { from } => Finding {
+                reason: format!(
+                    "the bridge {br} of {n} does not pass it from port {from} to port {port} (on the way to {next}): both ports are isolated, and isolated ports do not talk to each other"
+                ),
+                help: format!(
+                    "{v}.link(\"{br}\").attach({v}.link(\"{port}\"), #{{isolated: false}})"
+                ),
+            },
+            Block::State(state @ ("listening" | "learning")) => Finding {
+                reason: format!(
+                    "the bridge {br} of {n} does not forward through its port {port} yet (on the way to {next}): the port is {state} (STP)"
+                ),
+                help: format!(
+                    "wait for the spanning tree: a port forwards after listening and learning, one forward delay each (bridge(ns, \"{br}\", #{{stp: true, forward_delay_s: 2}}) is the shortest), so probe again then; or turn STP off where no loop can form: {v}.run(\"ip link set {br} type bridge stp_state 0\")"
+                ),
+            },
+            Block::State("blocking") => {
+                // STP blocks a port to break a loop: the frame goes round
+                // the other way, so what closes that way is the fault.
+                let closed: Vec<String> = others
+                    .iter()
+                    .map(|o| {
+                        let what = match &o.why {
+                            Block::Isolated { from } => format!("isolated, as {from} is"),
+                            Block::State(st) => st.to_string(),
+                        };
+                        format!("{} {} port {} ({what})", self.name(o.ns), o.bridge, o.port)
+                    })
+                    .collect();
+                let round = if closed.is_empty() {
+                    "no other way round the loop is open".to_string()
+                } else {
+                    format!("the other way round is closed at {}", closed.join(", "))
+                };
+                let help = match others.first() {
+                    Some(o @ Blocked {
+                        why: Block::Isolated { .. },
+                        ..
+                    }) => {
+                        let ov = self.var(o.ns);
+                        format!(
+                            "{ov}.link(\"{}\").attach({ov}.link(\"{}\"), #{{isolated: false}})",
+                            o.bridge, o.port
+                        )
+                    }
+                    _ => "open the other way round the loop (its links up, its bridges passing frames on) and let the spanning tree settle (max_age_s + 2 × forward_delay_s after a change)".to_string(),
+                };
+                Finding {
+                    reason: format!(
+                        "the bridge {br} of {n} does not forward through its port {port} (on the way to {next}): the port is blocking (STP breaks a loop of bridges there), and {round}"
+                    ),
+                    help,
+                }
+            }
+            Block::State(state) => Finding {
+                reason: format!(
+                    "the bridge {br} of {n} does not forward through its port {port} (on the way to {next}): the port is {state}"
+                ),
+                help: format!(
+                    "bring the port up ({v}.link(\"{port}\").up()), or set its state to forwarding when the bridge runs no STP: {v}.run(\"bridge link set dev {port} state 3\")"
+                ),
+            },
+        }
     }
 
     /// What the filter chains of `ns` at `hooks` do to the packet: a drop

@@ -12,7 +12,9 @@ use super::firewall::{self, Ruleset};
 use super::nat::{self, NatRule};
 use crate::lab::{Lab, NsId};
 use crate::net::probe::Proto;
-use crate::net::rtnl::{AddrRow, FibEntry, LinkInfoRow, NeighEntry, RouteAnswer, RouteQuery};
+use crate::net::rtnl::{
+    AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery,
+};
 use crate::net::{NetError, nft, probe, sysctl};
 
 pub struct World<'a> {
@@ -20,6 +22,7 @@ pub struct World<'a> {
     links: HashMap<NsId, Vec<LinkInfoRow>>,
     addrs: HashMap<NsId, Vec<AddrRow>>,
     rules: HashMap<NsId, Rc<(Vec<NatRule>, Ruleset)>>,
+    ports: HashMap<NsId, Vec<PortState>>,
     /// Namespaces whose nf_tables ruleset holds rules (for "what was checked").
     pub firewalled: HashMap<NsId, usize>,
 }
@@ -31,6 +34,7 @@ impl<'a> World<'a> {
             links: HashMap::new(),
             addrs: HashMap::new(),
             rules: HashMap::new(),
+            ports: HashMap::new(),
             firewalled: HashMap::new(),
         }
     }
@@ -60,6 +64,19 @@ impl<'a> World<'a> {
 
     pub fn link_named(&mut self, id: NsId, name: &str) -> Option<LinkInfoRow> {
         self.links(id).iter().find(|l| l.name == name).cloned()
+    }
+
+    /// The STP state and isolation of bridge port `index` of `id`; `None`
+    /// when it is no bridge's port (or the bridge could not be asked).
+    pub fn port_state(&mut self, id: NsId, index: u32) -> Option<PortState> {
+        if !self.ports.contains_key(&id) {
+            let got = match self.lab.view_rtnl(id) {
+                Ok(r) => self.lab.view_block_on(r.port_states()).unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            self.ports.insert(id, got);
+        }
+        self.ports[&id].iter().find(|p| p.index == index).cloned()
     }
 
     pub fn link_name(&mut self, id: NsId, index: u32) -> String {
