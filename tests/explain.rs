@@ -973,3 +973,61 @@ print("FIXED");
         ],
     );
 }
+
+#[test]
+fn a_packet_bigger_than_a_link_on_the_path_with_df_set_is_named() {
+    let t = fault_then_fixed(
+        r#"
+// The link from r1 to h2 takes 1280 bytes: 1400 bytes of data (1428 with
+// the headers) do not fit, and DF forbids cutting them up.
+r1.link("e2").mtu(1280);
+h2.link("eth0").mtu(1280);
+// (The first ping sees the router's answer; later ones, what h1 learned.)
+let p = h1.ping("10.2.0.2", #{count: 1, size: 1400, df: true, timeout_ms: 300});
+let e = ();
+try { h1.expect_reach("10.2.0.2", #{size: 1400, timeout_ms: 300}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+print(`PING: ${p.ok} ${p.why}`);
+print(p.output);
+// Without DF they are cut up, and get there.
+if !h1.ping("10.2.0.2", #{count: 2, size: 1400}).ok { throw "fragmented ping lost"; }
+// Small enough, it passes with DF too.
+h1.expect_reach("10.2.0.2", #{size: 1252});
+// The help's calls, up to its ", or".
+eval(e.help.split(", or")[0]);
+// h1 still remembers the path MTU it learned: it says so.
+print("CACHED: " + why(h1, "10.2.0.2", #{size: 1400}));
+h1.run("ip route flush cache");
+h1.expect_reach("10.2.0.2", #{size: 1400});
+// The sender's own link, and a veth end that takes less than its peer.
+h1.link("eth0").mtu(1280);
+print("OWN: " + why(h1, "10.2.0.2", #{size: 1400}));
+h1.link("eth0").mtu(1500);
+h2.link("eth0").mtu(1280);
+print("LAST: " + why(h1, "10.2.0.2", #{size: 1400}));
+h2.link("eth0").mtu(1500);
+h1.expect_reach("10.2.0.2", #{size: 1400});
+let hops = h1.trace("10.2.0.2", #{size: 1400});
+if hops[hops.len() - 1].verdict != "deliver" { throw `trace: ${hops}`; }
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "PING: false r1 cannot pass it on",
+            "1400 data bytes",
+            "Frag needed and DF set (mtu = 1280)",
+            "h1 cannot reach 10.2.0.2: r1 cannot pass it on: the packet of 1428 bytes (DF set) is bigger than the MTU of r1 e2 (1280 < 1428), so r1 drops it and sends back \"fragmentation needed\"",
+            "path: h1 eth0 -> r1 e1/e2 -> ✗",
+            "HELP: r1.link(\"e2\").mtu(1500); h2.link(\"eth0\").mtu(1500), or send less: size: 1252 at most",
+            "CACHED: h1 cannot reach 10.2.0.2: h1 cannot send it whole: the packet of 1428 bytes (DF set) is bigger than the path MTU h1 learned for 10.2.0.2 (1280 < 1428, from a \"fragmentation needed\" that came back earlier",
+            "HELP: when the link that was too small takes more now, forget what was learned: h1.run(\"ip route flush cache\"); or send less: size: 1252 at most",
+            "OWN: h1 cannot reach 10.2.0.2: h1 cannot send it whole: the packet of 1428 bytes (DF set) is bigger than the MTU of h1 eth0 (1280 < 1428)",
+            "HELP: h1.link(\"eth0\").mtu(1500)",
+            "LAST: h1 cannot reach 10.2.0.2: the packet of 1428 bytes is bigger than the MTU of h2 eth0 (1280 < 1428), on the way from r1 e2: it is dropped there",
+            "HELP: h2.link(\"eth0\").mtu(1500)",
+        ],
+    );
+}

@@ -47,6 +47,9 @@ struct Walker<'w, 'a> {
     nats: Vec<Nat>,
     /// Where the request started and the source address it left with.
     origin: Option<(NsId, IpAddr)>,
+    /// The sender's learned path MTU is too small for the packet: the
+    /// reason if nothing else on the path is.
+    stale_pmtu: Option<Finding>,
 }
 
 pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
@@ -59,12 +62,16 @@ pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
         checked: Vec::new(),
         nats: Vec::new(),
         origin: None,
+        stale_pmtu: None,
     };
-    let (lost, unknown) = match k.leg(Dir::Request, id, pkt.src, pkt.dst) {
+    let (mut lost, unknown) = match k.leg(Dir::Request, id, pkt.src, pkt.dst) {
         End::Lost(f) => (Some(f), None),
         End::Unknown(u) => (None, Some(u)),
         End::Delivered { ns, src, dst } => k.after_delivery(id, ns, src, dst),
     };
+    if lost.is_none() && unknown.is_none() {
+        lost = k.stale_pmtu.take();
+    }
     let mut checked = Vec::new();
     let mut firewalled = Vec::new();
     for id in &k.checked {
@@ -366,6 +373,33 @@ impl Walker<'_, '_> {
                 let f = self.no_address(ns, &oif, dst);
                 return drop_here(self, f);
             };
+            // Before the firewall, as the kernel does: a sender with DF
+            // gets EMSGSIZE, a router drops it and sends back
+            // "fragmentation needed".
+            // (A reply is the kernel's, sent without DF: cut up to fit.)
+            if let Some(len) = self.pkt.ip_len()
+                && dir == Dir::Request
+                && (oif.mtu as usize) < len
+            {
+                let f = self.too_big(ns, &oif, len, iif.is_none());
+                return drop_here(self, f);
+            }
+            // The route's own MTU: one set on it, or the path MTU the
+            // sender learned from an earlier "fragmentation needed" (kept
+            // ~10 minutes, after the link that was too small is fixed).
+            // A learned one is only the reason when nothing on the path is
+            // too small now (then it is stale): the walk goes on.
+            if let (Some(len), Some(m)) = (self.pkt.ip_len(), a.mtu)
+                && (m as usize) < len
+                && iif.is_none()
+                && dir == Dir::Request
+            {
+                let f = self.route_mtu(ns, dst, m, len, a.cached, a.table);
+                if !a.cached {
+                    return drop_here(self, f);
+                }
+                self.stale_pmtu = Some(f);
+            }
             let hooks: &[&str] = if iif.is_none() {
                 &["output", "postrouting"]
             } else {
@@ -466,6 +500,20 @@ impl Walker<'_, '_> {
                 let f = self.no_carrier(*lns, l);
                 return drop_here(self, f);
             }
+            // A frame bigger than a link it crosses is dropped there (a
+            // veth or bridge port with a smaller MTU), silently.
+            if let Some(len) = self.pkt.ip_len().map(|n| {
+                if dir == Dir::Request {
+                    n
+                } else {
+                    n.min(oif.mtu as usize)
+                }
+            }) && let Some((lns, l)) =
+                e.path.iter().skip(1).find(|(_, l)| (l.mtu as usize) < len)
+            {
+                let f = self.too_big_on_the_way(*lns, l, len, ns, &oif.name);
+                return drop_here(self, f);
+            }
             // The owner is there and the way is open, yet the neighbour
             // entry says nobody answered: something on the link eats ARP
             // (or neighbour discovery). Only a suspicion: the entry may be
@@ -491,6 +539,116 @@ impl Walker<'_, '_> {
             reason: format!("the path to {dst} is longer than {MAX_HOPS} hops"),
             help: "check the routes along the path for a loop (ns.routes())".into(),
         })
+    }
+
+    /// How to fix a packet of `len` bytes too big for `link` of `ns`: a
+    /// larger MTU on it and on its veth peer when that is as small (both
+    /// ends of a cable take the same), or less data.
+    fn mtu_help(&mut self, ns: NsId, link: &LinkInfoRow, len: usize) -> String {
+        let hdr = len - self.pkt.size.unwrap_or(0);
+        let mtu = len.max(1500);
+        let mut calls = vec![format!(
+            "{}.link(\"{}\").mtu({mtu})",
+            self.var(ns),
+            link.name
+        )];
+        if link.kind == "veth"
+            && let Some((pns, peer)) = segment::peer_of(self.w, ns, link)
+            && (peer.mtu as usize) < len
+        {
+            calls.push(format!(
+                "{}.link(\"{}\").mtu({mtu})",
+                self.var(pns),
+                peer.name
+            ));
+        }
+        format!(
+            "{}, or send less: size: {} at most",
+            calls.join("; "),
+            (link.mtu as usize).saturating_sub(hdr)
+        )
+    }
+
+    /// The packet (DF set) is bigger than the MTU of `oif`, the link it
+    /// leaves `ns` by.
+    fn too_big(&mut self, ns: NsId, oif: &LinkInfoRow, len: usize, origin: bool) -> Finding {
+        let n = self.name(ns);
+        let what = format!(
+            "the packet of {len} bytes (DF set) is bigger than the MTU of {n} {} ({} < {len})",
+            oif.name, oif.mtu
+        );
+        let reason = if origin {
+            format!("{n} cannot send it whole: {what}, and it may not be fragmented")
+        } else {
+            format!(
+                "{n} cannot pass it on: {what}, so {n} drops it and sends back \"fragmentation needed\""
+            )
+        };
+        Finding {
+            reason,
+            help: self.mtu_help(ns, oif, len),
+        }
+    }
+
+    /// The sender's route to `dst` says the path takes `mtu` < `len`.
+    fn route_mtu(
+        &mut self,
+        ns: NsId,
+        dst: IpAddr,
+        mtu: u32,
+        len: usize,
+        cached: bool,
+        table: u32,
+    ) -> Finding {
+        let (n, v) = (self.name(ns), self.var(ns));
+        let hdr = len - self.pkt.size.unwrap_or(0);
+        let less = (mtu as usize).saturating_sub(hdr);
+        if cached {
+            let flush = if dst.is_ipv4() {
+                "ip route flush cache"
+            } else {
+                "ip -6 route flush cache"
+            };
+            return Finding {
+                reason: format!(
+                    "{n} cannot send it whole: the packet of {len} bytes (DF set) is bigger than the path MTU {n} learned for {dst} ({mtu} < {len}, from a \"fragmentation needed\" that came back earlier; the kernel keeps it about 10 minutes)"
+                ),
+                help: format!(
+                    "when the link that was too small takes more now, forget what was learned: {v}.run(\"{flush}\"); or send less: size: {less} at most"
+                ),
+            };
+        }
+        Finding {
+            reason: format!(
+                "{n} cannot send it whole: the packet of {len} bytes (DF set) is bigger than the MTU of {n}'s route to {dst} ({mtu} < {len}, table {})",
+                table_name(table)
+            ),
+            help: format!(
+                "drop the mtu from the route ({v}.run(\"ip route change … \") without `mtu {mtu}`), or send less: size: {less} at most"
+            ),
+        }
+    }
+
+    /// A link between `from` (leaving by `oif`) and the next hop has a
+    /// smaller MTU than the packet: the frame is dropped where it arrives.
+    fn too_big_on_the_way(
+        &mut self,
+        ns: NsId,
+        link: &LinkInfoRow,
+        len: usize,
+        from: NsId,
+        oif: &str,
+    ) -> Finding {
+        Finding {
+            reason: format!(
+                "the packet of {len} bytes is bigger than the MTU of {} {} ({} < {len}), on the way from {} {oif}: it is dropped there",
+                self.name(ns),
+                link.name,
+                link.mtu,
+                self.name(from)
+            ),
+            help: self.mtu_help(ns, link, len),
+        }
     }
 
     /// The endpoint of `seg` that holds `ip`.

@@ -93,13 +93,15 @@ impl Lab {
                     count: 1,
                     interval: Duration::from_millis(100),
                     timeout,
+                    size: pkt.size.unwrap_or(crate::net::ping::PAYLOAD),
+                    df: pkt.size.is_some(),
                 };
                 let mut rep = self.ping(id, pkt.dst, &one)?;
                 if rep.replies.is_empty() && rep.why.is_none() {
                     let again = PingOpts {
                         count: 2,
-                        interval: Duration::from_millis(100),
                         timeout: timeout.min(Duration::from_millis(300)),
+                        ..one.clone()
                     };
                     rep = self.ping(id, pkt.dst, &again)?;
                 }
@@ -176,7 +178,10 @@ impl Lab {
         if !rep.replies.is_empty() {
             return Ok((rep, None));
         }
-        let t = self.trace(id, &Packet::ping(dst))?;
+        let mut pkt = Packet::ping(dst);
+        // A ping that may not be fragmented must fit every link.
+        pkt.size = opts.df.then_some(opts.size);
+        let t = self.trace(id, &pkt)?;
         if rep.why.is_none() {
             rep.why = Some(match t.reason() {
                 Some(f) => f.reason.clone(),

@@ -424,5 +424,7 @@ pub fn default_ping() -> PingOpts {
         count: 3,
         interval: Duration::from_millis(100),
         timeout: Duration::from_millis(1000),
+        size: crate::net::ping::PAYLOAD,
+        df: false,
     }
 }
