@@ -516,6 +516,11 @@ print(`OTHER: ${e.message}
 HELP: ${e.help}`);
 eval(e.help);
 h1.expect_reach("10.2.0.2", #{port: 22});
+// Someone else's drop policy, at a hook the lab's table has no chain for.
+r1.run("nft add table inet hostfw; nft add chain inet hostfw gate '{ type filter hook forward priority 10; policy drop; }'");
+print("POLICY: " + why(h1, "10.2.0.2", #{}));
+r1.run("nft delete table inet hostfw");
+h1.expect_reach("10.2.0.2");
 print("FIXED");
 "#,
     );
@@ -527,8 +532,10 @@ print("FIXED");
             "path: h1 eth0 -> r1 e1/e2 -> ✗",
             "HELP: r1.run(\"nft delete rule inet nslab-explain forward handle",
             "OTHER: h1 cannot reach 10.2.0.2 on tcp port 22: r1 rejects tcp port 22: rule \"no-ssh\" `tcp dport 22 reject` (handle",
-            "in the chain fw of ip other (forward)",
+            "in the chain fw of ip other (forward; a table that is not the lab's: nslab did not make it)",
             "HELP: r1.run(\"nft delete rule ip other fw handle",
+            "POLICY: h1 cannot reach 10.2.0.2: r1 drops the ping: the chain gate of inet hostfw (forward; a table that is not the lab's: nslab did not make it) has policy drop and no rule in it accepts it",
+            "HELP: r1.run(\"nft insert rule inet hostfw gate ip daddr 10.2.0.2 meta l4proto icmp accept\")",
         ],
     );
 }

@@ -796,7 +796,18 @@ impl Walker<'_, '_> {
         p: &Pkt,
     ) -> Finding {
         let (n, v) = (self.name(ns), self.var(ns));
-        let chain = format!("chain {} of {} {} ({hook})", c.name, c.family, c.table);
+        // The lab's table is inet nslab-LAB; any other is someone else's
+        // (iptables-nft, firewalld, a script's `nft`), said so: nslab did
+        // not put it there and will not take it away.
+        let ours = c.family == "inet" && c.table == self.w.lab.table_name();
+        let chain = if ours {
+            format!("chain {} of {} {} ({hook})", c.name, c.family, c.table)
+        } else {
+            format!(
+                "chain {} of {} {} ({hook}; a table that is not the lab's: nslab did not make it)",
+                c.name, c.family, c.table
+            )
+        };
         let l4 = self.pkt.proto_word();
         let what = match self.pkt.port {
             Some(port) if self.dir == Dir::Request => format!("{l4} port {port}"),
@@ -823,33 +834,32 @@ impl Walker<'_, '_> {
             };
         }
         let fam = if p.src.is_ipv4() { "ip" } else { "ip6" };
-        let help =
-            if c.table.starts_with("nslab-") && matches!(hook, "input" | "forward" | "output") {
-                let mut m = vec![format!("chain: \"{hook}\"")];
-                if self.dir == Dir::Reply {
-                    m.push("state: \"established,related\"".into());
-                } else {
-                    if hook == "forward" {
-                        m.push(format!("daddr: \"{}\"", p.dst));
-                    }
-                    m.push(format!("proto: \"{l4}\""));
-                    if let Some(port) = self.pkt.port {
-                        m.push(format!("dport: {port}"));
-                    }
-                }
-                format!("{v}.accept(#{{{}}})", m.join(", "))
+        let help = if ours && matches!(hook, "input" | "forward" | "output") {
+            let mut m = vec![format!("chain: \"{hook}\"")];
+            if self.dir == Dir::Reply {
+                m.push("state: \"established,related\"".into());
             } else {
-                let mut m = format!("{fam} daddr {}", p.dst);
-                if let Some(port) = p.dport {
-                    m.push_str(&format!(" {l4} dport {port}"));
-                } else {
-                    m.push_str(&format!(" meta l4proto {l4}"));
+                if hook == "forward" {
+                    m.push(format!("daddr: \"{}\"", p.dst));
                 }
-                format!(
-                    "{v}.run(\"nft insert rule {} {} {} {m} accept\")",
-                    c.family, c.table, c.name
-                )
-            };
+                m.push(format!("proto: \"{l4}\""));
+                if let Some(port) = self.pkt.port {
+                    m.push(format!("dport: {port}"));
+                }
+            }
+            format!("{v}.accept(#{{{}}})", m.join(", "))
+        } else {
+            let mut m = format!("{fam} daddr {}", p.dst);
+            if let Some(port) = p.dport {
+                m.push_str(&format!(" {l4} dport {port}"));
+            } else {
+                m.push_str(&format!(" meta l4proto {l4}"));
+            }
+            format!(
+                "{v}.run(\"nft insert rule {} {} {} {m} accept\")",
+                c.family, c.table, c.name
+            )
+        };
         Finding {
             reason: format!(
                 "{n} drops {what}: the {chain} has policy drop and no rule in it accepts it"
