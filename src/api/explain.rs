@@ -274,4 +274,22 @@ mod tests {
         let e = packet("10.0.0.2", &m, &["proto"]).unwrap_err();
         assert!(super::super::message_of(&e).contains("unknown option 'port'"));
     }
+
+    #[test]
+    fn size_is_a_pings_data_and_only_a_pings() {
+        let all = ["proto", "port", "size"];
+        let mut m = Map::new();
+        m.insert("size".into(), Dynamic::from_int(1400));
+        let (p, _) = packet("10.0.0.2", &m, &all).unwrap();
+        assert_eq!((p.size, p.ip_len()), (Some(1400), Some(1428)));
+        let (p, _) = packet("fd00::2", &m, &all).unwrap();
+        assert_eq!(p.ip_len(), Some(1448));
+        m.insert("size".into(), Dynamic::from_int(70_000));
+        let e = packet("10.0.0.2", &m, &all).unwrap_err();
+        assert!(super::super::message_of(&e).contains("size = 70000 is out of range"));
+        m.insert("size".into(), Dynamic::from_int(100));
+        m.insert("port".into(), Dynamic::from_int(80));
+        let e = packet("10.0.0.2", &m, &all).unwrap_err();
+        assert!(super::super::message_of(&e).contains("size is for a ping"));
+    }
 }

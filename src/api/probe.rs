@@ -546,6 +546,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ping_takes_size_and_df() {
+        let mut m = Map::new();
+        m.insert("size".into(), Dynamic::from_int(1400));
+        m.insert("df".into(), Dynamic::from_bool(true));
+        let o = ping_opts(&m).unwrap();
+        assert_eq!((o.size, o.df), (1400, true));
+        m.insert("df".into(), Dynamic::from_int(1));
+        let e = ping_opts(&m).unwrap_err();
+        assert!(super::super::message_of(&e).contains("'df' must be true or false"));
+        m.remove("df");
+        m.insert("size".into(), Dynamic::from_int(-1));
+        let e = ping_opts(&m).unwrap_err();
+        assert!(super::super::message_of(&e).contains("size = -1 is out of range"));
+    }
+
+    #[test]
     fn why_reaches_the_map_the_output_and_the_summary() {
         let lost = PingReport {
             sent: 3,
