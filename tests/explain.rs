@@ -1038,3 +1038,40 @@ print("FIXED");
         ],
     );
 }
+
+#[test]
+fn a_dnat_rule_on_the_path_is_followed_to_its_new_destination_and_said() {
+    // r1 forwards its own port 80 (on e1) to h2's 8080.
+    let t = fault_then_fixed(
+        r#"
+dnat(r1, #{proto: "tcp", dport: 80, to: "10.2.0.2:8080", iif: "e1"});
+r1.policy("forward", "drop");
+print("FAULT: " + why(h1, "10.1.0.1", #{port: 80}));
+let hops = h1.trace("10.1.0.1", #{port: 80});
+print(`HOP: ${hops[1].ns} ${hops[1].verdict}: ${hops[1].why}`);
+print(`LAST: ${hops.filter(|h| h.dir == "request")[-1].ns}`);
+let web = h2.listen(8080);
+h1.expect_reach("10.1.0.1", #{port: 80});
+// The way back is walked from the new destination too.
+h2.run("ip route del default");
+print("BACK: " + why(h1, "10.1.0.1", #{port: 80}));
+h2.route("default", "10.2.0.1");
+h1.expect_reach("10.1.0.1", #{port: 80});
+// Other ports are not forwarded: r1's own, where nothing listens.
+print("OTHER: " + why(h1, "10.1.0.1", #{port: 81}));
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.1.0.1 on tcp port 80: nothing listens on tcp port 8080 in h2 (the connection is refused, not dropped on the way)",
+            "HELP: start a server there: h2.listen(8080)",
+            "HOP: r1 forward: dnat 10.1.0.1:80 -> 10.2.0.2:8080 (rule handle",
+            "in inet nslab-explain); route to 10.2.0.2 dev e2 (table main)",
+            "LAST: h2",
+            "BACK: h1 cannot reach 10.1.0.1 on tcp port 80: the request gets there, but the reply is lost: h2 has no route back to 10.1.0.2",
+            "OTHER: h1 cannot reach 10.1.0.1 on tcp port 81: nothing listens on tcp port 81 in r1",
+        ],
+    );
+}

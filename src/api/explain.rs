@@ -137,7 +137,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "verify",
         name: "trace",
         sig: "ns.trace(ip) / ns.trace(ip, #{proto, port, src, size}) -> [#{dir, ns, iif, oif, via, verdict, why}]",
-        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths and bridges to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route, or why the packet is lost; dir is \"request\" or \"reply\". proto \"tcp\"/\"udp\" with a port also checks that something listens there; size (a ping's data bytes, sent with DF set) checks that every link on the way takes a packet that big.",
+        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths and bridges to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route (and a dnat rule that rewrote the destination there: the walk goes on to the new one), or why the packet is lost; dir is \"request\" or \"reply\". proto \"tcp\"/\"udp\" with a port also checks that something listens there; size (a ping's data bytes, sent with DF set) checks that every link on the way takes a packet that big.",
         example: "for h in h1.trace(\"10.2.0.2\") { print(`${h.ns} ${h.iif} -> ${h.oif}: ${h.verdict} (${h.why})`); }",
     };
     let c = ctx.clone();

@@ -50,6 +50,9 @@ struct Walker<'w, 'a> {
     /// The sender's learned path MTU is too small for the packet: the
     /// reason if nothing else on the path is.
     stale_pmtu: Option<Finding>,
+    /// A router on the way rewrote the destination (DNAT): its conntrack
+    /// entry says so (`ct status dnat`), both ways.
+    dnatted: bool,
 }
 
 pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
@@ -63,6 +66,7 @@ pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
         nats: Vec::new(),
         origin: None,
         stale_pmtu: None,
+        dnatted: false,
     };
     let (mut lost, unknown) = match k.leg(Dir::Request, id, pkt.src, pkt.dst) {
         End::Lost(f) => (Some(f), None),
@@ -254,6 +258,39 @@ impl Walker<'_, '_> {
                 dst = n.private;
             }
             let iif_name = iif.as_ref().map(|l| l.name.clone());
+            // Port forwarding: a nat rule at prerouting (output for what
+            // is sent from here) gives the request a new destination
+            // before the route lookup, as the kernel does.
+            let mut dnat_why = String::new();
+            if dir == Dir::Request
+                && let Some(r) = self.w.dnat_rules(ns).into_iter().find(|r| {
+                    r.applies(iif_name.as_deref(), dst, self.pkt.ip_proto(), self.pkt.port)
+                })
+            {
+                let was = match self.pkt.port {
+                    Some(p) if dst.is_ipv6() => format!("[{dst}]:{p}"),
+                    Some(p) => format!("{dst}:{p}"),
+                    None => dst.to_string(),
+                };
+                dnat_why = format!(
+                    "dnat {was} -> {} (rule handle {} in {} {}{}); ",
+                    r.target(),
+                    r.handle,
+                    r.family,
+                    r.table,
+                    if r.unsure {
+                        ", if its matches nslab cannot read hold"
+                    } else {
+                        ""
+                    }
+                );
+                dst = r.to;
+                self.pkt.dst = dst;
+                if let Some(p) = r.to_port {
+                    self.pkt.port = Some(p);
+                }
+                self.dnatted = true;
+            }
             let q = RouteQuery {
                 dst,
                 src,
@@ -296,7 +333,7 @@ impl Walker<'_, '_> {
                         self.hop(ns, iif_name.as_deref(), None, None, Verdict::Drop, why);
                         return End::Lost(f);
                     }
-                    let why = format!("{dst} is an address of {}", self.name(ns));
+                    let why = format!("{dnat_why}{dst} is an address of {}", self.name(ns));
                     self.hop(ns, iif_name.as_deref(), None, None, Verdict::Deliver, why);
                     let src = src.unwrap_or(dst);
                     return End::Delivered { ns, src, dst };
@@ -334,7 +371,7 @@ impl Walker<'_, '_> {
                 return End::Unknown(u);
             };
             let route_why = format!(
-                "route to {dst}{} dev {} (table {})",
+                "{dnat_why}route to {dst}{} dev {} (table {})",
                 a.gateway.map(|g| format!(" via {g}")).unwrap_or_default(),
                 oif.name,
                 table_name(a.table)
@@ -759,6 +796,7 @@ impl Walker<'_, '_> {
                 "echo-request"
             }),
             ct: if reply { "established" } else { "new" },
+            dnat: self.dnatted,
         };
         for hook in hooks {
             let Outcome::Drop {

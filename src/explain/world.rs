@@ -9,7 +9,7 @@ use std::rc::Rc;
 use ipnet::IpNet;
 
 use super::firewall::{self, Ruleset};
-use super::nat::{self, NatRule};
+use super::nat::{self, DnatRule, NatRule};
 use crate::lab::{Lab, NsId};
 use crate::net::probe::Proto;
 use crate::net::rtnl::{
@@ -17,11 +17,15 @@ use crate::net::rtnl::{
 };
 use crate::net::{NetError, nft, probe, sysctl};
 
+/// A namespace's nf_tables rules as the walk reads them: source NAT,
+/// filter chains, destination NAT.
+pub type Rules = (Vec<NatRule>, Ruleset, Vec<DnatRule>);
+
 pub struct World<'a> {
     pub lab: &'a mut Lab,
     links: HashMap<NsId, Vec<LinkInfoRow>>,
     addrs: HashMap<NsId, Vec<AddrRow>>,
-    rules: HashMap<NsId, Rc<(Vec<NatRule>, Ruleset)>>,
+    rules: HashMap<NsId, Rc<Rules>>,
     ports: HashMap<NsId, Vec<PortState>>,
     /// Namespaces whose nf_tables ruleset holds rules (for "what was checked").
     pub firewalled: HashMap<NsId, usize>,
@@ -167,7 +171,7 @@ impl<'a> World<'a> {
 
     /// `id`'s nf_tables ruleset: its source-NAT rules and filter chains
     /// (read once; empty without `nft`).
-    fn rules(&mut self, id: NsId) -> Rc<(Vec<NatRule>, Ruleset)> {
+    fn rules(&mut self, id: NsId) -> Rc<Rules> {
         if let Some(r) = self.rules.get(&id) {
             return r.clone();
         }
@@ -176,7 +180,11 @@ impl<'a> World<'a> {
             nat::list_ruleset(std::os::fd::AsFd::as_fd(fd), &prog).ok()
         });
         let text = text.unwrap_or_default();
-        let r = Rc::new((nat::parse(&text), firewall::parse(&text)));
+        let r = Rc::new((
+            nat::parse(&text),
+            firewall::parse(&text),
+            nat::parse_dnat(&text),
+        ));
         let n = r.1.droppers();
         if n > 0 {
             self.firewalled.insert(id, n);
@@ -189,8 +197,12 @@ impl<'a> World<'a> {
         self.rules(id).0.clone()
     }
 
-    pub fn firewall(&mut self, id: NsId) -> Rc<(Vec<NatRule>, Ruleset)> {
+    pub fn firewall(&mut self, id: NsId) -> Rc<Rules> {
         self.rules(id)
+    }
+
+    pub fn dnat_rules(&mut self, id: NsId) -> Vec<DnatRule> {
+        self.rules(id).2.clone()
     }
 }
 
