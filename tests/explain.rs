@@ -1075,3 +1075,66 @@ print("FIXED");
         ],
     );
 }
+
+#[test]
+fn macvlans_the_lab_made_are_followed_to_their_siblings_and_through_their_parent() {
+    // a and b each have a macvlan of h's up0, whose cable leads to r.
+    let o = run_isolated(
+        "mv.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let a = netns("a");
+let b = netns("b");
+let h = netns("h");
+let r = netns("r");
+let c = veth(h, "up0", r, "up1");
+c[1].addr("10.20.0.254/24");
+macvlan(a, "mv0", c[0]).addr("10.20.0.1/24");
+macvlan(b, "mv0", c[0]).addr("10.20.0.2/24");
+a.expect_reach("10.20.0.2");
+a.expect_reach("10.20.0.254");
+let t = a.trace("10.20.0.2");
+print(`SIBLING: ${t.map(|x| x.ns + ":" + x.verdict)}`);
+let t = a.trace("10.20.0.254");
+print(`CABLE: ${t.map(|x| x.ns + ":" + x.verdict)}`);
+r.link("up1").down();
+print("FAULT: " + why(a, "10.20.0.254"));
+r.link("up1").up();
+a.expect_reach("10.20.0.254");
+h.link("up0").down();
+print("PARENT: " + why(a, "10.20.0.2"));
+h.link("up0").up();
+a.expect_reach("10.20.0.2");
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            r#"SIBLING: ["a:forward", "b:deliver", "b:forward", "a:deliver"]"#,
+            r#"CABLE: ["a:forward", "r:deliver", "r:forward", "a:deliver"]"#,
+            "HELP: r.link(\"up1\").up()",
+            "HELP: h.link(\"up0\").up()",
+            "FIXED",
+        ],
+    );
+    // The macvlan's carrier follows its parent's a moment later (the
+    // kernel's link watch): either is the reason, named to the end.
+    assert!(
+        t.contains("FAULT: a cannot reach 10.20.0.254: a mv0 has no carrier, nor has its parent: h up0 has no carrier: its peer up1 in r is down")
+            || t.contains("FAULT: a cannot reach 10.20.0.254: the link up1 of r is down (on the way from a mv0 to 10.20.0.254)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("PARENT: a cannot reach 10.20.0.2: a mv0 has no carrier: its parent up0 in h is down")
+            || t.contains("PARENT: a cannot reach 10.20.0.2: the link up0 of h is down (on the way from a mv0 to 10.20.0.2)"),
+        "{t}"
+    );
+}

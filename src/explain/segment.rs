@@ -2,8 +2,11 @@
 //! (in whatever namespace it is); a bridge port leads to the bridge and to
 //! every other port of it. The interfaces reached that way without a
 //! master are the segment's endpoints: the ones that can own the next
-//! hop's address. Kinds nslab cannot follow yet (macvlan, vxlan, a
-//! physical link) are listed instead of guessed.
+//! hop's address. A macvlan or ipvlan the lab made leads to its siblings
+//! and, through its parent's cable, to the rest of the segment (and frames
+//! arriving on a parent reach its macvlans). Kinds nslab cannot follow yet
+//! (vxlan, a macvlan made with `exec`, a physical link) are listed instead
+//! of guessed.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -153,6 +156,20 @@ pub fn peer_of(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Option<(NsId, Lin
     if found.len() == 1 { found.pop() } else { None }
 }
 
+/// The macvlans and ipvlans the lab made on `link` of `ns` (as they are
+/// now: one deleted or moved since is left out).
+fn children(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Vec<(NsId, LinkInfoRow)> {
+    let mut out = Vec::new();
+    for (cns, cname) in w.lab.view_sub_children(ns, &link.name) {
+        if let Some(row) = w.link_named(cns, &cname)
+            && matches!(row.kind.as_str(), "macvlan" | "ipvlan")
+        {
+            out.push((cns, row));
+        }
+    }
+    out
+}
+
 fn kind_words(l: &LinkInfoRow) -> String {
     if l.kind.is_empty() {
         "a link nslab did not make".into()
@@ -217,6 +234,65 @@ fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
                             queue.push_back((id, p, pp, Step::Out));
                         }
                     }
+                    // A macvlan (ipvlan) the lab made: its siblings on the
+                    // parent are right there (bridge mode, nslab's default;
+                    // the other modes are taken as it too), the rest of the
+                    // segment is out through the parent. Not the parent
+                    // itself: a macvlan does not talk to it.
+                    "macvlan" | "ipvlan"
+                        if let Some((pns, pname)) = w.lab.view_sub_parent(id, &link.name)
+                            && let Some(parent) = w.link_named(pns, &pname) =>
+                    {
+                        let mut p = path.clone();
+                        p.push((pns, parent.clone()));
+                        for (sns, sib) in children(w, pns, &parent) {
+                            if (sns, sib.index) == (id, link.index)
+                                || !seen.insert((sns, sib.index))
+                            {
+                                continue;
+                            }
+                            let mut sp = p.clone();
+                            sp.push((sns, sib.clone()));
+                            seg.endpoints.push(Endpoint {
+                                ns: sns,
+                                link: sib,
+                                path: sp,
+                            });
+                        }
+                        // The parent's own address is not reachable, but its
+                        // cable is.
+                        seen.insert((pns, parent.index));
+                        match parent.kind.as_str() {
+                            "veth" => {
+                                if let Some((ons, other)) = peer_of(w, pns, &parent) {
+                                    let mut op = p.clone();
+                                    op.push((ons, other.clone()));
+                                    queue.push_back((ons, other, op, Step::Arrive));
+                                }
+                            }
+                            "bridge" => {
+                                let ports: Vec<LinkInfoRow> = w
+                                    .links(pns)
+                                    .iter()
+                                    .filter(|x| x.master == Some(parent.index))
+                                    .cloned()
+                                    .collect();
+                                for port in ports {
+                                    let mut pp = p.clone();
+                                    pp.push((pns, port.clone()));
+                                    queue.push_back((pns, port, pp, Step::Out));
+                                }
+                            }
+                            _ => seg.unfollowed.push(format!(
+                                "{} {} (the parent of {} {}, {})",
+                                w.name(pns),
+                                parent.name,
+                                w.name(id),
+                                link.name,
+                                kind_words(&parent)
+                            )),
+                        }
+                    }
                     _ => seg.unfollowed.push(format!(
                         "{} {} ({})",
                         w.name(id),
@@ -257,6 +333,18 @@ fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
                                 link: br.clone(),
                                 path: p.clone(),
                             });
+                            // And the macvlans on the bridge.
+                            for (cns, child) in children(w, id, &br) {
+                                if seen.insert((cns, child.index)) {
+                                    let mut cp = p.clone();
+                                    cp.push((cns, child.clone()));
+                                    seg.endpoints.push(Endpoint {
+                                        ns: cns,
+                                        link: child,
+                                        path: cp,
+                                    });
+                                }
+                            }
                         }
                         let ports: Vec<LinkInfoRow> = w
                             .links(id)
@@ -275,7 +363,21 @@ fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
                             queue.push_back((id, port, pp, Step::Out));
                         }
                     }
-                    None => seg.endpoints.push(Endpoint { ns: id, link, path }),
+                    None => {
+                        // Frames for the macvlans on it go to them.
+                        for (cns, child) in children(w, id, &link) {
+                            if seen.insert((cns, child.index)) {
+                                let mut cp = path.clone();
+                                cp.push((cns, child.clone()));
+                                seg.endpoints.push(Endpoint {
+                                    ns: cns,
+                                    link: child,
+                                    path: cp,
+                                });
+                            }
+                        }
+                        seg.endpoints.push(Endpoint { ns: id, link, path });
+                    }
                 }
             }
         }

@@ -1007,6 +1007,30 @@ impl Walker<'_, '_> {
 
     /// `link` is up but has no carrier: its other end is down.
     fn no_carrier(&mut self, ns: NsId, link: &LinkInfoRow) -> Finding {
+        // A macvlan carries what its parent carries.
+        if matches!(link.kind.as_str(), "macvlan" | "ipvlan")
+            && let Some((pns, pname)) = self.w.lab.view_sub_parent(ns, &link.name)
+            && let Some(parent) = self.w.link_named(pns, &pname)
+        {
+            let here = format!("{} {} has no carrier", self.name(ns), link.name);
+            if !parent.up {
+                return Finding {
+                    reason: format!(
+                        "{here}: its parent {} in {} is down",
+                        parent.name,
+                        self.name(pns)
+                    ),
+                    help: format!("{}.link(\"{}\").up()", self.var(pns), parent.name),
+                };
+            }
+            if !parent.carrier {
+                let f = self.no_carrier(pns, &parent);
+                return Finding {
+                    reason: format!("{here}, nor has its parent: {}", f.reason),
+                    help: f.help,
+                };
+            }
+        }
         if link.kind == "veth"
             && let Some((pns, peer)) = segment::peer_of(self.w, ns, link)
             && !peer.up

@@ -54,6 +54,24 @@ impl Lab {
         self.veth_peers.get(&(id, name.to_string())).cloned()
     }
 
+    /// The parent of a macvlan or ipvlan the lab made.
+    pub(crate) fn view_sub_parent(&self, id: NsId, name: &str) -> Option<(NsId, String)> {
+        self.sub_parents.get(&(id, name.to_string())).cloned()
+    }
+
+    /// The macvlans and ipvlans the lab made on a parent.
+    pub(crate) fn view_sub_children(&self, id: NsId, name: &str) -> Vec<(NsId, String)> {
+        let p = (id, name.to_string());
+        let mut v: Vec<(NsId, String)> = self
+            .sub_parents
+            .iter()
+            .filter(|(_, parent)| **parent == p)
+            .map(|(c, _)| c.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The path a packet from `id` would take, read from the kernel.
     pub fn trace(&mut self, id: NsId, pkt: &Packet) -> Result<Trace> {
         self.sp

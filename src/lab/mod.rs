@@ -180,6 +180,9 @@ pub struct Lab {
     bridges: HashMap<(NsId, String), u32>,
     /// Both ends of every veth the lab made, each mapped to the other.
     veth_peers: HashMap<(NsId, String), (NsId, String)>,
+    /// Every macvlan and ipvlan the lab made, mapped to its parent (the
+    /// explanation follows frames from one to the other).
+    sub_parents: HashMap<(NsId, String), (NsId, String)>,
     /// Links brought up since the last probe; see `settle`.
     unsettled: Vec<(NsId, String)>,
     /// The kernel's machine-wide counters, read around probes: when one
@@ -268,6 +271,7 @@ impl Lab {
             pending: Vec::new(),
             nft_prog: None,
             veth_peers: HashMap::new(),
+            sub_parents: HashMap::new(),
             unsettled: Vec::new(),
             kstat: kstat::Watch::default(),
             bridges: HashMap::new(),
