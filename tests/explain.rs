@@ -1138,3 +1138,49 @@ print("FIXED");
         "{t}"
     );
 }
+
+#[test]
+fn vxlans_the_lab_made_are_followed_to_their_far_end() {
+    let o = run_isolated(
+        "vx.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let h1 = netns("h1");
+let h2 = netns("h2");
+let u = veth(h1, "eth0", h2, "eth0");
+u[0].addr("10.0.0.1/24");
+u[1].addr("10.0.0.2/24");
+vxlan(h1, "vx0", #{vni: 42, remote: "10.0.0.2", local: "10.0.0.1", dev: "eth0"}).addr("10.42.0.1/24");
+vxlan(h2, "vx0", #{vni: 42, remote: "10.0.0.1", local: "10.0.0.2", dev: "eth0"}).addr("10.42.0.2/24");
+h1.expect_reach("10.42.0.2");
+let t = h1.trace("10.42.0.2");
+print(`HOPS: ${t.map(|x| x.ns + ":" + x.iif + ":" + x.oif + ":" + x.verdict)}`);
+h2.link("vx0").down();
+print("FAULT: " + why(h1, "10.42.0.2"));
+h2.link("vx0").up();
+h1.expect_reach("10.42.0.2");
+// A far end of another VNI is no far end.
+h2.link("vx0").delete();
+vxlan(h2, "vx1", #{vni: 43, remote: "10.0.0.1", local: "10.0.0.2", dev: "eth0"}).addr("10.42.0.2/24");
+print("VNI: " + why(h1, "10.42.0.2"));
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            r#"HOPS: ["h1::vx0:forward", "h2:vx0::deliver", "h2::vx0:forward", "h1:vx0::deliver"]"#,
+            "FAULT: h1 cannot reach 10.42.0.2: the link vx0 of h2 is down (on the way from h1 vx0 to 10.42.0.2)",
+            "HELP: h2.link(\"vx0\").up()",
+            "VNI: h1 cannot reach 10.42.0.2, and nslab cannot tell why: nslab cannot follow past h1 vx0 (a vxlan whose far end, a vxlan of the same vni in the namespace holding its remote address, is not in the lab)",
+            "FIXED",
+        ],
+    );
+}

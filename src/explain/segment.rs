@@ -4,8 +4,9 @@
 //! master are the segment's endpoints: the ones that can own the next
 //! hop's address. A macvlan or ipvlan the lab made leads to its siblings
 //! and, through its parent's cable, to the rest of the segment (and frames
-//! arriving on a parent reach its macvlans). Kinds nslab cannot follow yet
-//! (vxlan, a macvlan made with `exec`, a physical link) are listed instead
+//! arriving on a parent reach its macvlans); a VXLAN the lab made leads to
+//! the VXLAN of the same VNI at its far end. Links nslab cannot follow (a
+//! macvlan or VXLAN made with `exec`, a physical link) are listed instead
 //! of guessed.
 
 use std::collections::{HashSet, VecDeque};
@@ -170,6 +171,36 @@ fn children(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Vec<(NsId, LinkInfoR
     out
 }
 
+/// The far ends of VXLAN `link` of `ns` (`None`: the lab did not make it,
+/// so its VNI and remote are not known).
+fn vxlan_far_ends(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Option<Vec<(NsId, LinkInfoRow)>> {
+    let all = w.lab.view_vxlans();
+    let me = all
+        .iter()
+        .find(|(id, name, _)| *id == ns && *name == link.name)?
+        .2
+        .clone();
+    let remote = me.remote?;
+    let mut out = Vec::new();
+    for (fid, fname, fx) in &all {
+        if (*fid, fname.as_str()) == (ns, link.name.as_str())
+            || fx.vni != me.vni
+            || fx.port != me.port
+        {
+            continue;
+        }
+        let there = if remote.is_multicast() {
+            fx.remote == Some(remote)
+        } else {
+            w.owners(remote).iter().any(|(o, _, _)| o == fid)
+        };
+        if there && let Some(row) = w.link_named(*fid, fname) {
+            out.push((*fid, row));
+        }
+    }
+    Some(out)
+}
+
 fn kind_words(l: &LinkInfoRow) -> String {
     if l.kind.is_empty() {
         "a link nslab did not make".into()
@@ -291,6 +322,25 @@ fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
                                 link.name,
                                 kind_words(&parent)
                             )),
+                        }
+                    }
+                    // A VXLAN the lab made: the frame goes, in UDP over the
+                    // underlay, to the VXLANs of the same VNI and port at
+                    // its far end (the namespace holding `remote`), or to
+                    // every one on its multicast group. The underlay's own
+                    // path is not walked here.
+                    "vxlan" if let Some(far) = vxlan_far_ends(w, id, &link) => {
+                        if far.is_empty() {
+                            seg.unfollowed.push(format!(
+                                "{} {} (a vxlan whose far end, a vxlan of the same vni in the namespace holding its remote address, is not in the lab)",
+                                w.name(id),
+                                link.name
+                            ));
+                        }
+                        for (fns, fvx) in far {
+                            let mut p = path.clone();
+                            p.push((fns, fvx.clone()));
+                            queue.push_back((fns, fvx, p, Step::Arrive));
                         }
                     }
                     _ => seg.unfollowed.push(format!(

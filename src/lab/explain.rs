@@ -72,6 +72,17 @@ impl Lab {
         v
     }
 
+    /// The VXLANs the lab made: where each is, its VNI, far end and port.
+    pub(crate) fn view_vxlans(&self) -> Vec<(NsId, String, crate::net::rtnl::Vxlan)> {
+        let mut v: Vec<_> = self
+            .vxlans
+            .iter()
+            .map(|((id, name), x)| (*id, name.clone(), x.clone()))
+            .collect();
+        v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        v
+    }
+
     /// The path a packet from `id` would take, read from the kernel.
     pub fn trace(&mut self, id: NsId, pkt: &Packet) -> Result<Trace> {
         self.sp

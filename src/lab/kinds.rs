@@ -245,6 +245,9 @@ impl Lab {
             self.sub_parents
                 .insert((at, name.to_string()), (pns, p.to_string()));
         }
+        if let Kind::Vxlan(v) = &kind {
+            self.vxlans.insert((at, name.to_string()), v.clone());
+        }
         if let Some(index) = mark {
             self.mark_link(at, index);
             self.ifindex.insert((at, name.to_string()), index);
@@ -433,6 +436,11 @@ impl Lab {
         }
         if let Some(parent) = self.sub_parents.remove(&from) {
             self.sub_parents.insert(there.clone(), parent);
+        }
+        // (Its underlay link stays behind: a moved VXLAN's dev is not the
+        // one recorded; the explanation does not use it.)
+        if let Some(v) = self.vxlans.remove(&from) {
+            self.vxlans.insert(there.clone(), v);
         }
         for parent in self.sub_parents.values_mut() {
             if *parent == from {
@@ -716,6 +724,7 @@ impl Lab {
         // no one's macvlan any more.
         self.sub_parents
             .retain(|child, parent| *child != this && *parent != this);
+        self.vxlans.remove(&this);
         for (n, l) in gone {
             self.drop_delete_steps(n, &l)?;
             self.made_links.remove(&(n, l.clone()));

@@ -183,6 +183,9 @@ pub struct Lab {
     /// Every macvlan and ipvlan the lab made, mapped to its parent (the
     /// explanation follows frames from one to the other).
     sub_parents: HashMap<(NsId, String), (NsId, String)>,
+    /// Every VXLAN the lab made, with its VNI and far end (the explanation
+    /// follows frames to the VXLAN at the other end).
+    vxlans: HashMap<(NsId, String), crate::net::rtnl::Vxlan>,
     /// Links brought up since the last probe; see `settle`.
     unsettled: Vec<(NsId, String)>,
     /// The kernel's machine-wide counters, read around probes: when one
@@ -272,6 +275,7 @@ impl Lab {
             nft_prog: None,
             veth_peers: HashMap::new(),
             sub_parents: HashMap::new(),
+            vxlans: HashMap::new(),
             unsettled: Vec::new(),
             kstat: kstat::Watch::default(),
             bridges: HashMap::new(),
