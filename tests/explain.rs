@@ -516,6 +516,11 @@ print(`OTHER: ${e.message}
 HELP: ${e.help}`);
 eval(e.help);
 h1.expect_reach("10.2.0.2", #{port: 22});
+// Someone else's drop policy, at a hook the lab's table has no chain for.
+r1.run("nft add table inet hostfw; nft add chain inet hostfw gate '{ type filter hook forward priority 10; policy drop; }'");
+print("POLICY: " + why(h1, "10.2.0.2", #{}));
+r1.run("nft delete table inet hostfw");
+h1.expect_reach("10.2.0.2");
 print("FIXED");
 "#,
     );
@@ -527,8 +532,10 @@ print("FIXED");
             "path: h1 eth0 -> r1 e1/e2 -> ✗",
             "HELP: r1.run(\"nft delete rule inet nslab-explain forward handle",
             "OTHER: h1 cannot reach 10.2.0.2 on tcp port 22: r1 rejects tcp port 22: rule \"no-ssh\" `tcp dport 22 reject` (handle",
-            "in the chain fw of ip other (forward)",
+            "in the chain fw of ip other (forward; a table that is not the lab's: nslab did not make it)",
             "HELP: r1.run(\"nft delete rule ip other fw handle",
+            "POLICY: h1 cannot reach 10.2.0.2: r1 drops the ping: the chain gate of inet hostfw (forward; a table that is not the lab's: nslab did not make it) has policy drop and no rule in it accepts it",
+            "HELP: r1.run(\"nft insert rule inet hostfw gate ip daddr 10.2.0.2 meta l4proto icmp accept\")",
         ],
     );
 }
@@ -785,6 +792,395 @@ print("FIXED");
             "r1 does not forward",
             "HELP: r1.forwarding(true)",
             "HOPS: 2",
+        ],
+    );
+}
+
+/// A switch (`sw`, bridge br0) with ports p1, p2, p3 for x, y, z (10.9.0.1-3).
+const SWITCH: &str = r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let sw = netns("sw");
+let hosts = [];
+for i in 1..=3 {
+    let ns = netns(["x", "y", "z"][i - 1]);
+    let c = veth(ns, "eth0", sw, `p${i}`);
+    c[0].addr(`10.9.0.${i}/24`);
+    hosts.push(#{ns: ns, port: c[1]});
+}
+let x = hosts[0].ns;
+let y = hosts[1].ns;
+let z = hosts[2].ns;
+"#;
+
+#[test]
+fn two_isolated_bridge_ports_are_named_and_the_help_opens_them() {
+    let o = run_isolated(
+        "iso.rhai",
+        &format!(
+            "{SWITCH}{}",
+            r#"
+let br = bridge(sw, "br0");
+br.attach(hosts[0].port, #{isolated: true});
+br.attach(hosts[1].port, #{isolated: true});
+br.attach(hosts[2].port);
+// An isolated port talks to one that is not.
+x.expect_reach("10.9.0.3");
+y.expect_reach("10.9.0.3");
+let e = ();
+try { x.expect_reach("10.9.0.2", #{timeout_ms: 200}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+let hops = x.trace("10.9.0.2");
+print(`HOP: ${hops[0].verdict}`);
+eval(e.help);
+x.expect_reach("10.9.0.2");
+print(`PORT: ${sw.run("bridge -d link show dev p2")}`);
+print("FIXED");
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "FAULT: x cannot reach 10.9.0.2: the bridge br0 of sw does not pass it from port p1 to port p2 (on the way to 10.9.0.2): both ports are isolated, and isolated ports do not talk to each other",
+            "path: x eth0 -> ✗",
+            "HELP: sw.link(\"br0\").attach(sw.link(\"p2\"), #{isolated: false})",
+            "HOP: drop",
+            "isolated off",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn an_stp_port_not_forwarding_yet_is_named_with_its_state() {
+    // Ports of an STP bridge listen, then learn, one forward delay (here
+    // 3 s) each before they forward: a probe right after attach is lost.
+    let o = run_isolated(
+        "stp.rhai",
+        &format!(
+            "{SWITCH}{}",
+            r#"
+let br = bridge(sw, "br0", #{stp: true, forward_delay_s: 3, hello_s: 1, max_age_s: 6});
+br.attach(hosts[0].port);
+br.attach(hosts[1].port);
+print("FAULT: " + why(x, "10.9.0.2"));
+// Then it forwards: wait for it.
+let ok = false;
+for i in 0..60 {
+    if x.probe("10.9.0.2", #{timeout_ms: 500}).ok { ok = true; break; }
+}
+if !ok { throw "the ports never forwarded"; }
+x.expect_reach("10.9.0.2");
+print("FIXED");
+"#
+        ),
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "FAULT: x cannot reach 10.9.0.2: the bridge br0 of sw does not forward through its port p1 yet (on the way to 10.9.0.2): the port is",
+            "(STP)",
+            "HELP: wait for the spanning tree: a port forwards after listening and learning",
+            "sw.run(\"ip link set br0 type bridge stp_state 0\")",
+            "FIXED",
+        ],
+    );
+    assert!(
+        t.contains("the port is listening") || t.contains("the port is learning"),
+        "{t}"
+    );
+}
+
+#[test]
+fn an_stp_blocking_port_with_the_way_round_the_loop_closed_is_named() {
+    // Three STP bridges in a ring (s1 - s2 - s3 - s1): once the tree
+    // settles, one port blocks and frames go round the other way. Closing
+    // that way (the third bridge's two ports isolated from each other)
+    // leaves the blocking port as what stops them.
+    let o = run_isolated(
+        "ring.rhai",
+        r#"
+let sw = [];
+for i in 1..=3 {
+    let ns = netns(`s${i}`);
+    let br = bridge(ns, "br0", #{stp: true, forward_delay_s: 2, hello_s: 1, max_age_s: 6});
+    br.addr(`10.30.0.${i}/24`);
+    sw.push(#{ns: ns, br: br});
+}
+for i in 0..3 {
+    let j = (i + 1) % 3;
+    let c = veth(sw[i].ns, `to${j + 1}`, sw[j].ns, `to${i + 1}`);
+    sw[i].br.attach(c[0]);
+    sw[j].br.attach(c[1]);
+}
+// The blocking port, once all six forward or block.
+let blocked = ();
+for round in 0..120 {
+    let settled = true;
+    let found = [];
+    for i in 0..3 {
+        for line in sw[i].ns.run("bridge link show").split("\n") {
+            if !line.contains(" master ") { continue; }
+            let port = line.split(": ")[1].split("@")[0];
+            if line.contains("state blocking") { found.push(#{at: i, port: port}); }
+            else if !line.contains("state forwarding") { settled = false; }
+        }
+    }
+    if settled && found.len() == 1 { blocked = found[0]; break; }
+    sw[0].ns.exec("sleep 0.25");
+}
+if blocked == () { throw "the spanning tree did not settle"; }
+let a = blocked.at;
+let b = parse_int(blocked.port.sub_string(2)) - 1;
+let c = 3 - a - b;
+// Round the other way works while the third bridge passes frames on.
+sw[a].ns.expect_reach(`10.30.0.${b + 1}`);
+for p in [`to${a + 1}`, `to${b + 1}`] {
+    sw[c].br.attach(sw[c].ns.link(p), #{isolated: true});
+}
+let e = ();
+try { sw[a].ns.expect_reach(`10.30.0.${b + 1}`, #{timeout_ms: 300}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+print(`WANT: s${a + 1} cannot reach 10.30.0.${b + 1}: the bridge br0 of s${a + 1} does not forward through its port to${b + 1} (on the way to 10.30.0.${b + 1}): the port is blocking (STP breaks a loop of bridges there), and the other way round is closed at s${c + 1} br0 port`);
+let ns = sw[c].ns;
+let fix = e.help;
+fix.replace(`s${c + 1}.`, "ns.");
+eval(fix);
+sw[a].ns.expect_reach(`10.30.0.${b + 1}`);
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let want = t
+        .split("WANT: ")
+        .nth(1)
+        .and_then(|w| w.split(" FIXED").next())
+        .unwrap_or_else(|| panic!("no WANT line:\n{t}"));
+    says(
+        &t,
+        &[
+            &format!("FAULT: {want}"),
+            "(isolated, as",
+            "HELP: s",
+            ".link(\"br0\").attach(",
+            "#{isolated: false})",
+            "FIXED",
+        ],
+    );
+}
+
+#[test]
+fn a_packet_bigger_than_a_link_on_the_path_with_df_set_is_named() {
+    let t = fault_then_fixed(
+        r#"
+// The link from r1 to h2 takes 1280 bytes: 1400 bytes of data (1428 with
+// the headers) do not fit, and DF forbids cutting them up.
+r1.link("e2").mtu(1280);
+h2.link("eth0").mtu(1280);
+// (The first ping sees the router's answer; later ones, what h1 learned.)
+let p = h1.ping("10.2.0.2", #{count: 1, size: 1400, df: true, timeout_ms: 300});
+let e = ();
+try { h1.expect_reach("10.2.0.2", #{size: 1400, timeout_ms: 300}); } catch (err) { e = err; }
+print(`FAULT: ${e.message}
+HELP: ${e.help}`);
+print(`PING: ${p.ok} ${p.why}`);
+print(p.output);
+// Without DF they are cut up, and get there.
+if !h1.ping("10.2.0.2", #{count: 2, size: 1400}).ok { throw "fragmented ping lost"; }
+// Small enough, it passes with DF too.
+h1.expect_reach("10.2.0.2", #{size: 1252});
+// The help's calls, up to its ", or".
+eval(e.help.split(", or")[0]);
+// h1 still remembers the path MTU it learned: it says so.
+print("CACHED: " + why(h1, "10.2.0.2", #{size: 1400}));
+h1.run("ip route flush cache");
+h1.expect_reach("10.2.0.2", #{size: 1400});
+// The sender's own link, and a veth end that takes less than its peer.
+h1.link("eth0").mtu(1280);
+print("OWN: " + why(h1, "10.2.0.2", #{size: 1400}));
+h1.link("eth0").mtu(1500);
+h2.link("eth0").mtu(1280);
+print("LAST: " + why(h1, "10.2.0.2", #{size: 1400}));
+h2.link("eth0").mtu(1500);
+h1.expect_reach("10.2.0.2", #{size: 1400});
+let hops = h1.trace("10.2.0.2", #{size: 1400});
+if hops[hops.len() - 1].verdict != "deliver" { throw `trace: ${hops}`; }
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "PING: false r1 cannot pass it on",
+            "1400 data bytes",
+            "Frag needed and DF set (mtu = 1280)",
+            "h1 cannot reach 10.2.0.2: r1 cannot pass it on: the packet of 1428 bytes (DF set) is bigger than the MTU of r1 e2 (1280 < 1428), so r1 drops it and sends back \"fragmentation needed\"",
+            "path: h1 eth0 -> r1 e1/e2 -> ✗",
+            "HELP: r1.link(\"e2\").mtu(1500); h2.link(\"eth0\").mtu(1500), or send less: size: 1252 at most",
+            "CACHED: h1 cannot reach 10.2.0.2: h1 cannot send it whole: the packet of 1428 bytes (DF set) is bigger than the path MTU h1 learned for 10.2.0.2 (1280 < 1428, from a \"fragmentation needed\" that came back earlier",
+            "HELP: when the link that was too small takes more now, forget what was learned: h1.run(\"ip route flush cache\"); or send less: size: 1252 at most",
+            "OWN: h1 cannot reach 10.2.0.2: h1 cannot send it whole: the packet of 1428 bytes (DF set) is bigger than the MTU of h1 eth0 (1280 < 1428)",
+            "HELP: h1.link(\"eth0\").mtu(1500)",
+            "LAST: h1 cannot reach 10.2.0.2: the packet of 1428 bytes is bigger than the MTU of h2 eth0 (1280 < 1428), on the way from r1 e2: it is dropped there",
+            "HELP: h2.link(\"eth0\").mtu(1500)",
+        ],
+    );
+}
+
+#[test]
+fn a_dnat_rule_on_the_path_is_followed_to_its_new_destination_and_said() {
+    // r1 forwards its own port 80 (on e1) to h2's 8080.
+    let t = fault_then_fixed(
+        r#"
+dnat(r1, #{proto: "tcp", dport: 80, to: "10.2.0.2:8080", iif: "e1"});
+r1.policy("forward", "drop");
+print("FAULT: " + why(h1, "10.1.0.1", #{port: 80}));
+let hops = h1.trace("10.1.0.1", #{port: 80});
+print(`HOP: ${hops[1].ns} ${hops[1].verdict}: ${hops[1].why}`);
+print(`LAST: ${hops.filter(|h| h.dir == "request")[-1].ns}`);
+let web = h2.listen(8080);
+h1.expect_reach("10.1.0.1", #{port: 80});
+// The way back is walked from the new destination too.
+h2.run("ip route del default");
+print("BACK: " + why(h1, "10.1.0.1", #{port: 80}));
+h2.route("default", "10.2.0.1");
+h1.expect_reach("10.1.0.1", #{port: 80});
+// Other ports are not forwarded: r1's own, where nothing listens.
+print("OTHER: " + why(h1, "10.1.0.1", #{port: 81}));
+print("FIXED");
+"#,
+    );
+    says(
+        &t,
+        &[
+            "h1 cannot reach 10.1.0.1 on tcp port 80: nothing listens on tcp port 8080 in h2 (the connection is refused, not dropped on the way)",
+            "HELP: start a server there: h2.listen(8080)",
+            "HOP: r1 forward: dnat 10.1.0.1:80 -> 10.2.0.2:8080 (rule handle",
+            "in inet nslab-explain); route to 10.2.0.2 dev e2 (table main)",
+            "LAST: h2",
+            "BACK: h1 cannot reach 10.1.0.1 on tcp port 80: the request gets there, but the reply is lost: h2 has no route back to 10.1.0.2",
+            "OTHER: h1 cannot reach 10.1.0.1 on tcp port 81: nothing listens on tcp port 81 in r1",
+        ],
+    );
+}
+
+#[test]
+fn macvlans_the_lab_made_are_followed_to_their_siblings_and_through_their_parent() {
+    // a and b each have a macvlan of h's up0, whose cable leads to r.
+    let o = run_isolated(
+        "mv.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let a = netns("a");
+let b = netns("b");
+let h = netns("h");
+let r = netns("r");
+let c = veth(h, "up0", r, "up1");
+c[1].addr("10.20.0.254/24");
+macvlan(a, "mv0", c[0]).addr("10.20.0.1/24");
+macvlan(b, "mv0", c[0]).addr("10.20.0.2/24");
+a.expect_reach("10.20.0.2");
+a.expect_reach("10.20.0.254");
+let t = a.trace("10.20.0.2");
+print(`SIBLING: ${t.map(|x| x.ns + ":" + x.verdict)}`);
+let t = a.trace("10.20.0.254");
+print(`CABLE: ${t.map(|x| x.ns + ":" + x.verdict)}`);
+r.link("up1").down();
+print("FAULT: " + why(a, "10.20.0.254"));
+r.link("up1").up();
+a.expect_reach("10.20.0.254");
+h.link("up0").down();
+print("PARENT: " + why(a, "10.20.0.2"));
+h.link("up0").up();
+a.expect_reach("10.20.0.2");
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            r#"SIBLING: ["a:forward", "b:deliver", "b:forward", "a:deliver"]"#,
+            r#"CABLE: ["a:forward", "r:deliver", "r:forward", "a:deliver"]"#,
+            "HELP: r.link(\"up1\").up()",
+            "HELP: h.link(\"up0\").up()",
+            "FIXED",
+        ],
+    );
+    // The macvlan's carrier follows its parent's a moment later (the
+    // kernel's link watch): either is the reason, named to the end.
+    assert!(
+        t.contains("FAULT: a cannot reach 10.20.0.254: a mv0 has no carrier, nor has its parent: h up0 has no carrier: its peer up1 in r is down")
+            || t.contains("FAULT: a cannot reach 10.20.0.254: the link up1 of r is down (on the way from a mv0 to 10.20.0.254)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("PARENT: a cannot reach 10.20.0.2: a mv0 has no carrier: its parent up0 in h is down")
+            || t.contains("PARENT: a cannot reach 10.20.0.2: the link up0 of h is down (on the way from a mv0 to 10.20.0.2)"),
+        "{t}"
+    );
+}
+
+#[test]
+fn vxlans_the_lab_made_are_followed_to_their_far_end() {
+    let o = run_isolated(
+        "vx.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let h1 = netns("h1");
+let h2 = netns("h2");
+let u = veth(h1, "eth0", h2, "eth0");
+u[0].addr("10.0.0.1/24");
+u[1].addr("10.0.0.2/24");
+vxlan(h1, "vx0", #{vni: 42, remote: "10.0.0.2", local: "10.0.0.1", dev: "eth0"}).addr("10.42.0.1/24");
+vxlan(h2, "vx0", #{vni: 42, remote: "10.0.0.1", local: "10.0.0.2", dev: "eth0"}).addr("10.42.0.2/24");
+h1.expect_reach("10.42.0.2");
+let t = h1.trace("10.42.0.2");
+print(`HOPS: ${t.map(|x| x.ns + ":" + x.iif + ":" + x.oif + ":" + x.verdict)}`);
+h2.link("vx0").down();
+print("FAULT: " + why(h1, "10.42.0.2"));
+h2.link("vx0").up();
+h1.expect_reach("10.42.0.2");
+// A far end of another VNI is no far end.
+h2.link("vx0").delete();
+vxlan(h2, "vx1", #{vni: 43, remote: "10.0.0.1", local: "10.0.0.2", dev: "eth0"}).addr("10.42.0.2/24");
+print("VNI: " + why(h1, "10.42.0.2"));
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            r#"HOPS: ["h1::vx0:forward", "h2:vx0::deliver", "h2::vx0:forward", "h1:vx0::deliver"]"#,
+            "FAULT: h1 cannot reach 10.42.0.2: the link vx0 of h2 is down (on the way from h1 vx0 to 10.42.0.2)",
+            "HELP: h2.link(\"vx0\").up()",
+            "VNI: h1 cannot reach 10.42.0.2, and nslab cannot tell why: nslab cannot follow past h1 vx0 (a vxlan whose far end, a vxlan of the same vni in the namespace holding its remote address, is not in the lab)",
+            "FIXED",
         ],
     );
 }

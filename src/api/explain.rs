@@ -80,6 +80,25 @@ fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
                 pkt.src = Some(s);
             }
             "timeout_ms" => timeout = super::socket::timeout_opt(v, 60_000)?,
+            "size" => {
+                let n = v.as_int().map_err(|t| {
+                    bad(format!("size must be a number, not {t}"), "e.g. size: 1400")
+                })?;
+                pkt.size = Some(
+                    usize::try_from(n)
+                        .ok()
+                        .filter(|s| *s <= crate::net::ping::MAX_PAYLOAD)
+                        .ok_or_else(|| {
+                            bad(
+                                format!("size = {n} is out of range"),
+                                format!(
+                                    "a ping carries 0..={} bytes of data",
+                                    crate::net::ping::MAX_PAYLOAD
+                                ),
+                            )
+                        })?,
+                );
+            }
             _ => {}
         }
     }
@@ -99,6 +118,12 @@ fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
         (None, Some(_)) => pkt.proto = Some(Proto::Tcp),
         _ => {}
     }
+    if pkt.size.is_some() && pkt.proto.is_some() {
+        return Err(bad(
+            "size is for a ping (it sets the echo's data bytes)",
+            "leave size out of a tcp or udp probe, or leave proto and port out",
+        ));
+    }
     Ok((pkt, timeout))
 }
 
@@ -111,8 +136,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let trace_doc = Doc {
         area: "verify",
         name: "trace",
-        sig: "ns.trace(ip) / ns.trace(ip, #{proto, port, src}) -> [#{dir, ns, iif, oif, via, verdict, why}]",
-        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths and bridges to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route, or why the packet is lost; dir is \"request\" or \"reply\". proto \"tcp\"/\"udp\" with a port also checks that something listens there.",
+        sig: "ns.trace(ip) / ns.trace(ip, #{proto, port, src, size}) -> [#{dir, ns, iif, oif, via, verdict, why}]",
+        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths, bridges, macvlans, ipvlans and VXLANs to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route (and a dnat rule that rewrote the destination there: the walk goes on to the new one), or why the packet is lost; dir is \"request\" or \"reply\". proto \"tcp\"/\"udp\" with a port also checks that something listens there; size (a ping's data bytes, sent with DF set) checks that every link on the way takes a packet that big.",
         example: "for h in h1.trace(\"10.2.0.2\") { print(`${h.ns} ${h.iif} -> ${h.oif}: ${h.verdict} (${h.why})`); }",
     };
     let c = ctx.clone();
@@ -127,18 +152,18 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         trace_doc,
         move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Array> {
-            let (pkt, _) = packet(dst, &opts, &["proto", "port", "src"])?;
+            let (pkt, _) = packet(dst, &opts, &["proto", "port", "src", "size"])?;
             Ok(hops(&c.lab()?.trace(ns.id, &pkt).map_err(err)?))
         },
     );
     let reach_doc = Doc {
         area: "verify",
         name: "expect_reach",
-        sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms})",
-        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help).",
+        sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms, size})",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help).",
         example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
     };
-    let expect_opts = ["proto", "port", "timeout_ms"];
+    let expect_opts = ["proto", "port", "timeout_ms", "size"];
     let c = ctx.clone();
     r.func(
         reach_doc.clone(),
@@ -158,7 +183,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let blocked_doc = Doc {
         area: "verify",
         name: "expect_blocked",
-        sig: "ns.expect_blocked(ip) / ns.expect_blocked(ip, #{proto, port, timeout_ms})",
+        sig: "ns.expect_blocked(ip) / ns.expect_blocked(ip, #{proto, port, timeout_ms, size})",
         doc: "Check that ns does not reach ip (a ping, or a connection with proto and port): when the probe gets through, an error at this line says what let it through, with the path drawn and a rule that would drop it as help.",
         example: "h1.expect_blocked(\"10.2.0.2\", #{proto: \"tcp\", port: 22});",
     };
@@ -181,7 +206,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let probe_doc = Doc {
         area: "verify",
         name: "probe",
-        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms}) -> #{ok, refused, why, help, trace}",
+        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms, size}) -> #{ok, refused, why, help, trace}",
         doc: "Does a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) from ns get through to ip? A result, not an error: ok, refused (the other end said no: nothing listens there), and when it failed, why and help as expect_reach finds them along the path and trace its hops; () when it got through.",
         example: "let r = h1.probe(\"10.2.0.2\", #{proto: \"tcp\", port: 80}); if !r.ok { print(r.why); }",
     };
@@ -248,5 +273,23 @@ mod tests {
         assert!(super::super::message_of(&e).contains("needs a port"));
         let e = packet("10.0.0.2", &m, &["proto"]).unwrap_err();
         assert!(super::super::message_of(&e).contains("unknown option 'port'"));
+    }
+
+    #[test]
+    fn size_is_a_pings_data_and_only_a_pings() {
+        let all = ["proto", "port", "size"];
+        let mut m = Map::new();
+        m.insert("size".into(), Dynamic::from_int(1400));
+        let (p, _) = packet("10.0.0.2", &m, &all).unwrap();
+        assert_eq!((p.size, p.ip_len()), (Some(1400), Some(1428)));
+        let (p, _) = packet("fd00::2", &m, &all).unwrap();
+        assert_eq!(p.ip_len(), Some(1448));
+        m.insert("size".into(), Dynamic::from_int(70_000));
+        let e = packet("10.0.0.2", &m, &all).unwrap_err();
+        assert!(super::super::message_of(&e).contains("size = 70000 is out of range"));
+        m.insert("size".into(), Dynamic::from_int(100));
+        m.insert("port".into(), Dynamic::from_int(80));
+        let e = packet("10.0.0.2", &m, &all).unwrap_err();
+        assert!(super::super::message_of(&e).contains("size is for a ping"));
     }
 }

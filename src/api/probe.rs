@@ -14,6 +14,15 @@ use crate::lab::{self, PingOpts, PingReport, RunOpts};
 fn ping_opts(opts: &Map) -> Res<PingOpts> {
     let mut o = lab::default_ping();
     for (k, v) in opts {
+        if k.as_str() == "df" {
+            o.df = v.as_bool().map_err(|t| {
+                bad(
+                    format!("ping option 'df' must be true or false, not {t}"),
+                    "e.g. #{size: 1400, df: true}",
+                )
+            })?;
+            continue;
+        }
         let n = v.as_int().map_err(|t| {
             bad(
                 format!("ping option '{k}' must be a number, not {t}"),
@@ -46,10 +55,24 @@ fn ping_opts(opts: &Map) -> Res<PingOpts> {
             }
             "timeout_ms" => o.timeout = ms(n)?,
             "interval_ms" => o.interval = ms(n)?,
+            "size" => {
+                o.size = usize::try_from(n)
+                    .ok()
+                    .filter(|s| *s <= crate::net::ping::MAX_PAYLOAD)
+                    .ok_or_else(|| {
+                        bad(
+                            format!("size = {n} is out of range"),
+                            format!(
+                                "an echo carries 0..={} bytes of data",
+                                crate::net::ping::MAX_PAYLOAD
+                            ),
+                        )
+                    })?;
+            }
             other => {
                 return Err(bad(
                     format!("unknown ping option '{other}'"),
-                    "ping options are count, timeout_ms and interval_ms",
+                    "ping options are count, timeout_ms, interval_ms, size and df",
                 ));
             }
         }
@@ -63,7 +86,13 @@ fn ms(d: Duration) -> f64 {
 
 /// The ping result as a map, with `output` holding what `ping` would print
 /// and, when no reply came, `trace` the path both ways.
-fn ping_map(dst: IpAddr, from: &str, r: &PingReport, trace: Option<&crate::explain::Trace>) -> Map {
+fn ping_map(
+    dst: IpAddr,
+    from: &str,
+    size: usize,
+    r: &PingReport,
+    trace: Option<&crate::explain::Trace>,
+) -> Map {
     let received = r.replies.len() as u32;
     let loss = ((r.sent - received.min(r.sent)) * 100)
         .checked_div(r.sent)
@@ -80,7 +109,7 @@ fn ping_map(dst: IpAddr, from: &str, r: &PingReport, trace: Option<&crate::expla
             Some(max),
         )
     };
-    let mut out = format!("PING {dst} from {from}: 56 data bytes\n");
+    let mut out = format!("PING {dst} from {from}: {size} data bytes\n");
     for x in &r.replies {
         let ttl = x.ttl.map(|t| format!(" ttl={t}")).unwrap_or_default();
         let _ = writeln!(
@@ -378,8 +407,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, trace, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, trace, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();
@@ -387,11 +416,9 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         ping_doc.clone(),
         move |ns: &mut Netns, dst: &str| -> Res<Map> {
             let ip = parse_ip(dst, "ping target")?;
-            let (rep, t) = c
-                .lab()?
-                .ping_traced(ns.id, ip, &lab::default_ping())
-                .map_err(err)?;
-            Ok(ping_map(ip, &ns.name, &rep, t.as_ref()))
+            let o = lab::default_ping();
+            let (rep, t) = c.lab()?.ping_traced(ns.id, ip, &o).map_err(err)?;
+            Ok(ping_map(ip, &ns.name, o.size, &rep, t.as_ref()))
         },
     );
     let c = ctx.clone();
@@ -401,7 +428,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             let ip = parse_ip(dst, "ping target")?;
             let o = ping_opts(&opts)?;
             let (rep, t) = c.lab()?.ping_traced(ns.id, ip, &o).map_err(err)?;
-            Ok(ping_map(ip, &ns.name, &rep, t.as_ref()))
+            Ok(ping_map(ip, &ns.name, o.size, &rep, t.as_ref()))
         },
     );
     let exec_doc = Doc {
@@ -519,13 +546,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ping_takes_size_and_df() {
+        let mut m = Map::new();
+        m.insert("size".into(), Dynamic::from_int(1400));
+        m.insert("df".into(), Dynamic::from_bool(true));
+        let o = ping_opts(&m).unwrap();
+        assert_eq!((o.size, o.df), (1400, true));
+        m.insert("df".into(), Dynamic::from_int(1));
+        let e = ping_opts(&m).unwrap_err();
+        assert!(super::super::message_of(&e).contains("'df' must be true or false"));
+        m.remove("df");
+        m.insert("size".into(), Dynamic::from_int(-1));
+        let e = ping_opts(&m).unwrap_err();
+        assert!(super::super::message_of(&e).contains("size = -1 is out of range"));
+    }
+
+    #[test]
     fn why_reaches_the_map_the_output_and_the_summary() {
         let lost = PingReport {
             sent: 3,
             why: Some("the kernel's neighbour table is full".into()),
             ..Default::default()
         };
-        let m = ping_map("10.0.0.2".parse().unwrap(), "a", &lost, None);
+        let m = ping_map("10.0.0.2".parse().unwrap(), "a", 56, &lost, None);
         assert_eq!(
             m["why"].clone().into_string().unwrap(),
             "the kernel's neighbour table is full"
@@ -543,6 +586,7 @@ mod tests {
         let m = ping_map(
             "10.0.0.2".parse().unwrap(),
             "a",
+            56,
             &PingReport {
                 sent: 3,
                 ..Default::default()

@@ -51,6 +51,8 @@ pub struct Pkt<'a> {
     pub icmp_type: Option<&'static str>,
     /// "new" for a request, "established" for its reply.
     pub ct: &'static str,
+    /// Its destination was rewritten on the way (`ct status dnat`).
+    pub dnat: bool,
 }
 
 /// What the chains at a hook do to the packet.
@@ -203,6 +205,19 @@ fn field_of(left: &Value, p: &Pkt) -> Option<Result<Field, ()>> {
     }
     if left["ct"]["key"].as_str() == Some("state") {
         return Some(Ok(Field::Words(vec![p.ct])));
+    }
+    if left["ct"]["key"].as_str() == Some("status") {
+        // A request is new (unconfirmed); its reply's connection has been
+        // confirmed and has seen a reply.
+        let mut w = if p.ct == "new" {
+            vec![]
+        } else {
+            vec!["confirmed", "seen-reply", "assured"]
+        };
+        if p.dnat {
+            w.push("dnat");
+        }
+        return Some(Ok(Field::Words(w)));
     }
     let pl = &left["payload"];
     let (proto, fieldname) = (pl["protocol"].as_str()?, pl["field"].as_str()?);
@@ -454,6 +469,7 @@ mod tests {
             dport,
             icmp_type: (l4 == 1).then_some("echo-request"),
             ct,
+            dnat: false,
         }
     }
 

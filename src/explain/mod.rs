@@ -28,6 +28,9 @@ pub struct Packet {
     /// `None`: ICMP echo (ping).
     pub proto: Option<Proto>,
     pub port: Option<u16>,
+    /// Bytes of data in a ping sent whole (DF set, `ping -M do -s N`):
+    /// every link on the way must take it. `None`: a small one.
+    pub size: Option<usize>,
 }
 
 impl Packet {
@@ -37,7 +40,14 @@ impl Packet {
             src: None,
             proto: None,
             port: None,
+            size: None,
         }
+    }
+
+    /// The IP packet's length, when it was given a size.
+    pub(crate) fn ip_len(&self) -> Option<usize> {
+        let ip = if self.dst.is_ipv6() { 40 } else { 20 };
+        self.size.map(|n| n + 8 + ip)
     }
 
     /// IP protocol number, for policy rules that match it.

@@ -135,6 +135,152 @@ pub fn parse(json: &str) -> Vec<NatRule> {
     rules
 }
 
+/// One rule of a nat prerouting (or output) chain that rewrites the
+/// destination (`dnat to ADDR[:PORT]`, port forwarding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnatRule {
+    /// "prerouting" (packets arriving) or "output" (sent from here).
+    pub hook: String,
+    pub family: String,
+    pub table: String,
+    pub handle: u64,
+    /// `iifname X` / `iif X`.
+    pub iif: Option<String>,
+    /// `ip daddr …`.
+    pub daddr: Option<IpNet>,
+    /// The protocol its port match is of (6 tcp, 17 udp), or `meta l4proto`.
+    pub l4: Option<u8>,
+    pub dport: Option<u16>,
+    pub to: IpAddr,
+    pub to_port: Option<u16>,
+    /// It has matches nslab does not read: it may not apply.
+    pub unsure: bool,
+}
+
+impl DnatRule {
+    /// Does the rule rewrite this packet (protocol number `l4`, port
+    /// `dport`) to `dst` arriving on `iif` (`None`: sent from here)?
+    pub fn applies(&self, iif: Option<&str>, dst: IpAddr, l4: u8, dport: Option<u16>) -> bool {
+        let fam_ok = match self.family.as_str() {
+            "ip" => dst.is_ipv4(),
+            "ip6" => dst.is_ipv6(),
+            _ => self.to.is_ipv4() == dst.is_ipv4(),
+        };
+        let hook_ok = (self.hook == "prerouting") == iif.is_some();
+        let iif_ok = match &self.iif {
+            Some(i) => iif == Some(i.as_str()),
+            None => true,
+        };
+        let daddr_ok = self.daddr.is_none_or(|n| n.contains(&dst));
+        let l4_ok = self.l4.is_none_or(|p| p == l4);
+        let port_ok = match self.dport {
+            Some(p) => dport == Some(p),
+            None => true,
+        };
+        fam_ok && hook_ok && iif_ok && daddr_ok && l4_ok && port_ok
+    }
+
+    /// "10.0.0.2:8080" (or the address alone when the port stays).
+    pub fn target(&self) -> String {
+        match (self.to_port, self.to) {
+            (Some(p), IpAddr::V6(a)) => format!("[{a}]:{p}"),
+            (Some(p), a) => format!("{a}:{p}"),
+            (None, a) => a.to_string(),
+        }
+    }
+}
+
+/// The destination-NAT rules of a ruleset, in the order they are tried
+/// (chains by priority, rules in order).
+pub fn parse_dnat(json: &str) -> Vec<DnatRule> {
+    let Ok(v) = serde_json::from_str::<Value>(json) else {
+        return Vec::new();
+    };
+    let items = v["nftables"].as_array().cloned().unwrap_or_default();
+    let mut chains = Vec::new();
+    for it in &items {
+        let c = &it["chain"];
+        let hook = c["hook"].as_str().unwrap_or("");
+        if c["type"] == "nat" && (hook == "prerouting" || hook == "output") {
+            chains.push((
+                c["prio"].as_i64().unwrap_or(0),
+                c["family"].as_str().unwrap_or("").to_string(),
+                c["table"].as_str().unwrap_or("").to_string(),
+                c["name"].as_str().unwrap_or("").to_string(),
+                hook.to_string(),
+            ));
+        }
+    }
+    chains.sort_by_key(|c| c.0);
+    let mut rules = Vec::new();
+    for (_, fam, table, chain, hook) in &chains {
+        for it in &items {
+            let r = &it["rule"];
+            if r["family"].as_str() != Some(fam)
+                || r["table"].as_str() != Some(table)
+                || r["chain"].as_str() != Some(chain)
+            {
+                continue;
+            }
+            let mut rule = DnatRule {
+                hook: hook.clone(),
+                family: fam.clone(),
+                table: table.clone(),
+                handle: r["handle"].as_u64().unwrap_or(0),
+                iif: None,
+                daddr: None,
+                l4: None,
+                dport: None,
+                to: IpAddr::from([0, 0, 0, 0]),
+                to_port: None,
+                unsure: false,
+            };
+            let mut to = None;
+            for e in r["expr"].as_array().cloned().unwrap_or_default() {
+                if let Some(d) = e.get("dnat") {
+                    to = d["addr"].as_str().and_then(|a| a.parse().ok());
+                    rule.to_port = d["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+                } else if let Some(m) = e.get("match") {
+                    let (left, right) = (&m["left"], &m["right"]);
+                    if m["op"].as_str().unwrap_or("==") != "==" {
+                        rule.unsure = true;
+                        continue;
+                    }
+                    let meta = left["meta"]["key"].as_str();
+                    let pl = &left["payload"];
+                    match (meta, pl["protocol"].as_str(), pl["field"].as_str()) {
+                        (Some("iifname" | "iif"), _, _) => {
+                            rule.iif = right.as_str().map(str::to_string)
+                        }
+                        (Some("nfproto"), _, _) => {}
+                        (Some("l4proto"), _, _) => {
+                            rule.l4 = match right.as_str() {
+                                Some("tcp") => Some(6),
+                                Some("udp") => Some(17),
+                                _ => right.as_u64().and_then(|n| u8::try_from(n).ok()),
+                            }
+                        }
+                        (_, Some("ip" | "ip6"), Some("daddr")) => rule.daddr = prefix_of(right),
+                        (_, Some(p @ ("tcp" | "udp")), Some("dport")) => {
+                            rule.l4 = Some(if p == "tcp" { 6 } else { 17 });
+                            rule.dport = right.as_u64().and_then(|n| u16::try_from(n).ok());
+                            if rule.dport.is_none() {
+                                rule.unsure = true;
+                            }
+                        }
+                        _ => rule.unsure = true,
+                    }
+                }
+            }
+            if let Some(t) = to {
+                rule.to = t;
+                rules.push(rule);
+            }
+        }
+    }
+    rules
+}
+
 fn prefix_of(v: &Value) -> Option<IpNet> {
     if let Some(s) = v.as_str() {
         let ip: IpAddr = s.parse().ok()?;
@@ -172,5 +318,36 @@ mod tests {
         assert_eq!(rules[1].to, Some("1.2.3.4".parse().unwrap()));
         assert!(rules[1].applies(src, "lo"));
         assert_eq!(parse("not json"), Vec::new());
+    }
+
+    #[test]
+    fn dnat_rules_are_read_with_their_matches() {
+        // What dnat(r, #{proto: "tcp", dport: 80, to: "10.0.0.2:8080",
+        // iif: "wan"}) and a daddr one make.
+        let json = r#"{"nftables":[
+ {"chain":{"family":"inet","table":"t","name":"prerouting","handle":2,"type":"nat","hook":"prerouting","prio":-100,"policy":"accept"}},
+ {"rule":{"family":"inet","table":"t","chain":"prerouting","handle":3,"expr":[
+   {"match":{"op":"==","left":{"meta":{"key":"nfproto"}},"right":"ipv4"}},
+   {"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"wan"}},
+   {"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":80}},
+   {"dnat":{"family":"ip","addr":"10.0.0.2","port":8080}}]}},
+ {"rule":{"family":"inet","table":"t","chain":"prerouting","handle":7,"expr":[
+   {"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"daddr"}},"right":"203.0.113.1"}},
+   {"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":81}},
+   {"dnat":{"family":"ip","addr":"10.0.0.3"}}]}}]}"#;
+        let r = parse_dnat(json);
+        assert_eq!(r.len(), 2);
+        let pub_ip: IpAddr = "203.0.113.1".parse().unwrap();
+        assert!(r[0].applies(Some("wan"), pub_ip, 6, Some(80)));
+        assert!(!r[0].applies(Some("lan"), pub_ip, 6, Some(80)));
+        assert!(!r[0].applies(Some("wan"), pub_ip, 17, Some(80)));
+        assert!(!r[0].applies(None, pub_ip, 6, Some(80)));
+        assert_eq!(r[0].target(), "10.0.0.2:8080");
+        assert!(r[1].applies(Some("lan"), pub_ip, 6, Some(81)));
+        assert!(!r[1].applies(Some("lan"), "10.9.9.9".parse().unwrap(), 6, Some(81)));
+        assert_eq!(
+            (r[1].target(), r[1].unsure),
+            ("10.0.0.3".to_string(), false)
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::firewall::{self, Chain, Outcome, Pkt};
-use super::segment::{self, Segment};
+use super::segment::{self, Block, Blocked, Segment};
 use super::world::{World, is_private};
 use super::{Dir, Finding, Hop, Packet, Trace, Verdict, var};
 use crate::lab::NsId;
@@ -47,6 +47,12 @@ struct Walker<'w, 'a> {
     nats: Vec<Nat>,
     /// Where the request started and the source address it left with.
     origin: Option<(NsId, IpAddr)>,
+    /// The sender's learned path MTU is too small for the packet: the
+    /// reason if nothing else on the path is.
+    stale_pmtu: Option<Finding>,
+    /// A router on the way rewrote the destination (DNAT): its conntrack
+    /// entry says so (`ct status dnat`), both ways.
+    dnatted: bool,
 }
 
 pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
@@ -59,12 +65,17 @@ pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
         checked: Vec::new(),
         nats: Vec::new(),
         origin: None,
+        stale_pmtu: None,
+        dnatted: false,
     };
-    let (lost, unknown) = match k.leg(Dir::Request, id, pkt.src, pkt.dst) {
+    let (mut lost, unknown) = match k.leg(Dir::Request, id, pkt.src, pkt.dst) {
         End::Lost(f) => (Some(f), None),
         End::Unknown(u) => (None, Some(u)),
         End::Delivered { ns, src, dst } => k.after_delivery(id, ns, src, dst),
     };
+    if lost.is_none() && unknown.is_none() {
+        lost = k.stale_pmtu.take();
+    }
     let mut checked = Vec::new();
     let mut firewalled = Vec::new();
     for id in &k.checked {
@@ -247,6 +258,39 @@ impl Walker<'_, '_> {
                 dst = n.private;
             }
             let iif_name = iif.as_ref().map(|l| l.name.clone());
+            // Port forwarding: a nat rule at prerouting (output for what
+            // is sent from here) gives the request a new destination
+            // before the route lookup, as the kernel does.
+            let mut dnat_why = String::new();
+            if dir == Dir::Request
+                && let Some(r) = self.w.dnat_rules(ns).into_iter().find(|r| {
+                    r.applies(iif_name.as_deref(), dst, self.pkt.ip_proto(), self.pkt.port)
+                })
+            {
+                let was = match self.pkt.port {
+                    Some(p) if dst.is_ipv6() => format!("[{dst}]:{p}"),
+                    Some(p) => format!("{dst}:{p}"),
+                    None => dst.to_string(),
+                };
+                dnat_why = format!(
+                    "dnat {was} -> {} (rule handle {} in {} {}{}); ",
+                    r.target(),
+                    r.handle,
+                    r.family,
+                    r.table,
+                    if r.unsure {
+                        ", if its matches nslab cannot read hold"
+                    } else {
+                        ""
+                    }
+                );
+                dst = r.to;
+                self.pkt.dst = dst;
+                if let Some(p) = r.to_port {
+                    self.pkt.port = Some(p);
+                }
+                self.dnatted = true;
+            }
             let q = RouteQuery {
                 dst,
                 src,
@@ -289,7 +333,7 @@ impl Walker<'_, '_> {
                         self.hop(ns, iif_name.as_deref(), None, None, Verdict::Drop, why);
                         return End::Lost(f);
                     }
-                    let why = format!("{dst} is an address of {}", self.name(ns));
+                    let why = format!("{dnat_why}{dst} is an address of {}", self.name(ns));
                     self.hop(ns, iif_name.as_deref(), None, None, Verdict::Deliver, why);
                     let src = src.unwrap_or(dst);
                     return End::Delivered { ns, src, dst };
@@ -327,7 +371,7 @@ impl Walker<'_, '_> {
                 return End::Unknown(u);
             };
             let route_why = format!(
-                "route to {dst}{} dev {} (table {})",
+                "{dnat_why}route to {dst}{} dev {} (table {})",
                 a.gateway.map(|g| format!(" via {g}")).unwrap_or_default(),
                 oif.name,
                 table_name(a.table)
@@ -366,6 +410,33 @@ impl Walker<'_, '_> {
                 let f = self.no_address(ns, &oif, dst);
                 return drop_here(self, f);
             };
+            // Before the firewall, as the kernel does: a sender with DF
+            // gets EMSGSIZE, a router drops it and sends back
+            // "fragmentation needed".
+            // (A reply is the kernel's, sent without DF: cut up to fit.)
+            if let Some(len) = self.pkt.ip_len()
+                && dir == Dir::Request
+                && (oif.mtu as usize) < len
+            {
+                let f = self.too_big(ns, &oif, len, iif.is_none());
+                return drop_here(self, f);
+            }
+            // The route's own MTU: one set on it, or the path MTU the
+            // sender learned from an earlier "fragmentation needed" (kept
+            // ~10 minutes, after the link that was too small is fixed).
+            // A learned one is only the reason when nothing on the path is
+            // too small now (then it is stale): the walk goes on.
+            if let (Some(len), Some(m)) = (self.pkt.ip_len(), a.mtu)
+                && (m as usize) < len
+                && iif.is_none()
+                && dir == Dir::Request
+            {
+                let f = self.route_mtu(ns, dst, m, len, a.cached, a.table);
+                if !a.cached {
+                    return drop_here(self, f);
+                }
+                self.stale_pmtu = Some(f);
+            }
             let hooks: &[&str] = if iif.is_none() {
                 &["output", "postrouting"]
             } else {
@@ -404,13 +475,30 @@ impl Walker<'_, '_> {
                 return drop_here(self, f);
             }
             let next = a.gateway.unwrap_or(dst);
-            let seg = segment::follow(self.w, ns, &oif);
-            let mut found = None;
-            for e in &seg.endpoints {
-                if self.w.holds(e.ns, e.link.index, next) {
-                    found = Some(e.clone());
-                    break;
+            // Through the bridges as they forward now; when that does not
+            // get there but the cables do, a bridge port is what stops it.
+            let open = segment::follow_open(self.w, ns, &oif);
+            let mut found = self.holder(&open, next);
+            let seg = if found.is_none() && !open.blocked.is_empty() {
+                let all = segment::follow(self.w, ns, &oif);
+                if let Some(e) = self.holder(&all, next)
+                    && let Some(b) = segment::first_block(self.w, &e.path)
+                {
+                    let others: Vec<Blocked> = open
+                        .blocked
+                        .iter()
+                        .filter(|o| (o.ns, &o.bridge, &o.port) != (b.ns, &b.bridge, &b.port))
+                        .cloned()
+                        .collect();
+                    let f = self.bridge_block(&b, next, &others);
+                    return drop_here(self, f);
                 }
+                all
+            } else {
+                open
+            };
+            if found.is_none() {
+                found = self.holder(&seg, next);
             }
             let Some(e) = found else {
                 if !seg.unfollowed.is_empty() {
@@ -449,6 +537,20 @@ impl Walker<'_, '_> {
                 let f = self.no_carrier(*lns, l);
                 return drop_here(self, f);
             }
+            // A frame bigger than a link it crosses is dropped there (a
+            // veth or bridge port with a smaller MTU), silently.
+            if let Some(len) = self.pkt.ip_len().map(|n| {
+                if dir == Dir::Request {
+                    n
+                } else {
+                    n.min(oif.mtu as usize)
+                }
+            }) && let Some((lns, l)) =
+                e.path.iter().skip(1).find(|(_, l)| (l.mtu as usize) < len)
+            {
+                let f = self.too_big_on_the_way(*lns, l, len, ns, &oif.name);
+                return drop_here(self, f);
+            }
             // The owner is there and the way is open, yet the neighbour
             // entry says nobody answered: something on the link eats ARP
             // (or neighbour discovery). Only a suspicion: the entry may be
@@ -474,6 +576,196 @@ impl Walker<'_, '_> {
             reason: format!("the path to {dst} is longer than {MAX_HOPS} hops"),
             help: "check the routes along the path for a loop (ns.routes())".into(),
         })
+    }
+
+    /// How to fix a packet of `len` bytes too big for `link` of `ns`: a
+    /// larger MTU on it and on its veth peer when that is as small (both
+    /// ends of a cable take the same), or less data.
+    fn mtu_help(&mut self, ns: NsId, link: &LinkInfoRow, len: usize) -> String {
+        let hdr = len - self.pkt.size.unwrap_or(0);
+        let mtu = len.max(1500);
+        let mut calls = vec![format!(
+            "{}.link(\"{}\").mtu({mtu})",
+            self.var(ns),
+            link.name
+        )];
+        if link.kind == "veth"
+            && let Some((pns, peer)) = segment::peer_of(self.w, ns, link)
+            && (peer.mtu as usize) < len
+        {
+            calls.push(format!(
+                "{}.link(\"{}\").mtu({mtu})",
+                self.var(pns),
+                peer.name
+            ));
+        }
+        format!(
+            "{}, or send less: size: {} at most",
+            calls.join("; "),
+            (link.mtu as usize).saturating_sub(hdr)
+        )
+    }
+
+    /// The packet (DF set) is bigger than the MTU of `oif`, the link it
+    /// leaves `ns` by.
+    fn too_big(&mut self, ns: NsId, oif: &LinkInfoRow, len: usize, origin: bool) -> Finding {
+        let n = self.name(ns);
+        let what = format!(
+            "the packet of {len} bytes (DF set) is bigger than the MTU of {n} {} ({} < {len})",
+            oif.name, oif.mtu
+        );
+        let reason = if origin {
+            format!("{n} cannot send it whole: {what}, and it may not be fragmented")
+        } else {
+            format!(
+                "{n} cannot pass it on: {what}, so {n} drops it and sends back \"fragmentation needed\""
+            )
+        };
+        Finding {
+            reason,
+            help: self.mtu_help(ns, oif, len),
+        }
+    }
+
+    /// The sender's route to `dst` says the path takes `mtu` < `len`.
+    fn route_mtu(
+        &mut self,
+        ns: NsId,
+        dst: IpAddr,
+        mtu: u32,
+        len: usize,
+        cached: bool,
+        table: u32,
+    ) -> Finding {
+        let (n, v) = (self.name(ns), self.var(ns));
+        let hdr = len - self.pkt.size.unwrap_or(0);
+        let less = (mtu as usize).saturating_sub(hdr);
+        if cached {
+            let flush = if dst.is_ipv4() {
+                "ip route flush cache"
+            } else {
+                "ip -6 route flush cache"
+            };
+            return Finding {
+                reason: format!(
+                    "{n} cannot send it whole: the packet of {len} bytes (DF set) is bigger than the path MTU {n} learned for {dst} ({mtu} < {len}, from a \"fragmentation needed\" that came back earlier; the kernel keeps it about 10 minutes)"
+                ),
+                help: format!(
+                    "when the link that was too small takes more now, forget what was learned: {v}.run(\"{flush}\"); or send less: size: {less} at most"
+                ),
+            };
+        }
+        Finding {
+            reason: format!(
+                "{n} cannot send it whole: the packet of {len} bytes (DF set) is bigger than the MTU of {n}'s route to {dst} ({mtu} < {len}, table {})",
+                table_name(table)
+            ),
+            help: format!(
+                "drop the mtu from the route ({v}.run(\"ip route change … \") without `mtu {mtu}`), or send less: size: {less} at most"
+            ),
+        }
+    }
+
+    /// A link between `from` (leaving by `oif`) and the next hop has a
+    /// smaller MTU than the packet: the frame is dropped where it arrives.
+    fn too_big_on_the_way(
+        &mut self,
+        ns: NsId,
+        link: &LinkInfoRow,
+        len: usize,
+        from: NsId,
+        oif: &str,
+    ) -> Finding {
+        Finding {
+            reason: format!(
+                "the packet of {len} bytes is bigger than the MTU of {} {} ({} < {len}), on the way from {} {oif}: it is dropped there",
+                self.name(ns),
+                link.name,
+                link.mtu,
+                self.name(from)
+            ),
+            help: self.mtu_help(ns, link, len),
+        }
+    }
+
+    /// The endpoint of `seg` that holds `ip`.
+    fn holder(&mut self, seg: &Segment, ip: IpAddr) -> Option<segment::Endpoint> {
+        seg.endpoints
+            .iter()
+            .find(|e| self.w.holds(e.ns, e.link.index, ip))
+            .cloned()
+    }
+
+    /// A bridge does not pass the frame on to `next`: the reason and the fix.
+    /// (`others`: the other crossings closed on the way there, which
+    /// matter when STP blocks the port: the frame would go round them.)
+    fn bridge_block(&mut self, b: &Blocked, next: IpAddr, others: &[Blocked]) -> Finding {
+        let (n, v) = (self.name(b.ns), self.var(b.ns));
+        let (br, port) = (&b.bridge, &b.port);
+        match &b.why {
+            Block::Isolated { from } => Finding {
+                reason: format!(
+                    "the bridge {br} of {n} does not pass it from port {from} to port {port} (on the way to {next}): both ports are isolated, and isolated ports do not talk to each other"
+                ),
+                help: format!(
+                    "{v}.link(\"{br}\").attach({v}.link(\"{port}\"), #{{isolated: false}})"
+                ),
+            },
+            Block::State(state @ ("listening" | "learning")) => Finding {
+                reason: format!(
+                    "the bridge {br} of {n} does not forward through its port {port} yet (on the way to {next}): the port is {state} (STP)"
+                ),
+                help: format!(
+                    "wait for the spanning tree: a port forwards after listening and learning, one forward delay each (bridge(ns, \"{br}\", #{{stp: true, forward_delay_s: 2}}) is the shortest), so probe again then; or turn STP off where no loop can form: {v}.run(\"ip link set {br} type bridge stp_state 0\")"
+                ),
+            },
+            Block::State("blocking") => {
+                // STP blocks a port to break a loop: the frame goes round
+                // the other way, so what closes that way is the fault.
+                let closed: Vec<String> = others
+                    .iter()
+                    .map(|o| {
+                        let what = match &o.why {
+                            Block::Isolated { from } => format!("isolated, as {from} is"),
+                            Block::State(st) => st.to_string(),
+                        };
+                        format!("{} {} port {} ({what})", self.name(o.ns), o.bridge, o.port)
+                    })
+                    .collect();
+                let round = if closed.is_empty() {
+                    "no other way round the loop is open".to_string()
+                } else {
+                    format!("the other way round is closed at {}", closed.join(", "))
+                };
+                let help = match others.first() {
+                    Some(o @ Blocked {
+                        why: Block::Isolated { .. },
+                        ..
+                    }) => {
+                        let ov = self.var(o.ns);
+                        format!(
+                            "{ov}.link(\"{}\").attach({ov}.link(\"{}\"), #{{isolated: false}})",
+                            o.bridge, o.port
+                        )
+                    }
+                    _ => "open the other way round the loop (its links up, its bridges passing frames on) and let the spanning tree settle (max_age_s + 2 × forward_delay_s after a change)".to_string(),
+                };
+                Finding {
+                    reason: format!(
+                        "the bridge {br} of {n} does not forward through its port {port} (on the way to {next}): the port is blocking (STP breaks a loop of bridges there), and {round}"
+                    ),
+                    help,
+                }
+            }
+            Block::State(state) => Finding {
+                reason: format!(
+                    "the bridge {br} of {n} does not forward through its port {port} (on the way to {next}): the port is {state}"
+                ),
+                help: format!(
+                    "bring the port up ({v}.link(\"{port}\").up()), or set its state to forwarding when the bridge runs no STP: {v}.run(\"bridge link set dev {port} state 3\")"
+                ),
+            },
+        }
     }
 
     /// What the filter chains of `ns` at `hooks` do to the packet: a drop
@@ -504,6 +796,7 @@ impl Walker<'_, '_> {
                 "echo-request"
             }),
             ct: if reply { "established" } else { "new" },
+            dnat: self.dnatted,
         };
         for hook in hooks {
             let Outcome::Drop {
@@ -541,7 +834,18 @@ impl Walker<'_, '_> {
         p: &Pkt,
     ) -> Finding {
         let (n, v) = (self.name(ns), self.var(ns));
-        let chain = format!("chain {} of {} {} ({hook})", c.name, c.family, c.table);
+        // The lab's table is inet nslab-LAB; any other is someone else's
+        // (iptables-nft, firewalld, a script's `nft`), said so: nslab did
+        // not put it there and will not take it away.
+        let ours = c.family == "inet" && c.table == self.w.lab.table_name();
+        let chain = if ours {
+            format!("chain {} of {} {} ({hook})", c.name, c.family, c.table)
+        } else {
+            format!(
+                "chain {} of {} {} ({hook}; a table that is not the lab's: nslab did not make it)",
+                c.name, c.family, c.table
+            )
+        };
         let l4 = self.pkt.proto_word();
         let what = match self.pkt.port {
             Some(port) if self.dir == Dir::Request => format!("{l4} port {port}"),
@@ -568,33 +872,32 @@ impl Walker<'_, '_> {
             };
         }
         let fam = if p.src.is_ipv4() { "ip" } else { "ip6" };
-        let help =
-            if c.table.starts_with("nslab-") && matches!(hook, "input" | "forward" | "output") {
-                let mut m = vec![format!("chain: \"{hook}\"")];
-                if self.dir == Dir::Reply {
-                    m.push("state: \"established,related\"".into());
-                } else {
-                    if hook == "forward" {
-                        m.push(format!("daddr: \"{}\"", p.dst));
-                    }
-                    m.push(format!("proto: \"{l4}\""));
-                    if let Some(port) = self.pkt.port {
-                        m.push(format!("dport: {port}"));
-                    }
-                }
-                format!("{v}.accept(#{{{}}})", m.join(", "))
+        let help = if ours && matches!(hook, "input" | "forward" | "output") {
+            let mut m = vec![format!("chain: \"{hook}\"")];
+            if self.dir == Dir::Reply {
+                m.push("state: \"established,related\"".into());
             } else {
-                let mut m = format!("{fam} daddr {}", p.dst);
-                if let Some(port) = p.dport {
-                    m.push_str(&format!(" {l4} dport {port}"));
-                } else {
-                    m.push_str(&format!(" meta l4proto {l4}"));
+                if hook == "forward" {
+                    m.push(format!("daddr: \"{}\"", p.dst));
                 }
-                format!(
-                    "{v}.run(\"nft insert rule {} {} {} {m} accept\")",
-                    c.family, c.table, c.name
-                )
-            };
+                m.push(format!("proto: \"{l4}\""));
+                if let Some(port) = self.pkt.port {
+                    m.push(format!("dport: {port}"));
+                }
+            }
+            format!("{v}.accept(#{{{}}})", m.join(", "))
+        } else {
+            let mut m = format!("{fam} daddr {}", p.dst);
+            if let Some(port) = p.dport {
+                m.push_str(&format!(" {l4} dport {port}"));
+            } else {
+                m.push_str(&format!(" meta l4proto {l4}"));
+            }
+            format!(
+                "{v}.run(\"nft insert rule {} {} {} {m} accept\")",
+                c.family, c.table, c.name
+            )
+        };
         Finding {
             reason: format!(
                 "{n} drops {what}: the {chain} has policy drop and no rule in it accepts it"
@@ -704,6 +1007,30 @@ impl Walker<'_, '_> {
 
     /// `link` is up but has no carrier: its other end is down.
     fn no_carrier(&mut self, ns: NsId, link: &LinkInfoRow) -> Finding {
+        // A macvlan carries what its parent carries.
+        if matches!(link.kind.as_str(), "macvlan" | "ipvlan")
+            && let Some((pns, pname)) = self.w.lab.view_sub_parent(ns, &link.name)
+            && let Some(parent) = self.w.link_named(pns, &pname)
+        {
+            let here = format!("{} {} has no carrier", self.name(ns), link.name);
+            if !parent.up {
+                return Finding {
+                    reason: format!(
+                        "{here}: its parent {} in {} is down",
+                        parent.name,
+                        self.name(pns)
+                    ),
+                    help: format!("{}.link(\"{}\").up()", self.var(pns), parent.name),
+                };
+            }
+            if !parent.carrier {
+                let f = self.no_carrier(pns, &parent);
+                return Finding {
+                    reason: format!("{here}, nor has its parent: {}", f.reason),
+                    help: f.help,
+                };
+            }
+        }
         if link.kind == "veth"
             && let Some((pns, peer)) = segment::peer_of(self.w, ns, link)
             && !peer.up

@@ -9,17 +9,24 @@ use std::rc::Rc;
 use ipnet::IpNet;
 
 use super::firewall::{self, Ruleset};
-use super::nat::{self, NatRule};
+use super::nat::{self, DnatRule, NatRule};
 use crate::lab::{Lab, NsId};
 use crate::net::probe::Proto;
-use crate::net::rtnl::{AddrRow, FibEntry, LinkInfoRow, NeighEntry, RouteAnswer, RouteQuery};
+use crate::net::rtnl::{
+    AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery,
+};
 use crate::net::{NetError, nft, probe, sysctl};
+
+/// A namespace's nf_tables rules as the walk reads them: source NAT,
+/// filter chains, destination NAT.
+pub type Rules = (Vec<NatRule>, Ruleset, Vec<DnatRule>);
 
 pub struct World<'a> {
     pub lab: &'a mut Lab,
     links: HashMap<NsId, Vec<LinkInfoRow>>,
     addrs: HashMap<NsId, Vec<AddrRow>>,
-    rules: HashMap<NsId, Rc<(Vec<NatRule>, Ruleset)>>,
+    rules: HashMap<NsId, Rc<Rules>>,
+    ports: HashMap<NsId, Vec<PortState>>,
     /// Namespaces whose nf_tables ruleset holds rules (for "what was checked").
     pub firewalled: HashMap<NsId, usize>,
 }
@@ -31,6 +38,7 @@ impl<'a> World<'a> {
             links: HashMap::new(),
             addrs: HashMap::new(),
             rules: HashMap::new(),
+            ports: HashMap::new(),
             firewalled: HashMap::new(),
         }
     }
@@ -60,6 +68,19 @@ impl<'a> World<'a> {
 
     pub fn link_named(&mut self, id: NsId, name: &str) -> Option<LinkInfoRow> {
         self.links(id).iter().find(|l| l.name == name).cloned()
+    }
+
+    /// The STP state and isolation of bridge port `index` of `id`; `None`
+    /// when it is no bridge's port (or the bridge could not be asked).
+    pub fn port_state(&mut self, id: NsId, index: u32) -> Option<PortState> {
+        if !self.ports.contains_key(&id) {
+            let got = match self.lab.view_rtnl(id) {
+                Ok(r) => self.lab.view_block_on(r.port_states()).unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            self.ports.insert(id, got);
+        }
+        self.ports[&id].iter().find(|p| p.index == index).cloned()
     }
 
     pub fn link_name(&mut self, id: NsId, index: u32) -> String {
@@ -150,7 +171,7 @@ impl<'a> World<'a> {
 
     /// `id`'s nf_tables ruleset: its source-NAT rules and filter chains
     /// (read once; empty without `nft`).
-    fn rules(&mut self, id: NsId) -> Rc<(Vec<NatRule>, Ruleset)> {
+    fn rules(&mut self, id: NsId) -> Rc<Rules> {
         if let Some(r) = self.rules.get(&id) {
             return r.clone();
         }
@@ -159,7 +180,11 @@ impl<'a> World<'a> {
             nat::list_ruleset(std::os::fd::AsFd::as_fd(fd), &prog).ok()
         });
         let text = text.unwrap_or_default();
-        let r = Rc::new((nat::parse(&text), firewall::parse(&text)));
+        let r = Rc::new((
+            nat::parse(&text),
+            firewall::parse(&text),
+            nat::parse_dnat(&text),
+        ));
         let n = r.1.droppers();
         if n > 0 {
             self.firewalled.insert(id, n);
@@ -172,8 +197,12 @@ impl<'a> World<'a> {
         self.rules(id).0.clone()
     }
 
-    pub fn firewall(&mut self, id: NsId) -> Rc<(Vec<NatRule>, Ruleset)> {
+    pub fn firewall(&mut self, id: NsId) -> Rc<Rules> {
         self.rules(id)
+    }
+
+    pub fn dnat_rules(&mut self, id: NsId) -> Vec<DnatRule> {
+        self.rules(id).2.clone()
     }
 }
 

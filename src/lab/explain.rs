@@ -54,6 +54,35 @@ impl Lab {
         self.veth_peers.get(&(id, name.to_string())).cloned()
     }
 
+    /// The parent of a macvlan or ipvlan the lab made.
+    pub(crate) fn view_sub_parent(&self, id: NsId, name: &str) -> Option<(NsId, String)> {
+        self.sub_parents.get(&(id, name.to_string())).cloned()
+    }
+
+    /// The macvlans and ipvlans the lab made on a parent.
+    pub(crate) fn view_sub_children(&self, id: NsId, name: &str) -> Vec<(NsId, String)> {
+        let p = (id, name.to_string());
+        let mut v: Vec<(NsId, String)> = self
+            .sub_parents
+            .iter()
+            .filter(|(_, parent)| **parent == p)
+            .map(|(c, _)| c.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The VXLANs the lab made: where each is, its VNI, far end and port.
+    pub(crate) fn view_vxlans(&self) -> Vec<(NsId, String, crate::net::rtnl::Vxlan)> {
+        let mut v: Vec<_> = self
+            .vxlans
+            .iter()
+            .map(|((id, name), x)| (*id, name.clone(), x.clone()))
+            .collect();
+        v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        v
+    }
+
     /// The path a packet from `id` would take, read from the kernel.
     pub fn trace(&mut self, id: NsId, pkt: &Packet) -> Result<Trace> {
         self.sp
@@ -93,13 +122,15 @@ impl Lab {
                     count: 1,
                     interval: Duration::from_millis(100),
                     timeout,
+                    size: pkt.size.unwrap_or(crate::net::ping::PAYLOAD),
+                    df: pkt.size.is_some(),
                 };
                 let mut rep = self.ping(id, pkt.dst, &one)?;
                 if rep.replies.is_empty() && rep.why.is_none() {
                     let again = PingOpts {
                         count: 2,
-                        interval: Duration::from_millis(100),
                         timeout: timeout.min(Duration::from_millis(300)),
+                        ..one.clone()
                     };
                     rep = self.ping(id, pkt.dst, &again)?;
                 }
@@ -176,7 +207,10 @@ impl Lab {
         if !rep.replies.is_empty() {
             return Ok((rep, None));
         }
-        let t = self.trace(id, &Packet::ping(dst))?;
+        let mut pkt = Packet::ping(dst);
+        // A ping that may not be fragmented must fit every link.
+        pkt.size = opts.df.then_some(opts.size);
+        let t = self.trace(id, &pkt)?;
         if rep.why.is_none() {
             rep.why = Some(match t.reason() {
                 Some(f) => f.reason.clone(),

@@ -241,6 +241,13 @@ impl Lab {
         if !self.sp.is_created(at) {
             self.made_links.insert((at, name.to_string()));
         }
+        if let (Kind::MacVlan(_) | Kind::IpVlan(_), Some((pns, p))) = (&kind, parent) {
+            self.sub_parents
+                .insert((at, name.to_string()), (pns, p.to_string()));
+        }
+        if let Kind::Vxlan(v) = &kind {
+            self.vxlans.insert((at, name.to_string()), v.clone());
+        }
         if let Some(index) = mark {
             self.mark_link(at, index);
             self.ifindex.insert((at, name.to_string()), index);
@@ -426,6 +433,19 @@ impl Lab {
         if let Some(peer) = self.veth_peers.remove(&from) {
             self.veth_peers.insert(peer.clone(), there.clone());
             self.veth_peers.insert(there.clone(), peer);
+        }
+        if let Some(parent) = self.sub_parents.remove(&from) {
+            self.sub_parents.insert(there.clone(), parent);
+        }
+        // (Its underlay link stays behind: a moved VXLAN's dev is not the
+        // one recorded; the explanation does not use it.)
+        if let Some(v) = self.vxlans.remove(&from) {
+            self.vxlans.insert(there.clone(), v);
+        }
+        for parent in self.sub_parents.values_mut() {
+            if *parent == from {
+                *parent = there.clone();
+            }
         }
         if cur.up {
             let r = self.sp.rtnl(to).map_err(net_err("open netlink"))?;
@@ -700,6 +720,11 @@ impl Lab {
             self.veth_peers.remove(&peer);
             gone.push(peer);
         }
+        // Its macvlans go with it (the kernel deletes them), and it is
+        // no one's macvlan any more.
+        self.sub_parents
+            .retain(|child, parent| *child != this && *parent != this);
+        self.vxlans.remove(&this);
         for (n, l) in gone {
             self.drop_delete_steps(n, &l)?;
             self.made_links.remove(&(n, l.clone()));

@@ -184,6 +184,12 @@ pub struct Lab {
     bridges: HashMap<(NsId, String), u32>,
     /// Both ends of every veth the lab made, each mapped to the other.
     veth_peers: HashMap<(NsId, String), (NsId, String)>,
+    /// Every macvlan and ipvlan the lab made, mapped to its parent (the
+    /// explanation follows frames from one to the other).
+    sub_parents: HashMap<(NsId, String), (NsId, String)>,
+    /// Every VXLAN the lab made, with its VNI and far end (the explanation
+    /// follows frames to the VXLAN at the other end).
+    vxlans: HashMap<(NsId, String), crate::net::rtnl::Vxlan>,
     /// Links brought up since the last probe; see `settle`.
     unsettled: Vec<(NsId, String)>,
     /// The kernel's machine-wide counters, read around probes: when one
@@ -276,6 +282,8 @@ impl Lab {
             pending: Vec::new(),
             nft_prog: None,
             veth_peers: HashMap::new(),
+            sub_parents: HashMap::new(),
+            vxlans: HashMap::new(),
             unsettled: Vec::new(),
             kstat: kstat::Watch::default(),
             bridges: HashMap::new(),
@@ -436,5 +444,7 @@ pub fn default_ping() -> PingOpts {
         count: 3,
         interval: Duration::from_millis(100),
         timeout: Duration::from_millis(1000),
+        size: crate::net::ping::PAYLOAD,
+        df: false,
     }
 }

@@ -21,6 +21,12 @@ pub struct PingOpts {
     pub interval: Duration,
     /// How long to wait for the last reply.
     pub timeout: Duration,
+    /// Bytes of data in each echo (`ping -s`; 56 by default).
+    pub size: usize,
+    /// Don't fragment (`ping -M do`): the packet leaves whole with DF set
+    /// or not at all, and a router whose link is too small for it sends
+    /// back "fragmentation needed" instead of passing it on.
+    pub df: bool,
 }
 
 /// One echo reply.
@@ -45,7 +51,10 @@ pub struct PingReport {
     pub why: Option<String>,
 }
 
-const PAYLOAD: usize = 56;
+/// Bytes of data in an echo, as `ping` sends by default.
+pub const PAYLOAD: usize = 56;
+/// The most data an echo can carry (an IPv4 packet of 65535 bytes).
+pub const MAX_PAYLOAD: usize = 65507;
 static NEXT_ID: AtomicU16 = AtomicU16::new(0);
 
 /// Opens an ICMP socket in the calling thread's namespace.
@@ -74,8 +83,8 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
-    let mut pkt = vec![0u8; 8 + PAYLOAD];
+fn echo_request(v6: bool, id: u16, seq: u16, size: usize) -> Vec<u8> {
+    let mut pkt = vec![0u8; 8 + size];
     pkt[0] = if v6 { 128 } else { 8 };
     pkt[4..6].copy_from_slice(&id.to_be_bytes());
     pkt[6..8].copy_from_slice(&seq.to_be_bytes());
@@ -125,7 +134,14 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
             bytes: icmp.len(),
         };
     }
-    if icmp[0] == unreach {
+    // "Fragmentation needed" (IPv4 unreachable, code 4) and IPv6's "packet
+    // too big" carry the MTU of the link that was too small.
+    let too_big = if v6 {
+        (icmp[0] == 2).then(|| u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]))
+    } else {
+        (icmp[0] == 3 && icmp[1] == 4).then(|| u32::from(u16::from_be_bytes([icmp[6], icmp[7]])))
+    };
+    if icmp[0] == unreach || too_big.is_some() {
         // The offending packet follows: check it was ours before blaming.
         let inner = &icmp[8..];
         let hdr = if v6 {
@@ -137,7 +153,11 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
                 .unwrap_or(20)
         };
         if inner.len() >= hdr + 8 && u16::from_be_bytes([inner[hdr + 4], inner[hdr + 5]]) == id {
-            return Seen::Unreachable("Destination Unreachable".into());
+            return Seen::Unreachable(match too_big {
+                Some(mtu) if v6 => format!("Packet too big: mtu={mtu}"),
+                Some(mtu) => format!("Frag needed and DF set (mtu = {mtu})"),
+                None => "Destination Unreachable".into(),
+            });
         }
     }
     Seen::Other
@@ -169,11 +189,16 @@ pub fn ping(
     let mut report = PingReport::default();
     let mut sent_at: Vec<Instant> = Vec::new();
     let mut got = vec![false; opts.count as usize];
-    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+    // A reply is as big as the request (and its IP header).
+    let mut buf = vec![MaybeUninit::<u8>::uninit(); (opts.size + 128).max(1500)];
+    // The socket is kept between pings: set (or clear) DF each time.
+    if let Err(e) = set_df(sock, v6, opts.df) {
+        report.error = Some(strip_os(&e));
+    }
 
     for i in 0..opts.count {
         let seq = (i + 1) as u16;
-        let pkt = echo_request(v6, id, seq);
+        let pkt = echo_request(v6, id, seq, opts.size);
         let now = Instant::now();
         sent_at.push(now);
         match sock.send_to(&pkt, &addr) {
@@ -249,7 +274,7 @@ pub fn sweep(
         let mut k = 0;
         for (sock, v6, dsts) in plan {
             for dst in dsts {
-                let pkt = echo_request(*v6, pair_id(k), (round + 1) as u16);
+                let pkt = echo_request(*v6, pair_id(k), (round + 1) as u16, PAYLOAD);
                 let _ = sock.send_to(&pkt, &SockAddr::from(SocketAddr::new(*dst, 0)));
                 k += 1;
             }
@@ -332,6 +357,48 @@ fn echo_reply(v6: bool, buf: &[u8]) -> Option<(u16, u16)> {
 }
 
 /// "Network is unreachable (os error 101)" -> "Network is unreachable".
+/// IP_MTU_DISCOVER (IPV6_MTU_DISCOVER): DO with `df`, else WANT (the
+/// kernel's default: DF while the packet fits the path's known MTU).
+fn set_df(sock: &Socket, v6: bool, df: bool) -> std::io::Result<()> {
+    let (level, opt, val) = match (v6, df) {
+        (false, true) => (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        ),
+        (false, false) => (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_WANT,
+        ),
+        (true, true) => (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DO,
+        ),
+        (true, false) => (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_WANT,
+        ),
+    };
+    // SAFETY: a valid socket, and an int option of its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            level,
+            opt,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 fn strip_os(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
@@ -346,13 +413,13 @@ mod tests {
 
     #[test]
     fn checksum_of_echo_request_verifies() {
-        let pkt = echo_request(false, 0x1234, 1);
+        let pkt = echo_request(false, 0x1234, 1, PAYLOAD);
         assert_eq!(checksum(&pkt), 0);
     }
 
     #[test]
     fn parse_ignores_other_ids() {
-        let mut pkt = echo_request(true, 7, 1);
+        let mut pkt = echo_request(true, 7, 1, PAYLOAD);
         pkt[0] = 129;
         assert!(matches!(parse(true, &pkt, 8), Seen::Other));
         assert!(matches!(parse(true, &pkt, 7), Seen::Reply { seq: 1, .. }));

@@ -57,6 +57,12 @@ pub struct RouteAnswer {
     pub gateway: Option<IpAddr>,
     /// The source address the kernel picks for a packet sent from here.
     pub prefsrc: Option<IpAddr>,
+    /// The path MTU the route carries (`ip route get` prints `mtu N`): set
+    /// on the route, or learned from a "fragmentation needed" (`cached`).
+    pub mtu: Option<u32>,
+    /// The answer is a cached exception (`cache`: a learned path MTU or
+    /// redirect), not a route of a table.
+    pub cached: bool,
 }
 
 /// A route of any type from any table (`ip route show table all`).
@@ -179,6 +185,11 @@ impl Rtnl {
             oif: None,
             gateway: None,
             prefsrc: None,
+            mtu: None,
+            cached: m
+                .header
+                .flags
+                .contains(netlink_packet_route::route::RouteFlags::Cloned),
         };
         for attr in &m.attributes {
             match attr {
@@ -192,6 +203,13 @@ impl Rtnl {
                     a.gateway = Some(IpAddr::V6(*ip))
                 }
                 RouteAttribute::PrefSource(s) => a.prefsrc = addr_of(s),
+                RouteAttribute::Metrics(ms) => {
+                    for x in ms {
+                        if let netlink_packet_route::route::RouteMetric::Mtu(n) = x {
+                            a.mtu = Some(*n);
+                        }
+                    }
+                }
                 _ => {}
             }
         }

@@ -19,6 +19,7 @@ use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspe
 use super::{NetError, Result};
 
 mod bridge;
+mod brport;
 mod kinds;
 mod lookup;
 mod neigh;
@@ -30,6 +31,7 @@ mod tc;
 mod wire;
 
 pub use bridge::{BridgeOpts, PortOpts, PortVlan};
+pub use brport::PortState;
 pub use kinds::{AddrBack, Kind, NewLink, RouteBack, Vxlan};
 pub use lookup::{FibEntry, NeighEntry, RouteAnswer, RouteQuery};
 pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
