@@ -247,3 +247,55 @@ fn attach_needs_root() {
         o.all()
     );
 }
+
+/// A session killed with `kill -9` leaves a lab that is still kept, with
+/// what the session made journaled (each step is written before its change):
+/// the programs it started end with it, a new session can attach, and
+/// `nslab down` removes the lab and the session's additions.
+#[test]
+fn a_killed_session_leaves_the_lab_kept_with_its_additions() {
+    let d = Dir::new();
+    d.write("kept.rhai", KEPT);
+    let o = private_host(
+        &d,
+        "snap > before\n\
+         \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
+         mkfifo in\n\
+         \"$NSLAB\" repl --attach L < in > first.out 2>&1 &\n\
+         first=$!\n\
+         exec 3> in\n\
+         echo 'let x = netns(\"x\"); veth(host(), \"hx0\", x, \"e0\"); x.spawn(\"sleep 7777\"); print(\"made\");' >&3\n\
+         i=0; until grep -q made first.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         pgrep -x -f 'sleep 7777' >/dev/null && echo SLEEP_RAN\n\
+         kill -9 $first; wait $first\n\
+         exec 3>&-\n\
+         i=0; while pgrep -x -f 'sleep 7777' >/dev/null && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         pgrep -x -f 'sleep 7777' >/dev/null || echo SLEEP_GONE\n\
+         \"$NSLAB\" ls\n\
+         \"$NSLAB\" repl --attach L < /dev/null; echo again=$?\n\
+         ip netns list | sort | tr '\\n' ' '; echo\n\
+         ip -o link show hx0 >/dev/null && echo HOST_HX0\n\
+         \"$NSLAB\" down L; echo down=$?\n\
+         snap > after\n\
+         diff before after && echo CLEAN\n",
+    );
+    let out = o.all();
+    for want in [
+        "run=0",
+        "SLEEP_RAN",
+        "SLEEP_GONE",
+        "again=0",
+        "a b x",
+        "HOST_HX0",
+        "down=0",
+        "CLEAN",
+    ] {
+        assert!(o.stdout.contains(want), "no `{want}`:\n{out}");
+    }
+    assert!(
+        o.stdout
+            .lines()
+            .any(|l| l.starts_with('L') && l.contains(" kept ")),
+        "ls does not show the lab kept:\n{out}"
+    );
+}
