@@ -88,6 +88,12 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
     says(&mut p, "a.drop(#{proto: \"tcp\", dport: 9});", PROMPT);
     says(&mut p, "c.ping(\"10.7.0.1\")", "ping 10.7.0.1: 3/3 replies");
     says(&mut p, "lab().namespaces", "Netns(\"c\")");
+    // The session saved is what it added, to replay on the lab.
+    says(
+        &mut p,
+        "save(\"added.rhai\")",
+        "replay it on kept lab 'L' with `nslab repl --attach L added.rhai`",
+    );
     p.send_control('d').unwrap();
     let rest = p.exp_eof().unwrap();
     let after = rest
@@ -118,6 +124,13 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
             "no `{want}` after the session:\n{rest}"
         );
     }
+    let saved = std::fs::read_to_string(d.path().join("added.rhai")).unwrap();
+    assert!(
+        saved.starts_with("// Saved from `nslab repl --attach L`")
+            && saved.contains("let c = netns(\"c\");")
+            && !saved.contains("ns(\"nope\")"),
+        "{saved}"
+    );
 }
 
 /// One session at a time: the second attach is refused, naming the first

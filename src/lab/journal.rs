@@ -600,3 +600,79 @@ pub fn list() -> Vec<std::result::Result<Record, (PathBuf, LabError)>> {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `lines` as the journal of lab "x" in a fresh directory.
+    fn journal(lines: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        let header =
+            r#"{"lab":"x","pid":5,"start":0,"id":"","script":"","started":0,"isolated":false}"#;
+        let text: String = std::iter::once(header)
+            .chain(lines.iter().copied())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        (dir, path)
+    }
+
+    const NETNS_A: &str = r#"{"seq":1,"undo":{"op":"delete_netns","name":"a","dev":4,"ino":10}}"#;
+
+    /// An attached session's lines: its steps are numbered after the lab's
+    /// (cancelled ones too), and it is named until it lets go.
+    #[test]
+    fn a_session_s_lines_read_back() {
+        let (_d, path) = journal(&[
+            NETNS_A,
+            r#"{"seq":2,"undo":{"op":"delete_netns","name":"b","dev":4,"ino":11}}"#,
+            r#"{"cancel":2}"#,
+            r#"{"kept":true}"#,
+            r#"{"attached":77,"start":9}"#,
+            r#"{"seq":3,"undo":{"op":"delete_netns","name":"c","dev":4,"ino":12}}"#,
+        ]);
+        let rec = read(&path).unwrap();
+        assert!(rec.kept && !rec.torn);
+        assert_eq!(rec.seqs, vec![1, 3]);
+        assert_eq!(rec.last_seq, 3);
+        assert_eq!(rec.attached, Some((77, 9)));
+        let (_d, path) = journal(&[
+            NETNS_A,
+            r#"{"kept":true}"#,
+            r#"{"attached":77,"start":9}"#,
+            r#"{"kept":true}"#,
+            r#"{"detached":77}"#,
+        ]);
+        let rec = read(&path).unwrap();
+        assert_eq!(rec.attached, None);
+        assert_eq!(rec.last_seq, 1);
+    }
+
+    #[test]
+    fn a_session_line_naming_no_process_is_refused() {
+        for pid in ["0", "1", "4294967295"] {
+            let line = format!(r#"{{"attached":{pid},"start":9}}"#);
+            let (_d, path) = journal(&[NETNS_A, r#"{"kept":true}"#, &line]);
+            let e = read(&path).unwrap_err();
+            assert!(
+                e.message
+                    .contains("is not a process that could have attached"),
+                "{pid}: {}",
+                e.message
+            );
+        }
+    }
+
+    /// A torn last line is skipped when reading, but attach must not write
+    /// after it: the record says so.
+    #[test]
+    fn a_torn_last_line_is_reported() {
+        let (_d, path) = journal(&[NETNS_A, r#"{"kept":true}"#, r#"{"seq":2,"und"#]);
+        let rec = read(&path).unwrap();
+        assert!(rec.torn && rec.kept);
+        assert_eq!(rec.steps.len(), 1);
+    }
+}
