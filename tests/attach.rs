@@ -71,6 +71,11 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
     };
     // The kept lab's parts are there by name.
     says(&mut p, "lab().links", "Link(\"eth0\" in \"b\")");
+    says(
+        &mut p,
+        "netns(\"a\")",
+        "namespace 'a' already exists: this lab made it earlier",
+    );
     says(&mut p, "let a = ns(\"a\");", PROMPT);
     says(&mut p, "a.link(\"eth0\").name", "\"eth0\"");
     says(
