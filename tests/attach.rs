@@ -197,7 +197,8 @@ fn a_second_attach_is_refused_with_the_pid_of_the_first() {
 }
 
 /// What cannot be attached says why and what to do instead: a lab that
-/// does not exist, a running lab (not kept), --isolated.
+/// does not exist, a running lab (not kept), one left behind by a crash
+/// (not kept either), --isolated.
 #[test]
 fn what_cannot_be_attached_says_why() {
     let d = Dir::new();
@@ -213,7 +214,9 @@ fn what_cannot_be_attached_says_why() {
          i=0; until grep -q ready R.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
          echo pid=$pid\n\
          \"$NSLAB\" repl --attach R < /dev/null; echo running=$?\n\
-         kill $pid; wait $pid\n\
+         kill -9 $pid; wait $pid\n\
+         \"$NSLAB\" repl --attach R < /dev/null; echo abandoned=$?\n\
+         \"$NSLAB\" down R; echo down=$?\n\
          \"$NSLAB\" repl --attach R --isolated < /dev/null; echo isolated=$?\n\
          ls /run/nslab\n",
     );
@@ -237,6 +240,14 @@ fn what_cannot_be_attached_says_why() {
             "lab 'R' is running (pid {pid}), not kept: only a kept lab can be attached"
         )) && flat.contains("run it with `nslab run --keep`")
             && o.stdout.contains("running=1"),
+        "{out}"
+    );
+    assert!(
+        flat.contains(&format!(
+            "lab 'R' was not kept: it was left behind by pid {pid}, which is gone"
+        )) && flat.contains("remove what is left of this one with `nslab down R`")
+            && o.stdout.contains("abandoned=1")
+            && o.stdout.contains("down=0"),
         "{out}"
     );
     assert!(

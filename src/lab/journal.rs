@@ -293,7 +293,11 @@ impl Journal {
         }
         if !rec.kept {
             return Err(LabError::new(
-                format!("lab '{lab}' was not kept: it was {}", rec.status()),
+                // (Its process is gone: the lock was free.)
+                format!(
+                    "lab '{lab}' was not kept: it was left behind by pid {}, which is gone",
+                    rec.header.pid
+                ),
                 format!(
                     "only a kept lab (`nslab run --keep`, keep()) can be attached; remove what is left of this one with `nslab down {lab}`"
                 ),
