@@ -43,6 +43,11 @@ pub enum Cmd {
         isolated: bool,
         /// A script to run first; its variables stay in scope
         file: Option<PathBuf>,
+        /// Work on kept lab LAB instead of a new one: its namespaces are
+        /// there by name (ns("a"), lab()), what the session builds joins it,
+        /// and Ctrl-D leaves it up; `nslab down LAB` removes all of it
+        #[arg(long, value_name = "LAB")]
+        attach: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -269,6 +274,19 @@ mod tests {
         assert!(Cli::try_parse_from(["nslab", "graph", "x", "--format", "png"]).is_err());
         assert!(Cli::try_parse_from(["nslab", "show", "lab", "--json"]).is_ok());
         assert!(Cli::try_parse_from(["nslab", "ls", "--json"]).is_ok());
+    }
+
+    #[test]
+    fn repl_attaches_by_lab_name() {
+        let c = Cli::try_parse_from(["nslab", "repl", "--attach", "web"]).unwrap();
+        match c.cmd {
+            Cmd::Repl { attach, file, .. } => {
+                assert_eq!(attach.as_deref(), Some("web"));
+                assert!(file.is_none());
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["nslab", "repl", "--attach"]).is_err());
     }
 
     #[test]

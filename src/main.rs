@@ -66,8 +66,9 @@ fn main() -> ExitCode {
         Cmd::Repl {
             isolated,
             file,
+            attach,
             limits,
-        } => repl::run(file, isolated, limits.limits()),
+        } => repl::run(file, isolated, attach, limits.limits()),
         Cmd::Docs {
             markdown,
             definitions,
@@ -515,16 +516,49 @@ fn down(name: Option<String>, all: bool) -> ExitCode {
         };
         let Some(_lock) = claimed else {
             if name.is_some() {
-                print_lab_error(LabError::new(
-                    format!("lab '{n}' is still running (pid {})", rec.header.pid),
-                    format!(
-                        "stop it with Ctrl-C or `kill {}`: it tears itself down",
-                        rec.header.pid
+                let e = match rec.attached_by() {
+                    Some(pid) if rec.kept => LabError::new(
+                        format!(
+                            "lab '{n}' is attached by an `nslab repl --attach` session (pid {pid})"
+                        ),
+                        format!(
+                            "end that session (Ctrl-D or `exit` in it, or `kill {pid}`): the lab stays kept, then `nslab down {n}` removes it"
+                        ),
                     ),
-                ));
+                    _ => LabError::new(
+                        format!("lab '{n}' is still running (pid {})", rec.header.pid),
+                        format!(
+                            "stop it with Ctrl-C or `kill {}`: it tears itself down",
+                            rec.header.pid
+                        ),
+                    ),
+                };
+                print_lab_error(e);
                 code = EXIT_ERROR;
             }
             continue;
+        };
+        // Read again under the lock: an `nslab repl --attach` session that
+        // ended meanwhile may have added steps, and another `down` may have
+        // finished (and removed the journal; the name may even be another
+        // lab's by now, whose journal is not the file locked here).
+        let same_file = {
+            use std::os::unix::fs::MetadataExt;
+            match (_lock.metadata(), std::fs::symlink_metadata(&rec.path)) {
+                (Ok(l), Ok(p)) => l.nlink() > 0 && (l.dev(), l.ino()) == (p.dev(), p.ino()),
+                _ => false,
+            }
+        };
+        let rec = match same_file {
+            false => continue,
+            true => match lab::journal::read(&rec.path) {
+                Ok(r) => r,
+                Err(e) => {
+                    print_lab_error(e);
+                    code = EXIT_ERROR;
+                    continue;
+                }
+            },
         };
         match lab::down(&rec) {
             Ok(report) => {

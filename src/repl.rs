@@ -276,7 +276,26 @@ fn is_exit(input: &str) -> bool {
     matches!(t, "exit" | "quit" | "exit()" | "quit()")
 }
 
-pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -> ExitCode {
+pub fn run(
+    file: Option<PathBuf>,
+    isolated_flag: bool,
+    attach: Option<String>,
+    limits: engine::Limits,
+) -> ExitCode {
+    if attach.is_some() && isolated_flag {
+        crate::print_lab_error(crate::lab::LabError::new(
+            "--attach and --isolated do not go together",
+            "--attach works on a kept lab of this host, and an isolated lab cannot be kept (its namespaces end with its process): leave out --isolated",
+        ));
+        return ExitCode::from(crate::EXIT_USAGE);
+    }
+    if attach.is_some() && !crate::isolate::is_root() {
+        crate::print_lab_error(crate::lab::LabError::new(
+            "nslab repl --attach needs root",
+            "kept labs are host-mode labs, made as root, and so is their journal: run it as root (sudo nslab repl --attach LAB)",
+        ));
+        return ExitCode::from(EXIT_ERROR);
+    }
     let dir = file
         .as_deref()
         .and_then(Path::parent)
@@ -304,7 +323,6 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -
         },
         None => None,
     };
-    let name = format!("repl-{}", std::process::id());
     let script = match &file {
         Some(f) => std::fs::canonicalize(f)
             .unwrap_or_else(|_| f.clone())
@@ -312,11 +330,25 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -
             .to_string(),
         None => "(repl)".into(),
     };
-    let Some((lab, isolated)) =
-        crate::start_lab(name.clone(), script, isolated_flag, false, &cancel)
-    else {
-        return ExitCode::from(EXIT_ERROR);
+    let (lab, isolated, name) = match &attach {
+        Some(kept) => match crate::lab::Lab::attach_kept(kept, cancel.clone()) {
+            Ok(lab) => (lab, false, kept.clone()),
+            Err(e) => {
+                crate::print_lab_error(e);
+                return ExitCode::from(EXIT_ERROR);
+            }
+        },
+        None => {
+            let name = format!("repl-{}", std::process::id());
+            let Some((lab, isolated)) =
+                crate::start_lab(name.clone(), script, isolated_flag, false, &cancel)
+            else {
+                return ExitCode::from(EXIT_ERROR);
+            };
+            (lab, isolated, name)
+        }
     };
+    let attached = lab.is_attached();
     // rustyline wakes from its wait only for SIGINT: a SIGTERM or SIGHUP
     // raises one too, after setting the flag (to the signal) that ends the
     // session.
@@ -357,10 +389,16 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -
         ctx: ctx.clone(),
     };
 
-    println!(
-        "nslab repl: lab '{name}'{}. help() lists the API; Ctrl-D or `exit` tears the lab down.",
-        if isolated { " (isolated)" } else { "" }
-    );
+    if attached {
+        println!(
+            "nslab repl: attached to kept lab '{name}'. ns(\"name\") hands out its namespaces, lab() lists them, help() the API; Ctrl-D or `exit` leaves the lab up with what you added (`nslab down {name}` removes all of it)."
+        );
+    } else {
+        println!(
+            "nslab repl: lab '{name}'{}. help() lists the API; Ctrl-D or `exit` tears the lab down.",
+            if isolated { " (isolated)" } else { "" }
+        );
+    }
     let mut code = 0u8;
     let mut done = false;
     if let Some((shown, text)) = start_text {
@@ -440,10 +478,14 @@ pub fn run(file: Option<PathBuf>, isolated_flag: bool, limits: engine::Limits) -
     }
     let sig = term.load(Ordering::Relaxed) as i32;
     if sig != 0 {
-        eprintln!(
-            "nslab: interrupted by {}: tearing the lab down",
-            crate::signal_name(sig)
-        );
+        if ctx.lab_is_kept() {
+            eprintln!("nslab: interrupted by {}", crate::signal_name(sig));
+        } else {
+            eprintln!(
+                "nslab: interrupted by {}: tearing the lab down",
+                crate::signal_name(sig)
+            );
+        }
         code = 128 + sig as u8;
     }
     if let Some(h) = &history {

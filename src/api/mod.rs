@@ -89,10 +89,26 @@ impl Ctx {
     fn session_script(&self) -> Option<String> {
         let lines = self.session.borrow();
         let lines = lines.as_ref()?;
-        Some(format!(
-            "// Saved from an nslab REPL session; rebuild the lab with `nslab run FILE`.\n{}\n",
-            lines.join("\n")
-        ))
+        // An attached session's lines build on the kept lab (ns("a") is one
+        // of its namespaces): they replay on that lab, not on their own.
+        let head = match self.attached_lab() {
+            Some(lab) => format!(
+                "// Saved from `nslab repl --attach {lab}`: these lines add to kept lab '{lab}';\n// replay them on it with `nslab repl --attach {lab} FILE`."
+            ),
+            None => {
+                "// Saved from an nslab REPL session; rebuild the lab with `nslab run FILE`.".into()
+            }
+        };
+        Some(format!("{head}\n{}\n", lines.join("\n")))
+    }
+
+    /// The kept lab an `nslab repl --attach` session works on.
+    fn attached_lab(&self) -> Option<String> {
+        self.lab
+            .borrow()
+            .as_ref()
+            .filter(|l| l.is_attached())
+            .map(|l| l.name().to_string())
     }
 
     /// Names of the lab's namespaces and links (for completion).

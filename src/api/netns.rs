@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, ImmutableString, Map};
 
-use super::{Ctx, Doc, Netns, Registrar, Res, err};
+use super::{Ctx, Doc, Link, Netns, Registrar, Res, err};
 use crate::lab::HOST;
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
@@ -25,6 +25,57 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 id,
                 name: name.into(),
             })
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "ns",
+            sig: "ns(name) -> Netns",
+            doc: "A namespace the lab already has, by name: one made earlier, or, in `nslab repl --attach LAB`, one the kept lab made.",
+            example: "let a = ns(\"a\");",
+        },
+        move |name: &str| -> Res<Netns> {
+            let id = c.lab()?.lab_netns(name).map_err(err)?;
+            Ok(Netns {
+                id,
+                name: name.into(),
+            })
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "lab",
+            sig: "lab() -> #{name, namespaces, links}",
+            doc: "The lab's name, its namespaces (as Netns) and their links but lo (as Link), then the links it made outside them; in `nslab repl --attach LAB`, the kept lab's too.",
+            example: "for n in lab().namespaces { print(n.name); }",
+        },
+        move || -> Res<Map> {
+            let mut lab = c.lab()?;
+            let parts = lab.parts().map_err(err)?;
+            let mut nss = Array::new();
+            let mut links = Array::new();
+            for p in parts {
+                let ns = Netns {
+                    id: p.ns,
+                    name: p.ns_name.into(),
+                };
+                match p.link {
+                    None => nss.push(Dynamic::from(ns)),
+                    Some(l) => links.push(Dynamic::from(Link {
+                        ns,
+                        name: l.into(),
+                    })),
+                }
+            }
+            let mut m = Map::new();
+            m.insert("name".into(), lab.name().into());
+            m.insert("namespaces".into(), Dynamic::from_array(nss));
+            m.insert("links".into(), Dynamic::from_array(links));
+            Ok(m)
         },
     );
     r.func(

@@ -83,7 +83,12 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                     "check the directory exists and is writable",
                 )
             })?;
-            println!("saved to {path}: rebuild the lab with `nslab run {path}`");
+            match c.attached_lab() {
+                Some(lab) => println!(
+                    "saved to {path}: replay it on kept lab '{lab}' with `nslab repl --attach {lab} {path}`"
+                ),
+                None => println!("saved to {path}: rebuild the lab with `nslab run {path}`"),
+            }
             Ok(())
         },
     );

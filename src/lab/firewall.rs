@@ -45,6 +45,32 @@ impl Lab {
         format!("nslab-{}", self.name)
     }
 
+    /// Does the lab's table exist in `id`? Known for namespaces the lab
+    /// made; in one a kept lab made before an `nslab repl --attach` session
+    /// took it over (no journal step says), asked of nft once: the table
+    /// with the lab's owner set in it.
+    fn has_table(&mut self, id: NsId) -> Result<bool> {
+        if self.nft_tables.contains(&id) {
+            return Ok(true);
+        }
+        if !self.sp.is_adopted(id) || nft::program().is_none() {
+            return Ok(false);
+        }
+        let prog = self.nft_program()?;
+        let table = self.table_name();
+        let owner = ledger::owner_set(&self.header.id);
+        let fd = self.sp.fd(id).map_err(|e| {
+            LabError::kernel("look for the lab's nf_tables table", &self.where_(id), e)
+        })?;
+        let has = nft::has_set(fd.as_fd(), &prog, &table, &owner).map_err(|e| {
+            LabError::kernel("look for the lab's nf_tables table", &self.where_(id), e)
+        })?;
+        if has {
+            self.nft_tables.insert(id);
+        }
+        Ok(has)
+    }
+
     /// The `nft` binary, looked up once.
     fn nft_program(&mut self) -> Result<PathBuf> {
         if let Some(p) = &self.nft_prog {
@@ -168,7 +194,7 @@ impl Lab {
     fn transaction(&mut self, id: NsId, ops: &[&Op]) -> Result<()> {
         let prog = self.nft_program()?;
         let table = self.table_name();
-        let first = !self.nft_tables.contains(&id);
+        let first = !self.has_table(id)?;
         let owner = ledger::owner_set(&self.header.id);
         let mut rules = Ruleset::new(&table, first.then_some(owner.as_str()));
         for op in ops {
@@ -220,7 +246,7 @@ impl Lab {
         let where_ = self.where_(id);
         let gone = |e| LabError::kernel("read the rule counters", &where_, e);
         self.sp.fd(id).map_err(gone)?;
-        if !self.nft_tables.contains(&id) {
+        if !self.has_table(id)? {
             return Ok(Vec::new());
         }
         let prog = self.nft_program()?;

@@ -41,9 +41,26 @@ pub struct Header {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 enum Line {
-    Step { seq: u64, undo: Undo },
-    Cancel { cancel: u64 },
-    Kept { kept: bool },
+    Step {
+        seq: u64,
+        undo: Undo,
+    },
+    Cancel {
+        cancel: u64,
+    },
+    Kept {
+        kept: bool,
+    },
+    /// An `nslab repl --attach` session took the (kept) lab: its pid and
+    /// start time, for `ls` and for the error a second attach gets.
+    Attached {
+        attached: u32,
+        start: u64,
+    },
+    /// That session ended (the lab stays kept).
+    Detached {
+        detached: u32,
+    },
 }
 
 /// An open journal the running lab appends to (and holds locked).
@@ -51,6 +68,9 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     seq: u64,
+    /// Opened by `attach` (an `nslab repl --attach` session): says so when
+    /// it lets go (`mark_kept`).
+    attached: bool,
 }
 
 pub fn path_for(lab: &str) -> PathBuf {
@@ -182,7 +202,121 @@ impl Journal {
                 ));
             }
         }
-        Ok(Journal { path, file, seq: 0 })
+        Ok(Journal {
+            path,
+            file,
+            seq: 0,
+            attached: false,
+        })
+    }
+
+    /// Takes the journal of kept lab `lab` for an `nslab repl --attach`
+    /// session: its lock (held, as a running lab holds it, until this
+    /// process ends), then the journal read afresh under it. What the session
+    /// builds is appended to the same journal, numbered after the steps
+    /// there, so `nslab down` undoes the lab and the session's additions as
+    /// one. Refuses a lab that is missing, running, attached by another
+    /// session, left behind by a crash without being kept, or isolated.
+    pub fn attach(lab: &str) -> Result<(Journal, Record)> {
+        names::check_labname(lab)?;
+        let path = path_for(lab);
+        if fs::symlink_metadata(&path).is_err() {
+            return Err(LabError::new(
+                format!("there is no lab named '{lab}'"),
+                "`nslab ls` lists the labs; make a kept one with `nslab run --keep FILE` (or keep() in the script)",
+            ));
+        }
+        let file = open_checked_with(&path, OpenOptions::new().append(true))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let rec = read(&path)?;
+                return Err(match rec.attached_by() {
+                    Some(pid) => LabError::new(
+                        format!(
+                            "lab '{lab}' is attached by another `nslab repl --attach` session (pid {pid})"
+                        ),
+                        format!(
+                            "one session at a time: end that one (Ctrl-D or `exit` in it, or `kill {pid}`), then attach again"
+                        ),
+                    ),
+                    None if rec.kept => LabError::new(
+                        format!(
+                            "lab '{lab}' is in use by another nslab (an attach or a `nslab down` under way)"
+                        ),
+                        "try again in a moment; `nslab ls` shows its state",
+                    ),
+                    None => LabError::new(
+                        format!(
+                            "lab '{lab}' is running (pid {}), not kept: only a kept lab can be attached",
+                            rec.header.pid
+                        ),
+                        format!(
+                            "a running lab belongs to its script; run it with `nslab run --keep` (or call keep() in it), let it finish, then `nslab repl --attach {lab}`"
+                        ),
+                    ),
+                });
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(LabError::new(
+                    format!("cannot lock {}: {e}", path.display()),
+                    "check the file system under /run/nslab",
+                ));
+            }
+        }
+        // A `nslab down` may have removed the journal between the open and
+        // the lock: then the lab is gone.
+        let meta = file.metadata().map_err(io_err)?;
+        let now = fs::symlink_metadata(&path).ok();
+        if meta.nlink() == 0 || now.is_none_or(|m| (m.dev(), m.ino()) != (meta.dev(), meta.ino())) {
+            return Err(LabError::new(
+                format!("lab '{lab}' was taken down just now"),
+                "`nslab ls` lists the labs there are",
+            ));
+        }
+        let rec = read(&path)?;
+        if rec.torn {
+            return Err(LabError::new(
+                format!(
+                    "the journal of lab '{lab}' ends with a line cut short (its last writer crashed mid-write)"
+                ),
+                format!(
+                    "nothing can be added after it; `nslab down {lab}` still takes the lab down"
+                ),
+            ));
+        }
+        if rec.header.isolated {
+            return Err(LabError::new(
+                format!("lab '{lab}' is an isolated lab, which cannot be attached"),
+                "an isolated lab lives in private namespaces that end with its process; attach works on kept host-mode labs (`sudo nslab run --keep FILE`)",
+            ));
+        }
+        if !rec.kept {
+            return Err(LabError::new(
+                // (Its process is gone: the lock was free.)
+                format!(
+                    "lab '{lab}' was not kept: it was left behind by pid {}, which is gone",
+                    rec.header.pid
+                ),
+                format!(
+                    "only a kept lab (`nslab run --keep`, keep()) can be attached; remove what is left of this one with `nslab down {lab}`"
+                ),
+            ));
+        }
+        crate::net::exec::keep_from_children(std::os::fd::AsRawFd::as_raw_fd(&file));
+        let mut j = Journal {
+            path,
+            file,
+            seq: rec.last_seq,
+            attached: true,
+        };
+        let pid = std::process::id();
+        let start = crate::net::exec::start_time(pid).unwrap_or(0);
+        j.append(&Line::Attached {
+            attached: pid,
+            start,
+        })?;
+        Ok((j, rec))
     }
 
     fn append(&mut self, line: &Line) -> Result<()> {
@@ -211,7 +345,13 @@ impl Journal {
     }
 
     pub fn mark_kept(&mut self) -> Result<()> {
-        self.append(&Line::Kept { kept: true })
+        self.append(&Line::Kept { kept: true })?;
+        if self.attached {
+            self.append(&Line::Detached {
+                detached: std::process::id(),
+            })?;
+        }
+        Ok(())
     }
 
     /// Teardown finished: the lab is gone, and so is its journal.
@@ -241,7 +381,17 @@ pub struct Record {
     pub path: PathBuf,
     pub header: Header,
     pub steps: Vec<Undo>,
+    /// The journal number of each step (same order as `steps`).
+    pub seqs: Vec<u64>,
+    /// The highest step number in the journal, cancelled ones included.
+    pub last_seq: u64,
     pub kept: bool,
+    /// The `nslab repl --attach` session that took the lab last and has
+    /// not let go: (pid, start time).
+    pub attached: Option<(u32, u64)>,
+    /// The last line was cut short (a crash mid-write): nothing may be
+    /// appended after it, or the journal would no longer read.
+    pub torn: bool,
 }
 
 impl Record {
@@ -280,8 +430,23 @@ impl Record {
         }
     }
 
+    /// The pid of the `nslab repl --attach` session working on the lab,
+    /// if there is one: the journal names it, and that very process (by its
+    /// start time) still runs. (One killed without letting go is no one.)
+    pub fn attached_by(&self) -> Option<u32> {
+        let (pid, start) = self.attached?;
+        (crate::net::exec::start_time(pid) == Some(start)).then_some(pid)
+    }
+
     pub fn status(&self) -> String {
-        match (self.alive(), self.kept) {
+        let alive = self.alive();
+        if alive
+            && self.kept
+            && let Some(pid) = self.attached_by()
+        {
+            return format!("kept, attached by pid {pid}");
+        }
+        match (alive, self.kept) {
             (true, _) => format!("running, pid {}", self.header.pid),
             (false, true) => "kept".into(),
             (false, false) => format!("left behind by pid {}, which is gone", self.header.pid),
@@ -292,8 +457,12 @@ impl Record {
 /// Opens a journal only if it can be trusted: a regular file (not a link)
 /// owned by this user and writable by nobody else.
 fn open_checked(path: &Path) -> Result<File> {
-    let f = OpenOptions::new()
-        .read(true)
+    open_checked_with(path, OpenOptions::new().read(true))
+}
+
+/// `open_checked` with other open options (e.g. appending).
+fn open_checked_with(path: &Path, opts: &mut OpenOptions) -> Result<File> {
+    let f = opts
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| {
@@ -368,7 +537,9 @@ pub fn read(path: &Path) -> Result<Record> {
         )));
     }
     let mut steps: Vec<(u64, Undo)> = Vec::new();
+    let mut last_seq = 0;
     let mut kept = false;
+    let mut attached = None;
     let mut torn: Option<usize> = None;
     for (i, line) in lines.enumerate() {
         let line = line.map_err(|e| bad(e.to_string()))?;
@@ -380,20 +551,38 @@ pub fn read(path: &Path) -> Result<Record> {
             Ok(Line::Step { seq, undo }) => {
                 undo.validate(&header)
                     .map_err(|why| bad(format!("line {n}: {why}")))?;
+                last_seq = last_seq.max(seq);
                 steps.push((seq, undo));
             }
             Ok(Line::Cancel { cancel }) => steps.retain(|(s, _)| *s != cancel),
             Ok(Line::Kept { kept: k }) => kept = k,
+            Ok(Line::Attached {
+                attached: pid,
+                start,
+            }) => {
+                if pid <= 1 || pid > i32::MAX as u32 {
+                    return Err(bad(format!(
+                        "line {n}: {pid} is not a process that could have attached"
+                    )));
+                }
+                attached = Some((pid, start));
+            }
+            Ok(Line::Detached { .. }) => attached = None,
             // A torn last line (crash mid-write) is skipped; anywhere else
             // an unreadable line means the file is not what nslab wrote.
             Err(_) => torn = Some(n),
         }
     }
+    let (seqs, steps) = steps.into_iter().unzip();
     Ok(Record {
         path: path.to_path_buf(),
         header,
-        steps: steps.into_iter().map(|(_, u)| u).collect(),
+        steps,
+        seqs,
+        last_seq,
         kept,
+        attached,
+        torn: torn.is_some(),
     })
 }
 
@@ -414,4 +603,80 @@ pub fn list() -> Vec<std::result::Result<Record, (PathBuf, LabError)>> {
         Err((p, _)) => p.clone(),
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `lines` as the journal of lab "x" in a fresh directory.
+    fn journal(lines: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        let header =
+            r#"{"lab":"x","pid":5,"start":0,"id":"","script":"","started":0,"isolated":false}"#;
+        let text: String = std::iter::once(header)
+            .chain(lines.iter().copied())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        (dir, path)
+    }
+
+    const NETNS_A: &str = r#"{"seq":1,"undo":{"op":"delete_netns","name":"a","dev":4,"ino":10}}"#;
+
+    /// An attached session's lines: its steps are numbered after the lab's
+    /// (cancelled ones too), and it is named until it lets go.
+    #[test]
+    fn a_session_s_lines_read_back() {
+        let (_d, path) = journal(&[
+            NETNS_A,
+            r#"{"seq":2,"undo":{"op":"delete_netns","name":"b","dev":4,"ino":11}}"#,
+            r#"{"cancel":2}"#,
+            r#"{"kept":true}"#,
+            r#"{"attached":77,"start":9}"#,
+            r#"{"seq":3,"undo":{"op":"delete_netns","name":"c","dev":4,"ino":12}}"#,
+        ]);
+        let rec = read(&path).unwrap();
+        assert!(rec.kept && !rec.torn);
+        assert_eq!(rec.seqs, vec![1, 3]);
+        assert_eq!(rec.last_seq, 3);
+        assert_eq!(rec.attached, Some((77, 9)));
+        let (_d, path) = journal(&[
+            NETNS_A,
+            r#"{"kept":true}"#,
+            r#"{"attached":77,"start":9}"#,
+            r#"{"kept":true}"#,
+            r#"{"detached":77}"#,
+        ]);
+        let rec = read(&path).unwrap();
+        assert_eq!(rec.attached, None);
+        assert_eq!(rec.last_seq, 1);
+    }
+
+    #[test]
+    fn a_session_line_naming_no_process_is_refused() {
+        for pid in ["0", "1", "4294967295"] {
+            let line = format!(r#"{{"attached":{pid},"start":9}}"#);
+            let (_d, path) = journal(&[NETNS_A, r#"{"kept":true}"#, &line]);
+            let e = read(&path).unwrap_err();
+            assert!(
+                e.message
+                    .contains("is not a process that could have attached"),
+                "{pid}: {}",
+                e.message
+            );
+        }
+    }
+
+    /// A torn last line is skipped when reading, but attach must not write
+    /// after it: the record says so.
+    #[test]
+    fn a_torn_last_line_is_reported() {
+        let (_d, path) = journal(&[NETNS_A, r#"{"kept":true}"#, r#"{"seq":2,"und"#]);
+        let rec = read(&path).unwrap();
+        assert!(rec.torn && rec.kept);
+        assert_eq!(rec.steps.len(), 1);
+    }
 }

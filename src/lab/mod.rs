@@ -1,6 +1,7 @@
 //! The Lab: every operation is a ledger entry plus a backend call, so
 //! whatever a script builds can be torn down, in reverse, whatever happens.
 
+mod attach;
 mod capture;
 pub mod error;
 mod explain;
@@ -196,6 +197,8 @@ pub struct Lab {
     /// fails, a counter that rose meanwhile says why.
     kstat: kstat::Watch,
     keep: bool,
+    /// An `nslab repl --attach` session on a kept lab (see attach.rs).
+    attached: bool,
     cancel: Cancel,
     name: String,
     /// Who this run of the lab is (journaled first): its name and id mark
@@ -268,7 +271,12 @@ impl Lab {
             isolated: cfg.isolated,
         };
         let journal = Journal::create(&header)?;
-        Ok(Lab {
+        Ok(Lab::with(sp, journal, header, cfg.cancel))
+    }
+
+    /// A lab with nothing in it yet, on `journal`, run as `header` says.
+    fn with(sp: Spaces, journal: Journal, header: Header, cancel: Cancel) -> Lab {
+        Lab {
             sp,
             ledger: Vec::new(),
             journal: Some(journal),
@@ -277,7 +285,7 @@ impl Lab {
             listeners: Vec::new(),
             procs: Vec::new(),
             unit: None,
-            isolated: cfg.isolated,
+            isolated: header.isolated,
             nft_tables: HashSet::new(),
             pending: Vec::new(),
             nft_prog: None,
@@ -290,12 +298,13 @@ impl Lab {
             ping_socks: HashMap::new(),
             ifindex: HashMap::new(),
             keep: false,
-            cancel: cfg.cancel,
-            name: cfg.name,
+            attached: false,
+            cancel,
+            name: header.lab.clone(),
             header,
             torn_down: false,
             fullest: None,
-        })
+        }
     }
 
     pub fn name(&self) -> &str {

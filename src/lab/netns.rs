@@ -10,7 +10,7 @@ impl Lab {
             return Err(LabError::new(
                 format!("namespace '{name}' already exists: this lab made it earlier"),
                 format!(
-                    "use the handle the first netns(\"{name}\") returned, or pick another name"
+                    "use the handle the first netns(\"{name}\") returned (ns(\"{name}\") hands it out again), or pick another name"
                 ),
             ));
         }

@@ -10,18 +10,23 @@ impl Lab {
     /// namespace, which needs no journal: it dies with nslab.
     pub(super) fn unit(&mut self) -> Result<()> {
         if self.unit.is_none() {
-            let cgroup = match unit::cgroup_path(&self.name).filter(|_| !self.isolated) {
-                Some(path) => {
-                    let undo = Undo::KillCgroup {
-                        path: path.display().to_string(),
-                    };
-                    self.recorded(None, undo, |_| {
-                        unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
-                    })
-                    .ok()
-                }
-                None => None,
-            };
+            // An attached session's processes end with it, as a kept lab's
+            // end with the lab's process: a PID namespace does that, and a
+            // cgroup named after this pid would not pass the journal's
+            // check (it names the lab's own process).
+            let cgroup =
+                match unit::cgroup_path(&self.name).filter(|_| !self.isolated && !self.attached) {
+                    Some(path) => {
+                        let undo = Undo::KillCgroup {
+                            path: path.display().to_string(),
+                        };
+                        self.recorded(None, undo, |_| {
+                            unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
+                        })
+                        .ok()
+                    }
+                    None => None,
+                };
             let made = match cgroup {
                 Some(c) => Unit::Cgroup(c),
                 None => Unit::PidNs(unit::PidNs::start().map_err(|e| {

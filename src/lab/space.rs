@@ -36,6 +36,9 @@ struct Entry {
     rtnl: Option<(Rtnl, RtnlTask)>,
     /// Made by this lab (deleting it undoes everything inside).
     created: bool,
+    /// Made by the kept lab an `nslab repl --attach` session works on (so
+    /// also `created`): what it holds was made before this process.
+    adopted: bool,
 }
 
 /// A namespace made but not named yet (see `Spaces::make`).
@@ -78,6 +81,7 @@ impl Spaces {
                 fd: Some(host),
                 rtnl: None,
                 created: false,
+                adopted: false,
             }],
             spare: None,
             make_spares: !ns::inherits_from_creator(),
@@ -105,6 +109,42 @@ impl Spaces {
 
     pub fn is_created(&self, id: NsId) -> bool {
         self.entries[id].created
+    }
+
+    /// The namespaces this lab made (or adopted) that are still open, in
+    /// the order they were made.
+    pub fn created(&self) -> Vec<NsId> {
+        (0..self.entries.len())
+            .filter(|i| self.entries[*i].created && self.entries[*i].fd.is_some())
+            .collect()
+    }
+
+    pub fn is_adopted(&self, id: NsId) -> bool {
+        self.entries[id].adopted
+    }
+
+    /// Takes namespace `name`, made by a kept lab (its journal says with
+    /// nsfs identity `(dev, ino)`), as one this lab made: an `nslab repl
+    /// --attach` session builds on it, and `nslab down` deletes it. `None`
+    /// when the name is gone or now names another namespace (someone
+    /// deleted it, and maybe made another): that one is not the lab's.
+    pub fn adopt(&mut self, name: &str, dev: u64, ino: u64) -> Result<Option<NsId>> {
+        let fd = match ns::open_named(name) {
+            Ok(fd) => fd,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if ns::identity(fd.as_fd())? != (dev, ino) {
+            return Ok(None);
+        }
+        self.entries.push(Entry {
+            r: NsRef::Named(name.to_string()),
+            fd: Some(fd),
+            rtnl: None,
+            created: true,
+            adopted: true,
+        });
+        Ok(Some(self.entries.len() - 1))
     }
 
     /// The namespace this lab made under `name`, if it is still open.
@@ -168,6 +208,7 @@ impl Spaces {
             fd: Some(fd),
             rtnl: None,
             created: false,
+            adopted: false,
         });
         Ok(self.entries.len() - 1)
     }
@@ -202,6 +243,7 @@ impl Spaces {
             fd: Some(fd),
             rtnl: Some((r.clone(), task)),
             created: true,
+            adopted: false,
         });
         let id = self.entries.len() - 1;
         // lo is always ifindex 1 in a fresh namespace. The caller records

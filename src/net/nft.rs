@@ -663,6 +663,16 @@ pub fn has_table(ns: BorrowedFd<'_>, nft: &Path, name: &str) -> Result<bool> {
     }
 }
 
+/// `nft list set inet TABLE SET` succeeds: the table exists in `ns` and
+/// holds that set (a lab's table carries its owner set).
+pub fn has_set(ns: BorrowedFd<'_>, nft: &Path, table: &str, set: &str) -> Result<bool> {
+    match run(ns, nft, &["list", "set", "inet", table, set], "") {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_errno() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs `nft ARGS…` inside `ns` with `input` on its stdin; its stdout, or
 /// its first error line.
 fn run(ns: BorrowedFd<'_>, nft: &Path, args: &[&str], input: &str) -> Result<String> {
