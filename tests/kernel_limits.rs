@@ -70,7 +70,11 @@ while r.ok && t < 9 {
 print(`ok=${r.ok}`);
 print(`why=${r.why}`);
 print(r.output);
-for t in 10..=17 {
+a.exec(["ip", "-n", "filler", "-batch", "top10.batch"]);
+let said = "reached";
+try { a.expect_reach("10.77.0.10", #{timeout_ms: 200}); } catch (e) { said = e.message; }
+print(`expect_reach: ${said}`);
+for t in 11..=17 {
     a.exec(["ip", "-n", "filler", "-batch", `top${t}.batch`]);
     let up = a.connect(`10.77.0.${t}`, #{port: 80, timeout_ms: 200});
     print(`connect .${t} gave ${up}; again`);
@@ -78,7 +82,7 @@ for t in 10..=17 {
 "#;
 
 #[test]
-fn a_full_neighbour_table_is_named_by_ping_and_connect() {
+fn a_full_neighbour_table_is_named_by_ping_expect_reach_and_connect() {
     let thresh3 = arp_thresh3();
     let d = Dir::new();
     // More than the limit: whatever the machine holds already, the kernel
@@ -143,10 +147,19 @@ ip netns del filler
         "r.output does not name the full table:\n{}",
         run.all()
     );
+    // expect_reach() walks the path and sends a probe: the walk finds
+    // nothing wrong, the counter that rose is the reason.
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("expect_reach: ") && l.contains(&full)),
+        "expect_reach does not name the full table:\n{}",
+        run.all()
+    );
     // connect() has no result to carry a reason: it is an error, not false.
     assert_report(
         &run,
-        "limits.rhai:21:",
+        "limits.rhai:25:",
         &format!("(tcp) is reachable from 'a': {full}"),
         "wait for the other lab to end, or raise net.ipv4.neigh.default.gc_thresh3 on the host",
     );
