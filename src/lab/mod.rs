@@ -287,10 +287,6 @@ impl Lab {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Runs `change` with `undo` recorded: in the journal before the change,
     /// in the ledger after it succeeded. Changes inside namespaces this lab
     /// created need no record: deleting the namespace undoes them.
