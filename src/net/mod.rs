@@ -3,6 +3,7 @@
 //! iproute2 command it replaces.
 
 pub mod exec;
+pub mod fdlimit;
 pub mod kstat;
 pub mod nft;
 pub mod ns;
