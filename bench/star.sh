@@ -8,8 +8,12 @@
 # attached to br0; lo up everywhere. Then h1 pings h2..h(PINGS+1) once
 # (PINGS defaults to N-1); then `ip netns del` for each namespace. Prints
 # `phase build S`, `phase pings S` and `ping failures K` like the others.
-# IPV6=off disables IPv6 in every namespace before its links exist (as
-# `star.rhai --set ipv6=false` does).
+# IPV6: on (the default) as nslab: the hosts' eth0 have IPv6, the bridge
+# ports none (their address generation set to none before they come up);
+# kernel: every link as the kernel has it; off: IPv6 disabled in every
+# namespace before its links exist (as `star.rhai --set ipv6=off` does).
+# Past 1000 hosts, every further 1000 go on a bridge of their own, joined to
+# br0 by a veth, as topo::star does.
 #
 # It changes the network of wherever it runs: bench/run runs it only inside
 # a private, throwaway host (unshare --user --net --mount).
@@ -29,17 +33,30 @@ phase() { # NAME START_US
 
 t=${EPOCHREALTIME/[.,]/}
 ip netns add sw
-[ "$ipv6" = on ] || ip netns exec sw sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+[ "$ipv6" != off ] || ip netns exec sw sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 ip -n sw link set lo up
 ip -n sw link add br0 type bridge
 ip -n sw link set br0 up
+# A new port, into bridge $2 and up; with ipv6=on without IPv6 of its own.
+port() {
+    [ "$ipv6" != on ] || ip -n sw link set "$1" addrgenmode none
+    ip -n sw link set "$1" master "$2"
+    ip -n sw link set "$1" up
+}
 for ((i = 1; i <= n; i++)); do
+    k=$(((i - 1) / 1000))
+    if ((k > 0 && (i - 1) % 1000 == 0)); then
+        ip -n sw link add "br$k" type bridge
+        ip -n sw link set "br$k" up
+        ip -n sw link add "up$k" type veth peer name "dn$k"
+        port "up$k" br0
+        port "dn$k" "br$k"
+    fi
     ip netns add "h$i"
-    [ "$ipv6" = on ] || ip netns exec "h$i" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+    [ "$ipv6" != off ] || ip netns exec "h$i" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
     ip -n "h$i" link set lo up
     ip -n "h$i" link add eth0 type veth peer name "p$i" netns sw
-    ip -n sw link set "p$i" master br0
-    ip -n sw link set "p$i" up
+    port "p$i" "br$k"
     ip -n "h$i" addr add "10.0.$((i / 256)).$((i % 256))/16" dev eth0
     ip -n "h$i" link set eth0 up
 done

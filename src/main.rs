@@ -18,9 +18,11 @@ mod reference;
 mod repl;
 mod stdlib;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use clap::Parser;
 use miette::Report;
@@ -226,17 +228,25 @@ fn run(
         .display()
         .to_string();
     let name = name.unwrap_or_else(|| lab_name(file));
-    let Some((lab, isolated)) = start_lab(name, script, isolated_flag, keep, &cancel) else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-    let lab_name = lab.name().to_string();
-    ctx.set_lab(lab);
-    // After isolation (it starts a thread); a line on stderr only when that
-    // is a terminal.
-    let mut progress = progress::start();
+    let lab_name = name.clone();
+    // The lab starts at the script's first call that needs it: a script
+    // that builds nothing starts nothing (no runtime, worker thread or
+    // journal), and an error starting it shows at that call.
+    let isolated = isolated_flag || !isolate::is_root();
+    let c = cancel.clone();
+    // The progress line starts with the lab: after isolation (it starts a
+    // thread), and only when stderr is a terminal.
+    let progress: Rc<RefCell<Option<progress::Progress>>> = Rc::default();
+    let shown = progress.clone();
+    ctx.set_starter(Box::new(move || {
+        let isolated = isolate_err(isolated_flag, keep)?;
+        let lab = open_lab_err(name, script, isolated, keep, &c)?;
+        *shown.borrow_mut() = progress::start();
+        Ok(lab)
+    }));
     // Rules still queued are applied now: the script's last calls.
     let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
-    if let Some(p) = &mut progress {
+    if let Some(p) = progress.borrow_mut().as_mut() {
         p.stop();
     }
 
@@ -314,14 +324,20 @@ pub(crate) fn start_lab(
 /// Enters isolated mode when asked for, or when not root (rootless);
 /// returns whether the lab is isolated. Once per process, before any thread.
 pub(crate) fn isolate(isolated_flag: bool, keep: bool) -> Option<bool> {
+    isolate_err(isolated_flag, keep)
+        .map_err(print_lab_error)
+        .ok()
+}
+
+/// `isolate`, the error returned instead of printed.
+fn isolate_err(isolated_flag: bool, keep: bool) -> Result<bool, LabError> {
     // Isolation comes before any thread exists (the runtime, the worker).
     let rootless = !isolate::is_root();
     let isolated = isolated_flag || rootless;
     if isolated {
         if let Err(e) = isolate::enter() {
             let help = e.help();
-            print_lab_error(LabError::new(e.to_string(), help));
-            return None;
+            return Err(LabError::new(e.to_string(), help));
         }
         if rootless && !isolated_flag {
             eprintln!(
@@ -334,7 +350,7 @@ pub(crate) fn isolate(isolated_flag: bool, keep: bool) -> Option<bool> {
             );
         }
     }
-    Some(isolated)
+    Ok(isolated)
 }
 
 /// Opens a lab (after `isolate`). Errors are printed here.
@@ -345,29 +361,32 @@ pub(crate) fn open_lab(
     keep: bool,
     cancel: &cancel::Cancel,
 ) -> Option<Lab> {
-    let lab = match Lab::new(LabConfig {
+    open_lab_err(name, script, isolated, keep, cancel)
+        .map_err(print_lab_error)
+        .ok()
+}
+
+/// `open_lab`, the error returned instead of printed.
+fn open_lab_err(
+    name: String,
+    script: String,
+    isolated: bool,
+    keep: bool,
+    cancel: &cancel::Cancel,
+) -> Result<Lab, LabError> {
+    let mut lab = Lab::new(LabConfig {
         name,
         script,
         isolated,
         cancel: cancel.clone(),
-    }) {
-        Ok(l) => l,
-        Err(e) => {
-            print_lab_error(e);
-            return None;
-        }
-    };
-    let lab = {
-        let mut lab = lab;
-        if keep {
-            lab.keep();
-        }
-        if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
-            print_lab_error(e);
-        }
-        lab
-    };
-    Some(lab)
+    })?;
+    if keep {
+        lab.keep();
+    }
+    if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
+        print_lab_error(e);
+    }
+    Ok(lab)
 }
 
 /// Tears the lab down (unless kept) and reports what could not be undone;

@@ -319,7 +319,7 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
         (
             "bridge(a, \"br0\").attach(c[0], #{isloated: true});",
             "unknown port option 'isloated'",
-            "isolated, hairpin, cost, priority, vlans, pvid and untagged",
+            "isolated, hairpin, cost, priority, vlans, pvid, untagged and ipv6",
         ),
         (
             "bridge(a, \"br0\").attach(c[0], #{priority: 64});",
@@ -488,4 +488,40 @@ fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
     );
     assert!(o.stdout.contains("SAME"), "{out}");
     assert!(o.stdout.contains("priority 2 cost 3"), "{out}");
+}
+
+#[test]
+fn bridge_ports_have_no_ipv6_of_their_own_and_hosts_keep_theirs() {
+    // pa, pb: plain ports (no IPv6); pc: #{ipv6: true} (the kernel's
+    // default); pd: given an address before attach, pe: after (both keep
+    // it); br0 itself as the kernel has it. IPv6 between the hosts over the
+    // bridge still works: their own links keep IPv6.
+    let o = run_isolated(
+        "v6.rhai",
+        r#"
+let sw = netns("sw"); let a = netns("a"); let b = netns("b");
+let br = bridge(sw, "br0");
+let ca = veth(a, "eth0", sw, "pa"); br.attach(ca[1]);
+let cb = veth(b, "eth0", sw, "pb"); br.attach(cb[1]);
+let cc = veth(sw, "pc", sw, "qc"); br.attach(cc[0], #{ipv6: true});
+let cd = veth(a, "eth1", sw, "pd"); cd[1].addr("10.9.0.1/24"); br.attach(cd[1]);
+let ce = veth(b, "eth1", sw, "pe"); br.attach(ce[1]); ce[1].addr("fd01::1/64");
+ca[0].addr("fd00::1/64"); cb[0].addr("fd00::2/64");
+print("== ping"); print(a.ping("fd00::2", #{count: 1}).ok);
+let show = "for d in pa pb pc pd pe br0; do echo $d $(cat /proc/sys/net/ipv6/conf/$d/disable_ipv6) $(ip -6 -o addr show dev $d scope link | wc -l); done";
+print("== sw"); print(sw.exec(show).stdout);
+print("== a"); print(a.exec("ip -6 -o addr show dev eth0 scope link | wc -l").stdout);
+"#,
+    );
+    o.assert_ok();
+    assert_eq!(section(&o.stdout, "== ping").trim(), "true", "{}", o.stdout);
+    let sw = section(&o.stdout, "== sw");
+    // name, disable_ipv6, link-local addresses
+    for want in ["pa 1 0", "pb 1 0", "pc 0 1", "pd 0 1", "pe 0 1"] {
+        assert!(
+            sw.lines().any(|l| l.trim() == want),
+            "no '{want}' in:\n{sw}"
+        );
+    }
+    assert_eq!(section(&o.stdout, "== a").trim(), "1", "{}", o.stdout);
 }

@@ -182,6 +182,8 @@ fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
 #[test]
 fn a_hostile_journal_is_refused_whole() {
     let d = Dir::new();
+    // x.rhai builds a namespace: a lab (and its journal) starts at the
+    // script's first call that builds something.
     let o = private_host(
         &d,
         &format!(
@@ -193,7 +195,7 @@ fn a_hostile_journal_is_refused_whole() {
              {}chmod 666 /run/nslab/open.json\n\"$NSLAB\" down open; echo open=$?\n\
              ln -s /tmp/t/victim /run/nslab/link.json\n\
              \"$NSLAB\" down link; echo link=$?\n\
-             echo 'print(1);' > x.rhai\n\"$NSLAB\" run --name link x.rhai; echo run=$?\n\
+             echo 'netns(\"a\");' > x.rhai\n\"$NSLAB\" run --name link x.rhai; echo run=$?\n\
              \"$NSLAB\" ls\n",
             journal(
                 "evil",

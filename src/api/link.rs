@@ -10,7 +10,7 @@ use super::{Ctx, Doc, Link, Netns, Registrar, Res, bad, err};
 use crate::lab::{AttachOpts, BridgeOpts, PortVlan};
 
 const BRIDGE_KEYS: &str = "stp, vlan_filtering, ageing_s, forward_delay_s, hello_s and max_age_s";
-const PORT_KEYS: &str = "isolated, hairpin, cost, priority, vlans, pvid and untagged";
+const PORT_KEYS: &str = "isolated, hairpin, cost, priority, vlans, pvid, untagged and ipv6";
 
 /// Seconds as the kernel takes them: centiseconds.
 fn centis(v: &Dynamic, key: &str, lo: f64, hi: f64, example: &str) -> Res<u32> {
@@ -67,6 +67,7 @@ fn attach_opts(m: &Map) -> Res<AttachOpts> {
             "vlans" => tagged = vids(v, k)?,
             "untagged" => untagged = vids(v, k)?,
             "pvid" => pvid = Some(int_in(v, k, 1, 4094, "pvid: 10")? as u16),
+            "ipv6" => o.ipv6 = bool_opt(v, k)?,
             other => {
                 return Err(bad(
                     format!("unknown port option '{other}'"),
@@ -153,8 +154,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let attach_doc = Doc {
         area: "links",
         name: "attach",
-        sig: "br.attach(link) / br.attach(link, #{isolated, hairpin, cost, priority, vlans, pvid, untagged})",
-        doc: "Plug link into the bridge br and bring it up (`ip link set LINK master BR up`), with port options (`ip link set LINK type bridge_slave isolated on …`, `bridge vlan add …`); a link the lab did not make gets its old settings back at teardown.",
+        sig: "br.attach(link) / br.attach(link, #{isolated, hairpin, cost, priority, vlans, pvid, untagged, ipv6})",
+        doc: "Plug link into the bridge br and bring it up (`ip link set LINK master BR up`), with port options (`ip link set LINK type bridge_slave isolated on …`, `bridge vlan add …`); a link the lab did not make gets its old settings back at teardown. A port the lab made and gave no address has no IPv6 of its own, as a switch port (`sysctl net.ipv6.conf.LINK.disable_ipv6=1`: no link-local address, DAD or MLD flooded to every port); `ipv6: true` keeps the kernel's default, and `link.addr(…)` turns it back on.",
         example: "br.attach(ends[0]);  br.attach(ends[1], #{isolated: true, cost: 10});",
     };
     let c = ctx.clone();

@@ -33,6 +33,8 @@ use crate::lab::{Lab, LabError, NsId, Refused, Site};
 /// What the API functions share: the lab, and the `--set` parameters.
 pub struct Ctx {
     lab: RefCell<Option<Lab>>,
+    /// Starts the lab at the first call that needs it (`nslab run`).
+    starter: RefCell<Option<Starter>>,
     params: HashMap<String, String>,
     used_params: RefCell<HashSet<String>>,
     /// The registered functions' docs (set once everything is registered);
@@ -46,10 +48,14 @@ pub struct Ctx {
     pub tests: RefCell<checks::Tests>,
 }
 
+/// What starts a lab on first use.
+pub type Starter = Box<dyn FnOnce() -> Result<Lab, LabError>>;
+
 impl Ctx {
     pub fn new(lab: Option<Lab>, params: HashMap<String, String>) -> Rc<Ctx> {
         Rc::new(Ctx {
             lab: RefCell::new(lab),
+            starter: RefCell::new(None),
             params,
             used_params: RefCell::new(HashSet::new()),
             docs: RefCell::new(Vec::new()),
@@ -141,6 +147,12 @@ impl Ctx {
     /// The lab as it is, queued rules left queued: for the calls that
     /// queue rules.
     fn lab_queued(&self) -> Result<RefMut<'_, Lab>, Box<EvalAltResult>> {
+        if self.lab.borrow().is_none() {
+            let start = self.starter.borrow_mut().take();
+            if let Some(start) = start {
+                *self.lab.borrow_mut() = Some(start().map_err(err)?);
+            }
+        }
         let guard = self.lab.borrow_mut();
         RefMut::filter_map(guard, Option::as_mut).map_err(|_| {
             err(LabError::new(
@@ -151,6 +163,12 @@ impl Ctx {
     }
 
     /// Puts the lab in, once it exists (the engine is built before it).
+    /// Starts the lab with `start` at the first call that needs it, so a
+    /// script that builds nothing costs no runtime, thread or journal.
+    pub fn set_starter(&self, start: Starter) {
+        *self.starter.borrow_mut() = Some(start);
+    }
+
     pub fn set_lab(&self, lab: Lab) {
         *self.lab.borrow_mut() = Some(lab);
     }

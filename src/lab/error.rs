@@ -49,6 +49,10 @@ impl LabError {
                 format!("cannot {doing}: the gateway is not on any connected subnet ({what})"),
                 "give the namespace an address in the gateway's subnet first (ns.addr or link.addr)".to_string(),
             ),
+            Some(libc::EMFILE) | Some(libc::ENFILE) => (
+                format!("cannot {doing} ({what}): too many open files"),
+                "a lab holds two open files per namespace (the namespace and its netlink socket): raise the limit on open files (ulimit -n; nslab raises its soft limit to the hard one itself), or build fewer namespaces".to_string(),
+            ),
             Some(libc::EBUSY) => (
                 format!("cannot {doing}: {what} is busy"),
                 "it is in use by something else; free it first".to_string(),

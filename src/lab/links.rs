@@ -8,6 +8,9 @@ use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
 pub struct AttachOpts {
     pub port: PortOpts,
     pub vlans: Vec<PortVlan>,
+    /// Keep the kernel's IPv6 on a bridge port (`#{ipv6: true}`); by
+    /// default a port the lab made, without addresses, has none.
+    pub ipv6: bool,
 }
 
 impl Lab {
@@ -415,6 +418,7 @@ impl Lab {
             }
         }
         self.attach(br_ns, br, link_ns, link)?;
+        self.port_ipv6(br_ns, br, link_ns, link, opts.ipv6)?;
         if !with_opts {
             return Ok(());
         }
@@ -431,6 +435,72 @@ impl Lab {
             let _ = self.sp.block_on(r.set_master(index, None));
         }
         set
+    }
+
+    /// A bridge port is a switch port: it needs no IPv6 address of its own.
+    /// Left as the kernel has it, each port the lab makes gets a link-local
+    /// address and sends duplicate-address detection, MLD reports and router
+    /// solicitations, which the bridge floods to every other port: O(N²)
+    /// packets for N ports, most of a big star's build. So a port the lab
+    /// made and the script gave no address has IPv6 turned off
+    /// (`disable_ipv6`, which also drops the link-local address it got when
+    /// it came up, before its DAD probe, sent up to a second later, goes
+    /// out). Not for links the lab did not make, not for other masters (a
+    /// VRF's links route), and not with `#{ipv6: true}`; `addr` on such a
+    /// port turns IPv6 back on.
+    fn port_ipv6(
+        &mut self,
+        br_ns: NsId,
+        br: &str,
+        link_ns: NsId,
+        link: &str,
+        keep: bool,
+    ) -> Result<()> {
+        let key = (link_ns, link.to_string());
+        if keep {
+            if self.ports_no_ipv6.remove(&key) {
+                self.link_ipv6(link_ns, link, true)?;
+            }
+            return Ok(());
+        }
+        if self.foreign_link(link_ns, link)
+            || self.addressed.contains(&key)
+            || self.ports_no_ipv6.contains(&key)
+        {
+            return Ok(());
+        }
+        if !self.bridges.contains_key(&(br_ns, br.to_string()))
+            && self.link(br_ns, br)?.kind != "bridge"
+        {
+            return Ok(());
+        }
+        if self.link_ipv6(link_ns, link, false)? {
+            self.ports_no_ipv6.insert(key);
+        }
+        Ok(())
+    }
+
+    /// IPv6 on or off on one link (`net.ipv6.conf.LINK.disable_ipv6`).
+    /// False when the kernel has no IPv6 (nothing to turn off).
+    pub(super) fn link_ipv6(&mut self, id: NsId, link: &str, on: bool) -> Result<bool> {
+        // Slashes: link names may hold dots.
+        let key = format!("net/ipv6/conf/{link}/disable_ipv6");
+        let v = if on { "0" } else { "1" };
+        let what = format!("'{link}' in '{}'", self.sp.name(id));
+        match self.sp.run_in(id, move || sysctl::write(&key, v)) {
+            Ok(()) => Ok(true),
+            // No /proc/sys/net/ipv6 at all: a kernel without IPv6.
+            Err(e) if e.raw_errno() == Some(libc::ENOENT) && !on => Ok(false),
+            Err(e) => Err(LabError::kernel(
+                if on {
+                    "turn IPv6 back on on a bridge port"
+                } else {
+                    "turn IPv6 off on a bridge port"
+                },
+                &what,
+                e,
+            )),
+        }
     }
 
     fn port_settings(&mut self, r: &Rtnl, index: u32, opts: &AttachOpts, what: &str) -> Result<()> {

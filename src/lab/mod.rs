@@ -193,6 +193,10 @@ pub struct Lab {
     vxlans: HashMap<(NsId, String), crate::net::rtnl::Vxlan>,
     /// Links brought up since the last probe; see `settle`.
     unsettled: Vec<(NsId, String)>,
+    /// Links the script gave addresses: as bridge ports they keep IPv6.
+    addressed: HashSet<(NsId, String)>,
+    /// Bridge ports whose IPv6 nslab turned off (see `attach_with`).
+    ports_no_ipv6: HashSet<(NsId, String)>,
     /// The kernel's machine-wide counters, read around probes: when one
     /// fails, a counter that rose meanwhile says why.
     kstat: kstat::Watch,
@@ -292,6 +296,8 @@ impl Lab {
             veth_peers: HashMap::new(),
             sub_parents: HashMap::new(),
             vxlans: HashMap::new(),
+            addressed: HashSet::new(),
+            ports_no_ipv6: HashSet::new(),
             unsettled: Vec::new(),
             kstat: kstat::Watch::default(),
             bridges: HashMap::new(),

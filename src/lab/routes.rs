@@ -6,6 +6,13 @@ use super::*;
 impl Lab {
     /// `ip addr add ADDR dev DEV`.
     pub fn add_addr(&mut self, id: NsId, dev: &str, addr: IpNet) -> Result<()> {
+        // A link the script gives addresses keeps (or gets back) its IPv6:
+        // a bridge port had it turned off at attach (see `port_ipv6`).
+        let key = (id, dev.to_string());
+        if self.ports_no_ipv6.remove(&key) {
+            self.link_ipv6(id, dev, true)?;
+        }
+        self.addressed.insert(key);
         let index = match self.ifindex.get(&(id, dev.to_string())) {
             Some(i) => *i,
             None => self.link(id, dev)?.index,

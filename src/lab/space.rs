@@ -1,6 +1,7 @@
 //! The namespaces a lab works in: the host (the namespace nslab started in)
 //! and the ones it opened or created, each with its own netlink socket.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,12 @@ pub struct Spaces {
     spare: Option<Pending<RtnlParts>>,
     /// Off where a namespace made early could differ from one made on time.
     make_spares: bool,
+    /// Namespaces with a netlink socket open, oldest first, and how many may
+    /// stay open: a lab holds one descriptor per namespace and one per
+    /// socket, so in a lab of thousands the oldest sockets are closed (and
+    /// opened again when needed, see `rtnl`) to stay within the limit.
+    open_socks: VecDeque<NsId>,
+    max_socks: usize,
 }
 
 impl Spaces {
@@ -85,6 +92,8 @@ impl Spaces {
             }],
             spare: None,
             make_spares: !ns::inherits_from_creator(),
+            open_socks: VecDeque::new(),
+            max_socks: usize::MAX,
         })
     }
 
@@ -187,6 +196,7 @@ impl Spaces {
         })?;
         let (r, task) = parts.spawn(self.rt.handle());
         self.entries[id].rtnl = Some((r.clone(), task));
+        self.open_socks.push_back(id);
         Ok(r)
     }
 
@@ -221,6 +231,16 @@ impl Spaces {
     /// (see [`NsWorker::unshare_async`]); naming it is a bind mount. A spare
     /// that is never used is freed with the lab.
     pub fn make(&mut self) -> Result<Unnamed> {
+        // Two descriptors per namespace: past a few hundred, the usual soft
+        // limit of 1024 comes near (see `fdlimit`).
+        if self.entries.len() == 256 {
+            crate::net::fdlimit::raise();
+            // Half the descriptors for sockets, the rest for the namespaces
+            // and everything else.
+            self.max_socks = (crate::net::fdlimit::soft() / 2)
+                .saturating_sub(256)
+                .max(256);
+        }
         let pending = match self.spare.take() {
             Some(p) => p,
             None => self.unshare_async()?,
@@ -246,6 +266,8 @@ impl Spaces {
             adopted: false,
         });
         let id = self.entries.len() - 1;
+        self.open_socks.push_back(id);
+        self.trim_socks(id);
         // lo is always ifindex 1 in a fresh namespace. The caller records
         // the namespace only if this returns Ok: on an error, unname it here.
         if let Err(e) = self.block_on(r.set_up(1, true)) {
@@ -266,6 +288,24 @@ impl Spaces {
             let _in_rt = handle.enter();
             rtnl::open()
         })
+    }
+
+    /// Closes the oldest netlink sockets past `max_socks` (never `keep`'s).
+    /// Only here, when a namespace is made: no caller holds another
+    /// namespace's client across that.
+    fn trim_socks(&mut self, keep: NsId) {
+        while self.open_socks.len() > self.max_socks {
+            let Some(old) = self.open_socks.pop_front() else {
+                break;
+            };
+            if old == keep {
+                self.open_socks.push_back(old);
+                continue;
+            }
+            if let Some((_, task)) = self.entries[old].rtnl.take() {
+                task.close(&self.rt);
+            }
+        }
     }
 
     /// Lets go of a namespace: its socket and fd, so the kernel can free it.

@@ -88,6 +88,7 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Com
     let parent = std::process::id() as libc::pid_t;
     unsafe {
         cmd.pre_exec(move || {
+            super::fdlimit::restore_in_child();
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod exec;
+pub mod fdlimit;
 pub mod kstat;
 pub mod nft;
 pub mod ns;

@@ -195,6 +195,7 @@ impl Cgroup {
         // until spawn returns; async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
+                super::fdlimit::restore_in_child();
                 if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(std::io::Error::last_os_error());
                 }

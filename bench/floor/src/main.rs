@@ -7,7 +7,16 @@
 //! joined by a veth to "pI" in sw, attached to br0; lo up everywhere; then h1
 //! pings h2..h(PINGS+1) once (PINGS defaults to N-1); then teardown. Prints
 //! `phase build S`, `phase pings S` and `ping failures K` like the others.
-//! IPV6=off disables IPv6 in every namespace before its links exist.
+//! Past 1000 hosts, every further 1000 go on a bridge of their own (br1,
+//! br2, …, in sw), joined to br0 by a veth (upK on br0, dnK on brK), as
+//! nslab's topo::star does: a Linux bridge takes at most 1023 ports.
+//!
+//! IPV6: `on` (the default) is what nslab does: the hosts' links have IPv6
+//! as the kernel gives it, the bridge ports none (their IPv6 address
+//! generation is set to none before they come up, so they never get a
+//! link-local address, run DAD or send MLD reports); `kernel` leaves every
+//! link at the kernel's default (the ports too: what nslab did before);
+//! `off` disables IPv6 in every namespace before its links exist.
 //!
 //! What makes it the floor (the least work user space can ask of the kernel):
 //! - named namespaces without forking: unshare(CLONE_NEWNET) on this thread
@@ -35,7 +44,8 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use netlink_packet_route::link::{
-    InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkMessage, State,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoVeth, LinkAttribute, LinkFlags,
+    LinkMessage, State,
 };
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
@@ -47,6 +57,8 @@ type Error = Box<dyn std::error::Error>;
 /// The ifindex asked for eth0 in each host namespace (lo is 1; fallback
 /// tunnel devices, if their modules are loaded, take the next few).
 const ETH0_INDEX: u32 = 100;
+/// Hosts per bridge (a Linux bridge takes at most 1023 ports).
+const PER_BRIDGE: usize = 1000;
 /// Requests in flight at once on the sw socket: enough to keep the kernel
 /// busy, few enough that the answers never overflow the socket's buffer.
 const WINDOW: usize = 64;
@@ -126,12 +138,12 @@ fn port_ready(m: &LinkMessage) -> bool {
 
 /// Is every link ready to carry the pings? (One dump in sw, one get per host,
 /// pipelined.)
-async fn all_ready(sw: &Handle, br: u32, hosts: &[Ns]) -> Result<bool, Error> {
+async fn all_ready(sw: &Handle, bridges: &[u32], hosts: &[Ns]) -> Result<bool, Error> {
     let links: Vec<LinkMessage> = sw.link().get().execute().try_collect().await?;
-    // lo and br0 aside: no packet is sent through br0 itself.
+    // lo and the bridges aside: no packet is sent through a bridge itself.
     let sw_ready = links
         .iter()
-        .filter(|m| m.header.index != 1 && m.header.index != br)
+        .filter(|m| m.header.index != 1 && !bridges.contains(&m.header.index))
         .all(port_ready);
     if !sw_ready {
         return Ok(false);
@@ -301,16 +313,18 @@ fn run() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args
         .first()
-        .ok_or("usage: floor N [PINGS [IPV6 [all]]]")?
+        .ok_or("usage: floor N [PINGS [IPV6 [all]]] (IPV6: on, kernel or off)")?
         .parse()?;
     let npings: usize = match args.get(1) {
         Some(p) => p.parse()?,
         None => n.saturating_sub(1),
     };
-    let ipv6 = match args.get(2).map(String::as_str) {
-        None | Some("on") => true,
-        Some("off") => false,
-        Some(x) => return Err(format!("IPV6 is on or off, not {x}").into()),
+    // (IPv6 in the namespaces, IPv6 on the bridge ports)
+    let (ipv6, port_ipv6) = match args.get(2).map(String::as_str) {
+        None | Some("on") => (true, false),
+        Some("kernel") => (true, true),
+        Some("off") => (false, false),
+        Some(x) => return Err(format!("IPV6 is on, kernel or off, not {x}").into()),
     };
     // "all": every host pings every other, all at once (reach-N's floor).
     let all_pairs = match args.get(3).map(String::as_str) {
@@ -363,28 +377,64 @@ fn run() -> Result<(), Error> {
 
     rt.block_on(async {
         let lo_up = |h: &Handle| h.link().change(LinkUnspec::new_with_index(1).up().build());
-        // sw: lo up and br0 (up), then br0's index.
         let swh = &sw.handle;
-        let (lo, br) = futures::join!(
-            lo_up(swh).execute(),
+        // A port's IPv6 address generation set to none while it is still
+        // down: it never gets a link-local address (nslab's default).
+        let no_ipv6 = |name: &str| {
+            swh.link().change(
+                LinkUnspec::new_with_name(name)
+                    .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![
+                        AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]),
+                    ]))
+                    .build(),
+            )
+        };
+        let no_ipv6 = &no_ipv6;
+        // Into bridge `br` and up (after its IPv6 is set, if it is to be off).
+        let attach = |name: String, br: u32| async move {
+            if !port_ipv6 {
+                no_ipv6(&name).execute().await?;
+            }
             swh.link()
-                .add(LinkBridge::new("br0").up().build())
+                .change(LinkUnspec::new_with_name(&name).controller(br).up().build())
                 .execute()
-        );
-        lo?;
-        br?;
-        let br = swh
-            .link()
-            .get()
-            .match_name("br0".to_string())
-            .execute()
-            .try_next()
-            .await?
-            .ok_or("br0 vanished")?
-            .header
-            .index;
+                .await
+        };
+        // sw: lo up and the bridges (up), then their indexes; bridges past
+        // br0 hang on br0 by a veth upK (on br0) <-> dnK (on brK).
+        lo_up(swh).execute().await?;
+        let nbr = n.div_ceil(PER_BRIDGE);
+        let mut bridges = Vec::with_capacity(nbr);
+        for k in 0..nbr {
+            let name = format!("br{k}");
+            swh.link()
+                .add(LinkBridge::new(&name).up().build())
+                .execute()
+                .await?;
+            bridges.push(
+                swh.link()
+                    .get()
+                    .match_name(name)
+                    .execute()
+                    .try_next()
+                    .await?
+                    .ok_or("a bridge vanished")?
+                    .header
+                    .index,
+            );
+        }
+        for k in 1..nbr {
+            let (up, dn) = (format!("up{k}"), format!("dn{k}"));
+            swh.link()
+                .add(LinkVeth::new(&up, &dn).build())
+                .execute()
+                .await?;
+            attach(up, bridges[0]).await?;
+            attach(dn, bridges[k]).await?;
+        }
+        let (bridges, attach) = (&bridges, &attach);
         // Each host: lo up, veth (eth0 up here, pI in sw), address: three
-        // requests sent back to back; then pI into br0 and up, in sw.
+        // requests sent back to back; then pI into its bridge and up, in sw.
         stream::iter(hosts.iter().enumerate())
             .map(|(k, h)| async move {
                 let i = k + 1;
@@ -414,16 +464,13 @@ fn run() -> Result<(), Error> {
                 a?;
                 b?;
                 c?;
-                swh.link()
-                    .change(LinkUnspec::new_with_name(&port).controller(br).up().build())
-                    .execute()
-                    .await
+                attach(port, bridges[k / PER_BRIDGE]).await
             })
             .buffer_unordered(WINDOW)
             .try_collect::<Vec<()>>()
             .await?;
         // Wait until the kernel has really finished (see eth0_ready).
-        while !all_ready(swh, br, &hosts).await? {
+        while !all_ready(swh, bridges, &hosts).await? {
             std::thread::sleep(Duration::from_micros(200));
         }
         Ok::<(), Error>(())
