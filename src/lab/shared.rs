@@ -28,7 +28,7 @@ struct State {
     keys: BTreeMap<String, Held>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Held {
     /// The value before the first holder changed it.
     original: String,
@@ -63,6 +63,13 @@ fn lock() -> Result<Locked> {
         .map_err(|e| NetError::os("open /run/nslab", e))?;
     lock.lock()
         .map_err(|e| NetError::os("lock /run/nslab", e))?;
+    // Left by a save() that was killed before its rename.
+    match fs::remove_file(dir.join(format!("{STATE}.new"))) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(NetError::os("remove /run/nslab/hostwide.state.new", e));
+        }
+        _ => {}
+    }
     let path = dir.join(STATE);
     let state = match OpenOptions::new()
         .read(true)
@@ -102,7 +109,10 @@ impl Locked {
                 _ => Ok(()),
             };
         }
-        let tmp = dir.join(format!("{STATE}.{}", std::process::id()));
+        // One name for every writer (they hold the lock): a save killed
+        // before its rename leaves at most this file, which the next lock()
+        // removes.
+        let tmp = dir.join(format!("{STATE}.new"));
         let text = serde_json::to_string_pretty(&self.state)
             .map_err(|e| other(format!("encode the host settings: {e}")))?;
         fs::write(&tmp, text).map_err(|e| NetError::os("write /run/nslab/hostwide.state", e))?;
@@ -117,9 +127,7 @@ impl Locked {
 pub fn hold(who: &str, key: &str, value: &str) -> Result<String> {
     let mut reg = lock()?;
     let now = sysctl::read(key)?;
-    if now != value {
-        sysctl::write(key, value)?;
-    }
+    let had = reg.state.keys.get(key).cloned();
     let held = reg.state.keys.entry(key.to_string()).or_insert(Held {
         original: now.clone(),
         set: value.to_string(),
@@ -129,7 +137,20 @@ pub fn hold(who: &str, key: &str, value: &str) -> Result<String> {
     if !held.holders.iter().any(|h| h == who) {
         held.holders.push(who.to_string());
     }
+    // Saved before the write: a lab killed between the two leaves a record
+    // that `down` can act on (the value from before, to put back), never a
+    // changed key nobody knows about.
     reg.save()?;
+    if now != value
+        && let Err(e) = sysctl::write(key, value)
+    {
+        match had {
+            Some(h) => reg.state.keys.insert(key.to_string(), h),
+            None => reg.state.keys.remove(key),
+        };
+        reg.save()?;
+        return Err(e);
+    }
     Ok(now)
 }
 
@@ -156,6 +177,8 @@ pub fn release(who: &str, key: &str) -> Result<Option<String>> {
         Err(e) => return Err(e),
     };
     let note = match now {
+        // Killed between the record and the write, or nothing to change.
+        Some(v) if v == original => None,
         Some(v) if v == set => {
             if v != original {
                 sysctl::write(key, &original)?;
