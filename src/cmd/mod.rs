@@ -1,3 +1,4 @@
 //! Subcommands that are more than dispatch (DESIGN.md §3).
 
+pub mod plan;
 pub mod test;

@@ -66,6 +66,7 @@ impl Lab {
     /// or a UDP exchange with one); an error when a machine-wide kernel
     /// limit was hit meanwhile, since then the probe says nothing.
     pub fn probe_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Probed> {
+        self.unplanned("probe(), expect_reach() or expect_blocked()")?;
         let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {

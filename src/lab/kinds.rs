@@ -238,6 +238,10 @@ impl Lab {
                 .block_on(r.add_kind(&req))
                 .map_err(|e| lab.add_kind_err(at, name, &kind, parent, mark, e))
         })?;
+        if self.plan.is_some() {
+            let text = self.kind_text(via, &kind)?;
+            self.plan_kind(at, name, &text, parent);
+        }
         if !self.sp.is_created(at) {
             self.made_links.insert((at, name.to_string()));
         }
@@ -384,6 +388,7 @@ impl Lab {
         to: NsId,
         new_name: Option<&str>,
     ) -> Result<String> {
+        self.unplanned("link.move_to()")?;
         let dest = new_name.unwrap_or(name).to_string();
         names::check_ifname(&dest)?;
         let cur = self.link(id, name)?;
@@ -666,6 +671,7 @@ impl Lab {
 
     /// `ip link del NAME`, for a link this lab made.
     pub fn delete_link(&mut self, id: NsId, name: &str) -> Result<()> {
+        self.unplanned("link.delete()")?;
         let cur = self.link(id, name)?;
         if cur.kind == "loopback" {
             return Err(LabError::new(
@@ -717,6 +723,7 @@ impl Lab {
 
     /// `ip link set dev NAME address MAC`.
     pub fn set_mac(&mut self, id: NsId, name: &str, mac: &str) -> Result<()> {
+        self.unplanned("link.set_mac()")?;
         let new = parse_mac(mac)?;
         if new[0] & 1 == 1 {
             return Err(LabError::new(

@@ -107,6 +107,7 @@ impl Lab {
                 )),
             }
         })?;
+        self.plan_veth(ns_a, a, ns_b, b);
         for (id, n) in [(ns_a, a), (ns_b, b)] {
             if !self.sp.is_created(id) {
                 self.made_links.insert((id, n.to_string()));
@@ -161,6 +162,7 @@ impl Lab {
                     ),
                 })
         })?;
+        self.plan_bridge(id, name, opts);
         if !self.sp.is_created(id) {
             self.made_links.insert((id, name.to_string()));
         }
@@ -245,9 +247,13 @@ impl Lab {
                 ifindex: cur.index,
                 up: cur.up,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_up(id, name, up, Some(cur.up));
+            Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_up(id, name, up, None);
+            Ok(())
         }
     }
 
@@ -272,9 +278,13 @@ impl Lab {
                 ifindex: cur.index,
                 mtu: cur.mtu,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_mtu(id, name, mtu, Some(cur.mtu));
+            Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_mtu(id, name, mtu, None);
+            Ok(())
         }
     }
 
@@ -306,7 +316,10 @@ impl Lab {
         {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    self.plan_attach(br_ns, br, link, None, true);
+                    Ok(())
+                }
                 Err(e) => {
                     // A missing port gets the same report as everywhere else.
                     if e.raw_errno() == Some(libc::ENODEV) {
@@ -341,9 +354,10 @@ impl Lab {
                 ns: self.sp.nsref(link_ns).clone(),
                 dev: link.to_string(),
                 ifindex: cur.index,
-                master: old,
+                master: old.clone(),
             };
             self.recorded(Some(link_ns), undo, act)?;
+            self.plan_attach(br_ns, br, link, Some(old), cur.up);
             if !cur.up {
                 let undo = Undo::RestoreUp {
                     ns: self.sp.nsref(link_ns).clone(),
@@ -356,7 +370,9 @@ impl Lab {
             }
             Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_attach(br_ns, br, link, None, true);
+            Ok(())
         }
     }
 
@@ -378,6 +394,9 @@ impl Lab {
                 ),
                 "give VLANs to a link the lab makes (e.g. a veth end beside the bridge)",
             ));
+        }
+        if !opts.vlans.is_empty() {
+            self.unplanned("a bridge port's vlans")?;
         }
         let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
         let before = if with_opts || foreign {
@@ -424,7 +443,9 @@ impl Lab {
         if set.is_err() && !was_port {
             let _ = self.sp.block_on(r.set_master(index, None));
         }
-        set
+        set?;
+        self.plan_port(link_ns, link, &opts.port);
+        Ok(())
     }
 
     fn port_settings(&mut self, r: &Rtnl, index: u32, opts: &AttachOpts, what: &str) -> Result<()> {

@@ -11,6 +11,7 @@ pub mod ledger;
 mod links;
 pub mod names;
 mod netns;
+pub mod plan;
 mod probes;
 mod procs;
 mod routes;
@@ -192,6 +193,8 @@ pub struct Lab {
     /// what it makes and hold host settings.
     header: Header,
     torn_down: bool,
+    /// `nslab plan`: every change also written down as shell commands.
+    plan: Option<plan::Plan>,
 }
 
 /// What a teardown came to.
@@ -278,6 +281,7 @@ impl Lab {
             name: cfg.name,
             header,
             torn_down: false,
+            plan: None,
         })
     }
 

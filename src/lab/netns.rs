@@ -35,7 +35,7 @@ impl Lab {
             dev,
             ino,
         };
-        self.recorded(None, undo, |lab| {
+        let id = self.recorded(None, undo, |lab| {
             lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
                     format!("namespace '{name}' already exists"),
@@ -43,7 +43,9 @@ impl Lab {
                 ),
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
-        })
+        })?;
+        self.plan_netns(name);
+        Ok(id)
     }
 
     /// `ip netns del NAME`, now rather than at teardown; only for namespaces
@@ -90,6 +92,7 @@ impl Lab {
                     j.cancel(s)?;
                 }
                 self.forget_veths_of(id);
+                self.plan_delete_netns(&name);
                 Ok(())
             }
             Err(e) => {

@@ -80,6 +80,7 @@ impl Lab {
         if report.replies.len() < report.sent as usize {
             report.why = kstat::why(&self.kstat.hit_since(&before, v6));
         }
+        self.plan_ping(id, dst, opts, &report);
         Ok(report)
     }
 
@@ -104,6 +105,7 @@ impl Lab {
             .serve()
             .map_err(|e| LabError::kernel("start a listener", &name, e))?;
         self.listeners.push((id, l));
+        self.plan_listen(id, proto, port);
         Ok(self.listeners.len() - 1)
     }
 
@@ -135,6 +137,7 @@ impl Lab {
         let reached = probe::reach(&sock, proto, dst, timeout, &self.cancel);
         self.check_cancel()?;
         if reached {
+            self.plan_connect(id, dst.ip(), proto, port, timeout, true);
             return Ok(true);
         }
         // `false` would say the lab's network refused or dropped it, and a
@@ -150,7 +153,10 @@ impl Lab {
                 ),
                 help,
             )),
-            _ => Ok(false),
+            _ => {
+                self.plan_connect(id, dst.ip(), proto, port, timeout, false);
+                Ok(false)
+            }
         }
     }
 }
@@ -167,6 +173,7 @@ impl Lab {
         addr: Option<IpAddr>,
         timeout: Duration,
     ) -> Result<()> {
+        self.unplanned("wait_port()")?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let up = self
@@ -248,6 +255,7 @@ impl Lab {
         count: u32,
         timeout: Duration,
     ) -> Result<ReachReport> {
+        self.unplanned("reach()")?;
         self.settle();
         for &(id, _) in nodes {
             for v6 in [false, true] {

@@ -61,6 +61,7 @@ impl Lab {
                 "give it more time (a larger timeout_ms), or start a program that runs on with ns.spawn(…)",
             ));
         }
+        self.plan_exec(id, argv, opts, &out);
         Ok(out)
     }
 
@@ -98,6 +99,7 @@ impl Lab {
         // Always recorded: a process pins its namespace, and outlives it.
         self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
         self.procs.push(p);
+        self.plan_spawn(id, argv);
         Ok(self.procs.len() - 1)
     }
 
@@ -121,6 +123,7 @@ impl Lab {
     /// An interactive shell in `ns` (`ip netns exec NS bash`) on this
     /// terminal; returns its exit code.
     pub fn shell(&mut self, id: NsId) -> Result<i64> {
+        self.unplanned("ns.shell()")?;
         self.settle();
         if !exec::has_terminal() {
             return Err(LabError::new(

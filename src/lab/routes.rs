@@ -38,9 +38,13 @@ impl Lab {
                 ifindex: index,
                 addr,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_addr(id, dev, addr, true);
+            Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_addr(id, dev, addr, false);
+            Ok(())
         }
     }
 
@@ -151,7 +155,9 @@ impl Lab {
                 ),
                 _ => LabError::kernel("add a route", &what, e),
             })
-        })
+        })?;
+        self.plan_route(id, &req);
+        Ok(())
     }
 
     /// A route's `src` must be an address the namespace has: the kernel
@@ -218,6 +224,7 @@ impl Lab {
     /// undo step goes) or, outside the lab's namespaces, one that was there
     /// before (it is put back at teardown, as it was).
     pub fn delete_route(&mut self, id: NsId, req: RouteDelReq) -> Result<()> {
+        self.unplanned("route_delete()")?;
         let table = req.table.unwrap_or(MAIN_TABLE);
         let rows = self.route_rows(id)?;
         let found: Vec<&RouteRow> = rows

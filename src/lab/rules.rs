@@ -41,7 +41,9 @@ impl Lab {
                     ),
                     _ => LabError::kernel("add a rule", &what, e),
                 })
-        })
+        })?;
+        self.plan_rule(id, &rule);
+        Ok(())
     }
 
     /// `ip rule show` and `ip -6 rule show` in `ns`, without the rules every
@@ -67,6 +69,7 @@ impl Lab {
     /// kernel learned by itself is replaced (it would come back anyway); a
     /// permanent one someone set is not touched.
     pub fn add_neigh(&mut self, id: NsId, dev: &str, addr: IpAddr, mac: [u8; 6]) -> Result<()> {
+        self.unplanned("ns.neigh()")?;
         let link = self.link(id, dev)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("neighbour {addr} on '{dev}' in '{}'", self.sp.name(id));
