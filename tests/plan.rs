@@ -25,6 +25,7 @@ state() {
     echo "-- route6"; $x ip -j -6 route show table all
     echo "-- rule4"; $x ip -j -4 rule show
     echo "-- rule6"; $x ip -j -6 rule show
+    echo "-- neigh"; $x ip -j neigh show nud permanent
     echo "-- nft"; $x nft -j list ruleset
     echo "-- sysctl"
     $x sh -c 'for k in net/ipv4/ip_forward net/ipv6/conf/all/forwarding net/ipv4/conf/all/rp_filter net/ipv4/conf/default/forwarding; do echo "$k=$(cat /proc/sys/$k)"; done'
@@ -153,6 +154,14 @@ fn script_names() -> Vec<String> {
 /// hosts, and returns why they differ (None: the same, and the plan's
 /// teardown left the host as it was).
 fn check_script(pubdir: &Dir, name: &str) -> Option<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name);
+    check_plan(pubdir, name, &script)
+}
+
+/// As `check_script`, for `name` in `pubdir`, run from `script`.
+fn check_plan(pubdir: &Dir, name: &str, script: &Path) -> Option<String> {
     let o = out(unprivileged(&pubdir.path().join("nslab"))
         .args(["plan", name])
         .current_dir(pubdir.path())
@@ -188,9 +197,6 @@ fn check_script(pubdir: &Dir, name: &str) -> Option<String> {
     }
 
     let r = Dir::new();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(name);
     let lab = name.trim_end_matches(".rhai");
     r.write("state.sh", STATE);
     let sh = format!(
@@ -290,13 +296,13 @@ fn a_call_without_a_shell_form_stops_the_plan_naming_it() {
     let d = Dir::new();
     d.write(
         "lab.rhai",
-        "let a = netns(\"pa\");\na.route(\"10.9.0.0/24\", #{dev: \"lo\"});\na.route_delete(\"10.9.0.0/24\");\n",
+        "let a = netns(\"pa\");\nhost().exec(\"ip route add 10.99.0.0/24 dev lo\");\nhost().route_delete(\"10.99.0.0/24\");\n",
     );
     let o = nslab(&["plan", "lab.rhai"], d.path());
     assert_report(
         &o,
         "lab.rhai:3",
-        "nslab plan cannot write route_delete() as shell commands yet",
+        "nslab plan has no shell commands yet for route_delete() of a route the lab did not add",
         "nslab run",
     );
     assert!(
@@ -304,4 +310,47 @@ fn a_call_without_a_shell_form_stops_the_plan_naming_it() {
         "a partial plan was printed:\n{}",
         o.stdout
     );
+}
+
+/// The calls the seed scripts do not use have their shell form too: link
+/// MAC, move, delete, neighbours, route deletion, wait_port and the probes
+/// (reach, probe, expect_reach, expect_blocked).
+#[test]
+fn the_other_calls_plan_to_the_same_state() {
+    let pubdir = public_copy();
+    let script = pubdir.write(
+        "other-calls.rhai",
+        r#"let a = netns("oa");
+let b = netns("ob");
+let c = netns("oc");
+let ab = veth(a, "eth0", b, "eth0");
+ab[0].addr("10.61.0.1/24");
+ab[1].addr("10.61.0.2/24");
+ab[1].down();
+ab[1].mac("02:00:00:00:61:02");
+ab[1].up();
+a.neigh("eth0", "10.61.0.2", "02:00:00:00:61:02");
+a.route("10.62.0.0/24", "10.61.0.2");
+a.route("10.63.0.0/24", "10.61.0.2");
+a.route_delete("10.62.0.0/24");
+let spare = veth(a, "spare0", c, "spare1");
+spare[0].delete();
+let m = veth(a, "m0", a, "m1");
+m[1].move(c, "moved");
+c.link("moved").addr("10.64.0.2/24");
+m[0].addr("10.64.0.1/24");
+b.listen(8080);
+b.wait_port(8080);
+a.expect_reach("10.61.0.2");
+a.expect_reach("10.61.0.2", #{proto: "tcp", port: 8080});
+a.expect_blocked("10.61.0.2", #{proto: "tcp", port: 8081, timeout_ms: 300});
+print(a.probe("10.64.0.2"));
+let r = reach([a, b]);
+if !r.ok { throw "a and b do not reach each other"; }
+"#,
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    if let Some(why) = check_plan(&pubdir, "other-calls.rhai", &script) {
+        panic!("{why}");
+    }
 }

@@ -66,7 +66,6 @@ impl Lab {
     /// or a UDP exchange with one); an error when a machine-wide kernel
     /// limit was hit meanwhile, since then the probe says nothing.
     pub fn probe_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Probed> {
-        self.unplanned("probe(), expect_reach() or expect_blocked()")?;
         let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
@@ -84,6 +83,8 @@ impl Lab {
                     Reach::Refused => Probed::Refused,
                     Reach::Failed(_) | Reach::Silent => Probed::Lost,
                 };
+                let ok = matches!(p, Probed::Reached);
+                self.plan_connect(id, pkt.dst, proto, port, timeout, ok);
                 (p, Some(before))
             }
             _ => {

@@ -388,7 +388,6 @@ impl Lab {
         to: NsId,
         new_name: Option<&str>,
     ) -> Result<String> {
-        self.unplanned("link.move_to()")?;
         let dest = new_name.unwrap_or(name).to_string();
         names::check_ifname(&dest)?;
         let cur = self.link(id, name)?;
@@ -417,9 +416,12 @@ impl Lab {
         }
         let away = self.away_step(id, name);
         if away.is_some() || self.foreign_link(id, name) {
+            // Its undo would have to bring it home as it was.
+            self.unplanned("link.move() of a link the lab did not make")?;
             self.move_foreign(id, &cur, to, &dest, away)?;
         } else {
             self.move_own(id, &cur, to, &dest)?;
+            self.plan_move(id, name, to, &dest, cur.up);
         }
         // Carried along: what the lab knows about the link by its place.
         let from = (id, name.to_string());
@@ -671,7 +673,6 @@ impl Lab {
 
     /// `ip link del NAME`, for a link this lab made.
     pub fn delete_link(&mut self, id: NsId, name: &str) -> Result<()> {
-        self.unplanned("link.delete()")?;
         let cur = self.link(id, name)?;
         if cur.kind == "loopback" {
             return Err(LabError::new(
@@ -699,6 +700,7 @@ impl Lab {
                 e,
             )
         })?;
+        self.plan_link_del(id, name);
         // A veth goes whole: both ends are forgotten.
         let this = (id, name.to_string());
         let mut gone = vec![this.clone()];
@@ -723,7 +725,6 @@ impl Lab {
 
     /// `ip link set dev NAME address MAC`.
     pub fn set_mac(&mut self, id: NsId, name: &str, mac: &str) -> Result<()> {
-        self.unplanned("link.set_mac()")?;
         let new = parse_mac(mac)?;
         if new[0] & 1 == 1 {
             return Err(LabError::new(
@@ -767,10 +768,18 @@ impl Lab {
                 ifindex: cur.index,
                 mac: format_mac(&cur.mac),
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_link_set(
+                id,
+                name,
+                &format!("address {mac}"),
+                Some(&format!("address {}", format_mac(&cur.mac))),
+            );
         } else {
-            act(self)
+            act(self)?;
+            self.plan_link_set(id, name, &format!("address {mac}"), None);
         }
+        Ok(())
     }
 }
 

@@ -117,7 +117,7 @@ impl Lab {
     pub(super) fn unplanned(&self, call: &str) -> Result<()> {
         if self.planning() {
             return Err(LabError::new(
-                format!("nslab plan cannot write {call} as shell commands yet"),
+                format!("nslab plan has no shell commands yet for {call}"),
                 "run the script with `nslab run` instead, or leave this call out of the planned script",
             ));
         }
@@ -572,7 +572,7 @@ impl Lab {
                 q("nslab plan: this probe failed here, but succeeded in the nslab run")
             ));
         } else {
-            self.plan_line(format!("{cmd} || true  # nslab saw: {seen} (as the script expected, or it would have stopped)"));
+            self.plan_line(format!("{cmd} || true  # nslab saw: {seen}"));
         }
     }
 
@@ -623,6 +623,123 @@ impl Lab {
         let cmd = format!("{}{} &", self.nsexec(id), words(argv));
         self.plan_line(cmd);
         self.plan_line("undo \"stop $!\"".into());
+    }
+
+    /// `ip link set dev NAME …` (`undo`: what puts it back, for a link the
+    /// lab did not make).
+    pub(super) fn plan_link_set(&mut self, id: NsId, name: &str, set: &str, undo: Option<&str>) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}link set dev {} {set}", q(name)));
+        if let Some(u) = undo {
+            self.plan_undo(&format!("{ip}link set dev {} {u}", q(name)));
+        }
+    }
+
+    /// `link.move()` of a link the lab made.
+    pub(super) fn plan_move(&mut self, id: NsId, name: &str, to: NsId, dest: &str, up: bool) {
+        if !self.planning() {
+            return;
+        }
+        let target = if to == HOST {
+            // The plan's shell runs in the host.
+            "$$".to_string()
+        } else {
+            q(self.sp.name(to))
+        };
+        let rename = if dest != name {
+            format!(" name {}", q(dest))
+        } else {
+            String::new()
+        };
+        self.plan_line(format!(
+            "{}link set dev {} netns {target}{rename}",
+            self.ipn(id),
+            q(name)
+        ));
+        if up {
+            self.plan_line(format!("{}link set dev {} up", self.ipn(to), q(dest)));
+        }
+        self.plan_own_link(to, dest);
+    }
+
+    pub(super) fn plan_link_del(&mut self, id: NsId, name: &str) {
+        if !self.planning() {
+            return;
+        }
+        // A host link's own undo (`del_link`) then finds nothing to do.
+        self.plan_line(format!("{}link del dev {}", self.ipn(id), q(name)));
+    }
+
+    pub(super) fn plan_neigh(
+        &mut self,
+        id: NsId,
+        dev: &str,
+        addr: IpAddr,
+        mac: &str,
+        foreign: bool,
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!(
+            "{ip}neigh replace {addr} lladdr {mac} dev {} nud permanent",
+            q(dev)
+        ));
+        if foreign {
+            self.plan_undo(&format!("{ip}neigh del {addr} dev {}", q(dev)));
+        }
+    }
+
+    /// `ip route del …` (`what`: the route as the kernel held it).
+    pub(super) fn plan_route_del(&mut self, id: NsId, what: &str) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("{}{what}", self.ipn(id)));
+    }
+
+    /// wait_port(): the same wait, with `ss`.
+    pub(super) fn plan_wait_port(&mut self, id: NsId, proto: Proto, port: u16, timeout: Duration) {
+        if !self.planning() {
+            return;
+        }
+        let ss = match proto {
+            Proto::Tcp => "-ltnH",
+            Proto::Udp => "-lunH",
+        };
+        let wait = format!("until ss {ss} 'sport = :{port}' | grep -q .; do sleep 0.02; done");
+        self.plan_line(format!(
+            "{}timeout {} sh -c {}",
+            self.nsexec(id),
+            secs(timeout),
+            q(&wait)
+        ));
+    }
+
+    /// reach(): one ping per ordered pair, each with what nslab saw.
+    pub(super) fn plan_reach(
+        &mut self,
+        nodes: &[(NsId, IpAddr)],
+        count: u32,
+        timeout: Duration,
+        pairs: &[(usize, usize, u32)],
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let w = timeout.as_secs_f64().ceil().max(1.0) as u64;
+        for &(a, b, got) in pairs {
+            let cmd = format!(
+                "{}ping -c {count} -i 0.1 -W {w} {}",
+                self.nsexec(nodes[a].0),
+                nodes[b].1
+            );
+            self.probe_line(cmd, got > 0, &format!("{got}/{count} replies"));
+        }
     }
 
     /// `tc` for `link.shape()`: tbf, netem, or netem with a tbf below it,

@@ -173,7 +173,6 @@ impl Lab {
         addr: Option<IpAddr>,
         timeout: Duration,
     ) -> Result<()> {
-        self.unplanned("wait_port()")?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let up = self
@@ -181,6 +180,7 @@ impl Lab {
                 .run_in(id, move || probe::listening(proto, port, addr))
                 .map_err(|e| LabError::kernel("read the sockets", &self.where_(id), e))?;
             if up {
+                self.plan_wait_port(id, proto, port, timeout);
                 return Ok(());
             }
             self.check_cancel()?;
@@ -255,7 +255,6 @@ impl Lab {
         count: u32,
         timeout: Duration,
     ) -> Result<ReachReport> {
-        self.unplanned("reach()")?;
         self.settle();
         for &(id, _) in nodes {
             for v6 in [false, true] {
@@ -300,6 +299,7 @@ impl Lab {
                 pairs.push((*i, *j, r));
             }
         }
+        self.plan_reach(nodes, count, timeout, &pairs);
         let lost = pairs.iter().any(|(_, _, r)| *r < count);
         let why = if lost {
             kstat::why(&self.kstat.hit_since(&before.0, false))

@@ -224,7 +224,6 @@ impl Lab {
     /// undo step goes) or, outside the lab's namespaces, one that was there
     /// before (it is put back at teardown, as it was).
     pub fn delete_route(&mut self, id: NsId, req: RouteDelReq) -> Result<()> {
-        self.unplanned("route_delete()")?;
         let table = req.table.unwrap_or(MAIN_TABLE);
         let rows = self.route_rows(id)?;
         let found: Vec<&RouteRow> = rows
@@ -298,8 +297,14 @@ impl Lab {
                 .block_on(r.del_route(&spec))
                 .map_err(|e| LabError::kernel("delete a route", &what, e))
         };
+        let del_txt = format!(
+            "route del {} table {} metric {}",
+            row.dst, row.table, row.metric
+        );
         if self.sp.is_created(id) {
-            return del(self);
+            del(self)?;
+            self.plan_route_del(id, &del_txt);
+            return Ok(());
         }
         // A route this lab added: it goes now, and so does its undo step.
         if let Some(pos) = self
@@ -308,12 +313,16 @@ impl Lab {
             .position(|(_, u)| added_route(u, id, &self.sp, &row))
         {
             del(self)?;
+            self.plan_route_del(id, &del_txt);
             let (seq, _) = self.ledger.remove(pos);
             if let (Some(j), Some(s)) = (&mut self.journal, seq) {
                 j.cancel(s)?;
             }
             return Ok(());
         }
+        // A route of the host from before: its undo would have to write
+        // the whole route back.
+        self.unplanned("route_delete() of a route the lab did not add")?;
         if !row.unrestorable.is_empty() {
             return Err(LabError::new(
                 format!(

@@ -69,7 +69,6 @@ impl Lab {
     /// kernel learned by itself is replaced (it would come back anyway); a
     /// permanent one someone set is not touched.
     pub fn add_neigh(&mut self, id: NsId, dev: &str, addr: IpAddr, mac: [u8; 6]) -> Result<()> {
-        self.unplanned("ns.neigh()")?;
         let link = self.link(id, dev)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("neighbour {addr} on '{dev}' in '{}'", self.sp.name(id));
@@ -109,10 +108,13 @@ impl Lab {
                 addr,
                 lladdr: format_mac(&mac),
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_neigh(id, dev, addr, &format_mac(&mac), true);
         } else {
-            act(self)
+            act(self)?;
+            self.plan_neigh(id, dev, addr, &format_mac(&mac), false);
         }
+        Ok(())
     }
 }
 
