@@ -186,7 +186,11 @@ fn check_plan(pubdir: &Dir, name: &str, script: &Path) -> Option<String> {
           || { echo PLAN FAILED; cat plan.out err; }\n\
         snap > after\n\
         diff -u before after > teardown.diff && echo TORN DOWN\n\
-        cat state";
+        bash ./plan.sh > plan2.out 2>&1 || { echo SECOND RUN FAILED; cat plan2.out; }\n\
+        grep 'nslab plan: this probe' plan2.out\n\
+        snap > after2\n\
+        diff -u before after2 && echo CLEAN AGAIN\n\
+        echo STATE; cat state";
     let planned = private_host(&d, sh);
     if !planned.stdout.contains("TORN DOWN") {
         let diff = std::fs::read_to_string(d.path().join("teardown.diff")).unwrap_or_default();
@@ -194,6 +198,15 @@ fn check_plan(pubdir: &Dir, name: &str, script: &Path) -> Option<String> {
             "the plan failed or its teardown left something:\n{}\n{diff}",
             planned.all()
         ));
+    }
+    // Run as it is (teardown on exit), it succeeds, its probes answer as
+    // they did in nslab's run, and it leaves nothing.
+    let (checks, _) = planned.stdout.split_once("\nSTATE\n").unwrap_or_default();
+    if !checks.contains("CLEAN AGAIN")
+        || checks.contains("FAILED")
+        || checks.contains("nslab plan:")
+    {
+        return Some(format!("the plan run as it is:\n{}", planned.all()));
     }
 
     let r = Dir::new();
@@ -208,7 +221,7 @@ fn check_plan(pubdir: &Dir, name: &str, script: &Path) -> Option<String> {
         return Some(format!("nslab run --keep failed:\n{}", ran.all()));
     }
     let want = normalised(&ran.stdout);
-    let got = normalised(planned.stdout.split_once("TORN DOWN\n").unwrap().1);
+    let got = normalised(planned.stdout.split_once("\nSTATE\n").unwrap().1);
     if want != got {
         let (w, g) = (r.path().join("want"), r.path().join("got"));
         std::fs::write(&w, &want).unwrap();
@@ -256,6 +269,9 @@ if !a.ping("10.77.0.2", #{count: 1}).ok { throw "no answer"; }
 let r = a.ping("10.77.0.9", #{count: 1, timeout_ms: 200});
 if r.ok { throw "an answer from nowhere"; }
 a.forwarding(true);
+let p = b.spawn(["sleep", "3171"]);
+p.stop();
+b.spawn(["sleep", "3172"]);
 "#,
     );
     let o = nslab(&["plan", "lab.rhai"], d.path());
@@ -263,7 +279,7 @@ a.forwarding(true);
     let p = &o.stdout;
     for want in [
         "set -euo pipefail",
-        "trap teardown EXIT",
+        "trap '[ \"$BASHPID\" = $$ ] && teardown' EXIT",
         "NSLAB_PLAN_KEEP",
         "\n# lab.rhai:1  let a = netns(\"pa\");\nip netns add pa\n",
         "\n# lab.rhai:3  let c = veth(a, \"eth0\", b, \"eth0\");\nip -n pa link add eth0 type veth peer name eth0 netns pb\n",
@@ -272,6 +288,8 @@ a.forwarding(true);
         "# nslab saw: 1/1 replies\n",
         "ip netns exec pa ping -c 1 -i 0.1 -W 1 10.77.0.9 || true  # nslab saw: 0/1 replies",
         "ip netns exec pa sysctl -qw net.ipv4.ip_forward=1\n",
+        "P0=$(bg ip netns exec pb sleep 3171)\nundo \"stop $P0\"\n",
+        "stop \"$P0\"\n",
     ] {
         assert!(p.contains(want), "no {want:?} in the plan:\n{p}");
     }
@@ -279,13 +297,14 @@ a.forwarding(true);
     assert!(!p.contains("PING"), "{p}");
 
     // Run as it is, the plan builds the lab (its pings answer) and tears
-    // it down when it exits.
+    // it down when it exits, its processes included.
     let h = Dir::new();
     h.write("plan.sh", p);
     let o = private_host(
         &h,
-        "snap > before\nbash ./plan.sh > out 2>&1 && echo RAN || cat out\nsnap > after\ndiff -u before after && echo SAME",
+        "snap > before\nbash ./plan.sh > out 2>&1 && echo RAN || cat out\nsnap > after\ndiff -u before after && echo SAME\npgrep -af 'sleep 317[12]' || echo NO PROCESS",
     );
+    assert!(o.stdout.contains("NO PROCESS"), "{}", o.all());
     assert!(o.stdout.contains("RAN"), "{}", o.all());
     assert!(o.stdout.contains("SAME"), "{}", o.all());
 }

@@ -584,14 +584,15 @@ impl Lab {
             return;
         }
         let ex = self.nsexec(id);
-        let (kind, ss) = match proto {
-            Proto::Tcp => ("tcp", "-ltnH"),
-            Proto::Udp => ("udp", "-lunH"),
+        let kind = match proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
         };
         self.plan_line(format!(
-            "{ex}python3 -c \"$LISTEN\" {kind} {port} &\nundo \"stop $!\"\nuntil {ex}ss {ss} {} | grep -q .; do sleep 0.05; done",
-            q(&format!("sport = :{port}"))
+            "L=$(bg {ex}python3 -c \"$LISTEN\" {kind} {port})\nundo \"stop $L\""
         ));
+        // Listening before the next line probes it (at most 10 s).
+        self.plan_wait_port(id, proto, port, Duration::from_secs(10));
     }
 
     pub(super) fn plan_exec(&mut self, id: NsId, argv: &[String], o: &RunOpts, out: &exec::Output) {
@@ -616,13 +617,20 @@ impl Lab {
         }
     }
 
-    pub(super) fn plan_spawn(&mut self, id: NsId, argv: &[String]) {
+    /// A background process; its pid is kept in `$P<idx>` for p.stop().
+    pub(super) fn plan_spawn(&mut self, id: NsId, argv: &[String], idx: usize) {
         if !self.planning() {
             return;
         }
-        let cmd = format!("{}{} &", self.nsexec(id), words(argv));
-        self.plan_line(cmd);
-        self.plan_line("undo \"stop $!\"".into());
+        self.plan_line(format!("P{idx}=$(bg {}{})", self.nsexec(id), words(argv)));
+        self.plan_line(format!("undo \"stop $P{idx}\""));
+    }
+
+    pub(super) fn plan_stop(&mut self, idx: usize) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("stop \"$P{idx}\""));
     }
 
     /// `ip link set dev NAME …` (`undo`: what puts it back, for a link the
@@ -711,7 +719,7 @@ impl Lab {
             Proto::Tcp => "-ltnH",
             Proto::Udp => "-lunH",
         };
-        let wait = format!("until ss {ss} 'sport = :{port}' | grep -q .; do sleep 0.02; done");
+        let wait = format!("until [ -n \"$(ss {ss} 'sport = :{port}')\" ]; do sleep 0.02; done");
         self.plan_line(format!(
             "{}timeout {} sh -c {}",
             self.nsexec(id),
@@ -804,16 +812,26 @@ forget() {{
 }}
 teardown() {{
   trap - EXIT
-  local i
-  for i in $(printf '%s\n' "${{!UNDO[@]}}" | sort -rn); do
-    eval "${{UNDO[$i]}}" || echo "teardown: '${{UNDO[$i]}}' failed" >&2
+  local idx=("${{!UNDO[@]}}") k c
+  for ((k = ${{#idx[@]}} - 1; k >= 0; k--)); do
+    c=${{UNDO[${{idx[k]}}]}}
+    eval "$c" || echo "teardown: '$c' failed" >&2
   done
   UNDO=()
 }}
 # A link of the host this plan made: a veth goes with its peer's namespace.
 del_link() {{ if ip link show dev "$1" >/dev/null 2>&1; then ip link del dev "$1"; fi; }}
-# A process started in the background.
-stop() {{ kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }}
+# bg CMD…: starts CMD in the background, its output on stderr, and prints
+# its pid. Not a job of this shell: bash 5.2 ending background jobs in an
+# EXIT trap warns "wait_for: No record of process" about other children.
+bg() {{ sh -c 'exec "$@" >&2 </dev/null & echo $!' sh "$@"; }}
+# A process started with bg (it may be stopped already): killed, and waited
+# for until it is gone or a zombie.
+stop() {{
+  local s
+  kill "$1" 2>/dev/null || return 0
+  while s=$(ps -o stat= -p "$1") && [ "${{s#Z}}" = "$s" ]; do sleep 0.01; done
+}}
 # A TCP/UDP server for ns.listen(): accepts and closes (what nslab's own does).
 LISTEN='
 import socket, sys
@@ -832,7 +850,9 @@ while True:
         c, _ = s.accept()
         c.close()
 '
-if [ "${{NSLAB_PLAN_KEEP:-}}" != 1 ]; then trap teardown EXIT; fi
+# Only when this shell exits: under set -e, bash also runs the EXIT trap
+# when a subshell ($(…), a pipeline) ends.
+if [ "${{NSLAB_PLAN_KEEP:-}}" != 1 ]; then trap '[ "$BASHPID" = $$ ] && teardown' EXIT; fi
 "#
     )
 }

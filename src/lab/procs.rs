@@ -99,7 +99,7 @@ impl Lab {
         // Always recorded: a process pins its namespace, and outlives it.
         self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
         self.procs.push(p);
-        self.plan_spawn(id, argv);
+        self.plan_spawn(id, argv, self.procs.len() - 1);
         Ok(self.procs.len() - 1)
     }
 
@@ -116,6 +116,7 @@ impl Lab {
     pub fn stop_process(&mut self, idx: usize) -> Result<()> {
         if let Some(p) = self.procs.get_mut(idx) {
             exec::kill(&mut p.child);
+            self.plan_stop(idx);
         }
         Ok(())
     }
