@@ -56,6 +56,9 @@ impl Plan {
     }
 }
 
+/// nslab makes each veth end with one queue each way (see `add_veth`).
+const ONE_QUEUE: &str = "numtxqueues 1 numrxqueues 1";
+
 /// `s` as one shell word.
 pub fn q(s: &str) -> String {
     let plain = !s.is_empty()
@@ -192,7 +195,11 @@ impl Lab {
         };
         if ns_b == HOST && ns_a != HOST {
             // Made in the host, the other end moved into its namespace.
-            self.plan_line(format!("ip link add {} type veth peer name {}", q(b), q(a)));
+            self.plan_line(format!(
+                "ip link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}",
+                q(b),
+                q(a)
+            ));
             self.plan_line(format!(
                 "ip link set dev {} netns {}",
                 q(a),
@@ -200,7 +207,7 @@ impl Lab {
             ));
         } else {
             self.plan_line(format!(
-                "{}link add {} type veth peer name {}{peer_ns}",
+                "{}link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}{peer_ns}",
                 self.ipn(ns_a),
                 q(a),
                 q(b)
