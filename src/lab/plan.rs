@@ -501,6 +501,11 @@ impl Lab {
         } else {
             format!("ip netns exec {} ", q(self.sp.name(id)))
         };
+        // One line of JSON is hard to read: the same, indented.
+        let pretty = serde_json::from_str::<serde_json::Value>(json)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| json.to_string());
+        let json = pretty.as_str();
         if let Some(p) = &mut self.plan {
             p.push_at(
                 site.source.clone(),
@@ -800,7 +805,9 @@ pub fn header(script: &str, lab: &str) -> String {
 # What `nslab run {script}` builds, as shell commands: written by `nslab plan`,
 # which ran the script (isolated) and recorded every change it made, under the
 # script line that made it. Probes show what nslab saw when it ran them.
-# Run it as root (or in a private host: unshare -rnm --propagation private).
+# Run it as root; or, to try it apart from the host's network, in a private host:
+#   unshare -rnm --propagation private sh -c 'mount -t tmpfs tmpfs /run; bash ./plan.sh'
+# (it needs ip, sysctl, ps, and nft, tc, python3 when the script uses them).
 # Everything it builds is undone in reverse when it exits (`teardown`).
 # NSLAB_PLAN_KEEP=1 leaves the lab up instead: source the plan in bash
 # (NSLAB_PLAN_KEEP=1 . ./plan.sh) and call `teardown` when done.
