@@ -354,8 +354,9 @@ fn a_call_without_a_shell_form_stops_the_plan_naming_it() {
 }
 
 /// The calls the seed scripts do not use have their shell form too: link
-/// MAC, move, delete, neighbours, shaping left on, route deletion,
-/// wait_port and the probes (reach, probe, expect_reach, expect_blocked).
+/// MAC, move, delete, neighbours, shaping left on, route deletion, exec
+/// with input and environment, wait_port and the probes (reach, probe,
+/// expect_reach, expect_blocked).
 #[test]
 fn the_other_calls_plan_to_the_same_state() {
     let pubdir = public_copy();
@@ -372,6 +373,8 @@ ab[1].mac("02:00:00:00:61:02");
 ab[1].up();
 a.neigh("eth0", "10.61.0.2", "02:00:00:00:61:02");
 ab[0].shape(#{rate: "10mbit"});
+c.exec(["ip", "-batch", "-"], #{stdin: "addr add 10.65.0.1/32 dev lo\n"});
+c.exec("ip addr add $ADDR dev lo", #{env: #{ADDR: "10.66.0.1/32"}, timeout_ms: 5000});
 a.route("10.62.0.0/24", "10.61.0.2");
 a.route("10.63.0.0/24", "10.61.0.2");
 a.route_delete("10.62.0.0/24");

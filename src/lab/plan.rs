@@ -611,7 +611,12 @@ impl Lab {
         if !self.planning() {
             return;
         }
-        let mut cmd = self.nsexec(id);
+        // Its input as nslab gave it: the bytes asked for, else none.
+        let mut cmd = match &o.stdin {
+            Some(b) => format!("printf %s {} | ", q(&String::from_utf8_lossy(b))),
+            None => String::new(),
+        };
+        cmd += &self.nsexec(id);
         if let Some(t) = o.timeout {
             cmd += &format!("timeout {} ", secs(t));
         }
@@ -619,8 +624,8 @@ impl Lab {
             cmd += &format!("env {}={} ", q(k), q(v));
         }
         cmd += &words(argv);
-        if o.stdin.is_some() {
-            cmd += " </dev/null  # nslab fed it input";
+        if o.stdin.is_none() {
+            cmd += " </dev/null";
         }
         if out.code == 0 {
             self.plan_line(cmd);
@@ -914,5 +919,27 @@ impl Lab {
                 s
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_the_shell_would_split_or_expand_them() {
+        assert_eq!(q("10.0.0.1/24"), "10.0.0.1/24");
+        assert_eq!(q("nslab:lab-1"), "nslab:lab-1");
+        assert_eq!(q("a b"), "'a b'");
+        assert_eq!(q("$HOME"), "'$HOME'");
+        assert_eq!(q("it's"), r"'it'\''s'");
+        assert_eq!(q(""), "''");
+    }
+
+    #[test]
+    fn durations_are_written_as_seconds() {
+        assert_eq!(secs(Duration::from_secs(30)), "30");
+        assert_eq!(secs(Duration::from_millis(100)), "0.1");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5");
     }
 }
