@@ -291,6 +291,7 @@ if !a.ping("10.77.0.2", #{count: 1}).ok { throw "no answer"; }
 let r = a.ping("10.77.0.9", #{count: 1, timeout_ms: 200});
 if r.ok { throw "an answer from nowhere"; }
 a.forwarding(true);
+sleep(0.1);
 let p = b.spawn(["sleep", "3171"]);
 p.stop();
 b.spawn(["sleep", "3172"]);
@@ -312,6 +313,7 @@ b.spawn(["sleep", "3172"]);
         "ip netns exec pa sysctl -qw net.ipv4.ip_forward=1\n",
         "P0=$(bg ip netns exec pb sleep 3171)\nundo \"stop $P0\"\n",
         "stop \"$P0\"\n",
+        "\n# lab.rhai:9  sleep(0.1);\nsleep 0.1\n",
     ] {
         assert!(p.contains(want), "no {want:?} in the plan:\n{p}");
     }

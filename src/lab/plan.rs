@@ -767,6 +767,13 @@ impl Lab {
         }
     }
 
+    pub(super) fn plan_sleep(&mut self, d: Duration) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("sleep {}", secs(d)));
+    }
+
     /// `tc` for `link.shape()`: tbf, netem, or netem with a tbf below it,
     /// under the handle nslab uses.
     pub(super) fn plan_shape(&mut self, id: NsId, dev: &str, lines: Vec<String>, foreign: bool) {

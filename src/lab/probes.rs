@@ -201,7 +201,9 @@ impl Lab {
     }
 
     /// Sleeps, waking at once on Ctrl-C or SIGTERM.
-    pub fn sleep(&self, d: Duration) -> Result<()> {
+    pub fn sleep(&mut self, d: Duration) -> Result<()> {
+        // A script that waits (for STP, for a server) needs the plan to.
+        self.plan_sleep(d);
         let end = std::time::Instant::now() + d;
         loop {
             self.check_cancel()?;
