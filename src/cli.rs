@@ -51,6 +51,19 @@ pub enum Cmd {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Print what a script builds as a bash script of `ip`, `sysctl`, `nft`
+    /// and `tc` commands (one comment per script line), with a teardown.
+    /// The script runs for real in private namespaces (no root needed), so
+    /// its probes and branches go as they would.
+    Plan {
+        /// The .rhai script
+        file: PathBuf,
+        /// Set a script parameter read with param("KEY", default)
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// Check a script for errors without running it (no privileges needed)
     Check {
         /// The .rhai script

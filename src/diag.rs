@@ -88,6 +88,17 @@ impl Sources {
             .insert(s.to_string(), (name.clone(), text.clone()));
         (name, text)
     }
+
+    /// (display name, text of line `line`) of a source, for `nslab plan`.
+    pub fn line(&mut self, src: Option<&str>, line: usize) -> (String, String) {
+        let (name, text) = self.get(src);
+        let l = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+            .to_string();
+        (name, l)
+    }
 }
 
 /// Byte offset of a rhai position (1-based line and column, in chars).

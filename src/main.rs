@@ -64,6 +64,9 @@ fn main() -> ExitCode {
             name,
             limits.limits(),
         ),
+        Cmd::Plan { file, set, limits } => {
+            cmd::plan::run(&file, set.into_iter().collect(), limits.limits())
+        }
         Cmd::Check { file } => check(&file),
         Cmd::Repl {
             isolated,

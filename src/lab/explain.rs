@@ -112,6 +112,8 @@ impl Lab {
                     Reach::Refused => Probed::Refused,
                     Reach::Failed(_) | Reach::Silent => Probed::Lost,
                 };
+                let ok = matches!(p, Probed::Reached);
+                self.plan_connect(id, pkt.dst, proto, port, timeout, ok);
                 (p, Some(before))
             }
             _ => {

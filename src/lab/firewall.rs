@@ -130,6 +130,9 @@ impl Lab {
         }
         let mut first_refused: Option<(usize, LabError)> = None;
         for (id, idx) in groups {
+            if let Some(p) = &mut self.plan {
+                p.site = Some(pending[idx[0]].site.clone());
+            }
             let ops: Vec<&Op> = idx.iter().map(|i| &pending[*i].op).collect();
             if let Err((k, e)) = self.apply_chunks(id, &ops)
                 && first_refused.as_ref().is_none_or(|(j, _)| idx[k] < *j)
@@ -205,12 +208,15 @@ impl Lab {
             _ => "apply firewall rules",
         };
         let where_ = self.where_(id);
+        let json = rules
+            .json()
+            .map_err(|e| LabError::kernel(doing, &where_, e))?;
         let run = |lab: &mut Lab| {
             let fd = lab
                 .sp
                 .fd(id)
                 .map_err(|e| LabError::kernel(doing, &where_, e))?;
-            nft::apply(fd.as_fd(), &prog, rules).map_err(|e| match e.raw_errno() {
+            nft::apply_json(fd.as_fd(), &prog, &json).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) if first => LabError::new(
                     format!("nf_tables table 'inet {table}' already exists in {where_}"),
                     format!(
@@ -234,10 +240,11 @@ impl Lab {
             };
             self.recorded(Some(id), undo, run)?;
             self.nft_tables.insert(id);
-            Ok(())
         } else {
-            run(self)
+            run(self)?;
         }
+        self.plan_nft(id, &json, first);
+        Ok(())
     }
 
     /// Rules with a counter in the lab's table in `id` (none before the

@@ -238,6 +238,10 @@ impl Lab {
                 .block_on(r.add_kind(&req))
                 .map_err(|e| lab.add_kind_err(at, name, &kind, parent, mark, e))
         })?;
+        if self.plan.is_some() {
+            let text = self.kind_text(via, &kind)?;
+            self.plan_kind(at, name, &text, parent);
+        }
         if !self.sp.is_created(at) {
             self.made_links.insert((at, name.to_string()));
         }
@@ -419,9 +423,12 @@ impl Lab {
         }
         let away = self.away_step(id, name);
         if away.is_some() || self.foreign_link(id, name) {
+            // Its undo would have to bring it home as it was.
+            self.unplanned("link.move() of a link the lab did not make")?;
             self.move_foreign(id, &cur, to, &dest, away)?;
         } else {
             self.move_own(id, &cur, to, &dest)?;
+            self.plan_move(id, name, to, &dest, cur.up);
         }
         // Carried along: what the lab knows about the link by its place.
         let from = (id, name.to_string());
@@ -713,6 +720,7 @@ impl Lab {
                 e,
             )
         })?;
+        self.plan_link_del(id, name);
         // A veth goes whole: both ends are forgotten.
         let this = (id, name.to_string());
         let mut gone = vec![this.clone()];
@@ -785,10 +793,18 @@ impl Lab {
                 ifindex: cur.index,
                 mac: format_mac(&cur.mac),
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_link_set(
+                id,
+                name,
+                &format!("address {mac}"),
+                Some(&format!("address {}", format_mac(&cur.mac))),
+            );
         } else {
-            act(self)
+            act(self)?;
+            self.plan_link_set(id, name, &format!("address {mac}"), None);
         }
+        Ok(())
     }
 }
 

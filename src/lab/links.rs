@@ -110,6 +110,7 @@ impl Lab {
                 )),
             }
         })?;
+        self.plan_veth(ns_a, a, ns_b, b);
         for (id, n) in [(ns_a, a), (ns_b, b)] {
             if !self.sp.is_created(id) {
                 self.made_links.insert((id, n.to_string()));
@@ -165,6 +166,7 @@ impl Lab {
                     ),
                 })
         })?;
+        self.plan_bridge(id, name, opts);
         if !self.sp.is_created(id) {
             self.made_links.insert((id, name.to_string()));
         }
@@ -250,9 +252,13 @@ impl Lab {
                 ifindex: cur.index,
                 up: cur.up,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_up(id, name, up, Some(cur.up));
+            Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_up(id, name, up, None);
+            Ok(())
         }
     }
 
@@ -277,9 +283,13 @@ impl Lab {
                 ifindex: cur.index,
                 mtu: cur.mtu,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_mtu(id, name, mtu, Some(cur.mtu));
+            Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_mtu(id, name, mtu, None);
+            Ok(())
         }
     }
 
@@ -313,6 +323,7 @@ impl Lab {
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
                 Ok(()) => {
                     crate::progress::bump(crate::progress::Kind::Port);
+                    self.plan_attach(br_ns, br, link, None, true);
                     Ok(())
                 }
                 Err(e) => {
@@ -350,9 +361,10 @@ impl Lab {
                 ns: self.sp.nsref(link_ns).clone(),
                 dev: link.to_string(),
                 ifindex: cur.index,
-                master: old,
+                master: old.clone(),
             };
             self.recorded(Some(link_ns), undo, act)?;
+            self.plan_attach(br_ns, br, link, Some(old), cur.up);
             if !cur.up {
                 let undo = Undo::RestoreUp {
                     ns: self.sp.nsref(link_ns).clone(),
@@ -365,7 +377,9 @@ impl Lab {
             }
             Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_attach(br_ns, br, link, None, true);
+            Ok(())
         }
     }
 
@@ -387,6 +401,9 @@ impl Lab {
                 ),
                 "give VLANs to a link the lab makes (e.g. a veth end beside the bridge)",
             ));
+        }
+        if !opts.vlans.is_empty() {
+            self.unplanned("a bridge port's vlans")?;
         }
         let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
         let before = if with_opts || foreign {
@@ -434,7 +451,9 @@ impl Lab {
         if set.is_err() && !was_port {
             let _ = self.sp.block_on(r.set_master(index, None));
         }
-        set
+        set?;
+        self.plan_port(link_ns, link, &opts.port);
+        Ok(())
     }
 
     /// A bridge port is a switch port: it needs no IPv6 address of its own.
@@ -487,8 +506,13 @@ impl Lab {
         let key = format!("net/ipv6/conf/{link}/disable_ipv6");
         let v = if on { "0" } else { "1" };
         let what = format!("'{link}' in '{}'", self.sp.name(id));
+        let planned = key.clone();
         match self.sp.run_in(id, move || sysctl::write(&key, v)) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                let old = if on { "1" } else { "0" };
+                self.plan_sysctl(id, &planned, v, old);
+                Ok(true)
+            }
             // No /proc/sys/net/ipv6 at all: a kernel without IPv6.
             Err(e) if e.raw_errno() == Some(libc::ENOENT) && !on => Ok(false),
             Err(e) => Err(LabError::kernel(

@@ -13,6 +13,7 @@ pub mod ledger;
 mod links;
 pub mod names;
 mod netns;
+pub mod plan;
 mod probes;
 mod procs;
 mod routes;
@@ -212,6 +213,8 @@ pub struct Lab {
     /// For `nslab graph`: the view with the most namespaces, taken before
     /// each namespace the script deletes (see `view::Fullest`).
     fullest: Option<view::Fullest>,
+    /// `nslab plan`: every change also written down as shell commands.
+    plan: Option<plan::Plan>,
 }
 
 /// What a teardown came to.
@@ -310,6 +313,7 @@ impl Lab {
             header,
             torn_down: false,
             fullest: None,
+            plan: None,
         }
     }
 

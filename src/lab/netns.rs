@@ -35,7 +35,7 @@ impl Lab {
             dev,
             ino,
         };
-        self.recorded(None, undo, |lab| {
+        let id = self.recorded(None, undo, |lab| {
             lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
                     format!("namespace '{name}' already exists"),
@@ -43,8 +43,10 @@ impl Lab {
                 ),
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
-        })
-        .inspect(|_| crate::progress::bump(crate::progress::Kind::Netns))
+        })?;
+        crate::progress::bump(crate::progress::Kind::Netns);
+        self.plan_netns(name);
+        Ok(id)
     }
 
     /// `ip netns del NAME`, now rather than at teardown; only for namespaces
@@ -95,6 +97,7 @@ impl Lab {
                     j.cancel(s)?;
                 }
                 self.forget_veths_of(id);
+                self.plan_delete_netns(&name);
                 Ok(())
             }
             Err(e) => {

@@ -80,6 +80,7 @@ impl Lab {
         if report.replies.len() < report.sent as usize {
             report.why = kstat::why(&self.kstat.hit_since(&before, v6));
         }
+        self.plan_ping(id, dst, opts, &report);
         Ok(report)
     }
 
@@ -104,6 +105,7 @@ impl Lab {
             .serve()
             .map_err(|e| LabError::kernel("start a listener", &name, e))?;
         self.listeners.push((id, l));
+        self.plan_listen(id, proto, port);
         Ok(self.listeners.len() - 1)
     }
 
@@ -135,6 +137,7 @@ impl Lab {
         let reached = probe::reach(&sock, proto, dst, timeout, &self.cancel);
         self.check_cancel()?;
         if reached {
+            self.plan_connect(id, dst.ip(), proto, port, timeout, true);
             return Ok(true);
         }
         // `false` would say the lab's network refused or dropped it, and a
@@ -150,7 +153,10 @@ impl Lab {
                 ),
                 help,
             )),
-            _ => Ok(false),
+            _ => {
+                self.plan_connect(id, dst.ip(), proto, port, timeout, false);
+                Ok(false)
+            }
         }
     }
 }
@@ -174,6 +180,7 @@ impl Lab {
                 .run_in(id, move || probe::listening(proto, port, addr))
                 .map_err(|e| LabError::kernel("read the sockets", &self.where_(id), e))?;
             if up {
+                self.plan_wait_port(id, proto, port, timeout);
                 return Ok(());
             }
             self.check_cancel()?;
@@ -194,7 +201,9 @@ impl Lab {
     }
 
     /// Sleeps, waking at once on Ctrl-C or SIGTERM.
-    pub fn sleep(&self, d: Duration) -> Result<()> {
+    pub fn sleep(&mut self, d: Duration) -> Result<()> {
+        // A script that waits (for STP, for a server) needs the plan to.
+        self.plan_sleep(d);
         let end = std::time::Instant::now() + d;
         loop {
             self.check_cancel()?;
@@ -292,6 +301,7 @@ impl Lab {
                 pairs.push((*i, *j, r));
             }
         }
+        self.plan_reach(nodes, count, timeout, &pairs);
         let lost = pairs.iter().any(|(_, _, r)| *r < count);
         let why = if lost {
             kstat::why(&self.kstat.hit_since(&before.0, false))

@@ -66,6 +66,7 @@ impl Lab {
                 "give it more time (a larger timeout_ms), or start a program that runs on with ns.spawn(…)",
             ));
         }
+        self.plan_exec(id, argv, opts, &out);
         Ok(out)
     }
 
@@ -103,6 +104,7 @@ impl Lab {
         // Always recorded: a process pins its namespace, and outlives it.
         self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
         self.procs.push(p);
+        self.plan_spawn(id, argv, self.procs.len() - 1);
         Ok(self.procs.len() - 1)
     }
 
@@ -119,6 +121,7 @@ impl Lab {
     pub fn stop_process(&mut self, idx: usize) -> Result<()> {
         if let Some(p) = self.procs.get_mut(idx) {
             exec::kill(&mut p.child);
+            self.plan_stop(idx);
         }
         Ok(())
     }
@@ -126,6 +129,7 @@ impl Lab {
     /// An interactive shell in `ns` (`ip netns exec NS bash`) on this
     /// terminal; returns its exit code.
     pub fn shell(&mut self, id: NsId) -> Result<i64> {
+        self.unplanned("ns.shell()")?;
         self.settle();
         if !exec::has_terminal() {
             return Err(LabError::new(

@@ -46,9 +46,13 @@ impl Lab {
                 ifindex: index,
                 addr,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_addr(id, dev, addr, true);
+            Ok(())
         } else {
-            act(self)
+            act(self)?;
+            self.plan_addr(id, dev, addr, false);
+            Ok(())
         }
     }
 
@@ -159,8 +163,10 @@ impl Lab {
                 ),
                 _ => LabError::kernel("add a route", &what, e),
             })
-        })
-        .inspect(|_| crate::progress::bump(crate::progress::Kind::Route))
+        })?;
+        crate::progress::bump(crate::progress::Kind::Route);
+        self.plan_route(id, &req);
+        Ok(())
     }
 
     /// A route's `src` must be an address the namespace has: the kernel
@@ -300,8 +306,14 @@ impl Lab {
                 .block_on(r.del_route(&spec))
                 .map_err(|e| LabError::kernel("delete a route", &what, e))
         };
+        let del_txt = format!(
+            "route del {} table {} metric {}",
+            row.dst, row.table, row.metric
+        );
         if self.sp.is_created(id) {
-            return del(self);
+            del(self)?;
+            self.plan_route_del(id, &del_txt);
+            return Ok(());
         }
         // A route this lab added: it goes now, and so does its undo step.
         if let Some(pos) = self
@@ -310,12 +322,16 @@ impl Lab {
             .position(|(_, u)| added_route(u, id, &self.sp, &row))
         {
             del(self)?;
+            self.plan_route_del(id, &del_txt);
             let (seq, _) = self.ledger.remove(pos);
             if let (Some(j), Some(s)) = (&mut self.journal, seq) {
                 j.cancel(s)?;
             }
             return Ok(());
         }
+        // A route of the host from before: its undo would have to write
+        // the whole route back.
+        self.unplanned("route_delete() of a route the lab did not add")?;
         if !row.unrestorable.is_empty() {
             return Err(LabError::new(
                 format!(

@@ -41,7 +41,9 @@ impl Lab {
                     ),
                     _ => LabError::kernel("add a rule", &what, e),
                 })
-        })
+        })?;
+        self.plan_rule(id, &rule);
+        Ok(())
     }
 
     /// `ip neigh add ADDR lladdr MAC dev DEV nud permanent`. An entry the
@@ -87,10 +89,13 @@ impl Lab {
                 addr,
                 lladdr: format_mac(&mac),
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
+            self.plan_neigh(id, dev, addr, &format_mac(&mac), true);
         } else {
-            act(self)
+            act(self)?;
+            self.plan_neigh(id, dev, addr, &format_mac(&mac), false);
         }
+        Ok(())
     }
 }
 

@@ -162,17 +162,50 @@ impl Lab {
                 )),
             }
         };
-        if self.foreign_link(id, name) && !ours {
+        let foreign = self.foreign_link(id, name) && !ours;
+        if foreign {
             let undo = Undo::DeleteQdisc {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 major,
             };
-            self.recorded(Some(id), undo, act)
+            self.recorded(Some(id), undo, act)?;
         } else {
-            act(self)
+            act(self)?;
         }
+        if self.plan.is_some() {
+            let tbf_line = |t: &Tbf| {
+                format!(
+                    "tbf rate {}bit burst {} limit {}",
+                    t.rate * 8,
+                    t.burst,
+                    t.limit
+                )
+            };
+            let mut lines = Vec::new();
+            match (netem, tbf) {
+                (Some(n), t) => {
+                    lines.push(format!(
+                        "root handle {major:x}: netem delay {}us jitter {}us loss {}%",
+                        n.delay_ns / 1000,
+                        n.jitter_ns / 1000,
+                        n.loss_pct
+                    ));
+                    if let Some(t) = t {
+                        lines.push(format!(
+                            "parent {major:x}:1 handle {:x}: {}",
+                            major + 1,
+                            tbf_line(&t)
+                        ));
+                    }
+                }
+                (None, Some(t)) => lines.push(format!("root handle {major:x}: {}", tbf_line(&t))),
+                (None, None) => {}
+            }
+            self.plan_shape(id, name, lines, foreign);
+        }
+        Ok(())
     }
 
     /// `tc qdisc del dev DEV root`, for the lab's own shaping only.
@@ -186,10 +219,13 @@ impl Lab {
             .block_on(r.root_qdisc(cur.index))
             .map_err(|e| LabError::kernel("list qdiscs", &what, e))?;
         match root {
-            Some(q) if q.major == major => self
-                .sp
-                .block_on(r.del_root_qdisc(cur.index))
-                .map_err(|e| LabError::kernel("remove the shaping", &what, e)),
+            Some(q) if q.major == major => {
+                self.sp
+                    .block_on(r.del_root_qdisc(cur.index))
+                    .map_err(|e| LabError::kernel("remove the shaping", &what, e))?;
+                self.plan_unshape(id, name);
+                Ok(())
+            }
             None => Ok(()),
             Some(q) if q.major == 0 => Ok(()),
             Some(q) => Err(LabError::new(

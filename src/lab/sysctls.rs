@@ -41,6 +41,7 @@ impl Lab {
                     .run_in(id, move || sysctl::write(&k, &v))
                     .map_err(refused)?;
             }
+            self.plan_sysctl(id, key, value, &old);
             return Ok(old);
         }
         // Only the host is not the lab's own; its sysctls are this thread's.
@@ -49,9 +50,11 @@ impl Lab {
         let undo = Undo::ReleaseSysctl {
             key: key.to_string(),
         };
-        self.recorded(None, undo, |_| {
+        let held = self.recorded(None, undo, |_| {
             shared::hold(&who, key, value).map_err(refused)
-        })
+        })?;
+        self.plan_sysctl(id, key, value, &old);
+        Ok(held)
     }
 
     /// `sysctl -w net.ipv4.ip_forward=1` and IPv6 forwarding, in `ns`.

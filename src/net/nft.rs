@@ -646,7 +646,12 @@ pub fn program() -> Option<PathBuf> {
 
 /// Runs `nft -j -f -` with `ruleset` inside `ns`: one atomic transaction.
 pub fn apply(ns: BorrowedFd<'_>, nft: &Path, ruleset: Ruleset) -> Result<()> {
-    run(ns, nft, &["-j", "-f", "-"], &ruleset.json()?).map(|_| ())
+    apply_json(ns, nft, &ruleset.json()?)
+}
+
+/// `nft -j -f -` in `ns` with a ruleset already written as JSON.
+pub fn apply_json(ns: BorrowedFd<'_>, nft: &Path, json: &str) -> Result<()> {
+    run(ns, nft, &["-j", "-f", "-"], json).map(|_| ())
 }
 
 /// `nft -j list table inet NAME` in `ns`: the table as JSON.

@@ -1,0 +1,952 @@
+//! `nslab plan`: the lab written down as a shell script.
+//!
+//! The script runs for real (isolated), so probes give real answers and its
+//! branches go as they would; while it runs, every kernel change the Lab
+//! makes is also written down here as the `ip`/`sysctl`/`nft`/`tc` command
+//! that makes it, under the script position of the statement that caused it
+//! (the engine's debugger hook keeps `Cursor` up to date). Probes become the
+//! equivalent commands with the result nslab saw as a comment. Ops that have
+//! no shell form yet refuse to run in a plan (`unplanned`), naming the call,
+//! rather than leave a plan that builds something else than the script.
+//!
+//! Each command that needs undoing outside the plan's own namespaces pushes
+//! its undo (`undo '…'`) right after it, and `teardown` runs what was pushed
+//! in reverse: a plan that stops half-way undoes exactly what it did.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::net::rtnl::{Kind, PortOpts};
+
+/// Where the script is: (source, line) of the statement running. rhai names
+/// the main script by its path and modules by theirs; `None` is the main
+/// script.
+pub type Cursor = Arc<Mutex<(Option<String>, usize)>>;
+
+/// The commands of one script statement.
+pub struct Step {
+    pub source: Option<String>,
+    pub line: usize,
+    pub lines: Vec<String>,
+}
+
+/// The recorder: off unless `Lab::start_plan` was called.
+pub struct Plan {
+    cursor: Cursor,
+    pub steps: Vec<Step>,
+    /// The call that queued the firewall rules being applied now.
+    pub(super) site: Option<Site>,
+}
+
+impl Plan {
+    fn push_at(&mut self, source: Option<String>, line: usize, text: String) {
+        match self.steps.last_mut() {
+            Some(s) if s.source == source && s.line == line => s.lines.push(text),
+            _ => self.steps.push(Step {
+                source,
+                line,
+                lines: vec![text],
+            }),
+        }
+    }
+
+    fn push(&mut self, text: String) {
+        let (source, line) = self.cursor.lock().map(|c| c.clone()).unwrap_or((None, 0));
+        self.push_at(source, line, text);
+    }
+}
+
+/// nslab makes each veth end with one queue each way (see `add_veth`).
+const ONE_QUEUE: &str = "numtxqueues 1 numrxqueues 1";
+
+/// `s` as one shell word.
+pub fn q(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn words(argv: &[String]) -> String {
+    argv.iter().map(|a| q(a)).collect::<Vec<_>>().join(" ")
+}
+
+fn secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{:.3}", d.as_secs_f64())
+            .trim_end_matches('0')
+            .to_string()
+    }
+}
+
+impl Lab {
+    /// Records every kernel change from now on as shell commands.
+    pub fn start_plan(&mut self, cursor: Cursor) {
+        self.plan = Some(Plan {
+            cursor,
+            steps: Vec::new(),
+            site: None,
+        });
+    }
+
+    /// The recorded plan (ends the recording).
+    pub fn take_plan(&mut self) -> Option<Plan> {
+        self.plan.take()
+    }
+
+    fn planning(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    fn plan_line(&mut self, text: String) {
+        if let Some(p) = &mut self.plan {
+            p.push(text);
+        }
+    }
+
+    fn plan_undo(&mut self, cmd: &str) {
+        self.plan_line(format!("undo {}", q(cmd)));
+    }
+
+    /// An op with no shell form yet: refused while planning, so that the
+    /// plan never silently differs from the script.
+    pub(super) fn unplanned(&self, call: &str) -> Result<()> {
+        if self.planning() {
+            return Err(LabError::new(
+                format!("nslab plan has no shell commands yet for {call}"),
+                "run the script with `nslab run` instead, or leave this call out of the planned script",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ip -n NS ` (empty for the host).
+    fn ipn(&self, id: NsId) -> String {
+        if id == HOST {
+            "ip ".into()
+        } else {
+            format!("ip -n {} ", q(self.sp.name(id)))
+        }
+    }
+
+    /// `ip netns exec NS ` (empty for the host).
+    fn nsexec(&self, id: NsId) -> String {
+        if id == HOST {
+            String::new()
+        } else {
+            format!("ip netns exec {} ", q(self.sp.name(id)))
+        }
+    }
+
+    pub(super) fn plan_netns(&mut self, name: &str) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("ip netns add {}", q(name)));
+        self.plan_undo(&format!("ip netns del {}", q(name)));
+        self.plan_line(format!("ip -n {} link set lo up", q(name)));
+    }
+
+    pub(super) fn plan_delete_netns(&mut self, name: &str) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("ip netns del {}", q(name)));
+        self.plan_line(format!(
+            "forget {}",
+            q(&format!("ip netns del {}", q(name)))
+        ));
+    }
+
+    /// A link the lab made outside its own namespaces: deleted at teardown
+    /// (if it still exists: a veth goes with its peer's namespace), and
+    /// labelled as nslab labels it.
+    fn plan_own_link(&mut self, id: NsId, name: &str) {
+        if self.sp.is_created(id) {
+            return;
+        }
+        self.plan_line(format!(
+            "{}link set dev {} alias {}",
+            self.ipn(id),
+            q(name),
+            q(&format!("nslab:{}", self.name))
+        ));
+        self.plan_undo(&format!("del_link {}", q(name)));
+    }
+
+    pub(super) fn plan_veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) {
+        if !self.planning() {
+            return;
+        }
+        let peer_ns = if ns_a == ns_b {
+            String::new()
+        } else if ns_b == HOST {
+            // The host has no name: the peer is made there and moved.
+            String::new()
+        } else {
+            format!(" netns {}", q(self.sp.name(ns_b)))
+        };
+        if ns_b == HOST && ns_a != HOST {
+            // Made in the host, the other end moved into its namespace.
+            self.plan_line(format!(
+                "ip link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}",
+                q(b),
+                q(a)
+            ));
+            self.plan_line(format!(
+                "ip link set dev {} netns {}",
+                q(a),
+                q(self.sp.name(ns_a))
+            ));
+        } else {
+            self.plan_line(format!(
+                "{}link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}{peer_ns}",
+                self.ipn(ns_a),
+                q(a),
+                q(b)
+            ));
+        }
+        self.plan_line(format!("{}link set dev {} up", self.ipn(ns_a), q(a)));
+        self.plan_line(format!("{}link set dev {} up", self.ipn(ns_b), q(b)));
+        if !self.sp.is_created(ns_a) {
+            self.plan_own_link(ns_a, a);
+        } else if !self.sp.is_created(ns_b) {
+            self.plan_own_link(ns_b, b);
+        }
+    }
+
+    pub(super) fn plan_bridge(&mut self, id: NsId, name: &str, o: &BridgeOpts) {
+        if !self.planning() {
+            return;
+        }
+        let mut opts = String::new();
+        let flag = |b: bool| if b { 1 } else { 0 };
+        if let Some(s) = o.stp {
+            opts += &format!(" stp_state {}", flag(s));
+        }
+        if let Some(v) = o.vlan_filtering {
+            opts += &format!(" vlan_filtering {}", flag(v));
+        }
+        for (k, v) in [
+            ("ageing_time", o.ageing_cs),
+            ("forward_delay", o.forward_delay_cs),
+            ("hello_time", o.hello_cs),
+            ("max_age", o.max_age_cs),
+        ] {
+            if let Some(v) = v {
+                opts += &format!(" {k} {v}");
+            }
+        }
+        self.plan_line(format!(
+            "{}link add {} type bridge{opts}",
+            self.ipn(id),
+            q(name)
+        ));
+        self.plan_line(format!("{}link set dev {} up", self.ipn(id), q(name)));
+        self.plan_own_link(id, name);
+    }
+
+    /// `old_master`: Some for a link the lab did not make (put back at
+    /// teardown).
+    pub(super) fn plan_attach(
+        &mut self,
+        id: NsId,
+        br: &str,
+        link: &str,
+        old_master: Option<Option<String>>,
+        was_up: bool,
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}link set dev {} master {}", q(link), q(br)));
+        self.plan_line(format!("{ip}link set dev {} up", q(link)));
+        if let Some(old) = old_master {
+            let back = match old {
+                Some(m) => format!("{ip}link set dev {} master {}", q(link), q(&m)),
+                None => format!("{ip}link set dev {} nomaster", q(link)),
+            };
+            self.plan_undo(&back);
+            if !was_up {
+                self.plan_undo(&format!("{ip}link set dev {} down", q(link)));
+            }
+        }
+    }
+
+    pub(super) fn plan_port(&mut self, id: NsId, link: &str, p: &PortOpts) {
+        if !self.planning() || p.is_empty() {
+            return;
+        }
+        let on = |b: bool| if b { "on" } else { "off" };
+        let mut opts = String::new();
+        if let Some(v) = p.isolated {
+            opts += &format!(" isolated {}", on(v));
+        }
+        if let Some(v) = p.hairpin {
+            opts += &format!(" hairpin {}", on(v));
+        }
+        if let Some(v) = p.cost {
+            opts += &format!(" cost {v}");
+        }
+        if let Some(v) = p.priority {
+            opts += &format!(" priority {v}");
+        }
+        self.plan_line(format!(
+            "{}link set dev {} type bridge_slave{opts}",
+            self.ipn(id),
+            q(link)
+        ));
+    }
+
+    /// `old`: the state to put back at teardown (a link the lab did not make).
+    pub(super) fn plan_up(&mut self, id: NsId, name: &str, up: bool, old: Option<bool>) {
+        if !self.planning() {
+            return;
+        }
+        let ud = |u: bool| if u { "up" } else { "down" };
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}link set dev {} {}", q(name), ud(up)));
+        if let Some(o) = old {
+            self.plan_undo(&format!("{ip}link set dev {} {}", q(name), ud(o)));
+        }
+    }
+
+    pub(super) fn plan_mtu(&mut self, id: NsId, name: &str, mtu: u32, old: Option<u32>) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}link set dev {} mtu {mtu}", q(name)));
+        if let Some(o) = old {
+            self.plan_undo(&format!("{ip}link set dev {} mtu {o}", q(name)));
+        }
+    }
+
+    pub(super) fn plan_kind(
+        &mut self,
+        at: NsId,
+        name: &str,
+        kind: &str,
+        parent: Option<(NsId, &str)>,
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let line = match parent {
+            // Made beside the parent, directly in its own namespace.
+            Some((pns, p)) if pns != at => format!(
+                "{}link add link {} name {} netns {} type {kind}",
+                self.ipn(pns),
+                q(p),
+                q(name),
+                if at == HOST {
+                    // The plan's shell runs in the host.
+                    "$$".to_string()
+                } else {
+                    q(self.sp.name(at))
+                }
+            ),
+            Some((_, p)) => format!(
+                "{}link add link {} name {} type {kind}",
+                self.ipn(at),
+                q(p),
+                q(name)
+            ),
+            None => format!("{}link add {} type {kind}", self.ipn(at), q(name)),
+        };
+        self.plan_line(line);
+        self.plan_line(format!("{}link set dev {} up", self.ipn(at), q(name)));
+        self.plan_own_link(at, name);
+    }
+
+    pub(super) fn plan_addr(&mut self, id: NsId, dev: &str, addr: IpNet, foreign: bool) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}addr add {addr} dev {}", q(dev)));
+        if foreign {
+            self.plan_undo(&format!("{ip}addr del {addr} dev {}", q(dev)));
+        }
+    }
+
+    pub(super) fn plan_route(&mut self, id: NsId, req: &RouteReq) {
+        if !self.planning() {
+            return;
+        }
+        let mut r = String::new();
+        if req.kind != RouteKind::Unicast {
+            r += req.kind.name();
+            r.push(' ');
+        }
+        r += &routes::dst_text(req.dst);
+        if req.dst.prefix_len() == 0 && req.dst.addr().is_ipv6() {
+            r = format!("-6 {r}");
+        }
+        if let Some(v) = req.via {
+            r += &format!(" via {v}");
+        }
+        if let Some(d) = &req.dev {
+            r += &format!(" dev {}", q(d));
+        }
+        if let Some(t) = req.table {
+            r += &format!(" table {t}");
+        }
+        if let Some(m) = req.metric {
+            r += &format!(" metric {m}");
+        }
+        if let Some(s) = req.src {
+            r += &format!(" src {s}");
+        }
+        // nslab adds every route with scope universe; `ip route` would
+        // give one without a gateway scope link.
+        if req.via.is_none() && req.nexthops.is_empty() {
+            r += " scope global";
+        }
+        r += " proto static";
+        for h in &req.nexthops {
+            r += " nexthop";
+            if let Some(v) = h.via {
+                r += &format!(" via {v}");
+            }
+            if let Some(d) = &h.dev {
+                r += &format!(" dev {}", q(d));
+            }
+            r += &format!(" weight {}", h.weight);
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}route add {r}"));
+        if !self.sp.is_created(id) {
+            // Gone already when its link went first: no error then.
+            self.plan_undo(&format!("{ip}route del {r} 2>/dev/null || true"));
+        }
+    }
+
+    pub(super) fn plan_rule(&mut self, id: NsId, rule: &RuleSpec) {
+        if !self.planning() {
+            return;
+        }
+        let mut r = String::new();
+        if rule.v6 {
+            r += "-6 ";
+        }
+        r += "rule add";
+        if let Some(p) = rule.priority {
+            r += &format!(" priority {p}");
+        }
+        if let Some(f) = rule.from {
+            r += &format!(" from {f}");
+        }
+        if let Some(t) = rule.to {
+            r += &format!(" to {t}");
+        }
+        if let Some(i) = &rule.iif {
+            r += &format!(" iif {}", q(i));
+        }
+        if let Some(o) = &rule.oif {
+            r += &format!(" oif {}", q(o));
+        }
+        if let Some(m) = rule.fwmark {
+            r += &format!(" fwmark {m:#x}");
+            if let Some(k) = rule.fwmask {
+                r += &format!("/{k:#x}");
+            }
+        }
+        match (rule.action, rule.table) {
+            (RuleAction::Lookup, Some(t)) => r += &format!(" table {t}"),
+            (RuleAction::Lookup, None) => {}
+            (other, _) => r += &format!(" {}", other.name()),
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}{r}"));
+        if !self.sp.is_created(id) {
+            self.plan_undo(&format!("{ip}{}", r.replacen("rule add", "rule del", 1)));
+        }
+    }
+
+    pub(super) fn plan_sysctl(&mut self, id: NsId, key: &str, value: &str, old: &str) {
+        if !self.planning() {
+            return;
+        }
+        let set = |v: &str| q(&format!("{key}={v}"));
+        self.plan_line(format!("{}sysctl -qw {}", self.nsexec(id), set(value)));
+        if !self.sp.is_created(id) {
+            self.plan_undo(&format!("sysctl -qw {}", set(old)));
+        }
+    }
+
+    /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
+    /// the call that queued its first rule.
+    pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
+        let Some(p) = &self.plan else { return };
+        let site = p.site.clone().unwrap_or_else(|| {
+            let (source, line) = p.cursor.lock().map(|c| c.clone()).unwrap_or((None, 0));
+            Site {
+                source,
+                line,
+                col: 0,
+            }
+        });
+        let site = &site;
+        let ex = if id == HOST {
+            String::new()
+        } else {
+            format!("ip netns exec {} ", q(self.sp.name(id)))
+        };
+        // One line of JSON is hard to read: the same, indented.
+        let pretty = serde_json::from_str::<serde_json::Value>(json)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| json.to_string());
+        let json = pretty.as_str();
+        if let Some(p) = &mut self.plan {
+            p.push_at(
+                site.source.clone(),
+                site.line,
+                format!("{ex}nft -j -f - <<'NFT'\n{json}\nNFT"),
+            );
+        }
+        if first && !self.sp.is_created(id) {
+            let undo = format!("nft delete table inet {}", q(&self.table_name()));
+            if let Some(p) = &mut self.plan {
+                p.push_at(site.source.clone(), site.line, format!("undo {}", q(&undo)));
+            }
+        }
+    }
+
+    pub(super) fn plan_ping(&mut self, id: NsId, dst: IpAddr, o: &PingOpts, r: &PingReport) {
+        if !self.planning() {
+            return;
+        }
+        let got = r.replies.len();
+        let cmd = format!(
+            "{}ping -c {} -i {} -W {} {dst}",
+            self.nsexec(id),
+            o.count,
+            secs(o.interval),
+            // ping -W counts whole seconds (older iputils).
+            o.timeout.as_secs_f64().ceil().max(1.0) as u64
+        );
+        self.probe_line(cmd, got > 0, &format!("{got}/{} replies", r.sent));
+    }
+
+    pub(super) fn plan_connect(
+        &mut self,
+        id: NsId,
+        dst: IpAddr,
+        proto: Proto,
+        port: u16,
+        timeout: Duration,
+        ok: bool,
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let host = if dst.is_ipv6() {
+            format!("[{dst}]")
+        } else {
+            dst.to_string()
+        };
+        let t = secs(timeout);
+        let cmd = match proto {
+            Proto::Tcp => format!(
+                "{}timeout {t} bash -c {}",
+                self.nsexec(id),
+                q(&format!("</dev/tcp/{host}/{port}"))
+            ),
+            // nslab counts a UDP port reached when something answers.
+            Proto::Udp => format!(
+                "{}timeout {t} bash -c {}",
+                self.nsexec(id),
+                q(&format!(
+                    "exec 3<>/dev/udp/{host}/{port}; echo >&3; read -t {t} -r _ <&3"
+                ))
+            ),
+        };
+        let seen = if ok { "connected" } else { "no connection" };
+        self.probe_line(cmd, ok, seen);
+    }
+
+    /// A probe and what nslab saw. One that failed in nslab's run must not
+    /// stop the plan (scripts check that something does *not* work); one
+    /// that succeeded there and fails here says so, and the plan goes on.
+    fn probe_line(&mut self, cmd: String, ok: bool, seen: &str) {
+        if ok {
+            self.plan_line(format!(
+                "{cmd} || echo {} >&2  # nslab saw: {seen}",
+                q("nslab plan: this probe failed here, but succeeded in the nslab run")
+            ));
+        } else {
+            self.plan_line(format!("{cmd} || true  # nslab saw: {seen}"));
+        }
+    }
+
+    /// A native server in nslab: here a small Python one in the background
+    /// (what `nc -lk` does, without depending on which nc is installed),
+    /// waited for until it listens.
+    pub(super) fn plan_listen(&mut self, id: NsId, proto: Proto, port: u16) {
+        if !self.planning() {
+            return;
+        }
+        let ex = self.nsexec(id);
+        let kind = match proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        };
+        self.plan_line(format!(
+            "L=$(bg {ex}python3 -c \"$LISTEN\" {kind} {port})\nundo \"stop $L\""
+        ));
+        // Listening before the next line probes it (at most 10 s).
+        self.plan_wait_port(id, proto, port, Duration::from_secs(10));
+    }
+
+    pub(super) fn plan_exec(&mut self, id: NsId, argv: &[String], o: &RunOpts, out: &exec::Output) {
+        if !self.planning() {
+            return;
+        }
+        // Its input as nslab gave it: the bytes asked for, else none.
+        let mut cmd = match &o.stdin {
+            Some(b) => format!("printf %s {} | ", q(&String::from_utf8_lossy(b))),
+            None => String::new(),
+        };
+        cmd += &self.nsexec(id);
+        if let Some(t) = o.timeout {
+            cmd += &format!("timeout {} ", secs(t));
+        }
+        for (k, v) in &o.env {
+            cmd += &format!("env {}={} ", q(k), q(v));
+        }
+        cmd += &words(argv);
+        if o.stdin.is_none() {
+            cmd += " </dev/null";
+        }
+        if out.code == 0 {
+            self.plan_line(cmd);
+        } else {
+            self.plan_line(format!("{cmd} || true  # exit {} in nslab's run", out.code));
+        }
+    }
+
+    /// A background process; its pid is kept in `$P<idx>` for p.stop().
+    pub(super) fn plan_spawn(&mut self, id: NsId, argv: &[String], idx: usize) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("P{idx}=$(bg {}{})", self.nsexec(id), words(argv)));
+        self.plan_line(format!("undo \"stop $P{idx}\""));
+    }
+
+    pub(super) fn plan_stop(&mut self, idx: usize) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("stop \"$P{idx}\""));
+    }
+
+    /// `ip link set dev NAME …` (`undo`: what puts it back, for a link the
+    /// lab did not make).
+    pub(super) fn plan_link_set(&mut self, id: NsId, name: &str, set: &str, undo: Option<&str>) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!("{ip}link set dev {} {set}", q(name)));
+        if let Some(u) = undo {
+            self.plan_undo(&format!("{ip}link set dev {} {u}", q(name)));
+        }
+    }
+
+    /// `link.move()` of a link the lab made.
+    pub(super) fn plan_move(&mut self, id: NsId, name: &str, to: NsId, dest: &str, up: bool) {
+        if !self.planning() {
+            return;
+        }
+        let target = if to == HOST {
+            // The plan's shell runs in the host.
+            "$$".to_string()
+        } else {
+            q(self.sp.name(to))
+        };
+        let rename = if dest != name {
+            format!(" name {}", q(dest))
+        } else {
+            String::new()
+        };
+        self.plan_line(format!(
+            "{}link set dev {} netns {target}{rename}",
+            self.ipn(id),
+            q(name)
+        ));
+        if up {
+            self.plan_line(format!("{}link set dev {} up", self.ipn(to), q(dest)));
+        }
+        self.plan_own_link(to, dest);
+    }
+
+    pub(super) fn plan_link_del(&mut self, id: NsId, name: &str) {
+        if !self.planning() {
+            return;
+        }
+        // A host link's own undo (`del_link`) then finds nothing to do.
+        self.plan_line(format!("{}link del dev {}", self.ipn(id), q(name)));
+    }
+
+    pub(super) fn plan_neigh(
+        &mut self,
+        id: NsId,
+        dev: &str,
+        addr: IpAddr,
+        mac: &str,
+        foreign: bool,
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!(
+            "{ip}neigh replace {addr} lladdr {mac} dev {} nud permanent",
+            q(dev)
+        ));
+        if foreign {
+            self.plan_undo(&format!("{ip}neigh del {addr} dev {}", q(dev)));
+        }
+    }
+
+    /// `ip route del …` (`what`: the route as the kernel held it).
+    pub(super) fn plan_route_del(&mut self, id: NsId, what: &str) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("{}{what}", self.ipn(id)));
+    }
+
+    /// wait_port(): the same wait, with `ss`.
+    pub(super) fn plan_wait_port(&mut self, id: NsId, proto: Proto, port: u16, timeout: Duration) {
+        if !self.planning() {
+            return;
+        }
+        let ss = match proto {
+            Proto::Tcp => "-ltnH",
+            Proto::Udp => "-lunH",
+        };
+        let wait = format!("until [ -n \"$(ss {ss} 'sport = :{port}')\" ]; do sleep 0.02; done");
+        self.plan_line(format!(
+            "{}timeout {} sh -c {}",
+            self.nsexec(id),
+            secs(timeout),
+            q(&wait)
+        ));
+    }
+
+    /// reach(): one ping per ordered pair, each with what nslab saw.
+    pub(super) fn plan_reach(
+        &mut self,
+        nodes: &[(NsId, IpAddr)],
+        count: u32,
+        timeout: Duration,
+        pairs: &[(usize, usize, u32)],
+    ) {
+        if !self.planning() {
+            return;
+        }
+        let w = timeout.as_secs_f64().ceil().max(1.0) as u64;
+        for &(a, b, got) in pairs {
+            let cmd = format!(
+                "{}ping -c {count} -i 0.1 -W {w} {}",
+                self.nsexec(nodes[a].0),
+                nodes[b].1
+            );
+            self.probe_line(cmd, got > 0, &format!("{got}/{count} replies"));
+        }
+    }
+
+    pub(super) fn plan_sleep(&mut self, d: Duration) {
+        if !self.planning() {
+            return;
+        }
+        self.plan_line(format!("sleep {}", secs(d)));
+    }
+
+    /// `tc` for `link.shape()`: tbf, netem, or netem with a tbf below it,
+    /// under the handle nslab uses.
+    pub(super) fn plan_shape(&mut self, id: NsId, dev: &str, lines: Vec<String>, foreign: bool) {
+        if !self.planning() {
+            return;
+        }
+        let tc = if id == HOST {
+            "tc ".to_string()
+        } else {
+            format!("tc -n {} ", q(self.sp.name(id)))
+        };
+        self.plan_line(format!(
+            "{tc}qdisc del dev {} root 2>/dev/null || true",
+            q(dev)
+        ));
+        for l in lines {
+            self.plan_line(format!("{tc}qdisc add dev {} {l}", q(dev)));
+        }
+        if foreign {
+            self.plan_undo(&format!("{tc}qdisc del dev {} root", q(dev)));
+        }
+    }
+
+    pub(super) fn plan_unshape(&mut self, id: NsId, dev: &str) {
+        if !self.planning() {
+            return;
+        }
+        let tc = if id == HOST {
+            "tc ".to_string()
+        } else {
+            format!("tc -n {} ", q(self.sp.name(id)))
+        };
+        self.plan_line(format!("{tc}qdisc del dev {} root", q(dev)));
+    }
+}
+
+/// The header of every plan: what it is, and the helpers its lines use.
+pub fn header(script: &str, lab: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env bash
+# What `nslab run {script}` builds, as shell commands: written by `nslab plan`,
+# which ran the script (isolated) and recorded every change it made, under the
+# script line that made it. Probes show what nslab saw when it ran them.
+# Run it as root; or, to try it apart from the host's network, in a private host:
+#   unshare -rnm --propagation private sh -c 'mount -t tmpfs tmpfs /run; bash ./plan.sh'
+# (it needs ip, sysctl, ps, and nft, tc, python3 when the script uses them).
+# Everything it builds is undone in reverse when it exits (`teardown`).
+# NSLAB_PLAN_KEEP=1 leaves the lab up instead: source the plan in bash
+# (NSLAB_PLAN_KEEP=1 . ./plan.sh) and call `teardown` when done.
+# Lab: {lab}
+set -euo pipefail
+
+UNDO=()
+# undo CMD: CMD runs at teardown (last pushed, first run).
+undo() {{ UNDO+=("$1"); }}
+# forget CMD: it was done early (e.g. `ip netns del`), not at teardown.
+forget() {{
+  local i
+  for i in "${{!UNDO[@]}}"; do
+    if [ "${{UNDO[$i]}}" = "$1" ]; then unset "UNDO[$i]"; fi
+  done
+}}
+teardown() {{
+  trap - EXIT
+  local idx=("${{!UNDO[@]}}") k c
+  for ((k = ${{#idx[@]}} - 1; k >= 0; k--)); do
+    c=${{UNDO[${{idx[k]}}]}}
+    eval "$c" || echo "teardown: '$c' failed" >&2
+  done
+  UNDO=()
+}}
+# A link of the host this plan made: a veth goes with its peer's namespace.
+del_link() {{ if ip link show dev "$1" >/dev/null 2>&1; then ip link del dev "$1"; fi; }}
+# bg CMD…: starts CMD in the background, its output on stderr, and prints
+# its pid. Not a job of this shell: bash 5.2 ending background jobs in an
+# EXIT trap warns "wait_for: No record of process" about other children.
+bg() {{ sh -c 'exec "$@" >&2 </dev/null & echo $!' sh "$@"; }}
+# A process started with bg (it may be stopped already): killed, and waited
+# for until it is gone or a zombie.
+stop() {{
+  local s
+  kill "$1" 2>/dev/null || return 0
+  while s=$(ps -o stat= -p "$1") && [ "${{s#Z}}" = "$s" ]; do sleep 0.01; done
+}}
+# A TCP/UDP server for ns.listen(): accepts and closes (what nslab's own does).
+LISTEN='
+import socket, sys
+udp = sys.argv[1] == "udp"
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[2])))
+if not udp:
+    s.listen(64)
+while True:
+    if udp:
+        d, a = s.recvfrom(65536)
+        s.sendto(d, a)
+    else:
+        c, _ = s.accept()
+        c.close()
+'
+# Only when this shell exits: under set -e, bash also runs the EXIT trap
+# when a subshell ($(…), a pipeline) ends.
+if [ "${{NSLAB_PLAN_KEEP:-}}" != 1 ]; then trap '[ "$BASHPID" = $$ ] && teardown' EXIT; fi
+"#
+    )
+}
+
+impl Lab {
+    /// `type …` of a link kind as `ip link add` takes it.
+    pub(super) fn kind_text(&mut self, at: NsId, kind: &Kind) -> Result<String> {
+        use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
+        Ok(match kind {
+            Kind::MacVlan(m) => format!(
+                "macvlan mode {}",
+                match m {
+                    MacVlanMode::Private => "private",
+                    MacVlanMode::Vepa => "vepa",
+                    MacVlanMode::Passthrough => "passthru",
+                    MacVlanMode::Source => "source",
+                    _ => "bridge",
+                }
+            ),
+            Kind::IpVlan(m) => format!(
+                "ipvlan mode {}",
+                match m {
+                    IpVlanMode::L3 => "l3",
+                    IpVlanMode::L3S => "l3s",
+                    _ => "l2",
+                }
+            ),
+            Kind::Vlan(id) => format!("vlan id {id}"),
+            Kind::Vrf(t) => format!("vrf table {t}"),
+            Kind::Vxlan(v) => {
+                let mut s = format!("vxlan id {}", v.vni);
+                if let Some(r) = v.remote {
+                    let word = if r.is_multicast() { "group" } else { "remote" };
+                    s += &format!(" {word} {r}");
+                }
+                if let Some(l) = v.local {
+                    s += &format!(" local {l}");
+                }
+                if let Some(d) = v.dev
+                    && let Some(n) = self.name_of(at, d)?
+                {
+                    s += &format!(" dev {}", q(&n));
+                }
+                s += &format!(" dstport {}", v.port);
+                s
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_the_shell_would_split_or_expand_them() {
+        assert_eq!(q("10.0.0.1/24"), "10.0.0.1/24");
+        assert_eq!(q("nslab:lab-1"), "nslab:lab-1");
+        assert_eq!(q("a b"), "'a b'");
+        assert_eq!(q("$HOME"), "'$HOME'");
+        assert_eq!(q("it's"), r"'it'\''s'");
+        assert_eq!(q(""), "''");
+    }
+
+    #[test]
+    fn durations_are_written_as_seconds() {
+        assert_eq!(secs(Duration::from_secs(30)), "30");
+        assert_eq!(secs(Duration::from_millis(100)), "0.1");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5");
+    }
+}
