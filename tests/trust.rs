@@ -113,6 +113,38 @@ fn a_step_whose_object_never_came_deletes_nothing() {
     );
 }
 
+/// A namespace's inode is reused once it is gone, so a namespace made later
+/// under the same name can have the very (dev, ino) a dead lab journaled:
+/// the journal's cookie, which the kernel never hands out twice, tells them
+/// apart. The journal here is that dead lab's, written by hand with the new
+/// namespace's (dev, ino) and another cookie.
+#[test]
+fn a_namespace_with_the_journaled_inode_but_another_cookie_is_left_alone() {
+    let d = Dir::new();
+    let o = private_host(
+        &d,
+        "ip netns add n0\n\
+         set -- $(stat -L -c '%d %i' /run/netns/n0)\n\
+         mkdir -p /run/nslab\n\
+         cat > /run/nslab/reused.json <<EOF\n\
+         {\"lab\":\"reused\",\"pid\":999999,\"start\":1,\"id\":\"00112233aabbccdd\",\"script\":\"x.rhai\",\"started\":1,\"isolated\":false}\n\
+         {\"seq\":1,\"undo\":{\"op\":\"delete_netns\",\"name\":\"n0\",\"dev\":$1,\"ino\":$2,\"cookie\":987654321987}}\n\
+         EOF\n\
+         chmod 644 /run/nslab/reused.json\n\
+         \"$NSLAB\" down reused; echo down=$?\n\
+         ip netns list | grep -q n0 && echo N0_KEPT\n",
+    );
+    let out = o.all();
+    assert!(
+        o.stdout.contains("N0_KEPT") && o.stdout.contains("down=0"),
+        "down deleted a namespace with the journaled inode but not the journaled cookie:\n{out}"
+    );
+    assert!(
+        out.contains("namespace 'n0' is not the one lab 'reused' made: left alone"),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_host_sysctl_changed_by_someone_else_is_not_restored_over() {
     let d = Dir::new();

@@ -32,9 +32,14 @@ impl Lab {
         lab.attached = true;
         for (seq, step) in rec.seqs.iter().zip(rec.steps) {
             match &step {
-                Undo::DeleteNetns { name, dev, ino } => {
+                Undo::DeleteNetns {
+                    name,
+                    dev,
+                    ino,
+                    cookie,
+                } => {
                     lab.sp
-                        .adopt(name, *dev, *ino)
+                        .adopt(name, *dev, *ino, *cookie)
                         .map_err(|e| LabError::kernel("open a namespace of the lab", name, e))?;
                 }
                 // Links the lab made outside its namespaces: changes to them

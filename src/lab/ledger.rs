@@ -28,8 +28,15 @@ use crate::net::{NetError, Result, nft, ns, unit};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Undo {
     /// `ip netns del NAME`, if NAME is still the namespace with inode `ino`
-    /// on nsfs device `dev`.
-    DeleteNetns { name: String, dev: u64, ino: u64 },
+    /// on nsfs device `dev` and, where the kernel has them, `cookie` (inodes
+    /// are reused; see `ns::cookie_here`).
+    DeleteNetns {
+        name: String,
+        dev: u64,
+        ino: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cookie: Option<u64>,
+    },
     /// `ip link del NAME`, if NAME still has index `ifindex`.
     DeleteLink {
         ns: NsRef,
@@ -461,9 +468,21 @@ impl Undo {
     fn apply_inner(&self, sp: &mut Spaces, header: &Header) -> Result<Undone> {
         let lab = &header.lab;
         match self {
-            Undo::DeleteNetns { name, dev, ino } => match ns::name_state(name)? {
+            Undo::DeleteNetns {
+                name,
+                dev,
+                ino,
+                cookie,
+            } => match ns::name_state(name)? {
                 ns::NameState::Missing => Ok(Undone::Done),
-                ns::NameState::Namespace(d, i) if (d, i) == (*dev, *ino) => {
+                // While this process holds the namespace it made open, its
+                // inode cannot go to another one: the cookie (a thread that
+                // enters the namespace) is only needed by `nslab down`.
+                ns::NameState::Namespace(d, i)
+                    if (d, i) == (*dev, *ino)
+                        && (sp.created_named(name).is_some()
+                            || ns::cookie_matches(name, *cookie)?) =>
+                {
                     // Drop our socket and fd first, or the namespace (and the
                     // veths in it) would outlive its name.
                     if let Ok(id) = sp.resolve(&NsRef::Named(name.clone())) {
@@ -973,6 +992,7 @@ pub(super) mod tests {
             name: name.to_string(),
             dev: 1,
             ino: 2,
+            cookie: None,
         }
     }
 

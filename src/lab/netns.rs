@@ -34,6 +34,7 @@ impl Lab {
             name: name.to_string(),
             dev,
             ino,
+            cookie: made.cookie(),
         };
         let id = self.recorded(None, undo, |lab| {
             lab.sp.create(made, name).map_err(|e| match e.raw_errno() {

@@ -53,6 +53,12 @@ impl Unnamed {
     pub fn identity(&self) -> Result<(u64, u64)> {
         ns::identity(self.fd.as_fd())
     }
+
+    /// Its cookie, which unlike the inode is never reused (see
+    /// `ns::cookie_here`).
+    pub fn cookie(&self) -> Option<u64> {
+        self.parts.cookie
+    }
 }
 
 pub struct Spaces {
@@ -137,13 +143,23 @@ impl Spaces {
     /// --attach` session builds on it, and `nslab down` deletes it. `None`
     /// when the name is gone or now names another namespace (someone
     /// deleted it, and maybe made another): that one is not the lab's.
-    pub fn adopt(&mut self, name: &str, dev: u64, ino: u64) -> Result<Option<NsId>> {
+    pub fn adopt(
+        &mut self,
+        name: &str,
+        dev: u64,
+        ino: u64,
+        cookie: Option<u64>,
+    ) -> Result<Option<NsId>> {
         let fd = match ns::open_named(name) {
             Ok(fd) => fd,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        if ns::identity(fd.as_fd())? != (dev, ino) {
+        if ns::identity(fd.as_fd())? != (dev, ino)
+            || ns::cookie_of(fd.as_fd())?
+                .zip(cookie)
+                .is_some_and(|(got, want)| got != want)
+        {
             return Ok(None);
         }
         self.entries.push(Entry {

@@ -202,10 +202,16 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
     };
     for step in &rec.steps {
         match step {
-            Undo::DeleteNetns { name, dev, ino } => {
+            Undo::DeleteNetns {
+                name,
+                dev,
+                ino,
+                cookie,
+            } => {
                 let same = ns::open_named(name)
                     .and_then(|fd| ns::identity(std::os::fd::AsFd::as_fd(&fd)))
-                    .is_ok_and(|got| got == (*dev, *ino));
+                    .is_ok_and(|got| got == (*dev, *ino))
+                    && ns::cookie_matches(name, *cookie).unwrap_or(false);
                 if same {
                     add(&mut sp, &mut ids, &NsRef::Named(name.clone()));
                 }

@@ -96,6 +96,75 @@ pub fn identity(ns: BorrowedFd<'_>) -> Result<(u64, u64)> {
     Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
+/// The cookie of the calling thread's network namespace (SO_NETNS_COOKIE,
+/// Linux 5.14): a number the kernel never hands out twice while it runs.
+/// The nsfs inode is not enough to know a namespace again: it comes from an
+/// allocator that hands out the lowest free number, so a namespace made
+/// after another is gone often gets its inode (seen: `nslab down` of a dead
+/// lab deleting a namespace a later lab made under the same name).
+/// `None` on a kernel without it.
+pub fn cookie_here() -> Result<Option<u64>> {
+    // SAFETY: plain syscalls on a descriptor owned here; the option value is
+    // a u64 the kernel writes at most 8 bytes of.
+    unsafe {
+        let s = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(NetError::os(
+                "open a socket",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let s = <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s);
+        let mut cookie: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        );
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOPROTOOPT) => Ok(None),
+                _ => Err(NetError::os("read the namespace's cookie", e)),
+            };
+        }
+        Ok(Some(cookie))
+    }
+}
+
+/// The cookie of namespace `ns` (see `cookie_here`), read from a thread
+/// that enters it.
+pub fn cookie_of(ns: BorrowedFd<'_>) -> Result<Option<u64>> {
+    let fd = ns
+        .try_clone_to_owned()
+        .map_err(|e| NetError::os("open namespace", e))?;
+    thread::scope(|s| {
+        s.spawn(move || {
+            setns(&fd, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| NetError::errno("enter namespace", e))?;
+            cookie_here()
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(NetError::Other(
+                "the thread reading a namespace's cookie failed".into(),
+            ))
+        })
+    })
+}
+
+/// Is `/run/netns/NAME` still the namespace with this cookie? True when
+/// there is no cookie to compare (a journal from before cookies, a kernel
+/// without them): the (dev, ino) check is all there is then.
+pub fn cookie_matches(name: &str, cookie: Option<u64>) -> Result<bool> {
+    let Some(want) = cookie else { return Ok(true) };
+    let fd = open_named(name)?;
+    Ok(cookie_of(std::os::fd::AsFd::as_fd(&fd))?.is_none_or(|got| got == want))
+}
+
 /// What `/run/netns/NAME` holds now.
 pub fn name_state(name: &str) -> Result<NameState> {
     use std::os::unix::fs::MetadataExt;

@@ -75,13 +75,17 @@ impl Drop for RtnlTask {
 pub struct RtnlParts {
     task: wire::ConnTask,
     conn: wire::Conn,
+    /// The namespace's cookie (see `ns::cookie_here`), read where the
+    /// socket was opened.
+    pub cookie: Option<u64>,
 }
 
 /// Opens a netlink socket in the calling thread's namespace. The caller must
 /// be inside the tokio runtime's context (the socket registers with it).
 pub fn open() -> Result<RtnlParts> {
     let (task, conn) = wire::open().map_err(|e| NetError::os("open netlink socket", e))?;
-    Ok(RtnlParts { task, conn })
+    let cookie = crate::net::ns::cookie_here()?;
+    Ok(RtnlParts { task, conn, cookie })
 }
 
 impl RtnlParts {
