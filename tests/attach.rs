@@ -78,6 +78,9 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
     );
     says(&mut p, "let a = ns(\"a\");", PROMPT);
     says(&mut p, "a.link(\"eth0\").name", "\"eth0\"");
+    // The kept lab's veths show their peers (read from the kernel: the
+    // session did not make them).
+    says(&mut p, "show()", "eth0 in b");
     says(
         &mut p,
         "ns(\"nope\")",

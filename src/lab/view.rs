@@ -171,7 +171,9 @@ impl Lab {
         let scope = Scope {
             ids,
             host_links,
-            peers: Some(self.veth_peers.clone()),
+            // An attached session knows only the veths it made itself:
+            // the kept lab's are found in the kernel, as `nslab show` does.
+            peers: (!self.attached).then(|| self.veth_peers.clone()),
         };
         let namespaces = read(&mut self.sp, &scope)?;
         Ok(LabView {
