@@ -355,6 +355,29 @@ fn a_call_without_a_shell_form_stops_the_plan_naming_it() {
     );
 }
 
+/// A plan is run as root by whoever receives it: nothing from the script
+/// (its file name, its lines, what a probe saw) may leave a comment and
+/// become a command. A newline in the file name did, before.
+#[test]
+fn a_file_name_with_newlines_stays_in_its_comments() {
+    let d = Dir::new();
+    let name = "x\ntouch PWNED\n.rhai";
+    d.write(name, "let a = netns(\"pa\");\n");
+    let o = nslab(&["plan", name], d.path());
+    assert!(o.stdout.contains("set -euo pipefail"), "{}", o.all());
+    let bad: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains("PWNED") && !l.trim_start().starts_with('#'))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "lines outside comments: {bad:?}\n{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("x\\ntouch PWNED\\n.rhai"), "{}", o.stdout);
+}
+
 /// The calls the seed scripts do not use have their shell form too: link
 /// MAC, move, delete, neighbours, shaping left on, route deletion, exec
 /// with input and environment, wait_port and the probes (reach, probe,

@@ -153,7 +153,13 @@ fn render(p: &Plan, shown: &str, lab: &str, sources: &mut diag::Sources) -> Stri
         if open {
             text.push_str(" …");
         }
-        let _ = write!(out, "\n# {name}:{}  {text}\n", step.line);
+        let _ = write!(
+            out,
+            "\n# {}:{}  {}\n",
+            plan::comment_text(&name),
+            step.line,
+            plan::comment_text(&text)
+        );
         for l in &step.lines {
             out.push_str(l);
             out.push('\n');

@@ -578,6 +578,7 @@ impl Lab {
     /// stop the plan (scripts check that something does *not* work); one
     /// that succeeded there and fails here says so, and the plan goes on.
     fn probe_line(&mut self, cmd: String, ok: bool, seen: &str) {
+        let seen = comment_text(seen);
         if ok {
             self.plan_line(format!(
                 "{cmd} || echo {} >&2  # nslab saw: {seen}",
@@ -810,8 +811,25 @@ impl Lab {
     }
 }
 
+/// Text for a comment of the plan, on one line: a control character (a
+/// newline in a file name, say) would end the comment and make the rest a
+/// command of the plan, so each is written escaped (`\n`).
+pub fn comment_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The header of every plan: what it is, and the helpers its lines use.
 pub fn header(script: &str, lab: &str) -> String {
+    let script = comment_text(script);
+    let lab = comment_text(lab);
     format!(
         r#"#!/usr/bin/env bash
 # What `nslab run {script}` builds, as shell commands: written by `nslab plan`,
