@@ -74,7 +74,11 @@ a.exec(["ip", "-n", "filler", "-batch", "top10.batch"]);
 let said = "reached";
 try { a.expect_reach("10.77.0.10", #{timeout_ms: 200}); } catch (e) { said = e.message; }
 print(`expect_reach: ${said}`);
-for t in 11..=17 {
+a.exec(["ip", "-n", "filler", "-batch", "top11.batch"]);
+let rr = reach([a, #{ns: b, ip: "10.77.0.11"}], #{timeout_ms: 300});
+let first = if rr.failed.is_empty() { "none" } else { rr.failed[0].why };
+print(`reach: ok=${rr.ok} why=${first}`);
+for t in 12..=17 {
     a.exec(["ip", "-n", "filler", "-batch", `top${t}.batch`]);
     let up = a.connect(`10.77.0.${t}`, #{port: 80, timeout_ms: 200});
     print(`connect .${t} gave ${up}; again`);
@@ -82,7 +86,7 @@ for t in 11..=17 {
 "#;
 
 #[test]
-fn a_full_neighbour_table_is_named_by_ping_expect_reach_and_connect() {
+fn a_full_neighbour_table_is_named_by_ping_expect_reach_reach_and_connect() {
     let thresh3 = arp_thresh3();
     let d = Dir::new();
     // More than the limit: whatever the machine holds already, the kernel
@@ -156,10 +160,18 @@ ip netns del filler
         "expect_reach does not name the full table:\n{}",
         run.all()
     );
+    // reach() over the same full table: the pairs that failed say why.
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("reach: ok=false why=") && l.contains(&full)),
+        "reach does not name the full table:\n{}",
+        run.all()
+    );
     // connect() has no result to carry a reason: it is an error, not false.
     assert_report(
         &run,
-        "limits.rhai:25:",
+        "limits.rhai:29:",
         &format!("(tcp) is reachable from 'a': {full}"),
         "wait for the other lab to end, or raise net.ipv4.neigh.default.gc_thresh3 on the host",
     );
