@@ -481,7 +481,7 @@ impl Undo {
                 ns::NameState::Namespace(d, i)
                     if (d, i) == (*dev, *ino)
                         && (sp.created_named(name).is_some()
-                            || ns::cookie_matches(name, *cookie)?) =>
+                            || ns::named_is_recorded(name, *dev, *ino, *cookie)?) =>
                 {
                     // Drop our socket and fd first, or the namespace (and the
                     // veths in it) would outlive its name.

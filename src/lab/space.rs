@@ -155,11 +155,7 @@ impl Spaces {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        if ns::identity(fd.as_fd())? != (dev, ino)
-            || ns::cookie_of(fd.as_fd())?
-                .zip(cookie)
-                .is_some_and(|(got, want)| got != want)
-        {
+        if !ns::is_recorded(fd.as_fd(), dev, ino, cookie)? {
             return Ok(None);
         }
         self.entries.push(Entry {

@@ -209,14 +209,8 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
                 dev,
                 ino,
                 cookie,
-            } => {
-                let same = ns::open_named(name)
-                    .and_then(|fd| ns::identity(std::os::fd::AsFd::as_fd(&fd)))
-                    .is_ok_and(|got| got == (*dev, *ino))
-                    && ns::cookie_matches(name, *cookie).unwrap_or(false);
-                if same {
-                    add(&mut sp, &mut ids, &NsRef::Named(name.clone()));
-                }
+            } if ns::named_is_recorded(name, *dev, *ino, *cookie).unwrap_or(false) => {
+                add(&mut sp, &mut ids, &NsRef::Named(name.clone()));
             }
             Undo::DeleteLink { ns, name, ifindex } => {
                 if *ns == NsRef::Host {

@@ -156,13 +156,21 @@ pub fn cookie_of(ns: BorrowedFd<'_>) -> Result<Option<u64>> {
     })
 }
 
-/// Is `/run/netns/NAME` still the namespace with this cookie? True when
-/// there is no cookie to compare (a journal from before cookies, a kernel
-/// without them): the (dev, ino) check is all there is then.
-pub fn cookie_matches(name: &str, cookie: Option<u64>) -> Result<bool> {
+/// Is `ns` the namespace a journal recorded as (dev, ino) and `cookie`?
+/// Without a cookie to compare (a journal from before cookies, a kernel
+/// without them) the (dev, ino) check is all there is.
+pub fn is_recorded(ns: BorrowedFd<'_>, dev: u64, ino: u64, cookie: Option<u64>) -> Result<bool> {
+    if identity(ns)? != (dev, ino) {
+        return Ok(false);
+    }
     let Some(want) = cookie else { return Ok(true) };
+    Ok(cookie_of(ns)?.is_none_or(|got| got == want))
+}
+
+/// `is_recorded` for the namespace named NAME.
+pub fn named_is_recorded(name: &str, dev: u64, ino: u64, cookie: Option<u64>) -> Result<bool> {
     let fd = open_named(name)?;
-    Ok(cookie_of(std::os::fd::AsFd::as_fd(&fd))?.is_none_or(|got| got == want))
+    is_recorded(std::os::fd::AsFd::as_fd(&fd), dev, ino, cookie)
 }
 
 /// What `/run/netns/NAME` holds now.
