@@ -217,19 +217,11 @@ fn run(
     };
     let ctx = api::Ctx::new(None, params);
     let built = engine::build(&ctx, Some(cancel.clone()), &dir, limits);
-    let mut ast = match built.engine.compile(&text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
-            return ExitCode::from(EXIT_ERROR);
-        }
+    let Some(ast) = compile_script(&built.engine, &text, &shown, &mut sources) else {
+        return ExitCode::from(EXIT_ERROR);
     };
-    ast.set_source(shown.clone());
 
-    let script = std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string();
+    let script = script_path(file);
     let name = name.unwrap_or_else(|| lab_name(file));
     let lab_name = name.clone();
     // The lab starts at the script's first call that needs it: a script
@@ -276,14 +268,47 @@ fn run(
         code = EXIT_ERROR;
     }
 
+    warn_unused_params(&ctx);
+
+    finish_lab(&ctx, &mut code, isolated, &lab_name);
+    ExitCode::from(code)
+}
+
+/// The script compiled, named `shown` in errors; a syntax error is
+/// reported here.
+pub(crate) fn compile_script(
+    engine: &rhai::Engine,
+    text: &str,
+    shown: &str,
+    sources: &mut diag::Sources,
+) -> Option<rhai::AST> {
+    match engine.compile(text) {
+        Ok(mut ast) => {
+            ast.set_source(shown.to_string());
+            Some(ast)
+        }
+        Err(e) => {
+            eprintln!("{:?}", Report::new(diag::parse_error(sources, &e)));
+            None
+        }
+    }
+}
+
+/// The script's absolute path, as the lab's journal records it.
+pub(crate) fn script_path(file: &Path) -> String {
+    std::fs::canonicalize(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A warning for each `--set` key the script never read.
+pub(crate) fn warn_unused_params(ctx: &api::Ctx) {
     for p in ctx.unused_params() {
         eprintln!(
             "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
         );
     }
-
-    finish_lab(&ctx, &mut code, isolated, &lab_name);
-    ExitCode::from(code)
 }
 
 /// How a signal that stops a lab is called in messages.

@@ -56,18 +56,10 @@ pub fn run(file: &Path, params: HashMap<String, String>, limits: engine::Limits)
             Ok(DebuggerCommand::StepInto)
         },
     );
-    let mut ast = match built.engine.compile(&text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
-            return ExitCode::from(crate::EXIT_ERROR);
-        }
+    let Some(ast) = crate::compile_script(&built.engine, &text, &shown, &mut sources) else {
+        return ExitCode::from(crate::EXIT_ERROR);
     };
-    ast.set_source(shown.clone());
-    let script = std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string();
+    let script = crate::script_path(file);
     let name = crate::lab_name(file);
     // Always isolated: a plan changes nothing outside itself.
     let Some((mut lab, _)) = crate::start_lab(name.clone(), script, true, false, &cancel) else {
@@ -91,11 +83,7 @@ pub fn run(file: &Path, params: HashMap<String, String>, limits: engine::Limits)
     if crate::cmd::test::report_failed_checks(&ctx, &mut sources, &built.docs) && code == 0 {
         code = crate::EXIT_ERROR;
     }
-    for p in ctx.unused_params() {
-        eprintln!(
-            "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
-        );
-    }
+    crate::warn_unused_params(&ctx);
     let recorded = match ctx.take_lab() {
         Some(mut lab) => {
             let p = lab.take_plan();

@@ -195,10 +195,7 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &crate::cancel::Cance
         }
     };
     ast.set_source(shown.clone());
-    let script = std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string();
+    let script = crate::script_path(file);
     let name = crate::lab_name(file);
     let Some(lab) = crate::open_lab(name.clone(), script, isolated, false, cancel) else {
         suite

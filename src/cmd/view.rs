@@ -178,18 +178,9 @@ fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, 
     let cancel = crate::install_cancel().ok_or(ExitCode::from(EXIT_ERROR))?;
     let ctx = api::Ctx::new(None, params);
     let built = engine::build(&ctx, Some(cancel.clone()), &dir, engine::Limits::default());
-    let mut ast = match built.engine.compile(&text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
-            return Err(ExitCode::from(EXIT_ERROR));
-        }
-    };
-    ast.set_source(shown.clone());
-    let script = std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string();
+    let ast = crate::compile_script(&built.engine, &text, &shown, &mut sources)
+        .ok_or(ExitCode::from(EXIT_ERROR))?;
+    let script = crate::script_path(file);
     let (lab, isolated) = crate::start_lab(crate::lab_name(file), script, true, false, &cancel)
         .ok_or(ExitCode::from(EXIT_ERROR))?;
     let lab_name = lab.name().to_string();
@@ -225,11 +216,7 @@ fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, 
         }
         ctx.set_lab(lab);
     }
-    for p in ctx.unused_params() {
-        eprintln!(
-            "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
-        );
-    }
+    crate::warn_unused_params(&ctx);
     crate::finish_lab(&ctx, &mut code, isolated, &lab_name);
     match v {
         Some(v) if code == 0 => Ok(v),
