@@ -421,10 +421,36 @@ fn kernel_peers(
     ids: &[NsId],
     raws: &[Raw],
 ) -> HashMap<(NsId, String), (NsId, String)> {
+    let veth_end = |l: &LinkInfoRow| l.peer.filter(|_| l.kind == "veth");
+    kernel_ends(sp, ids, raws, veth_end, |l, x| {
+        x.kind == "veth" && x.peer == Some(l.index)
+    })
+}
+
+/// The link under every macvlan and ipvlan: named by index and, when it
+/// is in another namespace, by that namespace's id (as veth peers are).
+fn kernel_lowers(
+    sp: &mut Spaces,
+    ids: &[NsId],
+    raws: &[Raw],
+) -> HashMap<(NsId, String), (NsId, String)> {
+    kernel_ends(sp, ids, raws, |l| l.lower, |_, _| true)
+}
+
+/// The link at the other end of each link that has one (`end`: the other
+/// end's index): in the same namespace when the kernel gives no namespace
+/// id, else among the links with that index that `fits`, picked by `pick`.
+fn kernel_ends(
+    sp: &mut Spaces,
+    ids: &[NsId],
+    raws: &[Raw],
+    end: impl Fn(&LinkInfoRow) -> Option<u32>,
+    fits: impl Fn(&LinkInfoRow, &LinkInfoRow) -> bool,
+) -> HashMap<(NsId, String), (NsId, String)> {
     let mut out = HashMap::new();
     for (i, raw) in raws.iter().enumerate() {
-        for l in raw.links.iter().filter(|l| l.kind == "veth") {
-            let Some(p) = l.peer else { continue };
+        for l in &raw.links {
+            let Some(p) = end(l) else { continue };
             let here = (ids[i], l.name.clone());
             if l.peer_nsid.is_none() {
                 if let Some(pl) = raw.links.iter().find(|x| x.index == p) {
@@ -439,41 +465,9 @@ fn kernel_peers(
                 .filter_map(|(j, r)| {
                     r.links
                         .iter()
-                        .find(|x| x.index == p && x.kind == "veth" && x.peer == Some(l.index))
+                        .find(|x| x.index == p && fits(l, x))
                         .map(|x| (j, x))
                 })
-                .collect();
-            if let Some((j, x)) = pick(sp, ids, i, l.peer_nsid, candidates) {
-                out.insert(here, (ids[j], x.name.clone()));
-            }
-        }
-    }
-    out
-}
-
-/// The link under every macvlan and ipvlan: named by index and, when it
-/// is in another namespace, by that namespace's id (as veth peers are).
-fn kernel_lowers(
-    sp: &mut Spaces,
-    ids: &[NsId],
-    raws: &[Raw],
-) -> HashMap<(NsId, String), (NsId, String)> {
-    let mut out = HashMap::new();
-    for (i, raw) in raws.iter().enumerate() {
-        for l in &raw.links {
-            let Some(p) = l.lower else { continue };
-            let here = (ids[i], l.name.clone());
-            if l.peer_nsid.is_none() {
-                if let Some(pl) = raw.links.iter().find(|x| x.index == p) {
-                    out.insert(here, (ids[i], pl.name.clone()));
-                }
-                continue;
-            }
-            let candidates: Vec<(usize, &LinkInfoRow)> = raws
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .filter_map(|(j, r)| r.links.iter().find(|x| x.index == p).map(|x| (j, x)))
                 .collect();
             if let Some((j, x)) = pick(sp, ids, i, l.peer_nsid, candidates) {
                 out.insert(here, (ids[j], x.name.clone()));
