@@ -519,10 +519,13 @@ eth.delete();
          ip link set eth9 up; ip link set eth9p up\n\
          ip route add 10.77.0.0/16 via 192.168.77.2 dev eth9\n\
          ip route add 10.78.0.0/16 dev eth9 table 100\n\
+         sysctl -qw net.ipv4.conf.eth9.rp_filter=2 net.ipv6.conf.eth9.accept_ra=2 net.ipv4.neigh.eth9.base_reachable_time_ms=12345\n\
          ip -o link show eth9 | sed 's/ \\+/ /g' > link.before\n\
+         dev_sysctls eth9 >> link.before\n\
          snap > before\n\
          \"$NSLAB\" run mv.rhai; echo rc=$?\n\
          ip -o link show eth9 | sed 's/ \\+/ /g' > link.after\n\
+         dev_sysctls eth9 >> link.after\n\
          snap > after\n\
          diff -u before after && diff -u link.before link.after && echo SAME\n",
     );
@@ -568,14 +571,15 @@ host().exec("sleep 30");
          ip addr add 192.168.77.1/24 dev eth9\n\
          ip link set eth9 up; ip link set eth9p up\n\
          ip route add 10.77.0.0/16 via 192.168.77.2 dev eth9\n\
-         snap > before\n\
+         sysctl -qw net.ipv4.conf.eth9.forwarding=1 net.ipv6.conf.eth9.disable_ipv6=1\n\
+         snap > before; dev_sysctls eth9 >> before\n\
          \"$NSLAB\" run mv.rhai > out 2>&1 &\n\
          pid=$!\n\
          i=0; until grep -q ready out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
          ip -o link show eth9 >/dev/null 2>&1 || echo AWAY\n\
          kill -9 $pid; wait $pid\n\
          \"$NSLAB\" down --all; echo down=$?\n\
-         snap > after\n\
+         snap > after; dev_sysctls eth9 >> after\n\
          diff -u before after && echo SAME\n",
     );
     let out = o.all();

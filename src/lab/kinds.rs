@@ -661,6 +661,11 @@ impl Lab {
                 ))
             })
             .map_err(|e| LabError::kernel("read the addresses and routes of", &what, e))?;
+        let dev = cur.name.clone();
+        let sysctls = self
+            .sp
+            .run_in(id, move || sysctl::dev_keys(&dev))
+            .map_err(|e| LabError::kernel("read the sysctls of", &what, e))?;
         Ok(HomeState {
             up: cur.up,
             mtu: cur.mtu,
@@ -668,6 +673,7 @@ impl Lab {
             master,
             addrs,
             routes,
+            sysctls,
         })
     }
 
@@ -926,16 +932,33 @@ pub(super) fn move_back(
         }
         Ok(())
     };
-    match index {
-        Some(i) => on_own_link(sp, home_ref, home_dev, i, lab, act),
+    let done = match index {
+        Some(i) => on_own_link(sp, home_ref, home_dev, i, lab, act)?,
         None => {
             let r = rtnl_of(sp, home_ref)?;
             sp.block_on(async {
                 let i = r.index_of(home_dev).await?;
                 act(&r, i).await
-            })
-            .map(|_| Undone::Done)
+            })?;
+            Undone::Done
         }
+    };
+    if !matches!(done, Undone::Done) || restore.sysctls.is_empty() {
+        return Ok(done);
+    }
+    // Last: the addresses and routes came back under the defaults the
+    // kernel gave it at home, as they were first added under the old ones
+    // (disable_ipv6 last set would drop IPv6 addresses, but then it had none).
+    let hid = sp.resolve(home_ref)?;
+    let (dev, keys) = (home_dev.to_string(), restore.sysctls.clone());
+    let refused = sp.run_in(hid, move || Ok(sysctl::restore_dev_keys(&dev, &keys)))?;
+    if refused.is_empty() {
+        Ok(Undone::Done)
+    } else {
+        Err(NetError::Other(format!(
+            "link '{home_dev}' is home, but not all of its sysctls came back: {}",
+            refused.join("; ")
+        )))
     }
 }
 
@@ -958,6 +981,7 @@ mod tests {
                 master: None,
                 addrs: Vec::new(),
                 routes: Vec::new(),
+                sysctls: Vec::new(),
             }),
         }
     }
@@ -984,6 +1008,33 @@ mod tests {
         };
         assert!(mac("02:00:00:00:00:01").validate(&header).is_ok());
         assert!(mac("02:00:00:00:00").validate(&header).is_err());
+        // The sysctls it gives back are the link's own keys, nothing else.
+        let with = |table: &str, key: &str, value: &str| {
+            let mut u = move_back(NsRef::Host, "wan0", "02:00:00:00:00:01");
+            if let Undo::MoveBack { restore, .. } = &mut u {
+                restore.sysctls = vec![(table.into(), key.into(), value.into())];
+            }
+            u
+        };
+        assert!(
+            with("ipv4/conf", "rp_filter", "2")
+                .validate(&header)
+                .is_ok()
+        );
+        assert!(
+            with("ipv6/neigh", "retrans_time_ms", "1000")
+                .validate(&header)
+                .is_ok()
+        );
+        for (table, key, value) in [
+            ("ipv4/conf", "../../../kernel/core_pattern", "|/tmp/x"),
+            ("kernel", "core_pattern", "|/tmp/x"),
+            ("ipv4/conf", "rp_filter", "1\n2"),
+            ("ipv4/conf", "", "1"),
+        ] {
+            let bad = with(table, key, value);
+            assert!(bad.validate(&header).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

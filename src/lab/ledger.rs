@@ -168,6 +168,34 @@ pub struct HomeState {
     pub master: Option<String>,
     pub addrs: Vec<AddrBack>,
     pub routes: Vec<RouteBack>,
+    /// Its per-device sysctls at home, as (table, key, value) (see
+    /// `sysctl::dev_keys`): a link arriving in a namespace gets that
+    /// namespace's defaults, so coming home it would lose what was set on it.
+    #[serde(default)]
+    pub sysctls: Vec<(String, String, String)>,
+}
+
+impl HomeState {
+    /// A journal is a file: what it says to write as root is checked first.
+    fn check_sysctls(&self) -> std::result::Result<(), String> {
+        for (table, key, value) in &self.sysctls {
+            let ok_key = !key.is_empty()
+                && key.len() <= 64
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let ok_value =
+                value.len() <= 256 && !value.chars().any(|c| c.is_control() && c != '\t');
+            if !crate::net::sysctl::DEV_TABLES.contains(&table.as_str()) || !ok_key || !ok_value {
+                return Err(format!(
+                    "'{}/{}' is not a per-device sysctl to give back",
+                    crate::diag::clip(table, 20),
+                    crate::diag::clip(key, 70)
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A next hop of a multipath route, its device by name (and, for a route
@@ -419,6 +447,7 @@ impl Undo {
                         home.display()
                     ));
                 }
+                restore.check_sysctls()?;
                 restore.master.as_deref().map_or(Ok(()), check_if)
             }
             Undo::RestoreMac { ns, dev, mac, .. } => {

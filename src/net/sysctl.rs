@@ -29,3 +29,75 @@ pub fn read(key: &str) -> Result<String> {
 pub fn write(key: &str, value: &str) -> Result<()> {
     fs::write(path_of(key), format!("{value}\n")).map_err(|e| NetError::os("write sysctl", e))
 }
+
+/// The per-device tables under /proc/sys/net: a link's own copy of each is
+/// made when it arrives in a namespace, from that namespace's defaults, so
+/// moving a link away and back loses whatever was set on it.
+pub const DEV_TABLES: [&str; 4] = ["ipv4/conf", "ipv6/conf", "ipv4/neigh", "ipv6/neigh"];
+
+/// Every writable, readable key of link `dev` in the current thread's
+/// namespace, as (table, key, value), tables in `DEV_TABLES` order and keys
+/// sorted (so `base_reachable_time_ms` comes after its alias in seconds and
+/// wins when both are written back). Keys that cannot be read (such as an
+/// unset `stable_secret`) are left out: there is nothing to give back.
+pub fn dev_keys(dev: &str) -> Result<Vec<(String, String, String)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for table in DEV_TABLES {
+        let dir = PathBuf::from("/proc/sys/net").join(table).join(dev);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            // IPv6 compiled out, or the link is not there: nothing to keep.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(NetError::os("list sysctls", e)),
+        };
+        let mut keys: Vec<(String, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o200 != 0)
+            })
+            .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+            .collect();
+        keys.sort();
+        for (key, path) in keys {
+            if let Ok(v) = fs::read_to_string(&path) {
+                out.push((table.to_string(), key, v.trim_end().to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes back the keys `dev_keys` read, for link `dev` in the current
+/// thread's namespace, where they differ now; returns the keys the kernel
+/// refused, with why (the rest are still written). Keys that depend on
+/// each other (`addr_gen_mode` 2 needs `stable_secret`, which sorts after
+/// it) get a second pass once the others are in.
+pub fn restore_dev_keys(dev: &str, keys: &[(String, String, String)]) -> Vec<String> {
+    let mut left: Vec<&(String, String, String)> = keys.iter().collect();
+    let mut refused = Vec::new();
+    for _pass in 0..2 {
+        refused.clear();
+        left.retain(|(table, key, value)| {
+            let path = PathBuf::from("/proc/sys/net")
+                .join(table)
+                .join(dev)
+                .join(key);
+            if fs::read_to_string(&path).is_ok_and(|now| now.trim_end() == value) {
+                return false;
+            }
+            match fs::write(&path, format!("{value}\n")) {
+                Ok(()) => false,
+                Err(e) => {
+                    refused.push(format!("{}.{dev}.{key}: {e}", table.replace('/', ".")));
+                    true
+                }
+            }
+        });
+        if left.is_empty() {
+            break;
+        }
+    }
+    refused
+}

@@ -88,6 +88,13 @@ snap() {
   echo "== sysctls"
   for k in net/ipv4/ip_forward net/ipv6/conf/all/forwarding net/ipv4/conf/all/rp_filter; do echo "$k=$(cat /proc/sys/$k)"; done
 }
+# The per-device sysctls of link $1 (a link moved away and back gets the
+# namespace's defaults unless nslab gives its own back).
+dev_sysctls() {
+  for f in /proc/sys/net/ipv4/conf/$1/* /proc/sys/net/ipv6/conf/$1/* /proc/sys/net/ipv4/neigh/$1/* /proc/sys/net/ipv6/neigh/$1/*; do
+    echo "$f=$(cat $f 2>/dev/null)"
+  done
+}
 "#;
 
 /// Runs `sh` as root of a private host: its own user, mount and network
