@@ -12,11 +12,19 @@
 //! nslab's topo::star does: a Linux bridge takes at most 1023 ports.
 //!
 //! IPV6: `on` (the default) is what nslab does: the hosts' links have IPv6
-//! as the kernel gives it, the bridge ports none (their IPv6 address
-//! generation is set to none before they come up, so they never get a
-//! link-local address, run DAD or send MLD reports); `kernel` leaves every
+//! as the kernel gives it, the bridge ports none (`disable_ipv6` written
+//! before they come up, so they never get a link-local address, run DAD or
+//! send MLD reports, nor get a multicast route); `kernel` leaves every
 //! link at the kernel's default (the ports too: what nslab did before);
-//! `off` disables IPv6 in every namespace before its links exist.
+//! `off` disables IPv6 in every namespace before its links exist; `none`
+//! is `on` with the hosts' eth0 and the bridges' IPv6 address generation
+//! set to none before they come up (over netlink: /proc/sys in every
+//! namespace would cost O(N) per write, see bench/README.md): IPv6 stays
+//! on, but no link gets a link-local address, so no link sends any IPv6 at
+//! all (no DAD, MLD or router solicitations). It is what
+//! the kernel costs for this star without IPv6's start-up chatter: the
+//! lower bound of every mode, and not what a lab does (nslab has no such
+//! mode: a host's link keeps its IPv6).
 //!
 //! What makes it the floor (the least work user space can ask of the kernel):
 //! - named namespaces without forking: unshare(CLONE_NEWNET) on this thread
@@ -313,18 +321,21 @@ fn run() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args
         .first()
-        .ok_or("usage: floor N [PINGS [IPV6 [all]]] (IPV6: on, kernel or off)")?
+        .ok_or("usage: floor N [PINGS [IPV6 [all]]] (IPV6: on, kernel, off or none)")?
         .parse()?;
     let npings: usize = match args.get(1) {
         Some(p) => p.parse()?,
         None => n.saturating_sub(1),
     };
     // (IPv6 in the namespaces, IPv6 on the bridge ports)
-    let (ipv6, port_ipv6) = match args.get(2).map(String::as_str) {
-        None | Some("on") => (true, false),
-        Some("kernel") => (true, true),
-        Some("off") => (false, false),
-        Some(x) => return Err(format!("IPV6 is on, kernel or off, not {x}").into()),
+    // (IPv6 in the namespaces, IPv6 on the bridge ports, link-local
+    // addresses on the hosts' links and the bridges)
+    let (ipv6, port_ipv6, link_local) = match args.get(2).map(String::as_str) {
+        None | Some("on") => (true, false, true),
+        Some("kernel") => (true, true, true),
+        Some("off") => (false, false, true),
+        Some("none") => (true, false, false),
+        Some(x) => return Err(format!("IPV6 is on, kernel, off or none, not {x}").into()),
     };
     // "all": every host pings every other, all at once (reach-N's floor).
     let all_pairs = match args.get(3).map(String::as_str) {
@@ -373,32 +384,42 @@ fn run() -> Result<(), Error> {
         }
         hosts.push(h);
     }
-    setns(&home, CloneFlags::CLONE_NEWNET)?;
+    // The build runs in sw (the sockets keep their own namespaces): its
+    // ports' sysctls are this thread's to write.
+    setns(&sw.fd, CloneFlags::CLONE_NEWNET)?;
 
     rt.block_on(async {
         let lo_up = |h: &Handle| h.link().change(LinkUnspec::new_with_index(1).up().build());
         let swh = &sw.handle;
-        // A port's IPv6 address generation set to none while it is still
-        // down: it never gets a link-local address (nslab's default).
-        let no_ipv6 = |name: &str| {
-            swh.link().change(
-                LinkUnspec::new_with_name(name)
-                    .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![
-                        AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]),
-                    ]))
-                    .build(),
+        // A link's IPv6 address generation set to none while it is still
+        // down: it never gets a link-local address (`none`: the hosts'
+        // links and the bridges).
+        let gen_none = |h: &Handle, link: LinkMessageBuilder<LinkUnspec>| {
+            h.link().change(
+                link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![
+                    AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]),
+                ]))
+                .build(),
             )
         };
+        let gen_none = &gen_none;
+        let no_ipv6 = |name: &str| gen_none(swh, LinkUnspec::new_with_name(name));
         let no_ipv6 = &no_ipv6;
-        // Into bridge `br` and up (after its IPv6 is set, if it is to be off).
+        // Into bridge `br` and up, its IPv6 off first unless it is to keep
+        // it (nslab's default: the same sysctl, which nslab can only write
+        // once the port is up; off before it comes up, the port never gets
+        // a link-local address, nor a multicast route: every port's
+        // ff00::/8 route in one table makes each new one O(N) to insert).
+        // This thread is in sw: /proc/sys shows the opener's namespace.
         let attach = |name: String, br: u32| async move {
             if !port_ipv6 {
-                no_ipv6(&name).execute().await?;
+                fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")?;
             }
             swh.link()
                 .change(LinkUnspec::new_with_name(&name).controller(br).up().build())
                 .execute()
-                .await
+                .await?;
+            Ok::<(), Error>(())
         };
         // sw: lo up and the bridges (up), then their indexes; bridges past
         // br0 hang on br0 by a veth upK (on br0) <-> dnK (on brK).
@@ -407,10 +428,16 @@ fn run() -> Result<(), Error> {
         let mut bridges = Vec::with_capacity(nbr);
         for k in 0..nbr {
             let name = format!("br{k}");
-            swh.link()
-                .add(LinkBridge::new(&name).up().build())
-                .execute()
-                .await?;
+            let bridge = LinkBridge::new(&name);
+            let bridge = if link_local { bridge.up() } else { bridge };
+            swh.link().add(bridge.build()).execute().await?;
+            if !link_local {
+                no_ipv6(&name).execute().await?;
+                swh.link()
+                    .change(LinkUnspec::new_with_name(&name).up().build())
+                    .execute()
+                    .await?;
+            }
             bridges.push(
                 swh.link()
                     .get()
@@ -446,24 +473,34 @@ fn run() -> Result<(), Error> {
                     .append_extra_attribute(LinkAttribute::NumTxQueues(1))
                     .append_extra_attribute(LinkAttribute::NumRxQueues(1))
                     .build();
-                let veth = LinkVeth::new("eth0", &port)
-                    .index(ETH0_INDEX)
-                    .up()
+                let veth = LinkVeth::new("eth0", &port).index(ETH0_INDEX);
+                // `none`: up only once its address generation is set.
+                let veth = if link_local { veth.up() } else { veth };
+                let veth = veth
                     .append_extra_attribute(LinkAttribute::NumTxQueues(1))
                     .append_extra_attribute(LinkAttribute::NumRxQueues(1))
                     .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
                     .build();
-                let (a, b, c) = futures::join!(
+                let eth0 = || LinkUnspec::new_with_index(ETH0_INDEX);
+                let (a, b, c, d) = futures::join!(
                     lo_up(&h.handle).execute(),
                     h.handle.link().add(veth).execute(),
                     h.handle
                         .address()
                         .add(ETH0_INDEX, host_ip(i).into(), 16)
-                        .execute()
+                        .execute(),
+                    async {
+                        if link_local {
+                            return Ok(());
+                        }
+                        gen_none(&h.handle, eth0()).execute().await?;
+                        h.handle.link().change(eth0().up().build()).execute().await
+                    }
                 );
                 a?;
                 b?;
                 c?;
+                d?;
                 attach(port, bridges[k / PER_BRIDGE]).await
             })
             .buffer_unordered(WINDOW)
@@ -476,6 +513,7 @@ fn run() -> Result<(), Error> {
         Ok::<(), Error>(())
     })?;
     println!("phase build {}", t.elapsed().as_secs_f64());
+    setns(&home, CloneFlags::CLONE_NEWNET)?;
 
     // ---- pings ----
     let t = Instant::now();
