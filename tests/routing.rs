@@ -187,6 +187,9 @@ e[0].addr("10.0.0.2/24");
 e[1].addr("10.0.0.1/24");
 c.route("default", "10.0.0.1");
 r.forwarding(true);
+// Every ICMP error the test asks for, however close together.
+r.sysctl("net.ipv4.icmp_ratelimit", "0");
+c.sysctl("net.ipv4.icmp_ratelimit", "0");
 let n = 1;
 for t in ["blackhole", "unreachable", "prohibit"] {
     r.route(`10.9.${n}.0/24`, #{type: t});
@@ -196,8 +199,21 @@ for t in ["blackhole", "unreachable", "prohibit"] {
     print(`${t} get: ${c.exec(`ip route get 10.8.${n}.1`).stderr}`);
     // Through the router: its ICMP answer, or nothing for a blackhole.
     print(`${t} forwarded: ${c.exec(["ping", "-c", "1", "-W", "1", `10.9.${n}.1`]).stdout.split("\n")[1]}`);
+    print(`${t} nslab: ${c.ping(`10.9.${n}.1`, #{count: 1, timeout_ms: 1000}).error}`);
     n += 1;
 }
+// A loop between r and r2: the packet's TTL runs out on the way.
+let r2 = netns("r2");
+let f = veth(r, "w", r2, "w");
+f[0].addr("10.1.0.1/24");
+f[1].addr("10.1.0.2/24");
+r2.forwarding(true);
+r2.sysctl("net.ipv4.icmp_ratelimit", "0");
+r2.route("10.0.0.0/24", "10.1.0.1");
+r.route("10.7.0.0/16", "10.1.0.2");
+r2.route("10.7.0.0/16", "10.1.0.1");
+print(`loop nslab: ${c.ping("10.7.0.1", #{count: 1, timeout_ms: 1000}).error}`);
+print(`loop forwarded: ${c.exec(["ping", "-c", "1", "-W", "1", "10.7.0.1"]).stdout.split("\n")[1]}`);
 for x in c.routes().filter(|x| x.dst.starts_with("10.8.")) { print(`routes(): ${x.type} ${x.dst} metric ${x.metric} dev ${x.dev} via ${x.via}`); }
 print(c.exec("ip -j route show root 10.8.0.0/16").stdout);
 show();
@@ -214,6 +230,11 @@ show();
         "prohibit local: Permission denied",
         "prohibit get: RTNETLINK answers: Permission denied",
         "prohibit forwarded: From 10.0.0.1 icmp_seq=1 Packet filtered",
+        // nslab's own ping says what ping(8) says.
+        "unreachable nslab: From 10.0.0.1: Destination Host Unreachable",
+        "prohibit nslab: From 10.0.0.1: Packet filtered",
+        "loop nslab: From 10.",
+        "loop forwarded: From 10.",
         "routes(): blackhole 10.8.1.0/24 metric 1 dev  via \n",
         "routes(): unreachable 10.8.2.0/24 metric 2",
         "routes(): prohibit 10.8.3.0/24 metric 3",
@@ -222,6 +243,17 @@ show();
         "    unreachable 10.9.2.0/24\n",
     ] {
         assert!(o.stdout.contains(line), "no '{line}':\n{}", o.stdout);
+    }
+    for tool in ["nslab", "forwarded"] {
+        let line = o
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("loop {tool}: ")));
+        assert!(
+            line.is_some_and(|l| l.ends_with("Time to live exceeded")),
+            "{tool}: {line:?}\n{}",
+            o.stdout
+        );
     }
 }
 

@@ -125,7 +125,7 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
     if icmp.len() < 8 {
         return Seen::Other;
     }
-    let (reply, unreach) = if v6 { (129, 1) } else { (0, 3) };
+    let reply = if v6 { 129 } else { 0 };
     let pid = u16::from_be_bytes([icmp[4], icmp[5]]);
     if icmp[0] == reply && pid == id {
         return Seen::Reply {
@@ -134,33 +134,81 @@ fn parse(v6: bool, buf: &[u8], id: u16) -> Seen {
             bytes: icmp.len(),
         };
     }
-    // "Fragmentation needed" (IPv4 unreachable, code 4) and IPv6's "packet
-    // too big" carry the MTU of the link that was too small.
-    let too_big = if v6 {
-        (icmp[0] == 2).then(|| u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]))
-    } else {
-        (icmp[0] == 3 && icmp[1] == 4).then(|| u32::from(u16::from_be_bytes([icmp[6], icmp[7]])))
+    let Some(msg) = error_text(v6, icmp) else {
+        return Seen::Other;
     };
-    if icmp[0] == unreach || too_big.is_some() {
-        // The offending packet follows: check it was ours before blaming.
-        let inner = &icmp[8..];
-        let hdr = if v6 {
-            40
-        } else {
-            inner
-                .first()
-                .map(|b| usize::from(b & 0x0f) * 4)
-                .unwrap_or(20)
-        };
-        if inner.len() >= hdr + 8 && u16::from_be_bytes([inner[hdr + 4], inner[hdr + 5]]) == id {
-            return Seen::Unreachable(match too_big {
-                Some(mtu) if v6 => format!("Packet too big: mtu={mtu}"),
-                Some(mtu) => format!("Frag needed and DF set (mtu = {mtu})"),
-                None => "Destination Unreachable".into(),
-            });
-        }
+    // The offending packet follows: check it was ours before blaming.
+    let inner = &icmp[8..];
+    let hdr = if v6 {
+        40
+    } else {
+        inner
+            .first()
+            .map(|b| usize::from(b & 0x0f) * 4)
+            .unwrap_or(20)
+    };
+    if inner.len() >= hdr + 8 && u16::from_be_bytes([inner[hdr + 4], inner[hdr + 5]]) == id {
+        return Seen::Unreachable(msg);
     }
     Seen::Other
+}
+
+/// What an ICMP error says, in the words of iputils' ping(8) (so that a
+/// lab reads the same either way); None for messages that are not errors. "Fragmentation needed" and IPv6's "packet too big" carry the
+/// MTU of the link that was too small.
+fn error_text(v6: bool, icmp: &[u8]) -> Option<String> {
+    let (ty, code) = (icmp[0], icmp[1]);
+    let word = |a: usize| u32::from_be_bytes([icmp[a], icmp[a + 1], icmp[a + 2], icmp[a + 3]]);
+    let text = if v6 {
+        match (ty, code) {
+            (1, 0) => "Destination unreachable: No route".into(),
+            (1, 1) => "Destination unreachable: Administratively prohibited".into(),
+            (1, 2) => "Destination unreachable: Beyond scope".into(),
+            (1, 3) => "Destination unreachable: Address unreachable".into(),
+            (1, 4) => "Destination unreachable: Port unreachable".into(),
+            (1, 5) => "Destination unreachable: Source address failed policy".into(),
+            (1, 6) => "Destination unreachable: Reject route".into(),
+            (1, c) => format!("Destination unreachable: Unknown code {c}"),
+            (2, _) => format!("Packet too big: mtu={}", word(4)),
+            (3, 0) => "Time exceeded: Hop limit".into(),
+            (3, 1) => "Time exceeded: Defragmentation failure".into(),
+            (3, c) => format!("Time exceeded: Unknown code {c}"),
+            (4, 0) => format!("Parameter problem: Wrong header field at {}", word(4)),
+            (4, 1) => format!("Parameter problem: Unknown header at {}", word(4)),
+            (4, 2) => format!("Parameter problem: Unknown option at {}", word(4)),
+            (4, c) => format!("Parameter problem: Unknown code {c} at {}", word(4)),
+            _ => return None,
+        }
+    } else {
+        match (ty, code) {
+            (3, 0) => "Destination Net Unreachable".into(),
+            (3, 1) => "Destination Host Unreachable".into(),
+            (3, 2) => "Destination Protocol Unreachable".into(),
+            (3, 3) => "Destination Port Unreachable".into(),
+            (3, 4) => format!(
+                "Frag needed and DF set (mtu = {})",
+                u16::from_be_bytes([icmp[6], icmp[7]])
+            ),
+            (3, 5) => "Source Route Failed".into(),
+            (3, 6) => "Destination Net Unknown".into(),
+            (3, 7) => "Destination Host Unknown".into(),
+            (3, 8) => "Source Host Isolated".into(),
+            (3, 9) => "Destination Net Prohibited".into(),
+            (3, 10) => "Destination Host Prohibited".into(),
+            (3, 11) => "Destination Net Unreachable for Type of Service".into(),
+            (3, 12) => "Destination Host Unreachable for Type of Service".into(),
+            (3, 13) => "Packet filtered".into(),
+            (3, 14) => "Precedence Violation".into(),
+            (3, 15) => "Precedence Cutoff".into(),
+            (3, c) => format!("Dest Unreachable, Bad Code: {c}"),
+            (11, 0) => "Time to live exceeded".into(),
+            (11, 1) => "Frag reassembly time exceeded".into(),
+            (11, c) => format!("Time exceeded, Bad Code: {c}"),
+            (12, _) => format!("Parameter problem: pointer = {}", icmp[4]),
+            _ => return None,
+        }
+    };
+    Some(text)
 }
 
 /// Throws away what a kept socket received since its last use (every ICMP
