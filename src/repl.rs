@@ -276,6 +276,43 @@ fn is_exit(input: &str) -> bool {
     matches!(t, "exit" | "quit" | "exit()" | "quit()")
 }
 
+/// Reads stdin line by line on its own thread (which may stay blocked in a
+/// read until the process exits).
+fn read_in_background() -> std::sync::mpsc::Receiver<std::io::Result<String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::stdin().lock().lines() {
+            let failed = line.is_err();
+            if tx.send(line).is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line from `read_in_background`, or `Interrupted` as soon as a
+/// SIGTERM or SIGHUP sets `term`.
+fn next_line(
+    lines: &std::sync::mpsc::Receiver<std::io::Result<String>>,
+    term: &AtomicUsize,
+) -> Result<String, rustyline::error::ReadlineError> {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        if term.load(Ordering::Relaxed) != 0 {
+            return Err(rustyline::error::ReadlineError::Interrupted);
+        }
+        match lines.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(line) => return line.map_err(rustyline::error::ReadlineError::Io),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(rustyline::error::ReadlineError::Eof);
+            }
+        }
+    }
+}
+
 pub fn run(
     file: Option<PathBuf>,
     isolated_flag: bool,
@@ -436,9 +473,17 @@ pub fn run(
         let _ = rl.load_history(h);
     }
 
+    // Input that is not a terminal is read on a thread of its own: reading
+    // a pipe, rustyline (through std) restarts the read after a signal, so
+    // a SIGTERM would end the session only at the pipe's next line.
+    let piped = (!std::io::IsTerminal::is_terminal(&std::io::stdin())).then(read_in_background);
     let mut n = 0;
     while !done && term.load(Ordering::Relaxed) == 0 {
-        match rl.readline(PROMPT) {
+        let input = match &piped {
+            Some(lines) => next_line(lines, &term),
+            None => rl.readline(PROMPT),
+        };
+        match input {
             Ok(line) => {
                 if line.trim().is_empty() {
                     continue;

@@ -191,3 +191,38 @@ fn leaving_tears_the_lab_down() {
         p.exp_eof().unwrap();
     }
 }
+
+/// With its input a pipe that stays open (a script fed in by a program, a
+/// CI step), SIGTERM ends the session and its lab at once, not when the
+/// pipe's next line comes (here 15 s later: the session must be over while
+/// that line is still to come).
+#[test]
+fn sigterm_ends_a_piped_session_while_it_waits_for_input() {
+    let d = Dir::new();
+    let o = private_host(
+        &d,
+        "mkfifo in\n\
+         \"$NSLAB\" repl < in > out 2>&1 &\n\
+         pid=$!\n\
+         exec 3> in\n\
+         ( sleep 15; echo 'print(\"late\")' >&3 ) > /dev/null 2>&1 &\n\
+         w=$!\n\
+         echo 'let n = netns(\"inner\"); veth(host(), \"lab0\", n, \"eth0\"); print(\"ready\");' >&3\n\
+         i=0; until grep -q ready out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         kill -TERM $pid; wait $pid; echo code=$?\n\
+         kill -0 $w 2>/dev/null && echo LINE_STILL_TO_COME\n\
+         kill $w; exec 3>&-\n\
+         cat out\n\
+         echo netns=$(ls /run/netns | wc -l) links=$(ip -o link | grep -c lab0)\n",
+    );
+    let out = o.all();
+    assert!(out.contains("ready"), "{out}");
+    assert!(out.contains("interrupted by SIGTERM"), "{out}");
+    assert!(out.contains("code=143"), "{out}");
+    assert!(out.contains("LINE_STILL_TO_COME"), "{out}");
+    assert!(
+        !out.contains("late"),
+        "ran a line that came after SIGTERM: {out}"
+    );
+    assert!(out.contains("netns=0 links=0"), "{out}");
+}
