@@ -295,6 +295,9 @@ sleep(0.1);
 let p = b.spawn(["sleep", "3171"]);
 p.stop();
 b.spawn(["sleep", "3172"]);
+b.accept(#{chain: "input", iif: "eth0", proto: "tcp", dport: 22, comment: "ssh"});
+b.accept(#{chain: "input", state: ["established", "related"]});
+b.policy("input", "drop");
 "#,
     );
     let o = nslab(&["plan", "lab.rhai"], d.path());
@@ -314,6 +317,12 @@ b.spawn(["sleep", "3172"]);
         "P0=$(bg ip netns exec pb sleep 3171)\nundo \"stop $P0\"\n",
         "stop \"$P0\"\n",
         "\n# lab.rhai:9  sleep(0.1);\nsleep 0.1\n",
+        // Rules in nft's own syntax, one a line (tests above check that
+        // they build what nslab's JSON builds).
+        "ip netns exec pb nft -f - <<'NFT'\ncreate table inet nslab-lab\n",
+        "add rule inet nslab-lab input meta iifname \"eth0\" meta l4proto tcp tcp dport 22 accept comment \"ssh\"\n",
+        "add rule inet nslab-lab input ct state established,related accept\n",
+        "add chain inet nslab-lab input { type filter hook input priority 0; policy drop; }\nNFT\n",
     ] {
         assert!(p.contains(want), "no {want:?} in the plan:\n{p}");
     }

@@ -484,7 +484,7 @@ impl Lab {
     }
 
     /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
-    /// the call that queued its first rule.
+    /// the call that queued its first rule, written in nft's own syntax.
     pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
         let Some(p) = &self.plan else { return };
         let site = p.site.clone().unwrap_or_else(|| {
@@ -501,17 +501,19 @@ impl Lab {
         } else {
             format!("ip netns exec {} ", q(self.sp.name(id)))
         };
-        // One line of JSON is hard to read: the same, indented.
-        let pretty = serde_json::from_str::<serde_json::Value>(json)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-            .unwrap_or_else(|_| json.to_string());
-        let json = pretty.as_str();
+        // In nft's own syntax, one rule a line; JSON (indented: one line of
+        // it is hard to read) for what has no translation.
+        let command = match crate::net::nft_text::text(json) {
+            Some(text) => format!("{ex}nft -f - <<'NFT'\n{text}NFT"),
+            None => {
+                let pretty = serde_json::from_str::<serde_json::Value>(json)
+                    .and_then(|v| serde_json::to_string_pretty(&v))
+                    .unwrap_or_else(|_| json.to_string());
+                format!("{ex}nft -j -f - <<'NFT'\n{pretty}\nNFT")
+            }
+        };
         if let Some(p) = &mut self.plan {
-            p.push_at(
-                site.source.clone(),
-                site.line,
-                format!("{ex}nft -j -f - <<'NFT'\n{json}\nNFT"),
-            );
+            p.push_at(site.source.clone(), site.line, command);
         }
         if first && !self.sp.is_created(id) {
             let undo = format!("nft delete table inet {}", q(&self.table_name()));

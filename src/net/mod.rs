@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fdlimit;
 pub mod kstat;
 pub mod nft;
+pub mod nft_text;
 pub mod ns;
 pub mod ping;
 pub mod probe;
