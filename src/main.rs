@@ -13,6 +13,7 @@ mod isolate;
 mod lab;
 mod limits;
 mod net;
+mod owner;
 mod progress;
 mod reference;
 mod repl;

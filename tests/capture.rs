@@ -475,3 +475,74 @@ fn a_running_capture_is_readable_and_stays_so_after_kill_9() {
     assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
     assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
 }
+
+/// Under sudo (root, with SUDO_UID and SUDO_GID) the capture file is the
+/// user's, as a file their shell wrote would be; a file that was there
+/// keeps its owner. (Root only: the private host here maps every uid, so
+/// that nslab, in host mode inside it, may give the file to uid 65534.)
+#[test]
+fn under_sudo_a_new_capture_file_is_the_users() {
+    if !is_root() {
+        eprintln!("skipped: needs root (a private host that maps more than root)");
+        return;
+    }
+    let d = Dir::new();
+    d.write(
+        "cap.rhai",
+        &format!(
+            r#"{PAIR}let cap = c[0].capture("new.pcap");
+a.ping("10.61.0.2", #{{count: 1}});
+cap.stop();
+c[0].capture("old.pcap").stop();
+"#
+        ),
+    );
+    // The private host waits on stdin until its ids are mapped: by this
+    // process, root outside it (unshare's own mapping of many ids needs
+    // newuidmap).
+    let script = "read go\nset -u\nmount -t tmpfs tmpfs /run && mkdir -p /run/netns\ncd \"$DIR\"\n\
+                  touch old.pcap\n\
+                  SUDO_UID=65534 SUDO_GID=65534 \"$NSLAB\" run cap.rhai; echo rc=$?\n\
+                  stat -c '%n %u:%g' new.pcap old.pcap\n";
+    let mut child = Command::new("unshare")
+        .args([
+            "--user",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("NSLAB", bin())
+        .env("DIR", d.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare (util-linux)");
+    let pid = child.id();
+    // unshare execs sh in the same process once its namespaces exist.
+    let mapped = |file: &str| {
+        let path = format!("/proc/{pid}/{file}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::write(&path, "0 0 65536\n").is_err() {
+            assert!(Instant::now() < deadline, "cannot write {path}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    mapped("uid_map");
+    mapped("gid_map");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("start the private host");
+    }
+    let o = out(child.wait_with_output().expect("wait for unshare"));
+    let all = o.all();
+    assert!(all.contains("rc=0"), "{all}");
+    assert!(all.contains("new.pcap 65534:65534"), "{all}");
+    assert!(all.contains("old.pcap 0:0"), "{all}");
+    assert_eq!(count(&tcpdump(&d.path().join("new.pcap")), REQUEST), 1);
+}

@@ -77,7 +77,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                     "start one with `nslab repl`; a script is already saved",
                 )
             })?;
-            std::fs::write(path, text).map_err(|e| {
+            crate::owner::write(std::path::Path::new(path), &text).map_err(|e| {
                 bad(
                     format!("cannot write {path}: {e}"),
                     "check the directory exists and is writable",

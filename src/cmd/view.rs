@@ -152,7 +152,7 @@ pub fn graph(
     };
     match output {
         Some(p) => {
-            if let Err(e) = std::fs::write(p, text) {
+            if let Err(e) = crate::owner::write(p, &text) {
                 print_lab_error(LabError::new(
                     format!("cannot write {}: {e}", p.display()),
                     "check the directory exists and is writable",

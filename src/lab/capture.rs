@@ -2,7 +2,6 @@
 //! by the lab, stopped before its namespaces go. A capture only reads, so it
 //! needs no undo step; its file is the user's and stays.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -191,17 +190,10 @@ fn is_dir(file: &str) -> LabError {
 }
 
 /// Creates (or empties) the capture file, readable by all as tcpdump's are
-/// (the umask has the last word). In rootless mode nslab writes it as the
-/// user who ran it, so it is theirs.
+/// (the umask has the last word). It is the user's: in rootless mode nslab
+/// writes it as them, under sudo it is given to them (`owner`).
 fn create(path: &Path) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| {
+    crate::owner::create(path, 0o644).map_err(|e| {
             let shown = path.display();
             match e.raw_os_error() {
                 Some(libc::EACCES) | Some(libc::EPERM) => LabError::new(

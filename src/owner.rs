@@ -1,0 +1,63 @@
+//! Files nslab writes for the person who ran it (a capture, a saved REPL
+//! session, a drawing, definition files) are theirs: under `sudo`, the user
+//! sudo names (SUDO_UID, SUDO_GID) rather than root, as a file their shell
+//! wrote (`sudo nslab plan lab.rhai > plan.sh`) would be. A file that was
+//! there already keeps its owner. In isolated mode nslab's user namespace
+//! maps root alone, so there the file stays root's (the chown is refused).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::unistd::{Gid, Uid, fchown};
+
+/// The user `sudo` ran nslab for, when nslab is root.
+fn sudo_user() -> Option<(Uid, Gid)> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let id = |k: &str| std::env::var(k).ok()?.parse::<u32>().ok();
+    let (uid, gid) = (id("SUDO_UID")?, id("SUDO_GID")?);
+    (uid != 0).then(|| (Uid::from_raw(uid), Gid::from_raw(gid)))
+}
+
+/// Gives a file or directory nslab just made to the sudo user (best effort:
+/// through the open descriptor, so a path swapped meanwhile cannot redirect
+/// it).
+fn give(f: &File) {
+    if let Some((uid, gid)) = sudo_user() {
+        let _ = fchown(f, Some(uid), Some(gid));
+    }
+}
+
+/// Opens `path` for writing, emptied, made with `mode` (the umask has the
+/// last word) if it is not there; a file made here goes to the sudo user.
+pub fn create(path: &Path, mode: u32) -> io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).mode(mode).custom_flags(libc::O_CLOEXEC);
+    match o.clone().create_new(true).open(path) {
+        Ok(f) => {
+            give(&f);
+            Ok(f)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => o.truncate(true).open(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// `fs::write` for a file of the user's (see `create`).
+pub fn write(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write;
+    create(path, 0o644)?.write_all(text.as_bytes())
+}
+
+/// `mkdir -p`; a directory made here (the last one) goes to the sudo user.
+pub fn create_dir(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path)?;
+    give(&File::open(path)?);
+    Ok(())
+}
