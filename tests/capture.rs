@@ -504,18 +504,7 @@ c[0].capture("old.pcap").stop();
                   touch old.pcap\n\
                   SUDO_UID=65534 SUDO_GID=65534 \"$NSLAB\" run cap.rhai; echo rc=$?\n\
                   stat -c '%n %u:%g' new.pcap old.pcap\n";
-    let mut child = Command::new("unshare")
-        .args([
-            "--user",
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ])
-        .env("NSLAB", bin())
+    let mut child = private_host_mapped(script, &[])
         .env("DIR", d.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -114,20 +114,26 @@ pub fn private_host(dir: &Dir, sh: &str) -> Out {
 /// `sh -c script` as root of a fresh private host (own user, mount and
 /// network namespaces), with `$NSLAB` set to the binary.
 pub fn private_host_command(script: &str) -> Command {
+    private_host_mapped(script, &["--map-root-user"])
+}
+
+/// `private_host_command` with other id mapping options for unshare (none:
+/// the caller writes the maps itself).
+pub fn private_host_mapped(script: &str, map: &[&str]) -> Command {
     let mut c = Command::new("unshare");
-    c.args([
-        "--user",
-        "--map-root-user",
-        "--net",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-    ])
-    .env("NSLAB", bin())
-    .env("NO_COLOR", "1");
+    c.arg("--user")
+        .args(map)
+        .args([
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("NSLAB", bin())
+        .env("NO_COLOR", "1");
     c
 }
 
