@@ -257,6 +257,7 @@ impl Lab {
             self.ifindex.insert((at, name.to_string()), index);
         }
         self.unsettled.push((at, name.to_string()));
+        crate::progress::bump(crate::progress::Kind::Link);
         Ok(())
     }
 
