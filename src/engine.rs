@@ -43,9 +43,9 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
     // a third of an empty script's run (issue 14's start-up goal).
     let mut engine = Engine::new_raw();
     engine.set_max_strings_interned(256);
-    engine.register_global_module(
-        rhai::packages::Package::as_shared_module(&rhai::packages::StandardPackage::new_lazy()),
-    );
+    engine.register_global_module(rhai::packages::Package::as_shared_module(
+        &rhai::packages::StandardPackage::new_lazy(),
+    ));
     engine.set_max_call_levels(128);
     engine.set_max_expr_depths(256, 256);
     // No set_max_string_size/array/map: see src/limits.rs.

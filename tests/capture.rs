@@ -371,6 +371,35 @@ fn a_bad_path_is_an_error_at_the_line() {
     // No file for a capture that never started.
     assert!(!d.path().join("gone.pcap").exists());
     assert!(!d.path().join("x.pcap").exists());
+    // A file that is not a capture is not the lab's to empty; an earlier
+    // capture may be written over.
+    d.write("notes.txt", "mine\n");
+    let o = run_in(
+        &d,
+        "clobber.rhai",
+        &format!(
+            "{PAIR}c[0].capture(\"old.pcap\").stop();\nc[0].capture(\"old.pcap\").stop();\nc[0].capture(\"notes.txt\");\n"
+        ),
+    );
+    assert_report(
+        &o,
+        "clobber.rhai:8",
+        "nslab will not overwrite 'notes.txt': it exists and is not a packet capture",
+        "give the capture a new file name",
+    );
+    let notes = std::fs::read_to_string(d.path().join("notes.txt")).unwrap();
+    assert_eq!(notes, "mine\n");
+    let o = run_in(
+        &d,
+        "dev.rhai",
+        &format!("{PAIR}c[0].capture(\"/dev/null\");\n"),
+    );
+    assert_report(
+        &o,
+        "dev.rhai:6",
+        "it is not a regular file",
+        "new file name",
+    );
 }
 
 #[test]

@@ -446,3 +446,23 @@ fn masquerade_to_a_device_that_is_not_there() {
     );
     assert!(!o.stdout.contains("not reached"), "{}", o.all());
 }
+
+#[test]
+fn a_sysctl_value_is_one_line() {
+    let o = fails(
+        "sv.rhai",
+        "let a = netns(\"a\");\na.sysctl(\"net.ipv4.ip_forward\", \"1\\nnet.ipv4.conf.all.rp_filter=2\");\n",
+    );
+    assert_report(
+        &o,
+        "sv.rhai:2:",
+        "is not a value for net.ipv4.ip_forward: a sysctl takes one line",
+        "without newlines",
+    );
+    // Fields apart by a tab are one line.
+    run_isolated(
+        "tab.rhai",
+        "let a = netns(\"a\");\na.sysctl(\"net.ipv4.ip_local_port_range\", \"32768\\t60999\");\n",
+    )
+    .assert_ok();
+}

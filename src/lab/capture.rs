@@ -179,7 +179,56 @@ fn capture_path(file: &str) -> Result<PathBuf> {
             "write it somewhere else, e.g. where you are (link.capture(\"ping.pcap\")) or under /tmp",
         ));
     }
-    Ok(dir.join(name))
+    let path = dir.join(name);
+    not_a_file_of_others(&path, file)?;
+    Ok(path)
+}
+
+/// A capture may overwrite an earlier capture (or an empty file), nothing
+/// else: nslab runs as root, and `link.capture("/etc/hosts")` must not
+/// empty a file the lab did not make.
+fn not_a_file_of_others(path: &Path, file: &str) -> Result<()> {
+    use std::io::Read;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => return Ok(()), // create() says what is wrong with it
+    };
+    let refuse = |what: &str| {
+        Err(LabError::new(
+            format!(
+                "nslab will not overwrite '{}': it {what}",
+                crate::diag::clip(file, 80)
+            ),
+            "give the capture a new file name, or remove that file first if it is yours to lose",
+        ))
+    };
+    if meta.is_dir() {
+        return Err(is_dir(file));
+    }
+    if !meta.file_type().is_file() {
+        return refuse("is not a regular file");
+    }
+    if meta.len() == 0 && !path.starts_with("/proc") && !path.starts_with("/sys") {
+        return Ok(());
+    }
+    let mut magic = [0u8; 4];
+    let ok = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok();
+    // pcap (µs, ns; either byte order) and pcapng.
+    const MAGICS: [u32; 5] = [
+        0xa1b2_c3d4,
+        0xd4c3_b2a1,
+        0xa1b2_3c4d,
+        0x4d3c_b2a1,
+        0x0a0d_0d0a,
+    ];
+    if ok && MAGICS.contains(&u32::from_be_bytes(magic)) {
+        Ok(())
+    } else {
+        refuse("exists and is not a packet capture")
+    }
 }
 
 fn is_dir(file: &str) -> LabError {

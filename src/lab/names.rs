@@ -133,6 +133,21 @@ pub fn check_sysctl_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// A sysctl's value as `sysctl -w` takes it: one line (fields apart by
+/// spaces or tabs, as in `net.ipv4.ip_local_port_range`), of a sane length.
+pub fn check_sysctl_value(key: &str, value: &str) -> Result<()> {
+    if value.len() > 4096 || value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(LabError::new(
+            format!(
+                "'{}' is not a value for {key}: a sysctl takes one line",
+                crate::diag::clip(&value.escape_debug().to_string(), 60)
+            ),
+            "give the value without newlines or other control characters, e.g. \"1\" or \"32768 60999\"",
+        ));
+    }
+    Ok(())
+}
+
 /// "02:00:00:00:00:01" -> bytes.
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
     let bad = || {

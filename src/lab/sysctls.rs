@@ -25,6 +25,7 @@ impl Lab {
     /// it with the others (`shared`), and the value from before comes back
     /// when the last of them ends.
     pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
+        names::check_sysctl_value(key, value)?;
         let old = self.read_sysctl(id, key)?;
         let name = self.sp.name(id).to_string();
         let refused = |e: crate::net::NetError| match e.raw_errno() {
