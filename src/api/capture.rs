@@ -63,7 +63,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "links",
         name: "capture",
         sig: "link.capture(\"file.pcap\") -> Capture / link.capture(\"file.pcap\", #{count, snaplen}) -> Capture",
-        doc: "Capture the link's packets, both directions, into a pcap file that Wireshark, `tcpdump -r` and `tshark -r` read (`tcpdump -i LINK -w FILE [-c COUNT] [-s SNAPLEN]`), natively, so also in isolated and rootless mode; a relative path is taken from the directory nslab was started in. Stops after count packets, at cap.stop(), when the link goes, or at teardown; the file stays.",
+        doc: "Capture the link's packets, both directions, into a pcap file that Wireshark, `tcpdump -r` and `tshark -r` read (`tcpdump -i LINK -w FILE [-c COUNT] [-s SNAPLEN]`), natively, so also in isolated and rootless mode; a relative path is taken from the directory nslab was started in, and an existing file is overwritten only if it is an earlier capture or empty. Stops after count packets, at cap.stop(), when the link goes, or at teardown; the file stays.",
         example: "let cap = ends[0].capture(\"ping.pcap\"); ns1.ping(\"10.0.0.2\"); cap.stop(); print(cap.packets);",
     };
     let c = ctx.clone();
