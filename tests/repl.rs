@@ -226,3 +226,39 @@ fn sigterm_ends_a_piped_session_while_it_waits_for_input() {
     );
     assert!(out.contains("netns=0 links=0"), "{out}");
 }
+
+/// save() writes over an earlier save, never over the user's own script.
+#[test]
+fn save_keeps_a_file_that_is_not_a_saved_session() {
+    let d = Dir::new();
+    d.write("own.rhai", "// my lab, by hand\nlet a = netns(\"a\");\n");
+    let mut cmd = Command::new(bin());
+    cmd.args(["repl", "--isolated"])
+        .current_dir(d.path())
+        .env("NSLAB_HISTORY", d.path().join("history"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped());
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start nslab repl");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(
+                b"let b = netns(\"b\");\nsave(\"own.rhai\")\nsave(\"s.rhai\")\nsave(\"s.rhai\")\n",
+            )
+            .unwrap();
+    }
+    let o = out(child.wait_with_output().unwrap());
+    let all = o.all();
+    assert!(
+        all.contains("save() will not overwrite own.rhai: it is not a saved session"),
+        "{all}"
+    );
+    assert_eq!(all.matches("saved to s.rhai").count(), 2, "{all}");
+    let own = std::fs::read_to_string(d.path().join("own.rhai")).unwrap();
+    assert!(own.starts_with("// my lab, by hand"), "{own}");
+}

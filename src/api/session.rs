@@ -67,7 +67,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "session",
             name: "save",
             sig: "save(\"lab.rhai\")",
-            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`.",
+            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`. It writes over an earlier save, not over another file.",
             example: "save(\"mylab.rhai\");",
         },
         move |path: &str| -> Res<()> {
@@ -77,6 +77,24 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                     "start one with `nslab repl`; a script is already saved",
                 )
             })?;
+            // An earlier save may be written over, not the user's own
+            // script (or any other file: nslab may be root).
+            let earlier = std::fs::read_to_string(path);
+            if let Ok(old) = &earlier
+                && !old.is_empty()
+                && !old.starts_with("// Saved from ")
+            {
+                return Err(bad(
+                    format!("save() will not overwrite {path}: it is not a saved session"),
+                    "save to a new file name, or remove that file first if it is yours to lose",
+                ));
+            }
+            if earlier.is_err() && std::path::Path::new(path).exists() {
+                return Err(bad(
+                    format!("save() will not overwrite {path}: it is not a file nslab can read back"),
+                    "save to a new file name",
+                ));
+            }
             crate::owner::write(std::path::Path::new(path), &text).map_err(|e| {
                 bad(
                     format!("cannot write {path}: {e}"),
