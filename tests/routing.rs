@@ -704,3 +704,29 @@ fn bad_routing_input_is_an_error_at_the_line() {
         assert!(!o.stdout.contains("panicked"), "case {i}");
     }
 }
+
+/// A router sends no neighbour solicitation for traffic it forwards until
+/// the link-local address of the link out has passed duplicate address
+/// detection, a second or two after the link came up: an IPv6 ping routed
+/// right after the build was lost (and the next ones while the neighbour
+/// entry stayed INCOMPLETE). nslab's IPv6 probes wait for that first.
+#[test]
+fn an_ipv6_ping_through_a_router_right_after_the_build_answers() {
+    let o = run_isolated(
+        "v6r.rhai",
+        r#"let a = netns("a"); let r = netns("r"); let b = netns("b");
+let x = veth(a, "e0", r, "e0"); let y = veth(r, "e1", b, "e0");
+x[0].addr("fd00:1::2/64"); x[1].addr("fd00:1::1/64");
+y[0].addr("fd00:2::1/64"); y[1].addr("fd00:2::2/64");
+a.route("default", "fd00:1::1"); b.route("default", "fd00:2::1");
+r.forwarding(true);
+let p = a.ping("fd00:2::2", #{count: 1, timeout_ms: 1000});
+print(`first ok=${p.ok} ${p.why}`);
+b.listen(8080);
+print(`connect=${a.connect("fd00:2::2", 8080)}`);
+"#,
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("first ok=true"), "{}", o.all());
+    assert!(o.stdout.contains("connect=true"), "{}", o.all());
+}

@@ -98,7 +98,11 @@ impl Lab {
         let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
-                self.settle();
+                if v6 {
+                    self.settle_v6();
+                } else {
+                    self.settle();
+                }
                 let sock = self
                     .sp
                     .run_in(id, move || probe::client_socket(proto, v6))

@@ -194,6 +194,10 @@ pub struct Lab {
     vxlans: HashMap<(NsId, String), crate::net::rtnl::Vxlan>,
     /// Links brought up since the last probe; see `settle`.
     unsettled: Vec<(NsId, String)>,
+    /// Links brought up since the last IPv6 probe; see `settle_v6`.
+    v6_unsettled: Vec<(NsId, String)>,
+    /// Namespaces the lab made forward IPv6 (see `settle_v6`).
+    v6_forwarding: HashSet<NsId>,
     /// Links the script gave addresses: as bridge ports they keep IPv6.
     addressed: HashSet<(NsId, String)>,
     /// Bridge ports whose IPv6 nslab turned off (see `attach_with`).
@@ -302,6 +306,8 @@ impl Lab {
             addressed: HashSet::new(),
             ports_no_ipv6: HashSet::new(),
             unsettled: Vec::new(),
+            v6_unsettled: Vec::new(),
+            v6_forwarding: HashSet::new(),
             kstat: kstat::Watch::default(),
             bridges: HashMap::new(),
             ping_socks: HashMap::new(),

@@ -154,6 +154,18 @@ impl Lab {
         self.plan_line(format!("ip -n {} link set lo up", q(name)));
     }
 
+    /// What `settle_v6` waited for: the IPv6 router `id`'s link-local
+    /// addresses done with duplicate address detection (at most 3 s).
+    pub(super) fn plan_dad_wait(&mut self, id: NsId) {
+        if !self.planning() {
+            return;
+        }
+        let ip = self.ipn(id);
+        self.plan_line(format!(
+            "for _ in $(seq 30); do [ -z \"$({ip}-6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD"
+        ));
+    }
+
     pub(super) fn plan_delete_netns(&mut self, name: &str) {
         if !self.planning() {
             return;

@@ -18,6 +18,7 @@ impl Lab {
         let mut pending = std::mem::take(&mut self.unsettled);
         pending.sort_unstable();
         pending.dedup();
+        self.v6_unsettled.extend(pending.iter().cloned());
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         let mut first = true;
         while !pending.is_empty() && !self.cancel.is_set() {
@@ -31,6 +32,61 @@ impl Lab {
                 std::thread::sleep(Duration::from_micros(200));
             }
             first = false;
+        }
+    }
+
+    /// `settle` for an IPv6 probe: a router cannot look up a neighbour for
+    /// a packet it forwards until the link the packet leaves by has a
+    /// link-local address that passed duplicate address detection (the
+    /// kernel sends a neighbour solicitation only from such an address),
+    /// 1 to 2 s after the link came up. A ping routed right after the lab
+    /// was built was lost, and the next ones too while the neighbour entry
+    /// stayed INCOMPLETE. So an IPv6 probe waits (at most 3 s) until the
+    /// links brought up since the last one, in namespaces the lab made
+    /// forward IPv6, are done with it. IPv4 probes and labs without IPv6
+    /// routers never wait.
+    pub(super) fn settle_v6(&mut self) {
+        self.settle();
+        let mut pending = std::mem::take(&mut self.v6_unsettled);
+        pending.retain(|(id, _)| self.v6_forwarding.contains(id));
+        pending.sort_unstable();
+        pending.dedup();
+        // By namespace, the indexes of the links to wait for.
+        let mut wanted: HashMap<NsId, HashSet<u32>> = HashMap::new();
+        for (id, name) in &pending {
+            if let Ok(l) = self.link(*id, name) {
+                wanted.entry(*id).or_default().insert(l.index);
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut first = true;
+        while !wanted.is_empty() && !self.cancel.is_set() {
+            let ids: Vec<NsId> = wanted.keys().copied().collect();
+            for id in ids {
+                let Ok(r) = self.sp.rtnl(id) else {
+                    wanted.remove(&id);
+                    continue;
+                };
+                match self.sp.block_on(r.tentative_link_locals()) {
+                    Ok(tentative) => {
+                        let links = wanted.entry(id).or_default();
+                        links.retain(|i| tentative.contains(i));
+                        if links.is_empty() {
+                            wanted.remove(&id);
+                        } else if first {
+                            self.plan_dad_wait(id);
+                        }
+                    }
+                    Err(_) => {
+                        wanted.remove(&id);
+                    }
+                }
+            }
+            if wanted.is_empty() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            first = false;
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -60,8 +116,12 @@ impl Lab {
 
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
-        self.settle();
         let v6 = dst.is_ipv6();
+        if v6 {
+            self.settle_v6();
+        } else {
+            self.settle();
+        }
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
         // namespace is deleted, since it would pin it.
@@ -126,8 +186,12 @@ impl Lab {
         port: u16,
         timeout: Duration,
     ) -> Result<bool> {
-        self.settle();
         let v6 = dst.is_ipv6();
+        if v6 {
+            self.settle_v6();
+        } else {
+            self.settle();
+        }
         let sock = self
             .sp
             .run_in(id, move || probe::client_socket(proto, v6))
@@ -257,7 +321,11 @@ impl Lab {
         count: u32,
         timeout: Duration,
     ) -> Result<ReachReport> {
-        self.settle();
+        if nodes.iter().any(|(_, ip)| ip.is_ipv6()) {
+            self.settle_v6();
+        } else {
+            self.settle();
+        }
         for &(id, _) in nodes {
             for v6 in [false, true] {
                 if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)

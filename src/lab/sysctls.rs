@@ -27,6 +27,14 @@ impl Lab {
     pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
         names::check_sysctl_value(key, value)?;
         let old = self.read_sysctl(id, key)?;
+        // An IPv6 router waits for its links' DAD before IPv6 probes (`settle_v6`).
+        if key.replace('/', ".") == "net.ipv6.conf.all.forwarding" {
+            if value.trim() == "0" {
+                self.v6_forwarding.remove(&id);
+            } else {
+                self.v6_forwarding.insert(id);
+            }
+        }
         let name = self.sp.name(id).to_string();
         let refused = |e: crate::net::NetError| match e.raw_errno() {
             Some(libc::EINVAL) => LabError::new(

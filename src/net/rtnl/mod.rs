@@ -385,6 +385,40 @@ impl Rtnl {
             .map_err(nl("delete address"))
     }
 
+    /// The links whose IPv6 link-local address is still tentative (in
+    /// duplicate address detection), by index.
+    pub async fn tentative_link_locals(&self) -> Result<std::collections::HashSet<u32>> {
+        let mut ask = AddressMessage::default();
+        ask.header.family = netlink_packet_route::AddressFamily::Inet6;
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetAddress(ask))
+            .await
+            .map_err(nl("list addresses"))?;
+        let mut out = std::collections::HashSet::new();
+        for m in got {
+            let RouteNetlinkMessage::NewAddress(m) = m else {
+                continue;
+            };
+            let mut link_local = false;
+            let mut flags = AddressFlags::empty();
+            for a in &m.attributes {
+                match a {
+                    AddressAttribute::Address(IpAddr::V6(ip)) => {
+                        link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+                    }
+                    AddressAttribute::Flags(f) => flags = *f,
+                    _ => {}
+                }
+            }
+            if link_local
+                && flags.contains(AddressFlags::Tentative)
+                && !flags.contains(AddressFlags::Dadfailed)
+            {
+                out.insert(m.header.index);
+            }
+        }
+        Ok(out)
+    }
+
     /// `ip addr show`.
     pub async fn addrs(&self) -> Result<Vec<AddrRow>> {
         let got = wire::dump(
