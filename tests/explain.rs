@@ -1184,3 +1184,53 @@ print("FIXED");
         ],
     );
 }
+
+/// An IPv6 router solicits neighbours for what it forwards only from a
+/// link-local address done with DAD: while its link out is still in DAD
+/// (here made longer than nslab's probes wait, with dad_transmits), that
+/// is the reason, with the way to skip DAD; a router set up that way
+/// forwards at once.
+#[test]
+fn a_router_whose_link_local_is_still_in_dad_is_named() {
+    let o = run_isolated(
+        "dad.rhai",
+        r#"
+fn why(ns, dst) {
+    let r = "REACHED";
+    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
+HELP: ${e.help}`; }
+    r
+}
+let a = netns("a"); let r = netns("r"); let b = netns("b");
+r.sysctl("net.ipv6.conf.default.dad_transmits", "6");
+let x = veth(a, "e0", r, "e0"); let y = veth(r, "e1", b, "e0");
+x[0].addr("fd00:1::2/64"); x[1].addr("fd00:1::1/64");
+y[0].addr("fd00:2::1/64"); y[1].addr("fd00:2::2/64");
+a.route("default", "fd00:1::1"); b.route("default", "fd00:2::1");
+r.forwarding(true);
+print("FAULT: " + why(a, "fd00:2::2"));
+// The help: a router that skips DAD on the links it makes.
+let c = netns("c"); let r2 = netns("r2"); let d = netns("d");
+r2.sysctl("net.ipv6.conf.default.accept_dad", "0");
+let u = veth(c, "e0", r2, "e0"); let v = veth(r2, "e1", d, "e0");
+u[0].addr("fd00:3::2/64"); u[1].addr("fd00:3::1/64");
+v[0].addr("fd00:4::1/64"); v[1].addr("fd00:4::2/64");
+c.route("default", "fd00:3::1"); d.route("default", "fd00:4::1");
+r2.forwarding(true);
+c.expect_reach("fd00:4::2");
+print("FIXED");
+"#,
+    );
+    o.assert_ok();
+    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    says(
+        &t,
+        &[
+            "a cannot reach fd00:2::2: r's neighbour entry for fd00:2::2 on e1 is INCOMPLETE: r forwards it",
+            "a link-local address done with duplicate address detection, which e1's still is not",
+            "HELP: probe again in a moment; or have r skip DAD",
+            "r.sysctl(\"net.ipv6.conf.default.accept_dad\", \"0\") before they are made",
+            "FIXED",
+        ],
+    );
+}

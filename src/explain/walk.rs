@@ -924,6 +924,25 @@ impl Walker<'_, '_> {
             oif.name,
             state.to_uppercase()
         );
+        // A router solicits a neighbour for a packet it forwards only from
+        // a link-local address that passed DAD.
+        if next.is_ipv6()
+            && self
+                .w
+                .sysctl_num(ns, "net/ipv6/conf/all/forwarding")
+                .is_some_and(|f| f != 0)
+            && self.w.link_local_tentative(ns, oif.index)
+        {
+            let (n, nv, on) = (self.name(ns), self.var(ns), oif.name.clone());
+            return Finding {
+                reason: format!(
+                    "{entry}: {n} forwards it, and a router asks for a neighbour only from a link-local address done with duplicate address detection, which {on}'s still is not (DAD runs for a second or more after a link comes up, longer with more dad_transmits)"
+                ),
+                help: format!(
+                    "probe again in a moment; or have {n} skip DAD on links it makes from now on: {nv}.sysctl(\"net.ipv6.conf.default.accept_dad\", \"0\") before they are made"
+                ),
+            };
+        }
         if next.is_ipv4() {
             let all = self
                 .w

@@ -152,6 +152,17 @@ impl<'a> World<'a> {
         rows.into_iter().find(|n| n.ifindex == index && n.dst == ip)
     }
 
+    /// Is the IPv6 link-local address of link `index` in `id` still in
+    /// duplicate address detection?
+    pub fn link_local_tentative(&mut self, id: NsId, index: u32) -> bool {
+        let Ok(r) = self.lab.view_rtnl(id) else {
+            return false;
+        };
+        self.lab
+            .view_block_on(r.tentative_link_locals())
+            .is_ok_and(|t| t.contains(&index))
+    }
+
     /// `sysctl KEY` in `id`; `None` when it cannot be read.
     pub fn sysctl(&mut self, id: NsId, key: &str) -> Option<String> {
         let k = key.to_string();
