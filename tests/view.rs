@@ -652,3 +652,54 @@ fn show_of_a_missing_lab() {
     );
     assert!(o.stderr.contains("nslab ls"), "{}", o.all());
 }
+
+/// `sudo nslab graph lab.rhai -o lab.svg` in a directory of the user's:
+/// the script runs in a user namespace that maps root alone, where no file
+/// can be made there, so a writer left outside writes it, and it is the
+/// user's. A script that fails leaves no file.
+#[test]
+fn under_sudo_graph_writes_into_the_users_directory() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = Dir::new();
+    let theirs = d.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    d.write(
+        "lab.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"e0\", b, \"e0\");\n",
+    );
+    d.write("bad.rhai", "netns(\"a\");\nthrow \"boom\";\n");
+    let graph = |script: &str, out: &str| {
+        let o = std::process::Command::new(bin())
+            .args(["graph", script, "-o"])
+            .arg(theirs.join(out))
+            .current_dir(d.path())
+            .env("SUDO_UID", "65534")
+            .env("SUDO_GID", "65534")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run nslab graph");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = graph("lab.rhai", "lab.dot");
+    assert_eq!(code, Some(0), "{err}");
+    let file = theirs.join("lab.dot");
+    let meta = std::fs::metadata(&file).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .starts_with("graph ")
+    );
+    let (code, err) = graph("bad.rhai", "bad.dot");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("boom"), "{err}");
+    assert!(!theirs.join("bad.dot").exists());
+}
