@@ -54,6 +54,11 @@ pub fn is_root() -> bool {
 /// to root inside, and gives /run/netns and /run/nslab private tmpfs mounts.
 pub fn enter() -> Result<(), IsolateError> {
     let (uid, gid) = (geteuid(), getegid());
+    // Root's files for the user are made from outside (see `opener`); a
+    // user without root keeps their own rights inside and needs none.
+    if uid.is_root() {
+        crate::opener::start().map_err(IsolateError::Map)?;
+    }
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
         .map_err(IsolateError::Unshare)?;
     // Once inside, even root has no capability left in the parent user

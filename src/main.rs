@@ -13,6 +13,7 @@ mod isolate;
 mod lab;
 mod limits;
 mod net;
+mod opener;
 mod owner;
 mod progress;
 mod reference;
@@ -39,6 +40,12 @@ pub(crate) const EXIT_ERROR: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    let code = run_cli();
+    opener::finish();
+    code
+}
+
+fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     miette::set_hook(Box::new(|_| {
         Box::new(

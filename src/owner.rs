@@ -2,8 +2,8 @@
 //! session, a drawing, definition files) are theirs: under `sudo`, the user
 //! sudo names (SUDO_UID, SUDO_GID) rather than root, as a file their shell
 //! wrote (`sudo nslab plan lab.rhai > plan.sh`) would be. A file that was
-//! there already keeps its owner. In isolated mode nslab's user namespace
-//! maps root alone, so there the file stays root's (the chown is refused).
+//! there already keeps its owner. (In isolated mode root's files are made
+//! outside its user namespace, by `opener`, so the same holds there.)
 
 use std::fs::File;
 use std::io;
@@ -33,7 +33,16 @@ fn give(f: &File) {
 
 /// Opens `path` for writing, emptied, made with `mode` (the umask has the
 /// last word) if it is not there; a file made here goes to the sudo user.
+/// Root in isolated mode has it made outside (see `opener`).
 pub fn create(path: &Path, mode: u32) -> io::Result<File> {
+    match crate::opener::create(path, mode) {
+        Some(made) => made,
+        None => create_here(path, mode),
+    }
+}
+
+/// `create` with this process's own rights.
+pub fn create_here(path: &Path, mode: u32) -> io::Result<File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).mode(mode).custom_flags(libc::O_CLOEXEC);
     match o.clone().create_new(true).open(path) {

@@ -564,3 +564,40 @@ c[0].capture("old.pcap").stop();
     assert!(all.contains("old.pcap 0:0"), "{all}");
     assert_eq!(count(&tcpdump(&d.path().join("new.pcap")), REQUEST), 1);
 }
+
+/// Root in isolated mode runs in a user namespace that maps root alone,
+/// where it may not create a file in another user's directory: the capture
+/// file is made from outside (nslab's opener), and under sudo it is the
+/// user's.
+#[test]
+fn isolated_root_captures_into_the_users_directory() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = Dir::new();
+    let theirs = d.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let file = theirs.join("ping.pcap");
+    d.write(
+        "cap.rhai",
+        &format!(
+            "{PAIR}let cap = c[0].capture(\"{}\");\na.ping(\"10.61.0.2\", #{{count: 1}});\ncap.stop();\n",
+            file.display()
+        ),
+    );
+    let o = out(Command::new(bin())
+        .args(["run", "--isolated", "cap.rhai"])
+        .current_dir(d.path())
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nslab"));
+    o.assert_ok();
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert_eq!(count(&tcpdump(&file), REQUEST), 1);
+}

@@ -119,23 +119,6 @@ pub fn graph(
     output: Option<&Path>,
     params: HashMap<String, String>,
 ) -> ExitCode {
-    // Root draws a script in its own user namespace, where only root is
-    // mapped: there it may not create files in a directory of the user's
-    // (`sudo nslab graph lab.rhai -o lab.svg` in their home). The file is
-    // written by a child left outside, which gets the text through a pipe.
-    let writer = match output {
-        Some(p) if is_script(target) && crate::isolate::is_root() => match Writer::fork(p) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                print_lab_error(LabError::new(
-                    format!("cannot start the writer of {}: {e}", p.display()),
-                    "write the drawing to standard output instead (leave out -o)",
-                ));
-                return ExitCode::from(EXIT_ERROR);
-            }
-        },
-        _ => None,
-    };
     let v = if is_script(target) {
         match script_view(Path::new(target), params) {
             Ok(v) => v,
@@ -167,9 +150,6 @@ pub fn graph(
             }
         },
     };
-    if let Some(w) = writer {
-        return w.finish(&text);
-    }
     match output {
         Some(p) => {
             if let Err(e) = crate::owner::write(p, &text) {
@@ -279,92 +259,6 @@ impl Drop for Quiet {
             unsafe {
                 libc::dup2(saved.as_raw_fd(), 1);
             }
-        }
-    }
-}
-
-/// A child process, forked before isolation, that writes `-o`'s file with
-/// the rights nslab was started with (see `graph`).
-struct Writer {
-    pid: nix::unistd::Pid,
-    pipe: Option<std::fs::File>,
-}
-
-impl Writer {
-    /// Forks the writer of `path`. Before any thread exists (isolation
-    /// comes later and needs that too).
-    fn fork(path: &Path) -> std::io::Result<Writer> {
-        let (read, write) = nix::unistd::pipe()?;
-        // SAFETY: single-threaded here; the child only reads a pipe, writes
-        // a file and leaves with _exit, touching nothing of the parent's.
-        match unsafe { nix::unistd::fork() }? {
-            nix::unistd::ForkResult::Child => {
-                drop(write);
-                let code = Writer::serve(std::fs::File::from(read), path);
-                // SAFETY: ends the child without running the parent's exit code.
-                unsafe { libc::_exit(code) }
-            }
-            nix::unistd::ForkResult::Parent { child } => {
-                drop(read);
-                Ok(Writer {
-                    pid: child,
-                    pipe: Some(std::fs::File::from(write)),
-                })
-            }
-        }
-    }
-
-    /// In the child: the drawing arrives after a 'W'; nothing at all means
-    /// the script failed, and no file is made.
-    fn serve(mut from: std::fs::File, path: &Path) -> i32 {
-        use std::io::Read;
-        let mut got = Vec::new();
-        if from.read_to_end(&mut got).is_err() {
-            return 1;
-        }
-        let Some(text) = got.strip_prefix(b"W") else {
-            return 0;
-        };
-        match crate::owner::write(path, &String::from_utf8_lossy(text)) {
-            Ok(()) => 0,
-            Err(e) => {
-                print_lab_error(LabError::new(
-                    format!("cannot write {}: {e}", path.display()),
-                    "check the directory exists and is writable",
-                ));
-                1
-            }
-        }
-    }
-
-    /// Hands `text` to the writer and waits for it.
-    fn finish(mut self, text: &str) -> ExitCode {
-        use std::io::Write;
-        if let Some(mut p) = self.pipe.take() {
-            let _ = p
-                .write_all(b"W")
-                .and_then(|()| p.write_all(text.as_bytes()));
-        }
-        match self.wait() {
-            Some(0) => ExitCode::SUCCESS,
-            _ => ExitCode::from(EXIT_ERROR),
-        }
-    }
-
-    fn wait(&mut self) -> Option<i32> {
-        self.pipe = None;
-        match nix::sys::wait::waitpid(self.pid, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => Some(code),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for Writer {
-    /// A drawing that never came: the writer ends without a file.
-    fn drop(&mut self) {
-        if self.pipe.is_some() {
-            self.wait();
         }
     }
 }
