@@ -98,11 +98,7 @@ impl Lab {
         let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
-                if v6 {
-                    self.settle_v6();
-                } else {
-                    self.settle();
-                }
+                self.settle_for(v6);
                 let sock = self
                     .sp
                     .run_in(id, move || probe::client_socket(proto, v6))

@@ -45,7 +45,7 @@ impl Lab {
     /// links brought up since the last one, in namespaces the lab made
     /// forward IPv6, are done with it. IPv4 probes and labs without IPv6
     /// routers never wait.
-    pub(super) fn settle_v6(&mut self) {
+    fn settle_v6(&mut self) {
         self.settle();
         let mut pending = std::mem::take(&mut self.v6_unsettled);
         pending.retain(|(id, _)| self.v6_forwarding.contains(id));
@@ -90,6 +90,15 @@ impl Lab {
         }
     }
 
+    /// `settle` before a probe, of IPv6 (`settle_v6`) or not.
+    pub(super) fn settle_for(&mut self, v6: bool) {
+        if v6 {
+            self.settle_v6();
+        } else {
+            self.settle();
+        }
+    }
+
     /// Asks the kernel for each of `links` (one RTM_GETLINK each, all sent
     /// together) and keeps those that exist and `keep` says yes to. (A
     /// namespace deleted since has taken its links along.)
@@ -117,11 +126,7 @@ impl Lab {
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
         let v6 = dst.is_ipv6();
-        if v6 {
-            self.settle_v6();
-        } else {
-            self.settle();
-        }
+        self.settle_for(v6);
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
         // namespace is deleted, since it would pin it.
@@ -187,11 +192,7 @@ impl Lab {
         timeout: Duration,
     ) -> Result<bool> {
         let v6 = dst.is_ipv6();
-        if v6 {
-            self.settle_v6();
-        } else {
-            self.settle();
-        }
+        self.settle_for(v6);
         let sock = self
             .sp
             .run_in(id, move || probe::client_socket(proto, v6))
@@ -321,11 +322,7 @@ impl Lab {
         count: u32,
         timeout: Duration,
     ) -> Result<ReachReport> {
-        if nodes.iter().any(|(_, ip)| ip.is_ipv6()) {
-            self.settle_v6();
-        } else {
-            self.settle();
-        }
+        self.settle_for(nodes.iter().any(|(_, ip)| ip.is_ipv6()));
         for &(id, _) in nodes {
             for v6 in [false, true] {
                 if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)

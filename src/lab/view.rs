@@ -502,7 +502,7 @@ fn pick<'a>(
 fn is_kernels(net: ipnet::IpNet) -> bool {
     match net.addr() {
         std::net::IpAddr::V4(a) => a.is_loopback(),
-        std::net::IpAddr::V6(a) => a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80,
+        std::net::IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local(),
     }
 }
 

@@ -219,7 +219,7 @@ impl Rtnl {
                 continue;
             };
             if let IpAddr::V6(v6) = ip
-                && (v6.segments()[0] & 0xffc0) == 0xfe80
+                && v6.is_unicast_link_local()
             {
                 continue;
             }

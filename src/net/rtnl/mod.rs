@@ -403,7 +403,7 @@ impl Rtnl {
             for a in &m.attributes {
                 match a {
                     AddressAttribute::Address(IpAddr::V6(ip)) => {
-                        link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+                        link_local = ip.is_unicast_link_local();
                     }
                     AddressAttribute::Flags(f) => flags = *f,
                     _ => {}
