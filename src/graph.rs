@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::lab::view::{LabView, Link, Namespace};
+use crate::lab::view::{LabView, Link, Namespace, Peer};
 
 /// One edge: ids of its ends and its label lines.
 struct Edge {
@@ -65,6 +65,16 @@ fn picture(v: &LabView) -> Picture {
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
+    // The (namespace, link) positions of a link another one names (its
+    // veth peer, or the link a macvlan sits on).
+    let locate = |p: &Peer| -> Option<(usize, usize)> {
+        let j = *index.get(p.namespace.as_str())?;
+        let pk = v.namespaces[j]
+            .links
+            .iter()
+            .position(|x| x.name == p.link)?;
+        Some((j, pk))
+    };
     // Where a link's edge starts: its bridge, or its namespace.
     let end_of = |i: usize, link: &Link| -> String {
         let n: &Namespace = &v.namespaces[i];
@@ -133,14 +143,7 @@ fn picture(v: &LabView) -> Picture {
             if l.kind == "bridge" || l.kind == "loopback" {
                 continue;
             }
-            let peer = l.peer.as_ref().and_then(|p| {
-                let j = *index.get(p.namespace.as_str())?;
-                let pk = v.namespaces[j]
-                    .links
-                    .iter()
-                    .position(|x| x.name == p.link)?;
-                Some((j, pk))
-            });
+            let peer = l.peer.as_ref().and_then(locate);
             match peer {
                 // Each pair once: from the end that comes first.
                 Some((j, pk)) if (j, pk) < (i, k) => {}
@@ -155,14 +158,7 @@ fn picture(v: &LabView) -> Picture {
                 }
                 None => {
                     // A macvlan or ipvlan: an edge to the link it sits on.
-                    let lower = l.lower.as_ref().and_then(|p| {
-                        let j = *index.get(p.namespace.as_str())?;
-                        let pk = v.namespaces[j]
-                            .links
-                            .iter()
-                            .position(|x| x.name == p.link)?;
-                        Some((j, pk))
-                    });
+                    let lower = l.lower.as_ref().and_then(locate);
                     if let Some((j, pk)) = lower {
                         let pl = &v.namespaces[j].links[pk];
                         edges.push(Edge {

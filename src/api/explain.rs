@@ -84,20 +84,7 @@ fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
                 let n = v.as_int().map_err(|t| {
                     bad(format!("size must be a number, not {t}"), "e.g. size: 1400")
                 })?;
-                pkt.size = Some(
-                    usize::try_from(n)
-                        .ok()
-                        .filter(|s| *s <= crate::net::ping::MAX_PAYLOAD)
-                        .ok_or_else(|| {
-                            bad(
-                                format!("size = {n} is out of range"),
-                                format!(
-                                    "a ping carries 0..={} bytes of data",
-                                    crate::net::ping::MAX_PAYLOAD
-                                ),
-                            )
-                        })?,
-                );
+                pkt.size = Some(super::probe::payload_size(n)?);
             }
             _ => {}
         }

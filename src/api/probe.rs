@@ -55,20 +55,7 @@ fn ping_opts(opts: &Map) -> Res<PingOpts> {
             }
             "timeout_ms" => o.timeout = ms(n)?,
             "interval_ms" => o.interval = ms(n)?,
-            "size" => {
-                o.size = usize::try_from(n)
-                    .ok()
-                    .filter(|s| *s <= crate::net::ping::MAX_PAYLOAD)
-                    .ok_or_else(|| {
-                        bad(
-                            format!("size = {n} is out of range"),
-                            format!(
-                                "an echo carries 0..={} bytes of data",
-                                crate::net::ping::MAX_PAYLOAD
-                            ),
-                        )
-                    })?;
-            }
+            "size" => o.size = payload_size(n)?,
             other => {
                 return Err(bad(
                     format!("unknown ping option '{other}'"),
@@ -539,6 +526,22 @@ fn ran(argv: &[String], out: crate::lab::Result<crate::net::exec::Output>) -> Re
         format!("command '{shown}' exited with code {}{said}", out.code),
         "fix the command, or use ns.exec(…) when a failure is an answer (it returns #{code, stdout, stderr})",
     ))
+}
+
+/// The `size` option of ping and the probes: data bytes in one echo.
+pub(super) fn payload_size(n: i64) -> Res<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|s| *s <= crate::net::ping::MAX_PAYLOAD)
+        .ok_or_else(|| {
+            bad(
+                format!("size = {n} is out of range"),
+                format!(
+                    "a ping carries 0..={} bytes of data",
+                    crate::net::ping::MAX_PAYLOAD
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
