@@ -106,12 +106,12 @@ pub fn unknown_calls(engine: &Engine, ast: &AST, dir: &Path) -> Vec<Unknown> {
             continue;
         }
         let nearest = match &ns {
-            None => crate::diag::nearest(&name, known.iter().chain(own.iter()).map(String::as_str))
+            None => crate::text::nearest(&name, known.iter().chain(own.iter()).map(String::as_str))
                 .map(str::to_string),
             Some(alias) => modules
                 .get(alias)
                 .and_then(|m| m.as_ref())
-                .and_then(|m| crate::diag::nearest(&name, m.iter().map(String::as_str)))
+                .and_then(|m| crate::text::nearest(&name, m.iter().map(String::as_str)))
                 .map(|n| format!("{alias}::{n}")),
         };
         let shown = match &ns {

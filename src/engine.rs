@@ -7,8 +7,9 @@ use std::rc::Rc;
 
 use rhai::{Dynamic, Engine};
 
-use crate::api::{self, Ctx, Doc};
+use crate::api::{self, Ctx};
 use crate::cancel::Cancel;
+use crate::doc::Doc;
 
 /// An engine with the whole script API registered.
 pub struct Built {

@@ -57,7 +57,7 @@ pub fn enter() -> Result<(), IsolateError> {
     // Root's files for the user are made from outside (see `opener`); a
     // user without root keeps their own rights inside and needs none.
     if uid.is_root() {
-        crate::opener::start().map_err(IsolateError::Map)?;
+        crate::opener::start(crate::owner::create_here).map_err(IsolateError::Map)?;
     }
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
         .map_err(IsolateError::Unshare)?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rhai::{Blob, Dynamic, Engine, EvalAltResult, FuncRegistration, INT, ImmutableString};
 
-use crate::api::ApiError;
+use crate::doc::ApiError;
 
 /// The default memory budget, in MiB (`--max-mem`).
 pub const DEFAULT_MAX_MEM_MIB: usize = 1024;

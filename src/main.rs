@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod cmd;
 mod diag;
+mod doc;
 mod engine;
 mod explain;
 mod graph;
@@ -19,6 +20,7 @@ mod progress;
 mod reference;
 mod repl;
 mod stdlib;
+mod text;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

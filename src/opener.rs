@@ -24,8 +24,13 @@ static OPENER: OnceLock<Mutex<Option<(UnixDatagram, nix::unistd::Pid)>>> = OnceL
 /// Longest path asked for (PATH_MAX) plus the mode.
 const MAX_REQUEST: usize = 4 + 4096;
 
+/// How the opener makes a file: `owner::create_here`, passed in so that
+/// `owner` (which asks the opener first) and this module do not import each
+/// other.
+pub type Make = fn(&Path, u32) -> io::Result<File>;
+
 /// Forks the opener. Only before any thread exists (as isolation itself).
-pub fn start() -> io::Result<()> {
+pub fn start(make: Make) -> io::Result<()> {
     let (ours, theirs) = UnixDatagram::pair()?;
     // SAFETY: single-threaded here; the child serves requests and leaves
     // with _exit, touching nothing of the parent's beyond its socket.
@@ -36,7 +41,7 @@ pub fn start() -> io::Result<()> {
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             }
-            serve(&theirs);
+            serve(&theirs, make);
             // SAFETY: ends the child without running the parent's exit code.
             unsafe { libc::_exit(0) }
         }
@@ -50,7 +55,7 @@ pub fn start() -> io::Result<()> {
 
 /// In the opener: one request per datagram (mode, then the path), one
 /// answer (the errno, 0 with the descriptor attached).
-fn serve(sock: &UnixDatagram) {
+fn serve(sock: &UnixDatagram, make: Make) {
     let mut buf = vec![0u8; MAX_REQUEST];
     loop {
         let n = match sock.recv(&mut buf) {
@@ -62,7 +67,7 @@ fn serve(sock: &UnixDatagram) {
         }
         let mode = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
         let path = Path::new(std::ffi::OsStr::from_bytes(&buf[4..n]));
-        let answer = crate::owner::create_here(path, mode);
+        let answer = make(path, mode);
         let errno = match &answer {
             Ok(_) => 0i32,
             Err(e) => e.raw_os_error().unwrap_or(libc::EIO),

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::api::Doc;
+use crate::doc::Doc;
 use crate::stdlib;
 
 /// One function of the reference, all its forms together.
@@ -166,7 +166,7 @@ pub fn lookup(entries: &[Entry], name: &str) -> Result<String, String> {
         .filter(|e| e.name == name || e.name.rsplit("::").next() == Some(name))
         .collect();
     if found.is_empty() {
-        let near = crate::diag::nearest(name, entries.iter().map(|e| e.name.as_str()));
+        let near = crate::text::nearest(name, entries.iter().map(|e| e.name.as_str()));
         return Err(match near {
             Some(n) => format!("did you mean `{n}`? help() lists every function"),
             None => "help() lists every function".into(),

@@ -85,7 +85,7 @@ impl Resolver {
                 format!("import \"{path}\" makes a cycle: {}", names.join(" -> "))
             };
             return Err(EvalAltResult::ErrorRuntime(
-                rhai::Dynamic::from(crate::api::ApiError {
+                rhai::Dynamic::from(crate::doc::ApiError {
                     message,
                     help: Some(
                         "a module is run when it is imported, so it cannot import itself, directly or through others: move what they share into a third file that each imports".into(),

@@ -7,7 +7,7 @@ use rhai::{ImmutableString, Map};
 
 use super::shaping::int_in;
 use super::{Ctx, Doc, Link, Registrar, Res, bad, err};
-use crate::net::capture::{MAX_SNAPLEN, Opts};
+use crate::lab::{CaptureOpts as Opts, MAX_SNAPLEN};
 
 /// A capture started by link.capture().
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Map};
 use super::addr::{parse_ip, str_opt};
 use super::{ApiError, Ctx, Doc, Netns, Registrar, Res, bad, err};
 use crate::explain::{Hop, Packet, Trace};
-use crate::net::probe::Proto;
+use crate::lab::Proto;
 
 /// The hops of a trace as script values: `#{dir, ns, iif, oif, via,
 /// verdict, why}`, () where a field does not apply.

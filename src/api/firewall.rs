@@ -12,8 +12,9 @@ use rhai::{Array, Dynamic, Map, NativeCallContext};
 
 use super::addr::{parse_ip, str_opt};
 use super::{Ctx, Doc, Netns, Registrar, Res, bad, err, in_recipe, refused, site};
-use crate::lab::{NsId, names};
-use crate::net::nft::{DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict};
+use crate::lab::{
+    DnatRule, FilterRule, Hook, L4, Matches, NsId, Op, Policy, SnatRule, Verdict, names,
+};
 
 const KEYS: &str =
     "chain, iif, oif, proto, saddr, daddr, sport, dport, state, verdict, counter, log and comment";

@@ -17,7 +17,7 @@ fn mode_opt(opts: &Map, kind: &str, default: &str, modes: &str) -> Res<String> {
             "mode" => mode = str_opt(v, "mode")?,
             other => {
                 return Err(bad(
-                    format!("unknown {kind} option '{}'", crate::diag::clip(other, 40)),
+                    format!("unknown {kind} option '{}'", crate::text::clip(other, 40)),
                     format!("{kind} takes one option, mode: {modes}"),
                 ));
             }
@@ -77,7 +77,7 @@ fn vxlan_opts(opts: &Map) -> Res<VxlanReq> {
             }
             other => {
                 return Err(bad(
-                    format!("unknown vxlan option '{}'", crate::diag::clip(other, 40)),
+                    format!("unknown vxlan option '{}'", crate::text::clip(other, 40)),
                     "vxlan options are vni, remote or group, local, dev and port: #{vni: 42, remote: \"10.0.0.2\"}",
                 ));
             }

@@ -28,6 +28,7 @@ use rhai::{
     RhaiNativeFunc, Variant,
 };
 
+pub use crate::doc::{ApiError, At, Doc};
 use crate::lab::{Lab, LabError, NsId, Refused, Site};
 
 /// What the API functions share: the lab, and the `--set` parameters.
@@ -223,23 +224,6 @@ impl fmt::Display for Link {
     }
 }
 
-/// An error raised by an API call: shown as a report with this help line.
-#[derive(Clone, Debug)]
-pub struct ApiError {
-    pub message: String,
-    pub help: Option<String>,
-    /// Where the error belongs when that is not the call that raised it:
-    /// a queued firewall rule nft refused when a later call applied it.
-    pub at: Option<At>,
-}
-
-/// A place in a script: its source (None: the main script) and position.
-#[derive(Clone, Debug)]
-pub struct At {
-    pub source: Option<String>,
-    pub pos: Position,
-}
-
 /// Where the native call `ctx` was made, for errors found later.
 pub fn site(ctx: &NativeCallContext) -> Site {
     let pos = ctx.call_position();
@@ -277,12 +261,6 @@ fn refused(r: Refused) -> Box<EvalAltResult> {
     .into()
 }
 
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 pub type Res<T> = Result<T, Box<EvalAltResult>>;
 
 /// Turns a lab error into a script error; rhai fills in the call's position.
@@ -300,16 +278,6 @@ pub fn err(e: LabError) -> Box<EvalAltResult> {
 
 pub fn bad(message: impl Into<String>, help: impl Into<String>) -> Box<EvalAltResult> {
     err(LabError::new(message, help))
-}
-
-/// One entry of the API reference (help(), `nslab docs`).
-#[derive(Clone, Debug)]
-pub struct Doc {
-    pub area: &'static str,
-    pub name: &'static str,
-    pub sig: &'static str,
-    pub doc: &'static str,
-    pub example: &'static str,
 }
 
 /// Registers functions with their doc entry, so the engine's metadata and the

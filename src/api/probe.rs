@@ -185,7 +185,7 @@ pub fn ping_summary(m: &Map) -> Option<String> {
     Some(s)
 }
 
-fn exec_map(o: crate::net::exec::Output) -> Map {
+fn exec_map(o: lab::Output) -> Map {
     let mut m = Map::new();
     m.insert("code".into(), Dynamic::from_int(o.code));
     m.insert("ok".into(), (o.code == 0).into());
@@ -334,7 +334,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         spawn_doc.clone(),
         move |ns: &mut Netns, cmd: &str| -> Res<Process> {
-            let argv = crate::net::exec::shell(cmd);
+            let argv = lab::shell(cmd);
             Ok(Process {
                 idx: c.lab()?.spawn(ns.id, &argv).map_err(err)?,
             })
@@ -429,7 +429,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         exec_doc.clone(),
         move |ns: &mut Netns, cmd: &str| -> Res<Map> {
-            let argv = crate::net::exec::shell(cmd);
+            let argv = lab::shell(cmd);
             let opts = RunOpts::default();
             Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
         },
@@ -447,7 +447,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         exec_doc.clone(),
         move |ns: &mut Netns, cmd: &str, opts: Map| -> Res<Map> {
-            let argv = crate::net::exec::shell(cmd);
+            let argv = lab::shell(cmd);
             let opts = exec_opts(&opts)?;
             Ok(exec_map(c.lab()?.exec(ns.id, &argv, &opts).map_err(err)?))
         },
@@ -472,7 +472,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         run_doc.clone(),
         move |ns: &mut Netns, cmd: &str| -> Res<String> {
-            let argv = crate::net::exec::shell(cmd);
+            let argv = lab::shell(cmd);
             ran(&argv, c.lab()?.exec(ns.id, &argv, &RunOpts::default()))
         },
     );
@@ -488,7 +488,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         run_doc.clone(),
         move |ns: &mut Netns, cmd: &str, opts: Map| -> Res<String> {
-            let argv = crate::net::exec::shell(cmd);
+            let argv = lab::shell(cmd);
             let opts = exec_opts(&opts)?;
             ran(&argv, c.lab()?.exec(ns.id, &argv, &opts))
         },
@@ -506,7 +506,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
 
 /// ns.run's answer: the output of a command that succeeded, else an error
 /// with its exit code and the end of what it said on stderr.
-fn ran(argv: &[String], out: crate::lab::Result<crate::net::exec::Output>) -> Res<String> {
+fn ran(argv: &[String], out: crate::lab::Result<lab::Output>) -> Res<String> {
     let out = out.map_err(err)?;
     if out.code == 0 {
         return Ok(out.stdout);
@@ -532,14 +532,11 @@ fn ran(argv: &[String], out: crate::lab::Result<crate::net::exec::Output>) -> Re
 pub(super) fn payload_size(n: i64) -> Res<usize> {
     usize::try_from(n)
         .ok()
-        .filter(|s| *s <= crate::net::ping::MAX_PAYLOAD)
+        .filter(|s| *s <= lab::MAX_PAYLOAD)
         .ok_or_else(|| {
             bad(
                 format!("size = {n} is out of range"),
-                format!(
-                    "a ping carries 0..={} bytes of data",
-                    crate::net::ping::MAX_PAYLOAD
-                ),
+                format!("a ping carries 0..={} bytes of data", lab::MAX_PAYLOAD),
             )
         })
 }

@@ -162,11 +162,11 @@ pub fn with_defaults(given: Map, defaults: Map) -> Res<Map> {
         if !defaults.contains_key(&k) {
             let mut keys: Vec<&str> = defaults.keys().map(|k| k.as_str()).collect();
             keys.sort_unstable();
-            let near = crate::diag::nearest(&k, keys.iter().copied())
+            let near = crate::text::nearest(&k, keys.iter().copied())
                 .map(|n| format!("did you mean `{n}`? "))
                 .unwrap_or_default();
             return Err(bad(
-                format!("unknown option '{}'", crate::diag::clip(&k, 40)),
+                format!("unknown option '{}'", crate::text::clip(&k, 40)),
                 format!("{near}the options are: {}", keys.join(", ")),
             ));
         }

@@ -26,7 +26,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 Ok(())
             }
             Err(help) => Err(bad(
-                format!("there is no function '{}'", crate::diag::clip(name, 40)),
+                format!("there is no function '{}'", crate::text::clip(name, 40)),
                 help,
             )),
         }
@@ -52,7 +52,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 "json" => json = super::shaping::bool_opt(v, "json")?,
                 other => {
                     return Err(bad(
-                        format!("unknown option '{}'", crate::diag::clip(other, 40)),
+                        format!("unknown option '{}'", crate::text::clip(other, 40)),
                         "the only option is json: show(#{json: true})",
                     ));
                 }

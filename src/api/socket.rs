@@ -7,7 +7,7 @@ use rhai::{Array, Dynamic, Map};
 
 use super::addr::{parse_ip, str_opt};
 use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
-use crate::net::probe::Proto;
+use crate::lab::Proto;
 
 /// A native server started by ns.listen().
 #[derive(Clone)]

@@ -197,7 +197,7 @@ fn not_a_file_of_others(path: &Path, file: &str) -> Result<()> {
         Err(LabError::new(
             format!(
                 "nslab will not overwrite '{}': it {what}",
-                crate::diag::clip(file, 80)
+                crate::text::clip(file, 80)
             ),
             "give the capture a new file name, or remove that file first if it is yours to lose",
         ))

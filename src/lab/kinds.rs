@@ -54,7 +54,7 @@ impl Lab {
             "passthru" => MacVlanMode::Passthrough,
             other => {
                 return Err(LabError::new(
-                    format!("'{}' is not a macvlan mode", crate::diag::clip(other, 40)),
+                    format!("'{}' is not a macvlan mode", crate::text::clip(other, 40)),
                     "macvlan modes are \"bridge\" (the default), \"private\", \"vepa\" and \"passthru\"",
                 ));
             }
@@ -71,7 +71,7 @@ impl Lab {
             "l3s" => IpVlanMode::L3S,
             other => {
                 return Err(LabError::new(
-                    format!("'{}' is not an ipvlan mode", crate::diag::clip(other, 40)),
+                    format!("'{}' is not an ipvlan mode", crate::text::clip(other, 40)),
                     "ipvlan modes are \"l2\" (the default), \"l3\" and \"l3s\"",
                 ));
             }

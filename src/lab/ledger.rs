@@ -189,8 +189,8 @@ impl HomeState {
             if !crate::net::sysctl::DEV_TABLES.contains(&table.as_str()) || !ok_key || !ok_value {
                 return Err(format!(
                     "'{}/{}' is not a per-device sysctl to give back",
-                    crate::diag::clip(table, 20),
-                    crate::diag::clip(key, 70)
+                    crate::text::clip(table, 20),
+                    crate::text::clip(key, 70)
                 ));
             }
         }

@@ -34,7 +34,7 @@ use ipnet::IpNet;
 
 use crate::cancel::Cancel;
 use crate::net::nft::{self, Ruleset};
-use crate::net::probe::{self, Listener, Proto};
+use crate::net::probe::{self, Listener};
 use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 pub use crate::net::rtnl::{BridgeOpts, PortVlan};
 pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
@@ -149,8 +149,13 @@ pub struct HopView {
     pub flags: Vec<&'static str>,
 }
 
-pub use exec::RunOpts;
-pub use ping::{PingOpts, PingReport};
+// The backend types the script API builds its requests from: api talks
+// only to lab (DESIGN.md), so it names them here.
+pub use crate::net::capture::{MAX_SNAPLEN, Opts as CaptureOpts};
+pub use crate::net::nft::{DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict};
+pub use crate::net::probe::Proto;
+pub use exec::{Output, RunOpts, shell};
+pub use ping::{MAX_PAYLOAD, PingOpts, PingReport};
 pub use shaping::Shape;
 
 pub struct Lab {

@@ -140,7 +140,7 @@ pub fn check_sysctl_value(key: &str, value: &str) -> Result<()> {
         return Err(LabError::new(
             format!(
                 "'{}' is not a value for {key}: a sysctl takes one line",
-                crate::diag::clip(&value.escape_debug().to_string(), 60)
+                crate::text::clip(&value.escape_debug().to_string(), 60)
             ),
             "give the value without newlines or other control characters, e.g. \"1\" or \"32768 60999\"",
         ));
@@ -152,7 +152,7 @@ pub fn check_sysctl_value(key: &str, value: &str) -> Result<()> {
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
     let bad = || {
         LabError::new(
-            format!("'{}' is not a MAC address", crate::diag::clip(s, 40)),
+            format!("'{}' is not a MAC address", crate::text::clip(s, 40)),
             "write it as six hex bytes with colons, e.g. \"02:00:00:00:00:01\"",
         )
     };
