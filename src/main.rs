@@ -12,6 +12,7 @@ mod explain;
 mod graph;
 mod isolate;
 mod lab;
+mod layers;
 mod limits;
 mod net;
 mod opener;
