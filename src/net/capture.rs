@@ -10,7 +10,10 @@
 //!
 //! The pcap format is written by hand: a 24-byte file header and a 16-byte
 //! header per packet (see pcap(5) / the IETF draft "PCAP Capture File
-//! Format"); a crate would bring more than those few lines.
+//! Format"). Measured against pcap-file 2.0: its PcapWriter owns its
+//! writer, so the idle flush and the one-write record below need its
+//! lower-level calls plus byteorder_slice; that saved 3 lines of code for
+//! seven more crates (syn 1, thiserror 1 among them), the bytes the same.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
