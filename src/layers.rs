@@ -248,7 +248,8 @@ fn strip(text: &str) -> String {
             }
             // A char literal ('x', '\n', '"'); otherwise a lifetime ('a).
             '\'' if c.get(i + 1) == Some(&'\\') => {
-                i += 2;
+                // Past the quote, the backslash and the escaped char ('\'').
+                i += 3;
                 while i < c.len() && c[i] != '\'' {
                     i += 1;
                 }
@@ -319,7 +320,8 @@ fn comments_and_literals_are_not_code() {
         /* crate::b /* nested crate::c */ */
         let s = "crate::d \" crate::e";
         let r = r#"crate::f " crate::g"#;
-        let q = '"'; let e = '\''; fn f<'a>(x: &'a str) {}
+        let q = '"'; let e = '\''; let u = '\u{22}'; fn f<'a>(x: &'a str) {}
+        let n = ['\'', '"']; let m = "crate::i";
         crate::h::go();
     "##;
     assert_eq!(crate_refs(&strip(code)), ["h"]);
