@@ -10,10 +10,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::firewall::{self, Chain, Outcome, Pkt};
+use super::kernel::Ns;
 use super::segment::{self, Block, Blocked, Segment};
 use super::world::{World, is_private};
 use super::{Dir, Finding, Hop, Packet, Trace, Verdict, var};
-use crate::lab::NsId;
 use crate::net::NetError;
 use crate::net::rtnl::{LinkInfoRow, RouteAnswer, RouteQuery};
 
@@ -22,7 +22,7 @@ const MAX_HOPS: usize = 64;
 
 /// How one direction of the walk ended.
 enum End {
-    Delivered { ns: NsId, src: IpAddr, dst: IpAddr },
+    Delivered { ns: Ns, src: IpAddr, dst: IpAddr },
     Lost(Finding),
     Unknown(String),
 }
@@ -30,7 +30,7 @@ enum End {
 /// A source address rewritten by a router (masquerade, snat): the reply
 /// comes back to `public` there and goes on to `private`.
 struct Nat {
-    ns: NsId,
+    ns: Ns,
     public: IpAddr,
     private: IpAddr,
 }
@@ -43,10 +43,10 @@ struct Walker<'w, 'a> {
     dir: Dir,
     /// What looks wrong on a path that is otherwise whole.
     suspects: Vec<Finding>,
-    checked: Vec<NsId>,
+    checked: Vec<Ns>,
     nats: Vec<Nat>,
     /// Where the request started and the source address it left with.
-    origin: Option<(NsId, IpAddr)>,
+    origin: Option<(Ns, IpAddr)>,
     /// The sender's learned path MTU is too small for the packet: the
     /// reason if nothing else on the path is.
     stale_pmtu: Option<Finding>,
@@ -55,7 +55,7 @@ struct Walker<'w, 'a> {
     dnatted: bool,
 }
 
-pub fn trace(w: &mut World, id: NsId, pkt: &Packet) -> Trace {
+pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
     let mut k = Walker {
         w,
         pkt: pkt.clone(),
@@ -132,17 +132,17 @@ fn neigh_word(ip: IpAddr) -> &'static str {
 }
 
 impl Walker<'_, '_> {
-    fn name(&self, id: NsId) -> String {
+    fn name(&self, id: Ns) -> String {
         self.w.name(id)
     }
 
-    fn var(&self, id: NsId) -> String {
+    fn var(&self, id: Ns) -> String {
         var(&self.w.name(id))
     }
 
     fn hop(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         iif: Option<&str>,
         oif: Option<&str>,
         via: Option<IpAddr>,
@@ -165,15 +165,15 @@ impl Walker<'_, '_> {
     /// then the reply must find its way back to `origin`.
     fn after_delivery(
         &mut self,
-        origin: NsId,
-        dest: NsId,
+        origin: Ns,
+        dest: Ns,
         src: IpAddr,
         dst: IpAddr,
     ) -> (Option<Finding>, Option<String>) {
         if let (Some(proto), Some(port)) = (self.pkt.proto, self.pkt.port)
             && self.w.listening(dest, proto, port, dst) == Some(false)
         {
-            let p = crate::lab::proto_name(proto);
+            let p = super::proto_name(proto);
             let help = if p == "tcp" {
                 format!(
                     "start a server there: {v}.listen({port}), or spawn one (e.g. {v}.spawn(\"python3 -m http.server {port}\"))",
@@ -225,7 +225,7 @@ impl Walker<'_, '_> {
 
     /// One direction, from `start` (where the packet is made) to where it
     /// is delivered or lost.
-    fn leg(&mut self, dir: Dir, start: NsId, src: Option<IpAddr>, dst: IpAddr) -> End {
+    fn leg(&mut self, dir: Dir, start: Ns, src: Option<IpAddr>, dst: IpAddr) -> End {
         self.dir = dir;
         let mut ns = start;
         let mut iif: Option<LinkInfoRow> = None;
@@ -581,7 +581,7 @@ impl Walker<'_, '_> {
     /// How to fix a packet of `len` bytes too big for `link` of `ns`: a
     /// larger MTU on it and on its veth peer when that is as small (both
     /// ends of a cable take the same), or less data.
-    fn mtu_help(&mut self, ns: NsId, link: &LinkInfoRow, len: usize) -> String {
+    fn mtu_help(&mut self, ns: Ns, link: &LinkInfoRow, len: usize) -> String {
         let hdr = len - self.pkt.size.unwrap_or(0);
         let mtu = len.max(1500);
         let mut calls = vec![format!(
@@ -608,7 +608,7 @@ impl Walker<'_, '_> {
 
     /// The packet (DF set) is bigger than the MTU of `oif`, the link it
     /// leaves `ns` by.
-    fn too_big(&mut self, ns: NsId, oif: &LinkInfoRow, len: usize, origin: bool) -> Finding {
+    fn too_big(&mut self, ns: Ns, oif: &LinkInfoRow, len: usize, origin: bool) -> Finding {
         let n = self.name(ns);
         let what = format!(
             "the packet of {len} bytes (DF set) is bigger than the MTU of {n} {} ({} < {len})",
@@ -630,7 +630,7 @@ impl Walker<'_, '_> {
     /// The sender's route to `dst` says the path takes `mtu` < `len`.
     fn route_mtu(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         dst: IpAddr,
         mtu: u32,
         len: usize,
@@ -670,10 +670,10 @@ impl Walker<'_, '_> {
     /// smaller MTU than the packet: the frame is dropped where it arrives.
     fn too_big_on_the_way(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         link: &LinkInfoRow,
         len: usize,
-        from: NsId,
+        from: Ns,
         oif: &str,
     ) -> Finding {
         Finding {
@@ -773,7 +773,7 @@ impl Walker<'_, '_> {
     /// does not read) is a suspect.
     fn filtered(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         iif: Option<&str>,
         oif: Option<&str>,
         src: IpAddr,
@@ -826,7 +826,7 @@ impl Walker<'_, '_> {
 
     fn drop_finding(
         &self,
-        ns: NsId,
+        ns: Ns,
         hook: &str,
         c: &Chain,
         rule: Option<&firewall::Rule>,
@@ -837,7 +837,7 @@ impl Walker<'_, '_> {
         // The lab's table is inet nslab-LAB; any other is someone else's
         // (iptables-nft, firewalld, a script's `nft`), said so: nslab did
         // not put it there and will not take it away.
-        let ours = c.family == "inet" && c.table == self.w.lab.table_name();
+        let ours = c.family == "inet" && c.table == self.w.lab_table();
         let chain = if ours {
             format!("chain {} of {} {} ({hook})", c.name, c.family, c.table)
         } else {
@@ -910,7 +910,7 @@ impl Walker<'_, '_> {
     /// (failed, incomplete): its requests go unanswered.
     fn unanswered(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         oif: &LinkInfoRow,
         next: IpAddr,
         e: &segment::Endpoint,
@@ -987,7 +987,7 @@ impl Walker<'_, '_> {
     }
 
     /// The egress link has no address of the packet's family.
-    fn no_address(&mut self, ns: NsId, oif: &LinkInfoRow, dst: IpAddr) -> Finding {
+    fn no_address(&mut self, ns: Ns, oif: &LinkInfoRow, dst: IpAddr) -> Finding {
         let seg = segment::follow(self.w, ns, oif);
         // An address free in the subnet the other end of the link uses.
         let mut suggestion = None;
@@ -1025,10 +1025,10 @@ impl Walker<'_, '_> {
     }
 
     /// `link` is up but has no carrier: its other end is down.
-    fn no_carrier(&mut self, ns: NsId, link: &LinkInfoRow) -> Finding {
+    fn no_carrier(&mut self, ns: Ns, link: &LinkInfoRow) -> Finding {
         // A macvlan carries what its parent carries.
         if matches!(link.kind.as_str(), "macvlan" | "ipvlan")
-            && let Some((pns, pname)) = self.w.lab.view_sub_parent(ns, &link.name)
+            && let Some((pns, pname)) = self.w.sub_parent(ns, &link.name)
             && let Some(parent) = self.w.link_named(pns, &pname)
         {
             let here = format!("{} {} has no carrier", self.name(ns), link.name);
@@ -1076,7 +1076,7 @@ impl Walker<'_, '_> {
     }
 
     /// IPv6 lookups succeed with forwarding off: check it here.
-    fn v6_forwarding(&mut self, ns: NsId, iif: Option<&LinkInfoRow>) -> Option<Finding> {
+    fn v6_forwarding(&mut self, ns: Ns, iif: Option<&LinkInfoRow>) -> Option<Finding> {
         iif?;
         if self.w.sysctl_num(ns, "net/ipv6/conf/all/forwarding") == Some(0) {
             return Some(Finding {
@@ -1093,7 +1093,7 @@ impl Walker<'_, '_> {
     /// Nobody on the segment of `oif` holds the next hop.
     fn nobody_has(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         oif: &LinkInfoRow,
         a: &RouteAnswer,
         dst: IpAddr,
@@ -1119,7 +1119,7 @@ impl Walker<'_, '_> {
         };
         // Routers on the link: their addresses in a subnet of ours.
         let mine = self.w.addrs_on(ns, oif.index, next);
-        let mut near: Vec<(NsId, IpAddr)> = Vec::new();
+        let mut near: Vec<(Ns, IpAddr)> = Vec::new();
         for e in &seg.endpoints {
             if e.ns == ns && e.link.index == oif.index {
                 continue;
@@ -1193,7 +1193,7 @@ impl Walker<'_, '_> {
     }
 
     /// The destination of the route `ns` would use for `dst` via `gw`.
-    fn route_of(&mut self, ns: NsId, dst: IpAddr, gw: IpAddr, table: u32) -> String {
+    fn route_of(&mut self, ns: Ns, dst: IpAddr, gw: IpAddr, table: u32) -> String {
         let fib = self.w.fib(ns, dst.is_ipv6());
         fib.iter()
             .filter(|e| e.table == table && e.gateway == Some(gw) && e.dst.contains(&dst))
@@ -1209,7 +1209,7 @@ impl Walker<'_, '_> {
     }
 
     /// The most specific route of type `kind` covering `dst`, any table.
-    fn special_route(&mut self, ns: NsId, dst: IpAddr, kind: &str) -> Option<(IpNet, u32)> {
+    fn special_route(&mut self, ns: Ns, dst: IpAddr, kind: &str) -> Option<(IpNet, u32)> {
         self.w
             .fib(ns, dst.is_ipv6())
             .into_iter()
@@ -1222,7 +1222,7 @@ impl Walker<'_, '_> {
     fn refused(
         &mut self,
         dir: Dir,
-        ns: NsId,
+        ns: Ns,
         iif: Option<&LinkInfoRow>,
         src: Option<IpAddr>,
         dst: IpAddr,
@@ -1300,7 +1300,7 @@ impl Walker<'_, '_> {
     /// EINVAL: a martian source, a blackhole, or the reverse-path filter.
     fn invalid(
         &mut self,
-        ns: NsId,
+        ns: Ns,
         iif: Option<&LinkInfoRow>,
         src: Option<IpAddr>,
         dst: IpAddr,
@@ -1442,7 +1442,7 @@ impl Walker<'_, '_> {
     }
 
     /// ENETUNREACH: no route in `ns` (and why, when a link is down).
-    fn no_route(&mut self, dir: Dir, ns: NsId, dst: IpAddr) -> Finding {
+    fn no_route(&mut self, dir: Dir, ns: Ns, dst: IpAddr) -> Finding {
         let n = self.name(ns);
         let v = self.var(ns);
         let down: Vec<LinkInfoRow> = {
@@ -1539,12 +1539,7 @@ impl Walker<'_, '_> {
     /// in a subnet of one of `ns`'s links, of a namespace on that link
     /// whose own lookup for `dst` works (or that owns it).
     /// (`only`: on that link, up or not.)
-    fn guess_gateway(
-        &mut self,
-        ns: NsId,
-        dst: IpAddr,
-        only: Option<&LinkInfoRow>,
-    ) -> Option<IpAddr> {
+    fn guess_gateway(&mut self, ns: Ns, dst: IpAddr, only: Option<&LinkInfoRow>) -> Option<IpAddr> {
         let links = match only {
             Some(l) => vec![l.clone()],
             None => self
