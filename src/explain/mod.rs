@@ -8,6 +8,7 @@
 //! owns the destination, then the reply back: a reply that cannot come
 //! back is a lost reply, not a lost request, and is said so.
 
+mod findings;
 mod firewall;
 mod kernel;
 mod nat;
