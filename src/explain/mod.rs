@@ -8,6 +8,8 @@
 //! owns the destination, then the reply back: a reply that cannot come
 //! back is a lost reply, not a lost request, and is said so.
 
+#[cfg(test)]
+mod fake;
 mod findings;
 mod firewall;
 mod kernel;

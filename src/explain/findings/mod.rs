@@ -13,6 +13,8 @@ mod link;
 mod mtu;
 mod neighbour;
 mod route;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 
