@@ -233,10 +233,7 @@ fn probe(c: &Ctx, ns: &Netns, pkt: &Packet, t: Duration) -> Res<Map> {
     let trace = lab.trace(ns.id, pkt).map_err(err)?;
     let e = crate::explain::unreached(&ns.name, pkt, &trace, refused);
     m.insert("why".into(), e.message.into());
-    m.insert(
-        "help".into(),
-        e.help.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("help".into(), e.help.into());
     m.insert("trace".into(), Dynamic::from_array(hops(&trace)));
     Ok(m)
 }

@@ -8,7 +8,11 @@
 //! owns the destination, then the reply back: a reply that cannot come
 //! back is a lost reply, not a lost request, and is said so.
 
+#[cfg(test)]
+mod fake;
+mod findings;
 mod firewall;
+mod kernel;
 mod nat;
 mod segment;
 mod walk;
@@ -16,8 +20,9 @@ mod world;
 
 use std::net::IpAddr;
 
-use crate::lab::{Lab, LabError, NsId, Result};
 use crate::net::probe::Proto;
+pub use kernel::{Kernel, Ns, Read};
+pub use nat::list_ruleset;
 
 /// The packet to explain.
 #[derive(Debug, Clone)]
@@ -63,14 +68,14 @@ impl Packet {
     /// " on tcp port 80", or nothing for a ping.
     pub fn what(&self) -> String {
         match (self.proto, self.port) {
-            (Some(p), Some(port)) => format!(" on {} port {port}", crate::lab::proto_name(p)),
+            (Some(p), Some(port)) => format!(" on {} port {port}", proto_name(p)),
             _ => String::new(),
         }
     }
 
     pub(crate) fn proto_word(&self) -> &'static str {
         match (self.proto, self.dst.is_ipv6()) {
-            (Some(p), _) => crate::lab::proto_name(p),
+            (Some(p), _) => proto_name(p),
             (None, false) => "icmp",
             (None, true) => "icmpv6",
         }
@@ -231,19 +236,43 @@ pub fn var(name: &str) -> String {
     if ident { name.to_string() } else { "ns".into() }
 }
 
-/// The path `pkt` from `id` would take, both ways, and what loses it.
-pub fn trace(lab: &mut Lab, id: NsId, pkt: &Packet) -> Result<Trace> {
-    let mut w = world::World::new(lab);
-    Ok(walk::trace(&mut w, id, pkt))
+fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    }
 }
 
-/// The error of an `expect_reach` whose probe failed: the reason and the
+/// A failed expectation in words: what happened, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub help: String,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>, help: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+}
+
+/// The path `pkt` from `id` would take, both ways, and what loses it, as
+/// `k` reads it.
+pub fn trace(k: &mut dyn Kernel, id: Ns, pkt: &Packet) -> Trace {
+    let mut w = world::World::new(k);
+    walk::trace(&mut w, id, pkt)
+}
+
+/// The failure of an `expect_reach` whose probe failed: the reason and the
 /// path, or what nslab checked when it found none.
-pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> LabError {
+pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> Failure {
     let head = format!("{from} cannot reach {}{}", pkt.dst, pkt.what());
     let path = t.draw();
     match t.reason() {
-        Some(f) => LabError::new(format!("{head}: {}\npath: {path}", f.reason), &f.help),
+        Some(f) => Failure::new(format!("{head}: {}\npath: {path}", f.reason), &f.help),
         None if refused => {
             let last = t
                 .hops
@@ -252,7 +281,7 @@ pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> LabError
                 .find(|h| h.dir == Dir::Request)
                 .map(|h| h.ns.clone())
                 .unwrap_or_default();
-            LabError::new(
+            Failure::new(
                 format!(
                     "{head}: the connection is refused although something listens there in {last}: a firewall rule rejects it?\npath: {path}"
                 ),
@@ -262,7 +291,7 @@ pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> LabError
                 ),
             )
         }
-        None => LabError::new(
+        None => Failure::new(
             format!(
                 "{head}, and nslab cannot tell why: {}\npath: {path}",
                 t.no_reason()
@@ -278,10 +307,9 @@ pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> LabError
     }
 }
 
-/// The error of an `expect_blocked` whose probe got through: what let it
-/// through, and a rule that would drop it.
-pub fn not_blocked(lab: &Lab, id: NsId, pkt: &Packet, t: &Trace) -> LabError {
-    let from = lab.view_name(id);
+/// The failure of an `expect_blocked` whose probe got through (sent from
+/// `from`): what let it through, and a rule that would drop it.
+pub fn not_blocked(from: &str, pkt: &Packet, t: &Trace) -> Failure {
     let through = if t.firewalled.is_empty() {
         "no firewall rule on the path drops it".to_string()
     } else {
@@ -311,7 +339,7 @@ pub fn not_blocked(lab: &Lab, id: NsId, pkt: &Packet, t: &Trace) -> LabError {
             var(from)
         ),
     };
-    LabError::new(
+    Failure::new(
         format!(
             "{from} reaches {}{}, which was expected to be blocked: {through}\npath: {}",
             pkt.dst,

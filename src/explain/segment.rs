@@ -11,17 +11,17 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use super::kernel::Ns;
 use super::world::World;
-use crate::lab::NsId;
 use crate::net::rtnl::LinkInfoRow;
 
 /// An interface on the segment, with the links a frame crosses to get
 /// there from the start (the start included, the endpoint last).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub ns: NsId,
+    pub ns: Ns,
     pub link: LinkInfoRow,
-    pub path: Vec<(NsId, LinkInfoRow)>,
+    pub path: Vec<(Ns, LinkInfoRow)>,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ pub struct Segment {
 /// A bridge that does not pass a frame on between two of its links.
 #[derive(Debug, Clone)]
 pub struct Blocked {
-    pub ns: NsId,
+    pub ns: Ns,
     pub bridge: String,
     /// The port at fault (the way out, or the way in when that one is).
     pub port: String,
@@ -57,7 +57,7 @@ pub enum Block {
 /// itself sends it) to `out` (`None`: for the bridge itself)?
 fn crossing(
     w: &mut World,
-    ns: NsId,
+    ns: Ns,
     br: &LinkInfoRow,
     inp: Option<&LinkInfoRow>,
     out: Option<&LinkInfoRow>,
@@ -98,7 +98,7 @@ fn crossing(
 
 /// The first bridge crossing on `path` (from an endpoint of `follow`) that
 /// a frame cannot make now.
-pub fn first_block(w: &mut World, path: &[(NsId, LinkInfoRow)]) -> Option<Blocked> {
+pub fn first_block(w: &mut World, path: &[(Ns, LinkInfoRow)]) -> Option<Blocked> {
     for (i, (ns, l)) in path.iter().enumerate() {
         if l.kind != "bridge" {
             continue;
@@ -124,7 +124,7 @@ pub fn first_block(w: &mut World, path: &[(NsId, LinkInfoRow)]) -> Option<Blocke
 }
 
 /// A link to look at, the links crossed to get there, and which way.
-type Todo = (NsId, LinkInfoRow, Vec<(NsId, LinkInfoRow)>, Step);
+type Todo = (Ns, LinkInfoRow, Vec<(Ns, LinkInfoRow)>, Step);
 
 enum Step {
     /// Leave through this link's cable (a veth's peer) or, for a bridge,
@@ -137,8 +137,8 @@ enum Step {
 /// The other end of a veth: the lab knows the pairs it made; for one made
 /// some other way (`exec("ip link add …")`), the veth in a lab namespace
 /// whose index is this one's peer and whose peer is this one.
-pub fn peer_of(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Option<(NsId, LinkInfoRow)> {
-    if let Some((pns, pname)) = w.lab.view_veth_peer(ns, &link.name)
+pub fn peer_of(w: &mut World, ns: Ns, link: &LinkInfoRow) -> Option<(Ns, LinkInfoRow)> {
+    if let Some((pns, pname)) = w.veth_peer(ns, &link.name)
         && let Some(row) = w.link_named(pns, &pname)
     {
         return Some((pns, row));
@@ -159,9 +159,9 @@ pub fn peer_of(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Option<(NsId, Lin
 
 /// The macvlans and ipvlans the lab made on `link` of `ns` (as they are
 /// now: one deleted or moved since is left out).
-fn children(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Vec<(NsId, LinkInfoRow)> {
+fn children(w: &mut World, ns: Ns, link: &LinkInfoRow) -> Vec<(Ns, LinkInfoRow)> {
     let mut out = Vec::new();
-    for (cns, cname) in w.lab.view_sub_children(ns, &link.name) {
+    for (cns, cname) in w.sub_children(ns, &link.name) {
         if let Some(row) = w.link_named(cns, &cname)
             && matches!(row.kind.as_str(), "macvlan" | "ipvlan")
         {
@@ -173,8 +173,8 @@ fn children(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Vec<(NsId, LinkInfoR
 
 /// The far ends of VXLAN `link` of `ns` (`None`: the lab did not make it,
 /// so its VNI and remote are not known).
-fn vxlan_far_ends(w: &mut World, ns: NsId, link: &LinkInfoRow) -> Option<Vec<(NsId, LinkInfoRow)>> {
-    let all = w.lab.view_vxlans();
+fn vxlan_far_ends(w: &mut World, ns: Ns, link: &LinkInfoRow) -> Option<Vec<(Ns, LinkInfoRow)>> {
+    let all = w.vxlans();
     let me = all
         .iter()
         .find(|(id, name, _)| *id == ns && *name == link.name)?
@@ -211,20 +211,20 @@ fn kind_words(l: &LinkInfoRow) -> String {
 
 /// Everything reachable at layer 2 from `start` (a link of `ns`), bridge
 /// ports whatever their state.
-pub fn follow(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
+pub fn follow(w: &mut World, ns: Ns, start: &LinkInfoRow) -> Segment {
     walk(w, ns, start, false)
 }
 
 /// What a frame from `start` reaches now: not through a bridge port that
 /// does not forward (STP) nor between two isolated ports; those crossings
 /// are in `blocked`. In a ring of bridges, the way round a blocked port.
-pub fn follow_open(w: &mut World, ns: NsId, start: &LinkInfoRow) -> Segment {
+pub fn follow_open(w: &mut World, ns: Ns, start: &LinkInfoRow) -> Segment {
     walk(w, ns, start, true)
 }
 
-fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
+fn walk(w: &mut World, ns: Ns, start: &LinkInfoRow, open: bool) -> Segment {
     let mut seg = Segment::default();
-    let mut seen: HashSet<(NsId, u32)> = HashSet::new();
+    let mut seen: HashSet<(Ns, u32)> = HashSet::new();
     let mut queue: VecDeque<Todo> = VecDeque::new();
     queue.push_back((ns, start.clone(), vec![(ns, start.clone())], Step::Out));
     while let Some((id, link, path, step)) = queue.pop_front() {
@@ -271,7 +271,7 @@ fn walk(w: &mut World, ns: NsId, start: &LinkInfoRow, open: bool) -> Segment {
                     // segment is out through the parent. Not the parent
                     // itself: a macvlan does not talk to it.
                     "macvlan" | "ipvlan"
-                        if let Some((pns, pname)) = w.lab.view_sub_parent(id, &link.name)
+                        if let Some((pns, pname)) = w.sub_parent(id, &link.name)
                             && let Some(parent) = w.link_named(pns, &pname) =>
                     {
                         let mut p = path.clone();

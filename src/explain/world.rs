@@ -1,6 +1,6 @@
-//! The lab as the explanation sees it: each namespace's links and
-//! addresses, read from the kernel once per explanation, and the few
-//! other things it asks (route lookups, sysctls, sockets, NAT rules).
+//! The lab as the explanation sees it, through the `Kernel` seam: each
+//! namespace's links, addresses and rules, read once per explanation, and
+//! the few other things it asks (route lookups, sysctls, sockets).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,32 +9,32 @@ use std::rc::Rc;
 use ipnet::IpNet;
 
 use super::firewall::{self, Ruleset};
+use super::kernel::{Kernel, Ns};
 use super::nat::{self, DnatRule, NatRule};
-use crate::lab::{Lab, NsId};
+use crate::net::NetError;
 use crate::net::probe::Proto;
 use crate::net::rtnl::{
-    AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery,
+    AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery, Vxlan,
 };
-use crate::net::{NetError, nft, probe, sysctl};
 
 /// A namespace's nf_tables rules as the walk reads them: source NAT,
 /// filter chains, destination NAT.
 pub type Rules = (Vec<NatRule>, Ruleset, Vec<DnatRule>);
 
 pub struct World<'a> {
-    pub lab: &'a mut Lab,
-    links: HashMap<NsId, Vec<LinkInfoRow>>,
-    addrs: HashMap<NsId, Vec<AddrRow>>,
-    rules: HashMap<NsId, Rc<Rules>>,
-    ports: HashMap<NsId, Vec<PortState>>,
+    k: &'a mut dyn Kernel,
+    links: HashMap<Ns, Vec<LinkInfoRow>>,
+    addrs: HashMap<Ns, Vec<AddrRow>>,
+    rules: HashMap<Ns, Rc<Rules>>,
+    ports: HashMap<Ns, Vec<PortState>>,
     /// Namespaces whose nf_tables ruleset holds rules (for "what was checked").
-    pub firewalled: HashMap<NsId, usize>,
+    pub firewalled: HashMap<Ns, usize>,
 }
 
 impl<'a> World<'a> {
-    pub fn new(lab: &'a mut Lab) -> World<'a> {
+    pub fn new(k: &'a mut dyn Kernel) -> World<'a> {
         World {
-            lab,
+            k,
             links: HashMap::new(),
             addrs: HashMap::new(),
             rules: HashMap::new(),
@@ -43,65 +43,56 @@ impl<'a> World<'a> {
         }
     }
 
-    pub fn name(&self, id: NsId) -> String {
-        self.lab.view_name(id).to_string()
+    pub fn name(&self, id: Ns) -> String {
+        self.k.name(id)
     }
 
-    pub fn namespaces(&self) -> Vec<NsId> {
-        self.lab.view_namespaces()
+    pub fn namespaces(&self) -> Vec<Ns> {
+        self.k.namespaces()
     }
 
-    pub fn links(&mut self, id: NsId) -> &[LinkInfoRow] {
+    pub fn links(&mut self, id: Ns) -> &[LinkInfoRow] {
         if !self.links.contains_key(&id) {
-            let got = match self.lab.view_rtnl(id) {
-                Ok(r) => self.lab.view_block_on(r.links()).unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
+            let got = self.k.links(id).unwrap_or_default();
             self.links.insert(id, got);
         }
         &self.links[&id]
     }
 
-    pub fn link(&mut self, id: NsId, index: u32) -> Option<LinkInfoRow> {
+    pub fn link(&mut self, id: Ns, index: u32) -> Option<LinkInfoRow> {
         self.links(id).iter().find(|l| l.index == index).cloned()
     }
 
-    pub fn link_named(&mut self, id: NsId, name: &str) -> Option<LinkInfoRow> {
+    pub fn link_named(&mut self, id: Ns, name: &str) -> Option<LinkInfoRow> {
         self.links(id).iter().find(|l| l.name == name).cloned()
     }
 
     /// The STP state and isolation of bridge port `index` of `id`; `None`
     /// when it is no bridge's port (or the bridge could not be asked).
-    pub fn port_state(&mut self, id: NsId, index: u32) -> Option<PortState> {
+    pub fn port_state(&mut self, id: Ns, index: u32) -> Option<PortState> {
         if !self.ports.contains_key(&id) {
-            let got = match self.lab.view_rtnl(id) {
-                Ok(r) => self.lab.view_block_on(r.port_states()).unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
+            let got = self.k.port_states(id).unwrap_or_default();
             self.ports.insert(id, got);
         }
         self.ports[&id].iter().find(|p| p.index == index).cloned()
     }
 
-    pub fn link_name(&mut self, id: NsId, index: u32) -> String {
+    pub fn link_name(&mut self, id: Ns, index: u32) -> String {
         self.link(id, index)
             .map(|l| l.name)
             .unwrap_or_else(|| format!("if{index}"))
     }
 
-    pub fn addrs(&mut self, id: NsId) -> &[AddrRow] {
+    pub fn addrs(&mut self, id: Ns) -> &[AddrRow] {
         if !self.addrs.contains_key(&id) {
-            let got = match self.lab.view_rtnl(id) {
-                Ok(r) => self.lab.view_block_on(r.addrs()).unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
+            let got = self.k.addrs(id).unwrap_or_default();
             self.addrs.insert(id, got);
         }
         &self.addrs[&id]
     }
 
     /// The addresses of one link, of the family of `like`.
-    pub fn addrs_on(&mut self, id: NsId, index: u32, like: IpAddr) -> Vec<IpNet> {
+    pub fn addrs_on(&mut self, id: Ns, index: u32, like: IpAddr) -> Vec<IpNet> {
         self.addrs(id)
             .iter()
             .filter(|a| a.index == index && a.addr.addr().is_ipv4() == like.is_ipv4())
@@ -111,14 +102,14 @@ impl<'a> World<'a> {
     }
 
     /// Does link `index` of `id` hold `ip` (a link-local one too)?
-    pub fn holds(&mut self, id: NsId, index: u32, ip: IpAddr) -> bool {
+    pub fn holds(&mut self, id: Ns, index: u32, ip: IpAddr) -> bool {
         self.addrs(id)
             .iter()
             .any(|a| a.index == index && a.addr.addr() == ip)
     }
 
     /// Every (namespace, link index, address) in the lab holding `ip`.
-    pub fn owners(&mut self, ip: IpAddr) -> Vec<(NsId, u32, IpNet)> {
+    pub fn owners(&mut self, ip: IpAddr) -> Vec<(Ns, u32, IpNet)> {
         let mut out = Vec::new();
         for id in self.namespaces() {
             for a in self.addrs(id).to_vec() {
@@ -131,66 +122,48 @@ impl<'a> World<'a> {
     }
 
     /// `ip route get …` in `id`.
-    pub fn route_get(&mut self, id: NsId, q: &RouteQuery) -> Result<RouteAnswer, NetError> {
-        let r = self.lab.view_rtnl(id)?;
-        self.lab.view_block_on(r.route_get(q))
+    pub fn route_get(&mut self, id: Ns, q: &RouteQuery) -> Result<RouteAnswer, NetError> {
+        self.k.route_get(id, q)
     }
 
-    pub fn fib(&mut self, id: NsId, v6: bool) -> Vec<FibEntry> {
-        match self.lab.view_rtnl(id) {
-            Ok(r) => self.lab.view_block_on(r.fib(v6)).unwrap_or_default(),
-            Err(_) => Vec::new(),
-        }
+    pub fn fib(&mut self, id: Ns, v6: bool) -> Vec<FibEntry> {
+        self.k.fib(id, v6).unwrap_or_default()
     }
 
-    pub fn neighbour(&mut self, id: NsId, index: u32, ip: IpAddr) -> Option<NeighEntry> {
-        let r = self.lab.view_rtnl(id).ok()?;
-        let rows = self
-            .lab
-            .view_block_on(r.neighbours(ip.is_ipv6()))
-            .unwrap_or_default();
+    pub fn neighbour(&mut self, id: Ns, index: u32, ip: IpAddr) -> Option<NeighEntry> {
+        let rows = self.k.neighbours(id, ip.is_ipv6()).unwrap_or_default();
         rows.into_iter().find(|n| n.ifindex == index && n.dst == ip)
     }
 
     /// Is the IPv6 link-local address of link `index` in `id` still in
     /// duplicate address detection?
-    pub fn link_local_tentative(&mut self, id: NsId, index: u32) -> bool {
-        let Ok(r) = self.lab.view_rtnl(id) else {
-            return false;
-        };
-        self.lab
-            .view_block_on(r.tentative_link_locals())
+    pub fn link_local_tentative(&mut self, id: Ns, index: u32) -> bool {
+        self.k
+            .tentative_link_locals(id)
             .is_ok_and(|t| t.contains(&index))
     }
 
     /// `sysctl KEY` in `id`; `None` when it cannot be read.
-    pub fn sysctl(&mut self, id: NsId, key: &str) -> Option<String> {
-        let k = key.to_string();
-        self.lab.view_run_in(id, move || sysctl::read(&k)).ok()
+    pub fn sysctl(&mut self, id: Ns, key: &str) -> Option<String> {
+        self.k.sysctl(id, key).ok()
     }
 
-    pub fn sysctl_num(&mut self, id: NsId, key: &str) -> Option<i64> {
+    pub fn sysctl_num(&mut self, id: Ns, key: &str) -> Option<i64> {
         self.sysctl(id, key)?.trim().parse().ok()
     }
 
     /// Does something listen on `port` (`proto`) for `addr` in `id`?
-    pub fn listening(&mut self, id: NsId, proto: Proto, port: u16, addr: IpAddr) -> Option<bool> {
-        self.lab
-            .view_run_in(id, move || probe::listening(proto, port, Some(addr)))
-            .ok()
+    pub fn listening(&mut self, id: Ns, proto: Proto, port: u16, addr: IpAddr) -> Option<bool> {
+        self.k.listening(id, proto, port, addr).ok()
     }
 
     /// `id`'s nf_tables ruleset: its source-NAT rules and filter chains
     /// (read once; empty without `nft`).
-    fn rules(&mut self, id: NsId) -> Rc<Rules> {
+    fn rules(&mut self, id: Ns) -> Rc<Rules> {
         if let Some(r) = self.rules.get(&id) {
             return r.clone();
         }
-        let text = nft::program().and_then(|prog| {
-            let fd = self.lab.view_fd(id).ok()?;
-            nat::list_ruleset(std::os::fd::AsFd::as_fd(fd), &prog).ok()
-        });
-        let text = text.unwrap_or_default();
+        let text = self.k.ruleset(id).unwrap_or_default();
         let r = Rc::new((
             nat::parse(&text),
             firewall::parse(&text),
@@ -204,16 +177,41 @@ impl<'a> World<'a> {
         r
     }
 
-    pub fn nat_rules(&mut self, id: NsId) -> Vec<NatRule> {
+    pub fn nat_rules(&mut self, id: Ns) -> Vec<NatRule> {
         self.rules(id).0.clone()
     }
 
-    pub fn firewall(&mut self, id: NsId) -> Rc<Rules> {
+    pub fn firewall(&mut self, id: Ns) -> Rc<Rules> {
         self.rules(id)
     }
 
-    pub fn dnat_rules(&mut self, id: NsId) -> Vec<DnatRule> {
+    pub fn dnat_rules(&mut self, id: Ns) -> Vec<DnatRule> {
         self.rules(id).2.clone()
+    }
+
+    /// The other end of a veth the lab made.
+    pub fn veth_peer(&self, id: Ns, link: &str) -> Option<(Ns, String)> {
+        self.k.veth_peer(id, link)
+    }
+
+    /// The parent of a macvlan or ipvlan the lab made.
+    pub fn sub_parent(&self, id: Ns, link: &str) -> Option<(Ns, String)> {
+        self.k.sub_parent(id, link)
+    }
+
+    /// The macvlans and ipvlans the lab made on a parent.
+    pub fn sub_children(&self, id: Ns, link: &str) -> Vec<(Ns, String)> {
+        self.k.sub_children(id, link)
+    }
+
+    /// The VXLANs the lab made.
+    pub fn vxlans(&self) -> Vec<(Ns, String, Vxlan)> {
+        self.k.vxlans()
+    }
+
+    /// The lab's own nf_tables table (family inet).
+    pub fn lab_table(&self) -> String {
+        self.k.lab_table()
     }
 }
 

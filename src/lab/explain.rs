@@ -1,13 +1,20 @@
-//! What `src/explain/` reads of the lab (its namespaces, their netlink
-//! sockets and worker, the veth pairs it made), and the calls that verify
+//! The lab as `src/explain/` reads it (its namespaces, their netlink
+//! sockets and worker, the veth pairs it made): the `explain::Kernel`
+//! seam, implemented here and nowhere in explain; and the calls that verify
 //! and explain: trace, expect_reach, expect_blocked, a ping with its trace.
 
 use std::future::Future;
-use std::os::fd::OwnedFd;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
 
-use super::*;
-use crate::explain::{self, Packet, Trace};
-use crate::net::probe::Reach;
+use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
+use crate::explain::{self, Failure, Kernel, Ns, Packet, Read, Trace};
+use crate::net::probe::{self, Proto, Reach};
+use crate::net::rtnl::{
+    AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery, Rtnl, Vxlan,
+};
+use crate::net::{kstat, nft, sysctl};
 
 /// How a reachability probe ended.
 pub enum Probed {
@@ -85,10 +92,9 @@ impl Lab {
 
     /// The path a packet from `id` would take, read from the kernel.
     pub fn trace(&mut self, id: NsId, pkt: &Packet) -> Result<Trace> {
-        self.sp
-            .fd(id)
+        self.view_fd(id)
             .map_err(|e| LabError::kernel("trace a packet", &self.where_(id), e))?;
-        explain::trace(self, id, pkt)
+        Ok(explain::trace(&mut Seen(self), Ns(id), pkt))
     }
 
     /// Sends the probe for `pkt` (a ping without a protocol, a TCP connect
@@ -179,12 +185,12 @@ impl Lab {
             return Ok(());
         }
         let t = self.trace(id, pkt)?;
-        Err(explain::unreached(
-            self.sp.name(id),
+        Err(lab_error(explain::unreached(
+            self.view_name(id),
             pkt,
             &t,
             matches!(probed, Probed::Refused),
-        ))
+        )))
     }
 
     /// `ns.expect_blocked(dst, …)`: an error when the probe gets through,
@@ -194,7 +200,7 @@ impl Lab {
             return Ok(());
         }
         let t = self.trace(id, pkt)?;
-        Err(explain::not_blocked(self, id, pkt, &t))
+        Err(lab_error(explain::not_blocked(self.view_name(id), pkt, &t)))
     }
 
     /// A ping and, when no reply came, its trace (both ways); `why` then
@@ -220,5 +226,114 @@ impl Lab {
             });
         }
         Ok((rep, Some(t)))
+    }
+}
+
+fn lab_error(f: Failure) -> LabError {
+    LabError::new(f.message, f.help)
+}
+
+/// The lab seen through the explanation's seam: every read goes through
+/// the `view_*` helpers above.
+struct Seen<'a>(&'a mut Lab);
+
+impl Seen<'_> {
+    /// A netlink request in namespace `ns`, run to its end.
+    fn rtnl<T, F: Future<Output = crate::net::Result<T>>>(
+        &mut self,
+        ns: Ns,
+        ask: impl FnOnce(Rtnl) -> F,
+    ) -> Read<T> {
+        let r = self.0.view_rtnl(ns.0)?;
+        self.0.view_block_on(ask(r))
+    }
+}
+
+fn ns_of((id, name): (NsId, String)) -> (Ns, String) {
+    (Ns(id), name)
+}
+
+impl Kernel for Seen<'_> {
+    fn name(&self, ns: Ns) -> String {
+        self.0.view_name(ns.0).to_string()
+    }
+
+    fn namespaces(&self) -> Vec<Ns> {
+        self.0.view_namespaces().into_iter().map(Ns).collect()
+    }
+
+    fn links(&mut self, ns: Ns) -> Read<Vec<LinkInfoRow>> {
+        self.rtnl(ns, |r| async move { r.links().await })
+    }
+
+    fn addrs(&mut self, ns: Ns) -> Read<Vec<AddrRow>> {
+        self.rtnl(ns, |r| async move { r.addrs().await })
+    }
+
+    fn port_states(&mut self, ns: Ns) -> Read<Vec<PortState>> {
+        self.rtnl(ns, |r| async move { r.port_states().await })
+    }
+
+    fn route_get(&mut self, ns: Ns, q: &RouteQuery) -> Read<RouteAnswer> {
+        let q = q.clone();
+        self.rtnl(ns, |r| async move { r.route_get(&q).await })
+    }
+
+    fn fib(&mut self, ns: Ns, v6: bool) -> Read<Vec<FibEntry>> {
+        self.rtnl(ns, |r| async move { r.fib(v6).await })
+    }
+
+    fn neighbours(&mut self, ns: Ns, v6: bool) -> Read<Vec<NeighEntry>> {
+        self.rtnl(ns, |r| async move { r.neighbours(v6).await })
+    }
+
+    fn tentative_link_locals(&mut self, ns: Ns) -> Read<Vec<u32>> {
+        let t = self.rtnl(ns, |r| async move { r.tentative_link_locals().await })?;
+        Ok(t.into_iter().collect())
+    }
+
+    fn sysctl(&mut self, ns: Ns, key: &str) -> Read<String> {
+        let k = key.to_string();
+        self.0.view_run_in(ns.0, move || sysctl::read(&k))
+    }
+
+    fn listening(&mut self, ns: Ns, proto: Proto, port: u16, addr: IpAddr) -> Read<bool> {
+        self.0
+            .view_run_in(ns.0, move || probe::listening(proto, port, Some(addr)))
+    }
+
+    fn ruleset(&mut self, ns: Ns) -> Read<String> {
+        let prog = nft::program()
+            .ok_or_else(|| crate::net::NetError::Other("nft is not installed".into()))?;
+        let fd = self.0.view_fd(ns.0)?;
+        explain::list_ruleset(AsFd::as_fd(fd), &prog)
+    }
+
+    fn veth_peer(&self, ns: Ns, link: &str) -> Option<(Ns, String)> {
+        self.0.view_veth_peer(ns.0, link).map(ns_of)
+    }
+
+    fn sub_parent(&self, ns: Ns, link: &str) -> Option<(Ns, String)> {
+        self.0.view_sub_parent(ns.0, link).map(ns_of)
+    }
+
+    fn sub_children(&self, ns: Ns, link: &str) -> Vec<(Ns, String)> {
+        self.0
+            .view_sub_children(ns.0, link)
+            .into_iter()
+            .map(ns_of)
+            .collect()
+    }
+
+    fn vxlans(&self) -> Vec<(Ns, String, Vxlan)> {
+        self.0
+            .view_vxlans()
+            .into_iter()
+            .map(|(id, name, x)| (Ns(id), name, x))
+            .collect()
+    }
+
+    fn lab_table(&self) -> String {
+        self.0.table_name()
     }
 }

@@ -1,0 +1,71 @@
+//! The seam: everything the walk reads of the lab and its kernel goes
+//! through `Kernel`. The lab implements it with netlink, /proc and `nft`
+//! (src/lab/explain.rs); the unit tests implement it in memory
+//! (`fake.rs`), so the walk's rules are tested without root.
+//!
+//! The calls are raw reads, one per kernel question; caching them for one
+//! explanation and parsing the ruleset is `World`'s job, not the
+//! implementation's.
+
+use std::net::IpAddr;
+
+use crate::net::NetError;
+use crate::net::probe::Proto;
+use crate::net::rtnl::{
+    AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery, Vxlan,
+};
+
+/// A namespace of the lab, as the explanation names it: an opaque number
+/// the `Kernel` hands out and takes back (the lab's own `NsId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ns(pub usize);
+
+pub type Read<T> = Result<T, NetError>;
+
+/// What the explanation asks of the lab: its namespaces, the links,
+/// addresses, routes, neighbours, sysctls, bridge ports, sockets and
+/// nf_tables rules in each, and what the lab remembers of the links it
+/// made (veth pairs, macvlan parents, VXLANs), which the kernel does not
+/// say across namespaces.
+pub trait Kernel {
+    /// The namespace's name as scripts know it (`"host"` for the host).
+    fn name(&self, ns: Ns) -> String;
+    /// The namespaces the lab works in (the host first), still open.
+    fn namespaces(&self) -> Vec<Ns>;
+
+    /// `ip link show` in `ns`.
+    fn links(&mut self, ns: Ns) -> Read<Vec<LinkInfoRow>>;
+    /// `ip addr show` in `ns`, both families.
+    fn addrs(&mut self, ns: Ns) -> Read<Vec<AddrRow>>;
+    /// The STP state and isolation of every bridge port in `ns`.
+    fn port_states(&mut self, ns: Ns) -> Read<Vec<PortState>>;
+    /// `ip route get …` in `ns`: the kernel's lookup for that packet (with
+    /// `iif`, the input path: forwarding, rp_filter, martians). Its errno
+    /// is what the walk narrows down.
+    fn route_get(&mut self, ns: Ns, q: &RouteQuery) -> Read<RouteAnswer>;
+    /// `ip route show table all` in `ns`, one family.
+    fn fib(&mut self, ns: Ns, v6: bool) -> Read<Vec<FibEntry>>;
+    /// `ip neigh show` in `ns`, one family.
+    fn neighbours(&mut self, ns: Ns, v6: bool) -> Read<Vec<NeighEntry>>;
+    /// The links of `ns` whose IPv6 link-local address is still in
+    /// duplicate address detection.
+    fn tentative_link_locals(&mut self, ns: Ns) -> Read<Vec<u32>>;
+    /// `sysctl KEY` in `ns` (`net/ipv4/ip_forward`, slashes).
+    fn sysctl(&mut self, ns: Ns, key: &str) -> Read<String>;
+    /// Does a socket in `ns` listen on `port` (`proto`) for `addr`?
+    fn listening(&mut self, ns: Ns, proto: Proto, port: u16, addr: IpAddr) -> Read<bool>;
+    /// `nft -j list ruleset` in `ns` (an error when `nft` is missing).
+    fn ruleset(&mut self, ns: Ns) -> Read<String>;
+
+    /// The other end of a veth the lab made.
+    fn veth_peer(&self, ns: Ns, link: &str) -> Option<(Ns, String)>;
+    /// The parent of a macvlan or ipvlan the lab made.
+    fn sub_parent(&self, ns: Ns, link: &str) -> Option<(Ns, String)>;
+    /// The macvlans and ipvlans the lab made on a parent, sorted.
+    fn sub_children(&self, ns: Ns, link: &str) -> Vec<(Ns, String)>;
+    /// The VXLANs the lab made: where each is, its VNI, far end and port,
+    /// sorted by namespace and name.
+    fn vxlans(&self) -> Vec<(Ns, String, Vxlan)>;
+    /// The name of the lab's own nf_tables table (`inet` family).
+    fn lab_table(&self) -> String;
+}
