@@ -18,13 +18,12 @@ mod owner;
 mod progress;
 mod reference;
 mod repl;
+mod session;
 mod stdlib;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 
 use clap::Parser;
 use miette::Report;
@@ -64,14 +63,14 @@ fn run_cli() -> ExitCode {
             isolated,
             name,
             limits,
-        } => run(
-            &file,
-            set.into_iter().collect(),
+        } => report(cmd::run::run(cmd::run::Args {
+            file,
+            params: set.into_iter().collect(),
             keep,
             isolated,
             name,
-            limits.limits(),
-        ),
+            limits: limits.limits(),
+        })),
         Cmd::Plan { file, set, limits } => {
             cmd::plan::run(&file, set.into_iter().collect(), limits.limits())
         }
@@ -140,6 +139,14 @@ fn run_cli() -> ExitCode {
     }
 }
 
+/// The one place a command's failure is printed.
+fn report(r: session::CmdResult) -> ExitCode {
+    r.unwrap_or_else(|f| {
+        f.print();
+        ExitCode::from(f.code)
+    })
+}
+
 /// For listing commands: `nslab docs | head` should end quietly, as other
 /// tools do, instead of failing to print. (`run` keeps SIGPIPE ignored so a
 /// closed pipe can never skip the teardown.)
@@ -195,91 +202,6 @@ pub(crate) fn lab_name(file: &Path) -> String {
         .take(64)
         .collect();
     if s.is_empty() { "lab".into() } else { s }
-}
-
-fn run(
-    file: &Path,
-    params: HashMap<String, String>,
-    keep: bool,
-    isolated_flag: bool,
-    name: Option<String>,
-    limits: engine::Limits,
-) -> ExitCode {
-    if let Some(n) = &name
-        && let Err(e) = lab::names::check_labname(n)
-    {
-        print_lab_error(e);
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let (shown, text, dir) = match read_script(file) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let mut sources = diag::Sources::new(&shown, &text, &dir);
-
-    // Signals first (no thread is started, so isolation still works), then
-    // one engine: the script is parsed before anything is built, so a
-    // syntax error builds nothing. The lab joins the engine's context later.
-    let Some(cancel) = install_cancel() else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-    let ctx = api::Ctx::new(None, params);
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir, limits);
-    let Some(ast) = compile_script(&built.engine, &text, &shown, &mut sources) else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-
-    let script = script_path(file);
-    let name = name.unwrap_or_else(|| lab_name(file));
-    let lab_name = name.clone();
-    // The lab starts at the script's first call that needs it: a script
-    // that builds nothing starts nothing (no runtime, worker thread or
-    // journal), and an error starting it shows at that call.
-    let isolated = isolated_flag || !isolate::is_root();
-    let c = cancel.clone();
-    // The progress line starts with the lab: after isolation (it starts a
-    // thread), and only when stderr is a terminal.
-    let progress: Rc<RefCell<Option<progress::Progress>>> = Rc::default();
-    let shown = progress.clone();
-    ctx.set_starter(Box::new(move || {
-        let isolated = isolate_err(isolated_flag, keep)?;
-        let lab = open_lab_err(name, script, isolated, keep, &c)?;
-        *shown.borrow_mut() = progress::start();
-        Ok(lab)
-    }));
-    // Rules still queued are applied now: the script's last calls.
-    let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
-    if let Some(p) = progress.borrow_mut().as_mut() {
-        p.stop();
-    }
-
-    let mut code = 0u8;
-    if let Some(sig) = cancel.signal() {
-        if ctx.lab_is_kept() {
-            eprintln!("nslab: interrupted by {}", signal_name(sig));
-        } else {
-            eprintln!(
-                "nslab: interrupted by {}: tearing the lab down",
-                signal_name(sig)
-            );
-        }
-        code = 128 + sig as u8;
-    } else if let Err(e) = &result {
-        eprintln!(
-            "{:?}",
-            Report::new(diag::eval_error(&mut sources, &built.docs, e))
-        );
-        code = EXIT_ERROR;
-    }
-
-    if cmd::test::report_failed_checks(&ctx, &mut sources, &built.docs) && code == 0 {
-        code = EXIT_ERROR;
-    }
-
-    warn_unused_params(&ctx);
-
-    finish_lab(&ctx, &mut code, isolated, &lab_name);
-    ExitCode::from(code)
 }
 
 /// The script compiled, named `shown` in errors; a syntax error is
