@@ -71,9 +71,11 @@ fn run_cli() -> ExitCode {
             name,
             limits: limits.limits(),
         })),
-        Cmd::Plan { file, set, limits } => {
-            cmd::plan::run(&file, set.into_iter().collect(), limits.limits())
-        }
+        Cmd::Plan { file, set, limits } => report(cmd::plan::run(
+            &file,
+            set.into_iter().collect(),
+            limits.limits(),
+        )),
         Cmd::Check { file } => check(&file),
         Cmd::Repl {
             isolated,
