@@ -103,23 +103,27 @@ fn run_cli() -> ExitCode {
         }
         Cmd::Ls { json } => {
             default_sigpipe();
-            if json { cmd::view::ls_json() } else { ls() }
+            if json {
+                report(cmd::view::ls_json())
+            } else {
+                ls()
+            }
         }
         Cmd::Show { lab, json } => {
             default_sigpipe();
-            cmd::view::show(&lab, json)
+            report(cmd::view::show(&lab, json))
         }
         Cmd::Graph {
             target,
             format,
             output,
             set,
-        } => cmd::view::graph(
+        } => report(cmd::view::graph(
             &target,
             format,
             output.as_deref(),
             set.into_iter().collect(),
-        ),
+        )),
         Cmd::Down { lab, all } => down(lab, all),
         Cmd::Test {
             files,
@@ -129,7 +133,7 @@ fn run_cli() -> ExitCode {
             json,
             isolated,
             limits,
-        } => cmd::test::run(cmd::test::Args {
+        } => report(cmd::test::run(cmd::test::Args {
             files,
             params: set.into_iter().collect(),
             filter,
@@ -137,7 +141,7 @@ fn run_cli() -> ExitCode {
             json,
             isolated,
             limits: limits.limits(),
-        }),
+        })),
     }
 }
 
@@ -184,62 +188,6 @@ pub(crate) fn read_script(file: &Path) -> Result<(String, String, PathBuf), Exit
             ));
             Err(ExitCode::from(EXIT_USAGE))
         }
-    }
-}
-
-/// The lab's default name: the script's file name, made a valid lab name
-/// (see `names::check_labname`).
-pub(crate) fn lab_name(file: &Path) -> String {
-    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
-    let s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .skip_while(|c| *c == '-')
-        .take(64)
-        .collect();
-    if s.is_empty() { "lab".into() } else { s }
-}
-
-/// The script compiled, named `shown` in errors; a syntax error is
-/// reported here.
-pub(crate) fn compile_script(
-    engine: &rhai::Engine,
-    text: &str,
-    shown: &str,
-    sources: &mut diag::Sources,
-) -> Option<rhai::AST> {
-    match engine.compile(text) {
-        Ok(mut ast) => {
-            ast.set_source(shown.to_string());
-            Some(ast)
-        }
-        Err(e) => {
-            eprintln!("{:?}", Report::new(diag::parse_error(sources, &e)));
-            None
-        }
-    }
-}
-
-/// The script's absolute path, as the lab's journal records it.
-pub(crate) fn script_path(file: &Path) -> String {
-    std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// A warning for each `--set` key the script never read.
-pub(crate) fn warn_unused_params(ctx: &api::Ctx) {
-    for p in ctx.unused_params() {
-        eprintln!(
-            "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
-        );
     }
 }
 

@@ -210,6 +210,8 @@ pub struct Outcome {
     /// The error that stopped the script (not when a signal did).
     pub error: Option<Stopped>,
     pub checks: Vec<Check>,
+    /// The script ran to its end (and its queued rules were applied).
+    pub finished: bool,
 }
 
 /// Routes Ctrl-C, SIGTERM and SIGHUP into a flag.
@@ -444,6 +446,7 @@ impl Session {
             signal: self.cancel.signal(),
             error: None,
             checks: Vec::new(),
+            finished: result.is_ok(),
         };
         if let Some(sig) = out.signal {
             report_signal(sig, self.ctx.lab_is_kept());
