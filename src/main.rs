@@ -29,7 +29,8 @@ use clap::Parser;
 use miette::Report;
 
 use cli::{Cli, Cmd};
-use lab::{Lab, LabConfig, LabError};
+use lab::LabError;
+use session::print_left_alone;
 
 /// Every allocation is counted, so a script can be held to --max-mem.
 #[global_allocator]
@@ -82,7 +83,7 @@ fn run_cli() -> ExitCode {
             file,
             attach,
             limits,
-        } => repl::run(file, isolated, attach, limits.limits()),
+        } => report(repl::run(file, isolated, attach, limits.limits())),
         Cmd::Docs {
             markdown,
             definitions,
@@ -188,146 +189,6 @@ pub(crate) fn read_script(file: &Path) -> Result<(String, String, PathBuf), Exit
             ));
             Err(ExitCode::from(EXIT_USAGE))
         }
-    }
-}
-
-/// How a signal that stops a lab is called in messages.
-pub(crate) fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        signal_hook::consts::SIGTERM => "SIGTERM",
-        signal_hook::consts::SIGHUP => "SIGHUP",
-        _ => "SIGINT",
-    }
-}
-
-/// Routes Ctrl-C, SIGTERM and SIGHUP into a flag (printing why when it
-/// cannot).
-pub(crate) fn install_cancel() -> Option<cancel::Cancel> {
-    match cancel::Cancel::install() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            print_lab_error(LabError::new(
-                format!("cannot install signal handlers: {e}"),
-                "this is unexpected; please report it",
-            ));
-            None
-        }
-    }
-}
-
-/// Isolates (when asked or rootless) and opens the lab. Errors are printed
-/// here.
-pub(crate) fn start_lab(
-    name: String,
-    script: String,
-    isolated_flag: bool,
-    keep: bool,
-    cancel: &cancel::Cancel,
-) -> Option<(Lab, bool)> {
-    let isolated = isolate(isolated_flag, keep)?;
-    let lab = open_lab(name, script, isolated, keep, cancel)?;
-    Some((lab, isolated))
-}
-
-/// Enters isolated mode when asked for, or when not root (rootless);
-/// returns whether the lab is isolated. Once per process, before any thread.
-pub(crate) fn isolate(isolated_flag: bool, keep: bool) -> Option<bool> {
-    isolate_err(isolated_flag, keep)
-        .map_err(print_lab_error)
-        .ok()
-}
-
-/// `isolate`, the error returned instead of printed.
-fn isolate_err(isolated_flag: bool, keep: bool) -> Result<bool, LabError> {
-    // Isolation comes before any thread exists (the runtime, the worker).
-    let rootless = !isolate::is_root();
-    let isolated = isolated_flag || rootless;
-    if isolated {
-        if let Err(e) = isolate::enter() {
-            let help = e.help();
-            return Err(LabError::new(e.to_string(), help));
-        }
-        if rootless && !isolated_flag {
-            eprintln!(
-                "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
-            );
-        }
-        if keep {
-            eprintln!(
-                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
-            );
-        }
-    }
-    Ok(isolated)
-}
-
-/// Opens a lab (after `isolate`). Errors are printed here.
-pub(crate) fn open_lab(
-    name: String,
-    script: String,
-    isolated: bool,
-    keep: bool,
-    cancel: &cancel::Cancel,
-) -> Option<Lab> {
-    open_lab_err(name, script, isolated, keep, cancel)
-        .map_err(print_lab_error)
-        .ok()
-}
-
-/// `open_lab`, the error returned instead of printed.
-fn open_lab_err(
-    name: String,
-    script: String,
-    isolated: bool,
-    keep: bool,
-    cancel: &cancel::Cancel,
-) -> Result<Lab, LabError> {
-    let mut lab = Lab::new(LabConfig {
-        name,
-        script,
-        isolated,
-        cancel: cancel.clone(),
-    })?;
-    if keep {
-        lab.keep();
-    }
-    if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
-        print_lab_error(e);
-    }
-    Ok(lab)
-}
-
-/// Tears the lab down (unless kept) and reports what could not be undone;
-/// a failed teardown turns a successful exit code into an error.
-pub(crate) fn finish_lab(ctx: &api::Ctx, code: &mut u8, isolated: bool, lab_name: &str) {
-    if let Some(mut lab) = ctx.take_lab() {
-        let kept = lab.is_kept();
-        let report = {
-            let _shown = progress::tearing_down();
-            lab.teardown()
-        };
-        print_left_alone(&report.left_alone);
-        if !report.errors.is_empty() {
-            eprintln!(
-                "nslab: teardown could not undo {} step(s):",
-                report.errors.len()
-            );
-            for e in report.errors {
-                print_lab_error(e);
-            }
-            if *code == 0 {
-                *code = EXIT_ERROR;
-            }
-        } else if kept && !isolated {
-            eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
-        }
-    }
-}
-
-/// What teardown left alone on purpose, one line each.
-fn print_left_alone(notes: &[String]) {
-    for n in notes {
-        eprintln!("nslab: {n}");
     }
 }
 
