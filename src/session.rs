@@ -36,6 +36,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Failure {
     pub code: u8,
     pub reports: Vec<Report>,
+    /// Plain lines printed after the reports (a summary).
+    pub lines: Vec<String>,
 }
 
 impl Failure {
@@ -43,6 +45,7 @@ impl Failure {
         Failure {
             code,
             reports: vec![lab_report(e)],
+            lines: Vec::new(),
         }
     }
 
@@ -56,12 +59,16 @@ impl Failure {
         Failure {
             code,
             reports: Vec::new(),
+            lines: Vec::new(),
         }
     }
 
     pub fn print(&self) {
         for r in &self.reports {
             eprintln!("{r:?}");
+        }
+        for l in &self.lines {
+            eprintln!("{l}");
         }
     }
 }
@@ -72,11 +79,12 @@ impl From<LabError> for Failure {
     }
 }
 
-impl From<ScriptError> for Failure {
-    fn from(e: ScriptError) -> Failure {
+impl From<Box<ScriptError>> for Failure {
+    fn from(e: Box<ScriptError>) -> Failure {
         Failure {
             code: EXIT_ERROR,
-            reports: vec![Report::new(e)],
+            reports: vec![Report::new_boxed(e)],
+            lines: Vec::new(),
         }
     }
 }
@@ -339,14 +347,14 @@ impl Session {
     }
 
     /// Parses the script; the error is the caller's to report.
-    pub fn compile(&mut self) -> Result<(), ScriptError> {
+    pub fn compile(&mut self) -> Result<(), Box<ScriptError>> {
         match self.engine.compile(&self.script.text) {
             Ok(mut ast) => {
                 ast.set_source(self.script.shown.clone());
                 self.ast = Some(ast);
                 Ok(())
             }
-            Err(e) => Err(diag::parse_error(&mut self.sources, &e)),
+            Err(e) => Err(Box::new(diag::parse_error(&mut self.sources, &e))),
         }
     }
 

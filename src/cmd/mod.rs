@@ -1,5 +1,10 @@
-//! Subcommands that are more than dispatch (DESIGN.md §3).
+//! One file per subcommand (DESIGN.md §3). Each returns its exit code or
+//! a `session::Failure`, which main prints.
 
+pub mod check;
+pub mod docs;
+pub mod down;
+pub mod ls;
 pub mod plan;
 pub mod run;
 pub mod shell;
