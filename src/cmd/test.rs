@@ -4,9 +4,10 @@
 //! itself: its script must run to the end.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::cancel::Cancel;
 use crate::engine;
@@ -97,7 +98,13 @@ pub fn run(a: Args) -> CmdResult {
         println!("{} passed, {failed} failed", total - failed);
     }
     if let Some(path) = &a.junit {
-        std::fs::write(path, junit(&suites)).map_err(|e| {
+        let xml = junit(&suites).map_err(|e| {
+            LabError::new(
+                format!("cannot write the JUnit report: {e}"),
+                "this is unexpected; please report it",
+            )
+        })?;
+        std::fs::write(path, xml).map_err(|e| {
             LabError::new(
                 format!("cannot write {}: {e}", path.display()),
                 "give a path in a directory you can write",
@@ -207,76 +214,39 @@ fn json_line(file: &str, c: &Check) -> String {
     .to_string()
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot hold at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The results as JUnit XML: a testsuite per file, a testcase per check,
-/// the reason in each failure's message.
-fn junit(suites: &[Suite]) -> String {
-    let total: usize = suites.iter().map(|s| s.checks.len()).sum();
-    let failed = |s: &Suite| s.checks.iter().filter(|c| c.failure.is_some()).count();
-    let all_failed: usize = suites.iter().map(failed).sum();
-    let secs: f64 = suites.iter().map(|s| s.secs).sum();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"nslab\" tests=\"{total}\" failures=\"{all_failed}\" errors=\"0\" time=\"{secs:.3}\">"
-    );
+/// The results as JUnit XML: a testsuite per file, a testcase per check
+/// (with the file and line of its test() call), the reason in each
+/// failure's message and the help under it.
+fn junit(suites: &[Suite]) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new("nslab");
+    report.set_time(Duration::from_secs_f64(suites.iter().map(|s| s.secs).sum()));
     for s in suites {
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3}\">",
-            xml_escape(&s.file),
-            s.checks.len(),
-            failed(s),
-            s.secs
-        );
+        let mut suite = TestSuite::new(&s.file);
+        suite.set_time(Duration::from_secs_f64(s.secs));
         for c in &s.checks {
-            let _ = write!(
-                x,
-                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{:.3}\"",
-                xml_escape(&c.name),
-                xml_escape(&s.file),
-                xml_escape(&s.file),
-                c.line,
-                c.secs
-            );
-            match &c.failure {
-                None => x.push_str("/>\n"),
+            let status = match &c.failure {
+                None => TestCaseStatus::success(),
                 Some((m, h)) => {
-                    let body = match h {
-                        Some(h) => format!("{m}\nhelp: {h}"),
-                        None => m.clone(),
-                    };
-                    let _ = writeln!(
-                        x,
-                        ">\n      <failure message=\"{}\" type=\"check\">{}</failure>\n    </testcase>",
-                        xml_escape(m),
-                        xml_escape(&body)
-                    );
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(m)
+                        .set_type("check")
+                        .set_description(match h {
+                            Some(h) => format!("{m}\nhelp: {h}"),
+                            None => m.clone(),
+                        });
+                    st
                 }
-            }
+            };
+            let mut case = TestCase::new(&c.name, status);
+            case.set_classname(&s.file)
+                .set_time(Duration::from_secs_f64(c.secs));
+            case.extra.insert("file".into(), s.file.as_str().into());
+            case.extra.insert("line".into(), c.line.to_string().into());
+            suite.add_test_case(case);
         }
-        x.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
+    report.to_string()
 }
 
 #[cfg(test)]
@@ -303,11 +273,14 @@ mod tests {
                 },
             ],
         }];
-        let x = junit(&suites);
+        let x = junit(&suites).expect("serializes");
         assert!(x.contains("name=\"a&amp;b.rhai\""), "{x}");
         assert!(x.contains("name=\"&lt;ok&gt;\""), "{x}");
-        assert!(x.contains("message=\"no \\u{1} answer\""), "{x}");
+        // What XML 1.0 cannot hold at all is left out.
+        assert!(x.contains("message=\"no  answer\""), "{x}");
         assert!(x.contains("help: fix &apos;it&apos;"), "{x}");
-        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
+        assert!(x.contains("tests=\"2\""), "{x}");
+        assert!(x.contains("failures=\"1\""), "{x}");
+        assert!(x.contains("line=\"4\""), "{x}");
     }
 }
