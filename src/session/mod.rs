@@ -9,13 +9,13 @@
 //! running script does is reported here, as it ends and before the
 //! teardown (which can take seconds and prints its own lines).
 
+mod failure;
+mod script;
+mod stdout;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write as _;
-use std::os::fd::{AsFd, AsRawFd};
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::Path;
 use std::rc::Rc;
 
 use miette::Report;
@@ -28,160 +28,9 @@ use crate::engine;
 use crate::lab::{self, Lab, LabConfig, LabError};
 use crate::progress;
 
-pub const EXIT_ERROR: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-
-/// Why a command ends unsuccessfully: its exit code, and the reports still
-/// to print (none when they were printed as the script ran).
-pub struct Failure {
-    pub code: u8,
-    pub reports: Vec<Report>,
-    /// Plain lines printed after the reports (a summary).
-    pub lines: Vec<String>,
-}
-
-impl Failure {
-    pub fn new(code: u8, e: LabError) -> Failure {
-        Failure {
-            code,
-            reports: vec![lab_report(e)],
-            lines: Vec::new(),
-        }
-    }
-
-    /// A mistake on the command line (exit code 2).
-    pub fn usage(e: LabError) -> Failure {
-        Failure::new(EXIT_USAGE, e)
-    }
-
-    /// Only the exit code: whatever went wrong was reported already.
-    pub fn reported(code: u8) -> Failure {
-        Failure {
-            code,
-            reports: Vec::new(),
-            lines: Vec::new(),
-        }
-    }
-
-    pub fn print(&self) {
-        for r in &self.reports {
-            eprintln!("{r:?}");
-        }
-        for l in &self.lines {
-            eprintln!("{l}");
-        }
-    }
-}
-
-impl From<LabError> for Failure {
-    fn from(e: LabError) -> Failure {
-        Failure::new(EXIT_ERROR, e)
-    }
-}
-
-impl From<Box<ScriptError>> for Failure {
-    fn from(e: Box<ScriptError>) -> Failure {
-        Failure {
-            code: EXIT_ERROR,
-            reports: vec![Report::new_boxed(e)],
-            lines: Vec::new(),
-        }
-    }
-}
-
-/// What each command returns; `main` turns it into the exit code.
-pub type CmdResult = Result<ExitCode, Failure>;
-
-/// The exit code of a session that reported its own errors.
-pub fn exit(code: u8) -> CmdResult {
-    match code {
-        0 => Ok(ExitCode::SUCCESS),
-        c => Err(Failure::reported(c)),
-    }
-}
-
-fn lab_report(e: LabError) -> Report {
-    match e.help {
-        Some(h) => miette::miette!(help = h, "{}", e.message),
-        None => miette::miette!("{}", e.message),
-    }
-}
-
-/// A lab error met while a script runs or its lab is torn down.
-pub fn print_lab_error(e: LabError) {
-    eprintln!("{:?}", lab_report(e));
-}
-
-/// A script file, read.
-pub struct Script {
-    /// As errors name it (as given on the command line).
-    pub shown: String,
-    pub text: String,
-    /// Where `import "./x"` looks.
-    pub dir: PathBuf,
-    /// The absolute path the lab's journal records.
-    pub path: String,
-    /// The lab's default name: the file name, made a valid lab name (see
-    /// `names::check_labname`).
-    pub lab_name: String,
-}
-
-impl Script {
-    pub fn load(file: &Path) -> Result<Script, Failure> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Failure::usage(LabError::new(
-                format!("cannot read {}: {e}", file.display()),
-                "give the path of a .rhai script, e.g. nslab run scripts/quickstart.rhai",
-            ))
-        })?;
-        Ok(Script {
-            shown: file.display().to_string(),
-            text,
-            dir: file
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
-            path: std::fs::canonicalize(file)
-                .unwrap_or_else(|_| file.to_path_buf())
-                .display()
-                .to_string(),
-            lab_name: lab_name(file),
-        })
-    }
-
-    /// The REPL without a start-up file.
-    pub fn none() -> Script {
-        Script {
-            shown: "(repl)".into(),
-            text: String::new(),
-            dir: PathBuf::from("."),
-            path: "(repl)".into(),
-            lab_name: "lab".into(),
-        }
-    }
-
-    pub fn sources(&self) -> diag::Sources {
-        diag::Sources::new(&self.shown, &self.text, &self.dir)
-    }
-}
-
-fn lab_name(file: &Path) -> String {
-    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
-    let s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .skip_while(|c| *c == '-')
-        .take(64)
-        .collect();
-    if s.is_empty() { "lab".into() } else { s }
-}
+pub use failure::{CmdResult, EXIT_ERROR, Failure, exit, print_lab_error};
+pub use script::Script;
+pub use stdout::Aside;
 
 /// Which command runs the script: they differ in what is reported.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -555,51 +404,6 @@ fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
 pub fn print_left_alone(notes: &[String]) {
     for n in notes {
         eprintln!("nslab: {n}");
-    }
-}
-
-/// Standard output set aside (at the descriptor, so programs the script
-/// runs follow it) until dropped: `nslab plan` keeps it for the plan and
-/// sends the script's output to stderr; `nslab graph` keeps it for the
-/// picture and sends the script's output nowhere.
-pub struct Aside {
-    saved: File,
-}
-
-impl Aside {
-    /// Standard output goes to standard error.
-    pub fn to_stderr() -> Option<Aside> {
-        Aside::to(std::io::stderr().as_fd().try_clone_to_owned().ok()?)
-    }
-
-    /// Standard output goes to /dev/null.
-    pub fn to_null() -> Option<Aside> {
-        let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
-        Aside::to(null.ok()?.into())
-    }
-
-    fn to(target: std::os::fd::OwnedFd) -> Option<Aside> {
-        let _ = std::io::stdout().flush();
-        let saved = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
-        // SAFETY: dup2 onto the process's own standard output.
-        (unsafe { libc::dup2(target.as_raw_fd(), 1) } == 1).then(|| Aside {
-            saved: File::from(saved),
-        })
-    }
-
-    /// Writes to the standard output set aside.
-    pub fn write_all(&self, bytes: &[u8]) -> std::io::Result<()> {
-        (&self.saved).write_all(bytes)
-    }
-}
-
-impl Drop for Aside {
-    fn drop(&mut self) {
-        let _ = std::io::stdout().flush();
-        // SAFETY: puts the saved descriptor back as fd 1.
-        unsafe {
-            libc::dup2(self.saved.as_raw_fd(), 1);
-        }
     }
 }
 
