@@ -20,27 +20,20 @@ mod owner;
 mod progress;
 mod reference;
 mod repl;
+mod session;
 mod stdlib;
 mod text;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 
 use clap::Parser;
-use miette::Report;
 
 use cli::{Cli, Cmd};
-use lab::{Lab, LabConfig, LabError};
+use cmd::default_sigpipe;
 
 /// Every allocation is counted, so a script can be held to --max-mem.
 #[global_allocator]
 static ALLOC: limits::Counting = limits::Counting;
-
-pub(crate) const EXIT_ERROR: u8 = 1;
-pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let code = run_cli();
@@ -48,6 +41,7 @@ fn main() -> ExitCode {
     code
 }
 
+/// Each command returns its exit code or a `Failure`, printed here.
 fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     miette::set_hook(Box::new(|_| {
@@ -59,7 +53,7 @@ fn run_cli() -> ExitCode {
         )
     }))
     .ok();
-    match cli.cmd {
+    let result = match cli.cmd {
         Cmd::Run {
             file,
             set,
@@ -67,18 +61,18 @@ fn run_cli() -> ExitCode {
             isolated,
             name,
             limits,
-        } => run(
-            &file,
-            set.into_iter().collect(),
+        } => cmd::run::run(cmd::run::Args {
+            file,
+            params: set.into_iter().collect(),
             keep,
             isolated,
             name,
-            limits.limits(),
-        ),
+            limits: limits.limits(),
+        }),
         Cmd::Plan { file, set, limits } => {
             cmd::plan::run(&file, set.into_iter().collect(), limits.limits())
         }
-        Cmd::Check { file } => check(&file),
+        Cmd::Check { file } => cmd::check::run(&file),
         Cmd::Repl {
             isolated,
             file,
@@ -92,7 +86,7 @@ fn run_cli() -> ExitCode {
             default_sigpipe();
             match definitions {
                 Some(dir) => cmd::shell::definitions(&dir),
-                None => docs(markdown),
+                None => cmd::docs::run(markdown),
             }
         }
         Cmd::Completions { shell } => {
@@ -105,7 +99,7 @@ fn run_cli() -> ExitCode {
         }
         Cmd::Ls { json } => {
             default_sigpipe();
-            if json { cmd::view::ls_json() } else { ls() }
+            cmd::ls::run(json)
         }
         Cmd::Show { lab, json } => {
             default_sigpipe();
@@ -122,7 +116,7 @@ fn run_cli() -> ExitCode {
             output.as_deref(),
             set.into_iter().collect(),
         ),
-        Cmd::Down { lab, all } => down(lab, all),
+        Cmd::Down { lab, all } => cmd::down::run(lab, all),
         Cmd::Test {
             files,
             set,
@@ -140,505 +134,9 @@ fn run_cli() -> ExitCode {
             isolated,
             limits: limits.limits(),
         }),
-    }
-}
-
-/// For listing commands: `nslab docs | head` should end quietly, as other
-/// tools do, instead of failing to print. (`run` keeps SIGPIPE ignored so a
-/// closed pipe can never skip the teardown.)
-pub(crate) fn default_sigpipe() {
-    // SAFETY: resetting a signal disposition before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-pub(crate) fn print_lab_error(e: LabError) {
-    let r = match e.help {
-        Some(h) => miette::miette!(help = h, "{}", e.message),
-        None => miette::miette!("{}", e.message),
     };
-    eprintln!("{r:?}");
-}
-
-pub(crate) fn read_script(file: &Path) -> Result<(String, String, PathBuf), ExitCode> {
-    match std::fs::read_to_string(file) {
-        Ok(text) => {
-            let dir = file
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            Ok((file.display().to_string(), text, dir))
-        }
-        Err(e) => {
-            print_lab_error(LabError::new(
-                format!("cannot read {}: {e}", file.display()),
-                "give the path of a .rhai script, e.g. nslab run scripts/quickstart.rhai",
-            ));
-            Err(ExitCode::from(EXIT_USAGE))
-        }
-    }
-}
-
-/// The lab's default name: the script's file name, made a valid lab name
-/// (see `names::check_labname`).
-pub(crate) fn lab_name(file: &Path) -> String {
-    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
-    let s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .skip_while(|c| *c == '-')
-        .take(64)
-        .collect();
-    if s.is_empty() { "lab".into() } else { s }
-}
-
-fn run(
-    file: &Path,
-    params: HashMap<String, String>,
-    keep: bool,
-    isolated_flag: bool,
-    name: Option<String>,
-    limits: engine::Limits,
-) -> ExitCode {
-    if let Some(n) = &name
-        && let Err(e) = lab::names::check_labname(n)
-    {
-        print_lab_error(e);
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let (shown, text, dir) = match read_script(file) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let mut sources = diag::Sources::new(&shown, &text, &dir);
-
-    // Signals first (no thread is started, so isolation still works), then
-    // one engine: the script is parsed before anything is built, so a
-    // syntax error builds nothing. The lab joins the engine's context later.
-    let Some(cancel) = install_cancel() else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-    let ctx = api::Ctx::new(None, params);
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir, limits);
-    let Some(ast) = compile_script(&built.engine, &text, &shown, &mut sources) else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-
-    let script = script_path(file);
-    let name = name.unwrap_or_else(|| lab_name(file));
-    let lab_name = name.clone();
-    // The lab starts at the script's first call that needs it: a script
-    // that builds nothing starts nothing (no runtime, worker thread or
-    // journal), and an error starting it shows at that call.
-    let isolated = isolated_flag || !isolate::is_root();
-    let c = cancel.clone();
-    // The progress line starts with the lab: after isolation (it starts a
-    // thread), and only when stderr is a terminal.
-    let progress: Rc<RefCell<Option<progress::Progress>>> = Rc::default();
-    let shown = progress.clone();
-    ctx.set_starter(Box::new(move || {
-        let isolated = isolate_err(isolated_flag, keep)?;
-        let lab = open_lab_err(name, script, isolated, keep, &c)?;
-        *shown.borrow_mut() = progress::start();
-        Ok(lab)
-    }));
-    // Rules still queued are applied now: the script's last calls.
-    let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
-    if let Some(p) = progress.borrow_mut().as_mut() {
-        p.stop();
-    }
-
-    let mut code = 0u8;
-    if let Some(sig) = cancel.signal() {
-        if ctx.lab_is_kept() {
-            eprintln!("nslab: interrupted by {}", signal_name(sig));
-        } else {
-            eprintln!(
-                "nslab: interrupted by {}: tearing the lab down",
-                signal_name(sig)
-            );
-        }
-        code = 128 + sig as u8;
-    } else if let Err(e) = &result {
-        eprintln!(
-            "{:?}",
-            Report::new(diag::eval_error(&mut sources, &built.docs, e))
-        );
-        code = EXIT_ERROR;
-    }
-
-    if cmd::test::report_failed_checks(&ctx, &mut sources, &built.docs) && code == 0 {
-        code = EXIT_ERROR;
-    }
-
-    warn_unused_params(&ctx);
-
-    finish_lab(&ctx, &mut code, isolated, &lab_name);
-    ExitCode::from(code)
-}
-
-/// The script compiled, named `shown` in errors; a syntax error is
-/// reported here.
-pub(crate) fn compile_script(
-    engine: &rhai::Engine,
-    text: &str,
-    shown: &str,
-    sources: &mut diag::Sources,
-) -> Option<rhai::AST> {
-    match engine.compile(text) {
-        Ok(mut ast) => {
-            ast.set_source(shown.to_string());
-            Some(ast)
-        }
-        Err(e) => {
-            eprintln!("{:?}", Report::new(diag::parse_error(sources, &e)));
-            None
-        }
-    }
-}
-
-/// The script's absolute path, as the lab's journal records it.
-pub(crate) fn script_path(file: &Path) -> String {
-    std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// A warning for each `--set` key the script never read.
-pub(crate) fn warn_unused_params(ctx: &api::Ctx) {
-    for p in ctx.unused_params() {
-        eprintln!(
-            "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
-        );
-    }
-}
-
-/// How a signal that stops a lab is called in messages.
-pub(crate) fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        signal_hook::consts::SIGTERM => "SIGTERM",
-        signal_hook::consts::SIGHUP => "SIGHUP",
-        _ => "SIGINT",
-    }
-}
-
-/// Routes Ctrl-C, SIGTERM and SIGHUP into a flag (printing why when it
-/// cannot).
-pub(crate) fn install_cancel() -> Option<cancel::Cancel> {
-    match cancel::Cancel::install() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            print_lab_error(LabError::new(
-                format!("cannot install signal handlers: {e}"),
-                "this is unexpected; please report it",
-            ));
-            None
-        }
-    }
-}
-
-/// Isolates (when asked or rootless) and opens the lab. Errors are printed
-/// here.
-pub(crate) fn start_lab(
-    name: String,
-    script: String,
-    isolated_flag: bool,
-    keep: bool,
-    cancel: &cancel::Cancel,
-) -> Option<(Lab, bool)> {
-    let isolated = isolate(isolated_flag, keep)?;
-    let lab = open_lab(name, script, isolated, keep, cancel)?;
-    Some((lab, isolated))
-}
-
-/// Enters isolated mode when asked for, or when not root (rootless);
-/// returns whether the lab is isolated. Once per process, before any thread.
-pub(crate) fn isolate(isolated_flag: bool, keep: bool) -> Option<bool> {
-    isolate_err(isolated_flag, keep)
-        .map_err(print_lab_error)
-        .ok()
-}
-
-/// `isolate`, the error returned instead of printed.
-fn isolate_err(isolated_flag: bool, keep: bool) -> Result<bool, LabError> {
-    // Isolation comes before any thread exists (the runtime, the worker).
-    let rootless = !isolate::is_root();
-    let isolated = isolated_flag || rootless;
-    if isolated {
-        if let Err(e) = isolate::enter() {
-            let help = e.help();
-            return Err(LabError::new(e.to_string(), help));
-        }
-        if rootless && !isolated_flag {
-            eprintln!(
-                "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
-            );
-        }
-        if keep {
-            eprintln!(
-                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
-            );
-        }
-    }
-    Ok(isolated)
-}
-
-/// Opens a lab (after `isolate`). Errors are printed here.
-pub(crate) fn open_lab(
-    name: String,
-    script: String,
-    isolated: bool,
-    keep: bool,
-    cancel: &cancel::Cancel,
-) -> Option<Lab> {
-    open_lab_err(name, script, isolated, keep, cancel)
-        .map_err(print_lab_error)
-        .ok()
-}
-
-/// `open_lab`, the error returned instead of printed.
-fn open_lab_err(
-    name: String,
-    script: String,
-    isolated: bool,
-    keep: bool,
-    cancel: &cancel::Cancel,
-) -> Result<Lab, LabError> {
-    let mut lab = Lab::new(LabConfig {
-        name,
-        script,
-        isolated,
-        cancel: cancel.clone(),
-    })?;
-    if keep {
-        lab.keep();
-    }
-    if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
-        print_lab_error(e);
-    }
-    Ok(lab)
-}
-
-/// Tears the lab down (unless kept) and reports what could not be undone;
-/// a failed teardown turns a successful exit code into an error.
-pub(crate) fn finish_lab(ctx: &api::Ctx, code: &mut u8, isolated: bool, lab_name: &str) {
-    if let Some(mut lab) = ctx.take_lab() {
-        let kept = lab.is_kept();
-        let report = {
-            let _shown = progress::tearing_down();
-            lab.teardown()
-        };
-        print_left_alone(&report.left_alone);
-        if !report.errors.is_empty() {
-            eprintln!(
-                "nslab: teardown could not undo {} step(s):",
-                report.errors.len()
-            );
-            for e in report.errors {
-                print_lab_error(e);
-            }
-            if *code == 0 {
-                *code = EXIT_ERROR;
-            }
-        } else if kept && !isolated {
-            eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
-        }
-    }
-}
-
-/// What teardown left alone on purpose, one line each.
-fn print_left_alone(notes: &[String]) {
-    for n in notes {
-        eprintln!("nslab: {n}");
-    }
-}
-
-fn check(file: &Path) -> ExitCode {
-    let (shown, text, dir) = match read_script(file) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let mut sources = diag::Sources::new(&shown, &text, &dir);
-    let ctx = api::Ctx::new(None, HashMap::new());
-    let built = engine::build(&ctx, None, &dir, engine::Limits::default());
-    match built.engine.compile(&text) {
-        Ok(ast) => {
-            let unknown = check::unknown_calls(&built.engine, &ast, &dir);
-            if unknown.is_empty() {
-                println!("{shown}: ok");
-                return ExitCode::SUCCESS;
-            }
-            for u in &unknown {
-                let e = diag::unknown_function(&mut sources, &u.name, u.pos, u.nearest.as_deref());
-                eprintln!("{:?}", Report::new(e));
-            }
-            eprintln!("{shown}: {} unknown function(s)", unknown.len());
-            ExitCode::from(EXIT_ERROR)
-        }
-        Err(e) => {
-            eprintln!("{:?}", Report::new(diag::parse_error(&mut sources, &e)));
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
-}
-
-fn docs(markdown: bool) -> ExitCode {
-    let ctx = api::Ctx::new(None, HashMap::new());
-    let built = engine::build(&ctx, None, Path::new("."), engine::Limits::default());
-    let entries = reference::entries(&built.docs);
-    if markdown {
-        print!("{}", reference::markdown(&entries));
-    } else {
-        print!("{}", reference::text(&entries));
-    }
-    ExitCode::SUCCESS
-}
-
-fn ls() -> ExitCode {
-    let labs = lab::journal::list();
-    if labs.is_empty() {
-        println!("no labs");
-        return ExitCode::SUCCESS;
-    }
-    println!("{:<20} {:<40} {:>5}  SCRIPT", "LAB", "STATUS", "STEPS");
-    for r in labs {
-        match r {
-            Ok(r) => println!(
-                "{:<20} {:<40} {:>5}  {}",
-                r.header.lab,
-                r.status(),
-                r.steps.len(),
-                r.header.script
-            ),
-            Err((path, e)) => println!(
-                "{:<20} {:<40} {:>5}  {}",
-                path.file_stem()
-                    .map(|s| s.to_string_lossy())
-                    .unwrap_or_default(),
-                "refused: not a journal nslab trusts",
-                "-",
-                e.message
-            ),
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-fn down(name: Option<String>, all: bool) -> ExitCode {
-    let records = match (&name, all) {
-        (Some(n), _) => {
-            if let Err(e) = lab::names::check_labname(n) {
-                print_lab_error(e);
-                return ExitCode::from(EXIT_USAGE);
-            }
-            let path = lab::journal::path_for(n);
-            if std::fs::symlink_metadata(&path).is_err() {
-                print_lab_error(LabError::new(
-                    format!("there is no lab named '{n}'"),
-                    "`nslab ls` lists the labs that can be taken down",
-                ));
-                return ExitCode::from(EXIT_ERROR);
-            }
-            vec![lab::journal::read(&path).map_err(|e| (path, e))]
-        }
-        (None, _) => lab::journal::list(),
-    };
-    let mut code = 0;
-    for rec in records {
-        let rec = match rec {
-            Ok(r) => r,
-            Err((_, e)) => {
-                print_lab_error(e);
-                code = EXIT_ERROR;
-                continue;
-            }
-        };
-        let n = rec.header.lab.clone();
-        // Held while the lab's process lives (and while another `down` works).
-        let claimed = match rec.claim() {
-            Ok(c) => c,
-            Err(e) => {
-                print_lab_error(e);
-                code = EXIT_ERROR;
-                continue;
-            }
-        };
-        let Some(_lock) = claimed else {
-            if name.is_some() {
-                let e = match rec.attached_by() {
-                    Some(pid) if rec.kept => LabError::new(
-                        format!(
-                            "lab '{n}' is attached by an `nslab repl --attach` session (pid {pid})"
-                        ),
-                        format!(
-                            "end that session (Ctrl-D or `exit` in it, or `kill {pid}`): the lab stays kept, then `nslab down {n}` removes it"
-                        ),
-                    ),
-                    _ => LabError::new(
-                        format!("lab '{n}' is still running (pid {})", rec.header.pid),
-                        format!(
-                            "stop it with Ctrl-C or `kill {}`: it tears itself down",
-                            rec.header.pid
-                        ),
-                    ),
-                };
-                print_lab_error(e);
-                code = EXIT_ERROR;
-            }
-            continue;
-        };
-        // Read again under the lock: an `nslab repl --attach` session that
-        // ended meanwhile may have added steps, and another `down` may have
-        // finished (and removed the journal; the name may even be another
-        // lab's by now, whose journal is not the file locked here).
-        let same_file = {
-            use std::os::unix::fs::MetadataExt;
-            match (_lock.metadata(), std::fs::symlink_metadata(&rec.path)) {
-                (Ok(l), Ok(p)) => l.nlink() > 0 && (l.dev(), l.ino()) == (p.dev(), p.ino()),
-                _ => false,
-            }
-        };
-        let rec = match same_file {
-            false => continue,
-            true => match lab::journal::read(&rec.path) {
-                Ok(r) => r,
-                Err(e) => {
-                    print_lab_error(e);
-                    code = EXIT_ERROR;
-                    continue;
-                }
-            },
-        };
-        match lab::down(&rec) {
-            Ok(report) => {
-                print_left_alone(&report.left_alone);
-                if report.errors.is_empty() {
-                    println!("lab '{n}' is down");
-                } else {
-                    eprintln!(
-                        "nslab: lab '{n}': {} step(s) could not be undone:",
-                        report.errors.len()
-                    );
-                    for e in report.errors {
-                        print_lab_error(e);
-                    }
-                    code = EXIT_ERROR;
-                }
-            }
-            Err(e) => {
-                print_lab_error(e);
-                code = EXIT_ERROR;
-            }
-        }
-    }
-    ExitCode::from(code)
+    result.unwrap_or_else(|f| {
+        f.print();
+        ExitCode::from(f.code)
+    })
 }

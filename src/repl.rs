@@ -3,8 +3,8 @@
 //! reported like in a script and never ends the session.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +19,9 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
 use crate::api::{self, Ctx};
-use crate::{EXIT_ERROR, diag, engine, stdlib};
+use crate::lab::{Lab, LabError};
+use crate::session::{self, CmdResult, EXIT_ERROR, Failure, Mode, Script, Session};
+use crate::{diag, engine, stdlib};
 
 const PROMPT: &str = "nslab> ";
 
@@ -170,19 +172,15 @@ impl Highlighter for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
-/// The session: the engine, what persists between inputs, and the texts
-/// errors may point into.
-struct Session {
-    engine: Engine,
-    docs: Vec<api::Doc>,
+/// What persists between inputs, over the script session (its engine,
+/// context and lab), and the texts errors may point into.
+struct Repl<'a> {
+    s: &'a mut Session,
     scope: Scope<'static>,
     fns: AST,
-    dir: PathBuf,
     /// (shown name, text) of every input so far, for error reports.
     texts: Vec<(String, String)>,
     vars: Rc<RefCell<Vec<String>>>,
-    cancel: crate::cancel::Cancel,
-    ctx: Rc<Ctx>,
 }
 
 enum Outcome {
@@ -191,9 +189,9 @@ enum Outcome {
     Exit,
 }
 
-impl Session {
+impl Repl<'_> {
     fn sources(&self, name: &str, text: &str) -> diag::Sources {
-        let mut s = diag::Sources::new(name, text, &self.dir);
+        let mut s = diag::Sources::new(name, text, &self.s.script.dir);
         for (n, t) in &self.texts {
             s.add(n, t);
         }
@@ -202,7 +200,7 @@ impl Session {
 
     /// Runs one input (or the start-up file) in the persistent scope.
     fn eval(&mut self, name: &str, text: &str) -> Outcome {
-        let mut ast = match self.engine.compile_with_scope(&self.scope, text) {
+        let mut ast = match self.s.engine.compile_with_scope(&self.scope, text) {
             Ok(a) => a,
             Err(e) => {
                 let mut s = self.sources(name, text);
@@ -215,9 +213,10 @@ impl Session {
         let merged = self.fns.merge(&ast);
         // Rules the input queued are applied before the next prompt.
         let outcome = match self
+            .s
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged)
-            .and_then(|v| self.ctx.flush().map(|()| v))
+            .and_then(|v| self.s.ctx.flush().map(|()| v))
         {
             Ok(v) => {
                 self.fns = merged.clone_functions_only();
@@ -228,14 +227,14 @@ impl Session {
                 if matches!(*e, EvalAltResult::Exit(..)) {
                     return Outcome::Exit;
                 }
-                if self.cancel.signal() == Some(signal_hook::consts::SIGINT) {
-                    self.cancel.clear_interrupt();
+                if self.s.cancel.signal() == Some(signal_hook::consts::SIGINT) {
+                    self.s.cancel.clear_interrupt();
                     eprintln!("interrupted");
-                } else if self.cancel.signal().is_none() {
+                } else if self.s.cancel.signal().is_none() {
                     let mut s = self.sources(name, text);
                     eprintln!(
                         "{:?}",
-                        Report::new(diag::eval_error(&mut s, &self.docs, &e))
+                        Report::new(diag::eval_error(&mut s, &self.s.docs, &e))
                     );
                 }
                 Outcome::Failed
@@ -253,12 +252,10 @@ impl Session {
             if let Stmt::Import(x, pos) = stmt
                 && let rhai::Expr::StringConstant(path, _) = &x.0
             {
-                let resolved =
-                    self.engine
-                        .module_resolver()
-                        .resolve(&self.engine, None, path, *pos);
+                let engine = &mut self.s.engine;
+                let resolved = engine.module_resolver().resolve(engine, None, path, *pos);
                 if let Ok(m) = resolved {
-                    self.engine.register_static_module(x.1.name.as_str(), m);
+                    engine.register_static_module(x.1.name.as_str(), m);
                 }
             }
         }
@@ -318,74 +315,42 @@ pub fn run(
     isolated_flag: bool,
     attach: Option<String>,
     limits: engine::Limits,
-) -> ExitCode {
+) -> CmdResult {
     if attach.is_some() && isolated_flag {
-        crate::print_lab_error(crate::lab::LabError::new(
+        return Err(Failure::usage(LabError::new(
             "--attach and --isolated do not go together",
             "--attach works on a kept lab of this host, and an isolated lab cannot be kept (its namespaces end with its process): leave out --isolated",
-        ));
-        return ExitCode::from(crate::EXIT_USAGE);
+        )));
     }
     if attach.is_some() && !crate::isolate::is_root() {
-        crate::print_lab_error(crate::lab::LabError::new(
+        return Err(LabError::new(
             "nslab repl --attach needs root",
             "kept labs are host-mode labs, made as root, and so is their journal: run it as root (sudo nslab repl --attach LAB)",
-        ));
-        return ExitCode::from(EXIT_ERROR);
+        )
+        .into());
     }
-    let dir = file
-        .as_deref()
-        .and_then(Path::parent)
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let script = match &file {
+        Some(f) => Script::load(f)?,
+        None => Script::none(),
+    };
     // As in `run`: signals, then the one engine (the lab joins its context
     // later), so a start-up file with a syntax error builds nothing.
-    let Some(cancel) = crate::install_cancel() else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-    let ctx = Ctx::new(None, Default::default());
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir, limits);
+    let cancel = session::install_cancel()?;
+    let mut s = Session::new(script, HashMap::new(), limits, Mode::Repl, cancel.clone());
     let start_text = match &file {
-        Some(f) => match crate::read_script(f) {
-            Ok((shown, text, _)) => {
-                if let Err(e) = built.engine.compile(&text) {
-                    let mut s = diag::Sources::new(&shown, &text, &dir);
-                    eprintln!("{:?}", Report::new(diag::parse_error(&mut s, &e)));
-                    return ExitCode::from(EXIT_ERROR);
-                }
-                Some((shown, text))
-            }
-            Err(code) => return code,
-        },
+        Some(_) => {
+            s.compile()?;
+            Some((s.script.shown.clone(), s.script.text.clone()))
+        }
         None => None,
     };
-    let script = match &file {
-        Some(f) => std::fs::canonicalize(f)
-            .unwrap_or_else(|_| f.clone())
-            .display()
-            .to_string(),
-        None => "(repl)".into(),
-    };
-    let (lab, isolated, name) = match &attach {
-        Some(kept) => match crate::lab::Lab::attach_kept(kept, cancel.clone()) {
-            Ok(lab) => (lab, false, kept.clone()),
-            Err(e) => {
-                crate::print_lab_error(e);
-                return ExitCode::from(EXIT_ERROR);
-            }
-        },
-        None => {
-            let name = format!("repl-{}", std::process::id());
-            let Some((lab, isolated)) =
-                crate::start_lab(name.clone(), script, isolated_flag, false, &cancel)
-            else {
-                return ExitCode::from(EXIT_ERROR);
-            };
-            (lab, isolated, name)
-        }
-    };
-    let attached = lab.is_attached();
+    match &attach {
+        Some(kept) => s.set_lab(Lab::attach_kept(kept, cancel.clone())?, false),
+        None => s.start(Some(format!("repl-{}", std::process::id())), isolated_flag)?,
+    }
+    let (name, isolated) = (s.lab_name().to_string(), s.isolated());
+    let ctx = s.ctx.clone();
+    let attached = s.with_lab(|lab| lab.is_attached()).unwrap_or(false);
     // rustyline wakes from its wait only for SIGINT: a SIGTERM or SIGHUP
     // raises one too, after setting the flag (to the signal) that ends the
     // session.
@@ -408,22 +373,17 @@ pub fn run(
         }
     }
 
-    ctx.set_lab(lab);
     ctx.start_session();
     let vars = Rc::new(RefCell::new(Vec::new()));
-    let mut functions: Vec<String> = ctx_function_names(&built.engine, &built.docs);
+    let mut functions: Vec<String> = ctx_function_names(&s.engine, &s.docs);
     functions.sort();
     functions.dedup();
-    let mut session = Session {
-        engine: built.engine,
-        docs: built.docs,
+    let mut session = Repl {
+        s: &mut s,
         scope: Scope::new(),
         fns: AST::empty(),
-        dir: dir.clone(),
         texts: Vec::new(),
         vars: vars.clone(),
-        cancel: cancel.clone(),
-        ctx: ctx.clone(),
     };
 
     if attached {
@@ -453,7 +413,7 @@ pub fn run(
     let mut rl: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(rl) => rl,
         Err(e) => {
-            crate::print_lab_error(crate::lab::LabError::new(
+            session::print_lab_error(LabError::new(
                 format!("cannot start the line editor: {e}"),
                 "run nslab repl in a terminal",
             ));
@@ -523,14 +483,7 @@ pub fn run(
     }
     let sig = term.load(Ordering::Relaxed) as i32;
     if sig != 0 {
-        if ctx.lab_is_kept() {
-            eprintln!("nslab: interrupted by {}", crate::signal_name(sig));
-        } else {
-            eprintln!(
-                "nslab: interrupted by {}: tearing the lab down",
-                crate::signal_name(sig)
-            );
-        }
+        session::report_signal(sig, ctx.lab_is_kept());
         code = 128 + sig as u8;
     }
     if let Some(h) = &history {
@@ -541,8 +494,7 @@ pub fn run(
     }
     drop(rl);
     drop(session);
-    crate::finish_lab(&ctx, &mut code, isolated, &name);
-    ExitCode::from(code)
+    session::exit(s.finish(code))
 }
 
 /// Every name completion offers: the API, rhai's own functions and the

@@ -1,7 +1,6 @@
 //! What fits nslab into the user's shell and editor: completion scripts,
 //! the man page, and rhai definition files for the rhai language server.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,10 +9,10 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::lab::LabError;
-use crate::{EXIT_ERROR, api, engine, print_lab_error};
+use crate::session::{self, CmdResult};
 
 /// `nslab completions SHELL`: clap_complete's script for SHELL on stdout.
-pub fn completions(shell: clap_complete::Shell) -> ExitCode {
+pub fn completions(shell: clap_complete::Shell) -> CmdResult {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "nslab", &mut out);
@@ -22,15 +21,14 @@ pub fn completions(shell: clap_complete::Shell) -> ExitCode {
 
 /// `nslab man`: the man page (roff) on stdout, for `man -l -` or to install
 /// as man1/nslab.1.
-pub fn man() -> ExitCode {
+pub fn man() -> CmdResult {
     let mut out = Vec::new();
-    if let Err(e) = render_man(&mut out) {
-        print_lab_error(LabError::new(
+    render_man(&mut out).map_err(|e| {
+        LabError::new(
             format!("cannot render the man page: {e}"),
             "this is unexpected; please report it",
-        ));
-        return ExitCode::from(EXIT_ERROR);
-    }
+        )
+    })?;
     write_stdout(&tidy_roff(&out))
 }
 
@@ -108,22 +106,16 @@ use clap_mangen::Man;
 /// `nslab docs --definitions DIR`: rhai's own definition files for the
 /// engine a script runs in (nslab's API, with its doc lines, and rhai's
 /// standard functions), so the rhai language server knows every call.
-pub fn definitions(dir: &Path) -> ExitCode {
-    let ctx = api::Ctx::new(None, HashMap::new());
-    let built = engine::build(&ctx, None, Path::new("."), engine::Limits::default());
-    match write_definitions(&built.engine, dir) {
-        Ok(()) => {
-            println!("wrote rhai definitions to {}", dir.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            print_lab_error(LabError::new(
-                format!("cannot write definitions to {}: {e}", dir.display()),
-                "give a directory you can write to; it is made if missing",
-            ));
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
+pub fn definitions(dir: &Path) -> CmdResult {
+    let (_ctx, built) = session::api_only(Path::new("."));
+    write_definitions(&built.engine, dir).map_err(|e| {
+        LabError::new(
+            format!("cannot write definitions to {}: {e}", dir.display()),
+            "give a directory you can write to; it is made if missing",
+        )
+    })?;
+    println!("wrote rhai definitions to {}", dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// rhai's files, with two repairs of what rhai 1.27 writes for its own
@@ -174,18 +166,17 @@ fn without_keyword_fns(text: &str) -> String {
 
 /// Writes generated text to stdout; a closed pipe ends quietly (SIGPIPE is
 /// default for these commands), any other failure is an error.
-fn write_stdout(bytes: &[u8]) -> ExitCode {
+fn write_stdout(bytes: &[u8]) -> CmdResult {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            print_lab_error(LabError::new(
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            LabError::new(
                 format!("cannot write to stdout: {e}"),
                 "redirect the output to a file, e.g. > nslab.out",
-            ));
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
+            )
+        })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

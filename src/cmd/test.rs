@@ -4,16 +4,15 @@
 //! itself: its script must run to the end.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use miette::Report;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::api::{self, Doc};
-use crate::diag;
+use crate::cancel::Cancel;
 use crate::engine;
+use crate::lab::LabError;
+use crate::session::{self, Check, CmdResult, Failure, Mode, Script, Session};
 
 pub struct Args {
     pub files: Vec<PathBuf>,
@@ -25,40 +24,11 @@ pub struct Args {
     pub limits: engine::Limits,
 }
 
-/// One check's result, as reported.
-struct Check {
-    name: String,
-    line: usize,
-    secs: f64,
-    /// (message, help) when it failed.
-    failure: Option<(String, Option<String>)>,
-}
-
 /// One file's results.
 struct Suite {
     file: String,
     secs: f64,
     checks: Vec<Check>,
-}
-
-/// Prints the full report of every failed check (in `nslab run`, after the
-/// script); true when there was one.
-pub fn report_failed_checks(ctx: &api::Ctx, sources: &mut diag::Sources, docs: &[Doc]) -> bool {
-    let tests = ctx.tests.borrow();
-    for t in tests.done.iter() {
-        if let Some(e) = &t.error {
-            eprintln!("check '{}' failed:", t.name);
-            eprintln!("{:?}", Report::new(diag::eval_error(sources, docs, e)));
-        }
-    }
-    let failed = tests.failed();
-    if !tests.done.is_empty() {
-        eprintln!(
-            "nslab: {} check(s) passed, {failed} failed",
-            tests.done.len() - failed
-        );
-    }
-    failed > 0
 }
 
 /// The .rhai files named, directories expanded (sorted, not recursive).
@@ -83,29 +53,24 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let files = match expand(&a.files) {
-        Ok(f) => f,
-        Err(e) => {
-            crate::print_lab_error(crate::lab::LabError::new(
-                e,
-                "give .rhai scripts or directories that hold them, e.g. nslab test scripts/",
-            ));
-            return ExitCode::from(2);
-        }
-    };
-    let Some(cancel) = crate::install_cancel() else {
-        return ExitCode::from(crate::EXIT_ERROR);
-    };
-    let Some(isolated) = crate::isolate(a.isolated, false) else {
-        return ExitCode::from(crate::EXIT_ERROR);
-    };
+pub fn run(a: Args) -> CmdResult {
+    let files = expand(&a.files).map_err(|e| {
+        Failure::usage(LabError::new(
+            e,
+            "give .rhai scripts or directories that hold them, e.g. nslab test scripts/",
+        ))
+    })?;
+    let cancel = session::install_cancel()?;
+    let isolated = session::isolate(a.isolated, false)?;
     let mut suites = Vec::new();
+    // Whether the signal (if one came) was reported by the file it stopped.
+    let mut told = false;
     for file in &files {
         if cancel.is_set() {
             break;
         }
-        let suite = run_file(file, &a, isolated, &cancel);
+        let (suite, signal) = run_file(file, &a, isolated, &cancel);
+        told = signal.is_some();
         if !a.json {
             for c in &suite.checks {
                 match &c.failure {
@@ -132,35 +97,39 @@ pub fn run(a: Args) -> ExitCode {
     if !a.json {
         println!("{} passed, {failed} failed", total - failed);
     }
-    if let Some(path) = &a.junit
-        && let Err(e) = std::fs::write(path, junit(&suites))
-    {
-        crate::print_lab_error(crate::lab::LabError::new(
-            format!("cannot write {}: {e}", path.display()),
-            "give a path in a directory you can write",
-        ));
-        return ExitCode::from(crate::EXIT_ERROR);
+    if let Some(path) = &a.junit {
+        let xml = junit(&suites).map_err(|e| {
+            LabError::new(
+                format!("cannot write the JUnit report: {e}"),
+                "this is unexpected; please report it",
+            )
+        })?;
+        std::fs::write(path, xml).map_err(|e| {
+            LabError::new(
+                format!("cannot write {}: {e}", path.display()),
+                "give a path in a directory you can write",
+            )
+        })?;
     }
     if let Some(sig) = cancel.signal() {
-        eprintln!(
-            "nslab: interrupted by {}: the labs are torn down",
-            crate::signal_name(sig)
-        );
-        return ExitCode::from(128 + sig as u8);
+        if !told {
+            session::report_signal(sig, false);
+        }
+        return Err(Failure::reported(128 + sig as u8));
     }
-    ExitCode::from(if failed == 0 && total > 0 {
+    session::exit(if failed == 0 && total > 0 {
         0
     } else {
-        crate::EXIT_ERROR
+        session::EXIT_ERROR
     })
 }
 
-/// Builds one file's lab, runs its checks, tears it down.
-fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &crate::cancel::Cancel) -> Suite {
+/// Builds one file's lab, runs its checks, tears it down; and the signal
+/// that stopped it, if one did.
+fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &Cancel) -> (Suite, Option<i32>) {
     let started = Instant::now();
-    let shown = file.display().to_string();
     let mut suite = Suite {
-        file: shown.clone(),
+        file: file.display().to_string(),
         secs: 0.0,
         checks: Vec::new(),
     };
@@ -170,74 +139,46 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &crate::cancel::Cance
         secs: started.elapsed().as_secs_f64(),
         failure: Some((message, help)),
     };
-    let Ok((shown, text, dir)) = crate::read_script(file) else {
-        suite
-            .checks
-            .push(whole(format!("cannot read {shown}"), None));
-        return suite;
-    };
-    let mut sources = diag::Sources::new(&shown, &text, &dir);
-    let ctx = api::Ctx::new(None, a.params.clone());
-    {
-        let mut t = ctx.tests.borrow_mut();
-        t.filter = a.filter.clone();
-        t.quiet = true;
-    }
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir, a.limits);
-    let mut ast = match built.engine.compile(&text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            let r = diag::parse_error(&mut sources, &e);
-            let (m, h) = (r.message.clone(), r.help.clone());
-            eprintln!("{:?}", Report::new(r));
-            suite.checks.push(whole(m, h));
-            return suite;
+    let script = match Script::load(file) {
+        Ok(s) => s,
+        Err(f) => {
+            f.print();
+            suite
+                .checks
+                .push(whole(format!("cannot read {}", suite.file), None));
+            return (suite, None);
         }
     };
-    ast.set_source(shown.clone());
-    let script = crate::script_path(file);
-    let name = crate::lab_name(file);
-    let Some(lab) = crate::open_lab(name.clone(), script, isolated, false, cancel) else {
+    let mut s = Session::new(
+        script,
+        a.params.clone(),
+        a.limits,
+        Mode::Test,
+        cancel.clone(),
+    );
+    s.ctx.tests.borrow_mut().filter = a.filter.clone();
+    if let Err(r) = s.compile() {
+        let (m, h) = (r.message.clone(), r.help.clone());
+        Failure::from(r).print();
+        suite.checks.push(whole(m, h));
+        return (suite, None);
+    }
+    if let Err(e) = s.open(None, isolated) {
+        Failure::from(e).print();
         suite
             .checks
             .push(whole("the lab could not start (see above)".into(), None));
-        return suite;
-    };
-    ctx.set_lab(lab);
+        return (suite, None);
+    }
     // Rules still queued at the end are applied (and their errors found)
     // before the lab is judged.
-    let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
-    for t in ctx.tests.borrow().done.iter() {
-        let failure = t.error.as_ref().map(|e| {
-            let r = diag::eval_error(&mut sources, &built.docs, e);
-            let (m, h) = (r.message.clone(), r.help.clone());
-            eprintln!(
-                "{}: check '{}' failed:\n{:?}",
-                shown,
-                t.name,
-                Report::new(r)
-            );
-            (m, h)
-        });
-        suite.checks.push(Check {
-            name: t.name.clone(),
-            line: t.pos.line().unwrap_or(0),
-            secs: t.secs,
-            failure,
-        });
-    }
-    let mut code = 0u8;
-    if let Err(e) = &result
-        && !cancel.is_set()
-    {
-        let r = diag::eval_error(&mut sources, &built.docs, e);
-        let (m, h) = (r.message.clone(), r.help.clone());
-        eprintln!("{:?}", Report::new(r));
-        let line = e.position().line().unwrap_or(0);
-        let mut c = whole(m, h);
-        c.line = line;
+    let out = s.run();
+    suite.checks = out.checks;
+    if let Some(e) = out.error {
+        let mut c = whole(e.message, e.help);
+        c.line = e.line;
         suite.checks.push(c);
-    } else if suite.checks.is_empty() && a.filter.is_none() && result.is_ok() {
+    } else if suite.checks.is_empty() && a.filter.is_none() && out.finished {
         // No checks: the script running to its end is the check.
         suite.checks.push(Check {
             name: "(the lab script)".into(),
@@ -246,15 +187,14 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &crate::cancel::Cance
             failure: None,
         });
     }
-    crate::finish_lab(&ctx, &mut code, isolated, &name);
-    if code != 0 {
+    if s.finish(0) != 0 {
         suite.checks.push(whole(
             "the lab could not be torn down completely (see above)".into(),
             None,
         ));
     }
     suite.secs = started.elapsed().as_secs_f64();
-    suite
+    (suite, out.signal)
 }
 
 fn json_line(file: &str, c: &Check) -> String {
@@ -274,76 +214,39 @@ fn json_line(file: &str, c: &Check) -> String {
     .to_string()
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot hold at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The results as JUnit XML: a testsuite per file, a testcase per check,
-/// the reason in each failure's message.
-fn junit(suites: &[Suite]) -> String {
-    let total: usize = suites.iter().map(|s| s.checks.len()).sum();
-    let failed = |s: &Suite| s.checks.iter().filter(|c| c.failure.is_some()).count();
-    let all_failed: usize = suites.iter().map(failed).sum();
-    let secs: f64 = suites.iter().map(|s| s.secs).sum();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"nslab\" tests=\"{total}\" failures=\"{all_failed}\" errors=\"0\" time=\"{secs:.3}\">"
-    );
+/// The results as JUnit XML: a testsuite per file, a testcase per check
+/// (with the file and line of its test() call), the reason in each
+/// failure's message and the help under it.
+fn junit(suites: &[Suite]) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new("nslab");
+    report.set_time(Duration::from_secs_f64(suites.iter().map(|s| s.secs).sum()));
     for s in suites {
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3}\">",
-            xml_escape(&s.file),
-            s.checks.len(),
-            failed(s),
-            s.secs
-        );
+        let mut suite = TestSuite::new(&s.file);
+        suite.set_time(Duration::from_secs_f64(s.secs));
         for c in &s.checks {
-            let _ = write!(
-                x,
-                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{:.3}\"",
-                xml_escape(&c.name),
-                xml_escape(&s.file),
-                xml_escape(&s.file),
-                c.line,
-                c.secs
-            );
-            match &c.failure {
-                None => x.push_str("/>\n"),
+            let status = match &c.failure {
+                None => TestCaseStatus::success(),
                 Some((m, h)) => {
-                    let body = match h {
-                        Some(h) => format!("{m}\nhelp: {h}"),
-                        None => m.clone(),
-                    };
-                    let _ = writeln!(
-                        x,
-                        ">\n      <failure message=\"{}\" type=\"check\">{}</failure>\n    </testcase>",
-                        xml_escape(m),
-                        xml_escape(&body)
-                    );
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(m)
+                        .set_type("check")
+                        .set_description(match h {
+                            Some(h) => format!("{m}\nhelp: {h}"),
+                            None => m.clone(),
+                        });
+                    st
                 }
-            }
+            };
+            let mut case = TestCase::new(&c.name, status);
+            case.set_classname(&s.file)
+                .set_time(Duration::from_secs_f64(c.secs));
+            case.extra.insert("file".into(), s.file.as_str().into());
+            case.extra.insert("line".into(), c.line.to_string().into());
+            suite.add_test_case(case);
         }
-        x.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
+    report.to_string()
 }
 
 #[cfg(test)]
@@ -370,11 +273,14 @@ mod tests {
                 },
             ],
         }];
-        let x = junit(&suites);
+        let x = junit(&suites).expect("serializes");
         assert!(x.contains("name=\"a&amp;b.rhai\""), "{x}");
         assert!(x.contains("name=\"&lt;ok&gt;\""), "{x}");
-        assert!(x.contains("message=\"no \\u{1} answer\""), "{x}");
+        // What XML 1.0 cannot hold at all is left out.
+        assert!(x.contains("message=\"no  answer\""), "{x}");
         assert!(x.contains("help: fix &apos;it&apos;"), "{x}");
-        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
+        assert!(x.contains("tests=\"2\""), "{x}");
+        assert!(x.contains("failures=\"1\""), "{x}");
+        assert!(x.contains("line=\"4\""), "{x}");
     }
 }

@@ -2,18 +2,16 @@
 //! and `nslab graph` (see lab::view for the model, graph.rs for drawing).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::ExitCode;
 
-use miette::Report;
 use serde::Serialize;
 
 use crate::cli::GraphFormat;
+use crate::engine;
 use crate::lab::view::{self, LabView};
 use crate::lab::{LabError, journal};
-use crate::{EXIT_ERROR, EXIT_USAGE, api, diag, engine, print_lab_error};
+use crate::session::{self, Aside, CmdResult, Failure, Mode, Script, Session};
 
 /// One row of `nslab ls --json`. Field names are documented in README.md
 /// ("JSON") and stay stable.
@@ -33,7 +31,7 @@ struct LsRow {
     error: Option<String>,
 }
 
-pub fn ls_json() -> ExitCode {
+pub fn ls_json() -> CmdResult {
     let rows: Vec<LsRow> = journal::list()
         .into_iter()
         .map(|r| match r {
@@ -71,41 +69,32 @@ pub fn ls_json() -> ExitCode {
         "{}",
         serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
     );
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A kept or running lab, from its journal and the kernel.
-fn lab_view(name: &str) -> Result<LabView, (LabError, u8)> {
-    crate::lab::names::check_labname(name).map_err(|e| (e, EXIT_USAGE))?;
+fn lab_view(name: &str) -> Result<LabView, Failure> {
+    crate::lab::names::check_labname(name).map_err(Failure::usage)?;
     let path = journal::path_for(name);
     if std::fs::symlink_metadata(&path).is_err() {
-        return Err((
-            LabError::new(
-                format!("there is no lab named '{name}'"),
-                "`nslab ls` lists the labs that are kept or running; a lab built in isolated mode is private to its process",
-            ),
-            EXIT_ERROR,
-        ));
+        return Err(LabError::new(
+            format!("there is no lab named '{name}'"),
+            "`nslab ls` lists the labs that are kept or running; a lab built in isolated mode is private to its process",
+        )
+        .into());
     }
-    let rec = journal::read(&path).map_err(|e| (e, EXIT_ERROR))?;
-    view::from_record(&rec).map_err(|e| (e, EXIT_ERROR))
+    let rec = journal::read(&path)?;
+    Ok(view::from_record(&rec)?)
 }
 
-pub fn show(name: &str, json: bool) -> ExitCode {
-    match lab_view(name) {
-        Ok(v) => {
-            if json {
-                println!("{}", v.json());
-            } else {
-                print!("{}", v.text());
-            }
-            ExitCode::SUCCESS
-        }
-        Err((e, code)) => {
-            print_lab_error(e);
-            ExitCode::from(code)
-        }
+pub fn show(name: &str, json: bool) -> CmdResult {
+    let v = lab_view(name)?;
+    if json {
+        println!("{}", v.json());
+    } else {
+        print!("{}", v.text());
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Is `target` a script (else a lab name)?
@@ -118,147 +107,72 @@ pub fn graph(
     format: GraphFormat,
     output: Option<&Path>,
     params: HashMap<String, String>,
-) -> ExitCode {
+) -> CmdResult {
     let v = if is_script(target) {
-        match script_view(Path::new(target), params) {
-            Ok(v) => v,
-            Err(code) => return code,
-        }
+        script_view(Path::new(target), params)?
     } else {
         if !params.is_empty() {
             eprintln!("nslab: warning: --set is for scripts; lab '{target}' is drawn as it is");
         }
-        match lab_view(target) {
-            Ok(v) => v,
-            Err((e, code)) => {
-                print_lab_error(e);
-                return ExitCode::from(code);
-            }
-        }
+        lab_view(target)?
     };
     let text = match format {
         GraphFormat::Dot => crate::graph::dot(&v),
         GraphFormat::Mermaid => crate::graph::mermaid(&v),
-        GraphFormat::Svg => match crate::graph::svg(&v) {
-            Ok(s) => s,
-            Err(why) => {
-                print_lab_error(LabError::new(
-                    why,
-                    "draw it with Graphviz instead: nslab graph … --format dot | dot -Tsvg > lab.svg",
-                ));
-                return ExitCode::from(EXIT_ERROR);
-            }
-        },
+        GraphFormat::Svg => crate::graph::svg(&v).map_err(|why| {
+            LabError::new(
+                why,
+                "draw it with Graphviz instead: nslab graph … --format dot | dot -Tsvg > lab.svg",
+            )
+        })?,
     };
     match output {
-        Some(p) => {
-            if let Err(e) = crate::owner::write(p, &text) {
-                print_lab_error(LabError::new(
-                    format!("cannot write {}: {e}", p.display()),
-                    "check the directory exists and is writable",
-                ));
-                return ExitCode::from(EXIT_ERROR);
-            }
-        }
+        Some(p) => crate::owner::write(p, &text).map_err(|e| {
+            LabError::new(
+                format!("cannot write {}: {e}", p.display()),
+                "check the directory exists and is writable",
+            )
+        })?,
         None => {
-            crate::default_sigpipe();
+            super::default_sigpipe();
             print!("{text}");
         }
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the script for real in isolated mode (rootless when not root), as
 /// `nslab run --isolated` does, with its own output (prints, programs it
 /// runs) sent to /dev/null so that standard output is the picture; takes
 /// the lab's view just before the teardown.
-fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, ExitCode> {
-    let (shown, text, dir) = crate::read_script(file)?;
-    let mut sources = diag::Sources::new(&shown, &text, &dir);
-    let cancel = crate::install_cancel().ok_or(ExitCode::from(EXIT_ERROR))?;
-    let ctx = api::Ctx::new(None, params);
-    let built = engine::build(&ctx, Some(cancel.clone()), &dir, engine::Limits::default());
-    let ast = crate::compile_script(&built.engine, &text, &shown, &mut sources)
-        .ok_or(ExitCode::from(EXIT_ERROR))?;
-    let script = crate::script_path(file);
-    let (lab, isolated) = crate::start_lab(crate::lab_name(file), script, true, false, &cancel)
-        .ok_or(ExitCode::from(EXIT_ERROR))?;
-    let lab_name = lab.name().to_string();
-    let mut lab = lab;
-    lab.watch_views();
-    ctx.set_lab(lab);
+fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, Failure> {
+    let script = Script::load(file)?;
+    let cancel = session::install_cancel()?;
+    let mut s = Session::new(
+        script,
+        params,
+        engine::Limits::default(),
+        Mode::Graph,
+        cancel,
+    );
+    s.compile()?;
+    s.start(None, true)?;
+    s.with_lab(|lab| lab.watch_views());
 
-    let quiet = Quiet::start();
-    let result = built.engine.run_ast(&ast).and_then(|()| ctx.flush());
+    let quiet = Aside::to_null();
+    let out = s.run();
     drop(quiet);
 
-    let mut code = 0u8;
-    let mut v = None;
-    if let Some(sig) = cancel.signal() {
-        eprintln!(
-            "nslab: interrupted by {}: tearing the lab down",
-            crate::signal_name(sig)
-        );
-        code = 128 + sig as u8;
-    } else if let Err(e) = &result {
-        eprintln!(
-            "{:?}",
-            Report::new(diag::eval_error(&mut sources, &built.docs, e))
-        );
-        code = EXIT_ERROR;
-    } else if let Some(mut lab) = ctx.take_lab() {
-        match lab.fullest_view() {
-            Ok(x) => v = Some(x),
-            Err(e) => {
-                print_lab_error(e);
-                code = EXIT_ERROR;
-            }
-        }
-        ctx.set_lab(lab);
-    }
-    crate::warn_unused_params(&ctx);
-    crate::finish_lab(&ctx, &mut code, isolated, &lab_name);
-    match v {
-        Some(v) if code == 0 => Ok(v),
-        _ => Err(ExitCode::from(code.max(1))),
-    }
-}
-
-/// Standard output sent to /dev/null until dropped (at the descriptor, so
-/// programs the script runs are quiet too).
-struct Quiet {
-    saved: Option<OwnedFd>,
-}
-
-impl Quiet {
-    fn start() -> Quiet {
-        let _ = std::io::stdout().flush();
-        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
-            return Quiet { saved: None };
-        };
-        // SAFETY: dup of fd 1 gives a new descriptor that only this owns.
-        let fd = unsafe { libc::dup(1) };
-        if fd < 0 {
-            return Quiet { saved: None };
-        }
-        // SAFETY: fd was just made by dup and is owned by nobody else.
-        let saved = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: plain descriptor calls on descriptors this process holds.
-        if unsafe { libc::dup2(null.as_raw_fd(), 1) } < 0 {
-            return Quiet { saved: None };
-        }
-        Quiet { saved: Some(saved) }
-    }
-}
-
-impl Drop for Quiet {
-    fn drop(&mut self) {
-        let _ = std::io::stdout().flush();
-        if let Some(saved) = &self.saved {
-            // SAFETY: puts the saved descriptor back as fd 1.
-            unsafe {
-                libc::dup2(saved.as_raw_fd(), 1);
-            }
-        }
+    // A failed check fails the picture too: it would show a lab that
+    // does not do what its script says.
+    let view = match out.code {
+        0 => s.with_lab(|lab| lab.fullest_view()),
+        _ => None,
+    };
+    let code = s.finish(out.code);
+    match view {
+        Some(Ok(v)) if code == 0 => Ok(v),
+        Some(Err(e)) => Err(e.into()),
+        _ => Err(Failure::reported(code.max(1))),
     }
 }

@@ -430,6 +430,22 @@ impl Record {
         }
     }
 
+    /// The journal read again under `lock` (from `claim`): an `nslab repl
+    /// --attach` session that ended meanwhile may have added steps, and
+    /// another `down` may have finished (and removed the journal; the name
+    /// may even be another lab's by now, whose journal is not the file
+    /// locked here). None when the file locked is no longer this journal.
+    pub fn reread(&self, lock: &File) -> Result<Option<Record>> {
+        let same_file = match (lock.metadata(), fs::symlink_metadata(&self.path)) {
+            (Ok(l), Ok(p)) => l.nlink() > 0 && (l.dev(), l.ino()) == (p.dev(), p.ino()),
+            _ => false,
+        };
+        if !same_file {
+            return Ok(None);
+        }
+        read(&self.path).map(Some)
+    }
+
     /// The pid of the `nslab repl --attach` session working on the lab,
     /// if there is one: the journal names it, and that very process (by its
     /// start time) still runs. (One killed without letting go is no one.)

@@ -1,0 +1,32 @@
+//! `nslab run FILE`: build the lab the script describes, run it, tear the
+//! lab down (unless kept).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::engine;
+use crate::lab::names;
+use crate::session::{self, CmdResult, Failure, Mode, Script, Session};
+
+pub struct Args {
+    pub file: PathBuf,
+    pub params: HashMap<String, String>,
+    pub keep: bool,
+    pub isolated: bool,
+    pub name: Option<String>,
+    pub limits: engine::Limits,
+}
+
+pub fn run(a: Args) -> CmdResult {
+    if let Some(n) = &a.name {
+        names::check_labname(n).map_err(Failure::usage)?;
+    }
+    let script = Script::load(&a.file)?;
+    // Signals first (no thread is started, so isolation still works).
+    let cancel = session::install_cancel()?;
+    let mut s = Session::new(script, a.params, a.limits, Mode::Run, cancel);
+    s.compile()?;
+    s.start_lazily(a.name, a.isolated, a.keep);
+    let out = s.run();
+    session::exit(s.finish(out.code))
+}

@@ -1,0 +1,415 @@
+//! One script session. Every command that runs a script (`run`, `plan`,
+//! `test`, `graph`, the REPL) loads it, builds one engine, opens the lab,
+//! runs, applies the firewall rules still queued, reports and tears down
+//! through here: so they do each step the same way, and say the same words
+//! for a signal, a script error, a failed check or an unread `--set`.
+//!
+//! Commands return a `Failure` (its exit code and its reports) for what
+//! stops them before or outside a script; `main` prints those. What a
+//! running script does is reported here, as it ends and before the
+//! teardown (which can take seconds and prints its own lines).
+
+mod failure;
+mod script;
+mod stdout;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use miette::Report;
+use rhai::{AST, Engine, EvalAltResult};
+
+use crate::api::{self, Ctx, Doc};
+use crate::cancel::Cancel;
+use crate::diag::{self, ScriptError};
+use crate::engine;
+use crate::lab::{self, Lab, LabConfig, LabError};
+use crate::progress;
+
+pub use failure::{CmdResult, EXIT_ERROR, Failure, exit, print_lab_error};
+pub use script::Script;
+pub use stdout::Aside;
+
+/// Which command runs the script: they differ in what is reported.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Run,
+    Plan,
+    /// `nslab test`: the checks' summary is its own, on stdout.
+    Test,
+    Graph,
+    Repl,
+}
+
+/// One check's result.
+pub struct Check {
+    pub name: String,
+    pub line: usize,
+    pub secs: f64,
+    /// (message, help) when it failed.
+    pub failure: Option<(String, Option<String>)>,
+}
+
+/// The error that stopped a script.
+pub struct Stopped {
+    pub message: String,
+    pub help: Option<String>,
+    pub line: usize,
+}
+
+/// How a script ended, as reported.
+pub struct Outcome {
+    /// 0, EXIT_ERROR (a script error or a failed check) or 128 + signal.
+    pub code: u8,
+    pub signal: Option<i32>,
+    /// The error that stopped the script (not when a signal did).
+    pub error: Option<Stopped>,
+    pub checks: Vec<Check>,
+    /// The script ran to its end (and its queued rules were applied).
+    pub finished: bool,
+}
+
+/// Routes Ctrl-C, SIGTERM and SIGHUP into a flag.
+pub fn install_cancel() -> Result<Cancel, Failure> {
+    Cancel::install().map_err(|e| {
+        Failure::from(LabError::new(
+            format!("cannot install signal handlers: {e}"),
+            "this is unexpected; please report it",
+        ))
+    })
+}
+
+/// How a signal that stops a lab is called in messages.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGHUP => "SIGHUP",
+        _ => "SIGINT",
+    }
+}
+
+/// The one line a signal that ends a session gets.
+pub fn report_signal(sig: i32, kept: bool) {
+    if kept {
+        eprintln!("nslab: interrupted by {}", signal_name(sig));
+    } else {
+        eprintln!(
+            "nslab: interrupted by {}: tearing the lab down",
+            signal_name(sig)
+        );
+    }
+}
+
+/// Enters isolated mode when asked for, or when not root (rootless);
+/// returns whether the lab is isolated. Once per process, before any thread.
+pub fn isolate(isolated_flag: bool, keep: bool) -> Result<bool, LabError> {
+    let rootless = !crate::isolate::is_root();
+    let isolated = isolated_flag || rootless;
+    if isolated {
+        if let Err(e) = crate::isolate::enter() {
+            let help = e.help();
+            return Err(LabError::new(e.to_string(), help));
+        }
+        if rootless && !isolated_flag {
+            eprintln!(
+                "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
+            );
+        }
+        if keep {
+            eprintln!(
+                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
+            );
+        }
+    }
+    Ok(isolated)
+}
+
+/// Opens a lab (after `isolate`).
+fn open_lab(
+    name: String,
+    script: String,
+    isolated: bool,
+    keep: bool,
+    cancel: &Cancel,
+) -> Result<Lab, LabError> {
+    let mut lab = Lab::new(LabConfig {
+        name,
+        script,
+        isolated,
+        cancel: cancel.clone(),
+    })?;
+    if keep {
+        lab.keep();
+    }
+    if isolated && let Err(e) = lab.set_up(lab::HOST, "lo", true) {
+        print_lab_error(e);
+    }
+    Ok(lab)
+}
+
+/// A script, its engine and its lab, from compiling to the teardown.
+pub struct Session {
+    pub script: Script,
+    pub mode: Mode,
+    pub ctx: Rc<Ctx>,
+    pub engine: Engine,
+    pub docs: Vec<Doc>,
+    pub cancel: Cancel,
+    sources: diag::Sources,
+    ast: Option<AST>,
+    lab_name: String,
+    isolated: bool,
+    /// The progress line, from the lab's start to the script's end.
+    progress: Rc<RefCell<Option<progress::Progress>>>,
+}
+
+impl Session {
+    /// The engine, with the lab to join its context later: the script is
+    /// parsed before anything is built, so a syntax error builds nothing.
+    pub fn new(
+        script: Script,
+        params: HashMap<String, String>,
+        limits: engine::Limits,
+        mode: Mode,
+        cancel: Cancel,
+    ) -> Session {
+        let ctx = Ctx::new(None, params);
+        if mode == Mode::Test {
+            ctx.tests.borrow_mut().quiet = true;
+        }
+        let built = engine::build(&ctx, Some(cancel.clone()), &script.dir, limits);
+        Session {
+            sources: script.sources(),
+            lab_name: script.lab_name.clone(),
+            script,
+            mode,
+            ctx,
+            engine: built.engine,
+            docs: built.docs,
+            cancel,
+            ast: None,
+            isolated: false,
+            progress: Rc::default(),
+        }
+    }
+
+    /// Parses the script; the error is the caller's to report.
+    pub fn compile(&mut self) -> Result<(), Box<ScriptError>> {
+        match self.engine.compile(&self.script.text) {
+            Ok(mut ast) => {
+                ast.set_source(self.script.shown.clone());
+                self.ast = Some(ast);
+                Ok(())
+            }
+            Err(e) => Err(Box::new(diag::parse_error(&mut self.sources, &e))),
+        }
+    }
+
+    /// The lab starts at the script's first call that needs it: a script
+    /// that builds nothing starts nothing (no runtime, worker thread or
+    /// journal), and an error starting it shows at that call.
+    pub fn start_lazily(&mut self, name: Option<String>, isolated_flag: bool, keep: bool) {
+        if let Some(n) = name {
+            self.lab_name = n;
+        }
+        self.isolated = isolated_flag || !crate::isolate::is_root();
+        let (name, script, cancel) = (
+            self.lab_name.clone(),
+            self.script.path.clone(),
+            self.cancel.clone(),
+        );
+        // The progress line starts with the lab: after isolation (it
+        // starts a thread), and only when stderr is a terminal.
+        let shown = self.progress.clone();
+        self.ctx.set_starter(Box::new(move || {
+            let isolated = isolate(isolated_flag, keep)?;
+            let lab = open_lab(name, script, isolated, keep, &cancel)?;
+            *shown.borrow_mut() = progress::start();
+            Ok(lab)
+        }));
+    }
+
+    /// Isolates (when asked or rootless) and opens the lab now.
+    pub fn start(&mut self, name: Option<String>, isolated_flag: bool) -> Result<(), LabError> {
+        let isolated = isolate(isolated_flag, false)?;
+        self.open(name, isolated)
+    }
+
+    /// Opens the lab now, isolation decided already (`nslab test` isolates
+    /// once for all its files).
+    pub fn open(&mut self, name: Option<String>, isolated: bool) -> Result<(), LabError> {
+        if let Some(n) = name {
+            self.lab_name = n;
+        }
+        let lab = open_lab(
+            self.lab_name.clone(),
+            self.script.path.clone(),
+            isolated,
+            false,
+            &self.cancel,
+        )?;
+        self.set_lab(lab, isolated);
+        Ok(())
+    }
+
+    /// A lab opened elsewhere (`nslab repl --attach` joins a kept one).
+    pub fn set_lab(&mut self, lab: Lab, isolated: bool) {
+        self.lab_name = lab.name().to_string();
+        self.isolated = isolated;
+        self.ctx.set_lab(lab);
+    }
+
+    pub fn lab_name(&self) -> &str {
+        &self.lab_name
+    }
+
+    pub fn isolated(&self) -> bool {
+        self.isolated
+    }
+
+    /// Calls `f` on the lab, if it was started.
+    pub fn with_lab<T>(&self, f: impl FnOnce(&mut Lab) -> T) -> Option<T> {
+        let mut lab = self.ctx.take_lab()?;
+        let r = f(&mut lab);
+        self.ctx.set_lab(lab);
+        Some(r)
+    }
+
+    /// The texts errors point into.
+    pub fn sources(&mut self) -> &mut diag::Sources {
+        &mut self.sources
+    }
+
+    /// Runs the compiled script, applies the rules still queued (the
+    /// script's last calls), and reports how it went.
+    pub fn run(&mut self) -> Outcome {
+        let result = match &self.ast {
+            Some(ast) => self.engine.run_ast(ast).and_then(|()| self.ctx.flush()),
+            None => Ok(()),
+        };
+        if let Some(p) = self.progress.borrow_mut().as_mut() {
+            p.stop();
+        }
+        self.report(result)
+    }
+
+    /// One place for what a script's end says: the signal that stopped it
+    /// or its error, each failed check, and each `--set` it never read.
+    fn report(&mut self, result: Result<(), Box<EvalAltResult>>) -> Outcome {
+        let mut out = Outcome {
+            code: 0,
+            signal: self.cancel.signal(),
+            error: None,
+            checks: Vec::new(),
+            finished: result.is_ok(),
+        };
+        if let Some(sig) = out.signal {
+            report_signal(sig, self.ctx.lab_is_kept());
+            out.code = 128 + sig as u8;
+        } else if let Err(e) = &result {
+            let r = diag::eval_error(&mut self.sources, &self.docs, e);
+            out.error = Some(Stopped {
+                message: r.message.clone(),
+                help: r.help.clone(),
+                line: e.position().line().unwrap_or(0),
+            });
+            eprintln!("{:?}", Report::new(r));
+            out.code = EXIT_ERROR;
+        }
+        out.checks = self.report_checks();
+        if out.code == 0 && out.checks.iter().any(|c| c.failure.is_some()) {
+            out.code = EXIT_ERROR;
+        }
+        self.warn_unused_params();
+        out
+    }
+
+    /// Each check's result, with the full report of each failed one.
+    fn report_checks(&mut self) -> Vec<Check> {
+        let tests = self.ctx.tests.borrow();
+        let mut checks = Vec::new();
+        for t in tests.done.iter() {
+            let failure = t.error.as_ref().map(|e| {
+                let r = diag::eval_error(&mut self.sources, &self.docs, e);
+                let (m, h) = (r.message.clone(), r.help.clone());
+                eprintln!("check '{}' failed:", t.name);
+                eprintln!("{:?}", Report::new(r));
+                (m, h)
+            });
+            checks.push(Check {
+                name: t.name.clone(),
+                line: t.pos.line().unwrap_or(0),
+                secs: t.secs,
+                failure,
+            });
+        }
+        // `nslab test` prints its own summary, on stdout.
+        if !checks.is_empty() && self.mode != Mode::Test {
+            let failed = tests.failed();
+            eprintln!(
+                "nslab: {} check(s) passed, {failed} failed",
+                checks.len() - failed
+            );
+        }
+        checks
+    }
+
+    /// A warning for each `--set` key the script never read.
+    fn warn_unused_params(&self) {
+        for p in self.ctx.unused_params() {
+            eprintln!(
+                "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
+            );
+        }
+    }
+
+    /// Tears the lab down (unless kept) and reports what could not be
+    /// undone; a failed teardown turns a successful exit code into an
+    /// error. Returns the exit code.
+    pub fn finish(self, code: u8) -> u8 {
+        tear_down(&self.ctx, code, self.isolated, &self.lab_name)
+    }
+}
+
+fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
+    let Some(mut lab) = ctx.take_lab() else {
+        return code;
+    };
+    let kept = lab.is_kept();
+    let report = {
+        let _shown = progress::tearing_down();
+        lab.teardown()
+    };
+    print_left_alone(&report.left_alone);
+    if !report.errors.is_empty() {
+        eprintln!(
+            "nslab: teardown could not undo {} step(s):",
+            report.errors.len()
+        );
+        for e in report.errors {
+            print_lab_error(e);
+        }
+        if code == 0 {
+            code = EXIT_ERROR;
+        }
+    } else if kept && !isolated {
+        eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
+    }
+    code
+}
+
+/// What teardown left alone on purpose, one line each.
+pub fn print_left_alone(notes: &[String]) {
+    for n in notes {
+        eprintln!("nslab: {n}");
+    }
+}
+
+/// The context for commands that only read the API (check, docs).
+pub fn api_only(dir: &Path) -> (Rc<Ctx>, engine::Built) {
+    let ctx = api::Ctx::new(None, HashMap::new());
+    let built = engine::build(&ctx, None, dir, engine::Limits::default());
+    (ctx, built)
+}
