@@ -204,7 +204,7 @@ impl Repl<'_> {
             Ok(a) => a,
             Err(e) => {
                 let mut s = self.sources(name, text);
-                eprintln!("{:?}", Report::new(diag::parse_error(&mut s, &e)));
+                crate::session::say!("{:?}", Report::new(diag::parse_error(&mut s, &e)));
                 return Outcome::Failed;
             }
         };
@@ -229,10 +229,10 @@ impl Repl<'_> {
                 }
                 if self.s.cancel.signal() == Some(signal_hook::consts::SIGINT) {
                     self.s.cancel.clear_interrupt();
-                    eprintln!("interrupted");
+                    crate::session::say!("interrupted");
                 } else if self.s.cancel.signal().is_none() {
                     let mut s = self.sources(name, text);
-                    eprintln!(
+                    crate::session::say!(
                         "{:?}",
                         Report::new(diag::eval_error(&mut s, &self.s.docs, &e))
                     );
@@ -475,7 +475,7 @@ pub fn run(
             // A hung-up terminal fails reads (EIO) before SIGHUP is seen.
             Err(e) => {
                 if term.load(Ordering::Relaxed) == 0 {
-                    eprintln!("nslab: cannot read input: {e}");
+                    crate::session::say!("nslab: cannot read input: {e}");
                 }
                 break;
             }

@@ -75,7 +75,7 @@ fn down_one(rec: &journal::Record, named: bool) -> Result<(), Option<LabError>> 
         println!("lab '{n}' is down");
         return Ok(());
     }
-    eprintln!(
+    crate::session::say!(
         "nslab: lab '{n}': {} step(s) could not be undone:",
         report.errors.len()
     );

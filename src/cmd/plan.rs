@@ -69,7 +69,7 @@ pub fn run(file: &Path, params: HashMap<String, String>, limits: engine::Limits)
                 "check where standard output goes (a full disk, a closed pipe)",
             )
         })?,
-        _ if code != 0 => eprintln!("nslab: no plan: the script did not run to its end"),
+        _ if code != 0 => crate::session::say!("nslab: no plan: the script did not run to its end"),
         _ => {}
     }
     session::exit(code)

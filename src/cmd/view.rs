@@ -112,7 +112,9 @@ pub fn graph(
         script_view(Path::new(target), params)?
     } else {
         if !params.is_empty() {
-            eprintln!("nslab: warning: --set is for scripts; lab '{target}' is drawn as it is");
+            crate::session::say!(
+                "nslab: warning: --set is for scripts; lab '{target}' is drawn as it is"
+            );
         }
         lab_view(target)?
     };

@@ -45,10 +45,10 @@ impl Failure {
 
     pub fn print(&self) {
         for r in &self.reports {
-            eprintln!("{r:?}");
+            super::say!("{r:?}");
         }
         for l in &self.lines {
-            eprintln!("{l}");
+            super::say!("{l}");
         }
     }
 }
@@ -89,5 +89,5 @@ fn lab_report(e: LabError) -> Report {
 
 /// A lab error met while a script runs or its lab is torn down.
 pub fn print_lab_error(e: LabError) {
-    eprintln!("{:?}", lab_report(e));
+    super::say!("{:?}", lab_report(e));
 }

@@ -11,6 +11,7 @@
 
 mod failure;
 mod script;
+pub mod stderr;
 mod stdout;
 
 use std::cell::RefCell;
@@ -30,6 +31,7 @@ use crate::progress;
 
 pub use failure::{CmdResult, EXIT_ERROR, Failure, exit, print_lab_error};
 pub use script::Script;
+pub(crate) use stderr::say;
 pub use stdout::Aside;
 
 /// Which command runs the script: they differ in what is reported.
@@ -93,9 +95,9 @@ pub fn signal_name(sig: i32) -> &'static str {
 /// The one line a signal that ends a session gets.
 pub fn report_signal(sig: i32, kept: bool) {
     if kept {
-        eprintln!("nslab: interrupted by {}", signal_name(sig));
+        say!("nslab: interrupted by {}", signal_name(sig));
     } else {
-        eprintln!(
+        say!(
             "nslab: interrupted by {}: tearing the lab down",
             signal_name(sig)
         );
@@ -113,14 +115,12 @@ pub fn isolate(isolated_flag: bool, keep: bool) -> Result<bool, LabError> {
             return Err(LabError::new(e.to_string(), help));
         }
         if rootless && !isolated_flag {
-            eprintln!(
+            say!(
                 "nslab: not running as root, so the lab is built rootless: in private namespaces that vanish with this process"
             );
         }
         if keep {
-            eprintln!(
-                "nslab: --keep has no effect in isolated mode: the lab vanishes with the process"
-            );
+            say!("nslab: --keep has no effect in isolated mode: the lab vanishes with the process");
         }
     }
     Ok(isolated)
@@ -315,7 +315,7 @@ impl Session {
                 help: r.help.clone(),
                 line: e.position().line().unwrap_or(0),
             });
-            eprintln!("{:?}", Report::new(r));
+            say!("{:?}", Report::new(r));
             out.code = EXIT_ERROR;
         }
         out.checks = self.report_checks();
@@ -334,8 +334,8 @@ impl Session {
             let failure = t.error.as_ref().map(|e| {
                 let r = diag::eval_error(&mut self.sources, &self.docs, e);
                 let (m, h) = (r.message.clone(), r.help.clone());
-                eprintln!("check '{}' failed:", t.name);
-                eprintln!("{:?}", Report::new(r));
+                say!("check '{}' failed:", t.name);
+                say!("{:?}", Report::new(r));
                 (m, h)
             });
             checks.push(Check {
@@ -348,7 +348,7 @@ impl Session {
         // `nslab test` prints its own summary, on stdout.
         if !checks.is_empty() && self.mode != Mode::Test {
             let failed = tests.failed();
-            eprintln!(
+            say!(
                 "nslab: {} check(s) passed, {failed} failed",
                 checks.len() - failed
             );
@@ -359,9 +359,7 @@ impl Session {
     /// A warning for each `--set` key the script never read.
     fn warn_unused_params(&self) {
         for p in self.ctx.unused_params() {
-            eprintln!(
-                "nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")"
-            );
+            say!("nslab: warning: --set {p}=… was given but the script never reads param(\"{p}\")");
         }
     }
 
@@ -384,7 +382,7 @@ fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
     };
     print_left_alone(&report.left_alone);
     if !report.errors.is_empty() {
-        eprintln!(
+        say!(
             "nslab: teardown could not undo {} step(s):",
             report.errors.len()
         );
@@ -395,7 +393,7 @@ fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
             code = EXIT_ERROR;
         }
     } else if kept && !isolated {
-        eprintln!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
+        say!("nslab: lab '{lab_name}' is kept; remove it with `nslab down {lab_name}`");
     }
     code
 }
@@ -403,7 +401,7 @@ fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
 /// What teardown left alone on purpose, one line each.
 pub fn print_left_alone(notes: &[String]) {
     for n in notes {
-        eprintln!("nslab: {n}");
+        say!("nslab: {n}");
     }
 }
 
