@@ -198,6 +198,19 @@ impl Repl<'_> {
         s
     }
 
+    /// A value as `print` shows it: through the engine's `to_string`, so
+    /// a type's registered text (a Reach's matrix) is what the REPL echoes.
+    fn show(&self, v: &Dynamic) -> String {
+        let engine = &self.s.engine;
+        api::show_value(v, &|x| {
+            let mut scope = Scope::new();
+            scope.push_dynamic("v", x.clone());
+            engine
+                .eval_expression_with_scope::<String>(&mut scope, "v.to_string()")
+                .ok()
+        })
+    }
+
     /// Runs one input (or the start-up file) in the persistent scope.
     fn eval(&mut self, name: &str, text: &str) -> Outcome {
         let mut ast = match self.s.engine.compile_with_scope(&self.scope, text) {
@@ -459,7 +472,7 @@ pub fn run(
                             ctx.record(&line);
                         }
                         if !v.is_unit() {
-                            println!("{}", api::show_value(&v));
+                            println!("{}", session.show(&v));
                         }
                     }
                     Outcome::Exit => break,

@@ -27,3 +27,63 @@ fn a_closed_stderr_is_not_a_crash() {
         .expect("run nslab");
     assert_eq!(o.status.code(), Some(1), "{o:?}");
 }
+
+/// Runs `nslab repl --isolated` with `input` piped in, as a script would
+/// drive it.
+fn repl_piped(input: &str) -> common::Out {
+    use std::io::Write as _;
+    let d = Dir::new();
+    let mut child = Command::new(bin())
+        .args(["repl", "--isolated"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start nslab repl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write input");
+    common::out(child.wait_with_output().expect("nslab repl ends"))
+}
+
+/// Item 4: the REPL echoes every value of the API's own types as `print`
+/// shows it: reach()'s value as its matrix (it was
+/// `nslab::api::reach::Reach`), a spawned process as `Process(#1)`.
+#[test]
+fn the_repl_echoes_values_as_print_shows_them() {
+    let o = repl_piped(
+        "let a = netns(\"a\"); let b = netns(\"b\");\n\
+         let l = veth(a, \"ea\", b, \"eb\");\n\
+         l[0].addr(\"10.9.0.1/24\"); l[1].addr(\"10.9.0.2/24\");\n\
+         let r = reach([a, b]);\n\
+         r\n\
+         print(\"--\");\n\
+         print(r);\n\
+         print(\"--\");\n\
+         let p = a.spawn(\"sleep 30\");\n\
+         p\n\
+         print(p);\n\
+         [p]\n",
+    );
+    o.assert_ok();
+    assert!(!o.all().contains("nslab::api"), "{}", o.all());
+    let parts: Vec<&str> = o.stdout.split("--\n").collect();
+    assert_eq!(parts.len(), 3, "{}", o.stdout);
+    let printed = parts[1];
+    assert!(printed.contains("a -> b"), "{}", o.stdout);
+    assert!(
+        parts[0].ends_with(printed),
+        "the echo of r is not what print(r) shows:\n{}",
+        o.stdout
+    );
+    assert!(
+        parts[2].contains("Process(#1)\nProcess(#1)\n[Process(#1)]\n"),
+        "{}",
+        o.stdout
+    );
+}

@@ -404,9 +404,16 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     r.docs
 }
 
-/// A value as the REPL prints it: handles by what they name, a ping result
-/// as its summary, strings quoted, collections element by element.
-pub fn show_value(v: &Dynamic) -> String {
+/// A value as the REPL prints it: a value of the API's own types as
+/// `print` shows it (`custom`: the engine's `to_string`, so the two never
+/// differ), a ping result as its summary, strings quoted, collections
+/// element by element.
+pub fn show_value(v: &Dynamic, custom: &dyn Fn(&Dynamic) -> Option<String>) -> String {
+    if v.is_variant()
+        && let Some(s) = custom(v)
+    {
+        return s;
+    }
     if let Some(n) = v.read_lock::<Netns>() {
         return n.to_string();
     }
@@ -422,11 +429,14 @@ pub fn show_value(v: &Dynamic) -> String {
     if let Some(p) = v.read_lock::<probe::Process>() {
         return p.to_string();
     }
+    if let Some(r) = v.read_lock::<reach::Reach>() {
+        return r.to_string();
+    }
     if let Some(e) = v.read_lock::<ApiError>() {
-        return format!("Error({:?})", e.message);
+        return e.message.clone();
     }
     if let Some(a) = v.read_lock::<rhai::Array>() {
-        let items: Vec<String> = a.iter().map(show_value).collect();
+        let items: Vec<String> = a.iter().map(|x| show_value(x, custom)).collect();
         return format!("[{}]", items.join(", "));
     }
     if let Some(m) = v.read_lock::<rhai::Map>() {
@@ -436,7 +446,7 @@ pub fn show_value(v: &Dynamic) -> String {
         let items: Vec<String> = m
             .iter()
             .filter(|(k, _)| k.as_str() != "output")
-            .map(|(k, v)| format!("{k}: {}", show_value(v)))
+            .map(|(k, v)| format!("{k}: {}", show_value(v, custom)))
             .collect();
         return format!("#{{{}}}", items.join(", "));
     }

@@ -323,6 +323,11 @@ fn process_field(
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.engine.register_type_with_name::<Process>("Process");
+    // print(p) and the REPL show "Process(#1)", not the Rust type's path.
+    r.engine
+        .register_fn("to_string", |p: &mut Process| p.to_string());
+    r.engine
+        .register_fn("to_debug", |p: &mut Process| p.to_string());
     let spawn_doc = Doc {
         area: "probes",
         name: "spawn",

@@ -183,6 +183,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.engine.register_type_with_name::<Reach>("Reach");
     r.engine
         .register_fn("to_string", |x: &mut Reach| x.to_string());
+    r.engine
+        .register_fn("to_debug", |x: &mut Reach| x.to_string());
     let doc = Doc {
         area: "probes",
         name: "reach",

@@ -173,6 +173,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     );
     r.engine
         .register_fn("to_string", |l: &mut Listen| l.to_string());
+    r.engine
+        .register_fn("to_debug", |l: &mut Listen| l.to_string());
     let connect_doc = Doc {
         area: "probes",
         name: "connect",
