@@ -87,3 +87,33 @@ fn the_repl_echoes_values_as_print_shows_them() {
         o.stdout
     );
 }
+
+/// Item 20: control bytes in a journal's file name are shown escaped by
+/// `nslab ls` and `nslab down --all` (as `nslab plan` writes them: `\n`,
+/// `\u{1b}`), so a planted file cannot rewrite the terminal; `ls --json`
+/// stays valid JSON and keeps the name.
+#[test]
+fn control_bytes_in_journal_names_are_escaped() {
+    let d = Dir::new();
+    let o = common::private_host(
+        &d,
+        "mkdir -p /run/nslab && chmod 755 /run/nslab\n\
+         printf x > \"/run/nslab/$(printf 'evil\\033[2J\\nname')\".json\n\
+         \"$NSLAB\" ls > ls.txt\n\
+         \"$NSLAB\" ls --json > ls.json\n\
+         \"$NSLAB\" down --all > down.txt 2>&1; echo \"down=$?\"\n",
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("down=1"), "{}", o.all());
+    let read = |f: &str| std::fs::read_to_string(d.path().join(f)).expect("output file");
+    for f in ["ls.txt", "down.txt"] {
+        let text = read(f);
+        assert!(!text.contains('\u{1b}'), "{f} holds a raw ESC:\n{text}");
+        assert!(!text.contains("evil\n"), "{f} holds a raw newline:\n{text}");
+        assert!(text.contains("evil\\u{1b}[2J\\nname"), "{f}:\n{text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&read("ls.json")).expect("ls --json is JSON");
+    assert_eq!(json[0]["lab"], "evil\u{1b}[2J\nname", "{json}");
+    assert_eq!(json[0]["state"], "refused", "{json}");
+}

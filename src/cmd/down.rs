@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use crate::lab::plan::comment_text as shown;
 use crate::lab::{self, LabError, journal};
 use crate::session::{self, CmdResult, EXIT_ERROR, Failure, print_lab_error, print_left_alone};
 
@@ -26,8 +27,16 @@ pub fn run(name: Option<String>, all: bool) -> CmdResult {
     };
     let mut code = 0;
     for rec in records {
+        // A refused journal's error names its file, whatever bytes it holds:
+        // shown escaped, as `nslab plan` does.
         let done = rec
-            .map_err(|(_, e)| Some(e))
+            .map_err(|(_, e)| {
+                Some(LabError {
+                    message: shown(&e.message),
+                    help: e.help.as_deref().map(shown),
+                    ..e
+                })
+            })
             .and_then(|rec| down_one(&rec, name.is_some()));
         if let Err(e) = done {
             if let Some(e) = e {
@@ -72,11 +81,12 @@ fn down_one(rec: &journal::Record, named: bool) -> Result<(), Option<LabError>> 
     let report = lab::down(&rec)?;
     print_left_alone(&report.left_alone);
     if report.errors.is_empty() {
-        println!("lab '{n}' is down");
+        println!("lab '{}' is down", shown(&n));
         return Ok(());
     }
     crate::session::say!(
-        "nslab: lab '{n}': {} step(s) could not be undone:",
+        "nslab: lab '{}': {} step(s) could not be undone:",
+        shown(&n),
         report.errors.len()
     );
     for e in report.errors {

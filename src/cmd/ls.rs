@@ -3,8 +3,13 @@
 use std::process::ExitCode;
 
 use crate::lab::journal;
+use crate::lab::plan::comment_text as shown;
 use crate::session::CmdResult;
 
+/// A journal's file name or lab name can hold control bytes (a journal
+/// planted in /run/nslab, say): the text table shows them escaped, as
+/// `nslab plan` does, so they cannot rewrite the terminal. `--json` keeps
+/// them, escaped by JSON itself.
 pub fn run(json: bool) -> CmdResult {
     if json {
         return super::view::ls_json();
@@ -19,19 +24,22 @@ pub fn run(json: bool) -> CmdResult {
         match r {
             Ok(r) => println!(
                 "{:<20} {:<40} {:>5}  {}",
-                r.header.lab,
+                shown(&r.header.lab),
                 r.status(),
                 r.steps.len(),
-                r.header.script
+                shown(&r.header.script)
             ),
             Err((path, e)) => println!(
                 "{:<20} {:<40} {:>5}  {}",
-                path.file_stem()
-                    .map(|s| s.to_string_lossy())
-                    .unwrap_or_default(),
+                shown(
+                    &path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy())
+                        .unwrap_or_default()
+                ),
                 "refused: not a journal nslab trusts",
                 "-",
-                e.message
+                shown(&e.message)
             ),
         }
     }
