@@ -106,9 +106,13 @@ pub enum Cmd {
         /// Also write the results as JUnit XML (for CI systems) to FILE
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
-        /// Print one JSON object per check instead of text
+        /// Print one JSON object per check instead of text (the scripts'
+        /// output goes in its "output" field)
         #[arg(long)]
         json: bool,
+        /// Show what every check's script printed, not only a failed one's
+        #[arg(short, long)]
+        verbose: bool,
         /// Build the labs in private namespaces (the default when not root)
         #[arg(long)]
         isolated: bool,

@@ -123,6 +123,7 @@ fn run_cli() -> ExitCode {
             filter,
             junit,
             json,
+            verbose,
             isolated,
             limits,
         } => cmd::test::run(cmd::test::Args {
@@ -131,6 +132,7 @@ fn run_cli() -> ExitCode {
             filter,
             junit,
             json,
+            verbose,
             isolated,
             limits: limits.limits(),
         }),

@@ -117,3 +117,73 @@ fn control_bytes_in_journal_names_are_escaped() {
     assert_eq!(json[0]["lab"], "evil\u{1b}[2J\nname", "{json}");
     assert_eq!(json[0]["state"], "refused", "{json}");
 }
+
+const CHATTY: &str = "print(\"building the lab\");\n\
+    let a = netns(\"a\");\n\
+    test(\"quiet pass\", || { print(\"said by the pass\"); });\n\
+    test(\"loud fail\", || { print(\"said by the fail\"); debug(\"debugged\"); throw \"no answer\"; });\n";
+
+/// Item 3: with --json, standard output is JSON lines only; what the script
+/// printed is in each check's "output" (it came before or within it).
+#[test]
+fn test_json_keeps_stdout_json() {
+    let d = Dir::new();
+    d.write("chatty.rhai", CHATTY);
+    let o = common::nslab(&["test", "--isolated", "--json", "chatty.rhai"], d.path());
+    assert_eq!(o.code, 1, "{}", o.all());
+    let lines: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stdout line {l:?} is not JSON ({e}):\n{}", o.stdout))
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", o.stdout);
+    assert_eq!(lines[0]["test"], "quiet pass");
+    assert_eq!(lines[0]["output"], "building the lab\nsaid by the pass\n");
+    assert_eq!(lines[1]["ok"], false);
+    assert_eq!(lines[1]["output"], "said by the fail\n\"debugged\"\n");
+}
+
+/// Item 3: without flags, only a failed check's output is shown (under its
+/// line); -v shows every check's; --junit puts it in each case's system-out
+/// and keeps it off stdout.
+#[test]
+fn test_shows_output_of_failed_checks_unless_verbose() {
+    let d = Dir::new();
+    d.write("chatty.rhai", CHATTY);
+    let o = common::nslab(&["test", "--isolated", "chatty.rhai"], d.path());
+    assert_eq!(o.code, 1, "{}", o.all());
+    // (stderr's report quotes the script's source, print lines included)
+    assert!(!o.stdout.contains("said by the pass"), "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "FAILED  chatty.rhai: loud fail (chatty.rhai:4): no answer\n    said by the fail\n"
+        ),
+        "{}",
+        o.stdout
+    );
+
+    let o = common::nslab(&["test", "--isolated", "-v", "chatty.rhai"], d.path());
+    assert!(
+        o.stdout.contains(
+            "ok      chatty.rhai: quiet pass\n    building the lab\n    said by the pass\n"
+        ),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("    said by the fail\n"), "{}", o.stdout);
+
+    let o = common::nslab(
+        &["test", "--isolated", "--junit", "out.xml", "chatty.rhai"],
+        d.path(),
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(!o.stdout.contains("said by the pass"), "{}", o.stdout);
+    let xml = std::fs::read_to_string(d.path().join("out.xml")).expect("junit file");
+    assert!(
+        xml.contains("<system-out>building the lab\nsaid by the pass\n</system-out>"),
+        "{xml}"
+    );
+}

@@ -4,6 +4,7 @@
 //! itself: its script must run to the end.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use crate::cancel::Cancel;
 use crate::engine;
 use crate::lab::LabError;
-use crate::session::{self, Check, CmdResult, Failure, Mode, Script, Session};
+use crate::session::{self, Aside, Check, CmdResult, Failure, Mode, Script, Session};
 
 pub struct Args {
     pub files: Vec<PathBuf>,
@@ -20,6 +21,8 @@ pub struct Args {
     pub filter: Option<String>,
     pub junit: Option<PathBuf>,
     pub json: bool,
+    /// Show every check's output, not only a failed one's.
+    pub verbose: bool,
     pub isolated: bool,
     pub limits: engine::Limits,
 }
@@ -62,6 +65,17 @@ pub fn run(a: Args) -> CmdResult {
     })?;
     let cancel = session::install_cancel()?;
     let isolated = session::isolate(a.isolated, false)?;
+    // With --json, standard output holds JSON lines only: whatever else
+    // writes to it (a program the script runs) goes to stderr.
+    let aside = if a.json { Aside::to_stderr() } else { None };
+    let emit = |text: &str| {
+        let text = format!("{text}\n");
+        // A closed stdout must not cut the teardowns short.
+        let _ = match &aside {
+            Some(aside) => aside.write_all(text.as_bytes()),
+            None => std::io::stdout().write_all(text.as_bytes()),
+        };
+    };
     let mut suites = Vec::new();
     // Whether the signal (if one came) was reported by the file it stopped.
     let mut told = false;
@@ -71,19 +85,22 @@ pub fn run(a: Args) -> CmdResult {
         }
         let (suite, signal) = run_file(file, &a, isolated, &cancel);
         told = signal.is_some();
-        if !a.json {
-            for c in &suite.checks {
-                match &c.failure {
-                    None => println!("ok      {}: {}", suite.file, c.name),
-                    Some((m, _)) => println!(
-                        "FAILED  {}: {} ({}:{}): {m}",
-                        suite.file, c.name, suite.file, c.line
-                    ),
-                }
+        for c in &suite.checks {
+            if a.json {
+                emit(&json_line(&suite.file, c));
+                continue;
             }
-        } else {
-            for c in &suite.checks {
-                println!("{}", json_line(&suite.file, c));
+            match &c.failure {
+                None => emit(&format!("ok      {}: {}", suite.file, c.name)),
+                Some((m, _)) => emit(&format!(
+                    "FAILED  {}: {} ({}:{}): {m}",
+                    suite.file, c.name, suite.file, c.line
+                )),
+            }
+            if a.verbose || c.failure.is_some() {
+                for line in c.output.lines() {
+                    emit(&format!("    {line}"));
+                }
             }
         }
         suites.push(suite);
@@ -95,7 +112,7 @@ pub fn run(a: Args) -> CmdResult {
         .filter(|c| c.failure.is_some())
         .count();
     if !a.json {
-        println!("{} passed, {failed} failed", total - failed);
+        emit(&format!("{} passed, {failed} failed", total - failed));
     }
     if let Some(path) = &a.junit {
         let xml = junit(&suites).map_err(|e| {
@@ -138,6 +155,7 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &Cancel) -> (Suite, O
         line: 1,
         secs: started.elapsed().as_secs_f64(),
         failure: Some((message, help)),
+        output: String::new(),
     };
     let script = match Script::load(file) {
         Ok(s) => s,
@@ -185,7 +203,12 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &Cancel) -> (Suite, O
             line: 1,
             secs: started.elapsed().as_secs_f64(),
             failure: None,
+            output: String::new(),
         });
+    }
+    let outputs = s.output_of(suite.checks.len());
+    for (c, o) in suite.checks.iter_mut().zip(outputs) {
+        c.output = o;
     }
     if s.finish(0) != 0 {
         suite.checks.push(whole(
@@ -210,6 +233,7 @@ fn json_line(file: &str, c: &Check) -> String {
         "secs": c.secs,
         "reason": reason,
         "help": help,
+        "output": c.output,
     })
     .to_string()
 }
@@ -240,6 +264,9 @@ fn junit(suites: &[Suite]) -> Result<String, quick_junit::SerializeError> {
             let mut case = TestCase::new(&c.name, status);
             case.set_classname(&s.file)
                 .set_time(Duration::from_secs_f64(c.secs));
+            if !c.output.is_empty() {
+                case.set_system_out(c.output.as_str());
+            }
             case.extra.insert("file".into(), s.file.as_str().into());
             case.extra.insert("line".into(), c.line.to_string().into());
             suite.add_test_case(case);
@@ -264,12 +291,14 @@ mod tests {
                     line: 3,
                     secs: 0.1,
                     failure: None,
+                    output: "up\n".into(),
                 },
                 Check {
                     name: "quote \"x\"".into(),
                     line: 4,
                     secs: 0.2,
                     failure: Some(("no \u{1} answer".into(), Some("fix 'it'".into()))),
+                    output: String::new(),
                 },
             ],
         }];

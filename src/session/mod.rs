@@ -52,6 +52,9 @@ pub struct Check {
     pub secs: f64,
     /// (message, help) when it failed.
     pub failure: Option<(String, Option<String>)>,
+    /// What the script printed (`print`, `debug`) since the check before
+    /// it ended, up to this one's end (`nslab test` only).
+    pub output: String,
 }
 
 /// The error that stopped a script.
@@ -163,6 +166,9 @@ pub struct Session {
     isolated: bool,
     /// The progress line, from the lab's start to the script's end.
     progress: Rc<RefCell<Option<progress::Progress>>>,
+    /// `nslab test`: each line the script printed, with the number of
+    /// checks done when it was printed.
+    printed: Rc<RefCell<Vec<(usize, String)>>>,
 }
 
 impl Session {
@@ -179,7 +185,11 @@ impl Session {
         if mode == Mode::Test {
             ctx.tests.borrow_mut().quiet = true;
         }
-        let built = engine::build(&ctx, Some(cancel.clone()), &script.dir, limits);
+        let mut built = engine::build(&ctx, Some(cancel.clone()), &script.dir, limits);
+        let printed: Rc<RefCell<Vec<(usize, String)>>> = Rc::default();
+        if mode == Mode::Test {
+            capture_output(&mut built.engine, &ctx, &printed);
+        }
         Session {
             sources: script.sources(),
             lab_name: script.lab_name.clone(),
@@ -192,7 +202,21 @@ impl Session {
             ast: None,
             isolated: false,
             progress: Rc::default(),
+            printed,
         }
+    }
+
+    /// What the script printed, one text per check of `n` (see
+    /// `Check::output`); what came after the last check goes with it.
+    pub fn output_of(&self, n: usize) -> Vec<String> {
+        let mut out = vec![String::new(); n];
+        for (i, line) in self.printed.borrow().iter() {
+            if let Some(o) = out.get_mut((*i).min(n.saturating_sub(1))) {
+                o.push_str(line);
+                o.push('\n');
+            }
+        }
+        out
     }
 
     /// Parses the script; the error is the caller's to report.
@@ -343,6 +367,7 @@ impl Session {
                 line: t.pos.line().unwrap_or(0),
                 secs: t.secs,
                 failure,
+                output: String::new(),
             });
         }
         // `nslab test` prints its own summary, on stdout.
@@ -369,6 +394,21 @@ impl Session {
     pub fn finish(self, code: u8) -> u8 {
         tear_down(&self.ctx, code, self.isolated, &self.lab_name)
     }
+}
+
+/// `nslab test` keeps standard output for its results: the script's
+/// `print` and `debug` lines are kept for the check they came before
+/// (`Session::output_of`), shown with it, or in its JSON and JUnit record.
+fn capture_output(engine: &mut Engine, ctx: &Rc<Ctx>, printed: &Rc<RefCell<Vec<(usize, String)>>>) {
+    let keep = |ctx: Rc<Ctx>, printed: Rc<RefCell<Vec<(usize, String)>>>| {
+        move |s: &str| {
+            let done = ctx.tests.try_borrow().map_or(0, |t| t.done.len());
+            printed.borrow_mut().push((done, s.to_string()));
+        }
+    };
+    engine.on_print(keep(ctx.clone(), printed.clone()));
+    let debug = keep(ctx.clone(), printed.clone());
+    engine.on_debug(move |s, _, _| debug(s));
 }
 
 fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
