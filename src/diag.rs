@@ -383,7 +383,9 @@ pub fn problem(sources: &mut Sources, name: &str, pos: Position, p: &Problem) ->
                 sources,
                 None,
                 pos,
-                format!("{what} '{name}' is given {given} argument{s}{besides} here, and takes {takes}"),
+                format!(
+                    "{what} '{name}' is given {given} argument{s}{besides} here, and takes {takes}"
+                ),
                 "wrong number of arguments",
                 Some(format!("`nslab docs` shows how {name} is called")),
             )
@@ -496,7 +498,11 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
     let (message, label, mut help) = describe(cur, docs);
     if let (EvalAltResult::ErrorVariableNotFound(v, _), Some(f), false) = (cur, &in_fn, in_recipe) {
         let (_, text) = sources.get(src.as_deref());
-        help = Some(undefined_variable_help(v, Some(f), script_defines(&text, v)));
+        help = Some(undefined_variable_help(
+            v,
+            Some(f),
+            script_defines(&text, v),
+        ));
     }
     // A queued firewall rule nft refused when a later call applied it: the
     // report points at the rule's own call, and says where it was found.
