@@ -270,3 +270,15 @@ pub fn undefined_variables(ast: &AST, text: &str) -> Vec<Unknown> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_counted_past_generic_types() {
+        assert_eq!(count_params(") -> Map"), 0);
+        assert_eq!(count_params("ns: Netns, target: &str) -> Map"), 2);
+        assert_eq!(count_params("m: HashMap<K, V>, x: i64)"), 2);
+    }
+}

@@ -697,6 +697,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_unclosed_string_is_found_past_closed_ones_and_comments() {
+        fn at(t: &str) -> Option<&str> {
+            unclosed_quote(t).map(|o| &t[o..])
+        }
+        assert_eq!(at("let a = \"x\";\nlet b = \"y"), Some("\"y"));
+        assert_eq!(at("// \"no\nlet b = `two\nlines"), Some("`two\nlines"));
+        assert_eq!(at("let s = \"a \\\" b\";\nprint(\"c);\n"), Some("\"c);\n"));
+        assert_eq!(
+            at("let r = #\"raw \" still\"#; let x = #\"open"),
+            Some("#\"open")
+        );
+        assert_eq!(at("let c = 'a'; /* \" */ let s = `ok`;"), None);
+    }
+
+    #[test]
+    fn a_script_variable_is_told_from_a_longer_name() {
+        assert!(script_defines("let sw = 1;", "sw"));
+        assert!(script_defines("x;\nconst sw = 1;", "sw"));
+        assert!(!script_defines("let swx = 1; let asw = 2;", "sw"));
+    }
+
+    #[test]
     fn spans_cover_the_call() {
         let text = "let a = 1;\nns.route(\"default\", f(x));\n";
         let at = offset(text, Position::new(2, 4)).unwrap();
