@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
-use rhai::{EvalAltResult, ParseError, Position};
+use rhai::{EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 use crate::doc::{ApiError, At, Doc};
 use crate::text::nearest;
@@ -187,6 +187,12 @@ fn report(
 /// A parse error (from `run` or `check`).
 pub fn parse_error(sources: &mut Sources, e: &ParseError) -> ScriptError {
     let msg = e.err_type().to_string();
+    if matches!(
+        e.err_type(),
+        ParseErrorType::BadInput(LexError::UnterminatedString)
+    ) {
+        return open_string(sources, e.position(), msg);
+    }
     let help = parse_help(&msg);
     let mut r = report(sources, None, e.position(), msg, "here", Some(help));
     // For syntax errors the exact token matters more than the call around it.
@@ -194,6 +200,103 @@ pub fn parse_error(sources: &mut Sources, e: &ParseError) -> ScriptError {
         r.span = Some(SourceSpan::new(s.offset().into(), 1));
     }
     r
+}
+
+/// A string that runs to the end of the file: the report points at its
+/// opening quote (line and column in the help too, as the end of the file,
+/// where rhai noticed, says nothing).
+fn open_string(sources: &mut Sources, pos: Position, msg: String) -> ScriptError {
+    let (name, text) = sources.get(None);
+    let at_quote = offset(&text, pos).filter(|&o| is_quote_at(&text, o));
+    let Some(o) = at_quote.or_else(|| unclosed_quote(&text)) else {
+        let help = parse_help(&msg);
+        return report(sources, None, pos, msg, "here", Some(help));
+    };
+    let line = text[..o].matches('\n').count() + 1;
+    let col = text[..o].rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let quote = text[o..].chars().next().unwrap_or('"');
+    let close = match quote {
+        '#' => "\"#".to_string(),
+        q => q.to_string(),
+    };
+    ScriptError {
+        message: format!("{msg}: the string opened at line {line}, column {col} is never closed"),
+        src: NamedSource::new(name, text),
+        span: Some(SourceSpan::new(o.into(), 1)),
+        label: "this string is not closed".into(),
+        help: Some(format!(
+            "close it with {close} on the line it starts (line {line}); a string in double quotes ends on its own line, a `backtick` string may span lines"
+        )),
+    }
+}
+
+fn is_quote_at(text: &str, o: usize) -> bool {
+    matches!(text[o..].chars().next(), Some('"' | '`' | '\'' | '#'))
+}
+
+/// Byte offset of the opening quote of a string that is never closed: a
+/// "…" or '…' that meets the end of its line (or of the file), a `…` or a
+/// raw #"…"# that meets the end of the file. Comments are skipped.
+fn unclosed_quote(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                let start = i;
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => return Some(start),
+                        Some(b'\\') if b.get(i + 1) == Some(&b'\n') => i += 2,
+                        Some(b'\\') => i += 2,
+                        Some(b'\n') => return Some(start),
+                        Some(c) if *c == q => break,
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'`' => {
+                let start = i;
+                i += 1;
+                while b.get(i).is_some_and(|c| *c != b'`') {
+                    i += 1;
+                }
+                if i >= b.len() {
+                    return Some(start);
+                }
+            }
+            b'#' if matches!(b.get(i + 1), Some(b'"' | b'#')) => {
+                let start = i;
+                let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
+                i += hashes;
+                if b.get(i) != Some(&b'"') {
+                    continue;
+                }
+                let end = format!("\"{}", "#".repeat(hashes));
+                match text[i + 1..].find(&end) {
+                    Some(e) => i += 1 + e + end.len() - 1,
+                    None => return Some(start),
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn parse_help(msg: &str) -> String {
@@ -206,6 +309,128 @@ fn parse_help(msg: &str) -> String {
     } else {
         "fix the syntax here; nslab check FILE finds these without running anything".into()
     }
+}
+
+/// The help for a variable nobody defined where it is read. Inside a `fn`
+/// the usual cause is a variable of the script: rhai functions see only
+/// their parameters, never the variables around them.
+pub fn undefined_variable_help(name: &str, in_fn: Option<&str>, script_defines: bool) -> String {
+    match in_fn {
+        Some(f) if script_defines => format!(
+            "`{name}` is the script's variable, and a rhai `fn` does not see the script's variables: pass it in as an argument (`fn {f}({name}, …)`, called as `{f}({name}, …)`), or make `{f}` a closure (`let {f} = |…| … {name} …;`), which captures it"
+        ),
+        Some(f) => format!(
+            "a rhai `fn` sees only its parameters and its own `let`s: pass `{name}` to `{f}` as an argument, or define it inside with `let {name} = …;`"
+        ),
+        None => format!("define it first with `let {name} = …;`"),
+    }
+}
+
+/// The script defines `name` with a `let` or `const` somewhere (a guess
+/// from the text, for help only).
+fn script_defines(text: &str, name: &str) -> bool {
+    ["let ", "const "].iter().any(|kw| {
+        text.match_indices(&format!("{kw}{name}")).any(|(i, m)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + m.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
+}
+
+/// What `nslab check` finds, besides syntax errors.
+pub enum Problem {
+    /// A call to a function that exists nowhere.
+    UnknownFunction { nearest: Option<String> },
+    /// A call with a number of arguments no form of the function takes.
+    /// (A method's counts leave out the value before the dot.)
+    WrongCount {
+        given: usize,
+        takes: Vec<usize>,
+        method: bool,
+    },
+    /// A variable read where nothing defines it.
+    UndefinedVariable {
+        in_fn: Option<String>,
+        script_defines: bool,
+    },
+}
+
+/// A report for one `nslab check` problem at `pos` in the main script.
+pub fn problem(sources: &mut Sources, name: &str, pos: Position, p: &Problem) -> ScriptError {
+    match p {
+        Problem::UnknownFunction { nearest } => {
+            unknown_function(sources, name, pos, nearest.as_deref())
+        }
+        Problem::WrongCount {
+            given,
+            takes,
+            method,
+        } => {
+            let takes: Vec<String> = takes.iter().map(usize::to_string).collect();
+            let takes = match takes.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => takes.join(""),
+            };
+            let s = if *given == 1 { "" } else { "s" };
+            let (what, besides) = if *method {
+                ("method", " (besides the value before the dot)")
+            } else {
+                ("function", "")
+            };
+            report(
+                sources,
+                None,
+                pos,
+                format!(
+                    "{what} '{name}' is given {given} argument{s}{besides} here, and takes {takes}"
+                ),
+                "wrong number of arguments",
+                Some(format!("`nslab docs` shows how {name} is called")),
+            )
+        }
+        Problem::UndefinedVariable {
+            in_fn,
+            script_defines,
+        } => report(
+            sources,
+            None,
+            pos,
+            format!("variable '{name}' is not defined here"),
+            "unknown variable",
+            Some(undefined_variable_help(
+                name,
+                in_fn.as_deref(),
+                *script_defines,
+            )),
+        ),
+    }
+}
+
+/// The summary line of `nslab check`: "2 unknown function(s), 1 undefined variable(s)".
+pub fn problems_line(problems: &[&Problem]) -> String {
+    let count = |f: fn(&Problem) -> bool| problems.iter().filter(|p| f(p)).count();
+    let parts = [
+        (
+            count(|p| matches!(p, Problem::UnknownFunction { .. })),
+            "unknown function(s)",
+        ),
+        (
+            count(|p| matches!(p, Problem::WrongCount { .. })),
+            "wrong argument count(s)",
+        ),
+        (
+            count(|p| matches!(p, Problem::UndefinedVariable { .. })),
+            "undefined variable(s)",
+        ),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `nslab check`: a call to a function that exists nowhere.
@@ -237,9 +462,12 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
     // An error inside a bundled recipe is the caller's to fix (options, a
     // subnet too small): it is shown at the call into the recipe.
     let mut at_call: Option<(Option<String>, Position)> = None;
+    // The script's own `fn` the error happened in, if it was the last frame.
+    let mut in_fn: Option<String> = None;
     loop {
         match cur {
             EvalAltResult::ErrorInFunctionCall(name, s, inner, pos) => {
+                in_fn = (!name.starts_with("anon$")).then(|| name.to_string());
                 if at_call.is_none() && crate::stdlib::source(s).is_some() {
                     at_call = Some((src.clone(), *pos));
                     trail.push(format!("in recipe '{name}' of {s}"));
@@ -253,6 +481,7 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
                 cur = inner;
             }
             EvalAltResult::ErrorInModule(path, inner, _) => {
+                in_fn = None;
                 src = Some(path.clone());
                 trail.push(format!("in module '{path}'"));
                 cur = inner;
@@ -261,11 +490,20 @@ pub fn eval_error(sources: &mut Sources, docs: &[Doc], e: &EvalAltResult) -> Scr
         }
     }
     let mut pos = cur.position();
+    let in_recipe = at_call.is_some();
     if let Some((s, p)) = at_call {
         src = s;
         pos = p;
     }
-    let (message, label, help) = describe(cur, docs);
+    let (message, label, mut help) = describe(cur, docs);
+    if let (EvalAltResult::ErrorVariableNotFound(v, _), Some(f), false) = (cur, &in_fn, in_recipe) {
+        let (_, text) = sources.get(src.as_deref());
+        help = Some(undefined_variable_help(
+            v,
+            Some(f),
+            script_defines(&text, v),
+        ));
+    }
     // A queued firewall rule nft refused when a later call applied it: the
     // report points at the rule's own call, and says where it was found.
     if let Some(at) = queued_at(cur) {
@@ -367,7 +605,21 @@ fn describe(e: &EvalAltResult, docs: &[Doc]) -> (String, &'static str, Option<St
                     Some(help),
                 )
             } else {
-                let help = match nearest(name, docs.iter().map(|d| d.name)) {
+                // `a.pi(…)`: the methods of a's type first (ping before pid).
+                let receiver = args_of(sig)
+                    .trim_start_matches('(')
+                    .split([',', ')'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let own = nearest(
+                    name,
+                    docs.iter()
+                        .filter(|d| d.receiver() == Some(receiver.as_str()))
+                        .map(|d| d.name),
+                );
+                let help = match own.or_else(|| nearest(name, docs.iter().map(|d| d.name))) {
                     Some(n) => format!("did you mean `{n}`? `nslab docs` lists every function"),
                     None => "check the name; `nslab docs` lists every function".into(),
                 };
@@ -443,6 +695,28 @@ fn args_of(sig: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unclosed_string_is_found_past_closed_ones_and_comments() {
+        fn at(t: &str) -> Option<&str> {
+            unclosed_quote(t).map(|o| &t[o..])
+        }
+        assert_eq!(at("let a = \"x\";\nlet b = \"y"), Some("\"y"));
+        assert_eq!(at("// \"no\nlet b = `two\nlines"), Some("`two\nlines"));
+        assert_eq!(at("let s = \"a \\\" b\";\nprint(\"c);\n"), Some("\"c);\n"));
+        assert_eq!(
+            at("let r = #\"raw \" still\"#; let x = #\"open"),
+            Some("#\"open")
+        );
+        assert_eq!(at("let c = 'a'; /* \" */ let s = `ok`;"), None);
+    }
+
+    #[test]
+    fn a_script_variable_is_told_from_a_longer_name() {
+        assert!(script_defines("let sw = 1;", "sw"));
+        assert!(script_defines("x;\nconst sw = 1;", "sw"));
+        assert!(!script_defines("let swx = 1; let asw = 2;", "sw"));
+    }
 
     #[test]
     fn spans_cover_the_call() {

@@ -38,3 +38,41 @@ pub struct Doc {
     pub doc: &'static str,
     pub example: &'static str,
 }
+
+impl Doc {
+    /// The type a method is called on, read from its signature's receiver
+    /// (`ns.ping(…)`: Netns), as rhai names it in "function not found".
+    pub fn receiver(&self) -> Option<&'static str> {
+        let (recv, _) = self.sig.split_once('.')?;
+        Some(match recv {
+            "ns" => "Netns",
+            "link" | "br" => "Link",
+            "cap" => "Capture",
+            "listener" => "Listener",
+            "p" => "Process",
+            "r" => "Reach",
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_method_s_receiver_is_its_type() {
+        let d = |sig: &'static str| Doc {
+            area: "",
+            name: "",
+            sig,
+            doc: "",
+            example: "",
+        };
+        assert_eq!(d("ns.ping(target)").receiver(), Some("Netns"));
+        assert_eq!(d("br.attach(link)").receiver(), Some("Link"));
+        assert_eq!(d("netns(name)").receiver(), None);
+        // A dot inside the arguments is not a receiver.
+        assert_eq!(d("veth(a, \"x.y\")").receiver(), None);
+    }
+}

@@ -2,12 +2,14 @@
 //! jitter_ms, loss_pct}) and link.unshape(); the typed option readers the
 //! bridge options share.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Map};
+use rhai::{Dynamic, Map, NativeCallContext};
 
-use super::{Ctx, Doc, Link, Registrar, Res, bad, err};
+use super::{Ctx, Doc, Link, Registrar, Res, bad, err, site};
 use crate::lab::Shape;
 
 const SHAPE_KEYS: &str = "rate, burst, latency_ms, delay_ms, jitter_ms and loss_pct";
@@ -117,19 +119,75 @@ pub fn parse_size(s: &str) -> Option<u64> {
     (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
-fn rate_opt(v: &Dynamic) -> Res<u64> {
-    let help = "give bits per second as a number (8000000) or as tc writes it: \"10mbit\", \"1gbit\", \"500kbit\" (\"mbps\" is megabytes)";
-    if let Ok(n) = v.as_int() {
-        return u64::try_from(n)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| bad(format!("rate {n} is out of range"), help));
+const RATE_HELP: &str = "write it as tc does, in bits per second with a unit: \"10mbit\", \"1gbit\", \"500kbit\" (\"10mbps\" is megabytes/s: 80 Mbit/s)";
+
+/// The `…bps` units are tc's bytes per second, eight times what a reader
+/// of "Mbps" expects; `Some` is the line that says so for a rate that uses one.
+fn bytes_unit_note(s: &str) -> Option<String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let prefix = unit.to_ascii_lowercase().strip_suffix("bps")?.to_string();
+    let (bytes, bits_name) = match prefix.as_str() {
+        "" => ("bytes/s", "bits"),
+        "k" => ("kilobytes/s", "kilobits"),
+        "m" => ("megabytes/s", "megabits"),
+        "g" => ("gigabytes/s", "gigabits"),
+        "t" => ("terabytes/s", "terabits"),
+        "ki" => ("KiB/s", "kibibits"),
+        "mi" => ("MiB/s", "mebibits"),
+        "gi" => ("GiB/s", "gibibits"),
+        "ti" => ("TiB/s", "tebibits"),
+        _ => return None,
+    };
+    let bits = parse_rate(t)?;
+    Some(format!(
+        "rate \"{t}\" is {num} {bytes} = {} as tc reads it; for {bits_name} write \"{num}{prefix}bit\"",
+        bits_per_sec(bits),
+    ))
+}
+
+/// 80000000 -> "80 Mbit/s", 8388608 -> "8.39 Mbit/s".
+fn bits_per_sec(bits: u64) -> String {
+    let (scale, unit) = match bits {
+        b if b >= 1_000_000_000_000 => (1e12, "Tbit/s"),
+        b if b >= 1_000_000_000 => (1e9, "Gbit/s"),
+        b if b >= 1_000_000 => (1e6, "Mbit/s"),
+        b if b >= 1_000 => (1e3, "kbit/s"),
+        _ => (1.0, "bit/s"),
+    };
+    let n = format!("{:.2}", bits as f64 / scale);
+    let n = n.trim_end_matches('0').trim_end_matches('.');
+    format!("{n} {unit}")
+}
+
+/// The rate in bits per second, and the warning a `…bps` rate earns.
+/// A number without a unit is refused: tc reads `10` as 10 bit/s, which
+/// is never what a lab means.
+fn rate_opt(v: &Dynamic) -> Res<(u64, Option<String>)> {
+    if v.is_int() || v.is_float() {
+        return Err(bad(
+            format!("rate {v} has no unit (tc would read it as {v} bit/s)"),
+            format!("{RATE_HELP}; e.g. rate: \"{v}mbit\""),
+        ));
     }
-    let s = v
-        .clone()
-        .into_string()
-        .map_err(|t| bad(format!("rate must be a string or a number, not {t}"), help))?;
-    parse_rate(&s).ok_or_else(|| bad(format!("rate '{s}' is not a rate"), help))
+    let s = v.clone().into_string().map_err(|t| {
+        bad(
+            format!("rate must be a string or a number, not {t}"),
+            RATE_HELP,
+        )
+    })?;
+    let bits = parse_rate(&s).ok_or_else(|| bad(format!("rate '{s}' is not a rate"), RATE_HELP))?;
+    if s.trim().ends_with(|c: char| c.is_ascii_digit() || c == '.') {
+        let n = s.trim();
+        return Err(bad(
+            format!("rate '{n}' has no unit (tc would read it as {n} bit/s)"),
+            format!("{RATE_HELP}; e.g. rate: \"{n}mbit\""),
+        ));
+    }
+    Ok((bits, bytes_unit_note(&s)))
 }
 
 fn burst_opt(v: &Dynamic) -> Res<u32> {
@@ -152,11 +210,19 @@ fn ms_opt(v: &Dynamic, key: &str, lo: f64) -> Res<Duration> {
     Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
-fn shape_opts(m: &Map) -> Res<Shape> {
+/// The shape, and the warnings its options earn (see `bytes_unit_note`).
+fn shape_opts(m: &Map) -> Res<(Shape, Vec<String>)> {
     let mut s = Shape::default();
+    let mut notes = Vec::new();
     for (k, v) in m {
         match k.as_str() {
-            "rate" => s.rate = Some(rate_opt(v)?),
+            "rate" => {
+                let (bits, note) = rate_opt(v)?;
+                s.rate = Some(bits);
+                if let Some(n) = note {
+                    notes.push(n);
+                }
+            }
             "burst" => s.burst = Some(burst_opt(v)?),
             "latency_ms" => s.latency = Some(ms_opt(v, k, 1.0)?),
             "delay_ms" => s.delay = Some(ms_opt(v, k, 0.0)?),
@@ -188,21 +254,35 @@ fn shape_opts(m: &Map) -> Res<Shape> {
             "add one, e.g. #{delay_ms: 100, jitter_ms: 10}",
         ));
     }
-    Ok(s)
+    Ok((s, notes))
 }
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let c = ctx.clone();
+    let warned: RefCell<HashSet<String>> = RefCell::default();
     r.func(
         Doc {
             area: "links",
             name: "shape",
             sig: "link.shape(#{rate, burst, latency_ms, delay_ms, jitter_ms, loss_pct})",
-            doc: "Shape what the link sends: rate through a token bucket (`tc qdisc add dev DEV root tbf rate 10mbit burst 32kb latency 50ms`; burst defaults to 10 ms of rate, at least 32 KiB), delay, jitter and loss through netem; undone at teardown.",
+            doc: "Shape what the link sends: rate through a token bucket (`tc qdisc add dev DEV root tbf rate 10mbit burst 32kb latency 50ms`; burst defaults to 10 ms of rate, at least 32 KiB; a rate needs its unit: \"10mbit\" is megabits/s, and \"10mbps\" is tc's megabytes/s, 80 Mbit/s), delay, jitter and loss through netem; undone at teardown.",
             example: "ends[0].shape(#{rate: \"8mbit\"});  ends[1].shape(#{delay_ms: 50, jitter_ms: 5, loss_pct: 1});",
         },
-        move |l: &mut Link, m: Map| -> Res<Link> {
-            let s = shape_opts(&m)?;
+        move |cx: NativeCallContext, l: &mut Link, m: Map| -> Res<Link> {
+            let (s, notes) = shape_opts(&m)?;
+            for note in notes {
+                // Once per rate and place: a loop shaping many links warns once.
+                let at = site(&cx);
+                let key = format!("{:?}:{}:{}", at.source, at.line, note);
+                if warned.borrow_mut().insert(key) {
+                    let place = match (&at.source, at.line) {
+                        (Some(src), l) if l > 0 => format!("{src}:{l}: "),
+                        (None, l) if l > 0 => format!("line {l}: "),
+                        _ => String::new(),
+                    };
+                    eprintln!("nslab: warning: {place}{note}");
+                }
+            }
             c.lab()?.shape(l.ns.id, &l.name, &s).map_err(err)?;
             Ok(l.clone())
         },
@@ -260,6 +340,39 @@ mod tests {
         assert_eq!(parse_size("1500b"), Some(1500));
         assert_eq!(parse_size("lots"), None);
         assert_eq!(parse_size("0"), None);
+    }
+
+    #[test]
+    fn a_rate_without_a_unit_is_refused_and_bytes_units_are_named() {
+        for v in [
+            Dynamic::from(10_i64),
+            Dynamic::from(2.5_f64),
+            Dynamic::from("64000"),
+        ] {
+            let e = rate_opt(&v).unwrap_err();
+            let msg = super::super::message_of(&e);
+            assert!(msg.contains("has no unit"), "{msg}");
+        }
+        assert_eq!(
+            rate_opt(&Dynamic::from("10mbit")).unwrap(),
+            (10_000_000, None)
+        );
+        assert_eq!(rate_opt(&Dynamic::from("100k")).unwrap(), (100_000, None));
+        let (bits, note) = rate_opt(&Dynamic::from("10Mbps")).unwrap();
+        assert_eq!(bits, 80_000_000);
+        assert_eq!(
+            note.as_deref(),
+            Some(
+                "rate \"10Mbps\" is 10 megabytes/s = 80 Mbit/s as tc reads it; for megabits write \"10mbit\""
+            )
+        );
+        let (_, note) = rate_opt(&Dynamic::from("1mibps")).unwrap();
+        assert_eq!(
+            note.as_deref(),
+            Some(
+                "rate \"1mibps\" is 1 MiB/s = 8.39 Mbit/s as tc reads it; for mebibits write \"1mibit\""
+            )
+        );
     }
 
     #[test]

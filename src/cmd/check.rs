@@ -17,20 +17,22 @@ pub fn run(file: &Path) -> CmdResult {
         .engine
         .compile(&script.text)
         .map_err(|e| Failure::from(Box::new(diag::parse_error(&mut sources, &e))))?;
-    let unknown = crate::check::unknown_calls(&built.engine, &ast, &script.dir);
+    let mut unknown = crate::check::unknown_calls(&built.engine, &ast, &script.dir);
+    unknown.extend(crate::check::undefined_variables(&ast, &script.text));
     if unknown.is_empty() {
         println!("{}: ok", script.shown);
         return Ok(ExitCode::SUCCESS);
     }
     let mut f = Failure::reported(session::EXIT_ERROR);
     for u in &unknown {
-        let e = diag::unknown_function(&mut sources, &u.name, u.pos, u.nearest.as_deref());
+        let e = diag::problem(&mut sources, &u.name, u.pos, &u.problem);
         f.reports.push(Report::new(e));
     }
+    let problems: Vec<_> = unknown.iter().map(|u| &u.problem).collect();
     f.lines.push(format!(
-        "{}: {} unknown function(s)",
+        "{}: {}",
         script.shown,
-        unknown.len()
+        diag::problems_line(&problems)
     ));
     Err(f)
 }

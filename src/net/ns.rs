@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
@@ -206,7 +206,18 @@ fn prepare_netns_dir() -> Result<()> {
 }
 
 fn share_netns_dir() -> Result<()> {
-    fs::create_dir_all(NETNS_DIR).map_err(|e| NetError::os("create /run/netns", e))?;
+    // 0755 whatever the umask, as `ip netns add` makes it: a /run/netns
+    // others can write lets them plant the names (or links) a lab will use.
+    let made = !Path::new(NETNS_DIR).exists();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(NETNS_DIR)
+        .map_err(|e| NetError::os("create /run/netns", e))?;
+    if made {
+        fs::set_permissions(NETNS_DIR, fs::Permissions::from_mode(0o755))
+            .map_err(|e| NetError::os("set the mode of /run/netns", e))?;
+    }
     let shared = || {
         mount(
             None::<&str>,
