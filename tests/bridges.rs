@@ -191,7 +191,7 @@ fn shape_puts_a_token_bucket_at_the_root_and_unshape_takes_it_off() {
 let c = veth(netns("a"), "e0", netns("b"), "e1");
 c[0].shape(#{rate: "8mbit"});
 print("== first"); print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
-c[0].shape(#{rate: 2000000, burst: "64kb", latency_ms: 20});
+c[0].shape(#{rate: "2mbit", burst: "64kb", latency_ms: 20});
 print("== second"); print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
 c[0].unshape();
 c[0].unshape();
