@@ -9,6 +9,9 @@
 //! the rest.
 
 use super::*;
+use crate::lab::steps::links::DeleteLink;
+use crate::lab::steps::netns::DeleteNetns;
+use crate::lab::steps::nft::DeleteNftTable;
 
 /// A namespace or link of the lab, for `lab()`.
 pub struct Part {
@@ -32,19 +35,19 @@ impl Lab {
         lab.attached = true;
         for (seq, step) in rec.seqs.iter().zip(rec.steps) {
             match &step {
-                Undo::DeleteNetns {
+                Undo::DeleteNetns(DeleteNetns {
                     name,
                     dev,
                     ino,
                     cookie,
-                } => {
+                }) => {
                     lab.sp
                         .adopt(name, *dev, *ino, *cookie)
                         .map_err(|e| LabError::kernel("open a namespace of the lab", name, e))?;
                 }
                 // Links the lab made outside its namespaces: changes to them
                 // need no undo of their own either.
-                Undo::DeleteLink { ns, name, ifindex } => {
+                Undo::DeleteLink(DeleteLink { ns, name, ifindex }) => {
                     if let Ok(id) = lab.sp.resolve(ns)
                         && !lab.sp.is_created(id)
                     {
@@ -54,14 +57,14 @@ impl Lab {
                         }
                     }
                 }
-                Undo::DeleteNftTable { ns, .. } => {
+                Undo::DeleteNftTable(DeleteNftTable { ns, .. }) => {
                     if let Ok(id) = lab.sp.resolve(ns) {
                         lab.nft_tables.insert(id);
                     }
                 }
                 _ => {}
             }
-            lab.ledger.push((Some(*seq), step));
+            lab.ledger.adopt(*seq, step);
         }
         Ok(lab)
     }

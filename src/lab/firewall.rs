@@ -10,6 +10,7 @@
 //! and the error names the call that queued it (its `Site`), wherever the
 //! flush happened.
 
+use crate::lab::steps::nft::DeleteNftTable;
 use std::path::PathBuf;
 
 use crate::net::nft::{CounterRow, Op};
@@ -233,11 +234,11 @@ impl Lab {
             })
         };
         if first {
-            let undo = Undo::DeleteNftTable {
+            let undo = Undo::DeleteNftTable(DeleteNftTable {
                 ns: self.sp.nsref(id).clone(),
                 table: table.clone(),
                 owner: owner.clone(),
-            };
+            });
             self.recorded(Some(id), undo, run)?;
             self.nft_tables.insert(id);
         } else {

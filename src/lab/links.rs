@@ -1,6 +1,7 @@
 //! Links: veths, bridges, a handle on existing links, and their state.
 
 use super::*;
+use crate::lab::steps::links::{DeleteLink, RestoreMaster, RestoreMtu, RestorePort, RestoreUp};
 use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
 
 /// A bridge port's options (`br.attach(link, #{…})`).
@@ -67,11 +68,11 @@ impl Lab {
         } else {
             (mark.map(|_| rtnl::pick_index()), mark)
         };
-        let undo = Undo::DeleteLink {
+        let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(undo_ns).clone(),
             name: undo_name.to_string(),
             ifindex: mark.unwrap_or(0),
-        };
+        });
         let r = self.sp.rtnl(ns_a).map_err(net_err("open netlink"))?;
         let peer_raw = if ns_a == ns_b {
             None
@@ -132,11 +133,11 @@ impl Lab {
     pub fn bridge(&mut self, id: NsId, name: &str, opts: &BridgeOpts) -> Result<()> {
         names::check_ifname(name)?;
         let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
-        let undo = Undo::DeleteLink {
+        let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(id).clone(),
             name: name.to_string(),
             ifindex: mark.unwrap_or(0),
-        };
+        });
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.recorded(Some(id), undo, |lab| {
             let made = if *opts == BridgeOpts::default() {
@@ -246,12 +247,12 @@ impl Lab {
                 .map_err(|e| LabError::kernel(doing, &what, e))
         };
         if self.foreign_link(id, name) && cur.up != up {
-            let undo = Undo::RestoreUp {
+            let undo = Undo::RestoreUp(RestoreUp {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 up: cur.up,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
             self.plan_up(id, name, up, Some(cur.up));
             Ok(())
@@ -277,12 +278,12 @@ impl Lab {
             })
         };
         if self.foreign_link(id, name) && cur.mtu != mtu {
-            let undo = Undo::RestoreMtu {
+            let undo = Undo::RestoreMtu(RestoreMtu {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 mtu: cur.mtu,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
             self.plan_mtu(id, name, mtu, Some(cur.mtu));
             Ok(())
@@ -357,21 +358,21 @@ impl Lab {
                 Some(m) => self.name_of(link_ns, m)?,
                 None => None,
             };
-            let undo = Undo::RestoreMaster {
+            let undo = Undo::RestoreMaster(RestoreMaster {
                 ns: self.sp.nsref(link_ns).clone(),
                 dev: link.to_string(),
                 ifindex: cur.index,
                 master: old.clone(),
-            };
+            });
             self.recorded(Some(link_ns), undo, act)?;
             self.plan_attach(br_ns, br, link, Some(old), cur.up);
             if !cur.up {
-                let undo = Undo::RestoreUp {
+                let undo = Undo::RestoreUp(RestoreUp {
                     ns: self.sp.nsref(link_ns).clone(),
                     dev: link.to_string(),
                     ifindex: cur.index,
                     up: false,
-                };
+                });
                 // Already up by now: the record only brings the old state back.
                 self.recorded(Some(link_ns), undo, |_| Ok(()))?;
             }
@@ -424,12 +425,12 @@ impl Lab {
                 .block_on(r.port_opts(cur.index))
                 .map_err(|e| LabError::kernel("read bridge port options", link, e))?;
             if let Some(old) = old {
-                let undo = Undo::RestorePort {
+                let undo = Undo::RestorePort(RestorePort {
                     ns: self.sp.nsref(link_ns).clone(),
                     dev: link.to_string(),
                     ifindex: cur.index,
                     opts: old,
-                };
+                });
                 // Nothing changes yet: the record only brings them back.
                 self.recorded(Some(link_ns), undo, |_| Ok(()))?;
             }

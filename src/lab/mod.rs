@@ -22,6 +22,7 @@ mod shaping;
 mod shared;
 mod show;
 pub mod space;
+pub mod steps;
 mod sysctls;
 pub mod view;
 
@@ -44,7 +45,7 @@ pub use error::{LabError, Result};
 pub use firewall::{Refused, Site};
 use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
-use ledger::{Undo, Undone};
+use ledger::{Ledger, Undo, Undone};
 pub use links::AttachOpts;
 pub use routes::table_by_name;
 use space::Spaces;
@@ -155,9 +156,8 @@ pub use shaping::Shape;
 
 pub struct Lab {
     sp: Spaces,
-    /// Undo steps with their journal numbers.
-    ledger: Vec<(Option<u64>, Undo)>,
-    journal: Option<Journal>,
+    /// Undo steps, and the journal they are written to.
+    ledger: Ledger,
     /// Links this lab made outside its own namespaces (they get deleted, so
     /// changes to them need no undo of their own).
     made_links: HashSet<(NsId, String)>,
@@ -289,8 +289,7 @@ impl Lab {
     fn with(sp: Spaces, journal: Journal, header: Header, cancel: Cancel) -> Lab {
         Lab {
             sp,
-            ledger: Vec::new(),
-            journal: Some(journal),
+            ledger: Ledger::new(journal),
             made_links: HashSet::new(),
             captures: Vec::new(),
             listeners: Vec::new(),
@@ -339,19 +338,14 @@ impl Lab {
         if ns.is_some_and(|id| self.sp.is_created(id)) {
             return change(self);
         }
-        let seq = match &mut self.journal {
-            Some(j) => Some(j.intend(&undo)?),
-            None => None,
-        };
+        let at = self.ledger.intend(&undo)?;
         match change(self) {
             Ok(v) => {
-                self.ledger.push((seq, undo));
+                self.ledger.record(at, undo);
                 Ok(v)
             }
             Err(e) => {
-                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-                    let _ = j.cancel(s);
-                }
+                self.ledger.abandon(at);
                 Err(e)
             }
         }
@@ -413,25 +407,17 @@ impl Lab {
             report.errors.push(r.error);
         }
         if self.keep {
-            if let Some(j) = &mut self.journal
-                && let Err(e) = j.mark_kept()
-            {
+            if let Err(e) = self.ledger.mark_kept() {
                 report.errors.push(e);
             }
             self.sp.close_all();
             return report;
         }
-        let steps: Vec<Undo> = std::mem::take(&mut self.ledger)
-            .into_iter()
-            .map(|(_, u)| u)
-            .collect();
-        let unwound = TeardownReport::from(ledger::unwind(&mut self.sp, &steps, &self.header));
+        let unwound = TeardownReport::from(self.ledger.unwind(&mut self.sp, &self.header));
         report.errors.extend(unwound.errors);
         report.left_alone.extend(unwound.left_alone);
-        if report.errors.is_empty()
-            && let Some(j) = self.journal.take()
-        {
-            j.remove();
+        if report.errors.is_empty() {
+            self.ledger.remove_journal();
         }
         report
     }

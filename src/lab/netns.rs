@@ -1,6 +1,7 @@
 //! Namespaces: `ip netns add/del/list`.
 
 use super::*;
+use crate::lab::steps::netns::DeleteNetns;
 
 impl Lab {
     /// `ip netns add NAME` (+ lo up).
@@ -30,12 +31,12 @@ impl Lab {
         let (dev, ino) = made.identity().map_err(|e| {
             LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
         })?;
-        let undo = Undo::DeleteNetns {
+        let undo = Undo::DeleteNetns(DeleteNetns {
             name: name.to_string(),
             dev,
             ino,
             cookie: made.cookie(),
-        };
+        });
         let id = self.recorded(None, undo, |lab| {
             lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
@@ -61,11 +62,9 @@ impl Lab {
             ));
         }
         self.note_view();
-        let Some(pos) = self
-            .ledger
-            .iter()
-            .position(|(_, u)| matches!(u, Undo::DeleteNetns { name: n, .. } if *n == name))
-        else {
+        let Some(pos) = self.ledger.position(
+            |u| matches!(u, Undo::DeleteNetns(DeleteNetns { name: n, .. }) if *n == name),
+        ) else {
             return Err(LabError::new(
                 format!("namespace '{name}' was deleted earlier in this script"),
                 "a namespace can be deleted once",
@@ -83,32 +82,24 @@ impl Lab {
         self.ping_socks.retain(|(n, _), _| *n != id);
         self.ifindex.retain(|(n, _), _| *n != id);
         self.bridges.retain(|(n, _), _| *n != id);
-        let (seq, undo) = self.ledger.remove(pos);
-        let result = undo.apply(&mut self.sp, &self.header);
-        match result {
-            Ok(Undone::LeftAlone(why)) => {
-                self.ledger.insert(pos, (seq, undo));
-                Err(LabError::new(
-                    why,
-                    "its name now belongs to a namespace someone else made",
-                ))
-            }
+        match self
+            .ledger
+            .undo_now(pos, &mut self.sp, &self.header, false)?
+        {
+            Ok(Undone::LeftAlone(why)) => Err(LabError::new(
+                why,
+                "its name now belongs to a namespace someone else made",
+            )),
             Ok(Undone::Done) => {
-                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-                    j.cancel(s)?;
-                }
                 self.forget_veths_of(id);
                 self.plan_delete_netns(&name);
                 Ok(())
             }
-            Err(e) => {
-                self.ledger.insert(pos, (seq, undo));
-                Err(LabError::kernel(
-                    "delete a namespace",
-                    &format!("namespace '{name}'"),
-                    e,
-                ))
-            }
+            Err(e) => Err(LabError::kernel(
+                "delete a namespace",
+                &format!("namespace '{name}'"),
+                e,
+            )),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Processes: exec, spawn, shell, and the unit they all run in.
 
 use super::*;
+use crate::lab::steps::procs::{KillCgroup, StopProcess};
 
 impl Lab {
     /// The unit the lab's processes run in, made before the first one
@@ -17,9 +18,9 @@ impl Lab {
             let cgroup =
                 match unit::cgroup_path(&self.name).filter(|_| !self.isolated && !self.attached) {
                     Some(path) => {
-                        let undo = Undo::KillCgroup {
+                        let undo = Undo::KillCgroup(KillCgroup {
                             path: path.display().to_string(),
-                        };
+                        });
                         self.recorded(None, undo, |_| {
                             unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
                         })
@@ -102,7 +103,9 @@ impl Lab {
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
         // Always recorded: a process pins its namespace, and outlives it.
-        self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
+        self.recorded(None, Undo::StopProcess(StopProcess { pid, start }), |_| {
+            Ok(())
+        })?;
         self.procs.push(p);
         self.plan_spawn(id, argv, self.procs.len() - 1);
         Ok(self.procs.len() - 1)

@@ -2,6 +2,7 @@
 
 use super::ledger::{NamedHop, SavedRoute};
 use super::*;
+use crate::lab::steps::routing::{DeleteAddr, DeleteRoute, RestoreRoute};
 
 impl Lab {
     /// `ip addr add ADDR dev DEV`.
@@ -40,12 +41,12 @@ impl Lab {
             .inspect(|_| crate::progress::bump(crate::progress::Kind::Addr))
         };
         if self.foreign_link(id, dev) {
-            let undo = Undo::DeleteAddr {
+            let undo = Undo::DeleteAddr(DeleteAddr {
                 ns: self.sp.nsref(id).clone(),
                 dev: dev.to_string(),
                 ifindex: index,
                 addr,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
             self.plan_addr(id, dev, addr, true);
             Ok(())
@@ -119,7 +120,7 @@ impl Lab {
             table_note(req.table),
             self.sp.name(id)
         );
-        let undo = Undo::DeleteRoute {
+        let undo = Undo::DeleteRoute(DeleteRoute {
             ns: self.sp.nsref(id).clone(),
             dst: req.dst,
             via: req.via,
@@ -138,7 +139,7 @@ impl Lab {
                     onlink: false,
                 })
                 .collect(),
-        };
+        });
         self.recorded(Some(id), undo, |lab| {
             lab.sp.block_on(r.add_route(&spec)).map_err(|e| match e.raw_errno() {
                 Some(libc::ENETUNREACH) => {
@@ -316,17 +317,10 @@ impl Lab {
             return Ok(());
         }
         // A route this lab added: it goes now, and so does its undo step.
-        if let Some(pos) = self
-            .ledger
-            .iter()
-            .position(|(_, u)| added_route(u, id, &self.sp, &row))
-        {
+        if let Some(pos) = self.ledger.position(|u| added_route(u, id, &self.sp, &row)) {
             del(self)?;
             self.plan_route_del(id, &del_txt);
-            let (seq, _) = self.ledger.remove(pos);
-            if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-                j.cancel(s)?;
-            }
+            self.ledger.drop(pos)?;
             return Ok(());
         }
         // A route of the host from before: its undo would have to write
@@ -383,10 +377,10 @@ impl Lab {
             metrics: row.metrics.clone(),
             pref: row.pref,
         };
-        let undo = Undo::RestoreRoute {
+        let undo = Undo::RestoreRoute(RestoreRoute {
             ns: self.sp.nsref(id).clone(),
             route: saved,
-        };
+        });
         self.recorded(Some(id), undo, del)
     }
 
@@ -466,14 +460,14 @@ pub(super) fn view_of(x: &RouteRow, links: &[LinkInfoRow]) -> RouteView {
 /// Is `u` the undo step of the route `row` this lab added in `id`?
 fn added_route(u: &Undo, id: NsId, sp: &space::Spaces, row: &RouteRow) -> bool {
     match u {
-        Undo::DeleteRoute {
+        Undo::DeleteRoute(DeleteRoute {
             ns,
             dst,
             metric,
             table,
             kind,
             ..
-        } => {
+        }) => {
             ns == sp.nsref(id)
                 && *dst == row.dst
                 && table.unwrap_or(MAIN_TABLE) == row.table

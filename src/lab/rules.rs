@@ -3,6 +3,7 @@
 use super::ledger::rule_text;
 use super::names::format_mac;
 use super::*;
+use crate::lab::steps::routing::{DeleteNeigh, DeleteRule};
 
 impl Lab {
     /// `ip rule add …` for one family. A rule without a priority gets the
@@ -23,10 +24,10 @@ impl Lab {
             rule.priority = Some(rtnl::default_priority(&rows));
         }
         let what = format!("rule '{}' in '{}'", rule_text(&rule), self.sp.name(id));
-        let undo = Undo::DeleteRule {
+        let undo = Undo::DeleteRule(DeleteRule {
             ns: self.sp.nsref(id).clone(),
             rule: rule.clone(),
-        };
+        });
         self.recorded(Some(id), undo, |lab| {
             lab.sp
                 .block_on(r.add_rule(&rule))
@@ -82,13 +83,13 @@ impl Lab {
                 })
         };
         if self.foreign_link(id, dev) {
-            let undo = Undo::DeleteNeigh {
+            let undo = Undo::DeleteNeigh(DeleteNeigh {
                 ns: self.sp.nsref(id).clone(),
                 dev: dev.to_string(),
                 ifindex: link.index,
                 addr,
                 lladdr: format_mac(&mac),
-            };
+            });
             self.recorded(Some(id), undo, act)?;
             self.plan_neigh(id, dev, addr, &format_mac(&mac), true);
         } else {

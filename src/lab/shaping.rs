@@ -9,6 +9,7 @@
 //! the kernel's default back.
 
 use super::*;
+use crate::lab::steps::tc::DeleteQdisc;
 use crate::net::rtnl::{Netem, Tbf};
 use netlink_packet_route::tc::TcHandle;
 
@@ -164,12 +165,12 @@ impl Lab {
         };
         let foreign = self.foreign_link(id, name) && !ours;
         if foreign {
-            let undo = Undo::DeleteQdisc {
+            let undo = Undo::DeleteQdisc(DeleteQdisc {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 major,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
         } else {
             act(self)?;

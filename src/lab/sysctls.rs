@@ -1,6 +1,7 @@
 //! Sysctls: `sysctl KEY` and `sysctl -w KEY=VALUE`, per namespace.
 
 use super::*;
+use crate::lab::steps::host::ReleaseSysctl;
 
 impl Lab {
     /// `sysctl KEY` in `ns`.
@@ -56,9 +57,9 @@ impl Lab {
         // Only the host is not the lab's own; its sysctls are this thread's.
         debug_assert_eq!(id, HOST);
         let who = shared::holder(&self.header);
-        let undo = Undo::ReleaseSysctl {
+        let undo = Undo::ReleaseSysctl(ReleaseSysctl {
             key: key.to_string(),
-        };
+        });
         let held = self.recorded(None, undo, |_| {
             shared::hold(&who, key, value).map_err(refused)
         })?;

@@ -7,6 +7,8 @@
 //! The JSON field names are documented in README.md ("JSON") and stay
 //! stable: tools read them.
 
+use crate::lab::steps::links::DeleteLink;
+use crate::lab::steps::netns::DeleteNetns;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::os::fd::AsRawFd;
@@ -204,15 +206,15 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
     };
     for step in &rec.steps {
         match step {
-            Undo::DeleteNetns {
+            Undo::DeleteNetns(DeleteNetns {
                 name,
                 dev,
                 ino,
                 cookie,
-            } if ns::named_is_recorded(name, *dev, *ino, *cookie).unwrap_or(false) => {
+            }) if ns::named_is_recorded(name, *dev, *ino, *cookie).unwrap_or(false) => {
                 add(&mut sp, &mut ids, &NsRef::Named(name.clone()));
             }
-            Undo::DeleteLink { ns, name, ifindex } => {
+            Undo::DeleteLink(DeleteLink { ns, name, ifindex }) => {
                 if *ns == NsRef::Host {
                     host_links.insert(name.clone(), Some(*ifindex));
                 }
