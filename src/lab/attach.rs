@@ -31,8 +31,7 @@ impl Lab {
         let mut lab = Lab::with(sp, journal, rec.header.clone(), cancel);
         // From here on an error drops the lab, which lets go of the journal
         // as a kept lab does (and says the session ended).
-        lab.keep = true;
-        lab.attached = true;
+        lab.id.attached();
         for (seq, step) in rec.seqs.iter().zip(rec.steps) {
             match &step {
                 Undo::DeleteNetns(DeleteNetns {
@@ -51,15 +50,15 @@ impl Lab {
                     if let Ok(id) = lab.sp.resolve(ns)
                         && !lab.sp.is_created(id)
                     {
-                        lab.made_links.insert((id, name.clone()));
+                        lab.topo.made_outside(id, name);
                         if *ifindex != 0 {
-                            lab.ifindex.insert((id, name.clone()), *ifindex);
+                            lab.topo.set_index(id, name, *ifindex);
                         }
                     }
                 }
                 Undo::DeleteNftTable(DeleteNftTable { ns, .. }) => {
                     if let Ok(id) = lab.sp.resolve(ns) {
-                        lab.nft_tables.insert(id);
+                        lab.fw.table_made(id);
                     }
                 }
                 _ => {}
@@ -70,7 +69,7 @@ impl Lab {
     }
 
     pub fn is_attached(&self) -> bool {
-        self.attached
+        self.id.is_attached()
     }
 
     /// `ns("a")`: namespace `name` of this lab (made by it, or by the kept
@@ -87,9 +86,9 @@ impl Lab {
             .map(|id| self.sp.name(id))
             .collect();
         let listed = if have.is_empty() {
-            format!("lab '{}' has no namespaces yet", self.name)
+            format!("lab '{}' has no namespaces yet", self.id.name())
         } else {
-            format!("lab '{}' has {}", self.name, have.join(", "))
+            format!("lab '{}' has {}", self.id.name(), have.join(", "))
         };
         let other = if ns::named_path(name).exists() {
             format!(" ('{name}' on this machine is not the lab's)")
@@ -99,7 +98,7 @@ impl Lab {
         Err(LabError::new(
             format!(
                 "namespace '{name}' is not part of lab '{}'{other}",
-                self.name
+                self.id.name()
             ),
             format!("{listed}; netns(\"{name}\") makes a new one, lab() lists what the lab has"),
         ))
@@ -126,7 +125,7 @@ impl Lab {
                 }
             }
         }
-        let mut outside: Vec<(NsId, String)> = self.made_links.iter().cloned().collect();
+        let mut outside: Vec<(NsId, String)> = self.topo.made_outside_all().cloned().collect();
         outside.sort();
         for (id, link) in outside {
             if self.exists(id, &link)? {

@@ -238,25 +238,21 @@ impl Lab {
                 .block_on(r.add_kind(&req))
                 .map_err(|e| lab.add_kind_err(at, name, &kind, parent, mark, e))
         })?;
-        if self.plan.is_some() {
+        if self.watch.plan().is_some() {
             let text = self.kind_text(via, &kind)?;
             self.plan_kind(at, name, &text, parent);
         }
-        if !self.sp.is_created(at) {
-            self.made_links.insert((at, name.to_string()));
-        }
         if let (Kind::MacVlan(_) | Kind::IpVlan(_), Some((pns, p))) = (&kind, parent) {
-            self.sub_parents
-                .insert((at, name.to_string()), (pns, p.to_string()));
+            self.topo.sub((at, name.to_string()), (pns, p.to_string()));
         }
         if let Kind::Vxlan(v) = &kind {
-            self.vxlans.insert((at, name.to_string()), v.clone());
+            self.topo.vxlan(at, name, v.clone());
         }
         if let Some(index) = mark {
             self.mark_link(at, index);
-            self.ifindex.insert((at, name.to_string()), index);
+            self.topo.set_index(at, name, index);
         }
-        self.unsettled.push((at, name.to_string()));
+        self.link_made(at, name);
         crate::progress::bump(crate::progress::Kind::Link);
         Ok(())
     }
@@ -349,7 +345,7 @@ impl Lab {
     /// Made by this lab: a link it made outside its namespaces, or any link
     /// in them but the ones it moved there from outside.
     fn is_mine(&self, id: NsId, name: &str) -> bool {
-        self.made_links.contains(&(id, name.to_string()))
+        self.topo.is_made_outside(id, name)
             || (self.sp.is_created(id) && self.away_step(id, name).is_none())
     }
 
@@ -412,27 +408,7 @@ impl Lab {
         // Carried along: what the lab knows about the link by its place.
         let from = (id, name.to_string());
         let there = (to, dest.clone());
-        self.ifindex.remove(&from);
-        if let Some(i) = self.bridges.remove(&from) {
-            self.bridges.insert(there.clone(), i);
-        }
-        if let Some(peer) = self.veth_peers.remove(&from) {
-            self.veth_peers.insert(peer.clone(), there.clone());
-            self.veth_peers.insert(there.clone(), peer);
-        }
-        if let Some(parent) = self.sub_parents.remove(&from) {
-            self.sub_parents.insert(there.clone(), parent);
-        }
-        // (Its underlay link stays behind: a moved VXLAN's dev is not the
-        // one recorded; the explanation does not use it.)
-        if let Some(v) = self.vxlans.remove(&from) {
-            self.vxlans.insert(there.clone(), v);
-        }
-        for parent in self.sub_parents.values_mut() {
-            if *parent == from {
-                *parent = there.clone();
-            }
-        }
+        self.topo.moved(&from, &there);
         if cur.up {
             let r = self.sp.rtnl(to).map_err(net_err("open netlink"))?;
             self.sp.block_on(r.set_up_by_name(&dest)).map_err(|e| {
@@ -442,7 +418,7 @@ impl Lab {
                     e,
                 )
             })?;
-            self.unsettled.push(there);
+            self.settle.came_up(to, &dest);
         }
         Ok(dest)
     }
@@ -522,8 +498,8 @@ impl Lab {
                     self.ledger.replace(pos, step(got))?;
                 }
                 self.mark_link(to, got);
-                self.made_links.insert((to, dest.to_string()));
-                self.ifindex.insert((to, dest.to_string()), got);
+                self.topo.made_outside(to, dest);
+                self.topo.set_index(to, dest, got);
             }
             None => self.do_move(id, cur, to, dest, None)?,
         }
@@ -532,8 +508,8 @@ impl Lab {
             // needs one of its own (its pair would otherwise go only when
             // the kernel gets round to the namespace the other end is in).
             self.drop_delete_steps(id, &cur.name)?;
-            self.made_links.remove(&(id, cur.name.clone()));
-            if let Some((pns, peer)) = self.veth_peers.get(&(id, cur.name.clone())).cloned()
+            self.topo.left(id, &cur.name);
+            if let Some((pns, peer)) = self.topo.peer(id, &cur.name)
                 && !self.sp.is_created(pns)
                 && !self.ledger.any(|u| {
                     matches!(u, Undo::DeleteLink(DeleteLink { ns, name, .. }) if ns == self.sp.nsref(pns) && *name == peer)
@@ -672,7 +648,7 @@ impl Lab {
             let what = self.ledger.get(pos).describe();
             match self
                 .ledger
-                .undo_now(pos, &mut self.sp, &self.header, true)?
+                .undo_now(pos, &mut self.sp, self.id.header(), true)?
             {
                 Ok(Undone::Done) => {}
                 Ok(Undone::LeftAlone(why)) => eprintln!("nslab: {why}"),
@@ -713,23 +689,9 @@ impl Lab {
         })?;
         self.plan_link_del(id, name);
         // A veth goes whole: both ends are forgotten.
-        let this = (id, name.to_string());
-        let mut gone = vec![this.clone()];
-        if let Some(peer) = self.veth_peers.remove(&this) {
-            self.veth_peers.remove(&peer);
-            gone.push(peer);
-        }
-        // Its macvlans go with it (the kernel deletes them), and it is
-        // no one's macvlan any more.
-        self.sub_parents
-            .retain(|child, parent| *child != this && *parent != this);
-        self.vxlans.remove(&this);
-        for (n, l) in gone {
+        for (n, l) in self.topo.deleted((id, name.to_string())) {
             self.drop_delete_steps(n, &l)?;
-            self.made_links.remove(&(n, l.clone()));
-            self.ifindex.remove(&(n, l.clone()));
-            self.bridges.remove(&(n, l.clone()));
-            self.unsettled.retain(|x| *x != (n, l.clone()));
+            self.settle.gone(&(n, l));
         }
         Ok(())
     }

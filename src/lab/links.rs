@@ -85,7 +85,7 @@ impl Lab {
             match made {
                 Ok(index) => {
                     if let Some(i) = index {
-                        lab.ifindex.insert((ns_a, a.to_string()), i);
+                        lab.topo.set_index(ns_a, a, i);
                     }
                     lab.sp
                         .block_on(rb.set_up_by_name(b))
@@ -111,22 +111,24 @@ impl Lab {
                 )),
             }
         })?;
-        self.plan_veth(ns_a, a, ns_b, b);
-        for (id, n) in [(ns_a, a), (ns_b, b)] {
-            if !self.sp.is_created(id) {
-                self.made_links.insert((id, n.to_string()));
-            }
-        }
         if let Some(index) = mark {
             self.mark_link(undo_ns, index);
         }
-        let (ea, eb) = ((ns_a, a.to_string()), (ns_b, b.to_string()));
-        self.veth_peers.insert(ea.clone(), eb.clone());
-        self.veth_peers.insert(eb, ea);
-        self.unsettled.push((ns_a, a.to_string()));
-        self.unsettled.push((ns_b, b.to_string()));
+        // Tell the parts.
+        self.plan_veth(ns_a, a, ns_b, b);
+        self.link_made(ns_a, a);
+        self.link_made(ns_b, b);
+        self.topo.veth((ns_a, a.to_string()), (ns_b, b.to_string()));
         crate::progress::bump(crate::progress::Kind::Link);
         Ok(())
+    }
+
+    /// Link `name` was made in `id` and is up: the parts learn of it.
+    pub(super) fn link_made(&mut self, id: NsId, name: &str) {
+        if !self.sp.is_created(id) {
+            self.topo.made_outside(id, name);
+        }
+        self.settle.came_up(id, name);
     }
 
     /// `ip link add NAME type bridge [stp_state 1 …]` + up, in `ns`.
@@ -168,9 +170,6 @@ impl Lab {
                 })
         })?;
         self.plan_bridge(id, name, opts);
-        if !self.sp.is_created(id) {
-            self.made_links.insert((id, name.to_string()));
-        }
         let index = match mark {
             Some(i) => {
                 self.mark_link(id, i);
@@ -179,9 +178,9 @@ impl Lab {
             None => self.sp.block_on(r.index_of(name)),
         };
         if let Ok(index) = index {
-            self.bridges.insert((id, name.to_string()), index);
+            self.topo.bridge(id, name, index);
         }
-        self.unsettled.push((id, name.to_string()));
+        self.link_made(id, name);
         crate::progress::bump(crate::progress::Kind::Link);
         Ok(())
     }
@@ -191,7 +190,7 @@ impl Lab {
     /// the kernel cannot take an alias in the request that makes a link,
     /// so nslab's own checks go by the index chosen up front.
     pub(super) fn mark_link(&mut self, id: NsId, index: u32) {
-        let alias = format!("nslab:{}", self.name);
+        let alias = format!("nslab:{}", self.id.name());
         if let Ok(r) = self.sp.rtnl(id) {
             let _ = self.sp.block_on(r.set_alias(index, &alias));
         }
@@ -225,7 +224,7 @@ impl Lab {
 
     /// Undo for a change to a link this lab did not make; none for its own.
     pub(super) fn foreign_link(&self, id: NsId, name: &str) -> bool {
-        !self.sp.is_created(id) && !self.made_links.contains(&(id, name.to_string()))
+        !self.sp.is_created(id) && !self.topo.is_made_outside(id, name)
     }
 
     /// `ip link set NAME up|down`.
@@ -239,7 +238,7 @@ impl Lab {
         };
         let what = format!("'{name}' in '{}'", self.sp.name(id));
         if up {
-            self.unsettled.push((id, name.to_string()));
+            self.settle.came_up(id, name);
         }
         let act = |lab: &mut Lab| {
             lab.sp
@@ -314,10 +313,10 @@ impl Lab {
         }
         let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
         // Both may come up now (the bridge gets its carrier from its ports).
-        self.unsettled.push((link_ns, link.to_string()));
-        self.unsettled.push((br_ns, br.to_string()));
+        self.settle.came_up(link_ns, link);
+        self.settle.came_up(br_ns, br);
         // A bridge and a port the lab made: one request, no lookups.
-        if let Some(&br_index) = self.bridges.get(&(br_ns, br.to_string()))
+        if let Some(br_index) = self.topo.bridge_index(br_ns, br)
             && !self.foreign_link(link_ns, link)
         {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
@@ -476,26 +475,20 @@ impl Lab {
         link: &str,
         keep: bool,
     ) -> Result<()> {
-        let key = (link_ns, link.to_string());
         if keep {
-            if self.ports_no_ipv6.remove(&key) {
+            if self.topo.ipv6_back(link_ns, link) {
                 self.link_ipv6(link_ns, link, true)?;
             }
             return Ok(());
         }
-        if self.foreign_link(link_ns, link)
-            || self.addressed.contains(&key)
-            || self.ports_no_ipv6.contains(&key)
-        {
+        if self.foreign_link(link_ns, link) || self.topo.keeps_ipv6(link_ns, link) {
             return Ok(());
         }
-        if !self.bridges.contains_key(&(br_ns, br.to_string()))
-            && self.link(br_ns, br)?.kind != "bridge"
-        {
+        if self.topo.bridge_index(br_ns, br).is_none() && self.link(br_ns, br)?.kind != "bridge" {
             return Ok(());
         }
         if self.link_ipv6(link_ns, link, false)? {
-            self.ports_no_ipv6.insert(key);
+            self.topo.ipv6_off(link_ns, link);
         }
         Ok(())
     }

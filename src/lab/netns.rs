@@ -76,22 +76,20 @@ impl Lab {
         // namespace alive.
         // (A file that failed to write says so again at teardown.)
         self.stop_captures(Some(id));
-        for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
-            l.stop();
-        }
-        self.ping_socks.retain(|(n, _), _| *n != id);
-        self.ifindex.retain(|(n, _), _| *n != id);
-        self.bridges.retain(|(n, _), _| *n != id);
+        self.running.forget_ns(id);
         match self
             .ledger
-            .undo_now(pos, &mut self.sp, &self.header, false)?
+            .undo_now(pos, &mut self.sp, self.id.header(), false)?
         {
             Ok(Undone::LeftAlone(why)) => Err(LabError::new(
                 why,
                 "its name now belongs to a namespace someone else made",
             )),
             Ok(Undone::Done) => {
-                self.forget_veths_of(id);
+                let peers = self.topo.forget_ns(id);
+                self.settle.forget_ns(id);
+                self.fw.forget_ns(id);
+                self.wait_gone(peers);
                 self.plan_delete_netns(&name);
                 Ok(())
             }
@@ -103,34 +101,19 @@ impl Lab {
         }
     }
 
-    /// After namespace `id` is deleted: the kernel destroys it, and the
-    /// other ends of its veths elsewhere, a moment later, in the background.
-    /// Waits (at most a second) until those ends are gone, so that the script
-    /// can reuse their names at once. Not while a process the lab started is
-    /// running: it may be what keeps the namespace alive.
-    pub(super) fn forget_veths_of(&mut self, id: NsId) {
-        let peers: Vec<(NsId, String)> = self
-            .veth_peers
-            .iter()
-            .filter(|((n, _), (pn, _))| *n == id && *pn != id)
-            .map(|(_, peer)| peer.clone())
-            .collect();
-        self.veth_peers
-            .retain(|(n, _), (pn, _)| *n != id && *pn != id);
-        for p in &peers {
-            self.ifindex.remove(p);
-            self.made_links.remove(p);
-        }
-        if self
-            .procs
-            .iter_mut()
-            .any(|p| matches!(p.child.try_wait(), Ok(None)))
-        {
+    /// After a namespace is deleted: the kernel destroys it, and the other
+    /// ends of its veths elsewhere (`peers`), a moment later, in the
+    /// background. Waits (at most a second) until those ends are gone, so
+    /// that the script can reuse their names at once. Not while a process
+    /// the lab started is running: it may be what keeps the namespace alive.
+    fn wait_gone(&mut self, peers: Vec<(NsId, String)>) {
+        if self.running.any_proc_running() {
             return;
         }
         let mut left = peers;
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        while !left.is_empty() && std::time::Instant::now() < deadline && !self.cancel.is_set() {
+        while !left.is_empty() && std::time::Instant::now() < deadline && !self.id.cancel().is_set()
+        {
             self.retain_links(&mut left, |_| true);
             if !left.is_empty() {
                 std::thread::sleep(Duration::from_millis(1));

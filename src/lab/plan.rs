@@ -89,7 +89,7 @@ fn secs(d: Duration) -> String {
 impl Lab {
     /// Records every kernel change from now on as shell commands.
     pub fn start_plan(&mut self, cursor: Cursor) {
-        self.plan = Some(Plan {
+        self.watch.start_plan(Plan {
             cursor,
             steps: Vec::new(),
             site: None,
@@ -98,15 +98,15 @@ impl Lab {
 
     /// The recorded plan (ends the recording).
     pub fn take_plan(&mut self) -> Option<Plan> {
-        self.plan.take()
+        self.watch.take_plan()
     }
 
     fn planning(&self) -> bool {
-        self.plan.is_some()
+        self.watch.plan().is_some()
     }
 
     fn plan_line(&mut self, text: String) {
-        if let Some(p) = &mut self.plan {
+        if let Some(p) = self.watch.plan_mut() {
             p.push(text);
         }
     }
@@ -188,7 +188,7 @@ impl Lab {
             "{}link set dev {} alias {}",
             self.ipn(id),
             q(name),
-            q(&format!("nslab:{}", self.name))
+            q(&format!("nslab:{}", self.id.name()))
         ));
         self.plan_undo(&format!("del_link {}", q(name)));
     }
@@ -498,7 +498,7 @@ impl Lab {
     /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
     /// the call that queued its first rule, written in nft's own syntax.
     pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
-        let Some(p) = &self.plan else { return };
+        let Some(p) = self.watch.plan() else { return };
         let site = p.site.clone().unwrap_or_else(|| {
             let (source, line) = p.cursor.lock().map(|c| c.clone()).unwrap_or((None, 0));
             Site {
@@ -524,12 +524,12 @@ impl Lab {
                 format!("{ex}nft -j -f - <<'NFT'\n{pretty}\nNFT")
             }
         };
-        if let Some(p) = &mut self.plan {
+        if let Some(p) = self.watch.plan_mut() {
             p.push_at(site.source.clone(), site.line, command);
         }
         if first && !self.sp.is_created(id) {
             let undo = format!("nft delete table inet {}", q(&self.table_name()));
-            if let Some(p) = &mut self.plan {
+            if let Some(p) = self.watch.plan_mut() {
                 p.push_at(site.source.clone(), site.line, format!("undo {}", q(&undo)));
             }
         }

@@ -9,13 +9,12 @@ impl Lab {
     pub fn add_addr(&mut self, id: NsId, dev: &str, addr: IpNet) -> Result<()> {
         // A link the script gives addresses keeps (or gets back) its IPv6:
         // a bridge port had it turned off at attach (see `port_ipv6`).
-        let key = (id, dev.to_string());
-        if self.ports_no_ipv6.remove(&key) {
+        if self.topo.ipv6_back(id, dev) {
             self.link_ipv6(id, dev, true)?;
         }
-        self.addressed.insert(key);
-        let index = match self.ifindex.get(&(id, dev.to_string())) {
-            Some(i) => *i,
+        self.topo.addressed(id, dev);
+        let index = match self.topo.index(id, dev) {
+            Some(i) => i,
             None => self.link(id, dev)?.index,
         };
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
@@ -27,7 +26,7 @@ impl Lab {
                 .as_ref()
                 .is_err_and(|e| e.raw_errno() == Some(libc::ENODEV))
             {
-                lab.ifindex.remove(&(id, dev.to_string()));
+                lab.topo.forget_index(id, dev);
                 let fresh = lab.link(id, dev)?.index;
                 res = lab.sp.block_on(r.add_addr(fresh, addr));
             }

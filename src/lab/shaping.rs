@@ -98,7 +98,8 @@ impl Lab {
     /// The handle major of this run's qdiscs: one per run, from its id, so
     /// that it tells the lab's own qdisc from anyone else's.
     fn qdisc_major(&self) -> u16 {
-        let seed = u16::from_str_radix(self.header.id.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+        let seed =
+            u16::from_str_radix(self.id.header().id.get(..4).unwrap_or("0"), 16).unwrap_or(0);
         0x1000 + seed % 0x6000
     }
 
@@ -175,7 +176,7 @@ impl Lab {
         } else {
             act(self)?;
         }
-        if self.plan.is_some() {
+        if self.watch.plan().is_some() {
             let tbf_line = |t: &Tbf| {
                 format!(
                     "tbf rate {}bit burst {} limit {}",

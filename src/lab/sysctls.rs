@@ -30,11 +30,7 @@ impl Lab {
         let old = self.read_sysctl(id, key)?;
         // An IPv6 router waits for its links' DAD before IPv6 probes (`settle_v6`).
         if key.replace('/', ".") == "net.ipv6.conf.all.forwarding" {
-            if value.trim() == "0" {
-                self.v6_forwarding.remove(&id);
-            } else {
-                self.v6_forwarding.insert(id);
-            }
+            self.settle.v6_forwarding(id, value.trim() != "0");
         }
         let name = self.sp.name(id).to_string();
         let refused = |e: crate::net::NetError| match e.raw_errno() {
@@ -56,7 +52,7 @@ impl Lab {
         }
         // Only the host is not the lab's own; its sysctls are this thread's.
         debug_assert_eq!(id, HOST);
-        let who = shared::holder(&self.header);
+        let who = shared::holder(self.id.header());
         let undo = Undo::ReleaseSysctl(ReleaseSysctl {
             key: key.to_string(),
         });
