@@ -8,10 +8,14 @@
 //! its process), so only they can be attached: `Journal::attach` refuses
 //! the rest.
 
-use super::*;
+use super::ledger::Undo;
+use super::space::Spaces;
+use super::{Lab, LabError, NsId, Result, journal, names, net_err};
+use crate::cancel::Cancel;
 use crate::lab::steps::links::DeleteLink;
 use crate::lab::steps::netns::DeleteNetns;
 use crate::lab::steps::nft::DeleteNftTable;
+use crate::net::ns;
 
 /// A namespace or link of the lab, for `lab()`.
 pub struct Part {

@@ -2,9 +2,9 @@
 //! by the lab, stopped before its namespaces go. A capture only reads, so it
 //! needs no undo step; its file is the user's and stays.
 
+use super::{Lab, LabError, NsId, Result};
 use std::path::{Path, PathBuf};
 
-use super::*;
 use crate::net::capture::{self, Capture, Opts};
 
 /// A capture the lab keeps.

@@ -10,12 +10,16 @@
 //! and the error names the call that queued it (its `Site`), wherever the
 //! flush happened.
 
+use super::ledger::Undo;
+use std::os::fd::AsFd;
+
+use super::{Lab, LabError, NsId, Result, ledger, names};
 use crate::lab::steps::nft::DeleteNftTable;
+use crate::net::nft;
+use crate::net::nft::Ruleset;
 use std::path::PathBuf;
 
 use crate::net::nft::{CounterRow, Op};
-
-use super::*;
 
 /// Where a script asked for something: the source it is in (None: the
 /// main script), line and column, as the script engine counts them.

@@ -14,12 +14,17 @@
 //!   namespace's virtual links are destroyed with it), and gives back what
 //!   the move took (state, master, addresses, routes).
 
+use super::ledger::{Undo, Undone};
+use super::{Lab, LabError, NsId, Result, links, names, net_err};
 use crate::lab::steps::links::{DeleteLink, MoveBack, RestoreMac};
+use crate::net::rtnl::LinkInfoRow;
+use crate::net::{rtnl, sysctl};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::ledger::HomeState;
 use super::names::{format_mac, parse_mac};
-use super::*;
+
 use crate::net::NetError;
 use crate::net::rtnl::{IpVlanMode, Kind, MacVlanMode, NewLink, Vxlan};
 

@@ -1,8 +1,11 @@
 //! Links: veths, bridges, a handle on existing links, and their state.
 
-use super::*;
+use super::ledger::Undo;
+use super::{HOST, Lab, LabError, LinkView, NsId, Result, names, net_err};
 use crate::lab::steps::links::{DeleteLink, RestoreMaster, RestoreMtu, RestorePort, RestoreUp};
 use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
+use crate::net::rtnl::{LinkInfoRow, Rtnl};
+use crate::net::{rtnl, sysctl};
 
 /// A bridge port's options (`br.attach(link, #{…})`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -32,28 +32,24 @@ mod topology;
 pub mod view;
 mod watchers;
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
 use crate::cancel::Cancel;
-use crate::net::nft::{self, Ruleset};
 use crate::net::probe::{self, Proto};
-use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
+use crate::net::rtnl::Rtnl;
 pub use crate::net::rtnl::{BridgeOpts, PortVlan};
 pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
-use crate::net::unit::{self, Unit};
-use crate::net::{exec, kstat, ns, ping, sysctl};
+use crate::net::{exec, kstat, ping};
 pub use error::{LabError, Result};
 pub use firewall::{Refused, Site};
 use fwqueue::FwQueue;
 use identity::Identity;
 use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
-use ledger::{Ledger, Undo, Undone};
+use ledger::{Ledger, Undo};
 pub use links::AttachOpts;
 pub use routes::table_by_name;
 use settle::Settle;

@@ -1,7 +1,10 @@
 //! Namespaces: `ip netns add/del/list`.
 
-use super::*;
+use super::ledger::{Undo, Undone};
+use super::{HOST, Lab, LabError, NsId, Result, names};
 use crate::lab::steps::netns::DeleteNetns;
+use crate::net::ns;
+use std::time::Duration;
 
 impl Lab {
     /// `ip netns add NAME` (+ lo up).

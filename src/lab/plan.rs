@@ -13,9 +13,21 @@
 //! its undo (`undo '…'`) right after it, and `teardown` runs what was pushed
 //! in reverse: a plan that stops half-way undoes exactly what it did.
 
+use super::firewall::Site;
+use super::steps::links::{delete_link_shell, set_master_shell, set_mtu_shell, set_up_shell};
+use super::steps::netns::delete_netns_shell;
+use super::steps::nft::delete_table_shell;
+use super::steps::routing::{delete_addr_shell, delete_neigh_shell};
+use super::steps::tc::delete_qdisc_shell;
+use super::{HOST, Lab, LabError, NsId, PingOpts, PingReport, Result, RouteReq, RunOpts, routes};
+use crate::net::exec;
+use crate::net::probe::Proto;
+use crate::net::rtnl::{BridgeOpts, RouteKind, RuleAction, RuleSpec};
+use ipnet::IpNet;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use super::*;
 use crate::net::rtnl::{Kind, PortOpts};
 
 /// Where the script is: (source, line) of the statement running. rhai names
@@ -150,7 +162,7 @@ impl Lab {
             return;
         }
         self.plan_line(format!("ip netns add {}", q(name)));
-        self.plan_undo(&format!("ip netns del {}", q(name)));
+        self.plan_undo(&delete_netns_shell(name));
         self.plan_line(format!("ip -n {} link set lo up", q(name)));
     }
 
@@ -171,10 +183,7 @@ impl Lab {
             return;
         }
         self.plan_line(format!("ip netns del {}", q(name)));
-        self.plan_line(format!(
-            "forget {}",
-            q(&format!("ip netns del {}", q(name)))
-        ));
+        self.plan_line(format!("forget {}", q(&delete_netns_shell(name))));
     }
 
     /// A link the lab made outside its own namespaces: deleted at teardown
@@ -190,7 +199,7 @@ impl Lab {
             q(name),
             q(&format!("nslab:{}", self.id.name()))
         ));
-        self.plan_undo(&format!("del_link {}", q(name)));
+        self.plan_undo(&delete_link_shell(self.sp.nsref(id), name));
     }
 
     pub(super) fn plan_veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) {
@@ -282,13 +291,12 @@ impl Lab {
         self.plan_line(format!("{ip}link set dev {} master {}", q(link), q(br)));
         self.plan_line(format!("{ip}link set dev {} up", q(link)));
         if let Some(old) = old_master {
-            let back = match old {
-                Some(m) => format!("{ip}link set dev {} master {}", q(link), q(&m)),
-                None => format!("{ip}link set dev {} nomaster", q(link)),
-            };
+            let at = self.sp.nsref(id);
+            let back = set_master_shell(at, link, old.as_deref());
+            let down = set_up_shell(at, link, false);
             self.plan_undo(&back);
             if !was_up {
-                self.plan_undo(&format!("{ip}link set dev {} down", q(link)));
+                self.plan_undo(&down);
             }
         }
     }
@@ -323,11 +331,14 @@ impl Lab {
         if !self.planning() {
             return;
         }
-        let ud = |u: bool| if u { "up" } else { "down" };
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}link set dev {} {}", q(name), ud(up)));
-        if let Some(o) = old {
-            self.plan_undo(&format!("{ip}link set dev {} {}", q(name), ud(o)));
+        let at = self.sp.nsref(id);
+        let (set, back) = (
+            set_up_shell(at, name, up),
+            old.map(|o| set_up_shell(at, name, o)),
+        );
+        self.plan_line(set);
+        if let Some(b) = back {
+            self.plan_undo(&b);
         }
     }
 
@@ -338,7 +349,7 @@ impl Lab {
         let ip = self.ipn(id);
         self.plan_line(format!("{ip}link set dev {} mtu {mtu}", q(name)));
         if let Some(o) = old {
-            self.plan_undo(&format!("{ip}link set dev {} mtu {o}", q(name)));
+            self.plan_undo(&set_mtu_shell(self.sp.nsref(id), name, o));
         }
     }
 
@@ -386,7 +397,7 @@ impl Lab {
         let ip = self.ipn(id);
         self.plan_line(format!("{ip}addr add {addr} dev {}", q(dev)));
         if foreign {
-            self.plan_undo(&format!("{ip}addr del {addr} dev {}", q(dev)));
+            self.plan_undo(&delete_addr_shell(self.sp.nsref(id), dev, addr));
         }
     }
 
@@ -528,7 +539,7 @@ impl Lab {
             p.push_at(site.source.clone(), site.line, command);
         }
         if first && !self.sp.is_created(id) {
-            let undo = format!("nft delete table inet {}", q(&self.table_name()));
+            let undo = delete_table_shell(self.sp.nsref(id), &self.table_name());
             if let Some(p) = self.watch.plan_mut() {
                 p.push_at(site.source.clone(), site.line, format!("undo {}", q(&undo)));
             }
@@ -730,7 +741,7 @@ impl Lab {
             q(dev)
         ));
         if foreign {
-            self.plan_undo(&format!("{ip}neigh del {addr} dev {}", q(dev)));
+            self.plan_undo(&delete_neigh_shell(self.sp.nsref(id), dev, addr));
         }
     }
 
@@ -808,7 +819,7 @@ impl Lab {
             self.plan_line(format!("{tc}qdisc add dev {} {l}", q(dev)));
         }
         if foreign {
-            self.plan_undo(&format!("{tc}qdisc del dev {} root", q(dev)));
+            self.plan_undo(&delete_qdisc_shell(self.sp.nsref(id), dev));
         }
     }
 

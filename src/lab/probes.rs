@@ -1,7 +1,12 @@
 //! Probes: ping, listen, connect, and the wait for links to carry traffic.
 
-use super::*;
-
+use super::{Lab, LabError, NsId, PingOpts, PingReport, Result, proto_name};
+use crate::net::probe::Proto;
+use crate::net::rtnl::{LinkInfoRow, Rtnl};
+use crate::net::{kstat, ping, probe};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
 /// An ICMP socket opened just before is not there (cannot happen).
 fn no_sock() -> LabError {
     LabError::new(

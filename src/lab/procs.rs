@@ -1,7 +1,12 @@
 //! Processes: exec, spawn, shell, and the unit they all run in.
 
-use super::*;
+use super::ledger::Undo;
+use std::os::fd::AsFd;
+
+use super::{HOST, Lab, LabError, NsId, Result, net_err};
 use crate::lab::steps::procs::{KillCgroup, StopProcess};
+use crate::net::unit::Unit;
+use crate::net::{exec, unit};
 
 impl Lab {
     /// The unit the lab's processes run in, made before the first one

@@ -1,7 +1,16 @@
 //! Addresses and routes: `ip addr` and `ip route`.
 
+use super::ledger::Undo;
 use super::ledger::{NamedHop, SavedRoute};
-use super::*;
+use super::{
+    AddrView, HopView, Lab, LabError, NsId, Result, RouteDelReq, RouteReq, RouteView, net_err,
+    space,
+};
+use crate::net::rtnl;
+use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteKind, RouteRow, RouteSpec};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
 use crate::lab::steps::routing::{DeleteAddr, DeleteRoute, RestoreRoute};
 
 impl Lab {

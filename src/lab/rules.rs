@@ -1,8 +1,13 @@
 //! Policy routing rules and neighbour entries: `ip rule` and `ip neigh`.
 
+use super::ledger::Undo;
 use super::ledger::rule_text;
 use super::names::format_mac;
-use super::*;
+use super::{Lab, LabError, NsId, Result, names, net_err};
+use crate::net::rtnl;
+use crate::net::rtnl::{RuleAction, RuleSpec};
+use std::net::IpAddr;
+
 use crate::lab::steps::routing::{DeleteNeigh, DeleteRule};
 
 impl Lab {

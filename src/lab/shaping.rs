@@ -8,10 +8,12 @@
 //! destroyed, and at teardown only the lab's own is removed, which brings
 //! the kernel's default back.
 
-use super::*;
+use super::ledger::Undo;
+use super::{Lab, LabError, NsId, Result, net_err};
 use crate::lab::steps::tc::DeleteQdisc;
 use crate::net::rtnl::{Netem, Tbf};
 use netlink_packet_route::tc::TcHandle;
+use std::time::Duration;
 
 /// What `link.shape()` asks for, in the user's units.
 #[derive(Debug, Clone, Default, PartialEq)]

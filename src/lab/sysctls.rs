@@ -1,7 +1,9 @@
 //! Sysctls: `sysctl KEY` and `sysctl -w KEY=VALUE`, per namespace.
 
-use super::*;
+use super::ledger::Undo;
+use super::{HOST, Lab, LabError, NsId, Result, names, shared};
 use crate::lab::steps::host::ReleaseSysctl;
+use crate::net::sysctl;
 
 impl Lab {
     /// `sysctl KEY` in `ns`.

@@ -6,9 +6,10 @@ use std::os::fd::AsRawFd;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Step, Undone, check_if, check_ref, on_own_link, rtnl_of};
+use super::{Step, Undone, check_if, check_ref, ip, on_own_link, rtnl_of};
 use crate::lab::journal::Header;
 use crate::lab::names::{self, parse_mac};
+use crate::lab::plan::q;
 use crate::lab::space::{NsRef, Spaces};
 use crate::net::rtnl::{AddrBack, PortOpts, RouteBack, Rtnl};
 use crate::net::{NetError, Result, sysctl};
@@ -19,6 +20,35 @@ pub struct DeleteLink {
     pub ns: NsRef,
     pub name: String,
     pub ifindex: u32,
+}
+
+/// A host link the lab made: `del_link NAME` (the plan's function that
+/// deletes it if it is still there: a veth goes with its peer's namespace);
+/// elsewhere `ip -n NS link del dev NAME`.
+pub fn delete_link_shell(ns: &NsRef, name: &str) -> String {
+    match ns {
+        NsRef::Host => format!("del_link {}", q(name)),
+        NsRef::Named(_) => format!("{}link del dev {}", ip(ns), q(name)),
+    }
+}
+
+/// `ip link set dev DEV up|down`.
+pub fn set_up_shell(ns: &NsRef, dev: &str, up: bool) -> String {
+    let ud = if up { "up" } else { "down" };
+    format!("{}link set dev {} {ud}", ip(ns), q(dev))
+}
+
+/// `ip link set dev DEV mtu MTU`.
+pub fn set_mtu_shell(ns: &NsRef, dev: &str, mtu: u32) -> String {
+    format!("{}link set dev {} mtu {mtu}", ip(ns), q(dev))
+}
+
+/// `ip link set dev DEV master M` / `nomaster`.
+pub fn set_master_shell(ns: &NsRef, dev: &str, master: Option<&str>) -> String {
+    match master {
+        Some(m) => format!("{}link set dev {} master {}", ip(ns), q(dev), q(m)),
+        None => format!("{}link set dev {} nomaster", ip(ns), q(dev)),
+    }
 }
 
 impl Step for DeleteLink {

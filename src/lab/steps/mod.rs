@@ -2,7 +2,11 @@
 //! step is a struct that says what it undoes (`describe`), whether a
 //! journal may ask for it (`validate`: a journal is data, and `nslab down`
 //! runs as root), and how (`apply`). `Undo` (in ledger.rs) is the list of
-//! them, as the journal writes it.
+//! them, as the journal writes it. Beside each step, the shell command that
+//! undoes it (`*_shell`), as `nslab plan` writes it; the plan's undo of a
+//! route, a rule, a host sysctl or a process is written from what the
+//! script asked (the route as written, the old value, a shell variable),
+//! which the step does not keep.
 //!
 //! Each step carries the identity of what the lab made or changed, not just
 //! its name: a namespace's nsfs inode, a link's ifindex (chosen by nslab and
@@ -21,6 +25,7 @@ pub mod tc;
 
 use super::journal::Header;
 use super::names;
+use super::plan::q;
 use super::space::{NsRef, Spaces};
 use crate::net::Result;
 use crate::net::rtnl::Rtnl;
@@ -35,6 +40,14 @@ pub trait Step {
     /// Undoes the change, if what the step names is still what the lab
     /// made; `header` says which lab that is.
     fn apply(&self, sp: &mut Spaces, header: &Header) -> Result<Undone>;
+}
+
+/// `ip ` or `ip -n NS `: the start of an iproute2 command in `ns`.
+pub fn ip(ns: &NsRef) -> String {
+    match ns {
+        NsRef::Host => "ip ".into(),
+        NsRef::Named(n) => format!("ip -n {} ", q(n)),
+    }
 }
 
 /// What undoing a step came to, when it did not simply work.
@@ -96,4 +109,54 @@ pub(super) fn on_own_link_with(
         }
         act(&r, have).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NsRef;
+    use super::links::{delete_link_shell, set_master_shell, set_mtu_shell, set_up_shell};
+    use super::netns::delete_netns_shell;
+    use super::nft::delete_table_shell;
+    use super::routing::{delete_addr_shell, delete_neigh_shell};
+    use super::tc::delete_qdisc_shell;
+
+    /// The undo lines `nslab plan` writes, in the host and in a namespace.
+    #[test]
+    fn undo_commands_name_the_namespace_and_quote_what_the_shell_would_split() {
+        let (h, a) = (NsRef::Host, NsRef::Named("r 1".into()));
+        assert_eq!(delete_netns_shell("r1"), "ip netns del r1");
+        assert_eq!(delete_link_shell(&h, "v0"), "del_link v0");
+        assert_eq!(delete_link_shell(&a, "v0"), "ip -n 'r 1' link del dev v0");
+        assert_eq!(set_up_shell(&h, "eth0", false), "ip link set dev eth0 down");
+        assert_eq!(
+            set_mtu_shell(&a, "eth0", 1500),
+            "ip -n 'r 1' link set dev eth0 mtu 1500"
+        );
+        assert_eq!(
+            set_master_shell(&h, "eth0", None),
+            "ip link set dev eth0 nomaster"
+        );
+        assert_eq!(
+            set_master_shell(&h, "eth0", Some("br0")),
+            "ip link set dev eth0 master br0"
+        );
+        let addr = "10.0.0.1/24".parse().unwrap();
+        assert_eq!(
+            delete_addr_shell(&h, "eth0", addr),
+            "ip addr del 10.0.0.1/24 dev eth0"
+        );
+        let ip = "10.0.0.9".parse().unwrap();
+        assert_eq!(
+            delete_neigh_shell(&a, "eth0", ip),
+            "ip -n 'r 1' neigh del 10.0.0.9 dev eth0"
+        );
+        assert_eq!(
+            delete_qdisc_shell(&a, "eth0"),
+            "tc -n 'r 1' qdisc del dev eth0 root"
+        );
+        assert_eq!(
+            delete_table_shell(&h, "nslab-x"),
+            "nft delete table inet nslab-x"
+        );
+    }
 }

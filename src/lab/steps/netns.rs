@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Step, Undone};
 use crate::lab::journal::Header;
 use crate::lab::names;
+use crate::lab::plan::q;
 use crate::lab::space::{NsRef, Spaces};
 use crate::net::{Result, ns};
 
@@ -18,6 +19,11 @@ pub struct DeleteNetns {
     pub ino: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<u64>,
+}
+
+/// `ip netns del NAME`.
+pub fn delete_netns_shell(name: &str) -> String {
+    format!("ip netns del {}", q(name))
 }
 
 impl Step for DeleteNetns {

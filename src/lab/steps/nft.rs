@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Step, Undone, check_ref};
 use crate::lab::journal::Header;
+use crate::lab::plan::q;
 use crate::lab::space::{NsRef, Spaces};
 use crate::net::{NetError, Result, nft};
 
@@ -24,6 +25,15 @@ pub struct DeleteNftTable {
     pub ns: NsRef,
     pub table: String,
     pub owner: String,
+}
+
+/// `[ip netns exec NS ]nft delete table inet TABLE`.
+pub fn delete_table_shell(ns: &NsRef, table: &str) -> String {
+    let ex = match ns {
+        NsRef::Host => String::new(),
+        NsRef::Named(n) => format!("ip netns exec {} ", q(n)),
+    };
+    format!("{ex}nft delete table inet {}", q(table))
 }
 
 impl Step for DeleteNftTable {

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{Step, Undone, check_if, check_ref, on_own_link, rtnl_of};
+use super::{Step, Undone, check_if, check_ref, ip, on_own_link, rtnl_of};
 use crate::lab::journal::Header;
 use crate::lab::names;
+use crate::lab::plan::q;
 use crate::lab::space::{NsRef, Spaces};
 use crate::net::Result;
 use crate::net::rtnl::{self, Hop, RouteKind, RouteSpec, RuleAction, RuleSpec};
@@ -20,6 +21,16 @@ pub struct DeleteAddr {
     pub dev: String,
     pub ifindex: u32,
     pub addr: IpNet,
+}
+
+/// `ip addr del ADDR dev DEV`.
+pub fn delete_addr_shell(ns: &NsRef, dev: &str, addr: IpNet) -> String {
+    format!("{}addr del {addr} dev {}", ip(ns), q(dev))
+}
+
+/// `ip neigh del ADDR dev DEV`.
+pub fn delete_neigh_shell(ns: &NsRef, dev: &str, addr: IpAddr) -> String {
+    format!("{}neigh del {addr} dev {}", ip(ns), q(dev))
 }
 
 impl Step for DeleteAddr {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Step, Undone, check_if, check_ref, on_own_link_with};
 use crate::lab::journal::Header;
+use crate::lab::plan::q;
 use crate::lab::space::{NsRef, Spaces};
 use crate::net::Result;
 
@@ -16,6 +17,15 @@ pub struct DeleteQdisc {
     pub dev: String,
     pub ifindex: u32,
     pub major: u16,
+}
+
+/// `tc [-n NS] qdisc del dev DEV root`.
+pub fn delete_qdisc_shell(ns: &NsRef, dev: &str) -> String {
+    let tc = match ns {
+        NsRef::Host => "tc ".to_string(),
+        NsRef::Named(n) => format!("tc -n {} ", q(n)),
+    };
+    format!("{tc}qdisc del dev {} root", q(dev))
 }
 
 impl Step for DeleteQdisc {
