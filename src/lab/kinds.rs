@@ -14,6 +14,7 @@
 //!   namespace's virtual links are destroyed with it), and gives back what
 //!   the move took (state, master, addresses, routes).
 
+use super::events::Event;
 use super::ledger::{Undo, Undone};
 use super::{Lab, LabError, NsId, Result, links, names, net_err};
 use crate::lab::steps::links::{DeleteLink, MoveBack, RestoreMac};
@@ -258,7 +259,7 @@ impl Lab {
             self.topo.set_index(at, name, index);
         }
         self.link_made(at, name);
-        crate::progress::bump(crate::progress::Kind::Link);
+        self.tell(Event::LinkMade);
         Ok(())
     }
 

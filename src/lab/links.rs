@@ -1,5 +1,6 @@
 //! Links: veths, bridges, a handle on existing links, and their state.
 
+use super::events::Event;
 use super::ledger::Undo;
 use super::{HOST, Lab, LabError, LinkView, NsId, Result, names, net_err};
 use crate::lab::steps::links::{DeleteLink, RestoreMaster, RestoreMtu, RestorePort, RestoreUp};
@@ -122,7 +123,7 @@ impl Lab {
         self.link_made(ns_a, a);
         self.link_made(ns_b, b);
         self.topo.veth((ns_a, a.to_string()), (ns_b, b.to_string()));
-        crate::progress::bump(crate::progress::Kind::Link);
+        self.tell(Event::LinkMade);
         Ok(())
     }
 
@@ -184,7 +185,7 @@ impl Lab {
             self.topo.bridge(id, name, index);
         }
         self.link_made(id, name);
-        crate::progress::bump(crate::progress::Kind::Link);
+        self.tell(Event::LinkMade);
         Ok(())
     }
 
@@ -325,7 +326,7 @@ impl Lab {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
                 Ok(()) => {
-                    crate::progress::bump(crate::progress::Kind::Port);
+                    self.tell(Event::PortAttached);
                     self.plan_attach(br_ns, br, link, None, true);
                     Ok(())
                 }
@@ -353,7 +354,7 @@ impl Lab {
                     Some(libc::EOPNOTSUPP) => not_a_master(br, &brl.kind),
                     _ => attach_err(&what, br, link, e),
                 })
-                .inspect(|_| crate::progress::bump(crate::progress::Kind::Port))
+                .inspect(|_| lab.tell(Event::PortAttached))
         };
         if self.foreign_link(link_ns, link) {
             let old = match cur.master {

@@ -4,6 +4,7 @@
 mod attach;
 mod capture;
 pub mod error;
+mod events;
 mod explain;
 pub use explain::Probed;
 mod firewall;

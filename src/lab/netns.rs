@@ -1,5 +1,6 @@
 //! Namespaces: `ip netns add/del/list`.
 
+use super::events::Event;
 use super::ledger::{Undo, Undone};
 use super::{HOST, Lab, LabError, NsId, Result, names};
 use crate::lab::steps::netns::DeleteNetns;
@@ -49,7 +50,7 @@ impl Lab {
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
         })?;
-        crate::progress::bump(crate::progress::Kind::Netns);
+        self.tell(Event::NetnsMade);
         self.plan_netns(name);
         Ok(id)
     }
@@ -64,7 +65,7 @@ impl Lab {
                 "nslab only deletes what it made; use `ip netns del` for others",
             ));
         }
-        self.note_view();
+        self.tell(Event::NetnsDeleting);
         let Some(pos) = self.ledger.position(
             |u| matches!(u, Undo::DeleteNetns(DeleteNetns { name: n, .. }) if *n == name),
         ) else {

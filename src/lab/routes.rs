@@ -1,5 +1,6 @@
 //! Addresses and routes: `ip addr` and `ip route`.
 
+use super::events::Event;
 use super::ledger::Undo;
 use super::ledger::{NamedHop, SavedRoute};
 use super::{
@@ -46,7 +47,7 @@ impl Lab {
                 ),
                 _ => LabError::kernel("add an address", &what, e),
             })
-            .inspect(|_| crate::progress::bump(crate::progress::Kind::Addr))
+            .inspect(|_| lab.tell(Event::AddrAdded))
         };
         if self.foreign_link(id, dev) {
             let undo = Undo::DeleteAddr(DeleteAddr {
@@ -173,7 +174,7 @@ impl Lab {
                 _ => LabError::kernel("add a route", &what, e),
             })
         })?;
-        crate::progress::bump(crate::progress::Kind::Route);
+        self.tell(Event::RouteAdded);
         self.plan_route(id, &req);
         Ok(())
     }
