@@ -1,43 +1,65 @@
 //! What an op did, told once (`Lab::tell`); the watchers listen: the
-//! progress line counts what was built, and `nslab graph` notes the lab as
-//! it was before a namespace goes. (`nslab plan` still has its calls in the
-//! ops: see plan.rs.)
+//! progress line counts what was built, `nslab graph` notes the lab as it
+//! was before a namespace goes, and `nslab plan` writes the shell lines of
+//! an event (`plan::lines`, pure). Ops not moved to events yet call their
+//! `plan_*` hook themselves (see plan.rs).
 
-use super::Lab;
+use ipnet::IpNet;
+
+use super::space::NsId;
+use super::{Lab, plan};
 use crate::progress;
 
 /// Something an op did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    NetnsMade,
+pub enum Event<'a> {
+    /// `ip netns add NAME` (+ lo up).
+    NetnsMade {
+        name: &'a str,
+    },
+    /// `ip netns del NAME`, by the script.
+    NetnsDeleted {
+        name: &'a str,
+    },
     LinkMade,
     PortAttached,
-    AddrAdded,
+    /// `ip addr add ADDR dev DEV`; `foreign`: DEV is not the lab's, so the
+    /// address has an undo of its own.
+    AddrAdded {
+        ns: NsId,
+        dev: &'a str,
+        addr: IpNet,
+        foreign: bool,
+    },
     RouteAdded,
     /// A namespace of the lab's is about to be deleted.
     NetnsDeleting,
 }
 
 /// What the progress line counts for `e`, if anything.
-fn counted(e: Event) -> Option<progress::Kind> {
+fn counted(e: &Event) -> Option<progress::Kind> {
     match e {
-        Event::NetnsMade => Some(progress::Kind::Netns),
+        Event::NetnsMade { .. } => Some(progress::Kind::Netns),
         Event::LinkMade => Some(progress::Kind::Link),
         Event::PortAttached => Some(progress::Kind::Port),
-        Event::AddrAdded => Some(progress::Kind::Addr),
+        Event::AddrAdded { .. } => Some(progress::Kind::Addr),
         Event::RouteAdded => Some(progress::Kind::Route),
-        Event::NetnsDeleting => None,
+        Event::NetnsDeleted { .. } | Event::NetnsDeleting => None,
     }
 }
 
 impl Lab {
     /// Tells the watchers what an op did.
     pub(super) fn tell(&mut self, e: Event) {
-        if let Some(kind) = counted(e) {
+        if let Some(kind) = counted(&e) {
             progress::bump(kind);
         }
         if e == Event::NetnsDeleting {
             self.note_view();
+        }
+        if self.watch.plan().is_some() {
+            let lines = plan::lines(&e, &|id| self.sp.nsref(id).clone());
+            self.plan_lines(lines);
         }
     }
 }
@@ -49,13 +71,14 @@ mod tests {
     #[test]
     fn what_is_built_is_counted_and_a_deletion_is_not() {
         assert!(matches!(
-            counted(Event::LinkMade),
+            counted(&Event::LinkMade),
             Some(progress::Kind::Link)
         ));
         assert!(matches!(
-            counted(Event::PortAttached),
-            Some(progress::Kind::Port)
+            counted(&Event::NetnsMade { name: "a" }),
+            Some(progress::Kind::Netns)
         ));
-        assert!(counted(Event::NetnsDeleting).is_none());
+        assert!(counted(&Event::NetnsDeleting).is_none());
+        assert!(counted(&Event::NetnsDeleted { name: "a" }).is_none());
     }
 }

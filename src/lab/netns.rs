@@ -50,8 +50,7 @@ impl Lab {
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
         })?;
-        self.tell(Event::NetnsMade);
-        self.plan_netns(name);
+        self.tell(Event::NetnsMade { name });
         Ok(id)
     }
 
@@ -94,7 +93,7 @@ impl Lab {
                 self.settle.forget_ns(id);
                 self.fw.forget_ns(id);
                 self.wait_gone(peers);
-                self.plan_delete_netns(&name);
+                self.tell(Event::NetnsDeleted { name: &name });
                 Ok(())
             }
             Err(e) => Err(LabError::kernel(

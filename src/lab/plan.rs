@@ -13,7 +13,10 @@
 //! its undo (`undo '…'`) right after it, and `teardown` runs what was pushed
 //! in reverse: a plan that stops half-way undoes exactly what it did.
 
+use super::events::Event;
 use super::firewall::Site;
+use super::space::NsRef;
+use super::steps::ip;
 use super::steps::links::{delete_link_shell, set_master_shell, set_mtu_shell, set_up_shell};
 use super::steps::netns::delete_netns_shell;
 use super::steps::nft::delete_table_shell;
@@ -23,7 +26,6 @@ use super::{HOST, Lab, LabError, NsId, PingOpts, PingReport, Result, RouteReq, R
 use crate::net::exec;
 use crate::net::probe::Proto;
 use crate::net::rtnl::{BridgeOpts, RouteKind, RuleAction, RuleSpec};
-use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,6 +67,50 @@ impl Plan {
     fn push(&mut self, text: String) {
         let (source, line) = self.cursor.lock().map(|c| c.clone()).unwrap_or((None, 0));
         self.push_at(source, line, text);
+    }
+}
+
+/// One line of a plan: a command, or (`undo`) the command that undoes it
+/// at teardown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Do(String),
+    Undo(String),
+}
+
+/// The plan's lines for what an op did (`Event`), `at` naming each
+/// namespace as the journal does.
+pub fn lines(e: &Event, at: &dyn Fn(NsId) -> NsRef) -> Vec<Line> {
+    match *e {
+        Event::NetnsMade { name } => vec![
+            Line::Do(format!("ip netns add {}", q(name))),
+            Line::Undo(delete_netns_shell(name)),
+            Line::Do(format!("ip -n {} link set lo up", q(name))),
+        ],
+        Event::NetnsDeleted { name } => vec![
+            Line::Do(format!("ip netns del {}", q(name))),
+            Line::Do(format!("forget {}", q(&delete_netns_shell(name)))),
+        ],
+        Event::AddrAdded {
+            ns,
+            dev,
+            addr,
+            foreign,
+        } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(format!(
+                "{}addr add {addr} dev {}",
+                ip(&at),
+                q(dev)
+            ))];
+            if foreign {
+                v.push(Line::Undo(delete_addr_shell(&at, dev, addr)));
+            }
+            v
+        }
+        Event::LinkMade | Event::PortAttached | Event::RouteAdded | Event::NetnsDeleting => {
+            Vec::new()
+        }
     }
 }
 
@@ -127,6 +173,16 @@ impl Lab {
         self.plan_line(format!("undo {}", q(cmd)));
     }
 
+    /// Writes down what `lines` says an event came to.
+    pub(super) fn plan_lines(&mut self, lines: Vec<Line>) {
+        for l in lines {
+            match l {
+                Line::Do(text) => self.plan_line(text),
+                Line::Undo(cmd) => self.plan_undo(&cmd),
+            }
+        }
+    }
+
     /// An op with no shell form yet: refused while planning, so that the
     /// plan never silently differs from the script.
     pub(super) fn unplanned(&self, call: &str) -> Result<()> {
@@ -157,15 +213,6 @@ impl Lab {
         }
     }
 
-    pub(super) fn plan_netns(&mut self, name: &str) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("ip netns add {}", q(name)));
-        self.plan_undo(&delete_netns_shell(name));
-        self.plan_line(format!("ip -n {} link set lo up", q(name)));
-    }
-
     /// What `settle_v6` waited for: the IPv6 router `id`'s link-local
     /// addresses done with duplicate address detection (at most 3 s).
     pub(super) fn plan_dad_wait(&mut self, id: NsId) {
@@ -176,14 +223,6 @@ impl Lab {
         self.plan_line(format!(
             "for _ in $(seq 30); do [ -z \"$({ip}-6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD"
         ));
-    }
-
-    pub(super) fn plan_delete_netns(&mut self, name: &str) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("ip netns del {}", q(name)));
-        self.plan_line(format!("forget {}", q(&delete_netns_shell(name))));
     }
 
     /// A link the lab made outside its own namespaces: deleted at teardown
@@ -388,17 +427,6 @@ impl Lab {
         self.plan_line(line);
         self.plan_line(format!("{}link set dev {} up", self.ipn(at), q(name)));
         self.plan_own_link(at, name);
-    }
-
-    pub(super) fn plan_addr(&mut self, id: NsId, dev: &str, addr: IpNet, foreign: bool) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}addr add {addr} dev {}", q(dev)));
-        if foreign {
-            self.plan_undo(&delete_addr_shell(self.sp.nsref(id), dev, addr));
-        }
     }
 
     pub(super) fn plan_route(&mut self, id: NsId, req: &RouteReq) {
@@ -984,6 +1012,63 @@ mod tests {
         assert_eq!(q("$HOME"), "'$HOME'");
         assert_eq!(q("it's"), r"'it'\''s'");
         assert_eq!(q(""), "''");
+    }
+
+    /// A namespace made and deleted, an address on a link of the lab's and
+    /// on one of the host's, as the plan writes them.
+    #[test]
+    fn events_become_shell_lines() {
+        let at = |id: NsId| {
+            if id == HOST {
+                NsRef::Host
+            } else {
+                NsRef::Named("r1".into())
+            }
+        };
+        let text = |e: Event| -> Vec<String> {
+            lines(&e, &at)
+                .into_iter()
+                .map(|l| match l {
+                    Line::Do(t) => t,
+                    Line::Undo(t) => format!("undo {}", q(&t)),
+                })
+                .collect()
+        };
+        assert_eq!(
+            text(Event::NetnsMade { name: "r1" }),
+            [
+                "ip netns add r1",
+                "undo 'ip netns del r1'",
+                "ip -n r1 link set lo up"
+            ]
+        );
+        assert_eq!(
+            text(Event::NetnsDeleted { name: "a" }),
+            ["ip netns del a", "forget 'ip netns del a'"]
+        );
+        let addr = "10.0.0.1/24".parse().unwrap();
+        assert_eq!(
+            text(Event::AddrAdded {
+                ns: 1,
+                dev: "eth0",
+                addr,
+                foreign: false
+            }),
+            ["ip -n r1 addr add 10.0.0.1/24 dev eth0"]
+        );
+        assert_eq!(
+            text(Event::AddrAdded {
+                ns: HOST,
+                dev: "eth0",
+                addr,
+                foreign: true
+            }),
+            [
+                "ip addr add 10.0.0.1/24 dev eth0",
+                "undo 'ip addr del 10.0.0.1/24 dev eth0'"
+            ]
+        );
+        assert!(text(Event::LinkMade).is_empty());
     }
 
     #[test]

@@ -47,7 +47,6 @@ impl Lab {
                 ),
                 _ => LabError::kernel("add an address", &what, e),
             })
-            .inspect(|_| lab.tell(Event::AddrAdded))
         };
         if self.foreign_link(id, dev) {
             let undo = Undo::DeleteAddr(DeleteAddr {
@@ -57,11 +56,21 @@ impl Lab {
                 addr,
             });
             self.recorded(Some(id), undo, act)?;
-            self.plan_addr(id, dev, addr, true);
+            self.tell(Event::AddrAdded {
+                ns: id,
+                dev,
+                addr,
+                foreign: true,
+            });
             Ok(())
         } else {
             act(self)?;
-            self.plan_addr(id, dev, addr, false);
+            self.tell(Event::AddrAdded {
+                ns: id,
+                dev,
+                addr,
+                foreign: false,
+            });
             Ok(())
         }
     }
