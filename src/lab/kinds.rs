@@ -693,7 +693,7 @@ impl Lab {
                 e,
             )
         })?;
-        self.plan_link_del(id, name);
+        self.tell(Event::LinkDeleted { ns: id, dev: name });
         // A veth goes whole: both ends are forgotten.
         for (n, l) in self.topo.deleted((id, name.to_string())) {
             self.drop_delete_steps(n, &l)?;

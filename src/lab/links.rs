@@ -119,11 +119,13 @@ impl Lab {
             self.mark_link(undo_ns, index);
         }
         // Tell the parts.
-        self.plan_veth(ns_a, a, ns_b, b);
         self.link_made(ns_a, a);
         self.link_made(ns_b, b);
         self.topo.veth((ns_a, a.to_string()), (ns_b, b.to_string()));
-        self.tell(Event::LinkMade);
+        self.tell(Event::VethMade {
+            a: (ns_a, a),
+            b: (ns_b, b),
+        });
         Ok(())
     }
 
@@ -173,7 +175,6 @@ impl Lab {
                     ),
                 })
         })?;
-        self.plan_bridge(id, name, opts);
         let index = match mark {
             Some(i) => {
                 self.mark_link(id, i);
@@ -185,7 +186,7 @@ impl Lab {
             self.topo.bridge(id, name, index);
         }
         self.link_made(id, name);
-        self.tell(Event::LinkMade);
+        self.tell(Event::BridgeMade { ns: id, name, opts });
         Ok(())
     }
 
@@ -257,11 +258,21 @@ impl Lab {
                 up: cur.up,
             });
             self.recorded(Some(id), undo, act)?;
-            self.plan_up(id, name, up, Some(cur.up));
+            self.tell(Event::LinkUp {
+                ns: id,
+                dev: name,
+                up,
+                old: Some(cur.up),
+            });
             Ok(())
         } else {
             act(self)?;
-            self.plan_up(id, name, up, None);
+            self.tell(Event::LinkUp {
+                ns: id,
+                dev: name,
+                up,
+                old: None,
+            });
             Ok(())
         }
     }
@@ -288,11 +299,21 @@ impl Lab {
                 mtu: cur.mtu,
             });
             self.recorded(Some(id), undo, act)?;
-            self.plan_mtu(id, name, mtu, Some(cur.mtu));
+            self.tell(Event::LinkMtu {
+                ns: id,
+                dev: name,
+                mtu,
+                old: Some(cur.mtu),
+            });
             Ok(())
         } else {
             act(self)?;
-            self.plan_mtu(id, name, mtu, None);
+            self.tell(Event::LinkMtu {
+                ns: id,
+                dev: name,
+                mtu,
+                old: None,
+            });
             Ok(())
         }
     }

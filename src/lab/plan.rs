@@ -78,9 +78,120 @@ pub enum Line {
     Undo(String),
 }
 
-/// The plan's lines for what an op did (`Event`), `at` naming each
-/// namespace as the journal does.
-pub fn lines(e: &Event, at: &dyn Fn(NsId) -> NsRef) -> Vec<Line> {
+/// What the plan's lines need to know of the lab.
+pub trait Ctx {
+    /// The lab's name.
+    fn lab(&self) -> &str;
+    /// A namespace as the journal names it.
+    fn at(&self, id: NsId) -> NsRef;
+    /// Whether the lab made the namespace (what is made there needs no
+    /// undo of its own).
+    fn created(&self, id: NsId) -> bool;
+}
+
+impl Ctx for Lab {
+    fn lab(&self) -> &str {
+        self.id.name()
+    }
+
+    fn at(&self, id: NsId) -> NsRef {
+        self.sp.nsref(id).clone()
+    }
+
+    fn created(&self, id: NsId) -> bool {
+        self.sp.is_created(id)
+    }
+}
+
+/// A link the lab made outside its own namespaces: deleted at teardown
+/// (if it still exists: a veth goes with its peer's namespace), and
+/// labelled as nslab labels it.
+fn own_link(cx: &dyn Ctx, id: NsId, name: &str) -> Vec<Line> {
+    if cx.created(id) {
+        return Vec::new();
+    }
+    let at = cx.at(id);
+    vec![
+        Line::Do(format!(
+            "{}link set dev {} alias {}",
+            ip(&at),
+            q(name),
+            q(&format!("nslab:{}", cx.lab()))
+        )),
+        Line::Undo(delete_link_shell(&at, name)),
+    ]
+}
+
+fn veth_lines(cx: &dyn Ctx, (ns_a, a): (NsId, &str), (ns_b, b): (NsId, &str)) -> Vec<Line> {
+    let (at_a, at_b) = (cx.at(ns_a), cx.at(ns_b));
+    let mut v = Vec::new();
+    let peer_ns = if ns_a == ns_b || ns_b == HOST {
+        // The host has no name: the peer is made there and moved.
+        String::new()
+    } else {
+        format!(" netns {}", q(at_b.display()))
+    };
+    if ns_b == HOST && ns_a != HOST {
+        // Made in the host, the other end moved into its namespace.
+        v.push(Line::Do(format!(
+            "ip link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}",
+            q(b),
+            q(a)
+        )));
+        v.push(Line::Do(format!(
+            "ip link set dev {} netns {}",
+            q(a),
+            q(at_a.display())
+        )));
+    } else {
+        v.push(Line::Do(format!(
+            "{}link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}{peer_ns}",
+            ip(&at_a),
+            q(a),
+            q(b)
+        )));
+    }
+    v.push(Line::Do(set_up_shell(&at_a, a, true)));
+    v.push(Line::Do(set_up_shell(&at_b, b, true)));
+    if !cx.created(ns_a) {
+        v.extend(own_link(cx, ns_a, a));
+    } else if !cx.created(ns_b) {
+        v.extend(own_link(cx, ns_b, b));
+    }
+    v
+}
+
+fn bridge_lines(cx: &dyn Ctx, id: NsId, name: &str, o: &BridgeOpts) -> Vec<Line> {
+    let at = cx.at(id);
+    let mut opts = String::new();
+    let flag = |b: bool| if b { 1 } else { 0 };
+    if let Some(s) = o.stp {
+        opts += &format!(" stp_state {}", flag(s));
+    }
+    if let Some(v) = o.vlan_filtering {
+        opts += &format!(" vlan_filtering {}", flag(v));
+    }
+    for (k, v) in [
+        ("ageing_time", o.ageing_cs),
+        ("forward_delay", o.forward_delay_cs),
+        ("hello_time", o.hello_cs),
+        ("max_age", o.max_age_cs),
+    ] {
+        if let Some(v) = v {
+            opts += &format!(" {k} {v}");
+        }
+    }
+    let mut v = vec![
+        Line::Do(format!("{}link add {} type bridge{opts}", ip(&at), q(name))),
+        Line::Do(set_up_shell(&at, name, true)),
+    ];
+    v.extend(own_link(cx, id, name));
+    v
+}
+
+/// The plan's lines for what an op did (`Event`).
+pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
+    let at = |id| cx.at(id);
     match *e {
         Event::NetnsMade { name } => vec![
             Line::Do(format!("ip netns add {}", q(name))),
@@ -108,6 +219,42 @@ pub fn lines(e: &Event, at: &dyn Fn(NsId) -> NsRef) -> Vec<Line> {
             }
             v
         }
+        Event::LinkUp { ns, dev, up, old } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(set_up_shell(&at, dev, up))];
+            v.extend(old.map(|o| Line::Undo(set_up_shell(&at, dev, o))));
+            v
+        }
+        Event::LinkMtu { ns, dev, mtu, old } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(set_mtu_shell(&at, dev, mtu))];
+            v.extend(old.map(|o| Line::Undo(set_mtu_shell(&at, dev, o))));
+            v
+        }
+        // A host link's own undo (`del_link`) then finds nothing to do.
+        Event::LinkDeleted { ns, dev } => {
+            vec![Line::Do(format!("{}link del dev {}", ip(&at(ns)), q(dev)))]
+        }
+        Event::NeighAdded {
+            ns,
+            dev,
+            addr,
+            mac,
+            foreign,
+        } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(format!(
+                "{}neigh replace {addr} lladdr {mac} dev {} nud permanent",
+                ip(&at),
+                q(dev)
+            ))];
+            if foreign {
+                v.push(Line::Undo(delete_neigh_shell(&at, dev, addr)));
+            }
+            v
+        }
+        Event::VethMade { a, b } => veth_lines(cx, a, b),
+        Event::BridgeMade { ns, name, opts } => bridge_lines(cx, ns, name, opts),
         Event::LinkMade | Event::PortAttached | Event::RouteAdded | Event::NetnsDeleting => {
             Vec::new()
         }
@@ -225,92 +372,10 @@ impl Lab {
         ));
     }
 
-    /// A link the lab made outside its own namespaces: deleted at teardown
-    /// (if it still exists: a veth goes with its peer's namespace), and
-    /// labelled as nslab labels it.
+    /// A link the lab made outside its own namespaces (see `own_link`).
     fn plan_own_link(&mut self, id: NsId, name: &str) {
-        if self.sp.is_created(id) {
-            return;
-        }
-        self.plan_line(format!(
-            "{}link set dev {} alias {}",
-            self.ipn(id),
-            q(name),
-            q(&format!("nslab:{}", self.id.name()))
-        ));
-        self.plan_undo(&delete_link_shell(self.sp.nsref(id), name));
-    }
-
-    pub(super) fn plan_veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) {
-        if !self.planning() {
-            return;
-        }
-        let peer_ns = if ns_a == ns_b {
-            String::new()
-        } else if ns_b == HOST {
-            // The host has no name: the peer is made there and moved.
-            String::new()
-        } else {
-            format!(" netns {}", q(self.sp.name(ns_b)))
-        };
-        if ns_b == HOST && ns_a != HOST {
-            // Made in the host, the other end moved into its namespace.
-            self.plan_line(format!(
-                "ip link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}",
-                q(b),
-                q(a)
-            ));
-            self.plan_line(format!(
-                "ip link set dev {} netns {}",
-                q(a),
-                q(self.sp.name(ns_a))
-            ));
-        } else {
-            self.plan_line(format!(
-                "{}link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}{peer_ns}",
-                self.ipn(ns_a),
-                q(a),
-                q(b)
-            ));
-        }
-        self.plan_line(format!("{}link set dev {} up", self.ipn(ns_a), q(a)));
-        self.plan_line(format!("{}link set dev {} up", self.ipn(ns_b), q(b)));
-        if !self.sp.is_created(ns_a) {
-            self.plan_own_link(ns_a, a);
-        } else if !self.sp.is_created(ns_b) {
-            self.plan_own_link(ns_b, b);
-        }
-    }
-
-    pub(super) fn plan_bridge(&mut self, id: NsId, name: &str, o: &BridgeOpts) {
-        if !self.planning() {
-            return;
-        }
-        let mut opts = String::new();
-        let flag = |b: bool| if b { 1 } else { 0 };
-        if let Some(s) = o.stp {
-            opts += &format!(" stp_state {}", flag(s));
-        }
-        if let Some(v) = o.vlan_filtering {
-            opts += &format!(" vlan_filtering {}", flag(v));
-        }
-        for (k, v) in [
-            ("ageing_time", o.ageing_cs),
-            ("forward_delay", o.forward_delay_cs),
-            ("hello_time", o.hello_cs),
-            ("max_age", o.max_age_cs),
-        ] {
-            if let Some(v) = v {
-                opts += &format!(" {k} {v}");
-            }
-        }
-        self.plan_line(format!(
-            "{}link add {} type bridge{opts}",
-            self.ipn(id),
-            q(name)
-        ));
-        self.plan_line(format!("{}link set dev {} up", self.ipn(id), q(name)));
-        self.plan_own_link(id, name);
+        let lines = own_link(self, id, name);
+        self.plan_lines(lines);
     }
 
     /// `old_master`: Some for a link the lab did not make (put back at
@@ -363,33 +428,6 @@ impl Lab {
             self.ipn(id),
             q(link)
         ));
-    }
-
-    /// `old`: the state to put back at teardown (a link the lab did not make).
-    pub(super) fn plan_up(&mut self, id: NsId, name: &str, up: bool, old: Option<bool>) {
-        if !self.planning() {
-            return;
-        }
-        let at = self.sp.nsref(id);
-        let (set, back) = (
-            set_up_shell(at, name, up),
-            old.map(|o| set_up_shell(at, name, o)),
-        );
-        self.plan_line(set);
-        if let Some(b) = back {
-            self.plan_undo(&b);
-        }
-    }
-
-    pub(super) fn plan_mtu(&mut self, id: NsId, name: &str, mtu: u32, old: Option<u32>) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}link set dev {} mtu {mtu}", q(name)));
-        if let Some(o) = old {
-            self.plan_undo(&set_mtu_shell(self.sp.nsref(id), name, o));
-        }
     }
 
     pub(super) fn plan_kind(
@@ -744,35 +782,6 @@ impl Lab {
         self.plan_own_link(to, dest);
     }
 
-    pub(super) fn plan_link_del(&mut self, id: NsId, name: &str) {
-        if !self.planning() {
-            return;
-        }
-        // A host link's own undo (`del_link`) then finds nothing to do.
-        self.plan_line(format!("{}link del dev {}", self.ipn(id), q(name)));
-    }
-
-    pub(super) fn plan_neigh(
-        &mut self,
-        id: NsId,
-        dev: &str,
-        addr: IpAddr,
-        mac: &str,
-        foreign: bool,
-    ) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!(
-            "{ip}neigh replace {addr} lladdr {mac} dev {} nud permanent",
-            q(dev)
-        ));
-        if foreign {
-            self.plan_undo(&delete_neigh_shell(self.sp.nsref(id), dev, addr));
-        }
-    }
-
     /// `ip route del …` (`what`: the route as the kernel held it).
     pub(super) fn plan_route_del(&mut self, id: NsId, what: &str) {
         if !self.planning() {
@@ -1018,15 +1027,25 @@ mod tests {
     /// on one of the host's, as the plan writes them.
     #[test]
     fn events_become_shell_lines() {
-        let at = |id: NsId| {
-            if id == HOST {
-                NsRef::Host
-            } else {
-                NsRef::Named("r1".into())
+        /// Lab "x": namespace 1 is its "r1", the host is not its own.
+        struct Fake;
+        impl Ctx for Fake {
+            fn lab(&self) -> &str {
+                "x"
             }
-        };
+            fn at(&self, id: NsId) -> NsRef {
+                if id == HOST {
+                    NsRef::Host
+                } else {
+                    NsRef::Named("r1".into())
+                }
+            }
+            fn created(&self, id: NsId) -> bool {
+                id != HOST
+            }
+        }
         let text = |e: Event| -> Vec<String> {
-            lines(&e, &at)
+            lines(&e, &Fake)
                 .into_iter()
                 .map(|l| match l {
                     Line::Do(t) => t,
@@ -1066,6 +1085,59 @@ mod tests {
             [
                 "ip addr add 10.0.0.1/24 dev eth0",
                 "undo 'ip addr del 10.0.0.1/24 dev eth0'"
+            ]
+        );
+        assert_eq!(
+            text(Event::LinkUp {
+                ns: HOST,
+                dev: "eth0",
+                up: false,
+                old: Some(true)
+            }),
+            [
+                "ip link set dev eth0 down",
+                "undo 'ip link set dev eth0 up'"
+            ]
+        );
+        assert_eq!(
+            text(Event::NeighAdded {
+                ns: 1,
+                dev: "eth0",
+                addr: "10.0.0.9".parse().unwrap(),
+                mac: "02:00:00:00:00:09",
+                foreign: false
+            }),
+            ["ip -n r1 neigh replace 10.0.0.9 lladdr 02:00:00:00:00:09 dev eth0 nud permanent"]
+        );
+        assert_eq!(
+            text(Event::LinkDeleted { ns: 1, dev: "v0" }),
+            ["ip -n r1 link del dev v0"]
+        );
+        assert_eq!(
+            text(Event::VethMade {
+                a: (HOST, "h0"),
+                b: (1, "r0")
+            }),
+            [
+                "ip link add h0 numtxqueues 1 numrxqueues 1 type veth peer name r0 numtxqueues 1 numrxqueues 1 netns r1",
+                "ip link set dev h0 up",
+                "ip -n r1 link set dev r0 up",
+                "ip link set dev h0 alias nslab:x",
+                "undo 'del_link h0'"
+            ]
+        );
+        assert_eq!(
+            text(Event::BridgeMade {
+                ns: 1,
+                name: "br0",
+                opts: &BridgeOpts {
+                    stp: Some(true),
+                    ..Default::default()
+                }
+            }),
+            [
+                "ip -n r1 link add br0 type bridge stp_state 1",
+                "ip -n r1 link set dev br0 up"
             ]
         );
         assert!(text(Event::LinkMade).is_empty());

@@ -1,5 +1,6 @@
 //! Policy routing rules and neighbour entries: `ip rule` and `ip neigh`.
 
+use super::events::Event;
 use super::ledger::Undo;
 use super::ledger::rule_text;
 use super::names::format_mac;
@@ -96,10 +97,22 @@ impl Lab {
                 lladdr: format_mac(&mac),
             });
             self.recorded(Some(id), undo, act)?;
-            self.plan_neigh(id, dev, addr, &format_mac(&mac), true);
+            self.tell(Event::NeighAdded {
+                ns: id,
+                dev,
+                addr,
+                mac: &format_mac(&mac),
+                foreign: true,
+            });
         } else {
             act(self)?;
-            self.plan_neigh(id, dev, addr, &format_mac(&mac), false);
+            self.tell(Event::NeighAdded {
+                ns: id,
+                dev,
+                addr,
+                mac: &format_mac(&mac),
+                foreign: false,
+            });
         }
         Ok(())
     }
