@@ -8,7 +8,14 @@
 //! its process), so only they can be attached: `Journal::attach` refuses
 //! the rest.
 
-use super::*;
+use super::ledger::Undo;
+use super::space::Spaces;
+use super::{Lab, LabError, NsId, Result, journal, names, net_err};
+use crate::cancel::Cancel;
+use crate::lab::steps::links::DeleteLink;
+use crate::lab::steps::netns::DeleteNetns;
+use crate::lab::steps::nft::DeleteNftTable;
+use crate::net::ns;
 
 /// A namespace or link of the lab, for `lab()`.
 pub struct Part {
@@ -28,46 +35,45 @@ impl Lab {
         let mut lab = Lab::with(sp, journal, rec.header.clone(), cancel);
         // From here on an error drops the lab, which lets go of the journal
         // as a kept lab does (and says the session ended).
-        lab.keep = true;
-        lab.attached = true;
+        lab.id.attached();
         for (seq, step) in rec.seqs.iter().zip(rec.steps) {
             match &step {
-                Undo::DeleteNetns {
+                Undo::DeleteNetns(DeleteNetns {
                     name,
                     dev,
                     ino,
                     cookie,
-                } => {
+                }) => {
                     lab.sp
                         .adopt(name, *dev, *ino, *cookie)
                         .map_err(|e| LabError::kernel("open a namespace of the lab", name, e))?;
                 }
                 // Links the lab made outside its namespaces: changes to them
                 // need no undo of their own either.
-                Undo::DeleteLink { ns, name, ifindex } => {
+                Undo::DeleteLink(DeleteLink { ns, name, ifindex }) => {
                     if let Ok(id) = lab.sp.resolve(ns)
                         && !lab.sp.is_created(id)
                     {
-                        lab.made_links.insert((id, name.clone()));
+                        lab.topo.made_outside(id, name);
                         if *ifindex != 0 {
-                            lab.ifindex.insert((id, name.clone()), *ifindex);
+                            lab.topo.set_index(id, name, *ifindex);
                         }
                     }
                 }
-                Undo::DeleteNftTable { ns, .. } => {
+                Undo::DeleteNftTable(DeleteNftTable { ns, .. }) => {
                     if let Ok(id) = lab.sp.resolve(ns) {
-                        lab.nft_tables.insert(id);
+                        lab.fw.table_made(id);
                     }
                 }
                 _ => {}
             }
-            lab.ledger.push((Some(*seq), step));
+            lab.ledger.adopt(*seq, step);
         }
         Ok(lab)
     }
 
     pub fn is_attached(&self) -> bool {
-        self.attached
+        self.id.is_attached()
     }
 
     /// `ns("a")`: namespace `name` of this lab (made by it, or by the kept
@@ -84,9 +90,9 @@ impl Lab {
             .map(|id| self.sp.name(id))
             .collect();
         let listed = if have.is_empty() {
-            format!("lab '{}' has no namespaces yet", self.name)
+            format!("lab '{}' has no namespaces yet", self.id.name())
         } else {
-            format!("lab '{}' has {}", self.name, have.join(", "))
+            format!("lab '{}' has {}", self.id.name(), have.join(", "))
         };
         let other = if ns::named_path(name).exists() {
             format!(" ('{name}' on this machine is not the lab's)")
@@ -96,7 +102,7 @@ impl Lab {
         Err(LabError::new(
             format!(
                 "namespace '{name}' is not part of lab '{}'{other}",
-                self.name
+                self.id.name()
             ),
             format!("{listed}; netns(\"{name}\") makes a new one, lab() lists what the lab has"),
         ))
@@ -123,7 +129,7 @@ impl Lab {
                 }
             }
         }
-        let mut outside: Vec<(NsId, String)> = self.made_links.iter().cloned().collect();
+        let mut outside: Vec<(NsId, String)> = self.topo.made_outside_all().cloned().collect();
         outside.sort();
         for (id, link) in outside {
             if self.exists(id, &link)? {

@@ -2,9 +2,9 @@
 //! by the lab, stopped before its namespaces go. A capture only reads, so it
 //! needs no undo step; its file is the user's and stays.
 
+use super::{Lab, LabError, NsId, Result};
 use std::path::{Path, PathBuf};
 
-use super::*;
 use crate::net::capture::{self, Capture, Opts};
 
 /// A capture the lab keeps.
@@ -31,7 +31,8 @@ impl Lab {
         let cur = self.link(id, link)?;
         let path = capture_path(file)?;
         if let Some(other) = self
-            .captures
+            .running
+            .captures()
             .iter()
             .find(|c| c.path == path && c.cap.running())
         {
@@ -66,18 +67,17 @@ impl Lab {
         let f = create(&path)?;
         let cap = capture::start(sock, f, opts)
             .map_err(|e| LabError::kernel("start a capture", &what, e))?;
-        self.captures.push(Running {
+        Ok(self.running.add_capture(Running {
             ns: id,
             link: link.to_string(),
             path,
             cap,
-        });
-        Ok(self.captures.len() - 1)
+        }))
     }
 
     /// Capture `idx` as it stands.
     pub fn capture_view(&self, idx: usize) -> Option<CaptureView> {
-        let c = self.captures.get(idx)?;
+        let c = self.running.captures().get(idx)?;
         Some(CaptureView {
             packets: c.cap.packets(),
             running: c.cap.running(),
@@ -89,7 +89,7 @@ impl Lab {
     /// `cap.stop()`: the packets seen until now are written and the file
     /// closed. Stopping twice is fine.
     pub fn capture_stop(&mut self, idx: usize) -> Result<()> {
-        match self.captures.get_mut(idx) {
+        match self.running.captures_mut().get_mut(idx) {
             Some(c) => stop(c),
             None => Ok(()),
         }
@@ -98,7 +98,8 @@ impl Lab {
     /// Stops the captures in namespace `only` (every one with None): their
     /// sockets pin their namespaces. Returns the files that failed.
     pub(super) fn stop_captures(&mut self, only: Option<NsId>) -> Vec<LabError> {
-        self.captures
+        self.running
+            .captures_mut()
             .iter_mut()
             .filter(|c| only.is_none_or(|id| c.ns == id))
             .filter_map(|c| stop(c).err())

@@ -58,36 +58,22 @@ impl Lab {
 
     /// The other end of a veth the lab made.
     pub(crate) fn view_veth_peer(&self, id: NsId, name: &str) -> Option<(NsId, String)> {
-        self.veth_peers.get(&(id, name.to_string())).cloned()
+        self.topo.peer(id, name)
     }
 
     /// The parent of a macvlan or ipvlan the lab made.
     pub(crate) fn view_sub_parent(&self, id: NsId, name: &str) -> Option<(NsId, String)> {
-        self.sub_parents.get(&(id, name.to_string())).cloned()
+        self.topo.sub_parent(id, name)
     }
 
     /// The macvlans and ipvlans the lab made on a parent.
     pub(crate) fn view_sub_children(&self, id: NsId, name: &str) -> Vec<(NsId, String)> {
-        let p = (id, name.to_string());
-        let mut v: Vec<(NsId, String)> = self
-            .sub_parents
-            .iter()
-            .filter(|(_, parent)| **parent == p)
-            .map(|(c, _)| c.clone())
-            .collect();
-        v.sort();
-        v
+        self.topo.sub_children(id, name)
     }
 
     /// The VXLANs the lab made: where each is, its VNI, far end and port.
     pub(crate) fn view_vxlans(&self) -> Vec<(NsId, String, crate::net::rtnl::Vxlan)> {
-        let mut v: Vec<_> = self
-            .vxlans
-            .iter()
-            .map(|((id, name), x)| (*id, name.clone(), x.clone()))
-            .collect();
-        v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        v
+        self.topo.vxlans()
     }
 
     /// The path a packet from `id` would take, read from the kernel.
@@ -109,9 +95,9 @@ impl Lab {
                     .sp
                     .run_in(id, move || probe::client_socket(proto, v6))
                     .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
-                let before = self.kstat.before(v6);
+                let before = self.settle.kstat().before(v6);
                 let dst = std::net::SocketAddr::new(pkt.dst, port);
-                let r = probe::try_reach(&sock, proto, dst, timeout, &self.cancel);
+                let r = probe::try_reach(&sock, proto, dst, timeout, self.id.cancel());
                 self.check_cancel()?;
                 let p = match r {
                     Reach::Open => Probed::Reached,
@@ -161,7 +147,7 @@ impl Lab {
             }
         };
         if let (Probed::Lost, Some(before)) = (&probed, before) {
-            let hit = self.kstat.hit_since(&before, v6);
+            let hit = self.settle.kstat().hit_since(&before, v6);
             if let (Some(why), Some(help)) = (kstat::why(&hit), kstat::help(&hit)) {
                 return Err(LabError::new(
                     format!(

@@ -10,11 +10,16 @@
 //! and the error names the call that queued it (its `Site`), wherever the
 //! flush happened.
 
+use super::ledger::Undo;
+use std::os::fd::AsFd;
+
+use super::{Lab, LabError, NsId, Result, ledger, names};
+use crate::lab::steps::nft::DeleteNftTable;
+use crate::net::nft;
+use crate::net::nft::Ruleset;
 use std::path::PathBuf;
 
 use crate::net::nft::{CounterRow, Op};
-
-use super::*;
 
 /// Where a script asked for something: the source it is in (None: the
 /// main script), line and column, as the script engine counts them.
@@ -42,7 +47,7 @@ pub struct Refused {
 impl Lab {
     /// The lab's own nf_tables table (family inet), one per namespace used.
     pub fn table_name(&self) -> String {
-        format!("nslab-{}", self.name)
+        format!("nslab-{}", self.id.name())
     }
 
     /// Does the lab's table exist in `id`? Known for namespaces the lab
@@ -50,7 +55,7 @@ impl Lab {
     /// took it over (no journal step says), asked of nft once: the table
     /// with the lab's owner set in it.
     fn has_table(&mut self, id: NsId) -> Result<bool> {
-        if self.nft_tables.contains(&id) {
+        if self.fw.has_table(id) {
             return Ok(true);
         }
         if !self.sp.is_adopted(id) || nft::program().is_none() {
@@ -58,7 +63,7 @@ impl Lab {
         }
         let prog = self.nft_program()?;
         let table = self.table_name();
-        let owner = ledger::owner_set(&self.header.id);
+        let owner = ledger::owner_set(&self.id.header().id);
         let fd = self.sp.fd(id).map_err(|e| {
             LabError::kernel("look for the lab's nf_tables table", &self.where_(id), e)
         })?;
@@ -66,14 +71,14 @@ impl Lab {
             LabError::kernel("look for the lab's nf_tables table", &self.where_(id), e)
         })?;
         if has {
-            self.nft_tables.insert(id);
+            self.fw.table_made(id);
         }
         Ok(has)
     }
 
     /// The `nft` binary, looked up once.
     fn nft_program(&mut self) -> Result<PathBuf> {
-        if let Some(p) = &self.nft_prog {
+        if let Some(p) = self.fw.prog() {
             return Ok(p.clone());
         }
         let p = nft::program().ok_or_else(|| {
@@ -82,7 +87,7 @@ impl Lab {
                 "install the nftables package (apt install nftables, dnf install nftables), or point NSLAB_NFT at an nft binary",
             )
         })?;
-        self.nft_prog = Some(p.clone());
+        self.fw.found_prog(p.clone());
         Ok(p)
     }
 
@@ -106,7 +111,7 @@ impl Lab {
             }
             _ => {}
         }
-        self.pending.push(Pending { id, op, site });
+        self.fw.queue(Pending { id, op, site });
         Ok(())
     }
 
@@ -115,10 +120,10 @@ impl Lab {
     /// the ones after it dropped, and the error is the one queued first
     /// among the namespaces' refused ops.
     pub fn flush(&mut self) -> std::result::Result<(), Refused> {
-        if self.pending.is_empty() {
+        if self.fw.is_empty() {
             return Ok(());
         }
-        let pending = std::mem::take(&mut self.pending);
+        let pending = self.fw.take();
         // Namespaces are independent of each other: grouping them keeps
         // each one's order and makes one transaction of each.
         let mut groups: Vec<(NsId, Vec<usize>)> = Vec::new();
@@ -130,7 +135,7 @@ impl Lab {
         }
         let mut first_refused: Option<(usize, LabError)> = None;
         for (id, idx) in groups {
-            if let Some(p) = &mut self.plan {
+            if let Some(p) = self.watch.plan_mut() {
                 p.site = Some(pending[idx[0]].site.clone());
             }
             let ops: Vec<&Op> = idx.iter().map(|i| &pending[*i].op).collect();
@@ -198,7 +203,7 @@ impl Lab {
         let prog = self.nft_program()?;
         let table = self.table_name();
         let first = !self.has_table(id)?;
-        let owner = ledger::owner_set(&self.header.id);
+        let owner = ledger::owner_set(&self.id.header().id);
         let mut rules = Ruleset::new(&table, first.then_some(owner.as_str()));
         for op in ops {
             rules = rules.op(op);
@@ -233,13 +238,13 @@ impl Lab {
             })
         };
         if first {
-            let undo = Undo::DeleteNftTable {
+            let undo = Undo::DeleteNftTable(DeleteNftTable {
                 ns: self.sp.nsref(id).clone(),
                 table: table.clone(),
                 owner: owner.clone(),
-            };
+            });
             self.recorded(Some(id), undo, run)?;
-            self.nft_tables.insert(id);
+            self.fw.table_made(id);
         } else {
             run(self)?;
         }

@@ -14,12 +14,18 @@
 //!   namespace's virtual links are destroyed with it), and gives back what
 //!   the move took (state, master, addresses, routes).
 
+use super::events::Event;
+use super::ledger::{Undo, Undone};
+use super::{Lab, LabError, NsId, Result, links, names, net_err};
+use crate::lab::steps::links::{DeleteLink, MoveBack, RestoreMac};
+use crate::net::rtnl::LinkInfoRow;
+use crate::net::{rtnl, sysctl};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::ledger::{HomeState, on_own_link, rtnl_of};
+use super::ledger::HomeState;
 use super::names::{format_mac, parse_mac};
-use super::space::NsRef;
-use super::*;
+
 use crate::net::NetError;
 use crate::net::rtnl::{IpVlanMode, Kind, MacVlanMode, NewLink, Vxlan};
 
@@ -220,11 +226,11 @@ impl Lab {
         // Outside the lab's namespaces: an index of nslab's choosing,
         // journaled before the link exists (see `rtnl::pick_index`).
         let mark = (!self.sp.is_created(at)).then(rtnl::pick_index);
-        let undo = Undo::DeleteLink {
+        let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(at).clone(),
             name: name.to_string(),
             ifindex: mark.unwrap_or(0),
-        };
+        });
         let r = self.sp.rtnl(via).map_err(net_err("open netlink"))?;
         let req = NewLink {
             name,
@@ -238,26 +244,22 @@ impl Lab {
                 .block_on(r.add_kind(&req))
                 .map_err(|e| lab.add_kind_err(at, name, &kind, parent, mark, e))
         })?;
-        if self.plan.is_some() {
+        if self.watch.plan().is_some() {
             let text = self.kind_text(via, &kind)?;
             self.plan_kind(at, name, &text, parent);
         }
-        if !self.sp.is_created(at) {
-            self.made_links.insert((at, name.to_string()));
-        }
         if let (Kind::MacVlan(_) | Kind::IpVlan(_), Some((pns, p))) = (&kind, parent) {
-            self.sub_parents
-                .insert((at, name.to_string()), (pns, p.to_string()));
+            self.topo.sub((at, name.to_string()), (pns, p.to_string()));
         }
         if let Kind::Vxlan(v) = &kind {
-            self.vxlans.insert((at, name.to_string()), v.clone());
+            self.topo.vxlan(at, name, v.clone());
         }
         if let Some(index) = mark {
             self.mark_link(at, index);
-            self.ifindex.insert((at, name.to_string()), index);
+            self.topo.set_index(at, name, index);
         }
-        self.unsettled.push((at, name.to_string()));
-        crate::progress::bump(crate::progress::Kind::Link);
+        self.link_made(at, name);
+        self.tell(Event::LinkMade);
         Ok(())
     }
 
@@ -341,48 +343,26 @@ impl Lab {
     /// `name` in `id`, if it is one that left home.
     fn away_step(&self, id: NsId, name: &str) -> Option<usize> {
         let here = self.sp.nsref(id);
-        self.ledger.iter().position(|(_, u)| {
-            matches!(u, Undo::MoveBack { ns, dev, home, .. } if ns == here && dev == name && ns != home)
+        self.ledger.position(|u| {
+            matches!(u, Undo::MoveBack(MoveBack { ns, dev, home, .. }) if ns == here && dev == name && ns != home)
         })
     }
 
     /// Made by this lab: a link it made outside its namespaces, or any link
     /// in them but the ones it moved there from outside.
     fn is_mine(&self, id: NsId, name: &str) -> bool {
-        self.made_links.contains(&(id, name.to_string()))
+        self.topo.is_made_outside(id, name)
             || (self.sp.is_created(id) && self.away_step(id, name).is_none())
-    }
-
-    /// Replaces ledger step `pos` with `new`, at the end (in the journal:
-    /// the new step is written before the old one is cancelled, so at every
-    /// moment one of them says where the link is).
-    fn replace_step(&mut self, pos: usize, new: Undo) -> Result<()> {
-        let seq = match &mut self.journal {
-            Some(j) => Some(j.intend(&new)?),
-            None => None,
-        };
-        self.drop_step(pos)?;
-        self.ledger.push((seq, new));
-        Ok(())
-    }
-
-    /// Drops ledger step `pos` (and its journal line).
-    fn drop_step(&mut self, pos: usize) -> Result<()> {
-        let (seq, _) = self.ledger.remove(pos);
-        if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-            j.cancel(s)?;
-        }
-        Ok(())
     }
 
     /// Drops the `DeleteLink` steps of link `name` in `id`: it is gone, or
     /// left for a namespace that deletes it.
     fn drop_delete_steps(&mut self, id: NsId, name: &str) -> Result<()> {
         let here = self.sp.nsref(id).clone();
-        while let Some(pos) = self.ledger.iter().position(
-            |(_, u)| matches!(u, Undo::DeleteLink { ns, name: n, .. } if *ns == here && n == name),
+        while let Some(pos) = self.ledger.position(
+            |u| matches!(u, Undo::DeleteLink(DeleteLink { ns, name: n, .. }) if *ns == here && n == name),
         ) {
-            self.drop_step(pos)?;
+            self.ledger.drop(pos)?;
         }
         Ok(())
     }
@@ -434,27 +414,7 @@ impl Lab {
         // Carried along: what the lab knows about the link by its place.
         let from = (id, name.to_string());
         let there = (to, dest.clone());
-        self.ifindex.remove(&from);
-        if let Some(i) = self.bridges.remove(&from) {
-            self.bridges.insert(there.clone(), i);
-        }
-        if let Some(peer) = self.veth_peers.remove(&from) {
-            self.veth_peers.insert(peer.clone(), there.clone());
-            self.veth_peers.insert(there.clone(), peer);
-        }
-        if let Some(parent) = self.sub_parents.remove(&from) {
-            self.sub_parents.insert(there.clone(), parent);
-        }
-        // (Its underlay link stays behind: a moved VXLAN's dev is not the
-        // one recorded; the explanation does not use it.)
-        if let Some(v) = self.vxlans.remove(&from) {
-            self.vxlans.insert(there.clone(), v);
-        }
-        for parent in self.sub_parents.values_mut() {
-            if *parent == from {
-                *parent = there.clone();
-            }
-        }
+        self.topo.moved(&from, &there);
         if cur.up {
             let r = self.sp.rtnl(to).map_err(net_err("open netlink"))?;
             self.sp.block_on(r.set_up_by_name(&dest)).map_err(|e| {
@@ -464,7 +424,7 @@ impl Lab {
                     e,
                 )
             })?;
-            self.unsettled.push(there);
+            self.settle.came_up(to, &dest);
         }
         Ok(dest)
     }
@@ -526,23 +486,26 @@ impl Lab {
         match mark {
             Some(want) => {
                 let to_ref = self.sp.nsref(to).clone();
-                let step = |ifindex| Undo::DeleteLink {
-                    ns: to_ref.clone(),
-                    name: dest.to_string(),
-                    ifindex,
+                let step = |ifindex| {
+                    Undo::DeleteLink(DeleteLink {
+                        ns: to_ref.clone(),
+                        name: dest.to_string(),
+                        ifindex,
+                    })
                 };
                 let undo = step(want);
                 self.recorded(Some(to), undo, |lab| {
                     lab.do_move(id, cur, to, dest, Some(want))
                 })?;
                 let got = self.index_there(to, dest)?;
-                if got != want {
-                    let pos = self.ledger.len() - 1;
-                    self.replace_step(pos, step(got))?;
+                if got != want
+                    && let Some(pos) = self.ledger.last()
+                {
+                    self.ledger.replace(pos, step(got))?;
                 }
                 self.mark_link(to, got);
-                self.made_links.insert((to, dest.to_string()));
-                self.ifindex.insert((to, dest.to_string()), got);
+                self.topo.made_outside(to, dest);
+                self.topo.set_index(to, dest, got);
             }
             None => self.do_move(id, cur, to, dest, None)?,
         }
@@ -551,19 +514,19 @@ impl Lab {
             // needs one of its own (its pair would otherwise go only when
             // the kernel gets round to the namespace the other end is in).
             self.drop_delete_steps(id, &cur.name)?;
-            self.made_links.remove(&(id, cur.name.clone()));
-            if let Some((pns, peer)) = self.veth_peers.get(&(id, cur.name.clone())).cloned()
+            self.topo.left(id, &cur.name);
+            if let Some((pns, peer)) = self.topo.peer(id, &cur.name)
                 && !self.sp.is_created(pns)
-                && !self.ledger.iter().any(|(_, u)| {
-                    matches!(u, Undo::DeleteLink { ns, name, .. } if ns == self.sp.nsref(pns) && *name == peer)
+                && !self.ledger.any(|u| {
+                    matches!(u, Undo::DeleteLink(DeleteLink { ns, name, .. }) if ns == self.sp.nsref(pns) && *name == peer)
                 })
             {
                 let index = self.link(pns, &peer)?.index;
-                let undo = Undo::DeleteLink {
+                let undo = Undo::DeleteLink(DeleteLink {
                     ns: self.sp.nsref(pns).clone(),
                     name: peer,
                     ifindex: index,
-                };
+                });
                 self.recorded(Some(pns), undo, |_| Ok(()))?;
             }
         }
@@ -580,14 +543,14 @@ impl Lab {
         dest: &str,
         away: Option<usize>,
     ) -> Result<()> {
-        let (home, home_dev, home_ifindex, restore) = match away.map(|p| &self.ledger[p].1) {
-            Some(Undo::MoveBack {
+        let (home, home_dev, home_ifindex, restore) = match away.map(|p| self.ledger.get(p)) {
+            Some(Undo::MoveBack(MoveBack {
                 home,
                 home_dev,
                 home_ifindex,
                 restore,
                 ..
-            }) => (
+            })) => (
                 home.clone(),
                 home_dev.clone(),
                 *home_ifindex,
@@ -617,14 +580,16 @@ impl Lab {
             rtnl::pick_index()
         };
         let to_ref = self.sp.nsref(to).clone();
-        let step = |ifindex| Undo::MoveBack {
-            ns: to_ref.clone(),
-            dev: dest.to_string(),
-            ifindex,
-            home: home.clone(),
-            home_dev: home_dev.clone(),
-            home_ifindex,
-            restore: restore.clone(),
+        let step = |ifindex| {
+            Undo::MoveBack(MoveBack {
+                ns: to_ref.clone(),
+                dev: dest.to_string(),
+                ifindex,
+                home: home.clone(),
+                home_dev: home_dev.clone(),
+                home_ifindex,
+                restore: restore.clone(),
+            })
         };
         let undo = step(want);
         self.recorded(None, undo, |lab| {
@@ -635,12 +600,13 @@ impl Lab {
             }
         })?;
         let got = self.index_there(to, dest)?;
-        if got != want {
-            let pos = self.ledger.len() - 1;
-            self.replace_step(pos, step(got))?;
+        if got != want
+            && let Some(pos) = self.ledger.last()
+        {
+            self.ledger.replace(pos, step(got))?;
         }
         if let Some(pos) = away {
-            self.drop_step(pos)?;
+            self.ledger.drop(pos)?;
         }
         Ok(())
     }
@@ -682,18 +648,18 @@ impl Lab {
     /// (deleting it would destroy them), with what they had there.
     pub(super) fn send_home_links_in(&mut self, id: NsId) -> Result<()> {
         let here = self.sp.nsref(id).clone();
-        while let Some(pos) = self.ledger.iter().position(
-            |(_, u)| matches!(u, Undo::MoveBack { ns, home, .. } if *ns == here && *ns != *home),
+        while let Some(pos) = self.ledger.position(
+            |u| matches!(u, Undo::MoveBack(MoveBack { ns, home, .. }) if *ns == here && *ns != *home),
         ) {
-            let step = self.ledger[pos].1.clone();
-            match step.apply(&mut self.sp, &self.header) {
+            let what = self.ledger.get(pos).describe();
+            match self
+                .ledger
+                .undo_now(pos, &mut self.sp, self.id.header(), true)?
+            {
                 Ok(Undone::Done) => {}
                 Ok(Undone::LeftAlone(why)) => eprintln!("nslab: {why}"),
-                Err(e) => {
-                    return Err(LabError::kernel("move a link home", &step.describe(), e));
-                }
+                Err(e) => return Err(LabError::kernel("move a link home", &what, e)),
             }
-            self.drop_step(pos)?;
         }
         Ok(())
     }
@@ -727,25 +693,11 @@ impl Lab {
                 e,
             )
         })?;
-        self.plan_link_del(id, name);
+        self.tell(Event::LinkDeleted { ns: id, dev: name });
         // A veth goes whole: both ends are forgotten.
-        let this = (id, name.to_string());
-        let mut gone = vec![this.clone()];
-        if let Some(peer) = self.veth_peers.remove(&this) {
-            self.veth_peers.remove(&peer);
-            gone.push(peer);
-        }
-        // Its macvlans go with it (the kernel deletes them), and it is
-        // no one's macvlan any more.
-        self.sub_parents
-            .retain(|child, parent| *child != this && *parent != this);
-        self.vxlans.remove(&this);
-        for (n, l) in gone {
+        for (n, l) in self.topo.deleted((id, name.to_string())) {
             self.drop_delete_steps(n, &l)?;
-            self.made_links.remove(&(n, l.clone()));
-            self.ifindex.remove(&(n, l.clone()));
-            self.bridges.remove(&(n, l.clone()));
-            self.unsettled.retain(|x| *x != (n, l.clone()));
+            self.settle.gone(&(n, l));
         }
         Ok(())
     }
@@ -794,12 +746,12 @@ impl Lab {
                 })
         };
         if self.foreign_link(id, name) && cur.mac != new {
-            let undo = Undo::RestoreMac {
+            let undo = Undo::RestoreMac(RestoreMac {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 mac: format_mac(&cur.mac),
-            };
+            });
             self.recorded(Some(id), undo, act)?;
             self.plan_link_set(
                 id,
@@ -841,202 +793,9 @@ fn index_refused(e: &LabError) -> bool {
     )
 }
 
-/// Undoes a `MoveBack` step (see there): from `at` (namespace, name,
-/// index) home to `home` (namespace, name, index), then `restore`.
-pub(super) fn move_back(
-    sp: &mut Spaces,
-    lab: &str,
-    at: (&NsRef, &str, u32),
-    home: (&NsRef, &str, u32),
-    restore: &HomeState,
-) -> crate::net::Result<Undone> {
-    let (ns, dev, ifindex) = at;
-    let (home_ref, home_dev, home_ifindex) = home;
-    if ns != home_ref {
-        let r = rtnl_of(sp, ns)?;
-        let hid = sp.resolve(home_ref)?;
-        let fd = sp
-            .fd(hid)?
-            .try_clone()
-            .map_err(|e| NetError::os("dup", e))?;
-        let hr = sp.rtnl(hid)?;
-        let left = sp.block_on(async {
-            let have = r.link(dev).await?.index;
-            if have != ifindex {
-                return Ok(Some(format!(
-                    "link '{dev}' in '{}' is not the one lab '{lab}' moved there (it has index {have}, the lab's had {ifindex}): left alone",
-                    ns.display()
-                )));
-            }
-            // Its name at home taken meanwhile: it goes back under a name
-            // the kernel picks, rather than die with the lab's namespace.
-            let taken = match hr.link(home_dev).await {
-                Ok(_) => true,
-                Err(e) if e.raw_errno() == Some(libc::ENODEV) => false,
-                Err(e) => return Err(e),
-            };
-            let name = if taken { Some("nslab%d") } else { Some(home_dev) };
-            let name = name.filter(|n| *n != dev);
-            let fd = fd.as_raw_fd();
-            if let Err(e) = r.move_link(have, fd, name, Some(home_ifindex)).await {
-                if !matches!(e.raw_errno(), Some(libc::EEXIST) | Some(libc::EBUSY)) {
-                    return Err(e);
-                }
-                // Its old index is taken at home: any will do.
-                r.move_link(have, fd, name, None).await?;
-            }
-            Ok(taken.then(|| {
-                format!(
-                    "link '{dev}' went back to '{}' under another name: '{home_dev}' is taken there now (find it with `ip link`)",
-                    home_ref.display()
-                )
-            }))
-        })?;
-        if let Some(why) = left {
-            return Ok(Undone::LeftAlone(why));
-        }
-    }
-    let index = if ns == home_ref { Some(ifindex) } else { None };
-    let act = async |r: &Rtnl, i: u32| -> crate::net::Result<()> {
-        if restore.mtu != 0 {
-            r.set_mtu(i, restore.mtu).await?;
-        }
-        // Before it comes up: some links take a new MAC only when down.
-        if let Ok(mac) = parse_mac(&restore.mac)
-            && mac != [0; 6]
-        {
-            r.set_mac(i, mac).await?;
-        }
-        if let Some(m) = &restore.master {
-            // A master gone meanwhile leaves nothing to go back to.
-            match r.index_of(m).await {
-                Ok(mi) => r.set_master(i, Some(mi)).await?,
-                Err(e) if e.raw_errno() == Some(libc::ENODEV) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for a in &restore.addrs {
-            match r.add_addr_back(i, a).await {
-                Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
-                _ => {}
-            }
-        }
-        r.set_up(i, restore.up).await?;
-        // Routes through a link that is down are gone anyway.
-        if restore.up {
-            for x in &restore.routes {
-                match r.add_route_back(i, x).await {
-                    Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
-    };
-    let done = match index {
-        Some(i) => on_own_link(sp, home_ref, home_dev, i, lab, act)?,
-        None => {
-            let r = rtnl_of(sp, home_ref)?;
-            sp.block_on(async {
-                let i = r.index_of(home_dev).await?;
-                act(&r, i).await
-            })?;
-            Undone::Done
-        }
-    };
-    if !matches!(done, Undone::Done) || restore.sysctls.is_empty() {
-        return Ok(done);
-    }
-    // Last: the addresses and routes came back under the defaults the
-    // kernel gave it at home, as they were first added under the old ones
-    // (disable_ipv6 last set would drop IPv6 addresses, but then it had none).
-    let hid = sp.resolve(home_ref)?;
-    let (dev, keys) = (home_dev.to_string(), restore.sysctls.clone());
-    let refused = sp.run_in(hid, move || Ok(sysctl::restore_dev_keys(&dev, &keys)))?;
-    if refused.is_empty() {
-        Ok(Undone::Done)
-    } else {
-        Err(NetError::Other(format!(
-            "link '{home_dev}' is home, but not all of its sysctls came back: {}",
-            refused.join("; ")
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn move_back(home: NsRef, dev: &str, mac: &str) -> Undo {
-        Undo::MoveBack {
-            ns: NsRef::Named("a".into()),
-            dev: dev.into(),
-            ifindex: 0x0100_0001,
-            home,
-            home_dev: "eth9".into(),
-            home_ifindex: 3,
-            restore: Box::new(HomeState {
-                up: true,
-                mtu: 1500,
-                mac: mac.into(),
-                master: None,
-                addrs: Vec::new(),
-                routes: Vec::new(),
-                sysctls: Vec::new(),
-            }),
-        }
-    }
-
-    #[test]
-    fn a_journal_moves_only_host_links_home_and_restores_only_macs() {
-        let header = crate::lab::ledger::tests::header();
-        assert!(
-            move_back(NsRef::Host, "wan0", "02:00:00:00:00:01")
-                .validate(&header)
-                .is_ok()
-        );
-        for bad in [
-            move_back(NsRef::Named("other".into()), "wan0", "02:00:00:00:00:01"),
-            move_back(NsRef::Host, "wan/0", "02:00:00:00:00:01"),
-        ] {
-            assert!(bad.validate(&header).is_err(), "{bad:?} accepted");
-        }
-        let mac = |m: &str| Undo::RestoreMac {
-            ns: NsRef::Host,
-            dev: "eth9".into(),
-            ifindex: 3,
-            mac: m.into(),
-        };
-        assert!(mac("02:00:00:00:00:01").validate(&header).is_ok());
-        assert!(mac("02:00:00:00:00").validate(&header).is_err());
-        // The sysctls it gives back are the link's own keys, nothing else.
-        let with = |table: &str, key: &str, value: &str| {
-            let mut u = move_back(NsRef::Host, "wan0", "02:00:00:00:00:01");
-            if let Undo::MoveBack { restore, .. } = &mut u {
-                restore.sysctls = vec![(table.into(), key.into(), value.into())];
-            }
-            u
-        };
-        assert!(
-            with("ipv4/conf", "rp_filter", "2")
-                .validate(&header)
-                .is_ok()
-        );
-        assert!(
-            with("ipv6/neigh", "retrans_time_ms", "1000")
-                .validate(&header)
-                .is_ok()
-        );
-        for (table, key, value) in [
-            ("ipv4/conf", "../../../kernel/core_pattern", "|/tmp/x"),
-            ("kernel", "core_pattern", "|/tmp/x"),
-            ("ipv4/conf", "rp_filter", "1\n2"),
-            ("ipv4/conf", "", "1"),
-        ] {
-            let bad = with(table, key, value);
-            assert!(bad.validate(&header).is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn macs_parse_and_print() {

@@ -1,7 +1,12 @@
 //! Links: veths, bridges, a handle on existing links, and their state.
 
-use super::*;
+use super::events::Event;
+use super::ledger::Undo;
+use super::{HOST, Lab, LabError, LinkView, NsId, Result, names, net_err};
+use crate::lab::steps::links::{DeleteLink, RestoreMaster, RestoreMtu, RestorePort, RestoreUp};
 use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
+use crate::net::rtnl::{LinkInfoRow, Rtnl};
+use crate::net::{rtnl, sysctl};
 
 /// A bridge port's options (`br.attach(link, #{…})`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,11 +72,11 @@ impl Lab {
         } else {
             (mark.map(|_| rtnl::pick_index()), mark)
         };
-        let undo = Undo::DeleteLink {
+        let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(undo_ns).clone(),
             name: undo_name.to_string(),
             ifindex: mark.unwrap_or(0),
-        };
+        });
         let r = self.sp.rtnl(ns_a).map_err(net_err("open netlink"))?;
         let peer_raw = if ns_a == ns_b {
             None
@@ -84,7 +89,7 @@ impl Lab {
             match made {
                 Ok(index) => {
                     if let Some(i) = index {
-                        lab.ifindex.insert((ns_a, a.to_string()), i);
+                        lab.topo.set_index(ns_a, a, i);
                     }
                     lab.sp
                         .block_on(rb.set_up_by_name(b))
@@ -110,33 +115,37 @@ impl Lab {
                 )),
             }
         })?;
-        self.plan_veth(ns_a, a, ns_b, b);
-        for (id, n) in [(ns_a, a), (ns_b, b)] {
-            if !self.sp.is_created(id) {
-                self.made_links.insert((id, n.to_string()));
-            }
-        }
         if let Some(index) = mark {
             self.mark_link(undo_ns, index);
         }
-        let (ea, eb) = ((ns_a, a.to_string()), (ns_b, b.to_string()));
-        self.veth_peers.insert(ea.clone(), eb.clone());
-        self.veth_peers.insert(eb, ea);
-        self.unsettled.push((ns_a, a.to_string()));
-        self.unsettled.push((ns_b, b.to_string()));
-        crate::progress::bump(crate::progress::Kind::Link);
+        // Tell the parts.
+        self.link_made(ns_a, a);
+        self.link_made(ns_b, b);
+        self.topo.veth((ns_a, a.to_string()), (ns_b, b.to_string()));
+        self.tell(Event::VethMade {
+            a: (ns_a, a),
+            b: (ns_b, b),
+        });
         Ok(())
+    }
+
+    /// Link `name` was made in `id` and is up: the parts learn of it.
+    pub(super) fn link_made(&mut self, id: NsId, name: &str) {
+        if !self.sp.is_created(id) {
+            self.topo.made_outside(id, name);
+        }
+        self.settle.came_up(id, name);
     }
 
     /// `ip link add NAME type bridge [stp_state 1 …]` + up, in `ns`.
     pub fn bridge(&mut self, id: NsId, name: &str, opts: &BridgeOpts) -> Result<()> {
         names::check_ifname(name)?;
         let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
-        let undo = Undo::DeleteLink {
+        let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(id).clone(),
             name: name.to_string(),
             ifindex: mark.unwrap_or(0),
-        };
+        });
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.recorded(Some(id), undo, |lab| {
             let made = if *opts == BridgeOpts::default() {
@@ -166,10 +175,6 @@ impl Lab {
                     ),
                 })
         })?;
-        self.plan_bridge(id, name, opts);
-        if !self.sp.is_created(id) {
-            self.made_links.insert((id, name.to_string()));
-        }
         let index = match mark {
             Some(i) => {
                 self.mark_link(id, i);
@@ -178,10 +183,10 @@ impl Lab {
             None => self.sp.block_on(r.index_of(name)),
         };
         if let Ok(index) = index {
-            self.bridges.insert((id, name.to_string()), index);
+            self.topo.bridge(id, name, index);
         }
-        self.unsettled.push((id, name.to_string()));
-        crate::progress::bump(crate::progress::Kind::Link);
+        self.link_made(id, name);
+        self.tell(Event::BridgeMade { ns: id, name, opts });
         Ok(())
     }
 
@@ -190,7 +195,7 @@ impl Lab {
     /// the kernel cannot take an alias in the request that makes a link,
     /// so nslab's own checks go by the index chosen up front.
     pub(super) fn mark_link(&mut self, id: NsId, index: u32) {
-        let alias = format!("nslab:{}", self.name);
+        let alias = format!("nslab:{}", self.id.name());
         if let Ok(r) = self.sp.rtnl(id) {
             let _ = self.sp.block_on(r.set_alias(index, &alias));
         }
@@ -224,7 +229,7 @@ impl Lab {
 
     /// Undo for a change to a link this lab did not make; none for its own.
     pub(super) fn foreign_link(&self, id: NsId, name: &str) -> bool {
-        !self.sp.is_created(id) && !self.made_links.contains(&(id, name.to_string()))
+        !self.sp.is_created(id) && !self.topo.is_made_outside(id, name)
     }
 
     /// `ip link set NAME up|down`.
@@ -238,7 +243,7 @@ impl Lab {
         };
         let what = format!("'{name}' in '{}'", self.sp.name(id));
         if up {
-            self.unsettled.push((id, name.to_string()));
+            self.settle.came_up(id, name);
         }
         let act = |lab: &mut Lab| {
             lab.sp
@@ -246,18 +251,28 @@ impl Lab {
                 .map_err(|e| LabError::kernel(doing, &what, e))
         };
         if self.foreign_link(id, name) && cur.up != up {
-            let undo = Undo::RestoreUp {
+            let undo = Undo::RestoreUp(RestoreUp {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 up: cur.up,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
-            self.plan_up(id, name, up, Some(cur.up));
+            self.tell(Event::LinkUp {
+                ns: id,
+                dev: name,
+                up,
+                old: Some(cur.up),
+            });
             Ok(())
         } else {
             act(self)?;
-            self.plan_up(id, name, up, None);
+            self.tell(Event::LinkUp {
+                ns: id,
+                dev: name,
+                up,
+                old: None,
+            });
             Ok(())
         }
     }
@@ -277,18 +292,28 @@ impl Lab {
             })
         };
         if self.foreign_link(id, name) && cur.mtu != mtu {
-            let undo = Undo::RestoreMtu {
+            let undo = Undo::RestoreMtu(RestoreMtu {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 mtu: cur.mtu,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
-            self.plan_mtu(id, name, mtu, Some(cur.mtu));
+            self.tell(Event::LinkMtu {
+                ns: id,
+                dev: name,
+                mtu,
+                old: Some(cur.mtu),
+            });
             Ok(())
         } else {
             act(self)?;
-            self.plan_mtu(id, name, mtu, None);
+            self.tell(Event::LinkMtu {
+                ns: id,
+                dev: name,
+                mtu,
+                old: None,
+            });
             Ok(())
         }
     }
@@ -313,16 +338,16 @@ impl Lab {
         }
         let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
         // Both may come up now (the bridge gets its carrier from its ports).
-        self.unsettled.push((link_ns, link.to_string()));
-        self.unsettled.push((br_ns, br.to_string()));
+        self.settle.came_up(link_ns, link);
+        self.settle.came_up(br_ns, br);
         // A bridge and a port the lab made: one request, no lookups.
-        if let Some(&br_index) = self.bridges.get(&(br_ns, br.to_string()))
+        if let Some(br_index) = self.topo.bridge_index(br_ns, br)
             && !self.foreign_link(link_ns, link)
         {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
                 Ok(()) => {
-                    crate::progress::bump(crate::progress::Kind::Port);
+                    self.tell(Event::PortAttached);
                     self.plan_attach(br_ns, br, link, None, true);
                     Ok(())
                 }
@@ -350,28 +375,28 @@ impl Lab {
                     Some(libc::EOPNOTSUPP) => not_a_master(br, &brl.kind),
                     _ => attach_err(&what, br, link, e),
                 })
-                .inspect(|_| crate::progress::bump(crate::progress::Kind::Port))
+                .inspect(|_| lab.tell(Event::PortAttached))
         };
         if self.foreign_link(link_ns, link) {
             let old = match cur.master {
                 Some(m) => self.name_of(link_ns, m)?,
                 None => None,
             };
-            let undo = Undo::RestoreMaster {
+            let undo = Undo::RestoreMaster(RestoreMaster {
                 ns: self.sp.nsref(link_ns).clone(),
                 dev: link.to_string(),
                 ifindex: cur.index,
                 master: old.clone(),
-            };
+            });
             self.recorded(Some(link_ns), undo, act)?;
             self.plan_attach(br_ns, br, link, Some(old), cur.up);
             if !cur.up {
-                let undo = Undo::RestoreUp {
+                let undo = Undo::RestoreUp(RestoreUp {
                     ns: self.sp.nsref(link_ns).clone(),
                     dev: link.to_string(),
                     ifindex: cur.index,
                     up: false,
-                };
+                });
                 // Already up by now: the record only brings the old state back.
                 self.recorded(Some(link_ns), undo, |_| Ok(()))?;
             }
@@ -424,12 +449,12 @@ impl Lab {
                 .block_on(r.port_opts(cur.index))
                 .map_err(|e| LabError::kernel("read bridge port options", link, e))?;
             if let Some(old) = old {
-                let undo = Undo::RestorePort {
+                let undo = Undo::RestorePort(RestorePort {
                     ns: self.sp.nsref(link_ns).clone(),
                     dev: link.to_string(),
                     ifindex: cur.index,
                     opts: old,
-                };
+                });
                 // Nothing changes yet: the record only brings them back.
                 self.recorded(Some(link_ns), undo, |_| Ok(()))?;
             }
@@ -475,26 +500,20 @@ impl Lab {
         link: &str,
         keep: bool,
     ) -> Result<()> {
-        let key = (link_ns, link.to_string());
         if keep {
-            if self.ports_no_ipv6.remove(&key) {
+            if self.topo.ipv6_back(link_ns, link) {
                 self.link_ipv6(link_ns, link, true)?;
             }
             return Ok(());
         }
-        if self.foreign_link(link_ns, link)
-            || self.addressed.contains(&key)
-            || self.ports_no_ipv6.contains(&key)
-        {
+        if self.foreign_link(link_ns, link) || self.topo.keeps_ipv6(link_ns, link) {
             return Ok(());
         }
-        if !self.bridges.contains_key(&(br_ns, br.to_string()))
-            && self.link(br_ns, br)?.kind != "bridge"
-        {
+        if self.topo.bridge_index(br_ns, br).is_none() && self.link(br_ns, br)?.kind != "bridge" {
             return Ok(());
         }
         if self.link_ipv6(link_ns, link, false)? {
-            self.ports_no_ipv6.insert(key);
+            self.topo.ipv6_off(link_ns, link);
         }
         Ok(())
     }

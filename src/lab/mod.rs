@@ -4,9 +4,12 @@
 mod attach;
 mod capture;
 pub mod error;
+mod events;
 mod explain;
 pub use explain::Probed;
 mod firewall;
+mod fwqueue;
+mod identity;
 pub mod journal;
 mod kinds;
 pub mod ledger;
@@ -18,37 +21,41 @@ mod probes;
 mod procs;
 mod routes;
 mod rules;
+mod running;
+mod settle;
 mod shaping;
 mod shared;
 mod show;
 pub mod space;
+pub mod steps;
 mod sysctls;
+mod topology;
 pub mod view;
+mod watchers;
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
 use crate::cancel::Cancel;
-use crate::net::nft::{self, Ruleset};
-use crate::net::probe::{self, Listener};
-use crate::net::rtnl::{self, AddrRow, LinkInfoRow, RouteRow, RouteSpec, Rtnl};
 pub use crate::net::rtnl::{BridgeOpts, PortVlan};
 pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
-use crate::net::unit::{self, Unit};
-use crate::net::{exec, kstat, ns, ping, sysctl};
+use crate::net::{exec, ping};
 pub use error::{LabError, Result};
 pub use firewall::{Refused, Site};
+use fwqueue::FwQueue;
+use identity::Identity;
 use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
-use ledger::{Undo, Undone};
+use ledger::{Ledger, Undo};
 pub use links::AttachOpts;
 pub use routes::table_by_name;
+use settle::Settle;
 use space::Spaces;
 pub use space::{HOST, NsId};
+use topology::Topology;
+use watchers::Watchers;
 
 /// How a lab is started.
 pub struct LabConfig {
@@ -158,72 +165,25 @@ pub use exec::{Output, RunOpts, shell};
 pub use ping::{MAX_PAYLOAD, PingOpts, PingReport};
 pub use shaping::Shape;
 
+/// A lab: a handful of parts, each owning its state and its rules; the ops
+/// (one file per area, each an `impl Lab`) check, record, make, and tell
+/// the parts what happened.
 pub struct Lab {
+    /// Its name, header, keep/attached/isolated, cancel.
+    id: Identity,
     sp: Spaces,
-    /// Undo steps with their journal numbers.
-    ledger: Vec<(Option<u64>, Undo)>,
-    journal: Option<Journal>,
-    /// Links this lab made outside its own namespaces (they get deleted, so
-    /// changes to them need no undo of their own).
-    made_links: HashSet<(NsId, String)>,
-    /// Packet captures (`link.capture`), stopped first at teardown.
-    captures: Vec<capture::Running>,
-    /// Native servers (`ns.listen`), stopped first at teardown.
-    listeners: Vec<(NsId, Listener)>,
-    /// Processes started with `ns.spawn`.
-    procs: Vec<exec::Spawned>,
-    /// Where every process the lab starts runs (made with the first one),
-    /// so that all of them, and whatever they start, end with the lab.
-    unit: Option<Unit>,
-    /// Isolated or rootless: the lab's processes go in a PID namespace.
-    isolated: bool,
-    /// Namespaces where this lab's nf_tables table exists.
-    nft_tables: HashSet<NsId>,
-    /// Firewall and NAT rules not applied yet (see firewall.rs).
-    pending: Vec<firewall::Pending>,
-    /// The `nft` binary, once looked up.
-    nft_prog: Option<std::path::PathBuf>,
-    /// Indexes of links the lab made, as the kernel reported them at creation.
-    ifindex: HashMap<(NsId, String), u32>,
-    /// ICMP sockets by (namespace, IPv6?), for ping.
-    ping_socks: HashMap<(NsId, bool), socket2::Socket>,
-    /// Index of every bridge the lab made (attach needs it for each port).
-    bridges: HashMap<(NsId, String), u32>,
-    /// Both ends of every veth the lab made, each mapped to the other.
-    veth_peers: HashMap<(NsId, String), (NsId, String)>,
-    /// Every macvlan and ipvlan the lab made, mapped to its parent (the
-    /// explanation follows frames from one to the other).
-    sub_parents: HashMap<(NsId, String), (NsId, String)>,
-    /// Every VXLAN the lab made, with its VNI and far end (the explanation
-    /// follows frames to the VXLAN at the other end).
-    vxlans: HashMap<(NsId, String), crate::net::rtnl::Vxlan>,
-    /// Links brought up since the last probe; see `settle`.
-    unsettled: Vec<(NsId, String)>,
-    /// Links brought up since the last IPv6 probe; see `settle_v6`.
-    v6_unsettled: Vec<(NsId, String)>,
-    /// Namespaces the lab made forward IPv6 (see `settle_v6`).
-    v6_forwarding: HashSet<NsId>,
-    /// Links the script gave addresses: as bridge ports they keep IPv6.
-    addressed: HashSet<(NsId, String)>,
-    /// Bridge ports whose IPv6 nslab turned off (see `attach_with`).
-    ports_no_ipv6: HashSet<(NsId, String)>,
-    /// The kernel's machine-wide counters, read around probes: when one
-    /// fails, a counter that rose meanwhile says why.
-    kstat: kstat::Watch,
-    keep: bool,
-    /// An `nslab repl --attach` session on a kept lab (see attach.rs).
-    attached: bool,
-    cancel: Cancel,
-    name: String,
-    /// Who this run of the lab is (journaled first): its name and id mark
-    /// what it makes and hold host settings.
-    header: Header,
-    torn_down: bool,
-    /// For `nslab graph`: the view with the most namespaces, taken before
-    /// each namespace the script deletes (see `view::Fullest`).
-    fullest: Option<view::Fullest>,
-    /// `nslab plan`: every change also written down as shell commands.
-    plan: Option<plan::Plan>,
+    /// Undo steps, and the journal they are written to.
+    ledger: Ledger,
+    /// The links it made and how they connect.
+    topo: Topology,
+    /// Captures, listeners, processes and ping sockets.
+    running: running::Running,
+    /// What the next probe waits for.
+    settle: Settle,
+    /// Firewall and NAT rules not applied yet, and the tables made.
+    fw: FwQueue,
+    /// `nslab plan` and `nslab graph`.
+    watch: Watchers,
 }
 
 /// What a teardown came to.
@@ -293,43 +253,19 @@ impl Lab {
     /// A lab with nothing in it yet, on `journal`, run as `header` says.
     fn with(sp: Spaces, journal: Journal, header: Header, cancel: Cancel) -> Lab {
         Lab {
+            id: Identity::new(header, cancel),
             sp,
-            ledger: Vec::new(),
-            journal: Some(journal),
-            made_links: HashSet::new(),
-            captures: Vec::new(),
-            listeners: Vec::new(),
-            procs: Vec::new(),
-            unit: None,
-            isolated: header.isolated,
-            nft_tables: HashSet::new(),
-            pending: Vec::new(),
-            nft_prog: None,
-            veth_peers: HashMap::new(),
-            sub_parents: HashMap::new(),
-            vxlans: HashMap::new(),
-            addressed: HashSet::new(),
-            ports_no_ipv6: HashSet::new(),
-            unsettled: Vec::new(),
-            v6_unsettled: Vec::new(),
-            v6_forwarding: HashSet::new(),
-            kstat: kstat::Watch::default(),
-            bridges: HashMap::new(),
-            ping_socks: HashMap::new(),
-            ifindex: HashMap::new(),
-            keep: false,
-            attached: false,
-            cancel,
-            name: header.lab.clone(),
-            header,
-            torn_down: false,
-            fullest: None,
-            plan: None,
+            ledger: Ledger::new(journal),
+            topo: Topology::default(),
+            running: running::Running::default(),
+            settle: Settle::default(),
+            fw: FwQueue::default(),
+            watch: Watchers::default(),
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.id.name()
     }
 
     /// Runs `change` with `undo` recorded: in the journal before the change,
@@ -344,19 +280,14 @@ impl Lab {
         if ns.is_some_and(|id| self.sp.is_created(id)) {
             return change(self);
         }
-        let seq = match &mut self.journal {
-            Some(j) => Some(j.intend(&undo)?),
-            None => None,
-        };
+        let at = self.ledger.intend(&undo)?;
         match change(self) {
             Ok(v) => {
-                self.ledger.push((seq, undo));
+                self.ledger.record(at, undo);
                 Ok(v)
             }
             Err(e) => {
-                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-                    let _ = j.cancel(s);
-                }
+                self.ledger.abandon(at);
                 Err(e)
             }
         }
@@ -367,45 +298,37 @@ impl Lab {
     }
 
     fn check_cancel(&self) -> Result<()> {
-        if self.cancel.is_set() {
-            return Err(LabError::new("interrupted", "the lab is being torn down"));
-        }
-        Ok(())
+        self.id.check_cancel()
     }
 
     /// Leave the lab up at the end; `nslab down` removes it later.
     pub fn keep(&mut self) {
-        self.keep = true;
+        self.id.keep();
     }
 
     pub fn is_kept(&self) -> bool {
-        self.keep
+        self.id.is_kept()
     }
 
     /// Undoes everything, in reverse; returns every step that failed.
     /// With keep() the lab stays and its journal is marked kept instead.
     pub fn teardown(&mut self) -> TeardownReport {
-        if self.torn_down {
+        if !self.id.tear_down() {
             return TeardownReport::default();
         }
-        self.torn_down = true;
         // Rules still queued (the script failed or was interrupted before
         // they were applied): a kept lab gets them, as the script asked;
         // one torn down now needs no table to delete.
-        let refused = if self.keep {
+        let refused = if self.id.is_kept() {
             self.flush().err()
         } else {
-            self.pending.clear();
+            self.fw.take();
             None
         };
         // Sockets first: they pin their namespaces. Captures before all:
         // their files get the packets seen until now, then close.
         let capture_errors = self.stop_captures(None);
-        for (_, l) in &mut self.listeners {
-            l.stop();
-        }
-        self.listeners.clear();
-        self.ping_socks.clear();
+        self.running.close_sockets();
         // Then processes: they pin their namespaces. Also for a kept lab:
         // its processes could not outlive nslab anyway (their output goes
         // to it), so they end with it, whatever they started included.
@@ -417,26 +340,18 @@ impl Lab {
         if let Some(r) = refused {
             report.errors.push(r.error);
         }
-        if self.keep {
-            if let Some(j) = &mut self.journal
-                && let Err(e) = j.mark_kept()
-            {
+        if self.id.is_kept() {
+            if let Err(e) = self.ledger.mark_kept() {
                 report.errors.push(e);
             }
             self.sp.close_all();
             return report;
         }
-        let steps: Vec<Undo> = std::mem::take(&mut self.ledger)
-            .into_iter()
-            .map(|(_, u)| u)
-            .collect();
-        let unwound = TeardownReport::from(ledger::unwind(&mut self.sp, &steps, &self.header));
+        let unwound = TeardownReport::from(self.ledger.unwind(&mut self.sp, self.id.header()));
         report.errors.extend(unwound.errors);
         report.left_alone.extend(unwound.left_alone);
-        if report.errors.is_empty()
-            && let Some(j) = self.journal.take()
-        {
-            j.remove();
+        if report.errors.is_empty() {
+            self.ledger.remove_journal();
         }
         report
     }

@@ -1,6 +1,11 @@
 //! Namespaces: `ip netns add/del/list`.
 
-use super::*;
+use super::events::Event;
+use super::ledger::{Undo, Undone};
+use super::{HOST, Lab, LabError, NsId, Result, names};
+use crate::lab::steps::netns::DeleteNetns;
+use crate::net::ns;
+use std::time::Duration;
 
 impl Lab {
     /// `ip netns add NAME` (+ lo up).
@@ -30,12 +35,12 @@ impl Lab {
         let (dev, ino) = made.identity().map_err(|e| {
             LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
         })?;
-        let undo = Undo::DeleteNetns {
+        let undo = Undo::DeleteNetns(DeleteNetns {
             name: name.to_string(),
             dev,
             ino,
             cookie: made.cookie(),
-        };
+        });
         let id = self.recorded(None, undo, |lab| {
             lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
@@ -45,8 +50,7 @@ impl Lab {
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
         })?;
-        crate::progress::bump(crate::progress::Kind::Netns);
-        self.plan_netns(name);
+        self.tell(Event::NetnsMade { name });
         Ok(id)
     }
 
@@ -60,12 +64,10 @@ impl Lab {
                 "nslab only deletes what it made; use `ip netns del` for others",
             ));
         }
-        self.note_view();
-        let Some(pos) = self
-            .ledger
-            .iter()
-            .position(|(_, u)| matches!(u, Undo::DeleteNetns { name: n, .. } if *n == name))
-        else {
+        self.tell(Event::NetnsDeleting);
+        let Some(pos) = self.ledger.position(
+            |u| matches!(u, Undo::DeleteNetns(DeleteNetns { name: n, .. }) if *n == name),
+        ) else {
             return Err(LabError::new(
                 format!("namespace '{name}' was deleted earlier in this script"),
                 "a namespace can be deleted once",
@@ -77,69 +79,44 @@ impl Lab {
         // namespace alive.
         // (A file that failed to write says so again at teardown.)
         self.stop_captures(Some(id));
-        for (_, l) in self.listeners.iter_mut().filter(|(n, _)| *n == id) {
-            l.stop();
-        }
-        self.ping_socks.retain(|(n, _), _| *n != id);
-        self.ifindex.retain(|(n, _), _| *n != id);
-        self.bridges.retain(|(n, _), _| *n != id);
-        let (seq, undo) = self.ledger.remove(pos);
-        let result = undo.apply(&mut self.sp, &self.header);
-        match result {
-            Ok(Undone::LeftAlone(why)) => {
-                self.ledger.insert(pos, (seq, undo));
-                Err(LabError::new(
-                    why,
-                    "its name now belongs to a namespace someone else made",
-                ))
-            }
+        self.running.forget_ns(id);
+        match self
+            .ledger
+            .undo_now(pos, &mut self.sp, self.id.header(), false)?
+        {
+            Ok(Undone::LeftAlone(why)) => Err(LabError::new(
+                why,
+                "its name now belongs to a namespace someone else made",
+            )),
             Ok(Undone::Done) => {
-                if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-                    j.cancel(s)?;
-                }
-                self.forget_veths_of(id);
-                self.plan_delete_netns(&name);
+                let peers = self.topo.forget_ns(id);
+                self.settle.forget_ns(id);
+                self.fw.forget_ns(id);
+                self.wait_gone(peers);
+                self.tell(Event::NetnsDeleted { name: &name });
                 Ok(())
             }
-            Err(e) => {
-                self.ledger.insert(pos, (seq, undo));
-                Err(LabError::kernel(
-                    "delete a namespace",
-                    &format!("namespace '{name}'"),
-                    e,
-                ))
-            }
+            Err(e) => Err(LabError::kernel(
+                "delete a namespace",
+                &format!("namespace '{name}'"),
+                e,
+            )),
         }
     }
 
-    /// After namespace `id` is deleted: the kernel destroys it, and the
-    /// other ends of its veths elsewhere, a moment later, in the background.
-    /// Waits (at most a second) until those ends are gone, so that the script
-    /// can reuse their names at once. Not while a process the lab started is
-    /// running: it may be what keeps the namespace alive.
-    pub(super) fn forget_veths_of(&mut self, id: NsId) {
-        let peers: Vec<(NsId, String)> = self
-            .veth_peers
-            .iter()
-            .filter(|((n, _), (pn, _))| *n == id && *pn != id)
-            .map(|(_, peer)| peer.clone())
-            .collect();
-        self.veth_peers
-            .retain(|(n, _), (pn, _)| *n != id && *pn != id);
-        for p in &peers {
-            self.ifindex.remove(p);
-            self.made_links.remove(p);
-        }
-        if self
-            .procs
-            .iter_mut()
-            .any(|p| matches!(p.child.try_wait(), Ok(None)))
-        {
+    /// After a namespace is deleted: the kernel destroys it, and the other
+    /// ends of its veths elsewhere (`peers`), a moment later, in the
+    /// background. Waits (at most a second) until those ends are gone, so
+    /// that the script can reuse their names at once. Not while a process
+    /// the lab started is running: it may be what keeps the namespace alive.
+    fn wait_gone(&mut self, peers: Vec<(NsId, String)>) {
+        if self.running.any_proc_running() {
             return;
         }
         let mut left = peers;
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        while !left.is_empty() && std::time::Instant::now() < deadline && !self.cancel.is_set() {
+        while !left.is_empty() && std::time::Instant::now() < deadline && !self.id.cancel().is_set()
+        {
             self.retain_links(&mut left, |_| true);
             if !left.is_empty() {
                 std::thread::sleep(Duration::from_millis(1));

@@ -13,9 +13,23 @@
 //! its undo (`undo '…'`) right after it, and `teardown` runs what was pushed
 //! in reverse: a plan that stops half-way undoes exactly what it did.
 
+use super::events::Event;
+use super::firewall::Site;
+use super::space::NsRef;
+use super::steps::ip;
+use super::steps::links::{delete_link_shell, set_master_shell, set_mtu_shell, set_up_shell};
+use super::steps::netns::delete_netns_shell;
+use super::steps::nft::delete_table_shell;
+use super::steps::routing::{delete_addr_shell, delete_neigh_shell};
+use super::steps::tc::delete_qdisc_shell;
+use super::{HOST, Lab, LabError, NsId, PingOpts, PingReport, Result, RouteReq, RunOpts, routes};
+use crate::net::exec;
+use crate::net::probe::Proto;
+use crate::net::rtnl::{BridgeOpts, RouteKind, RuleAction, RuleSpec};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use super::*;
 use crate::net::rtnl::{Kind, PortOpts};
 
 /// Where the script is: (source, line) of the statement running. rhai names
@@ -56,6 +70,197 @@ impl Plan {
     }
 }
 
+/// One line of a plan: a command, or (`undo`) the command that undoes it
+/// at teardown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Do(String),
+    Undo(String),
+}
+
+/// What the plan's lines need to know of the lab.
+pub trait Ctx {
+    /// The lab's name.
+    fn lab(&self) -> &str;
+    /// A namespace as the journal names it.
+    fn at(&self, id: NsId) -> NsRef;
+    /// Whether the lab made the namespace (what is made there needs no
+    /// undo of its own).
+    fn created(&self, id: NsId) -> bool;
+}
+
+impl Ctx for Lab {
+    fn lab(&self) -> &str {
+        self.id.name()
+    }
+
+    fn at(&self, id: NsId) -> NsRef {
+        self.sp.nsref(id).clone()
+    }
+
+    fn created(&self, id: NsId) -> bool {
+        self.sp.is_created(id)
+    }
+}
+
+/// A link the lab made outside its own namespaces: deleted at teardown
+/// (if it still exists: a veth goes with its peer's namespace), and
+/// labelled as nslab labels it.
+fn own_link(cx: &dyn Ctx, id: NsId, name: &str) -> Vec<Line> {
+    if cx.created(id) {
+        return Vec::new();
+    }
+    let at = cx.at(id);
+    vec![
+        Line::Do(format!(
+            "{}link set dev {} alias {}",
+            ip(&at),
+            q(name),
+            q(&format!("nslab:{}", cx.lab()))
+        )),
+        Line::Undo(delete_link_shell(&at, name)),
+    ]
+}
+
+fn veth_lines(cx: &dyn Ctx, (ns_a, a): (NsId, &str), (ns_b, b): (NsId, &str)) -> Vec<Line> {
+    let (at_a, at_b) = (cx.at(ns_a), cx.at(ns_b));
+    let mut v = Vec::new();
+    let peer_ns = if ns_a == ns_b || ns_b == HOST {
+        // The host has no name: the peer is made there and moved.
+        String::new()
+    } else {
+        format!(" netns {}", q(at_b.display()))
+    };
+    if ns_b == HOST && ns_a != HOST {
+        // Made in the host, the other end moved into its namespace.
+        v.push(Line::Do(format!(
+            "ip link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}",
+            q(b),
+            q(a)
+        )));
+        v.push(Line::Do(format!(
+            "ip link set dev {} netns {}",
+            q(a),
+            q(at_a.display())
+        )));
+    } else {
+        v.push(Line::Do(format!(
+            "{}link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}{peer_ns}",
+            ip(&at_a),
+            q(a),
+            q(b)
+        )));
+    }
+    v.push(Line::Do(set_up_shell(&at_a, a, true)));
+    v.push(Line::Do(set_up_shell(&at_b, b, true)));
+    if !cx.created(ns_a) {
+        v.extend(own_link(cx, ns_a, a));
+    } else if !cx.created(ns_b) {
+        v.extend(own_link(cx, ns_b, b));
+    }
+    v
+}
+
+fn bridge_lines(cx: &dyn Ctx, id: NsId, name: &str, o: &BridgeOpts) -> Vec<Line> {
+    let at = cx.at(id);
+    let mut opts = String::new();
+    let flag = |b: bool| if b { 1 } else { 0 };
+    if let Some(s) = o.stp {
+        opts += &format!(" stp_state {}", flag(s));
+    }
+    if let Some(v) = o.vlan_filtering {
+        opts += &format!(" vlan_filtering {}", flag(v));
+    }
+    for (k, v) in [
+        ("ageing_time", o.ageing_cs),
+        ("forward_delay", o.forward_delay_cs),
+        ("hello_time", o.hello_cs),
+        ("max_age", o.max_age_cs),
+    ] {
+        if let Some(v) = v {
+            opts += &format!(" {k} {v}");
+        }
+    }
+    let mut v = vec![
+        Line::Do(format!("{}link add {} type bridge{opts}", ip(&at), q(name))),
+        Line::Do(set_up_shell(&at, name, true)),
+    ];
+    v.extend(own_link(cx, id, name));
+    v
+}
+
+/// The plan's lines for what an op did (`Event`).
+pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
+    let at = |id| cx.at(id);
+    match *e {
+        Event::NetnsMade { name } => vec![
+            Line::Do(format!("ip netns add {}", q(name))),
+            Line::Undo(delete_netns_shell(name)),
+            Line::Do(format!("ip -n {} link set lo up", q(name))),
+        ],
+        Event::NetnsDeleted { name } => vec![
+            Line::Do(format!("ip netns del {}", q(name))),
+            Line::Do(format!("forget {}", q(&delete_netns_shell(name)))),
+        ],
+        Event::AddrAdded {
+            ns,
+            dev,
+            addr,
+            foreign,
+        } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(format!(
+                "{}addr add {addr} dev {}",
+                ip(&at),
+                q(dev)
+            ))];
+            if foreign {
+                v.push(Line::Undo(delete_addr_shell(&at, dev, addr)));
+            }
+            v
+        }
+        Event::LinkUp { ns, dev, up, old } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(set_up_shell(&at, dev, up))];
+            v.extend(old.map(|o| Line::Undo(set_up_shell(&at, dev, o))));
+            v
+        }
+        Event::LinkMtu { ns, dev, mtu, old } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(set_mtu_shell(&at, dev, mtu))];
+            v.extend(old.map(|o| Line::Undo(set_mtu_shell(&at, dev, o))));
+            v
+        }
+        // A host link's own undo (`del_link`) then finds nothing to do.
+        Event::LinkDeleted { ns, dev } => {
+            vec![Line::Do(format!("{}link del dev {}", ip(&at(ns)), q(dev)))]
+        }
+        Event::NeighAdded {
+            ns,
+            dev,
+            addr,
+            mac,
+            foreign,
+        } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(format!(
+                "{}neigh replace {addr} lladdr {mac} dev {} nud permanent",
+                ip(&at),
+                q(dev)
+            ))];
+            if foreign {
+                v.push(Line::Undo(delete_neigh_shell(&at, dev, addr)));
+            }
+            v
+        }
+        Event::VethMade { a, b } => veth_lines(cx, a, b),
+        Event::BridgeMade { ns, name, opts } => bridge_lines(cx, ns, name, opts),
+        Event::LinkMade | Event::PortAttached | Event::RouteAdded | Event::NetnsDeleting => {
+            Vec::new()
+        }
+    }
+}
+
 /// nslab makes each veth end with one queue each way (see `add_veth`).
 const ONE_QUEUE: &str = "numtxqueues 1 numrxqueues 1";
 
@@ -89,7 +294,7 @@ fn secs(d: Duration) -> String {
 impl Lab {
     /// Records every kernel change from now on as shell commands.
     pub fn start_plan(&mut self, cursor: Cursor) {
-        self.plan = Some(Plan {
+        self.watch.start_plan(Plan {
             cursor,
             steps: Vec::new(),
             site: None,
@@ -98,21 +303,31 @@ impl Lab {
 
     /// The recorded plan (ends the recording).
     pub fn take_plan(&mut self) -> Option<Plan> {
-        self.plan.take()
+        self.watch.take_plan()
     }
 
     fn planning(&self) -> bool {
-        self.plan.is_some()
+        self.watch.plan().is_some()
     }
 
     fn plan_line(&mut self, text: String) {
-        if let Some(p) = &mut self.plan {
+        if let Some(p) = self.watch.plan_mut() {
             p.push(text);
         }
     }
 
     fn plan_undo(&mut self, cmd: &str) {
         self.plan_line(format!("undo {}", q(cmd)));
+    }
+
+    /// Writes down what `lines` says an event came to.
+    pub(super) fn plan_lines(&mut self, lines: Vec<Line>) {
+        for l in lines {
+            match l {
+                Line::Do(text) => self.plan_line(text),
+                Line::Undo(cmd) => self.plan_undo(&cmd),
+            }
+        }
     }
 
     /// An op with no shell form yet: refused while planning, so that the
@@ -145,15 +360,6 @@ impl Lab {
         }
     }
 
-    pub(super) fn plan_netns(&mut self, name: &str) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("ip netns add {}", q(name)));
-        self.plan_undo(&format!("ip netns del {}", q(name)));
-        self.plan_line(format!("ip -n {} link set lo up", q(name)));
-    }
-
     /// What `settle_v6` waited for: the IPv6 router `id`'s link-local
     /// addresses done with duplicate address detection (at most 3 s).
     pub(super) fn plan_dad_wait(&mut self, id: NsId) {
@@ -166,103 +372,10 @@ impl Lab {
         ));
     }
 
-    pub(super) fn plan_delete_netns(&mut self, name: &str) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("ip netns del {}", q(name)));
-        self.plan_line(format!(
-            "forget {}",
-            q(&format!("ip netns del {}", q(name)))
-        ));
-    }
-
-    /// A link the lab made outside its own namespaces: deleted at teardown
-    /// (if it still exists: a veth goes with its peer's namespace), and
-    /// labelled as nslab labels it.
+    /// A link the lab made outside its own namespaces (see `own_link`).
     fn plan_own_link(&mut self, id: NsId, name: &str) {
-        if self.sp.is_created(id) {
-            return;
-        }
-        self.plan_line(format!(
-            "{}link set dev {} alias {}",
-            self.ipn(id),
-            q(name),
-            q(&format!("nslab:{}", self.name))
-        ));
-        self.plan_undo(&format!("del_link {}", q(name)));
-    }
-
-    pub(super) fn plan_veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) {
-        if !self.planning() {
-            return;
-        }
-        let peer_ns = if ns_a == ns_b {
-            String::new()
-        } else if ns_b == HOST {
-            // The host has no name: the peer is made there and moved.
-            String::new()
-        } else {
-            format!(" netns {}", q(self.sp.name(ns_b)))
-        };
-        if ns_b == HOST && ns_a != HOST {
-            // Made in the host, the other end moved into its namespace.
-            self.plan_line(format!(
-                "ip link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}",
-                q(b),
-                q(a)
-            ));
-            self.plan_line(format!(
-                "ip link set dev {} netns {}",
-                q(a),
-                q(self.sp.name(ns_a))
-            ));
-        } else {
-            self.plan_line(format!(
-                "{}link add {} {ONE_QUEUE} type veth peer name {} {ONE_QUEUE}{peer_ns}",
-                self.ipn(ns_a),
-                q(a),
-                q(b)
-            ));
-        }
-        self.plan_line(format!("{}link set dev {} up", self.ipn(ns_a), q(a)));
-        self.plan_line(format!("{}link set dev {} up", self.ipn(ns_b), q(b)));
-        if !self.sp.is_created(ns_a) {
-            self.plan_own_link(ns_a, a);
-        } else if !self.sp.is_created(ns_b) {
-            self.plan_own_link(ns_b, b);
-        }
-    }
-
-    pub(super) fn plan_bridge(&mut self, id: NsId, name: &str, o: &BridgeOpts) {
-        if !self.planning() {
-            return;
-        }
-        let mut opts = String::new();
-        let flag = |b: bool| if b { 1 } else { 0 };
-        if let Some(s) = o.stp {
-            opts += &format!(" stp_state {}", flag(s));
-        }
-        if let Some(v) = o.vlan_filtering {
-            opts += &format!(" vlan_filtering {}", flag(v));
-        }
-        for (k, v) in [
-            ("ageing_time", o.ageing_cs),
-            ("forward_delay", o.forward_delay_cs),
-            ("hello_time", o.hello_cs),
-            ("max_age", o.max_age_cs),
-        ] {
-            if let Some(v) = v {
-                opts += &format!(" {k} {v}");
-            }
-        }
-        self.plan_line(format!(
-            "{}link add {} type bridge{opts}",
-            self.ipn(id),
-            q(name)
-        ));
-        self.plan_line(format!("{}link set dev {} up", self.ipn(id), q(name)));
-        self.plan_own_link(id, name);
+        let lines = own_link(self, id, name);
+        self.plan_lines(lines);
     }
 
     /// `old_master`: Some for a link the lab did not make (put back at
@@ -282,13 +395,12 @@ impl Lab {
         self.plan_line(format!("{ip}link set dev {} master {}", q(link), q(br)));
         self.plan_line(format!("{ip}link set dev {} up", q(link)));
         if let Some(old) = old_master {
-            let back = match old {
-                Some(m) => format!("{ip}link set dev {} master {}", q(link), q(&m)),
-                None => format!("{ip}link set dev {} nomaster", q(link)),
-            };
+            let at = self.sp.nsref(id);
+            let back = set_master_shell(at, link, old.as_deref());
+            let down = set_up_shell(at, link, false);
             self.plan_undo(&back);
             if !was_up {
-                self.plan_undo(&format!("{ip}link set dev {} down", q(link)));
+                self.plan_undo(&down);
             }
         }
     }
@@ -316,30 +428,6 @@ impl Lab {
             self.ipn(id),
             q(link)
         ));
-    }
-
-    /// `old`: the state to put back at teardown (a link the lab did not make).
-    pub(super) fn plan_up(&mut self, id: NsId, name: &str, up: bool, old: Option<bool>) {
-        if !self.planning() {
-            return;
-        }
-        let ud = |u: bool| if u { "up" } else { "down" };
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}link set dev {} {}", q(name), ud(up)));
-        if let Some(o) = old {
-            self.plan_undo(&format!("{ip}link set dev {} {}", q(name), ud(o)));
-        }
-    }
-
-    pub(super) fn plan_mtu(&mut self, id: NsId, name: &str, mtu: u32, old: Option<u32>) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}link set dev {} mtu {mtu}", q(name)));
-        if let Some(o) = old {
-            self.plan_undo(&format!("{ip}link set dev {} mtu {o}", q(name)));
-        }
     }
 
     pub(super) fn plan_kind(
@@ -377,17 +465,6 @@ impl Lab {
         self.plan_line(line);
         self.plan_line(format!("{}link set dev {} up", self.ipn(at), q(name)));
         self.plan_own_link(at, name);
-    }
-
-    pub(super) fn plan_addr(&mut self, id: NsId, dev: &str, addr: IpNet, foreign: bool) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}addr add {addr} dev {}", q(dev)));
-        if foreign {
-            self.plan_undo(&format!("{ip}addr del {addr} dev {}", q(dev)));
-        }
     }
 
     pub(super) fn plan_route(&mut self, id: NsId, req: &RouteReq) {
@@ -498,7 +575,7 @@ impl Lab {
     /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
     /// the call that queued its first rule, written in nft's own syntax.
     pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
-        let Some(p) = &self.plan else { return };
+        let Some(p) = self.watch.plan() else { return };
         let site = p.site.clone().unwrap_or_else(|| {
             let (source, line) = p.cursor.lock().map(|c| c.clone()).unwrap_or((None, 0));
             Site {
@@ -524,12 +601,12 @@ impl Lab {
                 format!("{ex}nft -j -f - <<'NFT'\n{pretty}\nNFT")
             }
         };
-        if let Some(p) = &mut self.plan {
+        if let Some(p) = self.watch.plan_mut() {
             p.push_at(site.source.clone(), site.line, command);
         }
         if first && !self.sp.is_created(id) {
-            let undo = format!("nft delete table inet {}", q(&self.table_name()));
-            if let Some(p) = &mut self.plan {
+            let undo = delete_table_shell(self.sp.nsref(id), &self.table_name());
+            if let Some(p) = self.watch.plan_mut() {
                 p.push_at(site.source.clone(), site.line, format!("undo {}", q(&undo)));
             }
         }
@@ -705,35 +782,6 @@ impl Lab {
         self.plan_own_link(to, dest);
     }
 
-    pub(super) fn plan_link_del(&mut self, id: NsId, name: &str) {
-        if !self.planning() {
-            return;
-        }
-        // A host link's own undo (`del_link`) then finds nothing to do.
-        self.plan_line(format!("{}link del dev {}", self.ipn(id), q(name)));
-    }
-
-    pub(super) fn plan_neigh(
-        &mut self,
-        id: NsId,
-        dev: &str,
-        addr: IpAddr,
-        mac: &str,
-        foreign: bool,
-    ) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!(
-            "{ip}neigh replace {addr} lladdr {mac} dev {} nud permanent",
-            q(dev)
-        ));
-        if foreign {
-            self.plan_undo(&format!("{ip}neigh del {addr} dev {}", q(dev)));
-        }
-    }
-
     /// `ip route del …` (`what`: the route as the kernel held it).
     pub(super) fn plan_route_del(&mut self, id: NsId, what: &str) {
         if !self.planning() {
@@ -808,7 +856,7 @@ impl Lab {
             self.plan_line(format!("{tc}qdisc add dev {} {l}", q(dev)));
         }
         if foreign {
-            self.plan_undo(&format!("{tc}qdisc del dev {} root", q(dev)));
+            self.plan_undo(&delete_qdisc_shell(self.sp.nsref(id), dev));
         }
     }
 
@@ -973,6 +1021,126 @@ mod tests {
         assert_eq!(q("$HOME"), "'$HOME'");
         assert_eq!(q("it's"), r"'it'\''s'");
         assert_eq!(q(""), "''");
+    }
+
+    /// A namespace made and deleted, an address on a link of the lab's and
+    /// on one of the host's, as the plan writes them.
+    #[test]
+    fn events_become_shell_lines() {
+        /// Lab "x": namespace 1 is its "r1", the host is not its own.
+        struct Fake;
+        impl Ctx for Fake {
+            fn lab(&self) -> &str {
+                "x"
+            }
+            fn at(&self, id: NsId) -> NsRef {
+                if id == HOST {
+                    NsRef::Host
+                } else {
+                    NsRef::Named("r1".into())
+                }
+            }
+            fn created(&self, id: NsId) -> bool {
+                id != HOST
+            }
+        }
+        let text = |e: Event| -> Vec<String> {
+            lines(&e, &Fake)
+                .into_iter()
+                .map(|l| match l {
+                    Line::Do(t) => t,
+                    Line::Undo(t) => format!("undo {}", q(&t)),
+                })
+                .collect()
+        };
+        assert_eq!(
+            text(Event::NetnsMade { name: "r1" }),
+            [
+                "ip netns add r1",
+                "undo 'ip netns del r1'",
+                "ip -n r1 link set lo up"
+            ]
+        );
+        assert_eq!(
+            text(Event::NetnsDeleted { name: "a" }),
+            ["ip netns del a", "forget 'ip netns del a'"]
+        );
+        let addr = "10.0.0.1/24".parse().unwrap();
+        assert_eq!(
+            text(Event::AddrAdded {
+                ns: 1,
+                dev: "eth0",
+                addr,
+                foreign: false
+            }),
+            ["ip -n r1 addr add 10.0.0.1/24 dev eth0"]
+        );
+        assert_eq!(
+            text(Event::AddrAdded {
+                ns: HOST,
+                dev: "eth0",
+                addr,
+                foreign: true
+            }),
+            [
+                "ip addr add 10.0.0.1/24 dev eth0",
+                "undo 'ip addr del 10.0.0.1/24 dev eth0'"
+            ]
+        );
+        assert_eq!(
+            text(Event::LinkUp {
+                ns: HOST,
+                dev: "eth0",
+                up: false,
+                old: Some(true)
+            }),
+            [
+                "ip link set dev eth0 down",
+                "undo 'ip link set dev eth0 up'"
+            ]
+        );
+        assert_eq!(
+            text(Event::NeighAdded {
+                ns: 1,
+                dev: "eth0",
+                addr: "10.0.0.9".parse().unwrap(),
+                mac: "02:00:00:00:00:09",
+                foreign: false
+            }),
+            ["ip -n r1 neigh replace 10.0.0.9 lladdr 02:00:00:00:00:09 dev eth0 nud permanent"]
+        );
+        assert_eq!(
+            text(Event::LinkDeleted { ns: 1, dev: "v0" }),
+            ["ip -n r1 link del dev v0"]
+        );
+        assert_eq!(
+            text(Event::VethMade {
+                a: (HOST, "h0"),
+                b: (1, "r0")
+            }),
+            [
+                "ip link add h0 numtxqueues 1 numrxqueues 1 type veth peer name r0 numtxqueues 1 numrxqueues 1 netns r1",
+                "ip link set dev h0 up",
+                "ip -n r1 link set dev r0 up",
+                "ip link set dev h0 alias nslab:x",
+                "undo 'del_link h0'"
+            ]
+        );
+        assert_eq!(
+            text(Event::BridgeMade {
+                ns: 1,
+                name: "br0",
+                opts: &BridgeOpts {
+                    stp: Some(true),
+                    ..Default::default()
+                }
+            }),
+            [
+                "ip -n r1 link add br0 type bridge stp_state 1",
+                "ip -n r1 link set dev br0 up"
+            ]
+        );
+        assert!(text(Event::LinkMade).is_empty());
     }
 
     #[test]

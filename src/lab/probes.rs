@@ -1,6 +1,19 @@
 //! Probes: ping, listen, connect, and the wait for links to carry traffic.
 
-use super::*;
+use super::{Lab, LabError, NsId, PingOpts, PingReport, Result, proto_name};
+use crate::net::probe::Proto;
+use crate::net::rtnl::{LinkInfoRow, Rtnl};
+use crate::net::{kstat, ping, probe};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+/// An ICMP socket opened just before is not there (cannot happen).
+fn no_sock() -> LabError {
+    LabError::new(
+        "the ICMP socket just opened is missing",
+        "this is a bug; please report it",
+    )
+}
 
 impl Lab {
     /// Waits until the links brought up since the last probe can carry
@@ -15,13 +28,10 @@ impl Lab {
     /// once more after the first round: a bridge's carrier comes on only when
     /// its first port is done with that step, so that round may start theirs.
     pub(super) fn settle(&mut self) {
-        let mut pending = std::mem::take(&mut self.unsettled);
-        pending.sort_unstable();
-        pending.dedup();
-        self.v6_unsettled.extend(pending.iter().cloned());
+        let mut pending = self.settle.take();
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         let mut first = true;
-        while !pending.is_empty() && !self.cancel.is_set() {
+        while !pending.is_empty() && !self.id.cancel().is_set() {
             self.retain_links(&mut pending, |l| {
                 l.activating() || (first && l.kind == "bridge")
             });
@@ -47,10 +57,7 @@ impl Lab {
     /// routers never wait.
     fn settle_v6(&mut self) {
         self.settle();
-        let mut pending = std::mem::take(&mut self.v6_unsettled);
-        pending.retain(|(id, _)| self.v6_forwarding.contains(id));
-        pending.sort_unstable();
-        pending.dedup();
+        let pending = self.settle.take_v6();
         // By namespace, the indexes of the links to wait for.
         let mut wanted: HashMap<NsId, HashSet<u32>> = HashMap::new();
         for (id, name) in &pending {
@@ -60,7 +67,7 @@ impl Lab {
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         let mut first = true;
-        while !wanted.is_empty() && !self.cancel.is_set() {
+        while !wanted.is_empty() && !self.id.cancel().is_set() {
             let ids: Vec<NsId> = wanted.keys().copied().collect();
             for id in ids {
                 let Ok(r) = self.sp.rtnl(id) else {
@@ -130,20 +137,20 @@ impl Lab {
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
         // namespace is deleted, since it would pin it.
-        if !self.ping_socks.contains_key(&(id, v6)) {
+        if self.running.ping_sock(id, v6).is_none() {
             let sock = self
                 .sp
                 .run_in(id, move || ping::open_socket(v6))
                 .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
-            self.ping_socks.insert((id, v6), sock);
+            self.running.add_ping_sock(id, v6, sock);
         }
-        let before = self.kstat.before(v6);
-        let sock = &self.ping_socks[&(id, v6)];
+        let before = self.settle.kstat().before(v6);
+        let sock = self.running.ping_sock(id, v6).ok_or_else(no_sock)?;
         ping::drain(sock);
-        let mut report = ping::ping(sock, dst, opts, &self.cancel);
+        let mut report = ping::ping(sock, dst, opts, self.id.cancel());
         self.check_cancel()?;
         if report.replies.len() < report.sent as usize {
-            report.why = kstat::why(&self.kstat.hit_since(&before, v6));
+            report.why = kstat::why(&self.settle.kstat().hit_since(&before, v6));
         }
         self.plan_ping(id, dst, opts, &report);
         Ok(report)
@@ -169,16 +176,16 @@ impl Lab {
         let l = bound
             .serve()
             .map_err(|e| LabError::kernel("start a listener", &name, e))?;
-        self.listeners.push((id, l));
+        let idx = self.running.listen(id, l);
         self.plan_listen(id, proto, port);
-        Ok(self.listeners.len() - 1)
+        Ok(idx)
     }
 
     /// Source addresses seen by listener `idx`.
     pub fn peers(&self, idx: usize) -> Vec<IpAddr> {
-        self.listeners
-            .get(idx)
-            .map(|(_, l)| l.peers())
+        self.running
+            .listener(idx)
+            .map(|l| l.peers())
             .unwrap_or_default()
     }
 
@@ -197,9 +204,9 @@ impl Lab {
             .sp
             .run_in(id, move || probe::client_socket(proto, v6))
             .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
-        let before = self.kstat.before(v6);
+        let before = self.settle.kstat().before(v6);
         let dst = std::net::SocketAddr::new(dst, port);
-        let reached = probe::reach(&sock, proto, dst, timeout, &self.cancel);
+        let reached = probe::reach(&sock, proto, dst, timeout, self.id.cancel());
         self.check_cancel()?;
         if reached {
             self.plan_connect(id, dst.ip(), proto, port, timeout, true);
@@ -208,7 +215,7 @@ impl Lab {
         // `false` would say the lab's network refused or dropped it, and a
         // firewall check would take that for "blocked": when the kernel
         // itself ran out, the probe has no answer, so it is an error.
-        let hit = self.kstat.hit_since(&before, v6);
+        let hit = self.settle.kstat().hit_since(&before, v6);
         match (kstat::why(&hit), kstat::help(&hit)) {
             (Some(why), Some(help)) => Err(LabError::new(
                 format!(
@@ -326,7 +333,7 @@ impl Lab {
         for &(id, _) in nodes {
             for v6 in [false, true] {
                 if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)
-                    && !self.ping_socks.contains_key(&(id, v6))
+                    && self.running.ping_sock(id, v6).is_none()
                 {
                     let sock = self
                         .sp
@@ -334,7 +341,7 @@ impl Lab {
                         .map_err(|e| {
                             LabError::kernel("open an ICMP socket", &self.where_(id), e)
                         })?;
-                    self.ping_socks.insert((id, v6), sock);
+                    self.running.add_ping_sock(id, v6, sock);
                 }
             }
         }
@@ -350,14 +357,17 @@ impl Lab {
                 if to.is_empty() {
                     continue;
                 }
-                let sock = &self.ping_socks[&(id, v6)];
+                let sock = self.running.ping_sock(id, v6).ok_or_else(no_sock)?;
                 ping::drain(sock);
                 plan.push((sock, v6, to.iter().map(|&j| nodes[j].1).collect()));
                 targets.push((i, to));
             }
         }
-        let before = (self.kstat.before(false), self.kstat.before(true));
-        let got = ping::sweep(&plan, count, timeout, &self.cancel);
+        let before = (
+            self.settle.kstat().before(false),
+            self.settle.kstat().before(true),
+        );
+        let got = ping::sweep(&plan, count, timeout, self.id.cancel());
         drop(plan);
         self.check_cancel()?;
         let mut pairs = Vec::new();
@@ -369,8 +379,8 @@ impl Lab {
         self.plan_reach(nodes, count, timeout, &pairs);
         let lost = pairs.iter().any(|(_, _, r)| *r < count);
         let why = if lost {
-            kstat::why(&self.kstat.hit_since(&before.0, false))
-                .or_else(|| kstat::why(&self.kstat.hit_since(&before.1, true)))
+            kstat::why(&self.settle.kstat().hit_since(&before.0, false))
+                .or_else(|| kstat::why(&self.settle.kstat().hit_since(&before.1, true)))
         } else {
             None
         };

@@ -1,6 +1,12 @@
 //! Processes: exec, spawn, shell, and the unit they all run in.
 
-use super::*;
+use super::ledger::Undo;
+use std::os::fd::AsFd;
+
+use super::{HOST, Lab, LabError, NsId, Result, net_err};
+use crate::lab::steps::procs::{KillCgroup, StopProcess};
+use crate::net::unit::Unit;
+use crate::net::{exec, unit};
 
 impl Lab {
     /// The unit the lab's processes run in, made before the first one
@@ -9,24 +15,25 @@ impl Lab {
     /// no cgroup can be made (no cgroup v2, a read-only one), a PID
     /// namespace, which needs no journal: it dies with nslab.
     pub(super) fn unit(&mut self) -> Result<()> {
-        if self.unit.is_none() {
+        if self.running.unit().is_none() {
             // An attached session's processes end with it, as a kept lab's
             // end with the lab's process: a PID namespace does that, and a
             // cgroup named after this pid would not pass the journal's
             // check (it names the lab's own process).
-            let cgroup =
-                match unit::cgroup_path(&self.name).filter(|_| !self.isolated && !self.attached) {
-                    Some(path) => {
-                        let undo = Undo::KillCgroup {
-                            path: path.display().to_string(),
-                        };
-                        self.recorded(None, undo, |_| {
-                            unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
-                        })
-                        .ok()
-                    }
-                    None => None,
-                };
+            let cgroup = match unit::cgroup_path(self.id.name())
+                .filter(|_| !self.id.is_isolated() && !self.id.is_attached())
+            {
+                Some(path) => {
+                    let undo = Undo::KillCgroup(KillCgroup {
+                        path: path.display().to_string(),
+                    });
+                    self.recorded(None, undo, |_| {
+                        unit::Cgroup::create(&path).map_err(net_err("create the lab's cgroup"))
+                    })
+                    .ok()
+                }
+                None => None,
+            };
             let made = match cgroup {
                 Some(c) => Unit::Cgroup(c),
                 None => Unit::PidNs(unit::PidNs::start().map_err(|e| {
@@ -37,7 +44,7 @@ impl Lab {
                     )
                 })?),
             };
-            self.unit = Some(made);
+            self.running.set_unit(made);
         }
         Ok(())
     }
@@ -52,8 +59,8 @@ impl Lab {
         self.settle();
         self.unit()?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let unit = made(&self.unit)?;
-        let out = exec::run(fd.as_fd(), argv, id != HOST, unit, opts, &self.cancel);
+        let unit = made(self.running.unit())?;
+        let out = exec::run(fd.as_fd(), argv, id != HOST, unit, opts, self.id.cancel());
         self.check_cancel()?;
         let out = out.map_err(|e| self.start_err("run a command", id, argv, e))?;
         if out.timed_out {
@@ -96,21 +103,23 @@ impl Lab {
         self.settle();
         self.unit()?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let unit = made(&self.unit)?;
+        let unit = made(self.running.unit())?;
         let p = exec::spawn(fd.as_fd(), argv, id != HOST, unit)
             .map_err(|e| self.start_err("start a process", id, argv, e))?;
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
         // Always recorded: a process pins its namespace, and outlives it.
-        self.recorded(None, Undo::StopProcess { pid, start }, |_| Ok(()))?;
-        self.procs.push(p);
-        self.plan_spawn(id, argv, self.procs.len() - 1);
-        Ok(self.procs.len() - 1)
+        self.recorded(None, Undo::StopProcess(StopProcess { pid, start }), |_| {
+            Ok(())
+        })?;
+        let idx = self.running.add_proc(p);
+        self.plan_spawn(id, argv, idx);
+        Ok(idx)
     }
 
     /// (pid, running, stdout, stderr) of spawned process `idx`.
     pub fn process(&mut self, idx: usize) -> Option<(u32, bool, String, String)> {
-        let p = self.procs.get_mut(idx)?;
+        let p = self.running.proc_mut(idx)?;
         let running = matches!(p.child.try_wait(), Ok(None));
         let out = p.stdout.lock().map(|s| s.clone()).unwrap_or_default();
         let err = p.stderr.lock().map(|s| s.clone()).unwrap_or_default();
@@ -119,7 +128,7 @@ impl Lab {
 
     /// Stops spawned process `idx` now.
     pub fn stop_process(&mut self, idx: usize) -> Result<()> {
-        if let Some(p) = self.procs.get_mut(idx) {
+        if let Some(p) = self.running.proc_mut(idx) {
             exec::kill(&mut p.child);
             self.plan_stop(idx);
         }
@@ -147,10 +156,10 @@ impl Lab {
         let _paused = crate::progress::pause();
         eprintln!("nslab: shell in namespace '{name}'; `exit` returns to the script");
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
-        let unit = made(&self.unit)?;
+        let unit = made(self.running.unit())?;
         let argv = [prog];
         let env = [("NSLAB_NETNS", name.as_str())];
-        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, unit, &self.cancel);
+        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, unit, self.id.cancel());
         self.check_cancel()?;
         code.map_err(|e| self.start_err("start a shell", id, &argv, e))
     }
@@ -161,7 +170,7 @@ impl Lab {
     /// process started in a session of its own), reaping nslab's children.
     /// The cgroup's undo step finds it gone afterwards.
     pub(super) fn end_processes(&mut self) -> Vec<LabError> {
-        for p in &mut self.procs {
+        for p in self.running.procs_mut() {
             if matches!(p.child.try_wait(), Ok(None)) {
                 let pid = p.child.id();
                 if let Some(start) = exec::start_time(pid) {
@@ -169,12 +178,12 @@ impl Lab {
                 }
             }
         }
-        let Some(u) = self.unit.take() else {
+        let Some(u) = self.running.take_unit() else {
             return Vec::new();
         };
         // Killed children are reaped right away: a PID namespace's init
         // finishes dying only once they are.
-        let procs = &mut self.procs;
+        let procs = self.running.procs_mut();
         let killed = u.kill(|| {
             for p in procs.iter_mut() {
                 let _ = p.child.wait();

@@ -1,20 +1,30 @@
 //! Addresses and routes: `ip addr` and `ip route`.
 
+use super::events::Event;
+use super::ledger::Undo;
 use super::ledger::{NamedHop, SavedRoute};
-use super::*;
+use super::{
+    AddrView, HopView, Lab, LabError, NsId, Result, RouteDelReq, RouteReq, RouteView, net_err,
+    space,
+};
+use crate::net::rtnl;
+use crate::net::rtnl::{AddrRow, LinkInfoRow, RouteKind, RouteRow, RouteSpec};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+use crate::lab::steps::routing::{DeleteAddr, DeleteRoute, RestoreRoute};
 
 impl Lab {
     /// `ip addr add ADDR dev DEV`.
     pub fn add_addr(&mut self, id: NsId, dev: &str, addr: IpNet) -> Result<()> {
         // A link the script gives addresses keeps (or gets back) its IPv6:
         // a bridge port had it turned off at attach (see `port_ipv6`).
-        let key = (id, dev.to_string());
-        if self.ports_no_ipv6.remove(&key) {
+        if self.topo.ipv6_back(id, dev) {
             self.link_ipv6(id, dev, true)?;
         }
-        self.addressed.insert(key);
-        let index = match self.ifindex.get(&(id, dev.to_string())) {
-            Some(i) => *i,
+        self.topo.addressed(id, dev);
+        let index = match self.topo.index(id, dev) {
+            Some(i) => i,
             None => self.link(id, dev)?.index,
         };
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
@@ -26,7 +36,7 @@ impl Lab {
                 .as_ref()
                 .is_err_and(|e| e.raw_errno() == Some(libc::ENODEV))
             {
-                lab.ifindex.remove(&(id, dev.to_string()));
+                lab.topo.forget_index(id, dev);
                 let fresh = lab.link(id, dev)?.index;
                 res = lab.sp.block_on(r.add_addr(fresh, addr));
             }
@@ -37,21 +47,30 @@ impl Lab {
                 ),
                 _ => LabError::kernel("add an address", &what, e),
             })
-            .inspect(|_| crate::progress::bump(crate::progress::Kind::Addr))
         };
         if self.foreign_link(id, dev) {
-            let undo = Undo::DeleteAddr {
+            let undo = Undo::DeleteAddr(DeleteAddr {
                 ns: self.sp.nsref(id).clone(),
                 dev: dev.to_string(),
                 ifindex: index,
                 addr,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
-            self.plan_addr(id, dev, addr, true);
+            self.tell(Event::AddrAdded {
+                ns: id,
+                dev,
+                addr,
+                foreign: true,
+            });
             Ok(())
         } else {
             act(self)?;
-            self.plan_addr(id, dev, addr, false);
+            self.tell(Event::AddrAdded {
+                ns: id,
+                dev,
+                addr,
+                foreign: false,
+            });
             Ok(())
         }
     }
@@ -119,7 +138,7 @@ impl Lab {
             table_note(req.table),
             self.sp.name(id)
         );
-        let undo = Undo::DeleteRoute {
+        let undo = Undo::DeleteRoute(DeleteRoute {
             ns: self.sp.nsref(id).clone(),
             dst: req.dst,
             via: req.via,
@@ -138,7 +157,7 @@ impl Lab {
                     onlink: false,
                 })
                 .collect(),
-        };
+        });
         self.recorded(Some(id), undo, |lab| {
             lab.sp.block_on(r.add_route(&spec)).map_err(|e| match e.raw_errno() {
                 Some(libc::ENETUNREACH) => {
@@ -164,7 +183,7 @@ impl Lab {
                 _ => LabError::kernel("add a route", &what, e),
             })
         })?;
-        crate::progress::bump(crate::progress::Kind::Route);
+        self.tell(Event::RouteAdded);
         self.plan_route(id, &req);
         Ok(())
     }
@@ -316,17 +335,10 @@ impl Lab {
             return Ok(());
         }
         // A route this lab added: it goes now, and so does its undo step.
-        if let Some(pos) = self
-            .ledger
-            .iter()
-            .position(|(_, u)| added_route(u, id, &self.sp, &row))
-        {
+        if let Some(pos) = self.ledger.position(|u| added_route(u, id, &self.sp, &row)) {
             del(self)?;
             self.plan_route_del(id, &del_txt);
-            let (seq, _) = self.ledger.remove(pos);
-            if let (Some(j), Some(s)) = (&mut self.journal, seq) {
-                j.cancel(s)?;
-            }
+            self.ledger.drop(pos)?;
             return Ok(());
         }
         // A route of the host from before: its undo would have to write
@@ -383,10 +395,10 @@ impl Lab {
             metrics: row.metrics.clone(),
             pref: row.pref,
         };
-        let undo = Undo::RestoreRoute {
+        let undo = Undo::RestoreRoute(RestoreRoute {
             ns: self.sp.nsref(id).clone(),
             route: saved,
-        };
+        });
         self.recorded(Some(id), undo, del)
     }
 
@@ -466,14 +478,14 @@ pub(super) fn view_of(x: &RouteRow, links: &[LinkInfoRow]) -> RouteView {
 /// Is `u` the undo step of the route `row` this lab added in `id`?
 fn added_route(u: &Undo, id: NsId, sp: &space::Spaces, row: &RouteRow) -> bool {
     match u {
-        Undo::DeleteRoute {
+        Undo::DeleteRoute(DeleteRoute {
             ns,
             dst,
             metric,
             table,
             kind,
             ..
-        } => {
+        }) => {
             ns == sp.nsref(id)
                 && *dst == row.dst
                 && table.unwrap_or(MAIN_TABLE) == row.table

@@ -1,8 +1,15 @@
 //! Policy routing rules and neighbour entries: `ip rule` and `ip neigh`.
 
+use super::events::Event;
+use super::ledger::Undo;
 use super::ledger::rule_text;
 use super::names::format_mac;
-use super::*;
+use super::{Lab, LabError, NsId, Result, names, net_err};
+use crate::net::rtnl;
+use crate::net::rtnl::{RuleAction, RuleSpec};
+use std::net::IpAddr;
+
+use crate::lab::steps::routing::{DeleteNeigh, DeleteRule};
 
 impl Lab {
     /// `ip rule add …` for one family. A rule without a priority gets the
@@ -23,10 +30,10 @@ impl Lab {
             rule.priority = Some(rtnl::default_priority(&rows));
         }
         let what = format!("rule '{}' in '{}'", rule_text(&rule), self.sp.name(id));
-        let undo = Undo::DeleteRule {
+        let undo = Undo::DeleteRule(DeleteRule {
             ns: self.sp.nsref(id).clone(),
             rule: rule.clone(),
-        };
+        });
         self.recorded(Some(id), undo, |lab| {
             lab.sp
                 .block_on(r.add_rule(&rule))
@@ -82,18 +89,30 @@ impl Lab {
                 })
         };
         if self.foreign_link(id, dev) {
-            let undo = Undo::DeleteNeigh {
+            let undo = Undo::DeleteNeigh(DeleteNeigh {
                 ns: self.sp.nsref(id).clone(),
                 dev: dev.to_string(),
                 ifindex: link.index,
                 addr,
                 lladdr: format_mac(&mac),
-            };
+            });
             self.recorded(Some(id), undo, act)?;
-            self.plan_neigh(id, dev, addr, &format_mac(&mac), true);
+            self.tell(Event::NeighAdded {
+                ns: id,
+                dev,
+                addr,
+                mac: &format_mac(&mac),
+                foreign: true,
+            });
         } else {
             act(self)?;
-            self.plan_neigh(id, dev, addr, &format_mac(&mac), false);
+            self.tell(Event::NeighAdded {
+                ns: id,
+                dev,
+                addr,
+                mac: &format_mac(&mac),
+                foreign: false,
+            });
         }
         Ok(())
     }

@@ -8,9 +8,12 @@
 //! destroyed, and at teardown only the lab's own is removed, which brings
 //! the kernel's default back.
 
-use super::*;
+use super::ledger::Undo;
+use super::{Lab, LabError, NsId, Result, net_err};
+use crate::lab::steps::tc::DeleteQdisc;
 use crate::net::rtnl::{Netem, Tbf};
 use netlink_packet_route::tc::TcHandle;
+use std::time::Duration;
 
 /// What `link.shape()` asks for, in the user's units.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,7 +100,8 @@ impl Lab {
     /// The handle major of this run's qdiscs: one per run, from its id, so
     /// that it tells the lab's own qdisc from anyone else's.
     fn qdisc_major(&self) -> u16 {
-        let seed = u16::from_str_radix(self.header.id.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+        let seed =
+            u16::from_str_radix(self.id.header().id.get(..4).unwrap_or("0"), 16).unwrap_or(0);
         0x1000 + seed % 0x6000
     }
 
@@ -164,17 +168,17 @@ impl Lab {
         };
         let foreign = self.foreign_link(id, name) && !ours;
         if foreign {
-            let undo = Undo::DeleteQdisc {
+            let undo = Undo::DeleteQdisc(DeleteQdisc {
                 ns: self.sp.nsref(id).clone(),
                 dev: name.to_string(),
                 ifindex: cur.index,
                 major,
-            };
+            });
             self.recorded(Some(id), undo, act)?;
         } else {
             act(self)?;
         }
-        if self.plan.is_some() {
+        if self.watch.plan().is_some() {
             let tbf_line = |t: &Tbf| {
                 format!(
                     "tbf rate {}bit burst {} limit {}",

@@ -10,7 +10,7 @@ impl Lab {
         self.sp
             .alive()
             .into_iter()
-            .filter(|id| *id != HOST || self.made_links.iter().any(|(ns, _)| *ns == HOST))
+            .filter(|id| *id != HOST || self.topo.made_outside_all().any(|(ns, _)| *ns == HOST))
             .collect()
     }
 

@@ -1,6 +1,9 @@
 //! Sysctls: `sysctl KEY` and `sysctl -w KEY=VALUE`, per namespace.
 
-use super::*;
+use super::ledger::Undo;
+use super::{HOST, Lab, LabError, NsId, Result, names, shared};
+use crate::lab::steps::host::ReleaseSysctl;
+use crate::net::sysctl;
 
 impl Lab {
     /// `sysctl KEY` in `ns`.
@@ -29,11 +32,7 @@ impl Lab {
         let old = self.read_sysctl(id, key)?;
         // An IPv6 router waits for its links' DAD before IPv6 probes (`settle_v6`).
         if key.replace('/', ".") == "net.ipv6.conf.all.forwarding" {
-            if value.trim() == "0" {
-                self.v6_forwarding.remove(&id);
-            } else {
-                self.v6_forwarding.insert(id);
-            }
+            self.settle.v6_forwarding(id, value.trim() != "0");
         }
         let name = self.sp.name(id).to_string();
         let refused = |e: crate::net::NetError| match e.raw_errno() {
@@ -55,10 +54,10 @@ impl Lab {
         }
         // Only the host is not the lab's own; its sysctls are this thread's.
         debug_assert_eq!(id, HOST);
-        let who = shared::holder(&self.header);
-        let undo = Undo::ReleaseSysctl {
+        let who = shared::holder(self.id.header());
+        let undo = Undo::ReleaseSysctl(ReleaseSysctl {
             key: key.to_string(),
-        };
+        });
         let held = self.recorded(None, undo, |_| {
             shared::hold(&who, key, value).map_err(refused)
         })?;

@@ -7,6 +7,8 @@
 //! The JSON field names are documented in README.md ("JSON") and stay
 //! stable: tools read them.
 
+use crate::lab::steps::links::DeleteLink;
+use crate::lab::steps::netns::DeleteNetns;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::os::fd::AsRawFd;
@@ -115,12 +117,13 @@ struct Scope {
 /// The fullest view of a lab seen so far (most namespaces; the later of
 /// two as full). A script that deletes its namespaces before it ends
 /// (seed 000 does, as its tutorial does) would otherwise be drawn empty.
+#[derive(Default)]
 pub struct Fullest(Option<LabView>);
 
 impl Lab {
     /// From now on, remember the fullest view (see `fullest_view`).
     pub fn watch_views(&mut self) {
-        self.fullest = Some(Fullest(None));
+        self.watch.watch_fullest();
     }
 
     /// Before a namespace goes: note the lab as it is, if watched.
@@ -128,7 +131,7 @@ impl Lab {
         // Read the kernel only when the lab could be fuller than the best
         // view so far (a script deleting many namespaces reads it once).
         let shown = self.shown_namespaces().len();
-        match &self.fullest {
+        match self.watch.fullest() {
             None => return,
             Some(Fullest(Some(best))) if best.namespaces.len() > shown => return,
             _ => {}
@@ -139,7 +142,7 @@ impl Lab {
     }
 
     fn keep_fuller(&mut self, v: LabView) {
-        if let Some(Fullest(best)) = &mut self.fullest
+        if let Some(Fullest(best)) = self.watch.fullest_mut()
             && best
                 .as_ref()
                 .is_none_or(|b| v.namespaces.len() >= b.namespaces.len())
@@ -153,7 +156,7 @@ impl Lab {
     pub fn fullest_view(&mut self) -> Result<LabView> {
         let now = self.view()?;
         self.keep_fuller(now.clone());
-        Ok(match &self.fullest {
+        Ok(match self.watch.fullest() {
             Some(Fullest(Some(best))) => best.clone(),
             _ => now,
         })
@@ -163,8 +166,8 @@ impl Lab {
     pub fn view(&mut self) -> Result<LabView> {
         let ids = self.shown_namespaces();
         let host_links = self
-            .made_links
-            .iter()
+            .topo
+            .made_outside_all()
             .filter(|(ns, _)| *ns == HOST)
             .map(|(_, l)| (l.clone(), None))
             .collect();
@@ -173,16 +176,16 @@ impl Lab {
             host_links,
             // An attached session knows only the veths it made itself:
             // the kept lab's are found in the kernel, as `nslab show` does.
-            peers: (!self.attached).then(|| self.veth_peers.clone()),
+            peers: (!self.id.is_attached()).then(|| self.topo.peers().clone()),
         };
         let namespaces = read(&mut self.sp, &scope)?;
         Ok(LabView {
-            lab: self.name.clone(),
+            lab: self.id.name().to_string(),
             // Kept or not, it runs while it can be looked at this way.
             state: "running".into(),
-            pid: self.header.pid,
-            script: self.header.script.clone(),
-            isolated: self.isolated,
+            pid: self.id.header().pid,
+            script: self.id.header().script.clone(),
+            isolated: self.id.is_isolated(),
             namespaces,
         })
     }
@@ -204,15 +207,15 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
     };
     for step in &rec.steps {
         match step {
-            Undo::DeleteNetns {
+            Undo::DeleteNetns(DeleteNetns {
                 name,
                 dev,
                 ino,
                 cookie,
-            } if ns::named_is_recorded(name, *dev, *ino, *cookie).unwrap_or(false) => {
+            }) if ns::named_is_recorded(name, *dev, *ino, *cookie).unwrap_or(false) => {
                 add(&mut sp, &mut ids, &NsRef::Named(name.clone()));
             }
-            Undo::DeleteLink { ns, name, ifindex } => {
+            Undo::DeleteLink(DeleteLink { ns, name, ifindex }) => {
                 if *ns == NsRef::Host {
                     host_links.insert(name.clone(), Some(*ifindex));
                 }

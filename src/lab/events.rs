@@ -1,0 +1,132 @@
+//! What an op did, told once (`Lab::tell`); the watchers listen: the
+//! progress line counts what was built, `nslab graph` notes the lab as it
+//! was before a namespace goes, and `nslab plan` writes the shell lines of
+//! an event (`plan::lines`, pure). Ops not moved to events yet call their
+//! `plan_*` hook themselves (see plan.rs).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::space::NsId;
+use super::{Lab, plan};
+use crate::net::rtnl::BridgeOpts;
+use crate::progress;
+
+/// Something an op did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event<'a> {
+    /// `ip netns add NAME` (+ lo up).
+    NetnsMade {
+        name: &'a str,
+    },
+    /// `ip netns del NAME`, by the script.
+    NetnsDeleted {
+        name: &'a str,
+    },
+    LinkMade,
+    /// A veth, its ends `a` and `b` (namespace, name).
+    VethMade {
+        a: (NsId, &'a str),
+        b: (NsId, &'a str),
+    },
+    BridgeMade {
+        ns: NsId,
+        name: &'a str,
+        opts: &'a BridgeOpts,
+    },
+    PortAttached,
+    /// `ip addr add ADDR dev DEV`; `foreign`: DEV is not the lab's, so the
+    /// address has an undo of its own.
+    AddrAdded {
+        ns: NsId,
+        dev: &'a str,
+        addr: IpNet,
+        foreign: bool,
+    },
+    RouteAdded,
+    /// `ip link set DEV up|down`; `old`: the state to put back at teardown
+    /// (a link the lab did not make).
+    LinkUp {
+        ns: NsId,
+        dev: &'a str,
+        up: bool,
+        old: Option<bool>,
+    },
+    /// `ip link set DEV mtu N`; `old` as for `LinkUp`.
+    LinkMtu {
+        ns: NsId,
+        dev: &'a str,
+        mtu: u32,
+        old: Option<u32>,
+    },
+    /// `ip link del DEV`, by the script.
+    LinkDeleted {
+        ns: NsId,
+        dev: &'a str,
+    },
+    /// `ip neigh replace ADDR lladdr MAC dev DEV nud permanent`.
+    NeighAdded {
+        ns: NsId,
+        dev: &'a str,
+        addr: IpAddr,
+        mac: &'a str,
+        foreign: bool,
+    },
+    /// A namespace of the lab's is about to be deleted.
+    NetnsDeleting,
+}
+
+/// What the progress line counts for `e`, if anything.
+fn counted(e: &Event) -> Option<progress::Kind> {
+    match e {
+        Event::NetnsMade { .. } => Some(progress::Kind::Netns),
+        Event::LinkMade | Event::VethMade { .. } | Event::BridgeMade { .. } => {
+            Some(progress::Kind::Link)
+        }
+        Event::PortAttached => Some(progress::Kind::Port),
+        Event::AddrAdded { .. } => Some(progress::Kind::Addr),
+        Event::RouteAdded => Some(progress::Kind::Route),
+        Event::NetnsDeleted { .. }
+        | Event::NetnsDeleting
+        | Event::LinkUp { .. }
+        | Event::LinkMtu { .. }
+        | Event::LinkDeleted { .. }
+        | Event::NeighAdded { .. } => None,
+    }
+}
+
+impl Lab {
+    /// Tells the watchers what an op did.
+    pub(super) fn tell(&mut self, e: Event) {
+        if let Some(kind) = counted(&e) {
+            progress::bump(kind);
+        }
+        if e == Event::NetnsDeleting {
+            self.note_view();
+        }
+        if self.watch.plan().is_some() {
+            let lines = plan::lines(&e, self);
+            self.plan_lines(lines);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_built_is_counted_and_a_deletion_is_not() {
+        assert!(matches!(
+            counted(&Event::LinkMade),
+            Some(progress::Kind::Link)
+        ));
+        assert!(matches!(
+            counted(&Event::NetnsMade { name: "a" }),
+            Some(progress::Kind::Netns)
+        ));
+        assert!(counted(&Event::NetnsDeleting).is_none());
+        assert!(counted(&Event::NetnsDeleted { name: "a" }).is_none());
+    }
+}

@@ -1,0 +1,71 @@
+//! The settle state: links brought up since the last probe (which waits
+//! until they carry traffic; see `Lab::settle`), the namespaces the lab made
+//! forward IPv6, and the kernel's counters read around probes.
+
+use std::collections::HashSet;
+
+use super::space::NsId;
+use super::topology::At;
+use crate::net::kstat;
+
+#[derive(Default)]
+pub struct Settle {
+    /// Links brought up since the last probe; see `settle`.
+    unsettled: Vec<At>,
+    /// Links brought up since the last IPv6 probe; see `settle_v6`.
+    v6_unsettled: Vec<At>,
+    /// Namespaces the lab made forward IPv6 (see `settle_v6`).
+    v6_forwarding: HashSet<NsId>,
+    /// The kernel's machine-wide counters, read around probes: when one
+    /// fails, a counter that rose meanwhile says why.
+    kstat: kstat::Watch,
+}
+
+impl Settle {
+    /// Link `name` came up (or was made, moved, attached).
+    pub fn came_up(&mut self, id: NsId, name: &str) {
+        self.unsettled.push((id, name.to_string()));
+    }
+
+    /// Link `l` is gone: nothing to wait for.
+    pub fn gone(&mut self, l: &At) {
+        self.unsettled.retain(|x| x != l);
+    }
+
+    /// The links to wait for before a probe, each once; an IPv6 probe
+    /// waits for them again (`take_v6`).
+    pub fn take(&mut self) -> Vec<At> {
+        let mut pending = std::mem::take(&mut self.unsettled);
+        pending.sort_unstable();
+        pending.dedup();
+        self.v6_unsettled.extend(pending.iter().cloned());
+        pending
+    }
+
+    /// The links to wait for before an IPv6 probe: those in namespaces
+    /// that forward IPv6.
+    pub fn take_v6(&mut self) -> Vec<At> {
+        let mut pending = std::mem::take(&mut self.v6_unsettled);
+        pending.retain(|(id, _)| self.v6_forwarding.contains(id));
+        pending.sort_unstable();
+        pending.dedup();
+        pending
+    }
+
+    pub fn v6_forwarding(&mut self, id: NsId, on: bool) {
+        if on {
+            self.v6_forwarding.insert(id);
+        } else {
+            self.v6_forwarding.remove(&id);
+        }
+    }
+
+    pub fn kstat(&mut self) -> &mut kstat::Watch {
+        &mut self.kstat
+    }
+
+    /// Namespace `id` is gone.
+    pub fn forget_ns(&mut self, id: NsId) {
+        self.v6_forwarding.remove(&id);
+    }
+}
