@@ -20,6 +20,7 @@ mod owner;
 mod progress;
 mod reference;
 mod repl;
+mod say;
 mod session;
 mod stdlib;
 mod text;

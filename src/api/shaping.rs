@@ -280,7 +280,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                         (None, l) if l > 0 => format!("line {l}: "),
                         _ => String::new(),
                     };
-                    eprintln!("nslab: warning: {place}{note}");
+                    crate::say::say!("nslab: warning: {place}{note}");
                 }
             }
             c.lab()?.shape(l.ns.id, &l.name, &s).map_err(err)?;

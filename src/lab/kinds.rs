@@ -657,7 +657,7 @@ impl Lab {
                 .undo_now(pos, &mut self.sp, self.id.header(), true)?
             {
                 Ok(Undone::Done) => {}
-                Ok(Undone::LeftAlone(why)) => eprintln!("nslab: {why}"),
+                Ok(Undone::LeftAlone(why)) => crate::say::say!("nslab: {why}"),
                 Err(e) => return Err(LabError::kernel("move a link home", &what, e)),
             }
         }

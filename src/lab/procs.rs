@@ -154,7 +154,7 @@ impl Lab {
         self.unit()?;
         // The terminal is the shell's until it exits: no progress line on it.
         let _paused = crate::progress::pause();
-        eprintln!("nslab: shell in namespace '{name}'; `exit` returns to the script");
+        crate::say::say!("nslab: shell in namespace '{name}'; `exit` returns to the script");
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let unit = made(self.running.unit())?;
         let argv = [prog];

@@ -11,7 +11,7 @@
 
 mod failure;
 mod script;
-pub mod stderr;
+
 mod stdout;
 
 use std::cell::RefCell;
@@ -29,9 +29,9 @@ use crate::engine;
 use crate::lab::{self, Lab, LabConfig, LabError};
 use crate::progress;
 
+pub(crate) use crate::say::say;
 pub use failure::{CmdResult, EXIT_ERROR, Failure, exit, print_lab_error};
 pub use script::Script;
-pub(crate) use stderr::say;
 pub use stdout::Aside;
 
 /// Which command runs the script: they differ in what is reported.

@@ -1,4 +1,4 @@
-//! Diagnostics on standard error. A closed stderr (`nslab run x 2>&1 | head
+//! Diagnostics on standard error (a leaf: every layer that warns uses it). A closed stderr (`nslab run x 2>&1 | head
 //! -c 10`) is not a crash: `eprintln!` panics on EPIPE (exit 101, and the
 //! teardown cut short), so every report goes through `say!`, which drops
 //! what cannot be written and lets the command end with its own exit code.
@@ -15,7 +15,7 @@ pub fn line(args: fmt::Arguments) {
 /// `eprintln!` that never panics: see the module's comment.
 macro_rules! say {
     ($($t:tt)*) => {
-        $crate::session::stderr::line(format_args!($($t)*))
+        $crate::say::line(format_args!($($t)*))
     };
 }
 pub(crate) use say;
