@@ -182,18 +182,20 @@ fn script_view(
     let out = s.run();
     drop(quiet);
 
+    // An error rhai gives no position has no line to name.
+    let at = |line: usize| match line {
+        0 => String::new(),
+        n => format!(" at line {n}"),
+    };
     let note = if let Some(e) = &out.error {
         Some(format!(
-            "the script failed at line {}: {}",
-            e.line,
+            "the script failed{}: {}",
+            at(e.line),
             first_line(&e.message)
         ))
     } else if let Some(c) = out.checks.iter().find(|c| c.failure.is_some()) {
         let why = c.failure.as_ref().map(|(m, _)| first_line(m)).unwrap_or("");
-        Some(format!(
-            "check '{}' failed at line {}: {why}",
-            c.name, c.line
-        ))
+        Some(format!("check '{}' failed{}: {why}", c.name, at(c.line)))
     } else {
         None
     };
