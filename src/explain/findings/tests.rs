@@ -850,3 +850,14 @@ fn no_route_back_beside_a_link_down_says_both_and_routes_over_a_link_that_is_up(
         "r3.route(\"192.168.1.0/24\", \"10.0.23.2\"), or masquerade(r2, \"192.168.1.0/24\", \"to-r3\")",
     );
 }
+
+#[test]
+fn a_link_down_to_the_destinations_own_subnet_needs_only_to_come_up() {
+    let (mut f, h1, _, _) = routed();
+    f.down(h1, "eth0");
+    is(
+        &lost(&mut f, h1, &ping("10.1.0.1")),
+        "h1 has no route to 10.1.0.1: its link eth0 to 10.1.0.1's subnet is down",
+        "h1.link(\"eth0\").up()",
+    );
+}
