@@ -5,8 +5,13 @@
 //! namespaces (or bridges) of their two ends, labelled with both ends'
 //! names and addresses; a macvlan or ipvlan is a dashed edge to the link it
 //! sits on; other links (vxlan, a veth whose peer is outside the lab) are
-//! dashed boxes of their own. SVG is drawn by layout-rs
-//! from the same DOT, so no Graphviz is needed.
+//! dashed boxes of their own. A link that is down is dashed and red, its
+//! down end says "(down)". A lab drawn as it stood when its script failed
+//! says so in a note (a comment, and a caption where the format has one).
+//! SVG is drawn by layout-rs from the same DOT, so no Graphviz is needed,
+//! on a canvas fitted to the drawing (fit.rs).
+
+mod fit;
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -19,6 +24,8 @@ struct Edge {
     b: String,
     label: Vec<String>,
     dashed: bool,
+    /// The link is down (an end of it is): drawn dashed and red.
+    down: bool,
 }
 
 /// One node: its id, label lines and shape (a Graphviz shape name).
@@ -41,11 +48,15 @@ struct Picture {
 }
 
 fn ends_text(l: &Link) -> String {
-    if l.addresses.is_empty() {
-        l.name.clone()
-    } else {
-        format!("{} {}", l.name, l.addresses.join(" "))
+    let mut t = l.name.clone();
+    for a in &l.addresses {
+        t.push(' ');
+        t.push_str(a);
     }
+    if !l.up {
+        t.push_str(" (down)");
+    }
+    t
 }
 
 fn ns_shape(role: &str) -> &'static str {
@@ -135,6 +146,7 @@ fn picture(v: &LabView) -> Picture {
                     b: format!("b{i}_{k}"),
                     label: Vec::new(),
                     dashed: true,
+                    down: false,
                 });
             }
             groups.push(g);
@@ -154,6 +166,7 @@ fn picture(v: &LabView) -> Picture {
                         b: end_of(j, pl),
                         label: vec![ends_text(l), format!("— {}", ends_text(pl))],
                         dashed: false,
+                        down: !l.up || !pl.up,
                     });
                 }
                 None => {
@@ -169,6 +182,7 @@ fn picture(v: &LabView) -> Picture {
                                 format!("on {}", ends_text(pl)),
                             ],
                             dashed: true,
+                            down: !l.up || !pl.up,
                         });
                         continue;
                     }
@@ -185,6 +199,7 @@ fn picture(v: &LabView) -> Picture {
                         b: id,
                         label: l.addresses.clone(),
                         dashed: true,
+                        down: !l.up,
                     });
                 }
             }
@@ -202,11 +217,33 @@ fn dot_str(lines: &[String]) -> String {
     format!("\"{}\"", esc.join("\\n"))
 }
 
-/// Graphviz DOT (undirected).
-pub fn dot(v: &LabView) -> String {
+/// `note` on one line, for a comment.
+fn one_line(note: &str) -> String {
+    note.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Graphviz DOT (undirected); `note` (the script failed …) is a comment
+/// and the drawing's caption.
+pub fn dot(v: &LabView, note: Option<&str>) -> String {
+    dot_text(v, note, true)
+}
+
+/// DOT, with `note` as the graph's label when `caption` (layout-rs would
+/// draw a graph label as a node: the SVG gets its own caption).
+fn dot_text(v: &LabView, note: Option<&str>, caption: bool) -> String {
     let p = picture(v);
     let mut out = String::new();
+    if let Some(n) = note {
+        let _ = writeln!(out, "// {}", one_line(n));
+    }
     let _ = writeln!(out, "graph {} {{", dot_str(std::slice::from_ref(&v.lab)));
+    if let Some(n) = note
+        && caption
+    {
+        let _ = writeln!(out, "  label={};", dot_str(&[one_line(n)]));
+        let _ = writeln!(out, "  labelloc=b;");
+        let _ = writeln!(out, "  fontcolor=red;");
+    }
     let _ = writeln!(out, "  rankdir=LR;");
     let _ = writeln!(out, "  node [fontsize=12];");
     let _ = writeln!(out, "  edge [fontsize=10];");
@@ -236,8 +273,11 @@ pub fn dot(v: &LabView) -> String {
         if !e.label.is_empty() {
             attrs.push(format!("label={}", dot_str(&e.label)));
         }
-        if e.dashed {
+        if e.dashed || e.down {
             attrs.push("style=dashed".into());
+        }
+        if e.down {
+            attrs.push("color=red".into());
         }
         let attrs = if attrs.is_empty() {
             String::new()
@@ -266,10 +306,14 @@ fn mm_str(lines: &[String]) -> String {
     format!("\"{}\"", esc.join("<br/>"))
 }
 
-/// Mermaid flowchart.
-pub fn mermaid(v: &LabView) -> String {
+/// Mermaid flowchart; `note` is a comment.
+pub fn mermaid(v: &LabView, note: Option<&str>) -> String {
     let p = picture(v);
-    let mut out = String::from("graph LR\n");
+    let mut out = String::new();
+    if let Some(n) = note {
+        let _ = writeln!(out, "%% {}", one_line(n));
+    }
+    out.push_str("graph LR\n");
     for (gi, g) in p.groups.iter().enumerate() {
         let indent = if g.name.is_some() { "    " } else { "  " };
         if let Some(name) = &g.name {
@@ -294,20 +338,40 @@ pub fn mermaid(v: &LabView) -> String {
         }
     }
     for e in &p.edges {
-        let link = if e.dashed { "-.-" } else { "---" };
+        let link = if e.dashed || e.down { "-.-" } else { "---" };
         if e.label.is_empty() {
             let _ = writeln!(out, "  {} {link} {}", e.a, e.b);
         } else {
             let _ = writeln!(out, "  {} {link}|{}| {}", e.a, mm_str(&e.label), e.b);
         }
     }
+    // linkStyle counts the links in the order they are written.
+    let down: Vec<String> = (p.edges.iter().enumerate())
+        .filter(|(_, e)| e.down)
+        .map(|(i, _)| i.to_string())
+        .collect();
+    if !down.is_empty() {
+        let _ = writeln!(
+            out,
+            "  linkStyle {} stroke:red,stroke-dasharray:5 5",
+            down.join(",")
+        );
+    }
     out
 }
 
-/// SVG drawn by layout-rs from the DOT. Its layout code asserts on graphs
-/// it cannot place; such a panic is caught and becomes an error.
-pub fn svg(v: &LabView) -> Result<String, String> {
-    let text = dot(v);
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// SVG drawn by layout-rs from the DOT, on a canvas that fits it, with
+/// `note` as a comment and a red caption below. Its layout code asserts on
+/// graphs it cannot place; such a panic is caught and becomes an error.
+pub fn svg(v: &LabView, note: Option<&str>) -> Result<String, String> {
+    let text = dot_text(v, None, false);
     // The default hook would print the panic as if nslab had crashed.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -317,13 +381,46 @@ pub fn svg(v: &LabView) -> Result<String, String> {
         let mut b = layout::gv::GraphBuilder::new();
         b.visit_graph(&ast);
         let mut vg = b.get();
-        let mut w = layout::backends::svg::SVGWriter::new();
+        let mut w = fit::Fit::new();
         vg.do_it(false, false, false, &mut w);
-        Ok::<String, String>(w.finalize())
+        Ok::<fit::Fit, String>(w)
     });
     std::panic::set_hook(hook);
-    match drawn {
-        Ok(r) => r,
-        Err(_) => Err("the SVG layout failed on this lab".into()),
+    let mut w = match drawn {
+        Ok(r) => r?,
+        Err(_) => return Err("the SVG layout failed on this lab".into()),
+    };
+    let size = 14.0;
+    let caption = note.map(|n| {
+        let line = one_line(n);
+        let at = w.below(std::slice::from_ref(&line), size);
+        format!(
+            "<!-- {} -->\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"red\" font-size=\"{size}\" font-family=\"Times, serif\">{}</text>\n",
+            // "--" may not appear in an XML comment.
+            xml_escape(&line).replace("--", "- -"),
+            at.x,
+            at.y,
+            xml_escape(&line)
+        )
+    });
+    let mut out = w.svg.finalize();
+    let (x, y, width, height) = w.frame();
+    // layout-rs's own canvas starts at the origin: the opening tag is
+    // replaced by one with the fitted box.
+    if let Some(start) = out.find("<svg ")
+        && let Some(len) = out[start..].find('>')
+    {
+        out.replace_range(
+            start..=start + len,
+            &format!(
+                "<svg width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"{x:.1} {y:.1} {width:.1} {height:.1}\" xmlns=\"http://www.w3.org/2000/svg\">"
+            ),
+        );
     }
+    if let Some(c) = caption
+        && let Some(end) = out.rfind("</svg>")
+    {
+        out.insert_str(end, &c);
+    }
+    Ok(out)
 }

@@ -176,7 +176,7 @@ print("FIXED");
 
 #[test]
 fn a_link_down_on_the_path_or_its_peer_down_is_named() {
-    // The sender's own link: its routes went with it.
+    // The sender's own link: the kernel removed its routes with it.
     let t = fault_then_fixed(
         r#"
 h1.link("eth0").down();
@@ -190,8 +190,8 @@ print("FIXED");
     says(
         &t,
         &[
-            "h1 has no route to 10.2.0.2: its link eth0 is down",
-            "HELP: h1.link(\"eth0\").up(), then the routes through it again",
+            "h1 has no route to 10.2.0.2 (its link eth0 is down",
+            "HELP: h1.link(\"eth0\").up(), then a route through it",
             "h1.route(\"default\", \"10.1.0.1\")",
         ],
     );

@@ -27,9 +27,12 @@ fn graph_of_a_script_whose_check_fails_exits_1_and_names_the_check() {
         "{}",
         o.all()
     );
+    // Drawn all the same (issue 21 item 5), saying which check failed.
     assert!(
-        !o.stdout.contains("graph \"lab\""),
-        "a lab that fails its checks is drawn:\n{}",
+        o.stdout.contains("graph \"lab\"")
+            && o.stdout
+                .contains("check 'a has a route it lacks' failed at line 4"),
+        "{}",
         o.all()
     );
 }

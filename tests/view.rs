@@ -656,7 +656,7 @@ fn show_of_a_missing_lab() {
 /// `sudo nslab graph lab.rhai -o lab.svg` in a directory of the user's:
 /// the script runs in a user namespace that maps root alone, where no file
 /// can be made there, so a writer left outside writes it, and it is the
-/// user's. A script that fails leaves no file.
+/// user's. A script that fails is drawn all the same, with its error.
 #[test]
 fn under_sudo_graph_writes_into_the_users_directory() {
     if !is_root() {
@@ -701,5 +701,12 @@ fn under_sudo_graph_writes_into_the_users_directory() {
     let (code, err) = graph("bad.rhai", "bad.dot");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("boom"), "{err}");
-    assert!(!theirs.join("bad.dot").exists());
+    let bad = theirs.join("bad.dot");
+    let meta = std::fs::metadata(&bad).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert!(
+        std::fs::read_to_string(&bad)
+            .unwrap()
+            .contains("the script failed at line 2")
+    );
 }

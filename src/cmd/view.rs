@@ -108,7 +108,7 @@ pub fn graph(
     output: Option<&Path>,
     params: HashMap<String, String>,
 ) -> CmdResult {
-    let v = if is_script(target) {
+    let (v, failed) = if is_script(target) {
         script_view(Path::new(target), params)?
     } else {
         if !params.is_empty() {
@@ -116,12 +116,13 @@ pub fn graph(
                 "nslab: warning: --set is for scripts; lab '{target}' is drawn as it is"
             );
         }
-        lab_view(target)?
+        (lab_view(target)?, None)
     };
+    let note = failed.as_ref().map(|f| f.note.as_str());
     let text = match format {
-        GraphFormat::Dot => crate::graph::dot(&v),
-        GraphFormat::Mermaid => crate::graph::mermaid(&v),
-        GraphFormat::Svg => crate::graph::svg(&v).map_err(|why| {
+        GraphFormat::Dot => crate::graph::dot(&v, note),
+        GraphFormat::Mermaid => crate::graph::mermaid(&v, note),
+        GraphFormat::Svg => crate::graph::svg(&v, note).map_err(|why| {
             LabError::new(
                 why,
                 "draw it with Graphviz instead: nslab graph … --format dot | dot -Tsvg > lab.svg",
@@ -140,14 +141,30 @@ pub fn graph(
             print!("{text}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // The error was reported as the script stopped; the drawing is the
+    // lab as it stood then, and the exit code still says it failed.
+    match failed {
+        Some(f) => Err(Failure::reported(f.code)),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A script that failed, drawn anyway.
+struct Failed {
+    /// "the script failed at line 12: …", for the drawing.
+    note: String,
+    code: u8,
 }
 
 /// Runs the script for real in isolated mode (rootless when not root), as
 /// `nslab run --isolated` does, with its own output (prints, programs it
 /// runs) sent to /dev/null so that standard output is the picture; takes
-/// the lab's view just before the teardown.
-fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, Failure> {
+/// the lab's view just before the teardown. A script that fails (an error
+/// or a failed check) is drawn as its lab stood then, with what failed.
+fn script_view(
+    file: &Path,
+    params: HashMap<String, String>,
+) -> Result<(LabView, Option<Failed>), Failure> {
     let script = Script::load(file)?;
     let cancel = session::install_cancel()?;
     let mut s = Session::new(
@@ -165,16 +182,44 @@ fn script_view(file: &Path, params: HashMap<String, String>) -> Result<LabView, 
     let out = s.run();
     drop(quiet);
 
-    // A failed check fails the picture too: it would show a lab that
-    // does not do what its script says.
-    let view = match out.code {
-        0 => s.with_lab(|lab| lab.fullest_view()),
+    // An error rhai gives no position has no line to name.
+    let at = |line: usize| match line {
+        0 => String::new(),
+        n => format!(" at line {n}"),
+    };
+    let note = if let Some(e) = &out.error {
+        Some(format!(
+            "the script failed{}: {}",
+            at(e.line),
+            first_line(&e.message)
+        ))
+    } else if let Some(c) = out.checks.iter().find(|c| c.failure.is_some()) {
+        let why = c.failure.as_ref().map(|(m, _)| first_line(m)).unwrap_or("");
+        Some(format!("check '{}' failed{}: {why}", c.name, at(c.line)))
+    } else {
+        None
+    };
+    // A signal draws nothing: the user asked to stop.
+    let view = match (out.code, &note) {
+        (0, _) => s.with_lab(|lab| lab.fullest_view()),
+        (_, Some(_)) if out.signal.is_none() => s.with_lab(|lab| lab.view()),
         _ => None,
     };
     let code = s.finish(out.code);
-    match view {
-        Some(Ok(v)) if code == 0 => Ok(v),
-        Some(Err(e)) => Err(e.into()),
+    match (view, note) {
+        (Some(Ok(v)), None) if code == 0 => Ok((v, None)),
+        (Some(Ok(v)), Some(note)) => Ok((
+            v,
+            Some(Failed {
+                note,
+                code: code.max(1),
+            }),
+        )),
+        (Some(Err(e)), None) => Err(e.into()),
         _ => Err(Failure::reported(code.max(1))),
     }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
 }

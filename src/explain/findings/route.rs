@@ -257,31 +257,60 @@ impl Walker<'_, '_> {
                 .filter(|l| !self.w.addrs_on(ns, l.index, dst).is_empty())
                 .collect()
         };
-        if let Some(l) = down.first() {
-            // The kernel removed the routes through it when it went down;
-            // only the connected ones come back with it.
-            let connected = self
+        if let Some(l) = down.first()
+            && self
                 .w
                 .addrs_on(ns, l.index, dst)
                 .iter()
-                .any(|a| a.contains(&dst));
-            let mut help = format!("{v}.link(\"{}\").up()", l.name);
-            if !connected && let Some(g) = self.guess_gateway(ns, dst, Some(l)) {
-                help.push_str(&format!(
-                    ", then the routes through it again (the kernel removed them), e.g. {v}.route(\"default\", \"{g}\")"
-                ));
-            }
+                .any(|a| a.contains(&dst))
+        {
+            // dst is on that link: bringing it up brings its connected
+            // route back, and nothing else is needed.
             return Finding {
                 reason: format!(
-                    "{n} has no route to {dst}: its link {} is down (and its routes went with it)",
+                    "{n} has no route to {dst}: its link {} to {dst}'s subnet is down",
                     l.name
                 ),
-                help,
+                help: format!("{v}.link(\"{}\").up()", l.name),
             };
         }
+        // A link down beside it: nslab cannot tell whether a route went
+        // through it (the kernel removed any when it went down), so it says
+        // only what is true, and suggests a route over a link that is up;
+        // bringing the link down up only when no link that is up leads there.
+        let down = down.first();
+        let mut f = self.no_route_with(dir, ns, dst, down);
+        if let Some(l) = down {
+            f.reason.push_str(&format!(
+                " (its link {} is down: the kernel removes the routes through a link while it is down)",
+                l.name
+            ));
+        }
+        f
+    }
+
+    /// No route in `ns`: the route to add over a link that is up (or a
+    /// masquerade, for a reply); over `down` once it is up, when no link
+    /// that is up has a router for it.
+    fn no_route_with(
+        &mut self,
+        dir: Dir,
+        ns: Ns,
+        dst: IpAddr,
+        down: Option<&LinkInfoRow>,
+    ) -> Finding {
+        let n = self.name(ns);
+        let v = self.var(ns);
         let back = dir == Dir::Reply;
         let net = self.net_of(dst);
-        let gw = self.guess_gateway(ns, dst, None);
+        let mut gw = self.guess_gateway(ns, dst, None);
+        let mut up_first = None;
+        if gw.is_none()
+            && let Some(l) = down
+        {
+            up_first = Some(format!("{v}.link(\"{}\").up()", l.name));
+            gw = self.guess_gateway(ns, dst, Some(l));
+        }
         let has_default = self
             .w
             .fib(ns, dst.is_ipv6())
@@ -294,9 +323,15 @@ impl Walker<'_, '_> {
                 format!("{v}.route(\"default\", \"{g}\")")
             }
             Some(g) => format!("{v}.route(\"{net}\", \"{g}\")"),
+            None if up_first.is_some() => String::new(),
             None => {
                 format!("{v}.route(\"{net}\", GATEWAY) with GATEWAY a router on one of its links")
             }
+        };
+        let route = match up_first {
+            Some(up) if route.is_empty() => up,
+            Some(up) => format!("{up}, then a route through it, e.g. {route}"),
+            None => route,
         };
         if back {
             // The reply goes to a private address the other side cannot

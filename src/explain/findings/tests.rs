@@ -165,8 +165,8 @@ fn a_link_down_with_its_routes_gone_is_named_with_the_routes_to_add_back() {
     f.down(h1, "eth0");
     is(
         &lost(&mut f, h1, &ping("10.2.0.2")),
-        "h1 has no route to 10.2.0.2: its link eth0 is down (and its routes went with it)",
-        "h1.link(\"eth0\").up(), then the routes through it again (the kernel removed them), e.g. h1.route(\"default\", \"10.1.0.1\")",
+        "h1 has no route to 10.2.0.2 (its link eth0 is down: the kernel removes the routes through a link while it is down)",
+        "h1.link(\"eth0\").up(), then a route through it, e.g. h1.route(\"default\", \"10.1.0.1\")",
     );
 }
 
@@ -811,4 +811,53 @@ fn macvlans_reach_their_siblings_on_the_same_parent() {
     let t = trace(&mut f, h1, &ping("10.0.0.2"));
     assert!(t.lost.is_none() && t.unknown.is_none(), "{:?}", t.unknown);
     assert_eq!(t.draw(), "h1 mv0 -> h2 mv0 ✓; back: h2 mv0 -> h1 mv0 ✓");
+}
+
+/// The first hour's triangle (issue 21, item 2): h1 (192.168.1.10) on
+/// r1's LAN; r1, r2, r3 in a triangle (10.0.12/24, 10.0.13/24,
+/// 10.0.23/24); r3's link to r1 down, and r3 has no route back to the
+/// LAN. r1 reaches r3 over r2.
+#[test]
+fn no_route_back_beside_a_link_down_says_both_and_routes_over_a_link_that_is_up() {
+    let mut f = Fake::new();
+    let (h1, r1, r2, r3) = (f.ns("h1"), f.ns("r1"), f.ns("r2"), f.ns("r3"));
+    f.veth(h1, "eth0", r1, "lan")
+        .veth(r1, "to-r2", r2, "to-r1")
+        .veth(r1, "to-r3", r3, "to-r1")
+        .veth(r2, "to-r3", r3, "to-r2")
+        .addr(h1, "eth0", "192.168.1.10/24")
+        .addr(r1, "lan", "192.168.1.1/24")
+        .addr(r1, "to-r2", "10.0.12.1/24")
+        .addr(r2, "to-r1", "10.0.12.2/24")
+        .addr(r1, "to-r3", "10.0.13.1/24")
+        .addr(r3, "to-r1", "10.0.13.3/24")
+        .addr(r2, "to-r3", "10.0.23.2/24")
+        .addr(r3, "to-r2", "10.0.23.3/24")
+        .route(h1, "default", "192.168.1.1")
+        .route(r1, "10.0.23.0/24", "10.0.12.2")
+        .route(r2, "192.168.1.0/24", "10.0.12.1")
+        .forwarding(r1, true)
+        .forwarding(r2, true)
+        .forwarding(r3, true)
+        .down(r3, "to-r1");
+    let l = lost(&mut f, h1, &ping("10.0.23.3"));
+    // No route through the dead link, none that never existed.
+    assert!(!l.help.contains("10.0.13.1"), "{l:?}");
+    assert!(!l.reason.contains("went with it"), "{l:?}");
+    is(
+        &l,
+        "the request gets there, but the reply is lost: r3 has no route back to 192.168.1.10 (its link to-r1 is down: the kernel removes the routes through a link while it is down)",
+        "r3.route(\"192.168.1.0/24\", \"10.0.23.2\"), or masquerade(r2, \"192.168.1.0/24\", \"to-r3\")",
+    );
+}
+
+#[test]
+fn a_link_down_to_the_destinations_own_subnet_needs_only_to_come_up() {
+    let (mut f, h1, _, _) = routed();
+    f.down(h1, "eth0");
+    is(
+        &lost(&mut f, h1, &ping("10.1.0.1")),
+        "h1 has no route to 10.1.0.1: its link eth0 to 10.1.0.1's subnet is down",
+        "h1.link(\"eth0\").up()",
+    );
 }
