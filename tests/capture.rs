@@ -9,14 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Two namespaces on a veth, 10.61.0.1 (a, end "va") and 10.61.0.2 (b, "vb").
-const PAIR: &str = r#"let a = netns("a");
-let b = netns("b");
-let c = veth(a, "va", b, "vb");
-c[0].addr("10.61.0.1/24");
-c[1].addr("10.61.0.2/24");
-"#;
-
 /// `tcpdump -r FILE -n`: the packets, one line each (an independent reader
 /// of the file).
 fn tcpdump(file: &Path) -> Vec<String> {
@@ -106,7 +98,7 @@ print(`packets=${{cap.packets}}`);
     // Three echoes and their replies (and ARP) crossed the link: only two
     // packets were written.
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert!(o.stdout.contains("packets=2"), "{}", o.stdout);
+    o.says(&["packets=2"]);
 }
 
 /// Reads a classic pcap file: (link type, [(incl_len, orig_len)]).
@@ -213,33 +205,11 @@ fn sigterm_leaves_a_complete_capture() {
             "{PAIR}c[0].capture(\"term.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nprint(\"ready\");\nsleep(60);\n"
         ),
     );
-    let mut child = Command::new(bin())
-        .args(["run", "--isolated", "term.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nslab");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    assert_eq!(first, "ready", "the lab did not start");
-    // SAFETY: a plain kill(2) of the child this test started.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("SIGTERM did not end the lab");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut lab = start_ready(&d, &["run", "--isolated", "term.rhai"]);
+    lab.signal(libc::SIGTERM);
+    let status = lab
+        .wait_exit()
+        .unwrap_or_else(|| panic!("SIGTERM did not end the lab"));
     assert_eq!(status.code(), Some(143));
     let lines = tcpdump(&d.path().join("term.pcap"));
     assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
@@ -300,8 +270,7 @@ print(`b has: ${{b.links().map(|l| l.name)}}`);
         ),
     );
     o.assert_ok();
-    assert!(o.stdout.contains("running=false"), "{}", o.stdout);
-    assert!(o.stdout.contains(r#"b has: ["lo"]"#), "{}", o.stdout);
+    o.says(&["running=false", r#"b has: ["lo"]"#]);
     let lines = tcpdump(&d.path().join("del.pcap"));
     assert_eq!(count(&lines, REPLY), 1, "{lines:#?}");
 }
@@ -450,7 +419,7 @@ cap.stop();
 "#,
     );
     let o = private_host(&d, "\"$NSLAB\" run host.rhai; echo code=$?");
-    assert!(o.stdout.contains("code=0"), "{}", o.all());
+    o.says(&["code=0"]);
     let lines = tcpdump(&d.path().join("host.pcap"));
     assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
     assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");

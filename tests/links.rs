@@ -9,21 +9,6 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::process::Command;
-
-/// Can this kernel make a link of `kind` (`ip link add … type KIND`, on a
-/// veth as parent)? Asked in a private network namespace.
-fn kernel_has(kind: &str) -> bool {
-    Command::new("unshare")
-        .args(["--user", "--map-root-user", "--net", "sh", "-c"])
-        .arg(format!(
-            "ip link add p0 type veth peer name p1 && ip link add t0 link p0 type {kind}"
-        ))
-        .output()
-        .expect("run unshare (util-linux)")
-        .status
-        .success()
-}
 
 /// The JSON a script printed after `TAG ` (one `ip -j` answer).
 fn json_after(o: &Out, tag: &str) -> Value {
@@ -43,12 +28,12 @@ fn linkinfo(v: &Value) -> &Value {
 #[test]
 fn macvlan_into_two_namespaces() {
     assert!(
-        kernel_has("macvlan mode bridge"),
+        kernel_has_link("macvlan mode bridge"),
         "this kernel has no macvlan"
     );
     // The parent (one end of a veth, up with its peer) is in a third
     // namespace: each macvlan is made right where it goes.
-    let o = run_isolated(
+    let o = run_ok(
         "mv.rhai",
         r#"let sw = netns("sw");
 let a = netns("a");
@@ -64,8 +49,7 @@ print("LINK " + a.exec("ip -j -d link show mv0").stdout);
 print("SW " + sw.exec("ip -j link show").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("ping true"), "{}", o.all());
+    o.says(&["ping true"]);
     let l = json_after(&o, "LINK");
     assert_eq!(linkinfo(&l)["info_kind"], "macvlan", "{l}");
     assert_eq!(linkinfo(&l)["info_data"]["mode"], "bridge", "{l}");
@@ -84,10 +68,10 @@ print("SW " + sw.exec("ip -j link show").stdout);
 #[test]
 fn macvlans_in_private_mode_do_not_see_each_other() {
     assert!(
-        kernel_has("macvlan mode private"),
+        kernel_has_link("macvlan mode private"),
         "this kernel has no macvlan"
     );
-    let o = run_isolated(
+    let o = run_ok(
         "private.rhai",
         r#"let sw = netns("sw");
 let a = netns("a");
@@ -100,8 +84,7 @@ print(`ping ${r.ok}`);
 print("LINK " + b.exec("ip -j -d link show mv0").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("ping false"), "{}", o.all());
+    o.says(&["ping false"]);
     assert_eq!(
         linkinfo(&json_after(&o, "LINK"))["info_data"]["mode"],
         "private"
@@ -112,7 +95,7 @@ print("LINK " + b.exec("ip -j -d link show mv0").stdout);
 fn a_macvlan_outside_the_lab_s_namespaces_carries_the_lab_s_identity() {
     // host() is the private one of --isolated: the macvlan lands there,
     // its parent is in a namespace of the lab.
-    let o = run_isolated(
+    let o = run_ok(
         "hostmv.rhai",
         r#"let sw = netns("sw");
 let up = veth(sw, "up0", sw, "up1");
@@ -120,7 +103,6 @@ macvlan(host(), "hmv0", up[0]);
 print("LINK " + host().exec("ip -j -d link show hmv0").stdout);
 "#,
     );
-    o.assert_ok();
     let l = json_after(&o, "LINK");
     assert_eq!(l[0]["ifalias"], "nslab:hostmv", "{l}");
     // An index of nslab's choosing, above the kernel's own numbering.
@@ -166,9 +148,9 @@ print(`ping ${a.ping("10.63.0.2").ok}`);
 print("LINK " + a.exec("ip -j -d link show ipv0").stdout);
 "#;
     let o = run_isolated("ipvlan.rhai", script);
-    if kernel_has("ipvlan mode l2") {
+    if kernel_has_link("ipvlan mode l2") {
         o.assert_ok();
-        assert!(o.stdout.contains("ping true"), "{}", o.all());
+        o.says(&["ping true"]);
         let l = json_after(&o, "LINK");
         assert_eq!(linkinfo(&l)["info_kind"], "ipvlan", "{l}");
         assert_eq!(linkinfo(&l)["info_data"]["mode"], "l2", "{l}");
@@ -185,10 +167,10 @@ print("LINK " + a.exec("ip -j -d link show ipv0").stdout);
 #[test]
 fn vxlan_overlay_over_an_underlay() {
     assert!(
-        kernel_has("vxlan id 1 dstport 4789 remote 10.0.0.2"),
+        kernel_has_link("vxlan id 1 dstport 4789 remote 10.0.0.2"),
         "this kernel has no vxlan"
     );
-    let o = run_isolated(
+    let o = run_ok(
         "vx.rhai",
         r#"let a = netns("a");
 let b = netns("b");
@@ -203,8 +185,7 @@ print(`ping ${a.ping("10.42.0.2").ok}`);
 print("LINK " + a.exec("ip -j -d link show vx0").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("ping true"), "{}", o.all());
+    o.says(&["ping true"]);
     let l = json_after(&o, "LINK");
     let info = linkinfo(&l);
     assert_eq!(info["info_kind"], "vxlan", "{l}");
@@ -263,9 +244,9 @@ print(`name ${v.name} ${w.name}`);
 print("LINK " + a.exec("ip -j -d link show eth0.10").stdout);
 "#,
     );
-    if kernel_has("vlan id 10") {
+    if kernel_has_link("vlan id 10") {
         o.assert_ok();
-        assert!(o.stdout.contains("name eth0.10 trunk10"), "{}", o.all());
+        o.says(&["name eth0.10 trunk10"]);
         let l = json_after(&o, "LINK");
         assert_eq!(linkinfo(&l)["info_data"]["id"], 10, "{l}");
     } else {
@@ -310,7 +291,7 @@ red.attach(e[0]);
 print("LINK " + r.exec("ip -j -d link show x").stdout);
 "#,
     );
-    if kernel_has("vrf table 10") {
+    if kernel_has_link("vrf table 10") {
         o.assert_ok();
         let l = json_after(&o, "LINK");
         assert_eq!(l[0]["master"], "red", "{l}");
@@ -347,7 +328,7 @@ fn attach_to_a_link_that_takes_no_ports_says_what_does() {
 
 #[test]
 fn move_takes_a_link_to_another_namespace_renamed_and_up() {
-    let o = run_isolated(
+    let o = run_ok(
         "move.rhai",
         r#"let a = netns("a");
 let b = netns("b");
@@ -362,14 +343,13 @@ print("A " + a.exec("ip -j link show").stdout);
 print("C " + c.exec("ip -j link show z").stdout);
 "#,
     );
-    o.assert_ok();
     assert!(
         o.stdout
             .contains("handle Link(\"z\" in \"c\") Link(\"z\" in \"c\")"),
         "{}",
         o.all()
     );
-    assert!(o.stdout.contains("ping true"), "{}", o.all());
+    o.says(&["ping true"]);
     assert_eq!(json_after(&o, "A").as_array().unwrap().len(), 1, "only lo");
     assert_eq!(json_after(&o, "C")[0]["operstate"], "UP");
 }
@@ -424,7 +404,7 @@ fn netns_with_a_link_points_to_move() {
 
 #[test]
 fn mac_sets_and_reads_the_link_layer_address() {
-    let o = run_isolated(
+    let o = run_ok(
         "mac.rhai",
         r#"let a = netns("a");
 let e = veth(a, "x", a, "y");
@@ -433,8 +413,7 @@ print(`mac ${e[0].mac()}`);
 print("LINK " + a.exec("ip -j link show x").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("mac 02:00:00:00:00:01"), "{}", o.all());
+    o.says(&["mac 02:00:00:00:00:01"]);
     assert_eq!(json_after(&o, "LINK")[0]["address"], "02:00:00:00:00:01");
     for (mac, message, help) in [
         (
@@ -460,7 +439,7 @@ print("LINK " + a.exec("ip -j link show x").stdout);
 
 #[test]
 fn delete_removes_what_the_lab_made_and_only_that() {
-    let o = run_isolated(
+    let o = run_ok(
         "del.rhai",
         r#"let a = netns("a");
 let e = veth(a, "x", host(), "hx");
@@ -471,7 +450,6 @@ print("HOST " + host().exec("ip -j link show").stdout);
 let f = veth(a, "x", host(), "hx");
 "#,
     );
-    o.assert_ok();
     let host = json_after(&o, "HOST");
     assert_eq!(host.as_array().unwrap().len(), 1, "only lo: {host}");
     // The names are free again, and nothing is "left alone" at teardown.
@@ -537,7 +515,7 @@ eth.delete();
         "{out}"
     );
     assert!(out.contains("mv.rhai:12:"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    assert_no_trace(&o, "SAME");
     let a: Value = o
         .stdout
         .lines()
@@ -546,7 +524,7 @@ eth.delete();
         .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(a[0]["ifname"], "wan0", "{out}");
     assert_eq!(a[0]["operstate"], "UP", "it was up, it stays up: {out}");
-    assert!(o.stdout.contains("B [{"), "{out}");
+    o.says(&["B [{"]);
 }
 
 /// After `kill -9`, `nslab down` takes such a link home from the journal,
@@ -575,17 +553,15 @@ host().exec("sleep 30");
          snap > before; dev_sysctls eth9 >> before\n\
          \"$NSLAB\" run mv.rhai > out 2>&1 &\n\
          pid=$!\n\
-         i=0; until grep -q ready out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q ready out' 10\n\
          ip -o link show eth9 >/dev/null 2>&1 || echo AWAY\n\
          kill -9 $pid; wait $pid\n\
          \"$NSLAB\" down --all; echo down=$?\n\
          snap > after; dev_sysctls eth9 >> after\n\
          diff -u before after && echo SAME\n",
     );
-    let out = o.all();
-    assert!(o.stdout.contains("AWAY"), "{out}");
-    assert!(o.stdout.contains("down=0"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["AWAY", "down=0"]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// ns.delete() on a namespace holding a host link sends the link home first.
@@ -606,13 +582,10 @@ print("HOST " + host().exec("ip -j addr show eth9").stdout);
          ip addr add 192.168.77.1/24 dev eth9\n\
          snap > before\n\
          \"$NSLAB\" run nsdel.rhai; echo rc=$?\n\
-         snap > after\n\
-         diff -u before after && echo SAME\n",
+         no_trace\n",
     );
-    let out = o.all();
-    assert!(o.stdout.contains("rc=0"), "{out}");
-    assert!(o.stdout.contains("\"local\":\"192.168.77.1\""), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["rc=0", "\"local\":\"192.168.77.1\""]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// A link of the host goes home under its own name only.
@@ -636,7 +609,7 @@ fn a_host_link_goes_home_under_its_own_name() {
         "link 'eth9' goes back to 'host' under its own name, 'eth9'",
         "link.move(ns)",
     );
-    assert!(o.stdout.contains("HOME"), "{}", o.all());
+    o.says(&["HOME"]);
 }
 
 /// The host end of veth(ns, "x", host(), "y") is the lab's by the index it
@@ -650,9 +623,9 @@ fn a_host_veth_end_made_as_the_peer_carries_the_lab_s_index() {
     );
     let o = private_host(
         &d,
-        "snap > before\n\"$NSLAB\" run peer.rhai; echo rc=$?\nsnap > after\ndiff -u before after && echo SAME\n",
+        "snap > before\n\"$NSLAB\" run peer.rhai; echo rc=$?\nno_trace\n",
     );
-    assert!(o.stdout.contains("rc=0"), "{}", o.all());
+    o.says(&["rc=0"]);
     assert!(!o.stderr.contains("left alone"), "{}", o.all());
-    assert!(o.stdout.contains("SAME"), "{}", o.all());
+    assert_no_trace(&o, "SAME");
 }

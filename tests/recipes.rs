@@ -6,12 +6,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn ok(name: &str, script: &str) -> Out {
-    let o = run_isolated(name, script);
-    o.assert_ok();
-    o
-}
-
 #[test]
 fn star_hosts_reach_each_other() {
     let o = ok(
@@ -25,18 +19,14 @@ for a in [s.hosts[0], s.hosts[4]] {
 print("star ok");
 "#,
     );
-    assert!(
-        o.stdout.contains(r#"names ["n1", "n2", "n3", "n4", "n5"]"#),
-        "{}",
-        o.all()
-    );
+    o.says(&[r#"names ["n1", "n2", "n3", "n4", "n5"]"#]);
     assert!(
         o.stdout
             .contains(r#""10.3.0.1", "10.3.0.2", "10.3.0.3", "10.3.0.4", "10.3.0.5""#),
         "{}",
         o.all()
     );
-    assert!(o.stdout.contains("star ok"), "{}", o.all());
+    o.says(&["star ok"]);
 }
 
 #[test]
@@ -56,8 +46,7 @@ print("line ok");
 "#,
     );
     // Four hops: the reply left r5 with ttl 64 and crossed three routers.
-    assert!(o.stdout.contains("ttl=61"), "{}", o.all());
-    assert!(o.stdout.contains("line ok"), "{}", o.all());
+    o.says(&["ttl=61", "line ok"]);
 }
 
 #[test]
@@ -84,7 +73,7 @@ print("lans ok");
         "one router between: {}",
         o.all()
     );
-    assert!(o.stdout.contains("lans ok"), "{}", o.all());
+    o.says(&["lans ok"]);
 }
 
 #[test]
@@ -97,11 +86,7 @@ print(`${p.a.name} ${p.b.name} ${p.ips} ${p.links[1].name}`);
 if !p.b.ping(p.ips[0]).ok { throw "pair"; }
 "#,
     );
-    assert!(
-        o.stdout.contains(r#"a b ["fd00:7::1", "fd00:7::2"] cable"#),
-        "{}",
-        o.all()
-    );
+    o.says(&[r#"a b ["fd00:7::1", "fd00:7::2"] cable"#]);
 }
 
 #[test]
@@ -123,7 +108,7 @@ print(`internet -> lan: ${g.internet.ping(g.ips[0], #{count: 1, timeout_ms: 200}
         "{}",
         o.all()
     );
-    assert!(o.stdout.contains("internet -> lan: false"), "{}", o.all());
+    o.says(&["internet -> lan: false"]);
 }
 
 #[test]
@@ -223,7 +208,7 @@ let far = netns("far");
 for i in 0..1024 { let e = veth(other, `a${i}`, far, `b${i}`); full.attach(e[0]); }
 "#,
     );
-    assert!(o.stdout.contains("1001 hosts on 2 bridges"), "{}", o.all());
+    o.says(&["1001 hosts on 2 bridges"]);
     assert_report(
         &o,
         "big.rhai:10",

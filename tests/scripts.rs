@@ -33,19 +33,14 @@ fn seed_000_two_namespaces() {
     let o = run_script("000-two-namespaces.rhai");
     assert!(o.stdout.contains("64 bytes from 10.10.0.3"));
     assert!(o.stdout.contains("64 bytes from 10.10.0.2"));
-    assert!(
-        o.stdout.contains("namespaces now: [\"ns1\", \"ns2\"]"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("namespaces after: []"), "{}", o.stdout);
+    o.says(&["namespaces now: [\"ns1\", \"ns2\"]", "namespaces after: []"]);
 }
 
 #[test]
 fn seed_001_veth_and_bridge() {
     let o = run_script("001-veth-and-bridge.rhai");
     assert!(o.stdout.contains("ok: seed 001 works"));
-    assert!(o.stdout.contains("PING 10.1.1.1 from host"), "{}", o.stdout);
+    o.says(&["PING 10.1.1.1 from host"]);
 }
 
 #[test]
@@ -57,11 +52,7 @@ fn seed_002_nat_to_internet() {
         "{}",
         o.stdout
     );
-    assert!(
-        o.stdout.contains("64 bytes from 203.0.113.10"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["64 bytes from 203.0.113.10"]);
     assert!(
         o.stdout
             .contains("the internet saw the connection come from [\"203.0.113.1\"]"),
@@ -78,11 +69,7 @@ fn seed_004_routes_and_firewall() {
         root,
     );
     o.assert_ok();
-    assert!(
-        o.stdout.contains("example_ns route: default dev veth1"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["example_ns route: default dev veth1"]);
     assert!(
         o.stdout
             .contains("after the firewall: tcp/80 open = true, tcp/22 open = false"),
@@ -152,22 +139,10 @@ fn every_script_runs_in_host_mode_and_leaves_no_trace() {
             root.join(&name).display()
         ));
     }
-    sh.push_str("snap > after\ndiff -u before after && echo SAME\n");
+    sh.push_str("no_trace\n");
     let o = private_host(&d, &sh);
-    assert!(!o.stdout.contains("FAILED"), "{}", o.all());
-    assert!(o.stdout.contains("SAME"), "{}", o.all());
-}
-
-fn script_names() -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
-            .unwrap()
-            .map(|e| e.unwrap())
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().into_string().unwrap())
-            .collect();
-    names.sort();
-    names
+    o.lacks(&["FAILED"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
@@ -185,7 +160,7 @@ fn seed_003_containers() {
 #[test]
 fn macvlan_into_two_namespaces() {
     let o = run_script("macvlan.rhai");
-    assert!(o.stdout.contains("64 bytes from 10.20.0.2"), "{}", o.stdout);
+    o.says(&["64 bytes from 10.20.0.2"]);
     assert!(
         o.stdout
             .contains("ok: two macvlans of one parent talk in bridge mode"),
@@ -197,24 +172,15 @@ fn macvlan_into_two_namespaces() {
 #[test]
 fn vxlan_overlay() {
     let o = run_script("vxlan-overlay.rhai");
-    assert!(
-        o.stdout.contains("h1 link: vx0 vxlan mtu 1450"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("64 bytes from 10.42.0.2"), "{}", o.stdout);
+    o.says(&["h1 link: vx0 vxlan mtu 1450", "64 bytes from 10.42.0.2"]);
 }
 
 #[test]
 fn stp_ring_blocks_one_port_and_still_pings() {
     let o = run_script("stp-ring.rhai");
-    assert!(
-        o.stdout.contains("is blocking, the loop is broken"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["is blocking, the loop is broken"]);
     assert_eq!(o.stdout.matches(": blocking").count(), 1, "{}", o.stdout);
-    assert!(o.stdout.contains("ok: the ring works"), "{}", o.stdout);
+    o.says(&["ok: the ring works"]);
 }
 
 #[test]
@@ -226,26 +192,16 @@ fn port_isolation_keeps_guests_apart() {
         "{}",
         o.stdout
     );
-    assert!(
-        o.stdout.contains("guest1 -> 10.40.0.3: replies"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["guest1 -> 10.40.0.3: replies"]);
 }
 
 #[test]
 fn rate_limit_shows_the_rate() {
     let o = run_script("rate-limit.rhai");
-    assert!(
-        o.stdout.contains("1 MB over the link shaped to 8mbit"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("ok: the transfer time shows the rate"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "1 MB over the link shaped to 8mbit",
+        "ok: the transfer time shows the rate",
+    ]);
 }
 
 #[test]
@@ -283,29 +239,10 @@ fn every_script_is_covered() {
 /// run as `nobody`.)
 #[test]
 fn every_script_runs_rootless_as_an_unprivileged_user() {
-    use std::os::unix::fs::PermissionsExt;
-    // The checkout may sit where `nobody` cannot reach (/root): use copies.
-    let d = Dir::new();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = d.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
-    std::fs::create_dir(d.path().join("lib")).unwrap();
-    std::fs::set_permissions(d.path().join("lib"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), d.path().join("lib").join(e.file_name())).unwrap();
-    }
-    for name in script_names() {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scripts")
-                .join(&name),
-            d.path().join(&name),
-        )
-        .unwrap();
-        let o = unprivileged(&exe)
-            .args(["run", &name])
-            .current_dir(d.path())
+    let d = as_nobody(0o755);
+    for name in d.with_scripts() {
+        let o = d
+            .cmd(&["run", &name])
             // An ordinary user's PATH: nft must be found without /usr/sbin.
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .output()

@@ -12,7 +12,7 @@ use common::*;
 fn start(script: &str, lab: &str) -> String {
     format!(
         "\"$NSLAB\" run --name {lab} {script} > {lab}.out 2>&1 &\npid=$!\n\
-         i=0; until grep -q ready {lab}.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n"
+         wait_until 'grep -q ready {lab}.out' 10\n"
     )
 }
 
@@ -57,7 +57,7 @@ fn down_leaves_alone_what_another_lab_made_under_the_same_names() {
         ),
     );
     let out = o.all();
-    assert!(o.stdout.contains("l2=0"), "{out}");
+    o.says(&["l2=0"]);
     assert!(
         o.stdout.contains("alias nslab:L2"),
         "no alias on the host link:\n{out}"
@@ -73,10 +73,7 @@ fn down_leaves_alone_what_another_lab_made_under_the_same_names() {
             && out.contains("link 'core0' in 'host' is not the one lab 'L1' made"),
         "down does not say what it left alone:\n{out}"
     );
-    assert!(
-        o.stdout.contains("down2=0") && o.stdout.contains("ALL_GONE"),
-        "{out}"
-    );
+    o.says(&["down2=0", "ALL_GONE"]);
 }
 
 /// The write-ahead window: the journal says "will create core0" (with the
@@ -159,10 +156,7 @@ fn a_host_sysctl_changed_by_someone_else_is_not_restored_over() {
          echo rp=$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\n",
     );
     let out = o.all();
-    assert!(
-        o.stdout.contains("code=0") && o.stdout.contains("rp=1"),
-        "{out}"
-    );
+    o.says(&["code=0", "rp=1"]);
     assert!(out.contains("someone changed it since"), "{out}");
 }
 
@@ -195,19 +189,12 @@ fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
         ),
     );
     let out = o.all();
-    assert!(
-        o.stdout.contains("b=0") && o.stdout.contains("a=0"),
-        "{out}"
-    );
+    o.says(&["b=0", "a=0"]);
     assert!(
         o.stdout.contains("after_b=1"),
         "the lab that ended first switched forwarding off under the other:\n{out}"
     );
-    assert!(o.stdout.contains("after_a=0"), "{out}");
-    assert!(
-        o.stdout.contains("after_kill=1") && o.stdout.contains("after_down=0"),
-        "{out}"
-    );
+    o.says(&["after_a=0", "after_kill=1", "after_down=0"]);
     assert!(!o.stdout.contains("hostwide"), "state left behind:\n{out}");
 }
 
@@ -273,11 +260,7 @@ fn journals_get_fixed_modes_whatever_the_umask() {
             start("m.rhai", "M")
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("755 /run/nslab\n") && o.stdout.contains("644 /run/nslab/M.json"),
-        "{out}"
-    );
+    o.says(&["755 /run/nslab\n", "644 /run/nslab/M.json"]);
 }
 
 #[test]
@@ -310,7 +293,7 @@ fn a_journal_of_another_user_is_refused() {
         .output()
         .expect("unshare"));
     let all = o.all();
-    assert!(o.stdout.contains("other=1"), "{all}");
+    o.says(&["other=1"]);
     assert!(all.contains("it belongs to uid 65534"), "{all}");
 }
 
@@ -354,7 +337,7 @@ fn down_knows_running_labs_by_their_lock() {
         "cp \"$NSLAB\" ./labtool\n\
          sh -c './labtool run --name R l.rhai > R.out 2>&1 & echo $! > R.pid; exec sleep 60' &\n\
          holder=$!\n\
-         i=0; until grep -q ready R.out 2>/dev/null || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q ready R.out 2>/dev/null' 10\n\
          pid=$(cat R.pid)\n\
          ./labtool down --all; echo all=$?\n\
          ip netns list | grep -q z0 && echo RUNNING_KEPT\n\
