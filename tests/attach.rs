@@ -114,10 +114,8 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
 /// first session ends (its input closes), down takes everything away.
 #[test]
 fn a_second_attach_is_refused_with_the_pid_of_the_first() {
-    let d = Dir::new();
-    d.write("kept.rhai", KEPT);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("kept.rhai", KEPT)],
         "snap > before\n\
          \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
          mkfifo in\n\
@@ -138,15 +136,9 @@ fn a_second_attach_is_refused_with_the_pid_of_the_first() {
          no_trace before after CLEAN\n",
     );
     let out = o.all();
-    let pid = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("first="))
-        .unwrap_or_else(|| panic!("no pid of the first session:\n{out}"));
-    assert!(
-        o.stdout.contains(&format!("kept, attached by pid {pid}")),
-        "ls does not show the session:\n{out}"
-    );
+    let pid = o.after("first=");
+    o.because("ls does not show the session")
+        .says(&[&format!("kept, attached by pid {pid}")]);
     let flat = words(&out);
     assert!(
         flat.contains(&format!(
@@ -171,13 +163,11 @@ fn a_second_attach_is_refused_with_the_pid_of_the_first() {
 /// (not kept either), --isolated.
 #[test]
 fn what_cannot_be_attached_says_why() {
-    let d = Dir::new();
-    d.write(
-        "running.rhai",
-        "netns(\"r0\");\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "running.rhai",
+            "netns(\"r0\");\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
+        )],
         "\"$NSLAB\" repl --attach nope < /dev/null; echo missing=$?\n\
          \"$NSLAB\" run --name R running.rhai > R.out 2>&1 &\n\
          pid=$!\n\
@@ -200,11 +190,7 @@ fn what_cannot_be_attached_says_why() {
             && o.stdout.contains("missing=1"),
         "{out}"
     );
-    let pid = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("pid="))
-        .unwrap_or_else(|| panic!("no pid of the running lab:\n{out}"));
+    let pid = o.after("pid=");
     assert!(
         flat.contains(&format!(
             "lab 'R' is running (pid {pid}), not kept: only a kept lab can be attached"
@@ -226,7 +212,7 @@ fn what_cannot_be_attached_says_why() {
             && o.stdout.contains("isolated=2"),
         "{out}"
     );
-    assert!(!out.contains("panicked"), "{out}");
+    o.all_lacks(&["panicked"]);
 }
 
 /// Kept labs are host-mode labs made as root: a user who is not root is
@@ -239,12 +225,7 @@ fn attach_needs_root() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run nslab"));
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains("nslab repl --attach needs root") && o.stderr.contains("sudo"),
-        "{}",
-        o.all()
-    );
+    o.fails_saying(1, &["nslab repl --attach needs root", "sudo"]);
 }
 
 /// A session killed with `kill -9` leaves a lab that is still kept, with
@@ -253,10 +234,8 @@ fn attach_needs_root() {
 /// `nslab down` removes the lab and the session's additions.
 #[test]
 fn a_killed_session_leaves_the_lab_kept_with_its_additions() {
-    let d = Dir::new();
-    d.write("kept.rhai", KEPT);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("kept.rhai", KEPT)],
         "snap > before\n\
          \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
          mkfifo in\n\

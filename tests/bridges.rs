@@ -114,21 +114,7 @@ print(`h2-h1 ${hosts[1].ping("10.61.0.1", #{count: 2, timeout_ms: 500}).ok}`);
 fn an_stp_ring_blocks_one_port_and_still_forwards() {
     let o = run_isolated(
         "ring.rhai",
-        r#"
-let sw = [];
-for i in 1..=3 {
-    let ns = netns(`s${i}`);
-    let br = bridge(ns, "br0", #{stp: true, forward_delay_s: 2, hello_s: 1, max_age_s: 6});
-    br.addr(`10.62.0.${i}/24`);
-    sw.push(#{ns: ns, br: br});
-}
-for i in 0..3 {
-    let j = (i + 1) % 3;
-    let c = veth(sw[i].ns, `r${i}${j}`, sw[j].ns, `r${j}${i}`);
-    sw[i].br.attach(c[0]);
-    sw[j].br.attach(c[1]);
-}
-// Until no port is listening or learning (about 2 x 2 s), at most 30 s.
+        &[stp_ring("10.62.0").as_str(), r#"// Until no port is listening or learning (about 2 x 2 s), at most 30 s.
 for round in 0..60 {
     let busy = false;
     for s in sw {
@@ -146,7 +132,7 @@ for i in 0..3 {
         if i != j { print(`s${i + 1}-s${j + 1} ${sw[i].ns.ping(`10.62.0.${j + 1}`, #{count: 2, timeout_ms: 2000}).ok}`); }
     }
 }
-"#,
+"#].concat(),
     );
     o.assert_ok();
     let states = section(&o.stdout, "== states");
@@ -256,16 +242,13 @@ print(a.exec("bridge -j vlan show dev p0").stdout);
             "the kernel has no bridge VLAN filtering (it was built without CONFIG_BRIDGE_VLAN_FILTERING)",
             "CONFIG_BRIDGE_VLAN_FILTERING=y",
         );
-        let o = run_isolated(
+        fails_at(
             "v2.rhai",
             r#"let a = netns("a");
 let br = bridge(a, "br0", #{vlan_filtering: false});
 let c = veth(a, "p0", netns("b"), "e0");
 br.attach(c[0], #{pvid: 10});
 "#,
-        );
-        assert_report(
-            &o,
             "v2.rhai:4",
             "cannot give a bridge port VLANs: the kernel has no bridge VLAN filtering",
             "CONFIG_BRIDGE_VLAN_FILTERING=y",
@@ -334,13 +317,15 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
     ];
     for (i, (line, message, help)) in cases.iter().enumerate() {
         let name = format!("u{i}.rhai");
-        let o = run_isolated(
+        fails_at(
             &name,
             &format!(
                 "let a = netns(\"a\");\nlet c = veth(a, \"p0\", netns(\"b\"), \"e0\");\n{line}\n"
             ),
+            &format!("{name}:3"),
+            message,
+            help,
         );
-        assert_report(&o, &format!("{name}:3"), message, help);
     }
 }
 
@@ -352,30 +337,26 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
 /// asynchronously, which is no change of nslab's.)
 #[test]
 fn foreign_ports_and_qdiscs_are_put_back_and_a_non_default_qdisc_is_refused() {
-    let d = Dir::new();
-    d.write(
-        "f.rhai",
-        r#"let h = host();
+    let f = r#"let h = host();
 let br = h.link("hb0");
 br.attach(h.link("hp0"), #{isolated: true, hairpin: true, cost: 9, priority: 7});
 h.link("hq0").shape(#{rate: "1mbit"});
 print("== during");
 print(h.exec("ip -j -d link show hp0").stdout);
 print(h.exec("tc -j qdisc show dev hq0").stdout);
-"#,
-    );
-    d.write(
-        "k.rhai",
-        &std::fs::read_to_string(d.path().join("f.rhai"))
-            .unwrap()
-            .replace("let h = host();", "keep();\nlet h = host();"),
-    );
-    d.write(
-        "r.rhai",
-        "host().link(\"hr0\").shape(#{rate: \"1mbit\"});\n",
-    );
-    let o = private_host(
-        &d,
+"#;
+    let o = in_private_host(
+        &[
+            ("f.rhai", f),
+            (
+                "k.rhai",
+                &f.replace("let h = host();", "keep();\nlet h = host();"),
+            ),
+            (
+                "r.rhai",
+                "host().link(\"hr0\").shape(#{rate: \"1mbit\"});\n",
+            ),
+        ],
         "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6\n\
          ip link add hb0 type bridge && ip link set hb0 up\n\
          ip link add hp0 type veth peer name hq0 && ip link set hp0 master hb0 && ip link set hp0 up && ip link set hq0 up\n\
@@ -425,7 +406,7 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
         "{out}"
     );
     // The witnesses saw the settings from before (not all defaults).
-    assert!(out.contains("priority 2 cost 3 hairpin off"), "{out}");
+    o.all_says(&["priority 2 cost 3 hairpin off"]);
 }
 
 /// A port of someone's bridge, moved by the plain `br.attach(link)` to a
@@ -433,14 +414,12 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
 /// (joining another bridge resets them).
 #[test]
 fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
-    let d = Dir::new();
-    d.write(
-        "m.rhai",
-        "let h = host();\nlet br = bridge(h, \"lab0\");\nbr.attach(h.link(\"hp0\"));\n\
+    let o = in_private_host(
+        &[(
+            "m.rhai",
+            "let h = host();\nlet br = bridge(h, \"lab0\");\nbr.attach(h.link(\"hp0\"));\n\
          print(h.exec(\"ip -d link show hp0\").stdout);\n",
-    );
-    let o = private_host(
-        &d,
+        )],
         "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6\n\
          ip link add hb0 type bridge && ip link set hb0 up\n\
          ip link add hp0 type veth peer name hq0 && ip link set hp0 master hb0 && ip link set hp0 up && ip link set hq0 up\n\
@@ -451,12 +430,8 @@ fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
          state > state1\n\
          diff -u state0 state1 && echo SAME\ncat state1\n",
     );
-    let out = o.all();
     o.says(&["run=0"]);
-    assert!(
-        o.stdout.contains("master lab0"),
-        "the port did not move:\n{out}"
-    );
+    o.because("the port did not move").says(&["master lab0"]);
     assert_no_trace(&o, "SAME");
     o.says(&["priority 2 cost 3"]);
 }

@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -436,32 +435,17 @@ fn a_running_capture_is_readable_and_stays_so_after_kill_9() {
             "{PAIR}c[0].capture(\"kill.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nprint(\"ready\");\nsleep(60);\n"
         ),
     );
-    let mut child = Command::new(bin())
-        .args(["run", "--isolated", "kill.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run nslab");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    assert_eq!(first, "ready", "the lab did not start");
+    let mut lab = start_ready(&d, &["run", "--isolated", "kill.rhai"]);
     let file = d.path().join("kill.pcap");
-    // The capture thread writes the last reply a moment after ping saw it.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The capture thread writes the last reply a moment after ping saw it;
+    // until it has written the file header, tcpdump cannot read the file.
     let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        // Until the capture thread has written the file header, tcpdump
-        // cannot read the file.
+    wait_for(Duration::from_secs(30), || {
         seen = try_tcpdump(&file).unwrap_or_default();
-        if count(&seen, REPLY) == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+        (count(&seen, REPLY) == 2).then_some(())
+    });
+    let _ = lab.child.kill();
+    let _ = lab.child.wait();
     assert_eq!(
         count(&seen, REPLY),
         2,
@@ -480,8 +464,7 @@ fn a_running_capture_is_readable_and_stays_so_after_kill_9() {
 /// that nslab, in host mode inside it, may give the file to uid 65534.)
 #[test]
 fn under_sudo_a_new_capture_file_is_the_users() {
-    if !is_root() {
-        eprintln!("skipped: needs root (a private host that maps more than root)");
+    if !needs_root(" (a private host that maps more than root)") {
         return;
     }
     let d = Dir::new();
@@ -527,10 +510,7 @@ c[0].capture("old.pcap").stop();
         stdin.write_all(b"go\n").expect("start the private host");
     }
     let o = out(child.wait_with_output().expect("wait for unshare"));
-    let all = o.all();
-    assert!(all.contains("rc=0"), "{all}");
-    assert!(all.contains("new.pcap 65534:65534"), "{all}");
-    assert!(all.contains("old.pcap 0:0"), "{all}");
+    o.all_says(&["rc=0", "new.pcap 65534:65534", "old.pcap 0:0"]);
     assert_eq!(count(&tcpdump(&d.path().join("new.pcap")), REQUEST), 1);
 }
 
@@ -540,14 +520,10 @@ c[0].capture("old.pcap").stop();
 /// user's.
 #[test]
 fn isolated_root_captures_into_the_users_directory() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let d = Dir::new();
-    let theirs = d.path().join("theirs");
-    std::fs::create_dir(&theirs).unwrap();
-    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let Some(theirs) = users_dir(&d) else {
+        return;
+    };
     let file = theirs.join("ping.pcap");
     d.write(
         "cap.rhai",

@@ -101,10 +101,7 @@ echo "trials with leftovers: $bad"
     );
     let o = private_host(&d, &sh);
     let out = o.all();
-    assert!(
-        o.stdout.contains(" ms\n"),
-        "the lab never got ready:\n{out}"
-    );
+    o.because("the lab never got ready").says(&[" ms\n"]);
     assert!(
         o.stdout.contains("trials with leftovers: 0\n"),
         "{mode}: not clean every time:\n{out}"

@@ -157,31 +157,25 @@ print(`closed: ${{lan.connect("10.8.0.2", #{{port: 80, timeout_ms: 300}})}} ${{l
 
 #[test]
 fn the_lab_table_is_there_while_it_runs_and_gone_after() {
-    let d = Dir::new();
-    d.write(
-        "t.rhai",
-        r#"
+    let o = in_private_host(
+        &[(
+            "t.rhai",
+            r#"
 let ns = netns("fw");
 ns.drop(#{proto: "tcp", dport: 22});
 host().drop(#{chain: "forward", proto: "tcp", dport: 23});
 print(ns.exec("nft list ruleset").stdout);
 print(host().exec("nft list tables").stdout);
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "nft add table ip keepme\nsnap > before\n\"$NSLAB\" run t.rhai; echo code=$?\nno_trace\nnft list tables",
     );
     let out = o.all();
     o.says(&["code=0"]);
-    assert!(
-        o.stdout.contains("table inet nslab-t") && o.stdout.contains("tcp dport 22 drop"),
-        "the namespace's table was not there:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("table ip keepme\ntable inet nslab-t"),
-        "the host's table was not there:\n{out}"
-    );
+    o.because("the namespace's table was not there")
+        .says(&["table inet nslab-t", "tcp dport 22 drop"]);
+    o.because("the host's table was not there")
+        .says(&["table ip keepme\ntable inet nslab-t"]);
     assert_no_trace(&o, "SAME");
     assert!(
         o.stdout.trim_end().ends_with("table ip keepme"),
@@ -191,22 +185,14 @@ print(host().exec("nft list tables").stdout);
 
 #[test]
 fn a_table_of_the_same_name_is_never_adopted() {
-    let d = Dir::new();
-    d.write("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"lo\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"lo\");\n")],
         "nft add table inet nslab-t\nnft add chain inet nslab-t c\n\"$NSLAB\" run t.rhai; echo code=$?\nnft list ruleset",
     );
-    let out = o.all();
     o.says(&["code=1"]);
-    assert!(
-        out.contains("nf_tables table 'inet nslab-t' already exists in namespace 'host'"),
-        "{out}"
-    );
-    assert!(
-        out.contains("chain c {"),
-        "the foreign table was changed:\n{out}"
-    );
+    o.all_says(&["nf_tables table 'inet nslab-t' already exists in namespace 'host'"]);
+    o.because("the foreign table was changed")
+        .all_says(&["chain c {"]);
 }
 
 #[test]
@@ -257,13 +243,10 @@ fn a_shell_gets_the_terminal_and_the_script_goes_on() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap());
-    let all = o.all();
-    assert!(all.contains("in=shellns"), "{all}");
-    assert!(
-        all.contains("\r\nlo\r\n"),
-        "/sys in the shell should list only the namespace's lo:\n{all}"
-    );
-    assert!(all.contains("shell exited with 3"), "{all}");
+    o.all_says(&["in=shellns"]);
+    o.because("/sys in the shell should list only the namespace's lo")
+        .all_says(&["\r\nlo\r\n"]);
+    o.all_says(&["shell exited with 3"]);
 }
 
 #[test]
@@ -290,29 +273,14 @@ print(`nft ${{srv.exec("nft -j list ruleset").stdout}}`);
 "#
         ),
     );
-    let out = o.all();
     o.says(&["22: false, 53: false"]);
-    assert!(
-        o.stdout.contains("bash 22: 1 true"),
-        "a rejected TCP connection should be refused:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("bash 80: 124"),
-        "a dropped one should time out:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("tcp from 22: true"),
-        "no reset came back:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("icmp: true"),
-        "no ICMP error came back:\n{out}"
-    );
-    let nft = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nft "))
-        .unwrap();
+    o.because("a rejected TCP connection should be refused")
+        .says(&["bash 22: 1 true"]);
+    o.because("a dropped one should time out")
+        .says(&["bash 80: 124"]);
+    o.because("no reset came back").says(&["tcp from 22: true"]);
+    o.because("no ICMP error came back").says(&["icmp: true"]);
+    let nft = o.after("nft ");
     let v: serde_json::Value = serde_json::from_str(nft).unwrap();
     let rejects: Vec<String> = v["nftables"]
         .as_array()
@@ -344,20 +312,8 @@ print(`nft ${{srv.exec("nft -j list ruleset").stdout}}`);
 "#
         ),
     );
-    let out = o.all();
-    o.says(&["before any rule: []"]);
-    assert!(
-        o.stdout.contains(
-            r#"new: [#{"bytes": 0, "chain": "input", "comment": "web in", "packets": 0}, #{"bytes": 0, "chain": "input", "comment": (), "packets": 0}]"#
-        ),
-        "{out}"
-    );
-    o.says(&["input web in true true", "input  true true"]);
-    let nft = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nft "))
-        .unwrap();
+    o.says(&["before any rule: []", r#"new: [#{"bytes": 0, "chain": "input", "comment": "web in", "packets": 0}, #{"bytes": 0, "chain": "input", "comment": (), "packets": 0}]"#, "input web in true true", "input  true true"]);
+    let nft = o.after("nft ");
     let v: serde_json::Value = serde_json::from_str(nft).unwrap();
     let rules: Vec<&serde_json::Value> = v["nftables"]
         .as_array()
@@ -458,16 +414,11 @@ print(a.exec("nft list table inet nslab-u").stdout);
 bad(a);
 "#,
     );
-    let out = o.all();
-    assert!(
-        o.stdout
-            .contains("caught: cannot add a firewall rule in namespace 'a'"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("tcp dport 2 accept") && !o.stdout.contains("tcp dport 4"),
-        "the rules before the refused one should be applied, not those after:\n{out}"
-    );
+    o.says(&["caught: cannot add a firewall rule in namespace 'a'"]);
+    o.because("the rules before the refused one should be applied, not those after")
+        .says(&["tcp dport 2 accept"]);
+    o.because("the rules before the refused one should be applied, not those after")
+        .lacks(&["tcp dport 4"]);
     assert_report(
         &o,
         "u.rhai:6",

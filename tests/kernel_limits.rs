@@ -118,11 +118,7 @@ ip netns del filler
     };
     // Shown when the test fails (or with --nocapture).
     eprintln!("nslab said:\n{}", run.all());
-    let fill = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("fill: "))
-        .unwrap_or_default();
+    let fill = run.line_after("fill: ").unwrap_or_default();
     assert!(
         fill.contains("No buffer space available"),
         "could not fill the kernel's neighbour table: adding {} entries (gc_thresh3 {thresh3} + 64) never failed with ENOBUFS, so this test cannot check anything.\n\
@@ -152,22 +148,20 @@ ip netns del filler
         run.all()
     );
     // expect_reach() walks the path and sends a probe: the walk finds
-    // nothing wrong, the counter that rose is the reason.
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.starts_with("expect_reach: ") && l.contains(&full)),
-        "expect_reach does not name the full table:\n{}",
-        run.all()
-    );
-    // reach() over the same full table: the pairs that failed say why.
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.starts_with("reach: ok=false why=") && l.contains(&full)),
-        "reach does not name the full table:\n{}",
-        run.all()
-    );
+    // nothing wrong, the counter that rose is the reason. reach() over the
+    // same full table: the pairs that failed say why.
+    for (what, start) in [
+        ("expect_reach", "expect_reach: "),
+        ("reach", "reach: ok=false why="),
+    ] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(start) && l.contains(&full)),
+            "{what} does not name the full table:\n{}",
+            run.all()
+        );
+    }
     // connect() has no result to carry a reason: it is an error, not false.
     assert_report(
         &run,

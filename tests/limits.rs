@@ -150,16 +150,11 @@ fn sigterm_stops_a_long_connect() {
     let d = Dir::new();
     d.write(
         "c.rhai",
-        r#"let a = netns("a");
-let b = netns("b");
-let c = veth(a, "x", b, "y");
-c[0].addr("10.0.0.1/24");
-c[1].addr("10.0.0.2/24");
-b.policy("input", "drop");
-print("ready");
-let ok = a.connect("10.0.0.2", #{port: 9, timeout_ms: 60000});
-print("connect returned");
-"#,
+        &format!(
+            "{PAIR}b.policy(\"input\", \"drop\");\nprint(\"ready\");\n\
+             let ok = a.connect(\"10.61.0.2\", #{{port: 9, timeout_ms: 60000}});\n\
+             print(\"connect returned\");\n"
+        ),
     );
     let mut lab = start_ready(&d, &["run", "--isolated", "c.rhai"]);
     // Let the connect begin (if the signal came first, it would be stopped

@@ -12,12 +12,7 @@ use serde_json::Value;
 
 /// The JSON a script printed after `TAG ` (one `ip -j` answer).
 fn json_after(o: &Out, tag: &str) -> Value {
-    let line = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{tag} ")))
-        .unwrap_or_else(|| panic!("no {tag} line:\n{}", o.all()));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{tag}: {e}: {line}"))
+    o.json_after(&format!("{tag} "))
 }
 
 /// `linkinfo` of the first link in an `ip -j -d link show` answer.
@@ -112,22 +107,16 @@ print("LINK " + host().exec("ip -j -d link show hmv0").stdout);
 
 #[test]
 fn macvlan_errors_say_what_to_give() {
-    let o = run_isolated(
+    fails_at(
         "mode.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\nmacvlan(a, \"m\", e[0], #{mode: \"bridged\"});\n",
-    );
-    assert_report(
-        &o,
         "mode.rhai:3:1",
         "'bridged' is not a macvlan mode",
         "\"bridge\" (the default), \"private\", \"vepa\" and \"passthru\"",
     );
-    let o = run_isolated(
+    fails_at(
         "lo.rhai",
         "let a = netns(\"a\");\n\nmacvlan(a, \"m\", a.link(\"lo\"));\n",
-    );
-    assert_report(
-        &o,
         "lo.rhai:3:1",
         "the kernel refused a macvlan on 'lo'",
         "must be an Ethernet link",
@@ -224,11 +213,13 @@ fn vxlan_errors_say_what_to_give() {
             "vni, remote or group, local, dev and port",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "vxe.rhai",
             &format!("let a = netns(\"a\");\n\nvxlan(a, \"vx0\", {opts});\n"),
+            "vxe.rhai:3:1",
+            message,
+            help,
         );
-        assert_report(&o, "vxe.rhai:3:1", message, help);
     }
 }
 
@@ -258,22 +249,16 @@ print("LINK " + a.exec("ip -j -d link show eth0.10").stdout);
         );
     }
     // Checked before the kernel is asked: the same everywhere.
-    let o = run_isolated(
+    fails_at(
         "vid.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\nvlan(e[0], 4095);\n",
-    );
-    assert_report(
-        &o,
         "vid.rhai:3:1",
         "VLAN id 4095 is out of range",
         "1..=4094",
     );
-    let o = run_isolated(
+    fails_at(
         "vname.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"a-long-name0\", a, \"y\");\nvlan(e[0], 100);\n",
-    );
-    assert_report(
-        &o,
         "vname.rhai:3:1",
         "the VLAN's default name 'a-long-name0.100' is 16 bytes long",
         "vlan(link, 100, \"v100\")",
@@ -303,9 +288,9 @@ print("LINK " + r.exec("ip -j -d link show x").stdout);
             "load the `vrf` module (modprobe vrf) or use a kernel built with CONFIG_NET_VRF",
         );
     }
-    let o = run_isolated("t.rhai", "let r = netns(\"r\");\n\nvrf(r, \"red\", 254);\n");
-    assert_report(
-        &o,
+    fails_at(
+        "t.rhai",
+        "let r = netns(\"r\");\n\nvrf(r, \"red\", 254);\n",
         "t.rhai:3:1",
         "254 is not a routing table a VRF can have",
         "not 253, 254 or 255",
@@ -314,12 +299,9 @@ print("LINK " + r.exec("ip -j -d link show x").stdout);
 
 #[test]
 fn attach_to_a_link_that_takes_no_ports_says_what_does() {
-    let o = run_isolated(
+    fails_at(
         "att.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\nlet f = veth(a, \"p\", a, \"q\");\ne[0].attach(f[0]);\n",
-    );
-    assert_report(
-        &o,
         "att.rhai:4:",
         "'x' is a veth link, which takes no ports",
         "attach links to a bridge (bridge(ns, \"br0\")) or a VRF (vrf(ns, \"red\", 10))",
@@ -343,13 +325,10 @@ print("A " + a.exec("ip -j link show").stdout);
 print("C " + c.exec("ip -j link show z").stdout);
 "#,
     );
-    assert!(
-        o.stdout
-            .contains("handle Link(\"z\" in \"c\") Link(\"z\" in \"c\")"),
-        "{}",
-        o.all()
-    );
-    o.says(&["ping true"]);
+    o.says(&[
+        "handle Link(\"z\" in \"c\") Link(\"z\" in \"c\")",
+        "ping true",
+    ]);
     assert_eq!(json_after(&o, "A").as_array().unwrap().len(), 1, "only lo");
     assert_eq!(json_after(&o, "C")[0]["operstate"], "UP");
 }
@@ -378,24 +357,23 @@ fn move_errors_say_what_to_do() {
             "make it in the namespace it belongs in",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "me.rhai",
             &format!(
                 "let a = netns(\"a\");\nlet b = netns(\"b\");\nlet e = veth(a, \"x\", b, \"y\");\n{line}\n"
             ),
+            "me.rhai:4:",
+            message,
+            help,
         );
-        assert_report(&o, "me.rhai:4:", message, help);
     }
 }
 
 #[test]
 fn netns_with_a_link_points_to_move() {
-    let o = run_isolated(
+    fails_at(
         "nn.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", host(), \"y\");\nnetns(e[1], a);\n",
-    );
-    assert_report(
-        &o,
         "nn.rhai:3:1",
         "wrong arguments for 'netns': no form takes (Link, Netns)",
         "to move a link into a namespace, call link.move(ns)",
@@ -427,13 +405,15 @@ print("LINK " + a.exec("ip -j link show x").stdout);
             "start with 02",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "mace.rhai",
             &format!(
                 "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\ne[0].mac(\"{mac}\");\n"
             ),
+            "mace.rhai:3:",
+            message,
+            help,
         );
-        assert_report(&o, "mace.rhai:3:", message, help);
     }
 }
 
@@ -454,12 +434,9 @@ let f = veth(a, "x", host(), "hx");
     assert_eq!(host.as_array().unwrap().len(), 1, "only lo: {host}");
     // The names are free again, and nothing is "left alone" at teardown.
     assert!(!o.stderr.contains("left alone"), "{}", o.stderr);
-    let o = run_isolated(
+    fails_at(
         "dl.rhai",
         "let a = netns(\"a\");\n\na.link(\"lo\").delete();\n",
-    );
-    assert_report(
-        &o,
         "dl.rhai:3:",
         "'lo' cannot be deleted: it is the loopback of namespace 'a'",
         "it goes with its namespace",
@@ -472,10 +449,10 @@ let f = veth(a, "x", host(), "hx");
 /// in would have destroyed it.
 #[test]
 fn a_host_link_moved_into_the_lab_goes_home_as_it_was() {
-    let d = Dir::new();
-    d.write(
-        "mv.rhai",
-        r#"let a = netns("a");
+    let o = in_private_host(
+        &[(
+            "mv.rhai",
+            r#"let a = netns("a");
 let b = netns("b");
 let eth = host().link("eth9");
 eth.mtu(1400);
@@ -488,9 +465,7 @@ eth.move(b);
 print("B " + b.exec("ip -j link show wan0").stdout);
 eth.delete();
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          ip addr add 192.168.77.1/24 dev eth9\n\
          ip addr add fd77::1/64 dev eth9 nodad\n\
@@ -509,19 +484,13 @@ eth.delete();
     );
     let out = o.all();
     // Deleting it was refused, at its line; teardown still put it back.
-    assert!(out.contains("rc=1"), "{out}");
-    assert!(
-        out.contains("link 'wan0' in namespace 'b' was not made by this lab"),
-        "{out}"
-    );
-    assert!(out.contains("mv.rhai:12:"), "{out}");
+    o.all_says(&[
+        "rc=1",
+        "link 'wan0' in namespace 'b' was not made by this lab",
+        "mv.rhai:12:",
+    ]);
     assert_no_trace(&o, "SAME");
-    let a: Value = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("A "))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or_else(|| panic!("{out}"));
+    let a: Value = o.json_after("A ");
     assert_eq!(a[0]["ifname"], "wan0", "{out}");
     assert_eq!(a[0]["operstate"], "UP", "it was up, it stays up: {out}");
     o.says(&["B [{"]);
@@ -531,10 +500,10 @@ eth.delete();
 /// before it deletes the namespace the link is in.
 #[test]
 fn down_takes_a_moved_host_link_home_after_a_crash() {
-    let d = Dir::new();
-    d.write(
-        "mv.rhai",
-        r#"let a = netns("a");
+    let o = in_private_host(
+        &[(
+            "mv.rhai",
+            r#"let a = netns("a");
 host().link("eth9").move(a, "wan0");
 let m = macvlan(host(), "hm0", host().link("eth9p"));
 let x = veth(a, "x0", a, "x1");
@@ -542,9 +511,7 @@ x[0].move(host(), "hx0");
 print("ready");
 host().exec("sleep 30");
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          ip addr add 192.168.77.1/24 dev eth9\n\
          ip link set eth9 up; ip link set eth9p up\n\
@@ -567,17 +534,15 @@ host().exec("sleep 30");
 /// ns.delete() on a namespace holding a host link sends the link home first.
 #[test]
 fn deleting_a_namespace_sends_the_host_links_in_it_home() {
-    let d = Dir::new();
-    d.write(
-        "nsdel.rhai",
-        r#"let a = netns("a");
+    let o = in_private_host(
+        &[(
+            "nsdel.rhai",
+            r#"let a = netns("a");
 host().link("eth9").move(a);
 a.delete();
 print("HOST " + host().exec("ip -j addr show eth9").stdout);
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          ip addr add 192.168.77.1/24 dev eth9\n\
          snap > before\n\
@@ -591,13 +556,11 @@ print("HOST " + host().exec("ip -j addr show eth9").stdout);
 /// A link of the host goes home under its own name only.
 #[test]
 fn a_host_link_goes_home_under_its_own_name() {
-    let d = Dir::new();
-    d.write(
-        "home.rhai",
-        "let a = netns(\"a\");\nlet l = host().link(\"eth9\").move(a);\nl.move(host(), \"other\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "home.rhai",
+            "let a = netns(\"a\");\nlet l = host().link(\"eth9\").move(a);\nl.move(host(), \"other\");\n",
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          \"$NSLAB\" run home.rhai; rc=$?\n\
          ip -o link show eth9 >/dev/null && echo HOME\n\
@@ -616,16 +579,14 @@ fn a_host_link_goes_home_under_its_own_name() {
 /// asked for: teardown deletes it, and leaves nothing alone.
 #[test]
 fn a_host_veth_end_made_as_the_peer_carries_the_lab_s_index() {
-    let d = Dir::new();
-    d.write(
-        "peer.rhai",
-        "let a = netns(\"a\");\nveth(a, \"x\", host(), \"y\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "peer.rhai",
+            "let a = netns(\"a\");\nveth(a, \"x\", host(), \"y\");\n",
+        )],
         "snap > before\n\"$NSLAB\" run peer.rhai; echo rc=$?\nno_trace\n",
     );
     o.says(&["rc=0"]);
-    assert!(!o.stderr.contains("left alone"), "{}", o.all());
+    assert!(!o.stderr.contains("left alone"), "{}", o.stderr);
     assert_no_trace(&o, "SAME");
 }

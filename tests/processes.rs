@@ -69,12 +69,9 @@ fn host_mode_kill_9_then_down_ends_every_process() {
             none_left(&m)
         ),
     );
-    let out = o.all();
     o.says(&["running=5", "down=0"]);
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process survived kill -9 and down:\n{out}"
-    );
+    o.because("a process survived kill -9 and down")
+        .says(&["NONE_LEFT"]);
     o.lacks(&["CGROUP_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
@@ -104,13 +101,10 @@ fn host_mode_without_cgroups_falls_back_to_a_pid_namespace() {
             none_left(&m)
         ),
     );
-    let out = o.all();
     o.says(&["running=5"]);
     o.lacks(&["USED_A_CGROUP"]);
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process survived nslab's kill -9:\n{out}"
-    );
+    o.because("a process survived nslab's kill -9")
+        .says(&["NONE_LEFT"]);
     o.says(&["down=0"]);
     assert_no_trace(&o, "SAME");
 }
@@ -129,12 +123,8 @@ fn host_mode_normal_end_stops_background_and_setsid_processes() {
             none_left(&m)
         ),
     );
-    let out = o.all();
     o.says(&["ready", "code=0"]);
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process outlived the lab:\n{out}"
-    );
+    o.because("a process outlived the lab").says(&["NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
 
@@ -156,12 +146,9 @@ fn isolated_mode_kill_9_ends_every_process() {
             none_left(&m)
         ),
     );
-    let out = o.all();
     o.says(&["running=5"]);
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process survived nslab's kill -9:\n{out}"
-    );
+    o.because("a process survived nslab's kill -9")
+        .says(&["NONE_LEFT"]);
 }
 
 #[test]
@@ -219,11 +206,7 @@ fn sigterm_stops_a_running_exec_at_once() {
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(
-        !o.stdout.contains("STUCK"),
-        "SIGTERM did not stop exec:\n{out}"
-    );
+    o.because("SIGTERM did not stop exec").lacks(&["STUCK"]);
     o.says(&["code=143"]);
     o.lacks(&["not stopped"]);
     o.says(&["NONE_LEFT"]);
@@ -232,16 +215,13 @@ fn sigterm_stops_a_running_exec_at_once() {
 #[test]
 fn exec_past_its_timeout_is_an_error_at_the_line() {
     let m = marker();
-    let o = run_isolated(
+    fails_at(
         "slow.rhai",
         &format!(
             "let ns = netns(\"ns1\");\n\
              print(ns.exec(\"sleep 0\", #{{timeout_ms: 5000}}).code);\n\
              ns.exec(\"sleep {m}\", #{{timeout_ms: 100}});\n"
         ),
-    );
-    assert_report(
-        &o,
         "slow.rhai:3:",
         &format!("command 'sleep {m}' did not finish within 100 ms"),
         "timeout_ms",
@@ -268,11 +248,13 @@ fn exec_options_are_checked() {
             "without '='",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "opts.rhai",
             &format!("let ns = netns(\"ns1\");\n\nns.exec(\"true\", {opts});\n"),
+            "opts.rhai:3:",
+            message,
+            help,
         );
-        assert_report(&o, "opts.rhai:3:", message, help);
     }
 }
 
@@ -304,13 +286,7 @@ fn hung_up(flags: &str, m: &str) -> Out {
 fn sighup_tears_the_lab_down_and_exits_129() {
     let m = marker();
     let o = hung_up("", &m);
-    let out = o.all();
-    o.says(&["code=129"]);
-    assert!(
-        o.stdout
-            .contains("interrupted by SIGHUP: tearing the lab down"),
-        "{out}"
-    );
+    o.says(&["code=129", "interrupted by SIGHUP: tearing the lab down"]);
     o.lacks(&["NETNS"]);
     o.says(&["NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
@@ -320,12 +296,8 @@ fn sighup_tears_the_lab_down_and_exits_129() {
 fn sighup_leaves_a_kept_lab_up() {
     let m = marker();
     let o = hung_up("--keep", &m);
-    let out = o.all();
     o.says(&["code=129", "interrupted by SIGHUP"]);
-    assert!(
-        o.stdout.contains("NETNS ns1"),
-        "the kept lab was removed:\n{out}"
-    );
+    o.because("the kept lab was removed").says(&["NETNS ns1"]);
     o.says(&["down=0", "NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
@@ -361,10 +333,9 @@ fn a_closed_terminal_tears_the_lab_down() {
             none_left(&m)
         ),
     );
-    let out = o.all();
     o.lacks(&["STILL_RUNNING"]);
     o.says(&["interrupted by SIGHUP"]);
-    assert!(!out.contains("panicked"), "{out}");
+    o.all_lacks(&["panicked"]);
     o.says(&["NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
@@ -418,11 +389,8 @@ fn sleep_is_documented_and_sigterm_ends_it_at_once() {
     let d = Dir::new();
     d.write("h.rhai", "help(\"sleep\");\n");
     let o = nslab(&["run", "--isolated", "h.rhai"], d.path());
-    assert!(
-        o.all().contains("sleep(seconds)") && !o.all().contains("no function"),
-        "{}",
-        o.all()
-    );
+    o.all_says(&["sleep(seconds)"]);
+    o.all_lacks(&["no function"]);
     d.write("s.rhai", "print(\"sleeping\");\nsleep(600);\n");
     let o = host_sh(
         &d,

@@ -19,14 +19,11 @@ for a in [s.hosts[0], s.hosts[4]] {
 print("star ok");
 "#,
     );
-    o.says(&[r#"names ["n1", "n2", "n3", "n4", "n5"]"#]);
-    assert!(
-        o.stdout
-            .contains(r#""10.3.0.1", "10.3.0.2", "10.3.0.3", "10.3.0.4", "10.3.0.5""#),
-        "{}",
-        o.all()
-    );
-    o.says(&["star ok"]);
+    o.says(&[
+        r#"names ["n1", "n2", "n3", "n4", "n5"]"#,
+        r#""10.3.0.1", "10.3.0.2", "10.3.0.3", "10.3.0.4", "10.3.0.5""#,
+        "star ok",
+    ]);
 }
 
 #[test]
@@ -62,12 +59,7 @@ print(t.lan_a[0].ping(t.ips_b[2], #{count: 1}).output);
 print("lans ok");
 "#,
     );
-    assert!(
-        o.stdout
-            .contains(r#"gateways 10.11.0.1 10.12.0.1; b ["10.12.0.2", "10.12.0.3", "10.12.0.4"]"#),
-        "{}",
-        o.all()
-    );
+    o.says(&[r#"gateways 10.11.0.1 10.12.0.1; b ["10.12.0.2", "10.12.0.3", "10.12.0.4"]"#]);
     assert!(
         o.stdout.contains("ttl=63"),
         "one router between: {}",
@@ -102,52 +94,36 @@ print(`peers ${srv.peers} public ${g.public_ip}`);
 print(`internet -> lan: ${g.internet.ping(g.ips[0], #{count: 1, timeout_ms: 200}).ok}`);
 "#,
     );
-    assert!(
-        o.stdout
-            .contains(r#"peers ["203.0.113.1", "203.0.113.1", "203.0.113.1"] public 203.0.113.1"#),
-        "{}",
-        o.all()
-    );
-    o.says(&["internet -> lan: false"]);
+    o.says(&[
+        r#"peers ["203.0.113.1", "203.0.113.1", "203.0.113.1"] public 203.0.113.1"#,
+        "internet -> lan: false",
+    ]);
 }
 
 #[test]
 fn a_subnet_too_small_is_an_error_at_the_callers_line() {
-    let o = run_isolated(
+    let o = fails_at(
         "small.rhai",
         "import \"topo\" as topo;\n\nlet s = topo::star(#{hosts: 8, subnet: \"10.1.0.0/29\"});\n",
-    );
-    assert_report(
-        &o,
         "small.rhai:3:",
         "subnet 10.1.0.0/29 has room for 6 host address(es); 8 are needed",
         "use a bigger subnet: /28 or shorter",
     );
-    assert!(
-        o.all().contains("recipe 'star' of stdlib/topo.rhai"),
-        "{}",
-        o.all()
-    );
+    o.all_says(&["recipe 'star' of stdlib/topo.rhai"]);
 }
 
 #[test]
 fn an_unknown_option_names_the_valid_ones() {
-    let o = run_isolated(
+    fails_at(
         "opt.rhai",
         "import \"nat\" as nat;\nnat::gateway(#{host: 2});\n",
-    );
-    assert_report(
-        &o,
         "opt.rhai:2:",
         "unknown option 'host'",
         "did you mean `hosts`? the options are: gateway, hosts, internet, lan, prefix",
     );
-    let o = run_isolated(
+    fails_at(
         "ty.rhai",
         "import \"topo\" as topo;\ntopo::line(#{nodes: \"3\"});\n",
-    );
-    assert_report(
-        &o,
         "ty.rhai:2:",
         "option 'nodes' must be a number, not a string",
         "the default is 3",
@@ -174,18 +150,13 @@ fn parameters_from_the_command_line() {
         root,
     );
     o.assert_ok();
-    assert!(
-        o.stdout
-            .contains("h1 reached 8 of 8 hosts (10.5.0.1 .. 10.5.0.8)"),
-        "{}",
-        o.all()
-    );
+    o.says(&["h1 reached 8 of 8 hosts (10.5.0.1 .. 10.5.0.8)"]);
     assert!(
         o.stderr.contains(
             "warning: --set colour=… was given but the script never reads param(\"colour\")"
         ),
         "{}",
-        o.all()
+        o.stderr
     );
 }
 

@@ -162,16 +162,15 @@ fn sigterm_ends_a_piped_session_while_it_waits_for_input() {
          cat out\n\
          echo netns=$(ls /run/netns | wc -l) links=$(ip -o link | grep -c lab0)\n",
     );
-    let out = o.all();
-    assert!(out.contains("ready"), "{out}");
-    assert!(out.contains("interrupted by SIGTERM"), "{out}");
-    assert!(out.contains("code=143"), "{out}");
-    assert!(out.contains("LINE_STILL_TO_COME"), "{out}");
-    assert!(
-        !out.contains("late"),
-        "ran a line that came after SIGTERM: {out}"
-    );
-    assert!(out.contains("netns=0 links=0"), "{out}");
+    o.all_says(&[
+        "ready",
+        "interrupted by SIGTERM",
+        "code=143",
+        "LINE_STILL_TO_COME",
+    ]);
+    o.because("ran a line that came after SIGTERM")
+        .all_lacks(&["late"]);
+    o.all_says(&["netns=0 links=0"]);
 }
 
 /// save() writes over an earlier save, never over the user's own script.
@@ -201,10 +200,7 @@ fn save_keeps_a_file_that_is_not_a_saved_session() {
     }
     let o = out(child.wait_with_output().unwrap());
     let all = o.all();
-    assert!(
-        all.contains("save() will not overwrite own.rhai: it is not a saved session"),
-        "{all}"
-    );
+    o.all_says(&["save() will not overwrite own.rhai: it is not a saved session"]);
     assert_eq!(all.matches("saved to s.rhai").count(), 2, "{all}");
     let own = std::fs::read_to_string(d.path().join("own.rhai")).unwrap();
     assert!(own.starts_with("// my lab, by hand"), "{own}");

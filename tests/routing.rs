@@ -400,12 +400,7 @@ a.route_delete("10.6.0.0/16");
     ] {
         assert!(kernel.contains(kept), "{kept} went too:\n{kernel}");
     }
-    assert!(
-        o.stdout
-            .contains("again: there is no route 10.5.0.0/16 in namespace 'a'"),
-        "{}",
-        o.all()
-    );
+    o.says(&["again: there is no route 10.5.0.0/16 in namespace 'a'"]);
     // Only the IPv4 default is left, so "default" is not ambiguous.
     o.lacks(&["default: "]);
     assert_report(
@@ -490,19 +485,17 @@ print("deleted");
     ] {
         assert!(o.stdout.contains(want), "no {want}:\n{out}");
     }
-    assert!(!out.contains("left alone"), "{out}");
+    o.all_lacks(&["left alone"]);
 }
 
 /// A route nslab could not add back exactly as it was is not deleted.
 #[test]
 fn a_host_route_that_cannot_be_restored_is_refused() {
-    let d = Dir::new();
-    d.write(
-        "realm.rhai",
-        "let h = host();\nh.route_delete(\"10.92.0.0/16\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "realm.rhai",
+            "let h = host();\nh.route_delete(\"10.92.0.0/16\");\n",
+        )],
         "ip route add 10.92.0.0/16 dev lo realm 5\n\"$NSLAB\" run realm.rhai; code=$?\nip route show 10.92.0.0/16\nexit $code\n",
     );
     assert_report(
@@ -690,13 +683,15 @@ fn bad_routing_input_is_an_error_at_the_line() {
         ),
     ];
     for (i, (line, message, help)) in cases.iter().enumerate() {
-        let o = run_isolated(
+        let o = fails_at(
             "bad.rhai",
             &format!(
                 "let a = netns(\"a\");\nlet e = veth(host(), \"v\", a, \"v\");\ne[1].addr(\"10.0.0.2/24\");\n{line}\n"
             ),
+            "bad.rhai:4:",
+            message,
+            help,
         );
-        assert_report(&o, "bad.rhai:4:", message, help);
         assert!(!o.stdout.contains("panicked"), "case {i}");
     }
 }

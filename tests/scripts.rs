@@ -46,19 +46,11 @@ fn seed_001_veth_and_bridge() {
 #[test]
 fn seed_002_nat_to_internet() {
     let o = run_script("002-nat-to-internet.rhai");
-    assert!(
-        o.stdout
-            .contains("no reply from the internet before masquerade"),
-        "{}",
-        o.stdout
-    );
-    o.says(&["64 bytes from 203.0.113.10"]);
-    assert!(
-        o.stdout
-            .contains("the internet saw the connection come from [\"203.0.113.1\"]"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "no reply from the internet before masquerade",
+        "64 bytes from 203.0.113.10",
+        "the internet saw the connection come from [\"203.0.113.1\"]",
+    ]);
 }
 
 #[test]
@@ -69,13 +61,10 @@ fn seed_004_routes_and_firewall() {
         root,
     );
     o.assert_ok();
-    o.says(&["example_ns route: default dev veth1"]);
-    assert!(
-        o.stdout
-            .contains("after the firewall: tcp/80 open = true, tcp/22 open = false"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "example_ns route: default dev veth1",
+        "after the firewall: tcp/80 open = true, tcp/22 open = false",
+    ]);
 }
 
 #[test]
@@ -106,24 +95,11 @@ fn policy_routing_sends_each_lan_out_its_own_uplink() {
 #[test]
 fn dnat_hairpin() {
     let o = run_script("dnat-hairpin.rhai");
-    assert!(
-        o.stdout
-            .contains("the server saw the internet's connection come from [\"203.0.113.10\"]"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("with hairpin NAT the server saw [\"203.0.113.10\", \"10.0.0.1\"]"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("ok: port forwarding and hairpin NAT work"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "the server saw the internet's connection come from [\"203.0.113.10\"]",
+        "with hairpin NAT the server saw [\"203.0.113.10\", \"10.0.0.1\"]",
+        "ok: port forwarding and hairpin NAT work",
+    ]);
 }
 
 /// Every script also runs in plain host mode (as root of a private host,
@@ -149,24 +125,16 @@ fn every_script_runs_in_host_mode_and_leaves_no_trace() {
 fn seed_003_containers() {
     let o = run_script("003-containers.rhai");
     assert!(o.stdout.contains("no reply while my_veth_end_b is down"));
-    assert!(
-        o.stdout
-            .contains("1 packets transmitted, 0 received, 100% packet loss"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["1 packets transmitted, 0 received, 100% packet loss"]);
 }
 
 #[test]
 fn macvlan_into_two_namespaces() {
     let o = run_script("macvlan.rhai");
-    o.says(&["64 bytes from 10.20.0.2"]);
-    assert!(
-        o.stdout
-            .contains("ok: two macvlans of one parent talk in bridge mode"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "64 bytes from 10.20.0.2",
+        "ok: two macvlans of one parent talk in bridge mode",
+    ]);
 }
 
 #[test]
@@ -186,13 +154,10 @@ fn stp_ring_blocks_one_port_and_still_pings() {
 #[test]
 fn port_isolation_keeps_guests_apart() {
     let o = run_script("port-isolation.rhai");
-    assert!(
-        o.stdout
-            .contains("guest1 -> 10.40.0.2: no reply (isolated)"),
-        "{}",
-        o.stdout
-    );
-    o.says(&["guest1 -> 10.40.0.3: replies"]);
+    o.says(&[
+        "guest1 -> 10.40.0.2: no reply (isolated)",
+        "guest1 -> 10.40.0.3: replies",
+    ]);
 }
 
 #[test]

@@ -43,21 +43,13 @@ fn bash_completion_loads_and_completes_subcommands() {
         "complete -p nslab: {}",
         b.all()
     );
-    let reply = b
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("reply: "))
-        .unwrap_or_default();
+    let reply = b.line_after("reply: ").unwrap_or_default();
     let words: Vec<&str> = reply.split_whitespace().collect();
     assert!(
         words.contains(&"run") && words.contains(&"repl") && !words.contains(&"down"),
         "nslab r<TAB> offered {words:?}"
     );
-    let docs = b
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("docs: "))
-        .unwrap_or_default();
+    let docs = b.line_after("docs: ").unwrap_or_default();
     assert!(
         docs.contains("--definitions") && docs.contains("--markdown"),
         "nslab docs --<TAB> offered {docs}"
@@ -212,12 +204,7 @@ fn definitions_into_an_unwritable_place_is_a_clear_error() {
         &["docs", "--definitions", file.to_str().unwrap()],
         Path::new("."),
     );
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains("cannot write definitions") && o.stderr.contains("help:"),
-        "{}",
-        o.stderr
-    );
+    o.fails_saying(1, &["cannot write definitions", "help:"]);
 }
 
 #[test]

@@ -51,18 +51,12 @@ const POST: &str = "no_trace\nip -o link show dummy0 >/dev/null && echo DUMMY_KE
 
 #[test]
 fn a_finished_script_leaves_the_host_as_it_was() {
-    let d = Dir::new();
-    d.write("touch.rhai", TOUCH_HOST);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("touch.rhai", TOUCH_HOST)],
         &format!("{PRE}\"$NSLAB\" run touch.rhai; echo code=$?\n{POST}"),
     );
     o.says(&["built", "code=0"]);
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after teardown:\n{}",
-        o.all()
-    );
+    assert_no_trace(&o, "SAME");
     assert!(
         o.stdout.contains("DUMMY_KEPT"),
         "a link nslab did not make was deleted:\n{}",
@@ -72,26 +66,20 @@ fn a_finished_script_leaves_the_host_as_it_was() {
 
 #[test]
 fn a_script_failing_halfway_leaves_no_half_built_lab() {
-    let d = Dir::new();
-    d.write(
-        "fail.rhai",
-        &format!("{TOUCH_HOST}\nhost().route(\"default\", \"10.200.0.1\");\n"),
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "fail.rhai",
+            &format!("{TOUCH_HOST}\nhost().route(\"default\", \"10.200.0.1\");\n"),
+        )],
         &format!("{PRE}\"$NSLAB\" run fail.rhai; echo code=$?\n{POST}"),
     );
     o.says(&["built", "code=1"]);
     assert!(
         o.stderr.contains("not on any connected subnet"),
         "{}",
-        o.all()
+        o.stderr
     );
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after a failed script:\n{}",
-        o.all()
-    );
+    assert_no_trace(&o, "SAME");
 }
 
 /// Starts the script in the background, waits for "ready", sends `sig`.
@@ -115,22 +103,14 @@ fn interrupted(sig: &str, tail: &str) -> Out {
 fn ctrl_c_during_a_command_tears_down_and_exits_130() {
     let o = interrupted("INT", "host().exec(\"sleep 30\");");
     o.says(&["code=130", "interrupted by SIGINT"]);
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after Ctrl-C:\n{}",
-        o.all()
-    );
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn sigterm_during_a_busy_loop_tears_down_and_exits_143() {
     let o = interrupted("TERM", "let i = 0; loop { i += 1; }");
     o.says(&["code=143"]);
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after SIGTERM:\n{}",
-        o.all()
-    );
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
@@ -140,19 +120,13 @@ fn ctrl_c_during_a_ping_tears_down() {
         "host().ping(\"10.60.0.99\", #{count: 1000, interval_ms: 50});",
     );
     o.says(&["code=130"]);
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after Ctrl-C:\n{}",
-        o.all()
-    );
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn kept_lab_is_listed_and_taken_down_later() {
-    let d = Dir::new();
-    d.write("kept.rhai", TOUCH_HOST);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("kept.rhai", TOUCH_HOST)],
         &format!(
             "{PRE}\"$NSLAB\" run --keep kept.rhai; echo code=$?\n\
              ip netns list; ip -o link show br9 && echo BR_UP\n\
@@ -161,36 +135,23 @@ fn kept_lab_is_listed_and_taken_down_later() {
              \"$NSLAB\" down kept; echo down=$?\n\"$NSLAB\" ls\n{POST}"
         ),
     );
-    let out = o.all();
     o.says(&["code=0", "BR_UP"]);
-    assert!(
-        o.stdout.contains("ns1"),
-        "kept namespace not visible to ip netns:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("kept ") && o.stdout.contains("kept.rhai"),
-        "ls:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("again=1") && out.contains("a lab named 'kept' already exists"),
-        "{out}"
-    );
+    o.because("kept namespace not visible to ip netns")
+        .says(&["ns1"]);
+    o.because("ls").says(&["kept ", "kept.rhai"]);
+    o.says(&["again=1"]);
+    o.all_says(&["a lab named 'kept' already exists"]);
     o.says(&["down=0", "no labs"]);
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after nslab down:\n{out}"
-    );
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn down_after_kill_9_finishes_the_teardown_from_the_journal() {
-    let d = Dir::new();
-    d.write(
-        "killed.rhai",
-        &format!("{TOUCH_HOST}\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n"),
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "killed.rhai",
+            &format!("{TOUCH_HOST}\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n"),
+        )],
         &format!(
             "{PRE}\"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n\
              wait_until 'grep -q ready out' 6\n\
@@ -198,44 +159,32 @@ fn down_after_kill_9_finishes_the_teardown_from_the_journal() {
              \"$NSLAB\" ls\n\"$NSLAB\" down --all; echo down=$?\n{POST}"
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("which is gone"),
-        "ls does not show the dead lab:\n{out}"
-    );
+    o.because("ls does not show the dead lab")
+        .says(&["which is gone"]);
     o.says(&["down=0"]);
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after down --all:\n{out}"
-    );
+    assert_no_trace(&o, "SAME");
     o.says(&["DUMMY_KEPT"]);
 }
 
 #[test]
 fn a_namespace_nslab_did_not_make_is_never_deleted() {
-    let d = Dir::new();
-    d.write("clash.rhai", "netns(\"mine\");\nnetns(\"theirs\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("clash.rhai", "netns(\"mine\");\nnetns(\"theirs\");\n")],
         &format!(
             "ip netns add theirs\n{PRE}\"$NSLAB\" run clash.rhai; echo code=$?\n{POST}ip netns list\n"
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("code=1") && out.contains("namespace 'theirs' already exists"),
-        "{out}"
-    );
-    o.says(&["SAME", "theirs"]);
+    o.says(&["code=1"]);
+    o.all_says(&["namespace 'theirs' already exists"]);
+    assert_no_trace(&o, "SAME");
+    o.says(&["theirs"]);
 }
 
 #[test]
 fn missing_privilege_is_a_clear_error() {
     // A user namespace of its own without the network's: root in name only.
-    let d = Dir::new();
-    d.write("perm.rhai", "let h = host();\n\nbridge(h, \"br0\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("perm.rhai", "let h = host();\n\nbridge(h, \"br0\");\n")],
         &format!(
             "{PRE}unshare --user --map-root-user \"$NSLAB\" run perm.rhai; echo code=$?\n{POST}"
         ),
@@ -279,11 +228,7 @@ fn spawned_processes_are_stopped_at_teardown_and_their_output_kept() {
             "{PRE}\"$NSLAB\" run spawn.rhai; echo code=$?\npgrep -a -x sleep | grep -F ' {marker}' || echo NONE_LEFT\n{POST}"
         ),
     );
-    let out = o.all();
     o.says(&["code=0", "pids "]);
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a spawned process survived:\n{out}"
-    );
+    o.because("a spawned process survived").says(&["NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
 }

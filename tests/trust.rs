@@ -56,23 +56,16 @@ fn down_leaves_alone_what_another_lab_made_under_the_same_names() {
             start("l1.rhai", "L1")
         ),
     );
-    let out = o.all();
     o.says(&["l2=0"]);
-    assert!(
-        o.stdout.contains("alias nslab:L2"),
-        "no alias on the host link:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("down1=0")
-            && o.stdout.contains("N0_KEPT")
-            && o.stdout.contains("CORE0_KEPT"),
-        "down L1 touched L2's objects:\n{out}"
-    );
-    assert!(
-        out.contains("namespace 'n0' is not the one lab 'L1' made: left alone")
-            && out.contains("link 'core0' in 'host' is not the one lab 'L1' made"),
-        "down does not say what it left alone:\n{out}"
-    );
+    o.because("no alias on the host link")
+        .says(&["alias nslab:L2"]);
+    o.because("down L1 touched L2's objects")
+        .says(&["down1=0", "N0_KEPT", "CORE0_KEPT"]);
+    o.because("down does not say what it left alone")
+        .all_says(&[
+            "namespace 'n0' is not the one lab 'L1' made: left alone",
+            "link 'core0' in 'host' is not the one lab 'L1' made",
+        ]);
     o.says(&["down2=0", "ALL_GONE"]);
 }
 
@@ -99,15 +92,10 @@ fn a_step_whose_object_never_came_deletes_nothing() {
             )
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("CORE0_KEPT") && o.stdout.contains("N0_KEPT"),
-        "down deleted what the lab never made:\n{out}"
-    );
-    assert!(
-        out.contains("left alone") && o.stdout.contains("down=0"),
-        "{out}"
-    );
+    o.because("down deleted what the lab never made")
+        .says(&["CORE0_KEPT", "N0_KEPT"]);
+    o.all_says(&["left alone"]);
+    o.says(&["down=0"]);
 }
 
 /// A namespace's inode is reused once it is gone, so a namespace made later
@@ -131,49 +119,40 @@ fn a_namespace_with_the_journaled_inode_but_another_cookie_is_left_alone() {
          \"$NSLAB\" down reused; echo down=$?\n\
          ip netns list | grep -q n0 && echo N0_KEPT\n",
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("N0_KEPT") && o.stdout.contains("down=0"),
-        "down deleted a namespace with the journaled inode but not the journaled cookie:\n{out}"
-    );
-    assert!(
-        out.contains("namespace 'n0' is not the one lab 'reused' made: left alone"),
-        "{out}"
-    );
+    o.because("down deleted a namespace with the journaled inode but not the journaled cookie")
+        .says(&["N0_KEPT", "down=0"]);
+    o.all_says(&["namespace 'n0' is not the one lab 'reused' made: left alone"]);
 }
 
 #[test]
 fn a_host_sysctl_changed_by_someone_else_is_not_restored_over() {
-    let d = Dir::new();
-    d.write(
-        "rp.rhai",
-        "host().sysctl(\"net.ipv4.conf.all.rp_filter\", \"2\");\n\
+    let o = in_private_host(
+        &[(
+            "rp.rhai",
+            "host().sysctl(\"net.ipv4.conf.all.rp_filter\", \"2\");\n\
          host().exec(\"echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter\");\n",
-    );
-    let o = private_host(
-        &d,
+        )],
         "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter\n\"$NSLAB\" run rp.rhai; echo code=$?\n\
          echo rp=$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\n",
     );
-    let out = o.all();
     o.says(&["code=0", "rp=1"]);
-    assert!(out.contains("someone changed it since"), "{out}");
+    o.all_says(&["someone changed it since"]);
 }
 
 #[test]
 fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
-    let d = Dir::new();
-    d.write(
-        "long.rhai",
-        "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"while [ ! -e go ]; do sleep 0.05; done\");\n",
-    );
-    d.write("short.rhai", "host().forwarding(true);\n");
-    d.write(
-        "crash.rhai",
-        "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[
+            (
+                "long.rhai",
+                "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"while [ ! -e go ]; do sleep 0.05; done\");\n",
+            ),
+            ("short.rhai", "host().forwarding(true);\n"),
+            (
+                "crash.rhai",
+                "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
+            ),
+        ],
         &format!(
             "echo 0 > /proc/sys/net/ipv4/ip_forward\n{}\
              \"$NSLAB\" run --name B short.rhai; echo b=$?\n\
@@ -188,14 +167,11 @@ fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
             start("crash.rhai", "C")
         ),
     );
-    let out = o.all();
     o.says(&["b=0", "a=0"]);
-    assert!(
-        o.stdout.contains("after_b=1"),
-        "the lab that ended first switched forwarding off under the other:\n{out}"
-    );
+    o.because("the lab that ended first switched forwarding off under the other")
+        .says(&["after_b=1"]);
     o.says(&["after_a=0", "after_kill=1", "after_down=0"]);
-    assert!(!o.stdout.contains("hostwide"), "state left behind:\n{out}");
+    o.because("state left behind").lacks(&["hostwide"]);
 }
 
 #[test]
@@ -228,33 +204,27 @@ fn a_hostile_journal_is_refused_whole() {
         ),
     );
     let out = o.all();
-    assert!(
-        o.stdout.contains("victim"),
-        "a hostile journal was applied:\n{out}"
-    );
+    o.because("a hostile journal was applied").says(&["victim"]);
     for lab in ["evil", "worse", "open", "link"] {
         assert!(o.stdout.contains(&format!("{lab}=1")), "{lab}:\n{out}");
     }
-    assert!(out.contains("is not a network sysctl"), "{out}");
-    assert!(out.contains("not a valid namespace name"), "{out}");
-    assert!(out.contains("others can write it"), "{out}");
-    assert!(out.contains("it is a symbolic link"), "{out}");
+    o.all_says(&[
+        "is not a network sysctl",
+        "not a valid namespace name",
+        "others can write it",
+        "it is a symbolic link",
+    ]);
     assert!(
         o.stdout.contains("run=2") || o.stdout.contains("run=1"),
         "{out}"
     );
-    assert!(
-        out.contains("the name 'link' is taken by /run/nslab/link.json"),
-        "{out}"
-    );
+    o.all_says(&["the name 'link' is taken by /run/nslab/link.json"]);
 }
 
 #[test]
 fn journals_get_fixed_modes_whatever_the_umask() {
-    let d = Dir::new();
-    d.write("m.rhai", "print(\"ready\");\nhost().exec(\"sleep 30\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("m.rhai", "print(\"ready\");\nhost().exec(\"sleep 30\");\n")],
         &format!(
             "umask 000\n{}stat -c '%a %n' /run/nslab /run/nslab/M.json\nkill $pid; wait $pid\n",
             start("m.rhai", "M")
@@ -267,8 +237,7 @@ fn journals_get_fixed_modes_whatever_the_umask() {
 fn a_journal_of_another_user_is_refused() {
     // Needs a uid other than this one: real root with private network and
     // mounts (no user namespace, where only root is mapped).
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if !needs_root("") {
         return;
     }
     let d = Dir::new();
@@ -277,32 +246,18 @@ fn a_journal_of_another_user_is_refused() {
          \"$NSLAB\" down other; echo other=$?\n",
         journal("other", &[])
     );
-    let o = out(std::process::Command::new("unshare")
-        .args([
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .env("NSLAB", bin())
-        .env("NO_COLOR", "1")
-        .current_dir(d.path())
-        .output()
-        .expect("unshare"));
-    let all = o.all();
+    let o = run_cmd(
+        unshare_sh(&["--net", "--mount", "--propagation", "private"], &script)
+            .current_dir(d.path()),
+    );
     o.says(&["other=1"]);
-    assert!(all.contains("it belongs to uid 65534"), "{all}");
+    o.all_says(&["it belongs to uid 65534"]);
 }
 
 #[test]
 fn lab_names_are_checked() {
-    let d = Dir::new();
-    d.write("x.rhai", "print(1);\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("x.rhai", "print(1);\n")],
         "\"$NSLAB\" run --name ../../tmp/escaped x.rhai; echo a=$?\n\
          \"$NSLAB\" run --name '' x.rhai; echo b=$?\n\
          \"$NSLAB\" run --name a/b x.rhai; echo c=$?\n\
@@ -312,13 +267,13 @@ fn lab_names_are_checked() {
     for k in ["a=2", "b=2", "c=2"] {
         assert!(o.stdout.contains(k), "{k}:\n{out}");
     }
-    assert!(o.stdout.contains("\n2\n"), "a journal was written:\n{out}");
-    assert!(
-        out.contains("is not a valid lab name") && out.contains("a lab name cannot be empty"),
-        "{out}"
-    );
-    assert!(out.contains("help: lab names become file names"), "{out}");
-    assert!(!out.contains("run as root"), "{out}");
+    o.because("a journal was written").says(&["\n2\n"]);
+    o.all_says(&[
+        "is not a valid lab name",
+        "a lab name cannot be empty",
+        "help: lab names become file names",
+    ]);
+    o.all_lacks(&["run as root"]);
 }
 
 /// Liveness is the lab's lock on its journal: a lab run from a renamed copy
@@ -346,26 +301,19 @@ fn down_knows_running_labs_by_their_lock() {
          ./labtool down R; echo down=$?\n\
          ip netns list | grep -q z0 || echo GONE\nkill $holder\n",
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("RUNNING_KEPT"),
-        "down --all tore down a running lab:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("ZOMBIE"),
-        "the test did not make a zombie:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("down=0") && o.stdout.contains("GONE"),
-        "a zombie lab counts as running:\n{out}"
-    );
+    o.because("down --all tore down a running lab")
+        .says(&["RUNNING_KEPT"]);
+    o.because("the test did not make a zombie")
+        .says(&["ZOMBIE"]);
+    o.because("a zombie lab counts as running")
+        .says(&["down=0", "GONE"]);
 }
 
 #[test]
 fn a_namespace_made_twice_in_one_lab_gets_a_hint_that_applies() {
-    let o = run_isolated("twice.rhai", "netns(\"a\");\nnetns(\"a\");\n");
-    assert_report(
-        &o,
+    let o = fails_at(
+        "twice.rhai",
+        "netns(\"a\");\nnetns(\"a\");\n",
         "twice.rhai:2",
         "namespace 'a' already exists: this lab made it earlier",
         "use the handle the first netns(\"a\") returned",

@@ -40,17 +40,12 @@ no_trace() {
   snap > "${2:-after}"
   diff -u "${1:-before}" "${2:-after}" && echo "${3:-SAME}"
 }
-wait_until() {
+wait_until() { _poll 0 "$@"; }
+wait_while() { _poll 1 "$@"; }
+_poll() {
   _w=0
-  until eval "$1" >/dev/null 2>&1; do
-    [ $_w -ge $(( ${2:-5} * 50 )) ] && return 1
-    sleep 0.02; _w=$((_w+1))
-  done
-}
-wait_while() {
-  _w=0
-  while eval "$1" >/dev/null 2>&1; do
-    [ $_w -ge $(( ${2:-5} * 50 )) ] && return 1
+  while eval "$2" >/dev/null 2>&1; [ $(( $? != 0 )) -ne "$1" ]; do
+    [ $_w -ge $(( ${3:-5} * 50 )) ] && return 1
     sleep 0.02; _w=$((_w+1))
   done
 }
@@ -109,18 +104,20 @@ pub fn private_host_command(script: &str) -> Command {
 /// `private_host_command` with other id mapping options for unshare (none:
 /// the caller writes the maps itself).
 pub fn private_host_mapped(script: &str, map: &[&str]) -> Command {
+    let opts = [
+        &["--user"],
+        map,
+        &["--net", "--mount", "--propagation", "private"],
+    ]
+    .concat();
+    unshare_sh(&opts, script)
+}
+
+/// `unshare OPTS… sh -c script`, with `$NSLAB` set to the binary.
+pub fn unshare_sh(opts: &[&str], script: &str) -> Command {
     let mut c = Command::new("unshare");
-    c.arg("--user")
-        .args(map)
-        .args([
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ])
+    c.args(opts)
+        .args(["sh", "-c", script])
         .env("NSLAB", bin())
         .env("NO_COLOR", "1");
     c
@@ -137,4 +134,13 @@ pub fn host_sh(dir: &Dir, script: &str) -> Out {
         .env("NO_COLOR", "1")
         .output()
         .expect("run sh"))
+}
+
+/// `private_host` in a new directory holding `files` (name, text).
+pub fn in_private_host(files: &[(&str, &str)], sh: &str) -> Out {
+    let d = Dir::new();
+    for (name, text) in files {
+        d.write(name, text);
+    }
+    private_host(&d, sh)
 }

@@ -47,23 +47,88 @@ impl Out {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
-    /// Asserts stdout holds every one of `wants`.
-    pub fn says(&self, wants: &[&str]) -> &Self {
-        for w in wants {
-            assert!(self.stdout.contains(w), "no '{w}' in:\n{}", self.all());
-        }
-        self
+    /// Asserts stdout holds every one of `wants` (also: `lacks`,
+    /// `all_says`, `all_lacks` on stdout and stderr together).
+    pub fn says(&self, wants: &[&str]) -> Check<'_> {
+        self.because("").says(wants)
     }
-    /// Asserts stdout holds none of `nots`.
-    pub fn lacks(&self, nots: &[&str]) -> &Self {
-        for n in nots {
-            assert!(!self.stdout.contains(n), "'{n}' in:\n{}", self.all());
+    pub fn lacks(&self, nots: &[&str]) -> Check<'_> {
+        self.because("").lacks(nots)
+    }
+    pub fn all_says(&self, wants: &[&str]) -> Check<'_> {
+        self.because("").all_says(wants)
+    }
+    pub fn all_lacks(&self, nots: &[&str]) -> Check<'_> {
+        self.because("").all_lacks(nots)
+    }
+    /// Asserts nslab exited with `code` and said every one of `wants` on
+    /// stderr.
+    pub fn fails_saying(&self, code: i32, wants: &[&str]) {
+        assert_eq!(self.code, code, "{}", self.all());
+        for w in wants {
+            assert!(self.stderr.contains(w), "no '{w}' in:\n{}", self.stderr);
         }
-        self
+    }
+    /// The same checks, saying `why` when one fails.
+    pub fn because<'a>(&'a self, why: &'a str) -> Check<'a> {
+        Check { o: self, why }
+    }
+    /// The rest of stdout's first line that starts with `tag`.
+    pub fn line_after(&self, tag: &str) -> Option<&str> {
+        self.stdout.lines().find_map(|l| l.strip_prefix(tag))
+    }
+    /// `line_after`, which must be there.
+    pub fn after(&self, tag: &str) -> &str {
+        self.line_after(tag)
+            .unwrap_or_else(|| panic!("no line starting '{tag}' in:\n{}", self.all()))
+    }
+    /// The JSON printed after `tag` (one `ip -j` or `nft -j` answer).
+    pub fn json_after(&self, tag: &str) -> serde_json::Value {
+        let line = self.after(tag);
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{tag}: {e}: {line}"))
     }
     /// stdout as one line of words (miette and long prints wrap).
     pub fn words(&self) -> String {
         words(&self.stdout)
+    }
+}
+
+/// Checks of what nslab said, naming what a failure means.
+#[derive(Clone, Copy)]
+pub struct Check<'a> {
+    o: &'a Out,
+    why: &'a str,
+}
+
+impl Check<'_> {
+    fn has(self, all: bool, wants: &[&str], yes: bool) -> Self {
+        let text = if all {
+            self.o.all()
+        } else {
+            self.o.stdout.clone()
+        };
+        for w in wants {
+            let what = if yes { "no" } else { "unexpected" };
+            let all = self.o.all();
+            assert!(
+                text.contains(w) == yes,
+                "{}: {what} '{w}' in:\n{all}",
+                self.why
+            );
+        }
+        self
+    }
+    pub fn says(self, wants: &[&str]) -> Self {
+        self.has(false, wants, true)
+    }
+    pub fn lacks(self, nots: &[&str]) -> Self {
+        self.has(false, nots, false)
+    }
+    pub fn all_says(self, wants: &[&str]) -> Self {
+        self.has(true, wants, true)
+    }
+    pub fn all_lacks(self, nots: &[&str]) -> Self {
+        self.has(true, nots, false)
     }
 }
 
@@ -190,6 +255,16 @@ pub fn assert_report(o: &Out, file_line: &str, message: &str, help: &str) {
     assert!(!err.contains("panicked"), "nslab panicked:\n{}", o.stderr);
 }
 
+/// Whether the tests run as root; when not, says the test is skipped
+/// (`why`: what root gives it).
+pub fn needs_root(why: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("skipped: needs root{why}");
+    }
+    root
+}
+
 /// Whether the tests run as root (then unprivileged runs use `nobody`).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -208,4 +283,12 @@ pub fn marker() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{}.{n:04}", std::process::id())
+}
+
+/// `run_isolated(name, text)`, which must fail with a report at `file_line`
+/// that says `message` and helps with `help` (see `assert_report`).
+pub fn fails_at(name: &str, text: &str, file_line: &str, message: &str, help: &str) -> Out {
+    let o = run_isolated(name, text);
+    assert_report(&o, file_line, message, help);
+    o
 }

@@ -91,3 +91,16 @@ impl Nobody {
             .expect("run nslab as the user"))
     }
 }
+
+/// What `sudo nslab` from a user's directory needs: as root, a directory
+/// `theirs` in `d` that belongs to `nobody`; None (the test is skipped,
+/// and says so) when the tests do not run as root.
+pub fn users_dir(d: &Dir) -> Option<PathBuf> {
+    if !super::needs_root("") {
+        return None;
+    }
+    let theirs = d.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir theirs");
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown theirs");
+    Some(theirs)
+}
