@@ -59,15 +59,58 @@ print(`nft ${{r.exec("nft -j list ruleset").stdout}}`);
 "#
         ),
     );
+    o.says(&["before: false", "forwarded: true"]);
+    o.because("the server did not see the internet's address")
+        .says(&[r#"web saw ["203.0.113.10"]"#]);
+    o.says(&["hairpin before: false", "hairpin: true"]);
+    o.because("the hairpinned client should reach the server from the router's LAN address")
+        .says(&[r#"web saw ["203.0.113.10", "10.0.0.1"]"#]);
+    let nft = o.after("nft ");
+    let v: serde_json::Value = serde_json::from_str(nft).expect("nft -j output");
+    let items = v["nftables"].as_array().unwrap();
+    let pre = items
+        .iter()
+        .find(|i| i["chain"]["name"] == "prerouting")
+        .unwrap_or_else(|| panic!("no prerouting chain:\n{nft}"));
+    assert_eq!(pre["chain"]["type"], "nat", "{nft}");
+    assert_eq!(pre["chain"]["prio"], -100, "dstnat priority:\n{nft}");
+    let dnats: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|i| i["rule"]["chain"] == "prerouting")
+        .flat_map(|i| i["rule"]["expr"].as_array().unwrap())
+        .filter_map(|e| e.get("dnat"))
+        .collect();
+    assert_eq!(dnats.len(), 2, "{nft}");
+    for d in dnats {
+        assert_eq!(d["addr"], "10.0.0.2", "{nft}");
+        assert_eq!(d["port"], 8080, "{nft}");
+    }
+}
+
+#[test]
+fn dnat_forwards_to_ipv6_and_keeps_the_port_when_none_is_given() {
+    let o = ok(
+        "home6.rhai",
+        &format!(
+            r#"{HOME}
+let web80 = srv.listen(80);
+// Forwarded IPv6 packets find no neighbour while the router's link-local
+// address is still in duplicate address detection (about a second after
+// its link came up; seen without any NAT too): the router's own ping,
+// from fd00::1, finds the server first.
+r.ping("fd00::2", #{{count: 1}});
+print(`before: ${{inet.connect("2001:db8::1", #{{port: 8080, timeout_ms: 300}})}}`);
+dnat(r, #{{proto: "tcp", dport: 8080, to: "[fd00::2]:8080", iif: "wan"}});
+dnat(r, #{{proto: "tcp", dport: 80, to: "fd00::2"}});
+print(`v6: ${{inet.connect("2001:db8::1", 8080)}} ${{inet.connect("2001:db8::1", 80)}}`);
+print(`saw ${{web.peers}} ${{web80.peers}}`);
+"#
+        ),
+    );
     o.says(&[
         "before: false",
-        "forwarded: true",
-        r#"web saw ["203.0.113.10"]"#,
-        "hairpin before: false",
-        "hairpin: true",
-        r#"web saw ["203.0.113.10", "10.0.0.1"]"#,
-        "before: false",
         "v6: true true",
+        r#"saw ["2001:db8::10"] ["2001:db8::10"]"#,
     ]);
 }
 
