@@ -4,8 +4,7 @@
 //! (`ip -j route/rule/neigh` inside the lab, forwarding counters, pings);
 //! host-mode tests compare the private host before and after.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// How many IPv4 packets a namespace forwarded (ForwDatagrams of its own
 /// /proc/net/snmp): only the routers a packet went through count it.

@@ -4,8 +4,7 @@
 //! `pgrep` is the witness; each test's sleeps carry a number of their own
 //! (`sleep PID.N`) so that it finds only them.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// A shell command listing the `sleep` processes whose argument starts
 /// with `m` (only processes called sleep: the test's own shell has the

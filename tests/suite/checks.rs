@@ -1,8 +1,7 @@
 //! test("…", || …) checks and `nslab test`: one line per check, a summary,
 //! the exit code, JUnit XML a real parser accepts, JSON lines.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const LAB: &str = r#"
 let a = netns("a");

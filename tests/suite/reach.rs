@@ -1,7 +1,6 @@
 //! reach(): every pair of namespaces pinged at once, printed as a matrix.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn reach_pings_every_pair_and_names_the_ones_that_fail() {

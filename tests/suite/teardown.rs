@@ -2,8 +2,7 @@
 //! outside nslab, in a private host (own user, mount and network namespaces)
 //! where nslab runs in plain host mode.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Everything a lab can change on the host: a bridge, a veth with one end
 /// on the host, a pre-existing link changed (up, mtu, master, address), an

@@ -3,8 +3,7 @@
 //! `nslab ls --json` and `nslab show --json` of a kept lab in a private
 //! host, checked against the kernel (`ip -j`); show(#{json: true}).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -8,8 +8,7 @@
 //! makes /run/nslab and makes /run/netns a shared mount point (as
 //! `ip netns add` does), and both stay, as they do for iproute2.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const TRIALS: usize = 30;
 

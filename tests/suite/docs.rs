@@ -1,8 +1,7 @@
 //! The reference and `nslab check`: generated from the registered functions,
 //! committed as docs/reference.md, and usable without privileges.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 #[test]

@@ -4,8 +4,7 @@
 //! `nslab run --keep` of the script in another private host; and its
 //! teardown leaves nothing.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

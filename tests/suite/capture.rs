@@ -1,8 +1,7 @@
 //! Packet capture: link.capture() writes a pcap file that `tcpdump -r`
 //! reads back, in isolated and rootless mode, and whatever ends the lab.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

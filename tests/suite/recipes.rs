@@ -2,8 +2,7 @@
 //! reaches the parts it should, and bad options are clear errors at the
 //! caller's line.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 #[test]

@@ -1,8 +1,7 @@
 //! NAT and firewall rules, proven by traffic: the source address a far-end
 //! listener saw, connections that succeed or fail, pings that come back.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// lan (10.0.0.2, fd00:10::2) -> host (router) -> internet (203.0.113.10,
 /// 2001:db8:1::10), where the internet has no route back to the lan.

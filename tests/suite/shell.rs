@@ -1,8 +1,7 @@
 //! Fitting the user's shell and editor: completion scripts, the man page,
 //! rhai definition files for the rhai language server.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

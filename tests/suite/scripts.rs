@@ -1,8 +1,7 @@
 //! Every script in scripts/ runs to success in isolated mode, and prints the
 //! ping lines the tutorials show.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn run_script(name: &str) -> Out {

@@ -4,8 +4,7 @@
 //! and network namespaces), with `ip`, `sysctl` and the file system as
 //! witnesses.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Runs a script in the background until it prints "ready" (its pid in
 /// `$pid`); `kill -9` leaves its lab behind.

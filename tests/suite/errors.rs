@@ -1,8 +1,7 @@
 //! Bad input gets a report that points at the script line, says what went
 //! wrong in words, and has a help line; never a panic.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn parse_error_when_running() {

@@ -4,8 +4,7 @@
 //! The transfer whose time shows a rate is scripts/rate-limit.rhai (run in
 //! every mode by tests/scripts.rs).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Does this kernel have `what`? Tried in a private network namespace with
 /// iproute2, outside nslab (`sh` exits 0 when it works).

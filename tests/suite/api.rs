@@ -2,8 +2,7 @@
 //! the kernel's answer themselves (and `throw` when it is wrong); where it
 //! matters, `ip` run inside the namespace is the independent witness.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn netns_host_name_and_list() {

@@ -3,8 +3,7 @@
 //! reason's words and the help, then applies the help (or the obvious fix)
 //! and checks that the same lab passes.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// h1 (10.1.0.2) - r1 (10.1.0.1 | 10.2.0.1) - h2 (10.2.0.2), working;
 /// `why(ns, dst, opts)` gives the error of a failing expect_reach as

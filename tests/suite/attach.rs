@@ -3,8 +3,7 @@
 //! mode), works on it through the REPL as a person would (a pseudo-terminal,
 //! Ctrl-D), and looks at the result from outside with `ip`, `nft` and `ping`.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// The kept lab: two namespaces joined by a veth, and a firewall rule in a.
 const KEPT: &str = "let a = netns(\"a\");\nlet b = netns(\"b\");\n\

@@ -4,8 +4,7 @@
 //! take minutes are guarded by `timeout`, far above what they take now;
 //! nothing asserts how fast they are.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! The REPL, driven as a person uses it: through a pseudo-terminal, with
 //! Tab, multi-line input, errors, help(), show(), save() and Ctrl-D.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]

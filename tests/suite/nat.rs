@@ -3,8 +3,7 @@
 //! source address the far end's listener saw; `nft -j` inside the lab shows
 //! the rules as the kernel holds them.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// A home router: "internet" (203.0.113.10) on its wan (203.0.113.1, the
 /// public address), a LAN switch behind its lan device (10.0.0.1) with a

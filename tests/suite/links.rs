@@ -5,8 +5,7 @@
 //! a kind, the test asks the kernel first and asserts the outcome that
 //! matches.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use serde_json::Value;
 
