@@ -292,3 +292,12 @@ pub fn fails_at(name: &str, text: &str, file_line: &str, message: &str, help: &s
     assert_report(&o, file_line, message, help);
     o
 }
+
+/// Held by each test in tests/alone (which disturb every namespace on the
+/// machine) for its whole run, so that those tests never overlap.
+pub fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

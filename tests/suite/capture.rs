@@ -216,25 +216,17 @@ fn sigterm_leaves_a_complete_capture() {
 
 #[test]
 fn rootless_capture_belongs_to_the_user_who_ran_nslab() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    // The checkout may sit where `nobody` cannot reach (/root): a copy in a
-    // directory that user may write.
-    let d = Dir::new();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let exe = d.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    // A directory that user may write.
+    let user = as_nobody(0o777);
+    let d = &user.dir;
     d.write(
         "rootless.rhai",
         &format!(
             "{PAIR}let cap = c[0].capture(\"mine.pcap\");\na.ping(\"10.61.0.2\", #{{count: 1}});\ncap.stop();\n"
         ),
     );
-    let o = out(unprivileged(&exe)
-        .args(["run", "rootless.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nslab rootless"));
+    let o = user.run(&["run", "rootless.rhai"]);
     o.assert_ok();
     assert!(o.stderr.contains("rootless"), "{}", o.stderr);
     let file = d.path().join("mine.pcap");
@@ -371,11 +363,8 @@ fn a_bad_path_is_an_error_at_the_line() {
 
 #[test]
 fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
-    use std::os::unix::fs::PermissionsExt;
-    let d = Dir::new();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = d.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
+    let user = as_nobody(0o755);
+    let d = &user.dir;
     // `/` belongs to root, whom a rootless nslab (nobody, when the tests run
     // as root) has no rights of.
     let target = "/nslab-capture-test-denied.pcap";
@@ -383,12 +372,7 @@ fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
         "locked.rhai",
         &format!("{PAIR}c[0].capture(\"{target}\");\n"),
     );
-    let o = out(unprivileged(&exe)
-        .args(["run", "locked.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nslab rootless"));
+    let o = user.run(&["run", "locked.rhai"]);
     let made = Path::new(target).exists();
     let _ = std::fs::remove_file(target);
     assert!(!made, "a rootless nslab wrote to /");

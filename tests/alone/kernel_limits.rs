@@ -1,13 +1,12 @@
 //! A probe that fails because the kernel ran out of something every namespace
 //! on the machine shares says so. The one test here really fills the
 //! kernel's IPv4 neighbour table, which breaks new ARP resolution for every
-//! lab on the machine for a few seconds: it is alone in its file so that no
-//! other test of ours runs meanwhile (cargo runs test binaries one by one).
+//! lab on the machine for a few seconds: it is in tests/alone, where no other
+//! test of ours runs meanwhile.
 //! (The backlog-drop side is covered by kstat's unit tests only: overflowing
 //! a CPU's backlog on purpose is neither quick nor reliable.)
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// gc_thresh3 of the ARP table, as `ip ntable` reports it: readable from any
 /// namespace, unlike /proc/sys/net/ipv4/neigh/default/gc_thresh3, which only
@@ -87,6 +86,7 @@ for t in 12..=17 {
 
 #[test]
 fn a_full_neighbour_table_is_named_by_ping_expect_reach_reach_and_connect() {
+    let _alone = alone();
     let thresh3 = arp_thresh3();
     let d = Dir::new();
     // More than the limit: whatever the machine holds already, the kernel
