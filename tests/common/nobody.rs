@@ -47,7 +47,15 @@ pub fn as_nobody(mode: u32) -> Nobody {
     let dir = Dir::new();
     chmod(dir.path(), mode);
     let exe = dir.path().join("nslab");
-    std::fs::copy(bin(), &exe).expect("copy nslab");
+    // Copied by cp, not std::fs::copy: a file this process holds open for
+    // writing is inherited by any child another test thread forks at that
+    // moment, and executing it then fails with "Text file busy".
+    let cp = Command::new("cp")
+        .arg(bin())
+        .arg(&exe)
+        .status()
+        .expect("run cp");
+    assert!(cp.success(), "cp {} failed", bin());
     Nobody { dir, exe }
 }
 
