@@ -4,8 +4,8 @@
 //! parallel-safe: its own temp dir, its own isolated lab or private host,
 //! sleep markers from `common::marker()`. The few that disturb every
 //! namespace on the machine (fill the neighbour table, flood the input
-//! backlogs) are in tests/alone.rs, a binary of their own: cargo runs test
-//! binaries one at a time.
+//! backlogs) are in tests/whole_machine.rs, a binary of their own: cargo
+//! runs test binaries one at a time.
 
 mod common;
 mod suite;

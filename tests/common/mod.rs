@@ -293,8 +293,8 @@ pub fn fails_at(name: &str, text: &str, file_line: &str, message: &str, help: &s
     o
 }
 
-/// Held by each test in tests/alone (which disturb every namespace on the
-/// machine) for its whole run, so that those tests never overlap.
+/// Held by each test in tests/whole_machine (which disturb every namespace on
+/// the machine) for its whole run, so that those tests never overlap.
 pub fn alone() -> std::sync::MutexGuard<'static, ()> {
     static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     ALONE

@@ -1,10 +1,10 @@
 //! A probe that fails because the kernel ran out of something every namespace
-//! on the machine shares says so. The one test here really fills the
-//! kernel's IPv4 neighbour table, which breaks new ARP resolution for every
-//! lab on the machine for a few seconds: it is in tests/alone, where no other
-//! test of ours runs meanwhile.
-//! (The backlog-drop side is covered by kstat's unit tests only: overflowing
-//! a CPU's backlog on purpose is neither quick nor reliable.)
+//! on the machine shares says so. The one test here really fills the kernel's
+//! IPv4 neighbour table, which breaks new ARP resolution for every lab on the
+//! machine for a few seconds: it is in tests/whole_machine, where no other test
+//! of ours runs meanwhile. (The backlog-drop side is covered by kstat's unit
+//! tests only: overflowing a CPU's backlog on purpose is neither quick nor
+//! reliable.)
 
 use crate::common::*;
 
