@@ -1,6 +1,30 @@
-//! Test helpers: run the real nslab binary against the real kernel, always in
+//! Test harness: run the real nslab binary against the real kernel, always in
 //! private namespaces so the machine's own network is never touched.
-#![allow(dead_code)]
+//!
+//! - here: running nslab (`nslab`, `run_isolated`, `run_ok`, `run_fails`)
+//!   and reading what it said (`Out`, `assert_report`);
+//! - `host`: a private host to look at from outside (`private_host`, the
+//!   shell helpers `snap`/`no_trace`/`wait_until`, `leaves_no_trace`);
+//! - `wait`: `wait_for`, polling in Rust;
+//! - `nobody`: `as_nobody`, nslab run by an unprivileged user;
+//! - `kernel`: `kernel_has`, probes for kernel features;
+//! - `repl`: `Repl`, the one pseudo-terminal driver;
+//! - `fixtures`: rhai snippets several files share.
+#![allow(dead_code, unused_imports)]
+
+pub mod fixtures;
+pub mod host;
+pub mod kernel;
+pub mod nobody;
+pub mod repl;
+pub mod wait;
+
+pub use fixtures::*;
+pub use host::*;
+pub use kernel::*;
+pub use nobody::*;
+pub use repl::*;
+pub use wait::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,10 +47,110 @@ impl Out {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+    /// Asserts stdout holds every one of `wants` (also: `lacks`,
+    /// `all_says`, `all_lacks` on stdout and stderr together).
+    pub fn says(&self, wants: &[&str]) -> Check<'_> {
+        self.because("").says(wants)
+    }
+    pub fn lacks(&self, nots: &[&str]) -> Check<'_> {
+        self.because("").lacks(nots)
+    }
+    pub fn all_says(&self, wants: &[&str]) -> Check<'_> {
+        self.because("").all_says(wants)
+    }
+    pub fn all_lacks(&self, nots: &[&str]) -> Check<'_> {
+        self.because("").all_lacks(nots)
+    }
+    /// Asserts nslab exited with `code` and said every one of `wants` on
+    /// stderr.
+    pub fn fails_saying(&self, code: i32, wants: &[&str]) {
+        assert_eq!(self.code, code, "{}", self.all());
+        for w in wants {
+            assert!(self.stderr.contains(w), "no '{w}' in:\n{}", self.stderr);
+        }
+    }
+    /// The same checks, saying `why` when one fails.
+    pub fn because<'a>(&'a self, why: &'a str) -> Check<'a> {
+        Check { o: self, why }
+    }
+    /// The rest of stdout's first line that starts with `tag`.
+    pub fn line_after(&self, tag: &str) -> Option<&str> {
+        self.stdout.lines().find_map(|l| l.strip_prefix(tag))
+    }
+    /// `line_after`, which must be there.
+    pub fn after(&self, tag: &str) -> &str {
+        self.line_after(tag)
+            .unwrap_or_else(|| panic!("no line starting '{tag}' in:\n{}", self.all()))
+    }
+    /// The JSON printed after `tag` (one `ip -j` or `nft -j` answer).
+    pub fn json_after(&self, tag: &str) -> serde_json::Value {
+        let line = self.after(tag);
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{tag}: {e}: {line}"))
+    }
+    /// stdout as one line of words (miette and long prints wrap).
+    pub fn words(&self) -> String {
+        words(&self.stdout)
+    }
+}
+
+/// Checks of what nslab said, naming what a failure means.
+#[derive(Clone, Copy)]
+pub struct Check<'a> {
+    o: &'a Out,
+    why: &'a str,
+}
+
+impl Check<'_> {
+    fn has(self, all: bool, wants: &[&str], yes: bool) -> Self {
+        let text = if all {
+            self.o.all()
+        } else {
+            self.o.stdout.clone()
+        };
+        for w in wants {
+            let what = if yes { "no" } else { "unexpected" };
+            let all = self.o.all();
+            assert!(
+                text.contains(w) == yes,
+                "{}: {what} '{w}' in:\n{all}",
+                self.why
+            );
+        }
+        self
+    }
+    pub fn says(self, wants: &[&str]) -> Self {
+        self.has(false, wants, true)
+    }
+    pub fn lacks(self, nots: &[&str]) -> Self {
+        self.has(false, nots, false)
+    }
+    pub fn all_says(self, wants: &[&str]) -> Self {
+        self.has(true, wants, true)
+    }
+    pub fn all_lacks(self, nots: &[&str]) -> Self {
+        self.has(true, nots, false)
+    }
+}
+
+/// `text` with its white space folded: one line of words.
+pub fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Asserts `text` holds every one of `wants`.
+pub fn says(text: &str, wants: &[&str]) {
+    for w in wants {
+        assert!(text.contains(w), "expected '{w}' in:\n{text}");
+    }
 }
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nslab")
+}
+
+/// The checkout (scripts/, stdlib/, docs/).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 pub fn out(o: std::process::Output) -> Out {
@@ -35,6 +159,11 @@ pub fn out(o: std::process::Output) -> Out {
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
+}
+
+/// Runs `c` and reads what it said.
+pub fn run_cmd(c: &mut Command) -> Out {
+    out(c.output().expect("run a command of the test"))
 }
 
 /// A directory holding the test's scripts, removed when dropped.
@@ -51,6 +180,10 @@ impl Dir {
         let p = self.0.path().join(name);
         std::fs::write(&p, text).expect("write script");
         p
+    }
+    /// The text of a file the test made there ("" when there is none).
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.0.path().join(name)).unwrap_or_default()
     }
 }
 
@@ -71,90 +204,36 @@ pub fn run_isolated(name: &str, text: &str) -> Out {
     nslab(&["run", "--isolated", name], d.path())
 }
 
-/// A shell snippet that prints the network state of the namespace it runs in
-/// (what `leftovers` compares): namespaces, links, addresses, routes,
-/// policy rules, permanent neighbour entries, nf_tables rules, sysctls. (An
-/// IPv6 address's DAD state, "tentative" for its first second or so, is the
-/// kernel's progress, not a change.)
-pub const SNAP: &str = r#"
-snap() {
-  echo "== netns"; ls -1 /run/netns 2>/dev/null | sort
-  echo "== links"; ip -o -d link show | sed -E 's/^[0-9]+: //; s/ link\/.*//; s/ qlen [0-9]+//' | sort
-  echo "== addresses"; ip -o addr show | sed -E 's/^[0-9]+: //; s/ valid_lft.*//; s/ tentative//' | sort
-  echo "== routes"; ip -4 route show table all | sort; ip -6 route show table all | grep -v -E '^(local|multicast|anycast) ' | sort
-  echo "== rules"; ip -4 rule show; ip -6 rule show
-  echo "== neighbours"; ip neigh show nud permanent | sort
-  echo "== nftables"; nft list ruleset
-  echo "== sysctls"
-  for k in net/ipv4/ip_forward net/ipv6/conf/all/forwarding net/ipv4/conf/all/rp_filter; do echo "$k=$(cat /proc/sys/$k)"; done
+/// `run_isolated`, which must succeed.
+pub fn run_ok(name: &str, text: &str) -> Out {
+    let o = run_isolated(name, text);
+    o.assert_ok();
+    o
 }
-# The per-device sysctls of link $1 (a link moved away and back gets the
-# namespace's defaults unless nslab gives its own back).
-dev_sysctls() {
-  for f in /proc/sys/net/ipv4/conf/$1/* /proc/sys/net/ipv6/conf/$1/* /proc/sys/net/ipv4/neigh/$1/* /proc/sys/net/ipv6/neigh/$1/*; do
-    echo "$f=$(cat $f 2>/dev/null)"
-  done
-}
-"#;
 
-/// Runs `sh` as root of a private host: its own user, mount and network
-/// namespaces with a private /run, where nslab runs in plain host mode. This
-/// is how tests look at the "host" before and after nslab, from outside it.
-/// `$NSLAB` is the binary, `$DIR` the test's directory, `snap` prints state.
-pub fn private_host(dir: &Dir, sh: &str) -> Out {
-    let script = format!(
-        "set -u\nmount -t tmpfs tmpfs /run && mkdir -p /run/netns\nip link set lo up\n{SNAP}\ncd \"$DIR\"\n{sh}"
+/// `run_isolated`, which must fail with exit code 1 (a script error),
+/// without a panic.
+pub fn run_fails(name: &str, text: &str) -> Out {
+    let o = run_isolated(name, text);
+    assert_eq!(o.code, 1, "expected exit 1\n{}", o.all());
+    assert!(
+        !o.all().contains("panicked"),
+        "nslab panicked:\n{}",
+        o.all()
     );
-    out(private_host_command(&script)
-        .env("DIR", dir.path())
-        .output()
-        .expect("run unshare (util-linux)"))
+    o
 }
 
-/// `sh -c script` as root of a fresh private host (own user, mount and
-/// network namespaces), with `$NSLAB` set to the binary.
-pub fn private_host_command(script: &str) -> Command {
-    private_host_mapped(script, &["--map-root-user"])
-}
-
-/// `private_host_command` with other id mapping options for unshare (none:
-/// the caller writes the maps itself).
-pub fn private_host_mapped(script: &str, map: &[&str]) -> Command {
-    let mut c = Command::new("unshare");
-    c.arg("--user")
-        .args(map)
-        .args([
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ])
-        .env("NSLAB", bin())
-        .env("NO_COLOR", "1");
-    c
-}
-
-/// Runs `exe` as an unprivileged user: `nobody` when the tests run as root.
-pub fn unprivileged(exe: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(exe);
-        c
-    } else {
-        Command::new(exe)
-    }
+/// The short name for `run_ok`, kept for the files that said `ok(…)`.
+pub fn ok(name: &str, text: &str) -> Out {
+    run_ok(name, text)
 }
 
 /// Asserts a report names `file:line`, says `message` and helps with `help`.
 pub fn assert_report(o: &Out, file_line: &str, message: &str, help: &str) {
     assert_eq!(o.code, 1, "expected exit 1\n{}", o.all());
     // miette wraps long lines: read the report as one line of words.
-    let err = o.stderr.replace("\n  │ ", " ");
-    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    let err = words(&o.stderr.replace("\n  │ ", " "));
     assert!(
         err.contains(file_line),
         "report does not point at {file_line}:\n{}",
@@ -176,6 +255,16 @@ pub fn assert_report(o: &Out, file_line: &str, message: &str, help: &str) {
     assert!(!err.contains("panicked"), "nslab panicked:\n{}", o.stderr);
 }
 
+/// Whether the tests run as root; when not, says the test is skipped
+/// (`why`: what root gives it).
+pub fn needs_root(why: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("skipped: needs root{why}");
+    }
+    root
+}
+
 /// Whether the tests run as root (then unprivileged runs use `nobody`).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -184,4 +273,31 @@ pub fn is_root() -> bool {
         .find(|l| l.starts_with("Uid:"))
         .and_then(|l| l.split_whitespace().nth(2))
         == Some("0")
+}
+
+/// A number no other test of this process uses, and no prefix of another's
+/// (fixed width): tests name their `sleep`s with it (`sleep MARKER1`) so
+/// that `pgrep` finds only theirs while other tests run.
+pub fn marker() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}.{n:04}", std::process::id())
+}
+
+/// `run_isolated(name, text)`, which must fail with a report at `file_line`
+/// that says `message` and helps with `help` (see `assert_report`).
+pub fn fails_at(name: &str, text: &str, file_line: &str, message: &str, help: &str) -> Out {
+    let o = run_isolated(name, text);
+    assert_report(&o, file_line, message, help);
+    o
+}
+
+/// Held by each test in tests/whole_machine (which disturb every namespace on
+/// the machine) for its whole run, so that those tests never overlap.
+pub fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -4,8 +4,7 @@
 //! (`ip -j route/rule/neigh` inside the lab, forwarding counters, pings);
 //! host-mode tests compare the private host before and after.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// How many IPv4 packets a namespace forwarded (ForwDatagrams of its own
 /// /proc/net/snmp): only the routers a packet went through count it.
@@ -400,14 +399,9 @@ a.route_delete("10.6.0.0/16");
     ] {
         assert!(kernel.contains(kept), "{kept} went too:\n{kernel}");
     }
-    assert!(
-        o.stdout
-            .contains("again: there is no route 10.5.0.0/16 in namespace 'a'"),
-        "{}",
-        o.all()
-    );
+    o.says(&["again: there is no route 10.5.0.0/16 in namespace 'a'"]);
     // Only the IPv4 default is left, so "default" is not ambiguous.
-    assert!(!o.stdout.contains("default: "), "{}", o.all());
+    o.lacks(&["default: "]);
     assert_report(
         &o,
         "del.rhai:22:",
@@ -457,7 +451,7 @@ print("deleted");
     let o = private_host(
         &d,
         &format!(
-            "{pre}\"$NSLAB\" run hostdel.rhai; echo code=$?\n{theirs}snap > after\ndiff -u before after && echo SAME\n\
+            "{pre}\"$NSLAB\" run hostdel.rhai; echo code=$?\n{theirs}no_trace\n\
              \"$NSLAB\" run --keep --name kept hostdel.rhai > /dev/null; echo kept=$?\n\
              snap > kept\ndiff -q before kept > /dev/null || echo CHANGED_WHILE_KEPT\n\
              \"$NSLAB\" down kept; echo down=$?\n{theirs}snap > downed\ndiff -u before downed && echo SAME_AFTER_DOWN\n"
@@ -490,19 +484,17 @@ print("deleted");
     ] {
         assert!(o.stdout.contains(want), "no {want}:\n{out}");
     }
-    assert!(!out.contains("left alone"), "{out}");
+    o.all_lacks(&["left alone"]);
 }
 
 /// A route nslab could not add back exactly as it was is not deleted.
 #[test]
 fn a_host_route_that_cannot_be_restored_is_refused() {
-    let d = Dir::new();
-    d.write(
-        "realm.rhai",
-        "let h = host();\nh.route_delete(\"10.92.0.0/16\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "realm.rhai",
+            "let h = host();\nh.route_delete(\"10.92.0.0/16\");\n",
+        )],
         "ip route add 10.92.0.0/16 dev lo realm 5\n\"$NSLAB\" run realm.rhai; code=$?\nip route show 10.92.0.0/16\nexit $code\n",
     );
     assert_report(
@@ -511,11 +503,7 @@ fn a_host_route_that_cannot_be_restored_is_refused() {
         "nslab cannot put route 10.92.0.0/16 in 'host' back at teardown: it has a realm",
         "delete this route with `ip route del` yourself",
     );
-    assert!(
-        o.stdout.contains("10.92.0.0/16 dev lo scope link realm 5"),
-        "{}",
-        o.all()
-    );
+    o.says(&["10.92.0.0/16 dev lo scope link realm 5"]);
 }
 
 #[test]
@@ -597,7 +585,7 @@ print(h.exec("ip rule; ip -6 rule; ip neigh show dev dummy0").stdout);
     let o = private_host(
         &d,
         &format!(
-            "{pre}\"$NSLAB\" run hostrules.rhai; echo code=$?\nsnap > after\ndiff -u before after && echo SAME\n\
+            "{pre}\"$NSLAB\" run hostrules.rhai; echo code=$?\nno_trace\n\
              \"$NSLAB\" run --keep --name kept hostrules.rhai > /dev/null; echo kept=$?\n\
              ip rule | grep -q 'fwmark 0x7' && echo RULE_KEPT\n\
              \"$NSLAB\" down kept; echo down=$?\nsnap > downed\ndiff -u before downed && echo SAME_AFTER_DOWN\n\
@@ -694,13 +682,15 @@ fn bad_routing_input_is_an_error_at_the_line() {
         ),
     ];
     for (i, (line, message, help)) in cases.iter().enumerate() {
-        let o = run_isolated(
+        let o = fails_at(
             "bad.rhai",
             &format!(
                 "let a = netns(\"a\");\nlet e = veth(host(), \"v\", a, \"v\");\ne[1].addr(\"10.0.0.2/24\");\n{line}\n"
             ),
+            "bad.rhai:4:",
+            message,
+            help,
         );
-        assert_report(&o, "bad.rhai:4:", message, help);
         assert!(!o.stdout.contains("panicked"), "case {i}");
     }
 }
@@ -712,7 +702,7 @@ fn bad_routing_input_is_an_error_at_the_line() {
 /// entry stayed INCOMPLETE). nslab's IPv6 probes wait for that first.
 #[test]
 fn an_ipv6_ping_through_a_router_right_after_the_build_answers() {
-    let o = run_isolated(
+    let o = run_ok(
         "v6r.rhai",
         r#"let a = netns("a"); let r = netns("r"); let b = netns("b");
 let x = veth(a, "e0", r, "e0"); let y = veth(r, "e1", b, "e0");
@@ -726,7 +716,5 @@ b.listen(8080);
 print(`connect=${a.connect("fd00:2::2", 8080)}`);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("first ok=true"), "{}", o.all());
-    assert!(o.stdout.contains("connect=true"), "{}", o.all());
+    o.says(&["first ok=true", "connect=true"]);
 }

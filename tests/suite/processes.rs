@@ -4,20 +4,13 @@
 //! `pgrep` is the witness; each test's sleeps carry a number of their own
 //! (`sleep PID.N`) so that it finds only them.
 
-mod common;
-use common::*;
-use std::process::Command;
-
-/// A `sleep` argument unique to this test process and `n`.
-fn marker(n: u32) -> String {
-    format!("{}.{n}", std::process::id())
-}
+use crate::common::*;
 
 /// A shell command listing the `sleep` processes whose argument starts
 /// with `m` (only processes called sleep: the test's own shell has the
 /// marker in its command line too).
 fn sleeps(m: &str) -> String {
-    format!("pgrep -a -x sleep | grep -F ' {m}'")
+    format!("pgrep -a -x sleep | grep -F \" {m}\"")
 }
 
 /// Prints NONE_LEFT once no `sleep` with an argument starting with `m`
@@ -25,10 +18,7 @@ fn sleeps(m: &str) -> String {
 /// processes asynchronously), else lists them.
 fn none_left(m: &str) -> String {
     let s = sleeps(m);
-    format!(
-        "i=0; while {s} >/dev/null && [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done\n\
-         {s} || echo NONE_LEFT\n"
-    )
+    format!("wait_while '{s}' 5\n{s} || echo NONE_LEFT\n")
 }
 
 /// Starts "ready" when printed: spawns a shell that forks a sleep, a sleep
@@ -45,26 +35,20 @@ fn leaky(m: &str, tail: &str) -> String {
     )
 }
 
-/// `sh -c script` in `dir`, with `$NSLAB` the binary.
-fn sh(dir: &Dir, script: &str) -> Out {
-    out(Command::new("sh")
-        .arg("-c")
-        .arg(format!("set -u\n{script}"))
-        .current_dir(dir.path())
-        .env("NSLAB", bin())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run sh"))
-}
-
 /// Waits (at most 6 s) for "ready" in `out`.
-const WAIT_READY: &str =
-    "i=0; until grep -q ready out 2>/dev/null || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n";
+const WAIT_READY: &str = "wait_until 'grep -q ready out' 6\n";
+
+/// Waits (at most 6 s) for the five sleeps of `leaky(m)`, then says how
+/// many run.
+fn five_running(m: &str) -> String {
+    let s = sleeps(m);
+    format!("wait_until '[ $({s} | wc -l) -ge 5 ]' 6\n{s} | wc -l | sed 's/^/running=/'\n")
+}
 
 #[test]
 fn host_mode_kill_9_then_down_ends_every_process() {
     let d = Dir::new();
-    let m = marker(1);
+    let m = marker();
     d.write(
         "killed.rhai",
         &leaky(&m, &format!("host().exec(\"sleep {m}5\");")),
@@ -74,27 +58,21 @@ fn host_mode_kill_9_then_down_ends_every_process() {
         &format!(
             "snap > before\n\
              \"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
-             i=0; until [ $({} | wc -l) -ge 5 ] || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
-             {} | wc -l | sed 's/^/running=/'\n\
+             {}\
              grep -q kill_cgroup /run/nslab/killed.json && echo USED_A_CGROUP\n\
              kill -9 $pid; wait $pid\n\
              \"$NSLAB\" down --all; echo down=$?\n{}\
              find /sys/fs/cgroup -type d -name \"nslab-killed-$pid\" 2>/dev/null | sed 's/^/CGROUP_LEFT /'\n\
-             snap > after\nif diff -u before after; then echo SAME; fi\n",
-            sleeps(&m),
-            sleeps(&m),
+             no_trace\n",
+            five_running(&m),
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("running=5"), "{out}");
-    assert!(o.stdout.contains("down=0"), "{out}");
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process survived kill -9 and down:\n{out}"
-    );
-    assert!(!o.stdout.contains("CGROUP_LEFT"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["running=5", "down=0"]);
+    o.because("a process survived kill -9 and down")
+        .says(&["NONE_LEFT"]);
+    o.lacks(&["CGROUP_LEFT"]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// Where no cgroup can be made (here the cgroup mounts are hidden under a
@@ -103,7 +81,7 @@ fn host_mode_kill_9_then_down_ends_every_process() {
 #[test]
 fn host_mode_without_cgroups_falls_back_to_a_pid_namespace() {
     let d = Dir::new();
-    let m = marker(0);
+    let m = marker();
     d.write(
         "killed.rhai",
         &leaky(&m, &format!("host().exec(\"sleep {m}5\");")),
@@ -113,86 +91,69 @@ fn host_mode_without_cgroups_falls_back_to_a_pid_namespace() {
         &format!(
             "mount -t tmpfs tmpfs /sys/fs/cgroup\nsnap > before\n\
              \"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
-             i=0; until [ $({} | wc -l) -ge 5 ] || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
-             {} | wc -l | sed 's/^/running=/'\n\
+             {}\
              grep -q kill_cgroup /run/nslab/killed.json && echo USED_A_CGROUP\n\
              kill -9 $pid; wait $pid\n{}\
              \"$NSLAB\" down --all; echo down=$?\n\
-             snap > after\nif diff -u before after; then echo SAME; fi\n",
-            sleeps(&m),
-            sleeps(&m),
+             no_trace\n",
+            five_running(&m),
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("running=5"), "{out}");
-    assert!(!o.stdout.contains("USED_A_CGROUP"), "{out}");
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process survived nslab's kill -9:\n{out}"
-    );
-    assert!(o.stdout.contains("down=0"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["running=5"]);
+    o.lacks(&["USED_A_CGROUP"]);
+    o.because("a process survived nslab's kill -9")
+        .says(&["NONE_LEFT"]);
+    o.says(&["down=0"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn host_mode_normal_end_stops_background_and_setsid_processes() {
     let d = Dir::new();
-    let m = marker(2);
+    let m = marker();
     d.write("ends.rhai", &leaky(&m, ""));
     let o = private_host(
         &d,
         &format!(
             "snap > before\n\
              timeout -k 2 20 \"$NSLAB\" run ends.rhai; echo code=$?\n{}\
-             snap > after\nif diff -u before after; then echo SAME; fi\n",
+             no_trace\n",
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("ready") && o.stdout.contains("code=0"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process outlived the lab:\n{out}"
-    );
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["ready", "code=0"]);
+    o.because("a process outlived the lab").says(&["NONE_LEFT"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn isolated_mode_kill_9_ends_every_process() {
     let d = Dir::new();
-    let m = marker(3);
+    let m = marker();
     d.write(
         "killed.rhai",
         &leaky(&m, &format!("host().exec(\"sleep {m}5\");")),
     );
-    let o = sh(
+    let o = host_sh(
         &d,
         &format!(
             "\"$NSLAB\" run --isolated killed.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
-             i=0; until [ $({} | wc -l) -ge 5 ] || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
-             {} | wc -l | sed 's/^/running=/'\n\
+             {}\
              kill -9 $pid; wait $pid\n{}",
-            sleeps(&m),
-            sleeps(&m),
+            five_running(&m),
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("running=5"), "{out}");
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a process survived nslab's kill -9:\n{out}"
-    );
+    o.says(&["running=5"]);
+    o.because("a process survived nslab's kill -9")
+        .says(&["NONE_LEFT"]);
 }
 
 #[test]
 fn exec_returns_when_its_command_exits_and_leaves_nothing() {
     let d = Dir::new();
-    let m = marker(4);
+    let m = marker();
     d.write(
         "bg.rhai",
         &format!(
@@ -207,25 +168,20 @@ fn exec_returns_when_its_command_exits_and_leaves_nothing() {
         ),
     );
     // `timeout` only turns a hang into a failure; nothing is timed.
-    let o = sh(
+    let o = host_sh(
         &d,
         &format!(
             "timeout -k 2 20 \"$NSLAB\" run --isolated bg.rhai; echo code=$?\n{}",
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("returned") && o.stdout.contains("code=0"),
-        "{out}"
-    );
-    assert!(o.stdout.contains("NONE_LEFT"), "{out}");
+    o.says(&["returned", "code=0", "NONE_LEFT"]);
 }
 
 #[test]
 fn sigterm_stops_a_running_exec_at_once() {
     let d = Dir::new();
-    let m = marker(5);
+    let m = marker();
     // The first exec leaves a sleep holding its output; the second is the
     // one running when SIGTERM comes.
     d.write(
@@ -238,40 +194,33 @@ fn sigterm_stops_a_running_exec_at_once() {
              print(\"not stopped\");\n"
         ),
     );
-    let o = sh(
+    let o = host_sh(
         &d,
         &format!(
             "\"$NSLAB\" run --isolated term.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
              sleep 0.1; kill -TERM $pid\n\
-             i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+             wait_while 'kill -0 $pid' 10\n\
              kill -0 $pid 2>/dev/null && {{ echo STUCK; kill -9 $pid; }}\n\
              wait $pid; echo code=$?\ncat out\n{}",
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(
-        !o.stdout.contains("STUCK"),
-        "SIGTERM did not stop exec:\n{out}"
-    );
-    assert!(o.stdout.contains("code=143"), "{out}");
-    assert!(!o.stdout.contains("not stopped"), "{out}");
-    assert!(o.stdout.contains("NONE_LEFT"), "{out}");
+    o.because("SIGTERM did not stop exec").lacks(&["STUCK"]);
+    o.says(&["code=143"]);
+    o.lacks(&["not stopped"]);
+    o.says(&["NONE_LEFT"]);
 }
 
 #[test]
 fn exec_past_its_timeout_is_an_error_at_the_line() {
-    let m = marker(6);
-    let o = run_isolated(
+    let m = marker();
+    fails_at(
         "slow.rhai",
         &format!(
             "let ns = netns(\"ns1\");\n\
              print(ns.exec(\"sleep 0\", #{{timeout_ms: 5000}}).code);\n\
              ns.exec(\"sleep {m}\", #{{timeout_ms: 100}});\n"
         ),
-    );
-    assert_report(
-        &o,
         "slow.rhai:3:",
         &format!("command 'sleep {m}' did not finish within 100 ms"),
         "timeout_ms",
@@ -298,11 +247,13 @@ fn exec_options_are_checked() {
             "without '='",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "opts.rhai",
             &format!("let ns = netns(\"ns1\");\n\nns.exec(\"true\", {opts});\n"),
+            "opts.rhai:3:",
+            message,
+            help,
         );
-        assert_report(&o, "opts.rhai:3:", message, help);
     }
 }
 
@@ -324,7 +275,7 @@ fn hung_up(flags: &str, m: &str) -> Out {
              kill -HUP $pid; wait $pid; echo code=$?\ncat out\n{}\
              ip netns list | sed 's/^/NETNS /'\n\
              \"$NSLAB\" down hup; echo down=$?\n\
-             snap > after\nif diff -u before after; then echo SAME; fi\n",
+             no_trace\n",
             none_left(m)
         ),
     )
@@ -332,34 +283,22 @@ fn hung_up(flags: &str, m: &str) -> Out {
 
 #[test]
 fn sighup_tears_the_lab_down_and_exits_129() {
-    let m = marker(7);
+    let m = marker();
     let o = hung_up("", &m);
-    let out = o.all();
-    assert!(o.stdout.contains("code=129"), "{out}");
-    assert!(
-        o.stdout
-            .contains("interrupted by SIGHUP: tearing the lab down"),
-        "{out}"
-    );
-    assert!(!o.stdout.contains("NETNS"), "{out}");
-    assert!(o.stdout.contains("NONE_LEFT"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["code=129", "interrupted by SIGHUP: tearing the lab down"]);
+    o.lacks(&["NETNS"]);
+    o.says(&["NONE_LEFT"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn sighup_leaves_a_kept_lab_up() {
-    let m = marker(8);
+    let m = marker();
     let o = hung_up("--keep", &m);
-    let out = o.all();
-    assert!(o.stdout.contains("code=129"), "{out}");
-    assert!(o.stdout.contains("interrupted by SIGHUP"), "{out}");
-    assert!(
-        o.stdout.contains("NETNS ns1"),
-        "the kept lab was removed:\n{out}"
-    );
-    assert!(o.stdout.contains("down=0"), "{out}");
-    assert!(o.stdout.contains("NONE_LEFT"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["code=129", "interrupted by SIGHUP"]);
+    o.because("the kept lab was removed").says(&["NETNS ns1"]);
+    o.says(&["down=0", "NONE_LEFT"]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// The terminal nslab runs on goes away (`script` holds the other end of
@@ -369,7 +308,7 @@ fn sighup_leaves_a_kept_lab_up() {
 #[test]
 fn a_closed_terminal_tears_the_lab_down() {
     let d = Dir::new();
-    let m = marker(9);
+    let m = marker();
     d.write(
         "tty.rhai",
         &format!(
@@ -386,19 +325,18 @@ fn a_closed_terminal_tears_the_lab_down() {
             "snap > before\n\
              script -qec 'exec \"$NSLAB\" run tty.rhai 2> err' /dev/null > out &\nspid=$!\n{WAIT_READY}\
              pid=$(cat nslab.pid)\nkill -9 $spid; wait $spid\n\
-             i=0; while [ -d /proc/$pid ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+             wait_while '[ -d /proc/$pid ]' 10\n\
              [ -d /proc/$pid ] && echo STILL_RUNNING\n\
              cat err\n{}\
-             snap > after\nif diff -u before after; then echo SAME; fi\n",
+             no_trace\n",
             none_left(&m)
         ),
     );
-    let out = o.all();
-    assert!(!o.stdout.contains("STILL_RUNNING"), "{out}");
-    assert!(o.stdout.contains("interrupted by SIGHUP"), "{out}");
-    assert!(!out.contains("panicked"), "{out}");
-    assert!(o.stdout.contains("NONE_LEFT"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.lacks(&["STILL_RUNNING"]);
+    o.says(&["interrupted by SIGHUP"]);
+    o.all_lacks(&["panicked"]);
+    o.says(&["NONE_LEFT"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
@@ -412,7 +350,7 @@ fn run_returns_stdout_and_a_failure_is_an_error_with_code_and_stderr() {
          print(\"ran\");\n\
          a.run(\"echo first >&2; echo 'no such route' >&2; exit 3\");\n",
     );
-    assert!(o.stdout.contains("ran"), "{}", o.all());
+    o.says(&["ran"]);
     assert_report(
         &o,
         "run.rhai:6",
@@ -436,7 +374,7 @@ fn wait_port_returns_once_a_spawned_server_listens_and_fails_at_the_line_on_time
          print(\"listening\");\n\
          a.wait_port(#{port: 8124, proto: \"udp\", timeout_ms: 200});\n",
     );
-    assert!(o.stdout.contains("listening"), "{}", o.all());
+    o.says(&["listening"]);
     assert_report(
         &o,
         "wait.rhai:8",
@@ -450,19 +388,16 @@ fn sleep_is_documented_and_sigterm_ends_it_at_once() {
     let d = Dir::new();
     d.write("h.rhai", "help(\"sleep\");\n");
     let o = nslab(&["run", "--isolated", "h.rhai"], d.path());
-    assert!(
-        o.all().contains("sleep(seconds)") && !o.all().contains("no function"),
-        "{}",
-        o.all()
-    );
+    o.all_says(&["sleep(seconds)"]);
+    o.all_lacks(&["no function"]);
     d.write("s.rhai", "print(\"sleeping\");\nsleep(600);\n");
-    let o = sh(
+    let o = host_sh(
         &d,
         "\"$NSLAB\" run --isolated s.rhai > out 2>&1 &\npid=$!\n\
-         i=0; until grep -q sleeping out || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
-         kill -TERM $pid\ni=0; while kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q sleeping out' 6\n\
+         kill -TERM $pid\nwait_while 'kill -0 $pid' 2\n\
          kill -0 $pid 2>/dev/null && { echo STILL_SLEEPING; kill -9 $pid; }\nwait $pid; echo code=$?\n",
     );
-    assert!(!o.stdout.contains("STILL_SLEEPING"), "{}", o.all());
-    assert!(o.stdout.contains("code=143"), "{}", o.all());
+    o.lacks(&["STILL_SLEEPING"]);
+    o.says(&["code=143"]);
 }

@@ -1,8 +1,7 @@
 //! test("…", || …) checks and `nslab test`: one line per check, a summary,
 //! the exit code, JUnit XML a real parser accepts, JSON lines.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const LAB: &str = r#"
 let a = netns("a");
@@ -26,46 +25,37 @@ fn nslab_test_reports_each_check_keeps_going_and_fails_the_run() {
     let o = nslab(&["test", "--isolated", "lab.rhai", "plain.rhai"], d.path());
     let out = o.all();
     assert_eq!(o.code, 1, "{out}");
-    assert!(o.stdout.contains("ok      lab.rhai: a reaches b"), "{out}");
-    assert!(
-        o.stdout.contains(
-            "FAILED  lab.rhai: a reaches a stranger (lab.rhai:8): no answer from 10.9.0.9"
-        ),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("exited with code 2: broken"),
-        "the reason of a failed call is missing:\n{out}"
-    );
-    assert!(o.stdout.contains("the script went on"), "{out}");
-    assert!(
-        o.stdout.contains("ok      plain.rhai: (the lab script)"),
-        "{out}"
-    );
-    assert!(o.stdout.contains("2 passed, 2 failed"), "{out}");
-    assert!(
-        !out.contains("anon$"),
-        "a closure's internal name leaked:\n{out}"
-    );
+    o.says(&[
+        "ok      lab.rhai: a reaches b",
+        "FAILED  lab.rhai: a reaches a stranger (lab.rhai:8): no answer from 10.9.0.9",
+    ]);
+    o.because("the reason of a failed call is missing")
+        .says(&["exited with code 2: broken"]);
+    o.says(&[
+        "the script went on",
+        "ok      plain.rhai: (the lab script)",
+        "2 passed, 2 failed",
+    ]);
+    o.because("a closure's internal name leaked")
+        .all_lacks(&["anon$"]);
 
     let o = nslab(
         &["test", "--isolated", "--filter", "reaches b", "lab.rhai"],
         d.path(),
     );
     assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("1 passed, 0 failed"), "{}", o.all());
+    o.says(&["1 passed, 0 failed"]);
 }
 
 #[test]
 fn nslab_run_runs_checks_where_they_stand() {
     let o = run_isolated("lab.rhai", LAB);
     assert_eq!(o.code, 1, "{}", o.all());
-    assert!(o.stdout.contains("ok      a reaches b"), "{}", o.all());
-    assert!(o.stdout.contains("the script went on"), "{}", o.all());
+    o.says(&["ok      a reaches b", "the script went on"]);
     assert!(
         o.stderr.contains("1 check(s) passed, 2 failed"),
         "{}",
-        o.all()
+        o.stderr
     );
     assert_report(&o, "lab.rhai:9", "no answer from 10.9.0.9", "throw");
 }
@@ -135,5 +125,5 @@ fn a_directory_runs_every_script_in_it() {
     d.write("notes.txt", "not a script\n");
     let o = nslab(&["test", "--isolated", "."], d.path());
     assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("2 passed, 0 failed"), "{}", o.all());
+    o.says(&["2 passed, 0 failed"]);
 }

@@ -4,29 +4,10 @@
 //! The transfer whose time shows a rate is scripts/rate-limit.rhai (run in
 //! every mode by tests/scripts.rs).
 
-mod common;
-use common::*;
-use std::process::Command;
+use crate::common::*;
 
 /// Does this kernel have `what`? Tried in a private network namespace with
 /// iproute2, outside nslab (`sh` exits 0 when it works).
-fn kernel_has(sh: &str) -> bool {
-    Command::new("unshare")
-        .args(["--user", "--map-root-user", "--net", "sh", "-c", sh])
-        .output()
-        .expect("run unshare (util-linux)")
-        .status
-        .success()
-}
-
-fn has_netem() -> bool {
-    kernel_has("ip link add t0 type veth peer name t1 && tc qdisc add dev t0 root netem delay 1ms")
-}
-
-fn has_vlan_filtering() -> bool {
-    kernel_has("ip link add b0 type bridge vlan_filtering 1")
-}
-
 /// The text between `from` and the next line that starts with `==`.
 fn section<'a>(out: &'a str, from: &str) -> &'a str {
     let start = out
@@ -38,7 +19,7 @@ fn section<'a>(out: &'a str, from: &str) -> &'a str {
 
 #[test]
 fn bridge_options_reach_the_kernel_and_the_two_argument_form_stays() {
-    let o = run_isolated(
+    let o = run_ok(
         "b.rhai",
         r#"
 let a = netns("a");
@@ -50,7 +31,6 @@ print("== br1"); print(a.exec("ip -j -d link show br1").stdout);
 print("== br2"); print(a.exec("ip -j -d link show br2").stdout);
 "#,
     );
-    o.assert_ok();
     let br0 = section(&o.stdout, "== br0");
     for want in [
         "\"stp_state\":1",
@@ -133,21 +113,7 @@ print(`h2-h1 ${hosts[1].ping("10.61.0.1", #{count: 2, timeout_ms: 500}).ok}`);
 fn an_stp_ring_blocks_one_port_and_still_forwards() {
     let o = run_isolated(
         "ring.rhai",
-        r#"
-let sw = [];
-for i in 1..=3 {
-    let ns = netns(`s${i}`);
-    let br = bridge(ns, "br0", #{stp: true, forward_delay_s: 2, hello_s: 1, max_age_s: 6});
-    br.addr(`10.62.0.${i}/24`);
-    sw.push(#{ns: ns, br: br});
-}
-for i in 0..3 {
-    let j = (i + 1) % 3;
-    let c = veth(sw[i].ns, `r${i}${j}`, sw[j].ns, `r${j}${i}`);
-    sw[i].br.attach(c[0]);
-    sw[j].br.attach(c[1]);
-}
-// Until no port is listening or learning (about 2 x 2 s), at most 30 s.
+        &[stp_ring("10.62.0").as_str(), r#"// Until no port is listening or learning (about 2 x 2 s), at most 30 s.
 for round in 0..60 {
     let busy = false;
     for s in sw {
@@ -165,7 +131,7 @@ for i in 0..3 {
         if i != j { print(`s${i + 1}-s${j + 1} ${sw[i].ns.ping(`10.62.0.${j + 1}`, #{count: 2, timeout_ms: 2000}).ok}`); }
     }
 }
-"#,
+"#].concat(),
     );
     o.assert_ok();
     let states = section(&o.stdout, "== states");
@@ -185,7 +151,7 @@ for i in 0..3 {
 
 #[test]
 fn shape_puts_a_token_bucket_at_the_root_and_unshape_takes_it_off() {
-    let o = run_isolated(
+    let o = run_ok(
         "s.rhai",
         r#"
 let c = veth(netns("a"), "e0", netns("b"), "e1");
@@ -198,7 +164,6 @@ c[0].unshape();
 print("== after"); print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
 "#,
     );
-    o.assert_ok();
     let first = section(&o.stdout, "== first");
     assert!(
         first.contains("\"kind\":\"tbf\"")
@@ -233,11 +198,7 @@ print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
     if netem {
         // This kernel has netem: delay under the bucket, both at e0.
         o.assert_ok();
-        assert!(
-            o.stdout.contains("\"kind\":\"netem\"") && o.stdout.contains("\"kind\":\"tbf\""),
-            "{}",
-            o.all()
-        );
+        o.says(&["\"kind\":\"netem\"", "\"kind\":\"tbf\""]);
     } else {
         assert_report(
             &o,
@@ -246,16 +207,15 @@ print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
             "delay_ms, jitter_ms and loss_pct need netem",
         );
         // Nothing half done: no bucket without the delay asked with it.
-        let o = run_isolated(
+        let o = run_ok(
             "n2.rhai",
             r#"let c = veth(netns("a"), "e0", netns("b"), "e1");
 try { c[0].shape(#{rate: "8mbit", delay_ms: 50}); } catch (e) { print(`caught: ${e.message}`); }
 print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
 "#,
         );
-        o.assert_ok();
         assert!(o.stdout.contains("caught: the kernel has no netem support"));
-        assert!(!o.stdout.contains("tbf"), "{}", o.stdout);
+        o.lacks(&["tbf"]);
     }
 }
 
@@ -273,7 +233,7 @@ print(a.exec("bridge -j vlan show dev p0").stdout);
     );
     if filtering {
         o.assert_ok();
-        assert!(o.stdout.contains("\"vlan\":20"), "{}", o.all());
+        o.says(&["\"vlan\":20"]);
     } else {
         assert_report(
             &o,
@@ -281,16 +241,13 @@ print(a.exec("bridge -j vlan show dev p0").stdout);
             "the kernel has no bridge VLAN filtering (it was built without CONFIG_BRIDGE_VLAN_FILTERING)",
             "CONFIG_BRIDGE_VLAN_FILTERING=y",
         );
-        let o = run_isolated(
+        fails_at(
             "v2.rhai",
             r#"let a = netns("a");
 let br = bridge(a, "br0", #{vlan_filtering: false});
 let c = veth(a, "p0", netns("b"), "e0");
 br.attach(c[0], #{pvid: 10});
 "#,
-        );
-        assert_report(
-            &o,
             "v2.rhai:4",
             "cannot give a bridge port VLANs: the kernel has no bridge VLAN filtering",
             "CONFIG_BRIDGE_VLAN_FILTERING=y",
@@ -359,13 +316,15 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
     ];
     for (i, (line, message, help)) in cases.iter().enumerate() {
         let name = format!("u{i}.rhai");
-        let o = run_isolated(
+        fails_at(
             &name,
             &format!(
                 "let a = netns(\"a\");\nlet c = veth(a, \"p0\", netns(\"b\"), \"e0\");\n{line}\n"
             ),
+            &format!("{name}:3"),
+            message,
+            help,
         );
-        assert_report(&o, &format!("{name}:3"), message, help);
     }
 }
 
@@ -377,30 +336,26 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
 /// asynchronously, which is no change of nslab's.)
 #[test]
 fn foreign_ports_and_qdiscs_are_put_back_and_a_non_default_qdisc_is_refused() {
-    let d = Dir::new();
-    d.write(
-        "f.rhai",
-        r#"let h = host();
+    let f = r#"let h = host();
 let br = h.link("hb0");
 br.attach(h.link("hp0"), #{isolated: true, hairpin: true, cost: 9, priority: 7});
 h.link("hq0").shape(#{rate: "1mbit"});
 print("== during");
 print(h.exec("ip -j -d link show hp0").stdout);
 print(h.exec("tc -j qdisc show dev hq0").stdout);
-"#,
-    );
-    d.write(
-        "k.rhai",
-        &std::fs::read_to_string(d.path().join("f.rhai"))
-            .unwrap()
-            .replace("let h = host();", "keep();\nlet h = host();"),
-    );
-    d.write(
-        "r.rhai",
-        "host().link(\"hr0\").shape(#{rate: \"1mbit\"});\n",
-    );
-    let o = private_host(
-        &d,
+"#;
+    let o = in_private_host(
+        &[
+            ("f.rhai", f),
+            (
+                "k.rhai",
+                &f.replace("let h = host();", "keep();\nlet h = host();"),
+            ),
+            (
+                "r.rhai",
+                "host().link(\"hr0\").shape(#{rate: \"1mbit\"});\n",
+            ),
+        ],
         "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6\n\
          ip link add hb0 type bridge && ip link set hb0 up\n\
          ip link add hp0 type veth peer name hq0 && ip link set hp0 master hb0 && ip link set hp0 up && ip link set hq0 up\n\
@@ -408,7 +363,7 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
          ip link add hr0 type veth peer name hr1 && ip link set hr0 up && ip link set hr1 up\n\
          tc qdisc add dev hr0 root handle 5: tbf rate 2mbit burst 32kb latency 50ms\n\
          state() { ip -d link show hp0 | grep -o 'priority [0-9]* cost [0-9]* hairpin [a-z]*'; ip -d link show hp0 | grep -o 'isolated [a-z]*'; tc qdisc show dev hq0; tc qdisc show dev hr0; }\n\
-         for l in hb0 hp0 hq0 hr0 hr1; do i=0; until ip -o link show $l | grep -q 'state UP' || [ $i -gt 200 ]; do sleep 0.05; i=$((i+1)); done; done\n\
+         for l in hb0 hp0 hq0 hr0 hr1; do wait_until \"ip -o link show $l | grep -q 'state UP'\" 10; done\n\
          snap > before; state > state0\n\
          \"$NSLAB\" run f.rhai; echo run=$?\n\
          snap > after; state > state1\n\
@@ -423,7 +378,7 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
          cat state0\n",
     );
     let out = o.all();
-    assert!(o.stdout.contains("run=0"), "{out}");
+    o.says(&["run=0"]);
     let during = section(&o.stdout, "== during");
     assert!(
         during.contains("\"isolated\":true")
@@ -432,29 +387,25 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
             && during.contains("\"kind\":\"tbf\""),
         "{out}"
     );
-    assert!(o.stdout.contains("SAME_AFTER_RUN"), "{out}");
-    assert!(
-        o.stdout.contains("kept=0") && o.stdout.contains("CHANGED_WHILE_KEPT"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("down=0") && o.stdout.contains("SAME_AFTER_DOWN"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("refused=1") && o.stdout.contains("THEIRS_KEPT"),
-        "{out}"
-    );
+    o.says(&[
+        "SAME_AFTER_RUN",
+        "kept=0",
+        "CHANGED_WHILE_KEPT",
+        "down=0",
+        "SAME_AFTER_DOWN",
+        "refused=1",
+        "THEIRS_KEPT",
+    ]);
     // miette wraps long lines: read the report as one line of words.
     let flat = out.replace("\n  │ ", " ");
-    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = words(&flat);
     assert!(
         flat.contains("already has a root qdisc nslab did not put there (tbf 5:)")
             && flat.contains("tc qdisc del dev hr0 root"),
         "{out}"
     );
     // The witnesses saw the settings from before (not all defaults).
-    assert!(out.contains("priority 2 cost 3 hairpin off"), "{out}");
+    o.all_says(&["priority 2 cost 3 hairpin off"]);
 }
 
 /// A port of someone's bridge, moved by the plain `br.attach(link)` to a
@@ -462,14 +413,12 @@ print(h.exec("tc -j qdisc show dev hq0").stdout);
 /// (joining another bridge resets them).
 #[test]
 fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
-    let d = Dir::new();
-    d.write(
-        "m.rhai",
-        "let h = host();\nlet br = bridge(h, \"lab0\");\nbr.attach(h.link(\"hp0\"));\n\
+    let o = in_private_host(
+        &[(
+            "m.rhai",
+            "let h = host();\nlet br = bridge(h, \"lab0\");\nbr.attach(h.link(\"hp0\"));\n\
          print(h.exec(\"ip -d link show hp0\").stdout);\n",
-    );
-    let o = private_host(
-        &d,
+        )],
         "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6\n\
          ip link add hb0 type bridge && ip link set hb0 up\n\
          ip link add hp0 type veth peer name hq0 && ip link set hp0 master hb0 && ip link set hp0 up && ip link set hq0 up\n\
@@ -480,14 +429,10 @@ fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
          state > state1\n\
          diff -u state0 state1 && echo SAME\ncat state1\n",
     );
-    let out = o.all();
-    assert!(o.stdout.contains("run=0"), "{out}");
-    assert!(
-        o.stdout.contains("master lab0"),
-        "the port did not move:\n{out}"
-    );
-    assert!(o.stdout.contains("SAME"), "{out}");
-    assert!(o.stdout.contains("priority 2 cost 3"), "{out}");
+    o.says(&["run=0"]);
+    o.because("the port did not move").says(&["master lab0"]);
+    assert_no_trace(&o, "SAME");
+    o.says(&["priority 2 cost 3"]);
 }
 
 #[test]
@@ -496,7 +441,7 @@ fn bridge_ports_have_no_ipv6_of_their_own_and_hosts_keep_theirs() {
     // default); pd: given an address before attach, pe: after (both keep
     // it); br0 itself as the kernel has it. IPv6 between the hosts over the
     // bridge still works: their own links keep IPv6.
-    let o = run_isolated(
+    let o = run_ok(
         "v6.rhai",
         r#"
 let sw = netns("sw"); let a = netns("a"); let b = netns("b");
@@ -513,7 +458,6 @@ print("== sw"); print(sw.exec(show).stdout);
 print("== a"); print(a.exec("ip -6 -o addr show dev eth0 scope link | wc -l").stdout);
 "#,
     );
-    o.assert_ok();
     assert_eq!(section(&o.stdout, "== ping").trim(), "true", "{}", o.stdout);
     let sw = section(&o.stdout, "== sw");
     // name, disable_ipv6, link-local addresses

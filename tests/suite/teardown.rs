@@ -2,8 +2,7 @@
 //! outside nslab, in a private host (own user, mount and network namespaces)
 //! where nslab runs in plain host mode.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Everything a lab can change on the host: a bridge, a veth with one end
 /// on the host, a pre-existing link changed (up, mtu, master, address), an
@@ -47,26 +46,16 @@ nft add table inet hostfw\n\
 nft 'add chain inet hostfw input { type filter hook input priority 0; policy accept; }'\n\
 nft add rule inet hostfw input tcp dport 22 counter accept\n\
 snap > before\n";
-const POST: &str = "snap > after\nif diff -u before after; then echo SAME; fi\nip -o link show dummy0 >/dev/null && echo DUMMY_KEPT\n";
+const POST: &str = "no_trace\nip -o link show dummy0 >/dev/null && echo DUMMY_KEPT\n";
 
 #[test]
 fn a_finished_script_leaves_the_host_as_it_was() {
-    let d = Dir::new();
-    d.write("touch.rhai", TOUCH_HOST);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("touch.rhai", TOUCH_HOST)],
         &format!("{PRE}\"$NSLAB\" run touch.rhai; echo code=$?\n{POST}"),
     );
-    assert!(
-        o.stdout.contains("built") && o.stdout.contains("code=0"),
-        "{}",
-        o.all()
-    );
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after teardown:\n{}",
-        o.all()
-    );
+    o.says(&["built", "code=0"]);
+    assert_no_trace(&o, "SAME");
     assert!(
         o.stdout.contains("DUMMY_KEPT"),
         "a link nslab did not make was deleted:\n{}",
@@ -76,30 +65,20 @@ fn a_finished_script_leaves_the_host_as_it_was() {
 
 #[test]
 fn a_script_failing_halfway_leaves_no_half_built_lab() {
-    let d = Dir::new();
-    d.write(
-        "fail.rhai",
-        &format!("{TOUCH_HOST}\nhost().route(\"default\", \"10.200.0.1\");\n"),
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "fail.rhai",
+            &format!("{TOUCH_HOST}\nhost().route(\"default\", \"10.200.0.1\");\n"),
+        )],
         &format!("{PRE}\"$NSLAB\" run fail.rhai; echo code=$?\n{POST}"),
     );
-    assert!(
-        o.stdout.contains("built") && o.stdout.contains("code=1"),
-        "{}",
-        o.all()
-    );
+    o.says(&["built", "code=1"]);
     assert!(
         o.stderr.contains("not on any connected subnet"),
         "{}",
-        o.all()
+        o.stderr
     );
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after a failed script:\n{}",
-        o.all()
-    );
+    assert_no_trace(&o, "SAME");
 }
 
 /// Starts the script in the background, waits for "ready", sends `sig`.
@@ -113,7 +92,7 @@ fn interrupted(sig: &str, tail: &str) -> Out {
         &d,
         &format!(
             "{PRE}\"$NSLAB\" run wait.rhai > out 2> err &\npid=$!\n\
-             i=0; until grep -q ready out || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
+             wait_until 'grep -q ready out' 6\n\
              kill -{sig} $pid\nwait $pid; echo code=$?\ncat err\n{POST}"
         ),
     )
@@ -122,24 +101,15 @@ fn interrupted(sig: &str, tail: &str) -> Out {
 #[test]
 fn ctrl_c_during_a_command_tears_down_and_exits_130() {
     let o = interrupted("INT", "host().exec(\"sleep 30\");");
-    assert!(o.stdout.contains("code=130"), "{}", o.all());
-    assert!(o.stdout.contains("interrupted by SIGINT"), "{}", o.all());
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after Ctrl-C:\n{}",
-        o.all()
-    );
+    o.says(&["code=130", "interrupted by SIGINT"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn sigterm_during_a_busy_loop_tears_down_and_exits_143() {
     let o = interrupted("TERM", "let i = 0; loop { i += 1; }");
-    assert!(o.stdout.contains("code=143"), "{}", o.all());
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after SIGTERM:\n{}",
-        o.all()
-    );
+    o.says(&["code=143"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
@@ -148,20 +118,14 @@ fn ctrl_c_during_a_ping_tears_down() {
         "INT",
         "host().ping(\"10.60.0.99\", #{count: 1000, interval_ms: 50});",
     );
-    assert!(o.stdout.contains("code=130"), "{}", o.all());
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after Ctrl-C:\n{}",
-        o.all()
-    );
+    o.says(&["code=130"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn kept_lab_is_listed_and_taken_down_later() {
-    let d = Dir::new();
-    d.write("kept.rhai", TOUCH_HOST);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("kept.rhai", TOUCH_HOST)],
         &format!(
             "{PRE}\"$NSLAB\" run --keep kept.rhai; echo code=$?\n\
              ip netns list; ip -o link show br9 && echo BR_UP\n\
@@ -170,97 +134,63 @@ fn kept_lab_is_listed_and_taken_down_later() {
              \"$NSLAB\" down kept; echo down=$?\n\"$NSLAB\" ls\n{POST}"
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("code=0") && o.stdout.contains("BR_UP"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("ns1"),
-        "kept namespace not visible to ip netns:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("kept ") && o.stdout.contains("kept.rhai"),
-        "ls:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("again=1") && out.contains("a lab named 'kept' already exists"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("down=0") && o.stdout.contains("no labs"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after nslab down:\n{out}"
-    );
+    o.says(&["code=0", "BR_UP"]);
+    o.because("kept namespace not visible to ip netns")
+        .says(&["ns1"]);
+    o.because("ls").says(&["kept ", "kept.rhai"]);
+    o.says(&["again=1"]);
+    o.all_says(&["a lab named 'kept' already exists"]);
+    o.says(&["down=0", "no labs"]);
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn down_after_kill_9_finishes_the_teardown_from_the_journal() {
-    let d = Dir::new();
-    d.write(
-        "killed.rhai",
-        &format!("{TOUCH_HOST}\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n"),
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "killed.rhai",
+            &format!("{TOUCH_HOST}\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n"),
+        )],
         &format!(
             "{PRE}\"$NSLAB\" run killed.rhai > out 2>&1 &\npid=$!\n\
-             i=0; until grep -q ready out || [ $i -gt 300 ]; do sleep 0.02; i=$((i+1)); done\n\
+             wait_until 'grep -q ready out' 6\n\
              kill -9 $pid; wait $pid\n\
              \"$NSLAB\" ls\n\"$NSLAB\" down --all; echo down=$?\n{POST}"
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("which is gone"),
-        "ls does not show the dead lab:\n{out}"
-    );
-    assert!(o.stdout.contains("down=0"), "{out}");
-    assert!(
-        o.stdout.contains("SAME"),
-        "state differs after down --all:\n{out}"
-    );
-    assert!(o.stdout.contains("DUMMY_KEPT"), "{out}");
+    o.because("ls does not show the dead lab")
+        .says(&["which is gone"]);
+    o.says(&["down=0"]);
+    assert_no_trace(&o, "SAME");
+    o.says(&["DUMMY_KEPT"]);
 }
 
 #[test]
 fn a_namespace_nslab_did_not_make_is_never_deleted() {
-    let d = Dir::new();
-    d.write("clash.rhai", "netns(\"mine\");\nnetns(\"theirs\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("clash.rhai", "netns(\"mine\");\nnetns(\"theirs\");\n")],
         &format!(
             "ip netns add theirs\n{PRE}\"$NSLAB\" run clash.rhai; echo code=$?\n{POST}ip netns list\n"
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("code=1") && out.contains("namespace 'theirs' already exists"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("SAME") && o.stdout.contains("theirs"),
-        "{out}"
-    );
+    o.says(&["code=1"]);
+    o.all_says(&["namespace 'theirs' already exists"]);
+    assert_no_trace(&o, "SAME");
+    o.says(&["theirs"]);
 }
 
 #[test]
 fn missing_privilege_is_a_clear_error() {
     // A user namespace of its own without the network's: root in name only.
-    let d = Dir::new();
-    d.write("perm.rhai", "let h = host();\n\nbridge(h, \"br0\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("perm.rhai", "let h = host();\n\nbridge(h, \"br0\");\n")],
         &format!(
             "{PRE}unshare --user --map-root-user \"$NSLAB\" run perm.rhai; echo code=$?\n{POST}"
         ),
     );
     let err = o.stderr.replace("\n  │ ", " ");
-    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(o.stdout.contains("code=1"), "{}", o.all());
+    let err = words(&err);
+    o.says(&["code=1"]);
     assert!(
         err.contains("permission denied while trying to create a bridge"),
         "{}",
@@ -271,14 +201,14 @@ fn missing_privilege_is_a_clear_error() {
         "{}",
         o.all()
     );
-    assert!(o.stdout.contains("SAME"), "{}", o.all());
+    assert_no_trace(&o, "SAME");
 }
 
 #[test]
 fn spawned_processes_are_stopped_at_teardown_and_their_output_kept() {
     let d = Dir::new();
     // A marker unique to this test, to find its processes among all others.
-    let marker = format!("{}.{}", std::process::id(), 7);
+    let marker = marker();
     d.write(
         "spawn.rhai",
         &format!(
@@ -297,14 +227,7 @@ fn spawned_processes_are_stopped_at_teardown_and_their_output_kept() {
             "{PRE}\"$NSLAB\" run spawn.rhai; echo code=$?\npgrep -a -x sleep | grep -F ' {marker}' || echo NONE_LEFT\n{POST}"
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("code=0") && o.stdout.contains("pids "),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("NONE_LEFT"),
-        "a spawned process survived:\n{out}"
-    );
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["code=0", "pids "]);
+    o.because("a spawned process survived").says(&["NONE_LEFT"]);
+    assert_no_trace(&o, "SAME");
 }

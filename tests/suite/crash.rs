@@ -8,8 +8,7 @@
 //! makes /run/nslab and makes /run/netns a shared mount point (as
 //! `ip netns add` does), and both stay, as they do for iproute2.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const TRIALS: usize = 30;
 
@@ -62,7 +61,7 @@ snap_all() {
 /// running lab.rhai, which prints "ready"), in a private host.
 fn trials(mode: &str, run: &str) -> Out {
     let d = Dir::new();
-    let marker = format!("{}.{}", std::process::id(), mode.len() + 40);
+    let marker = marker();
     // A pattern that finds `sleep MARKER` but not the shell whose script
     // holds the pattern itself.
     let pat = format!("sleep [{}]{}", &marker[..1], &marker[1..]);
@@ -91,7 +90,7 @@ for ms in $(awk -v n={TRIALS} -v t="$t" -v s="$$" 'BEGIN {{ srand(s); for (i = 0
   sleep "$(awk -v k="$ms" 'BEGIN {{ printf "%.3f", k / 1000 }}')"
   kill -9 $pid; wait $pid 2>/dev/null
   "$NSLAB" down --all > down.out 2>&1 || {{ echo "down failed after $ms ms:"; cat down.out; }}
-  j=0; while pgrep -f '{pat}' >/dev/null && [ $j -lt 100 ]; do sleep 0.02; j=$((j+1)); done
+  wait_while "pgrep -f '{pat}'" 2
   if pgrep -a -f '{pat}'; then echo "processes left after a kill at $ms ms"; bad=$((bad+1)); pkill -9 -f '{pat}'; fi
   snap_all > after
   if ! diff -u before after > diff.out; then echo "state differs after a kill at $ms ms:"; cat diff.out; echo "nslab said:"; cat run.out; echo "down said:"; cat down.out; bad=$((bad+1)); snap_all > before; fi
@@ -101,10 +100,7 @@ echo "trials with leftovers: $bad"
     );
     let o = private_host(&d, &sh);
     let out = o.all();
-    assert!(
-        o.stdout.contains(" ms\n"),
-        "the lab never got ready:\n{out}"
-    );
+    o.because("the lab never got ready").says(&[" ms\n"]);
     assert!(
         o.stdout.contains("trials with leftovers: 0\n"),
         "{mode}: not clean every time:\n{out}"
@@ -115,7 +111,7 @@ echo "trials with leftovers: $bad"
 #[test]
 fn host_mode_survives_kill_9_at_any_moment() {
     let o = trials("host", "\"$NSLAB\" run");
-    assert!(!o.stdout.contains("(rootless)"), "{}", o.all());
+    o.lacks(&["(rootless)"]);
 }
 
 #[test]
@@ -131,5 +127,5 @@ fn rootless_mode_survives_kill_9_at_any_moment() {
         "rootless",
         "unshare --user --map-user=1000 --map-group=1000 \"$NSLAB\" run",
     );
-    assert!(o.stdout.contains("(rootless)"), "{}", o.all());
+    o.says(&["(rootless)"]);
 }

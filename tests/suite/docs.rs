@@ -1,8 +1,7 @@
 //! The reference and `nslab check`: generated from the registered functions,
 //! committed as docs/reference.md, and usable without privileges.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 #[test]
@@ -39,29 +38,13 @@ fn docs_lists_the_api_and_the_recipes_grouped() {
     ] {
         assert!(o.stdout.contains(area), "{area} missing:\n{}", o.stdout);
     }
-    assert!(
-        o.stdout.contains("  topo::line(opts)\n  topo::line()"),
-        "{}",
-        o.stdout
-    );
-}
-
-fn check_as_nobody(dir: &Dir, file: &str) -> Out {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = dir.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
-    let mut cmd = unprivileged(&exe);
-    cmd.args(["check", file])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1");
-    out(cmd.output().unwrap())
+    o.says(&["  topo::line(opts)\n  topo::line()"]);
 }
 
 #[test]
 fn check_finds_unknown_functions_without_privileges() {
-    let d = Dir::new();
-    d.write(
+    let d = as_nobody(0o755);
+    d.dir.write(
         "typo.rhai",
         "import \"topo\" as topo;\nfn helper(f) { f(1); bridg(host(), \"br0\"); }\nlet a = netn(\"a\");\na.pnig(\"10.0.0.1\");\ntopo::stra();\nlet g = |x| x;\ng(2);\nhelper(g);\n",
     );
@@ -70,9 +53,9 @@ fn check_finds_unknown_functions_without_privileges() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let o = check_as_nobody(&d, "typo.rhai");
+    let o = d.run(&["check", "typo.rhai"]);
     assert_eq!(o.code, 1, "{}", o.all());
-    let err = o.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let err = words(&o.stderr);
     for (what, near) in [
         ("there is no function 'bridg'", "did you mean `bridge`?"),
         ("there is no function 'netn'", "did you mean `netns`?"),

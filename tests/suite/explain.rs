@@ -3,8 +3,7 @@
 //! reason's words and the help, then applies the help (or the obvious fix)
 //! and checks that the same lab passes.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// h1 (10.1.0.2) - r1 (10.1.0.1 | 10.2.0.1) - h2 (10.2.0.2), working;
 /// `why(ns, dst, opts)` gives the error of a failing expect_reach as
@@ -34,8 +33,7 @@ r1.forwarding(true);
 /// the fixed lab passed; returns the fault's text (message and help) as
 /// one line of words.
 fn fault_then_fixed(script: &str) -> String {
-    let o = run_isolated("explain.rhai", &format!("{BASE}{script}"));
-    o.assert_ok();
+    let o = run_ok("explain.rhai", &format!("{BASE}{script}"));
     assert!(
         o.stdout.contains("FIXED"),
         "the fixed lab did not pass:\n{}",
@@ -51,13 +49,7 @@ fn fault_then_fixed(script: &str) -> String {
         "the fault did not fail:\n{}",
         o.all()
     );
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn says(text: &str, words: &[&str]) {
-    for w in words {
-        assert!(text.contains(w), "expected '{w}' in:\n{text}");
-    }
+    words(text)
 }
 
 #[test]
@@ -218,14 +210,7 @@ print("FIXED");
 fn a_bridge_port_down_between_two_hosts_is_named() {
     let o = run_isolated(
         "br.rhai",
-        r#"
-fn why(ns, dst) {
-    let r = "REACHED";
-    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
-HELP: ${e.help}`; }
-    r
-}
-let sw = netns("sw");
+        &[why("").as_str(), r#"let sw = netns("sw");
 let x = netns("x");
 let y = netns("y");
 let br = bridge(sw, "br0");
@@ -243,10 +228,10 @@ print("FAULT: " + why(x, "10.9.0.2"));
 sw.link("py").up();
 x.expect_reach("10.9.0.2");
 print("FIXED");
-"#,
+"#].concat(),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -304,7 +289,7 @@ print("FIXED");
 /// Seed 002 before `masquerade`: the internet has no way back to 10.0.0.2.
 #[test]
 fn seed_002_without_masquerade_suggests_it() {
-    let o = run_isolated(
+    let o = run_ok(
         "nat.rhai",
         r#"
 let host = host();
@@ -328,8 +313,7 @@ print(`BACK: ${back.map(|h| h.ns + ":" + h.verdict)}`);
 print("FIXED");
 "#,
     );
-    o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -465,7 +449,7 @@ print("FIXED");
 
 #[test]
 fn expect_blocked_says_what_let_the_packet_through() {
-    let o = run_isolated(
+    let o = run_ok(
         "blocked.rhai",
         &format!(
             "{BASE}{}",
@@ -482,8 +466,7 @@ print("FIXED");
 "#
         ),
     );
-    o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -543,7 +526,7 @@ print("FIXED");
 /// Seed 004 with the port-80 accept removed: the input policy drops it.
 #[test]
 fn a_drop_policy_with_no_accept_is_named() {
-    let o = run_isolated(
+    let o = run_ok(
         "fw.rhai",
         r#"
 let ns = netns("example_ns");
@@ -565,8 +548,7 @@ host().expect_blocked("192.168.50.2", #{port: 22, timeout_ms: 300});
 print("FIXED");
 "#,
     );
-    o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -601,7 +583,7 @@ print("FIXED");
 
 #[test]
 fn a_failed_ping_carries_the_reason_and_the_trace() {
-    let o = run_isolated(
+    let o = run_ok(
         "ping.rhai",
         &format!(
             "{BASE}{}",
@@ -617,8 +599,7 @@ print(`OK: ${p.ok} ${p.why} ${p.trace}`);
 "#
         ),
     );
-    o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -647,7 +628,7 @@ print(`NEIGH: [${h1.run("ip neigh show").trim()}]`);
         ),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -664,14 +645,9 @@ print(`NEIGH: [${h1.run("ip neigh show").trim()}]`);
 fn ipv6_forwarding_off_is_named_and_link_local_gateways_are_followed() {
     let o = run_isolated(
         "v6.rhai",
-        r#"
-fn why(ns, dst) {
-    let r = "REACHED";
-    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
-HELP: ${e.help}`; }
-    r
-}
-let h1 = netns("h1");
+        &[
+            why("").as_str(),
+            r#"let h1 = netns("h1");
 let r1 = netns("r1");
 let h2 = netns("h2");
 let a = veth(h1, "eth0", r1, "e1");
@@ -691,9 +667,11 @@ let back = h1.trace("fd02::2").filter(|h| h.dir == "reply");
 print(`BACK: ${back.map(|h| h.ns + ":" + h.verdict)} ${back[0].via == ll}`);
 print("FIXED");
 "#,
+        ]
+        .concat(),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -728,7 +706,7 @@ print("FIXED");
 
 #[test]
 fn a_link_kind_nslab_cannot_follow_is_said_not_guessed() {
-    let o = run_isolated(
+    let o = run_ok(
         "mv.rhai",
         r#"
 let x = netns("x");
@@ -742,8 +720,7 @@ print(`LAST: ${hops[hops.len() - 1].verdict}: ${hops[hops.len() - 1].why}`);
 try { x.expect_reach("10.9.0.99", #{timeout_ms: 200}); } catch (e) { print(`FAULT: ${e.message}`); }
 "#,
     );
-    o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -756,12 +733,9 @@ try { x.expect_reach("10.9.0.99", #{timeout_ms: 200}); } catch (e) { print(`FAUL
 
 #[test]
 fn tracing_from_a_deleted_namespace_is_an_error_at_the_line() {
-    let o = run_isolated(
+    fails_at(
         "gone.rhai",
         "let a = netns(\"a\");\na.delete();\na.trace(\"10.0.0.1\");\n",
-    );
-    assert_report(
-        &o,
         "gone.rhai:3",
         "cannot trace a packet: namespace 'a' was deleted earlier in this script",
         "make a new one with netns",
@@ -797,14 +771,10 @@ print("FIXED");
 }
 
 /// A switch (`sw`, bridge br0) with ports p1, p2, p3 for x, y, z (10.9.0.1-3).
-const SWITCH: &str = r#"
-fn why(ns, dst) {
-    let r = "REACHED";
-    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
-HELP: ${e.help}`; }
-    r
-}
-let sw = netns("sw");
+fn switch() -> String {
+    [
+        why(", #{timeout_ms: 200}").as_str(),
+        r#"let sw = netns("sw");
 let hosts = [];
 for i in 1..=3 {
     let ns = netns(["x", "y", "z"][i - 1]);
@@ -815,14 +785,18 @@ for i in 1..=3 {
 let x = hosts[0].ns;
 let y = hosts[1].ns;
 let z = hosts[2].ns;
-"#;
+"#,
+    ]
+    .concat()
+}
 
 #[test]
 fn two_isolated_bridge_ports_are_named_and_the_help_opens_them() {
-    let o = run_isolated(
+    let o = run_ok(
         "iso.rhai",
         &format!(
-            "{SWITCH}{}",
+            "{}{}",
+            switch(),
             r#"
 let br = bridge(sw, "br0");
 br.attach(hosts[0].port, #{isolated: true});
@@ -844,8 +818,7 @@ print("FIXED");
 "#
         ),
     );
-    o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -866,7 +839,8 @@ fn an_stp_port_not_forwarding_yet_is_named_with_its_state() {
     let o = run_isolated(
         "stp.rhai",
         &format!(
-            "{SWITCH}{}",
+            "{}{}",
+            switch(),
             r#"
 let br = bridge(sw, "br0", #{stp: true, forward_delay_s: 3, hello_s: 1, max_age_s: 6});
 br.attach(hosts[0].port);
@@ -884,7 +858,7 @@ print("FIXED");
         ),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -909,21 +883,7 @@ fn an_stp_blocking_port_with_the_way_round_the_loop_closed_is_named() {
     // leaves the blocking port as what stops them.
     let o = run_isolated(
         "ring.rhai",
-        r#"
-let sw = [];
-for i in 1..=3 {
-    let ns = netns(`s${i}`);
-    let br = bridge(ns, "br0", #{stp: true, forward_delay_s: 2, hello_s: 1, max_age_s: 6});
-    br.addr(`10.30.0.${i}/24`);
-    sw.push(#{ns: ns, br: br});
-}
-for i in 0..3 {
-    let j = (i + 1) % 3;
-    let c = veth(sw[i].ns, `to${j + 1}`, sw[j].ns, `to${i + 1}`);
-    sw[i].br.attach(c[0]);
-    sw[j].br.attach(c[1]);
-}
-// The blocking port, once all six forward or block.
+        &[stp_ring("10.30.0").as_str(), r#"// The blocking port, once all six forward or block.
 let blocked = ();
 for round in 0..120 {
     let settled = true;
@@ -959,10 +919,10 @@ fix.replace(`s${c + 1}.`, "ns.");
 eval(fix);
 sw[a].ns.expect_reach(`10.30.0.${b + 1}`);
 print("FIXED");
-"#,
+"#].concat(),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     let want = t
         .split("WANT: ")
         .nth(1)
@@ -1081,14 +1041,9 @@ fn macvlans_the_lab_made_are_followed_to_their_siblings_and_through_their_parent
     // a and b each have a macvlan of h's up0, whose cable leads to r.
     let o = run_isolated(
         "mv.rhai",
-        r#"
-fn why(ns, dst) {
-    let r = "REACHED";
-    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
-HELP: ${e.help}`; }
-    r
-}
-let a = netns("a");
+        &[
+            why(", #{timeout_ms: 200}").as_str(),
+            r#"let a = netns("a");
 let b = netns("b");
 let h = netns("h");
 let r = netns("r");
@@ -1112,9 +1067,11 @@ h.link("up0").up();
 a.expect_reach("10.20.0.2");
 print("FIXED");
 "#,
+        ]
+        .concat(),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -1143,14 +1100,7 @@ print("FIXED");
 fn vxlans_the_lab_made_are_followed_to_their_far_end() {
     let o = run_isolated(
         "vx.rhai",
-        r#"
-fn why(ns, dst) {
-    let r = "REACHED";
-    try { ns.expect_reach(dst, #{timeout_ms: 200}); } catch (e) { r = `${e.message}
-HELP: ${e.help}`; }
-    r
-}
-let h1 = netns("h1");
+        &[why(", #{timeout_ms: 200}").as_str(), r#"let h1 = netns("h1");
 let h2 = netns("h2");
 let u = veth(h1, "eth0", h2, "eth0");
 u[0].addr("10.0.0.1/24");
@@ -1169,10 +1119,10 @@ h2.link("vx0").delete();
 vxlan(h2, "vx1", #{vni: 43, remote: "10.0.0.1", local: "10.0.0.2", dev: "eth0"}).addr("10.42.0.2/24");
 print("VNI: " + why(h1, "10.42.0.2"));
 print("FIXED");
-"#,
+"#].concat(),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[
@@ -1194,14 +1144,9 @@ print("FIXED");
 fn a_router_whose_link_local_is_still_in_dad_is_named() {
     let o = run_isolated(
         "dad.rhai",
-        r#"
-fn why(ns, dst) {
-    let r = "REACHED";
-    try { ns.expect_reach(dst); } catch (e) { r = `${e.message}
-HELP: ${e.help}`; }
-    r
-}
-let a = netns("a"); let r = netns("r"); let b = netns("b");
+        &[
+            why("").as_str(),
+            r#"let a = netns("a"); let r = netns("r"); let b = netns("b");
 r.sysctl("net.ipv6.conf.default.dad_transmits", "6");
 let x = veth(a, "e0", r, "e0"); let y = veth(r, "e1", b, "e0");
 x[0].addr("fd00:1::2/64"); x[1].addr("fd00:1::1/64");
@@ -1220,9 +1165,11 @@ r2.forwarding(true);
 c.expect_reach("fd00:4::2");
 print("FIXED");
 "#,
+        ]
+        .concat(),
     );
     o.assert_ok();
-    let t = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = o.words();
     says(
         &t,
         &[

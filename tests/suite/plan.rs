@@ -4,8 +4,7 @@
 //! `nslab run --keep` of the script in another private host; and its
 //! teardown leaves nothing.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -138,43 +137,10 @@ fn normalised(state: &str) -> String {
     out
 }
 
-/// A directory `nobody` can read, with nslab and the scripts in it (the
-/// checkout may sit where it cannot: /root).
-fn public_copy() -> Dir {
-    let d = Dir::new();
-    let open = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
-    open(d.path()).unwrap();
-    std::fs::copy(bin(), d.path().join("nslab")).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    std::fs::create_dir(d.path().join("lib")).unwrap();
-    open(&d.path().join("lib")).unwrap();
-    for sub in ["", "lib"] {
-        for e in std::fs::read_dir(src.join(sub)).unwrap() {
-            let e = e.unwrap();
-            if e.path().is_file() {
-                std::fs::copy(e.path(), d.path().join(sub).join(e.file_name())).unwrap();
-            }
-        }
-    }
-    d
-}
-
-fn script_names() -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
-            .unwrap()
-            .map(|e| e.unwrap())
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().into_string().unwrap())
-            .collect();
-    names.sort();
-    names
-}
-
 /// Plans `name` as nobody, runs the plan and `nslab run --keep` in private
 /// hosts, and returns why they differ (None: the same, and the plan's
 /// teardown left the host as it was).
-fn check_script(pubdir: &Dir, name: &str) -> Option<String> {
+fn check_script(pubdir: &Nobody, name: &str) -> Option<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scripts")
         .join(name);
@@ -182,14 +148,8 @@ fn check_script(pubdir: &Dir, name: &str) -> Option<String> {
 }
 
 /// As `check_script`, for `name` in `pubdir`, run from `script`.
-fn check_plan(pubdir: &Dir, name: &str, script: &Path) -> Option<String> {
-    let o = out(unprivileged(&pubdir.path().join("nslab"))
-        .args(["plan", name])
-        .current_dir(pubdir.path())
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nslab plan"));
+fn check_plan(pubdir: &Nobody, name: &str, script: &Path) -> Option<String> {
+    let o = pubdir.run_user_path(&["plan", name]);
     if o.code != 0 {
         return Some(format!("nslab plan failed:\n{}", o.stderr));
     }
@@ -266,9 +226,9 @@ fn check_plan(pubdir: &Dir, name: &str, script: &Path) -> Option<String> {
 /// builds, and undoes it.
 #[test]
 fn every_script_plans_to_the_state_the_run_builds() {
-    let pubdir = public_copy();
+    let pubdir = as_nobody(0o755);
     let mut failed = Vec::new();
-    for name in script_names() {
+    for name in pubdir.with_scripts() {
         if let Some(why) = check_script(&pubdir, &name) {
             failed.push(format!("=== {name}\n{why}"));
         }
@@ -335,11 +295,10 @@ b.policy("input", "drop");
     h.write("plan.sh", p);
     let o = private_host(
         &h,
-        "snap > before\nbash ./plan.sh > out 2>&1 && echo RAN || cat out\nsnap > after\ndiff -u before after && echo SAME\npgrep -af 'sleep 317[12]' || echo NO PROCESS",
+        "snap > before\nbash ./plan.sh > out 2>&1 && echo RAN || cat out\nno_trace\npgrep -af 'sleep 317[12]' || echo NO PROCESS",
     );
-    assert!(o.stdout.contains("NO PROCESS"), "{}", o.all());
-    assert!(o.stdout.contains("RAN"), "{}", o.all());
-    assert!(o.stdout.contains("SAME"), "{}", o.all());
+    o.says(&["NO PROCESS", "RAN"]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// What a plan cannot write as shell commands yet stops it, naming the call.
@@ -373,7 +332,7 @@ fn a_file_name_with_newlines_stays_in_its_comments() {
     let name = "x\ntouch PWNED\n.rhai";
     d.write(name, "let a = netns(\"pa\");\n");
     let o = nslab(&["plan", name], d.path());
-    assert!(o.stdout.contains("set -euo pipefail"), "{}", o.all());
+    o.says(&["set -euo pipefail"]);
     let bad: Vec<&str> = o
         .stdout
         .lines()
@@ -384,7 +343,7 @@ fn a_file_name_with_newlines_stays_in_its_comments() {
         "lines outside comments: {bad:?}\n{}",
         o.stdout
     );
-    assert!(o.stdout.contains("x\\ntouch PWNED\\n.rhai"), "{}", o.stdout);
+    o.says(&["x\\ntouch PWNED\\n.rhai"]);
 }
 
 /// The calls the seed scripts do not use have their shell form too: link
@@ -393,8 +352,9 @@ fn a_file_name_with_newlines_stays_in_its_comments() {
 /// expect_reach, expect_blocked).
 #[test]
 fn the_other_calls_plan_to_the_same_state() {
-    let pubdir = public_copy();
-    let script = pubdir.write(
+    let pubdir = as_nobody(0o755);
+    pubdir.with_scripts();
+    let script = pubdir.dir.write(
         "other-calls.rhai",
         r#"let a = netns("oa");
 let b = netns("ob");

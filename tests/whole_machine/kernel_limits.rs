@@ -1,13 +1,12 @@
 //! A probe that fails because the kernel ran out of something every namespace
-//! on the machine shares says so. The one test here really fills the
-//! kernel's IPv4 neighbour table, which breaks new ARP resolution for every
-//! lab on the machine for a few seconds: it is alone in its file so that no
-//! other test of ours runs meanwhile (cargo runs test binaries one by one).
-//! (The backlog-drop side is covered by kstat's unit tests only: overflowing
-//! a CPU's backlog on purpose is neither quick nor reliable.)
+//! on the machine shares says so. The one test here really fills the kernel's
+//! IPv4 neighbour table, which breaks new ARP resolution for every lab on the
+//! machine for a few seconds: it is in tests/whole_machine, where no other test
+//! of ours runs meanwhile. (The backlog-drop side is covered by kstat's unit
+//! tests only: overflowing a CPU's backlog on purpose is neither quick nor
+//! reliable.)
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// gc_thresh3 of the ARP table, as `ip ntable` reports it: readable from any
 /// namespace, unlike /proc/sys/net/ipv4/neigh/default/gc_thresh3, which only
@@ -87,6 +86,7 @@ for t in 12..=17 {
 
 #[test]
 fn a_full_neighbour_table_is_named_by_ping_expect_reach_reach_and_connect() {
+    let _alone = alone();
     let thresh3 = arp_thresh3();
     let d = Dir::new();
     // More than the limit: whatever the machine holds already, the kernel
@@ -118,11 +118,7 @@ ip netns del filler
     };
     // Shown when the test fails (or with --nocapture).
     eprintln!("nslab said:\n{}", run.all());
-    let fill = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("fill: "))
-        .unwrap_or_default();
+    let fill = run.line_after("fill: ").unwrap_or_default();
     assert!(
         fill.contains("No buffer space available"),
         "could not fill the kernel's neighbour table: adding {} entries (gc_thresh3 {thresh3} + 64) never failed with ENOBUFS, so this test cannot check anything.\n\
@@ -152,22 +148,20 @@ ip netns del filler
         run.all()
     );
     // expect_reach() walks the path and sends a probe: the walk finds
-    // nothing wrong, the counter that rose is the reason.
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.starts_with("expect_reach: ") && l.contains(&full)),
-        "expect_reach does not name the full table:\n{}",
-        run.all()
-    );
-    // reach() over the same full table: the pairs that failed say why.
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.starts_with("reach: ok=false why=") && l.contains(&full)),
-        "reach does not name the full table:\n{}",
-        run.all()
-    );
+    // nothing wrong, the counter that rose is the reason. reach() over the
+    // same full table: the pairs that failed say why.
+    for (what, start) in [
+        ("expect_reach", "expect_reach: "),
+        ("reach", "reach: ok=false why="),
+    ] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(start) && l.contains(&full)),
+            "{what} does not name the full table:\n{}",
+            run.all()
+        );
+    }
     // connect() has no result to carry a reason: it is an error, not false.
     assert_report(
         &run,

@@ -1,14 +1,7 @@
 //! NAT and firewall rules, proven by traffic: the source address a far-end
 //! listener saw, connections that succeed or fail, pings that come back.
 
-mod common;
-use common::*;
-
-fn ok(name: &str, script: &str) -> Out {
-    let o = run_isolated(name, script);
-    o.assert_ok();
-    o
-}
+use crate::common::*;
 
 /// lan (10.0.0.2, fd00:10::2) -> host (router) -> internet (203.0.113.10,
 /// 2001:db8:1::10), where the internet has no route back to the lan.
@@ -44,10 +37,7 @@ print(`web saw ${{web.peers}}, dns saw ${{dns.peers}}`);
 "#
         ),
     );
-    assert!(o.stdout.contains("before: false"), "{}", o.all());
-    assert!(o.stdout.contains("tcp: true"), "{}", o.all());
-    assert!(o.stdout.contains("udp: true"), "{}", o.all());
-    assert!(o.stdout.contains("ping: true"), "{}", o.all());
+    o.says(&["before: false", "tcp: true", "udp: true", "ping: true"]);
     assert!(
         o.stdout
             .contains(r#"web saw ["203.0.113.1"], dns saw ["203.0.113.1"]"#),
@@ -69,13 +59,11 @@ print(`web saw ${{web.peers}}`);
 "#
         ),
     );
-    assert!(o.stdout.contains("before: false"), "{}", o.all());
-    assert!(o.stdout.contains("after: true"), "{}", o.all());
-    assert!(
-        o.stdout.contains(r#"web saw ["2001:db8:1::1"]"#),
-        "{}",
-        o.all()
-    );
+    o.says(&[
+        "before: false",
+        "after: true",
+        r#"web saw ["2001:db8:1::1"]"#,
+    ]);
 }
 
 /// Two clients on a bridge in front of a server namespace.
@@ -120,26 +108,16 @@ print(`ssh saw ${{ssh.peers}}`);
 "#
         ),
     );
-    assert!(o.stdout.contains("open: true true"), "{}", o.all());
-    assert!(o.stdout.contains("c1: true false"), "{}", o.all());
-    assert!(o.stdout.contains("c2: true true"), "{}", o.all());
-    assert!(
-        o.stdout.contains("udp under policy drop: false"),
-        "{}",
-        o.all()
-    );
-    assert!(
-        o.stdout.contains("udp under policy accept: true"),
-        "{}",
-        o.all()
-    );
-    assert!(o.stdout.contains("udp after drop: false"), "{}", o.all());
+    o.says(&[
+        "open: true true",
+        "c1: true false",
+        "c2: true true",
+        "udp under policy drop: false",
+        "udp under policy accept: true",
+        "udp after drop: false",
+    ]);
     // c1 reached port 22 before the rules, c2 (10.9.0.3) after them too.
-    assert!(
-        o.stdout.contains(r#"ssh saw ["10.9.0.2", "10.9.0.3"]"#),
-        "{}",
-        o.all()
-    );
+    o.says(&[r#"ssh saw ["10.9.0.2", "10.9.0.3"]"#]);
 }
 
 #[test]
@@ -168,41 +146,36 @@ print(`closed: ${{lan.connect("10.8.0.2", #{{port: 80, timeout_ms: 300}})}} ${{l
 "#
         ),
     );
-    assert!(o.stdout.contains("c1 out: true false"), "{}", o.all());
-    assert!(o.stdout.contains("through: true true"), "{}", o.all());
-    assert!(o.stdout.contains("filtered: true false"), "{}", o.all());
-    assert!(o.stdout.contains("closed: false false"), "{}", o.all());
+    o.says(&[
+        "c1 out: true false",
+        "through: true true",
+        "filtered: true false",
+        "closed: false false",
+    ]);
 }
 
 #[test]
 fn the_lab_table_is_there_while_it_runs_and_gone_after() {
-    let d = Dir::new();
-    d.write(
-        "t.rhai",
-        r#"
+    let o = in_private_host(
+        &[(
+            "t.rhai",
+            r#"
 let ns = netns("fw");
 ns.drop(#{proto: "tcp", dport: 22});
 host().drop(#{chain: "forward", proto: "tcp", dport: 23});
 print(ns.exec("nft list ruleset").stdout);
 print(host().exec("nft list tables").stdout);
 "#,
-    );
-    let o = private_host(
-        &d,
-        "nft add table ip keepme\nsnap > before\n\"$NSLAB\" run t.rhai; echo code=$?\nsnap > after\n\
-         diff -u before after && echo SAME\nnft list tables",
+        )],
+        "nft add table ip keepme\nsnap > before\n\"$NSLAB\" run t.rhai; echo code=$?\nno_trace\nnft list tables",
     );
     let out = o.all();
-    assert!(o.stdout.contains("code=0"), "{out}");
-    assert!(
-        o.stdout.contains("table inet nslab-t") && o.stdout.contains("tcp dport 22 drop"),
-        "the namespace's table was not there:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("table ip keepme\ntable inet nslab-t"),
-        "the host's table was not there:\n{out}"
-    );
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["code=0"]);
+    o.because("the namespace's table was not there")
+        .says(&["table inet nslab-t", "tcp dport 22 drop"]);
+    o.because("the host's table was not there")
+        .says(&["table ip keepme\ntable inet nslab-t"]);
+    assert_no_trace(&o, "SAME");
     assert!(
         o.stdout.trim_end().ends_with("table ip keepme"),
         "the host's own table is gone or the lab's is left:\n{out}"
@@ -211,22 +184,14 @@ print(host().exec("nft list tables").stdout);
 
 #[test]
 fn a_table_of_the_same_name_is_never_adopted() {
-    let d = Dir::new();
-    d.write("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"lo\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("t.rhai", "masquerade(host(), \"10.0.0.0/24\", \"lo\");\n")],
         "nft add table inet nslab-t\nnft add chain inet nslab-t c\n\"$NSLAB\" run t.rhai; echo code=$?\nnft list ruleset",
     );
-    let out = o.all();
-    assert!(o.stdout.contains("code=1"), "{out}");
-    assert!(
-        out.contains("nf_tables table 'inet nslab-t' already exists in namespace 'host'"),
-        "{out}"
-    );
-    assert!(
-        out.contains("chain c {"),
-        "the foreign table was changed:\n{out}"
-    );
+    o.says(&["code=1"]);
+    o.all_says(&["nf_tables table 'inet nslab-t' already exists in namespace 'host'"]);
+    o.because("the foreign table was changed")
+        .all_says(&["chain c {"]);
 }
 
 #[test]
@@ -277,13 +242,10 @@ fn a_shell_gets_the_terminal_and_the_script_goes_on() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap());
-    let all = o.all();
-    assert!(all.contains("in=shellns"), "{all}");
-    assert!(
-        all.contains("\r\nlo\r\n"),
-        "/sys in the shell should list only the namespace's lo:\n{all}"
-    );
-    assert!(all.contains("shell exited with 3"), "{all}");
+    o.all_says(&["in=shellns"]);
+    o.because("/sys in the shell should list only the namespace's lo")
+        .all_says(&["\r\nlo\r\n"]);
+    o.all_says(&["shell exited with 3"]);
 }
 
 #[test]
@@ -310,29 +272,14 @@ print(`nft ${{srv.exec("nft -j list ruleset").stdout}}`);
 "#
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("22: false, 53: false"), "{out}");
-    assert!(
-        o.stdout.contains("bash 22: 1 true"),
-        "a rejected TCP connection should be refused:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("bash 80: 124"),
-        "a dropped one should time out:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("tcp from 22: true"),
-        "no reset came back:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("icmp: true"),
-        "no ICMP error came back:\n{out}"
-    );
-    let nft = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nft "))
-        .unwrap();
+    o.says(&["22: false, 53: false"]);
+    o.because("a rejected TCP connection should be refused")
+        .says(&["bash 22: 1 true"]);
+    o.because("a dropped one should time out")
+        .says(&["bash 80: 124"]);
+    o.because("no reset came back").says(&["tcp from 22: true"]);
+    o.because("no ICMP error came back").says(&["icmp: true"]);
+    let nft = o.after("nft ");
     let v: serde_json::Value = serde_json::from_str(nft).unwrap();
     let rejects: Vec<String> = v["nftables"]
         .as_array()
@@ -364,21 +311,8 @@ print(`nft ${{srv.exec("nft -j list ruleset").stdout}}`);
 "#
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("before any rule: []"), "{out}");
-    assert!(
-        o.stdout.contains(
-            r#"new: [#{"bytes": 0, "chain": "input", "comment": "web in", "packets": 0}, #{"bytes": 0, "chain": "input", "comment": (), "packets": 0}]"#
-        ),
-        "{out}"
-    );
-    assert!(o.stdout.contains("input web in true true"), "{out}");
-    assert!(o.stdout.contains("input  true true"), "{out}");
-    let nft = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nft "))
-        .unwrap();
+    o.says(&["before any rule: []", r#"new: [#{"bytes": 0, "chain": "input", "comment": "web in", "packets": 0}, #{"bytes": 0, "chain": "input", "comment": (), "packets": 0}]"#, "input web in true true", "input  true true"]);
+    let nft = o.after("nft ");
     let v: serde_json::Value = serde_json::from_str(nft).unwrap();
     let rules: Vec<&serde_json::Value> = v["nftables"]
         .as_array()
@@ -451,7 +385,7 @@ print("queued");
 a.ping("127.0.0.1");
 "#,
     );
-    assert!(o.stdout.contains("queued"), "{}", o.all());
+    o.says(&["queued"]);
     assert_report(
         &o,
         "t.rhai:5",
@@ -479,16 +413,11 @@ print(a.exec("nft list table inet nslab-u").stdout);
 bad(a);
 "#,
     );
-    let out = o.all();
-    assert!(
-        o.stdout
-            .contains("caught: cannot add a firewall rule in namespace 'a'"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("tcp dport 2 accept") && !o.stdout.contains("tcp dport 4"),
-        "the rules before the refused one should be applied, not those after:\n{out}"
-    );
+    o.says(&["caught: cannot add a firewall rule in namespace 'a'"]);
+    o.because("the rules before the refused one should be applied, not those after")
+        .says(&["tcp dport 2 accept"]);
+    o.because("the rules before the refused one should be applied, not those after")
+        .lacks(&["tcp dport 4"]);
     assert_report(
         &o,
         "u.rhai:6",

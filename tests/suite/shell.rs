@@ -1,8 +1,7 @@
 //! Fitting the user's shell and editor: completion scripts, the man page,
 //! rhai definition files for the rhai language server.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -43,21 +42,13 @@ fn bash_completion_loads_and_completes_subcommands() {
         "complete -p nslab: {}",
         b.all()
     );
-    let reply = b
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("reply: "))
-        .unwrap_or_default();
+    let reply = b.line_after("reply: ").unwrap_or_default();
     let words: Vec<&str> = reply.split_whitespace().collect();
     assert!(
         words.contains(&"run") && words.contains(&"repl") && !words.contains(&"down"),
         "nslab r<TAB> offered {words:?}"
     );
-    let docs = b
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("docs: "))
-        .unwrap_or_default();
+    let docs = b.line_after("docs: ").unwrap_or_default();
     assert!(
         docs.contains("--definitions") && docs.contains("--markdown"),
         "nslab docs --<TAB> offered {docs}"
@@ -212,12 +203,7 @@ fn definitions_into_an_unwritable_place_is_a_clear_error() {
         &["docs", "--definitions", file.to_str().unwrap()],
         Path::new("."),
     );
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains("cannot write definitions") && o.stderr.contains("help:"),
-        "{}",
-        o.stderr
-    );
+    o.fails_saying(1, &["cannot write definitions", "help:"]);
 }
 
 #[test]
@@ -543,7 +529,7 @@ fn a_big_lab_shows_progress_on_a_terminal_and_clears_it() {
         .output()
         .expect("script (util-linux) is installed: .ci/run installs it"));
     o.assert_ok();
-    assert!(o.stdout.contains("built"), "{}", o.stdout);
+    o.says(&["built"]);
     // The teardown's line is drawn as it starts, whatever the machine's
     // speed, with what the lab built (the build's own line is drawn by a
     // timer, so how many frames it gets is not asserted).

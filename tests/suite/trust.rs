@@ -4,15 +4,14 @@
 //! and network namespaces), with `ip`, `sysctl` and the file system as
 //! witnesses.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Runs a script in the background until it prints "ready" (its pid in
 /// `$pid`); `kill -9` leaves its lab behind.
 fn start(script: &str, lab: &str) -> String {
     format!(
         "\"$NSLAB\" run --name {lab} {script} > {lab}.out 2>&1 &\npid=$!\n\
-         i=0; until grep -q ready {lab}.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n"
+         wait_until 'grep -q ready {lab}.out' 10\n"
     )
 }
 
@@ -56,27 +55,17 @@ fn down_leaves_alone_what_another_lab_made_under_the_same_names() {
             start("l1.rhai", "L1")
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("l2=0"), "{out}");
-    assert!(
-        o.stdout.contains("alias nslab:L2"),
-        "no alias on the host link:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("down1=0")
-            && o.stdout.contains("N0_KEPT")
-            && o.stdout.contains("CORE0_KEPT"),
-        "down L1 touched L2's objects:\n{out}"
-    );
-    assert!(
-        out.contains("namespace 'n0' is not the one lab 'L1' made: left alone")
-            && out.contains("link 'core0' in 'host' is not the one lab 'L1' made"),
-        "down does not say what it left alone:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("down2=0") && o.stdout.contains("ALL_GONE"),
-        "{out}"
-    );
+    o.says(&["l2=0"]);
+    o.because("no alias on the host link")
+        .says(&["alias nslab:L2"]);
+    o.because("down L1 touched L2's objects")
+        .says(&["down1=0", "N0_KEPT", "CORE0_KEPT"]);
+    o.because("down does not say what it left alone")
+        .all_says(&[
+            "namespace 'n0' is not the one lab 'L1' made: left alone",
+            "link 'core0' in 'host' is not the one lab 'L1' made",
+        ]);
+    o.says(&["down2=0", "ALL_GONE"]);
 }
 
 /// The write-ahead window: the journal says "will create core0" (with the
@@ -102,15 +91,10 @@ fn a_step_whose_object_never_came_deletes_nothing() {
             )
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("CORE0_KEPT") && o.stdout.contains("N0_KEPT"),
-        "down deleted what the lab never made:\n{out}"
-    );
-    assert!(
-        out.contains("left alone") && o.stdout.contains("down=0"),
-        "{out}"
-    );
+    o.because("down deleted what the lab never made")
+        .says(&["CORE0_KEPT", "N0_KEPT"]);
+    o.all_says(&["left alone"]);
+    o.says(&["down=0"]);
 }
 
 /// A namespace's inode is reused once it is gone, so a namespace made later
@@ -134,52 +118,40 @@ fn a_namespace_with_the_journaled_inode_but_another_cookie_is_left_alone() {
          \"$NSLAB\" down reused; echo down=$?\n\
          ip netns list | grep -q n0 && echo N0_KEPT\n",
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("N0_KEPT") && o.stdout.contains("down=0"),
-        "down deleted a namespace with the journaled inode but not the journaled cookie:\n{out}"
-    );
-    assert!(
-        out.contains("namespace 'n0' is not the one lab 'reused' made: left alone"),
-        "{out}"
-    );
+    o.because("down deleted a namespace with the journaled inode but not the journaled cookie")
+        .says(&["N0_KEPT", "down=0"]);
+    o.all_says(&["namespace 'n0' is not the one lab 'reused' made: left alone"]);
 }
 
 #[test]
 fn a_host_sysctl_changed_by_someone_else_is_not_restored_over() {
-    let d = Dir::new();
-    d.write(
-        "rp.rhai",
-        "host().sysctl(\"net.ipv4.conf.all.rp_filter\", \"2\");\n\
+    let o = in_private_host(
+        &[(
+            "rp.rhai",
+            "host().sysctl(\"net.ipv4.conf.all.rp_filter\", \"2\");\n\
          host().exec(\"echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter\");\n",
-    );
-    let o = private_host(
-        &d,
+        )],
         "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter\n\"$NSLAB\" run rp.rhai; echo code=$?\n\
          echo rp=$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\n",
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("code=0") && o.stdout.contains("rp=1"),
-        "{out}"
-    );
-    assert!(out.contains("someone changed it since"), "{out}");
+    o.says(&["code=0", "rp=1"]);
+    o.all_says(&["someone changed it since"]);
 }
 
 #[test]
 fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
-    let d = Dir::new();
-    d.write(
-        "long.rhai",
-        "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"while [ ! -e go ]; do sleep 0.05; done\");\n",
-    );
-    d.write("short.rhai", "host().forwarding(true);\n");
-    d.write(
-        "crash.rhai",
-        "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[
+            (
+                "long.rhai",
+                "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"while [ ! -e go ]; do sleep 0.05; done\");\n",
+            ),
+            ("short.rhai", "host().forwarding(true);\n"),
+            (
+                "crash.rhai",
+                "host().forwarding(true);\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
+            ),
+        ],
         &format!(
             "echo 0 > /proc/sys/net/ipv4/ip_forward\n{}\
              \"$NSLAB\" run --name B short.rhai; echo b=$?\n\
@@ -194,21 +166,11 @@ fn labs_running_at_once_share_host_forwarding_until_the_last_ends() {
             start("crash.rhai", "C")
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("b=0") && o.stdout.contains("a=0"),
-        "{out}"
-    );
-    assert!(
-        o.stdout.contains("after_b=1"),
-        "the lab that ended first switched forwarding off under the other:\n{out}"
-    );
-    assert!(o.stdout.contains("after_a=0"), "{out}");
-    assert!(
-        o.stdout.contains("after_kill=1") && o.stdout.contains("after_down=0"),
-        "{out}"
-    );
-    assert!(!o.stdout.contains("hostwide"), "state left behind:\n{out}");
+    o.says(&["b=0", "a=0"]);
+    o.because("the lab that ended first switched forwarding off under the other")
+        .says(&["after_b=1"]);
+    o.says(&["after_a=0", "after_kill=1", "after_down=0"]);
+    o.because("state left behind").lacks(&["hostwide"]);
 }
 
 #[test]
@@ -241,51 +203,40 @@ fn a_hostile_journal_is_refused_whole() {
         ),
     );
     let out = o.all();
-    assert!(
-        o.stdout.contains("victim"),
-        "a hostile journal was applied:\n{out}"
-    );
+    o.because("a hostile journal was applied").says(&["victim"]);
     for lab in ["evil", "worse", "open", "link"] {
         assert!(o.stdout.contains(&format!("{lab}=1")), "{lab}:\n{out}");
     }
-    assert!(out.contains("is not a network sysctl"), "{out}");
-    assert!(out.contains("not a valid namespace name"), "{out}");
-    assert!(out.contains("others can write it"), "{out}");
-    assert!(out.contains("it is a symbolic link"), "{out}");
+    o.all_says(&[
+        "is not a network sysctl",
+        "not a valid namespace name",
+        "others can write it",
+        "it is a symbolic link",
+    ]);
     assert!(
         o.stdout.contains("run=2") || o.stdout.contains("run=1"),
         "{out}"
     );
-    assert!(
-        out.contains("the name 'link' is taken by /run/nslab/link.json"),
-        "{out}"
-    );
+    o.all_says(&["the name 'link' is taken by /run/nslab/link.json"]);
 }
 
 #[test]
 fn journals_get_fixed_modes_whatever_the_umask() {
-    let d = Dir::new();
-    d.write("m.rhai", "print(\"ready\");\nhost().exec(\"sleep 30\");\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("m.rhai", "print(\"ready\");\nhost().exec(\"sleep 30\");\n")],
         &format!(
             "umask 000\n{}stat -c '%a %n' /run/nslab /run/nslab/M.json\nkill $pid; wait $pid\n",
             start("m.rhai", "M")
         ),
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("755 /run/nslab\n") && o.stdout.contains("644 /run/nslab/M.json"),
-        "{out}"
-    );
+    o.says(&["755 /run/nslab\n", "644 /run/nslab/M.json"]);
 }
 
 #[test]
 fn a_journal_of_another_user_is_refused() {
     // Needs a uid other than this one: real root with private network and
     // mounts (no user namespace, where only root is mapped).
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if !needs_root("") {
         return;
     }
     let d = Dir::new();
@@ -294,32 +245,18 @@ fn a_journal_of_another_user_is_refused() {
          \"$NSLAB\" down other; echo other=$?\n",
         journal("other", &[])
     );
-    let o = out(std::process::Command::new("unshare")
-        .args([
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .env("NSLAB", bin())
-        .env("NO_COLOR", "1")
-        .current_dir(d.path())
-        .output()
-        .expect("unshare"));
-    let all = o.all();
-    assert!(o.stdout.contains("other=1"), "{all}");
-    assert!(all.contains("it belongs to uid 65534"), "{all}");
+    let o = run_cmd(
+        unshare_sh(&["--net", "--mount", "--propagation", "private"], &script)
+            .current_dir(d.path()),
+    );
+    o.says(&["other=1"]);
+    o.all_says(&["it belongs to uid 65534"]);
 }
 
 #[test]
 fn lab_names_are_checked() {
-    let d = Dir::new();
-    d.write("x.rhai", "print(1);\n");
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("x.rhai", "print(1);\n")],
         "\"$NSLAB\" run --name ../../tmp/escaped x.rhai; echo a=$?\n\
          \"$NSLAB\" run --name '' x.rhai; echo b=$?\n\
          \"$NSLAB\" run --name a/b x.rhai; echo c=$?\n\
@@ -329,13 +266,13 @@ fn lab_names_are_checked() {
     for k in ["a=2", "b=2", "c=2"] {
         assert!(o.stdout.contains(k), "{k}:\n{out}");
     }
-    assert!(o.stdout.contains("\n2\n"), "a journal was written:\n{out}");
-    assert!(
-        out.contains("is not a valid lab name") && out.contains("a lab name cannot be empty"),
-        "{out}"
-    );
-    assert!(out.contains("help: lab names become file names"), "{out}");
-    assert!(!out.contains("run as root"), "{out}");
+    o.because("a journal was written").says(&["\n2\n"]);
+    o.all_says(&[
+        "is not a valid lab name",
+        "a lab name cannot be empty",
+        "help: lab names become file names",
+    ]);
+    o.all_lacks(&["run as root"]);
 }
 
 /// Liveness is the lab's lock on its journal: a lab run from a renamed copy
@@ -354,7 +291,7 @@ fn down_knows_running_labs_by_their_lock() {
         "cp \"$NSLAB\" ./labtool\n\
          sh -c './labtool run --name R l.rhai > R.out 2>&1 & echo $! > R.pid; exec sleep 60' &\n\
          holder=$!\n\
-         i=0; until grep -q ready R.out 2>/dev/null || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q ready R.out 2>/dev/null' 10\n\
          pid=$(cat R.pid)\n\
          ./labtool down --all; echo all=$?\n\
          ip netns list | grep -q z0 && echo RUNNING_KEPT\n\
@@ -363,26 +300,19 @@ fn down_knows_running_labs_by_their_lock() {
          ./labtool down R; echo down=$?\n\
          ip netns list | grep -q z0 || echo GONE\nkill $holder\n",
     );
-    let out = o.all();
-    assert!(
-        o.stdout.contains("RUNNING_KEPT"),
-        "down --all tore down a running lab:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("ZOMBIE"),
-        "the test did not make a zombie:\n{out}"
-    );
-    assert!(
-        o.stdout.contains("down=0") && o.stdout.contains("GONE"),
-        "a zombie lab counts as running:\n{out}"
-    );
+    o.because("down --all tore down a running lab")
+        .says(&["RUNNING_KEPT"]);
+    o.because("the test did not make a zombie")
+        .says(&["ZOMBIE"]);
+    o.because("a zombie lab counts as running")
+        .says(&["down=0", "GONE"]);
 }
 
 #[test]
 fn a_namespace_made_twice_in_one_lab_gets_a_hint_that_applies() {
-    let o = run_isolated("twice.rhai", "netns(\"a\");\nnetns(\"a\");\n");
-    assert_report(
-        &o,
+    let o = fails_at(
+        "twice.rhai",
+        "netns(\"a\");\nnetns(\"a\");\n",
         "twice.rhai:2",
         "namespace 'a' already exists: this lab made it earlier",
         "use the handle the first netns(\"a\") returned",

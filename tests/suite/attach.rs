@@ -3,30 +3,13 @@
 //! mode), works on it through the REPL as a person would (a pseudo-terminal,
 //! Ctrl-D), and looks at the result from outside with `ip`, `nft` and `ping`.
 
-mod common;
-use common::*;
-use rexpect::session::spawn_command;
-
-const PROMPT: &str = "nslab> ";
+use crate::common::*;
 
 /// The kept lab: two namespaces joined by a veth, and a firewall rule in a.
 const KEPT: &str = "let a = netns(\"a\");\nlet b = netns(\"b\");\n\
     let c = veth(a, \"eth0\", b, \"eth0\");\n\
     c[0].addr(\"10.9.0.1/24\");\nc[1].addr(\"10.9.0.2/24\");\n\
     a.accept(#{proto: \"tcp\", dport: 22});\n";
-
-/// `sh` as root of a fresh private host, as `private_host` runs it (a
-/// private /run, `snap` defined, in `$DIR`), for a pseudo-terminal.
-fn private_host_pty(dir: &Dir, sh: &str) -> std::process::Command {
-    let script = format!(
-        "set -u\nmount -t tmpfs tmpfs /run && mkdir -p /run/netns\nip link set lo up\n{SNAP}\ncd \"$DIR\"\n{sh}"
-    );
-    let mut c = private_host_command(&script);
-    c.env("DIR", dir.path())
-        .env("NSLAB_HISTORY", dir.path().join("history"))
-        .env("TERM", "xterm");
-    c
-}
 
 /// The issue's "done when": the session adds a namespace, a veth from it to
 /// a namespace of the kept lab, a link on the host and a rule to the lab's
@@ -51,59 +34,43 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
          ip netns exec a nft list table inet nslab-L | grep -o 'tcp dport [0-9]* [a-z]*' | tr '\\n' ' '; echo\n\
          \"$NSLAB\" ls\n\
          \"$NSLAB\" down L; echo down=$?\n\
-         snap > after\n\
-         diff before after && echo CLEAN\n",
+         no_trace before after CLEAN\n",
     );
-    let mut p = spawn_command(cmd, Some(30_000)).expect("start the private host in a pty");
-    p.exp_string("run=0").unwrap();
-    p.exp_string("attached to kept lab 'L'").unwrap();
-    p.exp_string(PROMPT).unwrap();
-    let says = |p: &mut rexpect::session::PtySession, line: &str, want: &str| {
-        p.send_line(line).unwrap();
-        if let Err(e) = p.exp_string(want) {
-            panic!("after `{line}` expected `{want}`: {e}");
-        }
-        if want != PROMPT
-            && let Err(e) = p.exp_string(PROMPT)
-        {
-            panic!("no prompt after `{line}`: {e}");
-        }
-    };
+    let mut p = Repl::spawn(cmd, 30_000);
+    p.expect("run=0");
+    p.expect("attached to kept lab 'L'");
+    p.expect(PROMPT);
     // The kept lab's parts are there by name.
-    says(&mut p, "lab().links", "Link(\"eth0\" in \"b\")");
-    says(
-        &mut p,
+    p.says("lab().links", "Link(\"eth0\" in \"b\")");
+    p.says(
         "netns(\"a\")",
         "namespace 'a' already exists: this lab made it earlier",
     );
-    says(&mut p, "let a = ns(\"a\");", PROMPT);
-    says(&mut p, "a.link(\"eth0\").name", "\"eth0\"");
+    p.says("let a = ns(\"a\");", PROMPT);
+    p.says("a.link(\"eth0\").name", "\"eth0\"");
     // The kept lab's veths show their peers (read from the kernel: the
     // session did not make them).
-    says(&mut p, "show()", "eth0 in b");
-    says(
-        &mut p,
+    p.says("show()", "eth0 in b");
+    p.says(
         "ns(\"nope\")",
         "help: lab 'L' has a, b; netns(\"nope\") makes a new one",
     );
     // What the session builds: a namespace, a veth to the lab's a, a link
     // on the host, a rule in the lab's table in a.
-    says(&mut p, "let c = netns(\"c\");", PROMPT);
-    says(&mut p, "let v = veth(a, \"to-c\", c, \"to-a\");", PROMPT);
-    says(&mut p, "v[0].addr(\"10.7.0.1/24\");", PROMPT);
-    says(&mut p, "v[1].addr(\"10.7.0.2/24\");", PROMPT);
-    says(&mut p, "veth(host(), \"att0\", c, \"up0\");", PROMPT);
-    says(&mut p, "a.drop(#{proto: \"tcp\", dport: 9});", PROMPT);
-    says(&mut p, "c.ping(\"10.7.0.1\").ok", "true");
-    says(&mut p, "lab().namespaces", "Netns(\"c\")");
+    p.says("let c = netns(\"c\");", PROMPT);
+    p.says("let v = veth(a, \"to-c\", c, \"to-a\");", PROMPT);
+    p.says("v[0].addr(\"10.7.0.1/24\");", PROMPT);
+    p.says("v[1].addr(\"10.7.0.2/24\");", PROMPT);
+    p.says("veth(host(), \"att0\", c, \"up0\");", PROMPT);
+    p.says("a.drop(#{proto: \"tcp\", dport: 9});", PROMPT);
+    p.says("c.ping(\"10.7.0.1\").ok", "true");
+    p.says("lab().namespaces", "Netns(\"c\")");
     // The session saved is what it added, to replay on the lab.
-    says(
-        &mut p,
+    p.says(
         "save(\"added.rhai\")",
         "replay it on kept lab 'L' with `nslab repl --attach L added.rhai`",
     );
-    p.send_control('d').unwrap();
-    let rest = p.exp_eof().unwrap();
+    let rest = p.ctrl_d();
     let after = rest
         .split("== after the session")
         .nth(1)
@@ -146,17 +113,15 @@ fn a_session_adds_to_a_kept_lab_and_down_removes_all_of_it() {
 /// first session ends (its input closes), down takes everything away.
 #[test]
 fn a_second_attach_is_refused_with_the_pid_of_the_first() {
-    let d = Dir::new();
-    d.write("kept.rhai", KEPT);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("kept.rhai", KEPT)],
         "snap > before\n\
          \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
          mkfifo in\n\
          \"$NSLAB\" repl --attach L < in > first.out 2>&1 &\n\
          first=$!\n\
          exec 3> in\n\
-         i=0; until \"$NSLAB\" ls | grep -q 'attached by pid' || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until \"$NSLAB ls | grep -q 'attached by pid'\" 10\n\
          echo first=$first\n\
          \"$NSLAB\" ls\n\
          \"$NSLAB\" repl --attach L < /dev/null; echo second=$?\n\
@@ -167,27 +132,20 @@ fn a_second_attach_is_refused_with_the_pid_of_the_first() {
          cat first.out\n\
          ip netns list | grep -qx x && echo X_MADE\n\
          \"$NSLAB\" down L; echo down=$?\n\
-         snap > after\n\
-         diff before after && echo CLEAN\n",
+         no_trace before after CLEAN\n",
     );
     let out = o.all();
-    let pid = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("first="))
-        .unwrap_or_else(|| panic!("no pid of the first session:\n{out}"));
-    assert!(
-        o.stdout.contains(&format!("kept, attached by pid {pid}")),
-        "ls does not show the session:\n{out}"
-    );
-    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let pid = o.after("first=");
+    o.because("ls does not show the session")
+        .says(&[&format!("kept, attached by pid {pid}")]);
+    let flat = words(&out);
     assert!(
         flat.contains(&format!(
             "lab 'L' is attached by another `nslab repl --attach` session (pid {pid})"
         )) && flat.contains("help: one session at a time"),
         "the second attach does not name the first:\n{out}"
     );
-    assert!(o.stdout.contains("second=1"), "{out}");
+    o.says(&["second=1"]);
     assert!(
         flat.contains(&format!(
             "lab 'L' is attached by an `nslab repl --attach` session (pid {pid})"
@@ -204,17 +162,15 @@ fn a_second_attach_is_refused_with_the_pid_of_the_first() {
 /// (not kept either), --isolated.
 #[test]
 fn what_cannot_be_attached_says_why() {
-    let d = Dir::new();
-    d.write(
-        "running.rhai",
-        "netns(\"r0\");\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "running.rhai",
+            "netns(\"r0\");\nprint(\"ready\");\nhost().exec(\"sleep 30\");\n",
+        )],
         "\"$NSLAB\" repl --attach nope < /dev/null; echo missing=$?\n\
          \"$NSLAB\" run --name R running.rhai > R.out 2>&1 &\n\
          pid=$!\n\
-         i=0; until grep -q ready R.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q ready R.out' 10\n\
          echo pid=$pid\n\
          \"$NSLAB\" repl --attach R < /dev/null; echo running=$?\n\
          kill -9 $pid; wait $pid\n\
@@ -224,7 +180,7 @@ fn what_cannot_be_attached_says_why() {
          ls /run/nslab\n",
     );
     let out = o.all();
-    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = words(&out);
     assert!(
         flat.contains("there is no lab named 'nope'")
             && flat.contains(
@@ -233,11 +189,7 @@ fn what_cannot_be_attached_says_why() {
             && o.stdout.contains("missing=1"),
         "{out}"
     );
-    let pid = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("pid="))
-        .unwrap_or_else(|| panic!("no pid of the running lab:\n{out}"));
+    let pid = o.after("pid=");
     assert!(
         flat.contains(&format!(
             "lab 'R' is running (pid {pid}), not kept: only a kept lab can be attached"
@@ -259,7 +211,7 @@ fn what_cannot_be_attached_says_why() {
             && o.stdout.contains("isolated=2"),
         "{out}"
     );
-    assert!(!out.contains("panicked"), "{out}");
+    o.all_lacks(&["panicked"]);
 }
 
 /// Kept labs are host-mode labs made as root: a user who is not root is
@@ -272,12 +224,7 @@ fn attach_needs_root() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run nslab"));
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains("nslab repl --attach needs root") && o.stderr.contains("sudo"),
-        "{}",
-        o.all()
-    );
+    o.fails_saying(1, &["nslab repl --attach needs root", "sudo"]);
 }
 
 /// A session killed with `kill -9` leaves a lab that is still kept, with
@@ -286,10 +233,8 @@ fn attach_needs_root() {
 /// `nslab down` removes the lab and the session's additions.
 #[test]
 fn a_killed_session_leaves_the_lab_kept_with_its_additions() {
-    let d = Dir::new();
-    d.write("kept.rhai", KEPT);
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[("kept.rhai", KEPT)],
         "snap > before\n\
          \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
          mkfifo in\n\
@@ -297,19 +242,18 @@ fn a_killed_session_leaves_the_lab_kept_with_its_additions() {
          first=$!\n\
          exec 3> in\n\
          echo 'let x = netns(\"x\"); veth(host(), \"hx0\", x, \"e0\"); x.spawn(\"sleep 7777\"); print(\"made\");' >&3\n\
-         i=0; until grep -q made first.out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q made first.out' 10\n\
          pgrep -x -f 'sleep 7777' >/dev/null && echo SLEEP_RAN\n\
          kill -9 $first; wait $first\n\
          exec 3>&-\n\
-         i=0; while pgrep -x -f 'sleep 7777' >/dev/null && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_while \"pgrep -x -f 'sleep 7777'\" 10\n\
          pgrep -x -f 'sleep 7777' >/dev/null || echo SLEEP_GONE\n\
          \"$NSLAB\" ls\n\
          \"$NSLAB\" repl --attach L < /dev/null; echo again=$?\n\
          ip netns list | sort | tr '\\n' ' '; echo\n\
          ip -o link show hx0 >/dev/null && echo HOST_HX0\n\
          \"$NSLAB\" down L; echo down=$?\n\
-         snap > after\n\
-         diff before after && echo CLEAN\n",
+         no_trace before after CLEAN\n",
     );
     let out = o.all();
     for want in [
@@ -345,11 +289,7 @@ fn ns_and_lab_in_a_script() {
          if !l.namespaces[1].ping(\"10.8.0.1\").ok { throw \"no ping\"; }\n\
          ns(\"zz\");\n",
     );
-    assert!(
-        o.stdout.contains("[\"a\", \"b\"] [\"a:e0\", \"b:e0\"]"),
-        "{}",
-        o.all()
-    );
+    o.says(&["[\"a\", \"b\"] [\"a:e0\", \"b:e0\"]"]);
     assert_report(
         &o,
         "parts.rhai:9",

@@ -1,21 +1,11 @@
 //! Packet capture: link.capture() writes a pcap file that `tcpdump -r`
 //! reads back, in isolated and rootless mode, and whatever ends the lab.
 
-mod common;
-use common::*;
+use crate::common::*;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Two namespaces on a veth, 10.61.0.1 (a, end "va") and 10.61.0.2 (b, "vb").
-const PAIR: &str = r#"let a = netns("a");
-let b = netns("b");
-let c = veth(a, "va", b, "vb");
-c[0].addr("10.61.0.1/24");
-c[1].addr("10.61.0.2/24");
-"#;
 
 /// `tcpdump -r FILE -n`: the packets, one line each (an independent reader
 /// of the file).
@@ -106,7 +96,7 @@ print(`packets=${{cap.packets}}`);
     // Three echoes and their replies (and ARP) crossed the link: only two
     // packets were written.
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert!(o.stdout.contains("packets=2"), "{}", o.stdout);
+    o.says(&["packets=2"]);
 }
 
 /// Reads a classic pcap file: (link type, [(incl_len, orig_len)]).
@@ -213,33 +203,11 @@ fn sigterm_leaves_a_complete_capture() {
             "{PAIR}c[0].capture(\"term.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nprint(\"ready\");\nsleep(60);\n"
         ),
     );
-    let mut child = Command::new(bin())
-        .args(["run", "--isolated", "term.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nslab");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    assert_eq!(first, "ready", "the lab did not start");
-    // SAFETY: a plain kill(2) of the child this test started.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("SIGTERM did not end the lab");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut lab = start_ready(&d, &["run", "--isolated", "term.rhai"]);
+    lab.signal(libc::SIGTERM);
+    let status = lab
+        .wait_exit()
+        .unwrap_or_else(|| panic!("SIGTERM did not end the lab"));
     assert_eq!(status.code(), Some(143));
     let lines = tcpdump(&d.path().join("term.pcap"));
     assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
@@ -248,25 +216,17 @@ fn sigterm_leaves_a_complete_capture() {
 
 #[test]
 fn rootless_capture_belongs_to_the_user_who_ran_nslab() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    // The checkout may sit where `nobody` cannot reach (/root): a copy in a
-    // directory that user may write.
-    let d = Dir::new();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let exe = d.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    // A directory that user may write.
+    let user = as_nobody(0o777);
+    let d = &user.dir;
     d.write(
         "rootless.rhai",
         &format!(
             "{PAIR}let cap = c[0].capture(\"mine.pcap\");\na.ping(\"10.61.0.2\", #{{count: 1}});\ncap.stop();\n"
         ),
     );
-    let o = out(unprivileged(&exe)
-        .args(["run", "rootless.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nslab rootless"));
+    let o = user.run(&["run", "rootless.rhai"]);
     o.assert_ok();
     assert!(o.stderr.contains("rootless"), "{}", o.stderr);
     let file = d.path().join("mine.pcap");
@@ -300,8 +260,7 @@ print(`b has: ${{b.links().map(|l| l.name)}}`);
         ),
     );
     o.assert_ok();
-    assert!(o.stdout.contains("running=false"), "{}", o.stdout);
-    assert!(o.stdout.contains(r#"b has: ["lo"]"#), "{}", o.stdout);
+    o.says(&["running=false", r#"b has: ["lo"]"#]);
     let lines = tcpdump(&d.path().join("del.pcap"));
     assert_eq!(count(&lines, REPLY), 1, "{lines:#?}");
 }
@@ -404,11 +363,8 @@ fn a_bad_path_is_an_error_at_the_line() {
 
 #[test]
 fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
-    use std::os::unix::fs::PermissionsExt;
-    let d = Dir::new();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = d.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
+    let user = as_nobody(0o755);
+    let d = &user.dir;
     // `/` belongs to root, whom a rootless nslab (nobody, when the tests run
     // as root) has no rights of.
     let target = "/nslab-capture-test-denied.pcap";
@@ -416,12 +372,7 @@ fn a_directory_the_user_cannot_write_is_an_error_saying_so() {
         "locked.rhai",
         &format!("{PAIR}c[0].capture(\"{target}\");\n"),
     );
-    let o = out(unprivileged(&exe)
-        .args(["run", "locked.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nslab rootless"));
+    let o = user.run(&["run", "locked.rhai"]);
     let made = Path::new(target).exists();
     let _ = std::fs::remove_file(target);
     assert!(!made, "a rootless nslab wrote to /");
@@ -450,7 +401,7 @@ cap.stop();
 "#,
     );
     let o = private_host(&d, "\"$NSLAB\" run host.rhai; echo code=$?");
-    assert!(o.stdout.contains("code=0"), "{}", o.all());
+    o.says(&["code=0"]);
     let lines = tcpdump(&d.path().join("host.pcap"));
     assert_eq!(count(&lines, REQUEST), 2, "{lines:#?}");
     assert_eq!(count(&lines, REPLY), 2, "{lines:#?}");
@@ -467,32 +418,17 @@ fn a_running_capture_is_readable_and_stays_so_after_kill_9() {
             "{PAIR}c[0].capture(\"kill.pcap\");\na.ping(\"10.61.0.2\", #{{count: 2}});\nprint(\"ready\");\nsleep(60);\n"
         ),
     );
-    let mut child = Command::new(bin())
-        .args(["run", "--isolated", "kill.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run nslab");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    assert_eq!(first, "ready", "the lab did not start");
+    let mut lab = start_ready(&d, &["run", "--isolated", "kill.rhai"]);
     let file = d.path().join("kill.pcap");
-    // The capture thread writes the last reply a moment after ping saw it.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The capture thread writes the last reply a moment after ping saw it;
+    // until it has written the file header, tcpdump cannot read the file.
     let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        // Until the capture thread has written the file header, tcpdump
-        // cannot read the file.
+    wait_for(Duration::from_secs(30), || {
         seen = try_tcpdump(&file).unwrap_or_default();
-        if count(&seen, REPLY) == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+        (count(&seen, REPLY) == 2).then_some(())
+    });
+    let _ = lab.child.kill();
+    let _ = lab.child.wait();
     assert_eq!(
         count(&seen, REPLY),
         2,
@@ -511,8 +447,7 @@ fn a_running_capture_is_readable_and_stays_so_after_kill_9() {
 /// that nslab, in host mode inside it, may give the file to uid 65534.)
 #[test]
 fn under_sudo_a_new_capture_file_is_the_users() {
-    if !is_root() {
-        eprintln!("skipped: needs root (a private host that maps more than root)");
+    if !needs_root(" (a private host that maps more than root)") {
         return;
     }
     let d = Dir::new();
@@ -558,10 +493,7 @@ c[0].capture("old.pcap").stop();
         stdin.write_all(b"go\n").expect("start the private host");
     }
     let o = out(child.wait_with_output().expect("wait for unshare"));
-    let all = o.all();
-    assert!(all.contains("rc=0"), "{all}");
-    assert!(all.contains("new.pcap 65534:65534"), "{all}");
-    assert!(all.contains("old.pcap 0:0"), "{all}");
+    o.all_says(&["rc=0", "new.pcap 65534:65534", "old.pcap 0:0"]);
     assert_eq!(count(&tcpdump(&d.path().join("new.pcap")), REQUEST), 1);
 }
 
@@ -571,14 +503,10 @@ c[0].capture("old.pcap").stop();
 /// user's.
 #[test]
 fn isolated_root_captures_into_the_users_directory() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let d = Dir::new();
-    let theirs = d.path().join("theirs");
-    std::fs::create_dir(&theirs).unwrap();
-    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let Some(theirs) = users_dir(&d) else {
+        return;
+    };
     let file = theirs.join("ping.pcap");
     d.write(
         "cap.rhai",

@@ -4,12 +4,10 @@
 //! take minutes are guarded by `timeout`, far above what they take now;
 //! nothing asserts how fast they are.
 
-mod common;
-use common::*;
+use crate::common::*;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// `nslab ARGS…` in `d`, killed after `secs` (exit 137 then).
 fn guarded(d: &Dir, secs: u32, args: &[&str]) -> Out {
@@ -94,7 +92,7 @@ fn pushes_in_a_loop_take_time_in_proportion() {
         &[],
     );
     o.assert_ok();
-    assert!(o.stdout.contains("len 300000"), "{}", o.all());
+    o.says(&["len 300000"]);
 }
 
 #[test]
@@ -151,51 +149,20 @@ fn sigterm_stops_a_long_connect() {
     let d = Dir::new();
     d.write(
         "c.rhai",
-        r#"let a = netns("a");
-let b = netns("b");
-let c = veth(a, "x", b, "y");
-c[0].addr("10.0.0.1/24");
-c[1].addr("10.0.0.2/24");
-b.policy("input", "drop");
-print("ready");
-let ok = a.connect("10.0.0.2", #{port: 9, timeout_ms: 60000});
-print("connect returned");
-"#,
+        &format!(
+            "{PAIR}b.policy(\"input\", \"drop\");\nprint(\"ready\");\n\
+             let ok = a.connect(\"10.61.0.2\", #{{port: 9, timeout_ms: 60000}});\n\
+             print(\"connect returned\");\n"
+        ),
     );
-    let mut child = Command::new(bin())
-        .args(["run", "--isolated", "c.rhai"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nslab");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    assert_eq!(first, "ready", "the lab did not start");
+    let mut lab = start_ready(&d, &["run", "--isolated", "c.rhai"]);
     // Let the connect begin (if the signal came first, it would be stopped
     // before the call, which passes too).
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: a plain kill(2) of the child this test started.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
-        .expect("read stderr");
+    lab.signal(libc::SIGTERM);
+    let status = lab.wait_exit();
+    let rest: Vec<String> = lab.lines.by_ref().map_while(Result::ok).collect();
+    let err = lab.stderr();
     let status = status.unwrap_or_else(|| panic!("SIGTERM did not stop the connect:\n{err}"));
     assert_eq!(status.code(), Some(143), "{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");

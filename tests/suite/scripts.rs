@@ -1,8 +1,7 @@
 //! Every script in scripts/ runs to success in isolated mode, and prints the
 //! ping lines the tutorials show.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn run_script(name: &str) -> Out {
@@ -33,41 +32,24 @@ fn seed_000_two_namespaces() {
     let o = run_script("000-two-namespaces.rhai");
     assert!(o.stdout.contains("64 bytes from 10.10.0.3"));
     assert!(o.stdout.contains("64 bytes from 10.10.0.2"));
-    assert!(
-        o.stdout.contains("namespaces now: [\"ns1\", \"ns2\"]"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("namespaces after: []"), "{}", o.stdout);
+    o.says(&["namespaces now: [\"ns1\", \"ns2\"]", "namespaces after: []"]);
 }
 
 #[test]
 fn seed_001_veth_and_bridge() {
     let o = run_script("001-veth-and-bridge.rhai");
     assert!(o.stdout.contains("ok: seed 001 works"));
-    assert!(o.stdout.contains("PING 10.1.1.1 from host"), "{}", o.stdout);
+    o.says(&["PING 10.1.1.1 from host"]);
 }
 
 #[test]
 fn seed_002_nat_to_internet() {
     let o = run_script("002-nat-to-internet.rhai");
-    assert!(
-        o.stdout
-            .contains("no reply from the internet before masquerade"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("64 bytes from 203.0.113.10"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("the internet saw the connection come from [\"203.0.113.1\"]"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "no reply from the internet before masquerade",
+        "64 bytes from 203.0.113.10",
+        "the internet saw the connection come from [\"203.0.113.1\"]",
+    ]);
 }
 
 #[test]
@@ -78,17 +60,10 @@ fn seed_004_routes_and_firewall() {
         root,
     );
     o.assert_ok();
-    assert!(
-        o.stdout.contains("example_ns route: default dev veth1"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("after the firewall: tcp/80 open = true, tcp/22 open = false"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "example_ns route: default dev veth1",
+        "after the firewall: tcp/80 open = true, tcp/22 open = false",
+    ]);
 }
 
 #[test]
@@ -119,24 +94,11 @@ fn policy_routing_sends_each_lan_out_its_own_uplink() {
 #[test]
 fn dnat_hairpin() {
     let o = run_script("dnat-hairpin.rhai");
-    assert!(
-        o.stdout
-            .contains("the server saw the internet's connection come from [\"203.0.113.10\"]"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("with hairpin NAT the server saw [\"203.0.113.10\", \"10.0.0.1\"]"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("ok: port forwarding and hairpin NAT work"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "the server saw the internet's connection come from [\"203.0.113.10\"]",
+        "with hairpin NAT the server saw [\"203.0.113.10\", \"10.0.0.1\"]",
+        "ok: port forwarding and hairpin NAT work",
+    ]);
 }
 
 /// Every script also runs in plain host mode (as root of a private host,
@@ -145,107 +107,62 @@ fn dnat_hairpin() {
 fn every_script_runs_in_host_mode_and_leaves_no_trace() {
     let d = Dir::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    let mut sh = String::from("snap > before\n");
+    let mut sh = String::new();
     for name in script_names() {
         sh.push_str(&format!(
             "\"$NSLAB\" run '{}' > /dev/null 2> err || {{ echo FAILED {name}; cat err; }}\n",
             root.join(&name).display()
         ));
     }
-    sh.push_str("snap > after\ndiff -u before after && echo SAME\n");
-    let o = private_host(&d, &sh);
-    assert!(!o.stdout.contains("FAILED"), "{}", o.all());
-    assert!(o.stdout.contains("SAME"), "{}", o.all());
-}
-
-fn script_names() -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"))
-            .unwrap()
-            .map(|e| e.unwrap())
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().into_string().unwrap())
-            .collect();
-    names.sort();
-    names
+    leaves_no_trace(&d, &sh).lacks(&["FAILED"]);
 }
 
 #[test]
 fn seed_003_containers() {
     let o = run_script("003-containers.rhai");
     assert!(o.stdout.contains("no reply while my_veth_end_b is down"));
-    assert!(
-        o.stdout
-            .contains("1 packets transmitted, 0 received, 100% packet loss"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["1 packets transmitted, 0 received, 100% packet loss"]);
 }
 
 #[test]
 fn macvlan_into_two_namespaces() {
     let o = run_script("macvlan.rhai");
-    assert!(o.stdout.contains("64 bytes from 10.20.0.2"), "{}", o.stdout);
-    assert!(
-        o.stdout
-            .contains("ok: two macvlans of one parent talk in bridge mode"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "64 bytes from 10.20.0.2",
+        "ok: two macvlans of one parent talk in bridge mode",
+    ]);
 }
 
 #[test]
 fn vxlan_overlay() {
     let o = run_script("vxlan-overlay.rhai");
-    assert!(
-        o.stdout.contains("h1 link: vx0 vxlan mtu 1450"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("64 bytes from 10.42.0.2"), "{}", o.stdout);
+    o.says(&["h1 link: vx0 vxlan mtu 1450", "64 bytes from 10.42.0.2"]);
 }
 
 #[test]
 fn stp_ring_blocks_one_port_and_still_pings() {
     let o = run_script("stp-ring.rhai");
-    assert!(
-        o.stdout.contains("is blocking, the loop is broken"),
-        "{}",
-        o.stdout
-    );
+    o.says(&["is blocking, the loop is broken"]);
     assert_eq!(o.stdout.matches(": blocking").count(), 1, "{}", o.stdout);
-    assert!(o.stdout.contains("ok: the ring works"), "{}", o.stdout);
+    o.says(&["ok: the ring works"]);
 }
 
 #[test]
 fn port_isolation_keeps_guests_apart() {
     let o = run_script("port-isolation.rhai");
-    assert!(
-        o.stdout
-            .contains("guest1 -> 10.40.0.2: no reply (isolated)"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("guest1 -> 10.40.0.3: replies"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "guest1 -> 10.40.0.2: no reply (isolated)",
+        "guest1 -> 10.40.0.3: replies",
+    ]);
 }
 
 #[test]
 fn rate_limit_shows_the_rate() {
     let o = run_script("rate-limit.rhai");
-    assert!(
-        o.stdout.contains("1 MB over the link shaped to 8mbit"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("ok: the transfer time shows the rate"),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "1 MB over the link shaped to 8mbit",
+        "ok: the transfer time shows the rate",
+    ]);
 }
 
 #[test]
@@ -283,29 +200,10 @@ fn every_script_is_covered() {
 /// run as `nobody`.)
 #[test]
 fn every_script_runs_rootless_as_an_unprivileged_user() {
-    use std::os::unix::fs::PermissionsExt;
-    // The checkout may sit where `nobody` cannot reach (/root): use copies.
-    let d = Dir::new();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = d.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
-    std::fs::create_dir(d.path().join("lib")).unwrap();
-    std::fs::set_permissions(d.path().join("lib"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), d.path().join("lib").join(e.file_name())).unwrap();
-    }
-    for name in script_names() {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scripts")
-                .join(&name),
-            d.path().join(&name),
-        )
-        .unwrap();
-        let o = unprivileged(&exe)
-            .args(["run", &name])
-            .current_dir(d.path())
+    let d = as_nobody(0o755);
+    for name in d.with_scripts() {
+        let o = d
+            .cmd(&["run", &name])
             // An ordinary user's PATH: nft must be found without /usr/sbin.
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .output()

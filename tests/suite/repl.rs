@@ -1,99 +1,54 @@
 //! The REPL, driven as a person uses it: through a pseudo-terminal, with
 //! Tab, multi-line input, errors, help(), show(), save() and Ctrl-D.
 
-mod common;
-use common::*;
-use rexpect::session::{PtySession, spawn_command};
+use crate::common::*;
 use std::process::Command;
-
-const PROMPT: &str = "nslab> ";
-
-fn session(cmd: Command) -> PtySession {
-    spawn_command(cmd, Some(20_000)).expect("start nslab repl in a pty")
-}
-
-fn repl(dir: &Dir, args: &[&str]) -> PtySession {
-    let mut cmd = Command::new(bin());
-    cmd.arg("repl")
-        .args(args)
-        .current_dir(dir.path())
-        .env("NSLAB_HISTORY", dir.path().join("history"))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    session(cmd)
-}
-
-/// Types `text` without Enter (e.g. ending in a Tab).
-fn types(p: &mut PtySession, text: &str) {
-    p.send(text).unwrap();
-    p.flush().unwrap();
-}
-
-/// Sends a line, waits for `want` in what comes back, then for the next
-/// prompt (rustyline drops what is typed before its prompt, like a shell).
-fn says(p: &mut PtySession, line: &str, want: &str) {
-    p.send_line(line).unwrap();
-    if let Err(e) = p.exp_string(want) {
-        panic!("after `{line}` expected `{want}`: {e}");
-    }
-    if want != PROMPT
-        && let Err(e) = p.exp_string(PROMPT)
-    {
-        panic!("no prompt after `{line}`: {e}");
-    }
-}
 
 #[test]
 fn a_session_as_a_person_types_it() {
     let d = Dir::new();
-    let mut p = repl(&d, &["--isolated"]);
-    p.exp_string(PROMPT).unwrap();
-    says(&mut p, "let a = netns(\"a\");", PROMPT);
+    let mut p = Repl::nslab(&d, &["--isolated"]);
+    p.expect(PROMPT);
+    p.says("let a = netns(\"a\");", PROMPT);
     // A line's value is printed; variables persist.
-    says(&mut p, "a.name", "\"a\"");
+    p.says("a.name", "\"a\"");
     // Tab completes a function name...
-    types(&mut p, "bridg\t");
-    p.exp_string("bridge").unwrap();
-    says(&mut p, "(a, \"br0\");", "Link(\"br0\" in \"a\")");
+    p.types("bridg\t");
+    p.expect("bridge");
+    p.says("(a, \"br0\");", "Link(\"br0\" in \"a\")");
     // ...and, inside a string, the names of the lab's links.
-    types(&mut p, "let b = a.link(\"br\t");
-    p.exp_string("br0").unwrap();
-    says(&mut p, "\");", PROMPT);
-    says(&mut p, "b.name", "\"br0\"");
+    p.types("let b = a.link(\"br\t");
+    p.expect("br0");
+    p.says("\");", PROMPT);
+    p.says("b.name", "\"br0\"");
     // An unfinished function continues on the next line.
     p.send_line("fn twice(x) {").unwrap();
-    says(&mut p, "x * 2 }", PROMPT);
-    says(&mut p, "twice(21)", "42");
+    p.says("x * 2 }", PROMPT);
+    p.says("twice(21)", "42");
     // An error is a report and the session goes on.
-    says(&mut p, "veth(a, \"x\")", "help: veth is called as");
-    says(&mut p, "a.name", "\"a\"");
+    p.says("veth(a, \"x\")", "help: veth is called as");
+    p.says("a.name", "\"a\"");
     // A ping result reads as a summary.
-    says(
-        &mut p,
+    p.says(
         "a.ping(\"127.0.0.1\")",
         "ping 127.0.0.1: 3/3 replies, 0% loss",
     );
     // Imports persist, and module names complete after `import "`.
-    types(&mut p, "import \"to\t");
-    p.exp_string("topo").unwrap();
-    says(&mut p, "\" as topo;", PROMPT);
-    says(&mut p, "let s = topo::star(#{hosts: 2});", PROMPT);
-    says(&mut p, "s.ips", "[\"10.1.0.1\", \"10.1.0.2\"]");
-    says(&mut p, "help(\"veth\")", "e.g. let ends = veth(");
-    says(&mut p, "help()", "firewall:");
+    p.types("import \"to\t");
+    p.expect("topo");
+    p.says("\" as topo;", PROMPT);
+    p.says("let s = topo::star(#{hosts: 2});", PROMPT);
+    p.says("s.ips", "[\"10.1.0.1\", \"10.1.0.2\"]");
+    p.says("help(\"veth\")", "e.g. let ends = veth(");
+    p.says("help()", "firewall:");
     p.send_line("show()").unwrap();
     for want in ["namespace a", "br0", "namespace h1", "p1 in sw"] {
         p.exp_string(want).unwrap();
     }
-    p.exp_string(PROMPT).unwrap();
+    p.expect(PROMPT);
     let saved = d.path().join("lab.rhai");
-    says(
-        &mut p,
-        &format!("save(\"{}\")", saved.display()),
-        "saved to",
-    );
-    p.send_control('d').unwrap();
-    p.exp_eof().unwrap();
+    p.says(&format!("save(\"{}\")", saved.display()), "saved to");
+    p.ctrl_d();
 
     // The saved session rebuilds the same lab.
     let text = std::fs::read_to_string(&saved).unwrap();
@@ -112,11 +67,7 @@ fn a_session_as_a_person_types_it() {
     .unwrap();
     let o = nslab(&["run", "--isolated", "lab.rhai"], d.path());
     o.assert_ok();
-    assert!(
-        o.stdout.contains("namespace a") && o.stdout.contains("br0"),
-        "{}",
-        o.all()
-    );
+    o.says(&["namespace a", "br0"]);
 
     // History is kept in the file asked for.
     let hist = std::fs::read_to_string(d.path().join("history")).unwrap();
@@ -130,20 +81,20 @@ fn a_file_runs_first_and_its_variables_stay() {
         "start.rhai",
         "let left = netns(\"left\");\nfn greet(n) { `hi ${n}` }\n",
     );
-    let mut p = repl(&d, &["--isolated", "start.rhai"]);
-    p.exp_string(PROMPT).unwrap();
-    says(&mut p, "greet(left.name)", "\"hi left\"");
+    let mut p = Repl::nslab(&d, &["--isolated", "start.rhai"]);
+    p.expect(PROMPT);
+    p.says("greet(left.name)", "\"hi left\"");
     // Ctrl-C clears the line being typed; Ctrl-C during a call stops it.
-    types(&mut p, "this is not rhai");
+    p.types("this is not rhai");
     p.send_control('c').unwrap();
-    p.exp_string(PROMPT).unwrap();
+    p.expect(PROMPT);
     p.send_line("left.ping(\"10.99.0.1\", #{count: 1000})")
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     p.send_control('c').unwrap();
-    p.exp_string("interrupted").unwrap();
-    p.exp_string(PROMPT).unwrap();
-    says(&mut p, "left.name", "\"left\"");
+    p.expect("interrupted");
+    p.expect(PROMPT);
+    p.says("left.name", "\"left\"");
     p.send_line("exit").unwrap();
     p.exp_eof().unwrap();
 }
@@ -153,27 +104,22 @@ fn a_file_runs_first_and_its_variables_stay() {
 #[test]
 fn leaving_tears_the_lab_down() {
     let d = Dir::new();
-    let inner = "mount -t tmpfs tmpfs /run && mkdir -p /run/netns && ip link set lo up\n\
-         sh -c 'echo PID=$$; exec \"$NSLAB\" repl'; echo code=$?\n\
+    let inner = "sh -c 'echo PID=$$; exec \"$NSLAB\" repl'; echo code=$?\n\
          echo netns=$(ls /run/netns | wc -l) links=$(ip -o link | grep -c lab0)\n";
     for how in ["ctrl-d", "sigterm", "sighup"] {
-        let mut cmd = private_host_command(inner);
-        cmd.env("NSLAB_HISTORY", d.path().join("history"))
-            .env("TERM", "xterm");
-        let mut p = session(cmd);
+        let mut p = Repl::spawn(private_host_pty(&d, inner), 20_000);
         let (_, pid) = p.exp_regex("PID=[0-9]+").unwrap();
         let pid: i32 = pid.trim_start_matches("PID=").parse().unwrap();
-        p.exp_string(PROMPT).unwrap();
-        says(&mut p, "let n = netns(\"inner\");", PROMPT);
-        says(
-            &mut p,
+        p.expect(PROMPT);
+        p.says("let n = netns(\"inner\");", PROMPT);
+        p.says(
             "veth(host(), \"lab0\", n, \"eth0\")",
             "Link(\"lab0\" in \"host\")",
         );
-        says(&mut p, "netns_list()", "[\"inner\"]");
+        p.says("netns_list()", "[\"inner\"]");
         if how == "ctrl-d" {
             p.send_control('d').unwrap();
-            p.exp_string("code=0").unwrap();
+            p.expect("code=0");
         } else {
             let (sig, name, code) = if how == "sigterm" {
                 (libc::SIGTERM, "SIGTERM", "code=143")
@@ -187,7 +133,7 @@ fn leaving_tears_the_lab_down() {
             p.exp_string(&format!("interrupted by {name}")).unwrap();
             p.exp_string(code).unwrap();
         }
-        p.exp_string("netns=0 links=0").unwrap();
+        p.expect("netns=0 links=0");
         p.exp_eof().unwrap();
     }
 }
@@ -208,23 +154,22 @@ fn sigterm_ends_a_piped_session_while_it_waits_for_input() {
          ( sleep 15; echo 'print(\"late\")' >&3 ) > /dev/null 2>&1 &\n\
          w=$!\n\
          echo 'let n = netns(\"inner\"); veth(host(), \"lab0\", n, \"eth0\"); print(\"ready\");' >&3\n\
-         i=0; until grep -q ready out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q ready out' 10\n\
          kill -TERM $pid; wait $pid; echo code=$?\n\
          kill -0 $w 2>/dev/null && echo LINE_STILL_TO_COME\n\
          kill $w; exec 3>&-\n\
          cat out\n\
          echo netns=$(ls /run/netns | wc -l) links=$(ip -o link | grep -c lab0)\n",
     );
-    let out = o.all();
-    assert!(out.contains("ready"), "{out}");
-    assert!(out.contains("interrupted by SIGTERM"), "{out}");
-    assert!(out.contains("code=143"), "{out}");
-    assert!(out.contains("LINE_STILL_TO_COME"), "{out}");
-    assert!(
-        !out.contains("late"),
-        "ran a line that came after SIGTERM: {out}"
-    );
-    assert!(out.contains("netns=0 links=0"), "{out}");
+    o.all_says(&[
+        "ready",
+        "interrupted by SIGTERM",
+        "code=143",
+        "LINE_STILL_TO_COME",
+    ]);
+    o.because("ran a line that came after SIGTERM")
+        .all_lacks(&["late"]);
+    o.all_says(&["netns=0 links=0"]);
 }
 
 /// save() writes over an earlier save, never over the user's own script.
@@ -254,10 +199,7 @@ fn save_keeps_a_file_that_is_not_a_saved_session() {
     }
     let o = out(child.wait_with_output().unwrap());
     let all = o.all();
-    assert!(
-        all.contains("save() will not overwrite own.rhai: it is not a saved session"),
-        "{all}"
-    );
+    o.all_says(&["save() will not overwrite own.rhai: it is not a saved session"]);
     assert_eq!(all.matches("saved to s.rhai").count(), 2, "{all}");
     let own = std::fs::read_to_string(d.path().join("own.rhai")).unwrap();
     assert!(own.starts_with("// my lab, by hand"), "{own}");

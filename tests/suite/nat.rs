@@ -3,14 +3,7 @@
 //! source address the far end's listener saw; `nft -j` inside the lab shows
 //! the rules as the kernel holds them.
 
-mod common;
-use common::*;
-
-fn ok(name: &str, script: &str) -> Out {
-    let o = run_isolated(name, script);
-    o.assert_ok();
-    o
-}
+use crate::common::*;
 
 /// A home router: "internet" (203.0.113.10) on its wan (203.0.113.1, the
 /// public address), a LAN switch behind its lan device (10.0.0.1) with a
@@ -65,24 +58,13 @@ print(`nft ${{r.exec("nft -j list ruleset").stdout}}`);
 "#
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("before: false"), "{out}");
-    assert!(o.stdout.contains("forwarded: true"), "{out}");
-    assert!(
-        o.stdout.contains(r#"web saw ["203.0.113.10"]"#),
-        "the server did not see the internet's address:\n{out}"
-    );
-    assert!(o.stdout.contains("hairpin before: false"), "{out}");
-    assert!(o.stdout.contains("hairpin: true"), "{out}");
-    assert!(
-        o.stdout.contains(r#"web saw ["203.0.113.10", "10.0.0.1"]"#),
-        "the hairpinned client should reach the server from the router's LAN address:\n{out}"
-    );
-    let nft = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nft "))
-        .expect("nft listing");
+    o.says(&["before: false", "forwarded: true"]);
+    o.because("the server did not see the internet's address")
+        .says(&[r#"web saw ["203.0.113.10"]"#]);
+    o.says(&["hairpin before: false", "hairpin: true"]);
+    o.because("the hairpinned client should reach the server from the router's LAN address")
+        .says(&[r#"web saw ["203.0.113.10", "10.0.0.1"]"#]);
+    let nft = o.after("nft ");
     let v: serde_json::Value = serde_json::from_str(nft).expect("nft -j output");
     let items = v["nftables"].as_array().unwrap();
     let pre = items
@@ -124,14 +106,11 @@ print(`saw ${{web.peers}} ${{web80.peers}}`);
 "#
         ),
     );
-    let out = o.all();
-    assert!(o.stdout.contains("before: false"), "{out}");
-    assert!(o.stdout.contains("v6: true true"), "{out}");
-    assert!(
-        o.stdout
-            .contains(r#"saw ["2001:db8::10"] ["2001:db8::10"]"#),
-        "{out}"
-    );
+    o.says(&[
+        "before: false",
+        "v6: true true",
+        r#"saw ["2001:db8::10"] ["2001:db8::10"]"#,
+    ]);
 }
 
 #[test]
@@ -157,13 +136,9 @@ print(`after: ${lan.connect("203.0.113.10", 80)}`);
 print(`web saw ${web.peers}`);
 "#,
     );
-    let out = o.all();
-    assert!(o.stdout.contains("before: false"), "{out}");
-    assert!(o.stdout.contains("after: true"), "{out}");
-    assert!(
-        o.stdout.contains(r#"web saw ["203.0.113.5"]"#),
-        "the far end should see the snat address, not the masquerade one:\n{out}"
-    );
+    o.says(&["before: false", "after: true"]);
+    o.because("the far end should see the snat address, not the masquerade one")
+        .says(&[r#"web saw ["203.0.113.5"]"#]);
 }
 
 #[test]
@@ -191,12 +166,14 @@ fn nat_calls_with_bad_arguments_are_errors_at_their_line() {
         ),
     ];
     for (call, message, help) in cases {
-        let o = run_isolated(
+        fails_at(
             "t.rhai",
             &format!(
                 "let r = netns(\"r\");\nlet w = veth(r, \"wan\", netns(\"i\"), \"eth0\");\n{call}\n"
             ),
+            "t.rhai:3",
+            message,
+            help,
         );
-        assert_report(&o, "t.rhai:3", message, help);
     }
 }

@@ -3,65 +3,31 @@
 //! `nslab ls --json` and `nslab show --json` of a kept lab in a private
 //! host, checked against the kernel (`ip -j`); show(#{json: true}).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A copy of the binary and of scripts/ where `nobody` can read them (the
-/// checkout may sit where it cannot, e.g. under /root).
+/// A copy of the binary and of scripts/ where `nobody` can read them.
 struct Copies {
-    dir: Dir,
-    exe: PathBuf,
+    user: Nobody,
     scripts: Vec<String>,
 }
 
 fn copies() -> Copies {
-    let dir = Dir::new();
-    let open = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
-    open(dir.path()).unwrap();
-    let exe = dir.path().join("nslab");
-    std::fs::copy(bin(), &exe).unwrap();
-    std::fs::create_dir(dir.path().join("lib")).unwrap();
-    open(&dir.path().join("lib")).unwrap();
-    for e in std::fs::read_dir(repo().join("scripts/lib")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join("lib").join(e.file_name())).unwrap();
-    }
-    let mut scripts = Vec::new();
-    for e in std::fs::read_dir(repo().join("scripts")).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().into_string().unwrap();
-        if e.path().is_file() && name.ends_with(".rhai") {
-            std::fs::copy(e.path(), dir.path().join(&name)).unwrap();
-            scripts.push(name);
-        }
-    }
-    scripts.sort();
-    Copies { dir, exe, scripts }
+    let user = as_nobody(0o755);
+    let scripts = user.with_scripts();
+    Copies { user, scripts }
 }
 
 /// `nslab graph NAME --format F` as an unprivileged user (`nobody` when
 /// the tests run as root).
 fn graph_as_user(c: &Copies, name: &str, format: &str) -> Out {
-    out(unprivileged(&c.exe)
-        .args(["graph", name, "--format", format])
-        .current_dir(c.dir.path())
-        .env("NO_COLOR", "1")
-        // An ordinary user's PATH: nft must be found without /usr/sbin.
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .output()
-        .expect("run nslab graph"))
+    // An ordinary user's PATH: nft must be found without /usr/sbin.
+    c.user.run_user_path(&["graph", name, "--format", format])
 }
 
 /// Namespaces (first label line of nodes with a role line) and the link
@@ -279,26 +245,14 @@ fn graph_of_the_nat_gateway_shows_roles_bridge_and_addresses() {
         .map(|s| s.to_string())
         .collect();
     assert_eq!(ns, want, "{}", o.stdout);
-    assert!(
-        o.stdout
-            .contains("[label=\"gw\\nrouter\", shape=doublecircle]"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("subgraph cluster_"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("\"br-lan (bridge)\\n10.0.0.1/24\""),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("label=\"uplink 203.0.113.1/24\\n— eth0 203.0.113.2/24\""),
-        "{}",
-        o.stdout
-    );
+    o.says(&[
+        "[label=\"gw\\nrouter\", shape=doublecircle]",
+        "subgraph cluster_",
+        "\"br-lan (bridge)\\n10.0.0.1/24\"",
+        "label=\"uplink 203.0.113.1/24\\n— eth0 203.0.113.2/24\"",
+    ]);
     // The script's own prints are not in the picture.
-    assert!(!o.stdout.contains("bytes from"), "{}", o.stdout);
+    o.lacks(&["bytes from"]);
 }
 
 /// -o writes the file; a name that is neither a script nor a lab is a clear
@@ -326,13 +280,7 @@ fn graph_writes_a_file_and_names_a_missing_lab() {
     assert!(text.stdout.contains("qs-a") && text.stdout.contains("qs-b"));
 
     let o = nslab(&["graph", "no-such-lab"], d.path());
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains("there is no lab named 'no-such-lab'"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains("help:"), "{}", o.stderr);
+    o.fails_saying(1, &["there is no lab named 'no-such-lab'", "help:"]);
 }
 
 /// The namespace `ip -j` sees, as (link name -> link JSON) and (link name
@@ -405,7 +353,7 @@ ip -j addr show > host.addrs.json
 echo DONE
 "#,
     );
-    assert!(o.stdout.contains("DONE"), "{}", o.all());
+    o.says(&["DONE"]);
     let read = |f: &str| std::fs::read_to_string(d.path().join(f)).unwrap();
     let json = |f: &str| -> Value { serde_json::from_str(&read(f)).unwrap() };
 
@@ -564,7 +512,7 @@ echo DONE
 /// the addresses agree with `ip -j addr` run in the namespace.
 #[test]
 fn show_json_in_a_script() {
-    let o = run_isolated(
+    let o = run_ok(
         "j.rhai",
         r#"
 let a = netns("a"); let b = netns("b");
@@ -582,7 +530,6 @@ let v = parse_json(j);
 print(`roles ${v.namespaces[0].role} ${v.namespaces[1].role}`);
 "#,
     );
-    o.assert_ok();
     let json_at = o.stdout.find("JSON ").unwrap();
     let body = &o.stdout[o.stdout[json_at..].find('\n').unwrap() + json_at + 1..];
     let (json, rest) = body.split_once("\nIP\n").unwrap();
@@ -615,7 +562,7 @@ print(`roles ${v.namespaces[0].role} ${v.namespaces[1].role}`);
     assert_eq!(shown, ["10.7.0.1/24"]);
     assert_eq!(e0["peer"]["namespace"], "b");
     assert_eq!(v["namespaces"][1]["links"][1]["addresses"][0], "fd07::2/64");
-    assert!(o.stdout.contains("roles router host"), "{}", o.stdout);
+    o.says(&["roles router host"]);
     // A macvlan names the link it sits on, in another namespace.
     let c = &v["namespaces"][2];
     assert_eq!(c["name"], "c");
@@ -630,9 +577,9 @@ print(`roles ${v.namespaces[0].role} ${v.namespaces[1].role}`);
     assert_eq!(mv["lower"]["link"], "e1");
     assert_eq!(e0["lower"], Value::Null);
 
-    let o = run_isolated("bad.rhai", "netns(\"a\");\nshow(#{jsn: true});\n");
-    assert_report(
-        &o,
+    fails_at(
+        "bad.rhai",
+        "netns(\"a\");\nshow(#{jsn: true});\n",
         "bad.rhai:2",
         "unknown option 'jsn'",
         "show(#{json: true})",
@@ -644,13 +591,12 @@ print(`roles ${v.namespaces[0].role} ${v.namespaces[1].role}`);
 fn show_of_a_missing_lab() {
     let d = Dir::new();
     let o = private_host(&d, "\"$NSLAB\" show nope; echo rc=$?");
-    assert!(o.stdout.contains("rc=1"), "{}", o.all());
+    o.says(&["rc=1"]);
     assert!(
-        o.stderr.contains("there is no lab named 'nope'"),
+        o.stderr.contains("there is no lab named 'nope'") && o.stderr.contains("nslab ls"),
         "{}",
-        o.all()
+        o.stderr
     );
-    assert!(o.stderr.contains("nslab ls"), "{}", o.all());
 }
 
 /// `sudo nslab graph lab.rhai -o lab.svg` in a directory of the user's:
@@ -659,14 +605,10 @@ fn show_of_a_missing_lab() {
 /// user's. A script that fails is drawn all the same, with its error.
 #[test]
 fn under_sudo_graph_writes_into_the_users_directory() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let d = Dir::new();
-    let theirs = d.path().join("theirs");
-    std::fs::create_dir(&theirs).unwrap();
-    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let Some(theirs) = users_dir(&d) else {
+        return;
+    };
     d.write(
         "lab.rhai",
         "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"e0\", b, \"e0\");\n",

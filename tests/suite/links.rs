@@ -5,34 +5,13 @@
 //! a kind, the test asks the kernel first and asserts the outcome that
 //! matches.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use serde_json::Value;
-use std::process::Command;
-
-/// Can this kernel make a link of `kind` (`ip link add … type KIND`, on a
-/// veth as parent)? Asked in a private network namespace.
-fn kernel_has(kind: &str) -> bool {
-    Command::new("unshare")
-        .args(["--user", "--map-root-user", "--net", "sh", "-c"])
-        .arg(format!(
-            "ip link add p0 type veth peer name p1 && ip link add t0 link p0 type {kind}"
-        ))
-        .output()
-        .expect("run unshare (util-linux)")
-        .status
-        .success()
-}
 
 /// The JSON a script printed after `TAG ` (one `ip -j` answer).
 fn json_after(o: &Out, tag: &str) -> Value {
-    let line = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{tag} ")))
-        .unwrap_or_else(|| panic!("no {tag} line:\n{}", o.all()));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{tag}: {e}: {line}"))
+    o.json_after(&format!("{tag} "))
 }
 
 /// `linkinfo` of the first link in an `ip -j -d link show` answer.
@@ -43,12 +22,12 @@ fn linkinfo(v: &Value) -> &Value {
 #[test]
 fn macvlan_into_two_namespaces() {
     assert!(
-        kernel_has("macvlan mode bridge"),
+        kernel_has_link("macvlan mode bridge"),
         "this kernel has no macvlan"
     );
     // The parent (one end of a veth, up with its peer) is in a third
     // namespace: each macvlan is made right where it goes.
-    let o = run_isolated(
+    let o = run_ok(
         "mv.rhai",
         r#"let sw = netns("sw");
 let a = netns("a");
@@ -64,8 +43,7 @@ print("LINK " + a.exec("ip -j -d link show mv0").stdout);
 print("SW " + sw.exec("ip -j link show").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("ping true"), "{}", o.all());
+    o.says(&["ping true"]);
     let l = json_after(&o, "LINK");
     assert_eq!(linkinfo(&l)["info_kind"], "macvlan", "{l}");
     assert_eq!(linkinfo(&l)["info_data"]["mode"], "bridge", "{l}");
@@ -84,10 +62,10 @@ print("SW " + sw.exec("ip -j link show").stdout);
 #[test]
 fn macvlans_in_private_mode_do_not_see_each_other() {
     assert!(
-        kernel_has("macvlan mode private"),
+        kernel_has_link("macvlan mode private"),
         "this kernel has no macvlan"
     );
-    let o = run_isolated(
+    let o = run_ok(
         "private.rhai",
         r#"let sw = netns("sw");
 let a = netns("a");
@@ -100,8 +78,7 @@ print(`ping ${r.ok}`);
 print("LINK " + b.exec("ip -j -d link show mv0").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("ping false"), "{}", o.all());
+    o.says(&["ping false"]);
     assert_eq!(
         linkinfo(&json_after(&o, "LINK"))["info_data"]["mode"],
         "private"
@@ -112,7 +89,7 @@ print("LINK " + b.exec("ip -j -d link show mv0").stdout);
 fn a_macvlan_outside_the_lab_s_namespaces_carries_the_lab_s_identity() {
     // host() is the private one of --isolated: the macvlan lands there,
     // its parent is in a namespace of the lab.
-    let o = run_isolated(
+    let o = run_ok(
         "hostmv.rhai",
         r#"let sw = netns("sw");
 let up = veth(sw, "up0", sw, "up1");
@@ -120,7 +97,6 @@ macvlan(host(), "hmv0", up[0]);
 print("LINK " + host().exec("ip -j -d link show hmv0").stdout);
 "#,
     );
-    o.assert_ok();
     let l = json_after(&o, "LINK");
     assert_eq!(l[0]["ifalias"], "nslab:hostmv", "{l}");
     // An index of nslab's choosing, above the kernel's own numbering.
@@ -130,22 +106,16 @@ print("LINK " + host().exec("ip -j -d link show hmv0").stdout);
 
 #[test]
 fn macvlan_errors_say_what_to_give() {
-    let o = run_isolated(
+    fails_at(
         "mode.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\nmacvlan(a, \"m\", e[0], #{mode: \"bridged\"});\n",
-    );
-    assert_report(
-        &o,
         "mode.rhai:3:1",
         "'bridged' is not a macvlan mode",
         "\"bridge\" (the default), \"private\", \"vepa\" and \"passthru\"",
     );
-    let o = run_isolated(
+    fails_at(
         "lo.rhai",
         "let a = netns(\"a\");\n\nmacvlan(a, \"m\", a.link(\"lo\"));\n",
-    );
-    assert_report(
-        &o,
         "lo.rhai:3:1",
         "the kernel refused a macvlan on 'lo'",
         "must be an Ethernet link",
@@ -166,9 +136,9 @@ print(`ping ${a.ping("10.63.0.2").ok}`);
 print("LINK " + a.exec("ip -j -d link show ipv0").stdout);
 "#;
     let o = run_isolated("ipvlan.rhai", script);
-    if kernel_has("ipvlan mode l2") {
+    if kernel_has_link("ipvlan mode l2") {
         o.assert_ok();
-        assert!(o.stdout.contains("ping true"), "{}", o.all());
+        o.says(&["ping true"]);
         let l = json_after(&o, "LINK");
         assert_eq!(linkinfo(&l)["info_kind"], "ipvlan", "{l}");
         assert_eq!(linkinfo(&l)["info_data"]["mode"], "l2", "{l}");
@@ -185,10 +155,10 @@ print("LINK " + a.exec("ip -j -d link show ipv0").stdout);
 #[test]
 fn vxlan_overlay_over_an_underlay() {
     assert!(
-        kernel_has("vxlan id 1 dstport 4789 remote 10.0.0.2"),
+        kernel_has_link("vxlan id 1 dstport 4789 remote 10.0.0.2"),
         "this kernel has no vxlan"
     );
-    let o = run_isolated(
+    let o = run_ok(
         "vx.rhai",
         r#"let a = netns("a");
 let b = netns("b");
@@ -203,8 +173,7 @@ print(`ping ${a.ping("10.42.0.2").ok}`);
 print("LINK " + a.exec("ip -j -d link show vx0").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("ping true"), "{}", o.all());
+    o.says(&["ping true"]);
     let l = json_after(&o, "LINK");
     let info = linkinfo(&l);
     assert_eq!(info["info_kind"], "vxlan", "{l}");
@@ -243,11 +212,13 @@ fn vxlan_errors_say_what_to_give() {
             "vni, remote or group, local, dev and port",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "vxe.rhai",
             &format!("let a = netns(\"a\");\n\nvxlan(a, \"vx0\", {opts});\n"),
+            "vxe.rhai:3:1",
+            message,
+            help,
         );
-        assert_report(&o, "vxe.rhai:3:1", message, help);
     }
 }
 
@@ -263,9 +234,9 @@ print(`name ${v.name} ${w.name}`);
 print("LINK " + a.exec("ip -j -d link show eth0.10").stdout);
 "#,
     );
-    if kernel_has("vlan id 10") {
+    if kernel_has_link("vlan id 10") {
         o.assert_ok();
-        assert!(o.stdout.contains("name eth0.10 trunk10"), "{}", o.all());
+        o.says(&["name eth0.10 trunk10"]);
         let l = json_after(&o, "LINK");
         assert_eq!(linkinfo(&l)["info_data"]["id"], 10, "{l}");
     } else {
@@ -277,22 +248,16 @@ print("LINK " + a.exec("ip -j -d link show eth0.10").stdout);
         );
     }
     // Checked before the kernel is asked: the same everywhere.
-    let o = run_isolated(
+    fails_at(
         "vid.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\nvlan(e[0], 4095);\n",
-    );
-    assert_report(
-        &o,
         "vid.rhai:3:1",
         "VLAN id 4095 is out of range",
         "1..=4094",
     );
-    let o = run_isolated(
+    fails_at(
         "vname.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"a-long-name0\", a, \"y\");\nvlan(e[0], 100);\n",
-    );
-    assert_report(
-        &o,
         "vname.rhai:3:1",
         "the VLAN's default name 'a-long-name0.100' is 16 bytes long",
         "vlan(link, 100, \"v100\")",
@@ -310,7 +275,7 @@ red.attach(e[0]);
 print("LINK " + r.exec("ip -j -d link show x").stdout);
 "#,
     );
-    if kernel_has("vrf table 10") {
+    if kernel_has_link("vrf table 10") {
         o.assert_ok();
         let l = json_after(&o, "LINK");
         assert_eq!(l[0]["master"], "red", "{l}");
@@ -322,9 +287,9 @@ print("LINK " + r.exec("ip -j -d link show x").stdout);
             "load the `vrf` module (modprobe vrf) or use a kernel built with CONFIG_NET_VRF",
         );
     }
-    let o = run_isolated("t.rhai", "let r = netns(\"r\");\n\nvrf(r, \"red\", 254);\n");
-    assert_report(
-        &o,
+    fails_at(
+        "t.rhai",
+        "let r = netns(\"r\");\n\nvrf(r, \"red\", 254);\n",
         "t.rhai:3:1",
         "254 is not a routing table a VRF can have",
         "not 253, 254 or 255",
@@ -333,12 +298,9 @@ print("LINK " + r.exec("ip -j -d link show x").stdout);
 
 #[test]
 fn attach_to_a_link_that_takes_no_ports_says_what_does() {
-    let o = run_isolated(
+    fails_at(
         "att.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\nlet f = veth(a, \"p\", a, \"q\");\ne[0].attach(f[0]);\n",
-    );
-    assert_report(
-        &o,
         "att.rhai:4:",
         "'x' is a veth link, which takes no ports",
         "attach links to a bridge (bridge(ns, \"br0\")) or a VRF (vrf(ns, \"red\", 10))",
@@ -347,7 +309,7 @@ fn attach_to_a_link_that_takes_no_ports_says_what_does() {
 
 #[test]
 fn move_takes_a_link_to_another_namespace_renamed_and_up() {
-    let o = run_isolated(
+    let o = run_ok(
         "move.rhai",
         r#"let a = netns("a");
 let b = netns("b");
@@ -362,14 +324,10 @@ print("A " + a.exec("ip -j link show").stdout);
 print("C " + c.exec("ip -j link show z").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(
-        o.stdout
-            .contains("handle Link(\"z\" in \"c\") Link(\"z\" in \"c\")"),
-        "{}",
-        o.all()
-    );
-    assert!(o.stdout.contains("ping true"), "{}", o.all());
+    o.says(&[
+        "handle Link(\"z\" in \"c\") Link(\"z\" in \"c\")",
+        "ping true",
+    ]);
     assert_eq!(json_after(&o, "A").as_array().unwrap().len(), 1, "only lo");
     assert_eq!(json_after(&o, "C")[0]["operstate"], "UP");
 }
@@ -398,24 +356,23 @@ fn move_errors_say_what_to_do() {
             "make it in the namespace it belongs in",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "me.rhai",
             &format!(
                 "let a = netns(\"a\");\nlet b = netns(\"b\");\nlet e = veth(a, \"x\", b, \"y\");\n{line}\n"
             ),
+            "me.rhai:4:",
+            message,
+            help,
         );
-        assert_report(&o, "me.rhai:4:", message, help);
     }
 }
 
 #[test]
 fn netns_with_a_link_points_to_move() {
-    let o = run_isolated(
+    fails_at(
         "nn.rhai",
         "let a = netns(\"a\");\nlet e = veth(a, \"x\", host(), \"y\");\nnetns(e[1], a);\n",
-    );
-    assert_report(
-        &o,
         "nn.rhai:3:1",
         "wrong arguments for 'netns': no form takes (Link, Netns)",
         "to move a link into a namespace, call link.move(ns)",
@@ -424,7 +381,7 @@ fn netns_with_a_link_points_to_move() {
 
 #[test]
 fn mac_sets_and_reads_the_link_layer_address() {
-    let o = run_isolated(
+    let o = run_ok(
         "mac.rhai",
         r#"let a = netns("a");
 let e = veth(a, "x", a, "y");
@@ -433,8 +390,7 @@ print(`mac ${e[0].mac()}`);
 print("LINK " + a.exec("ip -j link show x").stdout);
 "#,
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("mac 02:00:00:00:00:01"), "{}", o.all());
+    o.says(&["mac 02:00:00:00:00:01"]);
     assert_eq!(json_after(&o, "LINK")[0]["address"], "02:00:00:00:00:01");
     for (mac, message, help) in [
         (
@@ -448,19 +404,21 @@ print("LINK " + a.exec("ip -j link show x").stdout);
             "start with 02",
         ),
     ] {
-        let o = run_isolated(
+        fails_at(
             "mace.rhai",
             &format!(
                 "let a = netns(\"a\");\nlet e = veth(a, \"x\", a, \"y\");\ne[0].mac(\"{mac}\");\n"
             ),
+            "mace.rhai:3:",
+            message,
+            help,
         );
-        assert_report(&o, "mace.rhai:3:", message, help);
     }
 }
 
 #[test]
 fn delete_removes_what_the_lab_made_and_only_that() {
-    let o = run_isolated(
+    let o = run_ok(
         "del.rhai",
         r#"let a = netns("a");
 let e = veth(a, "x", host(), "hx");
@@ -471,17 +429,13 @@ print("HOST " + host().exec("ip -j link show").stdout);
 let f = veth(a, "x", host(), "hx");
 "#,
     );
-    o.assert_ok();
     let host = json_after(&o, "HOST");
     assert_eq!(host.as_array().unwrap().len(), 1, "only lo: {host}");
     // The names are free again, and nothing is "left alone" at teardown.
     assert!(!o.stderr.contains("left alone"), "{}", o.stderr);
-    let o = run_isolated(
+    fails_at(
         "dl.rhai",
         "let a = netns(\"a\");\n\na.link(\"lo\").delete();\n",
-    );
-    assert_report(
-        &o,
         "dl.rhai:3:",
         "'lo' cannot be deleted: it is the loopback of namespace 'a'",
         "it goes with its namespace",
@@ -494,10 +448,10 @@ let f = veth(a, "x", host(), "hx");
 /// in would have destroyed it.
 #[test]
 fn a_host_link_moved_into_the_lab_goes_home_as_it_was() {
-    let d = Dir::new();
-    d.write(
-        "mv.rhai",
-        r#"let a = netns("a");
+    let o = in_private_host(
+        &[(
+            "mv.rhai",
+            r#"let a = netns("a");
 let b = netns("b");
 let eth = host().link("eth9");
 eth.mtu(1400);
@@ -510,9 +464,7 @@ eth.move(b);
 print("B " + b.exec("ip -j link show wan0").stdout);
 eth.delete();
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          ip addr add 192.168.77.1/24 dev eth9\n\
          ip addr add fd77::1/64 dev eth9 nodad\n\
@@ -531,32 +483,26 @@ eth.delete();
     );
     let out = o.all();
     // Deleting it was refused, at its line; teardown still put it back.
-    assert!(out.contains("rc=1"), "{out}");
-    assert!(
-        out.contains("link 'wan0' in namespace 'b' was not made by this lab"),
-        "{out}"
-    );
-    assert!(out.contains("mv.rhai:12:"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
-    let a: Value = o
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("A "))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or_else(|| panic!("{out}"));
+    o.all_says(&[
+        "rc=1",
+        "link 'wan0' in namespace 'b' was not made by this lab",
+        "mv.rhai:12:",
+    ]);
+    assert_no_trace(&o, "SAME");
+    let a: Value = o.json_after("A ");
     assert_eq!(a[0]["ifname"], "wan0", "{out}");
     assert_eq!(a[0]["operstate"], "UP", "it was up, it stays up: {out}");
-    assert!(o.stdout.contains("B [{"), "{out}");
+    o.says(&["B [{"]);
 }
 
 /// After `kill -9`, `nslab down` takes such a link home from the journal,
 /// before it deletes the namespace the link is in.
 #[test]
 fn down_takes_a_moved_host_link_home_after_a_crash() {
-    let d = Dir::new();
-    d.write(
-        "mv.rhai",
-        r#"let a = netns("a");
+    let o = in_private_host(
+        &[(
+            "mv.rhai",
+            r#"let a = netns("a");
 host().link("eth9").move(a, "wan0");
 let m = macvlan(host(), "hm0", host().link("eth9p"));
 let x = veth(a, "x0", a, "x1");
@@ -564,9 +510,7 @@ x[0].move(host(), "hx0");
 print("ready");
 host().exec("sleep 30");
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          ip addr add 192.168.77.1/24 dev eth9\n\
          ip link set eth9 up; ip link set eth9p up\n\
@@ -575,56 +519,47 @@ host().exec("sleep 30");
          snap > before; dev_sysctls eth9 >> before\n\
          \"$NSLAB\" run mv.rhai > out 2>&1 &\n\
          pid=$!\n\
-         i=0; until grep -q ready out || [ $i -gt 500 ]; do sleep 0.02; i=$((i+1)); done\n\
+         wait_until 'grep -q ready out' 10\n\
          ip -o link show eth9 >/dev/null 2>&1 || echo AWAY\n\
          kill -9 $pid; wait $pid\n\
          \"$NSLAB\" down --all; echo down=$?\n\
          snap > after; dev_sysctls eth9 >> after\n\
          diff -u before after && echo SAME\n",
     );
-    let out = o.all();
-    assert!(o.stdout.contains("AWAY"), "{out}");
-    assert!(o.stdout.contains("down=0"), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["AWAY", "down=0"]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// ns.delete() on a namespace holding a host link sends the link home first.
 #[test]
 fn deleting_a_namespace_sends_the_host_links_in_it_home() {
-    let d = Dir::new();
-    d.write(
-        "nsdel.rhai",
-        r#"let a = netns("a");
+    let o = in_private_host(
+        &[(
+            "nsdel.rhai",
+            r#"let a = netns("a");
 host().link("eth9").move(a);
 a.delete();
 print("HOST " + host().exec("ip -j addr show eth9").stdout);
 "#,
-    );
-    let o = private_host(
-        &d,
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          ip addr add 192.168.77.1/24 dev eth9\n\
          snap > before\n\
          \"$NSLAB\" run nsdel.rhai; echo rc=$?\n\
-         snap > after\n\
-         diff -u before after && echo SAME\n",
+         no_trace\n",
     );
-    let out = o.all();
-    assert!(o.stdout.contains("rc=0"), "{out}");
-    assert!(o.stdout.contains("\"local\":\"192.168.77.1\""), "{out}");
-    assert!(o.stdout.contains("SAME"), "{out}");
+    o.says(&["rc=0", "\"local\":\"192.168.77.1\""]);
+    assert_no_trace(&o, "SAME");
 }
 
 /// A link of the host goes home under its own name only.
 #[test]
 fn a_host_link_goes_home_under_its_own_name() {
-    let d = Dir::new();
-    d.write(
-        "home.rhai",
-        "let a = netns(\"a\");\nlet l = host().link(\"eth9\").move(a);\nl.move(host(), \"other\");\n",
-    );
-    let o = private_host(
-        &d,
+    let o = in_private_host(
+        &[(
+            "home.rhai",
+            "let a = netns(\"a\");\nlet l = host().link(\"eth9\").move(a);\nl.move(host(), \"other\");\n",
+        )],
         "ip link add eth9 type veth peer name eth9p\n\
          \"$NSLAB\" run home.rhai; rc=$?\n\
          ip -o link show eth9 >/dev/null && echo HOME\n\
@@ -636,23 +571,21 @@ fn a_host_link_goes_home_under_its_own_name() {
         "link 'eth9' goes back to 'host' under its own name, 'eth9'",
         "link.move(ns)",
     );
-    assert!(o.stdout.contains("HOME"), "{}", o.all());
+    o.says(&["HOME"]);
 }
 
 /// The host end of veth(ns, "x", host(), "y") is the lab's by the index it
 /// asked for: teardown deletes it, and leaves nothing alone.
 #[test]
 fn a_host_veth_end_made_as_the_peer_carries_the_lab_s_index() {
-    let d = Dir::new();
-    d.write(
-        "peer.rhai",
-        "let a = netns(\"a\");\nveth(a, \"x\", host(), \"y\");\n",
+    let o = in_private_host(
+        &[(
+            "peer.rhai",
+            "let a = netns(\"a\");\nveth(a, \"x\", host(), \"y\");\n",
+        )],
+        "snap > before\n\"$NSLAB\" run peer.rhai; echo rc=$?\nno_trace\n",
     );
-    let o = private_host(
-        &d,
-        "snap > before\n\"$NSLAB\" run peer.rhai; echo rc=$?\nsnap > after\ndiff -u before after && echo SAME\n",
-    );
-    assert!(o.stdout.contains("rc=0"), "{}", o.all());
-    assert!(!o.stderr.contains("left alone"), "{}", o.all());
-    assert!(o.stdout.contains("SAME"), "{}", o.all());
+    o.says(&["rc=0"]);
+    assert!(!o.stderr.contains("left alone"), "{}", o.stderr);
+    assert_no_trace(&o, "SAME");
 }
