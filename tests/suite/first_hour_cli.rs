@@ -1,11 +1,9 @@
 //! Issue 21 ("The first hour"), items 3, 4, 19 and 20: what the command
 //! line and the REPL print.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::{Dir, bin};
+use crate::common::{Dir, bin};
 
 /// Item 19: a closed stderr (`nslab run bad.rhai 2>&1 | head -c 10`) is not
 /// a crash: the run ends with the code it would have had, 1 for a bad
@@ -30,7 +28,7 @@ fn a_closed_stderr_is_not_a_crash() {
 
 /// Runs `nslab repl --isolated` with `input` piped in, as a script would
 /// drive it.
-fn repl_piped(input: &str) -> common::Out {
+fn repl_piped(input: &str) -> crate::common::Out {
     use std::io::Write as _;
     let d = Dir::new();
     let mut child = Command::new(bin())
@@ -48,7 +46,7 @@ fn repl_piped(input: &str) -> common::Out {
         .expect("stdin")
         .write_all(input.as_bytes())
         .expect("write input");
-    common::out(child.wait_with_output().expect("nslab repl ends"))
+    crate::common::out(child.wait_with_output().expect("nslab repl ends"))
 }
 
 /// Item 4: the REPL echoes every value of the API's own types as `print`
@@ -95,7 +93,7 @@ fn the_repl_echoes_values_as_print_shows_them() {
 #[test]
 fn control_bytes_in_journal_names_are_escaped() {
     let d = Dir::new();
-    let o = common::private_host(
+    let o = crate::common::private_host(
         &d,
         "mkdir -p /run/nslab && chmod 755 /run/nslab\n\
          printf x > \"/run/nslab/$(printf 'evil\\033[2J\\nname')\".json\n\
@@ -129,7 +127,7 @@ const CHATTY: &str = "print(\"building the lab\");\n\
 fn test_json_keeps_stdout_json() {
     let d = Dir::new();
     d.write("chatty.rhai", CHATTY);
-    let o = common::nslab(&["test", "--isolated", "--json", "chatty.rhai"], d.path());
+    let o = crate::common::nslab(&["test", "--isolated", "--json", "chatty.rhai"], d.path());
     assert_eq!(o.code, 1, "{}", o.all());
     let lines: Vec<serde_json::Value> = o
         .stdout
@@ -153,7 +151,7 @@ fn test_json_keeps_stdout_json() {
 fn test_shows_output_of_failed_checks_unless_verbose() {
     let d = Dir::new();
     d.write("chatty.rhai", CHATTY);
-    let o = common::nslab(&["test", "--isolated", "chatty.rhai"], d.path());
+    let o = crate::common::nslab(&["test", "--isolated", "chatty.rhai"], d.path());
     assert_eq!(o.code, 1, "{}", o.all());
     // (stderr's report quotes the script's source, print lines included)
     assert!(!o.stdout.contains("said by the pass"), "{}", o.all());
@@ -165,7 +163,7 @@ fn test_shows_output_of_failed_checks_unless_verbose() {
         o.stdout
     );
 
-    let o = common::nslab(&["test", "--isolated", "-v", "chatty.rhai"], d.path());
+    let o = crate::common::nslab(&["test", "--isolated", "-v", "chatty.rhai"], d.path());
     assert!(
         o.stdout.contains(
             "ok      chatty.rhai: quiet pass\n    building the lab\n    said by the pass\n"
@@ -175,7 +173,7 @@ fn test_shows_output_of_failed_checks_unless_verbose() {
     );
     assert!(o.stdout.contains("    said by the fail\n"), "{}", o.stdout);
 
-    let o = common::nslab(
+    let o = crate::common::nslab(
         &["test", "--isolated", "--junit", "out.xml", "chatty.rhai"],
         d.path(),
     );

@@ -1,8 +1,7 @@
 //! One script session: every command that runs a script says the same
 //! things about how it ended (a failed check, an unread `--set`).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const FAILING_CHECK: &str = r#"
 let a = netns("a");

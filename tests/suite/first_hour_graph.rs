@@ -2,8 +2,7 @@
 //! with a link cut and no route back, and `nslab graph` of a lab that
 //! fails, with a link down, on a canvas that fits.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// h1 on r1's LAN; r1, r2, r3 in a triangle; r3's link to r1 cut and no
 /// route back on r3: h1's ping of r3 (over r2) is lost on the way back.

@@ -1,11 +1,9 @@
 //! Issue 21, "the first hour": the traps a new user fell into that are
 //! diagnostics' to name (items 9, 10, 21) and /run/netns's mode (item 16).
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// The report read as one line of words (miette wraps long lines).
 fn words(s: &str) -> String {
