@@ -138,9 +138,5 @@ pub fn host_sh(dir: &Dir, script: &str) -> Out {
 
 /// `private_host` in a new directory holding `files` (name, text).
 pub fn in_private_host(files: &[(&str, &str)], sh: &str) -> Out {
-    let d = Dir::new();
-    for (name, text) in files {
-        d.write(name, text);
-    }
-    private_host(&d, sh)
+    private_host(&Dir::with(files), sh)
 }

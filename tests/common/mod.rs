@@ -1,14 +1,15 @@
 //! Test harness: run the real nslab binary against the real kernel, always in
 //! private namespaces so the machine's own network is never touched.
 //!
-//! - here: running nslab (`nslab`, `run_isolated`, `run_ok`, `run_fails`)
-//!   and reading what it said (`Out`, `assert_report`);
+//! - here: running nslab (`nslab`, `run_isolated`, `run_ok`, `run_fails`),
+//!   any command with its stdin piped (`pipe`), and reading what it said
+//!   (`Out`, `assert_report`, `says`/`lacks` on a text);
 //! - `host`: a private host to look at from outside (`private_host`, the
 //!   shell helpers `snap`/`no_trace`/`wait_until`, `leaves_no_trace`);
 //! - `wait`: `wait_for`, polling in Rust;
 //! - `nobody`: `as_nobody`, nslab run by an unprivileged user;
 //! - `kernel`: `kernel_has`, probes for kernel features;
-//! - `repl`: `Repl`, the one pseudo-terminal driver;
+//! - `repl`: `Repl`, the one pseudo-terminal driver, and `repl_piped`;
 //! - `fixtures`: rhai snippets several files share.
 #![allow(dead_code, unused_imports)]
 
@@ -91,6 +92,11 @@ impl Out {
     pub fn words(&self) -> String {
         words(&self.stdout)
     }
+    /// stderr's report as one line of words: miette wraps long lines, and
+    /// continues a wrapped source line with "  │ ".
+    pub fn report_words(&self) -> String {
+        words(&self.stderr.replace("\n  │ ", " "))
+    }
 }
 
 /// Checks of what nslab said, naming what a failure means.
@@ -144,6 +150,13 @@ pub fn says(text: &str, wants: &[&str]) {
     }
 }
 
+/// Asserts `text` holds none of `nots`.
+pub fn lacks(text: &str, nots: &[&str]) {
+    for w in nots {
+        assert!(!text.contains(w), "unexpected '{w}' in:\n{text}");
+    }
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nslab")
 }
@@ -166,6 +179,26 @@ pub fn run_cmd(c: &mut Command) -> Out {
     out(c.output().expect("run a command of the test"))
 }
 
+/// Runs `c` with `input` on its stdin (closed after it) and reads what it
+/// said.
+pub fn pipe(c: &mut Command, input: &str) -> Out {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a command of the test");
+    child
+        .stdin
+        .take()
+        .expect("its stdin")
+        .write_all(input.as_bytes())
+        .expect("write its input");
+    out(child.wait_with_output().expect("the command ends"))
+}
+
 /// A directory holding the test's scripts, removed when dropped.
 pub struct Dir(tempfile::TempDir);
 
@@ -175,6 +208,14 @@ impl Dir {
     }
     pub fn path(&self) -> &Path {
         self.0.path()
+    }
+    /// A new one holding `files` (name, text).
+    pub fn with(files: &[(&str, &str)]) -> Dir {
+        let d = Dir::new();
+        for (name, text) in files {
+            d.write(name, text);
+        }
+        d
     }
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.0.path().join(name);
@@ -232,8 +273,7 @@ pub fn ok(name: &str, text: &str) -> Out {
 /// Asserts a report names `file:line`, says `message` and helps with `help`.
 pub fn assert_report(o: &Out, file_line: &str, message: &str, help: &str) {
     assert_eq!(o.code, 1, "expected exit 1\n{}", o.all());
-    // miette wraps long lines: read the report as one line of words.
-    let err = words(&o.stderr.replace("\n  │ ", " "));
+    let err = o.report_words();
     assert!(
         err.contains(file_line),
         "report does not point at {file_line}:\n{}",

@@ -1,7 +1,8 @@
 //! The one REPL driver: a pseudo-terminal a test types into as a person
-//! would, reading back what comes.
+//! would, reading back what comes; and `repl_piped`, the REPL fed from a
+//! pipe.
 
-use super::{Dir, bin};
+use super::{Dir, Out, bin, pipe};
 use rexpect::session::{PtySession, spawn_command};
 use std::ops::{Deref, DerefMut};
 use std::process::Command;
@@ -56,6 +57,19 @@ impl Repl {
         self.0.send_control('d').expect("send Ctrl-D");
         self.0.exp_eof().expect("the end after Ctrl-D")
     }
+}
+
+/// `nslab repl --isolated` in `dir` with `input` piped in, as a script
+/// would drive it (no terminal: no prompts, no line editing).
+pub fn repl_piped(dir: &Dir, input: &str) -> Out {
+    pipe(
+        Command::new(bin())
+            .args(["repl", "--isolated"])
+            .current_dir(dir.path())
+            .env("NSLAB_HISTORY", dir.path().join("history"))
+            .env("NO_COLOR", "1"),
+        input,
+    )
 }
 
 impl Deref for Repl {

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::common::{Dir, bin};
+use crate::common::*;
 
 /// Item 19: a closed stderr (`nslab run bad.rhai 2>&1 | head -c 10`) is not
 /// a crash: the run ends with the code it would have had, 1 for a bad
@@ -26,35 +26,13 @@ fn a_closed_stderr_is_not_a_crash() {
     assert_eq!(o.status.code(), Some(1), "{o:?}");
 }
 
-/// Runs `nslab repl --isolated` with `input` piped in, as a script would
-/// drive it.
-fn repl_piped(input: &str) -> crate::common::Out {
-    use std::io::Write as _;
-    let d = Dir::new();
-    let mut child = Command::new(bin())
-        .args(["repl", "--isolated"])
-        .current_dir(d.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start nslab repl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write input");
-    crate::common::out(child.wait_with_output().expect("nslab repl ends"))
-}
-
 /// Item 4: the REPL echoes every value of the API's own types as `print`
 /// shows it: reach()'s value as its matrix (it was
 /// `nslab::api::reach::Reach`), a spawned process as `Process(#1)`.
 #[test]
 fn the_repl_echoes_values_as_print_shows_them() {
     let o = repl_piped(
+        &Dir::new(),
         "let a = netns(\"a\"); let b = netns(\"b\");\n\
          let l = veth(a, \"ea\", b, \"eb\");\n\
          l[0].addr(\"10.9.0.1/24\"); l[1].addr(\"10.9.0.2/24\");\n\
@@ -68,22 +46,17 @@ fn the_repl_echoes_values_as_print_shows_them() {
          print(p);\n\
          [p]\n",
     );
-    o.assert_ok();
-    assert!(!o.all().contains("nslab::api"), "{}", o.all());
+    o.assert_ok().all_lacks(&["nslab::api"]);
     let parts: Vec<&str> = o.stdout.split("--\n").collect();
     assert_eq!(parts.len(), 3, "{}", o.stdout);
-    let printed = parts[1];
-    assert!(printed.contains("a -> b"), "{}", o.stdout);
+    let (echoed, printed, process) = (parts[0], parts[1], parts[2]);
+    says(printed, &["a -> b"]);
     assert!(
-        parts[0].ends_with(printed),
+        echoed.ends_with(printed),
         "the echo of r is not what print(r) shows:\n{}",
         o.stdout
     );
-    assert!(
-        parts[2].contains("Process(#1)\nProcess(#1)\n[Process(#1)]\n"),
-        "{}",
-        o.stdout
-    );
+    says(process, &["Process(#1)\nProcess(#1)\n[Process(#1)]\n"]);
 }
 
 /// Item 20: control bytes in a journal's file name are shown escaped by
@@ -93,7 +66,7 @@ fn the_repl_echoes_values_as_print_shows_them() {
 #[test]
 fn control_bytes_in_journal_names_are_escaped() {
     let d = Dir::new();
-    let o = crate::common::private_host(
+    let o = private_host(
         &d,
         "mkdir -p /run/nslab && chmod 755 /run/nslab\n\
          printf x > \"/run/nslab/$(printf 'evil\\033[2J\\nname')\".json\n\
@@ -101,17 +74,15 @@ fn control_bytes_in_journal_names_are_escaped() {
          \"$NSLAB\" ls --json > ls.json\n\
          \"$NSLAB\" down --all > down.txt 2>&1; echo \"down=$?\"\n",
     );
-    o.assert_ok();
-    assert!(o.stdout.contains("down=1"), "{}", o.all());
-    let read = |f: &str| std::fs::read_to_string(d.path().join(f)).expect("output file");
+    o.assert_ok().says(&["down=1"]);
     for f in ["ls.txt", "down.txt"] {
-        let text = read(f);
+        let text = d.read(f);
         assert!(!text.contains('\u{1b}'), "{f} holds a raw ESC:\n{text}");
         assert!(!text.contains("evil\n"), "{f} holds a raw newline:\n{text}");
         assert!(text.contains("evil\\u{1b}[2J\\nname"), "{f}:\n{text}");
     }
     let json: serde_json::Value =
-        serde_json::from_str(&read("ls.json")).expect("ls --json is JSON");
+        serde_json::from_str(&d.read("ls.json")).expect("ls --json is JSON");
     assert_eq!(json[0]["lab"], "evil\u{1b}[2J\nname", "{json}");
     assert_eq!(json[0]["state"], "refused", "{json}");
 }
@@ -127,7 +98,7 @@ const CHATTY: &str = "print(\"building the lab\");\n\
 fn test_json_keeps_stdout_json() {
     let d = Dir::new();
     d.write("chatty.rhai", CHATTY);
-    let o = crate::common::nslab(&["test", "--isolated", "--json", "chatty.rhai"], d.path());
+    let o = nslab(&["test", "--isolated", "--json", "chatty.rhai"], d.path());
     assert_eq!(o.code, 1, "{}", o.all());
     let lines: Vec<serde_json::Value> = o
         .stdout
@@ -151,7 +122,7 @@ fn test_json_keeps_stdout_json() {
 fn test_shows_output_of_failed_checks_unless_verbose() {
     let d = Dir::new();
     d.write("chatty.rhai", CHATTY);
-    let o = crate::common::nslab(&["test", "--isolated", "chatty.rhai"], d.path());
+    let o = nslab(&["test", "--isolated", "chatty.rhai"], d.path());
     assert_eq!(o.code, 1, "{}", o.all());
     // (stderr's report quotes the script's source, print lines included)
     assert!(!o.stdout.contains("said by the pass"), "{}", o.all());
@@ -163,7 +134,7 @@ fn test_shows_output_of_failed_checks_unless_verbose() {
         o.stdout
     );
 
-    let o = crate::common::nslab(&["test", "--isolated", "-v", "chatty.rhai"], d.path());
+    let o = nslab(&["test", "--isolated", "-v", "chatty.rhai"], d.path());
     assert!(
         o.stdout.contains(
             "ok      chatty.rhai: quiet pass\n    building the lab\n    said by the pass\n"
@@ -173,7 +144,7 @@ fn test_shows_output_of_failed_checks_unless_verbose() {
     );
     assert!(o.stdout.contains("    said by the fail\n"), "{}", o.stdout);
 
-    let o = crate::common::nslab(
+    let o = nslab(
         &["test", "--isolated", "--junit", "out.xml", "chatty.rhai"],
         d.path(),
     );

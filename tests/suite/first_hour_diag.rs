@@ -1,17 +1,7 @@
 //! Issue 21, "the first hour": the traps a new user fell into that are
 //! diagnostics' to name (items 9, 10, 21) and /run/netns's mode (item 16).
 
-use std::path::Path;
-
 use crate::common::*;
-
-/// The report read as one line of words (miette wraps long lines).
-fn words(s: &str) -> String {
-    s.replace("\n  │ ", " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 #[test]
 fn a_rate_without_a_unit_is_refused_and_names_the_units() {
@@ -19,20 +9,17 @@ fn a_rate_without_a_unit_is_refused_and_names_the_units() {
         ("10", "rate 10 has no unit"),
         ("\"64000\"", "rate '64000' has no unit"),
     ] {
-        let o = run_isolated(
-            "r.rhai",
-            &format!(
-                "let c = veth(netns(\"a\"), \"e0\", netns(\"b\"), \"e1\");\nc[0].shape(#{{rate: {rate}}});\n"
-            ),
+        let script = format!(
+            "let c = veth(netns(\"a\"), \"e0\", netns(\"b\"), \"e1\");\nc[0].shape(#{{rate: {rate}}});\n"
         );
-        assert_report(&o, "r.rhai:2", shown, "\"10mbit\"");
-        assert!(words(&o.stderr).contains("megabytes/s"), "{}", o.stderr);
+        let o = fails_at("r.rhai", &script, "r.rhai:2", shown, "\"10mbit\"");
+        says(&o.report_words(), &["megabytes/s"]);
     }
 }
 
 #[test]
 fn a_bytes_per_second_rate_works_and_says_what_tc_makes_of_it() {
-    let o = run_isolated(
+    let o = run_ok(
         "b.rhai",
         r#"let c = veth(netns("a"), "e0", netns("b"), "e1");
 for i in 0..3 { c[0].shape(#{rate: "10Mbps"}); }
@@ -40,9 +27,8 @@ print(c[0].ns.exec("tc -j qdisc show dev e0").stdout);
 c[0].shape(#{rate: "10mbit"});
 "#,
     );
-    o.assert_ok();
     // tc's reading: 10 megabytes/s (its JSON gives bytes/s).
-    assert!(o.stdout.contains("\"rate\":10000000"), "{}", o.stdout);
+    o.says(&["\"rate\":10000000"]);
     let line = "b.rhai:2: rate \"10Mbps\" is 10 megabytes/s = 80 Mbit/s as tc reads it; for megabits write \"10mbit\"";
     // Once for the loop, and not for the rate in bits.
     assert_eq!(o.stderr.matches(line).count(), 1, "{}", o.stderr);
@@ -51,33 +37,23 @@ c[0].shape(#{rate: "10mbit"});
 
 #[test]
 fn a_fn_reading_a_script_variable_is_told_functions_do_not_see_them() {
-    let o = run_isolated(
+    let o = fails_at(
         "f.rhai",
         "let sw = netns(\"sw\");\nfn attach(h) {\n    veth(h, \"e0\", sw, \"p0\");\n}\nattach(netns(\"a\"));\n",
-    );
-    assert_report(
-        &o,
         "f.rhai:3:19",
         "variable 'sw' is not defined",
         "a rhai `fn` does not see the script's variables",
     );
-    let err = words(&o.stderr);
-    assert!(
-        err.contains("`attach(sw, …)`") && err.contains("closure"),
-        "{}",
-        o.stderr
-    );
-    assert!(!err.contains("define it first"), "{}", o.stderr);
+    let err = o.report_words();
+    says(&err, &["`attach(sw, …)`", "closure"]);
+    lacks(&err, &["define it first"]);
 }
 
 #[test]
 fn a_method_typo_suggests_the_receiver_s_methods_first() {
-    let o = run_isolated(
+    fails_at(
         "m.rhai",
         "let a = netns(\"a\");\nlet r = a.pi(\"10.0.0.1\");\n",
-    );
-    assert_report(
-        &o,
         "m.rhai:2",
         "there is no function 'pi'",
         "did you mean `ping`?",
@@ -104,7 +80,7 @@ try { throw 1; } catch (e) { print(e); }
     );
     let o = nslab(&["check", "c.rhai"], d.path());
     assert_eq!(o.code, 1, "{}", o.all());
-    let err = words(&o.stderr);
+    let err = o.report_words();
     for (at, what) in [
         ("c.rhai:3:19", "variable 'sw' is not defined here"),
         (
@@ -117,44 +93,28 @@ try { throw 1; } catch (e) { print(e); }
         ),
         ("c.rhai:8:7", "variable 'nope' is not defined here"),
     ] {
-        assert!(
-            err.contains(at) && err.contains(what),
-            "{what}:\n{}",
-            o.stderr
-        );
+        says(&err, &[at, what]);
     }
-    assert!(err.contains("closure"), "{}", o.stderr);
-    assert!(
-        err.contains("c.rhai: 2 wrong argument count(s), 2 undefined variable(s)"),
-        "{}",
-        o.stderr
+    says(
+        &err,
+        &[
+            "closure",
+            "c.rhai: 2 wrong argument count(s), 2 undefined variable(s)",
+        ],
     );
     // Nothing else: closures, loop variables and `catch` define theirs.
     assert_eq!(err.matches("×").count(), 4, "{}", o.stderr);
 }
 
 #[test]
-fn check_of_every_script_and_recipe_still_passes() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["scripts", "scripts/lib", "stdlib"] {
-        for e in std::fs::read_dir(root.join(dir)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "rhai") {
-                let o = nslab(&["check", p.to_str().unwrap()], root);
-                assert_eq!(o.code, 0, "{}:\n{}", p.display(), o.all());
-            }
-        }
-    }
-}
-
-#[test]
 fn an_unterminated_string_points_at_its_opening_quote() {
-    let d = Dir::new();
-    d.write(
-        "s.rhai",
-        "let a = netns(\"a\");\nlet note = `a string\nthat goes on\nto the end",
-    );
-    d.write("t.rhai", "let a = 1;\nprint(\"hello);\n");
+    let d = Dir::with(&[
+        (
+            "s.rhai",
+            "let a = netns(\"a\");\nlet note = `a string\nthat goes on\nto the end",
+        ),
+        ("t.rhai", "let a = 1;\nprint(\"hello);\n"),
+    ]);
     for args in [&["check", "s.rhai"][..], &["run", "--isolated", "s.rhai"]] {
         let o = nslab(args, d.path());
         assert_report(
@@ -175,16 +135,12 @@ fn an_unterminated_string_points_at_its_opening_quote() {
 
 #[test]
 fn run_netns_is_made_0755_whatever_the_umask() {
-    let d = Dir::new();
-    d.write("n.rhai", "let a = netns(\"a\");\n");
-    // A private /run (a tmpfs in a private mount namespace): the real
-    // /run/netns is not touched.
-    let o = out(private_host_command(
-        "set -u\nmount -t tmpfs tmpfs /run && ip link set lo up && cd \"$DIR\" && umask 000 && \"$NSLAB\" run n.rhai && stat -c 'mode=%a' /run/netns",
+    // In a private host, whose /run/netns is taken away first: nslab makes
+    // it, under a umask that would leave it writable by all.
+    in_private_host(
+        &[("n.rhai", "let a = netns(\"a\");\n")],
+        "rmdir /run/netns && umask 000 && \"$NSLAB\" run n.rhai && stat -c 'mode=%a' /run/netns",
     )
-    .env("DIR", d.path())
-    .output()
-    .expect("run unshare (util-linux)"));
-    o.assert_ok();
-    assert!(o.stdout.contains("mode=755"), "{}", o.all());
+    .assert_ok()
+    .says(&["mode=755"]);
 }

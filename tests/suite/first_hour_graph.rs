@@ -4,77 +4,58 @@
 
 use crate::common::*;
 
-/// h1 on r1's LAN; r1, r2, r3 in a triangle; r3's link to r1 cut and no
-/// route back on r3: h1's ping of r3 (over r2) is lost on the way back.
+/// h1 - r1 - r3, h1 on r1's LAN (192.168.1.0/24), r1 - r3 on 10.0.13.0/24
+/// with r3's end down; `tail` is appended.
+fn cut(tail: &str) -> String {
+    let lab = [
+        r#"let h1 = netns("h1"); let r1 = netns("r1"); let r3 = netns("r3");"#,
+        r#"let lan = veth(h1, "eth0", r1, "lan"); lan[0].addr("192.168.1.10/24"); lan[1].addr("192.168.1.1/24");"#,
+        r#"let b = veth(r1, "to-r3", r3, "to-r1"); b[0].addr("10.0.13.1/24"); b[1].addr("10.0.13.3/24");"#,
+        r#"r3.link("to-r1").down();"#,
+    ];
+    format!("{}\n{tail}", lab.join("\n"))
+}
+
+/// The line of `cut(tail)` that `tail`'s first line stands at.
+fn tail_line() -> usize {
+    cut("").lines().count() + 1
+}
+
+/// The cut lab with r2 making a triangle (r2 to r1 and to r3) and no route
+/// back on r3: h1's ping of r3 (over r2) is lost on the way back.
 #[test]
 fn a_triangle_with_a_cut_link_and_no_route_back_is_explained_truly() {
-    let o = run_isolated(
+    let o = run_ok(
         "triangle.rhai",
-        r#"
-let h1 = netns("h1");
-let r1 = netns("r1");
-let r2 = netns("r2");
-let r3 = netns("r3");
-let lan = veth(h1, "eth0", r1, "lan");
-let a = veth(r1, "to-r2", r2, "to-r1");
-let b = veth(r1, "to-r3", r3, "to-r1");
-let c = veth(r2, "to-r3", r3, "to-r2");
-lan[0].addr("192.168.1.10/24");
-lan[1].addr("192.168.1.1/24");
-a[0].addr("10.0.12.1/24");
-a[1].addr("10.0.12.2/24");
-b[0].addr("10.0.13.1/24");
-b[1].addr("10.0.13.3/24");
-c[0].addr("10.0.23.2/24");
-c[1].addr("10.0.23.3/24");
+        &cut(r#"let r2 = netns("r2");
+let a = veth(r1, "to-r2", r2, "to-r1"); a[0].addr("10.0.12.1/24"); a[1].addr("10.0.12.2/24");
+let c = veth(r2, "to-r3", r3, "to-r2"); c[0].addr("10.0.23.2/24"); c[1].addr("10.0.23.3/24");
 h1.route("default", "192.168.1.1");
 r1.route("10.0.23.0/24", "10.0.12.2");
 r2.route("192.168.1.0/24", "10.0.12.1");
-r1.forwarding(true);
-r2.forwarding(true);
-r3.forwarding(true);
-r3.link("to-r1").down();
+for r in [r1, r2, r3] { r.forwarding(true); }
 try { h1.expect_reach("10.0.23.3"); print("REACHED"); }
 catch (e) { print(`FAULT: ${e.message} HELP: ${e.help}`); }
-"#,
+"#),
     );
-    o.assert_ok();
     let at = o
         .stdout
         .find("FAULT: ")
         .unwrap_or_else(|| panic!("no FAULT line:\n{}", o.all()));
-    let text = o.stdout[at..]
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    for w in [
-        "r3 has no route back to 192.168.1.10",
-        "its link to-r1 is down",
-        "HELP: r3.route(\"192.168.1.0/24\", \"10.0.23.2\")",
-    ] {
-        assert!(text.contains(w), "expected '{w}' in:\n{text}");
-    }
+    let text = words(&o.stdout[at..]);
+    says(
+        &text,
+        &[
+            "r3 has no route back to 192.168.1.10",
+            "its link to-r1 is down",
+            "HELP: r3.route(\"192.168.1.0/24\", \"10.0.23.2\")",
+        ],
+    );
     // Neither a route through the dead link nor routes that never were.
-    for w in ["10.0.13.1", "went with it", "r3.route(\"default\""] {
-        assert!(!text.contains(w), "'{w}' in:\n{text}");
-    }
-}
-
-/// h1 - r1 - r3 with r3's end of the r1-r3 link down; `tail` is appended.
-fn cut(tail: &str) -> String {
-    format!(
-        r#"let h1 = netns("h1");
-let r1 = netns("r1");
-let r3 = netns("r3");
-let lan = veth(h1, "eth0", r1, "lan");
-let b = veth(r1, "to-r3", r3, "to-r1");
-lan[0].addr("192.168.1.10/24");
-lan[1].addr("192.168.1.1/24");
-b[0].addr("10.0.13.1/24");
-b[1].addr("10.0.13.3/24");
-r3.link("to-r1").down();
-{tail}"#
-    )
+    lacks(
+        &text,
+        &["10.0.13.1", "went with it", "r3.route(\"default\""],
+    );
 }
 
 /// `nslab graph f.rhai --format FORMAT -o f.FORMAT` in `d`: its result
@@ -99,28 +80,22 @@ fn graph(d: &Dir, format: &str) -> (Out, String) {
 #[test]
 fn a_script_that_fails_is_drawn_as_its_lab_stood_with_the_error() {
     let d = Dir::new();
-    // Line 11: h1 has no route to r3.
+    // The tail's first line: h1 has no route to r3.
     d.write(
         "f.rhai",
         &cut("h1.expect_reach(\"10.0.13.3\");\nprint(\"never\");\n"),
     );
+    let n = tail_line();
     for format in ["dot", "mermaid", "svg"] {
         let (o, text) = graph(&d, format);
         assert_eq!(o.code, 1, "{format}: {}", o.all());
         // The error is reported as `nslab run` reports it.
-        assert!(
-            o.stderr.contains("h1 cannot reach 10.0.13.3") && o.stderr.contains("f.rhai:11"),
-            "{format}: {}",
-            o.all()
+        says(
+            &o.stderr,
+            &["h1 cannot reach 10.0.13.3", &format!("f.rhai:{n}")],
         );
-        for w in [
-            "h1",
-            "r1",
-            "r3",
-            "the script failed at line 11: h1 cannot reach 10.0.13.3",
-        ] {
-            assert!(text.contains(w), "{format}: no '{w}' in:\n{text}");
-        }
+        let failed = format!("the script failed at line {n}: h1 cannot reach 10.0.13.3");
+        says(&text, &["h1", "r1", "r3", &failed]);
     }
     // A script that fails before it made anything still gets its picture.
     d.write("f.rhai", "throw \"no lab today\";\n");
@@ -182,26 +157,12 @@ fn a_link_that_is_down_is_drawn_dashed_and_red_in_each_format() {
 
 /// Runs python3 `code` with `input` on its stdin; its stdout.
 fn python(code: &str, input: &str) -> String {
-    use std::io::Write;
-    let mut c = std::process::Command::new("python3")
-        .args(["-c", code])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (the package python3)");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write to python3");
-    let o = c.wait_with_output().expect("python3 ran");
-    assert!(
-        o.status.success(),
-        "python3: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let o = pipe(
+        std::process::Command::new("python3").args(["-c", code]),
+        input,
     );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    assert_eq!(o.code, 0, "python3: {}", o.stderr);
+    o.stdout
 }
 
 /// The box of what the SVG draws (rects, ellipses, paths' points, text

@@ -2,7 +2,6 @@
 //! Tab, multi-line input, errors, help(), show(), save() and Ctrl-D.
 
 use crate::common::*;
-use std::process::Command;
 
 #[test]
 fn a_session_as_a_person_types_it() {
@@ -177,27 +176,10 @@ fn sigterm_ends_a_piped_session_while_it_waits_for_input() {
 fn save_keeps_a_file_that_is_not_a_saved_session() {
     let d = Dir::new();
     d.write("own.rhai", "// my lab, by hand\nlet a = netns(\"a\");\n");
-    let mut cmd = Command::new(bin());
-    cmd.args(["repl", "--isolated"])
-        .current_dir(d.path())
-        .env("NSLAB_HISTORY", d.path().join("history"))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped());
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start nslab repl");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(
-                b"let b = netns(\"b\");\nsave(\"own.rhai\")\nsave(\"s.rhai\")\nsave(\"s.rhai\")\n",
-            )
-            .unwrap();
-    }
-    let o = out(child.wait_with_output().unwrap());
+    let o = repl_piped(
+        &d,
+        "let b = netns(\"b\");\nsave(\"own.rhai\")\nsave(\"s.rhai\")\nsave(\"s.rhai\")\n",
+    );
     let all = o.all();
     o.all_says(&["save() will not overwrite own.rhai: it is not a saved session"]);
     assert_eq!(all.matches("saved to s.rhai").count(), 2, "{all}");

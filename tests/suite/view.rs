@@ -6,8 +6,7 @@
 use crate::common::*;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -115,23 +114,6 @@ fn mermaid_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         );
     }
     (ns, links)
-}
-
-/// Runs `cmd` with `input` on its stdin; its output.
-fn pipe(cmd: &mut Command, input: &str) -> Out {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    out(child.wait_with_output().unwrap())
 }
 
 /// Every text of an SVG, as python3's XML parser reads it (it refuses a
