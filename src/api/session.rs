@@ -67,7 +67,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "session",
             name: "save",
             sig: "save(\"lab.rhai\")",
-            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`. It writes over an earlier save, not over another file.",
+            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`. It writes over an earlier save, not over another file, and only to a regular file (a FIFO or device is refused, never waited on).",
             example: "save(\"mylab.rhai\");",
         },
         move |path: &str| -> Res<()> {
