@@ -41,18 +41,74 @@ pub fn create(path: &Path, mode: u32) -> io::Result<File> {
     }
 }
 
+/// Not a permission bit: asks `create_here` for a regular file only. It
+/// travels in the mode so that the opener (which passes the mode through)
+/// keeps the same rule.
+const REGULAR_ONLY: u32 = 1 << 31;
+
+/// What `create_regular` fails with when the path is there and is not a
+/// regular file (a FIFO, a device, a socket).
+pub const NOT_REGULAR: i32 = libc::EINVAL;
+
 /// `create` with this process's own rights.
 pub fn create_here(path: &Path, mode: u32) -> io::Result<File> {
+    let regular = mode & REGULAR_ONLY != 0;
+    let mode = mode & !REGULAR_ONLY;
     let mut o = std::fs::OpenOptions::new();
-    o.write(true).mode(mode).custom_flags(libc::O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for writing waits for a reader, for good,
+    // and signals do not end the wait. A regular file ignores the flag.
+    let flags = if regular {
+        libc::O_CLOEXEC | libc::O_NONBLOCK
+    } else {
+        libc::O_CLOEXEC
+    };
+    o.write(true).mode(mode).custom_flags(flags);
     match o.clone().create_new(true).open(path) {
         Ok(f) => {
             give(&f);
             Ok(f)
         }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && regular => {
+            // Emptied only once it is known to be a regular file.
+            let f = o.open(path)?;
+            if !f.metadata()?.file_type().is_file() {
+                return Err(io::Error::from_raw_os_error(NOT_REGULAR));
+            }
+            f.set_len(0)?;
+            Ok(f)
+        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => o.truncate(true).open(path),
         Err(e) => Err(e),
     }
+}
+
+/// `create` that makes or empties a regular file and nothing else, without
+/// ever blocking: a FIFO, device or socket at `path` is an error
+/// (`NOT_REGULAR`, or ENXIO for a FIFO nobody reads).
+pub fn create_regular(path: &Path, mode: u32) -> io::Result<File> {
+    create(path, mode | REGULAR_ONLY)
+}
+
+/// Reads `path` if it is a regular file: None if there is nothing there,
+/// `NOT_REGULAR` if it is something else. Never blocks (a FIFO is opened
+/// with O_NONBLOCK, then seen for what it is).
+pub fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path);
+    let mut f = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::from_raw_os_error(NOT_REGULAR));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// `fs::write` for a file of the user's (see `create`).

@@ -355,11 +355,27 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             })
         },
     );
-    for (name, doc) in [
-        ("pid", "The process id of a spawned process."),
-        ("running", "Is the spawned process still running?"),
-        ("stdout", "What the spawned process wrote to stdout so far."),
-        ("stderr", "What the spawned process wrote to stderr so far."),
+    for (name, doc, example) in [
+        (
+            "pid",
+            "The process id of a spawned process.",
+            "let srv = h2.spawn(\"sleep 30\"); print(`server is pid ${srv.pid}`);",
+        ),
+        (
+            "running",
+            "Is the spawned process still running?",
+            "let srv = h2.spawn(\"python3 -m http.server 80\"); if !srv.running { throw srv.stderr; }",
+        ),
+        (
+            "stdout",
+            "What the spawned process wrote to stdout so far.",
+            "let srv = h2.spawn(\"echo ready\"); sleep(0.1); print(srv.stdout);",
+        ),
+        (
+            "stderr",
+            "What the spawned process wrote to stderr so far.",
+            "let srv = h2.spawn(\"python3 -m http.server 80\"); print(srv.stderr);",
+        ),
     ] {
         let c = ctx.clone();
         r.getter(
@@ -373,7 +389,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                     _ => "p.stderr -> string",
                 },
                 doc,
-                example: "print(srv.stdout);",
+                example,
             },
             move |p: &mut Process| -> Res<Dynamic> {
                 process_field(&c, p, |pid, running, out, err| match name {

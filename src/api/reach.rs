@@ -201,18 +201,20 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         let (count, timeout) = opts(&m)?;
         reach(&c, nodes, count, timeout)
     });
-    let getter = |name: &'static str, sig: &'static str, doc: &'static str| Doc {
-        area: "probes",
-        name,
-        sig,
-        doc,
-        example: "print(reach([h1, h2]).received);",
-    };
+    let getter =
+        |name: &'static str, sig: &'static str, doc: &'static str, example: &'static str| Doc {
+            area: "probes",
+            name,
+            sig,
+            doc,
+            example,
+        };
     r.getter(
         getter(
             "ok",
             "r.ok -> bool",
             "Did every pair answer every echo request?",
+            "if !reach([h1, h2]).ok { print(\"some pairs did not answer\"); }",
         ),
         |x: &mut Reach| x.received() == x.sent(),
     );
@@ -221,6 +223,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             "sent",
             "r.sent -> int",
             "Echo requests sent, over all pairs.",
+            "let r = reach([h1, h2, h3], #{count: 2}); print(`${r.sent} requests sent`);",
         ),
         |x: &mut Reach| i64::from(x.sent()),
     );
@@ -229,6 +232,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             "received",
             "r.received -> int",
             "Echo replies that came back.",
+            "let r = reach([h1, h2]); print(`${r.received} of ${r.sent} replies`);",
         ),
         |x: &mut Reach| i64::from(x.received()),
     );
@@ -237,6 +241,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             "failed",
             "r.failed -> [#{from, to, why}]",
             "The pairs that missed a reply, and why when nslab can tell.",
+            "for f in reach([h1, h2]).failed { print(`${f.from} -> ${f.to}: ${f.why}`); }",
         ),
         |x: &mut Reach| x.failed(),
     );

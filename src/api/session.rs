@@ -67,7 +67,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "session",
             name: "save",
             sig: "save(\"lab.rhai\")",
-            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`. It writes over an earlier save, not over another file.",
+            doc: "In the REPL: write the lines of this session that succeeded as a script that rebuilds the lab with `nslab run`. It writes over an earlier save, not over another file, and only to a regular file (a FIFO or device is refused, never waited on).",
             example: "save(\"mylab.rhai\");",
         },
         move |path: &str| -> Res<()> {
@@ -78,28 +78,47 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 )
             })?;
             // An earlier save may be written over, not the user's own
-            // script (or any other file: nslab may be root).
-            let earlier = std::fs::read_to_string(path);
-            if let Ok(old) = &earlier
-                && !old.is_empty()
-                && !old.starts_with("// Saved from ")
-            {
-                return Err(bad(
-                    format!("save() will not overwrite {path}: it is not a saved session"),
-                    "save to a new file name, or remove that file first if it is yours to lose",
-                ));
-            }
-            if earlier.is_err() && std::path::Path::new(path).exists() {
-                return Err(bad(
-                    format!("save() will not overwrite {path}: it is not a file nslab can read back"),
-                    "save to a new file name",
-                ));
-            }
-            crate::owner::write(std::path::Path::new(path), &text).map_err(|e| {
+            // script (or any other file: nslab may be root). Nor anything but
+            // a regular file: opening a FIFO would wait for its other end
+            // for good, past Ctrl-C and SIGTERM.
+            let file = std::path::Path::new(path);
+            let not_regular = || {
                 bad(
+                    format!("save() will not write to {path}: it is not a regular file"),
+                    "save() writes a script file: give a new file name, e.g. save(\"lab.rhai\")",
+                )
+            };
+            match crate::owner::read_regular(file) {
+                Ok(None) => {}
+                Ok(Some(old))
+                    if old.is_empty() || old.starts_with(b"// Saved from ") => {}
+                Ok(Some(_)) => {
+                    return Err(bad(
+                        format!("save() will not overwrite {path}: it is not a saved session"),
+                        "save to a new file name, or remove that file first if it is yours to lose",
+                    ));
+                }
+                Err(e) if e.raw_os_error() == Some(crate::owner::NOT_REGULAR) => {
+                    return Err(not_regular());
+                }
+                Err(_) if file.symlink_metadata().is_ok() => {
+                    return Err(bad(
+                        format!("save() will not overwrite {path}: it is not a file nslab can read back"),
+                        "save to a new file name",
+                    ));
+                }
+                Err(_) => {}
+            }
+            let written = crate::owner::create_regular(file, 0o644).and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(text.as_bytes())
+            });
+            written.map_err(|e| match e.raw_os_error() {
+                Some(crate::owner::NOT_REGULAR | libc::ENXIO) => not_regular(),
+                _ => bad(
                     format!("cannot write {path}: {e}"),
                     "check the directory exists and is writable",
-                )
+                ),
             })?;
             match c.attached_lab() {
                 Some(lab) => println!(

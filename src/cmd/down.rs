@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use super::ls::Holder;
 use crate::lab::plan::comment_text as shown;
 use crate::lab::{self, LabError, journal};
 use crate::session::{self, CmdResult, EXIT_ERROR, Failure, print_lab_error, print_left_alone};
@@ -66,13 +67,22 @@ fn down_one(rec: &journal::Record, named: bool) -> Result<(), Option<LabError>> 
                     "end that session (Ctrl-D or `exit` in it, or `kill {pid}`): the lab stays kept, then `nslab down {n}` removes it"
                 ),
             ),
-            _ => LabError::new(
-                format!("lab '{n}' is still running (pid {})", rec.header.pid),
-                format!(
-                    "stop it with Ctrl-C or `kill {}`: it tears itself down",
-                    rec.header.pid
+            _ => match super::ls::holder(rec) {
+                Holder::Pid(pid) => LabError::new(
+                    format!("lab '{n}' is still running (pid {pid})"),
+                    format!("stop it with Ctrl-C or `kill {pid}`: it tears itself down"),
                 ),
-            ),
+                Holder::Elsewhere => LabError::new(
+                    format!(
+                        "lab '{n}' is still running, in another PID namespace (pid {} there)",
+                        rec.header.pid
+                    ),
+                    format!(
+                        "stop it where it runs, with Ctrl-C or `kill {}` inside that PID namespace: it tears itself down",
+                        rec.header.pid
+                    ),
+                ),
+            },
         }));
     };
     let Some(rec) = rec.reread(&lock)? else {

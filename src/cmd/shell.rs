@@ -71,8 +71,87 @@ fn render_man(w: &mut Vec<u8>) -> std::io::Result<()> {
             }
         }
     }
+    w.extend_from_slice(EXTRA_SECTIONS.as_bytes());
     man.render_version_section(w)
 }
+
+/// What clap cannot know: examples, the exit codes main.rs and the session
+/// pick (DESIGN.md §2), and the files a lab leaves on the machine (the
+/// journal directory of lab/journal.rs, net/ns.rs's /run/netns and
+/// lab/shared.rs's state file).
+const EXTRA_SECTIONS: &str = r#".SH EXAMPLES
+.TP
+.B nslab run \-\-isolated lab.rhai
+Build the lab in private namespaces (nothing on the host changes), run its probes, tear it down.
+.TP
+.B sudo nslab run \-\-keep lab.rhai
+Build the lab on this machine's network (host mode) and leave it up;
+.B ip netns list
+shows its namespaces.
+.TP
+.B nslab ls
+List labs that are running, kept, or left behind by a dead process.
+.TP
+.B sudo nslab down lab
+Tear the kept lab \(lqlab\(rq down from its journal;
+.B nslab down \-\-all
+tears down every lab that no running process holds.
+.TP
+.B nslab repl \-\-isolated
+Build a lab call by call; help() lists the API, save("lab.rhai") writes the session as a script.
+.TP
+.B nslab test \-\-isolated tests/*.rhai
+Run each file's test("\&...") checks; the exit status is 0 only when every check passed.
+.TP
+.B nslab plan lab.rhai > lab.sh
+The lab as a bash script of ip, sysctl, nft and tc commands, with its teardown.
+.TP
+.B nslab man | man \-l \-
+Read this page.
+.SH "EXIT STATUS"
+.TP
+.B 0
+Success: the script ran and its lab was torn down (or kept), or every test passed.
+.TP
+.B 1
+A script error, a kernel error, a failed check or test, or a teardown step that failed.
+.TP
+.B 2
+A usage error: an unknown command or option, or a bad argument.
+.TP
+.B 129
+Stopped by SIGHUP (the terminal closed); the lab was torn down.
+.TP
+.B 130
+Interrupted by SIGINT (Ctrl\-C); the lab was torn down.
+.TP
+.B 143
+Stopped by SIGTERM; the lab was torn down.
+.SH FILES
+.TP
+.I /run/nslab/LAB.json
+The journal of lab LAB: every object the lab made and how to undo it, written before each change
+to the host, so
+.B nslab ls
+lists the lab and
+.B nslab down LAB
+finishes its teardown after a crash or a kept run. A running lab holds a lock on it.
+.TP
+.I /run/nslab/hostwide.state
+Host\-wide sysctls shared by labs running at the same time: their value from before, and the labs
+holding them; the last lab to end puts the value back.
+.TP
+.I /run/netns
+The named network namespaces of labs built in host mode, as
+.B ip netns
+sees them. In isolated mode both directories are private to the lab.
+.TP
+.I $XDG_STATE_HOME/nslab/history
+The REPL's history (else
+.IR ~/.local/state/nslab/history ;
+.B NSLAB_HISTORY
+names another file).
+"#;
 
 /// Every rendered part repeats the page's preamble (the two lines defining
 /// the `Aq` string): kept once. Characters beyond ASCII (…, —) become groff's

@@ -92,3 +92,37 @@ fn check_passes_every_script_and_recipe() {
         }
     }
 }
+
+/// Each entry's example shows that entry: no two entries share one (a copied
+/// line documents neither), and each uses the name it documents.
+#[test]
+fn every_entry_has_its_own_example() {
+    let o = nslab(&["docs", "--markdown"], Path::new("."));
+    o.assert_ok();
+    let mut seen: std::collections::HashMap<&str, &str> = Default::default();
+    let mut count = 0;
+    for part in o.stdout.split("\n### `").skip(1) {
+        let name = part.split('`').next().unwrap();
+        let example = part
+            .split("```rust\n")
+            .nth(1)
+            .and_then(|r| r.split("\n```").next())
+            .unwrap_or_else(|| panic!("{name} has no example"));
+        count += 1;
+        if let Some(other) = seen.insert(example, name) {
+            panic!("{other} and {name} share the example `{example}`");
+        }
+        let short = name.rsplit("::").next().unwrap();
+        let uses = example.match_indices(short).any(|(i, _)| {
+            let word = |c: char| c.is_alphanumeric() || c == '_';
+            let before = example[..i].chars().next_back().is_none_or(|c| !word(c));
+            let after = example[i + short.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !word(c));
+            before && after
+        });
+        assert!(uses, "the example of {name} does not use it: `{example}`");
+    }
+    assert!(count > 50, "{count} entries:\n{}", o.stdout);
+}
