@@ -12,6 +12,7 @@ mod explain;
 mod firewall;
 mod first_hour_cli;
 mod first_hour_diag;
+mod first_hour_docs;
 mod first_hour_graph;
 mod limits;
 mod links;

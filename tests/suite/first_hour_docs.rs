@@ -3,8 +3,7 @@
 //! namespace seen from outside it (item 17), and the Mininet-style recipes
 //! topo::tree and topo::linear (item 12).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
