@@ -42,3 +42,9 @@ for i in 0..3 {
 "#
     .replace("SUBNET", subnet)
 }
+
+/// A lab that makes namespace `ns`, prints "up" and waits a minute: for
+/// tests that look at a running lab from outside, then stop it.
+pub fn waiting_lab(ns: &str) -> String {
+    format!("let a = netns(\"{ns}\");\nprint(\"up\");\nsleep(60);\n")
+}

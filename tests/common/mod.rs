@@ -341,3 +341,18 @@ pub fn alone() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// A man page (roff) formatted by groff with every warning on, as a
+/// terminal shows it; fails the test if groff fails or warns.
+pub fn groff_man(page: &str) -> String {
+    let dir = Dir::new();
+    let file = dir.write("nslab.1", page);
+    let g = out(std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
+        .arg(&file)
+        .output()
+        .expect("groff (groff-base) is installed: .ci/run installs it"));
+    g.assert_ok();
+    assert!(g.stderr.is_empty(), "groff warned: {}", g.stderr);
+    g.stdout
+}

@@ -12,16 +12,7 @@ use std::time::{Duration, Instant};
 fn man_page_has_examples_exit_status_and_files() {
     let o = nslab(&["man"], Path::new("."));
     o.assert_ok();
-    let dir = Dir::new();
-    let page = dir.write("nslab.1", &o.stdout);
-    let g = out(Command::new("groff")
-        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
-        .arg(&page)
-        .output()
-        .expect("groff is installed (package groff-base)"));
-    g.assert_ok();
-    assert!(g.stderr.is_empty(), "groff warned: {}", g.stderr);
-    let text = g.stdout;
+    let text = groff_man(&o.stdout);
     for heading in ["EXAMPLES", "EXIT STATUS", "FILES"] {
         assert!(
             text.lines().any(|l| l == heading),
@@ -114,31 +105,31 @@ fn save_onto_a_fifo_is_refused_at_once() {
     );
 }
 
+/// Runs `sh` in a private host beside lab.rhai, a `waiting_lab(ns)`;
+/// returns all it printed.
+fn waiting_lab_and(ns: &str, sh: &str) -> String {
+    let d = Dir::with(&[("lab.rhai", &waiting_lab(ns))]);
+    private_host(&d, sh).all()
+}
+
 /// A lab run under `unshare --pid --fork` is pid 1 of its namespace, and its
 /// journal says so; from outside, pid 1 is the host's init. `ls` and `down`
 /// name it by the pid the caller sees, and that pid ends it.
 #[test]
 fn a_lab_in_a_pid_namespace_is_named_by_the_callers_pid() {
-    let d = Dir::new();
-    d.write(
-        "lab.rhai",
-        "let a = netns(\"pn-a\");\nprint(\"up\");\nsleep(60);\n",
-    );
-    let o = private_host(
-        &d,
-        r#"
-unshare --pid --fork "$NSLAB" run --name pidlab lab.rhai > lab.out 2>&1 &
-for i in $(seq 100); do grep -q up lab.out 2>/dev/null && break; sleep 0.1; done
+    let all = waiting_lab_and(
+        "pn-a",
+        r#"unshare --pid --fork "$NSLAB" run --name pidlab lab.rhai > lab.out 2>&1 &
+wait_until 'grep -q up lab.out' 10
 "$NSLAB" ls > ls.out; cat ls.out
 "$NSLAB" down pidlab; echo "down rc=$?"
 pid=$(grep pidlab ls.out | sed -E 's/.*running, pid ([0-9]+).*/\1/')
 echo "pid=$pid"
 kill "$pid"
-for i in $(seq 100); do [ -e /run/nslab/pidlab.json ] || break; sleep 0.1; done
+wait_while '[ -e /run/nslab/pidlab.json ]' 10
 echo "after:"; "$NSLAB" ls; ls /run/netns
 "#,
     );
-    let all = o.all();
     let pid = all
         .lines()
         .find_map(|l| l.strip_prefix("pid="))
@@ -164,23 +155,16 @@ echo "after:"; "$NSLAB" ls; ls /run/netns
 /// process at all, and says it runs in another PID namespace.
 #[test]
 fn a_lab_outside_the_callers_pid_namespace_is_said_to_be_elsewhere() {
-    let d = Dir::new();
-    d.write(
-        "lab.rhai",
-        "let a = netns(\"pn-b\");\nprint(\"up\");\nsleep(60);\n",
-    );
-    let o = private_host(
-        &d,
-        r#"
-"$NSLAB" run --name outlab lab.rhai > lab.out 2>&1 &
+    let all = waiting_lab_and(
+        "pn-b",
+        r#""$NSLAB" run --name outlab lab.rhai > lab.out 2>&1 &
 lab=$!
-for i in $(seq 100); do grep -q up lab.out 2>/dev/null && break; sleep 0.1; done
+wait_until 'grep -q up lab.out' 10
 unshare --pid --fork --mount-proc "$NSLAB" ls
 unshare --pid --fork --mount-proc "$NSLAB" down outlab; echo "down rc=$?"
 kill $lab; wait $lab; echo "lab rc=$?"
 "#,
     );
-    let all = o.all();
     assert!(all.contains("in another PID ns"), "{all}");
     assert!(
         all.contains("lab 'outlab' is still running, in another PID namespace"),
@@ -192,50 +176,53 @@ kill $lab; wait $lab; echo "lab rc=$?"
     );
 }
 
-#[test]
-fn tree_hosts_reach_each_other() {
+/// Builds a recipe's lab (`call` makes `t`), checks every host reaches
+/// every other, and returns what the script printed: the names and
+/// addresses it made, the reach matrix, then `tail` (a rhai expression).
+fn recipe_reaches(file: &str, call: &str, tail: &str) -> Out {
     let o = run_isolated(
-        "tree.rhai",
-        r#"import "topo" as topo;
-let t = topo::tree(#{depth: 2, fanout: 2, subnet: "10.33.0.0/24"});
-print(`switches ${t.switches.map(|s| s.name)} hosts ${t.hosts.map(|h| h.name)} ips ${t.ips}`);
+        file,
+        &format!(
+            r#"import "topo" as topo;
+let t = {call};
+print(`switches ${{t.switches.map(|s| s.name)}} hosts ${{t.hosts.map(|h| h.name)}} ips ${{t.ips}}`);
 let r = reach(t.hosts);
 print(r);
-if !r.ok { throw r.failed; }
-print(`root ${t.root.name} bridges ${t.bridges.len()}`);
-"#,
+if !r.ok {{ throw r.failed; }}
+print({tail});
+"#
+        ),
     );
     o.assert_ok();
-    let all = o.all();
-    assert!(
-        all.contains(r#"switches ["s1", "s2", "s3"] hosts ["h1", "h2", "h3", "h4"] ips ["10.33.0.1", "10.33.0.2", "10.33.0.3", "10.33.0.4"]"#),
-        "{all}"
-    );
-    assert!(all.contains("(12/12 received)"), "{all}");
-    assert!(all.contains("root s1 bridges 3"), "{all}");
+    o
+}
+
+#[test]
+fn tree_hosts_reach_each_other() {
+    recipe_reaches(
+        "tree.rhai",
+        r#"topo::tree(#{depth: 2, fanout: 2, subnet: "10.33.0.0/24"})"#,
+        "`root ${t.root.name} bridges ${t.bridges.len()}`",
+    )
+    .all_says(&[
+        r#"switches ["s1", "s2", "s3"] hosts ["h1", "h2", "h3", "h4"] ips ["10.33.0.1", "10.33.0.2", "10.33.0.3", "10.33.0.4"]"#,
+        "(12/12 received)",
+        "root s1 bridges 3",
+    ]);
 }
 
 #[test]
 fn linear_hosts_reach_each_other() {
-    let o = run_isolated(
+    recipe_reaches(
         "linear.rhai",
-        r#"import "topo" as topo;
-let l = topo::linear(#{switches: 3, hosts_per_switch: 1, subnet: "10.34.0.0/24"});
-print(`switches ${l.switches.map(|s| s.name)} hosts ${l.hosts.map(|h| h.name)} ips ${l.ips}`);
-let r = reach(l.hosts);
-print(r);
-if !r.ok { throw r.failed; }
-print(`bridges ${l.bridges.len()}`);
-"#,
-    );
-    o.assert_ok();
-    let all = o.all();
-    assert!(
-        all.contains(r#"switches ["s1", "s2", "s3"] hosts ["h1", "h2", "h3"] ips ["10.34.0.1", "10.34.0.2", "10.34.0.3"]"#),
-        "{all}"
-    );
-    assert!(all.contains("(6/6 received)"), "{all}");
-    assert!(all.contains("bridges 3"), "{all}");
+        r#"topo::linear(#{switches: 3, hosts_per_switch: 1, subnet: "10.34.0.0/24"})"#,
+        "`bridges ${t.bridges.len()}`",
+    )
+    .all_says(&[
+        r#"switches ["s1", "s2", "s3"] hosts ["h1", "h2", "h3"] ips ["10.34.0.1", "10.34.0.2", "10.34.0.3"]"#,
+        "(6/6 received)",
+        "bridges 3",
+    ]);
 }
 
 #[test]

@@ -133,16 +133,8 @@ fn man_page_is_roff_that_groff_reads_with_every_subcommand() {
         );
     }
     // groff, with every warning on, formats it without a complaint.
-    let dir = Dir::new();
-    let page = dir.write("nslab.1", &o.stdout);
-    let g = out(Command::new("groff")
-        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
-        .arg(&page)
-        .output()
-        .expect("groff (groff-base) is installed: .ci/run installs it"));
-    g.assert_ok();
-    assert!(g.stderr.is_empty(), "groff warned: {}", g.stderr);
-    assert!(g.stdout.contains("COMMANDS") && g.stdout.contains("nslab down"));
+    let text = groff_man(&o.stdout);
+    assert!(text.contains("COMMANDS") && text.contains("nslab down"));
 }
 
 #[test]
