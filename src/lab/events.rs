@@ -5,16 +5,18 @@
 //! `plan_*` hook themselves (see plan.rs).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
 use super::space::NsId;
 use super::{Lab, plan};
+use crate::net::exec::RunOpts;
 use crate::net::rtnl::BridgeOpts;
 use crate::progress;
 
 /// Something an op did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     /// `ip netns add NAME` (+ lo up).
     NetnsMade {
@@ -75,6 +77,27 @@ pub enum Event<'a> {
     },
     /// A namespace of the lab's is about to be deleted.
     NetnsDeleting,
+    /// `sleep D`: the script waited.
+    Slept {
+        d: Duration,
+    },
+    /// A command ran to its end in `ns`, exiting with `code`.
+    Ran {
+        ns: NsId,
+        argv: &'a [String],
+        opts: &'a RunOpts,
+        code: i64,
+    },
+    /// A background process, number `idx`.
+    Spawned {
+        ns: NsId,
+        argv: &'a [String],
+        idx: usize,
+    },
+    /// Background process `idx` stopped by the script.
+    Stopped {
+        idx: usize,
+    },
 }
 
 /// What the progress line counts for `e`, if anything.
@@ -92,7 +115,11 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::LinkUp { .. }
         | Event::LinkMtu { .. }
         | Event::LinkDeleted { .. }
-        | Event::NeighAdded { .. } => None,
+        | Event::NeighAdded { .. }
+        | Event::Slept { .. }
+        | Event::Ran { .. }
+        | Event::Spawned { .. }
+        | Event::Stopped { .. } => None,
     }
 }
 
@@ -102,7 +129,7 @@ impl Lab {
         if let Some(kind) = counted(&e) {
             progress::bump(kind);
         }
-        if e == Event::NetnsDeleting {
+        if matches!(e, Event::NetnsDeleting) {
             self.note_view();
         }
         if self.watch.plan().is_some() {

@@ -23,7 +23,6 @@ use super::steps::nft::delete_table_shell;
 use super::steps::routing::{delete_addr_shell, delete_neigh_shell};
 use super::steps::tc::delete_qdisc_shell;
 use super::{HOST, Lab, LabError, NsId, PingOpts, PingReport, Result, RouteReq, RunOpts, routes};
-use crate::net::exec;
 use crate::net::probe::Proto;
 use crate::net::rtnl::{BridgeOpts, RouteKind, RuleAction, RuleSpec};
 use std::net::IpAddr;
@@ -255,9 +254,55 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         }
         Event::VethMade { a, b } => veth_lines(cx, a, b),
         Event::BridgeMade { ns, name, opts } => bridge_lines(cx, ns, name, opts),
+        Event::Slept { d } => vec![Line::Do(format!("sleep {}", secs(d)))],
+        Event::Ran {
+            ns,
+            argv,
+            opts,
+            code,
+        } => vec![Line::Do(exec_line(&at(ns), argv, opts, code))],
+        Event::Spawned { ns, argv, idx } => vec![
+            Line::Do(format!("P{idx}=$(bg {}{})", exec_in(&at(ns)), words(argv))),
+            // Pushed as written: `$P{idx}` is expanded when it runs.
+            Line::Do(format!("undo \"stop $P{idx}\"")),
+        ],
+        Event::Stopped { idx } => vec![Line::Do(format!("stop \"$P{idx}\""))],
         Event::LinkMade | Event::PortAttached | Event::RouteAdded | Event::NetnsDeleting => {
             Vec::new()
         }
+    }
+}
+
+/// `ip netns exec NS ` (empty for the host).
+fn exec_in(at: &NsRef) -> String {
+    match at {
+        NsRef::Host => String::new(),
+        NsRef::Named(n) => format!("ip netns exec {} ", q(n)),
+    }
+}
+
+/// A command as nslab ran it: its input as nslab gave it (the bytes asked
+/// for, else none); one that failed in nslab's run must not stop the plan.
+fn exec_line(at: &NsRef, argv: &[String], o: &RunOpts, code: i64) -> String {
+    let mut cmd = match &o.stdin {
+        Some(b) => format!("printf %s {} | ", q(&String::from_utf8_lossy(b))),
+        None => String::new(),
+    };
+    cmd += &exec_in(at);
+    if let Some(t) = o.timeout {
+        cmd += &format!("timeout {} ", secs(t));
+    }
+    for (k, v) in &o.env {
+        cmd += &format!("env {}={} ", q(k), q(v));
+    }
+    cmd += &words(argv);
+    if o.stdin.is_none() {
+        cmd += " </dev/null";
+    }
+    if code == 0 {
+        cmd
+    } else {
+        format!("{cmd} || true  # exit {code} in nslab's run")
     }
 }
 
@@ -699,49 +744,6 @@ impl Lab {
         self.plan_wait_port(id, proto, port, Duration::from_secs(10));
     }
 
-    pub(super) fn plan_exec(&mut self, id: NsId, argv: &[String], o: &RunOpts, out: &exec::Output) {
-        if !self.planning() {
-            return;
-        }
-        // Its input as nslab gave it: the bytes asked for, else none.
-        let mut cmd = match &o.stdin {
-            Some(b) => format!("printf %s {} | ", q(&String::from_utf8_lossy(b))),
-            None => String::new(),
-        };
-        cmd += &self.nsexec(id);
-        if let Some(t) = o.timeout {
-            cmd += &format!("timeout {} ", secs(t));
-        }
-        for (k, v) in &o.env {
-            cmd += &format!("env {}={} ", q(k), q(v));
-        }
-        cmd += &words(argv);
-        if o.stdin.is_none() {
-            cmd += " </dev/null";
-        }
-        if out.code == 0 {
-            self.plan_line(cmd);
-        } else {
-            self.plan_line(format!("{cmd} || true  # exit {} in nslab's run", out.code));
-        }
-    }
-
-    /// A background process; its pid is kept in `$P<idx>` for p.stop().
-    pub(super) fn plan_spawn(&mut self, id: NsId, argv: &[String], idx: usize) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("P{idx}=$(bg {}{})", self.nsexec(id), words(argv)));
-        self.plan_line(format!("undo \"stop $P{idx}\""));
-    }
-
-    pub(super) fn plan_stop(&mut self, idx: usize) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("stop \"$P{idx}\""));
-    }
-
     /// `ip link set dev NAME …` (`undo`: what puts it back, for a link the
     /// lab did not make).
     pub(super) fn plan_link_set(&mut self, id: NsId, name: &str, set: &str, undo: Option<&str>) {
@@ -828,13 +830,6 @@ impl Lab {
             );
             self.probe_line(cmd, got > 0, &format!("{got}/{count} replies"));
         }
-    }
-
-    pub(super) fn plan_sleep(&mut self, d: Duration) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("sleep {}", secs(d)));
     }
 
     /// `tc` for `link.shape()`: tbf, netem, or netem with a tbf below it,
@@ -1141,6 +1136,78 @@ mod tests {
             ]
         );
         assert!(text(Event::LinkMade).is_empty());
+    }
+
+    /// Lab "x" whose namespace 1 is its "r1"; the host is not its own.
+    struct Fake;
+    impl Ctx for Fake {
+        fn lab(&self) -> &str {
+            "x"
+        }
+        fn at(&self, id: NsId) -> NsRef {
+            if id == HOST {
+                NsRef::Host
+            } else {
+                NsRef::Named("r1".into())
+            }
+        }
+        fn created(&self, id: NsId) -> bool {
+            id != HOST
+        }
+    }
+
+    fn text(e: Event) -> Vec<String> {
+        lines(&e, &Fake)
+            .into_iter()
+            .map(|l| match l {
+                Line::Do(t) => t,
+                Line::Undo(t) => format!("undo {}", q(&t)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn processes_and_waits_become_shell_lines() {
+        assert_eq!(
+            text(Event::Slept {
+                d: Duration::from_millis(1500)
+            }),
+            ["sleep 1.5"]
+        );
+        let argv = ["echo".to_string(), "a b".to_string()];
+        let plain = RunOpts::default();
+        assert_eq!(
+            text(Event::Ran {
+                ns: 1,
+                argv: &argv,
+                opts: &plain,
+                code: 0
+            }),
+            ["ip netns exec r1 echo 'a b' </dev/null"]
+        );
+        let fed = RunOpts {
+            timeout: Some(Duration::from_secs(2)),
+            stdin: Some(b"hi".to_vec()),
+            env: vec![("K".into(), "v".into())],
+        };
+        assert_eq!(
+            text(Event::Ran {
+                ns: HOST,
+                argv: &argv,
+                opts: &fed,
+                code: 3
+            }),
+            ["printf %s hi | timeout 2 env K=v echo 'a b' || true  # exit 3 in nslab's run"]
+        );
+        assert_eq!(
+            text(Event::Spawned {
+                ns: 1,
+                argv: &argv,
+                idx: 4
+            }),
+            ["P4=$(bg ip netns exec r1 echo 'a b')", "undo \"stop $P4\""]
+        );
+        assert_eq!(text(Event::Stopped { idx: 4 }), ["stop \"$P4\""]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Probes: ping, listen, connect, and the wait for links to carry traffic.
 
+use super::events::Event;
 use super::{Lab, LabError, NsId, PingOpts, PingReport, Result, proto_name};
 use crate::net::probe::Proto;
 use crate::net::rtnl::{LinkInfoRow, Rtnl};
@@ -275,7 +276,7 @@ impl Lab {
     /// Sleeps, waking at once on Ctrl-C or SIGTERM.
     pub fn sleep(&mut self, d: Duration) -> Result<()> {
         // A script that waits (for STP, for a server) needs the plan to.
-        self.plan_sleep(d);
+        self.tell(Event::Slept { d });
         let end = std::time::Instant::now() + d;
         loop {
             self.check_cancel()?;

@@ -1,5 +1,6 @@
 //! Processes: exec, spawn, shell, and the unit they all run in.
 
+use super::events::Event;
 use super::ledger::Undo;
 use std::os::fd::AsFd;
 
@@ -73,7 +74,12 @@ impl Lab {
                 "give it more time (a larger timeout_ms), or start a program that runs on with ns.spawn(…)",
             ));
         }
-        self.plan_exec(id, argv, opts, &out);
+        self.tell(Event::Ran {
+            ns: id,
+            argv,
+            opts,
+            code: out.code,
+        });
         Ok(out)
     }
 
@@ -113,7 +119,7 @@ impl Lab {
             Ok(())
         })?;
         let idx = self.running.add_proc(p);
-        self.plan_spawn(id, argv, idx);
+        self.tell(Event::Spawned { ns: id, argv, idx });
         Ok(idx)
     }
 
@@ -130,7 +136,7 @@ impl Lab {
     pub fn stop_process(&mut self, idx: usize) -> Result<()> {
         if let Some(p) = self.running.proc_mut(idx) {
             exec::kill(&mut p.child);
-            self.plan_stop(idx);
+            self.tell(Event::Stopped { idx });
         }
         Ok(())
     }
