@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::RouteReq;
 use super::space::NsId;
 use super::{Lab, plan};
 use crate::net::exec::RunOpts;
-use crate::net::rtnl::BridgeOpts;
+use crate::net::rtnl::{BridgeOpts, RuleSpec};
 use crate::progress;
 
 /// Something an op did.
@@ -46,7 +47,29 @@ pub enum Event<'a> {
         addr: IpNet,
         foreign: bool,
     },
-    RouteAdded,
+    /// `ip route add …`.
+    RouteAdded {
+        ns: NsId,
+        req: &'a RouteReq,
+    },
+    /// `ip route del …` (`what`: the route as the kernel held it).
+    RouteDeleted {
+        ns: NsId,
+        what: &'a str,
+    },
+    /// `ip rule add …`.
+    RuleAdded {
+        ns: NsId,
+        rule: &'a RuleSpec,
+    },
+    /// `sysctl -w KEY=VALUE`; `old`: the value to put back at teardown
+    /// outside the lab's namespaces.
+    SysctlSet {
+        ns: NsId,
+        key: &'a str,
+        value: &'a str,
+        old: &'a str,
+    },
     /// `ip link set DEV up|down`; `old`: the state to put back at teardown
     /// (a link the lab did not make).
     LinkUp {
@@ -109,13 +132,16 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         }
         Event::PortAttached => Some(progress::Kind::Port),
         Event::AddrAdded { .. } => Some(progress::Kind::Addr),
-        Event::RouteAdded => Some(progress::Kind::Route),
+        Event::RouteAdded { .. } => Some(progress::Kind::Route),
         Event::NetnsDeleted { .. }
         | Event::NetnsDeleting
         | Event::LinkUp { .. }
         | Event::LinkMtu { .. }
         | Event::LinkDeleted { .. }
         | Event::NeighAdded { .. }
+        | Event::RouteDeleted { .. }
+        | Event::RuleAdded { .. }
+        | Event::SysctlSet { .. }
         | Event::Slept { .. }
         | Event::Ran { .. }
         | Event::Spawned { .. }

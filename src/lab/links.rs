@@ -529,7 +529,12 @@ impl Lab {
         match self.sp.run_in(id, move || sysctl::write(&key, v)) {
             Ok(()) => {
                 let old = if on { "1" } else { "0" };
-                self.plan_sysctl(id, &planned, v, old);
+                self.tell(Event::SysctlSet {
+                    ns: id,
+                    key: &planned,
+                    value: v,
+                    old,
+                });
                 Ok(true)
             }
             // No /proc/sys/net/ipv6 at all: a kernel without IPv6.

@@ -267,10 +267,133 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             Line::Do(format!("undo \"stop $P{idx}\"")),
         ],
         Event::Stopped { idx } => vec![Line::Do(format!("stop \"$P{idx}\""))],
-        Event::LinkMade | Event::PortAttached | Event::RouteAdded | Event::NetnsDeleting => {
-            Vec::new()
+        Event::RouteAdded { ns, req } => {
+            let at = at(ns);
+            let r = route_text(req);
+            let mut v = vec![Line::Do(format!("{}route add {r}", ip(&at)))];
+            if !cx.created(ns) {
+                // Gone already when its link went first: no error then.
+                v.push(Line::Undo(format!(
+                    "{}route del {r} 2>/dev/null || true",
+                    ip(&at)
+                )));
+            }
+            v
+        }
+        Event::RouteDeleted { ns, what } => vec![Line::Do(format!("{}{what}", ip(&at(ns))))],
+        Event::RuleAdded { ns, rule } => {
+            let at = at(ns);
+            let r = rule_text(rule);
+            let mut v = vec![Line::Do(format!("{}{r}", ip(&at)))];
+            if !cx.created(ns) {
+                v.push(Line::Undo(format!(
+                    "{}{}",
+                    ip(&at),
+                    r.replacen("rule add", "rule del", 1)
+                )));
+            }
+            v
+        }
+        Event::SysctlSet {
+            ns,
+            key,
+            value,
+            old,
+        } => {
+            let set = |v: &str| q(&format!("{key}={v}"));
+            let mut v = vec![Line::Do(format!(
+                "{}sysctl -qw {}",
+                exec_in(&at(ns)),
+                set(value)
+            ))];
+            if !cx.created(ns) {
+                v.push(Line::Undo(format!("sysctl -qw {}", set(old))));
+            }
+            v
+        }
+        Event::LinkMade | Event::PortAttached | Event::NetnsDeleting => Vec::new(),
+    }
+}
+
+/// A route as `ip route add` takes it.
+fn route_text(req: &RouteReq) -> String {
+    let mut r = String::new();
+    if req.kind != RouteKind::Unicast {
+        r += req.kind.name();
+        r.push(' ');
+    }
+    r += &routes::dst_text(req.dst);
+    if req.dst.prefix_len() == 0 && req.dst.addr().is_ipv6() {
+        r = format!("-6 {r}");
+    }
+    if let Some(v) = req.via {
+        r += &format!(" via {v}");
+    }
+    if let Some(d) = &req.dev {
+        r += &format!(" dev {}", q(d));
+    }
+    if let Some(t) = req.table {
+        r += &format!(" table {t}");
+    }
+    if let Some(m) = req.metric {
+        r += &format!(" metric {m}");
+    }
+    if let Some(s) = req.src {
+        r += &format!(" src {s}");
+    }
+    // nslab adds every route with scope universe; `ip route` would
+    // give one without a gateway scope link.
+    if req.via.is_none() && req.nexthops.is_empty() {
+        r += " scope global";
+    }
+    r += " proto static";
+    for h in &req.nexthops {
+        r += " nexthop";
+        if let Some(v) = h.via {
+            r += &format!(" via {v}");
+        }
+        if let Some(d) = &h.dev {
+            r += &format!(" dev {}", q(d));
+        }
+        r += &format!(" weight {}", h.weight);
+    }
+    r
+}
+
+/// `rule add …` as `ip` takes it (`-6 ` first for an IPv6 rule).
+fn rule_text(rule: &RuleSpec) -> String {
+    let mut r = String::new();
+    if rule.v6 {
+        r += "-6 ";
+    }
+    r += "rule add";
+    if let Some(p) = rule.priority {
+        r += &format!(" priority {p}");
+    }
+    if let Some(f) = rule.from {
+        r += &format!(" from {f}");
+    }
+    if let Some(t) = rule.to {
+        r += &format!(" to {t}");
+    }
+    if let Some(i) = &rule.iif {
+        r += &format!(" iif {}", q(i));
+    }
+    if let Some(o) = &rule.oif {
+        r += &format!(" oif {}", q(o));
+    }
+    if let Some(m) = rule.fwmark {
+        r += &format!(" fwmark {m:#x}");
+        if let Some(k) = rule.fwmask {
+            r += &format!("/{k:#x}");
         }
     }
+    match (rule.action, rule.table) {
+        (RuleAction::Lookup, Some(t)) => r += &format!(" table {t}"),
+        (RuleAction::Lookup, None) => {}
+        (other, _) => r += &format!(" {}", other.name()),
+    }
+    r
 }
 
 /// `ip netns exec NS ` (empty for the host).
@@ -512,111 +635,6 @@ impl Lab {
         self.plan_own_link(at, name);
     }
 
-    pub(super) fn plan_route(&mut self, id: NsId, req: &RouteReq) {
-        if !self.planning() {
-            return;
-        }
-        let mut r = String::new();
-        if req.kind != RouteKind::Unicast {
-            r += req.kind.name();
-            r.push(' ');
-        }
-        r += &routes::dst_text(req.dst);
-        if req.dst.prefix_len() == 0 && req.dst.addr().is_ipv6() {
-            r = format!("-6 {r}");
-        }
-        if let Some(v) = req.via {
-            r += &format!(" via {v}");
-        }
-        if let Some(d) = &req.dev {
-            r += &format!(" dev {}", q(d));
-        }
-        if let Some(t) = req.table {
-            r += &format!(" table {t}");
-        }
-        if let Some(m) = req.metric {
-            r += &format!(" metric {m}");
-        }
-        if let Some(s) = req.src {
-            r += &format!(" src {s}");
-        }
-        // nslab adds every route with scope universe; `ip route` would
-        // give one without a gateway scope link.
-        if req.via.is_none() && req.nexthops.is_empty() {
-            r += " scope global";
-        }
-        r += " proto static";
-        for h in &req.nexthops {
-            r += " nexthop";
-            if let Some(v) = h.via {
-                r += &format!(" via {v}");
-            }
-            if let Some(d) = &h.dev {
-                r += &format!(" dev {}", q(d));
-            }
-            r += &format!(" weight {}", h.weight);
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}route add {r}"));
-        if !self.sp.is_created(id) {
-            // Gone already when its link went first: no error then.
-            self.plan_undo(&format!("{ip}route del {r} 2>/dev/null || true"));
-        }
-    }
-
-    pub(super) fn plan_rule(&mut self, id: NsId, rule: &RuleSpec) {
-        if !self.planning() {
-            return;
-        }
-        let mut r = String::new();
-        if rule.v6 {
-            r += "-6 ";
-        }
-        r += "rule add";
-        if let Some(p) = rule.priority {
-            r += &format!(" priority {p}");
-        }
-        if let Some(f) = rule.from {
-            r += &format!(" from {f}");
-        }
-        if let Some(t) = rule.to {
-            r += &format!(" to {t}");
-        }
-        if let Some(i) = &rule.iif {
-            r += &format!(" iif {}", q(i));
-        }
-        if let Some(o) = &rule.oif {
-            r += &format!(" oif {}", q(o));
-        }
-        if let Some(m) = rule.fwmark {
-            r += &format!(" fwmark {m:#x}");
-            if let Some(k) = rule.fwmask {
-                r += &format!("/{k:#x}");
-            }
-        }
-        match (rule.action, rule.table) {
-            (RuleAction::Lookup, Some(t)) => r += &format!(" table {t}"),
-            (RuleAction::Lookup, None) => {}
-            (other, _) => r += &format!(" {}", other.name()),
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}{r}"));
-        if !self.sp.is_created(id) {
-            self.plan_undo(&format!("{ip}{}", r.replacen("rule add", "rule del", 1)));
-        }
-    }
-
-    pub(super) fn plan_sysctl(&mut self, id: NsId, key: &str, value: &str, old: &str) {
-        if !self.planning() {
-            return;
-        }
-        let set = |v: &str| q(&format!("{key}={v}"));
-        self.plan_line(format!("{}sysctl -qw {}", self.nsexec(id), set(value)));
-        if !self.sp.is_created(id) {
-            self.plan_undo(&format!("sysctl -qw {}", set(old)));
-        }
-    }
-
     /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
     /// the call that queued its first rule, written in nft's own syntax.
     pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
@@ -782,14 +800,6 @@ impl Lab {
             self.plan_line(format!("{}link set dev {} up", self.ipn(to), q(dest)));
         }
         self.plan_own_link(to, dest);
-    }
-
-    /// `ip route del …` (`what`: the route as the kernel held it).
-    pub(super) fn plan_route_del(&mut self, id: NsId, what: &str) {
-        if !self.planning() {
-            return;
-        }
-        self.plan_line(format!("{}{what}", self.ipn(id)));
     }
 
     /// wait_port(): the same wait, with `ss`.
@@ -1164,6 +1174,79 @@ mod tests {
                 Line::Undo(t) => format!("undo {}", q(&t)),
             })
             .collect()
+    }
+
+    #[test]
+    fn routes_rules_and_sysctls_become_shell_lines() {
+        let req = RouteReq::via("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(
+            text(Event::RouteAdded { ns: 1, req: &req }),
+            ["ip -n r1 route add 10.2.0.0/16 via 10.0.0.2 proto static"]
+        );
+        let mut host = RouteReq::via("::/0".parse().unwrap(), "fe80::1".parse().unwrap());
+        host.via = None;
+        host.dev = Some("eth0".into());
+        host.table = Some(7);
+        assert_eq!(
+            text(Event::RouteAdded {
+                ns: HOST,
+                req: &host
+            }),
+            [
+                "ip route add -6 default dev eth0 table 7 scope global proto static",
+                "undo 'ip route del -6 default dev eth0 table 7 scope global proto static 2>/dev/null || true'"
+            ]
+        );
+        assert_eq!(
+            text(Event::RouteDeleted {
+                ns: 1,
+                what: "route del 10.2.0.0/16 table 254 metric 0"
+            }),
+            ["ip -n r1 route del 10.2.0.0/16 table 254 metric 0"]
+        );
+        let rule = RuleSpec {
+            v6: false,
+            priority: Some(100),
+            from: Some("10.0.0.0/8".parse().unwrap()),
+            to: None,
+            iif: None,
+            oif: None,
+            fwmark: Some(1),
+            fwmask: Some(0xff),
+            table: Some(7),
+            action: RuleAction::Lookup,
+        };
+        assert_eq!(
+            text(Event::RuleAdded {
+                ns: HOST,
+                rule: &rule
+            }),
+            [
+                "ip rule add priority 100 from 10.0.0.0/8 fwmark 0x1/0xff table 7",
+                "undo 'ip rule del priority 100 from 10.0.0.0/8 fwmark 0x1/0xff table 7'"
+            ]
+        );
+        assert_eq!(
+            text(Event::SysctlSet {
+                ns: 1,
+                key: "net.ipv4.ip_forward",
+                value: "1",
+                old: "0"
+            }),
+            ["ip netns exec r1 sysctl -qw net.ipv4.ip_forward=1"]
+        );
+        assert_eq!(
+            text(Event::SysctlSet {
+                ns: HOST,
+                key: "net.ipv4.ip_forward",
+                value: "1",
+                old: "0"
+            }),
+            [
+                "sysctl -qw net.ipv4.ip_forward=1",
+                "undo 'sysctl -qw net.ipv4.ip_forward=0'"
+            ]
+        );
     }
 
     #[test]

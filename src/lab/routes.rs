@@ -183,8 +183,7 @@ impl Lab {
                 _ => LabError::kernel("add a route", &what, e),
             })
         })?;
-        self.tell(Event::RouteAdded);
-        self.plan_route(id, &req);
+        self.tell(Event::RouteAdded { ns: id, req: &req });
         Ok(())
     }
 
@@ -331,13 +330,19 @@ impl Lab {
         );
         if self.sp.is_created(id) {
             del(self)?;
-            self.plan_route_del(id, &del_txt);
+            self.tell(Event::RouteDeleted {
+                ns: id,
+                what: &del_txt,
+            });
             return Ok(());
         }
         // A route this lab added: it goes now, and so does its undo step.
         if let Some(pos) = self.ledger.position(|u| added_route(u, id, &self.sp, &row)) {
             del(self)?;
-            self.plan_route_del(id, &del_txt);
+            self.tell(Event::RouteDeleted {
+                ns: id,
+                what: &del_txt,
+            });
             self.ledger.drop(pos)?;
             return Ok(());
         }

@@ -49,7 +49,10 @@ impl Lab {
                     _ => LabError::kernel("add a rule", &what, e),
                 })
         })?;
-        self.plan_rule(id, &rule);
+        self.tell(Event::RuleAdded {
+            ns: id,
+            rule: &rule,
+        });
         Ok(())
     }
 

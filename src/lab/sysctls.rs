@@ -1,5 +1,6 @@
 //! Sysctls: `sysctl KEY` and `sysctl -w KEY=VALUE`, per namespace.
 
+use super::events::Event;
 use super::ledger::Undo;
 use super::{HOST, Lab, LabError, NsId, Result, names, shared};
 use crate::lab::steps::host::ReleaseSysctl;
@@ -49,7 +50,12 @@ impl Lab {
                     .run_in(id, move || sysctl::write(&k, &v))
                     .map_err(refused)?;
             }
-            self.plan_sysctl(id, key, value, &old);
+            self.tell(Event::SysctlSet {
+                ns: id,
+                key,
+                value,
+                old: &old,
+            });
             return Ok(old);
         }
         // Only the host is not the lab's own; its sysctls are this thread's.
@@ -61,7 +67,12 @@ impl Lab {
         let held = self.recorded(None, undo, |_| {
             shared::hold(&who, key, value).map_err(refused)
         })?;
-        self.plan_sysctl(id, key, value, &old);
+        self.tell(Event::SysctlSet {
+            ns: id,
+            key,
+            value,
+            old: &old,
+        });
         Ok(held)
     }
 
