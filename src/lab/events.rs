@@ -13,7 +13,7 @@ use super::RouteReq;
 use super::space::NsId;
 use super::{Lab, plan};
 use crate::net::exec::RunOpts;
-use crate::net::rtnl::{BridgeOpts, RuleSpec};
+use crate::net::rtnl::{BridgeOpts, PortOpts, RuleSpec};
 use crate::progress;
 
 /// Something an op did.
@@ -27,7 +27,14 @@ pub enum Event<'a> {
     NetnsDeleted {
         name: &'a str,
     },
-    LinkMade,
+    /// A link of another kind than veth or bridge (`kind`: its `type …`
+    /// as `ip link add` takes it; empty unless planning), beside `parent`.
+    LinkMade {
+        ns: NsId,
+        name: &'a str,
+        kind: &'a str,
+        parent: Option<(NsId, &'a str)>,
+    },
     /// A veth, its ends `a` and `b` (namespace, name).
     VethMade {
         a: (NsId, &'a str),
@@ -39,6 +46,50 @@ pub enum Event<'a> {
         opts: &'a BridgeOpts,
     },
     PortAttached,
+    /// `ip link set LINK master BR` and up; `old`: the master to put back
+    /// at teardown (a link the lab did not make), and whether it was up.
+    MasterSet {
+        ns: NsId,
+        br: &'a str,
+        link: &'a str,
+        old: Option<Option<&'a str>>,
+        was_up: bool,
+    },
+    /// A bridge port's settings.
+    PortSet {
+        ns: NsId,
+        link: &'a str,
+        port: &'a PortOpts,
+    },
+    /// `tc qdisc add …` for `link.shape()`; `lines`: what follows
+    /// `qdisc add dev DEV`; `foreign`: the link is not the lab's.
+    Shaped {
+        ns: NsId,
+        dev: &'a str,
+        lines: &'a [String],
+        foreign: bool,
+    },
+    /// The lab's shaping removed.
+    Unshaped {
+        ns: NsId,
+        dev: &'a str,
+    },
+    /// A link the lab made moved to `to` as `dest`, brought up if `up`.
+    Moved {
+        from: NsId,
+        name: &'a str,
+        to: NsId,
+        dest: &'a str,
+        up: bool,
+    },
+    /// `ip link set dev DEV SET`; `undo`: what puts it back (a link the lab
+    /// did not make).
+    LinkSet {
+        ns: NsId,
+        dev: &'a str,
+        set: &'a str,
+        undo: Option<&'a str>,
+    },
     /// `ip addr add ADDR dev DEV`; `foreign`: DEV is not the lab's, so the
     /// address has an undo of its own.
     AddrAdded {
@@ -127,7 +178,7 @@ pub enum Event<'a> {
 fn counted(e: &Event) -> Option<progress::Kind> {
     match e {
         Event::NetnsMade { .. } => Some(progress::Kind::Netns),
-        Event::LinkMade | Event::VethMade { .. } | Event::BridgeMade { .. } => {
+        Event::LinkMade { .. } | Event::VethMade { .. } | Event::BridgeMade { .. } => {
             Some(progress::Kind::Link)
         }
         Event::PortAttached => Some(progress::Kind::Port),
@@ -142,6 +193,12 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::RouteDeleted { .. }
         | Event::RuleAdded { .. }
         | Event::SysctlSet { .. }
+        | Event::MasterSet { .. }
+        | Event::PortSet { .. }
+        | Event::Shaped { .. }
+        | Event::Unshaped { .. }
+        | Event::Moved { .. }
+        | Event::LinkSet { .. }
         | Event::Slept { .. }
         | Event::Ran { .. }
         | Event::Spawned { .. }
@@ -172,7 +229,12 @@ mod tests {
     #[test]
     fn what_is_built_is_counted_and_a_deletion_is_not() {
         assert!(matches!(
-            counted(&Event::LinkMade),
+            counted(&Event::LinkMade {
+                ns: 1,
+                name: "v0",
+                kind: "",
+                parent: None
+            }),
             Some(progress::Kind::Link)
         ));
         assert!(matches!(

@@ -244,10 +244,19 @@ impl Lab {
                 .block_on(r.add_kind(&req))
                 .map_err(|e| lab.add_kind_err(at, name, &kind, parent, mark, e))
         })?;
-        if self.watch.plan().is_some() {
-            let text = self.kind_text(via, &kind)?;
-            self.plan_kind(at, name, &text, parent);
-        }
+        // Its text needs the kernel (a vxlan's device by name): only when
+        // a plan is written.
+        let text = if self.watch.plan().is_some() {
+            self.kind_text(via, &kind)?
+        } else {
+            String::new()
+        };
+        self.tell(Event::LinkMade {
+            ns: at,
+            name,
+            kind: &text,
+            parent,
+        });
         if let (Kind::MacVlan(_) | Kind::IpVlan(_), Some((pns, p))) = (&kind, parent) {
             self.topo.sub((at, name.to_string()), (pns, p.to_string()));
         }
@@ -259,7 +268,6 @@ impl Lab {
             self.topo.set_index(at, name, index);
         }
         self.link_made(at, name);
-        self.tell(Event::LinkMade);
         Ok(())
     }
 
@@ -409,7 +417,13 @@ impl Lab {
             self.move_foreign(id, &cur, to, &dest, away)?;
         } else {
             self.move_own(id, &cur, to, &dest)?;
-            self.plan_move(id, name, to, &dest, cur.up);
+            self.tell(Event::Moved {
+                from: id,
+                name,
+                to,
+                dest: &dest,
+                up: cur.up,
+            });
         }
         // Carried along: what the lab knows about the link by its place.
         let from = (id, name.to_string());
@@ -753,15 +767,20 @@ impl Lab {
                 mac: format_mac(&cur.mac),
             });
             self.recorded(Some(id), undo, act)?;
-            self.plan_link_set(
-                id,
-                name,
-                &format!("address {mac}"),
-                Some(&format!("address {}", format_mac(&cur.mac))),
-            );
+            self.tell(Event::LinkSet {
+                ns: id,
+                dev: name,
+                set: &format!("address {mac}"),
+                undo: Some(&format!("address {}", format_mac(&cur.mac))),
+            });
         } else {
             act(self)?;
-            self.plan_link_set(id, name, &format!("address {mac}"), None);
+            self.tell(Event::LinkSet {
+                ns: id,
+                dev: name,
+                set: &format!("address {mac}"),
+                undo: None,
+            });
         }
         Ok(())
     }

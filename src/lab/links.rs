@@ -348,7 +348,13 @@ impl Lab {
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
                 Ok(()) => {
                     self.tell(Event::PortAttached);
-                    self.plan_attach(br_ns, br, link, None, true);
+                    self.tell(Event::MasterSet {
+                        ns: br_ns,
+                        br,
+                        link,
+                        old: None,
+                        was_up: true,
+                    });
                     Ok(())
                 }
                 Err(e) => {
@@ -389,7 +395,13 @@ impl Lab {
                 master: old.clone(),
             });
             self.recorded(Some(link_ns), undo, act)?;
-            self.plan_attach(br_ns, br, link, Some(old), cur.up);
+            self.tell(Event::MasterSet {
+                ns: br_ns,
+                br,
+                link,
+                old: Some(old.as_deref()),
+                was_up: cur.up,
+            });
             if !cur.up {
                 let undo = Undo::RestoreUp(RestoreUp {
                     ns: self.sp.nsref(link_ns).clone(),
@@ -403,7 +415,13 @@ impl Lab {
             Ok(())
         } else {
             act(self)?;
-            self.plan_attach(br_ns, br, link, None, true);
+            self.tell(Event::MasterSet {
+                ns: br_ns,
+                br,
+                link,
+                old: None,
+                was_up: true,
+            });
             Ok(())
         }
     }
@@ -477,7 +495,11 @@ impl Lab {
             let _ = self.sp.block_on(r.set_master(index, None));
         }
         set?;
-        self.plan_port(link_ns, link, &opts.port);
+        self.tell(Event::PortSet {
+            ns: link_ns,
+            link,
+            port: &opts.port,
+        });
         Ok(())
     }
 

@@ -311,7 +311,177 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             }
             v
         }
-        Event::LinkMade | Event::PortAttached | Event::NetnsDeleting => Vec::new(),
+        Event::LinkMade {
+            ns,
+            name,
+            kind,
+            parent,
+        } => kind_lines(cx, ns, name, kind, parent),
+        Event::MasterSet {
+            ns,
+            br,
+            link,
+            old,
+            was_up,
+        } => {
+            let at = at(ns);
+            let mut v = vec![
+                Line::Do(format!(
+                    "{}link set dev {} master {}",
+                    ip(&at),
+                    q(link),
+                    q(br)
+                )),
+                Line::Do(format!("{}link set dev {} up", ip(&at), q(link))),
+            ];
+            if let Some(old) = old {
+                v.push(Line::Undo(set_master_shell(&at, link, old)));
+                if !was_up {
+                    v.push(Line::Undo(set_up_shell(&at, link, false)));
+                }
+            }
+            v
+        }
+        Event::PortSet { ns, link, port } => port_lines(&at(ns), link, port),
+        Event::Shaped {
+            ns,
+            dev,
+            lines,
+            foreign,
+        } => {
+            let at = at(ns);
+            let tc = tc(&at);
+            let mut v = vec![Line::Do(format!(
+                "{tc}qdisc del dev {} root 2>/dev/null || true",
+                q(dev)
+            ))];
+            for l in lines {
+                v.push(Line::Do(format!("{tc}qdisc add dev {} {l}", q(dev))));
+            }
+            if foreign {
+                v.push(Line::Undo(delete_qdisc_shell(&at, dev)));
+            }
+            v
+        }
+        Event::Unshaped { ns, dev } => vec![Line::Do(format!(
+            "{}qdisc del dev {} root",
+            tc(&at(ns)),
+            q(dev)
+        ))],
+        Event::Moved {
+            from,
+            name,
+            to,
+            dest,
+            up,
+        } => {
+            let target = match at(to) {
+                // The plan's shell runs in the host.
+                NsRef::Host => "$$".to_string(),
+                NsRef::Named(n) => q(&n),
+            };
+            let rename = if dest != name {
+                format!(" name {}", q(dest))
+            } else {
+                String::new()
+            };
+            let mut v = vec![Line::Do(format!(
+                "{}link set dev {} netns {target}{rename}",
+                ip(&at(from)),
+                q(name)
+            ))];
+            if up {
+                v.push(Line::Do(format!(
+                    "{}link set dev {} up",
+                    ip(&at(to)),
+                    q(dest)
+                )));
+            }
+            v.extend(own_link(cx, to, dest));
+            v
+        }
+        Event::LinkSet { ns, dev, set, undo } => {
+            let ip = ip(&at(ns));
+            let mut v = vec![Line::Do(format!("{ip}link set dev {} {set}", q(dev)))];
+            if let Some(u) = undo {
+                v.push(Line::Undo(format!("{ip}link set dev {} {u}", q(dev))));
+            }
+            v
+        }
+        Event::PortAttached | Event::NetnsDeleting => Vec::new(),
+    }
+}
+
+/// A link of another kind (`kind`: its `type …` as `ip link add` takes
+/// it), made beside its parent link if it has one.
+fn kind_lines(
+    cx: &dyn Ctx,
+    ns: NsId,
+    name: &str,
+    kind: &str,
+    parent: Option<(NsId, &str)>,
+) -> Vec<Line> {
+    let at = cx.at(ns);
+    let line = match parent {
+        // Made beside the parent, directly in its own namespace.
+        Some((pns, p)) if pns != ns => format!(
+            "{}link add link {} name {} netns {} type {kind}",
+            ip(&cx.at(pns)),
+            q(p),
+            q(name),
+            match &at {
+                // The plan's shell runs in the host.
+                NsRef::Host => "$$".to_string(),
+                NsRef::Named(n) => q(n),
+            }
+        ),
+        Some((_, p)) => format!(
+            "{}link add link {} name {} type {kind}",
+            ip(&at),
+            q(p),
+            q(name)
+        ),
+        None => format!("{}link add {} type {kind}", ip(&at), q(name)),
+    };
+    let mut v = vec![
+        Line::Do(line),
+        Line::Do(format!("{}link set dev {} up", ip(&at), q(name))),
+    ];
+    v.extend(own_link(cx, ns, name));
+    v
+}
+
+/// A bridge port's settings (nothing when none is set).
+fn port_lines(at: &NsRef, link: &str, p: &PortOpts) -> Vec<Line> {
+    if p.is_empty() {
+        return Vec::new();
+    }
+    let on = |b: bool| if b { "on" } else { "off" };
+    let mut opts = String::new();
+    if let Some(v) = p.isolated {
+        opts += &format!(" isolated {}", on(v));
+    }
+    if let Some(v) = p.hairpin {
+        opts += &format!(" hairpin {}", on(v));
+    }
+    if let Some(v) = p.cost {
+        opts += &format!(" cost {v}");
+    }
+    if let Some(v) = p.priority {
+        opts += &format!(" priority {v}");
+    }
+    vec![Line::Do(format!(
+        "{}link set dev {} type bridge_slave{opts}",
+        ip(at),
+        q(link)
+    ))]
+}
+
+/// `tc -n NS ` (no namespace for the host).
+fn tc(at: &NsRef) -> String {
+    match at {
+        NsRef::Host => "tc ".to_string(),
+        NsRef::Named(n) => format!("tc -n {} ", q(n)),
     }
 }
 
@@ -540,101 +710,6 @@ impl Lab {
         ));
     }
 
-    /// A link the lab made outside its own namespaces (see `own_link`).
-    fn plan_own_link(&mut self, id: NsId, name: &str) {
-        let lines = own_link(self, id, name);
-        self.plan_lines(lines);
-    }
-
-    /// `old_master`: Some for a link the lab did not make (put back at
-    /// teardown).
-    pub(super) fn plan_attach(
-        &mut self,
-        id: NsId,
-        br: &str,
-        link: &str,
-        old_master: Option<Option<String>>,
-        was_up: bool,
-    ) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}link set dev {} master {}", q(link), q(br)));
-        self.plan_line(format!("{ip}link set dev {} up", q(link)));
-        if let Some(old) = old_master {
-            let at = self.sp.nsref(id);
-            let back = set_master_shell(at, link, old.as_deref());
-            let down = set_up_shell(at, link, false);
-            self.plan_undo(&back);
-            if !was_up {
-                self.plan_undo(&down);
-            }
-        }
-    }
-
-    pub(super) fn plan_port(&mut self, id: NsId, link: &str, p: &PortOpts) {
-        if !self.planning() || p.is_empty() {
-            return;
-        }
-        let on = |b: bool| if b { "on" } else { "off" };
-        let mut opts = String::new();
-        if let Some(v) = p.isolated {
-            opts += &format!(" isolated {}", on(v));
-        }
-        if let Some(v) = p.hairpin {
-            opts += &format!(" hairpin {}", on(v));
-        }
-        if let Some(v) = p.cost {
-            opts += &format!(" cost {v}");
-        }
-        if let Some(v) = p.priority {
-            opts += &format!(" priority {v}");
-        }
-        self.plan_line(format!(
-            "{}link set dev {} type bridge_slave{opts}",
-            self.ipn(id),
-            q(link)
-        ));
-    }
-
-    pub(super) fn plan_kind(
-        &mut self,
-        at: NsId,
-        name: &str,
-        kind: &str,
-        parent: Option<(NsId, &str)>,
-    ) {
-        if !self.planning() {
-            return;
-        }
-        let line = match parent {
-            // Made beside the parent, directly in its own namespace.
-            Some((pns, p)) if pns != at => format!(
-                "{}link add link {} name {} netns {} type {kind}",
-                self.ipn(pns),
-                q(p),
-                q(name),
-                if at == HOST {
-                    // The plan's shell runs in the host.
-                    "$$".to_string()
-                } else {
-                    q(self.sp.name(at))
-                }
-            ),
-            Some((_, p)) => format!(
-                "{}link add link {} name {} type {kind}",
-                self.ipn(at),
-                q(p),
-                q(name)
-            ),
-            None => format!("{}link add {} type {kind}", self.ipn(at), q(name)),
-        };
-        self.plan_line(line);
-        self.plan_line(format!("{}link set dev {} up", self.ipn(at), q(name)));
-        self.plan_own_link(at, name);
-    }
-
     /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
     /// the call that queued its first rule, written in nft's own syntax.
     pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
@@ -762,46 +837,6 @@ impl Lab {
         self.plan_wait_port(id, proto, port, Duration::from_secs(10));
     }
 
-    /// `ip link set dev NAME …` (`undo`: what puts it back, for a link the
-    /// lab did not make).
-    pub(super) fn plan_link_set(&mut self, id: NsId, name: &str, set: &str, undo: Option<&str>) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!("{ip}link set dev {} {set}", q(name)));
-        if let Some(u) = undo {
-            self.plan_undo(&format!("{ip}link set dev {} {u}", q(name)));
-        }
-    }
-
-    /// `link.move()` of a link the lab made.
-    pub(super) fn plan_move(&mut self, id: NsId, name: &str, to: NsId, dest: &str, up: bool) {
-        if !self.planning() {
-            return;
-        }
-        let target = if to == HOST {
-            // The plan's shell runs in the host.
-            "$$".to_string()
-        } else {
-            q(self.sp.name(to))
-        };
-        let rename = if dest != name {
-            format!(" name {}", q(dest))
-        } else {
-            String::new()
-        };
-        self.plan_line(format!(
-            "{}link set dev {} netns {target}{rename}",
-            self.ipn(id),
-            q(name)
-        ));
-        if up {
-            self.plan_line(format!("{}link set dev {} up", self.ipn(to), q(dest)));
-        }
-        self.plan_own_link(to, dest);
-    }
-
     /// wait_port(): the same wait, with `ss`.
     pub(super) fn plan_wait_port(&mut self, id: NsId, proto: Proto, port: u16, timeout: Duration) {
         if !self.planning() {
@@ -840,41 +875,6 @@ impl Lab {
             );
             self.probe_line(cmd, got > 0, &format!("{got}/{count} replies"));
         }
-    }
-
-    /// `tc` for `link.shape()`: tbf, netem, or netem with a tbf below it,
-    /// under the handle nslab uses.
-    pub(super) fn plan_shape(&mut self, id: NsId, dev: &str, lines: Vec<String>, foreign: bool) {
-        if !self.planning() {
-            return;
-        }
-        let tc = if id == HOST {
-            "tc ".to_string()
-        } else {
-            format!("tc -n {} ", q(self.sp.name(id)))
-        };
-        self.plan_line(format!(
-            "{tc}qdisc del dev {} root 2>/dev/null || true",
-            q(dev)
-        ));
-        for l in lines {
-            self.plan_line(format!("{tc}qdisc add dev {} {l}", q(dev)));
-        }
-        if foreign {
-            self.plan_undo(&delete_qdisc_shell(self.sp.nsref(id), dev));
-        }
-    }
-
-    pub(super) fn plan_unshape(&mut self, id: NsId, dev: &str) {
-        if !self.planning() {
-            return;
-        }
-        let tc = if id == HOST {
-            "tc ".to_string()
-        } else {
-            format!("tc -n {} ", q(self.sp.name(id)))
-        };
-        self.plan_line(format!("{tc}qdisc del dev {} root", q(dev)));
     }
 }
 
@@ -1145,7 +1145,6 @@ mod tests {
                 "ip -n r1 link set dev br0 up"
             ]
         );
-        assert!(text(Event::LinkMade).is_empty());
     }
 
     /// Lab "x" whose namespace 1 is its "r1"; the host is not its own.
@@ -1245,6 +1244,130 @@ mod tests {
             [
                 "sysctl -qw net.ipv4.ip_forward=1",
                 "undo 'sysctl -qw net.ipv4.ip_forward=0'"
+            ]
+        );
+    }
+
+    #[test]
+    fn link_changes_become_shell_lines() {
+        assert_eq!(
+            text(Event::LinkMade {
+                ns: 1,
+                name: "mv0",
+                kind: "macvlan mode bridge",
+                parent: Some((HOST, "eth0"))
+            }),
+            [
+                "ip link add link eth0 name mv0 netns r1 type macvlan mode bridge",
+                "ip -n r1 link set dev mv0 up"
+            ]
+        );
+        assert_eq!(
+            text(Event::LinkMade {
+                ns: HOST,
+                name: "vx0",
+                kind: "vxlan id 5 dstport 4789",
+                parent: None
+            }),
+            [
+                "ip link add vx0 type vxlan id 5 dstport 4789",
+                "ip link set dev vx0 up",
+                "ip link set dev vx0 alias nslab:x",
+                "undo 'del_link vx0'"
+            ]
+        );
+        assert_eq!(
+            text(Event::MasterSet {
+                ns: 1,
+                br: "br0",
+                link: "v0",
+                old: None,
+                was_up: true
+            }),
+            [
+                "ip -n r1 link set dev v0 master br0",
+                "ip -n r1 link set dev v0 up"
+            ]
+        );
+        assert_eq!(
+            text(Event::MasterSet {
+                ns: HOST,
+                br: "br0",
+                link: "eth1",
+                old: Some(None),
+                was_up: false
+            }),
+            [
+                "ip link set dev eth1 master br0",
+                "ip link set dev eth1 up",
+                format!("undo {}", q(&set_master_shell(&NsRef::Host, "eth1", None))).as_str(),
+                "undo 'ip link set dev eth1 down'"
+            ]
+        );
+        let port = PortOpts {
+            isolated: Some(true),
+            cost: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(
+            text(Event::PortSet {
+                ns: 1,
+                link: "v0",
+                port: &port
+            }),
+            ["ip -n r1 link set dev v0 type bridge_slave isolated on cost 10"]
+        );
+        assert!(
+            text(Event::PortSet {
+                ns: 1,
+                link: "v0",
+                port: &PortOpts::default()
+            })
+            .is_empty()
+        );
+        let tbf = ["root handle 10: tbf rate 1mbit burst 32kb latency 50ms".to_string()];
+        assert_eq!(
+            text(Event::Shaped {
+                ns: HOST,
+                dev: "eth0",
+                lines: &tbf,
+                foreign: true
+            }),
+            [
+                "tc qdisc del dev eth0 root 2>/dev/null || true",
+                "tc qdisc add dev eth0 root handle 10: tbf rate 1mbit burst 32kb latency 50ms",
+                format!("undo {}", q(&delete_qdisc_shell(&NsRef::Host, "eth0"))).as_str()
+            ]
+        );
+        assert_eq!(
+            text(Event::Unshaped { ns: 1, dev: "v0" }),
+            ["tc -n r1 qdisc del dev v0 root"]
+        );
+        assert_eq!(
+            text(Event::Moved {
+                from: 1,
+                name: "v0",
+                to: HOST,
+                dest: "h0",
+                up: true
+            }),
+            [
+                "ip -n r1 link set dev v0 netns $$ name h0",
+                "ip link set dev h0 up",
+                "ip link set dev h0 alias nslab:x",
+                "undo 'del_link h0'"
+            ]
+        );
+        assert_eq!(
+            text(Event::LinkSet {
+                ns: HOST,
+                dev: "eth0",
+                set: "address 02:00:00:00:00:01",
+                undo: Some("address 02:00:00:00:00:02")
+            }),
+            [
+                "ip link set dev eth0 address 02:00:00:00:00:01",
+                "undo 'ip link set dev eth0 address 02:00:00:00:00:02'"
             ]
         );
     }

@@ -8,6 +8,7 @@
 //! destroyed, and at teardown only the lab's own is removed, which brings
 //! the kernel's default back.
 
+use super::events::Event;
 use super::ledger::Undo;
 use super::{Lab, LabError, NsId, Result, net_err};
 use crate::lab::steps::tc::DeleteQdisc;
@@ -207,7 +208,12 @@ impl Lab {
                 (None, Some(t)) => lines.push(format!("root handle {major:x}: {}", tbf_line(&t))),
                 (None, None) => {}
             }
-            self.plan_shape(id, name, lines, foreign);
+            self.tell(Event::Shaped {
+                ns: id,
+                dev: name,
+                lines: &lines,
+                foreign,
+            });
         }
         Ok(())
     }
@@ -227,7 +233,7 @@ impl Lab {
                 self.sp
                     .block_on(r.del_root_qdisc(cur.index))
                     .map_err(|e| LabError::kernel("remove the shaping", &what, e))?;
-                self.plan_unshape(id, name);
+                self.tell(Event::Unshaped { ns: id, dev: name });
                 Ok(())
             }
             None => Ok(()),
