@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::RouteReq;
 use super::space::NsId;
 use super::{Lab, plan};
+use super::{PingOpts, RouteReq};
 use crate::net::exec::RunOpts;
+use crate::net::probe::Proto;
 use crate::net::rtnl::{BridgeOpts, PortOpts, RuleSpec};
 use crate::progress;
 
@@ -151,6 +152,49 @@ pub enum Event<'a> {
     },
     /// A namespace of the lab's is about to be deleted.
     NetnsDeleting,
+    /// An IPv6 router's link-local addresses done with duplicate address
+    /// detection (what `settle_v6` waited for, at most 3 s).
+    DadWaited {
+        ns: NsId,
+    },
+    /// ping(): `got` of `sent` replies.
+    Pinged {
+        ns: NsId,
+        dst: IpAddr,
+        opts: &'a PingOpts,
+        sent: u32,
+        got: usize,
+    },
+    /// A connection tried (`ok`: it was made).
+    Connected {
+        ns: NsId,
+        dst: IpAddr,
+        proto: Proto,
+        port: u16,
+        timeout: Duration,
+        ok: bool,
+    },
+    /// A server of nslab's listening.
+    Listening {
+        ns: NsId,
+        proto: Proto,
+        port: u16,
+    },
+    /// wait_port(): something listens on `port`.
+    PortWaited {
+        ns: NsId,
+        proto: Proto,
+        port: u16,
+        timeout: Duration,
+    },
+    /// reach(): one ping per ordered pair (`pairs`: a, b, replies) of
+    /// `nodes`.
+    Reached {
+        nodes: &'a [(NsId, IpAddr)],
+        count: u32,
+        timeout: Duration,
+        pairs: &'a [(usize, usize, u32)],
+    },
     /// `sleep D`: the script waited.
     Slept {
         d: Duration,
@@ -199,6 +243,12 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::Unshaped { .. }
         | Event::Moved { .. }
         | Event::LinkSet { .. }
+        | Event::DadWaited { .. }
+        | Event::Pinged { .. }
+        | Event::Connected { .. }
+        | Event::Listening { .. }
+        | Event::PortWaited { .. }
+        | Event::Reached { .. }
         | Event::Slept { .. }
         | Event::Ran { .. }
         | Event::Spawned { .. }

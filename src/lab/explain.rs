@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
+use super::events::Event;
 use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
 use crate::explain::{self, Failure, Kernel, Ns, Packet, Read, Trace};
 use crate::net::probe::{self, Proto, Reach};
@@ -105,7 +106,14 @@ impl Lab {
                     Reach::Failed(_) | Reach::Silent => Probed::Lost,
                 };
                 let ok = matches!(p, Probed::Reached);
-                self.plan_connect(id, pkt.dst, proto, port, timeout, ok);
+                self.tell(Event::Connected {
+                    ns: id,
+                    dst: pkt.dst,
+                    proto,
+                    port,
+                    timeout,
+                    ok,
+                });
                 (p, Some(before))
             }
             _ => {

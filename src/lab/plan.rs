@@ -22,7 +22,7 @@ use super::steps::netns::delete_netns_shell;
 use super::steps::nft::delete_table_shell;
 use super::steps::routing::{delete_addr_shell, delete_neigh_shell};
 use super::steps::tc::delete_qdisc_shell;
-use super::{HOST, Lab, LabError, NsId, PingOpts, PingReport, Result, RouteReq, RunOpts, routes};
+use super::{HOST, Lab, LabError, NsId, Result, RouteReq, RunOpts, routes};
 use crate::net::probe::Proto;
 use crate::net::rtnl::{BridgeOpts, RouteKind, RuleAction, RuleSpec};
 use std::net::IpAddr;
@@ -408,6 +408,75 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             }
             v
         }
+        Event::DadWaited { ns } => vec![Line::Do(format!(
+            "for _ in $(seq 30); do [ -z \"$({}-6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD",
+            ip(&at(ns))
+        ))],
+        Event::Pinged {
+            ns,
+            dst,
+            opts,
+            sent,
+            got,
+        } => {
+            let cmd = format!(
+                "{}ping -c {} -i {} -W {} {dst}",
+                exec_in(&at(ns)),
+                opts.count,
+                secs(opts.interval),
+                // ping -W counts whole seconds (older iputils).
+                opts.timeout.as_secs_f64().ceil().max(1.0) as u64
+            );
+            vec![probe(cmd, got > 0, &format!("{got}/{sent} replies"))]
+        }
+        Event::Connected {
+            ns,
+            dst,
+            proto,
+            port,
+            timeout,
+            ok,
+        } => vec![connect_line(&at(ns), dst, proto, port, timeout, ok)],
+        Event::Listening { ns, proto, port } => {
+            let at = at(ns);
+            let kind = match proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+            };
+            vec![
+                Line::Do(format!(
+                    "L=$(bg {}python3 -c \"$LISTEN\" {kind} {port})\nundo \"stop $L\"",
+                    exec_in(&at)
+                )),
+                // Listening before the next line probes it (at most 10 s).
+                Line::Do(wait_port_line(&at, proto, port, Duration::from_secs(10))),
+            ]
+        }
+        Event::PortWaited {
+            ns,
+            proto,
+            port,
+            timeout,
+        } => vec![Line::Do(wait_port_line(&at(ns), proto, port, timeout))],
+        Event::Reached {
+            nodes,
+            count,
+            timeout,
+            pairs,
+        } => {
+            let w = timeout.as_secs_f64().ceil().max(1.0) as u64;
+            pairs
+                .iter()
+                .map(|&(a, b, got)| {
+                    let cmd = format!(
+                        "{}ping -c {count} -i 0.1 -W {w} {}",
+                        exec_in(&at(nodes[a].0)),
+                        nodes[b].1
+                    );
+                    probe(cmd, got > 0, &format!("{got}/{count} replies"))
+                })
+                .collect()
+        }
         Event::PortAttached | Event::NetnsDeleting => Vec::new(),
     }
 }
@@ -566,6 +635,61 @@ fn rule_text(rule: &RuleSpec) -> String {
     r
 }
 
+/// A probe and what nslab saw. One that failed in nslab's run must not
+/// stop the plan (scripts check that something does *not* work); one that
+/// succeeded there and fails here says so, and the plan goes on.
+fn probe(cmd: String, ok: bool, seen: &str) -> Line {
+    let seen = comment_text(seen);
+    Line::Do(if ok {
+        format!(
+            "{cmd} || echo {} >&2  # nslab saw: {seen}",
+            q("nslab plan: this probe failed here, but succeeded in the nslab run")
+        )
+    } else {
+        format!("{cmd} || true  # nslab saw: {seen}")
+    })
+}
+
+/// A connection as bash makes one; nslab counts a UDP port reached when
+/// something answers.
+fn connect_line(
+    at: &NsRef,
+    dst: IpAddr,
+    proto: Proto,
+    port: u16,
+    timeout: Duration,
+    ok: bool,
+) -> Line {
+    let host = if dst.is_ipv6() {
+        format!("[{dst}]")
+    } else {
+        dst.to_string()
+    };
+    let t = secs(timeout);
+    let body = match proto {
+        Proto::Tcp => format!("</dev/tcp/{host}/{port}"),
+        Proto::Udp => format!("exec 3<>/dev/udp/{host}/{port}; echo >&3; read -t {t} -r _ <&3"),
+    };
+    let cmd = format!("{}timeout {t} bash -c {}", exec_in(at), q(&body));
+    let seen = if ok { "connected" } else { "no connection" };
+    probe(cmd, ok, seen)
+}
+
+/// wait_port(): the same wait, with `ss`.
+fn wait_port_line(at: &NsRef, proto: Proto, port: u16, timeout: Duration) -> String {
+    let ss = match proto {
+        Proto::Tcp => "-ltnH",
+        Proto::Udp => "-lunH",
+    };
+    let wait = format!("until [ -n \"$(ss {ss} 'sport = :{port}')\" ]; do sleep 0.02; done");
+    format!(
+        "{}timeout {} sh -c {}",
+        exec_in(at),
+        secs(timeout),
+        q(&wait)
+    )
+}
+
 /// `ip netns exec NS ` (empty for the host).
 fn exec_in(at: &NsRef) -> String {
     match at {
@@ -680,36 +804,6 @@ impl Lab {
         Ok(())
     }
 
-    /// `ip -n NS ` (empty for the host).
-    fn ipn(&self, id: NsId) -> String {
-        if id == HOST {
-            "ip ".into()
-        } else {
-            format!("ip -n {} ", q(self.sp.name(id)))
-        }
-    }
-
-    /// `ip netns exec NS ` (empty for the host).
-    fn nsexec(&self, id: NsId) -> String {
-        if id == HOST {
-            String::new()
-        } else {
-            format!("ip netns exec {} ", q(self.sp.name(id)))
-        }
-    }
-
-    /// What `settle_v6` waited for: the IPv6 router `id`'s link-local
-    /// addresses done with duplicate address detection (at most 3 s).
-    pub(super) fn plan_dad_wait(&mut self, id: NsId) {
-        if !self.planning() {
-            return;
-        }
-        let ip = self.ipn(id);
-        self.plan_line(format!(
-            "for _ in $(seq 30); do [ -z \"$({ip}-6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD"
-        ));
-    }
-
     /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
     /// the call that queued its first rule, written in nft's own syntax.
     pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
@@ -747,133 +841,6 @@ impl Lab {
             if let Some(p) = self.watch.plan_mut() {
                 p.push_at(site.source.clone(), site.line, format!("undo {}", q(&undo)));
             }
-        }
-    }
-
-    pub(super) fn plan_ping(&mut self, id: NsId, dst: IpAddr, o: &PingOpts, r: &PingReport) {
-        if !self.planning() {
-            return;
-        }
-        let got = r.replies.len();
-        let cmd = format!(
-            "{}ping -c {} -i {} -W {} {dst}",
-            self.nsexec(id),
-            o.count,
-            secs(o.interval),
-            // ping -W counts whole seconds (older iputils).
-            o.timeout.as_secs_f64().ceil().max(1.0) as u64
-        );
-        self.probe_line(cmd, got > 0, &format!("{got}/{} replies", r.sent));
-    }
-
-    pub(super) fn plan_connect(
-        &mut self,
-        id: NsId,
-        dst: IpAddr,
-        proto: Proto,
-        port: u16,
-        timeout: Duration,
-        ok: bool,
-    ) {
-        if !self.planning() {
-            return;
-        }
-        let host = if dst.is_ipv6() {
-            format!("[{dst}]")
-        } else {
-            dst.to_string()
-        };
-        let t = secs(timeout);
-        let cmd = match proto {
-            Proto::Tcp => format!(
-                "{}timeout {t} bash -c {}",
-                self.nsexec(id),
-                q(&format!("</dev/tcp/{host}/{port}"))
-            ),
-            // nslab counts a UDP port reached when something answers.
-            Proto::Udp => format!(
-                "{}timeout {t} bash -c {}",
-                self.nsexec(id),
-                q(&format!(
-                    "exec 3<>/dev/udp/{host}/{port}; echo >&3; read -t {t} -r _ <&3"
-                ))
-            ),
-        };
-        let seen = if ok { "connected" } else { "no connection" };
-        self.probe_line(cmd, ok, seen);
-    }
-
-    /// A probe and what nslab saw. One that failed in nslab's run must not
-    /// stop the plan (scripts check that something does *not* work); one
-    /// that succeeded there and fails here says so, and the plan goes on.
-    fn probe_line(&mut self, cmd: String, ok: bool, seen: &str) {
-        let seen = comment_text(seen);
-        if ok {
-            self.plan_line(format!(
-                "{cmd} || echo {} >&2  # nslab saw: {seen}",
-                q("nslab plan: this probe failed here, but succeeded in the nslab run")
-            ));
-        } else {
-            self.plan_line(format!("{cmd} || true  # nslab saw: {seen}"));
-        }
-    }
-
-    /// A native server in nslab: here a small Python one in the background
-    /// (what `nc -lk` does, without depending on which nc is installed),
-    /// waited for until it listens.
-    pub(super) fn plan_listen(&mut self, id: NsId, proto: Proto, port: u16) {
-        if !self.planning() {
-            return;
-        }
-        let ex = self.nsexec(id);
-        let kind = match proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        };
-        self.plan_line(format!(
-            "L=$(bg {ex}python3 -c \"$LISTEN\" {kind} {port})\nundo \"stop $L\""
-        ));
-        // Listening before the next line probes it (at most 10 s).
-        self.plan_wait_port(id, proto, port, Duration::from_secs(10));
-    }
-
-    /// wait_port(): the same wait, with `ss`.
-    pub(super) fn plan_wait_port(&mut self, id: NsId, proto: Proto, port: u16, timeout: Duration) {
-        if !self.planning() {
-            return;
-        }
-        let ss = match proto {
-            Proto::Tcp => "-ltnH",
-            Proto::Udp => "-lunH",
-        };
-        let wait = format!("until [ -n \"$(ss {ss} 'sport = :{port}')\" ]; do sleep 0.02; done");
-        self.plan_line(format!(
-            "{}timeout {} sh -c {}",
-            self.nsexec(id),
-            secs(timeout),
-            q(&wait)
-        ));
-    }
-
-    /// reach(): one ping per ordered pair, each with what nslab saw.
-    pub(super) fn plan_reach(
-        &mut self,
-        nodes: &[(NsId, IpAddr)],
-        count: u32,
-        timeout: Duration,
-        pairs: &[(usize, usize, u32)],
-    ) {
-        if !self.planning() {
-            return;
-        }
-        let w = timeout.as_secs_f64().ceil().max(1.0) as u64;
-        for &(a, b, got) in pairs {
-            let cmd = format!(
-                "{}ping -c {count} -i 0.1 -W {w} {}",
-                self.nsexec(nodes[a].0),
-                nodes[b].1
-            );
-            self.probe_line(cmd, got > 0, &format!("{got}/{count} replies"));
         }
     }
 }
@@ -1368,6 +1335,71 @@ mod tests {
             [
                 "ip link set dev eth0 address 02:00:00:00:00:01",
                 "undo 'ip link set dev eth0 address 02:00:00:00:00:02'"
+            ]
+        );
+    }
+
+    #[test]
+    fn probes_become_commands_with_what_nslab_saw() {
+        let fail_here = q("nslab plan: this probe failed here, but succeeded in the nslab run");
+        let opts = crate::net::ping::PingOpts {
+            count: 3,
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(1500),
+            size: 56,
+            df: false,
+        };
+        assert_eq!(
+            text(Event::Pinged {
+                ns: 1,
+                dst: "10.0.0.2".parse().unwrap(),
+                opts: &opts,
+                sent: 3,
+                got: 2
+            }),
+            [format!(
+                "ip netns exec r1 ping -c 3 -i 0.2 -W 2 10.0.0.2 || echo {fail_here} >&2  # nslab saw: 2/3 replies"
+            )]
+        );
+        assert_eq!(
+            text(Event::Connected {
+                ns: HOST,
+                dst: "fd00::2".parse().unwrap(),
+                proto: Proto::Tcp,
+                port: 80,
+                timeout: Duration::from_secs(1),
+                ok: false
+            }),
+            ["timeout 1 bash -c '</dev/tcp/[fd00::2]/80' || true  # nslab saw: no connection"]
+        );
+        assert_eq!(
+            text(Event::Listening {
+                ns: 1,
+                proto: Proto::Udp,
+                port: 53
+            }),
+            [
+                "L=$(bg ip netns exec r1 python3 -c \"$LISTEN\" udp 53)\nundo \"stop $L\"",
+                "ip netns exec r1 timeout 10 sh -c 'until [ -n \"$(ss -lunH '\\''sport = :53'\\'')\" ]; do sleep 0.02; done'"
+            ]
+        );
+        let nodes = [
+            (1, "10.0.0.1".parse().unwrap()),
+            (HOST, "10.0.0.2".parse().unwrap()),
+        ];
+        assert_eq!(
+            text(Event::Reached {
+                nodes: &nodes,
+                count: 1,
+                timeout: Duration::from_millis(500),
+                pairs: &[(0, 1, 0)]
+            }),
+            ["ip netns exec r1 ping -c 1 -i 0.1 -W 1 10.0.0.2 || true  # nslab saw: 0/1 replies"]
+        );
+        assert_eq!(
+            text(Event::DadWaited { ns: 1 }),
+            [
+                "for _ in $(seq 30); do [ -z \"$(ip -n r1 -6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD"
             ]
         );
     }

@@ -82,7 +82,7 @@ impl Lab {
                         if links.is_empty() {
                             wanted.remove(&id);
                         } else if first {
-                            self.plan_dad_wait(id);
+                            self.tell(Event::DadWaited { ns: id });
                         }
                     }
                     Err(_) => {
@@ -153,7 +153,13 @@ impl Lab {
         if report.replies.len() < report.sent as usize {
             report.why = kstat::why(&self.settle.kstat().hit_since(&before, v6));
         }
-        self.plan_ping(id, dst, opts, &report);
+        self.tell(Event::Pinged {
+            ns: id,
+            dst,
+            opts,
+            sent: report.sent,
+            got: report.replies.len(),
+        });
         Ok(report)
     }
 
@@ -178,7 +184,11 @@ impl Lab {
             .serve()
             .map_err(|e| LabError::kernel("start a listener", &name, e))?;
         let idx = self.running.listen(id, l);
-        self.plan_listen(id, proto, port);
+        self.tell(Event::Listening {
+            ns: id,
+            proto,
+            port,
+        });
         Ok(idx)
     }
 
@@ -210,7 +220,14 @@ impl Lab {
         let reached = probe::reach(&sock, proto, dst, timeout, self.id.cancel());
         self.check_cancel()?;
         if reached {
-            self.plan_connect(id, dst.ip(), proto, port, timeout, true);
+            self.tell(Event::Connected {
+                ns: id,
+                dst: dst.ip(),
+                proto,
+                port,
+                timeout,
+                ok: true,
+            });
             return Ok(true);
         }
         // `false` would say the lab's network refused or dropped it, and a
@@ -227,7 +244,14 @@ impl Lab {
                 help,
             )),
             _ => {
-                self.plan_connect(id, dst.ip(), proto, port, timeout, false);
+                self.tell(Event::Connected {
+                    ns: id,
+                    dst: dst.ip(),
+                    proto,
+                    port,
+                    timeout,
+                    ok: false,
+                });
                 Ok(false)
             }
         }
@@ -253,7 +277,12 @@ impl Lab {
                 .run_in(id, move || probe::listening(proto, port, addr))
                 .map_err(|e| LabError::kernel("read the sockets", &self.where_(id), e))?;
             if up {
-                self.plan_wait_port(id, proto, port, timeout);
+                self.tell(Event::PortWaited {
+                    ns: id,
+                    proto,
+                    port,
+                    timeout,
+                });
                 return Ok(());
             }
             self.check_cancel()?;
@@ -377,7 +406,12 @@ impl Lab {
                 pairs.push((*i, *j, r));
             }
         }
-        self.plan_reach(nodes, count, timeout, &pairs);
+        self.tell(Event::Reached {
+            nodes,
+            count,
+            timeout,
+            pairs: &pairs,
+        });
         let lost = pairs.iter().any(|(_, _, r)| *r < count);
         let why = if lost {
             kstat::why(&self.settle.kstat().hit_since(&before.0, false))
