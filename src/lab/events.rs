@@ -1,8 +1,8 @@
 //! What an op did, told once (`Lab::tell`); the watchers listen: the
 //! progress line counts what was built, `nslab graph` notes the lab as it
 //! was before a namespace goes, and `nslab plan` writes the shell lines of
-//! an event (`plan::lines`, pure). Ops not moved to events yet call their
-//! `plan_*` hook themselves (see plan.rs).
+//! an event (`plan::lines`, pure; an nft transaction's lines go under the
+//! call that queued its first rule, not the one applying it).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -195,6 +195,13 @@ pub enum Event<'a> {
         timeout: Duration,
         pairs: &'a [(usize, usize, u32)],
     },
+    /// One nft transaction in `ns` (`json` as nslab hands it to `nft -j -f
+    /// -`); `first`: it made the lab's table there.
+    NftApplied {
+        ns: NsId,
+        json: &'a str,
+        first: bool,
+    },
     /// `sleep D`: the script waited.
     Slept {
         d: Duration,
@@ -249,6 +256,7 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::Listening { .. }
         | Event::PortWaited { .. }
         | Event::Reached { .. }
+        | Event::NftApplied { .. }
         | Event::Slept { .. }
         | Event::Ran { .. }
         | Event::Spawned { .. }
@@ -267,7 +275,11 @@ impl Lab {
         }
         if self.watch.plan().is_some() {
             let lines = plan::lines(&e, self);
-            self.plan_lines(lines);
+            if matches!(e, Event::NftApplied { .. }) {
+                self.plan_lines_at_site(lines);
+            } else {
+                self.plan_lines(lines);
+            }
         }
     }
 }

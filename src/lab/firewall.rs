@@ -10,6 +10,7 @@
 //! and the error names the call that queued it (its `Site`), wherever the
 //! flush happened.
 
+use super::events::Event;
 use super::ledger::Undo;
 use std::os::fd::AsFd;
 
@@ -248,7 +249,11 @@ impl Lab {
         } else {
             run(self)?;
         }
-        self.plan_nft(id, &json, first);
+        self.tell(Event::NftApplied {
+            ns: id,
+            json: &json,
+            first,
+        });
         Ok(())
     }
 

@@ -86,6 +86,8 @@ pub trait Ctx {
     /// Whether the lab made the namespace (what is made there needs no
     /// undo of its own).
     fn created(&self, id: NsId) -> bool;
+    /// The name of the lab's nft table.
+    fn table(&self) -> String;
 }
 
 impl Ctx for Lab {
@@ -99,6 +101,10 @@ impl Ctx for Lab {
 
     fn created(&self, id: NsId) -> bool {
         self.sp.is_created(id)
+    }
+
+    fn table(&self) -> String {
+        self.table_name()
     }
 }
 
@@ -477,6 +483,14 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
                 })
                 .collect()
         }
+        Event::NftApplied { ns, json, first } => {
+            let at = at(ns);
+            let mut v = vec![Line::Do(nft_command(&at, json))];
+            if first && !cx.created(ns) {
+                v.push(Line::Undo(delete_table_shell(&at, &cx.table())));
+            }
+            v
+        }
         Event::PortAttached | Event::NetnsDeleting => Vec::new(),
     }
 }
@@ -690,6 +704,22 @@ fn wait_port_line(at: &NsRef, proto: Proto, port: u16, timeout: Duration) -> Str
     )
 }
 
+/// One nft transaction (JSON, as nslab hands it to `nft -j -f -`) in nft's
+/// own syntax, one rule a line; JSON (indented: one line of it is hard to
+/// read) for what has no translation.
+fn nft_command(at: &NsRef, json: &str) -> String {
+    let ex = exec_in(at);
+    match crate::net::nft_text::text(json) {
+        Some(text) => format!("{ex}nft -f - <<'NFT'\n{text}NFT"),
+        None => {
+            let pretty = serde_json::from_str::<serde_json::Value>(json)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or_else(|_| json.to_string());
+            format!("{ex}nft -j -f - <<'NFT'\n{pretty}\nNFT")
+        }
+    }
+}
+
 /// `ip netns exec NS ` (empty for the host).
 fn exec_in(at: &NsRef) -> String {
     match at {
@@ -804,10 +834,12 @@ impl Lab {
         Ok(())
     }
 
-    /// One nft transaction (JSON, as nslab hands it to `nft -j -f -`), at
-    /// the call that queued its first rule, written in nft's own syntax.
-    pub(super) fn plan_nft(&mut self, id: NsId, json: &str, first: bool) {
-        let Some(p) = self.watch.plan() else { return };
+    /// Writes down an nft transaction's lines at the call that queued its
+    /// first rule (`Plan::site`), else where the script is.
+    pub(super) fn plan_lines_at_site(&mut self, lines: Vec<Line>) {
+        let Some(p) = self.watch.plan_mut() else {
+            return;
+        };
         let site = p.site.clone().unwrap_or_else(|| {
             let (source, line) = p.cursor.lock().map(|c| c.clone()).unwrap_or((None, 0));
             Site {
@@ -816,31 +848,12 @@ impl Lab {
                 col: 0,
             }
         });
-        let site = &site;
-        let ex = if id == HOST {
-            String::new()
-        } else {
-            format!("ip netns exec {} ", q(self.sp.name(id)))
-        };
-        // In nft's own syntax, one rule a line; JSON (indented: one line of
-        // it is hard to read) for what has no translation.
-        let command = match crate::net::nft_text::text(json) {
-            Some(text) => format!("{ex}nft -f - <<'NFT'\n{text}NFT"),
-            None => {
-                let pretty = serde_json::from_str::<serde_json::Value>(json)
-                    .and_then(|v| serde_json::to_string_pretty(&v))
-                    .unwrap_or_else(|_| json.to_string());
-                format!("{ex}nft -j -f - <<'NFT'\n{pretty}\nNFT")
-            }
-        };
-        if let Some(p) = self.watch.plan_mut() {
-            p.push_at(site.source.clone(), site.line, command);
-        }
-        if first && !self.sp.is_created(id) {
-            let undo = delete_table_shell(self.sp.nsref(id), &self.table_name());
-            if let Some(p) = self.watch.plan_mut() {
-                p.push_at(site.source.clone(), site.line, format!("undo {}", q(&undo)));
-            }
+        for l in lines {
+            let text = match l {
+                Line::Do(text) => text,
+                Line::Undo(cmd) => format!("undo {}", q(&cmd)),
+            };
+            p.push_at(site.source.clone(), site.line, text);
         }
     }
 }
@@ -999,32 +1012,6 @@ mod tests {
     /// on one of the host's, as the plan writes them.
     #[test]
     fn events_become_shell_lines() {
-        /// Lab "x": namespace 1 is its "r1", the host is not its own.
-        struct Fake;
-        impl Ctx for Fake {
-            fn lab(&self) -> &str {
-                "x"
-            }
-            fn at(&self, id: NsId) -> NsRef {
-                if id == HOST {
-                    NsRef::Host
-                } else {
-                    NsRef::Named("r1".into())
-                }
-            }
-            fn created(&self, id: NsId) -> bool {
-                id != HOST
-            }
-        }
-        let text = |e: Event| -> Vec<String> {
-            lines(&e, &Fake)
-                .into_iter()
-                .map(|l| match l {
-                    Line::Do(t) => t,
-                    Line::Undo(t) => format!("undo {}", q(&t)),
-                })
-                .collect()
-        };
         assert_eq!(
             text(Event::NetnsMade { name: "r1" }),
             [
@@ -1129,6 +1116,9 @@ mod tests {
         }
         fn created(&self, id: NsId) -> bool {
             id != HOST
+        }
+        fn table(&self) -> String {
+            "nslab-x".into()
         }
     }
 
@@ -1401,6 +1391,33 @@ mod tests {
             [
                 "for _ in $(seq 30); do [ -z \"$(ip -n r1 -6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD"
             ]
+        );
+    }
+
+    #[test]
+    fn an_nft_transaction_reads_as_nft_writes_it() {
+        let json =
+            r#"{"nftables": [{"create": {"table": {"family": "inet", "name": "nslab-x"}}}]}"#;
+        let nft = crate::net::nft_text::text(json).unwrap();
+        assert_eq!(
+            text(Event::NftApplied {
+                ns: HOST,
+                json,
+                first: true
+            }),
+            [
+                format!("nft -f - <<'NFT'\n{nft}NFT"),
+                format!("undo {}", q(&delete_table_shell(&NsRef::Host, "nslab-x")))
+            ]
+        );
+        // The lab's own namespace goes with its table; no translation: JSON.
+        assert_eq!(
+            text(Event::NftApplied {
+                ns: 1,
+                json: "not json",
+                first: true
+            }),
+            ["ip netns exec r1 nft -j -f - <<'NFT'\nnot json\nNFT"]
         );
     }
 
