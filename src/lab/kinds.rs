@@ -812,6 +812,51 @@ fn index_refused(e: &LabError) -> bool {
     )
 }
 
+impl Lab {
+    /// `type …` of a link kind as `ip link add` takes it.
+    pub(super) fn kind_text(&mut self, at: NsId, kind: &Kind) -> Result<String> {
+        Ok(match kind {
+            Kind::MacVlan(m) => format!(
+                "macvlan mode {}",
+                match m {
+                    MacVlanMode::Private => "private",
+                    MacVlanMode::Vepa => "vepa",
+                    MacVlanMode::Passthrough => "passthru",
+                    MacVlanMode::Source => "source",
+                    _ => "bridge",
+                }
+            ),
+            Kind::IpVlan(m) => format!(
+                "ipvlan mode {}",
+                match m {
+                    IpVlanMode::L3 => "l3",
+                    IpVlanMode::L3S => "l3s",
+                    _ => "l2",
+                }
+            ),
+            Kind::Vlan(id) => format!("vlan id {id}"),
+            Kind::Vrf(t) => format!("vrf table {t}"),
+            Kind::Vxlan(v) => {
+                let mut s = format!("vxlan id {}", v.vni);
+                if let Some(r) = v.remote {
+                    let word = if r.is_multicast() { "group" } else { "remote" };
+                    s += &format!(" {word} {r}");
+                }
+                if let Some(l) = v.local {
+                    s += &format!(" local {l}");
+                }
+                if let Some(d) = v.dev
+                    && let Some(n) = self.name_of(at, d)?
+                {
+                    s += &format!(" dev {}", super::plan::q(&n));
+                }
+                s += &format!(" dstport {}", v.port);
+                s
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
