@@ -915,13 +915,14 @@ del_link() {{ if ip link show dev "$1" >/dev/null 2>&1; then ip link del dev "$1
 # bg CMD…: starts CMD in the background, its output on stderr, and prints
 # its pid. Not a job of this shell: bash 5.2 ending background jobs in an
 # EXIT trap warns "wait_for: No record of process" about other children.
-bg() {{ sh -c 'exec "$@" >&2 </dev/null & echo $!' sh "$@"; }}
-# A process started with bg (it may be stopped already): killed, and waited
-# for until it is gone or a zombie.
+# In a session of its own (setsid), so that stop ends whatever it started.
+bg() {{ sh -c 'exec setsid "$@" >&2 </dev/null & echo $!' sh "$@"; }}
+# A process started with bg (it may be stopped already): it and everything
+# it started (its session: a server run through `sh -c` is its child)
+# killed, and waited for until each is gone or a zombie.
 stop() {{
-  local s
-  kill "$1" 2>/dev/null || return 0
-  while s=$(ps -o stat= -p "$1") && [ "${{s#Z}}" = "$s" ]; do sleep 0.01; done
+  kill -- -"$1" 2>/dev/null || kill "$1" 2>/dev/null || return 0
+  while ps -o stat= -s "$1" | grep -qv '^Z'; do sleep 0.01; done
 }}
 # A TCP/UDP server for ns.listen(): accepts and closes (what nslab's own does).
 LISTEN='

@@ -301,6 +301,35 @@ b.policy("input", "drop");
     assert_no_trace(&o, "SAME");
 }
 
+/// A plan's teardown ends every process a spawn started, not only the
+/// `sh -c` that started it: a server left behind kept the deleted namespace
+/// alive and the caller's pipe open, so `bash plan.sh | tail` never ended.
+#[test]
+fn a_plan_run_through_a_pipe_ends_what_its_spawns_started() {
+    let m = marker().replace('.', "");
+    let d = Dir::with(&[(
+        "lab.rhai",
+        &format!(
+            "let a = netns(\"pa\");\na.spawn(\"sleep 4{m} & sleep 5{m}; wait\");\nsleep(0.2);\n"
+        ),
+    )]);
+    let o = nslab(&["plan", "lab.rhai"], d.path());
+    o.assert_ok();
+    d.write("plan.sh", &o.stdout);
+    let o = private_host(
+        &d,
+        &format!(
+            "snap > before\n\
+             timeout 30 sh -c 'bash ./plan.sh 2>&1 | cat > out'; echo rc=$?\n\
+             no_trace\n\
+             pgrep -af 'sleep [45]{m}' || echo NO PROCESS"
+        ),
+    );
+    o.because("the pipe closed when the plan ended")
+        .says(&["rc=0", "NO PROCESS"]);
+    assert_no_trace(&o, "SAME");
+}
+
 /// What a plan cannot write as shell commands yet stops it, naming the call.
 #[test]
 fn a_call_without_a_shell_form_stops_the_plan_naming_it() {
