@@ -19,12 +19,7 @@ pub struct Listen {
 
 impl std::fmt::Display for Listen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Listener({}/{})",
-            self.port,
-            crate::lab::proto_name(self.proto)
-        )
+        write!(f, "Listener({}/{})", self.port, self.proto.name())
     }
 }
 

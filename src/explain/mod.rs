@@ -68,14 +68,14 @@ impl Packet {
     /// " on tcp port 80", or nothing for a ping.
     pub fn what(&self) -> String {
         match (self.proto, self.port) {
-            (Some(p), Some(port)) => format!(" on {} port {port}", proto_name(p)),
+            (Some(p), Some(port)) => format!(" on {} port {port}", p.name()),
             _ => String::new(),
         }
     }
 
     pub(crate) fn proto_word(&self) -> &'static str {
         match (self.proto, self.dst.is_ipv6()) {
-            (Some(p), _) => proto_name(p),
+            (Some(p), _) => p.name(),
             (None, false) => "icmp",
             (None, true) => "icmpv6",
         }
@@ -234,13 +234,6 @@ pub fn var(name: &str) -> String {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ident { name.to_string() } else { "ns".into() }
-}
-
-fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-    }
 }
 
 /// A failed expectation in words: what happened, and the fix.

@@ -166,7 +166,7 @@ impl Walker<'_, '_> {
         if let (Some(proto), Some(port)) = (self.pkt.proto, self.pkt.port)
             && self.w.listening(dest, proto, port, dst) == Some(false)
         {
-            let p = super::proto_name(proto);
+            let p = proto.name();
             if let Some(h) = self.hops.last_mut() {
                 h.why = format!("{}; nothing listens on {p} port {port} there", h.why);
             }

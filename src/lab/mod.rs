@@ -365,13 +365,6 @@ impl Drop for Lab {
     }
 }
 
-pub fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-    }
-}
-
 /// `nslab down LAB`: finish a lab's teardown from its journal. The caller
 /// holds the journal's lock (`Record::claim`).
 pub fn down(rec: &journal::Record) -> Result<TeardownReport> {

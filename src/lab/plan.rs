@@ -445,10 +445,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         } => vec![connect_line(&at(ns), dst, proto, port, timeout, ok)],
         Event::Listening { ns, proto, port } => {
             let at = at(ns);
-            let kind = match proto {
-                Proto::Tcp => "tcp",
-                Proto::Udp => "udp",
-            };
+            let kind = proto.name();
             vec![
                 Line::Do(format!(
                     "L=$(bg {}python3 -c \"$LISTEN\" {kind} {port})\nundo \"stop $L\"",

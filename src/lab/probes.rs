@@ -1,7 +1,7 @@
 //! Probes: ping, listen, connect, and the wait for links to carry traffic.
 
 use super::events::Event;
-use super::{Lab, LabError, NsId, PingOpts, PingReport, Result, proto_name};
+use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
 use crate::net::probe::Proto;
 use crate::net::rtnl::{LinkInfoRow, Rtnl};
 use crate::net::{kstat, ping, probe};
@@ -174,7 +174,7 @@ impl Lab {
                 Some(libc::EADDRINUSE) => LabError::new(
                     format!(
                         "port {port}/{} is already in use in namespace '{name}'",
-                        proto_name(proto)
+                        proto.name()
                     ),
                     "pick another port, or stop what listens there",
                 ),
@@ -238,7 +238,7 @@ impl Lab {
             (Some(why), Some(help)) => Err(LabError::new(
                 format!(
                     "cannot tell whether {dst} ({}) is reachable from '{}': {why}",
-                    proto_name(proto),
+                    proto.name(),
                     self.sp.name(id)
                 ),
                 help,
@@ -291,7 +291,7 @@ impl Lab {
                 return Err(LabError::new(
                     format!(
                         "nothing listens on {} port {port}{on} in {} after {} ms",
-                        proto_name(proto),
+                        proto.name(),
                         self.where_(id),
                         timeout.as_millis()
                     ),

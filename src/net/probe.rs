@@ -21,6 +21,16 @@ pub enum Proto {
     Udp,
 }
 
+impl Proto {
+    /// As `ss` and nft write it: "tcp" or "udp".
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
 /// A listener's sockets, opened in its namespace, not yet serving.
 pub struct Bound {
     proto: Proto,
