@@ -21,13 +21,9 @@ use crate::progress;
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     /// `ip netns add NAME` (+ lo up).
-    NetnsMade {
-        name: &'a str,
-    },
+    NetnsMade { name: &'a str },
     /// `ip netns del NAME`, by the script.
-    NetnsDeleted {
-        name: &'a str,
-    },
+    NetnsDeleted { name: &'a str },
     /// A link of another kind than veth or bridge (`kind`: its `type …`
     /// as `ip link add` takes it; empty unless planning), beside `parent`.
     LinkMade {
@@ -46,9 +42,9 @@ pub enum Event<'a> {
         name: &'a str,
         opts: &'a BridgeOpts,
     },
-    PortAttached,
-    /// `ip link set LINK master BR` and up; `old`: the master to put back
-    /// at teardown (a link the lab did not make), and whether it was up.
+    /// `ip link set LINK master BR` and up: a port, as the progress line
+    /// counts it; `old`: the master to put back at teardown (a link the lab
+    /// did not make), and whether it was up.
     MasterSet {
         ns: NsId,
         br: &'a str,
@@ -71,10 +67,7 @@ pub enum Event<'a> {
         foreign: bool,
     },
     /// The lab's shaping removed.
-    Unshaped {
-        ns: NsId,
-        dev: &'a str,
-    },
+    Unshaped { ns: NsId, dev: &'a str },
     /// A link the lab made moved to `to` as `dest`, brought up if `up`.
     Moved {
         from: NsId,
@@ -100,20 +93,11 @@ pub enum Event<'a> {
         foreign: bool,
     },
     /// `ip route add …`.
-    RouteAdded {
-        ns: NsId,
-        req: &'a RouteReq,
-    },
+    RouteAdded { ns: NsId, req: &'a RouteReq },
     /// `ip route del …` (`what`: the route as the kernel held it).
-    RouteDeleted {
-        ns: NsId,
-        what: &'a str,
-    },
+    RouteDeleted { ns: NsId, what: &'a str },
     /// `ip rule add …`.
-    RuleAdded {
-        ns: NsId,
-        rule: &'a RuleSpec,
-    },
+    RuleAdded { ns: NsId, rule: &'a RuleSpec },
     /// `sysctl -w KEY=VALUE`; `old`: the value to put back at teardown
     /// outside the lab's namespaces.
     SysctlSet {
@@ -138,10 +122,7 @@ pub enum Event<'a> {
         old: Option<u32>,
     },
     /// `ip link del DEV`, by the script.
-    LinkDeleted {
-        ns: NsId,
-        dev: &'a str,
-    },
+    LinkDeleted { ns: NsId, dev: &'a str },
     /// `ip neigh replace ADDR lladdr MAC dev DEV nud permanent`.
     NeighAdded {
         ns: NsId,
@@ -154,9 +135,7 @@ pub enum Event<'a> {
     NetnsDeleting,
     /// An IPv6 router's link-local addresses done with duplicate address
     /// detection (what `settle_v6` waited for, at most 3 s).
-    DadWaited {
-        ns: NsId,
-    },
+    DadWaited { ns: NsId },
     /// ping(): `got` of `sent` replies.
     Pinged {
         ns: NsId,
@@ -175,11 +154,7 @@ pub enum Event<'a> {
         ok: bool,
     },
     /// A server of nslab's listening.
-    Listening {
-        ns: NsId,
-        proto: Proto,
-        port: u16,
-    },
+    Listening { ns: NsId, proto: Proto, port: u16 },
     /// wait_port(): something listens on `port`.
     PortWaited {
         ns: NsId,
@@ -203,9 +178,7 @@ pub enum Event<'a> {
         first: bool,
     },
     /// `sleep D`: the script waited.
-    Slept {
-        d: Duration,
-    },
+    Slept { d: Duration },
     /// A command ran to its end in `ns`, exiting with `code`.
     Ran {
         ns: NsId,
@@ -220,9 +193,7 @@ pub enum Event<'a> {
         idx: usize,
     },
     /// Background process `idx` stopped by the script.
-    Stopped {
-        idx: usize,
-    },
+    Stopped { idx: usize },
 }
 
 /// What the progress line counts for `e`, if anything.
@@ -232,7 +203,7 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         Event::LinkMade { .. } | Event::VethMade { .. } | Event::BridgeMade { .. } => {
             Some(progress::Kind::Link)
         }
-        Event::PortAttached => Some(progress::Kind::Port),
+        Event::MasterSet { .. } => Some(progress::Kind::Port),
         Event::AddrAdded { .. } => Some(progress::Kind::Addr),
         Event::RouteAdded { .. } => Some(progress::Kind::Route),
         Event::NetnsDeleted { .. }
@@ -244,7 +215,6 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::RouteDeleted { .. }
         | Event::RuleAdded { .. }
         | Event::SysctlSet { .. }
-        | Event::MasterSet { .. }
         | Event::PortSet { .. }
         | Event::Shaped { .. }
         | Event::Unshaped { .. }
@@ -302,6 +272,16 @@ mod tests {
         assert!(matches!(
             counted(&Event::NetnsMade { name: "a" }),
             Some(progress::Kind::Netns)
+        ));
+        assert!(matches!(
+            counted(&Event::MasterSet {
+                ns: 1,
+                br: "br0",
+                link: "p1",
+                old: None,
+                was_up: true
+            }),
+            Some(progress::Kind::Port)
         ));
         assert!(counted(&Event::NetnsDeleting).is_none());
         assert!(counted(&Event::NetnsDeleted { name: "a" }).is_none());

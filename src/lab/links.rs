@@ -347,7 +347,6 @@ impl Lab {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
             return match self.sp.block_on(r.attach_by_name(link, br_index)) {
                 Ok(()) => {
-                    self.tell(Event::PortAttached);
                     self.tell(Event::MasterSet {
                         ns: br_ns,
                         br,
@@ -381,7 +380,6 @@ impl Lab {
                     Some(libc::EOPNOTSUPP) => not_a_master(br, &brl.kind),
                     _ => attach_err(&what, br, link, e),
                 })
-                .inspect(|_| lab.tell(Event::PortAttached))
         };
         if self.foreign_link(link_ns, link) {
             let old = match cur.master {

@@ -488,7 +488,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             }
             v
         }
-        Event::PortAttached | Event::NetnsDeleting => Vec::new(),
+        Event::NetnsDeleting => Vec::new(),
     }
 }
 
