@@ -219,42 +219,31 @@ impl Lab {
         let dst = std::net::SocketAddr::new(dst, port);
         let reached = probe::reach(&sock, proto, dst, timeout, self.id.cancel());
         self.check_cancel()?;
-        if reached {
-            self.tell(Event::Connected {
-                ns: id,
-                dst: dst.ip(),
-                proto,
-                port,
-                timeout,
-                ok: true,
-            });
-            return Ok(true);
-        }
         // `false` would say the lab's network refused or dropped it, and a
         // firewall check would take that for "blocked": when the kernel
         // itself ran out, the probe has no answer, so it is an error.
-        let hit = self.settle.kstat().hit_since(&before, v6);
-        match (kstat::why(&hit), kstat::help(&hit)) {
-            (Some(why), Some(help)) => Err(LabError::new(
-                format!(
-                    "cannot tell whether {dst} ({}) is reachable from '{}': {why}",
-                    proto.name(),
-                    self.sp.name(id)
-                ),
-                help,
-            )),
-            _ => {
-                self.tell(Event::Connected {
-                    ns: id,
-                    dst: dst.ip(),
-                    proto,
-                    port,
-                    timeout,
-                    ok: false,
-                });
-                Ok(false)
+        if !reached {
+            let hit = self.settle.kstat().hit_since(&before, v6);
+            if let (Some(why), Some(help)) = (kstat::why(&hit), kstat::help(&hit)) {
+                return Err(LabError::new(
+                    format!(
+                        "cannot tell whether {dst} ({}) is reachable from '{}': {why}",
+                        proto.name(),
+                        self.sp.name(id)
+                    ),
+                    help,
+                ));
             }
         }
+        self.tell(Event::Connected {
+            ns: id,
+            dst: dst.ip(),
+            proto,
+            port,
+            timeout,
+            ok: reached,
+        });
+        Ok(reached)
     }
 }
 
