@@ -16,6 +16,7 @@ mod stdout;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -250,6 +251,13 @@ impl Session {
         self.ctx.set_starter(Box::new(move || {
             let isolated = isolate(isolated_flag, keep)?;
             let lab = open_lab(name, script, isolated, keep, &cancel)?;
+            if !isolated && std::io::stderr().is_terminal() {
+                // Root in a terminal gets the machine's own network by
+                // default: say so once, before the first change.
+                say!(
+                    "nslab: building on this machine's network (host mode); --isolated keeps it private"
+                );
+            }
             *shown.borrow_mut() = progress::start();
             Ok(lab)
         }));

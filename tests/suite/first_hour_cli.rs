@@ -1,4 +1,4 @@
-//! Issue 21 ("The first hour"), items 3, 4, 19 and 20: what the command
+//! Issue 21 ("The first hour"), items 3, 4, 6, 19 and 20: what the command
 //! line and the REPL print.
 
 use std::process::{Command, Stdio};
@@ -155,4 +155,38 @@ fn test_shows_output_of_failed_checks_unless_verbose() {
         xml.contains("<system-out>building the lab\nsaid by the pass\n</system-out>"),
         "{xml}"
     );
+}
+
+/// Item 6: root running a script from a terminal without `--isolated`
+/// builds on the machine's own network; nslab says so once, before the
+/// lab's first change. Not with `--isolated`, and not when stderr is a pipe
+/// (a CI log learns nothing from it). In a private host: its "machine" is
+/// private, but nslab cannot tell and must say it all the same.
+#[test]
+fn host_mode_from_a_terminal_says_so_once() {
+    const LINE: &str =
+        "building on this machine's network (host mode); --isolated keeps it private";
+    let d = Dir::with(&[(
+        "two.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nprint(\"built\");\n",
+    )]);
+    // `script` (util-linux) gives nslab a terminal and copies it to stdout.
+    let on_tty = |args: &str| {
+        format!("script -qec \"$NSLAB run {args} $DIR/two.rhai\" /dev/null </dev/null")
+    };
+    let o = private_host(&d, &on_tty(""));
+    o.assert_ok();
+    o.says(&["built"]);
+    assert_eq!(o.stdout.matches(LINE).count(), 1, "{}", o.stdout);
+    assert!(
+        o.stdout.find(LINE) < o.stdout.find("built"),
+        "said after the build: {}",
+        o.stdout
+    );
+    let o = private_host(&d, &on_tty("--isolated"));
+    o.assert_ok();
+    o.lacks(&[LINE]);
+    let o = private_host(&d, "$NSLAB run $DIR/two.rhai");
+    o.assert_ok();
+    o.lacks(&[LINE]);
 }
