@@ -121,7 +121,7 @@ pub enum Cmd {
     },
     /// List labs that are running, kept, or left behind by a dead process
     Ls {
-        /// Print them as one JSON array (fields: README.md, "JSON")
+        /// Print them as one JSON array (fields: docs/json.md)
         #[arg(long)]
         json: bool,
     },
@@ -130,7 +130,7 @@ pub enum Cmd {
     Show {
         /// The lab's name (see `nslab ls`)
         lab: String,
-        /// Print it as JSON (fields: README.md, "JSON")
+        /// Print it as JSON (fields: docs/json.md)
         #[arg(long)]
         json: bool,
     },

@@ -13,7 +13,7 @@ use crate::lab::view::{self, LabView};
 use crate::lab::{LabError, journal};
 use crate::session::{self, Aside, CmdResult, Failure, Mode, Script, Session};
 
-/// One row of `nslab ls --json`. Field names are documented in README.md
+/// One row of `nslab ls --json`. Field names are documented in docs/json.md
 /// ("JSON") and stay stable.
 #[derive(Serialize)]
 struct LsRow {

@@ -4,7 +4,7 @@
 //! draws it. It is built from a live `Lab`, or from a kept or running lab's
 //! journal (which names its namespaces and host links) and the kernel.
 //!
-//! The JSON field names are documented in README.md ("JSON") and stay
+//! The JSON field names are documented in docs/json.md and stay
 //! stable: tools read them.
 
 use crate::lab::steps::links::DeleteLink;

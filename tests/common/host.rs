@@ -3,6 +3,7 @@
 //! the "host" before and after it, from outside. The shell helpers in
 //! `SH_LIB` are the one copy of the residue check and of the polling loops.
 
+use super::tools::{need_host_tools, tool};
 use super::{Dir, Out, bin, out};
 use std::process::Command;
 
@@ -115,7 +116,8 @@ pub fn private_host_mapped(script: &str, map: &[&str]) -> Command {
 
 /// `unshare OPTS… sh -c script`, with `$NSLAB` set to the binary.
 pub fn unshare_sh(opts: &[&str], script: &str) -> Command {
-    let mut c = Command::new("unshare");
+    need_host_tools();
+    let mut c = tool("unshare");
     c.args(opts)
         .args(["sh", "-c", script])
         .env("NSLAB", bin())

@@ -2,11 +2,12 @@
 //! namespace: a test that needs a module checks it first and either says
 //! the kernel lacks it or checks nslab's error for that case.
 
+use super::tools::tool;
 use std::process::Command;
 
 /// Whether `sh` succeeds as root of a fresh user and network namespace.
 pub fn kernel_has(sh: &str) -> bool {
-    Command::new("unshare")
+    tool("unshare")
         .args(["--user", "--map-root-user", "--net", "sh", "-c", sh])
         .output()
         .expect("run unshare (util-linux)")

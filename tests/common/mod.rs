@@ -10,7 +10,8 @@
 //! - `nobody`: `as_nobody`, nslab run by an unprivileged user;
 //! - `kernel`: `kernel_has`, probes for kernel features;
 //! - `repl`: `Repl`, the one pseudo-terminal driver, and `repl_piped`;
-//! - `fixtures`: rhai snippets several files share.
+//! - `fixtures`: rhai snippets several files share;
+//! - `tools`: the outside programs tests use (`tool`, `need`), each with its package.
 #![allow(dead_code, unused_imports)]
 
 pub mod fixtures;
@@ -18,6 +19,7 @@ pub mod host;
 pub mod kernel;
 pub mod nobody;
 pub mod repl;
+pub mod tools;
 pub mod wait;
 
 pub use fixtures::*;
@@ -25,6 +27,7 @@ pub use host::*;
 pub use kernel::*;
 pub use nobody::*;
 pub use repl::*;
+pub use tools::*;
 pub use wait::*;
 
 use std::path::{Path, PathBuf};
@@ -347,7 +350,7 @@ pub fn alone() -> std::sync::MutexGuard<'static, ()> {
 pub fn groff_man(page: &str) -> String {
     let dir = Dir::new();
     let file = dir.write("nslab.1", page);
-    let g = out(std::process::Command::new("groff")
+    let g = out(tool("groff")
         .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
         .arg(&file)
         .output()

@@ -2,6 +2,7 @@
 //! The checkout may sit where that user cannot reach (/root), so it runs a
 //! copy of the binary (and of the scripts) in a directory of the test's.
 
+use super::tools::tool;
 use super::{Dir, Out, bin, out, repo};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::process::Command;
 /// Runs `exe` as an unprivileged user: `nobody` when the tests run as root.
 pub fn unprivileged(exe: &Path) -> Command {
     if super::is_root() {
-        let mut c = Command::new("setpriv");
+        let mut c = tool("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(exe);
         c

@@ -15,7 +15,7 @@ fn tcpdump(file: &Path) -> Vec<String> {
 
 /// `tcpdump -r FILE -n`, or what it said when it could not read the file.
 fn try_tcpdump(file: &Path) -> Result<Vec<String>, String> {
-    let o = Command::new("tcpdump")
+    let o = tool("tcpdump")
         .arg("-r")
         .arg(file)
         .arg("-n")

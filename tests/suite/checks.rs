@@ -70,7 +70,7 @@ fn junit_xml_is_read_by_a_real_parser_with_one_testcase_per_check() {
     );
     assert_eq!(o.code, 1, "{}", o.all());
     // Python's XML parser (installed for bench/ by .ci/run) as the witness.
-    let py = std::process::Command::new("python3")
+    let py = tool("python3")
         .arg("-c")
         .arg(
             "import xml.etree.ElementTree as ET\n\

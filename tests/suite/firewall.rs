@@ -218,11 +218,7 @@ fn without_nft_the_error_says_what_to_install() {
 
 #[test]
 fn a_shell_gets_the_terminal_and_the_script_goes_on() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if tool("script").arg("--version").output().is_err() {
         panic!("`script` (util-linux) is needed to give nslab a terminal");
     }
     let d = Dir::new();

@@ -157,10 +157,7 @@ fn a_link_that_is_down_is_drawn_dashed_and_red_in_each_format() {
 
 /// Runs python3 `code` with `input` on its stdin; its stdout.
 fn python(code: &str, input: &str) -> String {
-    let o = pipe(
-        std::process::Command::new("python3").args(["-c", code]),
-        input,
-    );
+    let o = pipe(tool("python3").args(["-c", code]), input);
     assert_eq!(o.code, 0, "python3: {}", o.stderr);
     o.stdout
 }

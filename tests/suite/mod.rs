@@ -13,6 +13,7 @@ mod firewall;
 mod first_hour_cli;
 mod first_hour_diag;
 mod first_hour_docs;
+mod first_hour_docs_pages;
 mod first_hour_graph;
 mod limits;
 mod links;

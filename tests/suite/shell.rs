@@ -74,7 +74,7 @@ fn zsh_and_fish_completions_name_every_subcommand_and_load() {
     let dir = Dir::new();
     let o = nslab(&["completions", "fish"], Path::new("."));
     let fish = dir.write("nslab.fish", &o.stdout);
-    let f = out(Command::new("fish")
+    let f = out(tool("fish")
         .args(["--no-config", "-c"])
         .arg(format!(
             "source {}; complete -C 'nslab r'; echo ---; complete -C 'nslab docs --'",
@@ -92,7 +92,7 @@ fn zsh_and_fish_completions_name_every_subcommand_and_load() {
     // not exercised here).
     let o = nslab(&["completions", "zsh"], Path::new("."));
     dir.write("_nslab", &o.stdout);
-    let z = out(Command::new("zsh")
+    let z = out(tool("zsh")
         .args(["-f", "-c"])
         .arg(format!(
             "zsh -n {0}/_nslab || exit 9; fpath=({0} $fpath); autoload -U compinit; compinit -u -D; print -r -- ${{_comps[nslab]}}",
@@ -510,7 +510,7 @@ fn a_big_lab_shows_progress_on_a_terminal_and_clears_it() {
     d.write("big.rhai", BIG_LAB);
     // `script` (util-linux) gives nslab a pseudo-terminal for stdout and
     // stderr and copies what it writes there to its own stdout.
-    let o = out(Command::new("script")
+    let o = out(tool("script")
         .args(["-qec"])
         .arg(format!("{} run --isolated big.rhai", bin()))
         .arg("/dev/null")

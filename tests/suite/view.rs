@@ -6,7 +6,6 @@
 use crate::common::*;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -120,7 +119,7 @@ fn mermaid_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 /// file that is not well-formed XML).
 fn svg_text(svg: &str) -> Out {
     pipe(
-        Command::new("python3").args([
+        tool("python3").args([
             "-c",
             "import sys, xml.etree.ElementTree as ET\nroot = ET.fromstring(sys.stdin.read())\nassert root.tag.endswith('svg'), root.tag\nprint('\\n'.join(t for t in root.itertext() if t.strip()))",
         ]),
@@ -172,7 +171,7 @@ fn check_script(c: &Copies, name: &str) -> Result<(), String> {
     if ns.is_empty() {
         return Err(format!("no namespace in the DOT:\n{}", dot.stdout));
     }
-    let rendered = pipe(Command::new("dot").arg("-Tsvg"), &dot.stdout);
+    let rendered = pipe(tool("dot").arg("-Tsvg"), &dot.stdout);
     if rendered.code != 0 || !rendered.stderr.trim().is_empty() || !rendered.stdout.contains("<svg")
     {
         return Err(format!(

@@ -12,7 +12,7 @@ use crate::common::*;
 /// namespace, unlike /proc/sys/net/ipv4/neigh/default/gc_thresh3, which only
 /// the initial one has.
 fn arp_thresh3() -> u32 {
-    let out = std::process::Command::new("ip")
+    let out = tool("ip")
         .args(["ntable", "show", "name", "arp_cache"])
         .output()
         .expect("run ip (iproute2)");
