@@ -12,6 +12,8 @@ use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{getegid, geteuid};
 
+pub mod ids;
+
 /// Why isolation could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum IsolateError {
@@ -46,6 +48,23 @@ pub fn private_dirs() -> &'static [&'static str] {
     PRIVATE.get().copied().unwrap_or(&[])
 }
 
+/// Which user and group ids the lab's user namespace maps (isolated and
+/// rootless mode); None in host mode.
+static IDS: std::sync::OnceLock<ids::Ids> = std::sync::OnceLock::new();
+
+/// Which ids exist in the lab's user namespace: None in host mode, where
+/// every id of the machine does.
+pub fn ids() -> Option<ids::Ids> {
+    IDS.get().copied()
+}
+
+/// Was nslab started by root (before isolation made everyone root)?
+pub fn is_root_outside() -> bool {
+    ROOT_OUTSIDE.get().copied().unwrap_or_else(is_root)
+}
+
+static ROOT_OUTSIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 pub fn is_root() -> bool {
     geteuid().is_root()
 }
@@ -54,19 +73,28 @@ pub fn is_root() -> bool {
 /// to root inside, and gives /run/netns and /run/nslab private tmpfs mounts.
 pub fn enter() -> Result<(), IsolateError> {
     let (uid, gid) = (geteuid(), getegid());
+    let _ = ROOT_OUTSIDE.set(uid.is_root());
+    ids::remember_caller(uid);
     // Root's files for the user are made from outside (see `opener`); a
     // user without root keeps their own rights inside and needs none.
     if uid.is_root() {
         crate::opener::start(crate::owner::create_here).map_err(IsolateError::Map)?;
     }
+    // The maps with more than our own id are written from outside the new
+    // namespace, by a child that stays behind (see ids.rs).
+    let mapper = ids::Mapper::start(uid, gid);
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
         .map_err(IsolateError::Unshare)?;
-    // Once inside, even root has no capability left in the parent user
-    // namespace, so it may map only its own ids (like `unshare -r`), and only
-    // after giving up setgroups.
-    fs::write("/proc/self/setgroups", "deny").map_err(IsolateError::Map)?;
-    fs::write("/proc/self/uid_map", format!("0 {uid} 1\n")).map_err(IsolateError::Map)?;
-    fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(IsolateError::Map)?;
+    let mapped = mapper.and_then(ids::Mapper::map);
+    let _ = IDS.set(mapped.unwrap_or(ids::Ids::OwnOnly));
+    if mapped.is_none() {
+        // Once inside, even root has no capability left in the parent user
+        // namespace, so it may map only its own ids (like `unshare -r`), and
+        // only after giving up setgroups.
+        fs::write("/proc/self/setgroups", "deny").map_err(IsolateError::Map)?;
+        fs::write("/proc/self/uid_map", format!("0 {uid} 1\n")).map_err(IsolateError::Map)?;
+        fs::write("/proc/self/gid_map", format!("0 {gid} 1\n")).map_err(IsolateError::Map)?;
+    }
     // Nothing mounted from here on may leak to the real host.
     mount(
         None::<&str>,

@@ -543,10 +543,33 @@ fn ran(argv: &[String], out: crate::lab::Result<lab::Output>) -> Res<String> {
         let lines: Vec<&str> = tail.into_iter().rev().collect();
         format!(": {}", lines.join(" / "))
     };
+    let help = if switched_user(&out.stderr) {
+        crate::isolate::ids::own_only_help()
+    } else {
+        "fix the command, or use ns.exec(…) when a failure is an answer (it returns #{code, stdout, stderr})".into()
+    };
     Err(bad(
         format!("command '{shown}' exited with code {}{said}", out.code),
-        "fix the command, or use ns.exec(…) when a failure is an answer (it returns #{code, stdout, stderr})",
+        help,
     ))
+}
+
+/// Did a program fail to switch to a user of its own in a lab that maps
+/// only the caller's id (rootless without subordinate ids)? Such a lab has
+/// no other user: the fix is outside the script.
+fn switched_user(stderr: &str) -> bool {
+    const SAID: [&str; 7] = [
+        "setresuid",
+        "setresgid",
+        "setgroups",
+        "setuid",
+        "setgid",
+        "privs_init",
+        "initgroups",
+    ];
+    crate::isolate::ids() == Some(crate::isolate::ids::Ids::OwnOnly)
+        && !crate::isolate::is_root_outside()
+        && SAID.iter().any(|w| stderr.contains(w))
 }
 
 /// The `size` option of ping and the probes: data bytes in one echo.

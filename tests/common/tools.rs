@@ -21,6 +21,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("groff", "groff-base"),
     ("zsh", "zsh"),
     ("fish", "fish"),
+    ("newuidmap", "uidmap"),
 ];
 
 /// Where `prog` is, looking in PATH and the sbin directories a non-root
