@@ -30,6 +30,8 @@ struct Route {
     gateway: Option<IpAddr>,
     mtu: Option<u32>,
     cached: bool,
+    /// "kernel" (connected), "static", "ospf", …
+    protocol: &'static str,
 }
 
 #[derive(Default)]
@@ -44,6 +46,8 @@ struct Space {
     listening: HashSet<(bool, u16)>,
     ruleset: String,
     tentative: Vec<u32>,
+    /// Programs running there (`ip netns pids`).
+    programs: Vec<String>,
     /// Links whose carrier is off whatever their other end says.
     no_carrier: HashSet<String>,
     /// What every lookup for a packet arriving here fails with (a policy
@@ -257,8 +261,24 @@ impl Fake {
                 gateway: Some(gw),
                 mtu: None,
                 cached: false,
+                protocol: "static",
             },
         )
+    }
+
+    /// Program `name` runs in `ns` (a routing daemon, say).
+    pub fn runs(&mut self, ns: Ns, name: &str) -> &mut Self {
+        self.spaces[ns.0].programs.push(name.into());
+        self
+    }
+
+    /// A route to `dst` via `via` that `protocol` ("ospf", "bgp") made.
+    pub fn learned(&mut self, ns: Ns, dst: &str, via: &str, protocol: &'static str) -> &mut Self {
+        self.route(ns, dst, via);
+        if let Some(r) = self.spaces[ns.0].routes.last_mut() {
+            r.protocol = protocol;
+        }
+        self
     }
 
     /// A VXLAN `name` in `ns` with `vni` whose far end is `remote`.
@@ -304,6 +324,7 @@ impl Fake {
                 gateway: None,
                 mtu: None,
                 cached: false,
+                protocol: "static",
             },
         )
     }
@@ -320,6 +341,7 @@ impl Fake {
                 gateway: None,
                 mtu: None,
                 cached: false,
+                protocol: "static",
             },
         )
     }
@@ -438,6 +460,7 @@ impl Fake {
                     gateway: None,
                     mtu: None,
                     cached: false,
+                    protocol: "kernel",
                 })
             })
             .collect();
@@ -586,6 +609,7 @@ impl Kernel for Fake {
                 table: r.table,
                 oif: r.dev.map(|d| self.index(ns, &d)),
                 gateway: r.gateway,
+                protocol: r.protocol.into(),
             })
             .collect())
     }
@@ -651,5 +675,9 @@ impl Kernel for Fake {
 
     fn lab_table(&self) -> String {
         TABLE.into()
+    }
+
+    fn programs(&mut self, ns: Ns) -> Vec<String> {
+        self.spaces[ns.0].programs.clone()
     }
 }

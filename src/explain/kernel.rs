@@ -68,4 +68,7 @@ pub trait Kernel {
     fn vxlans(&self) -> Vec<(Ns, String, Vxlan)>;
     /// The name of the lab's own nf_tables table (`inet` family).
     fn lab_table(&self) -> String;
+    /// The programs running in `ns` (`ip netns pids`, by name): a routing
+    /// daemon there explains a route that is missing differently.
+    fn programs(&mut self, ns: Ns) -> Vec<String>;
 }

@@ -130,6 +130,11 @@ impl<'a> World<'a> {
         self.k.fib(id, v6).unwrap_or_default()
     }
 
+    /// The programs running in `id`, by name.
+    pub fn programs(&mut self, id: Ns) -> Vec<String> {
+        self.k.programs(id)
+    }
+
     pub fn neighbour(&mut self, id: Ns, index: u32, ip: IpAddr) -> Option<NeighEntry> {
         let rows = self.k.neighbours(id, ip.is_ipv6()).unwrap_or_default();
         rows.into_iter().find(|n| n.ifindex == index && n.dst == ip)

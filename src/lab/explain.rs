@@ -15,7 +15,7 @@ use crate::net::probe::{self, Proto, Reach};
 use crate::net::rtnl::{
     AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery, Rtnl, Vxlan,
 };
-use crate::net::{kstat, nft, sysctl};
+use crate::net::{kstat, nft, pids, sysctl};
 
 /// How a reachability probe ended.
 pub enum Probed {
@@ -329,5 +329,12 @@ impl Kernel for Seen<'_> {
 
     fn lab_table(&self) -> String {
         self.0.table_name()
+    }
+
+    fn programs(&mut self, ns: Ns) -> Vec<String> {
+        self.0
+            .view_fd(ns.0)
+            .map(|fd| pids::programs_in(AsFd::as_fd(fd)))
+            .unwrap_or_default()
     }
 }

@@ -9,6 +9,7 @@ pub mod kstat;
 pub mod nft;
 pub mod nft_text;
 pub mod ns;
+pub mod pids;
 pub mod ping;
 pub mod probe;
 pub mod rtnl;

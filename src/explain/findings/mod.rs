@@ -8,6 +8,7 @@
 //! that builds the topology in the fake world and checks its words.
 
 mod bridge;
+mod daemon;
 mod firewall;
 mod link;
 mod mtu;

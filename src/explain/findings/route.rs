@@ -286,7 +286,7 @@ impl Walker<'_, '_> {
                 l.name
             ));
         }
-        f
+        self.unlearned(ns, dst, f)
     }
 
     /// No route in `ns`: the route to add over a link that is up (or a

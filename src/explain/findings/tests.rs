@@ -138,6 +138,46 @@ fn a_working_path_is_drawn_both_ways_with_no_reason() {
     assert_eq!(t.hops[1].why, "route to 10.2.0.2 dev e2 (table main)");
 }
 
+/// A router running a routing daemon that has not learned the route: the
+/// finding names the daemon, what its table holds, and how to ask it,
+/// before a static route.
+#[test]
+fn no_route_where_a_routing_daemon_runs_points_at_the_daemon() {
+    let (mut f, h1, r1, _) = routed();
+    f.runs(r1, "zebra")
+        .runs(r1, "ospfd")
+        .learned(r1, "10.255.0.9/32", "10.2.0.2", "ospf");
+    is(
+        &lost(&mut f, h1, &ping("10.3.0.2")),
+        "r1 has no route to 10.3.0.2; FRR's ospfd runs there but has not learned a route to 10.3.0.2 (its table holds routes 1 from ospf, none to it)",
+        "ask the daemon what it knows, e.g. frr::show(r1, \"ip ospf neighbor\") (a neighbour that is not up, or a network not announced); or add a route: r1.route(\"10.3.0.2/32\", GATEWAY) with GATEWAY a router on one of its links",
+    );
+    // BIRD, with nothing learned yet.
+    let (mut f, h1, r1, _) = routed();
+    f.runs(r1, "bird");
+    let l = lost(&mut f, h1, &ping("10.3.0.2"));
+    assert!(
+        l.reason.ends_with(
+            "BIRD runs there but has not learned a route to 10.3.0.2 (its table holds no route a routing protocol made)"
+        ),
+        "{}",
+        l.reason
+    );
+    assert!(
+        l.help.contains("bird::show(r1, \"protocols\")"),
+        "{}",
+        l.help
+    );
+    // zebra alone learns nothing: the finding stays as it was.
+    let (mut f, h1, r1, _) = routed();
+    f.runs(r1, "zebra");
+    is(
+        &lost(&mut f, h1, &ping("10.3.0.2")),
+        "r1 has no route to 10.3.0.2",
+        "r1.route(\"10.3.0.2/32\", GATEWAY) with GATEWAY a router on one of its links",
+    );
+}
+
 #[test]
 fn no_route_on_a_host_suggests_a_default_route_via_the_router_next_to_it() {
     let (mut f, h1, _, _) = routed();

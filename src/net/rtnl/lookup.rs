@@ -74,6 +74,9 @@ pub struct FibEntry {
     pub table: u32,
     pub oif: Option<u32>,
     pub gateway: Option<IpAddr>,
+    /// Who made it: "kernel", "boot", "static", "ospf", "bgp", … (`proto`
+    /// of `ip route`).
+    pub protocol: String,
 }
 
 /// A neighbour entry (`ip neigh show`).
@@ -239,6 +242,7 @@ impl Rtnl {
                 table: u32::from(m.header.table),
                 oif: None,
                 gateway: None,
+                protocol: super::route::protocol_name(m.header.protocol),
             };
             let mut dst = None;
             for a in &m.attributes {
