@@ -94,7 +94,7 @@ impl Lab {
         } else {
             format!("lab '{}' has {}", self.id.name(), have.join(", "))
         };
-        let other = if ns::named_path(name).exists() {
+        let other = if ns::named_path(&self.sp.kernel_name(name)).exists() {
             format!(" ('{name}' on this machine is not the lab's)")
         } else {
             String::new()

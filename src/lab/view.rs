@@ -196,6 +196,9 @@ impl Lab {
 /// left out), the ones it put links in, and its links in the host.
 pub fn from_record(rec: &Record) -> Result<LabView> {
     let mut sp = Spaces::new().map_err(net_err("read the lab"))?;
+    if let Some(p) = &rec.header.prefix {
+        sp.set_prefix(p);
+    }
     let mut ids = vec![];
     let mut host_links = HashMap::new();
     let add = |sp: &mut Spaces, ids: &mut Vec<NsId>, r: &NsRef| {
