@@ -257,7 +257,8 @@ impl Kernel for Seen<'_> {
     }
 
     fn links(&mut self, ns: Ns) -> Read<Vec<LinkInfoRow>> {
-        self.rtnl(ns, |r| async move { r.links().await })
+        let rows = self.rtnl(ns, |r| async move { r.links().await })?;
+        Ok(self.0.script_rows(ns.0, rows))
     }
 
     fn addrs(&mut self, ns: Ns) -> Read<Vec<AddrRow>> {

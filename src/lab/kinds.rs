@@ -214,6 +214,7 @@ impl Lab {
         parent: Option<(NsId, &str)>,
     ) -> Result<()> {
         names::check_ifname(name)?;
+        let kname = self.new_kernel_link(at, name)?;
         let (via, parent_index) = match parent {
             Some((pns, p)) => (pns, Some(self.link(pns, p)?.index)),
             None => (at, None),
@@ -228,12 +229,12 @@ impl Lab {
         let mark = (!self.sp.is_created(at)).then(rtnl::pick_index);
         let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(at).clone(),
-            name: name.to_string(),
+            name: kname.clone(),
             ifindex: mark.unwrap_or(0),
         });
         let r = self.sp.rtnl(via).map_err(net_err("open netlink"))?;
         let req = NewLink {
-            name,
+            name: &kname,
             kind: &kind,
             parent: parent_index,
             netns: target.as_ref().map(|fd| fd.as_raw_fd()),
@@ -287,7 +288,10 @@ impl Lab {
             // device type"), when no module for it could be loaded.
             Some(libc::EOPNOTSUPP) => no_support(kind),
             Some(libc::EEXIST) => {
-                match self.exists(at, name) {
+                let kname = self
+                    .new_kernel_link(at, name)
+                    .unwrap_or_else(|_| name.to_string());
+                match self.exists_kernel(at, &kname) {
                     Ok(true) => return self.link_exists_err(at, name),
                     Ok(false) => {}
                     Err(e) => return e,

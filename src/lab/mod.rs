@@ -17,6 +17,7 @@ mod links;
 pub mod names;
 mod netns;
 pub mod plan;
+mod prefix;
 mod probes;
 mod procs;
 mod routes;

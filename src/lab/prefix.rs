@@ -1,0 +1,59 @@
+//! `--prefix`: the one place where the script's names of links the lab
+//! makes outside its own namespaces (in the host) turn into the kernel's,
+//! and back. Namespaces get theirs in `Spaces` (space.rs).
+//!
+//! Only links the lab made there carry the prefix: `host().link("eth0")`
+//! is the host's own eth0, whatever the prefix.
+
+use std::borrow::Cow;
+
+use super::{Lab, NsId, Result, names};
+use crate::net::rtnl::LinkInfoRow;
+
+impl Lab {
+    /// Does a link the lab makes in `id` get the prefix in the kernel?
+    fn prefixes(&self, id: NsId) -> bool {
+        !self.sp.prefix().is_empty() && !self.sp.is_created(id)
+    }
+
+    /// The kernel's name of the script's link `name` in `id`.
+    pub(super) fn kernel_link<'a>(&self, id: NsId, name: &'a str) -> Cow<'a, str> {
+        if self.prefixes(id) && self.topo.is_made_outside(id, name) {
+            Cow::Owned(format!("{}{name}", self.sp.prefix()))
+        } else {
+            Cow::Borrowed(name)
+        }
+    }
+
+    /// The kernel's name for a link the lab is about to make as `name` in
+    /// `id` (checked: the prefix can make a valid name too long).
+    pub(super) fn new_kernel_link(&self, id: NsId, name: &str) -> Result<String> {
+        if !self.prefixes(id) {
+            return Ok(name.to_string());
+        }
+        let kname = format!("{}{name}", self.sp.prefix());
+        names::check_prefixed_ifname(name, &kname)?;
+        Ok(kname)
+    }
+
+    /// The script's name of the kernel's link `kname` in `id`.
+    pub(super) fn script_link(&self, id: NsId, kname: &str) -> String {
+        if self.prefixes(id)
+            && let Some(n) = kname.strip_prefix(self.sp.prefix())
+            && self.topo.is_made_outside(id, n)
+        {
+            return n.to_string();
+        }
+        kname.to_string()
+    }
+
+    /// Rows read from the kernel in `id`, named as the script knows them.
+    pub(super) fn script_rows(&self, id: NsId, mut rows: Vec<LinkInfoRow>) -> Vec<LinkInfoRow> {
+        if self.prefixes(id) {
+            for r in &mut rows {
+                r.name = self.script_link(id, &r.name);
+            }
+        }
+        rows
+    }
+}
