@@ -54,9 +54,11 @@ impl Lab {
                     if let Ok(id) = lab.sp.resolve(ns)
                         && !lab.sp.is_created(id)
                     {
-                        lab.topo.made_outside(id, name);
+                        // The journal has the kernel's name (see prefix.rs).
+                        let name = lab.sp.script_name(name).unwrap_or(name).to_string();
+                        lab.topo.made_outside(id, &name);
                         if *ifindex != 0 {
-                            lab.topo.set_index(id, name, *ifindex);
+                            lab.topo.set_index(id, &name, *ifindex);
                         }
                     }
                 }

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::{Lab, NsId, Result, names};
+use super::{Lab, NsId, Result, RouteReq, names};
 use crate::net::rtnl::LinkInfoRow;
 
 impl Lab {
@@ -55,5 +55,18 @@ impl Lab {
             }
         }
         rows
+    }
+
+    /// `req` with its devices named as the kernel has them.
+    pub(super) fn kernel_route(&self, id: NsId, req: &RouteReq) -> RouteReq {
+        let mut k = req.clone();
+        let devs = k
+            .dev
+            .iter_mut()
+            .chain(k.nexthops.iter_mut().filter_map(|h| h.dev.as_mut()));
+        for d in devs {
+            *d = self.kernel_link(id, d).into_owned();
+        }
+        k
     }
 }
