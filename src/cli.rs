@@ -332,6 +332,20 @@ mod tests {
     }
 
     #[test]
+    fn prefix_is_an_option_of_the_commands_that_build() {
+        for args in [
+            &["nslab", "run", "x.rhai", "--prefix", "b-"][..],
+            &["nslab", "plan", "x.rhai", "--prefix", "b-"],
+            &["nslab", "test", "x.rhai", "--prefix", "b-"],
+            &["nslab", "repl", "--prefix", "b-"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+        // An attached session is the kept lab, under its own prefix.
+        assert!(Cli::try_parse_from(["nslab", "repl", "--attach", "L", "--prefix", "b-"]).is_err());
+    }
+
+    #[test]
     fn down_needs_a_lab_or_all() {
         assert!(Cli::try_parse_from(["nslab", "down"]).is_err());
         assert!(Cli::try_parse_from(["nslab", "down", "--all"]).is_ok());

@@ -291,6 +291,26 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_fit_in_names() {
+        assert!(check_prefix("b-").is_ok());
+        assert!(check_prefix("copy2_").is_ok());
+        for bad in ["", "-x", ".x", "a/b", "a b", "a%", "thirteen-byte"] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_prefixed_link_name_is_checked_with_the_room_left() {
+        assert!(check_prefixed_ifname("up0", "b-up0").is_ok());
+        let e = check_prefixed_ifname("uplink-0", "copy-two-uplink-0").unwrap_err();
+        assert!(e.message.contains("17 bytes"), "{}", e.message);
+        let help = e.help.unwrap();
+        assert!(help.contains("at most 6 bytes, e.g. \"uplink\""), "{help}");
+        let e = check_prefixed_ifname("x", "fifteen-bytes-px").unwrap_err();
+        assert!(e.help.unwrap().contains("no room"));
+    }
+
+    #[test]
     fn lab_names_are_plain_file_names() {
         assert!(check_labname("lab-1_a.b").is_ok());
         for bad in [

@@ -25,6 +25,16 @@ impl Lab {
         }
     }
 
+    /// The kernel's name of a link the lab made as `name` in `id`, also
+    /// once the topology has forgotten it (a journal step's name).
+    pub(super) fn made_kernel_link(&self, id: NsId, name: &str) -> String {
+        if self.prefixes(id) {
+            format!("{}{name}", self.sp.prefix())
+        } else {
+            name.to_string()
+        }
+    }
+
     /// The kernel's name for a link the lab is about to make as `name` in
     /// `id` (checked: the prefix can make a valid name too long).
     pub(super) fn new_kernel_link(&self, id: NsId, name: &str) -> Result<String> {

@@ -175,3 +175,37 @@ fn plan_writes_the_prefixed_names() {
         &["ip netns add a\n", "ip link add up0", "add brx"],
     );
 }
+
+/// A link the lab made, moved into the host, takes the prefix there (and
+/// loses it when it moves on); routes and addresses on it work by the
+/// script's names, and the teardown finds it by the kernel's.
+#[test]
+fn a_link_moved_into_the_host_takes_the_prefix() {
+    if !needs_root(": a private host for host mode") {
+        return;
+    }
+    let mv = r#"let a = netns("a");
+let b = netns("b");
+let m = veth(a, "m0", b, "m1");
+let h = m[0].move(host());
+let up = veth(host(), "up0", a, "up");
+let back = up[0].move(b, "down0");
+print(`names: ${h.name} ${back.name} ${host().links().map(|l| l.name)}`);
+h.addr("10.7.0.1/24");
+m[1].addr("10.7.0.2/24");
+host().route("10.6.0.0/24", "10.7.0.2");
+if !host().ping("10.7.0.2").ok { throw "no ping"; }
+print(`KERNEL ${host().exec("ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d ' ' | tr '\n' ' '").stdout}`);
+"#;
+    let o = in_private_host(
+        &[("mv.rhai", mv)],
+        "snap > before\n\
+         \"$NSLAB\" run --prefix c- mv.rhai; echo rc=$?\n\
+         no_trace\n",
+    );
+    o.says(&["rc=0", "names: m0 down0 [\"lo\", \"m0\"]"]);
+    let kernel = o.after("KERNEL");
+    says(kernel, &["c-m0"]);
+    lacks(kernel, &[" m0", "up0", "down0"]);
+    assert_no_trace(&o, "SAME");
+}
