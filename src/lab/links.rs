@@ -559,7 +559,7 @@ impl Lab {
     /// False when the kernel has no IPv6 (nothing to turn off).
     pub(super) fn link_ipv6(&mut self, id: NsId, link: &str, on: bool) -> Result<bool> {
         // Slashes: link names may hold dots.
-        let key = format!("net/ipv6/conf/{link}/disable_ipv6");
+        let key = format!("net/ipv6/conf/{}/disable_ipv6", self.kernel_link(id, link));
         let v = if on { "0" } else { "1" };
         let what = format!("'{link}' in '{}'", self.sp.name(id));
         let planned = key.clone();

@@ -79,4 +79,26 @@ impl Lab {
         }
         k
     }
+
+    /// A per-link sysctl key (`net.ipv4.conf.LINK.…`, `net/ipv6/neigh/LINK/…`)
+    /// with the link named as the kernel has it.
+    pub(super) fn kernel_key<'a>(&self, id: NsId, key: &'a str) -> Cow<'a, str> {
+        if !self.prefixes(id) {
+            return Cow::Borrowed(key);
+        }
+        // Slashes when a link name holds dots (as `sysctl` takes them).
+        let sep = if key.contains('/') { '/' } else { '.' };
+        let parts: Vec<&str> = key.splitn(5, sep).collect();
+        if let [net, ip, area, dev, rest] = parts[..]
+            && net == "net"
+            && matches!(ip, "ipv4" | "ipv6")
+            && matches!(area, "conf" | "neigh")
+        {
+            let kdev = self.kernel_link(id, dev);
+            if kdev != dev {
+                return Cow::Owned([net, ip, area, &kdev, rest].join(&sep.to_string()));
+            }
+        }
+        Cow::Borrowed(key)
+    }
 }

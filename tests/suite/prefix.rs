@@ -43,6 +43,7 @@ fn two_copies_run_side_by_side_and_each_down_removes_its_own() {
          echo \"OUT-C $(tr '\\n' ' ' < out-c)\"\n\
          echo \"NETNS $(ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' ')\"\n\
          echo \"LINKS $(ip -o link show | cut -d: -f2 | cut -d@ -f1 | sort | tr -d ' ' | tr '\\n' ' ')\"\n\
+         echo \"V6OFF $(cat /proc/sys/net/ipv6/conf/b-up0/disable_ipv6) $(cat /proc/sys/net/ipv6/conf/c-up0/disable_ipv6)\"\n\
          ip netns exec b-a ping -c 1 -W 2 10.9.0.2 >/dev/null && echo B_PINGS\n\
          ip netns exec c-a ping -c 1 -W 2 10.9.0.2 >/dev/null && echo C_PINGS\n\
          echo \"LS $(\"$NSLAB\" ls | cut -d' ' -f1 | tr '\\n' ' ')\"\n\
@@ -77,6 +78,8 @@ fn two_copies_run_side_by_side_and_each_down_removes_its_own() {
     let links = o.line_after("LINKS").unwrap_or_default();
     says(links, &["b-up0", "b-brx", "c-up0", "c-brx"]);
     lacks(links, &[" up0", " brx"]);
+    // A bridge port the lab made has no IPv6: set on the kernel's name.
+    assert_eq!(o.line_after("V6OFF"), Some(" 1 1"), "{}", o.all());
     says(o.line_after("LS").unwrap_or_default(), &["b-lab", "c-lab"]);
     let show = o.line_after("SHOW").unwrap_or_default();
     says(show, &["namespace a", "namespace b", "up0", "brx"]);
@@ -177,8 +180,8 @@ fn plan_writes_the_prefixed_names() {
 }
 
 /// A link the lab made, moved into the host, takes the prefix there (and
-/// loses it when it moves on); routes and addresses on it work by the
-/// script's names, and the teardown finds it by the kernel's.
+/// loses it when it moves on); routes, addresses and its sysctls work by
+/// the script's names, and the teardown finds it by the kernel's.
 #[test]
 fn a_link_moved_into_the_host_takes_the_prefix() {
     if !needs_root(": a private host for host mode") {
@@ -194,6 +197,8 @@ print(`names: ${h.name} ${back.name} ${host().links().map(|l| l.name)}`);
 h.addr("10.7.0.1/24");
 m[1].addr("10.7.0.2/24");
 host().route("10.6.0.0/24", "10.7.0.2");
+host().sysctl("net.ipv4.conf.m0.rp_filter", "2");
+print(`SYSCTL ${host().exec("cat /proc/sys/net/ipv4/conf/c-m0/rp_filter").stdout}`);
 if !host().ping("10.7.0.2").ok { throw "no ping"; }
 print(`KERNEL ${host().exec("ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d ' ' | tr '\n' ' '").stdout}`);
 "#;
@@ -203,7 +208,7 @@ print(`KERNEL ${host().exec("ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d
          \"$NSLAB\" run --prefix c- mv.rhai; echo rc=$?\n\
          no_trace\n",
     );
-    o.says(&["rc=0", "names: m0 down0 [\"lo\", \"m0\"]"]);
+    o.says(&["rc=0", "names: m0 down0 [\"lo\", \"m0\"]", "SYSCTL 2"]);
     let kernel = o.after("KERNEL");
     says(kernel, &["c-m0"]);
     lacks(kernel, &[" m0", "up0", "down0"]);
