@@ -214,3 +214,33 @@ print(`KERNEL ${host().exec("ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d
     lacks(kernel, &[" m0", "up0", "down0"]);
     assert_no_trace(&o, "SAME");
 }
+
+/// `nslab repl --attach` on a kept lab under a prefix: the session sees the
+/// script's names (ns("a"), lab()), and what it builds goes under the
+/// lab's prefix, so `nslab down` removes it with the rest.
+#[test]
+fn an_attached_session_works_under_the_kept_labs_prefix() {
+    if !needs_root(": a private host for host mode") {
+        return;
+    }
+    let o = in_private_host(
+        &[("lab.rhai", LAB)],
+        "snap > before\n\
+         \"$NSLAB\" run --keep --prefix b- lab.rhai >/dev/null 2>&1; echo rc=$?\n\
+         printf '%s\\n' 'print(`SEEN ${lab().namespaces.map(|n| n.name)} ${ns(\"a\").name}`);' \
+           'let c = netns(\"c\");' 'veth(host(), \"att0\", c, \"x\");' \
+           | \"$NSLAB\" repl --attach b-lab 2>&1 | grep SEEN\n\
+         echo \"NETNS $(ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' ')\"\n\
+         ip -o link show b-att0 >/dev/null && echo HOST_B_ATT0\n\
+         \"$NSLAB\" down b-lab; echo down=$?\n\
+         no_trace\n",
+    );
+    o.says(&["rc=0", "SEEN [\"a\", \"b\"] a", "HOST_B_ATT0", "down=0"]);
+    assert_eq!(
+        o.line_after("NETNS").map(str::trim),
+        Some("b-a b-b b-c"),
+        "{}",
+        o.all()
+    );
+    assert_no_trace(&o, "SAME");
+}
