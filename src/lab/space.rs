@@ -176,8 +176,8 @@ impl Spaces {
         self.entries[id].adopted
     }
 
-    /// Takes namespace `name` (the kernel's name), made by a kept lab (its journal says with
-    /// nsfs identity `(dev, ino)`), as one this lab made: an `nslab repl
+    /// Takes namespace `name` (the kernel's name), made by a kept lab (its
+    /// journal says with nsfs identity `(dev, ino)`), as one this lab made: an `nslab repl
     /// --attach` session builds on it, and `nslab down` deletes it. `None`
     /// when the name is gone or now names another namespace (someone
     /// deleted it, and maybe made another): that one is not the lab's.
