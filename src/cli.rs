@@ -33,6 +33,13 @@ pub enum Cmd {
         /// Name of the lab (default: the script's file name)
         #[arg(long)]
         name: Option<String>,
+        /// Put the lab's namespaces, and the links it makes in the host,
+        /// under this prefix in the kernel (`ip netns list` shows PREFIXqs-a
+        /// for netns("qs-a")): the script and its output keep their own
+        /// names, so a second copy of a lab runs beside the first. The lab
+        /// is then called PREFIX + the script's name (unless --name)
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -48,6 +55,12 @@ pub enum Cmd {
         /// and Ctrl-D leaves it up; `nslab down LAB` removes all of it
         #[arg(long, value_name = "LAB")]
         attach: Option<String>,
+        /// Put the lab's namespaces, and the links it makes in the host,
+        /// under this prefix in the kernel (`ip netns list` shows PREFIXqs-a
+        /// for netns("qs-a")): the script and its output keep their own
+        /// names, so a second copy of a lab runs beside the first
+        #[arg(long, value_name = "PREFIX", conflicts_with = "attach")]
+        prefix: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -61,6 +74,11 @@ pub enum Cmd {
         /// Set a script parameter read with param("KEY", default)
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
         set: Vec<(String, String)>,
+        /// Write the lab's namespaces, and the links it makes in the host,
+        /// under this prefix in the commands (ip netns add PREFIXqs-a), as
+        /// `nslab run --prefix` makes them
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -116,6 +134,13 @@ pub enum Cmd {
         /// Build the labs in private namespaces (the default when not root)
         #[arg(long)]
         isolated: bool,
+        /// Put the lab's namespaces, and the links it makes in the host,
+        /// under this prefix in the kernel (`ip netns list` shows PREFIXqs-a
+        /// for netns("qs-a")): the script and its output keep their own
+        /// names, so the tests run beside a copy of their
+        /// labs. Each lab is then called PREFIX + its script's name
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -304,6 +329,20 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["nslab", "repl", "--attach"]).is_err());
+    }
+
+    #[test]
+    fn prefix_is_an_option_of_the_commands_that_build() {
+        for args in [
+            &["nslab", "run", "x.rhai", "--prefix", "b-"][..],
+            &["nslab", "plan", "x.rhai", "--prefix", "b-"],
+            &["nslab", "test", "x.rhai", "--prefix", "b-"],
+            &["nslab", "repl", "--prefix", "b-"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+        // An attached session is the kept lab, under its own prefix.
+        assert!(Cli::try_parse_from(["nslab", "repl", "--attach", "L", "--prefix", "b-"]).is_err());
     }
 
     #[test]

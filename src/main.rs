@@ -61,6 +61,7 @@ fn run_cli() -> ExitCode {
             keep,
             isolated,
             name,
+            prefix,
             limits,
         } => cmd::run::run(cmd::run::Args {
             file,
@@ -68,18 +69,23 @@ fn run_cli() -> ExitCode {
             keep,
             isolated,
             name,
+            prefix,
             limits: limits.limits(),
         }),
-        Cmd::Plan { file, set, limits } => {
-            cmd::plan::run(&file, set.into_iter().collect(), limits.limits())
-        }
+        Cmd::Plan {
+            file,
+            set,
+            prefix,
+            limits,
+        } => cmd::plan::run(&file, set.into_iter().collect(), prefix, limits.limits()),
         Cmd::Check { file } => cmd::check::run(&file),
         Cmd::Repl {
             isolated,
             file,
             attach,
+            prefix,
             limits,
-        } => repl::run(file, isolated, attach, limits.limits()),
+        } => repl::run(file, isolated, attach, prefix, limits.limits()),
         Cmd::Docs {
             markdown,
             definitions,
@@ -126,6 +132,7 @@ fn run_cli() -> ExitCode {
             json,
             verbose,
             isolated,
+            prefix,
             limits,
         } => cmd::test::run(cmd::test::Args {
             files,
@@ -135,6 +142,7 @@ fn run_cli() -> ExitCode {
             json,
             verbose,
             isolated,
+            prefix,
             limits: limits.limits(),
         }),
     };

@@ -327,8 +327,12 @@ pub fn run(
     file: Option<PathBuf>,
     isolated_flag: bool,
     attach: Option<String>,
+    prefix: Option<String>,
     limits: engine::Limits,
 ) -> CmdResult {
+    if let Some(p) = &prefix {
+        crate::lab::names::check_prefix(p).map_err(Failure::usage)?;
+    }
     if attach.is_some() && isolated_flag {
         return Err(Failure::usage(LabError::new(
             "--attach and --isolated do not go together",
@@ -357,6 +361,7 @@ pub fn run(
         }
         None => None,
     };
+    s.set_prefix(prefix);
     match &attach {
         Some(kept) => s.set_lab(Lab::attach_kept(kept, cancel.clone())?, false),
         None => s.start(Some(format!("repl-{}", std::process::id())), isolated_flag)?,

@@ -13,7 +13,15 @@ use crate::lab::plan::{self, Cursor, Plan};
 use crate::session::{self, Aside, CmdResult, Mode, Script, Session};
 use crate::{diag, engine};
 
-pub fn run(file: &Path, params: HashMap<String, String>, limits: engine::Limits) -> CmdResult {
+pub fn run(
+    file: &Path,
+    params: HashMap<String, String>,
+    prefix: Option<String>,
+    limits: engine::Limits,
+) -> CmdResult {
+    if let Some(p) = &prefix {
+        crate::lab::names::check_prefix(p).map_err(session::Failure::usage)?;
+    }
     let script = Script::load(file)?;
     let cancel = session::install_cancel()?;
     let mut s = Session::new(script, params, limits, Mode::Plan, cancel);
@@ -52,6 +60,7 @@ pub fn run(file: &Path, params: HashMap<String, String>, limits: engine::Limits)
     );
     s.compile()?;
     // Always isolated: a plan changes nothing outside itself.
+    s.set_prefix(prefix);
     s.start(None, true)?;
     s.with_lab(|lab| lab.start_plan(cursor));
     let out = s.run();

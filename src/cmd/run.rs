@@ -14,6 +14,7 @@ pub struct Args {
     pub keep: bool,
     pub isolated: bool,
     pub name: Option<String>,
+    pub prefix: Option<String>,
     pub limits: engine::Limits,
 }
 
@@ -21,11 +22,15 @@ pub fn run(a: Args) -> CmdResult {
     if let Some(n) = &a.name {
         names::check_labname(n).map_err(Failure::usage)?;
     }
+    if let Some(p) = &a.prefix {
+        names::check_prefix(p).map_err(Failure::usage)?;
+    }
     let script = Script::load(&a.file)?;
     // Signals first (no thread is started, so isolation still works).
     let cancel = session::install_cancel()?;
     let mut s = Session::new(script, a.params, a.limits, Mode::Run, cancel);
     s.compile()?;
+    s.set_prefix(a.prefix);
     s.start_lazily(a.name, a.isolated, a.keep);
     let out = s.run();
     session::exit(s.finish(out.code))

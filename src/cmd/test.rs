@@ -24,6 +24,7 @@ pub struct Args {
     /// Show every check's output, not only a failed one's.
     pub verbose: bool,
     pub isolated: bool,
+    pub prefix: Option<String>,
     pub limits: engine::Limits,
 }
 
@@ -63,6 +64,9 @@ pub fn run(a: Args) -> CmdResult {
             "give .rhai scripts or directories that hold them, e.g. nslab test scripts/",
         ))
     })?;
+    if let Some(p) = &a.prefix {
+        crate::lab::names::check_prefix(p).map_err(Failure::usage)?;
+    }
     let cancel = session::install_cancel()?;
     let isolated = session::isolate(a.isolated, false)?;
     // With --json, standard output holds JSON lines only: whatever else
@@ -181,6 +185,7 @@ fn run_file(file: &Path, a: &Args, isolated: bool, cancel: &Cancel) -> (Suite, O
         suite.checks.push(whole(m, h));
         return (suite, None);
     }
+    s.set_prefix(a.prefix.clone());
     if let Err(e) = s.open(None, isolated) {
         Failure::from(e).print();
         suite

@@ -54,9 +54,11 @@ impl Lab {
                     if let Ok(id) = lab.sp.resolve(ns)
                         && !lab.sp.is_created(id)
                     {
-                        lab.topo.made_outside(id, name);
+                        // The journal has the kernel's name (see prefix.rs).
+                        let name = lab.sp.script_name(name).unwrap_or(name).to_string();
+                        lab.topo.made_outside(id, &name);
                         if *ifindex != 0 {
-                            lab.topo.set_index(id, name, *ifindex);
+                            lab.topo.set_index(id, &name, *ifindex);
                         }
                     }
                 }
@@ -94,7 +96,7 @@ impl Lab {
         } else {
             format!("lab '{}' has {}", self.id.name(), have.join(", "))
         };
-        let other = if ns::named_path(name).exists() {
+        let other = if ns::named_path(&self.sp.kernel_name(name)).exists() {
             format!(" ('{name}' on this machine is not the lab's)")
         } else {
             String::new()

@@ -20,9 +20,9 @@ use crate::progress;
 /// Something an op did.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    /// `ip netns add NAME` (+ lo up).
+    /// `ip netns add NAME` (+ lo up); the kernel's name (with the prefix).
     NetnsMade { name: &'a str },
-    /// `ip netns del NAME`, by the script.
+    /// `ip netns del NAME`, by the script; the kernel's name.
     NetnsDeleted { name: &'a str },
     /// A link of another kind than veth or bridge (`kind`: its `type …`
     /// as `ip link add` takes it; empty unless planning), beside `parent`.

@@ -257,7 +257,8 @@ impl Kernel for Seen<'_> {
     }
 
     fn links(&mut self, ns: Ns) -> Read<Vec<LinkInfoRow>> {
-        self.rtnl(ns, |r| async move { r.links().await })
+        let rows = self.rtnl(ns, |r| async move { r.links().await })?;
+        Ok(self.0.script_rows(ns.0, rows))
     }
 
     fn addrs(&mut self, ns: Ns) -> Read<Vec<AddrRow>> {
@@ -287,7 +288,7 @@ impl Kernel for Seen<'_> {
     }
 
     fn sysctl(&mut self, ns: Ns, key: &str) -> Read<String> {
-        let k = key.to_string();
+        let k = self.0.kernel_key(ns.0, key).into_owned();
         self.0.view_run_in(ns.0, move || sysctl::read(&k))
     }
 

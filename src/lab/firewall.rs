@@ -96,7 +96,7 @@ impl Lab {
     /// be checked without nft: the namespace is there, nft is installed,
     /// the devices NAT names exist (nft matches devices by name and takes
     /// any name: a typo would make a rule that never applies, silently).
-    pub fn queue(&mut self, id: NsId, op: Op, site: Site) -> Result<()> {
+    pub fn queue(&mut self, id: NsId, mut op: Op, site: Site) -> Result<()> {
         self.sp
             .fd(id)
             .map_err(|e| LabError::kernel(op.doing(), &self.where_(id), e))?;
@@ -111,6 +111,21 @@ impl Lab {
                 self.link(id, dev)?;
             }
             _ => {}
+        }
+        // nft matches devices by the kernel's name (see prefix.rs).
+        let devs: Vec<&mut String> = match &mut op {
+            Op::Masquerade { oif, .. } | Op::Snat(nft::SnatRule { oif, .. }) => vec![oif],
+            Op::Dnat(r) => r.iif.iter_mut().collect(),
+            Op::Filter(r) => r
+                .matches
+                .iif
+                .iter_mut()
+                .chain(r.matches.oif.iter_mut())
+                .collect(),
+            Op::Policy(..) => vec![],
+        };
+        for d in devs {
+            *d = self.kernel_link(id, d).into_owned();
         }
         self.fw.queue(Pending { id, op, site });
         Ok(())

@@ -36,6 +36,11 @@ pub struct Header {
     pub script: String,
     pub started: u64,
     pub isolated: bool,
+    /// `--prefix`: the kernel's names of the lab's namespaces and host
+    /// links start with it (the journal's steps name them so); `show`
+    /// and `repl --attach` take it off again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -545,6 +550,9 @@ pub fn read(path: &Path) -> Result<Record> {
         .map_err(|e| bad(e.to_string()))?;
     let header: Header = serde_json::from_str(&first).map_err(|e| bad(format!("line 1: {e}")))?;
     names::check_labname(&header.lab).map_err(|e| bad(format!("line 1: {}", e.message)))?;
+    if let Some(p) = &header.prefix {
+        names::check_prefix(p).map_err(|e| bad(format!("line 1: {}", e.message)))?;
+    }
     if path.file_name() != path_for(&header.lab).file_name() {
         return Err(bad(format!(
             "it describes lab '{}' but is named {}",

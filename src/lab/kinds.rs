@@ -214,6 +214,7 @@ impl Lab {
         parent: Option<(NsId, &str)>,
     ) -> Result<()> {
         names::check_ifname(name)?;
+        let kname = self.new_kernel_link(at, name)?;
         let (via, parent_index) = match parent {
             Some((pns, p)) => (pns, Some(self.link(pns, p)?.index)),
             None => (at, None),
@@ -228,12 +229,12 @@ impl Lab {
         let mark = (!self.sp.is_created(at)).then(rtnl::pick_index);
         let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(at).clone(),
-            name: name.to_string(),
+            name: kname.clone(),
             ifindex: mark.unwrap_or(0),
         });
         let r = self.sp.rtnl(via).map_err(net_err("open netlink"))?;
         let req = NewLink {
-            name,
+            name: &kname,
             kind: &kind,
             parent: parent_index,
             netns: target.as_ref().map(|fd| fd.as_raw_fd()),
@@ -287,7 +288,10 @@ impl Lab {
             // device type"), when no module for it could be loaded.
             Some(libc::EOPNOTSUPP) => no_support(kind),
             Some(libc::EEXIST) => {
-                match self.exists(at, name) {
+                let kname = self
+                    .new_kernel_link(at, name)
+                    .unwrap_or_else(|_| name.to_string());
+                match self.exists_kernel(at, &kname) {
                     Ok(true) => return self.link_exists_err(at, name),
                     Ok(false) => {}
                     Err(e) => return e,
@@ -367,6 +371,7 @@ impl Lab {
     /// left for a namespace that deletes it.
     fn drop_delete_steps(&mut self, id: NsId, name: &str) -> Result<()> {
         let here = self.sp.nsref(id).clone();
+        let name = &self.made_kernel_link(id, name);
         while let Some(pos) = self.ledger.position(
             |u| matches!(u, Undo::DeleteLink(DeleteLink { ns, name: n, .. }) if *ns == here && n == name),
         ) {
@@ -402,26 +407,35 @@ impl Lab {
                 "every namespace has its own: ns.link(\"lo\")",
             ));
         }
+        let away = self.away_step(id, name);
+        let own = away.is_none() && !self.foreign_link(id, name);
+        // An own link going outside the lab's namespaces is named there
+        // under the prefix (prefix.rs); a foreign one keeps its name.
+        let kdest = if own {
+            self.new_kernel_link(to, &dest)?
+        } else {
+            dest.clone()
+        };
+        let kname = self.kernel_link(id, name).into_owned();
         // Checked first: the kernel renames after the move, so a name
         // taken there would fail the request with the link already moved.
-        if self.exists(to, &dest)? {
+        if self.exists_kernel(to, &kdest)? {
             return Err(LabError::new(
                 format!("link '{dest}' already exists in {}", self.where_(to)),
                 "give it another name there: link.move(ns, \"newname\")",
             ));
         }
-        let away = self.away_step(id, name);
-        if away.is_some() || self.foreign_link(id, name) {
+        if !own {
             // Its undo would have to bring it home as it was.
             self.unplanned("link.move() of a link the lab did not make")?;
             self.move_foreign(id, &cur, to, &dest, away)?;
         } else {
-            self.move_own(id, &cur, to, &dest)?;
+            self.move_own(id, &cur, to, &dest, &kdest)?;
             self.tell(Event::Moved {
                 from: id,
-                name,
+                name: &kname,
                 to,
-                dest: &dest,
+                dest: &kdest,
                 up: cur.up,
             });
         }
@@ -431,7 +445,7 @@ impl Lab {
         self.topo.moved(&from, &there);
         if cur.up {
             let r = self.sp.rtnl(to).map_err(net_err("open netlink"))?;
-            self.sp.block_on(r.set_up_by_name(&dest)).map_err(|e| {
+            self.sp.block_on(r.set_up_by_name(&kdest)).map_err(|e| {
                 LabError::kernel(
                     "bring a link up",
                     &format!("'{dest}' in '{}'", self.sp.name(to)),
@@ -455,7 +469,9 @@ impl Lab {
     ) -> Result<()> {
         let fd = self.dup_fd(to)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
-        let rename = (dest != cur.name).then_some(dest);
+        // `dest` is the kernel's name there, `cur.name` the script's here.
+        let kcur = self.kernel_link(id, &cur.name);
+        let rename = (dest != kcur).then_some(dest);
         let moved = self
             .sp
             .block_on(r.move_link(cur.index, fd.as_raw_fd(), rename, want));
@@ -495,7 +511,14 @@ impl Lab {
 
     /// Moves a link this lab made: no undo where it goes if that is one of
     /// the lab's namespaces, else one of its own.
-    fn move_own(&mut self, id: NsId, cur: &LinkInfoRow, to: NsId, dest: &str) -> Result<()> {
+    fn move_own(
+        &mut self,
+        id: NsId,
+        cur: &LinkInfoRow,
+        to: NsId,
+        dest: &str,
+        kdest: &str,
+    ) -> Result<()> {
         let mark = (!self.sp.is_created(to)).then(rtnl::pick_index);
         match mark {
             Some(want) => {
@@ -503,14 +526,15 @@ impl Lab {
                 let step = |ifindex| {
                     Undo::DeleteLink(DeleteLink {
                         ns: to_ref.clone(),
-                        name: dest.to_string(),
+                        name: kdest.to_string(),
                         ifindex,
                     })
                 };
                 let undo = step(want);
                 self.recorded(Some(to), undo, |lab| {
-                    lab.do_move(id, cur, to, dest, Some(want))
+                    lab.do_move(id, cur, to, kdest, Some(want))
                 })?;
+                self.topo.made_outside(to, dest);
                 let got = self.index_there(to, dest)?;
                 if got != want
                     && let Some(pos) = self.ledger.last()
@@ -518,10 +542,9 @@ impl Lab {
                     self.ledger.replace(pos, step(got))?;
                 }
                 self.mark_link(to, got);
-                self.topo.made_outside(to, dest);
                 self.topo.set_index(to, dest, got);
             }
-            None => self.do_move(id, cur, to, dest, None)?,
+            None => self.do_move(id, cur, to, kdest, None)?,
         }
         if !self.sp.is_created(id) {
             // Where it was, its undo is moot; a veth end left behind there
@@ -532,13 +555,13 @@ impl Lab {
             if let Some((pns, peer)) = self.topo.peer(id, &cur.name)
                 && !self.sp.is_created(pns)
                 && !self.ledger.any(|u| {
-                    matches!(u, Undo::DeleteLink(DeleteLink { ns, name, .. }) if ns == self.sp.nsref(pns) && *name == peer)
+                    matches!(u, Undo::DeleteLink(DeleteLink { ns, name, .. }) if ns == self.sp.nsref(pns) && *name == self.made_kernel_link(pns, &peer))
                 })
             {
                 let index = self.link(pns, &peer)?.index;
                 let undo = Undo::DeleteLink(DeleteLink {
                     ns: self.sp.nsref(pns).clone(),
-                    name: peer,
+                    name: self.made_kernel_link(pns, &peer),
                     ifindex: index,
                 });
                 self.recorded(Some(pns), undo, |_| Ok(()))?;

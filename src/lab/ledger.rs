@@ -382,6 +382,7 @@ pub(super) mod tests {
             script: String::new(),
             started: 0,
             isolated: false,
+            prefix: None,
         }
     }
 

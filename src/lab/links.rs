@@ -20,6 +20,12 @@ pub struct AttachOpts {
 
 impl Lab {
     pub(super) fn exists(&mut self, id: NsId, name: &str) -> Result<bool> {
+        let kname = self.kernel_link(id, name).into_owned();
+        self.exists_kernel(id, &kname)
+    }
+
+    /// `exists` by the kernel's name (see prefix.rs).
+    pub(super) fn exists_kernel(&mut self, id: NsId, name: &str) -> Result<bool> {
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         match self.sp.block_on(r.index_of(name)) {
             Ok(_) => Ok(true),
@@ -46,6 +52,10 @@ impl Lab {
                 "give the two ends different names",
             ));
         }
+        let (ka, kb) = (
+            self.new_kernel_link(ns_a, a)?,
+            self.new_kernel_link(ns_b, b)?,
+        );
         let peer_fd = self
             .sp
             .fd(ns_b)
@@ -57,10 +67,10 @@ impl Lab {
         // Undo goes to an end outside the lab's own namespaces, if there is
         // one: that end would otherwise linger until the kernel's async
         // namespace cleanup runs.
-        let (undo_ns, undo_name) = if !self.sp.is_created(ns_a) {
-            (ns_a, a)
+        let (undo_ns, undo_name, undo_kname) = if !self.sp.is_created(ns_a) {
+            (ns_a, a, &ka)
         } else {
-            (ns_b, b)
+            (ns_b, b, &kb)
         };
         // Outside the lab's namespaces that end gets an index of nslab's
         // choosing, journaled before it exists (see `rtnl::pick_index`).
@@ -74,7 +84,7 @@ impl Lab {
         };
         let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(undo_ns).clone(),
-            name: undo_name.to_string(),
+            name: undo_kname.clone(),
             ifindex: mark.unwrap_or(0),
         });
         let r = self.sp.rtnl(ns_a).map_err(net_err("open netlink"))?;
@@ -85,20 +95,20 @@ impl Lab {
         };
         let rb = self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?;
         self.recorded(Some(undo_ns), undo, |lab| {
-            let made = lab.sp.block_on(r.add_veth(a, b, peer_raw, ends));
+            let made = lab.sp.block_on(r.add_veth(&ka, &kb, peer_raw, ends));
             match made {
                 Ok(index) => {
                     if let Some(i) = index {
                         lab.topo.set_index(ns_a, a, i);
                     }
                     lab.sp
-                        .block_on(rb.set_up_by_name(b))
+                        .block_on(rb.set_up_by_name(&kb))
                         .map_err(|e| LabError::kernel("bring a veth up", b, e))
                 }
                 Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
-                    if lab.exists(ns_a, a)? {
+                    if lab.exists_kernel(ns_a, &ka)? {
                         Err(lab.link_exists_err(ns_a, a))
-                    } else if lab.exists(ns_b, b)? {
+                    } else if lab.exists_kernel(ns_b, &kb)? {
                         Err(lab.link_exists_err(ns_b, b))
                     } else {
                         Err(index_taken(undo_name))
@@ -140,21 +150,22 @@ impl Lab {
     /// `ip link add NAME type bridge [stp_state 1 …]` + up, in `ns`.
     pub fn bridge(&mut self, id: NsId, name: &str, opts: &BridgeOpts) -> Result<()> {
         names::check_ifname(name)?;
+        let kname = self.new_kernel_link(id, name)?;
         let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
         let undo = Undo::DeleteLink(DeleteLink {
             ns: self.sp.nsref(id).clone(),
-            name: name.to_string(),
+            name: kname.clone(),
             ifindex: mark.unwrap_or(0),
         });
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.recorded(Some(id), undo, |lab| {
             let made = if *opts == BridgeOpts::default() {
-                lab.sp.block_on(r.add_bridge(name, mark))
+                lab.sp.block_on(r.add_bridge(&kname, mark))
             } else {
-                lab.sp.block_on(r.add_bridge_with(name, mark, opts))
+                lab.sp.block_on(r.add_bridge_with(&kname, mark, opts))
             };
             made.map_err(|e| match e.raw_errno() {
-                    Some(libc::EEXIST) => match lab.exists(id, name) {
+                    Some(libc::EEXIST) => match lab.exists_kernel(id, &kname) {
                         Ok(false) => index_taken(name),
                         Ok(true) => lab.link_exists_err(id, name),
                         Err(e) => e,
@@ -180,7 +191,7 @@ impl Lab {
                 self.mark_link(id, i);
                 Ok(i)
             }
-            None => self.sp.block_on(r.index_of(name)),
+            None => self.sp.block_on(r.index_of(&kname)),
         };
         if let Ok(index) = index {
             self.topo.bridge(id, name, index);
@@ -204,9 +215,14 @@ impl Lab {
     /// The link's details; a clear error when there is no such link.
     pub fn link(&mut self, id: NsId, name: &str) -> Result<LinkInfoRow> {
         names::check_ifname(name)?;
+        let kname = self.kernel_link(id, name);
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         self.sp
-            .block_on(r.link(name))
+            .block_on(r.link(&kname))
+            .map(|mut row| {
+                row.name = name.to_string();
+                row
+            })
             .map_err(|e| match e.raw_errno() {
                 Some(libc::ENODEV) => LabError::new(
                     format!("there is no link '{name}' in {}", self.where_(id)),
@@ -345,7 +361,8 @@ impl Lab {
             && !self.foreign_link(link_ns, link)
         {
             let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
-            return match self.sp.block_on(r.attach_by_name(link, br_index)) {
+            let klink = self.kernel_link(link_ns, link).into_owned();
+            return match self.sp.block_on(r.attach_by_name(&klink, br_index)) {
                 Ok(()) => {
                     self.tell(Event::MasterSet {
                         ns: br_ns,
@@ -542,7 +559,7 @@ impl Lab {
     /// False when the kernel has no IPv6 (nothing to turn off).
     pub(super) fn link_ipv6(&mut self, id: NsId, link: &str, on: bool) -> Result<bool> {
         // Slashes: link names may hold dots.
-        let key = format!("net/ipv6/conf/{link}/disable_ipv6");
+        let key = format!("net/ipv6/conf/{}/disable_ipv6", self.kernel_link(id, link));
         let v = if on { "0" } else { "1" };
         let what = format!("'{link}' in '{}'", self.sp.name(id));
         let planned = key.clone();
@@ -608,9 +625,11 @@ impl Lab {
 
     pub(super) fn links_raw(&mut self, id: NsId) -> Result<Vec<LinkInfoRow>> {
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
-        self.sp
+        let rows = self
+            .sp
             .block_on(r.links())
-            .map_err(|e| LabError::kernel("list links", &self.where_(id), e))
+            .map_err(|e| LabError::kernel("list links", &self.where_(id), e))?;
+        Ok(self.script_rows(id, rows))
     }
 
     /// `ip link show` in `ns`.

@@ -17,6 +17,7 @@ mod links;
 pub mod names;
 mod netns;
 pub mod plan;
+mod prefix;
 mod probes;
 mod procs;
 mod routes;
@@ -62,6 +63,9 @@ pub struct LabConfig {
     pub name: String,
     pub script: String,
     pub isolated: bool,
+    /// `--prefix`: before every namespace and host link name the lab
+    /// makes, in the kernel only.
+    pub prefix: Option<String>,
     pub cancel: Cancel,
 }
 
@@ -232,6 +236,9 @@ fn net_err(doing: &str) -> impl Fn(crate::net::NetError) -> LabError + '_ {
 impl Lab {
     pub fn new(cfg: LabConfig) -> Result<Lab> {
         names::check_labname(&cfg.name)?;
+        if let Some(p) = &cfg.prefix {
+            names::check_prefix(p)?;
+        }
         let sp = Spaces::new().map_err(net_err("start the lab"))?;
         let pid = std::process::id();
         let header = Header {
@@ -245,13 +252,17 @@ impl Lab {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             isolated: cfg.isolated,
+            prefix: cfg.prefix,
         };
         let journal = Journal::create(&header)?;
         Ok(Lab::with(sp, journal, header, cfg.cancel))
     }
 
     /// A lab with nothing in it yet, on `journal`, run as `header` says.
-    fn with(sp: Spaces, journal: Journal, header: Header, cancel: Cancel) -> Lab {
+    fn with(mut sp: Spaces, journal: Journal, header: Header, cancel: Cancel) -> Lab {
+        if let Some(p) = &header.prefix {
+            sp.set_prefix(p);
+        }
         Lab {
             id: Identity::new(header, cancel),
             sp,
@@ -369,6 +380,9 @@ impl Drop for Lab {
 /// holds the journal's lock (`Record::claim`).
 pub fn down(rec: &journal::Record) -> Result<TeardownReport> {
     let mut sp = Spaces::new().map_err(net_err("start teardown"))?;
+    if let Some(p) = &rec.header.prefix {
+        sp.set_prefix(p);
+    }
     let report = TeardownReport::from(ledger::unwind(&mut sp, &rec.steps, &rec.header));
     if report.errors.is_empty() {
         let _ = std::fs::remove_file(&rec.path);

@@ -49,9 +49,13 @@ fn forbidden(c: char) -> bool {
 /// at most 15 *bytes* on a character boundary (a name of multibyte
 /// characters cut to 15 characters would still be too long).
 fn shorten(name: &str) -> String {
+    shorten_to(name, 15)
+}
+
+fn shorten_to(name: &str, max: usize) -> String {
     let mut out = String::new();
     for c in name.chars().filter(|&c| !forbidden(c) && c != '%') {
-        if out.len() + c.len_utf8() > 15 {
+        if out.len() + c.len_utf8() > max {
             break;
         }
         out.push(c);
@@ -87,6 +91,68 @@ pub fn check_nsname(name: &str) -> Result<()> {
         return Err(LabError::new(
             "'host' is reserved for the namespace nslab starts in",
             "use host() to get it, or pick another name for a new namespace",
+        ));
+    }
+    Ok(())
+}
+
+/// A namespace name under the lab's prefix (`kname`): the same rules,
+/// said in the script's terms.
+pub fn check_prefixed_nsname(name: &str, kname: &str) -> Result<()> {
+    if kname.len() > 255 {
+        return Err(LabError::new(
+            format!(
+                "namespace '{name}' would be '{}…' under this lab's prefix: {} bytes; at most 255",
+                crate::text::clip(kname, 40),
+                kname.len()
+            ),
+            "use a shorter --prefix, or a shorter name",
+        ));
+    }
+    check_nsname(kname)
+}
+
+/// A link name the lab makes in the host under its prefix (`kname`):
+/// at most 15 bytes there too, said in the script's terms.
+pub fn check_prefixed_ifname(name: &str, kname: &str) -> Result<()> {
+    if kname.len() > 15 {
+        let room = 15usize.saturating_sub(kname.len() - name.len());
+        return Err(LabError::new(
+            format!(
+                "link '{name}' in the host would be '{kname}' under this lab's prefix: {} bytes; Linux allows at most 15",
+                kname.len()
+            ),
+            if room == 0 {
+                "the prefix leaves no room for a link name in the host: use a shorter --prefix"
+                    .to_string()
+            } else {
+                format!(
+                    "use a shorter --prefix, or a link name of at most {room} bytes, e.g. \"{}\"",
+                    shorten_to(name, room)
+                )
+            },
+        ));
+    }
+    check_ifname(kname)
+}
+
+/// Prefix checks: a prefix goes into namespace and link names, so it may
+/// hold only what both allow, and leave room for a name.
+pub fn check_prefix(prefix: &str) -> Result<()> {
+    let help = "a prefix goes before the lab's namespace and host link names (and its lab name): use letters, digits, '-', '_' and '.', not first '-' or '.', at most 12 bytes, e.g. --prefix b-";
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 12
+        && !prefix.starts_with(['-', '.'])
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(LabError::new(
+            format!(
+                "'{}' is not a valid prefix",
+                crate::text::clip(&prefix.escape_debug().to_string(), 40)
+            ),
+            help,
         ));
     }
     Ok(())
@@ -222,6 +288,26 @@ mod tests {
         assert!(check_ifname("a/b").is_err());
         assert!(check_nsname("a/b").is_err());
         assert!(check_nsname("ns1").is_ok());
+    }
+
+    #[test]
+    fn prefixes_fit_in_names() {
+        assert!(check_prefix("b-").is_ok());
+        assert!(check_prefix("copy2_").is_ok());
+        for bad in ["", "-x", ".x", "a/b", "a b", "a%", "thirteen-byte"] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_prefixed_link_name_is_checked_with_the_room_left() {
+        assert!(check_prefixed_ifname("up0", "b-up0").is_ok());
+        let e = check_prefixed_ifname("uplink-0", "copy-two-uplink-0").unwrap_err();
+        assert!(e.message.contains("17 bytes"), "{}", e.message);
+        let help = e.help.unwrap();
+        assert!(help.contains("at most 6 bytes, e.g. \"uplink\""), "{help}");
+        let e = check_prefixed_ifname("x", "fifteen-bytes-px").unwrap_err();
+        assert!(e.help.unwrap().contains("no room"));
     }
 
     #[test]

@@ -8,9 +8,14 @@ use crate::net::ns;
 use std::time::Duration;
 
 impl Lab {
-    /// `ip netns add NAME` (+ lo up).
+    /// `ip netns add NAME` (+ lo up); under the lab's prefix, the kernel's
+    /// name is PREFIX + NAME.
     pub fn netns(&mut self, name: &str) -> Result<NsId> {
         names::check_nsname(name)?;
+        let kname = self.sp.kernel_name(name);
+        if kname != name {
+            names::check_prefixed_nsname(name, &kname)?;
+        }
         if self.sp.created_named(name).is_some() {
             return Err(LabError::new(
                 format!("namespace '{name}' already exists: this lab made it earlier"),
@@ -19,11 +24,16 @@ impl Lab {
                 ),
             ));
         }
-        if ns::named_path(name).exists() {
+        let as_kernel = if kname != name {
+            format!(" (as '{kname}', under this lab's prefix)")
+        } else {
+            String::new()
+        };
+        if ns::named_path(&kname).exists() {
             return Err(LabError::new(
-                format!("namespace '{name}' already exists"),
+                format!("namespace '{name}' already exists{as_kernel}"),
                 format!(
-                    "pick another name, or remove the old one (`ip netns del {name}`, or `nslab down LAB` if a kept lab made it)"
+                    "pick another name, or remove the old one (`ip netns del {kname}`, or `nslab down LAB` if a kept lab made it); to run a second copy of a lab beside the first, give it --prefix"
                 ),
             ));
         }
@@ -36,7 +46,7 @@ impl Lab {
             LabError::kernel("create a namespace", &format!("namespace '{name}'"), e)
         })?;
         let undo = Undo::DeleteNetns(DeleteNetns {
-            name: name.to_string(),
+            name: kname.clone(),
             dev,
             ino,
             cookie: made.cookie(),
@@ -44,13 +54,13 @@ impl Lab {
         let id = self.recorded(None, undo, |lab| {
             lab.sp.create(made, name).map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) => LabError::new(
-                    format!("namespace '{name}' already exists"),
-                    format!("pick another name, or remove the old one with `ip netns del {name}`"),
+                    format!("namespace '{name}' already exists{as_kernel}"),
+                    format!("pick another name, or remove the old one with `ip netns del {kname}`"),
                 ),
                 _ => LabError::kernel("create a namespace", &format!("namespace '{name}'"), e),
             })
         })?;
-        self.tell(Event::NetnsMade { name });
+        self.tell(Event::NetnsMade { name: &kname });
         Ok(id)
     }
 
@@ -58,6 +68,7 @@ impl Lab {
     /// this lab made.
     pub fn delete_netns(&mut self, id: NsId) -> Result<()> {
         let name = self.sp.name(id).to_string();
+        let kname = self.sp.nsref(id).display().to_string();
         if id == HOST || !self.sp.is_created(id) {
             return Err(LabError::new(
                 format!("namespace '{name}' was not made by this lab"),
@@ -66,7 +77,7 @@ impl Lab {
         }
         self.tell(Event::NetnsDeleting);
         let Some(pos) = self.ledger.position(
-            |u| matches!(u, Undo::DeleteNetns(DeleteNetns { name: n, .. }) if *n == name),
+            |u| matches!(u, Undo::DeleteNetns(DeleteNetns { name: n, .. }) if *n == kname),
         ) else {
             return Err(LabError::new(
                 format!("namespace '{name}' was deleted earlier in this script"),
@@ -93,7 +104,7 @@ impl Lab {
                 self.settle.forget_ns(id);
                 self.fw.forget_ns(id);
                 self.wait_gone(peers);
-                self.tell(Event::NetnsDeleted { name: &name });
+                self.tell(Event::NetnsDeleted { name: &kname });
                 Ok(())
             }
             Err(e) => Err(LabError::kernel(
@@ -124,8 +135,14 @@ impl Lab {
         }
     }
 
-    /// `ip netns list`.
+    /// `ip netns list`, the lab's own namespaces by the script's names.
     pub fn netns_list(&self) -> Vec<String> {
         ns::list_named()
+            .into_iter()
+            .map(|k| match self.sp.created_kernel_named(&k) {
+                Some(id) => self.sp.name(id).to_string(),
+                None => k,
+            })
+            .collect()
     }
 }

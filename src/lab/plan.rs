@@ -88,6 +88,11 @@ pub trait Ctx {
     fn created(&self, id: NsId) -> bool;
     /// The name of the lab's nft table.
     fn table(&self) -> String;
+    /// The kernel's name of link `name` in `id` (under `--prefix`, a link
+    /// the lab made in the host has the prefix; see prefix.rs).
+    fn dev(&self, _id: NsId, name: &str) -> String {
+        name.to_string()
+    }
 }
 
 impl Ctx for Lab {
@@ -106,6 +111,10 @@ impl Ctx for Lab {
     fn table(&self) -> String {
         self.table_name()
     }
+
+    fn dev(&self, id: NsId, name: &str) -> String {
+        self.kernel_link(id, name).into_owned()
+    }
 }
 
 /// A link the lab made outside its own namespaces: deleted at teardown
@@ -116,6 +125,7 @@ fn own_link(cx: &dyn Ctx, id: NsId, name: &str) -> Vec<Line> {
         return Vec::new();
     }
     let at = cx.at(id);
+    let name = &cx.dev(id, name);
     vec![
         Line::Do(format!(
             "{}link set dev {} alias {}",
@@ -127,8 +137,10 @@ fn own_link(cx: &dyn Ctx, id: NsId, name: &str) -> Vec<Line> {
     ]
 }
 
-fn veth_lines(cx: &dyn Ctx, (ns_a, a): (NsId, &str), (ns_b, b): (NsId, &str)) -> Vec<Line> {
+fn veth_lines(cx: &dyn Ctx, (ns_a, a0): (NsId, &str), (ns_b, b0): (NsId, &str)) -> Vec<Line> {
     let (at_a, at_b) = (cx.at(ns_a), cx.at(ns_b));
+    let (ka, kb) = (cx.dev(ns_a, a0), cx.dev(ns_b, b0));
+    let (a, b) = (ka.as_str(), kb.as_str());
     let mut v = Vec::new();
     let peer_ns = if ns_a == ns_b || ns_b == HOST {
         // The host has no name: the peer is made there and moved.
@@ -159,9 +171,9 @@ fn veth_lines(cx: &dyn Ctx, (ns_a, a): (NsId, &str), (ns_b, b): (NsId, &str)) ->
     v.push(Line::Do(set_up_shell(&at_a, a, true)));
     v.push(Line::Do(set_up_shell(&at_b, b, true)));
     if !cx.created(ns_a) {
-        v.extend(own_link(cx, ns_a, a));
+        v.extend(own_link(cx, ns_a, a0));
     } else if !cx.created(ns_b) {
-        v.extend(own_link(cx, ns_b, b));
+        v.extend(own_link(cx, ns_b, b0));
     }
     v
 }
@@ -186,9 +198,14 @@ fn bridge_lines(cx: &dyn Ctx, id: NsId, name: &str, o: &BridgeOpts) -> Vec<Line>
             opts += &format!(" {k} {v}");
         }
     }
+    let kname = cx.dev(id, name);
     let mut v = vec![
-        Line::Do(format!("{}link add {} type bridge{opts}", ip(&at), q(name))),
-        Line::Do(set_up_shell(&at, name, true)),
+        Line::Do(format!(
+            "{}link add {} type bridge{opts}",
+            ip(&at),
+            q(&kname)
+        )),
+        Line::Do(set_up_shell(&at, &kname, true)),
     ];
     v.extend(own_link(cx, id, name));
     v
@@ -214,6 +231,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             foreign,
         } => {
             let at = at(ns);
+            let dev = &cx.dev(ns, dev);
             let mut v = vec![Line::Do(format!(
                 "{}addr add {addr} dev {}",
                 ip(&at),
@@ -226,19 +244,25 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         }
         Event::LinkUp { ns, dev, up, old } => {
             let at = at(ns);
+            let dev = &cx.dev(ns, dev);
             let mut v = vec![Line::Do(set_up_shell(&at, dev, up))];
             v.extend(old.map(|o| Line::Undo(set_up_shell(&at, dev, o))));
             v
         }
         Event::LinkMtu { ns, dev, mtu, old } => {
             let at = at(ns);
+            let dev = &cx.dev(ns, dev);
             let mut v = vec![Line::Do(set_mtu_shell(&at, dev, mtu))];
             v.extend(old.map(|o| Line::Undo(set_mtu_shell(&at, dev, o))));
             v
         }
         // A host link's own undo (`del_link`) then finds nothing to do.
         Event::LinkDeleted { ns, dev } => {
-            vec![Line::Do(format!("{}link del dev {}", ip(&at(ns)), q(dev)))]
+            vec![Line::Do(format!(
+                "{}link del dev {}",
+                ip(&at(ns)),
+                q(&cx.dev(ns, dev))
+            ))]
         }
         Event::NeighAdded {
             ns,
@@ -248,6 +272,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             foreign,
         } => {
             let at = at(ns);
+            let dev = &cx.dev(ns, dev);
             let mut v = vec![Line::Do(format!(
                 "{}neigh replace {addr} lladdr {mac} dev {} nud permanent",
                 ip(&at),
@@ -331,6 +356,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             was_up,
         } => {
             let at = at(ns);
+            let (link, br) = (&cx.dev(ns, link), &cx.dev(ns, br));
             let mut v = vec![
                 Line::Do(format!(
                     "{}link set dev {} master {}",
@@ -348,7 +374,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             }
             v
         }
-        Event::PortSet { ns, link, port } => port_lines(&at(ns), link, port),
+        Event::PortSet { ns, link, port } => port_lines(&at(ns), &cx.dev(ns, link), port),
         Event::Shaped {
             ns,
             dev,
@@ -357,6 +383,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         } => {
             let at = at(ns);
             let tc = tc(&at);
+            let dev = &cx.dev(ns, dev);
             let mut v = vec![Line::Do(format!(
                 "{tc}qdisc del dev {} root 2>/dev/null || true",
                 q(dev)
@@ -372,7 +399,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         Event::Unshaped { ns, dev } => vec![Line::Do(format!(
             "{}qdisc del dev {} root",
             tc(&at(ns)),
-            q(dev)
+            q(&cx.dev(ns, dev))
         ))],
         Event::Moved {
             from,
@@ -408,6 +435,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         }
         Event::LinkSet { ns, dev, set, undo } => {
             let ip = ip(&at(ns));
+            let dev = &cx.dev(ns, dev);
             let mut v = vec![Line::Do(format!("{ip}link set dev {} {set}", q(dev)))];
             if let Some(u) = undo {
                 v.push(Line::Undo(format!("{ip}link set dev {} {u}", q(dev))));
@@ -502,13 +530,14 @@ fn kind_lines(
     parent: Option<(NsId, &str)>,
 ) -> Vec<Line> {
     let at = cx.at(ns);
+    let kname = cx.dev(ns, name);
     let line = match parent {
         // Made beside the parent, directly in its own namespace.
         Some((pns, p)) if pns != ns => format!(
             "{}link add link {} name {} netns {} type {kind}",
             ip(&cx.at(pns)),
-            q(p),
-            q(name),
+            q(&cx.dev(pns, p)),
+            q(&kname),
             match &at {
                 // The plan's shell runs in the host.
                 NsRef::Host => "$$".to_string(),
@@ -518,14 +547,14 @@ fn kind_lines(
         Some((_, p)) => format!(
             "{}link add link {} name {} type {kind}",
             ip(&at),
-            q(p),
-            q(name)
+            q(&cx.dev(ns, p)),
+            q(&kname)
         ),
-        None => format!("{}link add {} type {kind}", ip(&at), q(name)),
+        None => format!("{}link add {} type {kind}", ip(&at), q(&kname)),
     };
     let mut v = vec![
         Line::Do(line),
-        Line::Do(format!("{}link set dev {} up", ip(&at), q(name))),
+        Line::Do(format!("{}link set dev {} up", ip(&at), q(&kname))),
     ];
     v.extend(own_link(cx, ns, name));
     v

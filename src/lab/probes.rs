@@ -117,10 +117,14 @@ impl Lab {
     ) {
         let clients: Vec<Option<Rtnl>> =
             links.iter().map(|(id, _)| self.sp.rtnl(*id).ok()).collect();
+        let knames: Vec<String> = links
+            .iter()
+            .map(|(id, n)| self.kernel_link(*id, n).into_owned())
+            .collect();
         let answers: Vec<Option<LinkInfoRow>> =
             self.sp
-                .block_on(futures::future::join_all(links.iter().zip(&clients).map(
-                    |((_, name), r)| async move {
+                .block_on(futures::future::join_all(knames.iter().zip(&clients).map(
+                    |(name, r)| async move {
                         match r {
                             Some(r) => r.link(name).await.ok(),
                             None => None,

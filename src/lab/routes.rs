@@ -138,15 +138,17 @@ impl Lab {
             table_note(req.table),
             self.sp.name(id)
         );
+        // The undo and the plan name devices as the kernel does (prefix.rs).
+        let kreq = self.kernel_route(id, &req);
         let undo = Undo::DeleteRoute(DeleteRoute {
             ns: self.sp.nsref(id).clone(),
             dst: req.dst,
             via: req.via,
-            dev: req.dev.clone(),
+            dev: kreq.dev.clone(),
             metric: req.metric,
             table: req.table,
             kind: req.kind,
-            nexthops: req
+            nexthops: kreq
                 .nexthops
                 .iter()
                 .map(|h| NamedHop {
@@ -183,7 +185,7 @@ impl Lab {
                 _ => LabError::kernel("add a route", &what, e),
             })
         })?;
-        self.tell(Event::RouteAdded { ns: id, req: &req });
+        self.tell(Event::RouteAdded { ns: id, req: &kreq });
         Ok(())
     }
 

@@ -32,7 +32,10 @@ impl NsRef {
 }
 
 struct Entry {
+    /// As the kernel knows it (under the lab's prefix, if it has one).
     r: NsRef,
+    /// As the script knows it: `r` without the prefix.
+    shown: String,
     fd: Option<OwnedFd>,
     rtnl: Option<(Rtnl, RtnlTask)>,
     /// Made by this lab (deleting it undoes everything inside).
@@ -75,6 +78,10 @@ pub struct Spaces {
     /// opened again when needed, see `rtnl`) to stay within the limit.
     open_socks: VecDeque<NsId>,
     max_socks: usize,
+    /// `--prefix`: put before every name of a namespace the lab makes, so
+    /// a second copy of a lab can run beside the first. The script never
+    /// sees it: `name` gives the script's names, `nsref` the kernel's.
+    prefix: String,
 }
 
 impl Spaces {
@@ -91,6 +98,7 @@ impl Spaces {
             worker: NsWorker::start()?,
             entries: vec![Entry {
                 r: NsRef::Host,
+                shown: "host".into(),
                 fd: Some(host),
                 rtnl: None,
                 created: false,
@@ -100,7 +108,35 @@ impl Spaces {
             make_spares: !ns::inherits_from_creator(),
             open_socks: VecDeque::new(),
             max_socks: usize::MAX,
+            prefix: String::new(),
         })
+    }
+
+    /// Names from here on are the script's, under `prefix` in the kernel.
+    pub fn set_prefix(&mut self, prefix: &str) {
+        self.prefix = prefix.to_string();
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The kernel's name of the script's namespace `name`.
+    pub fn kernel_name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The script's name of the kernel's namespace `name`, if it is under
+    /// the prefix (always, without one).
+    pub fn script_name<'a>(&self, name: &'a str) -> Option<&'a str> {
+        name.strip_prefix(self.prefix.as_str())
+    }
+
+    fn shown(&self, r: &NsRef) -> String {
+        match r {
+            NsRef::Host => "host".into(),
+            NsRef::Named(n) => self.script_name(n).unwrap_or(n).to_string(),
+        }
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -111,8 +147,10 @@ impl Spaces {
         &self.entries[id].r
     }
 
+    /// The namespace's name as the script knows it (`nsref` is the
+    /// kernel's).
     pub fn name(&self, id: NsId) -> &str {
-        self.entries[id].r.display()
+        &self.entries[id].shown
     }
 
     /// Namespaces still open, host first.
@@ -138,8 +176,8 @@ impl Spaces {
         self.entries[id].adopted
     }
 
-    /// Takes namespace `name`, made by a kept lab (its journal says with
-    /// nsfs identity `(dev, ino)`), as one this lab made: an `nslab repl
+    /// Takes namespace `name` (the kernel's name), made by a kept lab (its
+    /// journal says with nsfs identity `(dev, ino)`), as one this lab made: an `nslab repl
     /// --attach` session builds on it, and `nslab down` deletes it. `None`
     /// when the name is gone or now names another namespace (someone
     /// deleted it, and maybe made another): that one is not the lab's.
@@ -158,8 +196,10 @@ impl Spaces {
         if !ns::is_recorded(fd.as_fd(), dev, ino, cookie)? {
             return Ok(None);
         }
+        let r = NsRef::Named(name.to_string());
         self.entries.push(Entry {
-            r: NsRef::Named(name.to_string()),
+            shown: self.shown(&r),
+            r,
             fd: Some(fd),
             rtnl: None,
             created: true,
@@ -168,8 +208,17 @@ impl Spaces {
         Ok(Some(self.entries.len() - 1))
     }
 
-    /// The namespace this lab made under `name`, if it is still open.
+    /// The namespace this lab made under the script's `name`, if it is
+    /// still open.
     pub fn created_named(&self, name: &str) -> Option<NsId> {
+        self.entries.iter().position(|e| {
+            e.created && e.fd.is_some() && matches!(e.r, NsRef::Named(_)) && e.shown == name
+        })
+    }
+
+    /// The namespace this lab made under the kernel's `name` (as a journal
+    /// names it), if it is still open.
+    pub fn created_kernel_named(&self, name: &str) -> Option<NsId> {
         self.entries.iter().position(|e| {
             e.created && e.fd.is_some() && matches!(&e.r, NsRef::Named(n) if n == name)
         })
@@ -212,7 +261,7 @@ impl Spaces {
         Ok(r)
     }
 
-    /// Finds an open namespace by name or opens /run/netns/NAME.
+    /// Finds an open namespace by the kernel's name or opens /run/netns/NAME.
     pub fn resolve(&mut self, r: &NsRef) -> Result<NsId> {
         if let Some(i) = self
             .entries
@@ -226,6 +275,7 @@ impl Spaces {
         };
         let fd = ns::open_named(name)?;
         self.entries.push(Entry {
+            shown: self.shown(r),
             r: r.clone(),
             fd: Some(fd),
             rtnl: None,
@@ -262,16 +312,19 @@ impl Spaces {
     }
 
     /// `ip netns add NAME` + `ip link set lo up` for a namespace from
-    /// `make`, with its netlink socket opened inside it.
+    /// `make`, with its netlink socket opened inside it. `name` is the
+    /// script's; the kernel's has the prefix.
     pub fn create(&mut self, made: Unnamed, name: &str) -> Result<NsId> {
         let Unnamed { fd, parts } = made;
-        if let Err(e) = ns::give_name(fd.as_fd(), name) {
+        let kname = self.kernel_name(name);
+        if let Err(e) = ns::give_name(fd.as_fd(), &kname) {
             self.spare = Some(Pending::ready((fd, parts)));
             return Err(e);
         }
         let (r, task) = parts.spawn(self.rt.handle());
         self.entries.push(Entry {
-            r: NsRef::Named(name.to_string()),
+            r: NsRef::Named(kname.clone()),
+            shown: name.to_string(),
             fd: Some(fd),
             rtnl: Some((r.clone(), task)),
             created: true,
@@ -284,7 +337,7 @@ impl Spaces {
         // the namespace only if this returns Ok: on an error, unname it here.
         if let Err(e) = self.block_on(r.set_up(1, true)) {
             self.close(id);
-            let _ = ns::delete_named(name);
+            let _ = ns::delete_named(&kname);
             return Err(e);
         }
         // A spare is only a head start: without one the next call makes its own.

@@ -10,7 +10,7 @@ impl Lab {
     /// `sysctl KEY` in `ns`.
     pub fn read_sysctl(&mut self, id: NsId, key: &str) -> Result<String> {
         names::check_sysctl_key(key)?;
-        let k = key.to_string();
+        let k = self.kernel_key(id, key).into_owned();
         self.sp
             .run_in(id, move || sysctl::read(&k))
             .map_err(|e| match e.raw_errno() {
@@ -36,6 +36,8 @@ impl Lab {
             self.settle.v6_forwarding(id, value.trim() != "0");
         }
         let name = self.sp.name(id).to_string();
+        // A key of a link the lab made in the host names it as the kernel does.
+        let kkey = self.kernel_key(id, key).into_owned();
         let refused = |e: crate::net::NetError| match e.raw_errno() {
             Some(libc::EINVAL) => LabError::new(
                 format!("the kernel refused {key}={value} in namespace '{name}'"),
@@ -45,14 +47,14 @@ impl Lab {
         };
         if self.sp.is_created(id) {
             if old != value {
-                let (k, v) = (key.to_string(), value.to_string());
+                let (k, v) = (kkey.clone(), value.to_string());
                 self.sp
                     .run_in(id, move || sysctl::write(&k, &v))
                     .map_err(refused)?;
             }
             self.tell(Event::SysctlSet {
                 ns: id,
-                key,
+                key: &kkey,
                 value,
                 old: &old,
             });
@@ -61,15 +63,13 @@ impl Lab {
         // Only the host is not the lab's own; its sysctls are this thread's.
         debug_assert_eq!(id, HOST);
         let who = shared::holder(self.id.header());
-        let undo = Undo::ReleaseSysctl(ReleaseSysctl {
-            key: key.to_string(),
-        });
+        let undo = Undo::ReleaseSysctl(ReleaseSysctl { key: kkey.clone() });
         let held = self.recorded(None, undo, |_| {
-            shared::hold(&who, key, value).map_err(refused)
+            shared::hold(&who, &kkey, value).map_err(refused)
         })?;
         self.tell(Event::SysctlSet {
             ns: id,
-            key,
+            key: &kkey,
             value,
             old: &old,
         });

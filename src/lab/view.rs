@@ -9,7 +9,7 @@
 
 use crate::lab::steps::links::DeleteLink;
 use crate::lab::steps::netns::DeleteNetns;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::os::fd::AsRawFd;
 
@@ -169,7 +169,7 @@ impl Lab {
             .topo
             .made_outside_all()
             .filter(|(ns, _)| *ns == HOST)
-            .map(|(_, l)| (l.clone(), None))
+            .map(|(_, l)| (self.kernel_link(HOST, l).into_owned(), None))
             .collect();
         let scope = Scope {
             ids,
@@ -196,6 +196,9 @@ impl Lab {
 /// left out), the ones it put links in, and its links in the host.
 pub fn from_record(rec: &Record) -> Result<LabView> {
     let mut sp = Spaces::new().map_err(net_err("read the lab"))?;
+    if let Some(p) = &rec.header.prefix {
+        sp.set_prefix(p);
+    }
     let mut ids = vec![];
     let mut host_links = HashMap::new();
     let add = |sp: &mut Spaces, ids: &mut Vec<NsId>, r: &NsRef| {
@@ -306,6 +309,26 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
     for &id in &scope.ids {
         raws.push(read_raw(sp, id)?);
     }
+    // The host's links that are the lab's, by the script's names: under a
+    // prefix the kernel's start with it (see prefix.rs).
+    let mut mine_host = HashSet::new();
+    for (&id, raw) in scope.ids.iter().zip(raws.iter_mut()) {
+        if id != HOST {
+            continue;
+        }
+        for x in raw.links.iter_mut() {
+            if scope
+                .host_links
+                .get(&x.name)
+                .is_some_and(|want| want.is_none_or(|i| x.index == i))
+            {
+                if let Some(n) = sp.script_name(&x.name) {
+                    x.name = n.to_string();
+                }
+                mine_host.insert(x.name.clone());
+            }
+        }
+    }
     let peers = match &scope.peers {
         Some(p) => p.clone(),
         None => kernel_peers(sp, &scope.ids, &raws),
@@ -313,12 +336,7 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
     let lowers = kernel_lowers(sp, &scope.ids, &raws);
     let mut out = Vec::new();
     for (&id, raw) in scope.ids.iter().zip(&raws) {
-        let mine = |l: &str| {
-            id != HOST
-                || scope.host_links.get(l).is_some_and(|want| {
-                    want.is_none_or(|i| raw.links.iter().any(|x| x.name == l && x.index == i))
-                })
-        };
+        let mine = |l: &str| id != HOST || mine_host.contains(l);
         let name_of = |i: u32| {
             raw.links
                 .iter()

@@ -136,12 +136,14 @@ fn open_lab(
     script: String,
     isolated: bool,
     keep: bool,
+    prefix: Option<String>,
     cancel: &Cancel,
 ) -> Result<Lab, LabError> {
     let mut lab = Lab::new(LabConfig {
         name,
         script,
         isolated,
+        prefix,
         cancel: cancel.clone(),
     })?;
     if keep {
@@ -165,6 +167,8 @@ pub struct Session {
     ast: Option<AST>,
     lab_name: String,
     isolated: bool,
+    /// `--prefix`, for the lab to open.
+    prefix: Option<String>,
     /// The progress line, from the lab's start to the script's end.
     progress: Rc<RefCell<Option<progress::Progress>>>,
     /// `nslab test`: each line the script printed, with the number of
@@ -202,6 +206,7 @@ impl Session {
             cancel,
             ast: None,
             isolated: false,
+            prefix: None,
             progress: Rc::default(),
             printed,
         }
@@ -232,6 +237,17 @@ impl Session {
         }
     }
 
+    /// `--prefix P`: the lab puts its namespaces and host links under P in
+    /// the kernel, and is called P + the script's name unless `--name`
+    /// says otherwise (a second copy needs a journal of its own). Before
+    /// `start…`/`open`, which take the name.
+    pub fn set_prefix(&mut self, prefix: Option<String>) {
+        if let Some(p) = &prefix {
+            self.lab_name = format!("{p}{}", self.lab_name).chars().take(64).collect();
+        }
+        self.prefix = prefix;
+    }
+
     /// The lab starts at the script's first call that needs it: a script
     /// that builds nothing starts nothing (no runtime, worker thread or
     /// journal), and an error starting it shows at that call.
@@ -240,17 +256,18 @@ impl Session {
             self.lab_name = n;
         }
         self.isolated = isolated_flag || !crate::isolate::is_root();
-        let (name, script, cancel) = (
+        let (name, script, cancel, prefix) = (
             self.lab_name.clone(),
             self.script.path.clone(),
             self.cancel.clone(),
+            self.prefix.clone(),
         );
         // The progress line starts with the lab: after isolation (it
         // starts a thread), and only when stderr is a terminal.
         let shown = self.progress.clone();
         self.ctx.set_starter(Box::new(move || {
             let isolated = isolate(isolated_flag, keep)?;
-            let lab = open_lab(name, script, isolated, keep, &cancel)?;
+            let lab = open_lab(name, script, isolated, keep, prefix, &cancel)?;
             if !isolated && std::io::stderr().is_terminal() {
                 // Root in a terminal gets the machine's own network by
                 // default: say so once, before the first change.
@@ -280,6 +297,7 @@ impl Session {
             self.script.path.clone(),
             isolated,
             false,
+            self.prefix.clone(),
             &self.cancel,
         )?;
         self.set_lab(lab, isolated);

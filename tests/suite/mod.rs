@@ -20,6 +20,7 @@ mod limits;
 mod links;
 mod nat;
 mod plan;
+mod prefix;
 mod processes;
 mod reach;
 mod recipes;

@@ -49,7 +49,7 @@ impl Step for DeleteNetns {
             // enters the namespace) is only needed by `nslab down`.
             ns::NameState::Namespace(d, i)
                 if (d, i) == (*dev, *ino)
-                    && (sp.created_named(name).is_some()
+                    && (sp.created_kernel_named(name).is_some()
                         || ns::named_is_recorded(name, *dev, *ino, *cookie)?) =>
             {
                 // Drop our socket and fd first, or the namespace (and the
