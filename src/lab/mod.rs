@@ -29,6 +29,7 @@ mod show;
 pub mod space;
 pub mod steps;
 mod sysctls;
+mod throughput;
 mod topology;
 pub mod view;
 mod watchers;
@@ -164,6 +165,7 @@ pub use crate::net::probe::Proto;
 pub use exec::{Output, RunOpts, shell};
 pub use ping::{MAX_PAYLOAD, PingOpts, PingReport};
 pub use shaping::Shape;
+pub use throughput::{Throughput, ThroughputOpts};
 
 /// A lab: a handful of parts, each owning its state and its rules; the ops
 /// (one file per area, each an `impl Lab`) check, record, make, and tell

@@ -265,7 +265,7 @@ pub fn try_reach(
 
 /// A TCP connect that gives up at `deadline` or when `cancel` is set
 /// (socket2's connect_timeout sleeps through signals until its timeout).
-fn connect_until(
+pub(crate) fn connect_until(
     s: &Socket,
     dst: SocketAddr,
     deadline: Instant,

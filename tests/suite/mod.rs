@@ -27,5 +27,6 @@ mod scripts;
 mod session;
 mod shell;
 mod teardown;
+mod throughput;
 mod trust;
 mod view;

@@ -1,0 +1,70 @@
+//! a.throughput(b): iperf3's measurement with nslab's own sockets. The
+//! bands are loose: they show the shaping is seen, not how fast nslab is.
+
+use crate::common::*;
+
+#[test]
+fn throughput_sees_the_shaped_rate_and_more_without_it() {
+    let o = run_ok(
+        "tp.rhai",
+        &format!(
+            r#"{PAIR}
+let fast = a.throughput(b, #{{secs: 1}});
+print(`fast ${{fast.bits_per_s}}`);
+c[0].shape(#{{rate: "10mbit"}});
+let slow = a.throughput(b, #{{secs: 1, proto: "tcp", port: 6000, ip: "10.61.0.2"}});
+print(`slow ${{slow.bits_per_s}}`);
+print(slow.output);
+if slow.bits_per_s > 11000000 || slow.bits_per_s < 1000000 {{ throw `shaped to 10mbit, measured ${{slow.bits_per_s}}`; }}
+if fast.bits_per_s <= slow.bits_per_s {{ throw `unshaped ${{fast.bits_per_s}} <= shaped ${{slow.bits_per_s}}`; }}
+"#
+        ),
+    );
+    o.says(&["tcp a -> b (10.61.0.2:6000): ", " Mbit/s received"]);
+}
+
+#[test]
+fn udp_throughput_counts_what_was_lost() {
+    if !has_netem() {
+        eprintln!("skipped: no netem in this kernel");
+        return;
+    }
+    let o = run_ok(
+        "tpu.rhai",
+        &format!(
+            r#"{PAIR}
+c[0].shape(#{{loss_pct: 30}});
+let r = a.throughput(b, #{{secs: 1, proto: "udp", rate: "5mbit"}});
+print(r.output);
+if r.loss_pct < 5.0 || r.received >= r.sent || r.received == 0 {{ throw `30% loss set, measured ${{r.loss_pct}}% (${{r.received}}/${{r.sent}})`; }}
+if r.bits_per_s > 6000000 {{ throw `paced to 5mbit, received ${{r.bits_per_s}}`; }}
+"#
+        ),
+    );
+    o.says(&["udp a -> b (10.61.0.2:5201): ", "datagrams lost ("]);
+}
+
+#[test]
+fn throughput_without_a_path_is_an_error_that_says_why() {
+    fails_at(
+        "tpn.rhai",
+        &format!(
+            r#"{PAIR}
+let far = netns("far");
+let d = veth(b, "vf", far, "vb2");
+d[1].addr("10.62.0.2/24");
+a.throughput(far, #{{secs: 1}});
+"#
+        ),
+        "tpn.rhai:10",
+        "cannot measure throughput: a cannot reach 10.62.0.2 on tcp port 5201",
+        "route",
+    );
+    fails_at(
+        "tpi.rhai",
+        &format!("{PAIR}a.throughput(b, #{{ip: \"10.61.0.9\"}});\n"),
+        "tpi.rhai:6",
+        "ip 10.61.0.9 is not an address of namespace 'b'",
+        "its addresses are 10.61.0.2 (vb)",
+    );
+}
