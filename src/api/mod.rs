@@ -18,6 +18,7 @@ mod session;
 mod shaping;
 mod socket;
 mod throughput;
+mod wait;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
@@ -403,6 +404,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     checks::register(&mut r, ctx);
     reach::register(&mut r, ctx);
     throughput::register(&mut r, ctx);
+    wait::register(&mut r, ctx);
     r.docs
 }
 

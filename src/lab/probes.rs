@@ -295,6 +295,12 @@ impl Lab {
     pub fn sleep(&mut self, d: Duration) -> Result<()> {
         // A script that waits (for STP, for a server) needs the plan to.
         self.tell(Event::Slept { d });
+        self.pause(d)
+    }
+
+    /// `sleep` between two looks of a wait (wait_until, wait_route): the
+    /// plan shows what the looks do, not every pause between them.
+    pub fn pause(&mut self, d: Duration) -> Result<()> {
         let end = std::time::Instant::now() + d;
         loop {
             self.check_cancel()?;

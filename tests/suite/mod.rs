@@ -30,3 +30,4 @@ mod teardown;
 mod throughput;
 mod trust;
 mod view;
+mod wait;
