@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, FnPtr, Map, NativeCallContext};
 
-use super::{Ctx, Doc, Registrar, Res, bad, err};
+use super::addr::str_opt;
+use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
+use crate::lab::ROUTE_PROTOCOLS;
 
 /// `#{timeout_ms, every_ms}` of wait_until: 30 s and 200 ms by default.
 fn until_opts(m: &Map) -> Res<(Duration, Duration)> {
@@ -83,7 +85,81 @@ fn wait_until(
     }
 }
 
+/// A route protocol by its name in /etc/iproute2/rt_protos, or its number.
+fn protocol_of(v: &Dynamic) -> Res<u8> {
+    let names = || {
+        ROUTE_PROTOCOLS
+            .iter()
+            .map(|(w, n)| format!("{w} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Ok(n) = v.as_int() {
+        return u8::try_from(n).map_err(|_| {
+            bad(
+                format!("protocol {n} is out of range"),
+                "a route's protocol is 0..=255, or a name: ospf, bgp, static, kernel, …",
+            )
+        });
+    }
+    let s = str_opt(v, "protocol")?;
+    ROUTE_PROTOCOLS
+        .iter()
+        .find(|(w, _)| *w == s.to_ascii_lowercase())
+        .map(|(_, n)| *n)
+        .ok_or_else(|| {
+            bad(
+                format!("unknown route protocol '{}'", crate::text::clip(&s, 40)),
+                format!("use one of {}, or a number", names()),
+            )
+        })
+}
+
+/// `#{timeout_ms, protocol}` of wait_route: 30 s, any protocol.
+fn route_opts(m: &Map) -> Res<(Duration, Option<u8>)> {
+    let mut timeout = Duration::from_millis(30_000);
+    let mut protocol = None;
+    for (k, v) in m {
+        match k.as_str() {
+            "timeout_ms" => timeout = super::socket::timeout_opt(v, 3_600_000)?,
+            "protocol" => protocol = Some(protocol_of(v)?),
+            other => {
+                return Err(bad(
+                    format!("unknown wait_route option '{other}'"),
+                    "the options are timeout_ms and protocol",
+                ));
+            }
+        }
+    }
+    Ok((timeout, protocol))
+}
+
+fn wait_route(c: &Ctx, ns: &Netns, dst: &str, m: &Map) -> Res<()> {
+    let (timeout, protocol) = route_opts(m)?;
+    let net = super::routing::parse_dst(dst, None)?;
+    c.lab()?
+        .wait_route(ns.id, net, protocol, timeout)
+        .map_err(err)
+}
+
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
+    let route_doc = Doc {
+        area: "routing",
+        name: "wait_route",
+        sig: "ns.wait_route(dst) / ns.wait_route(dst, #{timeout_ms, protocol})",
+        doc: "Return once dst (a prefix, an address or \"default\") is a route in ns's tables (`ip route show table all`), installed by protocol when given (\"ospf\", \"bgp\", \"isis\", \"rip\", \"static\", \"kernel\", \"boot\", \"zebra\", … as /etc/iproute2/rt_protos names them, or a number): the wait for a routing daemon to converge. Past timeout_ms (30000) an error at this line says what the table has instead: the route from another protocol, the nearest route that covers it, or none.",
+        example: "r1.wait_route(\"10.255.0.3/32\", #{protocol: \"ospf\", timeout_ms: 60000});",
+    };
+    let c = ctx.clone();
+    r.func(
+        route_doc.clone(),
+        move |ns: &mut Netns, dst: &str| -> Res<()> { wait_route(&c, ns, dst, &Map::new()) },
+    );
+    let c = ctx.clone();
+    r.func(
+        route_doc,
+        move |ns: &mut Netns, dst: &str, m: Map| -> Res<()> { wait_route(&c, ns, dst, &m) },
+    );
     let doc = Doc {
         area: "probes",
         name: "wait_until",

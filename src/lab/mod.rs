@@ -32,6 +32,7 @@ mod sysctls;
 mod throughput;
 mod topology;
 pub mod view;
+mod wait;
 mod watchers;
 
 use std::net::IpAddr;
@@ -166,6 +167,7 @@ pub use exec::{Output, RunOpts, shell};
 pub use ping::{MAX_PAYLOAD, PingOpts, PingReport};
 pub use shaping::Shape;
 pub use throughput::{Throughput, ThroughputOpts};
+pub use wait::ROUTE_PROTOCOLS;
 
 /// A lab: a handful of parts, each owning its state and its rules; the ops
 /// (one file per area, each an `impl Lab`) check, record, make, and tell

@@ -77,3 +77,57 @@ fn sigterm_ends_a_wait_at_once() {
         "{rest:?}"
     );
 }
+
+#[test]
+fn wait_route_returns_once_the_route_is_in_the_table() {
+    let o = run_ok(
+        "wr.rhai",
+        &format!(
+            r#"{PAIR}
+// As a routing daemon would: a route that comes later, with its protocol.
+b.spawn("sleep 0.3; ip route add 10.255.0.3/32 via 10.61.0.1 proto ospf");
+b.wait_route("10.255.0.3/32", #{{protocol: "ospf", timeout_ms: 10000}});
+print("ospf route in");
+a.route("10.70.0.0/16", "10.61.0.2");
+a.wait_route("10.70.0.0/16", #{{protocol: 4}});
+a.wait_route("10.61.0.0/24", #{{protocol: "kernel"}});
+print("static and kernel routes in");
+"#
+        ),
+    );
+    o.says(&["ospf route in", "static and kernel routes in"]);
+}
+
+#[test]
+fn wait_route_past_its_timeout_says_what_the_table_has() {
+    let lab = format!("{PAIR}a.route(\"10.70.0.0/16\", \"10.61.0.2\");\n");
+    // Lines 1-5 PAIR, 6 the route, 7 the wait.
+    fails_at(
+        "wp.rhai",
+        &format!("{lab}a.wait_route(\"10.70.0.0/16\", #{{protocol: \"bgp\", timeout_ms: 200}});\n"),
+        "wp.rhai:7",
+        "no route 10.70.0.0/16 from bgp in namespace 'a' after 200 ms: it has 10.70.0.0/16 via 10.61.0.2 dev va proto static",
+        "a.routes() lists the table",
+    );
+    fails_at(
+        "wn.rhai",
+        &format!("{lab}a.wait_route(\"10.70.1.1\", #{{timeout_ms: 200}});\n"),
+        "wn.rhai:7",
+        "no route 10.70.1.1/32 in namespace 'a' after 200 ms: the nearest route that covers it is 10.70.0.0/16 via 10.61.0.2 dev va proto static",
+        "or give it longer with #{timeout_ms: 60000}",
+    );
+    fails_at(
+        "wz.rhai",
+        &format!("{lab}a.wait_route(\"10.99.0.0/16\", #{{timeout_ms: 100}});\n"),
+        "wz.rhai:7",
+        "no route 10.99.0.0/16 in namespace 'a' after 100 ms: no route covers it",
+        "check that what installs it runs in 'a'",
+    );
+    fails_at(
+        "wu.rhai",
+        &format!("{lab}a.wait_route(\"10.99.0.0/16\", #{{protocol: \"osfp\"}});\n"),
+        "wu.rhai:7",
+        "unknown route protocol 'osfp'",
+        "ospf (188)",
+    );
+}
