@@ -388,5 +388,6 @@ pub fn default_ping() -> PingOpts {
         timeout: Duration::from_millis(1000),
         size: crate::net::ping::PAYLOAD,
         df: false,
+        src: None,
     }
 }

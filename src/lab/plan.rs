@@ -426,12 +426,13 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             got,
         } => {
             let cmd = format!(
-                "{}ping -c {} -i {} -W {} {dst}",
+                "{}ping -c {} -i {} -W {}{} {dst}",
                 exec_in(&at(ns)),
                 opts.count,
                 secs(opts.interval),
                 // ping -W counts whole seconds (older iputils).
-                opts.timeout.as_secs_f64().ceil().max(1.0) as u64
+                opts.timeout.as_secs_f64().ceil().max(1.0) as u64,
+                opts.src.map(|s| format!(" -I {s}")).unwrap_or_default()
             );
             vec![probe(cmd, got > 0, &format!("{got}/{sent} replies"))]
         }
@@ -1290,6 +1291,7 @@ mod tests {
             timeout: Duration::from_millis(1500),
             size: 56,
             df: false,
+            src: None,
         };
         assert_eq!(
             text(Event::Pinged {

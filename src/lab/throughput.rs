@@ -119,7 +119,7 @@ impl Lab {
         let name = self.sp.name(id).to_string();
         let has: Vec<String> = addrs
             .iter()
-            .filter(|a| !a.addr.addr().is_loopback())
+            .filter(|a| !a.addr.addr().is_loopback() && a.addr.addr().is_ipv4() == ip.is_ipv4())
             .map(|a| format!("{} ({})", a.addr.addr(), a.dev))
             .collect();
         let help = if has.is_empty() {

@@ -26,6 +26,7 @@ mod routing;
 mod scripts;
 mod session;
 mod shell;
+mod source;
 mod teardown;
 mod throughput;
 mod trust;
