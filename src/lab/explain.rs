@@ -113,6 +113,7 @@ impl Lab {
                     port,
                     timeout,
                     ok,
+                    src: pkt.src,
                 });
                 (p, Some(before))
             }

@@ -304,6 +304,7 @@ impl Lab {
             port,
             timeout,
             ok: reached,
+            src,
         });
         Ok(reached)
     }
@@ -497,6 +498,7 @@ impl Lab {
         }
         self.tell(Event::Reached {
             nodes,
+            srcs,
             count,
             timeout,
             pairs: &pairs,

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::events::Event;
 use super::{Lab, LabError, NsId, Result};
 use crate::explain::{self, Packet};
 use crate::net::probe::{self, Proto, Reach};
@@ -83,12 +84,24 @@ impl Lab {
         .map_err(|e| LabError::kernel("measure throughput", &self.where_(a), e))?;
         self.check_cancel()?;
         match outcome {
-            Outcome::Done(measured) => Ok(Throughput {
-                dst,
-                port,
-                proto,
-                measured,
-            }),
+            Outcome::Done(measured) => {
+                self.tell(Event::Measured {
+                    a,
+                    b,
+                    dst,
+                    proto,
+                    port,
+                    secs: o.secs,
+                    rate: o.rate,
+                    bits: measured.bits_per_s().round() as u64,
+                });
+                Ok(Throughput {
+                    dst,
+                    port,
+                    proto,
+                    measured,
+                })
+            }
             Outcome::Unreached(r) => {
                 let pkt = Packet {
                     dst,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
+use super::events::Event;
 use super::routes::view_of;
 use super::{Lab, LabError, NsId, Result, RouteView};
 
@@ -28,7 +29,7 @@ pub const ROUTE_PROTOCOLS: &[(&str, u8)] = &[
 ];
 
 /// A protocol's name, or its number when it has none here.
-fn proto_word(p: u8) -> String {
+pub(super) fn proto_word(p: u8) -> String {
     ROUTE_PROTOCOLS
         .iter()
         .find(|(_, n)| *n == p)
@@ -70,6 +71,12 @@ impl Lab {
                 .iter()
                 .any(|r| r.dst == dst && protocol.is_none_or(|p| r.protocol_id == p))
             {
+                self.tell(Event::RouteWaited {
+                    ns: id,
+                    dst,
+                    protocol,
+                    timeout,
+                });
                 return Ok(());
             }
             let now = Instant::now();

@@ -68,3 +68,15 @@ a.throughput(far, #{{secs: 1}});
         "its addresses are 10.61.0.2 (vb)",
     );
 }
+
+/// The REPL shows a throughput result as its line, not as a map.
+#[test]
+fn the_repl_shows_a_measurement_as_one_line() {
+    let d = Dir::new();
+    let o = repl_piped(
+        &d,
+        &format!("{PAIR}a.throughput(b, #{{secs: 0.3, proto: \"udp\", rate: \"1mbit\"}})\n"),
+    );
+    o.all_says(&["udp a -> b (10.61.0.2:5201): ", "datagrams lost ("]);
+    o.all_lacks(&["bits_per_s:", "Error"]);
+}
