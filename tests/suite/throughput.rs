@@ -80,3 +80,38 @@ fn the_repl_shows_a_measurement_as_one_line() {
     o.all_says(&["udp a -> b (10.61.0.2:5201): ", "datagrams lost ("]);
     o.all_lacks(&["bits_per_s:", "Error"]);
 }
+
+/// In host mode (a private host), a measurement, a failed one included,
+/// leaves nothing behind.
+#[test]
+fn a_measurement_leaves_no_trace() {
+    let d = Dir::with(&[(
+        "t.rhai",
+        &format!(
+            "{PAIR}let r = a.throughput(b, #{{secs: 0.3, proto: \"udp\"}});\nprint(`got ${{r.received}}`);\nb.drop(#{{proto: \"tcp\", dport: 5201}});\na.throughput(b, #{{secs: 0.3}});\n"
+        ),
+    )]);
+    let o = leaves_no_trace(&d, "\"$NSLAB\" run t.rhai; echo code=$?");
+    o.says(&["got ", "code=1"]);
+    o.all_says(&["cannot measure throughput: a cannot reach 10.61.0.2 on tcp port 5201"]);
+}
+
+#[test]
+fn sigterm_ends_a_measurement_at_once() {
+    let d = Dir::new();
+    d.write(
+        "s.rhai",
+        &format!(
+            "{PAIR}print(\"ready\");\na.throughput(b, #{{secs: 60}});\nprint(\"measured\");\n"
+        ),
+    );
+    let mut lab = start_ready(&d, &["run", "--isolated", "s.rhai"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    lab.signal(libc::SIGTERM);
+    let status = lab.wait_exit();
+    let rest: Vec<String> = lab.lines.by_ref().map_while(Result::ok).collect();
+    let err = lab.stderr();
+    let status = status.unwrap_or_else(|| panic!("SIGTERM did not stop the measurement:\n{err}"));
+    assert_eq!(status.code(), Some(143), "{err}");
+    assert!(!rest.iter().any(|l| l.contains("measured")), "{rest:?}");
+}
