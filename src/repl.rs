@@ -410,7 +410,7 @@ pub fn run(
         );
     } else {
         println!(
-            "nslab repl: lab '{name}'{}. help() lists the API; Ctrl-D or `exit` tears the lab down.",
+            "nslab repl: lab '{name}'{}. help() lists the API; namespaces made in a loop are there by name, ns(\"h3\"), and lab() lists them all; Ctrl-D or `exit` tears the lab down.",
             if isolated { " (isolated)" } else { "" }
         );
     }

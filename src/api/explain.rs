@@ -146,11 +146,11 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let reach_doc = Doc {
         area: "verify",
         name: "expect_reach",
-        sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms, size})",
-        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help).",
+        sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms, size, src})",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there.",
         example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
     };
-    let expect_opts = ["proto", "port", "timeout_ms", "size"];
+    let expect_opts = ["proto", "port", "timeout_ms", "size", "src"];
     let c = ctx.clone();
     r.func(
         reach_doc.clone(),
@@ -170,7 +170,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let blocked_doc = Doc {
         area: "verify",
         name: "expect_blocked",
-        sig: "ns.expect_blocked(ip) / ns.expect_blocked(ip, #{proto, port, timeout_ms, size})",
+        sig: "ns.expect_blocked(ip) / ns.expect_blocked(ip, #{proto, port, timeout_ms, size, src})",
         doc: "Check that ns does not reach ip (a ping, or a connection with proto and port): when the probe gets through, an error at this line says what let it through, with the path drawn and a rule that would drop it as help.",
         example: "h1.expect_blocked(\"10.2.0.2\", #{proto: \"tcp\", port: 22});",
     };
@@ -193,7 +193,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let probe_doc = Doc {
         area: "verify",
         name: "probe",
-        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms, size}) -> #{ok, refused, why, help, trace}",
+        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms, size, src}) -> #{ok, refused, why, help, trace}",
         doc: "Does a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) from ns get through to ip? A result, not an error: ok, refused (the other end said no: nothing listens there), and when it failed, why and help as expect_reach finds them along the path and trace its hops; () when it got through.",
         example: "let r = h1.probe(\"10.2.0.2\", #{proto: \"tcp\", port: 80}); if !r.ok { print(r.why); }",
     };

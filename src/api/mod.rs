@@ -17,6 +17,8 @@ mod routing;
 mod session;
 mod shaping;
 mod socket;
+mod throughput;
+mod wait;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
@@ -401,6 +403,8 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     misc::register(&mut r, ctx);
     checks::register(&mut r, ctx);
     reach::register(&mut r, ctx);
+    throughput::register(&mut r, ctx);
+    wait::register(&mut r, ctx);
     r.docs
 }
 
@@ -440,7 +444,7 @@ pub fn show_value(v: &Dynamic, custom: &dyn Fn(&Dynamic) -> Option<String>) -> S
         return format!("[{}]", items.join(", "));
     }
     if let Some(m) = v.read_lock::<rhai::Map>() {
-        if let Some(s) = probe::ping_summary(&m) {
+        if let Some(s) = probe::ping_summary(&m).or_else(|| throughput::summary(&m)) {
             return s;
         }
         let items: Vec<String> = m

@@ -33,7 +33,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "namespaces",
             name: "ns",
             sig: "ns(name) -> Netns",
-            doc: "A namespace the lab already has, by name: one made earlier, or, in `nslab repl --attach LAB`, one the kept lab made.",
+            doc: "A namespace the lab already has, by name: one made earlier (in a loop too, with no variable of its own: ns(`h${i}`)), or, in `nslab repl --attach LAB`, one the kept lab made.",
             example: "let a = ns(\"a\");",
         },
         move |name: &str| -> Res<Netns> {

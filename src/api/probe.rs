@@ -11,9 +11,13 @@ use super::addr::parse_ip;
 use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
 use crate::lab::{self, PingOpts, PingReport, RunOpts};
 
-fn ping_opts(opts: &Map) -> Res<PingOpts> {
+fn ping_opts(opts: &Map, dst: IpAddr) -> Res<PingOpts> {
     let mut o = lab::default_ping();
     for (k, v) in opts {
+        if k.as_str() == "src" {
+            o.src = Some(super::socket::src_opt(v, dst)?);
+            continue;
+        }
         if k.as_str() == "df" {
             o.df = v.as_bool().map_err(|t| {
                 bad(
@@ -59,7 +63,7 @@ fn ping_opts(opts: &Map) -> Res<PingOpts> {
             other => {
                 return Err(bad(
                     format!("unknown ping option '{other}'"),
-                    "ping options are count, timeout_ms, interval_ms, size and df",
+                    "ping options are count, timeout_ms, interval_ms, size, df and src",
                 ));
             }
         }
@@ -415,8 +419,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, trace, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, trace, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();
@@ -434,9 +438,13 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         ping_doc,
         move |ns: &mut Netns, dst: &str, opts: Map| -> Res<Map> {
             let ip = parse_ip(dst, "ping target")?;
-            let o = ping_opts(&opts)?;
+            let o = ping_opts(&opts, ip)?;
             let (rep, t) = c.lab()?.ping_traced(ns.id, ip, &o).map_err(err)?;
-            Ok(ping_map(ip, &ns.name, o.size, &rep, t.as_ref()))
+            let from = match o.src {
+                Some(s) => format!("{s} ({})", ns.name),
+                None => ns.name.to_string(),
+            };
+            Ok(ping_map(ip, &from, o.size, &rep, t.as_ref()))
         },
     );
     let exec_doc = Doc {
@@ -594,14 +602,15 @@ mod tests {
         let mut m = Map::new();
         m.insert("size".into(), Dynamic::from_int(1400));
         m.insert("df".into(), Dynamic::from_bool(true));
-        let o = ping_opts(&m).unwrap();
+        let dst = "10.0.0.2".parse().unwrap();
+        let o = ping_opts(&m, dst).unwrap();
         assert_eq!((o.size, o.df), (1400, true));
         m.insert("df".into(), Dynamic::from_int(1));
-        let e = ping_opts(&m).unwrap_err();
+        let e = ping_opts(&m, dst).unwrap_err();
         assert!(super::super::message_of(&e).contains("'df' must be true or false"));
         m.remove("df");
         m.insert("size".into(), Dynamic::from_int(-1));
-        let e = ping_opts(&m).unwrap_err();
+        let e = ping_opts(&m, dst).unwrap_err();
         assert!(super::super::message_of(&e).contains("size = -1 is out of range"));
     }
 

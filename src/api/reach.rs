@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Map};
 
-use super::addr::parse_ip;
+use super::addr::{parse_ip, str_opt};
 use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
 
 /// The result of reach(): who reached whom.
@@ -77,8 +77,13 @@ impl std::fmt::Display for Reach {
     }
 }
 
-/// A node: a Netns (reached at its first address) or #{ns, ip}.
-fn node(c: &Ctx, v: Dynamic) -> Res<(crate::lab::NsId, String, IpAddr)> {
+/// A reach node: its namespace, name, the address it is reached at, and
+/// the source it pings from (None: the kernel's pick).
+type Node = (crate::lab::NsId, String, IpAddr, Option<IpAddr>);
+
+/// A node: a Netns (reached at its first address) or #{ns, ip, src}
+/// (without ip, reached at src when given, else at its first address).
+fn node(c: &Ctx, v: Dynamic) -> Res<Node> {
     if let Some(ns) = v.clone().try_cast::<Netns>() {
         let ip = c.lab()?.first_addr(ns.id).map_err(err)?.ok_or_else(|| {
             bad(
@@ -89,7 +94,7 @@ fn node(c: &Ctx, v: Dynamic) -> Res<(crate::lab::NsId, String, IpAddr)> {
                 ),
             )
         })?;
-        return Ok((ns.id, ns.name.to_string(), ip));
+        return Ok((ns.id, ns.name.to_string(), ip, None));
     }
     if let Some(m) = v.try_cast::<Map>() {
         let ns = m
@@ -101,19 +106,36 @@ fn node(c: &Ctx, v: Dynamic) -> Res<(crate::lab::NsId, String, IpAddr)> {
                     "e.g. #{ns: h1, ip: \"10.0.0.1\"}",
                 )
             })?;
-        let ip = m.get("ip").map(|i| i.to_string()).ok_or_else(|| {
-            bad(
-                "a reach node map needs ip",
-                "e.g. #{ns: h1, ip: \"10.0.0.1\"}",
-            )
-        })?;
-        if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), "ns" | "ip")) {
+        if let Some(k) = m
+            .keys()
+            .find(|k| !matches!(k.as_str(), "ns" | "ip" | "src"))
+        {
             return Err(bad(
                 format!("unknown key '{k}' in a reach node"),
-                "a node is #{ns, ip}",
+                "a node is #{ns, ip, src}",
             ));
         }
-        return Ok((ns.id, ns.name.to_string(), parse_ip(&ip, "reach address")?));
+        let src = match m.get("src") {
+            Some(s) => Some(parse_ip(&str_opt(s, "src")?, "reach source address")?),
+            None => None,
+        };
+        let ip = match (m.get("ip"), src) {
+            (Some(i), _) => parse_ip(&i.to_string(), "reach address")?,
+            (None, Some(s)) => s,
+            (None, None) => c.lab()?.first_addr(ns.id).map_err(err)?.ok_or_else(|| {
+                bad(
+                    format!("namespace '{}' has no address to be reached at", ns.name),
+                    "give it one first, or name the address: #{ns: h1, ip: \"10.0.0.1\"}",
+                )
+            })?,
+        };
+        if let Some(s) = src.filter(|s| s.is_ipv4() != ip.is_ipv4()) {
+            return Err(bad(
+                format!("source {s} and address {ip} of a reach node are not of one family"),
+                "give a node's src and ip of one family",
+            ));
+        }
+        return Ok((ns.id, ns.name.to_string(), ip, src));
     }
     Err(bad(
         "reach() takes namespaces or #{ns, ip} maps",
@@ -163,13 +185,15 @@ fn reach(c: &Ctx, nodes: Array, count: u32, timeout: Duration) -> Res<Reach> {
         ));
     }
     let mut list = Vec::new();
+    let mut srcs = Vec::new();
     let mut names = Vec::new();
     for v in nodes {
-        let (id, name, ip) = node(c, v)?;
+        let (id, name, ip, src) = node(c, v)?;
         list.push((id, ip));
+        srcs.push(src);
         names.push(name);
     }
-    let rep = c.lab()?.reach(&list, count, timeout).map_err(err)?;
+    let rep = c.lab()?.reach(&list, &srcs, count, timeout).map_err(err)?;
     Ok(Reach {
         names,
         count: rep.count,
@@ -189,7 +213,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "reach",
         sig: "reach([ns, …]) / reach(nodes, #{count, timeout_ms}) -> #{ok, sent, received, failed}",
-        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip}. ok, sent, received, failed: [#{from, to, why}], why found along the path as ns.trace does; prints as a matrix (X where a reply was missing).",
+        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip, src}: src is the address it pings from (and, without ip, is reached at: loopback to loopback in a routing lab). ok, sent, received, failed: [#{from, to, why}], why found along the path as ns.trace does; prints as a matrix (X where a reply was missing).",
         example: "let r = reach([h1, h2, h3]); print(r); if !r.ok { throw r.failed; }",
     };
     let c = ctx.clone();

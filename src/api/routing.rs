@@ -16,7 +16,7 @@ const HOP_KEYS: &str = "via, dev and weight";
 const RULE_KEYS: &str = "from, to, iif, oif, fwmark, table, priority and action";
 
 /// A route destination: "default", a prefix ("10.2.0.0/16"), or one address.
-fn parse_dst(s: &str, family_hint: Option<IpAddr>) -> Res<IpNet> {
+pub(super) fn parse_dst(s: &str, family_hint: Option<IpAddr>) -> Res<IpNet> {
     if s == "default" {
         let v6 = family_hint.is_some_and(|ip| ip.is_ipv6());
         let net = if v6 { "::/0" } else { "0.0.0.0/0" };

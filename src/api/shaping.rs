@@ -150,7 +150,7 @@ fn bytes_unit_note(s: &str) -> Option<String> {
 }
 
 /// 80000000 -> "80 Mbit/s", 8388608 -> "8.39 Mbit/s".
-fn bits_per_sec(bits: u64) -> String {
+pub(super) fn bits_per_sec(bits: u64) -> String {
     let (scale, unit) = match bits {
         b if b >= 1_000_000_000_000 => (1e12, "Tbit/s"),
         b if b >= 1_000_000_000 => (1e9, "Gbit/s"),

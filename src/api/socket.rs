@@ -63,11 +63,31 @@ fn proto_of(s: &str) -> Res<Proto> {
 
 /// #{proto, port, timeout_ms} with tcp and 1000 ms as defaults.
 fn opts(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration)> {
+    opts_src(m, with_timeout).map(|(p, port, t, _)| (p, port, t))
+}
+
+/// A `src` option: an address of the probing namespace, of `dst`'s family.
+pub(super) fn src_opt(v: &Dynamic, dst: std::net::IpAddr) -> Res<std::net::IpAddr> {
+    let s = parse_ip(&str_opt(v, "src")?, "source address")?;
+    if s.is_ipv4() != dst.is_ipv4() {
+        return Err(bad(
+            format!("source {s} and destination {dst} are not of one family"),
+            "give an IPv4 source for an IPv4 destination, IPv6 for IPv6",
+        ));
+    }
+    Ok(s)
+}
+
+/// `opts` and connect's `src` (an address, checked against the
+/// destination's family by the caller).
+fn opts_src(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration, Option<Dynamic>)> {
     let mut proto = Proto::Tcp;
     let mut port = None;
     let mut timeout = Duration::from_millis(1000);
+    let mut src = None;
     for (k, v) in m {
         match k.as_str() {
+            "src" if with_timeout => src = Some(v.clone()),
             "proto" => proto = proto_of(&str_opt(v, "proto")?)?,
             "port" => {
                 port = Some(port_of(v.as_int().map_err(|t| {
@@ -77,7 +97,7 @@ fn opts(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration)> {
             "timeout_ms" if with_timeout => timeout = timeout_opt(v, 60_000)?,
             other => {
                 let keys = if with_timeout {
-                    "proto, port and timeout_ms"
+                    "proto, port, timeout_ms and src"
                 } else {
                     "proto and port"
                 };
@@ -89,7 +109,7 @@ fn opts(m: &Map, with_timeout: bool) -> Res<(Proto, u16, Duration)> {
         }
     }
     let port = port.ok_or_else(|| bad("no port given", "give one: #{proto: \"udp\", port: 53}"))?;
-    Ok((proto, port, timeout))
+    Ok((proto, port, timeout, src))
 }
 
 /// #{port, proto, addr, timeout_ms} of wait_port: tcp, every address and
@@ -173,8 +193,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let connect_doc = Doc {
         area: "probes",
         name: "connect",
-        sig: "ns.connect(ip, port) / ns.connect(ip, #{proto, port, timeout_ms}) -> bool",
-        doc: "Can ns open a TCP connection to ip:port (or get a UDP answer)? false when refused, dropped or unreachable; an error when the kernel's machine-wide neighbour table or backlog ran out meanwhile (no answer either way).",
+        sig: "ns.connect(ip, port) / ns.connect(ip, #{proto, port, timeout_ms, src}) -> bool",
+        doc: "Can ns open a TCP connection to ip:port (or get a UDP answer)? false when refused, dropped or unreachable; an error when the kernel's machine-wide neighbour table or backlog ran out meanwhile (no answer either way). src: the address of ns to connect from (`nc -s`), so the answer must find its way back to it.",
         example: "if !ns1.connect(\"10.0.0.2\", 80) { throw \"web blocked\"; }",
     };
     let c = ctx.clone();
@@ -184,7 +204,14 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             let ip = parse_ip(ip, "connect target")?;
             let port = port_of(port)?;
             c.lab()?
-                .connect(ns.id, ip, Proto::Tcp, port, Duration::from_millis(1000))
+                .connect(
+                    ns.id,
+                    ip,
+                    Proto::Tcp,
+                    port,
+                    Duration::from_millis(1000),
+                    None,
+                )
                 .map_err(err)
         },
     );
@@ -193,9 +220,10 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         connect_doc,
         move |ns: &mut Netns, ip: &str, m: Map| -> Res<bool> {
             let ip = parse_ip(ip, "connect target")?;
-            let (proto, port, timeout) = opts(&m, true)?;
+            let (proto, port, timeout, src) = opts_src(&m, true)?;
+            let src = src.map(|v| src_opt(&v, ip)).transpose()?;
             c.lab()?
-                .connect(ns.id, ip, proto, port, timeout)
+                .connect(ns.id, ip, proto, port, timeout, src)
                 .map_err(err)
         },
     );

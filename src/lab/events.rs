@@ -152,6 +152,8 @@ pub enum Event<'a> {
         port: u16,
         timeout: Duration,
         ok: bool,
+        /// The source the socket was bound to.
+        src: Option<IpAddr>,
     },
     /// A server of nslab's listening.
     Listening { ns: NsId, proto: Proto, port: u16 },
@@ -166,6 +168,9 @@ pub enum Event<'a> {
     /// `nodes`.
     Reached {
         nodes: &'a [(NsId, IpAddr)],
+        /// The source each node pinged from (by node index; None or
+        /// missing: the kernel's pick).
+        srcs: &'a [Option<IpAddr>],
         count: u32,
         timeout: Duration,
         pairs: &'a [(usize, usize, u32)],
@@ -176,6 +181,25 @@ pub enum Event<'a> {
         ns: NsId,
         json: &'a str,
         first: bool,
+    },
+    /// throughput(): `bits` per second measured from `a` to `dst:port`
+    /// in `b`.
+    Measured {
+        a: NsId,
+        b: NsId,
+        dst: IpAddr,
+        proto: Proto,
+        port: u16,
+        secs: Duration,
+        rate: Option<u64>,
+        bits: u64,
+    },
+    /// wait_route(): `dst` (from `protocol`) came into `ns`'s tables.
+    RouteWaited {
+        ns: NsId,
+        dst: ipnet::IpNet,
+        protocol: Option<u8>,
+        timeout: Duration,
     },
     /// `sleep D`: the script waited.
     Slept { d: Duration },
@@ -226,6 +250,8 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::Listening { .. }
         | Event::PortWaited { .. }
         | Event::Reached { .. }
+        | Event::Measured { .. }
+        | Event::RouteWaited { .. }
         | Event::NftApplied { .. }
         | Event::Slept { .. }
         | Event::Ran { .. }

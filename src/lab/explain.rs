@@ -89,13 +89,13 @@ impl Lab {
     /// limit was hit meanwhile, since then the probe says nothing.
     pub fn probe_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Probed> {
         let v6 = pkt.dst.is_ipv6();
+        if let Some(src) = pkt.src {
+            self.check_own_addr(id, src, "src")?;
+        }
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
                 self.settle_for(v6);
-                let sock = self
-                    .sp
-                    .run_in(id, move || probe::client_socket(proto, v6))
-                    .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
+                let sock = self.client_socket(id, proto, v6, pkt.src)?;
                 let before = self.settle.kstat().before(v6);
                 let dst = std::net::SocketAddr::new(pkt.dst, port);
                 let r = probe::try_reach(&sock, proto, dst, timeout, self.id.cancel());
@@ -113,6 +113,7 @@ impl Lab {
                     port,
                     timeout,
                     ok,
+                    src: pkt.src,
                 });
                 (p, Some(before))
             }
@@ -126,6 +127,7 @@ impl Lab {
                     timeout,
                     size: pkt.size.unwrap_or(crate::net::ping::PAYLOAD),
                     df: pkt.size.is_some(),
+                    src: pkt.src,
                 };
                 let mut rep = self.ping(id, pkt.dst, &one)?;
                 if rep.replies.is_empty() && rep.why.is_none() {
@@ -212,6 +214,8 @@ impl Lab {
         let mut pkt = Packet::ping(dst);
         // A ping that may not be fragmented must fit every link.
         pkt.size = opts.df.then_some(opts.size);
+        // The reply goes back to the source the echo left from.
+        pkt.src = opts.src;
         let t = self.trace(id, &pkt)?;
         if rep.why.is_none() {
             rep.why = Some(match t.reason() {

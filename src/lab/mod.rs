@@ -30,8 +30,10 @@ mod show;
 pub mod space;
 pub mod steps;
 mod sysctls;
+mod throughput;
 mod topology;
 pub mod view;
+mod wait;
 mod watchers;
 
 use std::net::IpAddr;
@@ -168,6 +170,8 @@ pub use crate::net::probe::Proto;
 pub use exec::{Output, RunOpts, shell};
 pub use ping::{MAX_PAYLOAD, PingOpts, PingReport};
 pub use shaping::Shape;
+pub use throughput::{Throughput, ThroughputOpts};
+pub use wait::ROUTE_PROTOCOLS;
 
 /// A lab: a handful of parts, each owning its state and its rules; the ops
 /// (one file per area, each an `impl Lab`) check, record, make, and tell
@@ -398,5 +402,6 @@ pub fn default_ping() -> PingOpts {
         timeout: Duration::from_millis(1000),
         size: crate::net::ping::PAYLOAD,
         df: false,
+        src: None,
     }
 }

@@ -454,12 +454,13 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             got,
         } => {
             let cmd = format!(
-                "{}ping -c {} -i {} -W {} {dst}",
+                "{}ping -c {} -i {} -W {}{} {dst}",
                 exec_in(&at(ns)),
                 opts.count,
                 secs(opts.interval),
                 // ping -W counts whole seconds (older iputils).
-                opts.timeout.as_secs_f64().ceil().max(1.0) as u64
+                opts.timeout.as_secs_f64().ceil().max(1.0) as u64,
+                opts.src.map(|s| format!(" -I {s}")).unwrap_or_default()
             );
             vec![probe(cmd, got > 0, &format!("{got}/{sent} replies"))]
         }
@@ -470,7 +471,8 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             port,
             timeout,
             ok,
-        } => vec![connect_line(&at(ns), dst, proto, port, timeout, ok)],
+            src,
+        } => vec![connect_line(&at(ns), dst, proto, port, timeout, ok, src)],
         Event::Listening { ns, proto, port } => {
             let at = at(ns);
             let kind = proto.name();
@@ -491,6 +493,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
         } => vec![Line::Do(wait_port_line(&at(ns), proto, port, timeout))],
         Event::Reached {
             nodes,
+            srcs,
             count,
             timeout,
             pairs,
@@ -499,8 +502,14 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             pairs
                 .iter()
                 .map(|&(a, b, got)| {
+                    let from = srcs
+                        .get(a)
+                        .copied()
+                        .flatten()
+                        .map(|s| format!(" -I {s}"))
+                        .unwrap_or_default();
                     let cmd = format!(
-                        "{}ping -c {count} -i 0.1 -W {w} {}",
+                        "{}ping -c {count} -i 0.1 -W {w}{from} {}",
                         exec_in(&at(nodes[a].0)),
                         nodes[b].1
                     );
@@ -515,6 +524,55 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
                 v.push(Line::Undo(delete_table_shell(&at, &cx.table())));
             }
             v
+        }
+        Event::Measured {
+            a,
+            b,
+            dst,
+            proto,
+            port,
+            secs: d,
+            rate,
+            bits,
+        } => {
+            let udp = match (proto, rate) {
+                (Proto::Tcp, _) => String::new(),
+                (Proto::Udp, Some(r)) => format!(" -u -b {r}"),
+                (Proto::Udp, None) => " -u -b 0".to_string(),
+            };
+            vec![
+                Line::Do(format!("{}iperf3 -s -1 -D -p {port}", exec_in(&at(b)))),
+                Line::Do("sleep 0.2".to_string()),
+                probe(
+                    // iperf3 -t counts whole seconds.
+                    format!(
+                        "{}iperf3 -c {dst} -p {port} -t {}{udp}",
+                        exec_in(&at(a)),
+                        d.as_secs_f64().ceil().max(1.0) as u64
+                    ),
+                    true,
+                    &format!("{bits} bit/s"),
+                ),
+            ]
+        }
+        Event::RouteWaited {
+            ns,
+            dst,
+            protocol,
+            timeout,
+        } => {
+            let proto = protocol
+                .map(|p| format!(" proto {}", super::wait::proto_word(p)))
+                .unwrap_or_default();
+            let wait = format!(
+                "until ip route show table all exact {dst}{proto} | grep -q .; do sleep 0.05; done"
+            );
+            vec![Line::Do(format!(
+                "{}timeout {} sh -c {}",
+                exec_in(&at(ns)),
+                secs(timeout),
+                q(&wait)
+            ))]
         }
         Event::NetnsDeleting => Vec::new(),
     }
@@ -699,6 +757,7 @@ fn connect_line(
     port: u16,
     timeout: Duration,
     ok: bool,
+    src: Option<IpAddr>,
 ) -> Line {
     let host = if dst.is_ipv6() {
         format!("[{dst}]")
@@ -706,12 +765,26 @@ fn connect_line(
         dst.to_string()
     };
     let t = secs(timeout);
+    let seen = if ok { "connected" } else { "no connection" };
+    // bash's /dev/tcp cannot pick its source address; nc -s can.
+    if let Some(src) = src {
+        let cmd = match proto {
+            Proto::Tcp => format!("{}timeout {t} nc -z -s {src} {dst} {port}", exec_in(at)),
+            Proto::Udp => format!(
+                "{}timeout {t} sh -c {}",
+                exec_in(at),
+                q(&format!(
+                    "echo | nc -u -w {t} -s {src} {dst} {port} | grep -q ."
+                ))
+            ),
+        };
+        return probe(cmd, ok, seen);
+    }
     let body = match proto {
         Proto::Tcp => format!("</dev/tcp/{host}/{port}"),
         Proto::Udp => format!("exec 3<>/dev/udp/{host}/{port}; echo >&3; read -t {t} -r _ <&3"),
     };
     let cmd = format!("{}timeout {t} bash -c {}", exec_in(at), q(&body));
-    let seen = if ok { "connected" } else { "no connection" };
     probe(cmd, ok, seen)
 }
 
@@ -1319,6 +1392,7 @@ mod tests {
             timeout: Duration::from_millis(1500),
             size: 56,
             df: false,
+            src: None,
         };
         assert_eq!(
             text(Event::Pinged {
@@ -1339,9 +1413,25 @@ mod tests {
                 proto: Proto::Tcp,
                 port: 80,
                 timeout: Duration::from_secs(1),
-                ok: false
+                ok: false,
+                src: None
             }),
             ["timeout 1 bash -c '</dev/tcp/[fd00::2]/80' || true  # nslab saw: no connection"]
+        );
+        // From a source address: nc -s, which bash's /dev/tcp cannot do.
+        assert_eq!(
+            text(Event::Connected {
+                ns: 1,
+                dst: "10.0.0.2".parse().unwrap(),
+                proto: Proto::Tcp,
+                port: 80,
+                timeout: Duration::from_secs(1),
+                ok: false,
+                src: Some("10.255.0.1".parse().unwrap())
+            }),
+            [
+                "ip netns exec r1 timeout 1 nc -z -s 10.255.0.1 10.0.0.2 80 || true  # nslab saw: no connection"
+            ]
         );
         assert_eq!(
             text(Event::Listening {
@@ -1361,11 +1451,54 @@ mod tests {
         assert_eq!(
             text(Event::Reached {
                 nodes: &nodes,
+                srcs: &[],
                 count: 1,
                 timeout: Duration::from_millis(500),
                 pairs: &[(0, 1, 0)]
             }),
             ["ip netns exec r1 ping -c 1 -i 0.1 -W 1 10.0.0.2 || true  # nslab saw: 0/1 replies"]
+        );
+        assert_eq!(
+            text(Event::Reached {
+                nodes: &nodes,
+                srcs: &[Some("10.255.0.1".parse().unwrap()), None],
+                count: 1,
+                timeout: Duration::from_millis(500),
+                pairs: &[(0, 1, 0)]
+            }),
+            [
+                "ip netns exec r1 ping -c 1 -i 0.1 -W 1 -I 10.255.0.1 10.0.0.2 || true  # nslab saw: 0/1 replies"
+            ]
+        );
+        assert_eq!(
+            text(Event::Measured {
+                a: 1,
+                b: HOST,
+                dst: "10.0.0.2".parse().unwrap(),
+                proto: Proto::Udp,
+                port: 5201,
+                secs: Duration::from_secs(2),
+                rate: Some(5_000_000),
+                bits: 4_990_000
+            }),
+            [
+                "iperf3 -s -1 -D -p 5201",
+                "sleep 0.2",
+                &format!(
+                    "ip netns exec r1 iperf3 -c 10.0.0.2 -p 5201 -t 2 -u -b 5000000 || echo {fail_here} >&2  # nslab saw: 4990000 bit/s"
+                )
+            ]
+        );
+        assert_eq!(
+            text(Event::RouteWaited {
+                ns: 1,
+                dst: "10.255.0.3/32".parse().unwrap(),
+                protocol: Some(188),
+                timeout: Duration::from_secs(30)
+            }),
+            [
+                "ip netns exec r1 timeout 30 sh -c 'until ip route show table all exact 10.255.0.3/32 proto ospf | grep -q .; do sleep 0.05; done'"
+            ]
         );
         assert_eq!(
             text(Event::DadWaited { ns: 1 }),

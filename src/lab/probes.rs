@@ -138,6 +138,9 @@ impl Lab {
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
         let v6 = dst.is_ipv6();
+        if let Some(src) = opts.src {
+            return self.ping_from(id, dst, src, opts);
+        }
         self.settle_for(v6);
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
@@ -165,6 +168,64 @@ impl Lab {
             got: report.replies.len(),
         });
         Ok(report)
+    }
+
+    /// `ping -I SRC`: from a socket of its own, bound to `src` (a raw ICMP
+    /// socket bound to an address sends from it and hears only what comes
+    /// back to it), closed after.
+    fn ping_from(
+        &mut self,
+        id: NsId,
+        dst: IpAddr,
+        src: IpAddr,
+        opts: &PingOpts,
+    ) -> Result<PingReport> {
+        let v6 = dst.is_ipv6();
+        self.check_own_addr(id, src, "src")?;
+        self.settle_for(v6);
+        let sock = self
+            .sp
+            .run_in(id, move || {
+                let s = ping::open_socket(v6)?;
+                probe::bind_src(&s, src)?;
+                Ok(s)
+            })
+            .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+        let before = self.settle.kstat().before(v6);
+        let mut report = ping::ping(&sock, dst, opts, self.id.cancel());
+        drop(sock);
+        self.check_cancel()?;
+        if report.replies.len() < report.sent as usize {
+            report.why = kstat::why(&self.settle.kstat().hit_since(&before, v6));
+        }
+        self.tell(Event::Pinged {
+            ns: id,
+            dst,
+            opts,
+            sent: report.sent,
+            got: report.replies.len(),
+        });
+        Ok(report)
+    }
+
+    /// A TCP/UDP socket in `id`, bound to `src` when given (after checking
+    /// it is one of `id`'s addresses).
+    pub(super) fn client_socket(
+        &mut self,
+        id: NsId,
+        proto: Proto,
+        v6: bool,
+        src: Option<IpAddr>,
+    ) -> Result<socket2::Socket> {
+        self.sp
+            .run_in(id, move || {
+                let s = probe::client_socket(proto, v6)?;
+                if let Some(src) = src {
+                    probe::bind_src(&s, src)?;
+                }
+                Ok(s)
+            })
+            .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))
     }
 
     /// A native server on `port` in `ns` (what `nc -l` does in labs);
@@ -212,13 +273,14 @@ impl Lab {
         proto: Proto,
         port: u16,
         timeout: Duration,
+        src: Option<IpAddr>,
     ) -> Result<bool> {
         let v6 = dst.is_ipv6();
+        if let Some(src) = src {
+            self.check_own_addr(id, src, "src")?;
+        }
         self.settle_for(v6);
-        let sock = self
-            .sp
-            .run_in(id, move || probe::client_socket(proto, v6))
-            .map_err(|e| LabError::kernel("open a socket", &self.where_(id), e))?;
+        let sock = self.client_socket(id, proto, v6, src)?;
         let before = self.settle.kstat().before(v6);
         let dst = std::net::SocketAddr::new(dst, port);
         let reached = probe::reach(&sock, proto, dst, timeout, self.id.cancel());
@@ -246,6 +308,7 @@ impl Lab {
             port,
             timeout,
             ok: reached,
+            src,
         });
         Ok(reached)
     }
@@ -299,6 +362,12 @@ impl Lab {
     pub fn sleep(&mut self, d: Duration) -> Result<()> {
         // A script that waits (for STP, for a server) needs the plan to.
         self.tell(Event::Slept { d });
+        self.pause(d)
+    }
+
+    /// `sleep` between two looks of a wait (wait_until, wait_route): the
+    /// plan shows what the looks do, not every pause between them.
+    pub fn pause(&mut self, d: Duration) -> Result<()> {
         let end = std::time::Instant::now() + d;
         loop {
             self.check_cancel()?;
@@ -346,16 +415,41 @@ impl Lab {
     /// Pings every ordered pair of `nodes` at once (Mininet's pingall, in
     /// parallel): each sends `count` echo requests to every other node's
     /// address, and all replies are awaited together, within `timeout`.
+    /// A node with a source address (`srcs[i]`) sends from a socket of its
+    /// own bound to it, so the replies must come back to that address.
     pub fn reach(
         &mut self,
         nodes: &[(NsId, IpAddr)],
+        srcs: &[Option<IpAddr>],
         count: u32,
         timeout: Duration,
     ) -> Result<ReachReport> {
+        let src_of = |i: usize| srcs.get(i).copied().flatten();
+        for (i, &(id, _)) in nodes.iter().enumerate() {
+            if let Some(s) = src_of(i) {
+                self.check_own_addr(id, s, "src")?;
+            }
+        }
         self.settle_for(nodes.iter().any(|(_, ip)| ip.is_ipv6()));
-        for &(id, _) in nodes {
+        // The bound sockets of the nodes with a source, by node index.
+        let mut own: HashMap<usize, socket2::Socket> = HashMap::new();
+        for (i, &(id, _)) in nodes.iter().enumerate() {
+            let Some(src) = src_of(i) else { continue };
+            let v6 = src.is_ipv6();
+            let sock = self
+                .sp
+                .run_in(id, move || {
+                    let s = ping::open_socket(v6)?;
+                    probe::bind_src(&s, src)?;
+                    Ok(s)
+                })
+                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            own.insert(i, sock);
+        }
+        for (i, &(id, _)) in nodes.iter().enumerate() {
             for v6 in [false, true] {
                 if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)
+                    && src_of(i).is_none_or(|s| s.is_ipv6() != v6)
                     && self.running.ping_sock(id, v6).is_none()
                 {
                     let sock = self
@@ -380,7 +474,13 @@ impl Lab {
                 if to.is_empty() {
                     continue;
                 }
-                let sock = self.running.ping_sock(id, v6).ok_or_else(no_sock)?;
+                let sock = match own
+                    .get(&i)
+                    .filter(|_| src_of(i).is_some_and(|s| s.is_ipv6() == v6))
+                {
+                    Some(s) => s,
+                    None => self.running.ping_sock(id, v6).ok_or_else(no_sock)?,
+                };
                 ping::drain(sock);
                 plan.push((sock, v6, to.iter().map(|&j| nodes[j].1).collect()));
                 targets.push((i, to));
@@ -392,6 +492,7 @@ impl Lab {
         );
         let got = ping::sweep(&plan, count, timeout, self.id.cancel());
         drop(plan);
+        drop(own);
         self.check_cancel()?;
         let mut pairs = Vec::new();
         for ((i, to), replies) in targets.iter().zip(got) {
@@ -401,6 +502,7 @@ impl Lab {
         }
         self.tell(Event::Reached {
             nodes,
+            srcs,
             count,
             timeout,
             pairs: &pairs,
@@ -423,7 +525,8 @@ impl Lab {
                 .take(EXPLAINED_PAIRS)
                 .collect();
             for (a, b) in failed {
-                let pkt = crate::explain::Packet::ping(nodes[b].1);
+                let mut pkt = crate::explain::Packet::ping(nodes[b].1);
+                pkt.src = src_of(a);
                 if let Ok(t) = self.trace(nodes[a].0, &pkt) {
                     let why = match t.reason() {
                         Some(f) => format!("{} (help: {})", f.reason, f.help),

@@ -14,6 +14,7 @@ pub mod ping;
 pub mod probe;
 pub mod rtnl;
 pub mod sysctl;
+pub mod throughput;
 pub mod unit;
 
 use std::io;

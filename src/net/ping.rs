@@ -27,6 +27,9 @@ pub struct PingOpts {
     /// or not at all, and a router whose link is too small for it sends
     /// back "fragmentation needed" instead of passing it on.
     pub df: bool,
+    /// The source address the echoes leave from (`ping -I ADDR`); None:
+    /// the one the kernel picks.
+    pub src: Option<IpAddr>,
 }
 
 /// One echo reply.

@@ -174,6 +174,14 @@ pub fn client_socket(proto: Proto, v6: bool) -> Result<Socket> {
     Socket::new(d, ty, Some(p)).map_err(|e| NetError::os("open socket", e))
 }
 
+/// Binds `s` to `src` (port chosen by the kernel), so what it sends
+/// leaves from that address and the answers come back to it
+/// (`nc -s SRC`, `ping -I SRC`).
+pub fn bind_src(s: &Socket, src: IpAddr) -> Result<()> {
+    s.bind(&SocketAddr::new(src, 0).into())
+        .map_err(|e| NetError::os("bind to the source address", e))
+}
+
 /// How long one wait lasts before Ctrl-C is looked at again (a signal may
 /// wake another thread, not the one waiting).
 const SLICE: Duration = Duration::from_millis(50);
@@ -265,7 +273,7 @@ pub fn try_reach(
 
 /// A TCP connect that gives up at `deadline` or when `cancel` is set
 /// (socket2's connect_timeout sleeps through signals until its timeout).
-fn connect_until(
+pub(crate) fn connect_until(
     s: &Socket,
     dst: SocketAddr,
     deadline: Instant,

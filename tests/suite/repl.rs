@@ -186,3 +186,21 @@ fn save_keeps_a_file_that_is_not_a_saved_session() {
     let own = std::fs::read_to_string(d.path().join("own.rhai")).unwrap();
     assert!(own.starts_with("// my lab, by hand"), "{own}");
 }
+
+/// Namespaces made in a loop have no variable of their own: ns("h3")
+/// hands them out by name and lab() lists them, and the REPL says so when
+/// it starts (issue 21, item 12).
+#[test]
+fn namespaces_made_in_a_loop_are_there_by_name() {
+    let d = Dir::new();
+    let o = repl_piped(
+        &d,
+        "for i in 1..=3 { netns(`h${i}`); }\nlet x = ns(\"h3\");\nx.addr(\"lo\", \"10.9.9.3/32\");\nlab().namespaces\nns(\"h3\").addrs().len() > 1\n",
+    );
+    o.all_says(&[
+        "namespaces made in a loop are there by name, ns(\"h3\"), and lab() lists them all",
+        "[Netns(\"h1\"), Netns(\"h2\"), Netns(\"h3\")]",
+        "true",
+    ]);
+    o.all_lacks(&["Error", "error"]);
+}
