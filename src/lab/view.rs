@@ -50,6 +50,12 @@ pub struct Namespace {
     /// Policy rules other than the three every namespace starts with, as
     /// `ip rule` shows them.
     pub rules: Vec<String>,
+    /// The host name its programs see (`netns(name, #{hostname})`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Its private directories (`netns(name, #{dirs})`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,7 +184,13 @@ impl Lab {
             // the kept lab's are found in the kernel, as `nslab show` does.
             peers: (!self.id.is_attached()).then(|| self.topo.peers().clone()),
         };
-        let namespaces = read(&mut self.sp, &scope)?;
+        let mut namespaces = read(&mut self.sp, &scope)?;
+        for (n, id) in namespaces.iter_mut().zip(&scope.ids) {
+            if let Some(spec) = self.node_spec(*id) {
+                n.hostname = spec.hostname;
+                n.dirs = spec.dirs;
+            }
+        }
         Ok(LabView {
             lab: self.id.name().to_string(),
             // Kept or not, it runs while it can be looked at this way.
@@ -409,6 +421,8 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
             links,
             routes,
             rules,
+            hostname: None,
+            dirs: Vec::new(),
         });
     }
     Ok(out)
@@ -518,6 +532,12 @@ impl LabView {
         }
         for n in &self.namespaces {
             let _ = writeln!(out, "namespace {}", n.name);
+            if let Some(h) = &n.hostname {
+                let _ = writeln!(out, "  hostname {h}");
+            }
+            if !n.dirs.is_empty() {
+                let _ = writeln!(out, "  private dirs {}", n.dirs.join(" "));
+            }
             let _ = writeln!(
                 out,
                 "  {:<15} {:<8} {:<5} {:<15} {:<22} addresses",
