@@ -17,6 +17,7 @@ mod first_hour_graph;
 mod limits;
 mod links;
 mod nat;
+mod nodes;
 mod plan;
 mod processes;
 mod reach;
