@@ -194,6 +194,16 @@ pub enum Event<'a> {
     },
     /// Background process `idx` stopped by the script.
     Stopped { idx: usize },
+    /// A namespace's programs get private `dirs` (and maybe a host name).
+    NodeMade { ns: NsId, dirs: &'a [String] },
+    /// `ns.write`: `text` into `rest` (empty, or starting with '/') under
+    /// private directory `dir`.
+    NodeWritten {
+        ns: NsId,
+        dir: &'a str,
+        rest: &'a str,
+        text: &'a str,
+    },
 }
 
 /// What the progress line counts for `e`, if anything.
@@ -230,7 +240,9 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::Slept { .. }
         | Event::Ran { .. }
         | Event::Spawned { .. }
-        | Event::Stopped { .. } => None,
+        | Event::Stopped { .. }
+        | Event::NodeMade { .. }
+        | Event::NodeWritten { .. } => None,
     }
 }
 

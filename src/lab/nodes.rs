@@ -16,6 +16,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::events::Event;
 use super::ledger::Undo;
 use super::steps::nodes::{RemoveMadeDir, RemoveNodeFiles, lab_dir};
 use super::{HOST, Lab, LabError, NsId, Result, names};
@@ -93,7 +94,7 @@ impl Nodes {
 
 /// `/etc/frr` → `etc%2Ffrr`: one file name per directory, never the same
 /// for two paths.
-fn escape(dir: &str) -> String {
+pub(super) fn escape(dir: &str) -> String {
     dir.trim_start_matches('/')
         .replace('%', "%25")
         .replace('/', "%2F")
@@ -153,7 +154,6 @@ impl Lab {
         if spec.is_empty() {
             return self.netns(name);
         }
-        self.unplanned("netns(name, #{dirs, hostname})")?;
         let missing = self.missing_dirs(&spec.dirs)?;
         let id = self.netns(name)?;
         self.node_files()?;
@@ -174,6 +174,10 @@ impl Lab {
                 .create(&backing)
                 .map_err(|e| io_err("create the private directory", &backing, e))?;
         }
+        self.tell(Event::NodeMade {
+            ns: id,
+            dirs: &spec.dirs,
+        });
         let node = self.nodes.nodes.entry(id).or_default();
         node.dirs = spec.dirs;
         node.hostname = spec.hostname;
@@ -256,16 +260,23 @@ impl Lab {
         self.node_dir(id).join("dirs").join(escape(dir))
     }
 
-    /// The private directory of `id` that holds `path`, and where `path`
-    /// is in nslab's view.
-    fn in_private(&self, id: NsId, path: &str) -> Option<PathBuf> {
+    /// The private directory of `id` that holds `path`, and the rest of
+    /// `path` (empty, or starting with '/').
+    fn private_part<'p>(&self, id: NsId, path: &'p str) -> Option<(String, &'p str)> {
         let node = self.nodes.nodes.get(&id)?;
         node.dirs.iter().find_map(|d| {
             let rest = path.strip_prefix(d.as_str())?;
-            match rest {
-                "" => Some(self.backing(id, d)),
-                _ => rest.strip_prefix('/').map(|r| self.backing(id, d).join(r)),
-            }
+            (rest.is_empty() || rest.starts_with('/')).then(|| (d.clone(), rest))
+        })
+    }
+
+    /// Where `path`, in a private directory of `id`, is in nslab's view.
+    fn in_private(&self, id: NsId, path: &str) -> Option<PathBuf> {
+        let (d, rest) = self.private_part(id, path)?;
+        let backing = self.backing(id, &d);
+        Some(match rest.strip_prefix('/') {
+            Some(r) => backing.join(r),
+            None => backing,
         })
     }
 
@@ -449,7 +460,16 @@ impl Lab {
             .open(&p)
             .map_err(|e| io_err("write", Path::new(path), e))?;
         f.write_all(text.as_bytes())
-            .map_err(|e| io_err("write", Path::new(path), e))
+            .map_err(|e| io_err("write", Path::new(path), e))?;
+        if let Some((dir, rest)) = self.private_part(id, path) {
+            self.tell(Event::NodeWritten {
+                ns: id,
+                dir: &dir,
+                rest,
+                text,
+            });
+        }
+        Ok(())
     }
 
     /// (host name, private directories) of namespace `id`, for show().

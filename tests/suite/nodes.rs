@@ -175,14 +175,13 @@ fn host_mode_kill_9_then_down_leaves_no_mount_directory_or_process() {
              no_trace\n"
         ),
     );
-    o.says(&["CHILD_HAS_MOUNT", "BACKING", "down=0"])
-        .lacks(&[
-            "HOST_HAS_MOUNT",
-            "PROCESS_LEFT",
-            "MOUNT_LEFT",
-            "NODES_LEFT",
-            "MADE_LEFT",
-        ]);
+    o.says(&["CHILD_HAS_MOUNT", "BACKING", "down=0"]).lacks(&[
+        "HOST_HAS_MOUNT",
+        "PROCESS_LEFT",
+        "MOUNT_LEFT",
+        "NODES_LEFT",
+        "MADE_LEFT",
+    ]);
     assert_no_trace(&o, "SAME");
 }
 
@@ -287,17 +286,35 @@ fn isolated_mode_refuses_a_directory_the_machine_does_not_have() {
     assert!(!Path::new(&path).exists());
 }
 
+/// `nslab plan` writes a node as shell: its directories in a temporary
+/// directory bound over the targets by `unshare --mount`, its host name
+/// set in `unshare --uts`; the plan, run in a private host, shows each
+/// node its own file and name, and its teardown leaves nothing.
 #[test]
-fn plan_names_the_call_it_cannot_show() {
+fn plan_writes_a_node_as_unshare_and_bind_mounts() {
+    let dir = private_dir();
     let d = Dir::with(&[(
         "lab.rhai",
-        "let a = netns(\"a\");\nlet r = netns(\"r1\", #{hostname: \"r1\"});\n",
+        &format!(
+            "let a = netns(\"a\", #{{dirs: [\"{dir}\"], hostname: \"ra\"}});\n\
+             let b = netns(\"b\", #{{dirs: [\"{dir}\"]}});\n\
+             a.write(\"{dir}/conf\", \"of a\\n\");\n\
+             b.write(\"{dir}/conf\", \"of b\\n\");\n\
+             print(a.exec(\"cat {dir}/conf; hostname\").stdout);\n\
+             print(b.exec(\"cat {dir}/conf\").stdout);\n"
+        ),
     )]);
-    let o = nslab(&["plan", "lab.rhai"], d.path());
-    assert_report(
-        &o,
-        "lab.rhai:2",
-        "nslab plan has no shell commands yet for netns(name, #{dirs, hostname})",
-        "nslab run",
+    let plan = nslab(&["plan", "lab.rhai"], d.path());
+    plan.assert_ok();
+    plan.says(&["unshare --mount --uts sh -c 'mount --bind", "hostname ra"]);
+    d.write("plan.sh", &plan.stdout);
+    let o = private_host(
+        &d,
+        "mkdir t\n\
+         TMPDIR=$PWD/t bash ./plan.sh > out 2>&1; echo plan=$?\n\
+         sed 's/^/OUT /' out\n\
+         [ -z \"$(ls -A t)\" ] && echo TMP_EMPTY\n",
     );
+    o.says(&["plan=0", "OUT of a\nOUT ra\n", "OUT of b\n", "TMP_EMPTY"]);
+    assert!(!Path::new(dir).join("conf").exists());
 }
