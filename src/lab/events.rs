@@ -255,6 +255,7 @@ impl Lab {
         if matches!(e, Event::NetnsDeleting) {
             self.note_view();
         }
+        self.nodes.note(&e);
         if self.watch.plan().is_some() {
             let lines = plan::lines(&e, self);
             if matches!(e, Event::NftApplied { .. }) {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -84,11 +85,56 @@ pub(super) struct Nodes {
     made: bool,
     /// The machine's own localhost lines of /etc/hosts, read once.
     localhost: Option<String>,
+    /// The addresses each namespace's hosts lines list, read from the
+    /// kernel when an event may have changed them (see `note`): a loop of
+    /// execs then reads one namespace an exec, not the whole lab.
+    addrs: HashMap<NsId, Vec<IpAddr>>,
 }
 
 impl Nodes {
     pub(super) fn forget_ns(&mut self, id: NsId) {
         self.nodes.remove(&id);
+        self.addrs.remove(&id);
+    }
+
+    /// Forgets the addresses `e` may have changed: those of the namespace
+    /// a lab call or a program of the lab's changed, or, when that cannot
+    /// be told (a program on the host, a link deleted or moved), all.
+    pub(super) fn note(&mut self, e: &Event) {
+        match *e {
+            Event::Ran { ns, .. } | Event::Spawned { ns, .. } | Event::AddrAdded { ns, .. }
+                if ns != HOST =>
+            {
+                self.addrs.remove(&ns);
+            }
+            Event::NetnsMade { .. }
+            | Event::LinkMade { .. }
+            | Event::VethMade { .. }
+            | Event::BridgeMade { .. }
+            | Event::MasterSet { .. }
+            | Event::PortSet { .. }
+            | Event::Shaped { .. }
+            | Event::Unshaped { .. }
+            | Event::LinkUp { .. }
+            | Event::LinkMtu { .. }
+            | Event::RouteAdded { .. }
+            | Event::RouteDeleted { .. }
+            | Event::RuleAdded { .. }
+            | Event::SysctlSet { .. }
+            | Event::NeighAdded { .. }
+            | Event::DadWaited { .. }
+            | Event::Pinged { .. }
+            | Event::Connected { .. }
+            | Event::Listening { .. }
+            | Event::PortWaited { .. }
+            | Event::Reached { .. }
+            | Event::NftApplied { .. }
+            | Event::Slept { .. }
+            | Event::Stopped { .. }
+            | Event::NodeMade { .. }
+            | Event::NodeWritten { .. } => {}
+            _ => self.addrs.clear(),
+        }
     }
 }
 
@@ -139,10 +185,10 @@ fn localhost_lines(text: &str) -> String {
 }
 
 /// Is `addr` one another node can reach by (not loopback, not link-local)?
-fn listed(addr: std::net::IpAddr) -> bool {
+fn listed(addr: IpAddr) -> bool {
     match addr {
-        std::net::IpAddr::V4(a) => !a.is_loopback(),
-        std::net::IpAddr::V6(a) => !a.is_loopback() && (a.segments()[0] & 0xffc0) != 0xfe80,
+        IpAddr::V4(a) => !a.is_loopback(),
+        IpAddr::V6(a) => !a.is_loopback() && (a.segments()[0] & 0xffc0) != 0xfe80,
     }
 }
 
@@ -302,11 +348,22 @@ impl Lab {
             {
                 names = format!("{names} {h}");
             }
-            for a in self.addrs(ns)? {
-                if listed(a.addr.addr()) {
-                    out.push_str(&format!("{}\t{names}\n", a.addr.addr()));
-                    mine |= ns == id;
+            let addrs = match self.nodes.addrs.get(&ns) {
+                Some(a) => a.clone(),
+                None => {
+                    let a: Vec<IpAddr> = self
+                        .addrs(ns)?
+                        .into_iter()
+                        .map(|a| a.addr.addr())
+                        .filter(|a| listed(*a))
+                        .collect();
+                    self.nodes.addrs.insert(ns, a.clone());
+                    a
                 }
+            };
+            for a in addrs {
+                out.push_str(&format!("{a}\t{names}\n"));
+                mine |= ns == id;
             }
             if ns == id && !mine {
                 out.push_str(&format!("127.0.1.1\t{names}\n"));

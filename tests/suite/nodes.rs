@@ -196,9 +196,13 @@ fn plain_namespaces_resolve_each_other_by_name() {
          e[0].addr(\"10.78.0.1/24\");\ne[1].addr(\"10.78.0.2/24\");\n\
          print(\"P2=\" + a.exec(\"getent ahostsv4 p2 | head -1\").stdout);\n\
          print(\"P1=\" + b.exec(\"getent ahostsv4 p1 | head -1\").stdout);\n\
-         print(\"HOSTS=\" + a.read(\"/etc/hosts\"));\n",
+         print(\"HOSTS=\" + a.read(\"/etc/hosts\"));\n\
+         b.run(\"ip addr add 10.78.0.22/24 dev e2\");\n\
+         print(\"LATER=\" + a.exec(\"getent ahostsv4 p2 | grep -c STREAM\").stdout);\n",
     );
     o.says(&["P2=10.78.0.2 ", "P1=10.78.0.1 ", "10.78.0.2\tp2"]);
+    o.because("an address a program added is listed at the next program's start")
+        .says(&["LATER=2\n"]);
 }
 
 #[test]
