@@ -16,7 +16,7 @@ use super::steps::links::{
 use super::steps::netns::DeleteNetns;
 use super::steps::nft::DeleteNftTable;
 pub use super::steps::nft::owner_set;
-use super::steps::nodes::{RemoveMadeDir, RemoveNodeFiles};
+use super::steps::nodes::{RemoveMadeDir, RemoveNodeDirs, RemoveNodeFiles};
 use super::steps::procs::{KillCgroup, StopProcess};
 use super::steps::routing::{DeleteAddr, DeleteNeigh, DeleteRoute, DeleteRule, RestoreRoute};
 pub use super::steps::routing::{NamedHop, SavedRoute, rule_text};
@@ -72,6 +72,7 @@ undo_steps! {
     RestoreMac,
     RemoveNodeFiles,
     RemoveMadeDir,
+    RemoveNodeDirs,
 }
 
 impl Undo {

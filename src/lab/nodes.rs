@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use super::events::Event;
 use super::ledger::Undo;
-use super::steps::nodes::{RemoveMadeDir, RemoveNodeFiles, lab_dir};
+use super::steps::nodes::{RemoveMadeDir, RemoveNodeDirs, RemoveNodeFiles, lab_dir};
 use super::{HOST, Lab, LabError, NsId, Result, names};
 use crate::net::exec::Private;
 
@@ -92,6 +92,18 @@ pub(super) struct Nodes {
 }
 
 impl Nodes {
+    /// A kept lab's node, as its journal says (an attach session).
+    pub(super) fn adopt(&mut self, id: NsId, dirs: Vec<String>, hostname: Option<String>) {
+        let node = self.nodes.entry(id).or_default();
+        node.dirs = dirs;
+        node.hostname = hostname;
+    }
+
+    /// The kept lab's directory for its nodes exists, and is journaled.
+    pub(super) fn adopt_files(&mut self) {
+        self.made = true;
+    }
+
     pub(super) fn forget_ns(&mut self, id: NsId) {
         self.nodes.remove(&id);
         self.addrs.remove(&id);
@@ -212,14 +224,22 @@ impl Lab {
                     .map_err(|e| io_err("create directory", Path::new(&dir), e))
             })?;
         }
-        for d in &spec.dirs {
-            let backing = self.backing(id, d);
-            fs::DirBuilder::new()
-                .mode(0o755)
-                .recursive(true)
-                .create(&backing)
-                .map_err(|e| io_err("create the private directory", &backing, e))?;
-        }
+        let undo = Undo::RemoveNodeDirs(RemoveNodeDirs {
+            ns: name.to_string(),
+            dirs: spec.dirs.clone(),
+            hostname: spec.hostname.clone(),
+        });
+        self.recorded(None, undo, |lab| {
+            for d in &spec.dirs {
+                let backing = lab.backing(id, d);
+                fs::DirBuilder::new()
+                    .mode(0o755)
+                    .recursive(true)
+                    .create(&backing)
+                    .map_err(|e| io_err("create the private directory", &backing, e))?;
+            }
+            Ok(())
+        })?;
         self.tell(Event::NodeMade {
             ns: id,
             dirs: &spec.dirs,

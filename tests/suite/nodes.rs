@@ -322,3 +322,33 @@ fn plan_writes_a_node_as_unshare_and_bind_mounts() {
     o.says(&["plan=0", "OUT of a\nOUT ra\n", "OUT of b\n", "TMP_EMPTY"]);
     assert!(!Path::new(dir).join("conf").exists());
 }
+
+/// A kept lab's node keeps its directories and host name for the programs
+/// of an `nslab repl --attach` session (the journal says what the node was
+/// made with), and `nslab down` removes them.
+#[test]
+fn an_attached_session_s_programs_see_the_kept_node_s_directories() {
+    let dir = private_dir();
+    let d = Dir::with(&[(
+        "kept.rhai",
+        &format!(
+            "let a = netns(\"k1\", #{{dirs: [\"{dir}\"], hostname: \"rk\"}});\n\
+             a.write(\"{dir}/conf\", \"kept-conf\\n\");\n"
+        ),
+    )]);
+    let o = private_host(
+        &d,
+        &format!(
+            "snap > before\n\
+             \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
+             printf '%s\\n' 'print(\"X=\" + ns(\"k1\").exec(\"hostname; cat {dir}/conf\").stdout);' \
+               | \"$NSLAB\" repl --attach L; echo repl=$?\n\
+             \"$NSLAB\" down L; echo down=$?\n\
+             test -e /run/nslab/nodes && echo NODES_LEFT\n\
+             no_trace\n"
+        ),
+    );
+    o.says(&["run=0", "X=rk\nkept-conf\n", "repl=0", "down=0"])
+        .lacks(&["NODES_LEFT"]);
+    assert_no_trace(&o, "SAME");
+}

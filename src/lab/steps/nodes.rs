@@ -59,6 +59,48 @@ impl Step for RemoveNodeFiles {
     }
 }
 
+/// `rm -rf /run/nslab/nodes/LAB/NS/dirs`: the private directories of one
+/// node. The step also says what the node was made with, so that an
+/// `nslab repl --attach` session gives the node's programs the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoveNodeDirs {
+    pub ns: String,
+    pub dirs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// Where the private directories of namespace `ns` of lab `lab` live.
+pub fn node_dirs(lab: &str, ns: &str) -> String {
+    format!("{}/{ns}/dirs", lab_dir(lab))
+}
+
+impl Step for RemoveNodeDirs {
+    fn describe(&self) -> String {
+        format!("remove the private directories of '{}'", self.ns)
+    }
+
+    fn validate(&self, header: &Header) -> std::result::Result<(), String> {
+        names::check_labname(&header.lab).map_err(|e| e.message)?;
+        names::check_nsname(&self.ns).map_err(|e| e.message)?;
+        for d in &self.dirs {
+            names::check_node_dir(d).map_err(|e| e.message)?;
+        }
+        if let Some(h) = &self.hostname {
+            names::check_hostname(h).map_err(|e| e.message)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, _: &mut Spaces, header: &Header) -> Result<Undone> {
+        match std::fs::remove_dir_all(node_dirs(&header.lab, &self.ns)) {
+            Ok(()) => Ok(Undone::Done),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Undone::Done),
+            Err(e) => Err(NetError::os("remove a node's private directories", e)),
+        }
+    }
+}
+
 /// `rmdir PATH`: a target directory that did not exist, made so that a
 /// node's private directory could be bound over it; left alone unless
 /// empty.
@@ -107,6 +149,11 @@ mod tests {
             Undo::RemoveMadeDir(RemoveMadeDir {
                 path: "/var/tmp/frr".into(),
             }),
+            Undo::RemoveNodeDirs(RemoveNodeDirs {
+                ns: "r1".into(),
+                dirs: vec!["/etc/frr".into()],
+                hostname: Some("r1".into()),
+            }),
         ];
         for step in &good {
             let text = serde_json::to_string(step).unwrap();
@@ -128,6 +175,21 @@ mod tests {
             }),
             Undo::RemoveMadeDir(RemoveMadeDir {
                 path: "/etc/../frr".into(),
+            }),
+            Undo::RemoveNodeDirs(RemoveNodeDirs {
+                ns: "..".into(),
+                dirs: vec![],
+                hostname: None,
+            }),
+            Undo::RemoveNodeDirs(RemoveNodeDirs {
+                ns: "r1".into(),
+                dirs: vec!["/".into()],
+                hostname: None,
+            }),
+            Undo::RemoveNodeDirs(RemoveNodeDirs {
+                ns: "r1".into(),
+                dirs: vec![],
+                hostname: Some("-x".into()),
             }),
         ];
         for step in &bad {
