@@ -19,6 +19,7 @@ use super::error::{LabError, Result};
 use super::journal::Record;
 use super::ledger::{Undo, rule_text};
 use super::space::{NsRef, Spaces};
+use super::steps::nodes::RemoveNodeDirs;
 use super::{HOST, Lab, NsId, net_err};
 use crate::net::rtnl::{LinkInfoRow, RouteRow};
 use crate::net::{ns, sysctl};
@@ -243,7 +244,16 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
         host_links,
         peers: None,
     };
-    let namespaces = read(&mut sp, &scope)?;
+    let mut namespaces = read(&mut sp, &scope)?;
+    // The nodes' directories and host names, as the journal says.
+    for step in &rec.steps {
+        if let Undo::RemoveNodeDirs(RemoveNodeDirs { ns, dirs, hostname }) = step
+            && let Some(n) = namespaces.iter_mut().find(|n| n.name == *ns)
+        {
+            n.dirs = dirs.clone();
+            n.hostname = hostname.clone();
+        }
+    }
     let state = match (rec.alive(), rec.kept) {
         (true, _) => "running",
         (false, true) => "kept",

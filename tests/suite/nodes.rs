@@ -58,6 +58,7 @@ print("GR1=" + b.exec("getent ahostsv4 r1 | head -1").stdout);
 print("SELF=" + a.exec("getent ahostsv4 r1 | head -1").stdout);
 print("LOCAL=" + a.exec("getent hosts localhost").stdout);
 print("PING=" + a.exec("ping -c 1 -W 5 h2 >/dev/null 2>&1; echo $?").stdout);
+print(show());
 print("ready");
 "#
     )
@@ -83,6 +84,8 @@ fn sees_its_own(o: &Out) {
             "localhost",
             "PING=0",
         ]);
+    o.because("show() names a node's host name and private directories")
+        .says(&["namespace h1\n  hostname r1\n  private dirs "]);
 }
 
 #[test]
@@ -343,6 +346,7 @@ fn an_attached_session_s_programs_see_the_kept_node_s_directories() {
              \"$NSLAB\" run --keep --name L kept.rhai; echo run=$?\n\
              printf '%s\\n' 'print(\"X=\" + ns(\"k1\").exec(\"hostname; cat {dir}/conf\").stdout);' \
                | \"$NSLAB\" repl --attach L; echo repl=$?\n\
+             \"$NSLAB\" show L\n\
              \"$NSLAB\" down L; echo down=$?\n\
              test -e /run/nslab/nodes && echo NODES_LEFT\n\
              no_trace\n"
@@ -350,5 +354,10 @@ fn an_attached_session_s_programs_see_the_kept_node_s_directories() {
     );
     o.says(&["run=0", "X=rk\nkept-conf\n", "repl=0", "down=0"])
         .lacks(&["NODES_LEFT"]);
+    o.because("nslab show names the kept node's host name and directories")
+        .says(&[
+            "namespace k1\n  hostname rk\n",
+            &format!("  private dirs {dir}\n"),
+        ]);
     assert_no_trace(&o, "SAME");
 }
