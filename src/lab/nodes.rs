@@ -429,7 +429,9 @@ impl Lab {
         if id == HOST {
             return Ok(Private::sys(false));
         }
-        let hosts = self.refresh_hosts(id)?;
+        // The hosts file is a convenience: a program runs without it
+        // rather than not at all (a full or read-only /run).
+        let hosts = self.refresh_hosts(id).ok();
         let node = self.nodes.nodes.get(&id);
         let dirs = node.map(|n| n.dirs.clone()).unwrap_or_default();
         let hostname = node.and_then(|n| n.hostname.clone());
@@ -450,7 +452,10 @@ impl Lab {
                 .push((cstring(&self.backing(id, d))?, cstring(Path::new(d))?));
         }
         // A private /etc has no hosts file to cover.
-        if Path::new("/etc/hosts").is_file() && !dirs.iter().any(|d| d == "/etc") {
+        if let Some(hosts) = hosts
+            && Path::new("/etc/hosts").is_file()
+            && !dirs.iter().any(|d| d == "/etc")
+        {
             p.optional_binds
                 .push((cstring(&hosts)?, cstring(Path::new("/etc/hosts"))?));
         }
