@@ -6,7 +6,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, ImmutableString, Map};
 
 use super::{Ctx, Doc, Link, Netns, Registrar, Res, err};
-use crate::lab::HOST;
+use crate::lab::{HOST, NodeSpec};
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let c = ctx.clone();
@@ -25,6 +25,51 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 id,
                 name: name.into(),
             })
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "netns",
+            sig: "netns(name, #{dirs: [\"/etc/frr\"], hostname: \"r1\"}) -> Netns",
+            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again.",
+            example: "let r1 = netns(\"r1\", #{dirs: [\"/etc/frr\", \"/var/run/frr\"], hostname: \"r1\"});",
+        },
+        move |name: &str, opts: Map| -> Res<Netns> {
+            let spec = node_spec(opts)?;
+            let mut lab = c.lab()?;
+            let id = lab.netns_node(name, spec).map_err(err)?;
+            Ok(Netns {
+                id,
+                name: name.into(),
+            })
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "read",
+            sig: "ns.read(path) -> string",
+            doc: "A file as ns's programs see it: inside its private directories, the node's own copy; /etc/hosts, the lab's hosts file; elsewhere, the machine's file.",
+            example: "print(r1.read(\"/etc/frr/frr.conf\"));",
+        },
+        move |ns: &mut Netns, path: &str| -> Res<ImmutableString> {
+            Ok(c.lab()?.node_read(ns.id, path).map_err(err)?.into())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "write",
+            sig: "ns.write(path, text)",
+            doc: "Write a file in one of ns's private directories (netns(name, #{dirs})), as its programs will see it; it goes at teardown.",
+            example: "r1.write(\"/etc/frr/frr.conf\", \"hostname r1\\n\");",
+        },
+        move |ns: &mut Netns, path: &str, text: &str| -> Res<()> {
+            c.lab()?.node_write(ns.id, path, text).map_err(err)
         },
     );
     let c = ctx.clone();
@@ -284,4 +329,41 @@ fn route_map(x: crate::lab::RouteView) -> Dynamic {
         .collect();
     m.insert("nexthops".into(), Dynamic::from_array(hops));
     Dynamic::from_map(m)
+}
+
+/// #{dirs: [..], hostname: ".."} of netns(name, opts).
+fn node_spec(opts: Map) -> Res<NodeSpec> {
+    let mut spec = NodeSpec::default();
+    for (k, v) in opts {
+        match k.as_str() {
+            "dirs" => {
+                let list = v.into_array().map_err(|t| {
+                    super::bad(
+                        format!("option 'dirs' must be an array of paths, not {t}"),
+                        "e.g. dirs: [\"/etc/frr\", \"/var/run/frr\"]",
+                    )
+                })?;
+                for d in list {
+                    spec.dirs.push(d.into_string().map_err(|t| {
+                        super::bad(
+                            format!("a private directory must be a string, not {t}"),
+                            "e.g. dirs: [\"/etc/frr\", \"/var/run/frr\"]",
+                        )
+                    })?);
+                }
+            }
+            "hostname" => spec.hostname = Some(super::addr::str_opt(&v, "hostname")?),
+            other => {
+                let near = crate::text::nearest(other, ["dirs", "hostname"].into_iter())
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                return Err(super::bad(
+                    format!("unknown option '{}'", crate::text::clip(other, 40)),
+                    format!("{near}the options are dirs and hostname"),
+                ));
+            }
+        }
+    }
+    spec.check().map_err(err)?;
+    Ok(spec)
 }

@@ -15,6 +15,7 @@ use crate::cancel::Cancel;
 use crate::lab::steps::links::DeleteLink;
 use crate::lab::steps::netns::DeleteNetns;
 use crate::lab::steps::nft::DeleteNftTable;
+use crate::lab::steps::nodes::RemoveNodeDirs;
 use crate::net::ns;
 
 /// A namespace or link of the lab, for `lab()`.
@@ -65,6 +66,14 @@ impl Lab {
                 Undo::DeleteNftTable(DeleteNftTable { ns, .. }) => {
                     if let Ok(id) = lab.sp.resolve(ns) {
                         lab.fw.table_made(id);
+                    }
+                }
+                // Its nodes' programs get their private directories and
+                // host names in this session too.
+                Undo::RemoveNodeFiles(_) => lab.nodes.adopt_files(),
+                Undo::RemoveNodeDirs(RemoveNodeDirs { ns, dirs, hostname }) => {
+                    if let Some(id) = lab.sp.created_named(ns) {
+                        lab.nodes.adopt(id, dirs.clone(), hostname.clone());
                     }
                 }
                 _ => {}

@@ -218,6 +218,16 @@ pub enum Event<'a> {
     },
     /// Background process `idx` stopped by the script.
     Stopped { idx: usize },
+    /// A namespace's programs get private `dirs` (and maybe a host name).
+    NodeMade { ns: NsId, dirs: &'a [String] },
+    /// `ns.write`: `text` into `rest` (empty, or starting with '/') under
+    /// private directory `dir`.
+    NodeWritten {
+        ns: NsId,
+        dir: &'a str,
+        rest: &'a str,
+        text: &'a str,
+    },
 }
 
 /// What the progress line counts for `e`, if anything.
@@ -256,7 +266,9 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::Slept { .. }
         | Event::Ran { .. }
         | Event::Spawned { .. }
-        | Event::Stopped { .. } => None,
+        | Event::Stopped { .. }
+        | Event::NodeMade { .. }
+        | Event::NodeWritten { .. } => None,
     }
 }
 
@@ -269,6 +281,7 @@ impl Lab {
         if matches!(e, Event::NetnsDeleting) {
             self.note_view();
         }
+        self.nodes.note(&e);
         if self.watch.plan().is_some() {
             let lines = plan::lines(&e, self);
             if matches!(e, Event::NftApplied { .. }) {

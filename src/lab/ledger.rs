@@ -16,6 +16,7 @@ use super::steps::links::{
 use super::steps::netns::DeleteNetns;
 use super::steps::nft::DeleteNftTable;
 pub use super::steps::nft::owner_set;
+use super::steps::nodes::{RemoveMadeDir, RemoveNodeDirs, RemoveNodeFiles};
 use super::steps::procs::{KillCgroup, StopProcess};
 use super::steps::routing::{DeleteAddr, DeleteNeigh, DeleteRoute, DeleteRule, RestoreRoute};
 pub use super::steps::routing::{NamedHop, SavedRoute, rule_text};
@@ -69,6 +70,9 @@ undo_steps! {
     KillCgroup,
     MoveBack,
     RestoreMac,
+    RemoveNodeFiles,
+    RemoveMadeDir,
+    RemoveNodeDirs,
 }
 
 impl Undo {

@@ -16,6 +16,7 @@ pub mod ledger;
 mod links;
 pub mod names;
 mod netns;
+mod nodes;
 pub mod plan;
 mod prefix;
 mod probes;
@@ -53,6 +54,7 @@ use journal::{Header, Journal};
 pub use kinds::{MAX_VNI, VxlanReq};
 use ledger::{Ledger, Undo};
 pub use links::AttachOpts;
+pub use nodes::NodeSpec;
 pub use routes::table_by_name;
 use settle::Settle;
 use space::Spaces;
@@ -192,6 +194,8 @@ pub struct Lab {
     fw: FwQueue,
     /// `nslab plan` and `nslab graph`.
     watch: Watchers,
+    /// Nodes' private directories, hosts files and host names.
+    nodes: nodes::Nodes,
 }
 
 /// What a teardown came to.
@@ -276,6 +280,7 @@ impl Lab {
             settle: Settle::default(),
             fw: FwQueue::default(),
             watch: Watchers::default(),
+            nodes: nodes::Nodes::default(),
         }
     }
 

@@ -245,6 +245,64 @@ pub fn format_mac(b: &[u8]) -> String {
         .join(":")
 }
 
+/// A node's private directory (`netns(name, #{dirs: [...]})`): an absolute
+/// path written the one way the kernel would resolve it (no `.`, `..`, `//`
+/// or trailing `/`), not `/` itself, at most 4095 bytes, no NUL.
+pub fn check_node_dir(path: &str) -> Result<()> {
+    let help = "give an absolute path written plainly, e.g. dirs: [\"/etc/frr\", \"/var/run/frr\"]";
+    if !path.starts_with('/') {
+        return Err(LabError::new(
+            format!("private directory '{path}' is not an absolute path"),
+            help,
+        ));
+    }
+    if path == "/" {
+        return Err(LabError::new(
+            "'/' cannot be a node's private directory",
+            "a node gets private copies of single directories: name the ones its programs write, e.g. dirs: [\"/etc/frr\"]",
+        ));
+    }
+    let plain = path[1..]
+        .split('/')
+        .all(|c| !c.is_empty() && c != "." && c != "..");
+    if !plain || path.contains('\0') || path.len() > 4095 {
+        return Err(LabError::new(
+            format!("private directory '{path}' is not a plain absolute path"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// A host name (`netns(name, #{hostname: …})`): 1..=64 bytes (the kernel's
+/// limit) of letters, digits, '-', '_' and '.', not starting with '-' or '.'.
+pub fn check_hostname(name: &str) -> Result<()> {
+    let help = "use letters, digits, '-' and '.', at most 64 bytes, e.g. hostname: \"r1\"";
+    if name.is_empty() {
+        return Err(LabError::new("a host name cannot be empty", help));
+    }
+    if name.len() > 64 {
+        return Err(LabError::new(
+            format!(
+                "host name '{name}' is {} bytes long; Linux allows at most 64",
+                name.len()
+            ),
+            help,
+        ));
+    }
+    let ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with(['-', '.']);
+    if !ok {
+        return Err(LabError::new(
+            format!("'{name}' is not a valid host name"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,7 @@ impl Lab {
                 let peers = self.topo.forget_ns(id);
                 self.settle.forget_ns(id);
                 self.fw.forget_ns(id);
+                self.nodes.forget_ns(id);
                 self.wait_gone(peers);
                 self.tell(Event::NetnsDeleted { name: &kname });
                 Ok(())

@@ -15,6 +15,7 @@
 
 use super::events::Event;
 use super::firewall::Site;
+use super::nodes::{NodeSpec, escape};
 use super::space::NsRef;
 use super::steps::ip;
 use super::steps::links::{delete_link_shell, set_master_shell, set_mtu_shell, set_up_shell};
@@ -93,6 +94,10 @@ pub trait Ctx {
     fn dev(&self, _id: NsId, name: &str) -> String {
         name.to_string()
     }
+    /// The private directories and host name of a namespace's programs.
+    fn node(&self, _id: NsId) -> Option<NodeSpec> {
+        None
+    }
 }
 
 impl Ctx for Lab {
@@ -106,6 +111,10 @@ impl Ctx for Lab {
 
     fn created(&self, id: NsId) -> bool {
         self.sp.is_created(id)
+    }
+
+    fn node(&self, id: NsId) -> Option<NodeSpec> {
+        self.node_spec(id)
     }
 
     fn table(&self) -> String {
@@ -291,13 +300,48 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             argv,
             opts,
             code,
-        } => vec![Line::Do(exec_line(&at(ns), argv, opts, code))],
+        } => vec![Line::Do(exec_line(&node_exec_in(cx, ns), argv, opts, code))],
         Event::Spawned { ns, argv, idx } => vec![
-            Line::Do(format!("P{idx}=$(bg {}{})", exec_in(&at(ns)), words(argv))),
+            Line::Do(format!(
+                "P{idx}=$(bg {}{})",
+                node_exec_in(cx, ns),
+                words(argv)
+            )),
             // Pushed as written: `$P{idx}` is expanded when it runs.
             Line::Do(format!("undo \"stop $P{idx}\"")),
         ],
         Event::Stopped { idx } => vec![Line::Do(format!("stop \"$P{idx}\""))],
+        Event::NodeMade { ns, dirs, .. } => {
+            // Pushed as written: `$N{ns}` is expanded at teardown.
+            let mut v = vec![
+                Line::Do(format!("N{ns}=$(mktemp -d)")),
+                Line::Do(format!("undo \"rm -rf $N{ns}\"")),
+            ];
+            for d in dirs {
+                v.push(Line::Do(format!("mkdir \"$N{ns}\"/{}", q(&escape(d)))));
+            }
+            v
+        }
+        Event::NodeWritten {
+            ns,
+            dir,
+            rest,
+            text,
+        } => {
+            let file = format!("{}{rest}", escape(dir));
+            let mut v = Vec::new();
+            if let Some((parent, _)) = file.rsplit_once('/')
+                && parent != escape(dir)
+            {
+                v.push(Line::Do(format!("mkdir -p \"$N{ns}\"/{}", q(parent))));
+            }
+            v.push(Line::Do(format!(
+                "printf %s {} > \"$N{ns}\"/{}",
+                q(text),
+                q(&file)
+            )));
+            v
+        }
         Event::RouteAdded { ns, req } => {
             let at = at(ns);
             let r = route_text(req);
@@ -827,14 +871,45 @@ fn exec_in(at: &NsRef) -> String {
     }
 }
 
+/// `ip netns exec NS ` for a program, and for one of a node with private
+/// directories or a host name, the mount and UTS namespace of its own that
+/// binds them (`$N{id}` holds the node's directories, see `NodeMade`).
+fn node_exec_in(cx: &dyn Ctx, id: NsId) -> String {
+    let ex = exec_in(&cx.at(id));
+    let Some(spec) = cx.node(id) else {
+        return ex;
+    };
+    let mut steps: Vec<String> = spec
+        .dirs
+        .iter()
+        .map(|d| format!("mount --bind \"$0\"/{} {}", q(&escape(d)), q(d)))
+        .collect();
+    if let Some(h) = &spec.hostname {
+        steps.push(format!("hostname {}", q(h)));
+    }
+    steps.push("exec \"$@\"".into());
+    let mut flags = Vec::new();
+    if !spec.dirs.is_empty() {
+        flags.push("--mount");
+    }
+    if spec.hostname.is_some() {
+        flags.push("--uts");
+    }
+    format!(
+        "{ex}unshare {} sh -c {} \"$N{id}\" ",
+        flags.join(" "),
+        q(&steps.join(" && "))
+    )
+}
+
 /// A command as nslab ran it: its input as nslab gave it (the bytes asked
 /// for, else none); one that failed in nslab's run must not stop the plan.
-fn exec_line(at: &NsRef, argv: &[String], o: &RunOpts, code: i64) -> String {
+fn exec_line(exec_in: &str, argv: &[String], o: &RunOpts, code: i64) -> String {
     let mut cmd = match &o.stdin {
         Some(b) => format!("printf %s {} | ", q(&String::from_utf8_lossy(b))),
         None => String::new(),
     };
-    cmd += &exec_in(at);
+    cmd += exec_in;
     if let Some(t) = o.timeout {
         cmd += &format!("timeout {} ", secs(t));
     }
@@ -1174,6 +1249,88 @@ mod tests {
         fn table(&self) -> String {
             "nslab-x".into()
         }
+    }
+
+    /// `Fake` whose r1 has /etc/frr private and host name r1.
+    struct FakeNode;
+    impl Ctx for FakeNode {
+        fn lab(&self) -> &str {
+            Fake.lab()
+        }
+        fn at(&self, id: NsId) -> NsRef {
+            Fake.at(id)
+        }
+        fn created(&self, id: NsId) -> bool {
+            Fake.created(id)
+        }
+        fn table(&self) -> String {
+            Fake.table()
+        }
+        fn node(&self, id: NsId) -> Option<NodeSpec> {
+            (id != HOST).then(|| NodeSpec {
+                dirs: vec!["/etc/frr".into()],
+                hostname: Some("r1".into()),
+            })
+        }
+    }
+
+    /// A node's directories are a temporary directory of the plan's,
+    /// bound over each target in a mount (and UTS) namespace of each
+    /// program's own.
+    #[test]
+    fn a_node_s_programs_bind_its_directories_and_set_its_host_name() {
+        let text = |e: Event| -> Vec<String> {
+            lines(&e, &FakeNode)
+                .into_iter()
+                .map(|l| match l {
+                    Line::Do(t) => t,
+                    Line::Undo(t) => format!("undo {}", q(&t)),
+                })
+                .collect()
+        };
+        let dirs = ["/etc/frr".to_string()];
+        assert_eq!(
+            text(Event::NodeMade { ns: 1, dirs: &dirs }),
+            [
+                "N1=$(mktemp -d)",
+                "undo \"rm -rf $N1\"",
+                "mkdir \"$N1\"/etc%2Ffrr"
+            ]
+        );
+        assert_eq!(
+            text(Event::NodeWritten {
+                ns: 1,
+                dir: "/etc/frr",
+                rest: "/a/frr.conf",
+                text: "x y\n",
+            }),
+            [
+                "mkdir -p \"$N1\"/etc%2Ffrr/a",
+                "printf %s 'x y\n' > \"$N1\"/etc%2Ffrr/a/frr.conf"
+            ]
+        );
+        let argv = ["hostname".to_string()];
+        assert_eq!(
+            text(Event::Ran {
+                ns: 1,
+                argv: &argv,
+                opts: &RunOpts::default(),
+                code: 0,
+            }),
+            [
+                "ip netns exec r1 unshare --mount --uts sh -c 'mount --bind \"$0\"/etc%2Ffrr /etc/frr && hostname r1 && exec \"$@\"' \"$N1\" hostname </dev/null"
+            ]
+        );
+        // The host is no node: as before.
+        assert_eq!(
+            text(Event::Ran {
+                ns: HOST,
+                argv: &argv,
+                opts: &RunOpts::default(),
+                code: 0,
+            }),
+            ["hostname </dev/null"]
+        );
     }
 
     fn text(e: Event) -> Vec<String> {

@@ -4,7 +4,7 @@ use super::events::Event;
 use super::ledger::Undo;
 use std::os::fd::AsFd;
 
-use super::{HOST, Lab, LabError, NsId, Result, net_err};
+use super::{Lab, LabError, NsId, Result, net_err};
 use crate::lab::steps::procs::{KillCgroup, StopProcess};
 use crate::net::unit::Unit;
 use crate::net::{exec, unit};
@@ -59,9 +59,10 @@ impl Lab {
     ) -> Result<exec::Output> {
         self.settle();
         self.unit()?;
+        let private = self.private_for(id)?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let unit = made(self.running.unit())?;
-        let out = exec::run(fd.as_fd(), argv, id != HOST, unit, opts, self.id.cancel());
+        let out = exec::run(fd.as_fd(), argv, private, unit, opts, self.id.cancel());
         self.check_cancel()?;
         let out = out.map_err(|e| self.start_err("run a command", id, argv, e))?;
         if out.timed_out {
@@ -108,9 +109,10 @@ impl Lab {
     pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
         self.settle();
         self.unit()?;
+        let private = self.private_for(id)?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let unit = made(self.running.unit())?;
-        let p = exec::spawn(fd.as_fd(), argv, id != HOST, unit)
+        let p = exec::spawn(fd.as_fd(), argv, private, unit)
             .map_err(|e| self.start_err("start a process", id, argv, e))?;
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
@@ -161,11 +163,12 @@ impl Lab {
         // The terminal is the shell's until it exits: no progress line on it.
         let _paused = crate::progress::pause();
         crate::say::say!("nslab: shell in namespace '{name}'; `exit` returns to the script");
+        let private = self.private_for(id)?;
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let unit = made(self.running.unit())?;
         let argv = [prog];
         let env = [("NSLAB_NETNS", name.as_str())];
-        let code = exec::interactive(fd.as_fd(), &argv, &env, id != HOST, unit, self.id.cancel());
+        let code = exec::interactive(fd.as_fd(), &argv, &env, private, unit, self.id.cancel());
         self.check_cancel()?;
         code.map_err(|e| self.start_err("start a shell", id, &argv, e))
     }

@@ -19,6 +19,7 @@ use super::error::{LabError, Result};
 use super::journal::Record;
 use super::ledger::{Undo, rule_text};
 use super::space::{NsRef, Spaces};
+use super::steps::nodes::RemoveNodeDirs;
 use super::{HOST, Lab, NsId, net_err};
 use crate::net::rtnl::{LinkInfoRow, RouteRow};
 use crate::net::{ns, sysctl};
@@ -50,6 +51,12 @@ pub struct Namespace {
     /// Policy rules other than the three every namespace starts with, as
     /// `ip rule` shows them.
     pub rules: Vec<String>,
+    /// The host name its programs see (`netns(name, #{hostname})`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Its private directories (`netns(name, #{dirs})`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,7 +185,13 @@ impl Lab {
             // the kept lab's are found in the kernel, as `nslab show` does.
             peers: (!self.id.is_attached()).then(|| self.topo.peers().clone()),
         };
-        let namespaces = read(&mut self.sp, &scope)?;
+        let mut namespaces = read(&mut self.sp, &scope)?;
+        for (n, id) in namespaces.iter_mut().zip(&scope.ids) {
+            if let Some(spec) = self.node_spec(*id) {
+                n.hostname = spec.hostname;
+                n.dirs = spec.dirs;
+            }
+        }
         Ok(LabView {
             lab: self.id.name().to_string(),
             // Kept or not, it runs while it can be looked at this way.
@@ -234,7 +247,16 @@ pub fn from_record(rec: &Record) -> Result<LabView> {
         host_links,
         peers: None,
     };
-    let namespaces = read(&mut sp, &scope)?;
+    let mut namespaces = read(&mut sp, &scope)?;
+    // The nodes' directories and host names, as the journal says.
+    for step in &rec.steps {
+        if let Undo::RemoveNodeDirs(RemoveNodeDirs { ns, dirs, hostname }) = step
+            && let Some(n) = namespaces.iter_mut().find(|n| n.name == *ns)
+        {
+            n.dirs = dirs.clone();
+            n.hostname = hostname.clone();
+        }
+    }
     let state = match (rec.alive(), rec.kept) {
         (true, _) => "running",
         (false, true) => "kept",
@@ -427,6 +449,8 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
             links,
             routes,
             rules,
+            hostname: None,
+            dirs: Vec::new(),
         });
     }
     Ok(out)
@@ -536,6 +560,12 @@ impl LabView {
         }
         for n in &self.namespaces {
             let _ = writeln!(out, "namespace {}", n.name);
+            if let Some(h) = &n.hostname {
+                let _ = writeln!(out, "  hostname {h}");
+            }
+            if !n.dirs.is_empty() {
+                let _ = writeln!(out, "  private dirs {}", n.dirs.join(" "));
+            }
             let _ = writeln!(
                 out,
                 "  {:<15} {:<8} {:<5} {:<15} {:<22} addresses",

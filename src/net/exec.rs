@@ -1,6 +1,7 @@
 //! `ip netns exec NS CMD`: a child process that enters the namespace between
 //! fork and exec, with its output captured.
 
+use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -24,28 +25,32 @@ pub struct Output {
     pub timed_out: bool,
 }
 
-/// Builds a command that runs inside `ns`: a shell line through `sh -c`, or
-/// an argument vector run directly.
 /// What `ip netns exec` does besides setns: a mount namespace of the
-/// child's own, where /sys shows the target namespace's interfaces. Best
-/// effort (a locked /sys in a user namespace gets a fresh one stacked on top).
+/// child's own, where /sys shows the target namespace's interfaces. The
+/// new namespace, and its mounts turned into slaves (so nothing mounted in
+/// it reaches nslab's), must work for a child that binds directories; the
+/// fresh /sys is best effort (a locked /sys in a user namespace gets a
+/// fresh one stacked on top).
 ///
 /// # Safety
 /// Only for pre_exec: plain syscalls with static strings.
-unsafe fn own_sysfs() {
+unsafe fn own_sysfs() -> std::io::Result<()> {
     let none = std::ptr::null::<libc::c_char>();
     // SAFETY: plain syscalls; the strings are static C strings.
     unsafe {
         if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return;
+            return Err(std::io::Error::last_os_error());
         }
-        libc::mount(
+        if libc::mount(
             none,
             c"/".as_ptr(),
             none,
             libc::MS_SLAVE | libc::MS_REC,
             std::ptr::null(),
-        );
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
         libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH);
         libc::mount(
             c"nslab".as_ptr(),
@@ -54,6 +59,83 @@ unsafe fn own_sysfs() {
             0,
             std::ptr::null(),
         );
+    }
+    Ok(())
+}
+
+/// What a child sees besides the network namespace it enters: a /sys of
+/// its own, and a node's private directories, hosts file and host name
+/// (bind mounts and a UTS namespace of the child's own, as `ip netns exec`
+/// binds /etc/netns/NAME/*). Made before the fork: the child only passes
+/// these pointers to syscalls.
+#[derive(Debug, Clone, Default)]
+pub struct Private {
+    pub own_sys: bool,
+    /// (source, target), bound in this order; a failure stops the child.
+    pub binds: Vec<(CString, CString)>,
+    /// Bound after `binds` where possible; a failure is ignored (the
+    /// hosts file: a convenience, never a reason not to run).
+    pub optional_binds: Vec<(CString, CString)>,
+    pub hostname: Option<CString>,
+}
+
+impl Private {
+    /// Only its own /sys (a lab namespace), or nothing (the host).
+    pub fn sys(own_sys: bool) -> Private {
+        Private {
+            own_sys,
+            ..Private::default()
+        }
+    }
+
+    /// # Safety
+    /// Only for pre_exec, after setns: plain syscalls on strings made
+    /// before the fork.
+    unsafe fn enter(&self) -> std::io::Result<()> {
+        let binds = !self.binds.is_empty() || !self.optional_binds.is_empty();
+        if !self.own_sys && !binds && self.hostname.is_none() {
+            return Ok(());
+        }
+        let none = std::ptr::null::<libc::c_char>();
+        // SAFETY: plain syscalls; every pointer is a CString this struct
+        // owns, alive until exec.
+        unsafe {
+            match own_sysfs() {
+                Ok(()) => {}
+                // Without a mount namespace of its own, a bind would land
+                // in nslab's (and maybe the host's): no binds then.
+                Err(e) if binds => return Err(e),
+                Err(_) => {}
+            }
+            for (src, dst) in &self.binds {
+                if libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    none,
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (src, dst) in &self.optional_binds {
+                libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    none,
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                );
+            }
+            if let Some(h) = &self.hostname
+                && (libc::unshare(libc::CLONE_NEWUTS) != 0
+                    || libc::sethostname(h.as_ptr(), h.as_bytes().len()) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -70,13 +152,20 @@ pub fn keep_from_children(fd: RawFd) {
 
 /// Builds a command that runs inside `ns` (with its own /sys when `own_sys`).
 pub fn command(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Command> {
+    command_with(ns, argv, Private::sys(own_sys))
+}
+
+/// Builds a command that runs inside `ns`, seeing what `private` says
+/// (its own /sys, a node's directories, hosts file and host name).
+pub fn command_with(ns: BorrowedFd<'_>, argv: &[String], private: Private) -> Result<Command> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| NetError::Other("empty command".into()))?;
     let mut cmd = Command::new(prog);
     cmd.args(args);
     let raw = ns.as_raw_fd();
-    // SAFETY: only async-signal-safe calls (setns, setpgid, prctl) between
+    // SAFETY: only async-signal-safe calls (setns, unshare, mount,
+    // sethostname, setpgid, prctl) on data made before the fork between
     // fork and exec; the fd stays open in the parent until the child has been
     // spawned. Its own process group lets nslab stop the command with its
     // children; PDEATHSIG ends it should nslab itself die.
@@ -98,15 +187,13 @@ pub fn command(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool) -> Result<Com
             if pp != parent && pp != 0 {
                 libc::_exit(137);
             }
-            let private = PRIVATE_FD.load(Ordering::Relaxed);
-            if private >= 0 {
-                libc::close(private);
+            let lock_fd = PRIVATE_FD.load(Ordering::Relaxed);
+            if lock_fd >= 0 {
+                libc::close(lock_fd);
             }
             let fd = BorrowedFd::borrow_raw(raw);
             setns(fd, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
-            if own_sys {
-                own_sysfs();
-            }
+            private.enter()?;
             if libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -140,12 +227,12 @@ pub struct RunOpts {
 pub fn run(
     ns: BorrowedFd<'_>,
     argv: &[String],
-    own_sys: bool,
+    private: Private,
     unit: &Unit,
     opts: &RunOpts,
     cancel: &crate::cancel::Cancel,
 ) -> Result<Output> {
-    let mut cmd = command(ns, argv, own_sys)?;
+    let mut cmd = command_with(ns, argv, private)?;
     cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(if opts.stdin.is_some() {
         Stdio::piped()
@@ -358,8 +445,13 @@ pub struct Spawned {
 
 /// Starts `argv` in `ns` in the background, in the lab's `unit` (and in its
 /// own process group, like every command nslab runs).
-pub fn spawn(ns: BorrowedFd<'_>, argv: &[String], own_sys: bool, unit: &Unit) -> Result<Spawned> {
-    let mut cmd = command(ns, argv, own_sys)?;
+pub fn spawn(
+    ns: BorrowedFd<'_>,
+    argv: &[String],
+    private: Private,
+    unit: &Unit,
+) -> Result<Spawned> {
+    let mut cmd = command_with(ns, argv, private)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -457,13 +549,13 @@ pub fn interactive(
     ns: BorrowedFd<'_>,
     argv: &[String],
     env: &[(&str, &str)],
-    own_sys: bool,
+    private: Private,
     unit: &Unit,
     cancel: &crate::cancel::Cancel,
 ) -> Result<i64> {
     // The same child as every command (namespace, /sys, own process group,
     // PDEATHSIG), which then takes the terminal as its foreground job.
-    let mut cmd = command(ns, argv, own_sys)?;
+    let mut cmd = command_with(ns, argv, private)?;
     for (k, v) in env {
         cmd.env(k, v);
     }

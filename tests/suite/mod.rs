@@ -19,6 +19,7 @@ mod ids;
 mod limits;
 mod links;
 mod nat;
+mod nodes;
 mod plan;
 mod prefix;
 mod processes;

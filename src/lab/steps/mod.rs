@@ -19,6 +19,7 @@ pub mod host;
 pub mod links;
 pub mod netns;
 pub mod nft;
+pub mod nodes;
 pub mod procs;
 pub mod routing;
 pub mod tc;
