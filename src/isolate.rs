@@ -6,7 +6,6 @@
 //! runs first in `main`, before the runtime, the worker or anything else.
 
 use std::fs;
-use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
@@ -117,20 +116,14 @@ pub fn enter() -> Result<(), IsolateError> {
             errno,
         })
     };
-    let dirs = ["/run/netns", "/run/nslab"];
-    if dirs.iter().all(|d| Path::new(d).is_dir()) {
-        for d in dirs {
-            tmpfs(d)?;
-        }
-        let _ = PRIVATE.set(&["/run/netns", "/run/nslab", "/sys"]);
-    } else {
-        let _ = PRIVATE.set(&["/run", "/sys"]);
-        // Creating the missing directory would leave a trace on the real
-        // host, so the whole of /run becomes private instead.
-        tmpfs("/run")?;
-        for d in dirs {
-            fs::create_dir_all(d).map_err(IsolateError::Map)?;
-        }
+    // The whole of /run is the lab's own: /run/netns and /run/nslab for
+    // its namespaces and journal, and room for the run directories its
+    // nodes' daemons expect (/run/frr, /run/bird), made there without
+    // leaving a trace on the real host, even after a crash.
+    let _ = PRIVATE.set(&["/run", "/sys"]);
+    tmpfs("/run")?;
+    for d in ["/run/netns", "/run/nslab"] {
+        fs::create_dir_all(d).map_err(IsolateError::Map)?;
     }
     // Programs run in the private "host" should see its interfaces in /sys,
     // not the real host's. Best effort: a /sys locked by the user namespace

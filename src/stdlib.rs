@@ -14,6 +14,8 @@ type SharedModule = Shared<Module>;
 pub const MODULES: &[(&str, &str)] = &[
     ("topo", include_str!("../stdlib/topo.rhai")),
     ("nat", include_str!("../stdlib/nat.rhai")),
+    ("frr", include_str!("../stdlib/frr.rhai")),
+    ("bird", include_str!("../stdlib/bird.rhai")),
 ];
 
 /// The name errors and docs show for a bundled module.

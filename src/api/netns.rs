@@ -50,6 +50,20 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         Doc {
             area: "namespaces",
+            name: "private_dirs",
+            sig: "ns.private_dirs([\"/etc/frr\", \"/var/run/frr\"])",
+            doc: "Give a namespace the lab has more private directories, as netns(name, #{dirs}) does (those it has already stay as they are); programs started from now on see them. Recipes use it to give a node a daemon's directories.",
+            example: "r1.private_dirs([\"/etc/bird\"]);",
+        },
+        move |ns: &mut Netns, dirs: Array| -> Res<()> {
+            let spec = node_spec(Map::from_iter([("dirs".into(), Dynamic::from_array(dirs))]))?;
+            c.lab()?.private_dirs(ns.id, spec.dirs).map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
             name: "read",
             sig: "ns.read(path) -> string",
             doc: "A file as ns's programs see it: inside its private directories, the node's own copy; /etc/hosts, the lab's hosts file; elsewhere, the machine's file.",

@@ -219,7 +219,13 @@ pub enum Event<'a> {
     /// Background process `idx` stopped by the script.
     Stopped { idx: usize },
     /// A namespace's programs get private `dirs` (and maybe a host name).
-    NodeMade { ns: NsId, dirs: &'a [String] },
+    /// `first`: the node's first private directories (later ones come
+    /// from ns.private_dirs).
+    NodeMade {
+        ns: NsId,
+        dirs: &'a [String],
+        first: bool,
+    },
     /// `ns.write`: `text` into `rest` (empty, or starting with '/') under
     /// private directory `dir`.
     NodeWritten {

@@ -95,8 +95,10 @@ impl Nodes {
     /// A kept lab's node, as its journal says (an attach session).
     pub(super) fn adopt(&mut self, id: NsId, dirs: Vec<String>, hostname: Option<String>) {
         let node = self.nodes.entry(id).or_default();
-        node.dirs = dirs;
-        node.hostname = hostname;
+        node.dirs.extend(dirs);
+        if hostname.is_some() {
+            node.hostname = hostname;
+        }
     }
 
     /// The kept lab's directory for its nodes exists, and is journaled.
@@ -158,6 +160,31 @@ pub(super) fn escape(dir: &str) -> String {
         .replace('/', "%2F")
 }
 
+/// Is `dir` inside a directory isolated mode covered with a mount of its
+/// own (a tmpfs on /run): a directory made there vanishes with nslab.
+fn inside_private(dir: &str) -> bool {
+    // Where it would be made: /var/run/frr is /run/frr on most machines.
+    let mut existing = Path::new(dir);
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
+    let Ok(mut real) = fs::canonicalize(existing) else {
+        return false;
+    };
+    real.extend(rest.iter().rev());
+    crate::isolate::private_dirs()
+        .iter()
+        .filter(|p| **p != "/sys")
+        .any(|p| real.starts_with(p))
+}
+
 fn cstring(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
         LabError::new(
@@ -212,10 +239,68 @@ impl Lab {
         if spec.is_empty() {
             return self.netns(name);
         }
-        let missing = self.missing_dirs(&spec.dirs)?;
+        self.missing_dirs(&spec.dirs)?;
         let id = self.netns(name)?;
+        self.make_node(id, spec)?;
+        Ok(id)
+    }
+
+    /// `ns.private_dirs([...])`: more private directories for a namespace
+    /// the lab has (a recipe's, say); those it has already are left as
+    /// they are. Programs started before do not see the new ones.
+    pub fn private_dirs(&mut self, id: NsId, dirs: Vec<String>) -> Result<()> {
+        if id == HOST {
+            return Err(LabError::new(
+                "the host namespace has no private directories",
+                "give them to a namespace of the lab: netns(name, #{dirs: [...]}) or ns.private_dirs([...])",
+            ));
+        }
+        let have = self
+            .nodes
+            .nodes
+            .get(&id)
+            .map(|n| n.dirs.clone())
+            .unwrap_or_default();
+        let mut added: Vec<String> = Vec::new();
+        for d in dirs {
+            if !have.contains(&d) && !added.contains(&d) {
+                added.push(d);
+            }
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        // The new ones must not nest in (or hold) those it has.
+        NodeSpec {
+            dirs: have.iter().chain(&added).cloned().collect(),
+            hostname: None,
+        }
+        .check()?;
+        self.make_node(
+            id,
+            NodeSpec {
+                dirs: added,
+                hostname: None,
+            },
+        )
+    }
+
+    /// Makes `spec`'s directories for namespace `id` (and any target the
+    /// machine lacks), journaled, and gives them to its programs.
+    fn make_node(&mut self, id: NsId, spec: NodeSpec) -> Result<()> {
+        let missing = self.missing_dirs(&spec.dirs)?;
+        let first = !self.nodes.nodes.contains_key(&id);
         self.node_files()?;
         for dir in missing {
+            if self.id.is_isolated() {
+                // Inside nslab's own private mounts (missing_dirs checked):
+                // it vanishes with the process, nothing to undo.
+                fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(&dir)
+                    .map_err(|e| io_err("create directory", Path::new(&dir), e))?;
+                continue;
+            }
             let undo = Undo::RemoveMadeDir(RemoveMadeDir { path: dir.clone() });
             self.recorded(None, undo, |_| {
                 fs::DirBuilder::new()
@@ -225,7 +310,7 @@ impl Lab {
             })?;
         }
         let undo = Undo::RemoveNodeDirs(RemoveNodeDirs {
-            ns: name.to_string(),
+            ns: self.sp.name(id).to_string(),
             dirs: spec.dirs.clone(),
             hostname: spec.hostname.clone(),
         });
@@ -243,11 +328,14 @@ impl Lab {
         self.tell(Event::NodeMade {
             ns: id,
             dirs: &spec.dirs,
+            first,
         });
         let node = self.nodes.nodes.entry(id).or_default();
-        node.dirs = spec.dirs;
-        node.hostname = spec.hostname;
-        Ok(id)
+        node.dirs.extend(spec.dirs);
+        if spec.hostname.is_some() {
+            node.hostname = spec.hostname;
+        }
+        Ok(())
     }
 
     /// The directories (each missing one and its missing parents, outermost
@@ -266,7 +354,7 @@ impl Lab {
                         "a private directory covers a directory of the machine: name a directory, not a file",
                     ));
                 }
-                Err(_) if self.id.is_isolated() => {
+                Err(_) if self.id.is_isolated() && !inside_private(d) => {
                     return Err(LabError::new(
                         format!("directory {d} does not exist on this machine"),
                         format!(

@@ -311,12 +311,16 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             Line::Do(format!("undo \"stop $P{idx}\"")),
         ],
         Event::Stopped { idx } => vec![Line::Do(format!("stop \"$P{idx}\""))],
-        Event::NodeMade { ns, dirs, .. } => {
+        Event::NodeMade { ns, dirs, first } => {
             // Pushed as written: `$N{ns}` is expanded at teardown.
-            let mut v = vec![
-                Line::Do(format!("N{ns}=$(mktemp -d)")),
-                Line::Do(format!("undo \"rm -rf $N{ns}\"")),
-            ];
+            let mut v = if first {
+                vec![
+                    Line::Do(format!("N{ns}=$(mktemp -d)")),
+                    Line::Do(format!("undo \"rm -rf $N{ns}\"")),
+                ]
+            } else {
+                Vec::new()
+            };
             for d in dirs {
                 v.push(Line::Do(format!("mkdir \"$N{ns}\"/{}", q(&escape(d)))));
             }
@@ -1290,7 +1294,11 @@ mod tests {
         };
         let dirs = ["/etc/frr".to_string()];
         assert_eq!(
-            text(Event::NodeMade { ns: 1, dirs: &dirs }),
+            text(Event::NodeMade {
+                ns: 1,
+                dirs: &dirs,
+                first: true
+            }),
             [
                 "N1=$(mktemp -d)",
                 "undo \"rm -rf $N1\"",
