@@ -19,6 +19,7 @@ mod netns;
 pub mod plan;
 mod probes;
 mod procs;
+pub use procs::{Program, programs};
 mod routes;
 mod rules;
 mod running;
@@ -329,14 +330,24 @@ impl Lab {
         // their files get the packets seen until now, then close.
         let capture_errors = self.stop_captures(None);
         self.running.close_sockets();
-        // Then processes: they pin their namespaces. Also for a kept lab:
-        // its processes could not outlive nslab anyway (their output goes
-        // to it), so they end with it, whatever they started included.
+        // Then processes: they pin their namespaces. A kept lab's run on
+        // in their cgroup (their output goes to files), until `nslab down`;
+        // in a PID namespace (isolated mode, no cgroup v2, an attached
+        // session) they could not outlive nslab anyway, so they end now.
         let mut report = TeardownReport {
             errors: capture_errors,
             left_alone: Vec::new(),
         };
-        report.errors.extend(self.end_processes());
+        let lasting = self
+            .running
+            .unit()
+            .as_ref()
+            .is_some_and(|u| u.outlives_nslab());
+        if self.id.is_kept() && lasting {
+            self.running.let_processes_go();
+        } else {
+            report.errors.extend(self.end_processes());
+        }
         if let Some(r) = refused {
             report.errors.push(r.error);
         }

@@ -3,6 +3,7 @@
 //! the namespaces they are in, so they stop before those go.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::capture;
 use super::space::NsId;
@@ -18,6 +19,8 @@ pub struct Running {
     listeners: Vec<(NsId, Listener)>,
     /// Processes started with `ns.spawn`.
     procs: Vec<exec::Spawned>,
+    /// The directory their output goes to, once made.
+    outputs: Option<PathBuf>,
     /// Where every process the lab starts runs (made with the first one),
     /// so that all of them, and whatever they start, end with the lab.
     unit: Option<Unit>,
@@ -62,6 +65,26 @@ impl Running {
     pub fn add_proc(&mut self, p: exec::Spawned) -> usize {
         self.procs.push(p);
         self.procs.len() - 1
+    }
+
+    /// How many processes were spawned so far.
+    pub fn procs_started(&self) -> usize {
+        self.procs.len()
+    }
+
+    pub fn outputs(&self) -> Option<&Path> {
+        self.outputs.as_deref()
+    }
+
+    pub fn set_outputs(&mut self, dir: PathBuf) {
+        self.outputs = Some(dir);
+    }
+
+    /// Lets the processes and their unit go without stopping them (a kept
+    /// lab's, in a cgroup: they run on after nslab, until `nslab down`).
+    pub fn let_processes_go(&mut self) {
+        self.procs.clear();
+        self.unit = None;
     }
 
     pub fn proc_mut(&mut self, idx: usize) -> Option<&mut exec::Spawned> {
