@@ -14,6 +14,7 @@ mod first_hour_cli;
 mod first_hour_diag;
 mod first_hour_docs;
 mod first_hour_graph;
+mod hostwide_state;
 mod keep_programs;
 mod limits;
 mod links;
