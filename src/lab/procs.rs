@@ -114,7 +114,7 @@ impl Lab {
         self.settle();
         self.unit()?;
         let dir = self.outputs()?;
-        let n = format!("{}-{}", std::process::id(), self.running.procs_started());
+        let n = format!("{}-{}", std::process::id(), self.running.next_output());
         let (out, err) = (
             dir.join(format!("{n}.stdout")),
             dir.join(format!("{n}.stderr")),

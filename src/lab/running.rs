@@ -21,6 +21,8 @@ pub struct Running {
     procs: Vec<exec::Spawned>,
     /// The directory their output goes to, once made.
     outputs: Option<PathBuf>,
+    /// Output files numbered so far.
+    outputs_given: usize,
     /// Where every process the lab starts runs (made with the first one),
     /// so that all of them, and whatever they start, end with the lab.
     unit: Option<Unit>,
@@ -67,9 +69,11 @@ impl Running {
         self.procs.len() - 1
     }
 
-    /// How many processes were spawned so far.
-    pub fn procs_started(&self) -> usize {
-        self.procs.len()
+    /// A number for the next process's output files, never given twice
+    /// (a spawn that failed leaves no process, but its number is used).
+    pub fn next_output(&mut self) -> usize {
+        self.outputs_given += 1;
+        self.outputs_given
     }
 
     pub fn outputs(&self) -> Option<&Path> {

@@ -375,12 +375,21 @@ pub fn spawn(
     stderr: &Path,
 ) -> Result<Spawned> {
     let mut cmd = command(ns, argv, own_sys)?;
-    let out = new_output(stdout)?;
-    let err = new_output(stderr)?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    let child = unit
-        .spawn_lasting(cmd)
-        .map_err(|e| NetError::os("start command", e))?;
+    let started = new_output(stdout).and_then(|out| {
+        let err = new_output(stderr)?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        unit.spawn_lasting(cmd)
+            .map_err(|e| NetError::os("start command", e))
+    });
+    let child = match started {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing will write there.
+            let _ = std::fs::remove_file(stdout);
+            let _ = std::fs::remove_file(stderr);
+            return Err(e);
+        }
+    };
     Ok(Spawned {
         child,
         stdout: stdout.to_path_buf(),

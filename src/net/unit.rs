@@ -271,8 +271,8 @@ pub fn kill_cgroup(path: &Path) -> Result<()> {
 
 /// [`kill_cgroup`], running `reap` right after the kill.
 fn kill_cgroup_then(path: &Path, reap: impl FnOnce()) -> Result<()> {
-    // Gone already (a kept lab's processes ended with nslab; the cgroup
-    // nslab ran in was removed with everything below it): nothing to touch.
+    // Gone already (the cgroup nslab ran in was removed with everything
+    // below it, say): nothing to touch.
     if !path.is_dir() {
         return Err(NetError::os(
             "stop the lab's processes",

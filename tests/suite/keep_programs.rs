@@ -192,3 +192,19 @@ fn an_attached_session_leaves_the_kept_programs_running() {
     o.lacks(&["RUN_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
+
+/// A spawn whose program is missing fails at its line and leaves nothing
+/// in the way of the next one, whose output reads back.
+#[test]
+fn a_spawn_that_cannot_start_leaves_the_next_one_working() {
+    let o = run_isolated(
+        "again.rhai",
+        "let b = netns(\"b\");\n\
+         let failed = false;\n\
+         try { b.spawn([\"no-such-program-nslab\"]); } catch (e) { failed = `${e}`.contains(\"not found\"); }\n\
+         let p = b.spawn(\"echo again\");\n\
+         let i = 0; while p.stdout == \"\" && i < 250 { sleep(0.02); i += 1; }\n\
+         print(`${failed} ${p.stdout}`);\n",
+    );
+    o.says(&["true again"]);
+}
