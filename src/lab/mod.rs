@@ -346,6 +346,15 @@ impl Lab {
         if self.id.is_kept() && lasting {
             self.running.let_processes_go();
         } else {
+            if self.id.is_kept()
+                && !self.id.is_isolated()
+                && !self.id.is_attached()
+                && self.running.has_procs()
+            {
+                report.left_alone.push(
+                    "the lab's spawned programs end with nslab: no cgroup v2 could be made here to keep them in".into(),
+                );
+            }
             report.errors.extend(self.end_processes());
         }
         if let Some(r) = refused {

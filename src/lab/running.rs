@@ -84,6 +84,11 @@ impl Running {
         self.outputs = Some(dir);
     }
 
+    /// Were processes spawned?
+    pub fn has_procs(&self) -> bool {
+        !self.procs.is_empty()
+    }
+
     /// Lets the processes and their unit go without stopping them (a kept
     /// lab's, in a cgroup: they run on after nslab, until `nslab down`).
     pub fn let_processes_go(&mut self) {

@@ -208,3 +208,34 @@ fn a_spawn_that_cannot_start_leaves_the_next_one_working() {
     );
     o.says(&["true again"]);
 }
+
+/// Where no cgroup can be made (the cgroup mounts hidden under a tmpfs),
+/// a kept lab's programs cannot outlive nslab (they run in a PID namespace
+/// that dies with it): nslab says so, and the rest of the lab is kept.
+#[test]
+fn without_cgroups_a_kept_lab_says_its_programs_end() {
+    let d = Dir::new();
+    let m = marker();
+    d.write(
+        "nocg.rhai",
+        &format!("let b = netns(\"b\");\nb.spawn([\"sleep\", \"{m}1\"]);\n"),
+    );
+    let o = private_host(
+        &d,
+        &format!(
+            "mount -t tmpfs tmpfs /sys/fs/cgroup\nsnap > before\n\
+             \"$NSLAB\" run --keep --name keepnocg nocg.rhai; echo kept=$?\n\
+             ip netns list | sed 's/^/NETNS /'\n\
+             \"$NSLAB\" down keepnocg; echo down=$?\n\
+             wait_while 'pgrep -x -f \"sleep {m}1\"' 5\n\
+             pgrep -x -f \"sleep {m}1\" || echo NONE_LEFT\n\
+             no_trace\n"
+        ),
+    );
+    o.says(&["kept=0", "NETNS b", "down=0", "NONE_LEFT"]);
+    o.all_says(&[
+        "the lab's spawned programs end with nslab: no cgroup v2",
+        "lab 'keepnocg' is kept",
+    ]);
+    assert_no_trace(&o, "SAME");
+}
