@@ -98,7 +98,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "script",
             name: "keep",
             sig: "keep()",
-            doc: "Leave the lab up when the script ends (like --keep); `nslab down LAB` removes it later.",
+            doc: "Leave the lab up when the script ends (like --keep), the programs it spawned still running (in host mode); `nslab down LAB` removes it and stops them later.",
             example: "keep();",
         },
         move || -> Res<()> {

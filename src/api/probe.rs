@@ -336,7 +336,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "spawn",
         sig: "ns.spawn(\"cmd\") / ns.spawn([\"prog\", \"arg\"]) -> Process",
-        doc: "Start a background process in ns (a server, a capture); p.stdout/p.stderr hold its output so far, p.running, p.pid, p.stop(). At teardown it is stopped with everything it started, even when nslab itself was killed.",
+        doc: "Start a background process in ns (a server, a capture); p.stdout/p.stderr hold its output so far, p.running, p.pid, p.stop(). At teardown it is stopped with everything it started; in a kept lab (--keep, keep()) it runs on, its output going to files in /run/nslab/LAB.out, until `nslab down LAB`.",
         example: "let srv = ns2.spawn(\"python3 -m http.server 80\"); ...; print(srv.stderr);",
     };
     let c = ctx.clone();

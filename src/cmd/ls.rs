@@ -23,13 +23,19 @@ pub fn run(json: bool) -> CmdResult {
     println!("{:<20} {:<40} {:>5}  SCRIPT", "LAB", "STATUS", "STEPS");
     for r in labs {
         match r {
-            Ok(r) => println!(
-                "{:<20} {:<40} {:>5}  {}",
-                shown(&r.header.lab),
-                status(&r),
-                r.steps.len(),
-                shown(&r.header.script)
-            ),
+            Ok(r) => {
+                println!(
+                    "{:<20} {:<40} {:>5}  {}",
+                    shown(&r.header.lab),
+                    status(&r),
+                    r.steps.len(),
+                    shown(&r.header.script)
+                );
+                // A kept lab's programs run on until `nslab down`.
+                for p in super::view::kept_programs(&r) {
+                    println!("  pid {} in {}: {}", p.pid, shown(&p.ns), shown(&p.command));
+                }
+            }
             Err((path, e)) => println!(
                 "{:<20} {:<40} {:>5}  {}",
                 shown(

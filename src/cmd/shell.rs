@@ -137,6 +137,12 @@ lists the lab and
 .B nslab down LAB
 finishes its teardown after a crash or a kept run. A running lab holds a lock on it.
 .TP
+.I /run/nslab/LAB.out/
+The output (stdout, stderr) of the programs lab LAB started with spawn, one file each; a kept
+lab's programs go on writing there until
+.B nslab down LAB
+stops them and removes it.
+.TP
 .I /run/nslab/hostwide.state
 Host\-wide sysctls shared by labs running at the same time: their value from before, and the labs
 holding them; the last lab to end puts the value back.

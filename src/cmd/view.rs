@@ -29,6 +29,26 @@ struct LsRow {
     /// Undo steps in its journal.
     steps: Option<usize>,
     error: Option<String>,
+    /// A kept lab's programs (started with `spawn`) that still run.
+    processes: Vec<LsProcess>,
+}
+
+/// A kept lab's program in `nslab ls --json`.
+#[derive(Serialize)]
+struct LsProcess {
+    pid: u32,
+    /// Its namespace (`"host"`: the one nslab started in).
+    namespace: String,
+    command: String,
+}
+
+/// The programs of `r` to list: a kept lab's that still run.
+pub(super) fn kept_programs(r: &journal::Record) -> Vec<crate::lab::Program> {
+    if r.kept {
+        crate::lab::programs(r)
+    } else {
+        Vec::new()
+    }
 }
 
 pub fn ls_json() -> CmdResult {
@@ -49,6 +69,14 @@ pub fn ls_json() -> CmdResult {
                 isolated: Some(r.header.isolated),
                 steps: Some(r.steps.len()),
                 error: None,
+                processes: kept_programs(&r)
+                    .into_iter()
+                    .map(|p| LsProcess {
+                        pid: p.pid,
+                        namespace: p.ns,
+                        command: p.command,
+                    })
+                    .collect(),
             },
             Err((path, e)) => LsRow {
                 lab: path
@@ -62,6 +90,7 @@ pub fn ls_json() -> CmdResult {
                 isolated: None,
                 steps: None,
                 error: Some(e.message),
+                processes: Vec::new(),
             },
         })
         .collect();

@@ -31,6 +31,9 @@ impl LabError {
                 "make a new one with netns(\"…\") and use that",
             );
         }
+        if let NetError::Untrusted { message, help } = &e {
+            return LabError::new(format!("cannot {doing} ({what}): {message}"), help.clone());
+        }
         let (message, help) = match e.raw_errno() {
             Some(libc::EEXIST) => (
                 format!("{what} already exists"),

@@ -17,7 +17,7 @@ use super::steps::netns::DeleteNetns;
 use super::steps::nft::DeleteNftTable;
 pub use super::steps::nft::owner_set;
 use super::steps::nodes::{RemoveMadeDir, RemoveNodeDirs, RemoveNodeFiles};
-use super::steps::procs::{KillCgroup, StopProcess};
+use super::steps::procs::{KillCgroup, RemoveOutputs, StopProcess};
 use super::steps::routing::{DeleteAddr, DeleteNeigh, DeleteRoute, DeleteRule, RestoreRoute};
 pub use super::steps::routing::{NamedHop, SavedRoute, rule_text};
 use super::steps::tc::DeleteQdisc;
@@ -73,6 +73,7 @@ undo_steps! {
     RemoveNodeFiles,
     RemoveMadeDir,
     RemoveNodeDirs,
+    RemoveOutputs,
 }
 
 impl Undo {
@@ -291,7 +292,12 @@ pub(super) mod tests {
 
     #[test]
     fn teardown_reverses_but_deletes_runs_of_namespaces_oldest_first() {
-        let stop = Undo::StopProcess(StopProcess { pid: 7, start: 1 });
+        let stop = Undo::StopProcess(StopProcess {
+            pid: 7,
+            start: 1,
+            ns: None,
+            cmd: None,
+        });
         let sysctl = Undo::ReleaseSysctl(ReleaseSysctl {
             key: "net.ipv4.ip_forward".into(),
         });

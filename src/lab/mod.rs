@@ -21,6 +21,7 @@ pub mod plan;
 mod prefix;
 mod probes;
 mod procs;
+pub use procs::{Program, programs};
 mod routes;
 mod rules;
 mod running;
@@ -349,14 +350,33 @@ impl Lab {
         // their files get the packets seen until now, then close.
         let capture_errors = self.stop_captures(None);
         self.running.close_sockets();
-        // Then processes: they pin their namespaces. Also for a kept lab:
-        // its processes could not outlive nslab anyway (their output goes
-        // to it), so they end with it, whatever they started included.
+        // Then processes: they pin their namespaces. A kept lab's run on
+        // in their cgroup (their output goes to files), until `nslab down`;
+        // in a PID namespace (isolated mode, no cgroup v2, an attached
+        // session) they could not outlive nslab anyway, so they end now.
         let mut report = TeardownReport {
             errors: capture_errors,
             left_alone: Vec::new(),
         };
-        report.errors.extend(self.end_processes());
+        let lasting = self
+            .running
+            .unit()
+            .as_ref()
+            .is_some_and(|u| u.outlives_nslab());
+        if self.id.is_kept() && lasting {
+            self.running.let_processes_go();
+        } else {
+            if self.id.is_kept()
+                && !self.id.is_isolated()
+                && !self.id.is_attached()
+                && self.running.has_procs()
+            {
+                report.left_alone.push(
+                    "the lab's spawned programs end with nslab: no cgroup v2 could be made here to keep them in".into(),
+                );
+            }
+            report.errors.extend(self.end_processes());
+        }
         if let Some(r) = refused {
             report.errors.push(r.error);
         }

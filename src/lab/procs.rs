@@ -4,8 +4,11 @@ use super::events::Event;
 use super::ledger::Undo;
 use std::os::fd::AsFd;
 
+use super::journal::Record;
 use super::{Lab, LabError, NsId, Result, net_err};
-use crate::lab::steps::procs::{KillCgroup, StopProcess};
+use crate::lab::steps::procs::{
+    KillCgroup, MAX_SHOWN_COMMAND, RemoveOutputs, StopProcess, outputs_dir,
+};
 use crate::net::unit::Unit;
 use crate::net::{exec, unit};
 
@@ -105,32 +108,60 @@ impl Lab {
     }
 
     /// A background process in `ns` (a server, a capture), stopped at
-    /// teardown before its namespace is deleted. Returns its number.
+    /// teardown before its namespace is deleted, unless the lab is kept:
+    /// then it runs on until `nslab down`. Its output goes to files in
+    /// /run/nslab/LAB.out. Returns its number.
     pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
         self.settle();
         self.unit()?;
         let private = self.private_for(id)?;
+        let dir = self.outputs()?;
+        let n = format!("{}-{}", std::process::id(), self.running.next_output());
+        let (out, err) = (
+            dir.join(format!("{n}.stdout")),
+            dir.join(format!("{n}.stderr")),
+        );
         let fd = self.sp.fd(id).map_err(net_err("open namespace"))?;
         let unit = made(self.running.unit())?;
-        let p = exec::spawn(fd.as_fd(), argv, private, unit)
+        let p = exec::spawn(fd.as_fd(), argv, private, unit, &out, &err)
             .map_err(|e| self.start_err("start a process", id, argv, e))?;
         let pid = p.child.id();
         let start = exec::start_time(pid).unwrap_or(0);
+        let stop = StopProcess {
+            pid,
+            start,
+            ns: Some(self.sp.name(id).to_string()),
+            cmd: Some(shown_for_ls(argv)),
+        };
         // Always recorded: a process pins its namespace, and outlives it.
-        self.recorded(None, Undo::StopProcess(StopProcess { pid, start }), |_| {
-            Ok(())
-        })?;
+        self.recorded(None, Undo::StopProcess(stop), |_| Ok(()))?;
         let idx = self.running.add_proc(p);
         self.tell(Event::Spawned { ns: id, argv, idx });
         Ok(idx)
+    }
+
+    /// The directory the lab's processes write their output to, made (and
+    /// journaled) with the first one. An attached session shares the kept
+    /// lab's: the files carry the pid of the nslab that started them.
+    fn outputs(&mut self) -> Result<std::path::PathBuf> {
+        if let Some(d) = self.running.outputs() {
+            return Ok(d.to_path_buf());
+        }
+        let dir = outputs_dir(self.id.name());
+        let undo = Undo::RemoveOutputs(RemoveOutputs {
+            dir: dir.display().to_string(),
+        });
+        self.recorded(None, undo, |_| make_outputs_dir(&dir))?;
+        self.running.set_outputs(dir.clone());
+        Ok(dir)
     }
 
     /// (pid, running, stdout, stderr) of spawned process `idx`.
     pub fn process(&mut self, idx: usize) -> Option<(u32, bool, String, String)> {
         let p = self.running.proc_mut(idx)?;
         let running = matches!(p.child.try_wait(), Ok(None));
-        let out = p.stdout.lock().map(|s| s.clone()).unwrap_or_default();
-        let err = p.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        let out = exec::output(&p.stdout);
+        let err = exec::output(&p.stderr);
         Some((p.child.id(), running, out, err))
     }
 
@@ -203,6 +234,78 @@ impl Lab {
             Err(e) => vec![LabError::kernel("stop the lab's processes", "teardown", e)],
         }
     }
+}
+
+/// Makes `dir` (0700), or takes the one there if it is a directory of
+/// this user's that nobody else can write (an attached session's lab, a
+/// lab of the same name whose `down` could not remove it).
+fn make_outputs_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let refused = |why: String| {
+        LabError::new(
+            format!(
+                "cannot keep the output of the lab's processes in {}: {why}",
+                dir.display()
+            ),
+            format!(
+                "nslab makes that directory itself; remove what is there (rm -r {})",
+                dir.display()
+            ),
+        )
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(refused(e.to_string())),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| refused(e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(refused("it is not a directory".into()));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return Err(refused("others own it or can write it".into()));
+    }
+    Ok(())
+}
+
+/// A kept lab's program still running, as its journal names it (for
+/// `nslab ls`).
+pub struct Program {
+    pub pid: u32,
+    /// Its namespace (`host`: the one nslab started in).
+    pub ns: String,
+    pub command: String,
+}
+
+/// The programs lab `rec` started with `spawn` that still run: the pid
+/// its journal names, still the process that started then (its start
+/// time), as `nslab down` checks before it stops one.
+pub fn programs(rec: &Record) -> Vec<Program> {
+    rec.steps
+        .iter()
+        .filter_map(|s| match s {
+            Undo::StopProcess(p) if exec::runs(p.pid, p.start) => Some(Program {
+                pid: p.pid,
+                ns: p.ns.clone().unwrap_or_else(|| "?".into()),
+                command: p.cmd.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The command as `nslab ls` shows it, clipped to what a journal keeps.
+fn shown_for_ls(argv: &[String]) -> String {
+    let mut c = shown_command(argv);
+    if c.len() > MAX_SHOWN_COMMAND {
+        let mut end = MAX_SHOWN_COMMAND - '…'.len_utf8();
+        while !c.is_char_boundary(end) {
+            end -= 1;
+        }
+        c.truncate(end);
+        c.push('…');
+    }
+    c.replace('\0', " ")
 }
 
 /// The unit `Lab::unit` made.

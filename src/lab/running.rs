@@ -3,6 +3,7 @@
 //! the namespaces they are in, so they stop before those go.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::capture;
 use super::space::NsId;
@@ -18,6 +19,10 @@ pub struct Running {
     listeners: Vec<(NsId, Listener)>,
     /// Processes started with `ns.spawn`.
     procs: Vec<exec::Spawned>,
+    /// The directory their output goes to, once made.
+    outputs: Option<PathBuf>,
+    /// Output files numbered so far.
+    outputs_given: usize,
     /// Where every process the lab starts runs (made with the first one),
     /// so that all of them, and whatever they start, end with the lab.
     unit: Option<Unit>,
@@ -62,6 +67,33 @@ impl Running {
     pub fn add_proc(&mut self, p: exec::Spawned) -> usize {
         self.procs.push(p);
         self.procs.len() - 1
+    }
+
+    /// A number for the next process's output files, never given twice
+    /// (a spawn that failed leaves no process, but its number is used).
+    pub fn next_output(&mut self) -> usize {
+        self.outputs_given += 1;
+        self.outputs_given
+    }
+
+    pub fn outputs(&self) -> Option<&Path> {
+        self.outputs.as_deref()
+    }
+
+    pub fn set_outputs(&mut self, dir: PathBuf) {
+        self.outputs = Some(dir);
+    }
+
+    /// Were processes spawned?
+    pub fn has_procs(&self) -> bool {
+        !self.procs.is_empty()
+    }
+
+    /// Lets the processes and their unit go without stopping them (a kept
+    /// lab's, in a cgroup: they run on after nslab, until `nslab down`).
+    pub fn let_processes_go(&mut self) {
+        self.procs.clear();
+        self.unit = None;
     }
 
     pub fn proc_mut(&mut self, idx: usize) -> Option<&mut exec::Spawned> {

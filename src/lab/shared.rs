@@ -19,16 +19,19 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Header, JOURNAL_DIR, ensure_dir};
+use super::names;
 use crate::net::{NetError, Result, sysctl};
 
 const STATE: &str = "hostwide.state";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct State {
     keys: BTreeMap<String, Held>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Held {
     /// The value before the first holder changed it.
     original: String,
@@ -73,26 +76,80 @@ fn lock() -> Result<Locked> {
     let path = dir.join(STATE);
     let state = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        // Not a FIFO's open that waits for a writer, nor a link followed.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
     {
         Ok(f) => {
             let meta = f
                 .metadata()
                 .map_err(|e| NetError::os("read /run/nslab/hostwide.state", e))?;
-            if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
-                return Err(other(format!(
-                    "{} is not nslab's own (owner or mode changed): remove it by hand",
-                    path.display()
-                )));
+            if !meta.is_file() {
+                return Err(untrusted("it is not a regular file"));
             }
-            serde_json::from_reader(f)
-                .map_err(|e| other(format!("{} cannot be read: {e}", path.display())))?
+            if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+                return Err(untrusted("its owner or mode is not the one nslab gives it"));
+            }
+            let state: State = serde_json::from_reader(f)
+                .map_err(|e| untrusted(&format!("it cannot be read: {e}")))?;
+            state.check().map_err(|why| untrusted(&why))?;
+            state
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(untrusted("it is a symbolic link"));
+        }
         Err(e) => return Err(NetError::os("open /run/nslab/hostwide.state", e)),
     };
     Ok(Locked { _lock: lock, state })
+}
+
+/// The registry file is not as nslab writes it: `why`, and what to do.
+fn untrusted(why: &str) -> NetError {
+    let path = Path::new(JOURNAL_DIR).join(STATE);
+    NetError::Untrusted {
+        message: format!(
+            "refusing {}: {why}; nslab keeps there only the host's net.* sysctls labs hold",
+            path.display()
+        ),
+        help: format!(
+            "it was not written by nslab, or was changed since: inspect it and remove it by hand (rm {}); the labs holding host settings then leave them as they are when they end (check them with `sysctl net.ipv4.ip_forward` and the like)",
+            path.display()
+        ),
+    }
+}
+
+impl State {
+    /// Checks the registry with the rules nslab applies when it writes it
+    /// (a file read by root, which then writes the sysctls it names): keys
+    /// under net., values as `ns.sysctl` takes them (one line), holders
+    /// named as `holder()` names labs. Returns why not.
+    fn check(&self) -> std::result::Result<(), String> {
+        for (key, held) in &self.keys {
+            names::check_sysctl_key(key).map_err(|e| e.message)?;
+            for v in [&held.original, &held.set] {
+                names::check_sysctl_value(key, v).map_err(|e| e.message)?;
+            }
+            if held.holders.is_empty() {
+                return Err(format!("{key} is held by no lab"));
+            }
+            for (i, h) in held.holders.iter().enumerate() {
+                if !is_holder(h) || held.holders[..i].contains(h) {
+                    return Err(format!("'{}' is not a lab holding {key}", h.escape_debug()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `LAB/ID` as `holder()` writes it: a lab name, and the run's id (16 hex
+/// digits; none in a journal older than ids).
+fn is_holder(h: &str) -> bool {
+    h.split_once('/').is_some_and(|(lab, id)| {
+        names::check_labname(lab).is_ok()
+            && (id.is_empty() || (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())))
+    })
 }
 
 impl Locked {
@@ -192,4 +249,49 @@ pub fn release(who: &str, key: &str) -> Result<Option<String>> {
     };
     reg.save()?;
     Ok(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> std::result::Result<(), String> {
+        serde_json::from_str::<State>(text)
+            .map_err(|e| e.to_string())?
+            .check()
+    }
+
+    #[test]
+    fn the_registry_nslab_writes_reads_back() {
+        let ok = r#"{"keys":{"net.ipv4.ip_forward":{"original":"0","set":"1","holders":["A/00112233aabbccdd","B/"]},
+            "net.ipv4.ip_local_port_range":{"original":"32768\t60999","set":"1000 2000","holders":["c.d-1/0123456789abcdef"]}}}"#;
+        assert_eq!(parsed(ok), Ok(()));
+        assert_eq!(parsed(r#"{"keys":{}}"#), Ok(()));
+    }
+
+    #[test]
+    fn anything_else_in_the_registry_is_refused() {
+        let held = |key: &str, original: &str, holders: &str| {
+            format!(
+                r#"{{"keys":{{"{key}":{{"original":"{original}","set":"1","holders":[{holders}]}}}}}}"#
+            )
+        };
+        let lab = r#""A/00112233aabbccdd""#;
+        for (text, why) in [
+            (held("kernel.hostname", "x", lab), "not a network sysctl"),
+            (held("net.ipv4.ip_forward", "1\\n2", lab), "a sysctl takes one line"),
+            (held("net.ipv4.ip_forward", "0", ""), "held by no lab"),
+            (held("net.ipv4.ip_forward", "0", r#""../x/1""#), "is not a lab holding"),
+            (held("net.ipv4.ip_forward", "0", r#""A/zz""#), "is not a lab holding"),
+            (held("net.ipv4.ip_forward", "0", &format!("{lab},{lab}")), "is not a lab holding"),
+            (r#"{"keys":{},"run":"rm -rf /"}"#.to_string(), "unknown field"),
+            (
+                r#"{"keys":{"net.ipv4.ip_forward":{"original":"0","set":"1","holders":["A/"],"cmd":"x"}}}"#.to_string(),
+                "unknown field",
+            ),
+        ] {
+            let e = parsed(&text).expect_err(&text);
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
@@ -168,7 +169,9 @@ pub fn command_with(ns: BorrowedFd<'_>, argv: &[String], private: Private) -> Re
     // sethostname, setpgid, prctl) on data made before the fork between
     // fork and exec; the fd stays open in the parent until the child has been
     // spawned. Its own process group lets nslab stop the command with its
-    // children; PDEATHSIG ends it should nslab itself die.
+    // children; PDEATHSIG ends it should nslab itself die (a spawned
+    // process drops it once in the lab's cgroup, which then holds it: a
+    // kept lab's programs run on after nslab).
     //
     // PDEATHSIG comes first, and a parent already gone by then (killed
     // right after the fork) ends the child at once: so no child of a killed
@@ -436,62 +439,70 @@ pub fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A background process (`ns.spawn`): its output is collected as it comes.
+/// A background process (`ns.spawn`): its output goes to two files, read
+/// back as it comes. Files, not pipes: a kept lab's programs outlive
+/// nslab, and a pipe with no reader would kill them (SIGPIPE) or, full,
+/// stop them.
 pub struct Spawned {
     pub child: Child,
-    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
-    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
 }
 
 /// Starts `argv` in `ns` in the background, in the lab's `unit` (and in its
-/// own process group, like every command nslab runs).
+/// own process group, like every command nslab runs), free to outlive nslab
+/// where the unit allows; its output goes to new files `stdout` and
+/// `stderr` (which must not exist yet).
 pub fn spawn(
     ns: BorrowedFd<'_>,
     argv: &[String],
     private: Private,
     unit: &Unit,
+    stdout: &Path,
+    stderr: &Path,
 ) -> Result<Spawned> {
     let mut cmd = command_with(ns, argv, private)?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = unit
-        .spawn(cmd)
-        .map_err(|e| NetError::os("start command", e))?;
-    let collect = |r: Option<Box<dyn Read + Send>>| {
-        let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let b = buf.clone();
-        thread::spawn(move || {
-            let Some(mut r) = r else { return };
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = r.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = b.lock() {
-                    s.push_str(&String::from_utf8_lossy(&chunk[..n]));
-                }
-            }
-        });
-        buf
+    let started = new_output(stdout).and_then(|out| {
+        let err = new_output(stderr)?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        unit.spawn_lasting(cmd)
+            .map_err(|e| NetError::os("start command", e))
+    });
+    let child = match started {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing will write there.
+            let _ = std::fs::remove_file(stdout);
+            let _ = std::fs::remove_file(stderr);
+            return Err(e);
+        }
     };
-    let stdout = collect(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let stderr = collect(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
     Ok(Spawned {
         child,
-        stdout,
-        stderr,
+        stdout: stdout.to_path_buf(),
+        stderr: stderr.to_path_buf(),
     })
+}
+
+/// A new file for a process's output, only this user may read (never one
+/// that is there already, nor through a link).
+fn new_output(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        // Not an OS error: "not found" here is no missing program.
+        .map_err(|e| NetError::Other(format!("cannot create {}: {e}", path.display())))
+}
+
+/// What a spawned process wrote to `path` so far (nothing if it is gone).
+pub fn output(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 /// The kernel's start time of `pid` (field 22 of /proc/PID/stat): tells a
@@ -500,6 +511,21 @@ pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_comm = &stat[stat.rfind(')')? + 2..];
     after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Is `pid` still the process that started at `start`, and running (not
+/// a zombie no one has reaped: a kept lab's program that ended is one
+/// until its new parent, outside nslab, reaps it)?
+pub fn runs(pid: u32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(after_comm) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return false;
+    };
+    let mut f = after_comm.split_whitespace();
+    let state = f.next().unwrap_or("X");
+    !matches!(state, "Z" | "X" | "x") && f.nth(18).and_then(|s| s.parse().ok()) == Some(start)
 }
 
 /// Stops process group `pid` (if it is still the process that started at
@@ -517,7 +543,7 @@ pub fn stop(pid: u32, start: u64) -> Result<()> {
         let mut status = 0;
         // SAFETY: as above.
         let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
-        if r == pid as i32 || (r < 0 && start_time(pid).is_none()) {
+        if r == pid as i32 || (r < 0 && !runs(pid, start)) {
             // SAFETY: as above; stragglers of the group.
             unsafe {
                 libc::kill(pg, libc::SIGKILL);

@@ -41,6 +41,10 @@ pub enum NetError {
     Nft(String),
     #[error("{0}")]
     Other(String),
+    /// A file nslab keeps for itself (under /run/nslab) that is not as
+    /// nslab writes it: what is wrong with it, and what to do.
+    #[error("{message}")]
+    Untrusted { message: String, help: String },
 }
 
 impl NetError {

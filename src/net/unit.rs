@@ -7,7 +7,8 @@
 //! - [`Cgroup`] (host mode): a cgroup v2 of the lab's own, under nslab's
 //!   own cgroup. Children join it between fork and exec; writing "1" to
 //!   `cgroup.kill` ends everything in it at once. The journal holds its
-//!   path, so `nslab down` can do that after a crash.
+//!   path, so `nslab down` can do that after a crash, and for a kept lab,
+//!   whose spawned programs run on in it after nslab exits.
 //! - [`PidNs`] (isolated and rootless mode, or when no cgroup can be made):
 //!   a PID namespace whose init is nslab's child. When init dies the kernel
 //!   kills every process in the namespace, and init dies with nslab
@@ -37,9 +38,24 @@ impl Unit {
     /// Starts `cmd` inside the unit.
     pub fn spawn(&self, cmd: Command) -> std::io::Result<Child> {
         match self {
-            Unit::Cgroup(c) => c.spawn(cmd),
+            Unit::Cgroup(c) => c.spawn(cmd, false),
             Unit::PidNs(p) => p.spawn(cmd),
         }
+    }
+
+    /// Starts `cmd` inside the unit, free to outlive nslab where the unit
+    /// can (a cgroup: a kept lab's programs run on in it, and `nslab down`
+    /// ends them). In a PID namespace it ends with nslab, as everything there.
+    pub fn spawn_lasting(&self, cmd: Command) -> std::io::Result<Child> {
+        match self {
+            Unit::Cgroup(c) => c.spawn(cmd, true),
+            Unit::PidNs(p) => p.spawn(cmd),
+        }
+    }
+
+    /// Can its processes outlive nslab (a cgroup, not a PID namespace)?
+    pub fn outlives_nslab(&self) -> bool {
+        matches!(self, Unit::Cgroup(_))
     }
 
     /// Kills every process in the unit and waits (boundedly) until they
@@ -189,14 +205,21 @@ impl Cgroup {
         }
     }
 
-    fn spawn(&self, mut cmd: Command) -> std::io::Result<Child> {
+    /// `lasting`: the child drops the PDEATHSIG every command starts with
+    /// (exec.rs), once it is in the cgroup: from then on the cgroup holds
+    /// it (a child killed before joining still dies with nslab, so none
+    /// escapes the unit).
+    fn spawn(&self, mut cmd: Command, lasting: bool) -> std::io::Result<Child> {
         let fd = self.procs.as_raw_fd();
         // SAFETY: one write(2) to a descriptor that stays open in the parent
-        // until spawn returns; async-signal-safe.
+        // until spawn returns, and a prctl; async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
                 super::fdlimit::restore_in_child();
                 if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if lasting && libc::prctl(libc::PR_SET_PDEATHSIG, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -248,8 +271,8 @@ pub fn kill_cgroup(path: &Path) -> Result<()> {
 
 /// [`kill_cgroup`], running `reap` right after the kill.
 fn kill_cgroup_then(path: &Path, reap: impl FnOnce()) -> Result<()> {
-    // Gone already (a kept lab's processes ended with nslab; the cgroup
-    // nslab ran in was removed with everything below it): nothing to touch.
+    // Gone already (the cgroup nslab ran in was removed with everything
+    // below it, say): nothing to touch.
     if !path.is_dir() {
         return Err(NetError::os(
             "stop the lab's processes",

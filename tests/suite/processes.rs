@@ -272,10 +272,12 @@ fn hung_up(flags: &str, m: &str) -> Out {
         &format!(
             "snap > before\n\
              \"$NSLAB\" run {flags} hup.rhai > out 2>&1 &\npid=$!\n{WAIT_READY}\
-             kill -HUP $pid; wait $pid; echo code=$?\ncat out\n{}\
+             kill -HUP $pid; wait $pid; echo code=$?\ncat out\n\
              ip netns list | sed 's/^/NETNS /'\n\
-             \"$NSLAB\" down hup; echo down=$?\n\
+             {} >/dev/null && echo SPAWNED_RUNS\n\
+             \"$NSLAB\" down hup; echo down=$?\n{}\
              no_trace\n",
+            sleeps(&format!("{m}1")),
             none_left(m)
         ),
     )
@@ -286,7 +288,7 @@ fn sighup_tears_the_lab_down_and_exits_129() {
     let m = marker();
     let o = hung_up("", &m);
     o.says(&["code=129", "interrupted by SIGHUP: tearing the lab down"]);
-    o.lacks(&["NETNS"]);
+    o.lacks(&["NETNS", "SPAWNED_RUNS"]);
     o.says(&["NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
@@ -297,6 +299,8 @@ fn sighup_leaves_a_kept_lab_up() {
     let o = hung_up("--keep", &m);
     o.says(&["code=129", "interrupted by SIGHUP"]);
     o.because("the kept lab was removed").says(&["NETNS ns1"]);
+    o.because("a kept lab's spawned program ended with nslab")
+        .says(&["SPAWNED_RUNS"]);
     o.says(&["down=0", "NONE_LEFT"]);
     assert_no_trace(&o, "SAME");
 }
