@@ -222,15 +222,8 @@ fn module_functions(
 /// each is read in. rhai's strict variables mode stops at the first; each
 /// found is then taken as defined, to look for the next.
 pub fn undefined_variables(ast: &AST, text: &str) -> Vec<Unknown> {
-    let mut strict = Engine::new_raw();
+    let mut strict = crate::parser::parser();
     strict.set_strict_variables(true);
-    strict.set_max_expr_depths(256, 256);
-    // As the running engine does (src/engine.rs): `spawn` is ns.spawn().
-    #[allow(deprecated)]
-    strict.on_parse_token(|token, _, _| match token {
-        rhai::Token::Reserved(s) if s.as_str() == "spawn" => rhai::Token::Identifier(s),
-        other => other,
-    });
     let mut scope = rhai::Scope::new();
     let mut out: Vec<Unknown> = Vec::new();
     while out.len() < 20 {

@@ -67,13 +67,7 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
             }
         });
     }
-    // rhai reserves `spawn` for itself; in lab scripts it is ns.spawn().
-    // (on_parse_token is marked volatile, not deprecated, by rhai.)
-    #[allow(deprecated)]
-    engine.on_parse_token(|token, _, _| match token {
-        rhai::Token::Reserved(s) if s.as_str() == "spawn" => rhai::Token::Identifier(s),
-        other => other,
-    });
+    crate::parser::spawn_is_a_name(&mut engine);
     // print() must not panic when stdout is a closed pipe: the lab still
     // has to be torn down.
     // Both out of the way of a progress line (src/progress.rs) on a terminal.

@@ -17,6 +17,7 @@ mod limits;
 mod net;
 mod opener;
 mod owner;
+mod parser;
 mod progress;
 mod reference;
 mod repl;

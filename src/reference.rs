@@ -47,9 +47,7 @@ pub fn entries(docs: &[Doc]) -> Vec<Entry> {
 
 /// Entries of the bundled modules, read from their `///` comments.
 fn recipe_entries() -> Vec<Entry> {
-    // A parser only; the limits match the script engine's.
-    let mut engine = rhai::Engine::new_raw();
-    engine.set_max_expr_depths(256, 256);
+    let engine = crate::parser::parser();
     let mut out: Vec<Entry> = Vec::new();
     for (module, text) in stdlib::MODULES {
         let Ok(ast) = engine.compile(text) else {
@@ -173,4 +171,22 @@ pub fn lookup(entries: &[Entry], name: &str) -> Result<String, String> {
         });
     }
     Ok(found.into_iter().map(one).collect::<Vec<_>>().join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A recipe the reference's parser cannot read would vanish from
+    /// `nslab docs` without a word (frr.rhai's `ns.spawn` once did).
+    #[test]
+    fn every_bundled_module_is_in_the_reference() {
+        let entries = super::recipe_entries();
+        for (module, _) in crate::stdlib::MODULES {
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| e.name.starts_with(&format!("{module}::"))),
+                "no entry of {module}"
+            );
+        }
+    }
 }

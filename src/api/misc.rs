@@ -106,6 +106,29 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             Ok(())
         },
     );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "script",
+            name: "need_user_ids",
+            sig: "need_user_ids(\"FRR\")",
+            doc: "An error (naming what) unless the lab's programs can switch to users of their own: always in host mode and isolated as root; rootless only with subordinate ids (/etc/subuid, /etc/subgid). For recipes of daemons that drop to their own user.",
+            example: "need_user_ids(\"FRR\");",
+        },
+        move |what: ImmutableString| -> Res<()> {
+            // The lab starts (and isolates) first: the ids are known then.
+            c.lab()?;
+            if crate::isolate::ids() == Some(crate::isolate::ids::Ids::OwnOnly)
+                && !crate::isolate::is_root_outside()
+            {
+                return Err(bad(
+                    format!("{what} switches to a user of its own, which this rootless lab does not have"),
+                    crate::isolate::ids::own_only_help(),
+                ));
+            }
+            Ok(())
+        },
+    );
 }
 
 #[cfg(test)]

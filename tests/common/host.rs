@@ -78,6 +78,45 @@ pub fn private_host_pty(dir: &Dir, sh: &str) -> Command {
     c
 }
 
+/// `private_host` whose user namespace maps the ids 0..65536 as themselves
+/// (not root alone), so daemons that switch to a user of their own (FRR)
+/// run as on the machine. unshare's own mapping of many ids needs
+/// newuidmap and a grant in /etc/subuid: root outside (this process)
+/// writes the maps instead, while the shell waits on stdin.
+pub fn private_host_all_ids(dir: &Dir, sh: &str) -> Out {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = private_host_mapped(&format!("read go\n{}", prelude(sh)), &[])
+        .env("DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare (util-linux)");
+    let pid = child.id();
+    // unshare execs sh in the same process once its namespaces exist.
+    for file in ["uid_map", "gid_map"] {
+        let path = format!("/proc/{pid}/{file}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::write(&path, "0 0 65536\n").is_err() {
+            assert!(Instant::now() < deadline, "cannot write {path}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("start the private host");
+    drop(stdin);
+    out(child.wait_with_output().expect("wait for unshare"))
+}
+
+/// `leaves_no_trace` in a private host of `private_host_all_ids`.
+pub fn leaves_no_trace_all_ids(dir: &Dir, sh: &str) -> Out {
+    let o = private_host_all_ids(dir, &format!("snap > before\n{sh}\nno_trace\n"));
+    assert_no_trace(&o, "SAME");
+    o
+}
+
 /// The residue check: runs `sh` in a private host between a snapshot
 /// before and one after (`no_trace`), and asserts the host is as it was.
 pub fn leaves_no_trace(dir: &Dir, sh: &str) -> Out {

@@ -87,6 +87,28 @@ impl Nobody {
         c.args(args).current_dir(self.path()).env("NO_COLOR", "1");
         c
     }
+    /// `cmd`, with the user's subordinate ids (200000..265536) granted in
+    /// /etc/subuid and /etc/subgid, as `usermod --add-subuids` would: in a
+    /// mount namespace of the test's own, where newuidmap reads them (the
+    /// machine's files stay as they are). Root only.
+    pub fn cmd_with_subids(&self, args: &[&str]) -> Command {
+        super::tools::need("newuidmap");
+        let grant = self.path().join("subids");
+        std::fs::write(&grant, "nobody:200000:65536\n").expect("write the grant");
+        let mut c = tool("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount --bind \"$GRANT\" /etc/subuid && mount --bind \"$GRANT\" /etc/subgid && \
+                 exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$EXE\" \"$@\"",
+            )
+            .arg("nslab")
+            .args(args)
+            .env("GRANT", &grant)
+            .env("EXE", &self.exe)
+            .env("NO_COLOR", "1")
+            .current_dir(self.path());
+        c
+    }
     pub fn run(&self, args: &[&str]) -> Out {
         out(self.cmd(args).output().expect("run nslab as the user"))
     }

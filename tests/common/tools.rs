@@ -22,6 +22,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("zsh", "zsh"),
     ("fish", "fish"),
     ("newuidmap", "uidmap"),
+    ("vtysh", "frr"),
+    ("bird", "bird2"),
 ];
 
 /// Where `prog` is, looking in PATH and the sbin directories a non-root

@@ -4,8 +4,8 @@
 use crate::common::*;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// `tcpdump -r FILE -n`: the packets, one line each (an independent reader
 /// of the file).
@@ -461,38 +461,13 @@ c[0].capture("old.pcap").stop();
 "#
         ),
     );
-    // The private host waits on stdin until its ids are mapped: by this
-    // process, root outside it (unshare's own mapping of many ids needs
-    // newuidmap).
-    let script = "read go\nset -u\nmount -t tmpfs tmpfs /run && mkdir -p /run/netns\ncd \"$DIR\"\n\
-                  touch old.pcap\n\
-                  SUDO_UID=65534 SUDO_GID=65534 \"$NSLAB\" run cap.rhai; echo rc=$?\n\
-                  stat -c '%n %u:%g' new.pcap old.pcap\n";
-    let mut child = private_host_mapped(script, &[])
-        .env("DIR", d.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare (util-linux)");
-    let pid = child.id();
-    // unshare execs sh in the same process once its namespaces exist.
-    let mapped = |file: &str| {
-        let path = format!("/proc/{pid}/{file}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::write(&path, "0 0 65536\n").is_err() {
-            assert!(Instant::now() < deadline, "cannot write {path}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    mapped("uid_map");
-    mapped("gid_map");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"go\n").expect("start the private host");
-    }
-    let o = out(child.wait_with_output().expect("wait for unshare"));
+    // Ids other than root's exist in this private host (65534 among them).
+    let o = private_host_all_ids(
+        &d,
+        "touch old.pcap\n\
+         SUDO_UID=65534 SUDO_GID=65534 \"$NSLAB\" run cap.rhai; echo rc=$?\n\
+         stat -c '%n %u:%g' new.pcap old.pcap\n",
+    );
     o.all_says(&["rc=0", "new.pcap 65534:65534", "old.pcap 0:0"]);
     assert_eq!(count(&tcpdump(&d.path().join("new.pcap")), REQUEST), 1);
 }

@@ -40,38 +40,15 @@ fn rootless_maps_the_users_subordinate_ids() {
     need("newuidmap");
     let user = as_nobody(0o755);
     std::fs::write(user.path().join("switch.rhai"), SWITCH).expect("write");
-    let grant = user.path().join("subids");
-    std::fs::write(&grant, "nobody:200000:65536\n").expect("write");
-    for f in ["/etc/subuid", "/etc/subgid"] {
-        assert!(
-            std::path::Path::new(f).exists(),
-            "{f} is missing: it comes with Debian's passwd package"
-        );
-    }
-    let rootless = |grant_ids: bool| {
-        let bind = if grant_ids {
-            "mount --bind \"$GRANT\" /etc/subuid && mount --bind \"$GRANT\" /etc/subgid && "
-        } else {
-            ""
-        };
-        out(tool("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg(format!(
-                "{bind}exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$EXE\" run switch.rhai"
-            ))
-            .env("GRANT", &grant)
-            .env("EXE", &user.exe)
-            .env("NO_COLOR", "1")
-            .current_dir(user.path())
-            .output()
-            .expect("run unshare"))
-    };
-    let o = rootless(true);
+    let o = out(user
+        .cmd_with_subids(&["run", "switch.rhai"])
+        .output()
+        .expect("run nslab as nobody"));
     o.assert_ok();
     o.says(&["switched: 1", "1     200000      65536"]);
     // Without a grant, the lab maps the user alone: switching fails, and
     // the help says what to add where.
-    let o = rootless(false);
+    let o = user.run(&["run", "switch.rhai"]);
     assert_ne!(o.code, 0, "{}", o.all());
     says(
         &o.report_words(),

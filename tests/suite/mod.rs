@@ -29,6 +29,7 @@ mod reach;
 mod recipes;
 mod repl;
 mod routing;
+mod routing_daemons;
 mod scripts;
 mod session;
 mod shell;

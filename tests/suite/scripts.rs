@@ -102,7 +102,8 @@ fn dnat_hairpin() {
 }
 
 /// Every script also runs in plain host mode (as root of a private host,
-/// which is compared before and after).
+/// which is compared before and after). The private host has the users of
+/// the machine (FRR's daemons switch to theirs).
 #[test]
 fn every_script_runs_in_host_mode_and_leaves_no_trace() {
     let d = Dir::new();
@@ -114,7 +115,7 @@ fn every_script_runs_in_host_mode_and_leaves_no_trace() {
             root.join(&name).display()
         ));
     }
-    leaves_no_trace(&d, &sh).lacks(&["FAILED"]);
+    leaves_no_trace_all_ids(&d, &sh).lacks(&["FAILED"]);
 }
 
 #[test]
@@ -165,6 +166,27 @@ fn rate_limit_shows_the_rate() {
     ]);
 }
 
+/// FRR's OSPF converges on the triangle, and again round the cut link.
+#[test]
+fn frr_ospf_triangle_reconverges() {
+    let o = run_script("frr-ospf-triangle.rhai");
+    o.says(&[
+        "Full/-",
+        "link r1-r3 cut",
+        "r1's OSPF neighbours: [\"10.255.0.2\"]",
+    ]);
+}
+
+#[test]
+fn frr_ebgp_across_three_ases() {
+    run_script("frr-ebgp.rhai").says(&["AS path to 10.255.0.3: 65002 65003"]);
+}
+
+#[test]
+fn bird_and_frr_speak_bgp() {
+    run_script("bird-frr-bgp.rhai").says(&["frr        BGP", "Established"]);
+}
+
 #[test]
 fn every_script_is_covered() {
     assert_eq!(
@@ -175,7 +197,10 @@ fn every_script_is_covered() {
             "002-nat-to-internet.rhai",
             "003-containers.rhai",
             "004-routes-and-firewall.rhai",
+            "bird-frr-bgp.rhai",
             "dnat-hairpin.rhai",
+            "frr-ebgp.rhai",
+            "frr-ospf-triangle.rhai",
             "leaf-spine.rhai",
             "local-module.rhai",
             "macvlan.rhai",
@@ -197,13 +222,18 @@ fn every_script_is_covered() {
 
 /// Without root, nslab builds the lab rootless by itself and says so once;
 /// every script works that way. (When the tests run as root, the scripts
-/// run as `nobody`.)
+/// run as `nobody`, with subordinate ids granted, as a user who runs
+/// routing daemons rootless has them.)
 #[test]
 fn every_script_runs_rootless_as_an_unprivileged_user() {
     let d = as_nobody(0o755);
     for name in d.with_scripts() {
-        let o = d
-            .cmd(&["run", &name])
+        let mut cmd = if is_root() {
+            d.cmd_with_subids(&["run", &name])
+        } else {
+            d.cmd(&["run", &name])
+        };
+        let o = cmd
             // An ordinary user's PATH: nft must be found without /usr/sbin.
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .output()
