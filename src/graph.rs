@@ -119,9 +119,12 @@ fn picture(v: &LabView) -> Picture {
             .enumerate()
             .filter(|(_, l)| l.kind == "bridge")
             .collect();
+        // The routing daemons a router runs say what kind of router it is.
+        let mut label = vec![n.name.clone(), n.role.clone()];
+        label.extend(n.daemons.iter().cloned());
         let me = Node {
             id: ns_id(i),
-            label: vec![n.name.clone(), n.role.clone()],
+            label,
             shape: ns_shape(&n.role),
             dashed: false,
         };

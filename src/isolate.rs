@@ -6,6 +6,7 @@
 //! runs first in `main`, before the runtime, the worker or anything else.
 
 use std::fs;
+use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
@@ -120,10 +121,27 @@ pub fn enter() -> Result<(), IsolateError> {
     // its namespaces and journal, and room for the run directories its
     // nodes' daemons expect (/run/frr, /run/bird), made there without
     // leaving a trace on the real host, even after a crash.
-    let _ = PRIVATE.set(&["/run", "/sys"]);
+    let _ = PRIVATE.set(&["/run", "/var/tmp", "/sys"]);
     tmpfs("/run")?;
     for d in ["/run/netns", "/run/nslab"] {
         fs::create_dir_all(d).map_err(IsolateError::Map)?;
+    }
+    // The lab's programs keep their temporary files (FRR: its crash logs
+    // in /var/tmp/frr, made there when missing) where they vanish with
+    // the lab, never on the machine's disk. Best effort: a machine
+    // without /var/tmp has nothing to hide.
+    if Path::new("/var/tmp").is_dir() {
+        mount(
+            Some("nslab"),
+            "/var/tmp",
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=1777"),
+        )
+        .map_err(|errno| IsolateError::Mount {
+            what: "tmpfs on /var/tmp",
+            errno,
+        })?;
     }
     // Programs run in the private "host" should see its interfaces in /sys,
     // not the real host's. Best effort: a /sys locked by the user namespace

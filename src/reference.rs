@@ -54,6 +54,10 @@ fn recipe_entries() -> Vec<Entry> {
             continue;
         };
         for f in ast.iter_functions() {
+            // A closure's function, or a helper the module keeps to itself.
+            if f.name.starts_with("anon$") || f.access == rhai::FnAccess::Private {
+                continue;
+            }
             let name = format!("{module}::{}", f.name);
             let sig = format!("{name}({})", f.params.join(", "));
             let doc: String = f
@@ -64,11 +68,20 @@ fn recipe_entries() -> Vec<Entry> {
                 .join(" ");
             match out.iter_mut().find(|e| e.name == name) {
                 Some(e) => {
-                    e.sigs.push(sig);
-                    // The form with options carries the full description.
-                    if !f.params.is_empty() {
+                    // The form with the most parameters (the options)
+                    // carries the full description; rhai lists a module's
+                    // functions in no fixed order.
+                    let most = e
+                        .sigs
+                        .iter()
+                        .map(|s| s.matches(',').count() + usize::from(!s.ends_with("()")))
+                        .max()
+                        .unwrap_or(0);
+                    if f.params.len() > most {
                         e.doc = doc;
                     }
+                    e.sigs.push(sig);
+                    e.sigs.sort_by_key(|s| std::cmp::Reverse(s.len()));
                 }
                 None => out.push(Entry {
                     area: format!("recipes (import \"{module}\" as {module};)"),

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use rhai::{Dynamic, ImmutableString};
 
-use super::{Ctx, Doc, Registrar, Res, bad};
+use super::{Ctx, Doc, Registrar, Res, bad, err};
 
 impl Ctx {
     fn param_raw(&self, name: &str) -> Option<String> {
@@ -105,6 +105,17 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             c.lab()?.keep();
             Ok(())
         },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "script",
+            name: "not_in_plan",
+            sig: "not_in_plan(\"frr::router\")",
+            doc: "Stops `nslab plan` with an error naming the call, for a recipe whose work a plan cannot replay (it polls a daemon until it answers); does nothing in other runs.",
+            example: "not_in_plan(\"frr::router\");",
+        },
+        move |call: ImmutableString| -> Res<()> { c.lab()?.not_in_plan(&call).map_err(err) },
     );
     let c = ctx.clone();
     r.func(

@@ -1012,6 +1012,12 @@ impl Lab {
         Ok(())
     }
 
+    /// `not_in_plan(call)`: a recipe whose work a plan cannot replay (it
+    /// polls a daemon until it answers) refuses to be planned, by name.
+    pub fn not_in_plan(&self, call: &str) -> Result<()> {
+        self.unplanned(call)
+    }
+
     /// Writes down an nft transaction's lines at the call that queued its
     /// first rule (`Plan::site`), else where the script is.
     pub(super) fn plan_lines_at_site(&mut self, lines: Vec<Line>) {

@@ -11,7 +11,7 @@ use crate::lab::steps::links::DeleteLink;
 use crate::lab::steps::netns::DeleteNetns;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,7 @@ use super::space::{NsRef, Spaces};
 use super::steps::nodes::RemoveNodeDirs;
 use super::{HOST, Lab, NsId, net_err};
 use crate::net::rtnl::{LinkInfoRow, RouteRow};
-use crate::net::{ns, sysctl};
+use crate::net::{ns, pids, sysctl};
 
 /// A whole lab.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ pub struct Namespace {
     /// Its private directories (`netns(name, #{dirs})`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirs: Vec<String>,
+    /// The routing daemons running there ("FRR ospfd", "BIRD").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub daemons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,6 +287,7 @@ struct Raw {
     routes: Vec<RouteRow>,
     rules: Vec<crate::net::rtnl::RuleSpec>,
     forwarding: bool,
+    daemons: Vec<String>,
 }
 
 fn read_raw(sp: &mut Spaces, id: NsId) -> Result<Raw> {
@@ -317,12 +321,17 @@ fn read_raw(sp: &mut Spaces, id: NsId) -> Result<Raw> {
                 .any(|k| sysctl::read(k).is_ok_and(|v| v == "1")))
         })
         .map_err(kernel("read forwarding", sp, id))?;
+    let daemons = sp
+        .fd(id)
+        .map(|fd| pids::routing_daemons(&pids::programs_in(fd.as_fd())))
+        .unwrap_or_default();
     Ok(Raw {
         links,
         addrs,
         routes,
         rules,
         forwarding,
+        daemons,
     })
 }
 
@@ -451,6 +460,7 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
             rules,
             hostname: None,
             dirs: Vec::new(),
+            daemons: raw.daemons.clone(),
         });
     }
     Ok(out)
@@ -565,6 +575,9 @@ impl LabView {
             }
             if !n.dirs.is_empty() {
                 let _ = writeln!(out, "  private dirs {}", n.dirs.join(" "));
+            }
+            if !n.daemons.is_empty() {
+                let _ = writeln!(out, "  runs {}", n.daemons.join(", "));
             }
             let _ = writeln!(
                 out,

@@ -34,3 +34,44 @@ pub fn programs_in(ns: BorrowedFd<'_>) -> Vec<String> {
     names.dedup();
     names
 }
+
+/// The routing daemons among `programs` (FRR's and BIRD), as a graph
+/// labels a node: "FRR ospfd bgpd", "BIRD". FRR's zebra and staticd run
+/// with every FRR and say nothing of the protocols.
+pub fn routing_daemons(programs: &[String]) -> Vec<String> {
+    const FRR: [&str; 15] = [
+        "ospfd", "ospf6d", "bgpd", "isisd", "ripd", "ripngd", "babeld", "eigrpd", "ldpd", "pimd",
+        "pim6d", "bfdd", "fabricd", "vrrpd", "pbrd",
+    ];
+    let frr: Vec<&str> = FRR
+        .iter()
+        .copied()
+        .filter(|d| programs.iter().any(|p| p == d))
+        .collect();
+    let mut out = Vec::new();
+    if !frr.is_empty() {
+        out.push(format!("FRR {}", frr.join(" ")));
+    } else if programs.iter().any(|p| p == "zebra") {
+        out.push("FRR".to_string());
+    }
+    if programs.iter().any(|p| p == "bird" || p == "bird6") {
+        out.push("BIRD".to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemons_by_suite() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            routing_daemons(&p(&["bash", "bgpd", "ospfd", "staticd", "zebra"])),
+            ["FRR ospfd bgpd"]
+        );
+        assert_eq!(routing_daemons(&p(&["zebra", "bird"])), ["FRR", "BIRD"]);
+        assert!(routing_daemons(&p(&["python3"])).is_empty());
+    }
+}

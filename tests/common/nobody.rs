@@ -113,10 +113,15 @@ impl Nobody {
         out(self.cmd(args).output().expect("run nslab as the user"))
     }
     /// `run` with an ordinary user's PATH: nft must be found without
-    /// /usr/sbin.
+    /// /usr/sbin. As root, with subordinate ids granted (`cmd_with_subids`),
+    /// as a user who runs routing daemons rootless has them.
     pub fn run_user_path(&self, args: &[&str]) -> Out {
-        out(self
-            .cmd(args)
+        let mut cmd = if super::is_root() {
+            self.cmd_with_subids(args)
+        } else {
+            self.cmd(args)
+        };
+        out(cmd
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .output()
             .expect("run nslab as the user"))

@@ -175,3 +175,14 @@ fn kill_9_then_down_leaves_no_daemon_or_directory() {
         "nodes",
     ]);
 }
+
+/// `nslab graph` labels a node with the routing daemons it runs, and
+/// show() lists them.
+#[test]
+fn graph_and_show_name_the_daemons_of_a_node() {
+    let o = nslab(&["graph", "scripts/bird-frr-bgp.rhai"], repo());
+    o.assert_ok();
+    o.says(&["FRR bgpd", "BIRD"]);
+    let script = format!("{}show();\n", ospf_pair(true));
+    run_ok("show.rhai", &script).says(&["runs FRR ospfd"]);
+}

@@ -28,7 +28,8 @@ fn graph_as_user(c: &Copies, name: &str, format: &str) -> Out {
     c.user.run_user_path(&["graph", name, "--format", format])
 }
 
-/// Namespaces (first label line of nodes with a role line) and the link
+/// Namespaces (first label line of nodes with a role line second; a
+/// router's daemons may follow) and the link
 /// names in edge labels, read from DOT as nslab writes it.
 fn dot_names(dot: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut ns = BTreeSet::new();
@@ -45,7 +46,7 @@ fn dot_names(dot: &str) -> (BTreeSet<String>, BTreeSet<String>) {
                 let p = p.trim_start_matches("— ").trim_start_matches("on ");
                 links.insert(p.split(' ').next().unwrap().to_string());
             }
-        } else if parts.len() == 2 && ["host", "router", "switch"].contains(&parts[1]) {
+        } else if parts.len() >= 2 && ["host", "router", "switch"].contains(&parts[1]) {
             ns.insert(parts[0].to_string());
         }
     }
@@ -100,7 +101,7 @@ fn mermaid_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
                 "shape brackets do not match: {line}"
             );
             nodes.insert(id.to_string());
-            if label.len() == 2 && ["host", "router", "switch"].contains(&label[1]) {
+            if label.len() >= 2 && ["host", "router", "switch"].contains(&label[1]) {
                 ns.insert(label[0].to_string());
             }
         }
