@@ -282,7 +282,7 @@ fn write_outside_the_private_directories_is_refused() {
 #[test]
 fn isolated_mode_refuses_a_directory_the_machine_does_not_have() {
     let m = marker();
-    let path = format!("/var/tmp/nslab-nodes-missing-{m}");
+    let path = format!("/var/lib/nslab-nodes-missing-{m}");
     fails_at(
         "missing.rhai",
         &format!("let x = 1;\nnetns(\"m1\", #{{dirs: [\"{path}\"]}});\n"),
@@ -291,6 +291,18 @@ fn isolated_mode_refuses_a_directory_the_machine_does_not_have() {
         "create it first",
     );
     assert!(!Path::new(&path).exists());
+    // Under the lab's own /run and /var/tmp (tmpfs of isolated mode), a
+    // missing directory is made there, and the machine never sees it.
+    let run = format!("/run/nslab-nodes-missing-{m}");
+    let tmp = format!("/var/tmp/nslab-nodes-missing-{m}");
+    run_ok(
+        "private.rhai",
+        &format!(
+            "let n = netns(\"m1\", #{{dirs: [\"{run}\", \"{tmp}\"]}});\nn.run(\"touch {run}/x {tmp}/y\");\nprint(n.run(\"ls {run} {tmp}\"));\n"
+        ),
+    )
+    .says(&["x", "y"]);
+    assert!(!Path::new(&run).exists() && !Path::new(&tmp).exists());
 }
 
 /// `nslab plan` writes a node as shell: its directories in a temporary

@@ -186,3 +186,21 @@ fn graph_and_show_name_the_daemons_of_a_node() {
     let script = format!("{}show();\n", ospf_pair(true));
     run_ok("show.rhai", &script).says(&["runs FRR ospfd"]);
 }
+
+/// A daemon that exits as it starts (here zebra, whose pid file is a
+/// directory) is an error at the recipe's line with what it printed.
+#[test]
+fn a_daemon_that_exits_at_start_is_an_error_with_its_last_words() {
+    let o = run_fails(
+        "exits.rhai",
+        "import \"frr\" as frr;\nlet r1 = netns(\"r1\");\nr1.private_dirs([\"/var/run/frr\"]);\nr1.run(\"mkdir /var/run/frr/zebra.pid\");\nfrr::router(r1, #{daemons: [\"ospfd\"]});\n",
+    );
+    says(
+        &o.report_words(),
+        &[
+            "FRR's zebra in r1 exited as it started",
+            "Can't create pid lock file /var/run/frr/zebra.pid",
+            "exits.rhai:5",
+        ],
+    );
+}
