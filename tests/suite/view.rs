@@ -67,6 +67,9 @@ fn mermaid_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     for line in lines.map(str::trim) {
         if line.starts_with("subgraph ") {
             depth += 1;
+        } else if line.starts_with("linkStyle ") {
+            // How an edge is drawn (a link that is down: dashed, red).
+            continue;
         } else if line == "end" {
             depth -= 1;
             assert!(depth >= 0, "unbalanced end:\n{text}");
