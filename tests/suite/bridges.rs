@@ -452,7 +452,7 @@ let cc = veth(sw, "pc", sw, "qc"); br.attach(cc[0], #{ipv6: true});
 let cd = veth(a, "eth1", sw, "pd"); cd[1].addr("10.9.0.1/24"); br.attach(cd[1]);
 let ce = veth(b, "eth1", sw, "pe"); br.attach(ce[1]); ce[1].addr("fd01::1/64");
 ca[0].addr("fd00::1/64"); cb[0].addr("fd00::2/64");
-print("== ping"); print(a.ping("fd00::2", #{count: 1}).ok);
+print("== ping"); print(a.ping("fd00::2", #{count: 3}).ok);
 let show = "for d in pa pb pc pd pe br0; do echo $d $(cat /proc/sys/net/ipv6/conf/$d/disable_ipv6) $(ip -6 -o addr show dev $d scope link | wc -l); done";
 print("== sw"); print(sw.exec(show).stdout);
 print("== a"); print(a.exec("ip -6 -o addr show dev eth0 scope link | wc -l").stdout);
