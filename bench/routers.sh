@@ -8,7 +8,7 @@
 #
 # Run as root in a private host that has the machine's users (FRR's daemons
 # switch to user frr) and its own /run and /var/tmp: bench/run does that.
-# Prints `phase build|start|converge|reach S` and `rss KIB DAEMONS` like
+# Prints `phase build|start|converge|reach S` and `rss KIB ANON DAEMONS` like
 # bench/routers.rhai; the reach phase pings every other router's loopback
 # from each router's loopback, one `ping` per pair, the routers in parallel.
 set -u
@@ -116,7 +116,7 @@ files=()
 for k in $(seq 1 "$n"); do
     for f in "$dir/r$k/run/"{zebra,staticd,ospfd}.pid; do files+=("/proc/$(cat "$f")/status"); done
 done
-echo "rss $(awk '/^VmRSS:/ { s += $2 } END { print s }' "${files[@]}") ${#files[@]}"
+echo "rss $(awk '/^VmRSS:/ { s += $2 } /^RssAnon:/ { a += $2 } END { print s, a }' "${files[@]}") ${#files[@]}"
 
 t=${EPOCHREALTIME/[.,]/}
 while :; do
