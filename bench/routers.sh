@@ -85,14 +85,14 @@ for k in $(seq 1 "$n"); do
         mount --bind "$1/etc" /etc/frr && mount --bind "$1/run" /var/run/frr &&
         mount --bind "$1/tmp" /var/tmp/frr || exit 1
         for d in zebra staticd ospfd; do
-            /usr/lib/frr/$d -d -A 127.0.0.1 -f /etc/frr/frr.conf || exit 1
+            /usr/lib/frr/$d -d -A 127.0.0.1 -f /etc/frr/frr.conf 2>>"$1/daemons.log" || exit 1
             [ $d = zebra ] || continue
             i=0
             while [ ! -S /var/run/frr/zserv.api ]; do
                 i=$((i + 1)); [ $i -gt 1200 ] && exit 1
                 sleep 0.05
             done
-        done' sh "$d" || fail "FRR in r$k did not start"
+        done' sh "$d" || fail "FRR in r$k did not start: $(tail -3 "$d/daemons.log")"
 done
 for k in $(seq 1 "$n"); do
     until ip netns exec "r$k" unshare --mount --propagation private sh -c \
