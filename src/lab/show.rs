@@ -35,7 +35,10 @@ impl Lab {
     pub fn show(&mut self) -> Result<String> {
         let mut v = self.view()?;
         for (n, id) in v.namespaces.iter_mut().zip(self.shown_namespaces()) {
-            n.firewall = self.firewall_lines(id)?;
+            // The rest of the lab is worth showing when nft fails here.
+            n.firewall = self
+                .firewall_lines(id)
+                .unwrap_or_else(|e| vec![format!("(not read: {e})")]);
         }
         Ok(v.text())
     }
