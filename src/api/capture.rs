@@ -3,11 +3,11 @@
 
 use std::rc::Rc;
 
-use rhai::{ImmutableString, Map};
+use rhai::{Array, Dynamic, ImmutableString, Map};
 
 use super::shaping::int_in;
 use super::{Ctx, Doc, Link, Registrar, Res, bad, err};
-use crate::lab::{CaptureOpts as Opts, MAX_SNAPLEN};
+use crate::lab::{CaptureOpts as Opts, CapturedPacket, MAX_SNAPLEN};
 
 /// A capture started by link.capture().
 #[derive(Clone)]
@@ -51,6 +51,25 @@ fn start(c: &Ctx, l: &Link, file: &str, o: Opts) -> Res<Capture> {
         file: file.into(),
         link: l.name.clone(),
     })
+}
+
+fn packets(c: &Ctx, cap: &Capture, max: usize) -> Res<Array> {
+    let ps = c.lab_queued()?.capture_packets(cap.idx, max).map_err(err)?;
+    Ok(ps.into_iter().map(packet_map).collect())
+}
+
+fn packet_map(p: CapturedPacket) -> Dynamic {
+    let port = |p: Option<u16>| p.map_or(Dynamic::UNIT, |p| Dynamic::from_int(i64::from(p)));
+    let mut m = Map::new();
+    m.insert("time".into(), Dynamic::from_float(p.time));
+    m.insert("src".into(), p.src.into());
+    m.insert("dst".into(), p.dst.into());
+    m.insert("proto".into(), p.proto.into());
+    m.insert("sport".into(), port(p.sport));
+    m.insert("dport".into(), port(p.dport));
+    m.insert("len".into(), Dynamic::from_int(i64::from(p.len)));
+    m.insert("info".into(), p.info.into());
+    m.into()
 }
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
@@ -104,6 +123,34 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 .unwrap_or(0)
         },
     );
+    let packets_doc = Doc {
+        area: "links",
+        name: "packets",
+        sig: "cap.packets() -> [map] / cap.packets(#{max}) -> [map]",
+        doc: "The packets the capture has written so far, decoded (`tcpdump -n -tt -r FILE`, in every mode): each #{time (seconds since the epoch), src, dst (IPv4/IPv6 addresses; MAC addresses for what is not IP), proto (arp, icmp, icmpv6, tcp, udp, ipv4, ipv6, ethertype 0x…), sport, dport (() without ports), len (the frame's bytes on the wire), info (e.g. \"echo request id 1 seq 1\", \"ARP who-has 10.0.0.2 tell 10.0.0.1\", \"TCP [SYN] seq 1 win 64240 length 0\")}; max: only the first that many. While the capture runs, the file holds what it saw up to the link's last idle moment; after cap.stop(), everything.",
+        example: "cap.stop(); for p in cap.packets() { print(`${p.src} > ${p.dst} ${p.info}`); }",
+    };
+    let c = ctx.clone();
+    r.func(
+        packets_doc.clone(),
+        move |cap: &mut Capture| -> Res<Array> { packets(&c, cap, usize::MAX) },
+    );
+    let c = ctx.clone();
+    r.func(packets_doc, move |cap: &mut Capture, m: Map| -> Res<Array> {
+        let mut max = usize::MAX;
+        for (k, v) in &m {
+            match k.as_str() {
+                "max" => max = int_in(v, k, 0, i64::MAX, "max: 10")? as usize,
+                other => {
+                    return Err(bad(
+                        format!("unknown option '{other}' for cap.packets()"),
+                        "the option is max (only the first that many packets), e.g. cap.packets(#{max: 10})",
+                    ));
+                }
+            }
+        }
+        packets(&c, cap, max)
+    });
     let c = ctx.clone();
     r.getter(
         Doc {
@@ -127,8 +174,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "links",
             name: "file",
             sig: "cap.file -> string",
-            doc: "The capture's file, as an absolute path (to read it back with ns.exec(\"tcpdump -r …\")).",
-            example: "print(host().run(\"tcpdump -n -r \" + cap.file));",
+            doc: "The capture's file, as an absolute path (for Wireshark or tshark; cap.packets() reads it back in the script).",
+            example: "cap.stop(); print(cap.file); for p in cap.packets(#{max: 5}) { print(p.info); }",
         },
         move |cap: &mut Capture| -> String {
             c.lab_queued()

@@ -491,6 +491,33 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 .collect())
         },
     );
+    let fw_doc = Doc {
+        area: "firewall",
+        name: "firewall",
+        sig: "ns.firewall() -> #{text, rules} / ns.firewall(#{all}) -> #{text, rules}",
+        doc: "ns's nf_tables rules read back from the kernel (`nft list table inet nslab-LAB`; all: true: every table, `nft list ruleset`): text as nft prints them, and rules as [#{family, table, chain, handle, comment, verdict, packets, bytes}] in nft's order; verdict in nft's words (accept, drop, reject, masquerade, snat, dnat, jump X, goto X, return...) or () for a rule that only matches, counts or logs; packets and bytes from the rule's counter, () without one; comment () without one. Before the lab's first rule in ns, its part is empty.",
+        example: "for r in ns.firewall().rules { print(`${r.chain} #${r.handle}: ${r.verdict} ${r.packets}`); }",
+    };
+    let c = ctx.clone();
+    r.func(fw_doc.clone(), move |ns: &mut Netns| -> Res<Map> {
+        firewall(&c, ns, false)
+    });
+    let c = ctx.clone();
+    r.func(fw_doc, move |ns: &mut Netns, m: Map| -> Res<Map> {
+        let mut all = false;
+        for (k, v) in &m {
+            match k.as_str() {
+                "all" => all = super::shaping::bool_opt(v, "all")?,
+                other => {
+                    return Err(bad(
+                        format!("unknown option '{}' for ns.firewall()", crate::text::clip(other, 40)),
+                        "the only option is all (every table, not only the lab's): ns.firewall(#{all: true})",
+                    ));
+                }
+            }
+        }
+        firewall(&c, ns, all)
+    });
     let c = ctx.clone();
     r.func(
         Doc {
@@ -507,6 +534,33 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
 /// A kernel count as a script integer (i64; counts never get that far).
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `ns.firewall()`: the text, and each rule as a map.
+fn firewall(c: &Ctx, ns: &Netns, all: bool) -> Res<Map> {
+    let v = c.lab()?.firewall(ns.id, all).map_err(err)?;
+    let opt_text = |s: Option<String>| s.map_or(Dynamic::UNIT, Dynamic::from);
+    let opt_int = |n: Option<u64>| n.map_or(Dynamic::UNIT, |n| Dynamic::from_int(clamp(n)));
+    let rules: Array = v
+        .rules
+        .into_iter()
+        .map(|r| {
+            let mut m = Map::new();
+            m.insert("family".into(), r.family.into());
+            m.insert("table".into(), r.table.into());
+            m.insert("chain".into(), r.chain.into());
+            m.insert("handle".into(), Dynamic::from_int(clamp(r.handle)));
+            m.insert("comment".into(), opt_text(r.comment));
+            m.insert("verdict".into(), opt_text(r.verdict));
+            m.insert("packets".into(), opt_int(r.packets));
+            m.insert("bytes".into(), opt_int(r.bytes));
+            Dynamic::from_map(m)
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert("text".into(), v.text.into());
+    m.insert("rules".into(), Dynamic::from_array(rules));
+    Ok(m)
 }
 
 #[cfg(test)]

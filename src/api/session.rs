@@ -35,7 +35,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "session",
         name: "show",
         sig: "show() / show(#{json: true})",
-        doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses, routes (every table) and policy rules. With #{json: true} it prints nothing and returns the lab as JSON (fields: docs/json.md); #{json: false} returns the table.",
+        doc: "Print the lab as it stands, read back from the kernel: namespaces, their links (kind, state, master, peer), addresses, routes (every table), policy rules and firewall rules (those of the lab's nf_tables table, as nft prints them after their chain). With #{json: true} it prints nothing and returns the lab as JSON (fields: docs/json.md); #{json: false} returns the table.",
         example: "let lab = parse_json(show(#{json: true})); print(lab.namespaces.len());",
     };
     let c = ctx.clone();
@@ -58,8 +58,12 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
                 }
             }
         }
-        let view = c.lab()?.view().map_err(err)?;
-        Ok(if json { view.json() } else { view.text() })
+        let mut lab = c.lab()?;
+        if json {
+            Ok(lab.view().map_err(err)?.json())
+        } else {
+            lab.show().map_err(err)
+        }
     });
     let c = ctx.clone();
     r.func(

@@ -6,6 +6,7 @@ use super::{Lab, LabError, NsId, Result};
 use std::path::{Path, PathBuf};
 
 use crate::net::capture::{self, Capture, Opts};
+use crate::net::pcap_read::{self, Packet};
 
 /// A capture the lab keeps.
 pub(super) struct Running {
@@ -83,6 +84,27 @@ impl Lab {
             running: c.cap.running(),
             path: c.path.clone(),
             dropped: c.cap.dropped(),
+        })
+    }
+
+    /// `tcpdump -n -r FILE` of capture `idx`: the first `max` packets of
+    /// its file, decoded (what the writer has flushed: it does whenever the
+    /// link is idle).
+    pub fn capture_packets(&self, idx: usize, max: usize) -> Result<Vec<Packet>> {
+        let Some(c) = self.running.captures().get(idx) else {
+            return Ok(Vec::new());
+        };
+        let data = std::fs::read(&c.path).map_err(|e| {
+            LabError::new(
+                format!("cannot read the capture file {}: {e}", c.path.display()),
+                "the file was moved or removed after the capture wrote it; capture again",
+            )
+        })?;
+        pcap_read::read(&data, max).map_err(|e| {
+            LabError::new(
+                format!("cannot decode {}: {e}", c.path.display()),
+                "the file was replaced after the capture wrote it; capture again",
+            )
         })
     }
 

@@ -20,7 +20,7 @@ use crate::net::nft;
 use crate::net::nft::Ruleset;
 use std::path::PathBuf;
 
-use crate::net::nft::{CounterRow, Op};
+use crate::net::nft::{CounterRow, FwRule, Op};
 
 /// Where a script asked for something: the source it is in (None: the
 /// main script), line and column, as the script engine counts them.
@@ -36,6 +36,13 @@ pub(super) struct Pending {
     id: NsId,
     op: Op,
     site: Site,
+}
+
+/// `ns.firewall()`: the rules as nft prints them, and one by one.
+#[derive(Debug, Default)]
+pub struct FirewallView {
+    pub text: String,
+    pub rules: Vec<FwRule>,
 }
 
 /// A queued op nft refused, with the call that queued it.
@@ -270,6 +277,51 @@ impl Lab {
             first,
         });
         Ok(())
+    }
+
+    /// `nft list ruleset` in `id`, as text and as rules: the lab's table
+    /// only (nothing before the lab's first rule there), or with `all`
+    /// every table.
+    pub fn firewall(&mut self, id: NsId, all: bool) -> Result<FirewallView> {
+        let where_ = self.where_(id);
+        let gone = |e| LabError::kernel("read the firewall rules", &where_, e);
+        self.sp.fd(id).map_err(gone)?;
+        let table = if all {
+            None
+        } else if self.has_table(id)? {
+            Some(self.table_name())
+        } else {
+            return Ok(FirewallView::default());
+        };
+        let prog = self.nft_program()?;
+        let fd = self.sp.fd(id).map_err(gone)?;
+        let text = nft::list(fd.as_fd(), &prog, table.as_deref(), false, false).map_err(gone)?;
+        let rules = nft::list(fd.as_fd(), &prog, table.as_deref(), true, false)
+            .and_then(|json| nft::fw_rules(&json))
+            .map_err(gone)?;
+        Ok(FirewallView { text, rules })
+    }
+
+    /// `show()`'s firewall part of `id`: the rules of the lab's table as
+    /// nft prints them, each after its chain (none where the lab made no
+    /// rule).
+    pub(super) fn firewall_lines(&mut self, id: NsId) -> Result<Vec<String>> {
+        if !self.has_table(id)? {
+            return Ok(Vec::new());
+        }
+        let where_ = self.where_(id);
+        let prog = self.nft_program()?;
+        let table = self.table_name();
+        let fd = self
+            .sp
+            .fd(id)
+            .map_err(|e| LabError::kernel("read the firewall rules", &where_, e))?;
+        let text = nft::list(fd.as_fd(), &prog, Some(&table), false, true)
+            .map_err(|e| LabError::kernel("read the firewall rules", &where_, e))?;
+        Ok(nft::rule_lines(&text)
+            .into_iter()
+            .map(|(chain, _, rule)| format!("{chain}: {rule}"))
+            .collect())
     }
 
     /// Rules with a counter in the lab's table in `id` (none before the

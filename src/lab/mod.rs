@@ -169,6 +169,7 @@ pub struct HopView {
 // only to lab (DESIGN.md), so it names them here.
 pub use crate::net::capture::{MAX_SNAPLEN, Opts as CaptureOpts};
 pub use crate::net::nft::{DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict};
+pub use crate::net::pcap_read::Packet as CapturedPacket;
 pub use crate::net::probe::Proto;
 pub use exec::{Output, RunOpts, shell};
 pub use ping::{MAX_PAYLOAD, PingOpts, PingReport};

@@ -30,8 +30,16 @@ impl Lab {
 
     /// Every namespace of the lab with its links (kind, state, master,
     /// peer), addresses, routes (every table) and rules. On the host only
-    /// the lab's own links and the routes through them.
+    /// the lab's own links and the routes through them; then its firewall
+    /// rules (those of the lab's nf_tables table).
     pub fn show(&mut self) -> Result<String> {
-        Ok(self.view()?.text())
+        let mut v = self.view()?;
+        for (n, id) in v.namespaces.iter_mut().zip(self.shown_namespaces()) {
+            // The rest of the lab is worth showing when nft fails here.
+            n.firewall = self
+                .firewall_lines(id)
+                .unwrap_or_else(|e| vec![format!("(not read: {e})")]);
+        }
+        Ok(v.text())
     }
 }

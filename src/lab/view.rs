@@ -57,6 +57,11 @@ pub struct Namespace {
     /// Its private directories (`netns(name, #{dirs})`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirs: Vec<String>,
+    /// `show()`'s firewall part: the lab's nf_tables rules there, as nft
+    /// prints them after their chain (not in the JSON view: `show()` reads
+    /// them, the journal's view has none).
+    #[serde(skip)]
+    pub firewall: Vec<String>,
     /// The routing daemons running there ("FRR ospfd", "BIRD").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub daemons: Vec<String>,
@@ -461,6 +466,7 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
             hostname: None,
             dirs: Vec::new(),
             daemons: raw.daemons.clone(),
+            firewall: Vec::new(),
         });
     }
     Ok(out)
@@ -611,6 +617,12 @@ impl LabView {
             if !n.rules.is_empty() {
                 let _ = writeln!(out, "  rules:");
                 for r in &n.rules {
+                    let _ = writeln!(out, "    {r}");
+                }
+            }
+            if !n.firewall.is_empty() {
+                let _ = writeln!(out, "  firewall:");
+                for r in &n.firewall {
                     let _ = writeln!(out, "    {r}");
                 }
             }

@@ -9,6 +9,7 @@ pub mod kstat;
 pub mod nft;
 pub mod nft_text;
 pub mod ns;
+pub mod pcap_read;
 pub mod pids;
 pub mod ping;
 pub mod probe;

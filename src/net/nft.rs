@@ -630,6 +630,117 @@ pub fn counters(listing: &str) -> Result<Vec<CounterRow>> {
     Ok(out)
 }
 
+/// One rule of `nft -j list ruleset`, as `ns.firewall()` gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FwRule {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    pub handle: u64,
+    pub comment: Option<String>,
+    /// What the rule does with a packet it matches, in nft's words
+    /// ("accept", "drop", "reject", "masquerade", "snat", "dnat",
+    /// "jump X", "goto X", ...); None: it only matches, counts or logs.
+    pub verdict: Option<String>,
+    /// From its counter; None without one.
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// The rules in a `nft -j list ruleset` (or `list table`) listing, in the
+/// order nft lists them.
+pub fn fw_rules(listing: &str) -> Result<Vec<FwRule>> {
+    let v: serde_json::Value = serde_json::from_str(listing)
+        .map_err(|e| NetError::Other(format!("cannot read nft's JSON: {e}")))?;
+    let items = v["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    Ok(items
+        .iter()
+        .filter_map(|item| item.get("rule"))
+        .map(|rule| {
+            let exprs = rule["expr"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let counter = exprs
+                .iter()
+                .find_map(|e| e.get("counter"))
+                .filter(|c| c.is_object());
+            FwRule {
+                family: text(&rule["family"]),
+                table: text(&rule["table"]),
+                chain: text(&rule["chain"]),
+                handle: rule["handle"].as_u64().unwrap_or(0),
+                comment: rule["comment"].as_str().map(str::to_string),
+                verdict: exprs.iter().filter_map(verdict).next_back(),
+                packets: counter.and_then(|c| c["packets"].as_u64()),
+                bytes: counter.and_then(|c| c["bytes"].as_u64()),
+            }
+        })
+        .collect())
+}
+
+/// The verdict (or NAT statement) a rule's expression says, in nft's words.
+fn verdict(e: &serde_json::Value) -> Option<String> {
+    let (k, v) = e.as_object()?.iter().next()?;
+    match k.as_str() {
+        "accept" | "drop" | "continue" | "return" | "queue" | "reject" | "masquerade" | "snat"
+        | "dnat" | "redirect" => Some(k.clone()),
+        "jump" | "goto" => Some(format!("{k} {}", v["target"].as_str().unwrap_or(""))),
+        _ => None,
+    }
+}
+
+/// The rules of `nft -a list …` text, each as nft prints it (without its
+/// `# handle N`): (chain, handle, text).
+pub fn rule_lines(listing: &str) -> Vec<(String, u64, String)> {
+    let mut chain = String::new();
+    let mut out = Vec::new();
+    for line in listing.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("chain ") {
+            chain = rest.split_whitespace().next().unwrap_or("").to_string();
+            continue;
+        }
+        // A base chain that drops what no rule accepts says so first.
+        if line.starts_with("type ") && line.contains("policy drop;") {
+            out.push((chain.clone(), 0, "policy drop".to_string()));
+            continue;
+        }
+        let Some((rule, handle)) = line.rsplit_once(" # handle ") else {
+            continue;
+        };
+        let Ok(handle) = handle.trim().parse() else {
+            continue;
+        };
+        // Tables, chains and sets carry handles too; their lines end with '{'.
+        if rule.ends_with('{') {
+            continue;
+        }
+        out.push((chain.clone(), handle, rule.to_string()));
+    }
+    out
+}
+
+/// `nft [-j] [-a] list ruleset` in `ns`, or `list table inet NAME`.
+pub fn list(
+    ns: BorrowedFd<'_>,
+    nft: &Path,
+    table: Option<&str>,
+    json: bool,
+    handles: bool,
+) -> Result<String> {
+    let mut args = Vec::new();
+    if json {
+        args.push("-j");
+    }
+    if handles {
+        args.push("-a");
+    }
+    args.push("list");
+    match table {
+        Some(t) => args.extend(["table", "inet", t]),
+        None => args.push("ruleset"),
+    }
+    run(ns, nft, &args, "")
+}
+
 /// Where `nft` is: `$NSLAB_NFT`, else `$PATH`, else the sbin directories
 /// (not on an ordinary user's PATH on Debian, yet rootless labs need it).
 pub fn program() -> Option<PathBuf> {
@@ -841,6 +952,48 @@ mod tests {
                     packets: 0,
                     bytes: 0
                 },
+            ]
+        );
+    }
+
+    #[test]
+    fn fw_rules_read_verdicts_counters_and_comments() {
+        let j = r#"{"nftables": [{"metainfo": {}}, {"table": {"family": "inet", "name": "t", "handle": 1}},
+          {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 4, "comment": "web",
+            "expr": [{"match": {}}, {"counter": {"packets": 3, "bytes": 180}}, {"accept": null}]}},
+          {"rule": {"family": "ip", "table": "nat", "chain": "post", "handle": 5,
+            "expr": [{"masquerade": null}]}},
+          {"rule": {"family": "inet", "table": "t", "chain": "forward", "handle": 6,
+            "expr": [{"jump": {"target": "mine"}}]}},
+          {"rule": {"family": "inet", "table": "t", "chain": "forward", "handle": 7,
+            "expr": [{"log": {"prefix": "x"}}]}}]}"#;
+        let r = fw_rules(j).unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            (
+                r[0].verdict.as_deref(),
+                r[0].packets,
+                r[0].bytes,
+                r[0].comment.as_deref()
+            ),
+            (Some("accept"), Some(3), Some(180), Some("web"))
+        );
+        assert_eq!(
+            (r[1].family.as_str(), r[1].verdict.as_deref(), r[1].packets),
+            ("ip", Some("masquerade"), None)
+        );
+        assert_eq!(r[2].verdict.as_deref(), Some("jump mine"));
+        assert_eq!(r[3].verdict, None);
+    }
+
+    #[test]
+    fn rule_lines_take_rules_not_tables_or_chains() {
+        let t = "table inet t { # handle 1\n\tchain input { # handle 2\n\t\ttype filter hook input priority filter; policy drop;\n\t\ttcp dport 80 accept # handle 4\n\t}\n}\n";
+        assert_eq!(
+            rule_lines(t),
+            vec![
+                ("input".to_string(), 0, "policy drop".to_string()),
+                ("input".to_string(), 4, "tcp dport 80 accept".to_string())
             ]
         );
     }

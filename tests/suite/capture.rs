@@ -504,3 +504,109 @@ fn isolated_root_captures_into_the_users_directory() {
     assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     assert_eq!(count(&tcpdump(&file), REQUEST), 1);
 }
+
+/// The script's part of the cap.packets() tests: a ping captured, then
+/// each decoded packet on a line of its own.
+fn packets_script() -> String {
+    format!(
+        r#"{PAIR}let cap = c[0].capture("read.pcap");
+let r = a.ping("10.61.0.2", #{{count: 2}});
+if !r.ok {{ throw "no answer"; }}
+cap.stop();
+let ps = cap.packets();
+if cap.packets(#{{max: 1}}).len() != 1 {{ throw "max"; }}
+if ps.len() != cap.packets {{ throw `decoded ${{ps.len()}} of ${{cap.packets}}`; }}
+for p in ps {{ print(`P|${{p.time}}|${{p.src}}|${{p.dst}}|${{p.proto}}|${{p.sport}}|${{p.dport}}|${{p.len}}|${{p.info}}`); }}
+"#
+    )
+}
+
+/// cap.packets() says what `tcpdump -n -tt -r` says of the same file,
+/// packet by packet: time, addresses, ports, and the ICMP echo and ARP words.
+fn packets_agree_with_tcpdump(stdout: &str, file: &Path) {
+    let mine: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("P|"))
+        .map(|l| l.splitn(8, '|').collect())
+        .collect();
+    let o = tool("tcpdump")
+        .args(["-n", "-tt", "-r"])
+        .arg(file)
+        .output()
+        .expect("run tcpdump");
+    let theirs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(mine.len(), theirs.len(), "{stdout}\n{theirs:#?}");
+    let (mut requests, mut replies) = (0, 0);
+    for (m, t) in mine.iter().zip(&theirs) {
+        let [time, src, dst, proto, sport, dport, _len, info] = m[..] else {
+            panic!("{m:?}");
+        };
+        let ttime: f64 = t.split(' ').next().unwrap().parse().unwrap();
+        assert!(
+            (time.parse::<f64>().unwrap() - ttime).abs() < 2e-6,
+            "{m:?} vs {t}"
+        );
+        match proto {
+            "icmp" | "icmpv6" => assert!(t.contains(&format!(" {src} > {dst}: ")), "{m:?} vs {t}"),
+            "tcp" | "udp" => {
+                assert!(
+                    t.contains(&format!(" {src}.{sport} > {dst}.{dport}: ")),
+                    "{m:?} vs {t}"
+                )
+            }
+            "arp" => assert!(
+                t.contains(&format!("who-has {dst} tell {src}"))
+                    || t.contains(&format!("Reply {src} is-at")),
+                "{m:?} vs {t}"
+            ),
+            _ => {}
+        }
+        if let Some(rest) = info.strip_prefix("echo ") {
+            // "request id 7 seq 1" is tcpdump's "echo request, id 7, seq 1".
+            let w: Vec<&str> = rest.split(' ').collect();
+            assert!(
+                t.contains(&format!("echo {}, id {}, seq {}", w[0], w[2], w[4])),
+                "{m:?} vs {t}"
+            );
+            if src == "10.61.0.1" && dst == "10.61.0.2" && w[0] == "request" {
+                requests += 1;
+            }
+            if src == "10.61.0.2" && dst == "10.61.0.1" && w[0] == "reply" {
+                replies += 1;
+            }
+        }
+    }
+    assert_eq!((requests, replies), (2, 2), "{stdout}");
+}
+
+#[test]
+fn cap_packets_decodes_a_ping_as_tcpdump_does_in_isolated_mode() {
+    let d = Dir::new();
+    let o = run_in(&d, "read.rhai", &packets_script());
+    o.assert_ok();
+    packets_agree_with_tcpdump(&o.stdout, &d.path().join("read.pcap"));
+}
+
+#[test]
+fn cap_packets_decodes_a_ping_in_rootless_mode() {
+    let user = as_nobody(0o777);
+    user.dir.write("read.rhai", &packets_script());
+    let o = user.run(&["run", "read.rhai"]);
+    o.assert_ok();
+    assert!(o.stderr.contains("rootless"), "{}", o.stderr);
+    packets_agree_with_tcpdump(&o.stdout, &user.dir.path().join("read.pcap"));
+}
+
+#[test]
+fn cap_packets_refuses_an_unknown_option_at_the_line() {
+    fails_at(
+        "opt.rhai",
+        &format!("{PAIR}let cap = c[0].capture(\"o.pcap\");\ncap.packets(#{{most: 1}});\n"),
+        "opt.rhai:7:5",
+        "unknown option 'most' for cap.packets()",
+        "cap.packets(#{max: 10})",
+    );
+}

@@ -15,6 +15,7 @@ mod first_hour_diag;
 mod first_hour_docs;
 mod first_hour_docs_pages;
 mod first_hour_graph;
+mod fw_read;
 mod hostwide_state;
 mod ids;
 mod keep_programs;
