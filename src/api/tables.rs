@@ -94,7 +94,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "inspect",
             name: "route_flush_cache",
             sig: "ns.route_flush_cache()",
-            doc: "Drop the IPv4 path MTUs and redirects the kernel in ns learned (`ip route flush cache`); route_get shows no learned mtu afterwards. A change the lab makes to the kernel, but to learned state: nothing comes back at teardown (traffic learns them again).",
+            doc: "Drop the path MTUs and redirects the kernel in ns learned, IPv4 and IPv6 (`ip route flush cache`); route_get shows no learned mtu afterwards. A change the lab makes to the kernel, but to learned state: nothing comes back at teardown (traffic learns them again).",
             example: "h1.route_flush_cache();",
         },
         move |ns: &mut Netns| -> Res<()> { c.lab()?.route_flush_cache(ns.id).map_err(err) },

@@ -226,13 +226,18 @@ impl Lab {
         LabError::new(format!("no route to {dst} in {at}: {why}"), help)
     }
 
-    /// `ip route flush cache`: drops the learned IPv4 path MTUs and
-    /// redirects (net.ipv4.route.flush also renews the exceptions' genid);
-    /// they are learned again as traffic needs them. Nothing to undo.
+    /// `ip route flush cache`: drops the learned path MTUs and redirects,
+    /// IPv4 (net.ipv4.route.flush also renews the exceptions' genid) and
+    /// IPv6 (each exception deleted); they are learned again as traffic
+    /// needs them. Nothing to undo.
     pub fn route_flush_cache(&mut self, id: NsId) -> Result<()> {
         self.sp
             .run_in(id, || sysctl::write("net.ipv4.route.flush", "-1"))
             .map_err(|e| LabError::kernel("flush the route cache", &self.where_(id), e))?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        self.sp
+            .block_on(r.flush_v6_cache())
+            .map_err(|e| LabError::kernel("flush the IPv6 route cache", &self.where_(id), e))?;
         self.tell(Event::Flushed {
             ns: id,
             what: "route flush cache",

@@ -13,11 +13,13 @@ let b = veth(r, "b", h2, "eth0");
 a[0].addr("10.1.0.2/24"); a[1].addr("10.1.0.1/24");
 a[0].addr("fd01::2/64"); a[1].addr("fd01::1/64");
 b[0].addr("10.2.0.1/24"); b[1].addr("10.2.0.2/24");
+b[0].addr("fd02::1/64"); b[1].addr("fd02::2/64");
 b[0].mtu(1280); b[1].mtu(1280);
 r.forwarding(true);
 h1.route("default", #{via: "10.1.0.1"});
 h1.route("default", #{via: "fd01::1"});
 h2.route("default", #{via: "10.2.0.1"});
+h2.route("default", #{via: "fd02::1"});
 h1.neigh("eth0", "10.1.0.9", "02:00:00:00:00:09");
 h1.neigh("eth0", "fd01::9", "02:00:00:00:00:09");
 r.rule(#{from: "10.1.0.0/24", fwmark: 7, table: 100, priority: 1000});
@@ -103,7 +105,15 @@ let fwd = r.route_get("10.2.0.2", #{src: "10.1.0.2", iif: "a", mark: 7});
 let fwd_ip = ip(r, "ip -j route get 10.2.0.2 from 10.1.0.2 iif a mark 7")[0];
 same("route get iif mark", [`${fwd.dev} ${fwd.table}`], [`${fwd_ip.dev} ${table_no(fwd_ip.table)}`]);
 same("route get v6", [got_mine(h1.route_get("fd01::1"))], [got_ip(ip(h1, "ip -j route get fd01::1"))]);
+h1.ping("fd02::2", #{size: 1400, df: true, count: 1});
+let g6 = h1.route_get("fd02::2");
+same("route get v6 learned", [got_mine(g6)], [got_ip(ip(h1, "ip -j route get fd02::2"))]);
+if g6.mtu != 1280 { throw `no learned IPv6 mtu: ${g6}`; }
+print(`LEARNED v6 mtu ${g6.mtu}`);
 h1.route_flush_cache();
+let g6 = h1.route_get("fd02::2");
+same("route get v6 after flush", [got_mine(g6)], [got_ip(ip(h1, "ip -j route get fd02::2"))]);
+if g6.mtu != () { throw `IPv6 mtu still learned: ${g6}`; }
 let g = h1.route_get("10.2.0.2");
 same("route get after flush", [got_mine(g)], [got_ip(ip(h1, "ip -j route get 10.2.0.2"))]);
 if g.mtu != () { throw `mtu still learned: ${g}`; }
@@ -114,7 +124,10 @@ if h1.neighbors().len() != 2 || gone < 2 { throw `flush left ${h1.neighbors()} (
 print(`FLUSHED ${gone}`);
 "#;
 
-const SAYS: [&str; 16] = [
+const SAYS: [&str; 19] = [
+    "SAME route get v6 learned",
+    "LEARNED v6 mtu 1280",
+    "SAME route get v6 after flush",
     "SAME neighbors",
     "SAME neighbors eth0",
     "SAME rules inet",

@@ -238,6 +238,57 @@ impl Rtnl {
         Ok((a, expires))
     }
 
+    /// `ip -6 route flush cache`: deletes each IPv6 route exception (a
+    /// learned path MTU or redirect), as iproute2 does: IPv6 has no flush
+    /// switch that drops them. Without strict checking, the kernel's route
+    /// dump carries the exceptions, marked RTM_F_CLONED; a delete with that
+    /// flag removes the exception, not the route. How many went.
+    pub async fn flush_v6_cache(&self) -> Result<usize> {
+        let mut filter = RouteMessage::default();
+        filter.header.address_family = AddressFamily::Inet6;
+        filter.header.flags = RouteFlags::Cloned;
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetRoute(filter))
+            .await
+            .map_err(nl("list the route cache"))?;
+        let mut n = 0;
+        for m in got {
+            let RouteNetlinkMessage::NewRoute(m) = m else {
+                continue;
+            };
+            if !m.header.flags.contains(RouteFlags::Cloned) {
+                continue;
+            }
+            let mut del = RouteMessage::default();
+            del.header = m.header.clone();
+            del.header.flags = RouteFlags::Cloned;
+            del.attributes = m
+                .attributes
+                .iter()
+                .filter(|a| {
+                    matches!(
+                        a,
+                        RouteAttribute::Destination(_)
+                            | RouteAttribute::Source(_)
+                            | RouteAttribute::Table(_)
+                            | RouteAttribute::Oif(_)
+                            | RouteAttribute::Gateway(_)
+                    )
+                })
+                .cloned()
+                .collect();
+            match wire::ack(&self.conn, RouteNetlinkMessage::DelRoute(del), 0)
+                .await
+                .map_err(nl("delete a cached route"))
+            {
+                Ok(()) => n += 1,
+                // Expired meanwhile: what the flush wanted.
+                Err(e) if matches!(e.raw_errno(), Some(libc::ESRCH | libc::ENOENT)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
     /// `ip route show table all` for one family, every type, the local
     /// table included (to name the route behind a refusal).
     pub async fn fib(&self, v6: bool) -> Result<Vec<FibEntry>> {
