@@ -17,6 +17,7 @@ mod routing;
 mod session;
 mod shaping;
 mod socket;
+mod tables;
 mod throughput;
 mod wait;
 
@@ -405,6 +406,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     reach::register(&mut r, ctx);
     throughput::register(&mut r, ctx);
     wait::register(&mut r, ctx);
+    tables::register(&mut r, ctx);
     r.docs
 }
 

@@ -293,7 +293,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "inspect",
             name: "routes",
             sig: "ns.routes() -> [map]",
-            doc: "The routes in ns, IPv4 then IPv6, of every table but the kernel's local one (`ip route show table all`): #{dst, type, via, dev, metric, table, src, protocol, flags, nexthops}; a multipath route has via and dev () and lists #{via, dev, weight, flags} in nexthops.",
+            doc: "The routes in ns, IPv4 then IPv6, of every table but the kernel's local one (`ip route show table all`): #{family, dst, type, via, dev, metric, table, src, protocol, flags, nexthops, text}; family is \"inet\" or \"inet6\", text the route on one line as `ip route` writes it (table and metric when not the defaults); a multipath route has via and dev () and lists #{via, dev, weight, flags} in nexthops.",
             example: "for r in ns1.routes() { print(`${r.type} ${r.dst} table ${r.table} metric ${r.metric}`); }",
         },
         move |ns: &mut Netns| -> Res<Array> {
@@ -315,6 +315,8 @@ fn flags(f: &[&str]) -> Dynamic {
 /// One route as scripts see it (`ns.routes()`).
 fn route_map(x: crate::lab::RouteView) -> Dynamic {
     let mut m = Map::new();
+    m.insert("family".into(), x.family().into());
+    m.insert("text".into(), x.text().into());
     let dst = if x.dst.prefix_len() == 0 {
         "default".to_string()
     } else {

@@ -96,6 +96,9 @@ pub enum Event<'a> {
     RouteAdded { ns: NsId, req: &'a RouteReq },
     /// `ip route del …` (`what`: the route as the kernel held it).
     RouteDeleted { ns: NsId, what: &'a str },
+    /// `ip neigh flush …` / `ip route flush cache` (`what`: the words after
+    /// `ip`): learned state dropped, nothing to undo.
+    Flushed { ns: NsId, what: &'a str },
     /// `ip rule add …`.
     RuleAdded { ns: NsId, rule: &'a RuleSpec },
     /// `sysctl -w KEY=VALUE`; `old`: the value to put back at teardown
@@ -253,6 +256,7 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::LinkDeleted { .. }
         | Event::NeighAdded { .. }
         | Event::RouteDeleted { .. }
+        | Event::Flushed { .. }
         | Event::RuleAdded { .. }
         | Event::SysctlSet { .. }
         | Event::PortSet { .. }

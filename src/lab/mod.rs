@@ -32,6 +32,8 @@ mod show;
 pub mod space;
 pub mod steps;
 mod sysctls;
+mod tables;
+pub use tables::{NeighView, RouteGetReq, RouteGot, RuleView, family_name};
 mod throughput;
 mod topology;
 pub mod view;

@@ -360,6 +360,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             v
         }
         Event::RouteDeleted { ns, what } => vec![Line::Do(format!("{}{what}", ip(&at(ns))))],
+        Event::Flushed { ns, what } => vec![Line::Do(format!("{}{what}", ip(&at(ns))))],
         Event::RuleAdded { ns, rule } => {
             let at = at(ns);
             let r = rule_text(rule);

@@ -35,6 +35,7 @@ mod scripts;
 mod session;
 mod shell;
 mod source;
+mod tables_route;
 mod teardown;
 mod throughput;
 mod trust;

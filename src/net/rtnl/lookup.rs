@@ -124,7 +124,7 @@ fn addr_of(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn state_name(s: NeighbourState) -> String {
+pub(super) fn state_name(s: NeighbourState) -> String {
     match s {
         NeighbourState::Incomplete => "incomplete".into(),
         NeighbourState::Reachable => "reachable".into(),
@@ -151,6 +151,17 @@ impl Rtnl {
     /// unreachable route, EACCES prohibit, EINVAL blackhole, rp_filter or
     /// a martian source.
     pub async fn route_get(&self, q: &RouteQuery) -> Result<RouteAnswer> {
+        self.route_get_marked(q, None).await.map(|(a, _)| a)
+    }
+
+    /// `route_get` for a packet with firewall mark `mark` (`ip route get …
+    /// mark M`), with the clock ticks (USER_HZ) until the answer's learned
+    /// state expires, when it has any (`expires Nsec`).
+    pub async fn route_get_marked(
+        &self,
+        q: &RouteQuery,
+        mark: Option<u32>,
+    ) -> Result<(RouteAnswer, Option<i64>)> {
         let v6 = q.dst.is_ipv6();
         let mut msg = RouteMessage::default();
         msg.header.address_family = family(v6);
@@ -174,6 +185,9 @@ impl Rtnl {
         if let Some(p) = q.dport {
             msg.attributes.push(RouteAttribute::Dport(p));
         }
+        if let Some(m) = mark {
+            msg.attributes.push(RouteAttribute::Mark(m));
+        }
         let got = wire::answers(&self.conn, RouteNetlinkMessage::GetRoute(msg), 0)
             .await
             .map_err(nl("look up a route"))?;
@@ -194,6 +208,7 @@ impl Rtnl {
                 .flags
                 .contains(netlink_packet_route::route::RouteFlags::Cloned),
         };
+        let mut expires = None;
         for attr in &m.attributes {
             match attr {
                 RouteAttribute::Table(t) => a.table = *t,
@@ -206,6 +221,10 @@ impl Rtnl {
                     a.gateway = Some(IpAddr::V6(*ip))
                 }
                 RouteAttribute::PrefSource(s) => a.prefsrc = addr_of(s),
+                // The kernel writes a signed clock_t; 0 is "never".
+                RouteAttribute::CacheInfo(ci) if ci.expires != 0 => {
+                    expires = Some(i64::from(ci.expires as i32))
+                }
                 RouteAttribute::Metrics(ms) => {
                     for x in ms {
                         if let netlink_packet_route::route::RouteMetric::Mtu(n) = x {
@@ -216,7 +235,58 @@ impl Rtnl {
                 _ => {}
             }
         }
-        Ok(a)
+        Ok((a, expires))
+    }
+
+    /// `ip -6 route flush cache`: deletes each IPv6 route exception (a
+    /// learned path MTU or redirect), as iproute2 does: IPv6 has no flush
+    /// switch that drops them. Without strict checking, the kernel's route
+    /// dump carries the exceptions, marked RTM_F_CLONED; a delete with that
+    /// flag removes the exception, not the route. How many went.
+    pub async fn flush_v6_cache(&self) -> Result<usize> {
+        let mut filter = RouteMessage::default();
+        filter.header.address_family = AddressFamily::Inet6;
+        filter.header.flags = RouteFlags::Cloned;
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetRoute(filter))
+            .await
+            .map_err(nl("list the route cache"))?;
+        let mut n = 0;
+        for m in got {
+            let RouteNetlinkMessage::NewRoute(m) = m else {
+                continue;
+            };
+            if !m.header.flags.contains(RouteFlags::Cloned) {
+                continue;
+            }
+            let mut del = RouteMessage::default();
+            del.header = m.header.clone();
+            del.header.flags = RouteFlags::Cloned;
+            del.attributes = m
+                .attributes
+                .iter()
+                .filter(|a| {
+                    matches!(
+                        a,
+                        RouteAttribute::Destination(_)
+                            | RouteAttribute::Source(_)
+                            | RouteAttribute::Table(_)
+                            | RouteAttribute::Oif(_)
+                            | RouteAttribute::Gateway(_)
+                    )
+                })
+                .cloned()
+                .collect();
+            match wire::ack(&self.conn, RouteNetlinkMessage::DelRoute(del), 0)
+                .await
+                .map_err(nl("delete a cached route"))
+            {
+                Ok(()) => n += 1,
+                // Expired meanwhile: what the flush wanted.
+                Err(e) if matches!(e.raw_errno(), Some(libc::ESRCH | libc::ENOENT)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
 
     /// `ip route show table all` for one family, every type, the local

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::RouteType;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -20,6 +20,38 @@ pub struct NeighRow {
     pub lladdr: Option<[u8; 6]>,
     /// NUD_PERMANENT or NUD_NOARP: set by someone, not learned.
     pub permanent: bool,
+}
+
+/// A neighbour entry with everything `ip neigh show` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighFull {
+    pub index: u32,
+    pub addr: IpAddr,
+    /// The link-layer address, as the kernel holds it (none while incomplete).
+    pub lladdr: Option<Vec<u8>>,
+    /// "reachable", "stale", "permanent", … as `ip neigh` names them.
+    pub state: String,
+    /// NTF_ROUTER: the neighbour said it is a router (IPv6 only).
+    pub router: bool,
+}
+
+/// The states `ip neigh show` lists: all but NOARP and NONE.
+fn shown(s: NeighbourState) -> bool {
+    !matches!(s, NeighbourState::Noarp | NeighbourState::None)
+}
+
+/// The states `ip neigh flush` removes: what the kernel learned, not what
+/// someone set.
+fn flushed(s: NeighbourState) -> bool {
+    shown(s) && s != NeighbourState::Permanent
+}
+
+fn addr_of(m: &NeighbourMessage) -> Option<IpAddr> {
+    m.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+        _ => None,
+    })
 }
 
 fn msg(index: u32, addr: IpAddr) -> NeighbourMessage {
@@ -121,5 +153,72 @@ impl Rtnl {
             }
         }
         Ok(None)
+    }
+
+    /// The IPv4 (`v6` false) or IPv6 neighbour entries `ip neigh show` lists.
+    async fn neigh_dump(&self, v6: bool) -> Result<Vec<NeighbourMessage>> {
+        let mut filter = NeighbourMessage::default();
+        filter.header.family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetNeighbour(filter))
+            .await
+            .map_err(nl("list neighbours"))?;
+        Ok(got
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(m) if shown(m.header.state) => Some(m),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `ip neigh show` (IPv4 then IPv6), of every link or of link `index`.
+    pub async fn neigh_table(&self, index: Option<u32>) -> Result<Vec<NeighFull>> {
+        let mut rows = Vec::new();
+        for v6 in [false, true] {
+            for m in self.neigh_dump(v6).await? {
+                if index.is_some_and(|i| i != m.header.ifindex) {
+                    continue;
+                }
+                let Some(addr) = addr_of(&m) else { continue };
+                let lladdr = m.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::LinkLayerAddress(l) => Some(l.clone()),
+                    _ => None,
+                });
+                rows.push(NeighFull {
+                    index: m.header.ifindex,
+                    addr,
+                    lladdr,
+                    state: super::lookup::state_name(m.header.state),
+                    router: m.header.flags.contains(NeighbourFlags::Router),
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// `ip neigh flush all` / `ip neigh flush dev DEV`: deletes the learned
+    /// entries (IPv4 and IPv6), one by one as iproute2 does; entries set by
+    /// someone (permanent) stay. How many went.
+    pub async fn neigh_flush(&self, index: Option<u32>) -> Result<usize> {
+        let mut n = 0;
+        for v6 in [false, true] {
+            for m in self.neigh_dump(v6).await? {
+                if index.is_some_and(|i| i != m.header.ifindex) || !flushed(m.header.state) {
+                    continue;
+                }
+                let Some(addr) = addr_of(&m) else { continue };
+                match self.del_neigh(m.header.ifindex, addr).await {
+                    Ok(()) => n += 1,
+                    // Gone meanwhile (it expired): what flush wanted.
+                    Err(e) if e.raw_errno() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(n)
     }
 }

@@ -75,6 +75,8 @@ pub struct RuleRow {
     pub spec: RuleSpec,
     /// Actions nslab does not make (goto, nop) are listed with this set.
     pub other_action: bool,
+    /// The action as `ip rule` names it ("lookup", "goto", "nop", …).
+    pub action_name: &'static str,
 }
 
 impl RuleSpec {
@@ -175,6 +177,12 @@ fn row(m: &RuleMessage, v6: bool) -> RuleRow {
     RuleRow {
         spec,
         other_action: action.is_none(),
+        action_name: match (action, m.header.action) {
+            (Some(a), _) => a.name(),
+            (None, KernelAction::Goto) => "goto",
+            (None, KernelAction::Nop) => "nop",
+            (None, _) => "other",
+        },
     }
 }
 
