@@ -124,7 +124,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "inspect",
             name: "fdb",
             sig: "br.fdb() -> [map]",
-            doc: "The bridge's forwarding database (`bridge fdb show br BR`, without the ports' own `self` entries): #{mac, port, vlan, local, static, age_s}; port is the link the address was seen on (the bridge itself for its own), local its own addresses (`permanent`), static entries someone added, age_s the seconds since a learned entry was refreshed (() for local and static).",
+            doc: "The bridge's forwarding database (`bridge fdb show br BR`, without the ports' own `self` entries): #{mac, port, vlan, local, static, age_s}; port is the link the address was seen on (the bridge itself for its own), local its own addresses (`permanent`), static (read it as `e[\"static\"]`: `static` is a reserved word in rhai) the entries someone added, age_s the seconds since a learned entry was refreshed (() for local and static).",
             example: "for e in br.fdb() { if !e.local { print(`${e.mac} on ${e.port}, ${e.age_s} s`); } }",
         },
         move |br: &mut Link| -> Res<Array> {

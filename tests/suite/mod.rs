@@ -34,6 +34,7 @@ mod scripts;
 mod session;
 mod shell;
 mod source;
+mod tables_bridge;
 mod teardown;
 mod throughput;
 mod trust;
