@@ -2,6 +2,7 @@
 //! the Lab; nothing here touches the kernel.
 
 mod addr;
+mod bridge_reads;
 mod capture;
 pub mod checks;
 mod explain;
@@ -390,6 +391,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     };
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
+    bridge_reads::register(&mut r, ctx);
     capture::register(&mut r, ctx);
     kinds::register(&mut r, ctx);
     shaping::register(&mut r, ctx);

@@ -35,6 +35,7 @@ mod scripts;
 mod session;
 mod shell;
 mod source;
+mod tables_bridge;
 mod tables_route;
 mod teardown;
 mod throughput;

@@ -149,6 +149,19 @@ fn stp_ring_blocks_one_port_and_still_pings() {
 }
 
 #[test]
+fn bridge_tables_read_stp_states_fdb_and_port_flags() {
+    let o = run_script("bridge-tables.rhai");
+    o.says(&[
+        "after the forward delays: every port forwarding",
+        "learned on p1",
+        "learned on p2",
+        "3 addresses of the switch's own ports (local)",
+        "p3: forwarding, cost 30, priority 32, [\"isolated\", \"hairpin\", \"learning\", \"flood\"]",
+        "ok: the switch's tables read",
+    ]);
+}
+
+#[test]
 fn port_isolation_keeps_guests_apart() {
     let o = run_script("port-isolation.rhai");
     o.says(&[
@@ -198,6 +211,7 @@ fn every_script_is_covered() {
             "003-containers.rhai",
             "004-routes-and-firewall.rhai",
             "bird-frr-bgp.rhai",
+            "bridge-tables.rhai",
             "dnat-hairpin.rhai",
             "frr-ebgp.rhai",
             "frr-ospf-triangle.rhai",

@@ -28,14 +28,19 @@ pub struct PortState {
 impl PortState {
     /// The state's name, as `bridge link` prints it.
     pub fn state_name(&self) -> &'static str {
-        match self.state {
-            0 => "disabled",
-            1 => "listening",
-            2 => "learning",
-            3 => "forwarding",
-            4 => "blocking",
-            _ => "in an unknown state",
-        }
+        state_name(self.state)
+    }
+}
+
+/// A BR_STATE_* in words, as `bridge link` prints it.
+pub(super) fn state_name(state: u8) -> &'static str {
+    match state {
+        0 => "disabled",
+        1 => "listening",
+        2 => "learning",
+        3 => "forwarding",
+        4 => "blocking",
+        _ => "in an unknown state",
     }
 }
 

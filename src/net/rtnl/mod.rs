@@ -20,6 +20,7 @@ use super::{NetError, Result};
 
 mod bridge;
 mod brport;
+mod counters;
 mod kinds;
 mod lookup;
 mod neigh;
@@ -32,6 +33,7 @@ mod wire;
 
 pub use bridge::{BridgeOpts, PortOpts, PortVlan};
 pub use brport::PortState;
+pub use counters::{LinkCounters, QdiscRow, VlanRow};
 pub use kinds::{AddrBack, Kind, NewLink, RouteBack, Vxlan};
 pub use lookup::{FibEntry, NeighEntry, RouteAnswer, RouteQuery};
 pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
