@@ -113,6 +113,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
         "k" | "kb" => 1024.0,
         "m" | "mb" => 1024.0 * 1024.0,
         "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
+        // tc's get_size takes bit units too, binary and divided by 8.
+        "kbit" => 1024.0 / 8.0,
+        "mbit" => 1024.0 * 1024.0 / 8.0,
+        "gbit" => 1024.0 * 1024.0 * 1024.0 / 8.0,
         _ => return None,
     };
     let bytes = (n * scale).round();
@@ -191,7 +195,7 @@ fn rate_opt(v: &Dynamic) -> Res<(u64, Option<String>)> {
 }
 
 fn burst_opt(v: &Dynamic) -> Res<u32> {
-    let help = "give bytes as a number (32768) or as tc writes it: \"32kb\", \"1mb\"";
+    let help = "give bytes as a number (32768) or in any unit tc takes: \"32kb\", \"1mb\", \"32kbit\" (4 KiB)";
     let n = if let Ok(n) = v.as_int() {
         u64::try_from(n).ok().filter(|n| *n > 0)
     } else {
@@ -338,6 +342,11 @@ mod tests {
         assert_eq!(parse_size("1mb"), Some(1 << 20));
         assert_eq!(parse_size("1500"), Some(1500));
         assert_eq!(parse_size("1500b"), Some(1500));
+        // Issue 23 item 4: every unit tc's get_size takes.
+        assert_eq!(parse_size("32kbit"), Some(4096));
+        assert_eq!(parse_size("1mbit"), Some(131072));
+        assert_eq!(parse_size("1gbit"), Some(134217728));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
         assert_eq!(parse_size("lots"), None);
         assert_eq!(parse_size("0"), None);
     }

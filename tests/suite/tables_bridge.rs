@@ -147,3 +147,22 @@ fn fdb_and_ports_of_a_link_that_is_no_bridge_are_errors_at_the_line() {
         );
     }
 }
+
+/// Issue 23 item 4: `burst` takes every unit tc takes ("32kbit" was
+/// refused), and `qdisc()` echoes what the kernel holds, as tc does.
+#[test]
+fn burst_takes_tc_bit_units_and_qdisc_echoes_the_kernel() {
+    let o = run_ok(
+        "burst.rhai",
+        r#"let a = netns("a");
+let b = netns("b");
+let l = veth(a, "e0", b, "e1");
+l[0].shape(#{rate: "10mbit", burst: "32kbit"});
+let q = l[0].qdisc()[0];
+print(`nslab: ${q.kind} ${q.rate} ${q.burst}`);
+print(`tc: ${a.run("tc qdisc show dev e0")}`);
+"#,
+    );
+    // 4 KiB in, as the kernel holds it (tc prints 4095 bytes as 4Kb).
+    o.says(&["nslab: tbf 10Mbit 4Kb", "rate 10Mbit burst 4Kb"]);
+}
