@@ -120,20 +120,32 @@ impl Lab {
             _ => {
                 // One echo, answered at once when the path works; when it
                 // is not, two more (a first packet can be lost while a
-                // link settles) before the answer is no.
+                // link settles) before the answer is no. `timeout` is the
+                // whole wait: the first echo has half of it, the two more
+                // what is left (a short timeout: one echo, all of it).
+                let started = std::time::Instant::now();
+                let interval = Duration::from_millis(100);
+                let retry = timeout >= Duration::from_millis(300);
                 let one = PingOpts {
                     count: 1,
-                    interval: Duration::from_millis(100),
-                    timeout,
+                    interval,
+                    timeout: if retry { timeout / 2 } else { timeout },
                     size: pkt.size.unwrap_or(crate::net::ping::PAYLOAD),
                     df: pkt.size.is_some(),
                     src: pkt.src,
                 };
                 let mut rep = self.ping(id, pkt.dst, &one)?;
-                if rep.replies.is_empty() && rep.why.is_none() {
+                let left = timeout
+                    .saturating_sub(started.elapsed())
+                    .saturating_sub(interval);
+                if retry
+                    && rep.replies.is_empty()
+                    && rep.why.is_none()
+                    && left >= Duration::from_millis(50)
+                {
                     let again = PingOpts {
                         count: 2,
-                        timeout: timeout.min(Duration::from_millis(300)),
+                        timeout: left,
                         ..one.clone()
                     };
                     rep = self.ping(id, pkt.dst, &again)?;

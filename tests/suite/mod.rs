@@ -25,6 +25,7 @@ mod nat;
 mod nodes;
 mod plan;
 mod prefix;
+mod probe_timeouts;
 mod processes;
 mod reach;
 mod recipes;
