@@ -20,6 +20,11 @@ pub struct Reach {
     pairs: Vec<(usize, usize, u32)>,
     why: Option<String>,
     reasons: std::collections::HashMap<(usize, usize), String>,
+    /// Each node's (address it pings from, address it is reached at): its
+    /// src when given, else the address it is reached at.
+    ips: Vec<(IpAddr, IpAddr)>,
+    /// `#{expect: [[a, b], …]}`: the pairs that must fail, and only they.
+    expect: Option<std::collections::HashSet<(usize, usize)>>,
 }
 
 impl Reach {
@@ -31,23 +36,61 @@ impl Reach {
         self.pairs.iter().map(|p| p.2).sum()
     }
 
+    /// Did every pair answer (with `expect`: exactly the expected pairs
+    /// fail, and every other pair answer every echo)?
+    fn ok(&self) -> bool {
+        match &self.expect {
+            None => self.received() == self.sent(),
+            Some(want) => self
+                .pairs
+                .iter()
+                .all(|&(a, b, r)| want.contains(&(a, b)) == (r < self.count)),
+        }
+    }
+
+    /// With `expect`: the pairs that did otherwise than expected.
+    fn unexpected(&self) -> Array {
+        let Some(want) = &self.expect else {
+            return Array::new();
+        };
+        self.pairs
+            .iter()
+            .filter(|&&(a, b, r)| want.contains(&(a, b)) != (r < self.count))
+            .map(|&(a, b, r)| {
+                let why = if r < self.count {
+                    self.why_of(a, b, r)
+                } else {
+                    "answered, but was expected to fail".to_string()
+                };
+                Dynamic::from(self.pair_map(a, b, why))
+            })
+            .collect()
+    }
+
+    fn why_of(&self, a: usize, b: usize, r: u32) -> String {
+        match (&self.why, self.reasons.get(&(a, b))) {
+            (Some(w), _) => w.clone(),
+            (None, Some(w)) => w.clone(),
+            (None, None) if r == 0 => "no reply".to_string(),
+            (None, None) => format!("{r} of {} replies", self.count),
+        }
+    }
+
+    fn pair_map(&self, a: usize, b: usize, why: String) -> Map {
+        let mut m = Map::new();
+        m.insert("from".into(), self.names[a].clone().into());
+        m.insert("from_ip".into(), self.ips[a].0.to_string().into());
+        m.insert("to".into(), self.names[b].clone().into());
+        m.insert("to_ip".into(), self.ips[b].1.to_string().into());
+        m.insert("why".into(), why.into());
+        m
+    }
+
     fn failed(&self) -> Array {
         self.pairs
             .iter()
             .filter(|p| p.2 < self.count)
-            .map(|&(a, b, r)| {
-                let mut m = Map::new();
-                m.insert("from".into(), self.names[a].clone().into());
-                m.insert("to".into(), self.names[b].clone().into());
-                let why = match (&self.why, self.reasons.get(&(a, b))) {
-                    (Some(w), _) => w.clone(),
-                    (None, Some(w)) => w.clone(),
-                    (None, None) if r == 0 => "no reply".to_string(),
-                    (None, None) => format!("{r} of {} replies", self.count),
-                };
-                m.insert("why".into(), why.into());
-                Dynamic::from(m)
-            })
+            .map(|&(a, b, r)| Dynamic::from(self.pair_map(a, b, self.why_of(a, b, r))))
             .collect()
     }
 }
@@ -143,10 +186,21 @@ fn node(c: &Ctx, v: Dynamic) -> Res<Node> {
     ))
 }
 
-fn opts(m: &Map) -> Res<(u32, Duration)> {
+/// count, timeout and the `expect` pairs (as given) of reach(nodes, opts).
+fn opts(m: &Map) -> Res<(u32, Duration, Option<Array>)> {
     let mut count = 1u32;
     let mut timeout = Duration::from_millis(1000);
+    let mut expect = None;
     for (k, v) in m {
+        if k.as_str() == "expect" {
+            expect = Some(v.clone().into_array().map_err(|t| {
+                bad(
+                    format!("expect must be an array of pairs, not {t}"),
+                    "e.g. #{expect: [[h1, h3], [h3, h1]]}: the pairs that must fail",
+                )
+            })?);
+            continue;
+        }
         let n = v.as_int().map_err(|t| {
             bad(
                 format!("{k} must be a number, not {t}"),
@@ -169,15 +223,52 @@ fn opts(m: &Map) -> Res<(u32, Duration)> {
             other => {
                 return Err(bad(
                     format!("unknown reach option '{other}'"),
-                    "the options are count and timeout_ms",
+                    "the options are count, timeout_ms and expect",
                 ));
             }
         }
     }
-    Ok((count, timeout))
+    Ok((count, timeout, expect))
 }
 
-fn reach(c: &Ctx, nodes: Array, count: u32, timeout: Duration) -> Res<Reach> {
+/// `expect: [[a, b], …]`: each pair's node indices; a node by its
+/// namespace or its name.
+fn expected(names: &[String], pairs: Array) -> Res<std::collections::HashSet<(usize, usize)>> {
+    let help = "e.g. #{expect: [[h1, h3], [h3, h1]]}: pairs of the nodes given to reach()";
+    let index = |v: &Dynamic| -> Res<usize> {
+        let name = match v.clone().try_cast::<Netns>() {
+            Some(ns) => ns.name.to_string(),
+            None => v
+                .clone()
+                .into_string()
+                .map_err(|t| bad(format!("a node of an expected pair is a {t}"), help))?,
+        };
+        names.iter().position(|n| *n == name).ok_or_else(|| {
+            bad(
+                format!("'{name}' in expect is not one of reach()'s nodes"),
+                help,
+            )
+        })
+    };
+    let mut out = std::collections::HashSet::new();
+    for p in pairs {
+        let pair = p
+            .into_array()
+            .ok()
+            .filter(|a| a.len() == 2)
+            .ok_or_else(|| bad("an expected pair is [from, to]", help))?;
+        out.insert((index(&pair[0])?, index(&pair[1])?));
+    }
+    Ok(out)
+}
+
+fn reach(
+    c: &Ctx,
+    nodes: Array,
+    count: u32,
+    timeout: Duration,
+    expect: Option<Array>,
+) -> Res<Reach> {
     if nodes.len() < 2 {
         return Err(bad(
             format!("reach() needs at least two nodes, got {}", nodes.len()),
@@ -187,12 +278,18 @@ fn reach(c: &Ctx, nodes: Array, count: u32, timeout: Duration) -> Res<Reach> {
     let mut list = Vec::new();
     let mut srcs = Vec::new();
     let mut names = Vec::new();
+    let mut ips = Vec::new();
     for v in nodes {
         let (id, name, ip, src) = node(c, v)?;
         list.push((id, ip));
         srcs.push(src);
         names.push(name);
+        ips.push((src.unwrap_or(ip), ip));
     }
+    let expect = match expect {
+        Some(pairs) => Some(expected(&names, pairs)?),
+        None => None,
+    };
     let rep = c.lab()?.reach(&list, &srcs, count, timeout).map_err(err)?;
     Ok(Reach {
         names,
@@ -200,6 +297,8 @@ fn reach(c: &Ctx, nodes: Array, count: u32, timeout: Duration) -> Res<Reach> {
         pairs: rep.pairs,
         why: rep.why,
         reasons: rep.reasons,
+        ips,
+        expect,
     })
 }
 
@@ -212,18 +311,18 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let doc = Doc {
         area: "probes",
         name: "reach",
-        sig: "reach([ns, …]) / reach(nodes, #{count, timeout_ms}) -> #{ok, sent, received, failed}",
-        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip, src}: src is the address it pings from (and, without ip, is reached at: loopback to loopback in a routing lab). ok, sent, received, failed: [#{from, to, why}], why found along the path as ns.trace does; prints as a matrix (X where a reply was missing).",
+        sig: "reach([ns, …]) / reach(nodes, #{count, timeout_ms, expect}) -> #{ok, sent, received, failed, unexpected}",
+        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip, src}: src is the address it pings from (and, without ip, is reached at: loopback to loopback in a routing lab). ok, sent, received, failed: [#{from, from_ip, to, to_ip, why}], why found along the path as ns.trace does; expect: [[a, b], …] the pairs that must fail (a node by namespace or name): ok then says exactly those failed, unexpected lists the pairs that did otherwise; prints as a matrix (X where a reply was missing).",
         example: "let r = reach([h1, h2, h3]); print(r); if !r.ok { throw r.failed; }",
     };
     let c = ctx.clone();
     r.func(doc.clone(), move |nodes: Array| -> Res<Reach> {
-        reach(&c, nodes, 1, Duration::from_millis(1000))
+        reach(&c, nodes, 1, Duration::from_millis(1000), None)
     });
     let c = ctx.clone();
     r.func(doc, move |nodes: Array, m: Map| -> Res<Reach> {
-        let (count, timeout) = opts(&m)?;
-        reach(&c, nodes, count, timeout)
+        let (count, timeout, expect) = opts(&m)?;
+        reach(&c, nodes, count, timeout, expect)
     });
     let getter =
         |name: &'static str, sig: &'static str, doc: &'static str, example: &'static str| Doc {
@@ -237,10 +336,10 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         getter(
             "ok",
             "r.ok -> bool",
-            "Did every pair answer every echo request?",
+            "Did every pair answer every echo request? With #{expect: [[a, b], …]}: did exactly those pairs fail, and every other answer?",
             "if !reach([h1, h2]).ok { print(\"some pairs did not answer\"); }",
         ),
-        |x: &mut Reach| x.received() == x.sent(),
+        |x: &mut Reach| x.ok(),
     );
     r.getter(
         getter(
@@ -263,10 +362,19 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.getter(
         getter(
             "failed",
-            "r.failed -> [#{from, to, why}]",
+            "r.failed -> [#{from, from_ip, to, to_ip, why}]",
             "The pairs that missed a reply, and why when nslab can tell.",
             "for f in reach([h1, h2]).failed { print(`${f.from} -> ${f.to}: ${f.why}`); }",
         ),
         |x: &mut Reach| x.failed(),
+    );
+    r.getter(
+        getter(
+            "unexpected",
+            "r.unexpected -> [#{from, from_ip, to, to_ip, why}]",
+            "With #{expect: [[a, b], …]}: the pairs that failed though not expected to, and those expected to fail that answered; empty without expect.",
+            "let r = reach([h1, h2, h3], #{expect: [[h1, h3]]}); for u in r.unexpected { print(`${u.from} -> ${u.to}: ${u.why}`); }",
+        ),
+        |x: &mut Reach| x.unexpected(),
     );
 }

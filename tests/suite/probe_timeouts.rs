@@ -1,4 +1,4 @@
-//! Issue 23 item 7: a probe's `timeout_ms` is the whole wait. An ICMP
+//! Issue 23: probes. Item 7: a probe's `timeout_ms` is the whole wait. An ICMP
 //! probe that got no answer sent two more echoes after its timeout (300 ms
 //! more, and the interval): `expect_blocked(ip, #{timeout_ms: 500})`
 //! waited ~900 ms.
@@ -32,4 +32,53 @@ for probe in ["expect_blocked", "probe"] {
 "#,
     );
     o.says(&["expect_blocked:", "probe:"]);
+}
+
+/// Issue 23: reach()'s failed entries carry both addresses and names, and
+/// `#{expect: [[a, b], …]}` checks that exactly those pairs fail.
+#[test]
+fn reach_names_both_addresses_and_checks_the_expected_failures() {
+    let o = run_ok(
+        "expect.rhai",
+        r#"let a = netns("a");
+let b = netns("b");
+let c = netns("c");
+let sw = netns("sw");
+let br = bridge(sw, "br0");
+let i = 1;
+for n in [a, b, c] {
+    let l = veth(n, "eth0", sw, `p${i}`);
+    br.attach(l[1]);
+    l[0].addr(`10.7.0.${i}/24`);
+    i += 1;
+}
+c.drop(#{saddr: "10.7.0.1"});
+let r = reach([a, b, c]);
+for f in r.failed { print(`failed ${f.from} ${f.from_ip} -> ${f.to} ${f.to_ip}`); }
+print(`plain ok: ${r.ok}`);
+let r = reach([a, b, c], #{expect: [[a, c], ["c", "a"]]});
+print(`expected ok: ${r.ok} unexpected: ${r.unexpected.len()}`);
+let r = reach([a, b, c], #{expect: [[a, c]]});
+print(`short ok: ${r.ok}`);
+for u in r.unexpected { print(`unexpected ${u.from} -> ${u.to}`); }
+let r = reach([a, b, c], #{expect: [[a, c], [c, a], [a, b]]});
+for u in r.unexpected { print(`unexpected ${u.from} -> ${u.to}: ${u.why}`); }
+"#,
+    );
+    o.says(&[
+        "failed a 10.7.0.1 -> c 10.7.0.3",
+        "failed c 10.7.0.3 -> a 10.7.0.1",
+        "plain ok: false",
+        "expected ok: true unexpected: 0",
+        "short ok: false",
+        "unexpected c -> a",
+        "unexpected a -> b: answered, but was expected to fail",
+    ]);
+    fails_at(
+        "bad.rhai",
+        "let a = netns(\"a\");\nlet b = netns(\"b\");\nveth(a, \"e0\", b, \"e1\")[0].addr(\"10.8.0.1/24\");\nb.addr(\"e1\", \"10.8.0.2/24\");\nreach([a, b], #{expect: [[a, \"z\"]]});\n",
+        "bad.rhai:5",
+        "'z' in expect is not one of reach()'s nodes",
+        "pairs of the nodes given to reach()",
+    );
 }
