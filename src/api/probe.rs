@@ -157,6 +157,34 @@ fn ping_map(
             .map(|t| Dynamic::from_array(super::explain::hops(t)))
             .unwrap_or(Dynamic::UNIT),
     );
+    // Each reply's TTL (IPv6: hop limit), as ping's ttl= shows it.
+    m.insert(
+        "ttl".into(),
+        r.replies
+            .first()
+            .and_then(|x| x.ttl)
+            .map(|t| Dynamic::from_int(i64::from(t)))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    let replies: rhai::Array = r
+        .replies
+        .iter()
+        .map(|x| {
+            let mut e = Map::new();
+            e.insert("seq".into(), Dynamic::from_int(i64::from(x.seq)));
+            e.insert(
+                "ttl".into(),
+                x.ttl
+                    .map(|t| Dynamic::from_int(i64::from(t)))
+                    .unwrap_or(Dynamic::UNIT),
+            );
+            e.insert("from".into(), x.from.to_string().into());
+            e.insert("bytes".into(), Dynamic::from_int(x.bytes as i64));
+            e.insert("rtt_ms".into(), Dynamic::from_float(ms(x.rtt)));
+            Dynamic::from_map(e)
+        })
+        .collect();
+    m.insert("replies".into(), replies.into());
     m.insert("output".into(), out.into());
     m
 }
@@ -419,8 +447,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, why, trace, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, output is what ping prints. src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, ttl, replies, why, trace, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, ttl the first reply's TTL (IPv6: hop limit, as ping's ttl=), replies each reply's #{seq, ttl, from, bytes, rtt_ms}, output is what ping prints. src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();

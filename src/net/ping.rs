@@ -67,7 +67,41 @@ pub fn open_socket(v6: bool) -> Result<Socket> {
     } else {
         (Domain::IPV4, Protocol::ICMPV4)
     };
-    Socket::new(domain, Type::RAW, Some(proto)).map_err(|e| NetError::os("open ICMP socket", e))
+    let sock = Socket::new(domain, Type::RAW, Some(proto))
+        .map_err(|e| NetError::os("open ICMP socket", e))?;
+    if v6 {
+        // A raw ICMPv6 socket gets no IPv6 header: the hop limit of a
+        // reply comes as ancillary data, once asked for (ping's ttl=).
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true)
+            .map_err(|e| NetError::os("ask for hop limits", e.into()))?;
+    }
+    Ok(sock)
+}
+
+/// recvmsg on an ICMPv6 socket: the bytes, who sent them and the hop
+/// limit they arrived with.
+fn recv_v6(sock: &Socket, buf: &mut [u8]) -> std::io::Result<(usize, Option<IpAddr>, Option<u8>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!(libc::c_int);
+    let msg = recvmsg::<SockaddrIn6>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let mut hops = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::Ipv6HopLimit(h) = c {
+                hops = u8::try_from(h).ok();
+            }
+        }
+    }
+    let from = msg.address.map(|a| IpAddr::V6(a.ip()));
+    Ok((msg.bytes, from, hops))
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -242,6 +276,11 @@ pub fn ping(
     let mut got = vec![false; opts.count as usize];
     // A reply is as big as the request (and its IP header).
     let mut buf = vec![MaybeUninit::<u8>::uninit(); (opts.size + 128).max(1500)];
+    let mut buf6 = if v6 {
+        vec![0u8; (opts.size + 128).max(1500)]
+    } else {
+        Vec::new()
+    };
     // The socket is kept between pings: set (or clear) DF each time.
     if let Err(e) = set_df(sock, v6, opts.df) {
         report.error = Some(strip_os(&e));
@@ -274,15 +313,26 @@ pub fn ping(
             }
             // Short slices so Ctrl-C is noticed promptly.
             let _ = sock.set_read_timeout(Some(left.min(Duration::from_millis(50))));
-            let (n, from) = match sock.recv_from(&mut buf) {
-                Ok(x) => x,
-                Err(_) => continue,
+            let (n, from_ip, hops) = if v6 {
+                match recv_v6(sock, &mut buf6) {
+                    Ok((n, from, hops)) => (n, from.unwrap_or(dst), hops),
+                    Err(_) => continue,
+                }
+            } else {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => (n, from.as_socket().map(|s| s.ip()).unwrap_or(dst), None),
+                    Err(_) => continue,
+                }
             };
-            // SAFETY: recv_from initialised the first n bytes.
-            let data: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-            let from_ip = from.as_socket().map(|s| s.ip()).unwrap_or(dst);
+            let data: &[u8] = if v6 {
+                &buf6[..n]
+            } else {
+                // SAFETY: recv_from initialised the first n bytes.
+                unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) }
+            };
             match parse(v6, data, id) {
                 Seen::Reply { seq, ttl, bytes } => {
+                    let ttl = ttl.or(hops);
                     let idx = usize::from(seq).wrapping_sub(1);
                     if idx < got.len() && !got[idx] {
                         got[idx] = true;

@@ -15,6 +15,7 @@ mod first_hour_diag;
 mod first_hour_docs;
 mod first_hour_docs_pages;
 mod first_hour_graph;
+mod full_pings;
 mod fw_read;
 mod hostwide_state;
 mod ids;
@@ -25,7 +26,7 @@ mod nat;
 mod nodes;
 mod plan;
 mod prefix;
-mod probe_timeouts;
+
 mod processes;
 mod reach;
 mod recipes;

@@ -82,3 +82,41 @@ for u in r.unexpected { print(`unexpected ${u.from} -> ${u.to}: ${u.why}`); }
         "pairs of the nodes given to reach()",
     );
 }
+
+/// Issue 23 item 6 and "each reply's TTL": through one router, ping's
+/// ttl= is 63 over IPv4 and IPv6 (the hop limit, read with
+/// IPV6_RECVHOPLIMIT), as iputils' ping says in the same namespace, and
+/// the result carries it (r.ttl, r.replies[i].ttl).
+#[test]
+fn replies_carry_their_ttl_and_hop_limit_as_ping_shows_them() {
+    let o = run_ok(
+        "ttl.rhai",
+        r#"let a = netns("a"); let r = netns("r"); let b = netns("b");
+let l1 = veth(a, "e0", r, "e1"); let l2 = veth(r, "e2", b, "e0");
+l1[0].addr("10.1.0.2/24"); l1[1].addr("10.1.0.1/24"); l2[0].addr("10.2.0.1/24"); l2[1].addr("10.2.0.2/24");
+l1[0].addr("fd01::2/64"); l1[1].addr("fd01::1/64"); l2[0].addr("fd02::1/64"); l2[1].addr("fd02::2/64");
+a.route("default", "10.1.0.1"); b.route("default", "10.2.0.1");
+a.route("::/0", "fd01::1"); b.route("::/0", "fd02::1");
+r.forwarding(true);
+for dst in ["10.2.0.2", "fd02::2"] {
+    let p = a.ping(dst, #{count: 2});
+    print(`nslab ${dst} ttl ${p.ttl} replies ${p.replies.map(|x| x.ttl)}`);
+    print(p.output);
+    print(a.run(`ping -c1 -W2 ${dst}`));
+}
+"#,
+    );
+    o.says(&[
+        "nslab 10.2.0.2 ttl 63 replies [63, 63]",
+        "nslab fd02::2 ttl 63 replies [63, 63]",
+        "64 bytes from fd02::2: icmp_seq=1 ttl=63",
+        "64 bytes from 10.2.0.2: icmp_seq=1 ttl=63",
+    ]);
+    // iputils' own line for each, in the same namespace.
+    assert_eq!(
+        o.stdout.matches("icmp_seq=1 ttl=63 time=").count(),
+        4,
+        "{}",
+        o.stdout
+    );
+}
