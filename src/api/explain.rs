@@ -39,7 +39,7 @@ fn hop(h: &Hop) -> Map {
 fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
     let dst = parse_ip(dst, "destination")?;
     let mut pkt = Packet::ping(dst);
-    let mut timeout = Duration::from_millis(1000);
+    let mut timeout = None;
     let mut proto_given = false;
     for (k, v) in opts {
         if !allowed.contains(&k.as_str()) {
@@ -79,7 +79,7 @@ fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
                 }
                 pkt.src = Some(s);
             }
-            "timeout_ms" => timeout = super::socket::timeout_opt(v, 60_000)?,
+            "timeout_ms" => timeout = Some(super::socket::timeout_opt(v, 60_000)?),
             "size" => {
                 let n = v.as_int().map_err(|t| {
                     bad(format!("size must be a number, not {t}"), "e.g. size: 1400")
@@ -111,7 +111,11 @@ fn packet(dst: &str, opts: &Map, allowed: &[&str]) -> Res<(Packet, Duration)> {
             "leave size out of a tcp or udp probe, or leave proto and port out",
         ));
     }
-    Ok((pkt, timeout))
+    // timeout_ms is the whole wait. A ping's default is long enough for
+    // the echoes sent again after the first is lost while a neighbour
+    // resolves (its next ARP request goes a second later).
+    let default = if pkt.proto.is_some() { 1000 } else { 1500 };
+    Ok((pkt, timeout.unwrap_or(Duration::from_millis(default))))
 }
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {

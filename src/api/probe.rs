@@ -18,6 +18,30 @@ fn ping_opts(opts: &Map, dst: IpAddr) -> Res<PingOpts> {
             o.src = Some(super::socket::src_opt(v, dst)?);
             continue;
         }
+        if k.as_str() == "dev" {
+            o.dev = Some(
+                v.clone()
+                    .into_string()
+                    .map_err(|t| {
+                        bad(
+                            format!("ping option 'dev' must be a link's name, not {t}"),
+                            "e.g. #{dev: \"eth1\"}: the echoes leave by that link (ping -I eth1)",
+                        )
+                    })?
+                    .to_string(),
+            );
+            continue;
+        }
+        if k.as_str() == "ttl" {
+            let n = v.as_int().unwrap_or(0);
+            o.ttl = Some(u8::try_from(n).ok().filter(|t| *t > 0).ok_or_else(|| {
+                bad(
+                    format!("ping option 'ttl' = {v} is out of range"),
+                    "a TTL (IPv6: hop limit) is 1..=255, e.g. #{ttl: 1} reaches the first router only",
+                )
+            })?);
+            continue;
+        }
         if k.as_str() == "df" {
             o.df = v.as_bool().map_err(|t| {
                 bad(
@@ -63,7 +87,7 @@ fn ping_opts(opts: &Map, dst: IpAddr) -> Res<PingOpts> {
             other => {
                 return Err(bad(
                     format!("unknown ping option '{other}'"),
-                    "ping options are count, timeout_ms, interval_ms, size, df and src",
+                    "ping options are count, timeout_ms, interval_ms, size, df, src, ttl and dev",
                 ));
             }
         }
@@ -447,8 +471,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, ttl, replies, why, trace, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, ttl the first reply's TTL (IPv6: hop limit, as ping's ttl=), replies each reply's #{seq, ttl, from, bytes, rtt_ms}, output is what ping prints. src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src, ttl, dev}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, ttl, replies, why, trace, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, ttl the first reply's TTL (IPv6: hop limit, as ping's ttl=), replies each reply's #{seq, ttl, from, bytes, rtt_ms}, output is what ping prints. Options ttl (`ping -t`: 1 reaches the first router, which answers "Time to live exceeded") and dev (`ping -I DEV`: out of that link only). src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();

@@ -133,6 +133,8 @@ impl Lab {
                     size: pkt.size.unwrap_or(crate::net::ping::PAYLOAD),
                     df: pkt.size.is_some(),
                     src: pkt.src,
+                    ttl: None,
+                    dev: None,
                 };
                 let mut rep = self.ping(id, pkt.dst, &one)?;
                 let left = timeout
@@ -230,9 +232,12 @@ impl Lab {
         pkt.src = opts.src;
         let t = self.trace(id, &pkt)?;
         if rep.why.is_none() {
-            rep.why = Some(match t.reason() {
-                Some(f) => f.reason.clone(),
-                None => t.no_reason(),
+            rep.why = Some(match (t.reason(), &rep.error) {
+                (Some(f), _) => f.reason.clone(),
+                // The path lets it through, but a router said why not
+                // (TTL exceeded with a small ttl): its words are the answer.
+                (None, Some(e)) if e.starts_with("From ") => e.clone(),
+                _ => t.no_reason(),
             });
         }
         Ok((rep, Some(t)))

@@ -433,5 +433,7 @@ pub fn default_ping() -> PingOpts {
         size: crate::net::ping::PAYLOAD,
         df: false,
         src: None,
+        ttl: None,
+        dev: None,
     }
 }

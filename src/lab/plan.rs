@@ -503,13 +503,18 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             got,
         } => {
             let cmd = format!(
-                "{}ping -c {} -i {} -W {}{} {dst}",
+                "{}ping -c {} -i {} -W {}{}{}{} {dst}",
                 exec_in(&at(ns)),
                 opts.count,
                 secs(opts.interval),
                 // ping -W counts whole seconds (older iputils).
                 opts.timeout.as_secs_f64().ceil().max(1.0) as u64,
-                opts.src.map(|s| format!(" -I {s}")).unwrap_or_default()
+                opts.src.map(|s| format!(" -I {s}")).unwrap_or_default(),
+                opts.dev
+                    .as_ref()
+                    .map(|d| format!(" -I {}", q(d)))
+                    .unwrap_or_default(),
+                opts.ttl.map(|t| format!(" -t {t}")).unwrap_or_default()
             );
             vec![probe(cmd, got > 0, &format!("{got}/{sent} replies"))]
         }
@@ -1565,6 +1570,8 @@ mod tests {
             size: 56,
             df: false,
             src: None,
+            ttl: None,
+            dev: None,
         };
         assert_eq!(
             text(Event::Pinged {

@@ -138,6 +138,19 @@ impl Lab {
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
         let v6 = dst.is_ipv6();
+        // `dev`: a link of ns (an error at the line if not), by the
+        // kernel's name (see prefix.rs).
+        let bound;
+        let opts = match &opts.dev {
+            Some(dev) => {
+                self.link(id, dev)?;
+                let mut o = opts.clone();
+                o.dev = Some(self.kernel_link(id, dev).into_owned());
+                bound = o;
+                &bound
+            }
+            None => opts,
+        };
         if let Some(src) = opts.src {
             return self.ping_from(id, dst, src, opts);
         }

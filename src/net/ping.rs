@@ -30,6 +30,11 @@ pub struct PingOpts {
     /// The source address the echoes leave from (`ping -I ADDR`); None:
     /// the one the kernel picks.
     pub src: Option<IpAddr>,
+    /// The echoes' TTL (IPv6: hop limit; `ping -t`); None: the default.
+    pub ttl: Option<u8>,
+    /// The link they leave by (`ping -I DEV`, SO_BINDTODEVICE; a VRF
+    /// binds to its routes); None: as the routes say.
+    pub dev: Option<String>,
 }
 
 /// One echo reply.
@@ -281,9 +286,14 @@ pub fn ping(
     } else {
         Vec::new()
     };
-    // The socket is kept between pings: set (or clear) DF each time.
+    // The socket is kept between pings: set (or clear) DF, the TTL and the
+    // device each time.
     if let Err(e) = set_df(sock, v6, opts.df) {
         report.error = Some(strip_os(&e));
+    }
+    if let Err(e) = set_ttl_and_dev(sock, v6, opts.ttl, opts.dev.as_deref()) {
+        report.error = Some(strip_os(&e));
+        return report;
     }
 
     for i in 0..opts.count {
@@ -295,7 +305,17 @@ pub fn ping(
             Ok(_) => report.sent += 1,
             Err(e) => {
                 report.sent += 1;
-                report.error = Some(strip_os(&e));
+                // A router's own words ("From 10.0.0.1: Frag needed and DF
+                // set (mtu = 1400)") say more than the local error that
+                // follows them (the kernel learned the MTU: "Message too
+                // long"); ping prints both, the result keeps the first.
+                let first = report
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.starts_with("From "));
+                if !first {
+                    report.error = Some(format!("local error: {}", strip_os(&e)));
+                }
             }
         }
         let last = i + 1 == opts.count;
@@ -458,6 +478,39 @@ fn echo_reply(v6: bool, buf: &[u8]) -> Option<(u16, u16)> {
 }
 
 /// "Network is unreachable (os error 101)" -> "Network is unreachable".
+/// IP_TTL (IPV6_UNICAST_HOPS) to `ttl`, or -1: the namespace's default;
+/// SO_BINDTODEVICE to `dev`, or none.
+fn set_ttl_and_dev(
+    sock: &Socket,
+    v6: bool,
+    ttl: Option<u8>,
+    dev: Option<&str>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let val: libc::c_int = ttl.map_or(-1, libc::c_int::from);
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TTL)
+    };
+    // SAFETY: a plain setsockopt with an int the call reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let dev = std::ffi::OsString::from(dev.unwrap_or(""));
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::BindToDevice, &dev)
+        .map_err(std::io::Error::from)
+}
+
 /// IP_MTU_DISCOVER (IPV6_MTU_DISCOVER): DO with `df`, else WANT (the
 /// kernel's default: DF while the packet fits the path's known MTU).
 fn set_df(sock: &Socket, v6: bool, df: bool) -> std::io::Result<()> {

@@ -120,3 +120,50 @@ for dst in ["10.2.0.2", "fd02::2"] {
         o.stdout
     );
 }
+
+/// Issue 23, probes that are full pings: `ttl` (ping -t) and `dev` (ping -I
+/// DEV), ping's words for a router's ICMP error, and "Frag needed and DF
+/// set (mtu = 1280)" kept when the echoes after it fail locally ("Message
+/// too long": the output said only that).
+#[test]
+fn ttl_dev_and_a_routers_words() {
+    let o = run_ok(
+        "full.rhai",
+        r#"let a = netns("a"); let r = netns("r"); let b = netns("b");
+let l1 = veth(a, "e0", r, "e1"); let l2 = veth(r, "e2", b, "e0");
+let l3 = veth(a, "e9", b, "e9");
+l1[0].addr("10.1.0.2/24"); l1[1].addr("10.1.0.1/24"); l2[0].addr("10.2.0.1/24"); l2[1].addr("10.2.0.2/24");
+a.route("default", "10.1.0.1"); b.route("default", "10.2.0.1");
+r.forwarding(true);
+let p = a.ping("10.2.0.2", #{count: 1, ttl: 1});
+print(`ttl 1: ${p.ok} why: ${p.why}`);
+print(`ttl 2: ${a.ping("10.2.0.2", #{count: 1, ttl: 2}).ok}`);
+print(`dev e9: ${a.ping("10.2.0.2", #{count: 1, dev: "e9", timeout_ms: 300}).ok}`);
+print(`dev e0: ${a.ping("10.2.0.2", #{count: 1, dev: "e0"}).ok}`);
+l2[0].mtu(1280);
+let p = a.ping("10.2.0.2", #{count: 3, size: 1400, df: true});
+print(`df: ${p.error}`);
+"#,
+    );
+    o.says(&[
+        "ttl 1: false why: From 10.1.0.1: Time to live exceeded",
+        "ttl 2: true",
+        "dev e9: false",
+        "dev e0: true",
+        "df: From 10.1.0.1: Frag needed and DF set (mtu = 1280)",
+    ]);
+    fails_at(
+        "dev.rhai",
+        "let a = netns(\"a\");\na.ping(\"10.0.0.1\", #{dev: \"nope\"});\n",
+        "dev.rhai:2",
+        "there is no link 'nope' in namespace 'a'",
+        "links() lists the links there",
+    );
+    fails_at(
+        "ttl.rhai",
+        "let a = netns(\"a\");\na.ping(\"10.0.0.1\", #{ttl: 300});\n",
+        "ttl.rhai:2",
+        "ping option 'ttl' = 300 is out of range",
+        "1..=255",
+    );
+}
