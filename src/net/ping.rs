@@ -314,7 +314,7 @@ pub fn ping(
                     .as_ref()
                     .is_some_and(|e| e.starts_with("From "));
                 if !first {
-                    report.error = Some(format!("local error: {}", strip_os(&e)));
+                    report.error = Some(strip_os(&e));
                 }
             }
         }

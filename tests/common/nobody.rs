@@ -93,7 +93,9 @@ impl Nobody {
     /// machine's files stay as they are). Root only.
     pub fn cmd_with_subids(&self, args: &[&str]) -> Command {
         super::tools::need("newuidmap");
-        let grant = self.path().join("subids");
+        // A file of its own per command: tests run several at once, and
+        // newuidmap must never read one half written.
+        let grant = self.path().join(format!("subids-{}", super::marker()));
         std::fs::write(&grant, "nobody:200000:65536\n").expect("write the grant");
         let mut c = tool("unshare");
         c.args(["--mount", "--propagation", "private", "sh", "-c"])
