@@ -48,10 +48,12 @@ fn a_route_the_daemon_never_learned_is_explained_by_the_daemon() {
     );
 }
 
+/// Both ways: the reply goes back to r1's loopback, which r2 must have
+/// learned too.
 #[test]
 fn ospf_learns_the_announced_loopback() {
     let script = format!(
-        "{}r1.wait_route(\"10.255.0.2/32\", #{{protocol: \"ospf\", timeout_ms: 30000}});\nr1.expect_reach(\"10.255.0.2\", #{{src: \"10.255.0.1\"}});\nprint(frr::vtysh(r1, \"show ip route 10.255.0.2/32\"));\n",
+        "{}r1.wait_route(\"10.255.0.2/32\", #{{protocol: \"ospf\", timeout_ms: 30000}});\nr2.wait_route(\"10.255.0.1/32\", #{{protocol: \"ospf\", timeout_ms: 30000}});\nr1.expect_reach(\"10.255.0.2\", #{{src: \"10.255.0.1\"}});\nprint(frr::vtysh(r1, \"show ip route 10.255.0.2/32\"));\n",
         ospf_pair(true)
     );
     run_ok("learned.rhai", &script).says(&["Known via \"ospf\""]);
