@@ -2,7 +2,7 @@
 //! and ports, a link's counters and qdiscs, with links named as the script
 //! names them.
 
-use super::{Lab, LabError, NsId, Result, net_err};
+use super::{Lab, LabError, NsId, Result, names, net_err};
 pub use crate::net::rtnl::{LinkCounters, QdiscRow, VlanRow};
 
 /// One forwarding database entry (`bridge fdb show br BR`).
@@ -30,13 +30,6 @@ pub struct PortView {
     pub learning: bool,
     pub flood: bool,
     pub vlans: Vec<VlanRow>,
-}
-
-fn mac_text(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 impl Lab {
@@ -76,7 +69,7 @@ impl Lab {
         Ok(rows
             .iter()
             .map(|f| FdbView {
-                mac: mac_text(&f.mac),
+                mac: names::format_mac(&f.mac),
                 port: name(f.index),
                 vlan: f.vlan,
                 local: f.local,
@@ -141,6 +134,9 @@ mod tests {
 
     #[test]
     fn macs_print_as_the_tools_print_them() {
-        assert_eq!(mac_text(&[0x02, 0, 0xab, 1, 2, 0xff]), "02:00:ab:01:02:ff");
+        assert_eq!(
+            names::format_mac(&[0x02, 0, 0xab, 1, 2, 0xff]),
+            "02:00:ab:01:02:ff"
+        );
     }
 }

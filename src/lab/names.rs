@@ -136,16 +136,20 @@ pub fn check_prefixed_ifname(name: &str, kname: &str) -> Result<()> {
     check_ifname(kname)
 }
 
+/// Letters, digits, '-', '_' and '.', not starting with '-' or '.' (a
+/// command-line flag, a hidden file): what lab names, prefixes and host
+/// names may hold.
+fn plain_name(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !s.starts_with(['-', '.'])
+}
+
 /// Prefix checks: a prefix goes into namespace and link names, so it may
 /// hold only what both allow, and leave room for a name.
 pub fn check_prefix(prefix: &str) -> Result<()> {
     let help = "a prefix goes before the lab's namespace and host link names (and its lab name): use letters, digits, '-', '_' and '.', not first '-' or '.', at most 12 bytes, e.g. --prefix b-";
-    let ok = !prefix.is_empty()
-        && prefix.len() <= 12
-        && !prefix.starts_with(['-', '.'])
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let ok = !prefix.is_empty() && prefix.len() <= 12 && plain_name(prefix);
     if !ok {
         return Err(LabError::new(
             format!(
@@ -172,11 +176,7 @@ pub fn check_labname(name: &str) -> Result<()> {
             help,
         ));
     }
-    let ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with(['-', '.']);
-    if !ok {
+    if !plain_name(name) {
         return Err(LabError::new(
             format!("'{name}' is not a valid lab name"),
             help,
@@ -290,11 +290,7 @@ pub fn check_hostname(name: &str) -> Result<()> {
             help,
         ));
     }
-    let ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with(['-', '.']);
-    if !ok {
+    if !plain_name(name) {
         return Err(LabError::new(
             format!("'{name}' is not a valid host name"),
             help,

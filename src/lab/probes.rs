@@ -168,19 +168,8 @@ impl Lab {
         let before = self.settle.kstat().before(v6);
         let sock = self.running.ping_sock(id, v6).ok_or_else(no_sock)?;
         ping::drain(sock);
-        let mut report = ping::ping(sock, dst, opts, self.id.cancel());
-        self.check_cancel()?;
-        if report.replies.len() < report.sent as usize {
-            report.why = kstat::why(&self.settle.kstat().hit_since(&before, v6));
-        }
-        self.tell(Event::Pinged {
-            ns: id,
-            dst,
-            opts,
-            sent: report.sent,
-            got: report.replies.len(),
-        });
-        Ok(report)
+        let report = ping::ping(sock, dst, opts, self.id.cancel());
+        self.pinged(id, dst, opts, report, &before)
     }
 
     /// `ping -I SRC`: from a socket of its own, bound to `src` (a raw ICMP
@@ -205,11 +194,26 @@ impl Lab {
             })
             .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
         let before = self.settle.kstat().before(v6);
-        let mut report = ping::ping(&sock, dst, opts, self.id.cancel());
+        let report = ping::ping(&sock, dst, opts, self.id.cancel());
         drop(sock);
+        self.pinged(id, dst, opts, report, &before)
+    }
+
+    /// After a ping of either kind: a lost packet is blamed on a
+    /// machine-wide kernel limit hit since `before`, if one was; the plan
+    /// hears of it.
+    fn pinged(
+        &mut self,
+        id: NsId,
+        dst: IpAddr,
+        opts: &PingOpts,
+        mut report: PingReport,
+        before: &kstat::Snapshot,
+    ) -> Result<PingReport> {
         self.check_cancel()?;
         if report.replies.len() < report.sent as usize {
-            report.why = kstat::why(&self.settle.kstat().hit_since(&before, v6));
+            let v6 = dst.is_ipv6();
+            report.why = kstat::why(&self.settle.kstat().hit_since(before, v6));
         }
         self.tell(Event::Pinged {
             ns: id,

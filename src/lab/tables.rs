@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::events::Event;
-use super::{Lab, LabError, NsId, Result, RouteView, net_err};
+use super::{Lab, LabError, NsId, Result, RouteView, names, net_err};
 use crate::net::rtnl::RouteQuery;
 use crate::net::sysctl;
 
@@ -66,13 +66,6 @@ pub struct RouteGot {
 /// Clock ticks per second of the times the kernel reports (USER_HZ).
 const USER_HZ: i64 = 100;
 
-fn mac_text(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 impl RouteView {
     /// The route on one line, as `ip route` (and `show()`) writes it.
     pub fn text(&self) -> String {
@@ -102,7 +95,7 @@ impl Lab {
             .into_iter()
             .map(|n| NeighView {
                 ip: n.addr,
-                mac: n.lladdr.as_deref().map(mac_text),
+                mac: n.lladdr.as_deref().map(names::format_mac),
                 dev: links
                     .iter()
                     .find(|l| l.index == n.index)
