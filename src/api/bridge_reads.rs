@@ -1,4 +1,4 @@
-//! Reading a bridge's and a link's tables: br.fdb(), br.ports(),
+//! Reading a bridge's and a link's tables: br.fdb(), br.ports(), br.vlans(),
 //! link.stats(), link.qdisc(), as maps with the fields the tools print.
 
 use std::rc::Rc;
@@ -6,7 +6,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Map};
 
 use super::{Ctx, Doc, Link, Registrar, Res, err};
-use crate::lab::{FdbView, LinkCounters, PortView, QdiscRow};
+use crate::lab::{FdbView, LinkCounters, PortView, QdiscRow, VlanView};
 
 fn int(n: u64) -> Dynamic {
     Dynamic::from_int(i64::try_from(n).unwrap_or(i64::MAX))
@@ -82,6 +82,15 @@ fn port_map(p: PortView) -> Dynamic {
     Dynamic::from_map(m)
 }
 
+fn vlan_map(v: VlanView) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("port".into(), v.port.into());
+    m.insert("vid".into(), int(u64::from(v.vid)));
+    m.insert("pvid".into(), v.pvid.into());
+    m.insert("untagged".into(), v.untagged.into());
+    Dynamic::from_map(m)
+}
+
 fn stats_map(s: LinkCounters) -> Map {
     let mut m = Map::new();
     for (k, v) in [
@@ -144,6 +153,20 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         move |br: &mut Link| -> Res<Array> {
             let rows = c.lab()?.bridge_ports(br.ns.id, &br.name).map_err(err)?;
             Ok(rows.into_iter().map(port_map).collect())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "inspect",
+            name: "vlans",
+            sig: "br.vlans() -> [map]",
+            doc: "The VLANs of the bridge and its ports (`bridge vlan show`): #{port, vid, pvid, untagged}, the bridge's own (port is the bridge) first; [] on a bridge without VLAN filtering, and on a kernel without it (CONFIG_BRIDGE_VLAN_FILTERING), as the tool prints nothing there.",
+            example: "for v in br.vlans() { print(`${v.port} vlan ${v.vid}${if v.pvid { \" pvid\" } else { \"\" }}`); }",
+        },
+        move |br: &mut Link| -> Res<Array> {
+            let rows = c.lab()?.bridge_vlans(br.ns.id, &br.name).map_err(err)?;
+            Ok(rows.into_iter().map(vlan_map).collect())
         },
     );
     let c = ctx.clone();

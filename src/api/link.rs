@@ -9,8 +9,14 @@ use super::shaping::{bool_opt, int_in, ranged};
 use super::{Ctx, Doc, Link, Netns, Registrar, Res, bad, err};
 use crate::lab::{AttachOpts, BridgeOpts, PortVlan};
 
-const BRIDGE_KEYS: &str = "stp, vlan_filtering, ageing_s, forward_delay_s, hello_s and max_age_s";
-const PORT_KEYS: &str = "isolated, hairpin, cost, priority, vlans, pvid, untagged and ipv6";
+const BRIDGE_KEYS: &str =
+    "stp, priority, vlan_filtering, ageing_s, forward_delay_s, hello_s and max_age_s";
+const PORT_KEYS: &str =
+    "isolated, hairpin, cost, priority, learning, flood, vlans, pvid, untagged and ipv6";
+/// br.port's: a port's options after attach (ipv6 is the link's, not the
+/// port's: link.addr turns it back on).
+const PORT_SET_KEYS: &str =
+    "isolated, hairpin, cost, priority, learning, flood, vlans, pvid and untagged";
 
 /// Seconds as the kernel takes them: centiseconds.
 fn centis(v: &Dynamic, key: &str, lo: f64, hi: f64, example: &str) -> Res<u32> {
@@ -32,6 +38,7 @@ fn bridge_opts(m: &Map) -> Res<BridgeOpts> {
             }
             "hello_s" => o.hello_cs = Some(centis(v, k, 1.0, 10.0, "hello_s: 1")?),
             "max_age_s" => o.max_age_cs = Some(centis(v, k, 6.0, 40.0, "max_age_s: 6")?),
+            "priority" => o.priority = Some(bridge_priority(v)?),
             other => {
                 return Err(bad(
                     format!("unknown bridge option '{other}'"),
@@ -43,6 +50,23 @@ fn bridge_opts(m: &Map) -> Res<BridgeOpts> {
     Ok(o)
 }
 
+/// The STP bridge priority: IFLA_BR_PRIORITY is 16 bits, taken as given
+/// (the kernel rounds nothing; 802.1D-2004 would have multiples of 4096).
+fn bridge_priority(v: &Dynamic) -> Res<u16> {
+    let n = v.as_int().map_err(|t| {
+        bad(
+            format!("option 'priority' must be a whole number, not {t}"),
+            "e.g. priority: 4096 (the lowest priority is the root bridge)",
+        )
+    })?;
+    u16::try_from(n).map_err(|_| {
+        bad(
+            format!("bridge priority {n} is out of range"),
+            "the STP bridge priority is 0..=65535 (32768 by default; the lowest is the root bridge), e.g. priority: 4096",
+        )
+    })
+}
+
 /// A VLAN id, or an array of them.
 fn vids(v: &Dynamic, key: &str) -> Res<Vec<u16>> {
     let one = |x: &Dynamic| int_in(x, key, 1, 4094, &format!("{key}: [10, 20]")).map(|n| n as u16);
@@ -52,7 +76,8 @@ fn vids(v: &Dynamic, key: &str) -> Res<Vec<u16>> {
     Ok(vec![one(v)?])
 }
 
-fn attach_opts(m: &Map) -> Res<AttachOpts> {
+/// `attach`'s options; `set`: br.port's, which has no ipv6.
+fn attach_opts(m: &Map, set: bool) -> Res<AttachOpts> {
     let mut o = AttachOpts::default();
     let mut tagged = Vec::new();
     let mut untagged = Vec::new();
@@ -64,14 +89,19 @@ fn attach_opts(m: &Map) -> Res<AttachOpts> {
             // net/bridge/br_private.h: BR_MIN/MAX_PATH_COST, BR_MAX_PORT_PRIORITY.
             "cost" => o.port.cost = Some(int_in(v, k, 1, 65535, "cost: 100")? as u32),
             "priority" => o.port.priority = Some(int_in(v, k, 0, 63, "priority: 32")? as u16),
+            "learning" => o.port.learning = Some(bool_opt(v, k)?),
+            "flood" => o.port.flood = Some(bool_opt(v, k)?),
             "vlans" => tagged = vids(v, k)?,
             "untagged" => untagged = vids(v, k)?,
             "pvid" => pvid = Some(int_in(v, k, 1, 4094, "pvid: 10")? as u16),
-            "ipv6" => o.ipv6 = bool_opt(v, k)?,
+            "ipv6" if !set => o.ipv6 = bool_opt(v, k)?,
             other => {
                 return Err(bad(
                     format!("unknown port option '{other}'"),
-                    format!("the options are {PORT_KEYS}"),
+                    format!(
+                        "the options are {}",
+                        if set { PORT_SET_KEYS } else { PORT_KEYS }
+                    ),
                 ));
             }
         }
@@ -122,9 +152,9 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let bridge_doc = Doc {
         area: "links",
         name: "bridge",
-        sig: "bridge(ns, \"br0\") -> Link / bridge(ns, \"br0\", #{stp, vlan_filtering, ageing_s, forward_delay_s, hello_s, max_age_s}) -> Link",
-        doc: "A bridge in ns, up (`ip link add br0 type bridge [stp_state 1 ageing_time … forward_delay … hello_time … max_age …] && ip link set br0 up`); times in seconds; with stp, forward_delay_s is 2..=30.",
-        example: "let br = bridge(host(), \"br0\");  let sw = bridge(ns1, \"sw0\", #{stp: true, forward_delay_s: 2, hello_s: 1});",
+        sig: "bridge(ns, \"br0\") -> Link / bridge(ns, \"br0\", #{stp, priority, vlan_filtering, ageing_s, forward_delay_s, hello_s, max_age_s}) -> Link",
+        doc: "A bridge in ns, up (`ip link add br0 type bridge [stp_state 1 priority N ageing_time … forward_delay … hello_time … max_age …] && ip link set br0 up`); times in seconds; with stp, forward_delay_s is 2..=30; priority is the STP bridge priority, 0..=65535 (32768 by default; the lowest is the root bridge).",
+        example: "let br = bridge(host(), \"br0\");  let sw = bridge(ns1, \"sw0\", #{stp: true, priority: 4096, forward_delay_s: 2, hello_s: 1});",
     };
     let c = ctx.clone();
     r.func(
@@ -154,8 +184,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let attach_doc = Doc {
         area: "links",
         name: "attach",
-        sig: "br.attach(link) / br.attach(link, #{isolated, hairpin, cost, priority, vlans, pvid, untagged, ipv6})",
-        doc: "Plug link into the bridge br and bring it up (`ip link set LINK master BR up`), with port options (`ip link set LINK type bridge_slave isolated on …`, `bridge vlan add …`); a link the lab did not make gets its old settings back at teardown. A port the lab made and gave no address has no IPv6 of its own, as a switch port (`sysctl net.ipv6.conf.LINK.disable_ipv6=1`: no link-local address, DAD or MLD flooded to every port); `ipv6: true` keeps the kernel's default, and `link.addr(…)` turns it back on.",
+        sig: "br.attach(link) / br.attach(link, #{isolated, hairpin, cost, priority, learning, flood, vlans, pvid, untagged, ipv6})",
+        doc: "Plug link into the bridge br and bring it up (`ip link set LINK master BR up`), with port options (`ip link set LINK type bridge_slave isolated on hairpin on cost N priority N learning off flood off`; cost 1..=65535, priority 0..=63); vlans, pvid and untagged replace the port's VLAN set, VLAN 1 included (`bridge vlan del/add …`, with `vlan_filtering 1` on the bridge; they need a kernel with CONFIG_BRIDGE_VLAN_FILTERING); a link the lab did not make gets its old settings back at teardown. A port the lab made and gave no address has no IPv6 of its own, as a switch port (`sysctl net.ipv6.conf.LINK.disable_ipv6=1`: no link-local address, DAD or MLD flooded to every port); `ipv6: true` keeps the kernel's default, and `link.addr(…)` turns it back on.",
         example: "br.attach(ends[0]);  br.attach(ends[1], #{isolated: true, cost: 10});",
     };
     let c = ctx.clone();
@@ -178,9 +208,26 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         attach_doc,
         move |br: &mut Link, link: Link, m: Map| -> Res<Link> {
-            let o = attach_opts(&m)?;
+            let o = attach_opts(&m, false)?;
             c.lab()?
                 .attach_with(br.ns.id, &br.name, link.ns.id, &link.name, &o)
+                .map_err(err)?;
+            Ok(br.clone())
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "links",
+            name: "port",
+            sig: "br.port(link, #{isolated, hairpin, cost, priority, learning, flood, vlans, pvid, untagged})",
+            doc: "Change the options of a port of br after attach (`ip link set LINK type bridge_slave …`, `bridge link set dev LINK …`); only the options given change; vlans, pvid and untagged replace the port's VLAN set as in attach. A link the lab did not make gets the old values back at teardown.",
+            example: "br.attach(ends[0]);  br.port(ends[0], #{hairpin: true, learning: false});",
+        },
+        move |br: &mut Link, link: Link, m: Map| -> Res<Link> {
+            let o = attach_opts(&m, true)?;
+            c.lab()?
+                .port_with(br.ns.id, &br.name, link.ns.id, &link.name, &o)
                 .map_err(err)?;
             Ok(br.clone())
         },

@@ -32,6 +32,16 @@ pub struct PortView {
     pub vlans: Vec<VlanRow>,
 }
 
+/// One VLAN of a bridge or of one of its ports (`bridge vlan show`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VlanView {
+    /// The port, or the bridge itself for its own VLANs.
+    pub port: String,
+    pub vid: u16,
+    pub pvid: bool,
+    pub untagged: bool,
+}
+
 impl Lab {
     /// The index of `name` in `id`, which must be a bridge.
     fn bridge_index(&mut self, id: NsId, name: &str, call: &str) -> Result<u32> {
@@ -105,6 +115,30 @@ impl Lab {
                 learning: p.learning,
                 flood: p.flood,
                 vlans: p.vlans,
+            })
+            .collect())
+    }
+
+    /// `bridge vlan show`: the bridge's own VLANs, then its ports'.
+    pub fn bridge_vlans(&mut self, id: NsId, br: &str) -> Result<Vec<VlanView>> {
+        let index = self.bridge_index(id, br, "vlans")?;
+        let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
+        let rows = self
+            .sp
+            .block_on(r.bridge_vlans(index))
+            .map_err(|e| LabError::kernel("read the vlans of", br, e))?;
+        let links = self.links_raw(id)?;
+        Ok(rows
+            .into_iter()
+            .map(|(i, v)| VlanView {
+                port: links
+                    .iter()
+                    .find(|l| l.index == i)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_else(|| format!("if{i}")),
+                vid: v.vid,
+                pvid: v.pvid,
+                untagged: v.untagged,
             })
             .collect())
     }

@@ -57,6 +57,8 @@ pub enum Event<'a> {
         ns: NsId,
         link: &'a str,
         port: &'a PortOpts,
+        /// What a link the lab did not make had before (`br.port`).
+        old: Option<&'a PortOpts>,
     },
     /// `tc qdisc add …` for `link.shape()`; `lines`: what follows
     /// `qdisc add dev DEV`; `foreign`: the link is not the lab's.

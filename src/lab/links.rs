@@ -452,16 +452,11 @@ impl Lab {
         opts: &AttachOpts,
     ) -> Result<()> {
         let foreign = self.foreign_link(link_ns, link);
-        if foreign && !opts.vlans.is_empty() {
-            return Err(LabError::new(
-                format!(
-                    "nslab does not set VLANs on '{link}': the lab did not make it, and its VLANs could not be put back exactly at teardown"
-                ),
-                "give VLANs to a link the lab makes (e.g. a veth end beside the bridge)",
-            ));
-        }
         if !opts.vlans.is_empty() {
-            self.unplanned("a bridge port's vlans")?;
+            self.vlans_allowed(br_ns, br, link_ns, link)?;
+            // Before the port joins: on a kernel without VLAN filtering
+            // the call fails here, with nothing done.
+            self.bridge_vlan_filtering(br_ns, br)?;
         }
         let with_opts = !(opts.port.is_empty() && opts.vlans.is_empty());
         let before = if with_opts || foreign {
@@ -514,6 +509,128 @@ impl Lab {
             ns: link_ns,
             link,
             port: &opts.port,
+            old: None,
+        });
+        Ok(())
+    }
+
+    /// VLANs are set only on ports the lab made, of bridges it made: a
+    /// port's VLAN set, and a bridge's VLAN filtering, could not be put
+    /// back exactly at teardown.
+    fn vlans_allowed(&mut self, br_ns: NsId, br: &str, link_ns: NsId, link: &str) -> Result<()> {
+        for (id, name, what) in [(link_ns, link, "link"), (br_ns, br, "bridge")] {
+            if self.foreign_link(id, name) {
+                return Err(LabError::new(
+                    format!(
+                        "nslab does not set VLANs on '{name}': the lab did not make that {what}, and its VLANs could not be put back exactly at teardown"
+                    ),
+                    "give VLANs to a link the lab makes (e.g. a veth end beside the bridge), on a bridge the lab makes",
+                ));
+            }
+        }
+        self.unplanned("a bridge port's vlans")
+    }
+
+    /// `ip link set BR type bridge vlan_filtering 1` (a bridge the lab
+    /// made: it goes at teardown, with the setting).
+    fn bridge_vlan_filtering(&mut self, br_ns: NsId, br: &str) -> Result<()> {
+        let brl = self.link(br_ns, br)?;
+        if brl.kind != "bridge" {
+            return Err(not_a_bridge(br, &brl.kind));
+        }
+        let r = self.sp.rtnl(br_ns).map_err(net_err("open netlink"))?;
+        self.sp
+            .block_on(r.set_vlan_filtering(brl.index, true))
+            .map_err(|e| match e.raw_errno() {
+                Some(libc::EOPNOTSUPP) => no_vlan_filtering("give a bridge port VLANs"),
+                _ => LabError::kernel(
+                    "turn VLAN filtering on",
+                    &format!("bridge '{br}' in '{}'", self.sp.name(br_ns)),
+                    e,
+                ),
+            })
+    }
+
+    /// `br.port(link, #{…})`: changes the options of a port of `br`
+    /// (`ip link set LINK type bridge_slave …`, its VLAN set). A link the
+    /// lab did not make gets the old values of what changed back at
+    /// teardown.
+    pub fn port_with(
+        &mut self,
+        br_ns: NsId,
+        br: &str,
+        link_ns: NsId,
+        link: &str,
+        opts: &AttachOpts,
+    ) -> Result<()> {
+        let brl = self.link(br_ns, br)?;
+        if brl.kind != "bridge" {
+            return Err(not_a_bridge(br, &brl.kind));
+        }
+        let cur = self.link(link_ns, link)?;
+        if br_ns != link_ns || cur.master != Some(brl.index) {
+            return Err(LabError::new(
+                format!(
+                    "'{link}' is not a port of bridge '{br}' in '{}'",
+                    self.sp.name(br_ns)
+                ),
+                "attach it first, with br.attach(link) or br.attach(link, #{…}), which takes the same options",
+            ));
+        }
+        if !opts.vlans.is_empty() {
+            self.vlans_allowed(br_ns, br, link_ns, link)?;
+            self.bridge_vlan_filtering(br_ns, br)?;
+        }
+        let r = self.sp.rtnl(link_ns).map_err(net_err("open netlink"))?;
+        let what = format!(
+            "port '{link}' of bridge '{br}' in '{}'",
+            self.sp.name(br_ns)
+        );
+        let mut old = None;
+        if self.foreign_link(link_ns, link) && !opts.port.is_empty() {
+            let had = self
+                .sp
+                .block_on(r.port_opts(cur.index))
+                .map_err(|e| LabError::kernel("read bridge port options", link, e))?
+                .unwrap_or_default();
+            // Only what changes comes back.
+            let back = PortOpts {
+                isolated: opts.port.isolated.and(had.isolated),
+                hairpin: opts.port.hairpin.and(had.hairpin),
+                cost: opts.port.cost.and(had.cost),
+                priority: opts.port.priority.and(had.priority),
+                learning: opts.port.learning.and(had.learning),
+                flood: opts.port.flood.and(had.flood),
+            };
+            let undo = Undo::RestorePort(RestorePort {
+                ns: self.sp.nsref(link_ns).clone(),
+                dev: link.to_string(),
+                ifindex: cur.index,
+                opts: back.clone(),
+            });
+            let only = AttachOpts {
+                port: opts.port.clone(),
+                ..AttachOpts::default()
+            };
+            self.recorded(Some(link_ns), undo, |lab| {
+                lab.port_settings(&r, cur.index, &only, &what)
+            })?;
+            old = Some(back);
+            if !opts.vlans.is_empty() {
+                let vl = AttachOpts {
+                    vlans: opts.vlans.clone(),
+                    ..AttachOpts::default()
+                };
+                self.port_settings(&r, cur.index, &vl, &what)?;
+            }
+        } else {
+            self.port_settings(&r, cur.index, opts, &what)?;
+        }
+        self.tell(Event::PortSet {
+            ns: link_ns,
+            link,
+            port: &opts.port,
+            old: old.as_ref(),
         });
         Ok(())
     }
@@ -606,10 +723,10 @@ impl Lab {
         }
         if !opts.vlans.is_empty() {
             self.sp
-                .block_on(r.add_port_vlans(index, &opts.vlans))
+                .block_on(r.set_port_vlans(index, &opts.vlans))
                 .map_err(|e| match e.raw_errno() {
                     Some(libc::EOPNOTSUPP) => no_vlan_filtering("give a bridge port VLANs"),
-                    _ => LabError::kernel("add VLANs to a bridge port", what, e),
+                    _ => LabError::kernel("set the VLANs of a bridge port", what, e),
                 })?;
         }
         Ok(())
@@ -666,6 +783,15 @@ pub(super) fn index_taken(name: &str) -> LabError {
     LabError::new(
         format!("the kernel refused the index nslab picked for link '{name}': it is in use"),
         "run the script again: nslab picks another one at random",
+    )
+}
+
+/// `br.port(…)` or port VLANs on a link that is no bridge.
+fn not_a_bridge(br: &str, kind: &str) -> LabError {
+    let kind = if kind.is_empty() { "plain" } else { kind };
+    LabError::new(
+        format!("'{br}' is a {kind} link, not a bridge: it has no port options"),
+        "call it on a bridge, e.g. let br = bridge(ns, \"br0\"); br.port(link, #{cost: 10})",
     )
 }
 

@@ -50,7 +50,7 @@ use crate::cancel::Cancel;
 pub use crate::net::rtnl::{BridgeOpts, PortVlan};
 pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 use crate::net::{exec, ping};
-pub use counters::{FdbView, LinkCounters, PortView, QdiscRow};
+pub use counters::{FdbView, LinkCounters, PortView, QdiscRow, VlanView};
 pub use error::{LabError, Result};
 pub use firewall::{Refused, Site};
 use fwqueue::FwQueue;

@@ -207,6 +207,9 @@ fn bridge_lines(cx: &dyn Ctx, id: NsId, name: &str, o: &BridgeOpts) -> Vec<Line>
             opts += &format!(" {k} {v}");
         }
     }
+    if let Some(p) = o.priority {
+        opts += &format!(" priority {p}");
+    }
     let kname = cx.dev(id, name);
     let mut v = vec![
         Line::Do(format!(
@@ -423,7 +426,19 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             }
             v
         }
-        Event::PortSet { ns, link, port } => port_lines(&at(ns), &cx.dev(ns, link), port),
+        Event::PortSet {
+            ns,
+            link,
+            port,
+            old,
+        } => {
+            let (at, dev) = (at(ns), cx.dev(ns, link));
+            let mut v = port_lines(&at, &dev, port);
+            if let Some(old) = old.filter(|o| !o.is_empty()) {
+                v.push(Line::Undo(port_shell(&at, &dev, old)));
+            }
+            v
+        }
         Event::Shaped {
             ns,
             dev,
@@ -677,6 +692,11 @@ fn port_lines(at: &NsRef, link: &str, p: &PortOpts) -> Vec<Line> {
     if p.is_empty() {
         return Vec::new();
     }
+    vec![Line::Do(port_shell(at, link, p))]
+}
+
+/// `ip link set dev LINK type bridge_slave …`.
+fn port_shell(at: &NsRef, link: &str, p: &PortOpts) -> String {
     let on = |b: bool| if b { "on" } else { "off" };
     let mut opts = String::new();
     if let Some(v) = p.isolated {
@@ -691,11 +711,13 @@ fn port_lines(at: &NsRef, link: &str, p: &PortOpts) -> Vec<Line> {
     if let Some(v) = p.priority {
         opts += &format!(" priority {v}");
     }
-    vec![Line::Do(format!(
-        "{}link set dev {} type bridge_slave{opts}",
-        ip(at),
-        q(link)
-    ))]
+    if let Some(v) = p.learning {
+        opts += &format!(" learning {}", on(v));
+    }
+    if let Some(v) = p.flood {
+        opts += &format!(" flood {}", on(v));
+    }
+    format!("{}link set dev {} type bridge_slave{opts}", ip(at), q(link))
 }
 
 /// `tc -n NS ` (no namespace for the host).
@@ -1244,6 +1266,21 @@ mod tests {
                 "ip -n r1 link set dev br0 up"
             ]
         );
+        assert_eq!(
+            text(Event::BridgeMade {
+                ns: 1,
+                name: "br0",
+                opts: &BridgeOpts {
+                    stp: Some(true),
+                    priority: Some(4096),
+                    ..Default::default()
+                }
+            }),
+            [
+                "ip -n r1 link add br0 type bridge stp_state 1 priority 4096",
+                "ip -n r1 link set dev br0 up"
+            ]
+        );
     }
 
     /// Lab "x" whose namespace 1 is its "r1"; the host is not its own.
@@ -1501,7 +1538,8 @@ mod tests {
             text(Event::PortSet {
                 ns: 1,
                 link: "v0",
-                port: &port
+                port: &port,
+                old: None
             }),
             ["ip -n r1 link set dev v0 type bridge_slave isolated on cost 10"]
         );
@@ -1509,9 +1547,35 @@ mod tests {
             text(Event::PortSet {
                 ns: 1,
                 link: "v0",
-                port: &PortOpts::default()
+                port: &PortOpts::default(),
+                old: None
             })
             .is_empty()
+        );
+        // br.port on a link the lab did not make: its old values come back.
+        let port = PortOpts {
+            hairpin: Some(true),
+            learning: Some(false),
+            flood: Some(false),
+            ..Default::default()
+        };
+        let old = PortOpts {
+            hairpin: Some(false),
+            learning: Some(true),
+            flood: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            text(Event::PortSet {
+                ns: HOST,
+                link: "eth1",
+                port: &port,
+                old: Some(&old)
+            }),
+            [
+                "ip link set dev eth1 type bridge_slave hairpin on learning off flood off",
+                "undo 'ip link set dev eth1 type bridge_slave hairpin off learning on flood on'"
+            ]
         );
         let tbf = ["root handle 10: tbf rate 1mbit burst 32kb latency 50ms".to_string()];
         assert_eq!(

@@ -261,7 +261,7 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
         (
             "bridge(a, \"br0\", #{stp: true, speed: 1});",
             "unknown bridge option 'speed'",
-            "stp, vlan_filtering, ageing_s, forward_delay_s, hello_s and max_age_s",
+            "stp, priority, vlan_filtering, ageing_s, forward_delay_s, hello_s and max_age_s",
         ),
         (
             "bridge(a, \"br0\", #{stp: \"yes\"});",
@@ -276,7 +276,7 @@ fn unknown_options_and_wrong_types_name_what_is_valid() {
         (
             "bridge(a, \"br0\").attach(c[0], #{isloated: true});",
             "unknown port option 'isloated'",
-            "isolated, hairpin, cost, priority, vlans, pvid, untagged and ipv6",
+            "isolated, hairpin, cost, priority, learning, flood, vlans, pvid, untagged and ipv6",
         ),
         (
             "bridge(a, \"br0\").attach(c[0], #{priority: 64});",

@@ -2,6 +2,7 @@
 
 mod api;
 mod attach;
+mod bridge_config;
 mod bridges;
 mod capture;
 mod checks;

@@ -4,7 +4,8 @@
 
 use netlink_packet_route::link::{
     AfSpecBridge, BridgeStpState, BridgeVlanInfo, BridgeVlanInfoFlags, InfoBridge, InfoBridgePort,
-    InfoData, InfoPortData, InfoPortKind, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
+    InfoData, InfoKind, InfoPortData, InfoPortKind, LinkAttribute, LinkInfo, LinkMessage,
+    LinkProtoInfoBridge,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::packet_core::Nla;
@@ -24,6 +25,8 @@ pub struct BridgeOpts {
     pub forward_delay_cs: Option<u32>,
     pub hello_cs: Option<u32>,
     pub max_age_cs: Option<u32>,
+    /// The STP bridge priority (IFLA_BR_PRIORITY): the lowest is root.
+    pub priority: Option<u16>,
 }
 
 /// A bridge port's settings (IFLA_BRPORT_*); `None` leaves one as it is.
@@ -33,6 +36,11 @@ pub struct PortOpts {
     pub hairpin: Option<bool>,
     pub cost: Option<u32>,
     pub priority: Option<u16>,
+    // Later additions: absent from journals written before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood: Option<bool>,
 }
 
 impl PortOpts {
@@ -54,6 +62,8 @@ pub struct PortVlan {
 const IFLA_BRPORT_PRIORITY: u16 = 2;
 const IFLA_BRPORT_COST: u16 = 3;
 const IFLA_BRPORT_MODE: u16 = 4;
+const IFLA_BRPORT_LEARNING: u16 = 8;
+const IFLA_BRPORT_UNICAST_FLOOD: u16 = 9;
 const IFLA_BRPORT_ISOLATED: u16 = 33;
 
 impl Rtnl {
@@ -90,6 +100,9 @@ impl Rtnl {
         if let Some(on) = opts.vlan_filtering {
             data.push(InfoBridge::VlanFiltering(on));
         }
+        if let Some(p) = opts.priority {
+            data.push(InfoBridge::Priority(p));
+        }
         let mut b = LinkBridge::new(name);
         if !data.is_empty() {
             b = b.set_info_data(InfoData::Bridge(data));
@@ -115,6 +128,12 @@ impl Rtnl {
         }
         if let Some(p) = opts.priority {
             data.push(InfoBridgePort::Priority(p));
+        }
+        if let Some(on) = opts.learning {
+            data.push(InfoBridgePort::Learning(on));
+        }
+        if let Some(on) = opts.flood {
+            data.push(InfoBridgePort::UnicastFlood(on));
         }
         let msg = LinkUnspec::new_with_index(index)
             .set_port_kind(InfoPortKind::Bridge)
@@ -149,10 +168,52 @@ impl Rtnl {
         Ok(None)
     }
 
-    /// `bridge vlan add dev DEV vid N [pvid] [untagged]`, each VLAN in turn
-    /// (RTM_SETLINK of the bridge family with IFLA_AF_SPEC). Needs a
-    /// kernel with CONFIG_BRIDGE_VLAN_FILTERING (EOPNOTSUPP without).
-    pub async fn add_port_vlans(&self, index: u32, vlans: &[PortVlan]) -> Result<()> {
+    /// `ip link set BR type bridge vlan_filtering 1` on an existing bridge.
+    /// Needs a kernel with CONFIG_BRIDGE_VLAN_FILTERING (EOPNOTSUPP without).
+    pub async fn set_vlan_filtering(&self, br: u32, on: bool) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = br;
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Bridge),
+            LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::VlanFiltering(on)])),
+        ]));
+        self.change(msg, "turn bridge VLAN filtering on").await
+    }
+
+    /// The VLANs of port `index` now (`bridge vlan show dev DEV`).
+    pub async fn port_vlans(&self, index: u32) -> Result<Vec<PortVlan>> {
+        Ok(self
+            .bridge_ports()
+            .await?
+            .into_iter()
+            .filter(|p| p.index == index)
+            .flat_map(|p| p.vlans)
+            .map(|v| PortVlan {
+                vid: v.vid,
+                pvid: v.pvid,
+                untagged: v.untagged,
+            })
+            .collect())
+    }
+
+    /// The port's VLAN set becomes `vlans`, VLAN 1 included: `bridge vlan
+    /// del dev DEV vid N` for each VLAN it has and `vlans` does not, then
+    /// `bridge vlan add dev DEV vid N [pvid] [untagged]` for each of
+    /// `vlans` (adding a VLAN the port has sets its flags, taking the pvid
+    /// off a VLAN given without it). RTM_SETLINK / RTM_DELLINK of the bridge
+    /// family with IFLA_AF_SPEC. Needs a kernel with
+    /// CONFIG_BRIDGE_VLAN_FILTERING (EOPNOTSUPP without).
+    pub async fn set_port_vlans(&self, index: u32, vlans: &[PortVlan]) -> Result<()> {
+        let have = self.port_vlans(index).await?;
+        for old in have
+            .iter()
+            .filter(|o| !vlans.iter().any(|v| v.vid == o.vid))
+        {
+            let msg = vlan_msg(index, old.vid, BridgeVlanInfoFlags::empty());
+            wire::ack(&self.conn, RouteNetlinkMessage::DelLink(msg), 0)
+                .await
+                .map_err(nl("delete port vlan"))?;
+        }
         for v in vlans {
             let mut flags = BridgeVlanInfoFlags::empty();
             if v.pvid {
@@ -161,19 +222,25 @@ impl Rtnl {
             if v.untagged {
                 flags |= BridgeVlanInfoFlags::Untagged;
             }
-            let mut msg = LinkMessage::default();
-            msg.header.interface_family = AddressFamily::Bridge;
-            msg.header.index = index;
-            msg.attributes
-                .push(LinkAttribute::AfSpecBridge(vec![AfSpecBridge::VlanInfo(
-                    BridgeVlanInfo { flags, vid: v.vid },
-                )]));
+            let msg = vlan_msg(index, v.vid, flags);
             wire::ack(&self.conn, RouteNetlinkMessage::SetLink(msg), 0)
                 .await
                 .map_err(nl("add port vlan"))?;
         }
         Ok(())
     }
+}
+
+/// A bridge-family link message naming one VLAN of port `index`.
+fn vlan_msg(index: u32, vid: u16, flags: BridgeVlanInfoFlags) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.interface_family = AddressFamily::Bridge;
+    msg.header.index = index;
+    msg.attributes
+        .push(LinkAttribute::AfSpecBridge(vec![AfSpecBridge::VlanInfo(
+            BridgeVlanInfo { flags, vid },
+        )]));
+    msg
 }
 
 fn port_opts_of(info: &[LinkProtoInfoBridge]) -> PortOpts {
@@ -188,6 +255,8 @@ fn port_opts_of(info: &[LinkProtoInfoBridge]) -> PortOpts {
         match nla.kind() {
             IFLA_BRPORT_ISOLATED => o.isolated = byte.map(|b| b != 0),
             IFLA_BRPORT_MODE => o.hairpin = byte.map(|b| b != 0),
+            IFLA_BRPORT_LEARNING => o.learning = byte.map(|b| b != 0),
+            IFLA_BRPORT_UNICAST_FLOOD => o.flood = byte.map(|b| b != 0),
             IFLA_BRPORT_COST if v.len() >= 4 => {
                 o.cost = Some(u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
             }

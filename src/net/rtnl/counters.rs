@@ -378,6 +378,55 @@ impl Rtnl {
             .collect())
     }
 
+    /// The VLANs of bridge `br` and of its ports (`bridge vlan show`), as
+    /// (ifindex, VLAN), the bridge's own first. Empty on a bridge without
+    /// VLAN filtering, as the tool prints it.
+    pub async fn bridge_vlans(&self, br: u32) -> Result<Vec<(u32, VlanRow)>> {
+        let mut ask = LinkMessage::default();
+        ask.header.interface_family = AddressFamily::Bridge;
+        ask.attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::Brvlan]));
+        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetLink(ask))
+            .await
+            .map_err(nl("list bridge vlans"))?;
+        let mut own = Vec::new();
+        let mut ports = Vec::new();
+        for m in &got {
+            let RouteNetlinkMessage::NewLink(l) = m else {
+                continue;
+            };
+            let index = l.header.index;
+            let of_br = l
+                .attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::Controller(m) if *m == br));
+            if index != br && !of_br {
+                continue;
+            }
+            for a in &l.attributes {
+                let LinkAttribute::AfSpecBridge(spec) = a else {
+                    continue;
+                };
+                for s in spec {
+                    if let AfSpecBridge::VlanInfo(v) = s {
+                        let row = VlanRow {
+                            vid: v.vid,
+                            pvid: v.flags.contains(BridgeVlanInfoFlags::Pvid),
+                            untagged: v.flags.contains(BridgeVlanInfoFlags::Untagged),
+                        };
+                        if index == br {
+                            own.push((index, row));
+                        } else {
+                            ports.push((index, row));
+                        }
+                    }
+                }
+            }
+        }
+        own.extend(ports);
+        Ok(own)
+    }
+
     /// The counters of link `index` (RTM_GETSTATS, IFLA_STATS_LINK_64: the
     /// numbers `ip -s link` prints).
     pub async fn link_counters(&self, index: u32) -> Result<LinkCounters> {
