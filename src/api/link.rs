@@ -114,6 +114,12 @@ fn attach_opts(m: &Map, set: bool) -> Res<AttachOpts> {
         .collect();
     all.sort_unstable();
     all.dedup();
+    if all.is_empty() && (m.contains_key("vlans") || m.contains_key("untagged")) {
+        return Err(bad(
+            "an empty VLAN set would leave the port in no VLAN: it would pass no frames",
+            "give the VLANs the port is in, e.g. vlans: [1] (the default VLAN) or vlans: [10, 20], pvid: 10",
+        ));
+    }
     o.vlans = all
         .into_iter()
         .map(|vid| PortVlan {

@@ -608,21 +608,11 @@ impl Lab {
                 ifindex: cur.index,
                 opts: back.clone(),
             });
-            let only = AttachOpts {
-                port: opts.port.clone(),
-                ..AttachOpts::default()
-            };
+            // No VLANs here: vlans_allowed refused them on this link.
             self.recorded(Some(link_ns), undo, |lab| {
-                lab.port_settings(&r, cur.index, &only, &what)
+                lab.port_settings(&r, cur.index, opts, &what)
             })?;
             old = Some(back);
-            if !opts.vlans.is_empty() {
-                let vl = AttachOpts {
-                    vlans: opts.vlans.clone(),
-                    ..AttachOpts::default()
-                };
-                self.port_settings(&r, cur.index, &vl, &what)?;
-            }
         } else {
             self.port_settings(&r, cur.index, opts, &what)?;
         }

@@ -34,7 +34,19 @@ for x in [["br0", 4096, "1000."], ["br1", 61440, "f000."]] {
     let d = tool(s, `ip -j -d link show ${x[0]}`)[0].linkinfo.info_data;
     if d.priority != x[1] || !d.bridge_id.starts_with(x[2]) { throw `${x[0]}: ${d.priority} ${d.bridge_id}`; }
 }
-print("priority ok: 4096 61440");
+// The lowest priority is root: br1 (61440) joined to br2 (8192) by a
+// cable, STP makes br2 the root of both.
+let br2 = bridge(s, "br2", #{stp: true, priority: 8192, forward_delay_s: 2, hello_s: 1});
+let j = veth(s, "j1", s, "j2");
+sw.attach(j[0]);
+br2.attach(j[1]);
+// (Read by root port: `ip -d link` prints a bridge's own id as root_id
+// on this kernel even once it has a root port.)
+let stp = |b| tool(s, `ip -j -d link show ${b}`)[0].linkinfo.info_data;
+wait_until(|| stp.call("br1").root_port != 0, #{timeout_ms: 20000});
+let one = stp.call("br1"); let two = stp.call("br2");
+if one.root_path_cost == 0 || two.root_port != 0 { throw `root: br1 ${one}, br2 ${two}`; }
+print("priority ok: 4096 61440, br2 is root");
 
 // Port options at attach, learning and flood among them.
 let x = veth(a, "eth0", s, "pa");
@@ -77,7 +89,7 @@ fn assert_all_ok(o: &Out) {
     o.assert_ok();
     o.because("each setting reads back through the tools")
         .says(&[
-            "priority ok: 4096 61440",
+            "priority ok: 4096 61440, br2 is root",
             "attach ok",
             "port ok",
             "vlans ok",
@@ -279,6 +291,11 @@ fn bad_bridge_and_port_values_are_errors_at_the_line() {
             "let br = bridge(a, \"br0\"); br.port(c[0], #{cost: 5});",
             "'p0' is not a port of bridge 'br0' in 'a'",
             "attach it first",
+        ),
+        (
+            "let br = bridge(a, \"br0\"); br.attach(c[0]); br.port(c[0], #{vlans: []});",
+            "an empty VLAN set would leave the port in no VLAN",
+            "vlans: [1]",
         ),
         (
             "c[1].port(c[0], #{cost: 5});",
