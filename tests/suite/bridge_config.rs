@@ -356,3 +356,38 @@ br.port(c[0], #{hairpin: true, flood: false});
         "cost 7 hairpin on learning off flood off",
     ]);
 }
+
+/// Killed after br.port changed a host bridge's port: `nslab down` puts the
+/// old values back from the journal.
+#[test]
+fn br_port_on_a_host_link_is_undone_by_down_after_a_kill() {
+    if !needs_root(" (a private host)") {
+        return;
+    }
+    let d = Dir::with(&[(
+        "port.rhai",
+        r#"let h = host();
+h.link("hb").port(h.link("hv0"), #{cost: 9, hairpin: true, learning: false, flood: false, isolated: true, priority: 7});
+print("ready");
+h.exec("sleep 30");
+"#,
+    )]);
+    let o = private_host(
+        &d,
+        "ip link add hb type bridge && ip link add hv0 type veth peer name hv1 && ip link set hv0 master hb && ip link set hb up && ip link set hv0 up\n\
+         bridge -d link show dev hv0 > port-before\n\
+         snap > before\n\
+         \"$NSLAB\" run port.rhai > out 2>&1 &\n\
+         pid=$!\n\
+         wait_until 'grep -q ready out' 20 || { echo NOT READY; cat out; }\n\
+         bridge -d link show dev hv0 | grep -o 'cost [0-9]*'\n\
+         kill -KILL $pid; wait $pid\n\
+         \"$NSLAB\" down --all; echo down=$?\n\
+         no_trace\n\
+         bridge -d link show dev hv0 > port-after\n\
+         cmp -s port-before port-after && echo PORT SAME || diff port-before port-after\n",
+    );
+    o.because("the lab changed the port, was killed, and down undid it")
+        .says(&["cost 9", "down=0", "PORT SAME"]);
+    assert_no_trace(&o, "SAME");
+}
