@@ -68,6 +68,8 @@ pub struct Walled {
     /// The bridge port at the other end of the lower link's cable, which
     /// could send the frames back (hairpin), if it is one.
     pub mirror: Option<Mirror>,
+    /// The lower link's kind ("veth", "bridge", …).
+    pub lower_kind: String,
 }
 
 /// A bridge port at the other end of a macvlan's lower link (a veth).
@@ -200,8 +202,22 @@ fn macvlan_crossing(
         return None;
     }
     let mirror = mirror(w, lower.0, lower.1);
-    let back = mirror.as_ref().is_some_and(Mirror::reflects);
-    let passes = back
+    let back = match &mirror {
+        Some(m) => Some(m.reflects()),
+        // A bridge's ports and a dummy send nothing back up, nor does a
+        // veth's other end that is no bridge port.
+        None => match lower.1.kind.as_str() {
+            "bridge" | "dummy" => Some(false),
+            "veth" if peer_of(w, lower.0, lower.1).is_some() => Some(false),
+            // A physical link's switch may send frames back (reflective
+            // relay, what vepa is for): siblings are not ruled out there.
+            _ => None,
+        },
+    };
+    if back.is_none() && f.is_some() && t.is_some() && !private(&f) && !private(&t) {
+        return None;
+    }
+    let passes = back == Some(true)
         && match (&f, &t) {
             (Some(_), Some(_)) => !private(&f) && !private(&t),
             (Some(_), None) => !(asks && private(&f)),
@@ -223,6 +239,7 @@ fn macvlan_crossing(
             from: f,
             to: t,
             mirror,
+            lower_kind: lower.1.kind.clone(),
         }),
     })
 }

@@ -537,6 +537,9 @@ impl Walker<'_, '_> {
                         let others: Vec<Blocked> = open
                             .blocked
                             .iter()
+                            // The bridges' own: a macvlan's lower link is no
+                            // way round a loop.
+                            .filter(|o| !matches!(o.why, Block::Macvlan(_)))
                             .filter(|o| (o.ns, &o.bridge, &o.port) != (b.ns, &b.bridge, &b.port))
                             .cloned()
                             .collect();

@@ -23,9 +23,9 @@ impl Walker<'_, '_> {
         next: IpAddr,
     ) -> Finding {
         match (&wall.from, &wall.to) {
-            (Some(f), Some(t)) => self.siblings_apart(b, f, t, next, wall.mirror.as_ref()),
-            (None, Some(c)) => self.lower_apart(b, c, true, next, wall.mirror.as_ref()),
-            (Some(c), None) => self.lower_apart(b, c, false, next, wall.mirror.as_ref()),
+            (Some(f), Some(t)) => self.siblings_apart(b, f, t, next, wall),
+            (None, Some(c)) => self.lower_apart(b, c, true, next, wall),
+            (Some(c), None) => self.lower_apart(b, c, false, next, wall),
             (None, None) => Finding {
                 reason: format!("{} {} does not reach itself", self.name(b.ns), b.bridge),
                 help: "check the address".into(),
@@ -41,8 +41,9 @@ impl Walker<'_, '_> {
         c: &(Ns, String, &'static str),
         down: bool,
         next: IpAddr,
-        mirror: Option<&Mirror>,
+        wall: &Walled,
     ) -> Finding {
+        let mirror = wall.mirror.as_ref();
         let (pn, pv, lower) = (self.name(b.ns), self.var(b.ns), b.bridge.clone());
         let (cns, cname, mode) = (c.0, c.1.clone(), c.2);
         let cn = self.name(cns);
@@ -63,7 +64,9 @@ impl Walker<'_, '_> {
                 self.name(m.ns)
             ),
             Some(m) => format!(", and {}", self.mirror_words(m, &lower)),
-            None => String::new(),
+            None => no_mirror_words(&wall.lower_kind, &lower)
+                .map(|w| format!(", and {w}"))
+                .unwrap_or_default(),
         };
         // The lower link's address: the one the packet is for, or the
         // sender's in the subnet of `next`.
@@ -113,8 +116,9 @@ impl Walker<'_, '_> {
         f: &(Ns, String, &'static str),
         t: &(Ns, String, &'static str),
         next: IpAddr,
-        mirror: Option<&Mirror>,
+        wall: &Walled,
     ) -> Finding {
+        let mirror = wall.mirror.as_ref();
         let (pn, lower) = (self.name(b.ns), b.bridge.clone());
         let (fname, tname) = (
             format!("{} {}", self.name(f.0), f.1),
@@ -177,7 +181,9 @@ impl Walker<'_, '_> {
                 )
             }
             None => (
-                format!(", and {lower}'s other end is no bridge port of the lab that would"),
+                no_mirror_words(&wall.lower_kind, &lower)
+                    .map(|w| format!(", and {w}"))
+                    .unwrap_or_default(),
                 or_bridge,
             ),
         };
@@ -230,6 +236,21 @@ impl Walker<'_, '_> {
                 m.state.unwrap_or("not forwarding")
             )
         }
+    }
+}
+
+/// Why nothing sends frames back to lower link `lower` of `kind` (no
+/// bridge port at the other end of its cable); `None`: not known.
+fn no_mirror_words(kind: &str, lower: &str) -> Option<String> {
+    match kind {
+        "bridge" => Some(format!(
+            "{lower} is a bridge: what it sends goes out its ports and never comes back up to it"
+        )),
+        "dummy" => Some(format!("{lower} is a dummy, which sends nothing anywhere")),
+        "veth" => Some(format!(
+            "the other end of {lower}'s cable is no bridge port: nothing sends the frames back"
+        )),
+        _ => None,
     }
 }
 
@@ -332,7 +353,7 @@ mod tests {
         let l = lost(&mut f, p, "10.0.0.2");
         assert!(
             l.reason.ends_with(
-                "what eth0 sends leaves by its cable and never comes up into its macvlans"
+                "what eth0 sends leaves by its cable and never comes up into its macvlans, and the other end of eth0's cable is no bridge port: nothing sends the frames back"
             ),
             "{l:?}"
         );
@@ -447,6 +468,67 @@ mod tests {
         let (mut f, _, h1, h2) = lan("bridge", "bridge", false);
         reaches(&mut f, h1, "10.0.0.3");
         reaches(&mut f, h2, "10.0.0.2");
+    }
+
+    #[test]
+    fn vepa_macvlans_on_a_bridge_or_a_dummy_never_meet_but_on_an_unknown_wire_may() {
+        for (kind, words) in [
+            (
+                "bridge",
+                "and up0 is a bridge: what it sends goes out its ports and never comes back up to it",
+            ),
+            ("dummy", "and up0 is a dummy, which sends nothing anywhere"),
+        ] {
+            let mut f = Fake::new();
+            let (p, h1, h2) = (f.ns("p"), f.ns("h1"), f.ns("h2"));
+            f.other_link(p, "up0", kind)
+                .macvlan_in(p, "up0", h1, "mv0", "vepa")
+                .macvlan_in(p, "up0", h2, "mv0", "vepa")
+                .addr(h1, "mv0", "10.0.0.2/24")
+                .addr(h2, "mv0", "10.0.0.3/24");
+            let l = lost(&mut f, h1, "10.0.0.3");
+            assert!(l.reason.ends_with(words), "{l:?}");
+            assert!(l.help.starts_with("or make them in bridge mode: "), "{l:?}");
+        }
+        // A physical link's switch may send them back (reflective relay).
+        let mut f = Fake::new();
+        let (p, h1, h2) = (f.ns("p"), f.ns("h1"), f.ns("h2"));
+        f.other_link(p, "eth0", "")
+            .macvlan_in(p, "eth0", h1, "mv0", "vepa")
+            .macvlan_in(p, "eth0", h2, "mv0", "vepa")
+            .addr(h1, "mv0", "10.0.0.2/24")
+            .addr(h2, "mv0", "10.0.0.3/24");
+        let t = trace(&mut f, h1, &ping("10.0.0.3"));
+        assert!(t.lost.is_none(), "{:?}", t.lost);
+    }
+
+    #[test]
+    fn a_bridge_and_its_own_macvlan_do_not_talk() {
+        let mut f = Fake::new();
+        let (s, h1) = (f.ns("s"), f.ns("h1"));
+        f.bridge(s, "br0")
+            .macvlan(s, "br0", h1, "mv0")
+            .addr(s, "br0", "10.0.0.1/24")
+            .addr(h1, "mv0", "10.0.0.2/24");
+        let l = lost(&mut f, s, "10.0.0.2");
+        assert!(
+            l.reason.starts_with(
+                "10.0.0.2 is on h1 mv0, a macvlan of s br0 itself, and the kernel passes no frame between a macvlan and its own lower link"
+            ),
+            "{l:?}"
+        );
+        assert!(
+            l.reason.ends_with(
+                "and br0 is a bridge: what it sends goes out its ports and never comes back up to it"
+            ),
+            "{l:?}"
+        );
+        let l = lost(&mut f, h1, "10.0.0.1");
+        assert!(
+            l.reason
+                .starts_with("10.0.0.1 is on s br0, the lower link of h1 mv0 itself"),
+            "{l:?}"
+        );
     }
 
     #[test]
