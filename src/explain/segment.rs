@@ -171,7 +171,8 @@ fn as_macvlan(ns: Ns, l: &LinkInfoRow) -> Option<Mac> {
 /// sibling or to the lower link's address). What goes out comes back only
 /// from a bridge port in hairpin mode at the cable's other end, and then
 /// reaches everyone but private macvlans' siblings: a broadcast (ARP) that
-/// a private macvlan sent comes back to it alone. `asks`: the sender must
+/// a private macvlan sent comes back to it alone, and a passthru one takes
+/// every frame that comes in, so its lower link hears nothing. `asks`: the sender must
 /// resolve the next hop itself (the request's way; the reply's was learned
 /// from the request), which a private macvlan cannot do through the cable.
 /// `None`: it gets there (or these are not macvlans: ipvlans pass).
@@ -198,6 +199,7 @@ fn macvlan_crossing(
             .is_some_and(|m| matches!(m.2, "private" | "source"))
     };
     let bridged = |m: &Option<Mac>| m.as_ref().is_some_and(|m| m.2 == "bridge");
+    let passthru = |m: &Option<Mac>| m.as_ref().is_some_and(|m| m.2 == "passthru");
     if bridged(&f) && bridged(&t) {
         return None;
     }
@@ -220,7 +222,10 @@ fn macvlan_crossing(
     let passes = back == Some(true)
         && match (&f, &t) {
             (Some(_), Some(_)) => !private(&f) && !private(&t),
-            (Some(_), None) => !(asks && private(&f)),
+            // A passthru macvlan takes every frame that comes in on the
+            // lower link, those sent back to the lower link's address too.
+            (Some(_), None) => !(passthru(&f) || asks && private(&f)),
+            (None, Some(_)) => !passthru(&t),
             _ => true,
         };
     if passes {
@@ -525,19 +530,18 @@ fn walk(w: &mut World, ns: Ns, start: &LinkInfoRow, how: How) -> Segment {
                             });
                         }
                         if link.kind == "macvlan" && seen.insert((pns, parent.index)) {
-                            let blocked = match how {
-                                How::Cables => Some(None),
-                                How::All => None,
-                                How::Open { asks } => macvlan_block(w, &p, k, asks).map(Some),
+                            let lower = Endpoint {
+                                ns: pns,
+                                link: parent.clone(),
+                                path: p.clone(),
                             };
-                            match blocked {
-                                Some(Some(b)) => seg.blocked.push(b),
-                                Some(None) => {}
-                                None => seg.endpoints.push(Endpoint {
-                                    ns: pns,
-                                    link: parent.clone(),
-                                    path: p.clone(),
-                                }),
+                            match how {
+                                How::Cables => {}
+                                How::All => seg.endpoints.push(lower),
+                                How::Open { asks } => match macvlan_block(w, &p, k, asks) {
+                                    Some(b) => seg.blocked.push(b),
+                                    None => seg.endpoints.push(lower),
+                                },
                             }
                         }
                         // Its cable is reachable whatever its own address.

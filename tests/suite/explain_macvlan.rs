@@ -196,3 +196,27 @@ print("FIXED");
         help,
     );
 }
+
+#[test]
+fn a_passthru_macvlan_and_its_lower_link_never_talk_even_through_a_hairpin() {
+    let t = lab(r#"
+br.attach(c[1], #{hairpin: true});
+macvlan(h1, "mv0", c[0], #{mode: "passthru"}).addr("10.0.0.2/24");
+fault("FAULT", p, "10.0.0.2");
+// The help.
+h1.link("mv0").delete();
+macvlan(h1, "mv0", p.link("eth0"), #{mode: "bridge"}).addr("10.0.0.2/24");
+p.run("ip addr del 10.0.0.1/24 dev eth0");
+let m = macvlan(p, "mv-eth0", p.link("eth0"), #{mode: "bridge"});
+m.addr("10.0.0.1/24");
+reach(p, "10.0.0.2");
+print("FIXED");
+"#);
+    fault_says(
+        &t,
+        "FAULT",
+        "p cannot reach 10.0.0.2",
+        "10.0.0.2 is on h1 mv0, a macvlan of p eth0 itself, and the kernel passes no frame between a macvlan and its own lower link: what eth0 sends leaves by its cable and never comes up into its macvlans; and mv0 is in passthru mode: it takes every frame that comes in on eth0, so eth0 hears nothing even from a hairpin port",
+        "make h1 mv0 in bridge mode (it is passthru): h1.link(\"mv0\").delete(); macvlan(h1, \"mv0\", p.link(\"eth0\"), #{mode: \"bridge\"}).addr(\"10.0.0.2/24\"); then give p a macvlan of its own on eth0, in bridge mode, and put 10.0.0.1/24 on it instead of on eth0: let m = macvlan(p, \"mv-eth0\", p.link(\"eth0\"), #{mode: \"bridge\"}); m.addr(\"10.0.0.1/24\")",
+    );
+}

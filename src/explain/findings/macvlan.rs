@@ -47,16 +47,24 @@ impl Walker<'_, '_> {
         let (pn, pv, lower) = (self.name(b.ns), self.var(b.ns), b.bridge.clone());
         let (cns, cname, mode) = (c.0, c.1.clone(), c.2);
         let cn = self.name(cns);
+        let out = if wall.lower_kind == "bridge" {
+            "ports"
+        } else {
+            "cable"
+        };
         let what = if down {
             format!(
-                "{next} is on {cn} {cname}, a macvlan of {pn} {lower} itself, and the kernel passes no frame between a macvlan and its own lower link: what {lower} sends leaves by its cable and never comes up into its macvlans"
+                "{next} is on {cn} {cname}, a macvlan of {pn} {lower} itself, and the kernel passes no frame between a macvlan and its own lower link: what {lower} sends leaves by its {out} and never comes up into its macvlans"
             )
         } else {
             format!(
-                "{next} is on {pn} {lower}, the lower link of {cn} {cname} itself, and the kernel passes no frame between a macvlan and its own lower link: what {cname} sends to {lower}'s address leaves by {lower}'s cable and never comes up into {lower}"
+                "{next} is on {pn} {lower}, the lower link of {cn} {cname} itself, and the kernel passes no frame between a macvlan and its own lower link: what {cname} sends to {lower}'s address leaves by {lower}'s {out} and never comes up into {lower}"
             )
         };
         let tail = match mirror {
+            _ if mode == "passthru" => format!(
+                "; and {cname} is in passthru mode: it takes every frame that comes in on {lower}, so {lower} hears nothing even from a hairpin port"
+            ),
             Some(m) if m.reflects() => format!(
                 "; the bridge port {} of {} in {} sends frames back (hairpin on), but {cname} is in private mode: its ARP requests come back to it alone",
                 m.port,
@@ -86,15 +94,20 @@ impl Walker<'_, '_> {
             .map(|a| a.to_string())
             .unwrap_or_else(|| "its address".into());
         let own = macvlan_name(&lower);
-        let mut help = format!(
+        // A macvlan not in bridge mode does not talk to a new bridge-mode
+        // sibling (and a passthru one allows none): it goes first.
+        let mut help = if mode == "bridge" {
+            String::new()
+        } else {
+            let again = self.remade(c, b.ns, &lower, next);
+            format!("make {cn} {cname} in bridge mode (it is {mode}): {again}; then ")
+        };
+        help += &format!(
             "give {pn} a macvlan of its own on {lower}, in bridge mode, and put {addr} on it instead of on {lower}: let m = macvlan({pv}, \"{own}\", {pv}.link(\"{lower}\"), #{{mode: \"bridge\"}}); m.addr(\"{addr}\")"
         );
-        if mode != "bridge" {
-            let again = self.remade(c, b.ns, &lower, next);
-            help += &format!("; and make {cn} {cname} in bridge mode too (it is {mode}): {again}");
-        }
         if let Some(m) = mirror
             && !m.hairpin
+            && mode != "passthru"
             && (down || mode != "private")
         {
             let mv = self.var(m.ns);
@@ -244,7 +257,7 @@ impl Walker<'_, '_> {
 fn no_mirror_words(kind: &str, lower: &str) -> Option<String> {
     match kind {
         "bridge" => Some(format!(
-            "{lower} is a bridge: what it sends goes out its ports and never comes back up to it"
+            "{lower} is a bridge, whose ports send nothing back up to it"
         )),
         "dummy" => Some(format!("{lower} is a dummy, which sends nothing anywhere")),
         "veth" => Some(format!(
@@ -359,7 +372,7 @@ mod tests {
         );
         assert_eq!(
             l.help,
-            "give p a macvlan of its own on eth0, in bridge mode, and put 10.0.0.1/24 on it instead of on eth0: let m = macvlan(p, \"mv-eth0\", p.link(\"eth0\"), #{mode: \"bridge\"}); m.addr(\"10.0.0.1/24\"); and make h1 mv0 in bridge mode too (it is vepa): h1.link(\"mv0\").delete(); macvlan(h1, \"mv0\", p.link(\"eth0\"), #{mode: \"bridge\"}).addr(\"10.0.0.2/24\")"
+            "make h1 mv0 in bridge mode (it is vepa): h1.link(\"mv0\").delete(); macvlan(h1, \"mv0\", p.link(\"eth0\"), #{mode: \"bridge\"}).addr(\"10.0.0.2/24\"); then give p a macvlan of its own on eth0, in bridge mode, and put 10.0.0.1/24 on it instead of on eth0: let m = macvlan(p, \"mv-eth0\", p.link(\"eth0\"), #{mode: \"bridge\"}); m.addr(\"10.0.0.1/24\")"
         );
         // The cable's other end is still reached, from both.
         reaches(&mut f, p, "10.0.0.9");
@@ -475,7 +488,7 @@ mod tests {
         for (kind, words) in [
             (
                 "bridge",
-                "and up0 is a bridge: what it sends goes out its ports and never comes back up to it",
+                "and up0 is a bridge, whose ports send nothing back up to it",
             ),
             ("dummy", "and up0 is a dummy, which sends nothing anywhere"),
         ] {
@@ -519,7 +532,7 @@ mod tests {
         );
         assert!(
             l.reason.ends_with(
-                "and br0 is a bridge: what it sends goes out its ports and never comes back up to it"
+                "what br0 sends leaves by its ports and never comes up into its macvlans, and br0 is a bridge, whose ports send nothing back up to it"
             ),
             "{l:?}"
         );
@@ -529,6 +542,34 @@ mod tests {
                 .starts_with("10.0.0.1 is on s br0, the lower link of h1 mv0 itself"),
             "{l:?}"
         );
+    }
+
+    #[test]
+    fn a_passthru_macvlan_and_its_lower_link_never_talk_even_through_a_hairpin() {
+        let mut f = Fake::new();
+        let (p, s, h1) = (f.ns("p"), f.ns("s"), f.ns("h1"));
+        f.bridge(s, "br0")
+            .veth(p, "eth0", s, "port0")
+            .attach(s, "br0", "port0")
+            .hairpin(s, "port0", true)
+            .macvlan_in(p, "eth0", h1, "mv0", "passthru")
+            .addr(p, "eth0", "10.0.0.1/24")
+            .addr(h1, "mv0", "10.0.0.2/24");
+        for (from, dst) in [(p, "10.0.0.2"), (h1, "10.0.0.1")] {
+            let l = lost(&mut f, from, dst);
+            assert!(
+                l.reason.ends_with(
+                    "; and mv0 is in passthru mode: it takes every frame that comes in on eth0, so eth0 hears nothing even from a hairpin port"
+                ),
+                "{l:?}"
+            );
+            assert!(
+                l.help.starts_with(
+                    "make h1 mv0 in bridge mode (it is passthru): h1.link(\"mv0\").delete(); macvlan(h1, \"mv0\", p.link(\"eth0\"), #{mode: \"bridge\"}).addr(\"10.0.0.2/24\"); then give p a macvlan of its own on eth0"
+                ),
+                "{l:?}"
+            );
+        }
     }
 
     #[test]
