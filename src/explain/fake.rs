@@ -110,6 +110,7 @@ impl Fake {
             lower: None,
             carrier: true,
             mac: Vec::new(),
+            macvlan_mode: None,
         });
         self.spaces.push(s);
         Ns(self.spaces.len() - 1)
@@ -135,6 +136,7 @@ impl Fake {
             lower: None,
             carrier: true,
             mac: Vec::new(),
+            macvlan_mode: None,
         });
         index
     }
@@ -183,6 +185,7 @@ impl Fake {
             master: Some(b),
             state: 3,
             isolated: false,
+            hairpin: false,
         });
         self
     }
@@ -201,11 +204,38 @@ impl Fake {
         self
     }
 
-    /// A macvlan `name` in `ns` on `parent` of `pns`.
+    /// A bridge port's hairpin mode.
+    pub fn hairpin(&mut self, ns: Ns, port: &str, on: bool) -> &mut Self {
+        let index = self.index(ns, port);
+        let p = self
+            .space(ns)
+            .ports
+            .iter_mut()
+            .find(|p| p.index == index)
+            .expect("a bridge port");
+        p.hairpin = on;
+        self
+    }
+
+    /// A macvlan `name` in `ns` on `parent` of `pns`, in bridge mode.
     pub fn macvlan(&mut self, pns: Ns, parent: &str, ns: Ns, name: &str) -> &mut Self {
+        self.macvlan_in(pns, parent, ns, name, "bridge")
+    }
+
+    /// A macvlan `name` in `ns` on `parent` of `pns`, in `mode`.
+    pub fn macvlan_in(
+        &mut self,
+        pns: Ns,
+        parent: &str,
+        ns: Ns,
+        name: &str,
+        mode: &'static str,
+    ) -> &mut Self {
         let lower = self.index(pns, parent);
         self.add_link(ns, name, "macvlan");
-        self.link_mut(ns, name).lower = Some(lower);
+        let l = self.link_mut(ns, name);
+        l.lower = Some(lower);
+        l.macvlan_mode = Some(mode);
         self.parents.insert((ns, name.into()), (pns, parent.into()));
         self
     }

@@ -51,6 +51,44 @@ pub enum Block {
     /// The frame came in on `from`, isolated, and would leave by `port`,
     /// isolated too: isolated ports do not talk to each other.
     Isolated { from: String },
+    /// Not a bridge: a macvlan and its lower link, or two macvlans on one
+    /// lower link, whose frames the kernel does not pass between them
+    /// (`Blocked::bridge` is the lower link, `port` the macvlan).
+    Macvlan(Walled),
+}
+
+/// Who cannot talk on a macvlan's lower link, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Walled {
+    /// The macvlan that sends, with its namespace and mode; `None`: the
+    /// lower link itself sends.
+    pub from: Option<(Ns, String, &'static str)>,
+    /// The macvlan the frame is for; `None`: the lower link itself.
+    pub to: Option<(Ns, String, &'static str)>,
+    /// The bridge port at the other end of the lower link's cable, which
+    /// could send the frames back (hairpin), if it is one.
+    pub mirror: Option<Mirror>,
+    /// The lower link's kind ("veth", "bridge", …).
+    pub lower_kind: String,
+}
+
+/// A bridge port at the other end of a macvlan's lower link (a veth).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub ns: Ns,
+    pub bridge: String,
+    pub port: String,
+    pub hairpin: bool,
+    /// Its STP state when not forwarding ("blocking", ...).
+    pub state: Option<&'static str>,
+    pub isolated: bool,
+}
+
+impl Mirror {
+    /// Does it send a frame back out the port it came in by?
+    pub fn reflects(&self) -> bool {
+        self.hairpin && self.state.is_none() && !self.isolated
+    }
 }
 
 /// Can a frame cross bridge `br` of `ns` from `inp` (`None`: the bridge
@@ -96,10 +134,164 @@ fn crossing(
     None
 }
 
-/// The first bridge crossing on `path` (from an endpoint of `follow`) that
-/// a frame cannot make now.
-pub fn first_block(w: &mut World, path: &[(Ns, LinkInfoRow)]) -> Option<Blocked> {
+/// The bridge port at the other end of `lower`'s cable, if it is a veth
+/// whose peer is one.
+fn mirror(w: &mut World, ns: Ns, lower: &LinkInfoRow) -> Option<Mirror> {
+    if lower.kind != "veth" {
+        return None;
+    }
+    let (pns, peer) = peer_of(w, ns, lower)?;
+    let br = w.link(pns, peer.master?)?;
+    if br.kind != "bridge" {
+        return None;
+    }
+    let st = w.port_state(pns, peer.index)?;
+    Some(Mirror {
+        ns: pns,
+        bridge: br.name,
+        port: peer.name,
+        hairpin: st.hairpin,
+        state: (st.state != 3).then(|| st.state_name()),
+        isolated: st.isolated,
+    })
+}
+
+/// A macvlan: its namespace, name and mode.
+type Mac = (Ns, String, &'static str);
+
+fn as_macvlan(ns: Ns, l: &LinkInfoRow) -> Option<Mac> {
+    (l.kind == "macvlan").then(|| (ns, l.name.clone(), l.macvlan_mode.unwrap_or("bridge")))
+}
+
+/// Can a frame get from `from` to `to`, two macvlans on `lower` or one and
+/// `lower` itself, as the kernel's macvlan driver passes frames? The lower
+/// link's own frames go out its cable, never up into its macvlans; a
+/// macvlan's go to a sibling directly only when both are in bridge mode,
+/// else out the cable too (vepa, private, and a bridge-mode one to a vepa
+/// sibling or to the lower link's address). What goes out comes back only
+/// from a bridge port in hairpin mode at the cable's other end, and then
+/// reaches everyone but private macvlans' siblings: a broadcast (ARP) that
+/// a private macvlan sent comes back to it alone, and a passthru one takes
+/// every frame that comes in, so its lower link hears nothing. `asks`: the sender must
+/// resolve the next hop itself (the request's way; the reply's was learned
+/// from the request), which a private macvlan cannot do through the cable.
+/// `None`: it gets there (or these are not macvlans: ipvlans pass).
+fn macvlan_crossing(
+    w: &mut World,
+    from: (Ns, &LinkInfoRow),
+    lower: (Ns, &LinkInfoRow),
+    to: (Ns, &LinkInfoRow),
+    asks: bool,
+) -> Option<Blocked> {
+    let is_lower = |x: (Ns, &LinkInfoRow)| (x.0, x.1.index) == (lower.0, lower.1.index);
+    let f = if is_lower(from) {
+        None
+    } else {
+        Some(as_macvlan(from.0, from.1)?)
+    };
+    let t = if is_lower(to) {
+        None
+    } else {
+        Some(as_macvlan(to.0, to.1)?)
+    };
+    let private = |m: &Option<Mac>| {
+        m.as_ref()
+            .is_some_and(|m| matches!(m.2, "private" | "source"))
+    };
+    let bridged = |m: &Option<Mac>| m.as_ref().is_some_and(|m| m.2 == "bridge");
+    let passthru = |m: &Option<Mac>| m.as_ref().is_some_and(|m| m.2 == "passthru");
+    if bridged(&f) && bridged(&t) {
+        return None;
+    }
+    let mirror = mirror(w, lower.0, lower.1);
+    let back = match &mirror {
+        Some(m) => Some(m.reflects()),
+        // A bridge's ports and a dummy send nothing back up, nor does a
+        // veth's other end that is no bridge port.
+        None => match lower.1.kind.as_str() {
+            "bridge" | "dummy" => Some(false),
+            "veth" if peer_of(w, lower.0, lower.1).is_some() => Some(false),
+            // A physical link's switch may send frames back (reflective
+            // relay, what vepa is for): siblings are not ruled out there.
+            _ => None,
+        },
+    };
+    if back.is_none() && f.is_some() && t.is_some() && !private(&f) && !private(&t) {
+        return None;
+    }
+    let passes = back == Some(true)
+        && match (&f, &t) {
+            (Some(_), Some(_)) => !private(&f) && !private(&t),
+            // A passthru macvlan takes every frame that comes in on the
+            // lower link, those sent back to the lower link's address too.
+            (Some(_), None) => !(passthru(&f) || asks && private(&f)),
+            (None, Some(_)) => !passthru(&t),
+            _ => true,
+        };
+    if passes {
+        return None;
+    }
+    let port = t
+        .as_ref()
+        .or(f.as_ref())
+        .map(|m| m.1.clone())
+        .unwrap_or_default();
+    Some(Blocked {
+        ns: lower.0,
+        bridge: lower.1.name.clone(),
+        port,
+        why: Block::Macvlan(Walled {
+            from: f,
+            to: t,
+            mirror,
+            lower_kind: lower.1.kind.clone(),
+        }),
+    })
+}
+
+/// Is `child` of `cns` a macvlan (ipvlan) the lab made on `parent` of `pns`?
+fn child_of(w: &mut World, cns: Ns, child: &LinkInfoRow, pns: Ns, parent: &LinkInfoRow) -> bool {
+    matches!(child.kind.as_str(), "macvlan" | "ipvlan")
+        && w.sub_parent(cns, &child.name) == Some((pns, parent.name.clone()))
+}
+
+/// The crossing at `path[i]` between a macvlan and its lower link or two
+/// macvlans on one, when the kernel does not make it.
+fn macvlan_block(
+    w: &mut World,
+    path: &[(Ns, LinkInfoRow)],
+    i: usize,
+    asks: bool,
+) -> Option<Blocked> {
+    let (ns, l) = &path[i];
+    let (nns, next) = path.get(i + 1)?;
+    // The lower link sends, to one of its own macvlans.
+    if i == 0 && child_of(w, *nns, next, *ns, l) {
+        return macvlan_crossing(w, (*ns, l), (*ns, l), (*nns, next), asks);
+    }
+    if !child_of(w, *ns, l, *nns, next) {
+        return None;
+    }
+    match path.get(i + 2) {
+        // To a sibling.
+        Some((sns, sib)) if child_of(w, *sns, sib, *nns, next) => {
+            macvlan_crossing(w, (*ns, l), (*nns, next), (*sns, sib), asks)
+        }
+        // To the lower link itself.
+        None => macvlan_crossing(w, (*ns, l), (*nns, next), (*nns, next), asks),
+        // Out through its cable.
+        Some(_) => None,
+    }
+}
+
+/// The first crossing on `path` (from an endpoint of `follow_all`) that a
+/// frame cannot make now: a bridge that does not pass it on, or a
+/// macvlan's lower link that does not (`asks` as for `follow_open`).
+pub fn first_block(w: &mut World, path: &[(Ns, LinkInfoRow)], asks: bool) -> Option<Blocked> {
     for (i, (ns, l)) in path.iter().enumerate() {
+        if let Some(b) = macvlan_block(w, path, i, asks) {
+            return Some(b);
+        }
         if l.kind != "bridge" {
             continue;
         }
@@ -210,19 +402,37 @@ fn kind_words(l: &LinkInfoRow) -> String {
 }
 
 /// Everything reachable at layer 2 from `start` (a link of `ns`), bridge
-/// ports whatever their state.
+/// ports whatever their state, macvlans whatever their mode (but not a
+/// macvlan's lower link, nor a lower link's macvlans: they never talk).
 pub fn follow(w: &mut World, ns: Ns, start: &LinkInfoRow) -> Segment {
-    walk(w, ns, start, false)
+    walk(w, ns, start, How::Cables)
+}
+
+/// As `follow`, and a macvlan's lower link and a lower link's macvlans
+/// too: every interface a frame could reach if nothing kept it.
+pub fn follow_all(w: &mut World, ns: Ns, start: &LinkInfoRow) -> Segment {
+    walk(w, ns, start, How::All)
 }
 
 /// What a frame from `start` reaches now: not through a bridge port that
-/// does not forward (STP) nor between two isolated ports; those crossings
-/// are in `blocked`. In a ring of bridges, the way round a blocked port.
-pub fn follow_open(w: &mut World, ns: Ns, start: &LinkInfoRow) -> Segment {
-    walk(w, ns, start, true)
+/// does not forward (STP) nor between two isolated ports, nor between
+/// macvlans (and their lower link) that the kernel keeps apart; those
+/// crossings are in `blocked`. In a ring of bridges, the way round a
+/// blocked port. `asks`: the sender resolves the next hop itself (see
+/// `macvlan_crossing`).
+pub fn follow_open(w: &mut World, ns: Ns, start: &LinkInfoRow, asks: bool) -> Segment {
+    walk(w, ns, start, How::Open { asks })
 }
 
-fn walk(w: &mut World, ns: Ns, start: &LinkInfoRow, open: bool) -> Segment {
+#[derive(Clone, Copy)]
+enum How {
+    Cables,
+    All,
+    Open { asks: bool },
+}
+
+fn walk(w: &mut World, ns: Ns, start: &LinkInfoRow, how: How) -> Segment {
+    let open = matches!(how, How::Open { .. });
     let mut seg = Segment::default();
     let mut seen: HashSet<(Ns, u32)> = HashSet::new();
     let mut queue: VecDeque<Todo> = VecDeque::new();
@@ -234,6 +444,28 @@ fn walk(w: &mut World, ns: Ns, start: &LinkInfoRow, open: bool) -> Segment {
             Step::Out => {
                 if !first && path.len() > 1 {
                     continue;
+                }
+                if path.len() == 1 && !matches!(how, How::Cables) {
+                    // A lower link's own macvlans: not through the cable
+                    // unless it sends the frames back.
+                    for (cns, child) in children(w, id, &link) {
+                        if child.kind != "macvlan" || seen.contains(&(cns, child.index)) {
+                            continue;
+                        }
+                        let cp = vec![(id, link.clone()), (cns, child.clone())];
+                        if let How::Open { asks } = how
+                            && let Some(b) = macvlan_block(w, &cp, 0, asks)
+                        {
+                            seg.blocked.push(b);
+                            continue;
+                        }
+                        seen.insert((cns, child.index));
+                        seg.endpoints.push(Endpoint {
+                            ns: cns,
+                            link: child,
+                            path: cp,
+                        });
+                    }
                 }
                 match link.kind.as_str() {
                     "veth" => match peer_of(w, id, &link) {
@@ -266,32 +498,53 @@ fn walk(w: &mut World, ns: Ns, start: &LinkInfoRow, open: bool) -> Segment {
                         }
                     }
                     // A macvlan (ipvlan) the lab made: its siblings on the
-                    // parent are right there (bridge mode, nslab's default;
-                    // the other modes are taken as it too), the rest of the
-                    // segment is out through the parent. Not the parent
-                    // itself: a macvlan does not talk to it.
+                    // parent are right there (as their modes let them), the
+                    // rest of the segment is out through the parent. The
+                    // parent itself only as `macvlan_crossing` says.
                     "macvlan" | "ipvlan"
                         if let Some((pns, pname)) = w.sub_parent(id, &link.name)
                             && let Some(parent) = w.link_named(pns, &pname) =>
                     {
                         let mut p = path.clone();
                         p.push((pns, parent.clone()));
+                        let k = p.len() - 2;
                         for (sns, sib) in children(w, pns, &parent) {
                             if (sns, sib.index) == (id, link.index)
-                                || !seen.insert((sns, sib.index))
+                                || seen.contains(&(sns, sib.index))
                             {
                                 continue;
                             }
                             let mut sp = p.clone();
                             sp.push((sns, sib.clone()));
+                            if let How::Open { asks } = how
+                                && let Some(b) = macvlan_block(w, &sp, k, asks)
+                            {
+                                seg.blocked.push(b);
+                                continue;
+                            }
+                            seen.insert((sns, sib.index));
                             seg.endpoints.push(Endpoint {
                                 ns: sns,
                                 link: sib,
                                 path: sp,
                             });
                         }
-                        // The parent's own address is not reachable, but its
-                        // cable is.
+                        if link.kind == "macvlan" && seen.insert((pns, parent.index)) {
+                            let lower = Endpoint {
+                                ns: pns,
+                                link: parent.clone(),
+                                path: p.clone(),
+                            };
+                            match how {
+                                How::Cables => {}
+                                How::All => seg.endpoints.push(lower),
+                                How::Open { asks } => match macvlan_block(w, &p, k, asks) {
+                                    Some(b) => seg.blocked.push(b),
+                                    None => seg.endpoints.push(lower),
+                                },
+                            }
+                        }
+                        // Its cable is reachable whatever its own address.
                         seen.insert((pns, parent.index));
                         match parent.kind.as_str() {
                             "veth" => {

@@ -12,7 +12,7 @@ use super::findings::table_name;
 use super::firewall::{Outcome, Pkt};
 use super::kernel::Ns;
 use super::nat::NatRule;
-use super::segment::{self, Blocked, Segment};
+use super::segment::{self, Block, Blocked, Segment};
 use super::world::World;
 use super::{Dir, Finding, Hop, Packet, Trace, Verdict, var};
 use crate::net::rtnl::{LinkInfoRow, RouteAnswer, RouteQuery};
@@ -520,25 +520,36 @@ impl Walker<'_, '_> {
     fn next_hop(&mut self, at: &At, out: &Out) -> Step<segment::Endpoint> {
         let (ns, oif) = (at.ns, &out.oif);
         let next = out.route.gateway.unwrap_or(at.dst);
-        // Through the bridges as they forward now; when that does not
-        // get there but the cables do, a bridge port is what stops it.
-        let open = segment::follow_open(self.w, ns, oif);
+        // Through the bridges as they forward now (and the macvlans as
+        // their modes let them talk); when that does not get there but
+        // the cables do, a bridge port or a lower link is what stops it.
+        let asks = self.dir == Dir::Request;
+        let open = segment::follow_open(self.w, ns, oif, asks);
         let mut found = self.holder(&open, next);
         let seg = if found.is_none() && !open.blocked.is_empty() {
-            let all = segment::follow(self.w, ns, oif);
+            let all = segment::follow_all(self.w, ns, oif);
             if let Some(e) = self.holder(&all, next)
-                && let Some(b) = segment::first_block(self.w, &e.path)
+                && let Some(b) = segment::first_block(self.w, &e.path, asks)
             {
-                let others: Vec<Blocked> = open
-                    .blocked
-                    .iter()
-                    .filter(|o| (o.ns, &o.bridge, &o.port) != (b.ns, &b.bridge, &b.port))
-                    .cloned()
-                    .collect();
-                let f = self.bridge_block(&b, next, &others);
+                let f = match &b.why {
+                    Block::Macvlan(wall) => self.walled(&b, wall, next),
+                    _ => {
+                        let others: Vec<Blocked> = open
+                            .blocked
+                            .iter()
+                            // The bridges' own: a macvlan's lower link is no
+                            // way round a loop.
+                            .filter(|o| !matches!(o.why, Block::Macvlan(_)))
+                            .filter(|o| (o.ns, &o.bridge, &o.port) != (b.ns, &b.bridge, &b.port))
+                            .cloned()
+                            .collect();
+                        self.bridge_block(&b, next, &others)
+                    }
+                };
                 return Err(self.drop_at(at, out, f));
             }
-            all
+            // Nothing stops it there: what the cables reach, as before.
+            segment::follow(self.w, ns, oif)
         } else {
             open
         };

@@ -10,6 +10,7 @@ mod crash;
 mod docs;
 mod errors;
 mod explain;
+mod explain_macvlan;
 mod firewall;
 mod first_hour_cli;
 mod first_hour_diag;

@@ -44,6 +44,7 @@ impl Walker<'_, '_> {
                         let what = match &o.why {
                             Block::Isolated { from } => format!("isolated, as {from} is"),
                             Block::State(st) => st.to_string(),
+                            Block::Macvlan(_) => "a macvlan's lower link".to_string(),
                         };
                         format!("{} {} port {} ({what})", self.name(o.ns), o.bridge, o.port)
                     })
@@ -81,6 +82,7 @@ impl Walker<'_, '_> {
                     "bring the port up ({v}.link(\"{port}\").up()), or set its state to forwarding when the bridge runs no STP: {v}.run(\"bridge link set dev {port} state 3\")"
                 ),
             },
+            Block::Macvlan(wall) => self.walled(b, wall, next),
         }
     }
 }

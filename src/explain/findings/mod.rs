@@ -11,6 +11,7 @@ mod bridge;
 mod daemon;
 mod firewall;
 mod link;
+mod macvlan;
 mod mtu;
 mod neighbour;
 mod route;

@@ -1,7 +1,8 @@
 //! What a bridge port does with frames right now (`bridge link show`): its
-//! STP state and whether it is isolated, read for every port of a namespace
-//! at once from the bridge family's link dump (each port's IFLA_PROTINFO),
-//! for the explanation of a frame a bridge does not pass on.
+//! STP state, whether it is isolated and whether it hairpins, read for
+//! every port of a namespace at once from the bridge family's link dump
+//! (each port's IFLA_PROTINFO), for the explanation of a frame a bridge
+//! does not pass on.
 
 use netlink_packet_route::link::{LinkAttribute, LinkMessage, LinkProtoInfoBridge};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -11,6 +12,7 @@ use super::{Rtnl, nl, wire};
 use crate::net::Result;
 
 const IFLA_BRPORT_STATE: u16 = 1;
+const IFLA_BRPORT_MODE: u16 = 4;
 const IFLA_BRPORT_ISOLATED: u16 = 33;
 
 /// One bridge port as the bridge sees it.
@@ -23,6 +25,9 @@ pub struct PortState {
     /// 4 blocking.
     pub state: u8,
     pub isolated: bool,
+    /// Hairpin mode: frames may leave by the port they came in on (what
+    /// a VEPA switch does, so macvlans in vepa mode behind it talk).
+    pub hairpin: bool,
 }
 
 impl PortState {
@@ -63,6 +68,7 @@ impl Rtnl {
                 // A port whose state is not reported forwards.
                 state: 3,
                 isolated: false,
+                hairpin: false,
             };
             let mut port = false;
             for a in &l.attributes {
@@ -96,6 +102,7 @@ fn read_protinfo(info: &[LinkProtoInfoBridge], row: &mut PortState) {
         match nla.kind() {
             IFLA_BRPORT_STATE => row.state = byte,
             IFLA_BRPORT_ISOLATED => row.isolated = byte != 0,
+            IFLA_BRPORT_MODE => row.hairpin = byte != 0,
             _ => {}
         }
     }

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    State,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkMessage, State,
 };
 use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL};
 use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
@@ -142,6 +142,10 @@ pub struct LinkInfoRow {
     pub carrier: bool,
     /// Its link-layer (MAC) address; empty when it has none.
     pub mac: Vec<u8>,
+    /// For a macvlan: its mode as `ip -d link` names it ("bridge",
+    /// "private", "vepa", "passthru", "source"), which decides whom it
+    /// talks to on its lower link.
+    pub macvlan_mode: Option<&'static str>,
 }
 
 impl LinkInfoRow {
@@ -468,6 +472,18 @@ fn lean_ask(mut msg: LinkMessage) -> LinkMessage {
     msg
 }
 
+/// A macvlan mode as `ip -d link` names it.
+fn macvlan_mode_name(m: &MacVlanMode) -> &'static str {
+    match m {
+        MacVlanMode::Private => "private",
+        MacVlanMode::Vepa => "vepa",
+        MacVlanMode::Bridge => "bridge",
+        MacVlanMode::Passthrough => "passthru",
+        MacVlanMode::Source => "source",
+        _ => "unknown",
+    }
+}
+
 fn link_row(msg: &LinkMessage) -> LinkInfoRow {
     let mut row = LinkInfoRow {
         index: msg.header.index,
@@ -482,6 +498,7 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
         lower: None,
         carrier: msg.header.flags.contains(LinkFlags::LowerUp),
         mac: Vec::new(),
+        macvlan_mode: None,
     };
     for a in &msg.attributes {
         match a {
@@ -505,12 +522,21 @@ fn link_row(msg: &LinkMessage) -> LinkInfoRow {
             }
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
-                    if let LinkInfo::Kind(k) = i {
-                        row.kind = match k {
-                            InfoKind::Veth => "veth".into(),
-                            InfoKind::Bridge => "bridge".into(),
-                            other => other.to_string(),
-                        };
+                    match i {
+                        LinkInfo::Kind(k) => {
+                            row.kind = match k {
+                                InfoKind::Veth => "veth".into(),
+                                InfoKind::Bridge => "bridge".into(),
+                                other => other.to_string(),
+                            }
+                        }
+                        LinkInfo::Data(InfoData::MacVlan(d)) => {
+                            row.macvlan_mode = d.iter().find_map(|x| match x {
+                                InfoMacVlan::Mode(m) => Some(macvlan_mode_name(m)),
+                                _ => None,
+                            })
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -107,8 +107,11 @@ const IFLA_LINKINFO: u16 = 18;
 /// The namespace (by its id as seen from here) of a veth's peer.
 const IFLA_LINK_NETNSID: u16 = 37;
 /// Inside IFLA_LINKINFO, only the kind (its data can be a hundred
-/// attributes for a bridge or a bridge port).
+/// attributes for a bridge or a bridge port), and a macvlan's few data
+/// attributes: its mode, which the explanation reads.
 const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const MACVLAN_KIND: &[u8] = b"macvlan";
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -161,8 +164,12 @@ fn lean_link(msg: &[u8]) -> Option<Vec<u8>> {
             IFLA_LINKINFO => {
                 let start = out.len();
                 out.extend_from_slice(&nla[..NLA_HDRLEN]);
+                let macvlan = nlas(&nla[NLA_HDRLEN..]).any(|(inner, info)| {
+                    inner == IFLA_INFO_KIND
+                        && info[NLA_HDRLEN..].split(|b| *b == 0).next() == Some(MACVLAN_KIND)
+                });
                 for (inner, info) in nlas(&nla[NLA_HDRLEN..]) {
-                    if inner == IFLA_INFO_KIND {
+                    if inner == IFLA_INFO_KIND || (macvlan && inner == IFLA_INFO_DATA) {
                         push_nla(&mut out, info);
                     }
                 }
@@ -265,6 +272,35 @@ mod tests {
                 LinkAttribute::Mtu(1400),
                 LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
                 LinkAttribute::Controller(3),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_macvlans_mode_is_kept() {
+        use netlink_packet_route::link::{InfoMacVlan, MacVlanMode};
+        let info = vec![
+            LinkInfo::Kind(InfoKind::MacVlan),
+            LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                MacVlanMode::Vepa,
+            )])),
+        ];
+        let mut mv = LinkMessage::default();
+        mv.attributes = vec![
+            LinkAttribute::IfName("mv0".into()),
+            LinkAttribute::LinkInfo(info.clone()),
+            LinkAttribute::TxQueueLen(1000),
+        ];
+        let lean = lean_link(&wire(mv)).expect("a link message");
+        let parsed = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&lean).expect("parses");
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = parsed.payload else {
+            panic!("not a link: {parsed:?}");
+        };
+        assert_eq!(
+            l.attributes,
+            vec![
+                LinkAttribute::IfName("mv0".into()),
+                LinkAttribute::LinkInfo(info)
             ]
         );
     }
