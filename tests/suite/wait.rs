@@ -164,6 +164,20 @@ print(a.run(["stat", "-c", "%U", "/run/ws", "/run/ws/d.sock"]));
         "read all it printed",
     );
     fails_at(
+        "wsc.rhai",
+        "let a = netns(\"a\");\na.private_dirs([\"/run/ws\"]);\na.chown(\"/etc\", \"nobody\");\n",
+        "wsc.rhai:3",
+        "/etc is not in a private directory of namespace 'a'",
+        "write inside its private directories (/run/ws)",
+    );
+    fails_at(
+        "wsu.rhai",
+        "let a = netns(\"a\");\na.private_dirs([\"/run/ws\"]);\na.chown(\"/run/ws\", \"no-such-user-here:frr\");\n",
+        "wsu.rhai:3",
+        "no user 'no-such-user-here' on this machine",
+        "name a user (and group) /etc/passwd and /etc/group have",
+    );
+    fails_at(
         "wso.rhai",
         "let a = netns(\"a\");\na.wait_socket(\"/run/x.sock\", #{timeout: 5});\n",
         "wso.rhai:2",
