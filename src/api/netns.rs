@@ -77,6 +77,32 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         Doc {
             area: "namespaces",
+            name: "exists",
+            sig: "ns.exists(path) -> bool",
+            doc: "Is there a file, directory or socket at path, as ns's programs see it (inside its private directories, the node's own)? What `ip netns exec NS test -e PATH` says, looked up by nslab itself with no process.",
+            example: "if r1.exists(\"/var/run/frr/zserv.api\") { print(\"zebra is there\"); }",
+        },
+        move |ns: &mut Netns, path: &str| -> Res<bool> {
+            c.lab()?.node_exists(ns.id, path).map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
+            name: "chown",
+            sig: "ns.chown(path, \"user:group\")",
+            doc: "Give a file or directory in one of ns's private directories, and everything in it, to a user (and group) of the machine, as `chown -R` run in ns would, with no process: for daemons that drop to their own user and write there.",
+            example: "r1.chown(\"/var/run/frr\", \"frr:frr\");",
+        },
+        move |ns: &mut Netns, path: &str, owner: &str| -> Res<()> {
+            c.lab()?.node_chown(ns.id, path, owner).map_err(err)
+        },
+    );
+    let c = ctx.clone();
+    r.func(
+        Doc {
+            area: "namespaces",
             name: "write",
             sig: "ns.write(path, text)",
             doc: "Write a file in one of ns's private directories (netns(name, #{dirs})), as its programs will see it; it goes at teardown.",

@@ -359,6 +359,13 @@ pub struct Process {
     idx: usize,
 }
 
+impl Process {
+    /// Its number in the lab's list of spawned processes.
+    pub(super) fn idx(&self) -> usize {
+        self.idx
+    }
+}
+
 impl std::fmt::Display for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Process(#{})", self.idx + 1)

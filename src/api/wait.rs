@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, FnPtr, Map, NativeCallContext};
 
 use super::addr::str_opt;
+use super::probe::Process;
 use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
 use crate::lab::ROUTE_PROTOCOLS;
 
@@ -134,6 +135,40 @@ fn route_opts(m: &Map) -> Res<(Duration, Option<u8>)> {
     Ok((timeout, protocol))
 }
 
+/// `#{timeout_ms, process}` of wait_socket: 5 s, no process.
+fn socket_opts(m: &Map) -> Res<(Duration, Option<usize>)> {
+    let mut timeout = Duration::from_millis(5000);
+    let mut process = None;
+    for (k, v) in m {
+        match k.as_str() {
+            "timeout_ms" => timeout = super::socket::timeout_opt(v, 3_600_000)?,
+            "process" => {
+                let p = v.clone().try_cast::<Process>().ok_or_else(|| {
+                    bad(
+                        format!("process must be a Process, not {}", v.type_name()),
+                        "give the handle ns.spawn(…) returned: #{process: p}",
+                    )
+                })?;
+                process = Some(p.idx());
+            }
+            other => {
+                return Err(bad(
+                    format!("unknown wait_socket option '{other}'"),
+                    "the options are timeout_ms and process",
+                ));
+            }
+        }
+    }
+    Ok((timeout, process))
+}
+
+fn wait_socket(c: &Ctx, ns: &Netns, path: &str, m: &Map) -> Res<()> {
+    let (timeout, process) = socket_opts(m)?;
+    c.lab()?
+        .wait_socket(ns.id, path, timeout, process)
+        .map_err(err)
+}
+
 fn wait_route(c: &Ctx, ns: &Netns, dst: &str, m: &Map) -> Res<()> {
     let (timeout, protocol) = route_opts(m)?;
     let net = super::routing::parse_dst(dst, None)?;
@@ -159,6 +194,23 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         route_doc,
         move |ns: &mut Netns, dst: &str, m: Map| -> Res<()> { wait_route(&c, ns, dst, &m) },
+    );
+    let socket_doc = Doc {
+        area: "probes",
+        name: "wait_socket",
+        sig: "ns.wait_socket(path) / ns.wait_socket(path, #{timeout_ms, process})",
+        doc: "Return once a program listens on the unix socket at path, as ns's programs see it (inside its private directories too): the step between ns.spawn(daemon) and its first client (vtysh, birdc), checked by connecting from nslab itself every 5 ms, with no process per look. process: the Process that should open it; if it exits meanwhile, an error at this line with the last lines it printed. Past timeout_ms (5000) an error says what is at path (no file, or a socket nobody listens on).",
+        example: "let p = r1.spawn([\"/usr/sbin/bird\", \"-f\", \"-s\", \"/run/bird/bird.ctl\"]); r1.wait_socket(\"/run/bird/bird.ctl\", #{process: p});",
+    };
+    let c = ctx.clone();
+    r.func(
+        socket_doc.clone(),
+        move |ns: &mut Netns, path: &str| -> Res<()> { wait_socket(&c, ns, path, &Map::new()) },
+    );
+    let c = ctx.clone();
+    r.func(
+        socket_doc,
+        move |ns: &mut Netns, path: &str, m: Map| -> Res<()> { wait_socket(&c, ns, path, &m) },
     );
     let doc = Doc {
         area: "probes",

@@ -557,7 +557,7 @@ impl Lab {
 
     /// Where `path` is, as namespace `id`'s programs see it: the backing
     /// file of a private directory, the lab's hosts file, or the path.
-    fn node_path(&mut self, id: NsId, path: &str) -> Result<PathBuf> {
+    pub(super) fn node_path(&mut self, id: NsId, path: &str) -> Result<PathBuf> {
         check_file_path(path)?;
         if let Some(p) = self.in_private(id, path) {
             return Ok(p);
@@ -583,36 +583,70 @@ impl Lab {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// The error for a path outside `id`'s private directories, where
+    /// nslab changes nothing (it would outlive the lab).
+    fn not_private(&self, id: NsId, path: &str) -> LabError {
+        let name = self.sp.name(id).to_string();
+        let dirs = self
+            .nodes
+            .nodes
+            .get(&id)
+            .map(|n| n.dirs.join(", "))
+            .unwrap_or_default();
+        let help = if dirs.is_empty() {
+            format!(
+                "make the namespace with private directories, e.g. netns(\"{name}\", #{{dirs: [\"{}\"]}}), and write there; a file written elsewhere would outlive the lab",
+                Path::new(path)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                "write inside its private directories ({dirs}); a file written elsewhere would outlive the lab"
+            )
+        };
+        LabError::new(
+            format!("{path} is not in a private directory of namespace '{name}'"),
+            help,
+        )
+    }
+
+    /// `ns.chown(path, "user:group")`: `chown -R` inside one of the
+    /// namespace's private directories, with no process (symbolic links
+    /// are changed themselves, never followed).
+    pub fn node_chown(&mut self, id: NsId, path: &str, owner: &str) -> Result<()> {
+        check_file_path(path)?;
+        let (uid, gid) = owner_ids(owner)?;
+        self.unplanned("ns.chown")?;
+        let Some(p) = self.in_private(id, path) else {
+            return Err(self.not_private(id, path));
+        };
+        chown_tree(&p, uid, gid).map_err(|e| {
+            LabError::new(
+                format!(
+                    "cannot give {path} in namespace '{}' to {owner}: {e}",
+                    self.sp.name(id)
+                ),
+                "check that the path exists (ns.exists(path)) and that the lab's user namespace maps that user (rootless: subordinate ids)",
+            )
+        })
+    }
+
+    /// `ns.exists(path)`: is there a file at `path` for the namespace's
+    /// programs (following symbolic links, as `test -e`)?
+    pub fn node_exists(&mut self, id: NsId, path: &str) -> Result<bool> {
+        let p = self.node_path(id, path)?;
+        Ok(fs::metadata(p).is_ok())
+    }
+
     /// `ns.write(path, text)`: a file in one of the namespace's private
     /// directories (the only place a write leaves nothing behind: they go
     /// at teardown).
     pub fn node_write(&mut self, id: NsId, path: &str, text: &str) -> Result<()> {
         check_file_path(path)?;
-        let name = self.sp.name(id).to_string();
         let Some(p) = self.in_private(id, path) else {
-            let dirs = self
-                .nodes
-                .nodes
-                .get(&id)
-                .map(|n| n.dirs.join(", "))
-                .unwrap_or_default();
-            let help = if dirs.is_empty() {
-                format!(
-                    "make the namespace with private directories, e.g. netns(\"{name}\", #{{dirs: [\"{}\"]}}), and write there; a file written elsewhere would outlive the lab",
-                    Path::new(path)
-                        .parent()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "write inside its private directories ({dirs}); a file written elsewhere would outlive the lab"
-                )
-            };
-            return Err(LabError::new(
-                format!("{path} is not in a private directory of namespace '{name}'"),
-                help,
-            ));
+            return Err(self.not_private(id, path));
         };
         if let Some(parent) = p.parent() {
             fs::DirBuilder::new()
@@ -650,6 +684,58 @@ impl Lab {
             hostname: n.hostname.clone(),
         })
     }
+}
+
+/// "user", "user:group", "uid:gid": the ids, by the machine's names.
+fn owner_ids(owner: &str) -> Result<(u32, Option<u32>)> {
+    use nix::unistd::{Group, User};
+    let bad = |what: &str, name: &str| {
+        LabError::new(
+            format!(
+                "no {what} '{}' on this machine",
+                crate::text::clip(name, 40)
+            ),
+            "name a user (and group) /etc/passwd and /etc/group have, as chown takes them: \"frr:frr\", \"frr\" or \"100:101\"",
+        )
+    };
+    let (user, group) = match owner.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (owner, None),
+    };
+    let uid = match user.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => User::from_name(user)
+            .ok()
+            .flatten()
+            .ok_or_else(|| bad("user", user))?
+            .uid
+            .as_raw(),
+    };
+    let gid = match group {
+        None => None,
+        Some(g) => Some(match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => Group::from_name(g)
+                .ok()
+                .flatten()
+                .ok_or_else(|| bad("group", g))?
+                .gid
+                .as_raw(),
+        }),
+    };
+    Ok((uid, gid))
+}
+
+/// `chown -R`, without following symbolic links.
+fn chown_tree(p: &Path, uid: u32, gid: Option<u32>) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(p, Some(uid), gid)?;
+    let meta = fs::symlink_metadata(p)?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(p)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
 }
 
 /// A path ns.read / ns.write take: absolute and plain.

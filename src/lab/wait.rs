@@ -122,3 +122,102 @@ impl Lab {
         }
     }
 }
+
+/// The last `n` lines a process printed (stderr, then stdout), on one line.
+fn last_words(err: &str, out: &str, n: usize) -> String {
+    let lines: Vec<&str> = err
+        .lines()
+        .chain(out.lines())
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "it printed nothing".into();
+    }
+    let shown = lines[lines.len().saturating_sub(n)..].join(" / ");
+    format!("it printed last: {}", crate::text::clip(&shown, 600))
+}
+
+/// Why connect(2) failed, in words about the socket file.
+fn socket_state(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => "there is no such file".into(),
+        Some(libc::ECONNREFUSED) => "the socket is there but nothing listens on it".into(),
+        Some(libc::ENOTSOCK) => "the file there is not a socket".into(),
+        _ => format!("connecting to it fails: {e}"),
+    }
+}
+
+impl Lab {
+    /// Waits until a program listens on the unix socket `path` as `id`'s
+    /// programs see it (through its private directories' backing files),
+    /// connecting natively every 5 ms: no process per look. When `process`
+    /// (a spawned process) ends meanwhile, an error with its last words.
+    pub fn wait_socket(
+        &mut self,
+        id: NsId,
+        path: &str,
+        timeout: Duration,
+        process: Option<usize>,
+    ) -> Result<()> {
+        // A plan replays commands, not the wait for a daemon's socket.
+        self.unplanned("ns.wait_socket")?;
+        let real = self.node_path(id, path)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let e = match crate::net::unixsock::accepts(&real) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if let Some(idx) = process {
+                let ended = self
+                    .running
+                    .proc_mut(idx)
+                    .and_then(|p| p.child.try_wait().ok().flatten());
+                if let Some(status) = ended {
+                    let (pid, _, out, err) = self.process(idx).unwrap_or_default();
+                    let how = match status.code() {
+                        Some(c) => format!("with code {c}"),
+                        None => "killed by a signal".into(),
+                    };
+                    return Err(LabError::new(
+                        format!(
+                            "process #{} (pid {pid}) in {} exited {how} before anything listened on {path}; {}",
+                            idx + 1,
+                            self.where_(id),
+                            last_words(&err, &out, 3)
+                        ),
+                        "read all it printed (p.stderr, p.stdout): a daemon that exits as it starts names what it refused (a line of its config, a file it cannot create)",
+                    ));
+                }
+            }
+            self.check_cancel()?;
+            if Instant::now() >= deadline {
+                return Err(LabError::new(
+                    format!(
+                        "nothing listens on {path} in {} after {} ms: {}",
+                        self.where_(id),
+                        timeout.as_millis(),
+                        socket_state(&e)
+                    ),
+                    "check the path the program opens (its config or options), that it started (p.running, p.stderr), or give it longer with #{timeout_ms: 30000}",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod socket_tests {
+    use super::*;
+
+    #[test]
+    fn last_words_are_the_last_lines_of_stderr_then_stdout() {
+        assert_eq!(last_words("", "\n", 3), "it printed nothing");
+        assert_eq!(
+            last_words("a\nb\n\nc\n", "d\n", 3),
+            "it printed last: b / c / d"
+        );
+    }
+}

@@ -17,6 +17,7 @@ pub mod rtnl;
 pub mod sysctl;
 pub mod throughput;
 pub mod unit;
+pub mod unixsock;
 
 use std::io;
 

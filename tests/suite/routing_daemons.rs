@@ -206,3 +206,57 @@ fn a_daemon_that_exits_at_start_is_an_error_with_its_last_words() {
         ],
     );
 }
+
+/// The fast form: every router's zebra started with `wait: false`, then
+/// frr::wait starts the other daemons and waits for all; what it returns
+/// has every daemon's Process, and the routers converge.
+#[test]
+fn routers_started_without_waiting_are_up_after_frr_wait_and_converge() {
+    let script = ospf_pair(true)
+        .replace("frr::router(r1, ", "let a = frr::router(r1, ")
+        .replace("frr::router(r2, ", "let b = frr::router(r2, ")
+        .replace("\"});\n", "\", wait: false});\n")
+        + "print(`zebra alone: ${a.daemons.keys()}`);\n\
+           let rs = frr::wait([a, b]);\n\
+           for r in rs { print(`${r.ns.name}: ${r.daemons.keys()} running ${r.daemons.values().all(|p| p.running)}`); }\n\
+           r1.wait_route(\"10.255.0.2/32\", #{protocol: \"ospf\", timeout_ms: 30000});\n\
+           r2.wait_route(\"10.255.0.1/32\", #{protocol: \"ospf\", timeout_ms: 30000});\n\
+           r1.expect_reach(\"10.255.0.2\", #{src: \"10.255.0.1\"});\n\
+           print(frr::vtysh(r2, \"show ip route 10.255.0.1/32\"));\n";
+    assert_eq!(script.matches("wait: false").count(), 2, "{script}");
+    run_ok("nowait.rhai", &script).says(&[
+        "zebra alone: [\"zebra\"]",
+        "r1: [\"ospfd\", \"staticd\", \"zebra\"] running true",
+        "r2: [\"ospfd\", \"staticd\", \"zebra\"] running true",
+        "Known via \"ospf\"",
+    ]);
+}
+
+/// A daemon that exits as it starts after `wait: false` (r2's ospfd,
+/// whose pid file is a directory) is caught by frr::wait: an error at its
+/// line with what the daemon printed.
+#[test]
+fn a_daemon_that_exits_is_an_error_at_frr_wait_s_line() {
+    let o = fails_at(
+        "waits.rhai",
+        "import \"frr\" as frr;\nlet r1 = netns(\"r1\");\nlet r2 = netns(\"r2\");\nr2.private_dirs([\"/var/run/frr\"]);\nr2.run(\"mkdir /var/run/frr/ospfd.pid\");\n\
+         let a = frr::router(r1, #{daemons: [\"ospfd\"], config: \"router ospf\\n\", wait: false});\n\
+         let b = frr::router(r2, #{daemons: [\"ospfd\"], config: \"router ospf\\n\", wait: false});\n\
+         let rs = frr::wait([a, b]);\nprint(\"not reached\");\n",
+        "waits.rhai:8",
+        "FRR's ospfd in r2 exited as it started",
+        "check the config's lines for that daemon",
+    );
+    says(
+        &o.report_words(),
+        &["Can't create pid lock file /var/run/frr/ospfd.pid"],
+    );
+    o.lacks(&["not reached"]);
+    fails_at(
+        "notarouter.rhai",
+        "import \"frr\" as frr;\nfrr::wait([1]);\n",
+        "notarouter.rhai:2",
+        "frr::wait takes the routers frr::router(ns, #{wait: false}) returned",
+        "rs = frr::wait(rs)",
+    );
+}

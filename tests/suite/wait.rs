@@ -131,3 +131,57 @@ fn wait_route_past_its_timeout_says_what_the_table_has() {
         "ospf (188)",
     );
 }
+
+/// ns.wait_socket: returns once a program listens on a unix socket in the
+/// node's private directory; past its timeout, says what is there; a
+/// process that exits meanwhile is an error with its last words.
+#[test]
+fn wait_socket_returns_once_a_program_listens_and_says_why_not() {
+    let o = run_ok(
+        "ws.rhai",
+        r#"let a = netns("a");
+a.private_dirs(["/run/ws"]);
+let p = a.spawn(["python3", "-c", "import socket, time\ntime.sleep(0.3)\ns = socket.socket(socket.AF_UNIX)\ns.bind('/run/ws/d.sock')\ns.listen()\ntime.sleep(60)"]);
+a.wait_socket("/run/ws/d.sock", #{process: p, timeout_ms: 20000});
+print(`listening: ${a.exists("/run/ws/d.sock")}, ${a.exists("/run/ws/other")}`);
+a.chown("/run/ws", "nobody");
+print(a.run(["stat", "-c", "%U", "/run/ws", "/run/ws/d.sock"]));
+"#,
+    );
+    o.says(&["listening: true, false", "nobody\nnobody"]);
+    fails_at(
+        "wst.rhai",
+        "let a = netns(\"a\");\na.private_dirs([\"/run/ws\"]);\nlet p = a.spawn(\"sleep 30\");\na.wait_socket(\"/run/ws/d.sock\", #{timeout_ms: 200, process: p});\n",
+        "wst.rhai:4",
+        "nothing listens on /run/ws/d.sock in namespace 'a' after 200 ms: there is no such file",
+        "check the path the program opens",
+    );
+    fails_at(
+        "wse.rhai",
+        "let a = netns(\"a\");\nlet p = a.spawn(\"echo cannot bind >&2; exit 3\");\na.wait_socket(\"/run/nothing.sock\", #{process: p, timeout_ms: 20000});\n",
+        "wse.rhai:3",
+        "exited with code 3 before anything listened on /run/nothing.sock; it printed last: cannot bind",
+        "read all it printed",
+    );
+    fails_at(
+        "wsc.rhai",
+        "let a = netns(\"a\");\na.private_dirs([\"/run/ws\"]);\na.chown(\"/etc\", \"nobody\");\n",
+        "wsc.rhai:3",
+        "/etc is not in a private directory of namespace 'a'",
+        "write inside its private directories (/run/ws)",
+    );
+    fails_at(
+        "wsu.rhai",
+        "let a = netns(\"a\");\na.private_dirs([\"/run/ws\"]);\na.chown(\"/run/ws\", \"no-such-user-here:frr\");\n",
+        "wsu.rhai:3",
+        "no user 'no-such-user-here' on this machine",
+        "name a user (and group) /etc/passwd and /etc/group have",
+    );
+    fails_at(
+        "wso.rhai",
+        "let a = netns(\"a\");\na.wait_socket(\"/run/x.sock\", #{timeout: 5});\n",
+        "wso.rhai:2",
+        "unknown wait_socket option 'timeout'",
+        "timeout_ms and process",
+    );
+}
