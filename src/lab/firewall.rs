@@ -236,15 +236,32 @@ impl Lab {
             _ => "apply firewall rules",
         };
         let where_ = self.where_(id);
-        let json = rules
-            .json()
-            .map_err(|e| LabError::kernel(doing, &where_, e))?;
+        // nft's own syntax when the rules have that form; JSON is written
+        // only for a plan to show (it reads every transaction as JSON) or
+        // when they do not.
+        let json_err = |e| LabError::kernel(doing, &where_, e);
+        let (body, is_json, json) = match rules.text().map(str::to_owned) {
+            Some(text) => {
+                let plan = self.watch.plan().is_some();
+                let json = plan.then(|| rules.json()).transpose().map_err(json_err)?;
+                (text, false, json)
+            }
+            None => {
+                let json = rules.json().map_err(json_err)?;
+                (json.clone(), true, Some(json))
+            }
+        };
         let run = |lab: &mut Lab| {
             let fd = lab
                 .sp
                 .fd(id)
                 .map_err(|e| LabError::kernel(doing, &where_, e))?;
-            nft::apply_json(fd.as_fd(), &prog, &json).map_err(|e| match e.raw_errno() {
+            let sent = if is_json {
+                nft::apply_json(fd.as_fd(), &prog, &body)
+            } else {
+                nft::apply_text(fd.as_fd(), &prog, &body)
+            };
+            sent.map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) if first => LabError::new(
                     format!("nf_tables table 'inet {table}' already exists in {where_}"),
                     format!(
@@ -271,11 +288,14 @@ impl Lab {
         } else {
             run(self)?;
         }
-        self.tell(Event::NftApplied {
-            ns: id,
-            json: &json,
-            first,
-        });
+        // Only a plan reads this event (see lab/plan.rs).
+        if let Some(json) = &json {
+            self.tell(Event::NftApplied {
+                ns: id,
+                json,
+                first,
+            });
+        }
         Ok(())
     }
 
