@@ -227,7 +227,13 @@ impl Lab {
         let table = self.table_name();
         let first = !self.has_table(id)?;
         let owner = ledger::owner_set(&self.id.header().id);
-        let mut rules = Ruleset::new(&table, first.then_some(owner.as_str()));
+        let made = if first {
+            Vec::new()
+        } else {
+            self.fw.chains_in(id)
+        };
+        let mut rules =
+            Ruleset::new(&table, first.then_some(owner.as_str())).with_chains_made(made);
         for op in ops {
             rules = rules.op(op);
         }
@@ -239,6 +245,7 @@ impl Lab {
         // nft's own syntax when the rules have that form; JSON is written
         // only for a plan to show (it reads every transaction as JSON) or
         // when they do not.
+        let chains: Vec<&'static str> = rules.chains().collect();
         let json_err = |e| LabError::kernel(doing, &where_, e);
         let (body, is_json, json) = match rules.text().map(str::to_owned) {
             Some(text) => {
@@ -288,6 +295,7 @@ impl Lab {
         } else {
             run(self)?;
         }
+        self.fw.chains_made(id, chains);
         // Only a plan reads this event (see lab/plan.rs).
         if let Some(json) = &json {
             self.tell(Event::NftApplied {

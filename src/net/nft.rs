@@ -377,6 +377,11 @@ pub struct Ruleset {
     /// JSON unless a plan shows it. None once a part has no such form (a
     /// comment with a double quote in it): the JSON is sent instead.
     text: Option<String>,
+    /// Chains an earlier transaction made in this table: the text leaves
+    /// out adding them again (the JSON, which a plan shows, keeps it). nft
+    /// takes half again as long over a transaction that re-adds a base
+    /// chain (500 rules after 1500: 82 against 139 ms).
+    made: HashSet<&'static str>,
 }
 
 impl Ruleset {
@@ -406,7 +411,19 @@ impl Ruleset {
             table: table_name.to_string(),
             chains: HashSet::new(),
             text,
+            made: HashSet::new(),
         }
+    }
+
+    /// The chains an earlier transaction in this table made.
+    pub fn with_chains_made(mut self, made: impl IntoIterator<Item = &'static str>) -> Ruleset {
+        self.made.extend(made);
+        self
+    }
+
+    /// The chains this transaction adds (or made before).
+    pub fn chains(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.chains.iter().copied()
     }
 
     /// Appends one command to the text, or gives the text up.
@@ -469,7 +486,9 @@ impl Ruleset {
         if !self.chains.insert(name) {
             return;
         }
-        self.chain_line(name, None);
+        if !self.made.contains(name) {
+            self.chain_line(name, None);
+        }
         let c = match name {
             "input" => filter_chain(&self.table, Hook::Input, None),
             "forward" => filter_chain(&self.table, Hook::Forward, None),
@@ -635,13 +654,16 @@ impl Ruleset {
             table: table_name.to_string(),
             chains: HashSet::new(),
             text,
+            made: HashSet::new(),
         }
     }
 
     /// About how many bytes of JSON `op` adds to a transaction (nft's
     /// netlink messages for it are of the same order). Reckoned from its
-    /// nft syntax, which is about a quarter as long (serializing each op's
-    /// JSON twice to measure it cost more than nft took to read the rules).
+    /// nft syntax, about 2/7 as long (a `tcp dport P accept` rule: 72
+    /// bytes against 258), so that transactions keep the size they had
+    /// when this measured the JSON itself (serializing each op's JSON twice
+    /// cost more than nft took to read the rules).
     /// Chains are not counted: a transaction adds each once.
     pub fn size_hint(table: &str, op: &Op) -> usize {
         let mut base = Ruleset::new(table, None);
@@ -649,7 +671,7 @@ impl Ruleset {
             .extend(["input", "forward", "output", "prerouting", "postrouting"]);
         let start = base.text.as_ref().map_or(0, String::len);
         match base.op(op) {
-            Ruleset { text: Some(t), .. } => 4 * (t.len() - start),
+            Ruleset { text: Some(t), .. } => 7 * (t.len() - start) / 2,
             r => {
                 let len = |r: Ruleset| {
                     serde_json::to_string(&r.batch.to_nftables()).map_or(0, |j| j.len())
@@ -1140,6 +1162,31 @@ mod tests {
             comment: Some("say \"hi\"".into()),
         }));
         assert_eq!(odd.text(), None);
+    }
+
+    #[test]
+    fn a_later_transaction_sends_no_chain_made_before_but_shows_it() {
+        let r = Ruleset::new("t", None)
+            .with_chains_made(["input"])
+            .op(&Op::Filter(FilterRule {
+                hook: Hook::Input,
+                matches: Matches::default(),
+                verdict: Verdict::Drop,
+                counter: false,
+                log: None,
+                comment: None,
+            }))
+            .op(&Op::Policy(Hook::Input, Policy::Drop));
+        assert_eq!(
+            r.text(),
+            Some(
+                "add table inet t\nadd rule inet t input drop\n\
+                 add chain inet t input { type filter hook input priority 0; policy drop; }\n"
+            )
+        );
+        assert_eq!(r.chains().collect::<Vec<_>>(), ["input"]);
+        let json = r.json().unwrap();
+        assert_eq!(json.matches(r#""hook":"input""#).count(), 2, "{json}");
     }
 
     #[test]
