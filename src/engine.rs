@@ -52,6 +52,7 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
     // No set_max_string_size/array/map: see src/limits.rs.
     engine.set_max_operations(limits.max_ops);
     crate::limits::register(&mut engine);
+    let cancel_given = cancel.is_some();
     engine.set_module_resolver(crate::stdlib::Resolver::new(base));
     if let Some(c) = cancel {
         // One budget per process: set by the engine that runs the script,
@@ -82,7 +83,9 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
             let _ = writeln!(std::io::stderr(), "{s}");
         })
     });
-    let docs = api::register(&mut engine, ctx);
+    // An engine that runs a script (the one given a Cancel) never shows
+    // rhai's doc comments; the ones that only describe the API may.
+    let docs = api::register(&mut engine, ctx, !cancel_given);
     ctx.set_docs(docs.clone());
     Built { engine, docs }
 }

@@ -289,6 +289,10 @@ pub fn bad(message: impl Into<String>, help: impl Into<String>) -> Box<EvalAltRe
 pub struct Registrar<'a> {
     pub engine: &'a mut Engine,
     pub docs: Vec<Doc>,
+    /// Give rhai each function's doc line too: only `nslab docs
+    /// --definitions` reads them (help() reads `docs`), and formatting them
+    /// for every function was a share of every script's start-up.
+    comments: bool,
 }
 
 impl Registrar<'_> {
@@ -300,11 +304,12 @@ impl Registrar<'_> {
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
-        register_typed(
-            self.engine,
-            reg.with_comments([format!("/// {}", d.doc)]),
-            f,
-        );
+        let reg = if self.comments {
+            reg.with_comments([format!("/// {}", d.doc)])
+        } else {
+            reg
+        };
+        register_typed(self.engine, reg, f);
         self.docs.push(d);
     }
 
@@ -370,7 +375,7 @@ pub(crate) fn register_typed<
 }
 
 /// Registers the whole API into `engine`; returns its reference entries.
-pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
+pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool) -> Vec<Doc> {
     engine.register_type_with_name::<Netns>("Netns");
     engine.register_type_with_name::<Link>("Link");
     engine.register_type_with_name::<ApiError>("Error");
@@ -388,6 +393,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) -> Vec<Doc> {
     let mut r = Registrar {
         engine,
         docs: Vec::new(),
+        comments,
     };
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);

@@ -227,7 +227,13 @@ impl Lab {
         let table = self.table_name();
         let first = !self.has_table(id)?;
         let owner = ledger::owner_set(&self.id.header().id);
-        let mut rules = Ruleset::new(&table, first.then_some(owner.as_str()));
+        let made = if first {
+            Vec::new()
+        } else {
+            self.fw.chains_in(id)
+        };
+        let mut rules =
+            Ruleset::new(&table, first.then_some(owner.as_str())).with_chains_made(made);
         for op in ops {
             rules = rules.op(op);
         }
@@ -236,15 +242,33 @@ impl Lab {
             _ => "apply firewall rules",
         };
         let where_ = self.where_(id);
-        let json = rules
-            .json()
-            .map_err(|e| LabError::kernel(doing, &where_, e))?;
+        // nft's own syntax when the rules have that form; JSON is written
+        // only for a plan to show (it reads every transaction as JSON) or
+        // when they do not.
+        let chains: Vec<&'static str> = rules.chains().collect();
+        let json_err = |e| LabError::kernel(doing, &where_, e);
+        let (body, is_json, json) = match rules.text().map(str::to_owned) {
+            Some(text) => {
+                let plan = self.watch.plan().is_some();
+                let json = plan.then(|| rules.json()).transpose().map_err(json_err)?;
+                (text, false, json)
+            }
+            None => {
+                let json = rules.json().map_err(json_err)?;
+                (json.clone(), true, Some(json))
+            }
+        };
         let run = |lab: &mut Lab| {
             let fd = lab
                 .sp
                 .fd(id)
                 .map_err(|e| LabError::kernel(doing, &where_, e))?;
-            nft::apply_json(fd.as_fd(), &prog, &json).map_err(|e| match e.raw_errno() {
+            let sent = if is_json {
+                nft::apply_json(fd.as_fd(), &prog, &body)
+            } else {
+                nft::apply_text(fd.as_fd(), &prog, &body)
+            };
+            sent.map_err(|e| match e.raw_errno() {
                 Some(libc::EEXIST) if first => LabError::new(
                     format!("nf_tables table 'inet {table}' already exists in {where_}"),
                     format!(
@@ -271,11 +295,15 @@ impl Lab {
         } else {
             run(self)?;
         }
-        self.tell(Event::NftApplied {
-            ns: id,
-            json: &json,
-            first,
-        });
+        self.fw.chains_made(id, chains);
+        // Only a plan reads this event (see lab/plan.rs).
+        if let Some(json) = &json {
+            self.tell(Event::NftApplied {
+                ns: id,
+                json,
+                first,
+            });
+        }
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! end (see firewall.rs), the namespaces where the lab's nf_tables table
 //! exists, and the `nft` binary once looked up.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::firewall::Pending;
@@ -16,6 +16,8 @@ pub struct FwQueue {
     pending: Vec<Pending>,
     /// The `nft` binary, once looked up.
     prog: Option<PathBuf>,
+    /// The chains made in the lab's table, by namespace.
+    chains: HashMap<NsId, HashSet<&'static str>>,
 }
 
 impl FwQueue {
@@ -25,6 +27,18 @@ impl FwQueue {
 
     pub fn table_made(&mut self, id: NsId) {
         self.tables.insert(id);
+    }
+
+    /// The chains made in the lab's table in `id`.
+    pub fn chains_in(&self, id: NsId) -> Vec<&'static str> {
+        self.chains
+            .get(&id)
+            .map(|c| c.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn chains_made(&mut self, id: NsId, chains: impl IntoIterator<Item = &'static str>) {
+        self.chains.entry(id).or_default().extend(chains);
     }
 
     pub fn prog(&self) -> Option<&PathBuf> {
@@ -51,5 +65,6 @@ impl FwQueue {
     /// Namespace `id` is gone, and its table with it.
     pub fn forget_ns(&mut self, id: NsId) {
         self.tables.remove(&id);
+        self.chains.remove(&id);
     }
 }

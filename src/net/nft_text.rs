@@ -40,14 +40,14 @@ fn s<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 
 /// A table, chain or set name, a family, a keyword: nothing nft would read
 /// as more than one token.
-fn is_word(x: &str) -> bool {
+pub(super) fn is_word(x: &str) -> bool {
     !x.is_empty()
         && x.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'))
 }
 
 /// A string as nft quotes it; None for one a double-quoted string cannot hold.
-fn quoted(x: &str) -> Option<String> {
+pub(super) fn quoted(x: &str) -> Option<String> {
     (!x.chars().any(|c| c == '"' || c == '\\' || c.is_control())).then(|| format!("\"{x}\""))
 }
 
