@@ -9,7 +9,7 @@
 //! back is a lost reply, not a lost request, and is said so.
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod findings;
 mod firewall;
 mod kernel;

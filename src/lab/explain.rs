@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
+use super::busy::{self, Attempt, Probed, Tries};
 use super::events::Event;
 use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
 use crate::explain::{self, Failure, Kernel, Ns, Packet, Read, Trace};
@@ -15,16 +16,7 @@ use crate::net::probe::{self, Proto, Reach};
 use crate::net::rtnl::{
     AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery, Rtnl, Vxlan,
 };
-use crate::net::{kstat, nft, pids, sysctl};
-
-/// How a reachability probe ended.
-pub enum Probed {
-    Reached,
-    /// Refused by the other end (TCP reset, ICMP port unreachable).
-    Refused,
-    /// Lost on the way, or an error came back.
-    Lost,
-}
+use crate::net::{nft, pids, sysctl};
 
 impl Lab {
     /// The namespaces the lab works in (the host first), still open.
@@ -85,13 +77,19 @@ impl Lab {
     }
 
     /// Sends the probe for `pkt` (a ping without a protocol, a TCP connect
-    /// or a UDP exchange with one); an error when a machine-wide kernel
-    /// limit was hit meanwhile, since then the probe says nothing.
+    /// or a UDP exchange with one) and concludes as `busy::conclude` does:
+    /// a probe lost while the kernel dropped packets machine-wide is sent
+    /// again, or settled by a drop on the path, or `Unsure`.
     pub fn probe_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Probed> {
-        let v6 = pkt.dst.is_ipv6();
         if let Some(src) = pkt.src {
             self.check_own_addr(id, src, "src")?;
         }
+        busy::conclude(&mut Probing { lab: self, id, pkt }, timeout)
+    }
+
+    /// One probe for `pkt`, and the machine-wide limits hit meanwhile.
+    fn probe_once(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Attempt> {
+        let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
                 self.settle_for(v6);
@@ -115,7 +113,7 @@ impl Lab {
                     ok,
                     src: pkt.src,
                 });
-                (p, Some(before))
+                (p, before)
             }
             _ => {
                 // One echo, answered at once when the path works; when it
@@ -123,6 +121,8 @@ impl Lab {
                 // link settles) before the answer is no. `timeout` is the
                 // whole wait: the first echo has half of it, the two more
                 // what is left (a short timeout: one echo, all of it).
+                self.settle_for(v6);
+                let before = self.settle.kstat().before(v6);
                 let started = std::time::Instant::now();
                 let interval = Duration::from_millis(100);
                 let retry = timeout >= Duration::from_millis(300);
@@ -140,6 +140,8 @@ impl Lab {
                 let left = timeout
                     .saturating_sub(started.elapsed())
                     .saturating_sub(interval);
+                // Echoes lost to a machine-wide limit are not sent again
+                // here: `conclude` decides what comes next.
                 if retry
                     && rep.replies.is_empty()
                     && rep.why.is_none()
@@ -152,38 +154,33 @@ impl Lab {
                     };
                     rep = self.ping(id, pkt.dst, &again)?;
                 }
-                if let Some(why) = rep.why.filter(|_| rep.replies.is_empty()) {
-                    return Err(LabError::new(
-                        format!(
-                            "cannot tell whether {} is reachable from '{}': {why}",
-                            pkt.dst,
-                            self.sp.name(id)
-                        ),
-                        "the kernel ran out of a resource every namespace shares: retry when other labs are done, or use fewer addresses",
-                    ));
-                }
                 let p = if rep.replies.is_empty() {
                     Probed::Lost
                 } else {
                     Probed::Reached
                 };
-                (p, None)
+                (p, before)
             }
         };
-        if let (Probed::Lost, Some(before)) = (&probed, before) {
-            let hit = self.settle.kstat().hit_since(&before, v6);
-            if let (Some(why), Some(help)) = (kstat::why(&hit), kstat::help(&hit)) {
-                return Err(LabError::new(
-                    format!(
-                        "cannot tell whether {} is reachable from '{}': {why}",
-                        pkt.dst,
-                        self.sp.name(id)
-                    ),
-                    help,
-                ));
-            }
-        }
-        Ok(probed)
+        let hit = if probed == Probed::Lost {
+            self.settle.kstat().hit_since(&before, v6)
+        } else {
+            Vec::new()
+        };
+        Ok(Attempt { probed, hit })
+    }
+
+    /// The error of a probe that says nothing either way.
+    fn unsure(&self, id: NsId, pkt: &Packet, why: &str, help: &str) -> LabError {
+        LabError::new(
+            format!(
+                "cannot tell whether {}{} is reachable from '{}': {why}",
+                pkt.dst,
+                pkt.what(),
+                self.sp.name(id)
+            ),
+            help,
+        )
     }
 
     /// `ns.expect_reach(dst, …)`: probes for real; only when the probe
@@ -191,6 +188,9 @@ impl Lab {
     /// help is the fix.
     pub fn expect_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
         let probed = self.probe_reach(id, pkt, timeout)?;
+        if let Probed::Unsure { why, help } = &probed {
+            return Err(self.unsure(id, pkt, why, help));
+        }
         if matches!(probed, Probed::Reached) {
             return Ok(());
         }
@@ -206,8 +206,10 @@ impl Lab {
     /// `ns.expect_blocked(dst, …)`: an error when the probe gets through,
     /// saying what let it through.
     pub fn expect_blocked(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
-        if !matches!(self.probe_reach(id, pkt, timeout)?, Probed::Reached) {
-            return Ok(());
+        match self.probe_reach(id, pkt, timeout)? {
+            Probed::Reached => {}
+            Probed::Unsure { why, help } => return Err(self.unsure(id, pkt, &why, &help)),
+            Probed::Lost | Probed::Refused => return Ok(()),
         }
         let t = self.trace(id, pkt)?;
         Err(lab_error(explain::not_blocked(self.view_name(id), pkt, &t)))
@@ -241,6 +243,27 @@ impl Lab {
             });
         }
         Ok((rep, Some(t)))
+    }
+}
+
+/// The lab as `busy::conclude` probes it: real probes, the real path.
+struct Probing<'a> {
+    lab: &'a mut Lab,
+    id: NsId,
+    pkt: &'a Packet,
+}
+
+impl Tries for Probing<'_> {
+    fn send(&mut self, timeout: Duration) -> Result<Attempt> {
+        self.lab.probe_once(self.id, self.pkt, timeout)
+    }
+
+    fn drop_on_path(&mut self) -> Result<Option<explain::Finding>> {
+        Ok(self.lab.trace(self.id, self.pkt)?.lost)
+    }
+
+    fn pause(&mut self, d: Duration) -> Result<()> {
+        self.lab.pause(d)
     }
 }
 
