@@ -243,7 +243,7 @@ fn probe(c: &Ctx, ns: &Netns, pkt: &Packet, t: Duration) -> Res<Map> {
         // No answer either way: what the machine did, not the path.
         Probed::Unsure { why, help } => (
             format!(
-                "{} cannot tell whether it reaches {}{}: {why}",
+                "nslab cannot tell whether {} reaches {}{}: {why}",
                 ns.name,
                 pkt.dst,
                 pkt.what()

@@ -118,9 +118,7 @@ fn words(sent: u32, hit: &[Limit]) -> (String, String) {
     let why = kstat::why(hit).unwrap_or_default();
     let help = kstat::help(hit).unwrap_or_default();
     (
-        format!(
-            "the probe was sent {sent} times and lost each time while the kernel dropped packets of every namespace on this machine: {why}"
-        ),
+        format!("{why} (the probe was lost all {sent} times it was sent)"),
         help,
     )
 }
@@ -241,7 +239,8 @@ mod tests {
             ]
         );
         assert!(
-            why.starts_with("the probe was sent 3 times and lost each time while the kernel dropped packets of every namespace on this machine: the kernel dropped 21 incoming packets because a CPU's input backlog (net.core.netdev_max_backlog) was full"),
+            why.starts_with("the kernel dropped 21 incoming packets because a CPU's input backlog (net.core.netdev_max_backlog) was full")
+                && why.ends_with("(the probe was lost all 3 times it was sent)"),
             "{why}"
         );
         // The help is the backlog's: nothing about the neighbour table.
