@@ -151,7 +151,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "verify",
         name: "expect_reach",
         sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms, size, src})",
-        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). A probe lost while the kernel dropped packets of every namespace (a CPU's backlog or the neighbour table full: a busy machine) is sent again, up to 2 more times after 50 ms, each waiting half of timeout_ms (so the whole wait grows by at most one timeout_ms and 100 ms); lost every time, the error says nslab cannot tell, and why. src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there.",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). A probe lost while the kernel dropped packets of every namespace (a CPU's backlog or the neighbour table full: a busy machine) is sent again, up to 4 more times, 50 ms apart, each waiting half of timeout_ms (so the whole wait grows by at most two timeout_ms and 200 ms); lost every time, the error says so with what the path walk found, and the limit's help. src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there.",
         example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
     };
     let expect_opts = ["proto", "port", "timeout_ms", "size", "src"];
@@ -238,23 +238,8 @@ fn probe(c: &Ctx, ns: &Netns, pkt: &Packet, t: Duration) -> Res<Map> {
         }
         return Ok(m);
     }
-    let trace = lab.trace(ns.id, pkt).map_err(err)?;
-    let (why, help) = match probed {
-        // No answer either way: what the machine did, not the path.
-        Probed::Unsure { why, help } => (
-            format!(
-                "nslab cannot tell whether {} reaches {}{}: {why}",
-                ns.name,
-                pkt.dst,
-                pkt.what()
-            ),
-            help,
-        ),
-        _ => {
-            let e = crate::explain::unreached(&ns.name, pkt, &trace, refused);
-            (e.message, e.help)
-        }
-    };
+    let (e, trace) = lab.failure(ns.id, pkt, &probed).map_err(err)?;
+    let (why, help) = (e.message, e.help);
     m.insert("why".into(), why.into());
     m.insert("help".into(), help.into());
     m.insert("trace".into(), Dynamic::from_array(hops(&trace)));

@@ -300,6 +300,25 @@ pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> Failure 
     }
 }
 
+/// The failure of a probe lost every time while the kernel dropped packets
+/// of every namespace (`why`, `help`: the limits hit). A reason found on
+/// the path stands, as for any lost probe; without one, what nslab checked
+/// is followed by the machine's drops, the likelier cause, and their help.
+pub fn unsure(from: &str, pkt: &Packet, t: &Trace, why: &str, help: &str) -> Failure {
+    let f = unreached(from, pkt, t, false);
+    if t.reason().is_some() {
+        return f;
+    }
+    let message = match f.message.split_once("\npath: ") {
+        Some((head, path)) => format!("{head}; meanwhile {why}\npath: {path}"),
+        None => format!("{}; meanwhile {why}", f.message),
+    };
+    Failure::new(
+        message,
+        format!("{}; or, as the machine dropped packets: {help}", f.help),
+    )
+}
+
 /// The failure of an `expect_blocked` whose probe got through (sent from
 /// `from`): what let it through, and a rule that would drop it.
 pub fn not_blocked(from: &str, pkt: &Packet, t: &Trace) -> Failure {

@@ -140,13 +140,9 @@ impl Lab {
                 let left = timeout
                     .saturating_sub(started.elapsed())
                     .saturating_sub(interval);
-                // Echoes lost to a machine-wide limit are not sent again
-                // here: `conclude` decides what comes next.
-                if retry
-                    && rep.replies.is_empty()
-                    && rep.why.is_none()
-                    && left >= Duration::from_millis(50)
-                {
+                // Echoes lost to a machine-wide limit too: on a busy
+                // machine a first echo is often lost with its ARP request.
+                if retry && rep.replies.is_empty() && left >= Duration::from_millis(50) {
                     let again = PingOpts {
                         count: 2,
                         timeout: left,
@@ -188,19 +184,23 @@ impl Lab {
     /// help is the fix.
     pub fn expect_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
         let probed = self.probe_reach(id, pkt, timeout)?;
-        if let Probed::Unsure { why, help } = &probed {
-            return Err(self.unsure(id, pkt, why, help));
-        }
-        if matches!(probed, Probed::Reached) {
+        if probed == Probed::Reached {
             return Ok(());
         }
+        Err(lab_error(self.failure(id, pkt, &probed)?.0))
+    }
+
+    /// Why a probe that did not get through failed, in words: the path's
+    /// reason, or what nslab checked (and, for an unsure probe, the
+    /// machine's drops); and the trace it read.
+    pub fn failure(&mut self, id: NsId, pkt: &Packet, probed: &Probed) -> Result<(Failure, Trace)> {
         let t = self.trace(id, pkt)?;
-        Err(lab_error(explain::unreached(
-            self.view_name(id),
-            pkt,
-            &t,
-            matches!(probed, Probed::Refused),
-        )))
+        let from = self.view_name(id);
+        let f = match probed {
+            Probed::Unsure { why, help } => explain::unsure(from, pkt, &t, why, help),
+            p => explain::unreached(from, pkt, &t, *p == Probed::Refused),
+        };
+        Ok((f, t))
     }
 
     /// `ns.expect_blocked(dst, …)`: an error when the probe gets through,
@@ -233,6 +233,11 @@ impl Lab {
         // The reply goes back to the source the echo left from.
         pkt.src = opts.src;
         let t = self.trace(id, &pkt)?;
+        // A drop found on the path is why, whatever else the machine
+        // dropped meanwhile: it loses every echo.
+        if let Some(f) = &t.lost {
+            rep.why = Some(f.reason.clone());
+        }
         if rep.why.is_none() {
             rep.why = Some(match (t.reason(), &rep.error) {
                 (Some(f), _) => f.reason.clone(),
