@@ -222,7 +222,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
 /// ns.probe(): the probe's outcome, explained when it failed.
 fn probe(c: &Ctx, ns: &Netns, pkt: &Packet, t: Duration) -> Res<Map> {
     let mut lab = c.lab()?;
-    let probed = lab.probe_reach(ns.id, pkt, t).map_err(err)?;
+    let probed = lab.probe_reach(ns.id, pkt, t, false).map_err(err)?;
     let ok = probed == Probed::Reached;
     let refused = probed == Probed::Refused;
     let mut m = Map::new();

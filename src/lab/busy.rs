@@ -4,7 +4,9 @@
 //! such a limit was hit is no answer: it is sent again, a bounded number
 //! of times, before it concludes. A drop that the path itself shows (two
 //! isolated bridge ports, a missing route) is an answer whatever the
-//! machine did meanwhile: the probe is lost, and that is why.
+//! machine did meanwhile: the probe is lost, and that is why (at once for
+//! a check that wants it blocked, after the retries for one that wants it
+//! through).
 //!
 //! `conclude` is the decision alone, over the `Tries` seam: the lab sends
 //! real probes and walks the real path (lab/explain.rs), the unit tests
@@ -68,11 +70,13 @@ pub fn retry_timeout(timeout: Duration) -> Duration {
 
 /// Sends the probe and concludes: a probe that got through, was refused,
 /// or was lost while no machine-wide limit was hit is the answer. One lost
-/// while a limit was hit is the answer too when the path shows a drop
-/// (`Lost`); otherwise it is sent again, up to `RETRIES` times, each with
-/// `retry_timeout` after `PAUSE`, and stays `Unsure` if every one of them
-/// is lost that way.
-pub fn conclude(t: &mut dyn Tries, timeout: Duration) -> Result<Probed> {
+/// while a limit was hit is sent again, up to `RETRIES` times, each with
+/// `retry_timeout` after `PAUSE`; lost every time, it is `Lost` when the
+/// path shows a drop, else `Unsure`. A check that wants it blocked
+/// (`blocked`) takes a drop on the path as the answer at once: a state that
+/// passes (a tentative address, an STP port still learning) is worth the
+/// retries only to a check that wants it through.
+pub fn conclude(t: &mut dyn Tries, timeout: Duration, blocked: bool) -> Result<Probed> {
     let mut hit: Vec<Limit> = Vec::new();
     let mut sent = 0;
     let mut a = t.send(timeout)?;
@@ -82,7 +86,7 @@ pub fn conclude(t: &mut dyn Tries, timeout: Duration) -> Result<Probed> {
             return Ok(a.probed);
         }
         add(&mut hit, a.hit);
-        if sent == 1 && t.drop_on_path()?.is_some() {
+        if (blocked || sent > RETRIES) && t.drop_on_path()?.is_some() {
             return Ok(Probed::Lost);
         }
         if sent > RETRIES {
@@ -207,30 +211,38 @@ mod tests {
         // Two isolated ports, and the backlog overflowed while the probe
         // was lost: blocked, without sending it again.
         let mut s = switch(true, vec![lost(&[BACKLOG])]);
-        assert_eq!(conclude(&mut s, MS).unwrap(), Probed::Lost);
+        assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Lost);
         assert_eq!(s.log, ["send 1500", "path"]);
+        // A check that wants it through sends it again first (the drop
+        // may pass), then takes the drop as the answer.
+        let mut s = switch(true, vec![lost(&[BACKLOG]); 5]);
+        assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Lost);
+        assert_eq!(s.log.len(), 10);
+        assert_eq!(s.log.last().map(String::as_str), Some("path"));
+        let mut s = switch(true, vec![lost(&[BACKLOG]), reached()]);
+        assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Reached);
+        assert_eq!(s.log, ["send 1500", "pause 50", "send 750"]);
     }
 
     #[test]
     fn a_loss_under_load_with_a_clear_path_is_sent_again_until_it_gets_through() {
         let mut s = switch(false, vec![lost(&[BACKLOG]), reached()]);
-        assert_eq!(conclude(&mut s, MS).unwrap(), Probed::Reached);
+        assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Reached);
         assert_eq!(s.log, ["send 1500", "path", "pause 50", "send 750"]);
     }
 
     #[test]
     fn retries_are_bounded_and_the_answer_names_what_was_hit() {
         let mut s = switch(false, vec![lost(&[BACKLOG]); 6]);
-        let Probed::Unsure { why, help } = conclude(&mut s, MS).unwrap() else {
+        let Probed::Unsure { why, help } = conclude(&mut s, MS, false).unwrap() else {
             panic!("not unsure");
         };
         // Five sends in all, within two more timeouts (and four pauses);
-        // the path is read once.
+        // the path is read once, at the end.
         assert_eq!(
             s.log,
             [
                 "send 1500",
-                "path",
                 "pause 50",
                 "send 750",
                 "pause 50",
@@ -238,7 +250,8 @@ mod tests {
                 "pause 50",
                 "send 750",
                 "pause 50",
-                "send 750"
+                "send 750",
+                "path"
             ]
         );
         assert_eq!(s.attempts.len(), 1);
@@ -260,7 +273,7 @@ mod tests {
     #[test]
     fn a_full_neighbour_table_gets_its_own_help() {
         let mut s = switch(false, vec![lost(&[ARP_FULL]); 5]);
-        let Probed::Unsure { why, help } = conclude(&mut s, MS).unwrap() else {
+        let Probed::Unsure { why, help } = conclude(&mut s, MS, true).unwrap() else {
             panic!("not unsure");
         };
         assert!(
@@ -276,11 +289,11 @@ mod tests {
     #[test]
     fn a_loss_with_no_limit_hit_is_the_answer_at_once() {
         let mut s = switch(false, vec![lost(&[])]);
-        assert_eq!(conclude(&mut s, MS).unwrap(), Probed::Lost);
+        assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Lost);
         assert_eq!(s.log, ["send 1500"]);
         // A retry lost with no limit hit is a real loss too.
         let mut s = switch(false, vec![lost(&[BACKLOG]), lost(&[])]);
-        assert_eq!(conclude(&mut s, MS).unwrap(), Probed::Lost);
+        assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Lost);
         // Refused is an answer whatever the machine did.
         let mut s = switch(
             false,
@@ -289,7 +302,7 @@ mod tests {
                 hit: vec![BACKLOG],
             }],
         );
-        assert_eq!(conclude(&mut s, MS).unwrap(), Probed::Refused);
+        assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Refused);
     }
 
     #[test]

@@ -80,11 +80,19 @@ impl Lab {
     /// or a UDP exchange with one) and concludes as `busy::conclude` does:
     /// a probe lost while the kernel dropped packets machine-wide is sent
     /// again, or settled by a drop on the path, or `Unsure`.
-    pub fn probe_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Probed> {
+    /// `blocked`: the check wants it not to get through (expect_blocked),
+    /// so a drop on the path ends it at once.
+    pub fn probe_reach(
+        &mut self,
+        id: NsId,
+        pkt: &Packet,
+        timeout: Duration,
+        blocked: bool,
+    ) -> Result<Probed> {
         if let Some(src) = pkt.src {
             self.check_own_addr(id, src, "src")?;
         }
-        busy::conclude(&mut Probing { lab: self, id, pkt }, timeout)
+        busy::conclude(&mut Probing { lab: self, id, pkt }, timeout, blocked)
     }
 
     /// One probe for `pkt`, and the machine-wide limits hit meanwhile.
@@ -183,7 +191,7 @@ impl Lab {
     /// fails, an error whose message is the reason, path drawn, and whose
     /// help is the fix.
     pub fn expect_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
-        let probed = self.probe_reach(id, pkt, timeout)?;
+        let probed = self.probe_reach(id, pkt, timeout, false)?;
         if probed == Probed::Reached {
             return Ok(());
         }
@@ -206,7 +214,7 @@ impl Lab {
     /// `ns.expect_blocked(dst, …)`: an error when the probe gets through,
     /// saying what let it through.
     pub fn expect_blocked(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
-        match self.probe_reach(id, pkt, timeout)? {
+        match self.probe_reach(id, pkt, timeout, true)? {
             Probed::Reached => {}
             Probed::Unsure { why, help } => return Err(self.unsure(id, pkt, &why, &help)),
             Probed::Lost | Probed::Refused => return Ok(()),

@@ -301,7 +301,7 @@ impl Lab {
         pkt.proto = Some(proto);
         pkt.port = Some(port);
         pkt.src = src;
-        let reached = match self.probe_reach(id, &pkt, timeout)? {
+        let reached = match self.probe_reach(id, &pkt, timeout, false)? {
             Probed::Reached => true,
             Probed::Refused | Probed::Lost => false,
             Probed::Unsure { why, help } => {

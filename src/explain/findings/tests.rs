@@ -457,6 +457,20 @@ fn a_router_whose_link_local_is_in_dad_is_named() {
 }
 
 #[test]
+fn a_destination_address_still_in_dad_is_named_not_forwarding() {
+    // h2 holds fd02::2, tentatively: the lookup there does not find it
+    // local, and h2 does not forward. Seen on a busy machine, where DAD
+    // takes seconds.
+    let (mut f, h1, _, h2) = routed6();
+    f.tentative_addr(h2, "fd02::2");
+    is(
+        &lost(&mut f, h1, &ping("fd02::2")),
+        "h2 holds fd02::2 on eth0, but cannot use it yet: duplicate address detection is not done with it (an IPv6 address is tentative for a second or more after it is added, dad_transmits seconds; longer on a busy machine)",
+        "probe again in a moment; or have h2 skip DAD on addresses it gets from now on: h2.sysctl(\"net.ipv6.conf.eth0.accept_dad\", \"0\") before the address is added",
+    );
+}
+
+#[test]
 fn isolated_bridge_ports_are_named_and_the_help_opens_one() {
     let (mut f, h1, s, _) = bridged();
     assert!(trace(&mut f, h1, &ping("10.0.0.2")).lost.is_none());
