@@ -521,25 +521,27 @@ impl Lab {
             None
         };
         // Each unanswered pair explained, as far as it is cheap: a lab
-        // where nothing answers would otherwise trace N² paths.
+        // where nothing answers would otherwise trace N² paths. When the
+        // kernel dropped packets machine-wide meanwhile, only a drop found
+        // on the path stands against that (a pair that cannot work).
         let mut reasons = HashMap::new();
-        if why.is_none() {
-            let failed: Vec<(usize, usize)> = pairs
-                .iter()
-                .filter(|(_, _, r)| *r == 0)
-                .map(|&(a, b, _)| (a, b))
-                .take(EXPLAINED_PAIRS)
-                .collect();
-            for (a, b) in failed {
-                let mut pkt = crate::explain::Packet::ping(nodes[b].1);
-                pkt.src = src_of(a);
-                if let Ok(t) = self.trace(nodes[a].0, &pkt) {
-                    let why = match t.reason() {
-                        Some(f) => format!("{} (help: {})", f.reason, f.help),
-                        None => t.no_reason(),
-                    };
-                    reasons.insert((a, b), why);
-                }
+        let failed: Vec<(usize, usize)> = pairs
+            .iter()
+            .filter(|(_, _, r)| *r == 0)
+            .map(|&(a, b, _)| (a, b))
+            .take(EXPLAINED_PAIRS)
+            .collect();
+        for (a, b) in failed {
+            let mut pkt = crate::explain::Packet::ping(nodes[b].1);
+            pkt.src = src_of(a);
+            if let Ok(t) = self.trace(nodes[a].0, &pkt) {
+                let said = match (&t.lost, t.reason()) {
+                    (Some(f), _) => format!("{} (help: {})", f.reason, f.help),
+                    (None, _) if why.is_some() => continue,
+                    (None, Some(f)) => format!("{} (help: {})", f.reason, f.help),
+                    (None, None) => t.no_reason(),
+                };
+                reasons.insert((a, b), said);
             }
         }
         Ok(ReachReport {
