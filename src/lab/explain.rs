@@ -92,7 +92,15 @@ impl Lab {
         if let Some(src) = pkt.src {
             self.check_own_addr(id, src, "src")?;
         }
-        busy::conclude(&mut Probing { lab: self, id, pkt }, timeout, blocked)
+        let mut p = Probing {
+            lab: self,
+            id,
+            pkt,
+            sent: 0,
+        };
+        let r = busy::conclude(&mut p, timeout, blocked);
+        self.settle.set_retrying(false);
+        r
     }
 
     /// One probe for `pkt`, and the machine-wide limits hit meanwhile.
@@ -264,10 +272,13 @@ struct Probing<'a> {
     lab: &'a mut Lab,
     id: NsId,
     pkt: &'a Packet,
+    sent: u32,
 }
 
 impl Tries for Probing<'_> {
     fn send(&mut self, timeout: Duration) -> Result<Attempt> {
+        self.lab.settle.set_retrying(self.sent > 0);
+        self.sent += 1;
         self.lab.probe_once(self.id, self.pkt, timeout)
     }
 
