@@ -301,12 +301,13 @@ pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> Failure 
 }
 
 /// The failure of a probe lost every time while the kernel dropped packets
-/// of every namespace (`why`, `help`: the limits hit). A reason found on
-/// the path stands, as for any lost probe; without one, what nslab checked
-/// is followed by the machine's drops, the likelier cause, and their help.
+/// of every namespace (`why`, `help`: the limits hit). A drop found on the
+/// path stands, as for any lost probe; otherwise the suspect (a neighbour
+/// that does not answer may be the drops' doing) or what nslab checked is
+/// followed by the machine's drops, and their help after its own.
 pub fn unsure(from: &str, pkt: &Packet, t: &Trace, why: &str, help: &str) -> Failure {
     let f = unreached(from, pkt, t, false);
-    if t.reason().is_some() {
+    if t.lost.is_some() {
         return f;
     }
     let message = match f.message.split_once("\npath: ") {

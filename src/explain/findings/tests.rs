@@ -842,7 +842,21 @@ fn an_unsure_probe_keeps_the_paths_reason_else_names_the_machines_drops() {
         "{}",
         e.help
     );
-    // A reason on the path stands, as for any lost probe.
+    // A suspect is followed by the drops, which may have caused it.
+    f.neighbour(r1, "e2", "10.2.0.2", "failed");
+    let t = trace(&mut f, h1, &pkt);
+    let e = unsure("h1", &pkt, &t, why, help);
+    let plain = unreached("h1", &pkt, &t, false);
+    assert!(t.lost.is_none() && !t.suspects.is_empty());
+    let (head, _) = plain.message.split_once("\npath: ").expect("a path");
+    assert!(
+        e.message
+            .starts_with(&format!("{head}; meanwhile {why}\npath: ")),
+        "{}",
+        e.message
+    );
+    assert!(e.help.starts_with(&plain.help), "{}", e.help);
+    // A drop on the path stands, as for any lost probe.
     f.forwarding(r1, false);
     let t = trace(&mut f, h1, &pkt);
     assert_eq!(
