@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Map};
 use super::addr::{parse_ip, str_opt};
 use super::{ApiError, Ctx, Doc, Netns, Registrar, Res, bad, err};
 use crate::explain::{Hop, Packet, Trace};
-use crate::lab::Proto;
+use crate::lab::{Probed, Proto};
 
 /// The hops of a trace as script values: `#{dir, ns, iif, oif, via,
 /// verdict, why}`, () where a field does not apply.
@@ -151,7 +151,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "verify",
         name: "expect_reach",
         sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms, size, src})",
-        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there.",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). A probe lost while the kernel dropped packets of every namespace (a CPU's backlog or the neighbour table full: a busy machine) is sent again, up to 4 more times, 50 ms apart, each waiting half of timeout_ms (so the whole wait grows by at most two timeout_ms and 200 ms); lost every time, the error says so with what the path walk found, and the limit's help. src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there.",
         example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
     };
     let expect_opts = ["proto", "port", "timeout_ms", "size", "src"];
@@ -175,7 +175,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "verify",
         name: "expect_blocked",
         sig: "ns.expect_blocked(ip) / ns.expect_blocked(ip, #{proto, port, timeout_ms, size, src})",
-        doc: "Check that ns does not reach ip (a ping, or a connection with proto and port): when the probe gets through, an error at this line says what let it through, with the path drawn and a rule that would drop it as help.",
+        doc: "Check that ns does not reach ip (a ping, or a connection with proto and port): when the probe gets through, an error at this line says what let it through, with the path drawn and a rule that would drop it as help. A probe lost while the kernel dropped packets of every namespace (a busy machine) proves nothing by itself: it passes when the path shows a drop (read as ns.trace does: isolated bridge ports, no route, …), else it is sent again as expect_reach says, and an error says nslab cannot tell when every try was lost that way.",
         example: "h1.expect_blocked(\"10.2.0.2\", #{proto: \"tcp\", port: 22});",
     };
     let c = ctx.clone();
@@ -197,8 +197,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let probe_doc = Doc {
         area: "verify",
         name: "probe",
-        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms, size, src}) -> #{ok, refused, why, help, trace}",
-        doc: "Does a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) from ns get through to ip? A result, not an error: ok, refused (the other end said no: nothing listens there), and when it failed, why and help as expect_reach finds them along the path and trace its hops; () when it got through.",
+        sig: "ns.probe(ip) / ns.probe(ip, #{proto, port, timeout_ms, size, src}) -> #{ok, refused, unsure, why, help, trace}",
+        doc: "Does a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) from ns get through to ip? A result, not an error: ok, refused (the other end said no: nothing listens there), and when it failed, why and help as expect_reach finds them along the path and trace its hops; () when it got through. unsure: true when there is no answer either way: the probe was lost every time while the kernel dropped packets of every namespace (a full backlog or neighbour table, another lab's load), with nothing on the path to lose it; why then says so and help names the limit (see expect_reach for the retries).",
         example: "let r = h1.probe(\"10.2.0.2\", #{proto: \"tcp\", port: 80}); if !r.ok { print(r.why); }",
     };
     let c = ctx.clone();
@@ -222,22 +222,26 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
 /// ns.probe(): the probe's outcome, explained when it failed.
 fn probe(c: &Ctx, ns: &Netns, pkt: &Packet, t: Duration) -> Res<Map> {
     let mut lab = c.lab()?;
-    let probed = lab.probe_reach(ns.id, pkt, t).map_err(err)?;
-    let ok = matches!(probed, crate::lab::Probed::Reached);
-    let refused = matches!(probed, crate::lab::Probed::Refused);
+    let probed = lab.probe_reach(ns.id, pkt, t, false).map_err(err)?;
+    let ok = probed == Probed::Reached;
+    let refused = probed == Probed::Refused;
     let mut m = Map::new();
     m.insert("ok".into(), ok.into());
     m.insert("refused".into(), refused.into());
+    m.insert(
+        "unsure".into(),
+        matches!(probed, Probed::Unsure { .. }).into(),
+    );
     if ok {
         for k in ["why", "help", "trace"] {
             m.insert(k.into(), Dynamic::UNIT);
         }
         return Ok(m);
     }
-    let trace = lab.trace(ns.id, pkt).map_err(err)?;
-    let e = crate::explain::unreached(&ns.name, pkt, &trace, refused);
-    m.insert("why".into(), e.message.into());
-    m.insert("help".into(), e.help.into());
+    let (e, trace) = lab.failure(ns.id, pkt, &probed).map_err(err)?;
+    let (why, help) = (e.message, e.help);
+    m.insert("why".into(), why.into());
+    m.insert("help".into(), help.into());
     m.insert("trace".into(), Dynamic::from_array(hops(&trace)));
     Ok(m)
 }

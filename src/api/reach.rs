@@ -68,7 +68,9 @@ impl Reach {
     }
 
     fn why_of(&self, a: usize, b: usize, r: u32) -> String {
-        match (&self.why, self.reasons.get(&(a, b))) {
+        // A reason found on the pair's path first: it stands whatever
+        // the machine dropped meanwhile.
+        match (self.reasons.get(&(a, b)), &self.why) {
             (Some(w), _) => w.clone(),
             (None, Some(w)) => w.clone(),
             (None, None) if r == 0 => "no reply".to_string(),

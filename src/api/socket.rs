@@ -194,7 +194,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "connect",
         sig: "ns.connect(ip, port) / ns.connect(ip, #{proto, port, timeout_ms, src}) -> bool",
-        doc: "Can ns open a TCP connection to ip:port (or get a UDP answer)? false when refused, dropped or unreachable; an error when the kernel's machine-wide neighbour table or backlog ran out meanwhile (no answer either way). src: the address of ns to connect from (`nc -s`), so the answer must find its way back to it.",
+        doc: "Can ns open a TCP connection to ip:port (or get a UDP answer)? false when refused, dropped or unreachable; an error when the kernel's machine-wide neighbour table or backlog ran out meanwhile, every time it was tried (it is tried up to 4 more times, as expect_reach says: no answer either way). src: the address of ns to connect from (`nc -s`), so the answer must find its way back to it.",
         example: "if !ns1.connect(\"10.0.0.2\", 80) { throw \"web blocked\"; }",
     };
     let c = ctx.clone();

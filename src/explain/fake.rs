@@ -46,6 +46,8 @@ struct Space {
     listening: HashSet<(bool, u16)>,
     ruleset: String,
     tentative: Vec<u32>,
+    /// Addresses still in DAD: held, but not local to a route lookup.
+    tentative_addrs: HashSet<IpAddr>,
     /// Programs running there (`ip netns pids`).
     programs: Vec<String>,
     /// Links whose carrier is off whatever their other end says.
@@ -417,6 +419,13 @@ impl Fake {
         self
     }
 
+    /// An IPv6 address of `ns` (added with `addr`) still in DAD: the
+    /// kernel holds it, but a route lookup does not find it local.
+    pub fn tentative_addr(&mut self, ns: Ns, addr: &str) -> &mut Self {
+        self.space(ns).tentative_addrs.insert(ip(addr));
+        self
+    }
+
     pub fn listen(&mut self, ns: Ns, proto: Proto, port: u16) -> &mut Self {
         self.space(ns).listening.insert((proto == Proto::Tcp, port));
         self
@@ -465,7 +474,8 @@ impl Fake {
     }
 
     fn is_local(&self, ns: Ns, a: IpAddr) -> bool {
-        self.spaces[ns.0].addrs.iter().any(|x| x.addr.addr() == a)
+        let s = &self.spaces[ns.0];
+        !s.tentative_addrs.contains(&a) && s.addrs.iter().any(|x| x.addr.addr() == a)
     }
 
     /// Every route of `ns` the kernel holds now: the connected ones of

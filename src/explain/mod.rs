@@ -9,7 +9,7 @@
 //! back is a lost reply, not a lost request, and is said so.
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod findings;
 mod firewall;
 mod kernel;
@@ -298,6 +298,26 @@ pub fn unreached(from: &str, pkt: &Packet, t: &Trace, refused: bool) -> Failure 
             },
         ),
     }
+}
+
+/// The failure of a probe lost every time while the kernel dropped packets
+/// of every namespace (`why`, `help`: the limits hit). A drop found on the
+/// path stands, as for any lost probe; otherwise the suspect (a neighbour
+/// that does not answer may be the drops' doing) or what nslab checked is
+/// followed by the machine's drops, and their help after its own.
+pub fn unsure(from: &str, pkt: &Packet, t: &Trace, why: &str, help: &str) -> Failure {
+    let f = unreached(from, pkt, t, false);
+    if t.lost.is_some() {
+        return f;
+    }
+    let message = match f.message.split_once("\npath: ") {
+        Some((head, path)) => format!("{head}; meanwhile {why}\npath: {path}"),
+        None => format!("{}; meanwhile {why}", f.message),
+    };
+    Failure::new(
+        message,
+        format!("{}; or, as the machine dropped packets: {help}", f.help),
+    )
 }
 
 /// The failure of an `expect_blocked` whose probe got through (sent from

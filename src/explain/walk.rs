@@ -443,7 +443,7 @@ impl Walker<'_, '_> {
                 self.origin = Some((at.ns, s));
             }
         } else if at.dst.is_ipv6()
-            && let Some(f) = self.v6_forwarding(at.ns, at.iif.as_ref())
+            && let Some(f) = self.v6_forwarding(at.ns, at.iif.as_ref(), at.dst)
         {
             // Dropped on arrival, as IPv4 is: no way out is drawn.
             let why = f.reason.clone();

@@ -294,7 +294,9 @@ impl Lab {
             self.note_view();
         }
         self.nodes.note(&e);
-        if self.watch.plan().is_some() {
+        let retry =
+            matches!(e, Event::Pinged { .. } | Event::Connected { .. }) && self.settle.retrying();
+        if self.watch.plan().is_some() && !retry {
             let lines = plan::lines(&e, self);
             if matches!(e, Event::NftApplied { .. }) {
                 self.plan_lines_at_site(lines);

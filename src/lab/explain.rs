@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
+use super::busy::{self, Attempt, Probed, Tries};
 use super::events::Event;
 use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
 use crate::explain::{self, Failure, Kernel, Ns, Packet, Read, Trace};
@@ -15,16 +16,7 @@ use crate::net::probe::{self, Proto, Reach};
 use crate::net::rtnl::{
     AddrRow, FibEntry, LinkInfoRow, NeighEntry, PortState, RouteAnswer, RouteQuery, Rtnl, Vxlan,
 };
-use crate::net::{kstat, nft, pids, sysctl};
-
-/// How a reachability probe ended.
-pub enum Probed {
-    Reached,
-    /// Refused by the other end (TCP reset, ICMP port unreachable).
-    Refused,
-    /// Lost on the way, or an error came back.
-    Lost,
-}
+use crate::net::{nft, pids, sysctl};
 
 impl Lab {
     /// The namespaces the lab works in (the host first), still open.
@@ -85,13 +77,35 @@ impl Lab {
     }
 
     /// Sends the probe for `pkt` (a ping without a protocol, a TCP connect
-    /// or a UDP exchange with one); an error when a machine-wide kernel
-    /// limit was hit meanwhile, since then the probe says nothing.
-    pub fn probe_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Probed> {
-        let v6 = pkt.dst.is_ipv6();
+    /// or a UDP exchange with one) and concludes as `busy::conclude` does:
+    /// a probe lost while the kernel dropped packets machine-wide is sent
+    /// again, or settled by a drop on the path, or `Unsure`.
+    /// `blocked`: the check wants it not to get through (expect_blocked),
+    /// so a drop on the path ends it at once.
+    pub fn probe_reach(
+        &mut self,
+        id: NsId,
+        pkt: &Packet,
+        timeout: Duration,
+        blocked: bool,
+    ) -> Result<Probed> {
         if let Some(src) = pkt.src {
             self.check_own_addr(id, src, "src")?;
         }
+        let mut p = Probing {
+            lab: self,
+            id,
+            pkt,
+            sent: 0,
+        };
+        let r = busy::conclude(&mut p, timeout, blocked);
+        self.settle.set_retrying(false);
+        r
+    }
+
+    /// One probe for `pkt`, and the machine-wide limits hit meanwhile.
+    fn probe_once(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Attempt> {
+        let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
                 self.settle_for(v6);
@@ -115,7 +129,7 @@ impl Lab {
                     ok,
                     src: pkt.src,
                 });
-                (p, Some(before))
+                (p, before)
             }
             _ => {
                 // One echo, answered at once when the path works; when it
@@ -123,6 +137,8 @@ impl Lab {
                 // link settles) before the answer is no. `timeout` is the
                 // whole wait: the first echo has half of it, the two more
                 // what is left (a short timeout: one echo, all of it).
+                self.settle_for(v6);
+                let before = self.settle.kstat().before(v6);
                 let started = std::time::Instant::now();
                 let interval = Duration::from_millis(100);
                 let retry = timeout >= Duration::from_millis(300);
@@ -140,11 +156,9 @@ impl Lab {
                 let left = timeout
                     .saturating_sub(started.elapsed())
                     .saturating_sub(interval);
-                if retry
-                    && rep.replies.is_empty()
-                    && rep.why.is_none()
-                    && left >= Duration::from_millis(50)
-                {
+                // Echoes lost to a machine-wide limit too: on a busy
+                // machine a first echo is often lost with its ARP request.
+                if retry && rep.replies.is_empty() && left >= Duration::from_millis(50) {
                     let again = PingOpts {
                         count: 2,
                         timeout: left,
@@ -152,62 +166,66 @@ impl Lab {
                     };
                     rep = self.ping(id, pkt.dst, &again)?;
                 }
-                if let Some(why) = rep.why.filter(|_| rep.replies.is_empty()) {
-                    return Err(LabError::new(
-                        format!(
-                            "cannot tell whether {} is reachable from '{}': {why}",
-                            pkt.dst,
-                            self.sp.name(id)
-                        ),
-                        "the kernel ran out of a resource every namespace shares: retry when other labs are done, or use fewer addresses",
-                    ));
-                }
                 let p = if rep.replies.is_empty() {
                     Probed::Lost
                 } else {
                     Probed::Reached
                 };
-                (p, None)
+                (p, before)
             }
         };
-        if let (Probed::Lost, Some(before)) = (&probed, before) {
-            let hit = self.settle.kstat().hit_since(&before, v6);
-            if let (Some(why), Some(help)) = (kstat::why(&hit), kstat::help(&hit)) {
-                return Err(LabError::new(
-                    format!(
-                        "cannot tell whether {} is reachable from '{}': {why}",
-                        pkt.dst,
-                        self.sp.name(id)
-                    ),
-                    help,
-                ));
-            }
-        }
-        Ok(probed)
+        let hit = if probed == Probed::Lost {
+            self.settle.kstat().hit_since(&before, v6)
+        } else {
+            Vec::new()
+        };
+        Ok(Attempt { probed, hit })
+    }
+
+    /// The error of a probe that says nothing either way.
+    fn unsure(&self, id: NsId, pkt: &Packet, why: &str, help: &str) -> LabError {
+        LabError::new(
+            format!(
+                "cannot tell whether {}{} is reachable from '{}': {why}",
+                pkt.dst,
+                pkt.what(),
+                self.sp.name(id)
+            ),
+            help,
+        )
     }
 
     /// `ns.expect_reach(dst, …)`: probes for real; only when the probe
     /// fails, an error whose message is the reason, path drawn, and whose
     /// help is the fix.
     pub fn expect_reach(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
-        let probed = self.probe_reach(id, pkt, timeout)?;
-        if matches!(probed, Probed::Reached) {
+        let probed = self.probe_reach(id, pkt, timeout, false)?;
+        if probed == Probed::Reached {
             return Ok(());
         }
+        Err(lab_error(self.failure(id, pkt, &probed)?.0))
+    }
+
+    /// Why a probe that did not get through failed, in words: the path's
+    /// reason, or what nslab checked (and, for an unsure probe, the
+    /// machine's drops); and the trace it read.
+    pub fn failure(&mut self, id: NsId, pkt: &Packet, probed: &Probed) -> Result<(Failure, Trace)> {
         let t = self.trace(id, pkt)?;
-        Err(lab_error(explain::unreached(
-            self.view_name(id),
-            pkt,
-            &t,
-            matches!(probed, Probed::Refused),
-        )))
+        let from = self.view_name(id);
+        let f = match probed {
+            Probed::Unsure { why, help } => explain::unsure(from, pkt, &t, why, help),
+            p => explain::unreached(from, pkt, &t, *p == Probed::Refused),
+        };
+        Ok((f, t))
     }
 
     /// `ns.expect_blocked(dst, …)`: an error when the probe gets through,
     /// saying what let it through.
     pub fn expect_blocked(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<()> {
-        if !matches!(self.probe_reach(id, pkt, timeout)?, Probed::Reached) {
-            return Ok(());
+        match self.probe_reach(id, pkt, timeout, true)? {
+            Probed::Reached => {}
+            Probed::Unsure { why, help } => return Err(self.unsure(id, pkt, &why, &help)),
+            Probed::Lost | Probed::Refused => return Ok(()),
         }
         let t = self.trace(id, pkt)?;
         Err(lab_error(explain::not_blocked(self.view_name(id), pkt, &t)))
@@ -231,6 +249,11 @@ impl Lab {
         // The reply goes back to the source the echo left from.
         pkt.src = opts.src;
         let t = self.trace(id, &pkt)?;
+        // A drop found on the path is why, whatever else the machine
+        // dropped meanwhile: it loses every echo.
+        if let Some(f) = &t.lost {
+            rep.why = Some(f.reason.clone());
+        }
         if rep.why.is_none() {
             rep.why = Some(match (t.reason(), &rep.error) {
                 (Some(f), _) => f.reason.clone(),
@@ -241,6 +264,30 @@ impl Lab {
             });
         }
         Ok((rep, Some(t)))
+    }
+}
+
+/// The lab as `busy::conclude` probes it: real probes, the real path.
+struct Probing<'a> {
+    lab: &'a mut Lab,
+    id: NsId,
+    pkt: &'a Packet,
+    sent: u32,
+}
+
+impl Tries for Probing<'_> {
+    fn send(&mut self, timeout: Duration) -> Result<Attempt> {
+        self.lab.settle.set_retrying(self.sent > 0);
+        self.sent += 1;
+        self.lab.probe_once(self.id, self.pkt, timeout)
+    }
+
+    fn drop_on_path(&mut self) -> Result<Option<explain::Finding>> {
+        Ok(self.lab.trace(self.id, self.pkt)?.lost)
+    }
+
+    fn pause(&mut self, d: Duration) -> Result<()> {
+        self.lab.pause(d)
     }
 }
 

@@ -2,12 +2,13 @@
 //! whatever a script builds can be torn down, in reverse, whatever happens.
 
 mod attach;
+mod busy;
 mod capture;
 mod counters;
 pub mod error;
 mod events;
 mod explain;
-pub use explain::Probed;
+pub use busy::Probed;
 mod firewall;
 mod fwqueue;
 mod identity;

@@ -1,5 +1,6 @@
 //! Probes: ping, listen, connect, and the wait for links to carry traffic.
 
+use super::busy::Probed;
 use super::events::Event;
 use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
 use crate::net::probe::Proto;
@@ -292,41 +293,29 @@ impl Lab {
         timeout: Duration,
         src: Option<IpAddr>,
     ) -> Result<bool> {
-        let v6 = dst.is_ipv6();
-        if let Some(src) = src {
-            self.check_own_addr(id, src, "src")?;
-        }
-        self.settle_for(v6);
-        let sock = self.client_socket(id, proto, v6, src)?;
-        let before = self.settle.kstat().before(v6);
-        let dst = std::net::SocketAddr::new(dst, port);
-        let reached = probe::reach(&sock, proto, dst, timeout, self.id.cancel());
-        self.check_cancel()?;
         // `false` would say the lab's network refused or dropped it, and a
         // firewall check would take that for "blocked": when the kernel
-        // itself ran out, the probe has no answer, so it is an error.
-        if !reached {
-            let hit = self.settle.kstat().hit_since(&before, v6);
-            if let (Some(why), Some(help)) = (kstat::why(&hit), kstat::help(&hit)) {
+        // itself dropped it, sent again, the probe has no answer, so it is
+        // an error.
+        let mut pkt = crate::explain::Packet::ping(dst);
+        pkt.proto = Some(proto);
+        pkt.port = Some(port);
+        pkt.src = src;
+        let reached = match self.probe_reach(id, &pkt, timeout, false)? {
+            Probed::Reached => true,
+            Probed::Refused | Probed::Lost => false,
+            Probed::Unsure { why, help } => {
                 return Err(LabError::new(
                     format!(
-                        "cannot tell whether {dst} ({}) is reachable from '{}': {why}",
+                        "cannot tell whether {} ({}) is reachable from '{}': {why}",
+                        std::net::SocketAddr::new(dst, port),
                         proto.name(),
                         self.sp.name(id)
                     ),
                     help,
                 ));
             }
-        }
-        self.tell(Event::Connected {
-            ns: id,
-            dst: dst.ip(),
-            proto,
-            port,
-            timeout,
-            ok: reached,
-            src,
-        });
+        };
         Ok(reached)
     }
 }
@@ -532,25 +521,27 @@ impl Lab {
             None
         };
         // Each unanswered pair explained, as far as it is cheap: a lab
-        // where nothing answers would otherwise trace N² paths.
+        // where nothing answers would otherwise trace N² paths. When the
+        // kernel dropped packets machine-wide meanwhile, only a drop found
+        // on the path stands against that (a pair that cannot work).
         let mut reasons = HashMap::new();
-        if why.is_none() {
-            let failed: Vec<(usize, usize)> = pairs
-                .iter()
-                .filter(|(_, _, r)| *r == 0)
-                .map(|&(a, b, _)| (a, b))
-                .take(EXPLAINED_PAIRS)
-                .collect();
-            for (a, b) in failed {
-                let mut pkt = crate::explain::Packet::ping(nodes[b].1);
-                pkt.src = src_of(a);
-                if let Ok(t) = self.trace(nodes[a].0, &pkt) {
-                    let why = match t.reason() {
-                        Some(f) => format!("{} (help: {})", f.reason, f.help),
-                        None => t.no_reason(),
-                    };
-                    reasons.insert((a, b), why);
-                }
+        let failed: Vec<(usize, usize)> = pairs
+            .iter()
+            .filter(|(_, _, r)| *r == 0)
+            .map(|&(a, b, _)| (a, b))
+            .take(EXPLAINED_PAIRS)
+            .collect();
+        for (a, b) in failed {
+            let mut pkt = crate::explain::Packet::ping(nodes[b].1);
+            pkt.src = src_of(a);
+            if let Ok(t) = self.trace(nodes[a].0, &pkt) {
+                let said = match (&t.lost, t.reason()) {
+                    (Some(f), _) => format!("{} (help: {})", f.reason, f.help),
+                    (None, _) if why.is_some() => continue,
+                    (None, Some(f)) => format!("{} (help: {})", f.reason, f.help),
+                    (None, None) => t.no_reason(),
+                };
+                reasons.insert((a, b), said);
             }
         }
         Ok(ReachReport {

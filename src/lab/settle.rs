@@ -19,6 +19,9 @@ pub struct Settle {
     /// The kernel's machine-wide counters, read around probes: when one
     /// fails, a counter that rose meanwhile says why.
     kstat: kstat::Watch,
+    /// A probe is being sent again after machine-wide drops (lab/busy.rs):
+    /// the plan shows the script's probe once, not each retry.
+    retrying: bool,
 }
 
 impl Settle {
@@ -30,6 +33,7 @@ impl Settle {
     /// Link `l` is gone: nothing to wait for.
     pub fn gone(&mut self, l: &At) {
         self.unsettled.retain(|x| x != l);
+        self.v6_unsettled.retain(|x| x != l);
     }
 
     /// The links to wait for before a probe, each once; an IPv6 probe
@@ -43,10 +47,17 @@ impl Settle {
     }
 
     /// The links to wait for before an IPv6 probe: those in namespaces
-    /// that forward IPv6.
+    /// that forward IPv6. The others are kept for a later probe: a
+    /// namespace made to forward after its links came up (a lab that
+    /// shows the fault first, then turns forwarding on) has its links
+    /// waited for then; on a busy machine their DAD took seconds.
     pub fn take_v6(&mut self) -> Vec<At> {
-        let mut pending = std::mem::take(&mut self.v6_unsettled);
-        pending.retain(|(id, _)| self.v6_forwarding.contains(id));
+        let (mut pending, later): (Vec<At>, Vec<At>) = std::mem::take(&mut self.v6_unsettled)
+            .into_iter()
+            .partition(|(id, _)| self.v6_forwarding.contains(id));
+        self.v6_unsettled = later;
+        self.v6_unsettled.sort_unstable();
+        self.v6_unsettled.dedup();
         pending.sort_unstable();
         pending.dedup();
         pending
@@ -60,6 +71,14 @@ impl Settle {
         }
     }
 
+    pub fn set_retrying(&mut self, on: bool) {
+        self.retrying = on;
+    }
+
+    pub fn retrying(&self) -> bool {
+        self.retrying
+    }
+
     pub fn kstat(&mut self) -> &mut kstat::Watch {
         &mut self.kstat
     }
@@ -67,5 +86,6 @@ impl Settle {
     /// Namespace `id` is gone.
     pub fn forget_ns(&mut self, id: NsId) {
         self.v6_forwarding.remove(&id);
+        self.v6_unsettled.retain(|(x, _)| *x != id);
     }
 }

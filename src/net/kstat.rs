@@ -80,7 +80,7 @@ impl Limit {
                 if *v6 { "ipv6" } else { "ipv4" }
             ),
             Limit::Backlog { .. } => {
-                "send fewer packets at once, or raise net.core.netdev_max_backlog on the host"
+                "the machine is busy (this lab's traffic or another's): probe again when it is quieter, send fewer packets at once, or raise net.core.netdev_max_backlog on the host"
                     .to_string()
             }
         }

@@ -186,19 +186,6 @@ pub fn bind_src(s: &Socket, src: IpAddr) -> Result<()> {
 /// wake another thread, not the one waiting).
 const SLICE: Duration = Duration::from_millis(50);
 
-/// Can `s` reach `dst`? TCP: the handshake completes. UDP: an answer comes
-/// back (an ICMP port-unreachable ends the wait at once). Gives up, false,
-/// at `timeout` or as soon as `cancel` is set (a timeout may be a minute).
-pub fn reach(
-    s: &Socket,
-    proto: Proto,
-    dst: SocketAddr,
-    timeout: Duration,
-    cancel: &Cancel,
-) -> bool {
-    try_reach(s, proto, dst, timeout, cancel) == Reach::Open
-}
-
 /// How a TCP connect or a UDP exchange ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
@@ -221,7 +208,10 @@ fn ended(e: &std::io::Error) -> Reach {
     }
 }
 
-/// As `reach`, saying how it ended.
+/// Can `s` reach `dst`, and how did it end? TCP: the handshake completes.
+/// UDP: an answer comes back (an ICMP port-unreachable ends the wait at
+/// once). Gives up, `Silent`, at `timeout` or as soon as `cancel` is set
+/// (a timeout may be a minute).
 pub fn try_reach(
     s: &Socket,
     proto: Proto,

@@ -832,6 +832,41 @@ print("FIXED");
     );
 }
 
+/// Wrong answer 5 of issue 23, the part a quiet machine shows: between two
+/// isolated ports expect_blocked passes and probe() is a result (its
+/// `unsure` false), whatever the path. (On a busy machine the probe is lost
+/// to machine-wide drops too: then the drop the walk finds on the path is
+/// the proof; lab/busy.rs's unit tests cover that decision.)
+#[test]
+fn expect_blocked_passes_between_isolated_ports_and_probe_is_a_result() {
+    let o = run_ok(
+        "blocked.rhai",
+        &format!(
+            "{}{}",
+            switch(),
+            r#"
+let br = bridge(sw, "br0");
+br.attach(hosts[0].port, #{isolated: true});
+br.attach(hosts[1].port, #{isolated: true});
+br.attach(hosts[2].port);
+x.expect_blocked("10.9.0.2");
+x.expect_blocked("10.9.0.2", #{timeout_ms: 300});
+let p = x.probe("10.9.0.2", #{timeout_ms: 300});
+print(`LOST: ok=${p.ok} refused=${p.refused} unsure=${p.unsure} why=${p.why}`);
+let q = x.probe("10.9.0.3");
+print(`OPEN: ok=${q.ok} unsure=${q.unsure} why=${q.why}`);
+"#
+        ),
+    );
+    says(
+        &o.words(),
+        &[
+            "LOST: ok=false refused=false unsure=false why=x cannot reach 10.9.0.2: the bridge br0 of sw does not pass it from port p1 to port p2",
+            "OPEN: ok=true unsure=false why=",
+        ],
+    );
+}
+
 #[test]
 fn an_stp_port_not_forwarding_yet_is_named_with_its_state() {
     // Ports of an STP bridge listen, then learn, one forward delay (here

@@ -179,6 +179,18 @@ fn rate_limit_shows_the_rate() {
     ]);
 }
 
+#[test]
+fn qdisc_stats_grow_by_the_transfer_at_the_kernels_rate() {
+    let o = run_script("qdisc-stats.rhai");
+    o.says(&[
+        "before: tbf rate 8Mbit burst 32Kb: sent ",
+        "after:  tbf rate 8Mbit burst 32Kb: sent ",
+        "tc: qdisc tbf",
+        "rate 8Mbit burst 32Kb lat 50ms",
+        "ok: the qdisc's counters grew by the transfer, at the kernel's rate",
+    ]);
+}
+
 /// FRR's OSPF converges on the triangle, and again round the cut link.
 #[test]
 fn frr_ospf_triangle_reconverges() {
@@ -220,6 +232,7 @@ fn every_script_is_covered() {
             "macvlan.rhai",
             "policy-routing.rhai",
             "port-isolation.rhai",
+            "qdisc-stats.rhai",
             "quickstart.rhai",
             "rate-limit.rhai",
             "recipe-line.rhai",

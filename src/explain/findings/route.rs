@@ -455,13 +455,36 @@ impl Walker<'_, '_> {
         best.map(|(_, ip)| ip)
     }
 
-    /// IPv6 lookups succeed with forwarding off: check it here.
+    /// IPv6 lookups succeed with forwarding off: check it here. A
+    /// namespace that holds `dst` and still would forward it holds it
+    /// tentatively: duplicate address detection is not done with it yet.
     pub(in crate::explain) fn v6_forwarding(
         &mut self,
         ns: Ns,
         iif: Option<&LinkInfoRow>,
+        dst: IpAddr,
     ) -> Option<Finding> {
         iif?;
+        let held = self
+            .w
+            .addrs(ns)
+            .iter()
+            .find(|a| a.addr.addr() == dst)
+            .map(|a| a.index);
+        if let Some(index) = held {
+            let link = self.w.link_name(ns, index);
+            return Some(Finding {
+                reason: format!(
+                    "{} holds {dst} on {link}, but cannot use it yet: duplicate address detection is not done with it (an IPv6 address is tentative for a second or more after it is added, dad_transmits seconds; longer on a busy machine)",
+                    self.name(ns)
+                ),
+                help: format!(
+                    "probe again in a moment; or have {} skip DAD on addresses it gets from now on: {}.sysctl(\"net.ipv6.conf.{link}.accept_dad\", \"0\") before the address is added",
+                    self.name(ns),
+                    self.var(ns)
+                ),
+            });
+        }
         if self.w.sysctl_num(ns, "net/ipv6/conf/all/forwarding") == Some(0) {
             return Some(Finding {
                 reason: format!(

@@ -3,7 +3,7 @@
 //! checks the reason's and the help's words, which scripts and users read.
 
 use crate::explain::fake::{Fake, TABLE};
-use crate::explain::{Finding, Ns, Packet, Trace, trace, unreached};
+use crate::explain::{Finding, Ns, Packet, Trace, trace, unreached, unsure};
 use crate::net::probe::Proto;
 
 /// h1 (10.1.0.2) eth0 - e1 (10.1.0.1) r1 (10.2.0.1) e2 - eth0 h2
@@ -457,6 +457,20 @@ fn a_router_whose_link_local_is_in_dad_is_named() {
 }
 
 #[test]
+fn a_destination_address_still_in_dad_is_named_not_forwarding() {
+    // h2 holds fd02::2, tentatively: the lookup there does not find it
+    // local, and h2 does not forward. Seen on a busy machine, where DAD
+    // takes seconds.
+    let (mut f, h1, _, h2) = routed6();
+    f.tentative_addr(h2, "fd02::2");
+    is(
+        &lost(&mut f, h1, &ping("fd02::2")),
+        "h2 holds fd02::2 on eth0, but cannot use it yet: duplicate address detection is not done with it (an IPv6 address is tentative for a second or more after it is added, dad_transmits seconds; longer on a busy machine)",
+        "probe again in a moment; or have h2 skip DAD on addresses it gets from now on: h2.sysctl(\"net.ipv6.conf.eth0.accept_dad\", \"0\") before the address is added",
+    );
+}
+
+#[test]
 fn isolated_bridge_ports_are_named_and_the_help_opens_one() {
     let (mut f, h1, s, _) = bridged();
     assert!(trace(&mut f, h1, &ping("10.0.0.2")).lost.is_none());
@@ -805,6 +819,50 @@ fn the_failure_of_expect_reach_is_the_reason_and_the_path() {
         "h1 cannot reach 10.2.0.2: r1 does not forward (net.ipv4.ip_forward = 0)\npath: h1 eth0 -> r1 e1 ✗"
     );
     assert_eq!(e.help, "r1.forwarding(true)");
+}
+
+#[test]
+fn an_unsure_probe_keeps_the_paths_reason_else_names_the_machines_drops() {
+    let why = "the kernel dropped 9 incoming packets because a CPU's input backlog (net.core.netdev_max_backlog) was full (the probe was lost all 5 times it was sent)";
+    let help = "the machine is busy: raise net.core.netdev_max_backlog";
+    // Nothing wrong on the path: what nslab checked, then the drops.
+    let (mut f, h1, r1, _) = routed();
+    let pkt = ping("10.2.0.2");
+    let t = trace(&mut f, h1, &pkt);
+    let e = unsure("h1", &pkt, &t, why, help);
+    assert_eq!(
+        e.message,
+        format!(
+            "h1 cannot reach 10.2.0.2, and nslab cannot tell why: the routes, links, forwarding, rp_filter and neighbours it checked in h1, r1, h2 let it through; meanwhile {why}\npath: h1 eth0 -> r1 e1/e2 -> h2 eth0 ✓; back: h2 eth0 -> r1 e2/e1 -> h1 eth0 ✓"
+        )
+    );
+    assert!(
+        e.help
+            .ends_with(&format!("; or, as the machine dropped packets: {help}")),
+        "{}",
+        e.help
+    );
+    // A suspect is followed by the drops, which may have caused it.
+    f.neighbour(r1, "e2", "10.2.0.2", "failed");
+    let t = trace(&mut f, h1, &pkt);
+    let e = unsure("h1", &pkt, &t, why, help);
+    let plain = unreached("h1", &pkt, &t, false);
+    assert!(t.lost.is_none() && !t.suspects.is_empty());
+    let (head, _) = plain.message.split_once("\npath: ").expect("a path");
+    assert!(
+        e.message
+            .starts_with(&format!("{head}; meanwhile {why}\npath: ")),
+        "{}",
+        e.message
+    );
+    assert!(e.help.starts_with(&plain.help), "{}", e.help);
+    // A drop on the path stands, as for any lost probe.
+    f.forwarding(r1, false);
+    let t = trace(&mut f, h1, &pkt);
+    assert_eq!(
+        unsure("h1", &pkt, &t, why, help),
+        unreached("h1", &pkt, &t, false)
+    );
 }
 
 #[test]
