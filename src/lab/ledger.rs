@@ -239,6 +239,12 @@ pub struct Unwound {
 /// failure is returned (with what the step was).
 pub fn unwind(sp: &mut Spaces, steps: &[Undo], header: &Header) -> Unwound {
     let mut out = Unwound::default();
+    // Every process hears SIGTERM before the first one is waited for.
+    for step in steps {
+        if let Undo::StopProcess(p) = step {
+            crate::net::exec::terminate(p.pid, p.start);
+        }
+    }
     for step in teardown_order(steps) {
         match step.apply(sp, header) {
             Ok(Undone::Done) => {}
