@@ -43,6 +43,21 @@ fn fill_batch(from: u32, n: u32) -> String {
         .collect()
 }
 
+/// `ip -batch` lines that replace the first `n` entries fill_batch made,
+/// with their MAC's first byte set to `first`: a new MAC makes the kernel
+/// renew the entry's "updated" time, which forced gc looks at.
+fn keep_batch(n: u32, first: u8) -> String {
+    (0..n)
+        .map(|i| {
+            let (a, b, c) = (i >> 16, (i >> 8) & 0xff, i & 0xff);
+            format!(
+                "neigh replace 10.{}.{b}.{c} lladdr {first:02x}:00:00:{a:02x}:{b:02x}:{c:02x} dev f0 nud stale\n",
+                128 + a
+            )
+        })
+        .collect()
+}
+
 /// The table is filled from inside the lab, right before each probe: when
 /// a new entry is due and the table is at its limit, the kernel first frees
 /// every entry not updated for 5 s (forced gc), and a fill that ends with
@@ -58,6 +73,10 @@ c[0].addr("10.77.0.1/24");
 for i in 2..=17 { c[1].addr(`10.77.0.${i}/24`); }
 let fill = a.exec(["ip", "-n", "filler", "-batch", "fill.batch"]);
 print(`fill: ${fill.stderr}`);
+// A probe that loses packets to a full table is sent again, up to 5 times
+// in a second or so: the filler's entries are kept younger than forced
+// gc's 5 s all along, so no slot comes free between the tries.
+a.spawn(["sh", "-c", "while :; do ip -force -n filler -batch keepA.batch; sleep 0.1; ip -force -n filler -batch keepB.batch; sleep 0.1; done >/dev/null 2>&1"]);
 let t = 2;
 let r = a.ping(`10.77.0.${t}`, #{count: 1, timeout_ms: 200});
 while r.ok && t < 9 {
@@ -77,6 +96,8 @@ a.exec(["ip", "-n", "filler", "-batch", "top11.batch"]);
 let rr = reach([a, #{ns: b, ip: "10.77.0.11"}], #{timeout_ms: 300});
 let first = if rr.failed.is_empty() { "none" } else { rr.failed[0].why };
 print(`reach: ok=${rr.ok} why=${first}`);
+// Something listens: a refusal on the path would answer connect() alone.
+b.listen(80);
 for t in 12..=17 {
     a.exec(["ip", "-n", "filler", "-batch", `top${t}.batch`]);
     let up = a.connect(`10.77.0.${t}`, #{port: 80, timeout_ms: 200});
@@ -96,6 +117,8 @@ fn a_full_neighbour_table_is_named_by_ping_expect_reach_reach_and_connect() {
     for t in 3..=17 {
         d.write(&format!("top{t}.batch"), &fill_batch(thresh3 + 64 * t, 64));
     }
+    d.write("keepA.batch", &keep_batch(thresh3 + 64, 0x02));
+    d.write("keepB.batch", &keep_batch(thresh3 + 64, 0x06));
     d.write("limits.rhai", SCRIPT);
     // The filler lives in a namespace of its own, on a veth (an ARP device:
     // a dummy's entries would be NOARP, which forced gc frees at once). Its
@@ -165,7 +188,7 @@ ip netns del filler
     // connect() has no result to carry a reason: it is an error, not false.
     assert_report(
         &run,
-        "limits.rhai:29:",
+        "limits.rhai:35:",
         &format!("(tcp) is reachable from 'a': {full}"),
         "wait for the other lab to end, or raise net.ipv4.neigh.default.gc_thresh3 on the host",
     );
