@@ -359,16 +359,22 @@ impl Rtnl {
         Ok(out)
     }
 
-    /// Every bridge port in the namespace in full, with its VLANs
-    /// (`bridge -d link show`, asked with RTEXT_FILTER_BRVLAN).
-    pub async fn bridge_ports(&self) -> Result<Vec<PortRow>> {
+    /// The AF_BRIDGE link dump with every port's VLANs (RTEXT_FILTER_BRVLAN),
+    /// which both the port and the VLAN reads parse.
+    async fn bridge_dump(&self, op: &'static str) -> Result<Vec<RouteNetlinkMessage>> {
         let mut ask = LinkMessage::default();
         ask.header.interface_family = AddressFamily::Bridge;
         ask.attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::Brvlan]));
-        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetLink(ask))
+        wire::dump(&self.conn, RouteNetlinkMessage::GetLink(ask))
             .await
-            .map_err(nl("list bridge ports"))?;
+            .map_err(nl(op))
+    }
+
+    /// Every bridge port in the namespace in full, with its VLANs
+    /// (`bridge -d link show`, asked with RTEXT_FILTER_BRVLAN).
+    pub async fn bridge_ports(&self) -> Result<Vec<PortRow>> {
+        let got = self.bridge_dump("list bridge ports").await?;
         Ok(got
             .iter()
             .filter_map(|m| match m {
@@ -382,13 +388,7 @@ impl Rtnl {
     /// (ifindex, VLAN), the bridge's own first. Empty on a bridge without
     /// VLAN filtering, as the tool prints it.
     pub async fn bridge_vlans(&self, br: u32) -> Result<Vec<(u32, VlanRow)>> {
-        let mut ask = LinkMessage::default();
-        ask.header.interface_family = AddressFamily::Bridge;
-        ask.attributes
-            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::Brvlan]));
-        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetLink(ask))
-            .await
-            .map_err(nl("list bridge vlans"))?;
+        let got = self.bridge_dump("list bridge vlans").await?;
         let mut own = Vec::new();
         let mut ports = Vec::new();
         for m in &got {
