@@ -175,6 +175,7 @@ fn ping_map(
         "why".into(),
         r.why.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
     );
+    m.insert("busy".into(), r.busy.into());
     m.insert(
         "trace".into(),
         trace
@@ -478,8 +479,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let ping_doc = Doc {
         area: "probes",
         name: "ping",
-        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src, ttl, dev}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, ttl, replies, why, trace, output}",
-        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, ttl the first reply's TTL (IPv6: hop limit, as ping's ttl=), replies each reply's #{seq, ttl, from, bytes, rtt_ms}, output is what ping prints. Options ttl (`ping -t`: 1 reaches the first router, which answers \"Time to live exceeded\") and dev (`ping -I DEV`: out of that link only). src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are ().",
+        sig: "ns.ping(ip) / ns.ping(ip, #{count, timeout_ms, interval_ms, size, df, src, ttl, dev}) -> #{ok, sent, received, loss, rtt_min, rtt_avg, rtt_max, ttl, replies, why, busy, trace, output}",
+        doc: "Ping ip from ns with a native ICMP socket (`ip netns exec NS ping -c 3 IP`); rtt in ms, ttl the first reply's TTL (IPv6: hop limit, as ping's ttl=), replies each reply's #{seq, ttl, from, bytes, rtt_ms}, output is what ping prints. Options ttl (`ping -t`: 1 reaches the first router, which answers \"Time to live exceeded\") and dev (`ping -I DEV`: out of that link only). src: the address of ns the echoes leave from (`ping -I SRC`, e.g. a loopback address), so the replies must find their way back to it; the trace then follows them there. size: bytes of data in each echo (`ping -s`, 56 by default); df: true sends them whole or not at all (`ping -M do`: don't fragment, so a link on the way with a smaller MTU loses them and the trace names it). Waits first until the links brought up since can carry traffic. When packets are lost, why says which machine-wide kernel limit was hit meanwhile (neighbour table full, backlog drops); when no reply came and no such limit explains it, why is the reason read from the kernel along the path and trace the hops both ways (as ns.trace gives them); else both are (). busy is true when echoes were lost while such a limit was hit. When every echo was lost that way and nothing on the path loses them, one echo more is sent, up to 4 times, 50 ms apart (each waiting timeout_ms), before the answer is no; sent and received count them.",
         example: "let r = ns1.ping(\"10.0.0.2\"); print(r.output); if !r.ok { throw \"no answer\"; }",
     };
     let c = ctx.clone();

@@ -52,48 +52,92 @@ pub trait Tries {
     fn drop_on_path(&mut self) -> Result<Option<Finding>>;
     /// Waits between two sends (Ctrl-C ends it).
     fn pause(&mut self, d: Duration) -> Result<()>;
+    /// Time since some fixed point: the clock the budget is kept by.
+    fn now(&self) -> Duration;
 }
 
-/// How many times a probe lost to machine-wide drops is sent again.
+/// How many times a probe lost to machine-wide drops is sent again, at most.
 pub const RETRIES: u32 = 4;
 /// The wait before each of them: a CPU's backlog drains in microseconds,
 /// but a burst of another lab's lasts a little longer.
 pub const PAUSE: Duration = Duration::from_millis(50);
+/// The shortest wait worth a send: less and a reply on a loaded machine
+/// (or a neighbour asked again) cannot come back in time.
+pub const MIN_TRY: Duration = Duration::from_millis(100);
 
-/// The wait of one retry: half of the probe's timeout. All the retries
-/// together add at most two more timeouts (and the pauses) to the whole
-/// wait, long enough for the neighbour to be asked again (ARP and
-/// neighbour discovery ask once a second) when a first answer was lost.
-pub fn retry_timeout(timeout: Duration) -> Duration {
-    timeout / 2
+/// How the probe's `timeout` is shared: the first send has all of it when
+/// it is too short to leave room for one retry, else half of it; the
+/// retries share what is left. The whole wait is `timeout`, retries and
+/// pauses included (`expect_blocked(ip, #{timeout_ms: 500})` waits 500 ms).
+pub fn first_timeout(timeout: Duration) -> Duration {
+    if timeout >= (MIN_TRY + PAUSE) * 2 {
+        timeout / 2
+    } else {
+        timeout
+    }
 }
 
-/// Sends the probe and concludes: a probe that got through, was refused,
-/// or was lost while no machine-wide limit was hit is the answer. One lost
-/// while a limit was hit is sent again, up to `RETRIES` times, each with
-/// `retry_timeout` after `PAUSE`; lost every time, it is `Lost` when the
-/// path shows a drop, else `Unsure`. A check that wants it blocked
-/// (`blocked`) takes a drop on the path as the answer at once: a state that
-/// passes (a tentative address, an STP port still learning) is worth the
-/// retries only to a check that wants it through.
+/// The wait of the next retry, with `left` of the budget left after its
+/// pause and `tries` retries still allowed: an equal share of what is
+/// left, but never less than `MIN_TRY` (fewer retries then). None when
+/// even that does not fit.
+pub fn retry_timeout(left: Duration, tries: u32) -> Option<Duration> {
+    if left < MIN_TRY || tries == 0 {
+        return None;
+    }
+    let fit = (left.as_millis() / (MIN_TRY + PAUSE).as_millis()).max(1) as u32;
+    Some(left / tries.min(fit))
+}
+
+/// Sends the probe and concludes, all within `timeout`: a probe that got
+/// through or was refused is the answer. The first send has half the
+/// budget (`first_timeout`); lost with no machine-wide limit hit, it is
+/// sent once more with the rest (one send with the whole timeout, split),
+/// and a second loss is the answer. One lost while a limit was hit is sent
+/// again, up to `RETRIES` times, each after a `PAUSE` with a share of what
+/// is left (`retry_timeout`); lost every time, it is `Lost` when the path
+/// shows a drop, else `Unsure`. A check that wants it blocked (`blocked`)
+/// takes a drop on the path as the answer at once: a state that passes (a
+/// tentative address, an STP port still learning) is worth the retries
+/// only to a check that wants it through.
 pub fn conclude(t: &mut dyn Tries, timeout: Duration, blocked: bool) -> Result<Probed> {
+    let start = t.now();
     let mut hit: Vec<Limit> = Vec::new();
     let mut sent = 0;
-    let mut a = t.send(timeout)?;
+    let mut wait = first_timeout(timeout);
     loop {
+        let a = t.send(wait)?;
         sent += 1;
-        if a.probed != Probed::Lost || a.hit.is_empty() {
+        if a.probed != Probed::Lost {
             return Ok(a.probed);
         }
-        add(&mut hit, a.hit);
-        if (blocked || sent > RETRIES) && t.drop_on_path()?.is_some() {
+        let busy = !a.hit.is_empty();
+        if !busy && sent > 1 {
             return Ok(Probed::Lost);
         }
-        if sent > RETRIES {
-            break;
+        add(&mut hit, a.hit);
+        let left = timeout.saturating_sub(t.now().saturating_sub(start));
+        let next = if busy {
+            retry_timeout(
+                left.saturating_sub(PAUSE),
+                (RETRIES + 1).saturating_sub(sent),
+            )
+        } else {
+            Some(left).filter(|l| *l >= MIN_TRY)
+        };
+        if busy && (blocked || next.is_none()) && t.drop_on_path()?.is_some() {
+            return Ok(Probed::Lost);
         }
-        t.pause(PAUSE)?;
-        a = t.send(retry_timeout(timeout))?;
+        let Some(w) = next else {
+            if !busy {
+                return Ok(Probed::Lost);
+            }
+            break;
+        };
+        if busy {
+            t.pause(PAUSE)?;
+        }
+        wait = w;
     }
     let (why, help) = words(sent, &hit);
     Ok(Probed::Unsure { why, help })
@@ -149,11 +193,15 @@ mod tests {
         from: Ns,
         pkt: Packet,
         log: Vec<String>,
+        /// The scripted clock: a send takes its whole timeout, a pause its
+        /// length, a path walk nothing.
+        clock: Duration,
     }
 
     impl Tries for Script {
         fn send(&mut self, timeout: Duration) -> Result<Attempt> {
             self.log.push(format!("send {}", timeout.as_millis()));
+            self.clock += timeout;
             Ok(self.attempts.remove(0))
         }
         fn drop_on_path(&mut self) -> Result<Option<Finding>> {
@@ -162,7 +210,11 @@ mod tests {
         }
         fn pause(&mut self, d: Duration) -> Result<()> {
             self.log.push(format!("pause {}", d.as_millis()));
+            self.clock += d;
             Ok(())
+        }
+        fn now(&self) -> Duration {
+            self.clock
         }
     }
 
@@ -187,6 +239,7 @@ mod tests {
             from: x,
             pkt: Packet::ping("10.9.0.2".parse().expect("an address")),
             log: Vec::new(),
+            clock: Duration::ZERO,
         }
     }
 
@@ -212,52 +265,46 @@ mod tests {
         // was lost: blocked, without sending it again.
         let mut s = switch(true, vec![lost(&[BACKLOG])]);
         assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Lost);
-        assert_eq!(s.log, ["send 1500", "path"]);
+        assert_eq!(s.log, ["send 750", "path"]);
         // A check that wants it through sends it again first (the drop
         // may pass), then takes the drop as the answer.
-        let mut s = switch(true, vec![lost(&[BACKLOG]); 5]);
+        let mut s = switch(true, vec![lost(&[BACKLOG]); 4]);
         assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Lost);
-        assert_eq!(s.log.len(), 10);
+        assert_eq!(s.log.len(), 8);
         assert_eq!(s.log.last().map(String::as_str), Some("path"));
         let mut s = switch(true, vec![lost(&[BACKLOG]), reached()]);
         assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Reached);
-        assert_eq!(s.log, ["send 1500", "pause 50", "send 750"]);
+        assert_eq!(s.log, ["send 750", "pause 50", "send 175"]);
     }
 
     #[test]
     fn a_loss_under_load_with_a_clear_path_is_sent_again_until_it_gets_through() {
         let mut s = switch(false, vec![lost(&[BACKLOG]), reached()]);
         assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Reached);
-        assert_eq!(s.log, ["send 1500", "path", "pause 50", "send 750"]);
+        assert_eq!(s.log, ["send 750", "path", "pause 50", "send 175"]);
     }
 
     #[test]
-    fn retries_are_bounded_and_the_answer_names_what_was_hit() {
+    fn retries_stay_inside_the_timeout_and_the_answer_names_what_was_hit() {
         let mut s = switch(false, vec![lost(&[BACKLOG]); 6]);
         let Probed::Unsure { why, help } = conclude(&mut s, MS, false).unwrap() else {
             panic!("not unsure");
         };
-        // Five sends in all, within two more timeouts (and four pauses);
-        // the path is read once, at the end.
+        // Half the timeout for the first send, the rest shared by the
+        // retries (each at least MIN_TRY); the whole wait is the timeout.
+        // The path is read once, at the end.
         assert_eq!(
             s.log,
             [
-                "send 1500",
-                "pause 50",
-                "send 750",
-                "pause 50",
-                "send 750",
-                "pause 50",
-                "send 750",
-                "pause 50",
-                "send 750",
+                "send 750", "pause 50", "send 175", "pause 50", "send 158", "pause 50", "send 266",
                 "path"
             ]
         );
-        assert_eq!(s.attempts.len(), 1);
+        assert_eq!(s.clock, MS);
+        assert_eq!(s.attempts.len(), 2);
         assert!(
-            why.starts_with("the kernel dropped 35 incoming packets because a CPU's input backlog (net.core.netdev_max_backlog) was full")
-                && why.ends_with("(the probe was lost all 5 times it was sent)"),
+            why.starts_with("the kernel dropped 28 incoming packets because a CPU's input backlog (net.core.netdev_max_backlog) was full")
+                && why.ends_with("(the probe was lost all 4 times it was sent)"),
             "{why}"
         );
         // The help is the backlog's: nothing about the neighbour table.
@@ -268,6 +315,32 @@ mod tests {
             "{help}"
         );
         assert!(!why.contains("neighbour"), "{why}");
+    }
+
+    #[test]
+    fn retries_are_bounded_and_a_short_timeout_has_none() {
+        // A long timeout: RETRIES more sends at most, and no longer than it.
+        let long = Duration::from_millis(10_000);
+        let mut s = switch(false, vec![lost(&[BACKLOG]); 7]);
+        let r = conclude(&mut s, long, false).unwrap();
+        assert!(matches!(r, Probed::Unsure { .. }), "{r:?}");
+        let sends = s.log.iter().filter(|l| l.starts_with("send")).count();
+        assert_eq!(sends, 1 + RETRIES as usize, "{:?}", s.log);
+        assert!(s.clock <= long, "{:?}", s.clock);
+        // 250 ms leaves no room for a retry of MIN_TRY after half of it:
+        // one send with all of it.
+        let short = Duration::from_millis(250);
+        let mut s = switch(false, vec![lost(&[BACKLOG]); 2]);
+        let r = conclude(&mut s, short, false).unwrap();
+        assert!(matches!(r, Probed::Unsure { .. }), "{r:?}");
+        assert_eq!(s.log, ["send 250", "path"]);
+        // Every timeout from 1 ms to 5 s: the whole wait is the timeout.
+        for ms in (1..5000).step_by(37) {
+            let t = Duration::from_millis(ms);
+            let mut s = switch(false, vec![lost(&[BACKLOG]); 7]);
+            conclude(&mut s, t, false).unwrap();
+            assert!(s.clock <= t, "{ms} ms: {:?} {:?}", s.clock, s.log);
+        }
     }
 
     #[test]
@@ -287,10 +360,19 @@ mod tests {
     }
 
     #[test]
-    fn a_loss_with_no_limit_hit_is_the_answer_at_once() {
-        let mut s = switch(false, vec![lost(&[])]);
+    fn a_loss_with_no_limit_hit_is_the_answer_after_the_whole_timeout() {
+        // Half the timeout, then the rest: one send of the whole timeout,
+        // split, and no path walk.
+        let mut s = switch(false, vec![lost(&[]); 2]);
         assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Lost);
-        assert_eq!(s.log, ["send 1500"]);
+        assert_eq!(s.log, ["send 750", "send 750"]);
+        let mut s = switch(false, vec![lost(&[]), reached()]);
+        assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Reached);
+        // A short timeout: one send.
+        let mut s = switch(false, vec![lost(&[])]);
+        let short = Duration::from_millis(250);
+        assert_eq!(conclude(&mut s, short, false).unwrap(), Probed::Lost);
+        assert_eq!(s.log, ["send 250"]);
         // A retry lost with no limit hit is a real loss too.
         let mut s = switch(false, vec![lost(&[BACKLOG]), lost(&[])]);
         assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Lost);

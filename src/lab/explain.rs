@@ -97,6 +97,7 @@ impl Lab {
             id,
             pkt,
             sent: 0,
+            started: std::time::Instant::now(),
         };
         let r = busy::conclude(&mut p, timeout, blocked);
         self.settle.set_retrying(false);
@@ -249,6 +250,30 @@ impl Lab {
         // The reply goes back to the source the echo left from.
         pkt.src = opts.src;
         let t = self.trace(id, &pkt)?;
+        // Every echo lost while the kernel dropped packets machine-wide,
+        // and nothing on the path loses them: the loss is the machine's,
+        // so one echo more is sent, a bounded number of times, before the
+        // answer is no (a router's words or a drop on the path are an
+        // answer already).
+        let one = PingOpts {
+            count: 1,
+            ..opts.clone()
+        };
+        let mut again = 0;
+        while rep.replies.is_empty()
+            && rep.busy
+            && rep.error.is_none()
+            && t.lost.is_none()
+            && again < busy::RETRIES
+        {
+            again += 1;
+            self.pause(busy::PAUSE)?;
+            let r = self.ping(id, dst, &one)?;
+            rep.absorb(r);
+        }
+        if !rep.replies.is_empty() {
+            return Ok((rep, None));
+        }
         // A drop found on the path is why, whatever else the machine
         // dropped meanwhile: it loses every echo.
         if let Some(f) = &t.lost {
@@ -273,6 +298,8 @@ struct Probing<'a> {
     id: NsId,
     pkt: &'a Packet,
     sent: u32,
+    /// The budget's clock (`Tries::now`).
+    started: std::time::Instant,
 }
 
 impl Tries for Probing<'_> {
@@ -288,6 +315,10 @@ impl Tries for Probing<'_> {
 
     fn pause(&mut self, d: Duration) -> Result<()> {
         self.lab.pause(d)
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 

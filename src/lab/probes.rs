@@ -214,7 +214,9 @@ impl Lab {
         self.check_cancel()?;
         if report.replies.len() < report.sent as usize {
             let v6 = dst.is_ipv6();
-            report.why = kstat::why(&self.settle.kstat().hit_since(before, v6));
+            let hit = self.settle.kstat().hit_since(before, v6);
+            report.busy = !hit.is_empty();
+            report.why = kstat::why(&hit);
         }
         self.tell(Event::Pinged {
             ns: id,

@@ -57,6 +57,25 @@ pub struct PingReport {
     /// A machine-wide limit the kernel hit while packets were lost (see
     /// `kstat`); set by the caller, which took the counters around the run.
     pub why: Option<String>,
+    /// Packets were lost while such a limit was hit: the loss may be the
+    /// machine's rather than the path's.
+    pub busy: bool,
+}
+
+impl PingReport {
+    /// Adds a later run's echoes (sent again after a loss): its replies are
+    /// numbered after this run's.
+    pub fn absorb(&mut self, later: PingReport) {
+        let base = self.sent as u16;
+        self.replies.extend(later.replies.into_iter().map(|mut r| {
+            r.seq = r.seq.wrapping_add(base);
+            r
+        }));
+        self.sent += later.sent;
+        self.error = later.error.or(self.error.take());
+        self.why = later.why.or(self.why.take());
+        self.busy |= later.busy;
+    }
 }
 
 /// Bytes of data in an echo, as `ping` sends by default.

@@ -87,6 +87,7 @@ while r.ok && t < 9 {
 }
 print(`ok=${r.ok}`);
 print(`why=${r.why}`);
+print(`busy=${r.busy} sent=${r.sent}`);
 print(r.output);
 a.exec(["ip", "-n", "filler", "-batch", "top10.batch"]);
 let said = "reached";
@@ -160,6 +161,13 @@ ip netns del filler
         run.all(),
         read("ntable")
     );
+    // Lost while the table was full, with nothing on the path to lose it:
+    // the loss is the machine's, and the echo was sent 4 more times.
+    assert!(
+        run.stdout.contains("busy=true sent=5"),
+        "the ping lost to a full table was not busy and sent again:\n{}",
+        run.all()
+    );
     assert!(
         run.stdout.contains(&format!("why={full}")),
         "r.why does not name the full table:\n{}",
@@ -188,7 +196,7 @@ ip netns del filler
     // connect() has no result to carry a reason: it is an error, not false.
     assert_report(
         &run,
-        "limits.rhai:35:",
+        "limits.rhai:36:",
         &format!("(tcp) is reachable from 'a': {full}"),
         "wait for the other lab to end, or raise net.ipv4.neigh.default.gc_thresh3 on the host",
     );
