@@ -176,11 +176,13 @@ pub enum Cmd {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
-    /// Print Kubernetes manifests that run a script across machines: a
-    /// Secret with the agents' token, a headless Service, a StatefulSet of
-    /// privileged `nslab agent` pods and a Job that runs the script against
-    /// them (`kubectl apply -f -`). Machine m1 is the Job's own pod, the
-    /// driver, so `--machines N` makes N-1 agents, m2..mN, one per pod.
+    /// Print Kubernetes manifests (YAML) that run a script across machines
+    ///
+    /// A Secret with the agents' token, a ConfigMap with the script, a
+    /// headless Service, a StatefulSet of privileged `nslab agent` pods and
+    /// a Job that runs the script against them (`| kubectl apply -f -`).
+    /// Machine m1 is the Job's own pod, the driver, so `--machines N` makes
+    /// N-1 agents, m2..mN, one per pod.
     ///
     /// A StatefulSet rather than a DaemonSet: the script names machines
     /// (`netns("r3", #{on: "m2"})`), so each agent needs a name that stays
@@ -390,6 +392,36 @@ mod tests {
         }
         // An attached session is the kept lab, under its own prefix.
         assert!(Cli::try_parse_from(["nslab", "repl", "--attach", "L", "--prefix", "b-"]).is_err());
+    }
+
+    #[test]
+    fn kube_needs_machines_and_an_image() {
+        let c = Cli::try_parse_from([
+            "nslab",
+            "kube",
+            "--machines",
+            "3",
+            "lab.rhai",
+            "--image",
+            "i",
+            "--set",
+            "n=2",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Kube(a) => {
+                assert_eq!((a.machines, a.image.as_str()), (3, "i"));
+                assert_eq!(a.set, [("n".to_string(), "2".to_string())]);
+                assert_eq!(a.namespace, "default");
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["nslab", "kube", "lab.rhai", "--image", "i"]).is_err());
+        assert!(Cli::try_parse_from(["nslab", "kube", "--machines", "3", "lab.rhai"]).is_err());
+        assert!(
+            Cli::try_parse_from(["nslab", "kube", "--machines", "-1", "x", "--image", "i"])
+                .is_err()
+        );
     }
 
     #[test]
