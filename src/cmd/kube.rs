@@ -39,6 +39,10 @@ const SCRIPT_DIR: &str = "/lab";
 /// NAME-HASH, 11 bytes of hash and dash), and BASE-agents, BASE-script…
 /// stay labels too.
 const MAX_BASE: usize = 40;
+/// The most machines: the Job's `--machines` list is one argument, and
+/// Linux takes at most 128 KiB in one; at 500 machines, with the longest
+/// names and namespace, it is under 100 KiB.
+const MAX_MACHINES: u32 = 500;
 /// How often the Job's pod is started again when the script fails: the
 /// first try may come before the agents' DNS names are published (a pod is
 /// in the Service's DNS once its readiness probe passes).
@@ -125,6 +129,17 @@ fn manifests(args: &KubeArgs) -> Result<Vec<Value>, Failure> {
                 args.machines
             ),
             "give 2 or more: --machines N makes N-1 agent pods, m2..mN, for netns(\"r\", #{on: \"m2\"})",
+        ));
+    }
+    if args.machines > MAX_MACHINES {
+        return Err(usage(
+            format!(
+                "--machines {} is more than nslab kube writes (at most {MAX_MACHINES})",
+                args.machines
+            ),
+            &format!(
+                "the driver's --machines list is one argument, and Linux takes at most 128 KiB in one: give at most {MAX_MACHINES}"
+            ),
         ));
     }
     let image = args.image.trim();
