@@ -176,6 +176,25 @@ pub enum Cmd {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
+    /// Print Kubernetes manifests (YAML) that run a script across machines
+    ///
+    /// A Secret with the agents' token, a ConfigMap with the script, a
+    /// headless Service, a StatefulSet of privileged `nslab agent` pods and
+    /// a Job that runs the script against them (`| kubectl apply -f -`).
+    /// Machine m1 is the Job's own pod, the driver, so `--machines N` makes
+    /// N-1 agents, m2..mN, one per pod.
+    ///
+    /// A StatefulSet rather than a DaemonSet: the script names machines
+    /// (`netns("r3", #{on: "m2"})`), so each agent needs a name that stays
+    /// put (pod LAB-agent-0 is always m2, reachable as
+    /// LAB-agent-0.LAB-agents.NAMESPACE.svc.cluster.local through the
+    /// headless Service), and the lab needs N-1 of them whatever the number
+    /// of nodes, not one per node. The pods are spread over the nodes where
+    /// the scheduler can.
+    ///
+    /// These manifests were checked for shape here (they parse, names and
+    /// ports agree with the agents' flags), not run on a cluster.
+    Kube(KubeArgs),
     /// Finish the teardown of a kept or abandoned lab, from its journal
     Down {
         /// The lab's name (see `nslab ls`)
@@ -185,6 +204,36 @@ pub enum Cmd {
         #[arg(long, conflicts_with = "lab")]
         all: bool,
     },
+}
+
+/// The options of `nslab kube`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubeArgs {
+    /// The .rhai script (checked as `nslab check` does, and shipped in
+    /// a ConfigMap)
+    pub file: PathBuf,
+    /// How many machines the lab spans, the driver (m1) included: N-1
+    /// agent pods, m2..mN
+    #[arg(long, value_name = "N")]
+    pub machines: u32,
+    /// The container image, with `nslab` on its PATH (agents and driver)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// Set a script parameter read with param("KEY", default), passed
+    /// to the Job's `nslab run`
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub set: Vec<(String, String)>,
+    /// Put this token in the Secret instead of a fresh random one
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The manifests' base name (a DNS-1123 label; default: the
+    /// script's file name, made one)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The Kubernetes namespace the manifests go in (the agents' DNS
+    /// names include it)
+    #[arg(long, value_name = "NS", default_value = "default")]
+    pub namespace: String,
 }
 
 /// The formats of `nslab graph`.
@@ -343,6 +392,36 @@ mod tests {
         }
         // An attached session is the kept lab, under its own prefix.
         assert!(Cli::try_parse_from(["nslab", "repl", "--attach", "L", "--prefix", "b-"]).is_err());
+    }
+
+    #[test]
+    fn kube_needs_machines_and_an_image() {
+        let c = Cli::try_parse_from([
+            "nslab",
+            "kube",
+            "--machines",
+            "3",
+            "lab.rhai",
+            "--image",
+            "i",
+            "--set",
+            "n=2",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Kube(a) => {
+                assert_eq!((a.machines, a.image.as_str()), (3, "i"));
+                assert_eq!(a.set, [("n".to_string(), "2".to_string())]);
+                assert_eq!(a.namespace, "default");
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["nslab", "kube", "lab.rhai", "--image", "i"]).is_err());
+        assert!(Cli::try_parse_from(["nslab", "kube", "--machines", "3", "lab.rhai"]).is_err());
+        assert!(
+            Cli::try_parse_from(["nslab", "kube", "--machines", "-1", "x", "--image", "i"])
+                .is_err()
+        );
     }
 
     #[test]

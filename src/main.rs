@@ -124,6 +124,7 @@ fn run_cli() -> ExitCode {
             output.as_deref(),
             set.into_iter().collect(),
         ),
+        Cmd::Kube(args) => cmd::kube::run(args),
         Cmd::Down { lab, all } => cmd::down::run(lab, all),
         Cmd::Test {
             files,

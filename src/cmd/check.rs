@@ -5,12 +5,22 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Report;
+use rhai::AST;
 
 use crate::diag;
 use crate::session::{self, CmdResult, Failure, Script};
 
 pub fn run(file: &Path) -> CmdResult {
     let script = Script::load(file)?;
+    script_ok(&script)?;
+    println!("{}: ok", script.shown);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `nslab check` finds wrong in a script (a syntax error, unknown
+/// functions and variables), as the reports it prints; `nslab kube` refuses
+/// a script this way too. Returns the compiled script.
+pub fn script_ok(script: &Script) -> Result<AST, Failure> {
     let mut sources = script.sources();
     let (_ctx, built) = session::api_only(&script.dir);
     let ast = built
@@ -20,8 +30,7 @@ pub fn run(file: &Path) -> CmdResult {
     let mut unknown = crate::check::unknown_calls(&built.engine, &ast, &script.dir);
     unknown.extend(crate::check::undefined_variables(&ast, &script.text));
     if unknown.is_empty() {
-        println!("{}: ok", script.shown);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ast);
     }
     let mut f = Failure::reported(session::EXIT_ERROR);
     for u in &unknown {

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod docs;
 pub mod down;
+pub mod kube;
 pub mod ls;
 pub mod plan;
 pub mod run;

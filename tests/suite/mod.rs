@@ -22,6 +22,7 @@ mod fw_read;
 mod hostwide_state;
 mod ids;
 mod keep_programs;
+mod kube;
 mod limits;
 mod links;
 mod nat;
