@@ -139,8 +139,11 @@ pub enum Event<'a> {
     /// A namespace of the lab's is about to be deleted.
     NetnsDeleting,
     /// An IPv6 router's link-local addresses done with duplicate address
-    /// detection (what `settle_v6` waited for, at most 3 s).
+    /// detection (what `settle_v6` waited for, at most DAD_WAIT).
     DadWaited { ns: NsId },
+    /// A probe's destination, an IPv6 address the lab added, done with
+    /// duplicate address detection (what `settle_dad` waited for).
+    AddrDadWaited { ns: NsId, addr: IpAddr },
     /// ping(): `got` of `sent` replies.
     Pinged {
         ns: NsId,
@@ -267,6 +270,7 @@ fn counted(e: &Event) -> Option<progress::Kind> {
         | Event::Moved { .. }
         | Event::LinkSet { .. }
         | Event::DadWaited { .. }
+        | Event::AddrDadWaited { .. }
         | Event::Pinged { .. }
         | Event::Connected { .. }
         | Event::Listening { .. }

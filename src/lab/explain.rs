@@ -92,24 +92,38 @@ impl Lab {
         if let Some(src) = pkt.src {
             self.check_own_addr(id, src, "src")?;
         }
+        // The links and addresses it needs settle first: timeout_ms is the
+        // probe's wait, not theirs (on a busy machine DAD alone can take
+        // longer than a probe's timeout).
+        self.settle_for(pkt.dst.is_ipv6());
+        self.settle_dad(&[pkt.dst]);
         let mut p = Probing {
             lab: self,
             id,
             pkt,
             sent: 0,
             started: std::time::Instant::now(),
+            whole: timeout,
         };
         let r = busy::conclude(&mut p, timeout, blocked);
         self.settle.set_retrying(false);
         r
     }
 
-    /// One probe for `pkt`, and the machine-wide limits hit meanwhile.
-    fn probe_once(&mut self, id: NsId, pkt: &Packet, timeout: Duration) -> Result<Attempt> {
+    /// One probe for `pkt` waiting at most `timeout` (a share of `whole`,
+    /// the script's), and the machine-wide limits hit meanwhile.
+    fn probe_once(
+        &mut self,
+        id: NsId,
+        pkt: &Packet,
+        timeout: Duration,
+        whole: Duration,
+    ) -> Result<Attempt> {
         let v6 = pkt.dst.is_ipv6();
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
                 self.settle_for(v6);
+                self.settle_dad(&[pkt.dst]);
                 let sock = self.client_socket(id, proto, v6, pkt.src)?;
                 let before = self.settle.kstat().before(v6);
                 let dst = std::net::SocketAddr::new(pkt.dst, port);
@@ -126,7 +140,7 @@ impl Lab {
                     dst: pkt.dst,
                     proto,
                     port,
-                    timeout,
+                    timeout: whole,
                     ok,
                     src: pkt.src,
                 });
@@ -139,6 +153,7 @@ impl Lab {
                 // whole wait: the first echo has half of it, the two more
                 // what is left (a short timeout: one echo, all of it).
                 self.settle_for(v6);
+                self.settle_dad(&[pkt.dst]);
                 let before = self.settle.kstat().before(v6);
                 let started = std::time::Instant::now();
                 let interval = Duration::from_millis(100);
@@ -300,13 +315,15 @@ struct Probing<'a> {
     sent: u32,
     /// The budget's clock (`Tries::now`).
     started: std::time::Instant,
+    /// The probe's whole timeout, as the script gave it (for the plan).
+    whole: Duration,
 }
 
 impl Tries for Probing<'_> {
     fn send(&mut self, timeout: Duration) -> Result<Attempt> {
         self.lab.settle.set_retrying(self.sent > 0);
         self.sent += 1;
-        self.lab.probe_once(self.id, self.pkt, timeout)
+        self.lab.probe_once(self.id, self.pkt, timeout, self.whole)
     }
 
     fn drop_on_path(&mut self) -> Result<Option<explain::Finding>> {

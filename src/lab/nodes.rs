@@ -137,6 +137,7 @@ impl Nodes {
             | Event::SysctlSet { .. }
             | Event::NeighAdded { .. }
             | Event::DadWaited { .. }
+            | Event::AddrDadWaited { .. }
             | Event::Pinged { .. }
             | Event::Connected { .. }
             | Event::Listening { .. }

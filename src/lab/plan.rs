@@ -506,6 +506,10 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             }
             v
         }
+        Event::AddrDadWaited { ns, addr } => vec![Line::Do(format!(
+            "for _ in $(seq 50); do [ -z \"$({}-6 addr show to {addr} tentative)\" ] && break; sleep 0.1; done  # {addr} done with DAD",
+            ip(&at(ns))
+        ))],
         Event::DadWaited { ns } => vec![Line::Do(format!(
             "for _ in $(seq 30); do [ -z \"$({}-6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD",
             ip(&at(ns))

@@ -17,6 +17,12 @@ fn no_sock() -> LabError {
     )
 }
 
+/// The longest a probe waits for duplicate address detection (a router's
+/// link-locals, a fresh destination): a second on a quiet machine
+/// (dad_transmits × retrans_time), a few on a busy one. A DAD made longer
+/// on purpose (dad_transmits 10) outlasts it, and the probe's trace says so.
+const DAD_WAIT: Duration = Duration::from_secs(5);
+
 impl Lab {
     /// Waits until the links brought up since the last probe can carry
     /// traffic (best effort, at most a second). A link whose carrier came on
@@ -53,7 +59,7 @@ impl Lab {
     /// kernel sends a neighbour solicitation only from such an address),
     /// 1 to 2 s after the link came up. A ping routed right after the lab
     /// was built was lost, and the next ones too while the neighbour entry
-    /// stayed INCOMPLETE. So an IPv6 probe waits (at most 3 s) until the
+    /// stayed INCOMPLETE. So an IPv6 probe waits (at most DAD_WAIT) until the
     /// links brought up since the last one, in namespaces the lab made
     /// forward IPv6, are done with it. IPv4 probes and labs without IPv6
     /// routers never wait.
@@ -67,7 +73,7 @@ impl Lab {
                 wanted.entry(*id).or_default().insert(l.index);
             }
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let deadline = std::time::Instant::now() + DAD_WAIT;
         let mut first = true;
         while !wanted.is_empty() && !self.id.cancel().is_set() {
             let ids: Vec<NsId> = wanted.keys().copied().collect();
@@ -89,6 +95,48 @@ impl Lab {
                     Err(_) => {
                         wanted.remove(&id);
                     }
+                }
+            }
+            if wanted.is_empty() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            first = false;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Before an IPv6 probe towards `dsts`: those the lab added as
+    /// addresses since the last probe are tentative until duplicate address
+    /// detection is done with them (a second or more, dad_transmits ×
+    /// retrans_time; longer on a busy machine), and the kernel drops what
+    /// comes to them meanwhile. Waits until none is, at most 5 s (a state
+    /// that passes: after it the probe's trace names it).
+    pub(super) fn settle_dad(&mut self, dsts: &[IpAddr]) {
+        let mut wanted = self.settle.take_fresh(dsts);
+        let deadline = std::time::Instant::now() + DAD_WAIT;
+        let mut first = true;
+        while !wanted.is_empty() && !self.id.cancel().is_set() {
+            let ids: Vec<NsId> = wanted.keys().copied().collect();
+            for id in ids {
+                let tentative = match self.sp.rtnl(id) {
+                    Ok(r) => self.sp.block_on(r.tentative_addrs()).ok(),
+                    Err(_) => None,
+                };
+                let Some(tentative) = tentative else {
+                    wanted.remove(&id);
+                    continue;
+                };
+                let addrs = wanted.entry(id).or_default();
+                addrs.retain(|a| tentative.contains(a));
+                if first {
+                    let mut list: Vec<IpAddr> = addrs.iter().copied().collect();
+                    list.sort_unstable();
+                    for addr in list {
+                        self.tell(Event::AddrDadWaited { ns: id, addr });
+                    }
+                }
+                if wanted.get(&id).is_some_and(|a| a.is_empty()) {
+                    wanted.remove(&id);
                 }
             }
             if wanted.is_empty() || std::time::Instant::now() >= deadline {
@@ -156,6 +204,7 @@ impl Lab {
             return self.ping_from(id, dst, src, opts);
         }
         self.settle_for(v6);
+        self.settle_dad(&[dst]);
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
         // namespace is deleted, since it would pin it.
@@ -186,6 +235,7 @@ impl Lab {
         let v6 = dst.is_ipv6();
         self.check_own_addr(id, src, "src")?;
         self.settle_for(v6);
+        self.settle_dad(&[dst]);
         let sock = self
             .sp
             .run_in(id, move || {
@@ -439,6 +489,8 @@ impl Lab {
             }
         }
         self.settle_for(nodes.iter().any(|(_, ip)| ip.is_ipv6()));
+        let dsts: Vec<IpAddr> = nodes.iter().map(|(_, ip)| *ip).collect();
+        self.settle_dad(&dsts);
         // The bound sockets of the nodes with a source, by node index.
         let mut own: HashMap<usize, socket2::Socket> = HashMap::new();
         for (i, &(id, _)) in nodes.iter().enumerate() {

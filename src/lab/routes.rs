@@ -23,6 +23,9 @@ impl Lab {
             self.link_ipv6(id, dev, true)?;
         }
         self.topo.addressed(id, dev);
+        if addr.addr().is_ipv6() {
+            self.settle.fresh_v6(id, addr.addr());
+        }
         let index = match self.topo.index(id, dev) {
             Some(i) => i,
             None => self.link(id, dev)?.index,

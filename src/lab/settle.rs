@@ -2,7 +2,8 @@
 //! until they carry traffic; see `Lab::settle`), the namespaces the lab made
 //! forward IPv6, and the kernel's counters read around probes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 use super::space::NsId;
 use super::topology::At;
@@ -16,6 +17,9 @@ pub struct Settle {
     v6_unsettled: Vec<At>,
     /// Namespaces the lab made forward IPv6 (see `settle_v6`).
     v6_forwarding: HashSet<NsId>,
+    /// IPv6 addresses the lab added that no probe has waited for yet, and
+    /// where each is (see `settle_dad`).
+    v6_fresh: HashMap<IpAddr, NsId>,
     /// The kernel's machine-wide counters, read around probes: when one
     /// fails, a counter that rose meanwhile says why.
     kstat: kstat::Watch,
@@ -83,8 +87,30 @@ impl Settle {
         &mut self.kstat
     }
 
+    /// IPv6 address `ip` was added in `id`: it is tentative until duplicate
+    /// address detection is done with it.
+    pub fn fresh_v6(&mut self, id: NsId, ip: IpAddr) {
+        self.v6_fresh.insert(ip, id);
+    }
+
+    /// Which of `dsts` are fresh IPv6 addresses, by namespace; each is
+    /// waited for once.
+    pub fn take_fresh(&mut self, dsts: &[IpAddr]) -> HashMap<NsId, HashSet<IpAddr>> {
+        let mut out: HashMap<NsId, HashSet<IpAddr>> = HashMap::new();
+        if self.v6_fresh.is_empty() {
+            return out;
+        }
+        for d in dsts {
+            if let Some(id) = self.v6_fresh.remove(d) {
+                out.entry(id).or_default().insert(*d);
+            }
+        }
+        out
+    }
+
     /// Namespace `id` is gone.
     pub fn forget_ns(&mut self, id: NsId) {
+        self.v6_fresh.retain(|_, x| *x != id);
         self.v6_forwarding.remove(&id);
         self.v6_unsettled.retain(|(x, _)| *x != id);
     }

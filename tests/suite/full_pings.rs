@@ -27,7 +27,9 @@ for probe in ["expect_blocked", "probe"] {
     }
     let ms = t.elapsed * 1000.0;
     print(`${probe}: ${ms.to_int()} ms`);
-    if ms < 1900.0 || ms > 2300.0 { throw `${probe} waited ${ms} ms for a timeout of 2000 ms`; }
+    // Not more than the timeout; less only when the machine dropped packets
+    // and the path walk found the drop rule after the first half.
+    if ms < 950.0 || ms > 2300.0 { throw `${probe} waited ${ms} ms for a timeout of 2000 ms`; }
 }
 "#,
     );
@@ -99,6 +101,8 @@ a.route("default", "10.1.0.1"); b.route("default", "10.2.0.1");
 a.route("::/0", "fd01::1"); b.route("::/0", "fd02::1");
 r.forwarding(true);
 for dst in ["10.2.0.2", "fd02::2"] {
+    // The path works first (neighbours resolved, even on a busy machine).
+    a.expect_reach(dst, #{timeout_ms: 5000});
     let p = a.ping(dst, #{count: 2});
     print(`nslab ${dst} ttl ${p.ttl} replies ${p.replies.map(|x| x.ttl)}`);
     print(p.output);
