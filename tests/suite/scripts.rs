@@ -13,8 +13,10 @@ fn run_script(name: &str) -> Out {
         "no ping lines:\n{}",
         o.stdout
     );
+    // The summary, whatever the loss: on a busy machine an echo can be
+    // lost to another lab's traffic (the summary's why says so).
     assert!(
-        o.stdout.contains("0% packet loss"),
+        o.stdout.contains("% packet loss"),
         "no ping summary:\n{}",
         o.stdout
     );
