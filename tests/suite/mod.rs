@@ -24,6 +24,7 @@ mod ids;
 mod keep_programs;
 mod limits;
 mod links;
+mod machines;
 mod nat;
 mod nodes;
 mod plan;
