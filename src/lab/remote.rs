@@ -15,8 +15,21 @@ use crate::net::exec;
 use crate::net::ping::{PingOpts, PingReport, Reply};
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
-/// The first VNI a lab gives its links between machines.
+/// The lowest VNI a lab gives its links between machines.
 const FIRST_VNI: u32 = 10_000;
+
+/// Where a run starts counting VNIs: somewhere of its own between
+/// FIRST_VNI and 2^23, so two labs driven from one machine (whose ends
+/// share its underlay namespace and port) seldom meet; an agent refusing
+/// one makes the driver take the next.
+fn first_vni() -> u32 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    FIRST_VNI + seed % (0x80_0000 - FIRST_VNI)
+}
 
 #[derive(Default)]
 pub struct Remotes {
@@ -262,8 +275,17 @@ impl Lab {
         let addr_a = self.underlay(pa.as_ref().map(|p| p.0.as_str()), pb.as_ref())?;
         let addr_b = self.underlay(pb.as_ref().map(|p| p.0.as_str()), pa.as_ref())?;
         if self.remote.next_vni == 0 {
-            self.remote.next_vni = FIRST_VNI;
+            self.remote.next_vni = first_vni();
         }
+        // A placed end first: an agent that refuses the VNI (another lab
+        // has it there) has made nothing, and the next VNI is tried.
+        let (first, second) = if pa.is_some() {
+            ((a, an, pa, addr_b, pb.clone()), (b, bn, pb, addr_a))
+        } else {
+            ((b, bn, pb, addr_a, pa.clone()), (a, an, pa, addr_b))
+        };
+        let far_of_first = first.4.as_ref().map(|p| p.0.clone());
+        let far_of_second = first.2.as_ref().map(|p| p.0.clone());
         loop {
             let vni = self.remote.next_vni;
             self.remote.next_vni += 1;
@@ -273,22 +295,26 @@ impl Lab {
                     "every VNI is taken on these machines",
                 ));
             }
-            // The far end's address, seen from this end's machine.
-            let far_b = pb.as_ref().map(|p| p.0.clone());
-            let far_a = pa.as_ref().map(|p| p.0.clone());
-            match self.vxlan_end(a, an, &pa, vni, addr_b, far_b.as_deref()) {
+            match self.vxlan_end(
+                first.0,
+                first.1,
+                &first.2,
+                vni,
+                first.3,
+                far_of_first.as_deref(),
+            ) {
                 Err(e) if e.vni_taken => continue,
                 Err(e) => return Err(refused(e)),
                 Ok(()) => {}
             }
-            match self.vxlan_end(b, bn, &pb, vni, addr_a, far_a.as_deref()) {
+            let (id, name, placed, remote) = (second.0, second.1, &second.2, second.3);
+            match self.vxlan_end(id, name, placed, vni, remote, far_of_second.as_deref()) {
                 Err(e) if e.vni_taken => {
-                    // The first end is the lab's: its undo removes it; a
-                    // new pair takes the next VNI under other names only,
-                    // so say it rather than retry under the same name.
+                    // The first end is made (its lab's teardown removes
+                    // it) under the name the script gave: no retry.
                     return Err(LabError::new(
                         format!("VNI {vni} is used by another lab on the far machine"),
-                        "run the script again: the next run starts past it",
+                        "run the script again: the next run starts at another VNI",
                     ));
                 }
                 Err(e) => return Err(refused(e)),

@@ -199,3 +199,44 @@ fn kill_9_of_the_agent_is_an_error_naming_the_machine() {
         o.all()
     );
 }
+
+/// Two labs at once on the same two machines (other namespace names, as
+/// on one machine): each gets VNIs of its own and its own lab on the
+/// agent, both ping across, and the agent's machine is as it was after.
+#[test]
+fn two_labs_on_the_same_machines_do_not_collide() {
+    let lab = |n: u8| {
+        format!(
+            "let a = netns(\"a{n}\");\n\
+             let b = netns(\"b{n}\", #{{on: \"m2\"}});\n\
+             veth(a, \"ea\", b, \"eb\");\n\
+             a.addr(\"ea\", \"10.9.{n}.1/24\");\n\
+             b.addr(\"eb\", \"10.9.{n}.2/24\");\n\
+             a.exec(\"sleep 1\");\n\
+             print(`lab{n} ${{a.ping(\"10.9.{n}.2\").ok}} ${{b.ping(\"10.9.{n}.1\").ok}}`);\n"
+        )
+    };
+    let (one, two) = (lab(1), lab(2));
+    let o = machines(
+        &[("one.rhai", &one), ("two.rhai", &two)],
+        "agent --grace-ms 100\n\
+         m2_links > m2.before\n\
+         run_on m1 \"\\\"$NSLAB\\\" run one.rhai --machines m2=192.0.2.2:7600 --token-file token\" > one.out 2>&1 &\n\
+         P1=$!\n\
+         run_on m1 \"\\\"$NSLAB\\\" run two.rhai --machines m2=192.0.2.2:7600 --token-file token\" > two.out 2>&1 &\n\
+         P2=$!\n\
+         wait $P1; echo one=$?\n\
+         wait $P2; echo two=$?\n\
+         cat one.out two.out\n\
+         wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
+         m2_links > m2.after; cmp m2.before m2.after && echo M2_SAME\n",
+    );
+    o.says(&[
+        "one=0",
+        "two=0",
+        "lab1 true true",
+        "lab2 true true",
+        "AGENT_CLEAN",
+        "M2_SAME",
+    ]);
+}
