@@ -154,6 +154,7 @@ fn kill_9_of_the_script_leaves_the_agents_machine_as_it_was() {
          D=$!\n\
          wait_until 'grep -q READY run.out' 30 && echo BUILT\n\
          echo BEFORE_KILL; agent_sees; echo END\n\
+         echo LS; nsenter --mount=/proc/$AG/ns/mnt --net=/run/netns/m2 \"$NSLAB\" ls; echo END_LS\n\
          kill -9 $D; wait $D\n\
          wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
          m2_links > m2.after; cmp m2.before m2.after && echo M2_SAME\n",
@@ -168,6 +169,17 @@ fn kill_9_of_the_script_leaves_the_agents_machine_as_it_was() {
     assert!(
         before.contains('b') && before.contains(".json"),
         "the agent held no part of the lab before the kill: {before}"
+    );
+    // `nslab ls` on the agent's machine sees its part, from its journal.
+    let ls = o
+        .stdout
+        .split("LS\n")
+        .nth(1)
+        .and_then(|s| s.split("END_LS").next())
+        .unwrap_or("");
+    assert!(
+        ls.contains("lab"),
+        "nslab ls on m2 does not show the lab: {ls}"
     );
 }
 
