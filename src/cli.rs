@@ -296,6 +296,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn machines_are_name_equals_address_and_port() {
+        let m = parse_machines("m2=192.0.2.2:7600,m3=agent-3.lab:7600").unwrap();
+        assert_eq!(
+            m.0,
+            vec![
+                ("m2".to_string(), "192.0.2.2:7600".to_string()),
+                ("m3".to_string(), "agent-3.lab:7600".to_string())
+            ]
+        );
+        for bad in [
+            "m2",
+            "m2=192.0.2.2",
+            "m 2=1.2.3.4:5",
+            "m2=a:1,m2=b:2",
+            "=a:1",
+        ] {
+            assert!(parse_machines(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn run_takes_sets_and_flags() {
         let c = Cli::try_parse_from([
             "nslab",

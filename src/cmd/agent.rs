@@ -186,6 +186,12 @@ impl Agent for Conn {
                 "start the agent and the script with the same --token-file",
             ));
         }
+        if self.lab.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return Err(Refusal::new(
+                "this connection has its lab already",
+                "one lab per connection: connect again for another",
+            ));
+        }
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready) = oneshot::channel();
         let sh = self.sh.clone();
