@@ -33,7 +33,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "namespaces",
             name: "netns",
             sig: "netns(name, #{dirs: [\"/etc/frr\"], hostname: \"r1\", on: \"m2\"}) -> Netns",
-            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns, veth, addr, up, route, exec/run, ping; a veth between machines is a VXLAN link on each side).",
+            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns, veth, addr, up, route, sysctl, forwarding, exec/run, ping; a veth between machines is a VXLAN link on each side).",
             example: "let r1 = netns(\"r1\", #{dirs: [\"/etc/frr\", \"/var/run/frr\"], hostname: \"r1\"});",
         },
         move |name: &str, mut opts: Map| -> Res<Netns> {

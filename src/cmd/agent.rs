@@ -357,6 +357,8 @@ impl Part {
             | Op::Route { ns, .. }
             | Op::Exec { ns, .. }
             | Op::Ping { ns, .. }
+            | Op::Sysctl { ns, .. }
+            | Op::Forwarding { ns, .. }
             | Op::VxlanEnd { ns, .. } => Some(self.ns(*ns)?),
             Op::Veth { a, b, .. } => {
                 self.ns(*b)?;
@@ -396,6 +398,11 @@ impl Part {
             }
             Op::Addr { dev, addr, .. } => done(lab.add_addr(id, &dev, addr)),
             Op::Up { dev, up, .. } => done(lab.set_up(id, &dev, up)),
+            Op::Sysctl { key, value, .. } => lab
+                .sysctl(id, &key, &value)
+                .map(Answer::Text)
+                .map_err(refusal),
+            Op::Forwarding { on, .. } => done(lab.forwarding(id, on)),
             Op::Route {
                 dst,
                 via,

@@ -138,6 +138,30 @@ impl Lab {
         Some(self.call_on(&m, op).map(|_| ()))
     }
 
+    pub(super) fn remote_sysctl(
+        &mut self,
+        id: NsId,
+        key: &str,
+        value: &str,
+    ) -> Option<Result<String>> {
+        let (m, ns) = self.placed(id)?;
+        let op = Op::Sysctl {
+            ns,
+            key: key.into(),
+            value: value.into(),
+        };
+        Some(match self.call_on(&m, op) {
+            Ok(Answer::Text(old)) => Ok(old),
+            Ok(_) => Err(unexpected(&m)),
+            Err(e) => Err(e),
+        })
+    }
+
+    pub(super) fn remote_forwarding(&mut self, id: NsId, on: bool) -> Option<Result<()>> {
+        let (m, ns) = self.placed(id)?;
+        Some(self.call_on(&m, Op::Forwarding { ns, on }).map(|_| ()))
+    }
+
     pub(super) fn remote_route(&mut self, id: NsId, req: &RouteReq) -> Option<Result<()>> {
         let (m, ns) = self.placed(id)?;
         if req.table.is_some()
@@ -405,6 +429,6 @@ fn unexpected(machine: &str) -> LabError {
 fn not_yet(what: &str, machine: &str) -> LabError {
     LabError::new(
         format!("{what} on a namespace of machine '{machine}' is not carried across machines yet"),
-        "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), exec/run, ping",
+        "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping",
     )
 }

@@ -50,6 +50,16 @@ pub enum Op {
         ttl: Option<u8>,
         dev: Option<String>,
     },
+    /// `ns.sysctl(key, value)`: answers the old value.
+    Sysctl {
+        ns: RemoteNs,
+        key: String,
+        value: String,
+    },
+    Forwarding {
+        ns: RemoteNs,
+        on: bool,
+    },
     /// A veth with both ends on the agent's machine.
     Veth {
         a: RemoteNs,
@@ -77,6 +87,7 @@ pub enum Op {
 pub enum Answer {
     Done,
     Ns(RemoteNs),
+    Text(String),
     Exec {
         code: i64,
         stdout: String,

@@ -252,3 +252,40 @@ fn two_labs_on_the_same_machines_do_not_collide() {
         "M2_SAME",
     ]);
 }
+
+/// A router on the other machine between two hosts on this one: two
+/// links between the machines (two VNIs), forwarding and routes there.
+#[test]
+fn a_router_on_the_other_machine_forwards() {
+    let lab = r#"
+let a = netns("a");
+let c = netns("c");
+let r = netns("r", #{on: "m2"});
+r.forwarding(true);
+veth(a, "ar", r, "ra");
+veth(c, "cr", r, "rc");
+a.addr("ar", "10.1.0.1/24");
+r.addr("ra", "10.1.0.254/24");
+c.addr("cr", "10.2.0.1/24");
+r.addr("rc", "10.2.0.254/24");
+a.route("default", "10.1.0.254");
+c.route("default", "10.2.0.254");
+print(`a->c ${a.ping("10.2.0.1").ok}`);
+print(`forwarding ${r.run("cat /proc/sys/net/ipv4/ip_forward")}`);
+"#;
+    let o = machines(
+        &[("lab.rhai", lab)],
+        "agent --grace-ms 100\n\
+         m2_links > m2.before\n\
+         run_on m1 \"\\\"$NSLAB\\\" run lab.rhai --machines m2=192.0.2.2:7600 --token-file token\"; echo run=$?\n\
+         wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
+         m2_links > m2.after; cmp m2.before m2.after && echo M2_SAME\n",
+    );
+    o.says(&[
+        "run=0",
+        "a->c true",
+        "forwarding 1",
+        "AGENT_CLEAN",
+        "M2_SAME",
+    ]);
+}
