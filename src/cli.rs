@@ -40,8 +40,37 @@ pub enum Cmd {
         /// is then called PREFIX + the script's name (unless --name)
         #[arg(long, value_name = "PREFIX")]
         prefix: Option<String>,
+        /// Other machines of the lab, each running `nslab agent`:
+        /// NAME=ADDR:PORT,… (netns("r3", #{on: "m2"}) places a namespace there)
+        #[arg(long, value_name = "NAME=ADDR:PORT,…", value_parser = parse_machines, requires = "token_file")]
+        machines: Option<Machines>,
+        /// The secret the agents were started with (--machines)
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Hold this machine's part of labs run from another machine with
+    /// `nslab run --machines`: their namespaces, links and programs here,
+    /// torn down when the driving script's connection ends
+    Agent {
+        /// The address and port to listen on (TLS over TCP)
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: std::net::SocketAddr,
+        /// A file holding the shared secret (the same on every machine)
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// Build in private user, mount and network namespaces (the default
+        /// when not run as root)
+        #[arg(long)]
+        isolated: bool,
+        /// How long a lab stays after its driver's connection ended, before
+        /// it is torn down (milliseconds)
+        #[arg(long, value_name = "MS", default_value_t = 10_000)]
+        grace_ms: u64,
+        /// The UDP port of VXLAN links between machines
+        #[arg(long, value_name = "PORT", default_value_t = crate::remote::VXLAN_PORT)]
+        vxlan_port: u16,
     },
     /// An interactive session: build a lab call by call (Ctrl-D tears it down)
     Repl {
@@ -267,6 +296,43 @@ impl LimitArgs {
     }
 }
 
+/// `--machines`: each machine's name and its agent's ADDR:PORT.
+#[derive(Debug, Clone, Default)]
+pub struct Machines(pub Vec<(String, String)>);
+
+/// `m2=192.0.2.2:7600,m3=host3:7600`.
+fn parse_machines(s: &str) -> Result<Machines, String> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let Some((name, addr)) = part.split_once('=') else {
+            return Err(format!(
+                "'{part}' is not NAME=ADDR:PORT (e.g. m2=192.0.2.2:7600)"
+            ));
+        };
+        let ok_name = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok_name {
+            return Err(format!(
+                "'{name}' is not a machine name (letters, digits, - and _)"
+            ));
+        }
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            return Err(format!("'{addr}' is not ADDR:PORT (e.g. 192.0.2.2:7600)"));
+        }
+        if v.iter().any(|(n, _)| n == name) {
+            return Err(format!("machine '{name}' is given twice"));
+        }
+        v.push((name.to_string(), addr.to_string()));
+    }
+    Ok(Machines(v))
+}
+
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
@@ -277,6 +343,27 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machines_are_name_equals_address_and_port() {
+        let m = parse_machines("m2=192.0.2.2:7600,m3=agent-3.lab:7600").unwrap();
+        assert_eq!(
+            m.0,
+            vec![
+                ("m2".to_string(), "192.0.2.2:7600".to_string()),
+                ("m3".to_string(), "agent-3.lab:7600".to_string())
+            ]
+        );
+        for bad in [
+            "m2",
+            "m2=192.0.2.2",
+            "m 2=1.2.3.4:5",
+            "m2=a:1,m2=b:2",
+            "=a:1",
+        ] {
+            assert!(parse_machines(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn run_takes_sets_and_flags() {

@@ -20,6 +20,7 @@ mod owner;
 mod parser;
 mod progress;
 mod reference;
+mod remote;
 mod repl;
 mod say;
 mod session;
@@ -63,6 +64,8 @@ fn run_cli() -> ExitCode {
             isolated,
             name,
             prefix,
+            machines,
+            token_file,
             limits,
         } => cmd::run::run(cmd::run::Args {
             file,
@@ -71,7 +74,22 @@ fn run_cli() -> ExitCode {
             isolated,
             name,
             prefix,
+            machines: machines.unwrap_or_default().0,
+            token_file,
             limits: limits.limits(),
+        }),
+        Cmd::Agent {
+            listen,
+            token_file,
+            isolated,
+            grace_ms,
+            vxlan_port,
+        } => cmd::agent::run(cmd::agent::Args {
+            listen,
+            token_file,
+            isolated,
+            grace: std::time::Duration::from_millis(grace_ms),
+            vxlan_port,
         }),
         Cmd::Plan {
             file,

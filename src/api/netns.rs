@@ -32,11 +32,25 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         Doc {
             area: "namespaces",
             name: "netns",
-            sig: "netns(name, #{dirs: [\"/etc/frr\"], hostname: \"r1\"}) -> Netns",
-            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again.",
+            sig: "netns(name, #{dirs: [\"/etc/frr\"], hostname: \"r1\", on: \"m2\"}) -> Netns",
+            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns, veth, addr, up, route, sysctl, forwarding, exec/run, ping; a veth between machines is a VXLAN link on each side).",
             example: "let r1 = netns(\"r1\", #{dirs: [\"/etc/frr\", \"/var/run/frr\"], hostname: \"r1\"});",
         },
-        move |name: &str, opts: Map| -> Res<Netns> {
+        move |name: &str, mut opts: Map| -> Res<Netns> {
+            if let Some(on) = opts.remove("on") {
+                let on = super::addr::str_opt(&on, "on")?;
+                if !opts.is_empty() {
+                    return Err(super::bad(
+                        "a namespace on another machine takes no other option yet",
+                        "write netns(name, #{on: \"m2\"}) alone",
+                    ));
+                }
+                let id = c.lab()?.netns_on(name, &on).map_err(err)?;
+                return Ok(Netns {
+                    id,
+                    name: name.into(),
+                });
+            }
             let spec = node_spec(opts)?;
             let mut lab = c.lab()?;
             let id = lab.netns_node(name, spec).map_err(err)?;

@@ -1,6 +1,7 @@
 //! One file per subcommand (DESIGN.md §3). Each returns its exit code or
 //! a `session::Failure`, which main prints.
 
+pub mod agent;
 pub mod check;
 pub mod docs;
 pub mod down;

@@ -15,6 +15,9 @@ pub struct Args {
     pub isolated: bool,
     pub name: Option<String>,
     pub prefix: Option<String>,
+    /// `--machines`: other machines' agents, and the token they share.
+    pub machines: Vec<(String, String)>,
+    pub token_file: Option<PathBuf>,
     pub limits: engine::Limits,
 }
 
@@ -25,12 +28,22 @@ pub fn run(a: Args) -> CmdResult {
     if let Some(p) = &a.prefix {
         names::check_prefix(p).map_err(Failure::usage)?;
     }
+    let token = match &a.token_file {
+        Some(f) => Some(
+            crate::remote::read_token(f)
+                .map_err(|r| Failure::usage(crate::lab::LabError::new(r.message, r.help)))?,
+        ),
+        None => None,
+    };
     let script = Script::load(&a.file)?;
     // Signals first (no thread is started, so isolation still works).
     let cancel = session::install_cancel()?;
     let mut s = Session::new(script, a.params, a.limits, Mode::Run, cancel);
     s.compile()?;
     s.set_prefix(a.prefix);
+    if let Some(t) = token {
+        s.set_machines(a.machines, t);
+    }
     s.start_lazily(a.name, a.isolated, a.keep);
     let out = s.run();
     session::exit(s.finish(out.code))

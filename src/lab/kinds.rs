@@ -158,6 +158,41 @@ impl Lab {
         self.add_kind(id, name, kind, None)
     }
 
+    /// One end of a veth between machines: a VXLAN link `name` in `id`,
+    /// made in the host (the underlay, where its UDP socket stays) on the
+    /// link holding `local`, so the kernel gives it that link's MTU less
+    /// the 50 bytes of VXLAN headers.
+    pub fn vxlan_underlay(
+        &mut self,
+        id: NsId,
+        name: &str,
+        vni: u32,
+        remote: IpAddr,
+        local: IpAddr,
+        port: u16,
+    ) -> Result<()> {
+        let dev = self
+            .addrs(super::HOST)?
+            .into_iter()
+            .find(|a| a.addr.addr() == local)
+            .map(|a| a.dev)
+            .ok_or_else(|| {
+                LabError::new(
+                    format!("no link of this machine has address {local}, the way to {remote}"),
+                    "the machines reach each other over an underlay link with an address",
+                )
+            })?;
+        let index = self.link(super::HOST, &dev)?.index;
+        let kind = Kind::Vxlan(Vxlan {
+            vni,
+            remote: Some(remote),
+            local: Some(local),
+            dev: Some(index),
+            port,
+        });
+        self.add_kind(id, name, kind, Some((super::HOST, &dev)))
+    }
+
     /// `ip link add link PARENT name NAME type vlan id VID`, up, beside its
     /// parent; NAME defaults to `PARENT.VID`. Returns the name.
     pub fn vlan(&mut self, id: NsId, parent: &str, vid: i64, name: Option<&str>) -> Result<String> {

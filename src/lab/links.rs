@@ -44,6 +44,9 @@ impl Lab {
     /// `ip link add A type veth peer name B` with A in `ns_a`, B in `ns_b`,
     /// both up. The peer is created directly in its namespace.
     pub fn veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) -> Result<()> {
+        if let Some(r) = self.remote_veth(ns_a, a, ns_b, b) {
+            return r;
+        }
         names::check_ifname(a)?;
         names::check_ifname(b)?;
         if ns_a == ns_b && a == b {
@@ -250,6 +253,9 @@ impl Lab {
 
     /// `ip link set NAME up|down`.
     pub fn set_up(&mut self, id: NsId, name: &str, up: bool) -> Result<()> {
+        if let Some(r) = self.remote_up(id, name, up) {
+            return r;
+        }
         let cur = self.link(id, name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let doing = if up {

@@ -23,6 +23,7 @@ pub mod plan;
 mod prefix;
 mod probes;
 mod procs;
+mod remote;
 pub use procs::{Program, programs};
 mod routes;
 mod rules;
@@ -201,6 +202,8 @@ pub struct Lab {
     fw: FwQueue,
     /// `nslab plan` and `nslab graph`.
     watch: Watchers,
+    /// Namespaces on other machines and their agents.
+    remote: remote::Remotes,
     /// Nodes' private directories, hosts files and host names.
     nodes: nodes::Nodes,
 }
@@ -288,6 +291,7 @@ impl Lab {
             fw: FwQueue::default(),
             watch: Watchers::default(),
             nodes: nodes::Nodes::default(),
+            remote: remote::Remotes::default(),
         }
     }
 
@@ -354,7 +358,10 @@ impl Lab {
         };
         // Sockets first: they pin their namespaces. Captures before all:
         // their files get the packets seen until now, then close.
-        let capture_errors = self.stop_captures(None);
+        let mut capture_errors = self.stop_captures(None);
+        // The agents' parts, before this machine's (the far ends of its
+        // links between machines).
+        capture_errors.extend(self.remote_teardown());
         self.running.close_sockets();
         // Then processes: they pin their namespaces. A kept lab's run on
         // in their cgroup (their output goes to files), until `nslab down`;

@@ -186,6 +186,9 @@ impl Lab {
 
     /// `ping -c N DST` from `ns`, with a native ICMP socket.
     pub fn ping(&mut self, id: NsId, dst: IpAddr, opts: &PingOpts) -> Result<PingReport> {
+        if let Some(r) = self.remote_ping(id, dst, opts) {
+            return r;
+        }
         let v6 = dst.is_ipv6();
         // `dev`: a link of ns (an error at the line if not), by the
         // kernel's name (see prefix.rs).

@@ -60,6 +60,9 @@ impl Lab {
         argv: &[String],
         opts: &exec::RunOpts,
     ) -> Result<exec::Output> {
+        if let Some(r) = self.remote_exec(id, argv, opts) {
+            return r;
+        }
         self.settle();
         self.unit()?;
         let private = self.private_for(id)?;

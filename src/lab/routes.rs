@@ -17,6 +17,9 @@ use crate::lab::steps::routing::{DeleteAddr, DeleteRoute, RestoreRoute};
 impl Lab {
     /// `ip addr add ADDR dev DEV`.
     pub fn add_addr(&mut self, id: NsId, dev: &str, addr: IpNet) -> Result<()> {
+        if let Some(r) = self.remote_addr(id, dev, addr) {
+            return r;
+        }
         // A link the script gives addresses keeps (or gets back) its IPv6:
         // a bridge port had it turned off at attach (see `port_ipv6`).
         if self.topo.ipv6_back(id, dev) {
@@ -81,6 +84,9 @@ impl Lab {
     /// `ip route add [TYPE] DST [via GW] [dev DEV] [metric N] [table T]
     /// [src S] [nexthop via GW dev DEV weight W …]`.
     pub fn add_route(&mut self, id: NsId, req: RouteReq) -> Result<()> {
+        if let Some(r) = self.remote_route(id, &req) {
+            return r;
+        }
         let v4 = req.dst.addr().is_ipv4();
         let gateways = req
             .via

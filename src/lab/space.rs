@@ -43,6 +43,8 @@ struct Entry {
     /// Made by the kept lab an `nslab repl --attach` session works on (so
     /// also `created`): what it holds was made before this process.
     adopted: bool,
+    /// Placed on another machine (lab/remote.rs): no descriptor here.
+    on: Option<String>,
 }
 
 /// A namespace made but not named yet (see `Spaces::make`).
@@ -103,6 +105,7 @@ impl Spaces {
                 rtnl: None,
                 created: false,
                 adopted: false,
+                on: None,
             }],
             spare: None,
             make_spares: !ns::inherits_from_creator(),
@@ -204,6 +207,7 @@ impl Spaces {
             rtnl: None,
             created: true,
             adopted: true,
+            on: None,
         });
         Ok(Some(self.entries.len() - 1))
     }
@@ -225,10 +229,40 @@ impl Spaces {
     }
 
     pub fn fd(&self, id: NsId) -> Result<&OwnedFd> {
-        self.entries[id]
-            .fd
-            .as_ref()
+        let e = &self.entries[id];
+        if let Some(m) = &e.on {
+            return Err(NetError::Untrusted {
+                message: format!(
+                    "namespace '{}' is on machine '{m}', and this call is not carried across machines yet",
+                    e.shown
+                ),
+                help: "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping".into(),
+            });
+        }
+        e.fd.as_ref()
             .ok_or_else(|| NetError::Gone(self.name(id).to_string()))
+    }
+
+    /// A namespace of the lab on another machine: a name here, no
+    /// descriptor (see lab/remote.rs).
+    pub fn place(&mut self, name: &str, machine: &str) -> NsId {
+        self.entries.push(Entry {
+            r: NsRef::Named(self.kernel_name(name)),
+            shown: name.to_string(),
+            fd: None,
+            rtnl: None,
+            created: false,
+            adopted: false,
+            on: Some(machine.to_string()),
+        });
+        self.entries.len() - 1
+    }
+
+    /// The namespace placed on another machine under the script's `name`.
+    pub fn placed_named(&self, name: &str) -> Option<NsId> {
+        self.entries
+            .iter()
+            .position(|e| e.on.is_some() && e.shown == name)
     }
 
     /// Runs `f` inside namespace `id`: right here for the host (this thread
@@ -281,6 +315,7 @@ impl Spaces {
             rtnl: None,
             created: false,
             adopted: false,
+            on: None,
         });
         Ok(self.entries.len() - 1)
     }
@@ -329,6 +364,7 @@ impl Spaces {
             rtnl: Some((r.clone(), task)),
             created: true,
             adopted: false,
+            on: None,
         });
         let id = self.entries.len() - 1;
         self.open_socks.push_back(id);

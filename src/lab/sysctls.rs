@@ -29,6 +29,9 @@ impl Lab {
     /// it with the others (`shared`), and the value from before comes back
     /// when the last of them ends.
     pub fn sysctl(&mut self, id: NsId, key: &str, value: &str) -> Result<String> {
+        if let Some(r) = self.remote_sysctl(id, key, value) {
+            return r;
+        }
         names::check_sysctl_value(key, value)?;
         let old = self.read_sysctl(id, key)?;
         // An IPv6 router waits for its links' DAD before IPv6 probes (`settle_v6`).
@@ -78,6 +81,9 @@ impl Lab {
 
     /// `sysctl -w net.ipv4.ip_forward=1` and IPv6 forwarding, in `ns`.
     pub fn forwarding(&mut self, id: NsId, on: bool) -> Result<()> {
+        if let Some(r) = self.remote_forwarding(id, on) {
+            return r;
+        }
         let v = if on { "1" } else { "0" };
         self.sysctl(id, "net.ipv4.ip_forward", v)?;
         self.sysctl(id, "net.ipv6.conf.all.forwarding", v)?;

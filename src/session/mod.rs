@@ -130,6 +130,9 @@ pub fn isolate(isolated_flag: bool, keep: bool) -> Result<bool, LabError> {
     Ok(isolated)
 }
 
+/// `--machines` (name, ADDR:PORT) and the token they share.
+type Machines = (Vec<(String, String)>, Vec<u8>);
+
 /// Opens a lab (after `isolate`).
 fn open_lab(
     name: String,
@@ -169,6 +172,8 @@ pub struct Session {
     isolated: bool,
     /// `--prefix`, for the lab to open.
     prefix: Option<String>,
+    /// `--machines` and the token, for the lab to open.
+    machines: Option<Machines>,
     /// The progress line, from the lab's start to the script's end.
     progress: Rc<RefCell<Option<progress::Progress>>>,
     /// `nslab test`: each line the script printed, with the number of
@@ -207,6 +212,7 @@ impl Session {
             ast: None,
             isolated: false,
             prefix: None,
+            machines: None,
             progress: Rc::default(),
             printed,
         }
@@ -262,12 +268,16 @@ impl Session {
             self.cancel.clone(),
             self.prefix.clone(),
         );
+        let machines = self.machines.take();
         // The progress line starts with the lab: after isolation (it
         // starts a thread), and only when stderr is a terminal.
         let shown = self.progress.clone();
         self.ctx.set_starter(Box::new(move || {
             let isolated = isolate(isolated_flag, keep)?;
-            let lab = open_lab(name, script, isolated, keep, prefix, &cancel)?;
+            let mut lab = open_lab(name, script, isolated, keep, prefix, &cancel)?;
+            if let Some((m, token)) = machines {
+                lab.set_machines(m, token);
+            }
             if !isolated && std::io::stderr().is_terminal() {
                 // Root in a terminal gets the machine's own network by
                 // default: say so once, before the first change.
@@ -278,6 +288,11 @@ impl Session {
             *shown.borrow_mut() = progress::start();
             Ok(lab)
         }));
+    }
+
+    /// `nslab run --machines`: the lab reaches other machines' agents.
+    pub fn set_machines(&mut self, machines: Vec<(String, String)>, token: Vec<u8>) {
+        self.machines = Some((machines, token));
     }
 
     /// Isolates (when asked or rootless) and opens the lab now.

@@ -25,6 +25,7 @@ mod keep_programs;
 mod kube;
 mod limits;
 mod links;
+mod machines;
 mod nat;
 mod nodes;
 mod plan;

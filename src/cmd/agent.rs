@@ -1,0 +1,487 @@
+//! `nslab agent --listen ADDR:PORT --token-file F`: holds this machine's
+//! part of labs driven from another machine (see `crate::remote`).
+//!
+//! Each driver's connection gets a `Lab` of its own, the same as `nslab
+//! run`'s (ledger, journal under /run/nslab, so `nslab ls`/`down` here see
+//! it), on a thread of its own: a Lab is not Send, and its calls block.
+//! The connection's requests are ops sent to that thread. When the
+//! connection ends, for whatever reason (the script ended, failed, was
+//! killed; the network went: TCP keepalive notices), the lab is torn down
+//! after the grace period, unless the driver kept it.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tarpc::context::Context;
+use tarpc::serde_transport as transport;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
+use tokio::sync::oneshot;
+
+use crate::cancel::Cancel;
+use crate::lab::{self, Lab, LabConfig, LabError, NsId, PingOpts, RouteReq, RunOpts};
+use crate::remote::proto::{Agent, Welcome};
+use crate::remote::tls::{self, Identity};
+use crate::remote::{Answer, Op, PingAnswer, Refusal};
+use crate::session::{self, CmdResult, Failure};
+
+pub struct Args {
+    pub listen: SocketAddr,
+    pub token_file: PathBuf,
+    pub isolated: bool,
+    pub grace: Duration,
+    pub vxlan_port: u16,
+}
+
+type Reply = oneshot::Sender<Result<Answer, Refusal>>;
+/// The queue of a connection's lab thread, once `hello` started it.
+type Queue = Arc<Mutex<Option<mpsc::Sender<(Op, Reply)>>>>;
+
+/// What every connection shares.
+struct Shared {
+    token: Vec<u8>,
+    grace: Duration,
+    vxlan_port: u16,
+    /// VNIs this machine's labs use, with the lab that has each: a driver
+    /// asking for one another lab has is told to take the next.
+    vnis: Mutex<HashMap<u32, String>>,
+    /// Set on SIGINT/SIGTERM/SIGHUP: every lab ends now.
+    quit: AtomicBool,
+    labs: Mutex<Vec<JoinHandle<()>>>,
+}
+
+pub fn run(a: Args) -> CmdResult {
+    let token = crate::remote::read_token(&a.token_file).map_err(usage)?;
+    let cancel = session::install_cancel()?;
+    // Before any thread, as `nslab run` does.
+    let isolated = session::isolate(a.isolated, false)?;
+    let id = Identity::from_token(&token).map_err(usage)?;
+    let config = Arc::new(id.server_config().map_err(usage)?);
+    let shared = Arc::new(Shared {
+        token,
+        grace: a.grace,
+        vxlan_port: a.vxlan_port,
+        vnis: Mutex::new(HashMap::new()),
+        quit: AtomicBool::new(false),
+        labs: Mutex::new(Vec::new()),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::from(LabError::new(
+                format!("cannot start a runtime: {e}"),
+                "see the error",
+            ))
+        })?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(a.listen))
+        .map_err(|e| {
+            usage(Refusal::new(
+                format!("cannot listen on {}: {e}", a.listen),
+                "give --listen an address of this machine and a free port, e.g. --listen 0.0.0.0:7600",
+            ))
+        })?;
+    session::say!(
+        "nslab agent: listening on {} ({})",
+        a.listen,
+        if isolated { "isolated" } else { "host mode" }
+    );
+    let sh = shared.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let sh = sh.clone();
+            let config = config.clone();
+            tokio::spawn(async move { serve(tcp, peer, config, sh, isolated).await });
+        }
+    });
+    while !cancel.is_set() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every lab ends now, then the process.
+    shared.quit.store(true, Ordering::SeqCst);
+    let labs = std::mem::take(&mut *shared.labs.lock().unwrap_or_else(|p| p.into_inner()));
+    for l in labs {
+        let _ = l.join();
+    }
+    rt.shutdown_timeout(Duration::from_millis(100));
+    session::exit(cancel.signal().map_or(0, |s| 128 + s as u8))
+}
+
+fn usage(r: Refusal) -> Failure {
+    Failure::usage(LabError::new(r.message, r.help))
+}
+
+async fn serve(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    sh: Arc<Shared>,
+    isolated: bool,
+) {
+    // A network gone quiet ends the connection too: keepalive probes after
+    // 5 s of silence, 3 of them a second apart.
+    let sock = socket2::SockRef::from(&tcp);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    let _ = sock.set_tcp_keepalive(&ka);
+    let _ = tcp.set_nodelay(true);
+    let Ok(local) = tcp.local_addr() else {
+        return;
+    };
+    // A wrong token fails here already, on the driver's side (it pins the
+    // certificate of its token).
+    let Ok(stream) = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await else {
+        return;
+    };
+    let framed = LengthDelimitedCodec::builder().new_framed(stream);
+    let t = transport::new(framed, Bincode::default());
+    let conn = Conn {
+        sh,
+        peer,
+        underlay: local.ip(),
+        isolated,
+        lab: Arc::new(Mutex::new(None)),
+    };
+    let lab = conn.lab.clone();
+    BaseChannel::with_defaults(t)
+        .execute(conn.serve())
+        .for_each(|r| async move {
+            // One request at a time: a lab's ops are in order.
+            r.await;
+        })
+        .await;
+    // The connection is over: the lab's thread sees its queue closed.
+    drop(lab.lock().unwrap_or_else(|p| p.into_inner()).take());
+}
+
+#[derive(Clone)]
+struct Conn {
+    sh: Arc<Shared>,
+    peer: SocketAddr,
+    underlay: IpAddr,
+    isolated: bool,
+    lab: Queue,
+}
+
+impl Agent for Conn {
+    async fn hello(self, _: Context, proof: Vec<u8>, name: String) -> Result<Welcome, Refusal> {
+        if !tls::check_proof(&self.sh.token, &proof) {
+            return Err(Refusal::new(
+                "this agent was started with another token",
+                "start the agent and the script with the same --token-file",
+            ));
+        }
+        if self.lab.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return Err(Refusal::new(
+                "this connection has its lab already",
+                "one lab per connection: connect again for another",
+            ));
+        }
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready) = oneshot::channel();
+        let sh = self.sh.clone();
+        let (peer, underlay, isolated) = (self.peer, self.underlay, self.isolated);
+        let h = std::thread::Builder::new()
+            .name("nslab-agent-lab".into())
+            .spawn(move || lab_thread(name, peer, underlay, isolated, sh, rx, ready_tx))
+            .map_err(|e| Refusal::new(format!("cannot start a thread: {e}"), "see the error"))?;
+        self.sh
+            .labs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(h);
+        ready
+            .await
+            .map_err(|_| Refusal::new("the lab did not start", "see the agent's output"))??;
+        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        Ok(Welcome {
+            vxlan_port: self.sh.vxlan_port,
+            underlay: self.underlay,
+        })
+    }
+
+    async fn op(self, _: Context, op: Op) -> Result<Answer, Refusal> {
+        let tx = self
+            .lab
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Refusal::new(
+                    "no lab: the driver did not say hello with the token",
+                    "connect with `nslab run --machines … --token-file F`",
+                )
+            })?;
+        let (reply, answer) = oneshot::channel();
+        tx.send((op, reply))
+            .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?;
+        answer
+            .await
+            .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?
+    }
+}
+
+/// One driver's lab, from hello to the end of its connection.
+fn lab_thread(
+    name: String,
+    peer: SocketAddr,
+    underlay: IpAddr,
+    isolated: bool,
+    sh: Arc<Shared>,
+    rx: mpsc::Receiver<(Op, Reply)>,
+    ready: oneshot::Sender<Result<(), Refusal>>,
+) {
+    let lab = Lab::new(LabConfig {
+        name: name.clone(),
+        script: format!("driven from {peer}"),
+        isolated,
+        prefix: None,
+        cancel: Cancel::default(),
+    });
+    let mut lab = match lab {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(refusal(e)));
+            return;
+        }
+    };
+    if isolated {
+        let _ = lab.set_up(lab::HOST, "lo", true);
+    }
+    if ready.send(Ok(())).is_err() {
+        return;
+    }
+    let mut part = Part {
+        lab: Some(lab),
+        name,
+        mine: HashSet::new(),
+        underlay,
+        vnis: Vec::new(),
+    };
+    loop {
+        if sh.quit.load(Ordering::SeqCst) {
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((op, reply)) => {
+                let _ = reply.send(part.run(op, &sh));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The driver is gone: wait out the grace period, then
+                // tear down (a kept lab stays).
+                let until = std::time::Instant::now() + sh.grace;
+                while std::time::Instant::now() < until && !sh.quit.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                break;
+            }
+        }
+    }
+    part.end(&sh);
+}
+
+/// The agent's part of one lab.
+struct Part {
+    lab: Option<Lab>,
+    name: String,
+    /// The namespaces this lab made here: the only ones a driver may name.
+    mine: HashSet<NsId>,
+    underlay: IpAddr,
+    vnis: Vec<u32>,
+}
+
+fn refusal(e: LabError) -> Refusal {
+    Refusal::new(e.message, e.help.unwrap_or_default())
+}
+
+impl Part {
+    fn end(&mut self, sh: &Shared) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(mut lab) = self.lab.take() {
+            let report = lab.teardown();
+            errors.extend(report.errors.into_iter().map(|e| e.to_string()));
+        }
+        let mut vnis = sh.vnis.lock().unwrap_or_else(|p| p.into_inner());
+        for v in self.vnis.drain(..) {
+            vnis.remove(&v);
+        }
+        errors
+    }
+
+    fn ns(&self, ns: u64) -> Result<NsId, Refusal> {
+        let id = NsId::try_from(ns).unwrap_or(usize::MAX);
+        if self.mine.contains(&id) {
+            Ok(id)
+        } else {
+            Err(Refusal::new(
+                format!("namespace #{ns} is not one this lab made on this machine"),
+                "run the same nslab on every machine",
+            ))
+        }
+    }
+
+    fn run(&mut self, op: Op, sh: &Shared) -> Result<Answer, Refusal> {
+        match op {
+            Op::Teardown => {
+                let errors = self.end(sh);
+                return Ok(Answer::TornDown { errors });
+            }
+            Op::Keep => {
+                if let Some(l) = self.lab.as_mut() {
+                    l.keep();
+                }
+                return Ok(Answer::Done);
+            }
+            _ => {}
+        }
+        let ns = match &op {
+            Op::Netns { .. } | Op::Teardown | Op::Keep => None,
+            Op::Addr { ns, .. }
+            | Op::Up { ns, .. }
+            | Op::Route { ns, .. }
+            | Op::Exec { ns, .. }
+            | Op::Ping { ns, .. }
+            | Op::Sysctl { ns, .. }
+            | Op::Forwarding { ns, .. }
+            | Op::VxlanEnd { ns, .. } => Some(self.ns(*ns)?),
+            Op::Veth { a, b, .. } => {
+                self.ns(*b)?;
+                Some(self.ns(*a)?)
+            }
+        };
+        if let Op::VxlanEnd { vni, .. } = &op {
+            let mut vnis = sh.vnis.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(other) = vnis.get(vni)
+                && *other != self.name
+            {
+                let mut r = Refusal::new(
+                    format!("VNI {vni} is used by lab '{other}' on this machine"),
+                    "the driver takes the next VNI",
+                );
+                r.vni_taken = true;
+                return Err(r);
+            }
+            vnis.insert(*vni, self.name.clone());
+            self.vnis.push(*vni);
+        }
+        let underlay = self.underlay;
+        let port = sh.vxlan_port;
+        let Some(lab) = self.lab.as_mut() else {
+            return Err(Refusal::new(
+                "this lab was torn down here already",
+                "run the script again",
+            ));
+        };
+        let id = ns.unwrap_or(lab::HOST);
+        let done = |r: lab::Result<()>| r.map(|_| Answer::Done).map_err(refusal);
+        match op {
+            Op::Netns { name } => {
+                let id = lab.netns(&name).map_err(refusal)?;
+                self.mine.insert(id);
+                Ok(Answer::Ns(id as u64))
+            }
+            Op::Addr { dev, addr, .. } => done(lab.add_addr(id, &dev, addr)),
+            Op::Up { dev, up, .. } => done(lab.set_up(id, &dev, up)),
+            Op::Sysctl { key, value, .. } => lab
+                .sysctl(id, &key, &value)
+                .map(Answer::Text)
+                .map_err(refusal),
+            Op::Forwarding { on, .. } => done(lab.forwarding(id, on)),
+            Op::Route {
+                dst,
+                via,
+                dev,
+                metric,
+                ..
+            } => {
+                let mut req = match via {
+                    Some(v) => RouteReq::via(dst, v),
+                    None => RouteReq::via(dst, dst.addr()),
+                };
+                req.via = via;
+                req.dev = dev;
+                req.metric = metric;
+                done(lab.add_route(id, req))
+            }
+            Op::Exec {
+                argv,
+                timeout_ms,
+                stdin,
+                env,
+                ..
+            } => {
+                let opts = RunOpts {
+                    timeout: timeout_ms.map(Duration::from_millis),
+                    stdin,
+                    env,
+                };
+                let out = lab.exec(id, &argv, &opts).map_err(refusal)?;
+                Ok(Answer::Exec {
+                    code: out.code,
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                    timed_out: out.timed_out,
+                })
+            }
+            Op::Ping {
+                dst,
+                count,
+                interval_ms,
+                timeout_ms,
+                size,
+                df,
+                src,
+                ttl,
+                dev,
+                ..
+            } => {
+                let o = PingOpts {
+                    count,
+                    interval: Duration::from_millis(interval_ms),
+                    timeout: Duration::from_millis(timeout_ms),
+                    size,
+                    df,
+                    src,
+                    ttl,
+                    dev,
+                };
+                let (rep, _) = lab.ping_traced(id, dst, &o).map_err(refusal)?;
+                Ok(Answer::Ping(PingAnswer {
+                    sent: rep.sent,
+                    replies: rep
+                        .replies
+                        .iter()
+                        .map(|r| (r.seq, r.ttl, r.rtt.as_micros() as u64, r.from, r.bytes))
+                        .collect(),
+                    error: rep.error,
+                    why: rep.why,
+                    busy: rep.busy,
+                }))
+            }
+            Op::Veth { b, an, bn, .. } => {
+                let b = NsId::try_from(b).unwrap_or(usize::MAX);
+                done(lab.veth(id, &an, b, &bn))
+            }
+            Op::VxlanEnd {
+                name, vni, remote, ..
+            } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
+            Op::Teardown | Op::Keep => Ok(Answer::Done),
+        }
+    }
+}

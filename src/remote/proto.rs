@@ -1,0 +1,153 @@
+//! What the driver asks an agent, and what comes back.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A namespace on the agent, as the agent's lab numbers it.
+pub type RemoteNs = u64;
+
+/// One lab operation on the agent's part of the lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Op {
+    Netns {
+        name: String,
+    },
+    Addr {
+        ns: RemoteNs,
+        dev: String,
+        addr: IpNet,
+    },
+    Up {
+        ns: RemoteNs,
+        dev: String,
+        up: bool,
+    },
+    Route {
+        ns: RemoteNs,
+        dst: IpNet,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+        metric: Option<u32>,
+    },
+    Exec {
+        ns: RemoteNs,
+        argv: Vec<String>,
+        timeout_ms: Option<u64>,
+        stdin: Option<Vec<u8>>,
+        env: Vec<(String, String)>,
+    },
+    Ping {
+        ns: RemoteNs,
+        dst: IpAddr,
+        count: u32,
+        interval_ms: u64,
+        timeout_ms: u64,
+        size: usize,
+        df: bool,
+        src: Option<IpAddr>,
+        ttl: Option<u8>,
+        dev: Option<String>,
+    },
+    /// `ns.sysctl(key, value)`: answers the old value.
+    Sysctl {
+        ns: RemoteNs,
+        key: String,
+        value: String,
+    },
+    Forwarding {
+        ns: RemoteNs,
+        on: bool,
+    },
+    /// A veth with both ends on the agent's machine.
+    Veth {
+        a: RemoteNs,
+        an: String,
+        b: RemoteNs,
+        bn: String,
+    },
+    /// One end of a veth between machines: a VXLAN link named as the end,
+    /// in `ns`, its UDP socket in the agent's own namespace (the underlay),
+    /// sending to `remote`.
+    VxlanEnd {
+        ns: RemoteNs,
+        name: String,
+        vni: u32,
+        remote: IpAddr,
+    },
+    /// The lab stays up when the driver goes (keep()).
+    Keep,
+    /// Tear the agent's part down now (the script ended).
+    Teardown,
+}
+
+/// The answer to an `Op`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Answer {
+    Done,
+    Ns(RemoteNs),
+    Text(String),
+    Exec {
+        code: i64,
+        stdout: String,
+        stderr: String,
+        timed_out: bool,
+    },
+    Ping(PingAnswer),
+    /// What teardown could not undo.
+    TornDown {
+        errors: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PingAnswer {
+    pub sent: u32,
+    /// (seq, ttl, rtt in microseconds, from, bytes)
+    pub replies: Vec<(u16, Option<u8>, u64, IpAddr, usize)>,
+    pub error: Option<String>,
+    pub why: Option<String>,
+    /// Echoes were lost while the agent's kernel dropped packets machine-wide.
+    pub busy: bool,
+}
+
+/// Why an agent did not do what was asked: the lab's error, in words.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    pub message: String,
+    pub help: String,
+    /// The VNI asked for is used by another lab on that machine: the
+    /// driver takes the next.
+    pub vni_taken: bool,
+}
+
+impl Refusal {
+    pub fn new(message: impl Into<String>, help: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            help: help.into(),
+            vni_taken: false,
+        }
+    }
+}
+
+/// What the agent says to a driver it accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The agent's UDP port for VXLAN links between machines.
+    pub vxlan_port: u16,
+    /// The agent's address on the underlay, as the driver's connection
+    /// reached it (the local end of the TCP connection).
+    pub underlay: IpAddr,
+}
+
+#[tarpc::service]
+pub trait Agent {
+    /// Opens the driver's session: `proof` is the HMAC of the token
+    /// (`tls::proof`), `lab` the driver's lab name. Every other call is
+    /// refused until this succeeded.
+    async fn hello(proof: Vec<u8>, lab: String) -> Result<Welcome, Refusal>;
+    /// One operation on the agent's part of the lab.
+    async fn op(op: Op) -> Result<Answer, Refusal>;
+}
