@@ -357,13 +357,7 @@ impl Spaces {
         let id = self.entries.len() - 1;
         self.open_socks.push_back(id);
         self.trim_socks(id);
-        // lo is always ifindex 1 in a fresh namespace. The caller records
-        // the namespace only if this returns Ok: on an error, unname it here.
-        if let Err(e) = self.block_on(r.set_up(1, true)) {
-            self.close(id);
-            let _ = ns::delete_named(&kname);
-            return Err(e);
-        }
+        // Its lo came up where it was made (`rtnl::open_fresh`).
         // A spare is only a head start: without one the next call makes its own.
         if self.make_spares {
             self.spare = self.unshare_async().ok();
@@ -375,7 +369,7 @@ impl Spaces {
         let handle = self.rt.handle().clone();
         self.worker.unshare_async(move || {
             let _in_rt = handle.enter();
-            rtnl::open()
+            rtnl::open_fresh()
         })
     }
 
