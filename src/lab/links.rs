@@ -4,9 +4,9 @@ use super::events::Event;
 use super::ledger::Undo;
 use super::{HOST, Lab, LabError, LinkView, NsId, Result, names, net_err};
 use crate::lab::steps::links::{DeleteLink, RestoreMaster, RestoreMtu, RestorePort, RestoreUp};
+use crate::net::rtnl;
 use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
 use crate::net::rtnl::{LinkInfoRow, Rtnl};
-use crate::net::{rtnl, sysctl};
 
 /// A bridge port's options (`br.attach(link, #{…})`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -672,11 +672,11 @@ impl Lab {
     /// False when the kernel has no IPv6 (nothing to turn off).
     pub(super) fn link_ipv6(&mut self, id: NsId, link: &str, on: bool) -> Result<bool> {
         // Slashes: link names may hold dots.
-        let key = format!("net/ipv6/conf/{}/disable_ipv6", self.kernel_link(id, link));
+        let rel = format!("{}/disable_ipv6", self.kernel_link(id, link));
         let v = if on { "0" } else { "1" };
         let what = format!("'{link}' in '{}'", self.sp.name(id));
-        let planned = key.clone();
-        match self.sp.run_in(id, move || sysctl::write(&key, v)) {
+        let planned = format!("net/ipv6/conf/{rel}");
+        match self.sp.write_ipv6_conf(id, &rel, v) {
             Ok(()) => {
                 let old = if on { "1" } else { "0" };
                 self.tell(Event::SysctlSet {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::net::ns::{self, NsWorker, Pending};
 use crate::net::rtnl::{self, Rtnl, RtnlParts, RtnlTask};
+use crate::net::sysctl;
 use crate::net::{NetError, Result};
 
 /// Index of a namespace in the lab's table; 0 is the host.
@@ -38,6 +39,9 @@ struct Entry {
     shown: String,
     fd: Option<OwnedFd>,
     rtnl: Option<(Rtnl, RtnlTask)>,
+    /// Its `/proc/sys/net/ipv6/conf`, opened inside it on first use (see
+    /// `write_ipv6_conf`); closed with the socket.
+    ipv6_conf: Option<OwnedFd>,
     /// Made by this lab (deleting it undoes everything inside).
     created: bool,
     /// Made by the kept lab an `nslab repl --attach` session works on (so
@@ -106,6 +110,7 @@ impl Spaces {
                 created: false,
                 adopted: false,
                 on: None,
+                ipv6_conf: None,
             }],
             spare: None,
             make_spares: !ns::inherits_from_creator(),
@@ -208,6 +213,7 @@ impl Spaces {
             created: true,
             adopted: true,
             on: None,
+            ipv6_conf: None,
         });
         Ok(Some(self.entries.len() - 1))
     }
@@ -254,6 +260,7 @@ impl Spaces {
             created: false,
             adopted: false,
             on: Some(machine.to_string()),
+            ipv6_conf: None,
         });
         self.entries.len() - 1
     }
@@ -295,6 +302,22 @@ impl Spaces {
         Ok(r)
     }
 
+    /// Writes `LINK/KEY` under net/ipv6/conf in namespace `id`, from this
+    /// thread: through the namespace's sysctl directory, opened inside it
+    /// once (on the worker), so a script attaching a thousand ports to one
+    /// bridge hands the worker one job instead of a thousand (each a
+    /// wake-up of another thread, two `setns` and a wait for a CPU).
+    pub fn write_ipv6_conf(&mut self, id: NsId, rel: &str, value: &str) -> Result<()> {
+        if self.entries[id].ipv6_conf.is_none() {
+            let dir = self.run_in(id, sysctl::open_ipv6_conf)?;
+            self.entries[id].ipv6_conf = Some(dir);
+        }
+        match &self.entries[id].ipv6_conf {
+            Some(dir) => sysctl::write_at(dir.as_fd(), rel, value),
+            None => Err(NetError::Gone(self.name(id).to_string())),
+        }
+    }
+
     /// Finds an open namespace by the kernel's name or opens /run/netns/NAME.
     pub fn resolve(&mut self, r: &NsRef) -> Result<NsId> {
         if let Some(i) = self
@@ -316,6 +339,7 @@ impl Spaces {
             created: false,
             adopted: false,
             on: None,
+            ipv6_conf: None,
         });
         Ok(self.entries.len() - 1)
     }
@@ -365,17 +389,12 @@ impl Spaces {
             created: true,
             adopted: false,
             on: None,
+            ipv6_conf: None,
         });
         let id = self.entries.len() - 1;
         self.open_socks.push_back(id);
         self.trim_socks(id);
-        // lo is always ifindex 1 in a fresh namespace. The caller records
-        // the namespace only if this returns Ok: on an error, unname it here.
-        if let Err(e) = self.block_on(r.set_up(1, true)) {
-            self.close(id);
-            let _ = ns::delete_named(&kname);
-            return Err(e);
-        }
+        // Its lo came up where it was made (`rtnl::open_fresh`).
         // A spare is only a head start: without one the next call makes its own.
         if self.make_spares {
             self.spare = self.unshare_async().ok();
@@ -387,7 +406,7 @@ impl Spaces {
         let handle = self.rt.handle().clone();
         self.worker.unshare_async(move || {
             let _in_rt = handle.enter();
-            rtnl::open()
+            rtnl::open_fresh()
         })
     }
 
@@ -406,6 +425,7 @@ impl Spaces {
             if let Some((_, task)) = self.entries[old].rtnl.take() {
                 task.close(&self.rt);
             }
+            self.entries[old].ipv6_conf = None;
         }
     }
 
@@ -415,6 +435,7 @@ impl Spaces {
         if let Some((_, task)) = e.rtnl.take() {
             task.close(&self.rt);
         }
+        e.ipv6_conf = None;
         e.fd = None;
     }
 
@@ -423,6 +444,7 @@ impl Spaces {
         self.spare = None;
         for e in &mut self.entries {
             e.rtnl = None;
+            e.ipv6_conf = None;
         }
     }
 }

@@ -104,8 +104,36 @@ pub fn identity(ns: BorrowedFd<'_>) -> Result<(u64, u64)> {
 /// lab deleting a namespace a later lab made under the same name).
 /// `None` on a kernel without it.
 pub fn cookie_here() -> Result<Option<u64>> {
-    // SAFETY: plain syscalls on a descriptor owned here; the option value is
-    // a u64 the kernel writes at most 8 bytes of.
+    cookie_of_socket(&unix_socket()?)
+}
+
+/// For a namespace just made, from inside it: `ip link set lo up` and its
+/// cookie (see `cookie_here`), through one socket. An ioctl on the worker
+/// that makes the namespace ahead, rather than a netlink request from the
+/// main thread once it is named: the script's thread waits for one round
+/// trip less per namespace.
+pub fn fresh_here() -> Result<Option<u64>> {
+    let s = unix_socket()?;
+    // SAFETY: ifreq is plain data; the kernel reads and writes only it.
+    unsafe {
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (d, c) in ifr.ifr_name.iter_mut().zip(b"lo") {
+            *d = *c as libc::c_char;
+        }
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) < 0
+            || ({
+                ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+                libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr)
+            }) < 0
+        {
+            return Err(NetError::os("bring lo up", std::io::Error::last_os_error()));
+        }
+    }
+    cookie_of_socket(&s)
+}
+
+fn unix_socket() -> Result<OwnedFd> {
+    // SAFETY: a plain syscall; the descriptor is owned from here on.
     unsafe {
         let s = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if s < 0 {
@@ -114,25 +142,32 @@ pub fn cookie_here() -> Result<Option<u64>> {
                 std::io::Error::last_os_error(),
             ));
         }
-        let s = <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s);
-        let mut cookie: u64 = 0;
-        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-        let r = libc::getsockopt(
+        Ok(<OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s))
+    }
+}
+
+/// The cookie of the namespace socket `s` was opened in.
+fn cookie_of_socket(s: &OwnedFd) -> Result<Option<u64>> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: the option value is a u64 the kernel writes at most 8 bytes of.
+    let r = unsafe {
+        libc::getsockopt(
             s.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_NETNS_COOKIE,
             (&mut cookie as *mut u64).cast(),
             &mut len,
-        );
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOPROTOOPT) => Ok(None),
-                _ => Err(NetError::os("read the namespace's cookie", e)),
-            };
-        }
-        Ok(Some(cookie))
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOPROTOOPT) => Ok(None),
+            _ => Err(NetError::os("read the namespace's cookie", e)),
+        };
     }
+    Ok(Some(cookie))
 }
 
 /// The cookie of namespace `ns` (see `cookie_here`), read by a worker

@@ -1,8 +1,12 @@
 //! `sysctl -w net.…` — files under /proc/sys/net are per namespace: the
 //! namespace is the one of the thread that opens the file, so these run on
-//! the namespace worker.
+//! the namespace worker (or, for a link's IPv6, through a directory opened
+//! there: `open_ipv6_conf`).
 
 use std::fs;
+use std::io::Write;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use super::{NetError, Result};
@@ -28,6 +32,35 @@ pub fn read(key: &str) -> Result<String> {
 /// `sysctl -w KEY=VALUE` in the current thread's namespace.
 pub fn write(key: &str, value: &str) -> Result<()> {
     fs::write(path_of(key), format!("{value}\n")).map_err(|e| NetError::os("write sysctl", e))
+}
+
+/// A descriptor of `/proc/sys/net/ipv6/conf` in the current thread's
+/// namespace. Files opened through it (`write_at`) belong to that namespace
+/// whichever thread opens them: a lookup under a sysctl directory searches
+/// the namespace the directory belongs to, and the IPv6 per-link handlers
+/// act on the namespace of their table, not the writer's. So a thread
+/// outside the namespace can set its links' IPv6 without entering it.
+pub fn open_ipv6_conf() -> Result<OwnedFd> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open("/proc/sys/net/ipv6/conf")
+        .map(OwnedFd::from)
+        .map_err(|e| NetError::os("open sysctl directory", e))
+}
+
+/// `sysctl -w` of the file `rel` under `dir` (from `open_ipv6_conf`).
+pub fn write_at(dir: BorrowedFd<'_>, rel: &str, value: &str) -> Result<()> {
+    let fd = nix::fcntl::openat(
+        dir,
+        rel,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| NetError::errno("write sysctl", e))?;
+    let mut f = fs::File::from(fd);
+    f.write_all(format!("{value}\n").as_bytes())
+        .map_err(|e| NetError::os("write sysctl", e))
 }
 
 /// The per-device tables under /proc/sys/net: a link's own copy of each is

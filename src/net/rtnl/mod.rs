@@ -78,16 +78,29 @@ pub struct RtnlParts {
     task: wire::ConnTask,
     conn: wire::Conn,
     /// The namespace's cookie (see `ns::cookie_here`), read where the
-    /// socket was opened.
+    /// socket was opened, for a namespace just made (`open_fresh`).
     pub cookie: Option<u64>,
 }
 
 /// Opens a netlink socket in the calling thread's namespace. The caller must
 /// be inside the tokio runtime's context (the socket registers with it).
+/// No cookie: only a namespace being made needs one (`open_fresh`).
 pub fn open() -> Result<RtnlParts> {
     let (task, conn) = wire::open().map_err(|e| NetError::os("open netlink socket", e))?;
-    let cookie = crate::net::ns::cookie_here()?;
-    Ok(RtnlParts { task, conn, cookie })
+    Ok(RtnlParts {
+        task,
+        conn,
+        cookie: None,
+    })
+}
+
+/// `open` in a namespace just made, from inside it: also brings its `lo`
+/// up and reads its cookie (see `ns::fresh_here`).
+pub fn open_fresh() -> Result<RtnlParts> {
+    let cookie = crate::net::ns::fresh_here()?;
+    let mut parts = open()?;
+    parts.cookie = cookie;
+    Ok(parts)
 }
 
 impl RtnlParts {
