@@ -5,10 +5,11 @@
 //! one dedicated worker thread that enters the target namespace and comes back
 //! home afterwards. Sockets opened there stay bound to that namespace for good,
 //! so the rest of nslab (the tokio runtime on the main thread included) never
-//! calls `setns` at all.
+//! calls `setns` at all. (Short-lived threads of their own do too: the ones
+//! that unmount a run of namespaces side by side, and net/nftlib.rs's.)
 
 use std::fs;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -172,6 +173,31 @@ pub fn is_recorded(ns: BorrowedFd<'_>, dev: u64, ino: u64, cookie: Option<u64>) 
 pub fn named_is_recorded(name: &str, dev: u64, ino: u64, cookie: Option<u64>) -> Result<bool> {
     let fd = open_named(name)?;
     is_recorded(std::os::fd::AsFd::as_fd(&fd), dev, ino, cookie)
+}
+
+/// `named_is_recorded`, the cookie read by the calling thread itself: it
+/// enters the namespace and goes back to `home` (for threads that check
+/// namespaces side by side; without `home`, the shared worker reads it).
+pub fn named_is_recorded_here(
+    name: &str,
+    dev: u64,
+    ino: u64,
+    cookie: Option<u64>,
+    home: Option<BorrowedFd<'_>>,
+) -> Result<bool> {
+    let Some(home) = home else {
+        return named_is_recorded(name, dev, ino, cookie);
+    };
+    let fd = open_named(name)?;
+    if identity(fd.as_fd())? != (dev, ino) {
+        return Ok(false);
+    }
+    let Some(want) = cookie else { return Ok(true) };
+    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NetError::errno("enter namespace", e))?;
+    let got = cookie_here();
+    setns(home, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("leave namespace", e))?;
+    Ok(got?.is_none_or(|got| got == want))
 }
 
 /// What `/run/netns/NAME` holds now.
