@@ -245,6 +245,20 @@ impl Spaces {
         self.worker.run_in(self.fd(id)?.as_fd(), f)
     }
 
+    /// `run_in` for each of `ids` (none the host), in one trip to the
+    /// worker: `f(i)` inside `ids[i]`.
+    pub fn run_in_each<R: Send + 'static>(
+        &self,
+        ids: &[NsId],
+        f: impl Fn(usize) -> Result<R> + Send + 'static,
+    ) -> Result<Vec<Result<R>>> {
+        let fds = ids
+            .iter()
+            .map(|id| self.fd(*id).map(|f| f.as_fd()))
+            .collect::<Result<Vec<_>>>()?;
+        self.worker.run_in_each(&fds, f)
+    }
+
     /// The netlink client of a namespace, opened on first use.
     pub fn rtnl(&mut self, id: NsId) -> Result<Rtnl> {
         if let Some((r, _)) = &self.entries[id].rtnl {

@@ -335,6 +335,33 @@ impl NsWorker {
         })
     }
 
+    /// `run_in` for each of `nss` in turn, in one trip to the worker: `f(i)`
+    /// inside `nss[i]`; a result for each. (A probe of N namespaces opened
+    /// its sockets with N round trips, each a wake-up of the worker and of
+    /// the caller.)
+    pub fn run_in_each<R: Send + 'static>(
+        &self,
+        nss: &[BorrowedFd<'_>],
+        f: impl Fn(usize) -> Result<R> + Send + 'static,
+    ) -> Result<Vec<Result<R>>> {
+        let raws: Vec<RawFd> = nss.iter().map(|n| n.as_raw_fd()).collect();
+        self.submit(move || {
+            let home = open_current()?;
+            let mut out = Vec::with_capacity(raws.len());
+            for (i, raw) in raws.into_iter().enumerate() {
+                // SAFETY: the caller blocks until this job is done and keeps the fds open.
+                let target = unsafe { BorrowedFd::borrow_raw(raw) };
+                out.push(
+                    setns(target, CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| NetError::errno("enter namespace", e))
+                        .and_then(|_| f(i)),
+                );
+            }
+            go_home(&home)?;
+            Ok(out)
+        })
+    }
+
     /// Starts making a new, still unnamed namespace on the worker and runs
     /// `f` inside it (to open its sockets); returns at once. The worker runs
     /// jobs in order, so later jobs see it finished. While it works, the
