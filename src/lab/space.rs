@@ -218,6 +218,13 @@ impl Spaces {
 
     /// The namespace this lab made under the kernel's `name` (as a journal
     /// names it), if it is still open.
+    /// The entry holding namespace `name` open, if any (none is opened).
+    pub fn open_named(&self, name: &str) -> Option<NsId> {
+        self.entries
+            .iter()
+            .position(|e| e.fd.is_some() && matches!(&e.r, NsRef::Named(n) if n == name))
+    }
+
     pub fn created_kernel_named(&self, name: &str) -> Option<NsId> {
         self.entries.iter().position(|e| {
             e.created && e.fd.is_some() && matches!(&e.r, NsRef::Named(n) if n == name)

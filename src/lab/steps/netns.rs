@@ -6,7 +6,7 @@ use super::{Step, Undone};
 use crate::lab::journal::Header;
 use crate::lab::names;
 use crate::lab::plan::q;
-use crate::lab::space::{NsRef, Spaces};
+use crate::lab::space::Spaces;
 use crate::net::{NetError, Result, ns};
 
 /// `ip netns del NAME`, if NAME is still the namespace with inode `ino`
@@ -45,80 +45,88 @@ impl Step for DeleteNetns {
 /// How many namespaces are unmounted at once (see `delete_run`).
 const DETACHERS: usize = 8;
 
-/// What the calling thread decided for one step of a run, before the
-/// unmounts.
-enum Plan {
-    Decided(Result<Undone>),
-    /// Unmount and remove the name; with Some((dev, ino, cookie)), once
-    /// the namespace under it is known to be the one recorded.
-    Delete(Option<(u64, u64, Option<u64>)>),
-}
-
-/// `apply` of every step of a run of namespace deletions, their unmounts
-/// done by a few threads at once. Each `umount2` of a namespace waits for
-/// an expedited RCU grace period (`namespace_unlock`), one after the other
-/// when done in turn; concurrent ones share a grace period. Measured in a
-/// private host, 1000 names from `ip netns add`: in turn 1.6-3.0 s, from 4-16
-/// threads 0.15-0.5 s (issue 24). The threads take the steps in order, so
-/// the oldest namespaces still go first. The checks that need this process's
-/// handles (`Spaces`) are made here first; the cookie check of a namespace
-/// this process did not make (`nslab down`) is made by the thread that
-/// unmounts it.
+/// `apply` of every step of a run of namespace deletions, side by side.
+/// Each `umount2` of a namespace waits for an expedited RCU grace period
+/// (`namespace_unlock`), one after the other when done in turn; concurrent
+/// ones share a grace period. Measured in a private host, 1000 names from
+/// `ip netns add`: in turn 1.6-3.0 s, from 4-16 threads 0.15-0.5 s (issue
+/// 24). This thread only closes the process's own handles on the
+/// namespaces (or one would outlive its name, with the veths in it) and
+/// notes which ones it made; a few threads then take the steps in order (the
+/// oldest namespaces still go first), each checking that the name still
+/// holds the namespace recorded (with its cookie when this process did not
+/// make it: `nslab down`) before unmounting it and removing the name.
 pub fn delete_run(steps: &[&DeleteNetns], sp: &mut Spaces, header: &Header) -> Vec<Result<Undone>> {
-    let plans: Vec<Plan> = steps.iter().map(|s| s.plan(sp, header)).collect();
-    let jobs: Vec<usize> = (0..plans.len())
-        .filter(|i| matches!(plans[*i], Plan::Delete(_)))
+    // While this process holds a namespace it made open, its inode cannot
+    // go to another one; once closed, the name's mount holds it: the
+    // (dev, ino) check is enough, and the cookie only needed by `down`.
+    let made_here: Vec<bool> = steps
+        .iter()
+        .map(|s| {
+            let made = sp.created_kernel_named(&s.name).is_some();
+            if let Some(id) = sp.open_named(&s.name) {
+                sp.close(id);
+            }
+            made
+        })
         .collect();
     let run = |i: usize, home: Option<std::os::fd::BorrowedFd<'_>>| -> Result<Undone> {
-        let Plan::Delete(check) = &plans[i] else {
-            return Ok(Undone::Done);
-        };
-        if let Some((dev, ino, cookie)) = *check
-            && !ns::named_is_recorded_here(&steps[i].name, dev, ino, cookie, home)?
-        {
-            return Ok(steps[i].not_ours(header));
-        }
-        ns::delete_named(&steps[i].name).map(|_| Undone::Done)
-    };
-    let mut done: Vec<Option<Result<Undone>>> = (0..plans.len()).map(|_| None).collect();
-    if jobs.len() <= 1 {
-        for &i in &jobs {
-            done[i] = Some(run(i, None));
-        }
-    } else {
-        // The network namespace to come back to after reading a cookie.
-        let home = ns::open_current();
-        let home = home.as_ref().ok().map(std::os::fd::AsFd::as_fd);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..DETACHERS.min(jobs.len()) {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&i) = jobs.get(k) else { break };
-                        mine.push((i, run(i, home)));
-                    }
-                    if let Ok(mut r) = results.lock() {
-                        r.extend(mine);
-                    }
-                });
+        let DeleteNetns {
+            name,
+            dev,
+            ino,
+            cookie,
+        } = steps[i];
+        match ns::name_state(name)? {
+            ns::NameState::Missing => Ok(Undone::Done),
+            ns::NameState::Namespace(d, n) if (d, n) == (*dev, *ino) => {
+                if !made_here[i] && !ns::named_is_recorded_here(name, *dev, *ino, *cookie, home)? {
+                    return Ok(steps[i].not_ours(header));
+                }
+                ns::delete_named(name).map(|_| Undone::Done)
             }
-        });
-        for (i, r) in results.into_inner().unwrap_or_default() {
-            done[i] = Some(r);
+            // The name's file, made by this lab just before it died,
+            // before the namespace was mounted on it.
+            ns::NameState::Unmounted => ns::delete_named(name).map(|_| Undone::Done),
+            ns::NameState::Namespace(..) | ns::NameState::Other => Ok(steps[i].not_ours(header)),
         }
+    };
+    if steps.len() <= 1 {
+        return (0..steps.len()).map(|i| run(i, None)).collect();
     }
-    plans
-        .into_iter()
-        .zip(done)
-        .map(|(p, d)| match (p, d) {
-            (Plan::Decided(r), _) => r,
-            (Plan::Delete(_), Some(r)) => r,
-            (Plan::Delete(_), None) => Err(NetError::Other(
-                "a thread unmounting namespaces failed".into(),
-            )),
+    // The network namespace to come back to after reading a cookie.
+    let home = ns::open_current();
+    let home = home.as_ref().ok().map(std::os::fd::AsFd::as_fd);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..DETACHERS.min(steps.len()) {
+            s.spawn(|| {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= steps.len() {
+                        break;
+                    }
+                    mine.push((i, run(i, home)));
+                }
+                if let Ok(mut r) = results.lock() {
+                    r.extend(mine);
+                }
+            });
+        }
+    });
+    let mut done: Vec<Option<Result<Undone>>> = (0..steps.len()).map(|_| None).collect();
+    for (i, r) in results.into_inner().unwrap_or_default() {
+        done[i] = Some(r);
+    }
+    done.into_iter()
+        .map(|d| {
+            d.unwrap_or_else(|| {
+                Err(NetError::Other(
+                    "a thread unmounting namespaces failed".into(),
+                ))
+            })
         })
         .collect()
 }
@@ -129,41 +137,5 @@ impl DeleteNetns {
             "namespace '{}' is not the one lab '{}' made: left alone",
             self.name, header.lab
         ))
-    }
-
-    /// `apply` up to the unmount: what can be decided with this process's
-    /// handles. A namespace that may be deleted has them closed first, or it
-    /// (and the veths in it) would outlive its name; one left alone after
-    /// its cookie check just has them opened again if a later step needs it.
-    fn plan(&self, sp: &mut Spaces, header: &Header) -> Plan {
-        let DeleteNetns {
-            name,
-            dev,
-            ino,
-            cookie,
-        } = self;
-        let state = match ns::name_state(name) {
-            Ok(s) => s,
-            Err(e) => return Plan::Decided(Err(e)),
-        };
-        match state {
-            ns::NameState::Missing => Plan::Decided(Ok(Undone::Done)),
-            ns::NameState::Namespace(d, i) if (d, i) == (*dev, *ino) => {
-                // While this process holds the namespace it made open, its
-                // inode cannot go to another one: the cookie is only needed
-                // by `nslab down`.
-                let made_here = sp.created_kernel_named(name).is_some();
-                if let Ok(id) = sp.resolve(&NsRef::Named(name.clone())) {
-                    sp.close(id);
-                }
-                Plan::Delete((!made_here).then_some((*dev, *ino, *cookie)))
-            }
-            // The name's file, made by this lab just before it died,
-            // before the namespace was mounted on it.
-            ns::NameState::Unmounted => Plan::Delete(None),
-            ns::NameState::Namespace(..) | ns::NameState::Other => {
-                Plan::Decided(Ok(self.not_ours(header)))
-            }
-        }
     }
 }
