@@ -1,6 +1,7 @@
 //! reach(nodes): every pair of a lab's namespaces pinged at once, as
 //! Mininet's pingall does one pair after the other; prints as a matrix.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -128,9 +129,15 @@ type Node = (crate::lab::NsId, String, IpAddr, Option<IpAddr>);
 
 /// A node: a Netns (reached at its first address) or #{ns, ip, src}
 /// (without ip, reached at src when given, else at its first address).
-fn node(c: &Ctx, v: Dynamic) -> Res<Node> {
+/// `first` holds the first addresses of the nodes' namespaces, read
+/// together beforehand.
+fn node(c: &Ctx, v: Dynamic, first: &HashMap<crate::lab::NsId, Option<IpAddr>>) -> Res<Node> {
+    let first_addr = |id| match first.get(&id) {
+        Some(ip) => Ok(*ip),
+        None => c.lab()?.first_addr(id).map_err(err),
+    };
     if let Some(ns) = v.clone().try_cast::<Netns>() {
-        let ip = c.lab()?.first_addr(ns.id).map_err(err)?.ok_or_else(|| {
+        let ip = first_addr(ns.id)?.ok_or_else(|| {
             bad(
                 format!("namespace '{}' has no address to be reached at", ns.name),
                 format!(
@@ -167,7 +174,7 @@ fn node(c: &Ctx, v: Dynamic) -> Res<Node> {
         let ip = match (m.get("ip"), src) {
             (Some(i), _) => parse_ip(&i.to_string(), "reach address")?,
             (None, Some(s)) => s,
-            (None, None) => c.lab()?.first_addr(ns.id).map_err(err)?.ok_or_else(|| {
+            (None, None) => first_addr(ns.id)?.ok_or_else(|| {
                 bad(
                     format!("namespace '{}' has no address to be reached at", ns.name),
                     "give it one first, or name the address: #{ns: h1, ip: \"10.0.0.1\"}",
@@ -281,8 +288,21 @@ fn reach(
     let mut srcs = Vec::new();
     let mut names = Vec::new();
     let mut ips = Vec::new();
+    // The namespaces given as such, whose first address is asked for.
+    let mut ids: Vec<crate::lab::NsId> = nodes
+        .iter()
+        .filter_map(|v| v.clone().try_cast::<Netns>().map(|n| n.id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let first: HashMap<_, _> = if ids.len() > 1 {
+        let addrs = c.lab()?.first_addrs(&ids).map_err(err)?;
+        ids.into_iter().zip(addrs).collect()
+    } else {
+        HashMap::new()
+    };
     for v in nodes {
-        let (id, name, ip, src) = node(c, v)?;
+        let (id, name, ip, src) = node(c, v, &first)?;
         list.push((id, ip));
         srcs.push(src);
         names.push(name);

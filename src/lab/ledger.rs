@@ -245,12 +245,34 @@ pub fn unwind(sp: &mut Spaces, steps: &[Undo], header: &Header) -> Unwound {
             crate::net::exec::terminate(p.pid, p.start);
         }
     }
-    for step in teardown_order(steps) {
-        match step.apply(sp, header) {
-            Ok(Undone::Done) => {}
-            Ok(Undone::LeftAlone(why)) => out.left_alone.push(why),
-            Err(e) => out.errors.push((step.describe(), e)),
+    let order = teardown_order(steps);
+    let mut k = 0;
+    while k < order.len() {
+        // A run of namespace deletions goes at once (their unmounts side
+        // by side, see steps/netns.rs); any other step on its own.
+        let run: Vec<&DeleteNetns> = order[k..]
+            .iter()
+            .map_while(|s| match s {
+                Undo::DeleteNetns(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        let (done, results) = if run.is_empty() {
+            (1, vec![order[k].apply(sp, header)])
+        } else {
+            (
+                run.len(),
+                crate::lab::steps::netns::delete_run(&run, sp, header),
+            )
+        };
+        for (step, r) in order[k..k + done].iter().zip(results) {
+            match r {
+                Ok(Undone::Done) => {}
+                Ok(Undone::LeftAlone(why)) => out.left_alone.push(why),
+                Err(e) => out.errors.push((step.describe(), e)),
+            }
         }
+        k += done;
     }
     sp.close_all();
     out

@@ -461,16 +461,40 @@ impl Lab {
     /// The address other namespaces reach `ns` by: its first IPv4 address
     /// (not loopback), else its first global IPv6 one.
     pub fn first_addr(&mut self, id: NsId) -> Result<Option<IpAddr>> {
-        let addrs = self.addrs(id)?;
-        let pick = |want_v4: bool| {
-            addrs.iter().map(|a| a.addr.addr()).find(|ip| match ip {
+        Ok(self.first_addrs(&[id])?.pop().flatten())
+    }
+
+    /// `first_addr` of each of `ids`, their address dumps sent together
+    /// (reach() of 30 nodes asked 30 namespaces one after the other, each
+    /// for its links too, which only name the devices).
+    pub fn first_addrs(&mut self, ids: &[NsId]) -> Result<Vec<Option<IpAddr>>> {
+        let clients = ids
+            .iter()
+            .map(|id| {
+                self.sp
+                    .rtnl(*id)
+                    .map_err(|e| LabError::kernel("list addresses", &self.where_(*id), e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dumps = self.sp.block_on(futures::future::join_all(
+            clients.iter().map(|r| async move { r.addrs().await }),
+        ));
+        let pick = |rows: &[crate::net::rtnl::AddrRow], want_v4: bool| {
+            rows.iter().map(|a| a.addr.addr()).find(|ip| match ip {
                 IpAddr::V4(v4) => want_v4 && !v4.is_loopback(),
                 IpAddr::V6(v6) => {
                     !want_v4 && !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
                 }
             })
         };
-        Ok(pick(true).or_else(|| pick(false)))
+        ids.iter()
+            .zip(dumps)
+            .map(|(id, rows)| {
+                let rows =
+                    rows.map_err(|e| LabError::kernel("list addresses", &self.where_(*id), e))?;
+                Ok(pick(&rows, true).or_else(|| pick(&rows, false)))
+            })
+            .collect()
     }
 
     /// Pings every ordered pair of `nodes` at once (Mininet's pingall, in
@@ -509,21 +533,40 @@ impl Lab {
                 .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
             own.insert(i, sock);
         }
+        // The shared sockets still missing, opened in one trip to the
+        // namespace worker (the host's here: see Spaces::run_in).
+        let mut missing: Vec<(NsId, bool)> = Vec::new();
         for (i, &(id, _)) in nodes.iter().enumerate() {
             for v6 in [false, true] {
                 if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)
                     && src_of(i).is_none_or(|s| s.is_ipv6() != v6)
                     && self.running.ping_sock(id, v6).is_none()
+                    && !missing.contains(&(id, v6))
                 {
-                    let sock = self
-                        .sp
-                        .run_in(id, move || ping::open_socket(v6))
-                        .map_err(|e| {
-                            LabError::kernel("open an ICMP socket", &self.where_(id), e)
-                        })?;
-                    self.running.add_ping_sock(id, v6, sock);
+                    missing.push((id, v6));
                 }
             }
+        }
+        let (host, away): (Vec<_>, Vec<_>) = missing
+            .into_iter()
+            .partition(|(id, _)| *id == crate::lab::space::HOST);
+        let ids: Vec<NsId> = away.iter().map(|(id, _)| *id).collect();
+        let fams: Vec<bool> = away.iter().map(|(_, v6)| *v6).collect();
+        let opened = self
+            .sp
+            .run_in_each(&ids, move |k| ping::open_socket(fams[k]))
+            .map_err(|e| LabError::kernel("open an ICMP socket", "the lab's namespaces", e))?;
+        for ((id, v6), sock) in away.into_iter().zip(opened) {
+            let sock =
+                sock.map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            self.running.add_ping_sock(id, v6, sock);
+        }
+        for (id, v6) in host {
+            let sock = self
+                .sp
+                .run_in(id, move || ping::open_socket(v6))
+                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            self.running.add_ping_sock(id, v6, sock);
         }
         // One plan entry per source and family: (socket, v6, addresses),
         // with the node index of each address.

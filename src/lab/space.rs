@@ -228,6 +228,13 @@ impl Spaces {
 
     /// The namespace this lab made under the kernel's `name` (as a journal
     /// names it), if it is still open.
+    /// The entry holding namespace `name` open, if any (none is opened).
+    pub fn open_named(&self, name: &str) -> Option<NsId> {
+        self.entries
+            .iter()
+            .position(|e| e.fd.is_some() && matches!(&e.r, NsRef::Named(n) if n == name))
+    }
+
     pub fn created_kernel_named(&self, name: &str) -> Option<NsId> {
         self.entries.iter().position(|e| {
             e.created && e.fd.is_some() && matches!(&e.r, NsRef::Named(n) if n == name)
@@ -284,6 +291,20 @@ impl Spaces {
             return f();
         }
         self.worker.run_in(self.fd(id)?.as_fd(), f)
+    }
+
+    /// `run_in` for each of `ids` (none the host), in one trip to the
+    /// worker: `f(i)` inside `ids[i]`.
+    pub fn run_in_each<R: Send + 'static>(
+        &self,
+        ids: &[NsId],
+        f: impl Fn(usize) -> Result<R> + Send + 'static,
+    ) -> Result<Vec<Result<R>>> {
+        let fds = ids
+            .iter()
+            .map(|id| self.fd(*id).map(|f| f.as_fd()))
+            .collect::<Result<Vec<_>>>()?;
+        self.worker.run_in_each(&fds, f)
     }
 
     /// The netlink client of a namespace, opened on first use.

@@ -8,6 +8,7 @@ pub mod fdlimit;
 pub mod kstat;
 pub mod nft;
 pub mod nft_text;
+pub mod nftlib;
 pub mod ns;
 pub mod pcap_read;
 pub mod pids;

@@ -991,8 +991,12 @@ pub fn apply_json(ns: BorrowedFd<'_>, nft: &Path, json: &str) -> Result<()> {
     run(ns, nft, &["-j", "-f", "-"], json).map(|_| ())
 }
 
-/// `nft -f -` in `ns` with a ruleset in nft's own syntax.
+/// `nft -f -` in `ns` with a ruleset in nft's own syntax: through
+/// libnftables where it is there (see nftlib.rs), else the `nft` process.
 pub fn apply_text(ns: BorrowedFd<'_>, nft: &Path, text: &str) -> Result<()> {
+    if let Some(done) = super::nftlib::apply_text(ns, text) {
+        return done;
+    }
     run(ns, nft, &["-f", "-"], text).map(|_| ())
 }
 
@@ -1040,15 +1044,20 @@ fn run(ns: BorrowedFd<'_>, nft: &Path, args: &[&str], input: &str) -> Result<Str
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(NetError::Nft(first_error(&String::from_utf8_lossy(
+        &out.stderr,
+    ))))
+}
+
+/// The message of nft's first error line in what it printed on stderr.
+pub(super) fn first_error(stderr: &str) -> String {
     // With JSON input nft says where as "internal:0:0-0: Error: …".
-    let first = stderr
+    stderr
         .lines()
         .find_map(|l| l.split_once("Error: ").map(|(_, m)| m))
         .or_else(|| stderr.lines().next())
         .unwrap_or("nft failed")
-        .to_string();
-    Err(NetError::Nft(first))
+        .to_string()
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 //! one dedicated worker thread that enters the target namespace and comes back
 //! home afterwards. Sockets opened there stay bound to that namespace for good,
 //! so the rest of nslab (the tokio runtime on the main thread included) never
-//! calls `setns` at all.
+//! calls `setns` at all. (Short-lived threads of their own do too: the ones
+//! that unmount a run of namespaces side by side, and net/nftlib.rs's.)
 
 use std::fs;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -209,6 +210,31 @@ pub fn named_is_recorded(name: &str, dev: u64, ino: u64, cookie: Option<u64>) ->
     is_recorded(std::os::fd::AsFd::as_fd(&fd), dev, ino, cookie)
 }
 
+/// `named_is_recorded`, the cookie read by the calling thread itself: it
+/// enters the namespace and goes back to `home` (for threads that check
+/// namespaces side by side; without `home`, the shared worker reads it).
+pub fn named_is_recorded_here(
+    name: &str,
+    dev: u64,
+    ino: u64,
+    cookie: Option<u64>,
+    home: Option<BorrowedFd<'_>>,
+) -> Result<bool> {
+    let Some(home) = home else {
+        return named_is_recorded(name, dev, ino, cookie);
+    };
+    let fd = open_named(name)?;
+    if identity(fd.as_fd())? != (dev, ino) {
+        return Ok(false);
+    }
+    let Some(want) = cookie else { return Ok(true) };
+    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NetError::errno("enter namespace", e))?;
+    let got = cookie_here();
+    setns(home, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("leave namespace", e))?;
+    Ok(got?.is_none_or(|got| got == want))
+}
+
 /// What `/run/netns/NAME` holds now.
 pub fn name_state(name: &str) -> Result<NameState> {
     use std::os::unix::fs::MetadataExt;
@@ -341,6 +367,33 @@ impl NsWorker {
             let out = f();
             go_home(&home)?;
             out
+        })
+    }
+
+    /// `run_in` for each of `nss` in turn, in one trip to the worker: `f(i)`
+    /// inside `nss[i]`; a result for each. (A probe of N namespaces opened
+    /// its sockets with N round trips, each a wake-up of the worker and of
+    /// the caller.)
+    pub fn run_in_each<R: Send + 'static>(
+        &self,
+        nss: &[BorrowedFd<'_>],
+        f: impl Fn(usize) -> Result<R> + Send + 'static,
+    ) -> Result<Vec<Result<R>>> {
+        let raws: Vec<RawFd> = nss.iter().map(|n| n.as_raw_fd()).collect();
+        self.submit(move || {
+            let home = open_current()?;
+            let mut out = Vec::with_capacity(raws.len());
+            for (i, raw) in raws.into_iter().enumerate() {
+                // SAFETY: the caller blocks until this job is done and keeps the fds open.
+                let target = unsafe { BorrowedFd::borrow_raw(raw) };
+                out.push(
+                    setns(target, CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| NetError::errno("enter namespace", e))
+                        .and_then(|_| f(i)),
+                );
+            }
+            go_home(&home)?;
+            Ok(out)
         })
     }
 

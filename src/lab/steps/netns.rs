@@ -6,8 +6,8 @@ use super::{Step, Undone};
 use crate::lab::journal::Header;
 use crate::lab::names;
 use crate::lab::plan::q;
-use crate::lab::space::{NsRef, Spaces};
-use crate::net::{Result, ns};
+use crate::lab::space::Spaces;
+use crate::net::{NetError, Result, ns};
 
 /// `ip netns del NAME`, if NAME is still the namespace with inode `ino`
 /// on nsfs device `dev` and, where the kernel has them, `cookie` (inodes
@@ -36,36 +36,106 @@ impl Step for DeleteNetns {
     }
 
     fn apply(&self, sp: &mut Spaces, header: &Header) -> Result<Undone> {
+        delete_run(&[self], sp, header)
+            .pop()
+            .unwrap_or(Ok(Undone::Done))
+    }
+}
+
+/// How many namespaces are unmounted at once (see `delete_run`).
+const DETACHERS: usize = 8;
+
+/// `apply` of every step of a run of namespace deletions, side by side.
+/// Each `umount2` of a namespace waits for an expedited RCU grace period
+/// (`namespace_unlock`), one after the other when done in turn; concurrent
+/// ones share a grace period. Measured in a private host, 1000 names from
+/// `ip netns add`: in turn 1.6-3.0 s, from 4-16 threads 0.15-0.5 s (issue
+/// 24). This thread only closes the process's own handles on the
+/// namespaces (or one would outlive its name, with the veths in it) and
+/// notes which ones it made; a few threads then take the steps in order (the
+/// oldest namespaces still go first), each checking that the name still
+/// holds the namespace recorded (with its cookie when this process did not
+/// make it: `nslab down`) before unmounting it and removing the name.
+pub fn delete_run(steps: &[&DeleteNetns], sp: &mut Spaces, header: &Header) -> Vec<Result<Undone>> {
+    // While this process holds a namespace it made open, its inode cannot
+    // go to another one; once closed, the name's mount holds it: the
+    // (dev, ino) check is enough, and the cookie only needed by `down`.
+    let made_here: Vec<bool> = steps
+        .iter()
+        .map(|s| {
+            let made = sp.created_kernel_named(&s.name).is_some();
+            if let Some(id) = sp.open_named(&s.name) {
+                sp.close(id);
+            }
+            made
+        })
+        .collect();
+    let run = |i: usize, home: Option<std::os::fd::BorrowedFd<'_>>| -> Result<Undone> {
         let DeleteNetns {
             name,
             dev,
             ino,
             cookie,
-        } = self;
+        } = steps[i];
         match ns::name_state(name)? {
             ns::NameState::Missing => Ok(Undone::Done),
-            // While this process holds the namespace it made open, its
-            // inode cannot go to another one: the cookie (a thread that
-            // enters the namespace) is only needed by `nslab down`.
-            ns::NameState::Namespace(d, i)
-                if (d, i) == (*dev, *ino)
-                    && (sp.created_kernel_named(name).is_some()
-                        || ns::named_is_recorded(name, *dev, *ino, *cookie)?) =>
-            {
-                // Drop our socket and fd first, or the namespace (and the
-                // veths in it) would outlive its name.
-                if let Ok(id) = sp.resolve(&NsRef::Named(name.clone())) {
-                    sp.close(id);
+            ns::NameState::Namespace(d, n) if (d, n) == (*dev, *ino) => {
+                if !made_here[i] && !ns::named_is_recorded_here(name, *dev, *ino, *cookie, home)? {
+                    return Ok(steps[i].not_ours(header));
                 }
                 ns::delete_named(name).map(|_| Undone::Done)
             }
             // The name's file, made by this lab just before it died,
             // before the namespace was mounted on it.
             ns::NameState::Unmounted => ns::delete_named(name).map(|_| Undone::Done),
-            ns::NameState::Namespace(..) | ns::NameState::Other => Ok(Undone::LeftAlone(format!(
-                "namespace '{name}' is not the one lab '{}' made: left alone",
-                header.lab
-            ))),
+            ns::NameState::Namespace(..) | ns::NameState::Other => Ok(steps[i].not_ours(header)),
         }
+    };
+    if steps.len() <= 1 {
+        return (0..steps.len()).map(|i| run(i, None)).collect();
+    }
+    // The network namespace to come back to after reading a cookie.
+    let home = ns::open_current();
+    let home = home.as_ref().ok().map(std::os::fd::AsFd::as_fd);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..DETACHERS.min(steps.len()) {
+            s.spawn(|| {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= steps.len() {
+                        break;
+                    }
+                    mine.push((i, run(i, home)));
+                }
+                if let Ok(mut r) = results.lock() {
+                    r.extend(mine);
+                }
+            });
+        }
+    });
+    let mut done: Vec<Option<Result<Undone>>> = (0..steps.len()).map(|_| None).collect();
+    for (i, r) in results.into_inner().unwrap_or_default() {
+        done[i] = Some(r);
+    }
+    done.into_iter()
+        .map(|d| {
+            d.unwrap_or_else(|| {
+                Err(NetError::Other(
+                    "a thread unmounting namespaces failed".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
+impl DeleteNetns {
+    fn not_ours(&self, header: &Header) -> Undone {
+        Undone::LeftAlone(format!(
+            "namespace '{}' is not the one lab '{}' made: left alone",
+            self.name, header.lab
+        ))
     }
 }
