@@ -141,8 +141,8 @@ pub enum Event<'a> {
     /// An IPv6 router's link-local addresses done with duplicate address
     /// detection (what `settle_v6` waited for, at most DAD_WAIT).
     DadWaited { ns: NsId },
-    /// A probe's destination, an IPv6 address the lab added, done with
-    /// duplicate address detection (what `settle_dad` waited for).
+    /// A probe's destination, an IPv6 address the lab added, ready to
+    /// receive on: its local route is in (what `settle_dad` waited for).
     AddrDadWaited { ns: NsId, addr: IpAddr },
     /// ping(): `got` of `sent` replies.
     Pinged {

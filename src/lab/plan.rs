@@ -507,7 +507,7 @@ pub fn lines(e: &Event, cx: &dyn Ctx) -> Vec<Line> {
             v
         }
         Event::AddrDadWaited { ns, addr } => vec![Line::Do(format!(
-            "for _ in $(seq 50); do [ -z \"$({}-6 addr show to {addr} tentative)\" ] && break; sleep 0.1; done  # {addr} done with DAD",
+            "for _ in $(seq 50); do {}route get {addr} | grep -q '^local' && break; sleep 0.1; done  # {addr} ready to receive on",
             ip(&at(ns))
         ))],
         Event::DadWaited { ns } => vec![Line::Do(format!(
@@ -1751,6 +1751,15 @@ mod tests {
             text(Event::DadWaited { ns: 1 }),
             [
                 "for _ in $(seq 30); do [ -z \"$(ip -n r1 -6 addr show scope link tentative)\" ] && break; sleep 0.1; done  # a router's IPv6 link-locals done with DAD"
+            ]
+        );
+        assert_eq!(
+            text(Event::AddrDadWaited {
+                ns: 1,
+                addr: "fd00:2::2".parse().expect("an address")
+            }),
+            [
+                "for _ in $(seq 50); do ip -n r1 route get fd00:2::2 | grep -q '^local' && break; sleep 0.1; done  # fd00:2::2 ready to receive on"
             ]
         );
     }

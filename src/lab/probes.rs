@@ -4,7 +4,7 @@ use super::busy::Probed;
 use super::events::Event;
 use super::{Lab, LabError, NsId, PingOpts, PingReport, Result};
 use crate::net::probe::Proto;
-use crate::net::rtnl::{LinkInfoRow, Rtnl};
+use crate::net::rtnl::{LinkInfoRow, RouteQuery, Rtnl};
 use crate::net::{kstat, ping, probe};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -105,12 +105,14 @@ impl Lab {
         }
     }
 
-    /// Before an IPv6 probe towards `dsts`: those the lab added as
-    /// addresses since the last probe are tentative until duplicate address
-    /// detection is done with them (a second or more, dad_transmits ×
-    /// retrans_time; longer on a busy machine), and the kernel drops what
-    /// comes to them meanwhile. Waits until none is, at most 5 s (a state
-    /// that passes: after it the probe's trace names it).
+    /// Before an IPv6 probe towards `dsts`: an address the lab added since
+    /// the last probe is not the namespace's to receive on until the kernel
+    /// has put its local route in (after duplicate address detection, or at
+    /// once with nodad, which nslab uses; both done by a kernel work queue
+    /// that a busy machine runs late), and what comes to it meanwhile is
+    /// forwarded or dropped. Waits until each of them is local where it was
+    /// added (`ip route get ADDR` says local), at most DAD_WAIT: a state
+    /// that passes; after it the probe's trace names it.
     pub(super) fn settle_dad(&mut self, dsts: &[IpAddr]) {
         let mut wanted = self.settle.take_fresh(dsts);
         let deadline = std::time::Instant::now() + DAD_WAIT;
@@ -118,25 +120,39 @@ impl Lab {
         while !wanted.is_empty() && !self.id.cancel().is_set() {
             let ids: Vec<NsId> = wanted.keys().copied().collect();
             for id in ids {
-                let tentative = match self.sp.rtnl(id) {
-                    Ok(r) => self.sp.block_on(r.tentative_addrs()).ok(),
-                    Err(_) => None,
-                };
-                let Some(tentative) = tentative else {
+                let Ok(r) = self.sp.rtnl(id) else {
                     wanted.remove(&id);
                     continue;
                 };
-                let addrs = wanted.entry(id).or_default();
-                addrs.retain(|a| tentative.contains(a));
+                let addrs: Vec<IpAddr> = wanted.get(&id).into_iter().flatten().copied().collect();
+                let local: Vec<bool> =
+                    self.sp
+                        .block_on(futures::future::join_all(addrs.iter().map(|a| {
+                            let r = &r;
+                            async move {
+                                // Unreadable: nothing to wait for.
+                                r.route_get(&RouteQuery::to(*a))
+                                    .await
+                                    .map_or(true, |ans| ans.kind == "local")
+                            }
+                        })));
+                let pending: Vec<IpAddr> = addrs
+                    .iter()
+                    .zip(&local)
+                    .filter(|(_, l)| !**l)
+                    .map(|(a, _)| *a)
+                    .collect();
                 if first {
-                    let mut list: Vec<IpAddr> = addrs.iter().copied().collect();
+                    let mut list = pending.clone();
                     list.sort_unstable();
                     for addr in list {
                         self.tell(Event::AddrDadWaited { ns: id, addr });
                     }
                 }
-                if wanted.get(&id).is_some_and(|a| a.is_empty()) {
+                if pending.is_empty() {
                     wanted.remove(&id);
+                } else {
+                    wanted.insert(id, pending.into_iter().collect());
                 }
             }
             if wanted.is_empty() || std::time::Instant::now() >= deadline {

@@ -406,42 +406,6 @@ impl Rtnl {
 
     /// The links whose IPv6 link-local address is still tentative (in
     /// duplicate address detection), by index.
-    /// The IPv6 addresses (not link-local) still in duplicate address
-    /// detection: `ip -6 addr show tentative`, without those whose DAD failed.
-    pub async fn tentative_addrs(&self) -> Result<std::collections::HashSet<IpAddr>> {
-        let mut ask = AddressMessage::default();
-        ask.header.family = netlink_packet_route::AddressFamily::Inet6;
-        let got = wire::dump(&self.conn, RouteNetlinkMessage::GetAddress(ask))
-            .await
-            .map_err(nl("list addresses"))?;
-        let mut out = std::collections::HashSet::new();
-        for m in got {
-            let RouteNetlinkMessage::NewAddress(m) = m else {
-                continue;
-            };
-            let mut ip = None;
-            let mut flags = AddressFlags::empty();
-            for a in &m.attributes {
-                match a {
-                    AddressAttribute::Address(a @ IpAddr::V6(v6))
-                        if !v6.is_unicast_link_local() =>
-                    {
-                        ip = Some(*a);
-                    }
-                    AddressAttribute::Flags(f) => flags = *f,
-                    _ => {}
-                }
-            }
-            if let Some(ip) = ip
-                && flags.contains(AddressFlags::Tentative)
-                && !flags.contains(AddressFlags::Dadfailed)
-            {
-                out.insert(ip);
-            }
-        }
-        Ok(out)
-    }
-
     pub async fn tentative_link_locals(&self) -> Result<std::collections::HashSet<u32>> {
         let mut ask = AddressMessage::default();
         ask.header.family = netlink_packet_route::AddressFamily::Inet6;
