@@ -77,8 +77,11 @@ for n in "${sizes[@]}"; do
     # Alternate which goes first, so a busy spell does not land on one side only.
     for which in $([ $((k % 2)) = 1 ] && echo "one two" || echo "two one"); do
       if [ $which = one ]; then set --; else set -- "${far[@]}"; fi
-      b=$( (on m1 "\"$NSLAB\" run \"$here/star.rhai\" --set n=$n $*") | awk '/^phase build/ {print $3}')
-      [ -n "$b" ] || { echo "star-$n ($which) failed" >&2; exit 1; }
+      if ! (on m1 "\"$NSLAB\" run \"$here/star.rhai\" --set n=$n $*") > star.out 2>&1 \
+        || ! grep -q '^ping failures 0$' star.out; then
+        echo "star-$n ($which) failed:" >&2; cat star.out >&2; exit 1
+      fi
+      b=$(awk '/^phase build/ {print $3}' star.out)
       echo "$b" >> $which.$n
     done
   done
