@@ -289,3 +289,37 @@ print(`forwarding ${r.run("cat /proc/sys/net/ipv4/ip_forward")}`);
         "M2_SAME",
     ]);
 }
+
+/// scripts/two-machines.rhai, unchanged, split over two machines with
+/// `--set far=m2`: the router and host c on m2, host a here; a pings c
+/// across the VXLAN link and through the router on m2, c pings back, and
+/// both machines are as they were after.
+#[test]
+fn the_two_machines_script_splits_over_two_machines() {
+    let lab = include_str!("../../scripts/two-machines.rhai");
+    let o = machines(
+        &[("two-machines.rhai", lab)],
+        "agent --grace-ms 100\n\
+         m_links() { ip -n $1 -o link show | sed -E 's/^[0-9]+: //; s/ link\\/.*//' | sort; }\n\
+         m_links m1 > m1.before; m_links m2 > m2.before\n\
+         snap > before\n\
+         run_on m1 \"\\\"$NSLAB\\\" run two-machines.rhai --set far=m2 --machines m2=192.0.2.2:7600 --token-file token\"; echo run=$?\n\
+         wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
+         m_links m1 > m1.after; cmp m1.before m1.after && echo M1_SAME\n\
+         m_links m2 > m2.after; cmp m2.before m2.after && echo M2_SAME\n\
+         no_trace before after SAME\n",
+    );
+    o.says(&[
+        "run=0",
+        "router and host c on machine m2",
+        "r forwards: 1",
+        "64 bytes from 10.61.2.1",
+        "tm-c -> tm-a: 3 replies",
+        "tm-c's host name: m2",
+        "ok: tm-a and tm-c reach each other through tm-r",
+        "AGENT_CLEAN",
+        "M1_SAME",
+        "M2_SAME",
+        "SAME",
+    ]);
+}

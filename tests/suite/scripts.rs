@@ -214,6 +214,19 @@ fn bird_and_frr_speak_bgp() {
     run_script("bird-frr-bgp.rhai").says(&["frr        BGP", "Established"]);
 }
 
+/// With no `--set far=…` every namespace is here: the same script that
+/// tests/suite/machines.rs splits over two machines.
+#[test]
+fn two_machines_runs_on_one() {
+    run_script("two-machines.rhai").says(&[
+        "router and host c on this machine",
+        "r forwards: 1",
+        "64 bytes from 10.61.2.1",
+        "tm-c -> tm-a: 3 replies",
+        "ok: tm-a and tm-c reach each other through tm-r",
+    ]);
+}
+
 #[test]
 fn every_script_is_covered() {
     assert_eq!(
@@ -243,6 +256,7 @@ fn every_script_is_covered() {
             "recipe-star.rhai",
             "recipe-two-lans.rhai",
             "stp-ring.rhai",
+            "two-machines.rhai",
             "vxlan-overlay.rhai"
         ],
         "a script was added: give it a test above"
