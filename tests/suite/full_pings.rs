@@ -139,7 +139,7 @@ let l3 = veth(a, "e9", b, "e9");
 l1[0].addr("10.1.0.2/24"); l1[1].addr("10.1.0.1/24"); l2[0].addr("10.2.0.1/24"); l2[1].addr("10.2.0.2/24");
 a.route("default", "10.1.0.1"); b.route("default", "10.2.0.1");
 r.forwarding(true);
-let p = a.ping("10.2.0.2", #{count: 1, ttl: 1});
+let p = a.ping("10.2.0.2", #{count: 3, interval_ms: 200, ttl: 1});
 print(`ttl 1: ${p.ok} why: ${p.why}`);
 print(`ttl 2: ${a.ping("10.2.0.2", #{count: 1, ttl: 2}).ok}`);
 print(`dev e9: ${a.ping("10.2.0.2", #{count: 1, dev: "e9", timeout_ms: 300}).ok}`);
