@@ -23,6 +23,12 @@ fn no_sock() -> LabError {
 /// on purpose (dad_transmits 10) outlasts it, and the probe's trace says so.
 const DAD_WAIT: Duration = Duration::from_secs(5);
 
+/// The longest a probe waits for an address the lab just added (nodad) to
+/// be the namespace's own: at once on a quiet machine; only a kernel whose
+/// address work queue waits behind other labs' netlink work (a benchmark
+/// making thousands of namespaces) takes seconds.
+const LOCAL_WAIT: Duration = Duration::from_secs(15);
+
 impl Lab {
     /// Waits until the links brought up since the last probe can carry
     /// traffic (best effort, at most a second). A link whose carrier came on
@@ -111,11 +117,14 @@ impl Lab {
     /// once with nodad, which nslab uses; both done by a kernel work queue
     /// that a busy machine runs late), and what comes to it meanwhile is
     /// forwarded or dropped. Waits until each of them is local where it was
-    /// added (`ip route get ADDR` says local), at most DAD_WAIT: a state
+    /// added (`ip route get ADDR` says local), at most LOCAL_WAIT: a state
     /// that passes; after it the probe's trace names it.
-    pub(super) fn settle_dad(&mut self, dsts: &[IpAddr]) {
-        let mut wanted = self.settle.take_fresh(dsts);
-        let deadline = std::time::Instant::now() + DAD_WAIT;
+    pub(super) fn settle_dad(&mut self, from: &[NsId], dsts: &[IpAddr]) {
+        if !dsts.iter().any(IpAddr::is_ipv6) {
+            return;
+        }
+        let mut wanted = self.settle.take_fresh(from, dsts);
+        let deadline = std::time::Instant::now() + LOCAL_WAIT;
         let mut first = true;
         while !wanted.is_empty() && !self.id.cancel().is_set() {
             let ids: Vec<NsId> = wanted.keys().copied().collect();
@@ -223,7 +232,7 @@ impl Lab {
             return self.ping_from(id, dst, src, opts);
         }
         self.settle_for(v6);
-        self.settle_dad(&[dst]);
+        self.settle_dad(&[id], &[dst]);
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
         // namespace is deleted, since it would pin it.
@@ -254,7 +263,7 @@ impl Lab {
         let v6 = dst.is_ipv6();
         self.check_own_addr(id, src, "src")?;
         self.settle_for(v6);
-        self.settle_dad(&[dst]);
+        self.settle_dad(&[id], &[dst]);
         let sock = self
             .sp
             .run_in(id, move || {
@@ -533,7 +542,8 @@ impl Lab {
         }
         self.settle_for(nodes.iter().any(|(_, ip)| ip.is_ipv6()));
         let dsts: Vec<IpAddr> = nodes.iter().map(|(_, ip)| *ip).collect();
-        self.settle_dad(&dsts);
+        let from: Vec<NsId> = nodes.iter().map(|(id, _)| *id).collect();
+        self.settle_dad(&from, &dsts);
         // The bound sockets of the nodes with a source, by node index.
         let mut own: HashMap<usize, socket2::Socket> = HashMap::new();
         for (i, &(id, _)) in nodes.iter().enumerate() {

@@ -93,9 +93,10 @@ impl Settle {
         self.v6_fresh.insert(ip, id);
     }
 
-    /// Which of `dsts` are fresh IPv6 addresses, by namespace; each is
-    /// waited for once.
-    pub fn take_fresh(&mut self, dsts: &[IpAddr]) -> HashMap<NsId, HashSet<IpAddr>> {
+    /// Which of `dsts`, and of the addresses of the namespaces `from`
+    /// (where the replies come back to), are fresh IPv6 addresses, by
+    /// namespace; each is waited for once.
+    pub fn take_fresh(&mut self, from: &[NsId], dsts: &[IpAddr]) -> HashMap<NsId, HashSet<IpAddr>> {
         let mut out: HashMap<NsId, HashSet<IpAddr>> = HashMap::new();
         if self.v6_fresh.is_empty() {
             return out;
@@ -103,6 +104,17 @@ impl Settle {
         for d in dsts {
             if let Some(id) = self.v6_fresh.remove(d) {
                 out.entry(id).or_default().insert(*d);
+            }
+        }
+        let mine: Vec<IpAddr> = self
+            .v6_fresh
+            .iter()
+            .filter(|(_, id)| from.contains(id))
+            .map(|(a, _)| *a)
+            .collect();
+        for a in mine {
+            if let Some(id) = self.v6_fresh.remove(&a) {
+                out.entry(id).or_default().insert(a);
             }
         }
         out
