@@ -123,7 +123,6 @@ impl Lab {
         let (probed, before) = match (pkt.proto, pkt.port) {
             (Some(proto), Some(port)) => {
                 self.settle_for(v6);
-                self.settle_dad(&[id], &[pkt.dst]);
                 let sock = self.client_socket(id, proto, v6, pkt.src)?;
                 let before = self.settle.kstat().before(v6);
                 let dst = std::net::SocketAddr::new(pkt.dst, port);
@@ -153,7 +152,6 @@ impl Lab {
                 // whole wait: the first echo has half of it, the two more
                 // what is left (a short timeout: one echo, all of it).
                 self.settle_for(v6);
-                self.settle_dad(&[id], &[pkt.dst]);
                 let before = self.settle.kstat().before(v6);
                 let started = std::time::Instant::now();
                 let interval = Duration::from_millis(100);

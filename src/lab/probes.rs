@@ -79,28 +79,39 @@ impl Lab {
                 wanted.entry(*id).or_default().insert(l.index);
             }
         }
-        let deadline = std::time::Instant::now() + DAD_WAIT;
+        self.poll_per_ns(wanted, DAD_WAIT, |lab, id, mut links, first| {
+            let r = lab.sp.rtnl(id).ok()?;
+            let tentative = lab.sp.block_on(r.tentative_link_locals()).ok()?;
+            links.retain(|i| tentative.contains(i));
+            if links.is_empty() {
+                return None;
+            }
+            if first {
+                lab.tell(Event::DadWaited { ns: id });
+            }
+            Some(links)
+        });
+    }
+
+    /// Polls every 20 ms, at most `wait` (Ctrl-C ends it), while anything
+    /// is `wanted`: `still` gets a namespace, what is still wanted there and
+    /// whether this is the first look, and returns what is left (None:
+    /// nothing, or nothing can be read there).
+    fn poll_per_ns<T>(
+        &mut self,
+        mut wanted: HashMap<NsId, T>,
+        wait: Duration,
+        mut still: impl FnMut(&mut Lab, NsId, T, bool) -> Option<T>,
+    ) {
+        let deadline = std::time::Instant::now() + wait;
         let mut first = true;
         while !wanted.is_empty() && !self.id.cancel().is_set() {
             let ids: Vec<NsId> = wanted.keys().copied().collect();
             for id in ids {
-                let Ok(r) = self.sp.rtnl(id) else {
-                    wanted.remove(&id);
-                    continue;
-                };
-                match self.sp.block_on(r.tentative_link_locals()) {
-                    Ok(tentative) => {
-                        let links = wanted.entry(id).or_default();
-                        links.retain(|i| tentative.contains(i));
-                        if links.is_empty() {
-                            wanted.remove(&id);
-                        } else if first {
-                            self.tell(Event::DadWaited { ns: id });
-                        }
-                    }
-                    Err(_) => {
-                        wanted.remove(&id);
-                    }
+                if let Some(t) = wanted.remove(&id)
+                    && let Some(left) = still(self, id, t, first)
+                {
+                    wanted.insert(id, left);
                 }
             }
             if wanted.is_empty() || std::time::Instant::now() >= deadline {
@@ -123,53 +134,38 @@ impl Lab {
         if !dsts.iter().any(IpAddr::is_ipv6) {
             return;
         }
-        let mut wanted = self.settle.take_fresh(from, dsts);
-        let deadline = std::time::Instant::now() + LOCAL_WAIT;
-        let mut first = true;
-        while !wanted.is_empty() && !self.id.cancel().is_set() {
-            let ids: Vec<NsId> = wanted.keys().copied().collect();
-            for id in ids {
-                let Ok(r) = self.sp.rtnl(id) else {
-                    wanted.remove(&id);
-                    continue;
-                };
-                let addrs: Vec<IpAddr> = wanted.get(&id).into_iter().flatten().copied().collect();
-                let local: Vec<bool> =
-                    self.sp
-                        .block_on(futures::future::join_all(addrs.iter().map(|a| {
-                            let r = &r;
-                            async move {
-                                // Unreadable: nothing to wait for.
-                                r.route_get(&RouteQuery::to(*a))
-                                    .await
-                                    .map_or(true, |ans| ans.kind == "local")
-                            }
-                        })));
-                let pending: Vec<IpAddr> = addrs
-                    .iter()
-                    .zip(&local)
-                    .filter(|(_, l)| !**l)
-                    .map(|(a, _)| *a)
-                    .collect();
-                if first {
-                    let mut list = pending.clone();
-                    list.sort_unstable();
-                    for addr in list {
-                        self.tell(Event::AddrDadWaited { ns: id, addr });
-                    }
-                }
-                if pending.is_empty() {
-                    wanted.remove(&id);
-                } else {
-                    wanted.insert(id, pending.into_iter().collect());
+        let wanted = self.settle.take_fresh(from, dsts);
+        self.poll_per_ns(wanted, LOCAL_WAIT, |lab, id, addrs, first| {
+            let r = lab.sp.rtnl(id).ok()?;
+            let addrs: Vec<IpAddr> = addrs.into_iter().collect();
+            let local: Vec<bool> =
+                lab.sp
+                    .block_on(futures::future::join_all(addrs.iter().map(|a| {
+                        let r = &r;
+                        async move {
+                            // Unreadable: nothing to wait for.
+                            r.route_get(&RouteQuery::to(*a))
+                                .await
+                                .map_or(true, |ans| ans.kind == "local")
+                        }
+                    })));
+            let mut pending: Vec<IpAddr> = addrs
+                .iter()
+                .zip(&local)
+                .filter(|(_, l)| !**l)
+                .map(|(a, _)| *a)
+                .collect();
+            if pending.is_empty() {
+                return None;
+            }
+            if first {
+                pending.sort_unstable();
+                for &addr in &pending {
+                    lab.tell(Event::AddrDadWaited { ns: id, addr });
                 }
             }
-            if wanted.is_empty() || std::time::Instant::now() >= deadline {
-                break;
-            }
-            first = false;
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            Some(pending.into_iter().collect())
+        });
     }
 
     /// `settle` before a probe, of IPv6 (`settle_v6`) or not.
