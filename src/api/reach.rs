@@ -334,7 +334,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "probes",
         name: "reach",
         sig: "reach([ns, …]) / reach(nodes, #{count, timeout_ms, expect}) -> #{ok, sent, received, failed, unexpected}",
-        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip, src}: src is the address it pings from (and, without ip, is reached at: loopback to loopback in a routing lab). ok, sent, received, failed: [#{from, from_ip, to, to_ip, why}], why found along the path as ns.trace does; expect: [[a, b], …] the pairs that must fail (a node by namespace or name): ok then says exactly those failed, unexpected lists the pairs that did otherwise; prints as a matrix (X where a reply was missing).",
+        doc: "Ping every ordered pair of the nodes at once (Mininet's pingall, in parallel): a node is a namespace (reached at its first address) or #{ns, ip, src}: src is the address it pings from (and, without ip, is reached at: loopback to loopback in a routing lab). ok, sent, received, failed: [#{from, from_ip, to, to_ip, why}], why found along the path as ns.trace does; expect: [[a, b], …] the pairs that must fail (a node by namespace or name): ok then says exactly those failed, unexpected lists the pairs that did otherwise; prints as a matrix (X where a reply was missing). timeout_ms (default 1000) is the whole wait: the first sweep has half, the pairs left unanswered are pinged again with the rest (up to 4 times, sharing it, when the kernel dropped packets machine-wide meanwhile).",
         example: "let r = reach([h1, h2, h3]); print(r); if !r.ok { throw r.failed; }",
     };
     let c = ctx.clone();

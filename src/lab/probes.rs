@@ -520,7 +520,8 @@ impl Lab {
 
     /// Pings every ordered pair of `nodes` at once (Mininet's pingall, in
     /// parallel): each sends `count` echo requests to every other node's
-    /// address, and all replies are awaited together, within `timeout`.
+    /// address, and all replies are awaited together, within `timeout`
+    /// (unanswered pairs pinged again inside it: `sweep_again`).
     /// A node with a source address (`srcs[i]`) sends from a socket of its
     /// own bound to it, so the replies must come back to that address.
     pub fn reach(
@@ -618,7 +619,7 @@ impl Lab {
             self.settle.kstat().before(false),
             self.settle.kstat().before(true),
         );
-        let got = ping::sweep(&plan, count, timeout, self.id.cancel());
+        let got = sweep_again(self.settle.kstat(), self.id.cancel(), &plan, count, timeout);
         drop(plan);
         drop(own);
         self.check_cancel()?;
@@ -673,4 +674,75 @@ impl Lab {
             reasons,
         })
     }
+}
+
+/// `ping::sweep` within `timeout` as a probe's budget is kept
+/// (`busy::conclude`): the first sweep has half of it; the pairs it
+/// left unanswered are swept once more with the rest, or, when the
+/// kernel dropped packets machine-wide meanwhile, up to
+/// `busy::RETRIES` times, each after a pause with a share of what is
+/// left. A pair's count is that of its last sweep.
+fn sweep_again(
+    watch: &mut kstat::Watch,
+    cancel: &crate::cancel::Cancel,
+    plan: &[(&socket2::Socket, bool, Vec<IpAddr>)],
+    count: u32,
+    timeout: Duration,
+) -> Vec<Vec<u32>> {
+    let start = std::time::Instant::now();
+    let mut got: Vec<Vec<u32>> = plan.iter().map(|(_, _, d)| vec![0; d.len()]).collect();
+    let mut wait = super::busy::first_timeout(timeout);
+    let mut sent = 0u32;
+    loop {
+        // The plan entries and destinations still unanswered.
+        let todo: Vec<(usize, Vec<usize>)> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, d))| (i, (0..d.len()).filter(|&j| got[i][j] == 0).collect()))
+            .filter(|(_, js): &(usize, Vec<usize>)| !js.is_empty())
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        let part: Vec<(&socket2::Socket, bool, Vec<IpAddr>)> = todo
+            .iter()
+            .map(|(i, js)| {
+                let (sock, v6, d) = &plan[*i];
+                (*sock, *v6, js.iter().map(|&j| d[j]).collect())
+            })
+            .collect();
+        let before = (watch.before(false), watch.before(true));
+        let again = ping::sweep(&part, count, wait, cancel);
+        if cancel.is_set() {
+            break;
+        }
+        sent += 1;
+        for ((i, js), replies) in todo.iter().zip(again) {
+            for (j, r) in js.iter().zip(replies) {
+                got[*i][*j] = r;
+            }
+        }
+        if got.iter().flatten().all(|r| *r > 0) {
+            break;
+        }
+        let busy = !watch.hit_since(&before.0, false).is_empty()
+            || !watch.hit_since(&before.1, true).is_empty();
+        let left = timeout.saturating_sub(start.elapsed());
+        let next = if busy {
+            super::busy::retry_timeout(
+                left.saturating_sub(super::busy::PAUSE),
+                (super::busy::RETRIES + 1).saturating_sub(sent),
+            )
+        } else if sent == 1 {
+            Some(left).filter(|l| *l >= super::busy::MIN_TRY)
+        } else {
+            None
+        };
+        let Some(w) = next else { break };
+        if busy {
+            std::thread::sleep(super::busy::PAUSE);
+        }
+        wait = w;
+    }
+    got
 }
