@@ -131,6 +131,21 @@ impl Lab {
         if let Some(index) = mark {
             self.mark_link(undo_ns, index);
         }
+        if own_queues() {
+            for (id, kname) in [(ns_a, ka), (ns_b, kb)] {
+                let shown = kname.clone();
+                self.sp
+                    .run_in(id, move || crate::net::ns::own_queue_here(&kname))
+                    .map_err(|e| {
+                        let mut err = LabError::kernel("give a veth end its own queue", &shown, e);
+                        err.help = Some(
+                            "NSLAB_OWN_QUEUES=1 asks for it; unset it to keep the kernel's defaults"
+                                .into(),
+                        );
+                        err
+                    })?;
+            }
+        }
         // Tell the parts.
         self.link_made(ns_a, a);
         self.link_made(ns_b, b);
@@ -821,4 +836,14 @@ pub(super) fn attach_err(what: &str, br: &str, link: &str, e: crate::net::NetErr
         ),
         _ => LabError::kernel("attach a link", what, e),
     }
+}
+
+/// `NSLAB_OWN_QUEUES=1`: every veth end the lab makes gets a receive queue
+/// of its own (`net::ns::own_queue_here`), so the machine's shared input
+/// backlog, which other labs' bursts fill, never drops this lab's packets.
+/// For checks on a shared machine (the test suite sets it, see
+/// .cargo/config.toml); it costs TCP throughput, so it is not the default.
+fn own_queues() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("NSLAB_OWN_QUEUES").is_some_and(|v| v == "1"))
 }

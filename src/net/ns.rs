@@ -133,6 +133,48 @@ pub fn fresh_here() -> Result<Option<u64>> {
     cookie_of_socket(&s)
 }
 
+/// From inside the namespace: gives link `name` (a veth end) a receive
+/// queue of its own, so that another lab's traffic on this machine cannot
+/// crowd this link's packets out. A veth hands what it sends to the CPU's
+/// input backlog, which every namespace shares (`net.core.netdev_max_backlog`
+/// packets per CPU: a machine-wide drop, see `kstat`), unless the receiving
+/// end has GRO on (it then has NAPI and a ring of its own) and the sending
+/// end has TSO off (veth_skb_is_eligible_for_gro, drivers/net/veth.c). Both
+/// ends get both. Costs TCP throughput: the sender segments in software
+/// (here about a third of the rate over one veth).
+pub fn own_queue_here(name: &str) -> Result<()> {
+    // linux/ethtool.h: set TSO (all TSO features), set GRO.
+    const ETHTOOL_STSO: u32 = 0x1f;
+    const ETHTOOL_SGRO: u32 = 0x2c;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    let s = unix_socket()?;
+    for (cmd, data, op) in [
+        (ETHTOOL_STSO, 0, "turn a link's TSO off"),
+        (ETHTOOL_SGRO, 1, "turn a link's GRO on"),
+    ] {
+        let mut v = EthtoolValue { cmd, data };
+        // SAFETY: ifreq and the ethtool value are plain data that outlive
+        // the call; the kernel reads the name and the value through the
+        // pointer and writes nothing back for a set command.
+        let rc = unsafe {
+            let mut ifr: libc::ifreq = std::mem::zeroed();
+            for (d, c) in ifr.ifr_name.iter_mut().zip(name.bytes().take(15)) {
+                *d = c as libc::c_char;
+            }
+            ifr.ifr_ifru.ifru_data = (&mut v as *mut EthtoolValue).cast();
+            libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr)
+        };
+        if rc < 0 {
+            return Err(NetError::os(op, std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 fn unix_socket() -> Result<OwnedFd> {
     // SAFETY: a plain syscall; the descriptor is owned from here on.
     unsafe {

@@ -589,3 +589,51 @@ fn a_host_veth_end_made_as_the_peer_carries_the_lab_s_index() {
     assert!(!o.stderr.contains("left alone"), "{}", o.stderr);
     assert_no_trace(&o, "SAME");
 }
+
+/// NSLAB_OWN_QUEUES=1 (what the test suite runs with, .cargo/config.toml)
+/// gives both ends of every veth GRO on and TSO off, as the kernel reports
+/// them (ETHTOOL_GGRO / ETHTOOL_GTSO, read in each end's namespace), so the
+/// veth receives into a NAPI ring of its own instead of the CPU's shared
+/// backlog; without it the kernel's defaults stay (GRO off, TSO on).
+#[test]
+fn own_queues_turn_gro_on_and_tso_off_on_both_ends_of_a_veth() {
+    const READ: &str = r#"
+import ctypes, fcntl, socket, struct, sys
+def get(dev, cmd):
+    v = ctypes.create_string_buffer(struct.pack('II', cmd, 0), 8)
+    fcntl.ioctl(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), 0x8946,
+                struct.pack('16sP', dev.encode(), ctypes.addressof(v)))
+    return struct.unpack('II', v.raw)[1]
+print(f"gro={get(sys.argv[1], 0x2b)} tso={get(sys.argv[1], 0x1e)}")
+"#;
+    let lab = r#"
+let a = netns("a");
+let b = netns("b");
+veth(a, "ea", b, "eb");
+print(`a ${a.exec(["python3", "read.py", "ea"]).stdout}`);
+print(`b ${b.exec(["python3", "read.py", "eb"]).stdout}`);
+"#;
+    for (own, want) in [("1", "gro=1 tso=0"), ("0", "gro=0 tso=1")] {
+        let d = Dir::new();
+        d.write("read.py", READ);
+        d.write("lab.rhai", lab);
+        let o = out(std::process::Command::new(bin())
+            .args(["run", "--isolated", "lab.rhai"])
+            .current_dir(d.path())
+            .env("NO_COLOR", "1")
+            .env("NSLAB_OWN_QUEUES", own)
+            .output()
+            .expect("run nslab"));
+        o.assert_ok();
+        assert!(
+            o.stdout.contains(&format!("a {want}")),
+            "{own}: {}",
+            o.stdout
+        );
+        assert!(
+            o.stdout.contains(&format!("b {want}")),
+            "{own}: {}",
+            o.stdout
+        );
+    }
+}
