@@ -199,3 +199,73 @@ print(`r1->h3 ${r1.ping("10.3.0.2").ok}`);
         o.all()
     );
 }
+
+/// kill -9 of the script while a process it spawned on m2 runs: the
+/// agent's teardown, after the grace period, stops it too.
+#[test]
+fn kill_9_of_the_script_stops_its_processes_on_the_other_machine() {
+    let m = marker();
+    let lab = format!(
+        "let b = netns(\"b\", #{{on: \"m2\"}});\n\
+         let p = b.spawn([\"sleep\", \"{m}\"]);\n\
+         print(`pid ${{p.pid}}`);\n\
+         print(\"READY\");\n\
+         sleep(60);\n"
+    );
+    let o = machines(
+        &[("lab.rhai", &lab)],
+        "agent --grace-ms 200\n\
+         (on m1 \"exec \\\"$NSLAB\\\" run lab.rhai --machines m2=192.0.2.2:7600 --token-file token\" > run.out 2>&1) &\n\
+         D=$!\n\
+         wait_until 'grep -q READY run.out' 30 && echo BUILT\n\
+         P=$(sed -n 's/^pid //p' run.out)\n\
+         [ -n \"$P\" ] && [ -e /proc/$P ] && echo RUNS_ON_M2\n\
+         kill -9 $D; wait $D\n\
+         wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
+         wait_while \"[ -e /proc/$P ]\" 10 && echo STOPPED\n",
+    );
+    o.says(&["BUILT", "RUNS_ON_M2", "AGENT_CLEAN", "STOPPED"]);
+}
+
+/// The bundled `frr` recipe on a placed namespace too: OSPF between FRR on
+/// r1 (m1) and FRR on r2 (m2) over the VXLAN link, each learning the
+/// other's loopback; vtysh runs on m2 through `frr::show`; both machines
+/// are as they were after, no FRR daemon left. (A private host with the
+/// machine's users: FRR's daemons switch to theirs.)
+#[test]
+fn ospf_between_frr_on_two_machines() {
+    need("vtysh");
+    let lab = r#"import "frr" as frr;
+let r1 = netns("r1");
+let r2 = netns("r2", #{on: "m2"});
+veth(r1, "e12", r2, "e21");
+r1.addr("e12", "10.0.12.1/24");
+r2.addr("e21", "10.0.12.2/24");
+r1.addr("lo", "10.255.0.1/32");
+r2.addr("lo", "10.255.0.2/32");
+let p2p = "\n ip ospf network point-to-point\n ip ospf hello-interval 1\n ip ospf dead-interval 3\n ip ospf retransmit-interval 1\n";
+let f1 = frr::router(r1, #{daemons: ["ospfd"], config: "interface e12" + p2p + "router ospf\n network 10.0.12.0/24 area 0\n network 10.255.0.1/32 area 0\n"});
+let f2 = frr::router(r2, #{daemons: ["ospfd"], config: "interface e21" + p2p + "router ospf\n network 10.0.12.0/24 area 0\n network 10.255.0.2/32 area 0\n"});
+r1.wait_route("10.255.0.2/32", #{protocol: "ospf", timeout_ms: 60000});
+r2.wait_route("10.255.0.1/32", #{protocol: "ospf", timeout_ms: 60000});
+print(`r2 neighbours ${frr::show(r2, "ip ospf neighbor").neighbors.len()}`);
+print(`r1->r2 ${r1.ping("10.255.0.2", #{src: "10.255.0.1"}).ok}`);
+for f in [f1, f2] {
+    for d in f.daemons.keys() { print(`${d} pid ${f.daemons[d].pid}`); }
+}
+"#;
+    let o = private_host_all_ids(
+        &Dir::with(&[("lab.rhai", lab)]),
+        &format!("{}\n{RUN_BETWEEN_SNAPSHOTS}", super::machines::MACHINES),
+    );
+    o.says(&[
+        "r2 neighbours 1",
+        "r1->r2 true",
+        "run=0",
+        "AGENT_CLEAN",
+        "M1_SAME",
+        "M2_SAME",
+        "SAME",
+    ]);
+    no_process_left(&o, 6);
+}
