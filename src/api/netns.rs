@@ -33,19 +33,20 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "namespaces",
             name: "netns",
             sig: "netns(name, #{dirs: [\"/etc/frr\"], hostname: \"r1\", on: \"m2\"}) -> Netns",
-            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns, veth, addr, up, route, sysctl, forwarding, exec/run, ping; a veth between machines is a VXLAN link on each side).",
+            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns (dirs, hostname too), veth, addr, up, route, sysctl, forwarding, exec/run, ping, private_dirs, read/write/exists/chown, spawn and its Process, wait_socket, wait_route; a veth between machines is a VXLAN link on each side).",
             example: "let r1 = netns(\"r1\", #{dirs: [\"/etc/frr\", \"/var/run/frr\"], hostname: \"r1\"});",
         },
         move |name: &str, mut opts: Map| -> Res<Netns> {
             if let Some(on) = opts.remove("on") {
                 let on = super::addr::str_opt(&on, "on")?;
-                if !opts.is_empty() {
-                    return Err(super::bad(
-                        "a namespace on another machine takes no other option yet",
-                        "write netns(name, #{on: \"m2\"}) alone",
-                    ));
+                let spec = node_spec(opts)?;
+                let mut lab = c.lab()?;
+                let id = if spec.is_empty() {
+                    lab.netns_on(name, &on)
+                } else {
+                    lab.netns_node_on(name, &on, spec)
                 }
-                let id = c.lab()?.netns_on(name, &on).map_err(err)?;
+                .map_err(err)?;
                 return Ok(Netns {
                     id,
                     name: name.into(),
@@ -410,12 +411,12 @@ fn node_spec(opts: Map) -> Res<NodeSpec> {
             }
             "hostname" => spec.hostname = Some(super::addr::str_opt(&v, "hostname")?),
             other => {
-                let near = crate::text::nearest(other, ["dirs", "hostname"].into_iter())
+                let near = crate::text::nearest(other, ["dirs", "hostname", "on"].into_iter())
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 return Err(super::bad(
                     format!("unknown option '{}'", crate::text::clip(other, 40)),
-                    format!("{near}the options are dirs and hostname"),
+                    format!("{near}the options are dirs, hostname and on"),
                 ));
             }
         }

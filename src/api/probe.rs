@@ -357,20 +357,36 @@ fn argv(items: Array) -> Res<Vec<String>> {
 /// A process started by ns.spawn().
 #[derive(Clone)]
 pub struct Process {
-    idx: usize,
+    id: lab::ProcId,
+    /// The machine it runs on, when its namespace is placed on another.
+    on: Option<String>,
 }
 
 impl Process {
-    /// Its number in the lab's list of spawned processes.
-    pub(super) fn idx(&self) -> usize {
-        self.idx
+    /// The lab's handle on it.
+    pub(super) fn id(&self) -> lab::ProcId {
+        self.id
     }
 }
 
 impl std::fmt::Display for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Process(#{})", self.idx + 1)
+        match (self.id, &self.on) {
+            (lab::ProcId::Here(i), _) => write!(f, "Process(#{})", i + 1),
+            (lab::ProcId::Placed(i), Some(m)) => write!(f, "Process(#{} on {m})", i + 1),
+            (lab::ProcId::Placed(i), None) => write!(f, "Process(#{} placed)", i + 1),
+        }
     }
+}
+
+/// `ns.spawn(argv)`, here or on the machine ns is placed on.
+fn spawn(c: &Ctx, ns: &Netns, argv: &[String]) -> Res<Process> {
+    let mut lab = c.lab()?;
+    let id = lab.spawn(ns.id, argv).map_err(err)?;
+    Ok(Process {
+        id,
+        on: lab.machine_of(ns.id).map(str::to_string),
+    })
 }
 
 fn process_field(
@@ -378,11 +394,8 @@ fn process_field(
     p: &Process,
     f: impl Fn(u32, bool, String, String) -> Dynamic,
 ) -> Res<Dynamic> {
-    let mut lab = c.lab()?;
-    let (pid, running, out, err) = lab
-        .process(p.idx)
-        .ok_or_else(|| bad("no such process", "use the handle ns.spawn() returned"))?;
-    Ok(f(pid, running, out, err))
+    let (pid, running, out, e) = c.lab()?.process_state(p.id).map_err(err)?;
+    Ok(f(pid, running, out, e))
 }
 
 pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
@@ -402,22 +415,12 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let c = ctx.clone();
     r.func(
         spawn_doc.clone(),
-        move |ns: &mut Netns, cmd: &str| -> Res<Process> {
-            let argv = lab::shell(cmd);
-            Ok(Process {
-                idx: c.lab()?.spawn(ns.id, &argv).map_err(err)?,
-            })
-        },
+        move |ns: &mut Netns, cmd: &str| -> Res<Process> { spawn(&c, ns, &lab::shell(cmd)) },
     );
     let c = ctx.clone();
     r.func(
         spawn_doc,
-        move |ns: &mut Netns, items: Array| -> Res<Process> {
-            let argv = argv(items)?;
-            Ok(Process {
-                idx: c.lab()?.spawn(ns.id, &argv).map_err(err)?,
-            })
-        },
+        move |ns: &mut Netns, items: Array| -> Res<Process> { spawn(&c, ns, &argv(items)?) },
     );
     for (name, doc, example) in [
         (
@@ -474,7 +477,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             doc: "Stop a spawned process now (SIGKILL to its process group).",
             example: "srv.stop();",
         },
-        move |p: &mut Process| -> Res<()> { c.lab()?.stop_process(p.idx).map_err(err) },
+        move |p: &mut Process| -> Res<()> { c.lab()?.stop_process(p.id).map_err(err) },
     );
     let ping_doc = Doc {
         area: "probes",

@@ -136,7 +136,7 @@ fn route_opts(m: &Map) -> Res<(Duration, Option<u8>)> {
 }
 
 /// `#{timeout_ms, process}` of wait_socket: 5 s, no process.
-fn socket_opts(m: &Map) -> Res<(Duration, Option<usize>)> {
+fn socket_opts(m: &Map) -> Res<(Duration, Option<crate::lab::ProcId>)> {
     let mut timeout = Duration::from_millis(5000);
     let mut process = None;
     for (k, v) in m {
@@ -149,7 +149,7 @@ fn socket_opts(m: &Map) -> Res<(Duration, Option<usize>)> {
                         "give the handle ns.spawn(…) returned: #{process: p}",
                     )
                 })?;
-                process = Some(p.idx());
+                process = Some(p.id());
             }
             other => {
                 return Err(bad(

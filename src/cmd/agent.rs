@@ -33,6 +33,8 @@ use crate::remote::tls::{self, Identity};
 use crate::remote::{Answer, Op, PingAnswer, Refusal};
 use crate::session::{self, CmdResult, Failure};
 
+mod node;
+
 pub struct Args {
     pub listen: SocketAddr,
     pub token_file: PathBuf,
@@ -348,10 +350,11 @@ impl Part {
                 }
                 return Ok(Answer::Done);
             }
+            Op::Node(n) => return self.node(n),
             _ => {}
         }
         let ns = match &op {
-            Op::Netns { .. } | Op::Teardown | Op::Keep => None,
+            Op::Netns { .. } | Op::Teardown | Op::Keep | Op::Node(_) => None,
             Op::Addr { ns, .. }
             | Op::Up { ns, .. }
             | Op::Route { ns, .. }
@@ -481,7 +484,7 @@ impl Part {
             Op::VxlanEnd {
                 name, vni, remote, ..
             } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
-            Op::Teardown | Op::Keep => Ok(Answer::Done),
+            Op::Teardown | Op::Keep | Op::Node(_) => Ok(Answer::Done),
         }
     }
 }

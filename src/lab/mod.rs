@@ -24,7 +24,7 @@ mod prefix;
 mod probes;
 mod procs;
 mod remote;
-pub use procs::{Program, programs};
+pub use procs::{ProcId, Program, programs};
 mod routes;
 mod rules;
 mod running;

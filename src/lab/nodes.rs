@@ -250,6 +250,9 @@ impl Lab {
     /// the lab has (a recipe's, say); those it has already are left as
     /// they are. Programs started before do not see the new ones.
     pub fn private_dirs(&mut self, id: NsId, dirs: Vec<String>) -> Result<()> {
+        if let Some(r) = self.remote_private_dirs(id, &dirs) {
+            return r;
+        }
         if id == HOST {
             return Err(LabError::new(
                 "the host namespace has no private directories",
@@ -571,6 +574,9 @@ impl Lab {
 
     /// `ns.read(path)`: a file as the namespace's programs see it.
     pub fn node_read(&mut self, id: NsId, path: &str) -> Result<String> {
+        if let Some(r) = self.remote_read(id, path) {
+            return r;
+        }
         let p = self.node_path(id, path)?;
         let bytes = fs::read(&p).map_err(|e| {
             LabError::new(
@@ -618,8 +624,12 @@ impl Lab {
     /// are changed themselves, never followed).
     pub fn node_chown(&mut self, id: NsId, path: &str, owner: &str) -> Result<()> {
         check_file_path(path)?;
-        let (uid, gid) = owner_ids(owner)?;
         self.unplanned("ns.chown")?;
+        // The user's names are the placed namespace's machine's.
+        if let Some(r) = self.remote_chown(id, path, owner) {
+            return r;
+        }
+        let (uid, gid) = owner_ids(owner)?;
         let Some(p) = self.in_private(id, path) else {
             return Err(self.not_private(id, path));
         };
@@ -637,6 +647,9 @@ impl Lab {
     /// `ns.exists(path)`: is there a file at `path` for the namespace's
     /// programs (following symbolic links, as `test -e`)?
     pub fn node_exists(&mut self, id: NsId, path: &str) -> Result<bool> {
+        if let Some(r) = self.remote_exists(id, path) {
+            return r;
+        }
         let p = self.node_path(id, path)?;
         Ok(fs::metadata(p).is_ok())
     }
@@ -646,6 +659,9 @@ impl Lab {
     /// at teardown).
     pub fn node_write(&mut self, id: NsId, path: &str, text: &str) -> Result<()> {
         check_file_path(path)?;
+        if let Some(r) = self.remote_write(id, path, text) {
+            return r;
+        }
         let Some(p) = self.in_private(id, path) else {
             return Err(self.not_private(id, path));
         };

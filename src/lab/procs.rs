@@ -113,8 +113,17 @@ impl Lab {
     /// A background process in `ns` (a server, a capture), stopped at
     /// teardown before its namespace is deleted, unless the lab is kept:
     /// then it runs on until `nslab down`. Its output goes to files in
-    /// /run/nslab/LAB.out. Returns its number.
-    pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
+    /// /run/nslab/LAB.out. On a placed namespace the agent there starts
+    /// it (and stops it with its part of the lab).
+    pub fn spawn(&mut self, id: NsId, argv: &[String]) -> Result<ProcId> {
+        if let Some(r) = self.remote_spawn(id, argv) {
+            return r;
+        }
+        self.spawn_here(id, argv).map(ProcId::Here)
+    }
+
+    /// `spawn` in a namespace of this machine: its number.
+    fn spawn_here(&mut self, id: NsId, argv: &[String]) -> Result<usize> {
         self.settle();
         self.unit()?;
         let private = self.private_for(id)?;
@@ -168,8 +177,23 @@ impl Lab {
         Some((p.child.id(), running, out, err))
     }
 
-    /// Stops spawned process `idx` now.
-    pub fn stop_process(&mut self, idx: usize) -> Result<()> {
+    /// (pid, running, stdout, stderr) of spawned process `p`, wherever it
+    /// runs.
+    pub fn process_state(&mut self, p: ProcId) -> Result<(u32, bool, String, String)> {
+        match p {
+            ProcId::Here(idx) => self.process(idx).ok_or_else(|| {
+                LabError::new("no such process", "use the handle ns.spawn() returned")
+            }),
+            ProcId::Placed(idx) => self.remote_process(idx),
+        }
+    }
+
+    /// Stops spawned process `p` now.
+    pub fn stop_process(&mut self, p: ProcId) -> Result<()> {
+        let idx = match p {
+            ProcId::Here(idx) => idx,
+            ProcId::Placed(idx) => return self.remote_stop(idx),
+        };
         if let Some(p) = self.running.proc_mut(idx) {
             exec::kill(&mut p.child);
             self.tell(Event::Stopped { idx });
@@ -269,6 +293,15 @@ fn make_outputs_dir(dir: &std::path::Path) -> Result<()> {
         return Err(refused("others own it or can write it".into()));
     }
     Ok(())
+}
+
+/// A process the lab spawned: here (its number in the lab's list), or on
+/// a placed namespace by the agent of that machine (a number of the
+/// driver's, see lab/remote/node.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcId {
+    Here(usize),
+    Placed(usize),
 }
 
 /// A kept lab's program still running, as its journal names it (for

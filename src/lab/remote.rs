@@ -15,6 +15,8 @@ use crate::net::exec;
 use crate::net::ping::{PingOpts, PingReport, Reply};
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
+mod node;
+
 /// The lowest VNI a lab gives its links between machines.
 const FIRST_VNI: u32 = 10_000;
 
@@ -40,6 +42,8 @@ pub struct Remotes {
     open: HashMap<String, Machine>,
     placed: HashMap<NsId, (String, RemoteNs)>,
     next_vni: u32,
+    /// Processes spawned on placed namespaces: machine, the agent's number.
+    procs: Vec<(String, u64)>,
 }
 
 impl Remotes {
@@ -98,6 +102,11 @@ impl Lab {
 
     /// `netns(name, #{on: machine})`: a namespace made by the agent there.
     pub fn netns_on(&mut self, name: &str, machine: &str) -> Result<NsId> {
+        self.placed_netns(name, machine, Op::Netns { name: name.into() })
+    }
+
+    /// A namespace made by the agent of `machine` with `op`.
+    fn placed_netns(&mut self, name: &str, machine: &str, op: Op) -> Result<NsId> {
         super::names::check_nsname(name)?;
         if self.sp.created_named(name).is_some() || self.sp.placed_named(name).is_some() {
             return Err(LabError::new(
@@ -105,7 +114,7 @@ impl Lab {
                 "pick another name: a lab's namespace names are one list across its machines",
             ));
         }
-        let Answer::Ns(r) = self.call_on(machine, Op::Netns { name: name.into() })? else {
+        let Answer::Ns(r) = self.call_on(machine, op)? else {
             return Err(unexpected(machine));
         };
         let id = self.sp.place(name, machine);
@@ -412,6 +421,7 @@ impl Lab {
             }
         }
         self.remote.placed.clear();
+        self.remote.procs.clear();
         errors
     }
 }
@@ -430,6 +440,10 @@ fn unexpected(machine: &str) -> LabError {
 fn not_yet(what: &str, machine: &str) -> LabError {
     LabError::new(
         format!("{what} on a namespace of machine '{machine}' is not carried across machines yet"),
-        "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping",
+        WORKS_ACROSS,
     )
 }
+
+/// What works on a namespace placed on another machine, for the help of
+/// a call that does not yet.
+pub(super) const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::events::Event;
 use super::routes::view_of;
-use super::{Lab, LabError, NsId, Result, RouteView};
+use super::{Lab, LabError, NsId, ProcId, Result, RouteView};
 
 /// The rtnetlink protocol numbers of /etc/iproute2/rt_protos, by name.
 pub const ROUTE_PROTOCOLS: &[(&str, u8)] = &[
@@ -64,6 +64,9 @@ impl Lab {
         protocol: Option<u8>,
         timeout: Duration,
     ) -> Result<()> {
+        if let Some(r) = self.remote_wait_route(id, dst, protocol, timeout) {
+            return r;
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let rows = self.route_rows(id)?;
@@ -158,10 +161,18 @@ impl Lab {
         id: NsId,
         path: &str,
         timeout: Duration,
-        process: Option<usize>,
+        process: Option<ProcId>,
     ) -> Result<()> {
         // A plan replays commands, not the wait for a daemon's socket.
         self.unplanned("ns.wait_socket")?;
+        if let Some(r) = self.remote_wait_socket(id, path, timeout, process) {
+            return r;
+        }
+        let process = match process {
+            Some(ProcId::Placed(i)) => return Err(self.placed_proc_elsewhere(id, i)),
+            Some(ProcId::Here(idx)) => Some(idx),
+            None => None,
+        };
         let real = self.node_path(id, path)?;
         let deadline = Instant::now() + timeout;
         loop {

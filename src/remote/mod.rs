@@ -16,6 +16,7 @@
 //! calls into `Op`s, the agent (cmd/agent.rs) turns them back into Lab calls.
 
 pub mod client;
+pub mod node;
 pub mod proto;
 pub mod tls;
 

@@ -80,6 +80,8 @@ pub enum Op {
     Keep,
     /// Tear the agent's part down now (the script ended).
     Teardown,
+    /// Nodes: private files, spawned processes, waits (see node.rs).
+    Node(super::node::NodeOp),
 }
 
 /// The answer to an `Op`.
@@ -99,6 +101,7 @@ pub enum Answer {
     TornDown {
         errors: Vec<String>,
     },
+    Node(super::node::NodeAnswer),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
