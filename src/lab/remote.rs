@@ -15,6 +15,8 @@ use crate::net::exec;
 use crate::net::ping::{PingOpts, PingReport, Reply};
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
+mod walk;
+
 /// The lowest VNI a lab gives its links between machines.
 const FIRST_VNI: u32 = 10_000;
 
@@ -40,6 +42,8 @@ pub struct Remotes {
     open: HashMap<String, Machine>,
     placed: HashMap<NsId, (String, RemoteNs)>,
     next_vni: u32,
+    /// The VXLAN ends of links between machines (remote/walk.rs).
+    across: walk::Crossings,
 }
 
 impl Remotes {
@@ -302,6 +306,7 @@ impl Lab {
         if self.remote.next_vni == 0 {
             self.remote.next_vni = first_vni();
         }
+        let (ma, mb) = (ma_of(&pa), ma_of(&pb));
         // A placed end first: an agent that refuses the VNI (another lab
         // has it there) has made nothing, and the next VNI is tried.
         let (first, second) = if pa.is_some() {
@@ -343,7 +348,10 @@ impl Lab {
                     ));
                 }
                 Err(e) => return Err(refused(e)),
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.pair_vxlan_ends((a, an, ma), (b, bn, mb), vni);
+                    return Ok(());
+                }
             }
         }
     }
@@ -432,4 +440,9 @@ fn not_yet(what: &str, machine: &str) -> LabError {
         format!("{what} on a namespace of machine '{machine}' is not carried across machines yet"),
         "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping",
     )
+}
+
+/// The machine of a placed end (`None`: this one).
+fn ma_of(p: &Option<(String, RemoteNs)>) -> Option<String> {
+    p.as_ref().map(|(m, _)| m.clone())
 }

@@ -26,6 +26,7 @@ mod kube;
 mod limits;
 mod links;
 mod machines;
+mod machines_explain;
 mod nat;
 mod nodes;
 mod plan;
