@@ -170,14 +170,23 @@ impl Walker<'_, '_> {
                 a.oif.and_then(|o| self.w.link(x.underlay, o))
             }
             Ok(a) => return Some(no_route(x, &format!("its route there is {}", a.kind))),
-            Err(e) => return Some(no_route(x, &e.to_string())),
+            Err(e) => {
+                let why = match e.raw_errno() {
+                    Some(libc::ENETUNREACH) => "the lookup says: network unreachable".to_string(),
+                    Some(libc::EHOSTUNREACH) => "the lookup says: host unreachable".to_string(),
+                    Some(libc::EACCES) => "a prohibit route or rule".to_string(),
+                    Some(libc::EINVAL) => "a blackhole route or rule".to_string(),
+                    _ => e.to_string(),
+                };
+                return Some(no_route(x, &why));
+            }
         };
         if let Some(l) = &dev
             && !l.carrier
         {
             return Some(Finding {
                 reason: format!(
-                    "{}'s underlay link {} has no carrier: the VXLAN {} link's UDP to {}'s underlay address {} cannot leave",
+                    "{}'s underlay link {} has no carrier: the UDP of VXLAN {} to {}'s underlay address {} cannot leave",
                     x.here, l.name, x.vni, x.there, x.remote
                 ),
                 help: format!(
@@ -272,7 +281,7 @@ impl Walker<'_, '_> {
             };
             let f = Finding {
                 reason: format!(
-                    "{} {verdict}s UDP {} on the underlay (the VXLAN {} link's packets {way}): {what}",
+                    "{} {verdict}s UDP {} on the underlay (VXLAN {}'s packets {way}): {what}",
                     x.here, x.port, x.vni
                 ),
                 help: format!(
@@ -300,7 +309,7 @@ impl Walker<'_, '_> {
 fn no_route(x: &Across, why: &str) -> Finding {
     Finding {
         reason: format!(
-            "no route from {} to {}'s underlay address {} ({why}): the VXLAN {} link's UDP cannot leave {}",
+            "no route from {} to {}'s underlay address {} ({why}): the UDP of VXLAN {} cannot leave {}",
             x.here, x.there, x.remote, x.vni, x.here
         ),
         help: format!(
