@@ -177,3 +177,44 @@ fn probes_from_a_placed_namespace_are_sent_by_its_agent() {
         "expect_blocked from b did not fail at its line:\n{all}"
     );
 }
+
+/// A router on m2 between two hosts here: the path goes over two links
+/// between the machines (two VNIs), the far machine's part walked by its
+/// agent; with forwarding off there, the agent's reason comes back.
+#[test]
+fn a_path_through_a_router_on_the_other_machine_crosses_twice() {
+    let lab = r#"
+let a = netns("a");
+let c = netns("c");
+let r = netns("r", #{on: "m2"});
+r.forwarding(true);
+veth(a, "ar", r, "ra");
+veth(c, "cr", r, "rc");
+a.addr("ar", "10.1.0.1/24");
+r.addr("ra", "10.1.0.254/24");
+c.addr("cr", "10.2.0.1/24");
+r.addr("rc", "10.2.0.254/24");
+a.route("default", "10.1.0.254");
+c.route("default", "10.2.0.254");
+a.expect_reach("10.2.0.1");
+for h in a.trace("10.2.0.1") { print(`hop ${h.dir}|${h.machine}|${h.ns}|${h.iif}|${h.oif}|${h.over}|${h.verdict}`); }
+r.forwarding(false);
+let p = a.probe("10.2.0.1");
+print(`why ${p.why}`);
+print(`help ${p.help}`);
+"#;
+    let o = across(lab, "", "");
+    o.says(&[
+        "run=0",
+        "hop request||a||ar||forward",
+        "hop request|m2|r|ra|rc|VXLAN ",
+        "hop request||c|cr||VXLAN ",
+        "hop reply|m2|r|rc|ra|VXLAN ",
+        "r does not forward",
+        "path: a ar -> m2 r ra over VXLAN ",
+        "help r.forwarding(true)",
+        "AGENT_CLEAN",
+        "M1_SAME",
+        "M2_SAME",
+    ]);
+}
