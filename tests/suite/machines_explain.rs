@@ -153,12 +153,17 @@ fn probes_from_a_placed_namespace_are_sent_by_its_agent() {
          for h in b.trace(\"10.9.0.1\") {{ print(`hop ${{h.dir}}|${{h.machine}}|${{h.ns}}|${{h.iif}}|${{h.oif}}|${{h.over}}|${{h.verdict}}`); }}\n\
          b.expect_blocked(\"10.9.0.1\");\n"
     );
+    let lab = lab.replace(
+        "b.expect_blocked",
+        "try { b.expect_reach(\"10.9.0.1\", #{src: \"10.9.0.9\"}); } catch (e) { print(`caught ${e}`); }\nb.expect_blocked",
+    );
     let o = across(&lab, "", "");
     o.says(&[
         "run=1",
         "B_REACHED",
         "refused true ok false",
         "hop request|m2|b|",
+        "caught on machine 'm2': ",
         "AGENT_CLEAN",
         "M1_SAME",
         "M2_SAME",
@@ -173,7 +178,7 @@ fn probes_from_a_placed_namespace_are_sent_by_its_agent() {
     let w = o.report_words();
     assert!(
         w.contains("b reaches 10.9.0.1, which was expected to be blocked")
-            && w.contains("lab.rhai:13"),
+            && w.contains("lab.rhai:14"),
         "expect_blocked from b did not fail at its line:\n{all}"
     );
 }
