@@ -10,8 +10,8 @@ use super::{ApiError, Ctx, Doc, Netns, Registrar, Res, bad, err};
 use crate::explain::{Hop, Packet, Trace};
 use crate::lab::{Probed, Proto};
 
-/// The hops of a trace as script values: `#{dir, ns, iif, oif, via,
-/// verdict, why}`, () where a field does not apply.
+/// The hops of a trace as script values: `#{dir, ns, machine, iif, oif,
+/// over, via, verdict, why}`, () where a field does not apply.
 pub fn hops(t: &Trace) -> Array {
     t.hops.iter().map(|h| Dynamic::from_map(hop(h))).collect()
 }
@@ -21,8 +21,10 @@ fn hop(h: &Hop) -> Map {
     let mut m = Map::new();
     m.insert("dir".into(), h.dir.name().into());
     m.insert("ns".into(), h.ns.clone().into());
+    m.insert("machine".into(), opt(&h.machine));
     m.insert("iif".into(), opt(&h.iif));
     m.insert("oif".into(), opt(&h.oif));
+    m.insert("over".into(), opt(&h.over));
     m.insert(
         "via".into(),
         h.via
@@ -127,8 +129,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     let trace_doc = Doc {
         area: "verify",
         name: "trace",
-        sig: "ns.trace(ip) / ns.trace(ip, #{proto, port, src, size}) -> [#{dir, ns, iif, oif, via, verdict, why}]",
-        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths, bridges, macvlans, ipvlans and VXLANs to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route (and a dnat rule that rewrote the destination there: the walk goes on to the new one), or why the packet is lost; dir is \"request\" or \"reply\". proto \"tcp\"/\"udp\" with a port also checks that something listens there; size (a ping's data bytes, sent with DF set) checks that every link on the way takes a packet that big.",
+        sig: "ns.trace(ip) / ns.trace(ip, #{proto, port, src, size}) -> [#{dir, ns, machine, iif, oif, over, via, verdict, why}]",
+        doc: "The path a packet from ns to ip would take and the way back, hop by hop, read from the kernel without sending anything (`ip route get IP from SRC iif DEV` in each namespace, so routes, rules and tables made with exec count too; then the lab's veths, bridges, macvlans, ipvlans and VXLANs to the namespace holding the next hop). verdict is \"forward\", \"deliver\" or \"drop\"; why says which route (and a dnat rule that rewrote the destination there: the walk goes on to the new one), or why the packet is lost; dir is \"request\" or \"reply\". Across machines (`netns(name, #{on})`), a namespace on another machine is walked by its agent: machine names it (() on this one), and over says the hop arrived over the VXLAN link a veth between machines became (\"VXLAN 10001\"); the underlay under that link is checked too (a route between the machines, no nf_tables rule in either machine's own namespace dropping its UDP port). proto \"tcp\"/\"udp\" with a port also checks that something listens there; size (a ping's data bytes, sent with DF set) checks that every link on the way takes a packet that big.",
         example: "for h in h1.trace(\"10.2.0.2\") { print(`${h.ns} ${h.iif} -> ${h.oif}: ${h.verdict} (${h.why})`); }",
     };
     let c = ctx.clone();
@@ -151,7 +153,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         area: "verify",
         name: "expect_reach",
         sig: "ns.expect_reach(ip) / ns.expect_reach(ip, #{proto, port, timeout_ms, size, src})",
-        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). A probe lost while the kernel dropped packets of every namespace (a CPU's backlog or the neighbour table full: a busy machine) is sent again, up to 4 more times, 50 ms apart, within the same timeout_ms (the first send has half of it, the others share the rest; timeout_ms is the whole wait); lost every time, the error says so with what the path walk found, and the limit's help. src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there.",
+        doc: "Check that ns reaches ip: a ping (or with proto \"tcp\"/\"udp\" and a port, a connection or an answer) must get through. When it does not, an error at this line says why, read from the kernel along the path (no route and where, forwarding off, a link or its peer down, no address, nobody holding the gateway, no route back for the reply, a missing masquerade, rp_filter, a blackhole/unreachable/prohibit route, a neighbour that never answers, a bridge port that does not forward (STP state, two isolated ports), a link whose MTU is smaller than a ping of size bytes sent with DF set, nothing listening, an nf_tables rule or drop policy), with the path drawn and the fix as help (caught with try/catch, the error has .message and .help). A probe lost while the kernel dropped packets of every namespace (a CPU's backlog or the neighbour table full: a busy machine) is sent again, up to 4 more times, 50 ms apart, within the same timeout_ms (the first send has half of it, the others share the rest; timeout_ms is the whole wait); lost every time, the error says so with what the path walk found, and the limit's help. src: the address of ns the probe leaves from (loopback to loopback in a routing lab); the answer must come back to it, and the explanation follows it there. Across machines (`netns(name, #{on})`): from a namespace on another machine, its agent sends the probe; the path follows the VXLAN link a veth between machines became (the far machine's agent reads its side, the hop is drawn \"a ea -> m2 b eb over VXLAN 10001\"), and a missing route between the machines' underlay addresses or an nf_tables rule in either machine's own namespace dropping the link's UDP port (14789) is the reason.",
         example: "h1.expect_reach(\"10.2.0.2\"); h1.expect_reach(\"10.2.0.2\", #{proto: \"tcp\", port: 80});",
     };
     let expect_opts = ["proto", "port", "timeout_ms", "size", "src"];

@@ -363,6 +363,7 @@ impl Part {
             | Op::Sysctl { ns, .. }
             | Op::Forwarding { ns, .. }
             | Op::VxlanEnd { ns, .. } => Some(self.ns(*ns)?),
+            Op::Walk { ns, .. } | Op::Probe { ns, .. } => Some(self.ns(*ns)?),
             Op::Veth { a, b, .. } => {
                 self.ns(*b)?;
                 Some(self.ns(*a)?)
@@ -485,6 +486,10 @@ impl Part {
                 name, vni, remote, ..
             } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
             Op::Teardown | Op::Keep | Op::Node(_) => Ok(Answer::Done),
+            // Probes and explanations across machines (lab/remote/walk.rs).
+            op @ (Op::Walk { .. } | Op::Probe { .. }) => {
+                lab.agent_explain_op(id, op).map_err(refusal)
+            }
         }
     }
 }

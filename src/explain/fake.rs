@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::kernel::{Kernel, Ns, Read};
+use super::kernel::{Across, Kernel, LegAsk, LegDone, Ns, Read};
 use crate::net::NetError;
 use crate::net::probe::Proto;
 use crate::net::rtnl::{
@@ -66,6 +66,11 @@ pub struct Fake {
     peers: HashMap<(Ns, String), (Ns, String)>,
     parents: HashMap<(Ns, String), (Ns, String)>,
     vxlans: Vec<(Ns, String, Vxlan)>,
+    /// Links between machines, namespaces placed on other machines, and
+    /// the other machine's lab (one agent), which walks their part.
+    across: HashMap<(Ns, String), Across>,
+    placed: HashMap<Ns, String>,
+    agent: Option<Box<Fake>>,
 }
 
 fn net(s: &str) -> IpNet {
@@ -239,6 +244,26 @@ impl Fake {
         l.lower = Some(lower);
         l.macvlan_mode = Some(mode);
         self.parents.insert((ns, name.into()), (pns, parent.into()));
+        self
+    }
+
+    /// A namespace placed on machine `m`: its state is in the agent's lab
+    /// (`agent`), under the same name.
+    pub fn placed(&mut self, name: &str, m: &str) -> Ns {
+        let n = self.ns(name);
+        self.placed.insert(n, m.into());
+        n
+    }
+
+    /// `link` of `ns` is the VXLAN end of a link between machines.
+    pub fn across(&mut self, ns: Ns, link: &str, x: Across) -> &mut Self {
+        self.across.insert((ns, link.into()), x);
+        self
+    }
+
+    /// The other machine's lab, whose agent walks the placed namespaces.
+    pub fn agent(&mut self, agent: Fake) -> &mut Self {
+        self.agent = Some(Box::new(agent));
         self
     }
 
@@ -719,5 +744,32 @@ impl Kernel for Fake {
 
     fn programs(&mut self, ns: Ns) -> Vec<String> {
         self.spaces[ns.0].programs.clone()
+    }
+
+    fn across(&self, ns: Ns, link: &str) -> Option<Across> {
+        self.across.get(&(ns, link.to_string())).cloned()
+    }
+
+    fn machine(&self, ns: Ns) -> Option<String> {
+        self.placed.get(&ns).cloned()
+    }
+
+    fn placed_named(&self, name: &str) -> Option<Ns> {
+        self.placed
+            .keys()
+            .find(|n| self.spaces[n.0].name == name)
+            .copied()
+    }
+
+    fn far_leg(&mut self, ns: Ns, ask: &LegAsk) -> Result<LegDone, String> {
+        let name = self.spaces[ns.0].name.clone();
+        let agent = self.agent.as_mut().ok_or("no agent")?;
+        let id = agent
+            .spaces
+            .iter()
+            .position(|s| s.name == name)
+            .map(Ns)
+            .ok_or("no such namespace there")?;
+        Ok(super::walk_leg(agent.as_mut(), id, ask))
     }
 }

@@ -71,4 +71,87 @@ pub trait Kernel {
     /// The programs running in `ns` (`ip netns pids`, by name): a routing
     /// daemon there explains a route that is missing differently.
     fn programs(&mut self, ns: Ns) -> Vec<String>;
+
+    // A lab spread over machines (a lab on one machine, and the fake
+    // world, have none of it).
+    /// The VXLAN end of a link between machines that `link` of `ns` is.
+    fn across(&self, _ns: Ns, _link: &str) -> Option<Across> {
+        None
+    }
+    /// The machine `ns` is placed on, when not this one.
+    fn machine(&self, _ns: Ns) -> Option<String> {
+        None
+    }
+    /// A namespace placed on another machine, by its name.
+    fn placed_named(&self, _name: &str) -> Option<Ns> {
+        None
+    }
+    /// The walk on from `ns`, placed on another machine, by its agent.
+    fn far_leg(&mut self, _ns: Ns, _ask: &LegAsk) -> Result<LegDone, String> {
+        Err("the namespace is on another machine".into())
+    }
+}
+
+/// A VXLAN end of a link between machines (a veth whose ends the script
+/// put on two machines): what the walk needs to name the hop and to check
+/// the underlay the link's UDP crosses.
+#[derive(Debug, Clone)]
+pub struct Across {
+    pub vni: u32,
+    /// The UDP port the far machine's end listens on.
+    pub port: u16,
+    /// This machine's underlay address, and the far machine's.
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    /// The namespace the link's UDP socket lives in: the machine's own.
+    pub underlay: Ns,
+    /// This machine's name and the far one's, as the script's run names them.
+    pub here: String,
+    pub there: String,
+    /// The other end, when this lab knows it (the driver does, an agent
+    /// does not): its namespace and link.
+    pub far: Option<(Ns, String)>,
+}
+
+/// What the walk asks the agent of another machine: follow the packet on
+/// from a namespace there, arriving on `iif` (`None`: made there).
+#[derive(Debug, Clone)]
+pub struct LegAsk {
+    pub dir: super::Dir,
+    pub iif: Option<String>,
+    pub src: Option<IpAddr>,
+    pub dst: IpAddr,
+    pub pkt: super::Packet,
+    pub dnatted: bool,
+}
+
+/// How a leg walked on another machine ended there.
+#[derive(Debug, Clone)]
+pub enum LegEnd {
+    Delivered {
+        ns: String,
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    Lost(super::Finding),
+    Unknown(String),
+    /// It left by `link` of `ns`, the VXLAN end of a link between machines
+    /// whose other end that machine's agent does not know.
+    Crossed {
+        ns: String,
+        link: String,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+    },
+}
+
+/// A leg walked on another machine: its hops (namespaces by their names
+/// there) and how it ended.
+#[derive(Debug, Clone)]
+pub struct LegDone {
+    pub hops: Vec<super::Hop>,
+    pub end: LegEnd,
+    pub suspects: Vec<super::Finding>,
+    pub checked: Vec<String>,
+    pub firewalled: Vec<(String, usize)>,
 }

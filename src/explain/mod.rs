@@ -21,7 +21,7 @@ mod world;
 use std::net::IpAddr;
 
 use crate::net::probe::Proto;
-pub use kernel::{Kernel, Ns, Read};
+pub use kernel::{Across, Kernel, LegAsk, LegDone, LegEnd, Ns, Read};
 pub use nat::list_ruleset;
 
 /// The packet to explain.
@@ -127,6 +127,11 @@ pub struct Hop {
     pub via: Option<IpAddr>,
     pub verdict: Verdict,
     pub why: String,
+    /// The machine `ns` is on, when the lab spans machines and it is not
+    /// this one.
+    pub machine: Option<String>,
+    /// It arrived over a link between machines: "VXLAN 10001".
+    pub over: Option<String>,
 }
 
 /// A reason the packet is lost, and the fix.
@@ -203,11 +208,17 @@ fn draw_leg<'a>(hops: impl Iterator<Item = &'a Hop>) -> String {
     let hops: Vec<&Hop> = hops.collect();
     let mut parts = Vec::new();
     for (i, h) in hops.iter().enumerate() {
-        let mut s = match (&h.iif, &h.oif) {
-            (None, Some(o)) => format!("{} {o}", h.ns),
-            (Some(i), Some(o)) => format!("{} {i}/{o}", h.ns),
-            (Some(i), None) => format!("{} {i}", h.ns),
-            (None, None) => h.ns.clone(),
+        let ns = match &h.machine {
+            Some(m) => format!("{m} {}", h.ns),
+            None => h.ns.clone(),
+        };
+        let mut s = match (&h.iif, &h.oif, &h.over) {
+            (None, Some(o), _) => format!("{ns} {o}"),
+            (Some(i), Some(o), None) => format!("{ns} {i}/{o}"),
+            (Some(i), Some(o), Some(x)) => format!("{ns} {i} over {x}, out {o}"),
+            (Some(i), None, None) => format!("{ns} {i}"),
+            (Some(i), None, Some(x)) => format!("{ns} {i} over {x}"),
+            (None, None, _) => ns,
         };
         if i + 1 == hops.len() {
             match (h.verdict, &h.oif) {
@@ -257,6 +268,14 @@ impl Failure {
 pub fn trace(k: &mut dyn Kernel, id: Ns, pkt: &Packet) -> Trace {
     let mut w = world::World::new(k);
     walk::trace(&mut w, id, pkt)
+}
+
+/// An agent's part of a walk across machines: from `id` (arriving on
+/// `ask.iif`) until the packet is delivered, lost, or leaves this machine
+/// over a link between machines, as `k` reads it.
+pub fn walk_leg(k: &mut dyn Kernel, id: Ns, ask: &LegAsk) -> LegDone {
+    let mut w = world::World::new(k);
+    walk::walk_leg(&mut w, id, ask)
 }
 
 /// The failure of an `expect_reach` whose probe failed: the reason and the
@@ -376,6 +395,8 @@ mod tests {
             via: None,
             verdict: v,
             why: String::new(),
+            machine: None,
+            over: None,
         }
     }
 
@@ -402,6 +423,14 @@ mod tests {
         assert_eq!(t.draw(), "h1 eth0 -> r1 e1/e2 -> h2 eth0 ✓; back: h2 ✗");
         t.hops = vec![hop(Dir::Request, "h1", None, Some("eth0"), Verdict::Drop)];
         assert_eq!(t.draw(), "h1 eth0 -> ✗");
+        let mut far = hop(Dir::Request, "b", Some("eb"), None, Verdict::Deliver);
+        far.machine = Some("m2".into());
+        far.over = Some("VXLAN 10001".into());
+        t.hops = vec![
+            hop(Dir::Request, "a", None, Some("ea"), Verdict::Forward),
+            far,
+        ];
+        assert_eq!(t.draw(), "a ea -> m2 b eb over VXLAN 10001 ✓");
     }
 
     #[test]

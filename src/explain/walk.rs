@@ -11,20 +11,36 @@ use std::net::IpAddr;
 use super::findings::table_name;
 use super::firewall::{Outcome, Pkt};
 use super::kernel::Ns;
+use super::kernel::{LegAsk, LegDone, LegEnd};
 use super::nat::NatRule;
 use super::segment::{self, Block, Blocked, Segment};
 use super::world::World;
 use super::{Dir, Finding, Hop, Packet, Trace, Verdict, var};
 use crate::net::rtnl::{LinkInfoRow, RouteAnswer, RouteQuery};
 
+mod across;
+
 /// More hops than any lab has: a loop the walk did not catch otherwise.
 const MAX_HOPS: usize = 64;
 
 /// How one direction of the walk ended.
 pub(super) enum End {
-    Delivered { ns: Ns, src: IpAddr, dst: IpAddr },
+    Delivered {
+        ns: Ns,
+        src: IpAddr,
+        dst: IpAddr,
+    },
     Lost(Finding),
     Unknown(String),
+    /// It left `ns` by `link`, the VXLAN end of a link between machines
+    /// whose other end this lab does not know (an agent's walk): the
+    /// driver goes on from there.
+    Crossed {
+        ns: Ns,
+        link: String,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+    },
 }
 
 /// A source address rewritten by a router (masquerade, snat): the reply
@@ -80,10 +96,17 @@ pub(super) struct Walker<'w, 'a> {
     /// A router on the way rewrote the destination (DNAT): its conntrack
     /// entry says so (`ct status dnat`), both ways.
     dnatted: bool,
+    /// The packet crossed a link between machines ("VXLAN 10001"): said
+    /// on the next hop drawn.
+    over: Option<String>,
+    /// Namespaces on other machines whose state their agents read
+    /// ("m2 b"), and those of them with firewall rules.
+    far_checked: Vec<String>,
+    far_firewalled: Vec<(String, usize)>,
 }
 
-pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
-    let mut k = Walker {
+fn walker<'w, 'a>(w: &'w mut World<'a>, pkt: &Packet) -> Walker<'w, 'a> {
+    Walker {
         w,
         pkt: pkt.clone(),
         hops: Vec::new(),
@@ -94,26 +117,24 @@ pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
         origin: None,
         stale_pmtu: None,
         dnatted: false,
-    };
+        over: None,
+        far_checked: Vec::new(),
+        far_firewalled: Vec::new(),
+    }
+}
+
+pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
+    let mut k = walker(w, pkt);
     let (mut lost, unknown) = match k.leg(Dir::Request, id, pkt.src, pkt.dst) {
         End::Lost(f) => (Some(f), None),
         End::Unknown(u) => (None, Some(u)),
+        End::Crossed { .. } => (None, Some(crossed_off())),
         End::Delivered { ns, src, dst } => k.after_delivery(id, ns, src, dst),
     };
     if lost.is_none() && unknown.is_none() {
         lost = k.stale_pmtu.take();
     }
-    let mut checked = Vec::new();
-    let mut firewalled = Vec::new();
-    for id in &k.checked {
-        let name = k.w.name(*id);
-        if !checked.contains(&name) {
-            checked.push(name.clone());
-            if let Some(n) = k.w.firewalled.get(id) {
-                firewalled.push((name, *n));
-            }
-        }
-    }
+    let (checked, firewalled) = k.checked_names();
     Trace {
         hops: k.hops,
         suspects: k.suspects,
@@ -151,6 +172,8 @@ impl Walker<'_, '_> {
             via,
             verdict,
             why,
+            machine: None,
+            over: self.over.take(),
         });
     }
 
@@ -193,25 +216,59 @@ impl Walker<'_, '_> {
                 None,
             ),
             End::Unknown(u) => (None, Some(format!("on the way back, {u}"))),
+            End::Crossed { .. } => (None, Some(format!("on the way back, {}", crossed_off()))),
         }
+    }
+
+    /// The namespaces whose state was read, by name, and those with
+    /// firewall rules (on other machines too).
+    fn checked_names(&mut self) -> (Vec<String>, Vec<(String, usize)>) {
+        let mut checked = Vec::new();
+        let mut firewalled = Vec::new();
+        for id in self.checked.clone() {
+            let name = self.w.name(id);
+            if !checked.contains(&name) {
+                checked.push(name.clone());
+                if let Some(n) = self.w.firewalled.get(&id) {
+                    firewalled.push((name, *n));
+                }
+            }
+        }
+        for n in &self.far_checked {
+            if !checked.contains(n) {
+                checked.push(n.clone());
+            }
+        }
+        firewalled.extend(self.far_firewalled.iter().cloned());
+        (checked, firewalled)
     }
 
     /// One direction, from `start` (where the packet is made) to where it
     /// is delivered or lost.
     fn leg(&mut self, dir: Dir, start: Ns, src: Option<IpAddr>, dst: IpAddr) -> End {
         self.dir = dir;
-        let mut at = At {
+        let at = At {
             ns: start,
             iif: None,
             src,
             dst,
         };
+        self.walk_on(at)
+    }
+
+    /// The leg on from `at` (a namespace and the link it arrived on).
+    fn walk_on(&mut self, mut at: At) -> End {
         let mut seen = HashSet::new();
         for _ in 0..MAX_HOPS {
             if !seen.insert((at.ns, at.iif.as_ref().map(|l| l.index))) {
                 return End::Lost(self.looped(at.ns, at.iif.as_ref(), at.dst));
             }
-            if let Err(end) = self.pass(&mut at) {
+            // A namespace on another machine: its agent walks on there.
+            let step = match self.w.machine(at.ns) {
+                Some(m) => self.far(&m, &mut at),
+                None => self.pass(&mut at),
+            };
+            if let Err(end) = step {
                 return end;
             }
         }
@@ -228,6 +285,21 @@ impl Walker<'_, '_> {
     /// where it arrives; `Err`: the leg ends here (its hop drawn).
     fn pass(&mut self, at: &mut At) -> Step<()> {
         self.checked.push(at.ns);
+        // Arrived over a link between machines: its UDP got in here.
+        if let Some(iif) = at.iif.clone()
+            && let Some(x) = self.w.across(at.ns, &iif.name)
+            && let Some(f) = self.underlay_in(&x)
+        {
+            self.hop(
+                at.ns,
+                Some(&iif.name),
+                None,
+                None,
+                Verdict::Drop,
+                f.reason.clone(),
+            );
+            return Err(End::Lost(f));
+        }
         // Read now: the rules tell NAT, and their number says whether
         // a firewall could be what drops it.
         let nat = self.w.nat_rules(at.ns);
@@ -276,6 +348,9 @@ impl Walker<'_, '_> {
         if !out.oif.carrier {
             let f = self.no_carrier(at.ns, &out.oif);
             return Err(self.drop_at(at, &out, f));
+        }
+        if let Some(x) = self.w.across(at.ns, &out.oif.name) {
+            return self.over_machines(at, out, x);
         }
         let e = self.next_hop(at, &out)?;
         self.cross(at, &out, &e)?;
@@ -372,7 +447,7 @@ impl Walker<'_, '_> {
         let why = match &end {
             End::Lost(f) => f.reason.clone(),
             End::Unknown(u) => u.clone(),
-            End::Delivered { .. } => String::new(),
+            End::Delivered { .. } | End::Crossed { .. } => String::new(),
         };
         self.hop(at.ns, at.iif_name(), None, None, Verdict::Drop, why);
         Err(end)
@@ -681,5 +756,64 @@ impl Walker<'_, '_> {
             return Some(f);
         }
         None
+    }
+}
+
+/// What an unfinished walk says where the agent's part ended at a link
+/// whose other end only the driver knows (a walk on its own there).
+fn crossed_off() -> String {
+    "the path goes on over a VXLAN link to another machine, which only the script's run follows"
+        .into()
+}
+
+/// A leg walked for the driver by an agent: from `ns` (arriving on `iif`)
+/// until the packet is delivered, lost, or leaves this machine over a
+/// link between machines.
+pub fn walk_leg(w: &mut World, ns: Ns, ask: &LegAsk) -> LegDone {
+    let mut k = walker(w, &ask.pkt);
+    k.dir = ask.dir;
+    k.dnatted = ask.dnatted;
+    let iif = ask.iif.as_ref().and_then(|n| k.w.link_named(ns, n));
+    if let (Some(n), None) = (&ask.iif, &iif) {
+        let u = format!("{} has no link {n} now", k.name(ns));
+        return LegDone {
+            hops: Vec::new(),
+            end: LegEnd::Unknown(u),
+            suspects: Vec::new(),
+            checked: vec![k.name(ns)],
+            firewalled: Vec::new(),
+        };
+    }
+    let at = At {
+        ns,
+        iif,
+        src: ask.src,
+        dst: ask.dst,
+    };
+    let end = match k.walk_on(at) {
+        End::Delivered { ns, src, dst } => LegEnd::Delivered {
+            ns: k.name(ns),
+            src,
+            dst,
+        },
+        End::Lost(f) => LegEnd::Lost(f),
+        End::Unknown(u) => LegEnd::Unknown(u),
+        End::Crossed { ns, link, src, dst } => LegEnd::Crossed {
+            ns: k.name(ns),
+            link,
+            src,
+            dst,
+        },
+    };
+    if let (LegEnd::Delivered { .. }, Some(f)) = (&end, k.stale_pmtu.take()) {
+        k.suspects.push(f);
+    }
+    let (checked, firewalled) = k.checked_names();
+    LegDone {
+        hops: k.hops,
+        end,
+        suspects: k.suspects,
+        checked,
+        firewalled,
     }
 }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use ipnet::IpNet;
 
 use super::firewall::{self, Ruleset};
-use super::kernel::{Kernel, Ns};
+use super::kernel::{Across, Kernel, LegAsk, LegDone, Ns};
 use super::nat::{self, DnatRule, NatRule};
 use crate::net::NetError;
 use crate::net::probe::Proto;
@@ -217,6 +217,26 @@ impl<'a> World<'a> {
     /// The lab's own nf_tables table (family inet).
     pub fn lab_table(&self) -> String {
         self.k.lab_table()
+    }
+
+    /// The VXLAN end of a link between machines `link` of `id` is.
+    pub fn across(&self, id: Ns, link: &str) -> Option<Across> {
+        self.k.across(id, link)
+    }
+
+    /// The machine `id` is placed on, when not this one.
+    pub fn machine(&self, id: Ns) -> Option<String> {
+        self.k.machine(id)
+    }
+
+    pub fn placed_named(&self, name: &str) -> Option<Ns> {
+        self.k.placed_named(name)
+    }
+
+    /// The walk on from `id`, on another machine, by its agent (not kept:
+    /// asked once per leg).
+    pub fn far_leg(&mut self, id: Ns, ask: &LegAsk) -> Result<LegDone, String> {
+        self.k.far_leg(id, ask)
     }
 }
 

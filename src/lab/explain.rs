@@ -71,8 +71,11 @@ impl Lab {
 
     /// The path a packet from `id` would take, read from the kernel.
     pub fn trace(&mut self, id: NsId, pkt: &Packet) -> Result<Trace> {
-        self.view_fd(id)
-            .map_err(|e| LabError::kernel("trace a packet", &self.where_(id), e))?;
+        // A namespace on another machine: its agent walks its part.
+        if self.machine_of(id).is_none() {
+            self.view_fd(id)
+                .map_err(|e| LabError::kernel("trace a packet", &self.where_(id), e))?;
+        }
         Ok(explain::trace(&mut Seen(self), Ns(id), pkt))
     }
 
@@ -89,6 +92,9 @@ impl Lab {
         timeout: Duration,
         blocked: bool,
     ) -> Result<Probed> {
+        if let Some(r) = self.remote_probe(id, pkt, timeout, blocked) {
+            return r;
+        }
         if let Some(src) = pkt.src {
             self.check_own_addr(id, src, "src")?;
         }
@@ -344,7 +350,7 @@ fn lab_error(f: Failure) -> LabError {
 
 /// The lab seen through the explanation's seam: every read goes through
 /// the `view_*` helpers above.
-struct Seen<'a>(&'a mut Lab);
+pub(super) struct Seen<'a>(pub(super) &'a mut Lab);
 
 impl Seen<'_> {
     /// A netlink request in namespace `ns`, run to its end.
@@ -452,5 +458,25 @@ impl Kernel for Seen<'_> {
             .view_fd(ns.0)
             .map(|fd| pids::programs_in(AsFd::as_fd(fd)))
             .unwrap_or_default()
+    }
+
+    fn across(&self, ns: Ns, link: &str) -> Option<explain::Across> {
+        self.0.view_across(ns.0, link)
+    }
+
+    fn machine(&self, ns: Ns) -> Option<String> {
+        self.0.machine_of(ns.0).map(str::to_string)
+    }
+
+    fn placed_named(&self, name: &str) -> Option<Ns> {
+        self.0.view_placed_named(name).map(Ns)
+    }
+
+    fn far_leg(
+        &mut self,
+        ns: Ns,
+        ask: &explain::LegAsk,
+    ) -> std::result::Result<explain::LegDone, String> {
+        self.0.remote_walk(ns.0, ask).map_err(|e| e.message)
     }
 }

@@ -190,7 +190,10 @@ impl Lab {
             dev: Some(index),
             port,
         });
-        self.add_kind(id, name, kind, Some((super::HOST, &dev)))
+        self.add_kind(id, name, kind, Some((super::HOST, &dev)))?;
+        // The explanation names the hop over it and checks the underlay.
+        self.note_vxlan_end(id, name, vni, port, local, remote);
+        Ok(())
     }
 
     /// `ip link add link PARENT name NAME type vlan id VID`, up, beside its

@@ -16,6 +16,7 @@ use crate::net::ping::{PingOpts, PingReport, Reply};
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
 mod node;
+mod walk;
 
 /// The lowest VNI a lab gives its links between machines.
 const FIRST_VNI: u32 = 10_000;
@@ -44,6 +45,8 @@ pub struct Remotes {
     next_vni: u32,
     /// Processes spawned on placed namespaces: machine, the agent's number.
     procs: Vec<(String, u64)>,
+    /// The VXLAN ends of links between machines (remote/walk.rs).
+    across: walk::Crossings,
 }
 
 impl Remotes {
@@ -311,6 +314,7 @@ impl Lab {
         if self.remote.next_vni == 0 {
             self.remote.next_vni = first_vni();
         }
+        let (ma, mb) = (ma_of(&pa), ma_of(&pb));
         // A placed end first: an agent that refuses the VNI (another lab
         // has it there) has made nothing, and the next VNI is tried.
         let (first, second) = if pa.is_some() {
@@ -352,7 +356,10 @@ impl Lab {
                     ));
                 }
                 Err(e) => return Err(refused(e)),
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.pair_vxlan_ends((a, an, ma), (b, bn, mb), vni);
+                    return Ok(());
+                }
             }
         }
     }
@@ -446,4 +453,8 @@ fn not_yet(what: &str, machine: &str) -> LabError {
 
 /// What works on a namespace placed on another machine, for the help of
 /// a call that does not yet.
-pub(super) const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
+pub(super) const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
+/// The machine of a placed end (`None`: this one).
+fn ma_of(p: &Option<(String, RemoteNs)>) -> Option<String> {
+    p.as_ref().map(|(m, _)| m.clone())
+}

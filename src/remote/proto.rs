@@ -82,6 +82,40 @@ pub enum Op {
     Teardown,
     /// Nodes: private files, spawned processes, waits (see node.rs).
     Node(super::node::NodeOp),
+    /// The explanation's walk on from `ns` (arriving on `iif`, or made
+    /// there), as far as the agent's machine goes: `here` is its name and
+    /// `driver` the driving machine's, for the words.
+    Walk {
+        ns: RemoteNs,
+        iif: Option<String>,
+        reply: bool,
+        /// The leg's addresses where it is (a reply's go back).
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        /// The probe's own addresses, as the script gave them.
+        pkt_src: Option<IpAddr>,
+        pkt_dst: IpAddr,
+        /// "tcp", "udp", or none for a ping.
+        proto: Option<String>,
+        port: Option<u16>,
+        size: Option<u64>,
+        dnatted: bool,
+        here: String,
+        driver: String,
+    },
+    /// A probe from `ns` (expect_reach, expect_blocked, probe, connect),
+    /// sent and concluded by the agent; `blocked`: it is expected not to
+    /// get through.
+    Probe {
+        ns: RemoteNs,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+        proto: Option<String>,
+        port: Option<u16>,
+        size: Option<u64>,
+        timeout_ms: u64,
+        blocked: bool,
+    },
 }
 
 /// The answer to an `Op`.
@@ -102,6 +136,58 @@ pub enum Answer {
         errors: Vec<String>,
     },
     Node(super::node::NodeAnswer),
+    Walked(WalkAnswer),
+    /// "reached", "refused", "lost" or "unsure" (then `why` and `help`).
+    Probed {
+        outcome: String,
+        why: String,
+        help: String,
+    },
+}
+
+/// One hop of a walk on the agent's machine (see `explain::Hop`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireHop {
+    pub reply: bool,
+    pub ns: String,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub via: Option<IpAddr>,
+    /// "forward", "deliver" or "drop".
+    pub verdict: String,
+    pub why: String,
+    pub over: Option<String>,
+}
+
+/// How the walk ended on the agent's machine (see `explain::LegEnd`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WireEnd {
+    Delivered {
+        ns: String,
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    Lost {
+        reason: String,
+        help: String,
+    },
+    Unknown(String),
+    Crossed {
+        ns: String,
+        link: String,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalkAnswer {
+    pub hops: Vec<WireHop>,
+    pub end: WireEnd,
+    /// (reason, help)
+    pub suspects: Vec<(String, String)>,
+    pub checked: Vec<String>,
+    pub firewalled: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

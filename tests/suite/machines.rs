@@ -36,7 +36,7 @@ agent_sees() { nsenter --mount=/proc/$AG/ns/mnt sh -c 'ls /run/netns; ls /run/ns
 m2_links() { ip -n m2 -o link show | sed -E 's/^[0-9]+: //; s/ link\/.*//' | sort; }
 "#;
 
-const PAIR: &str = r#"
+pub(crate) const PAIR: &str = r#"
 let a = netns("a");
 let b = netns("b", #{on: "m2"});
 veth(a, "ea", b, "eb");

@@ -959,3 +959,108 @@ fn a_link_down_to_the_destinations_own_subnet_needs_only_to_come_up() {
         "h1.link(\"eth0\").up()",
     );
 }
+
+/// a (m1) ea ~ VXLAN 10001 over the underlay 192.0.2.0/24 ~ eb b (m2):
+/// the driver's lab, with the agent's lab of m2 in it; `m2_rules` is m2's
+/// own namespace's ruleset, `m1_underlay` whether m1 has its address.
+fn two_machines(m2_rules: Option<String>, m1_underlay: bool) -> (Fake, Ns, Ns) {
+    use crate::explain::Across;
+    let x = |here: &str, there: &str, local: &str, remote: &str, far| Across {
+        vni: 10001,
+        port: 14789,
+        local: local.parse().expect("an address"),
+        remote: remote.parse().expect("an address"),
+        underlay: Ns(0),
+        here: here.into(),
+        there: there.into(),
+        far,
+    };
+    let mut m2 = Fake::new();
+    let (h2, b2) = (m2.ns("host"), m2.ns("b"));
+    m2.other_link(h2, "eth0", "physical")
+        .addr(h2, "eth0", "192.0.2.2/24")
+        .other_link(b2, "eb", "vxlan")
+        .addr(b2, "eb", "10.9.0.2/24")
+        .across(b2, "eb", x("m2", "m1", "192.0.2.2", "192.0.2.1", None));
+    if let Some(r) = m2_rules {
+        m2.nft(h2, &r);
+    }
+    let mut f = Fake::new();
+    let h1 = f.ns("host");
+    let a = f.ns("a");
+    let b = f.placed("b", "m2");
+    f.other_link(h1, "eth0", "physical");
+    if m1_underlay {
+        f.addr(h1, "eth0", "192.0.2.1/24");
+    }
+    f.other_link(a, "ea", "vxlan")
+        .addr(a, "ea", "10.9.0.1/24")
+        .across(
+            a,
+            "ea",
+            x("m1", "m2", "192.0.2.1", "192.0.2.2", Some((b, "eb".into()))),
+        )
+        .across(
+            b,
+            "eb",
+            x("m2", "m1", "192.0.2.2", "192.0.2.1", Some((a, "ea".into()))),
+        )
+        .agent(m2);
+    (f, a, b)
+}
+
+#[test]
+fn a_link_between_machines_is_walked_on_both_machines_and_named() {
+    let (mut f, a, b) = two_machines(None, true);
+    let t = trace(&mut f, a, &ping("10.9.0.2"));
+    assert!(t.lost.is_none() && t.unknown.is_none(), "{:?}", t.unknown);
+    assert_eq!(
+        t.draw(),
+        "a ea -> m2 b eb over VXLAN 10001 ✓; back: m2 b eb -> a ea over VXLAN 10001 ✓"
+    );
+    assert!(t.checked.contains(&"m2 b".to_string()), "{:?}", t.checked);
+    let t = trace(&mut f, b, &ping("10.9.0.1"));
+    assert_eq!(
+        t.draw(),
+        "m2 b eb -> a ea over VXLAN 10001 ✓; back: a ea -> m2 b eb over VXLAN 10001 ✓"
+    );
+}
+
+#[test]
+fn a_rule_dropping_the_vxlan_port_on_the_far_machine_is_the_reason() {
+    let udp = r#"{"match":{"op":"==","left":{"payload":{"protocol":"udp","field":"dport"}},"right":14789}}"#;
+    let rules = nft(
+        "inet",
+        "t",
+        &[("c", "input", "accept")],
+        &[("c", 3, &format!("{udp},{DROP}"))],
+    );
+    let (mut f, a, _) = two_machines(Some(rules), true);
+    let t = trace(&mut f, a, &ping("10.9.0.2"));
+    assert_eq!(t.draw(), "a ea -> m2 b eb over VXLAN 10001 ✗");
+    is(
+        t.lost.as_ref().expect("lost"),
+        "m2 drops UDP 14789 on the underlay (VXLAN 10001's packets from m1's underlay address 192.0.2.1): rule `udp dport 14789 drop` (handle 3) in chain c of inet t (input)",
+        "allow UDP 14789 on m2 between the machines' underlay addresses: delete the rule there (`nft delete rule inet t c handle 3`) or accept the port before it (`nft insert rule inet t c udp dport 14789 accept`); or start the agents with another --vxlan-port that the underlay lets through",
+    );
+}
+
+#[test]
+fn no_route_to_the_far_machines_underlay_address_is_the_reason() {
+    let (mut f, a, _) = two_machines(None, false);
+    let t = trace(&mut f, a, &ping("10.9.0.2"));
+    assert_eq!(t.draw(), "a ea -> ✗");
+    let l = t.lost.expect("lost");
+    assert!(
+        l.reason.starts_with(
+            "no route from m1 to m2's underlay address 192.0.2.2 (the lookup says: network unreachable)"
+        ),
+        "{}",
+        l.reason
+    );
+    assert!(
+        l.help.starts_with("give m1 a route to 192.0.2.2"),
+        "{}",
+        l.help
+    );
+}
