@@ -165,14 +165,8 @@ async fn serve(
     sh: Arc<Shared>,
     isolated: bool,
 ) {
-    // A network gone quiet ends the connection too: keepalive probes after
-    // 5 s of silence, 3 of them a second apart.
-    let sock = socket2::SockRef::from(&tcp);
-    let ka = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(5))
-        .with_interval(Duration::from_secs(1))
-        .with_retries(3);
-    let _ = sock.set_tcp_keepalive(&ka);
+    // A network gone quiet ends the connection too.
+    crate::remote::end_when_quiet(&tcp);
     let _ = tcp.set_nodelay(true);
     let Ok(local) = tcp.local_addr() else {
         return;

@@ -215,11 +215,7 @@ async fn open(
     let _ = tcp.set_nodelay(true);
     // A network gone quiet ends the connection here too (as on the
     // agent's side), so a call waiting for its answer notices.
-    let ka = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(5))
-        .with_interval(Duration::from_secs(1))
-        .with_retries(3);
-    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka);
+    super::end_when_quiet(&tcp);
     let local = tcp
         .local_addr()
         .map_err(|e| fail(e.to_string(), true))?

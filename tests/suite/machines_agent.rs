@@ -363,3 +363,41 @@ fn an_isolated_agent_serves_a_lab_and_leaves_its_machine_as_before() {
         o.all()
     );
 }
+
+/// The underlay down between the machines (m1's port on the underlay
+/// bridge down) until the agent's side of the connection ends (about 8 s:
+/// keepalive, or TCP_USER_TIMEOUT when data was on the way): once the link
+/// is back the script's next call connects again and gets the same lab
+/// back, within the grace period, and pings across.
+#[test]
+fn an_underlay_drop_longer_than_the_keepalive_is_survived_within_the_grace_period() {
+    let lab = format!(
+        "{PAIR}print(\"READY\");\n{}\
+         print(`again ${{b.ping(\"10.9.0.1\").ok}} ${{a.ping(\"10.9.0.2\").ok}}`);\n",
+        hold("go")
+    );
+    let o = machines(
+        &[("lab.rhai", &lab)],
+        "agent --grace-ms 30000\n\
+         m2_links > m2.before\n\
+         (on m1 \"exec \\\"$NSLAB\\\" run lab.rhai --set go=$DIR/go --machines m2=192.0.2.2:7600 --token-file token\" > run.out 2>&1) &\n\
+         D=$!\n\
+         wait_until 'grep -q READY run.out' 30 && echo BUILT\n\
+         ip link set u-m1 down\n\
+         wait_while 'nsenter --net=/run/netns/m2 ss -tnH state established \"( sport = :7600 )\" | grep -q .' 30 && echo AGENT_SAW_IT_GO\n\
+         ip link set u-m1 up\n\
+         touch go\n\
+         wait $D; echo run=$?\n\
+         cat run.out\n\
+         wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
+         m2_links > m2.after; cmp m2.before m2.after && echo M2_SAME\n",
+    );
+    o.says(&[
+        "BUILT",
+        "AGENT_SAW_IT_GO",
+        "run=0",
+        "again true true",
+        "AGENT_CLEAN",
+        "M2_SAME",
+    ]);
+}
