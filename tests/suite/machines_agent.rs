@@ -401,3 +401,47 @@ fn an_underlay_drop_longer_than_the_keepalive_is_survived_within_the_grace_perio
         "M2_SAME",
     ]);
 }
+
+/// The connection killed while a call on m2 is under way (a command still
+/// running there): the script connects again at once and sends the call
+/// once more under its number; the agent answers it with the first run's
+/// answer when that run ends, so the command ran once, and the script goes
+/// on with the same lab.
+#[test]
+fn a_call_under_way_when_the_connection_breaks_is_done_once() {
+    let lab = format!(
+        "{PAIR}print(\"READY\");\n\
+         let r = b.exec(`echo ran >> ${{param(\"count\", \"\")}}; while [ ! -e ${{param(\"go\", \"\")}} ]; do sleep 0.05; done; echo done`);\n\
+         print(`answer ${{r.code}} ${{r.stdout}}`);\n\
+         print(`again ${{a.ping(\"10.9.0.2\").ok}}`);\n"
+    );
+    let o = machines(
+        &[("lab.rhai", &lab)],
+        "agent --grace-ms 8000\n\
+             m2_links > m2.before\n\
+             (on m1 \"exec \\\"$NSLAB\\\" run lab.rhai --set count=$DIR/count --set go=$DIR/go --machines m2=192.0.2.2:7600 --token-file token\" > run.out 2>&1) &\n\
+             D=$!\n\
+             peer() { nsenter --net=/run/netns/m2 ss -tnH state established '( sport = :7600 )' | awk '{print $4}'; }\n\
+             wait_until '[ -s count ]' 30 && echo UNDER_WAY\n\
+             peer > peer.before; [ -s peer.before ] && echo HELD\n\
+             nsenter --net=/run/netns/m1 ss -K dst 192.0.2.2 dport = 7600 > /dev/null\n\
+             wait_until 'peer > peer.now; [ -s peer.now ] && ! cmp -s peer.before peer.now' 20 && echo BACK\n\
+             touch go\n\
+             wait $D; echo run=$?\n\
+             cat run.out\n\
+             echo RUNS $(wc -l < count)\n\
+             wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT_CLEAN\n\
+             m2_links > m2.after; cmp m2.before m2.after && echo M2_SAME\n",
+    );
+    o.says(&[
+        "UNDER_WAY",
+        "HELD",
+        "BACK",
+        "run=0",
+        "answer 0 done",
+        "again true",
+        "RUNS 1",
+        "AGENT_CLEAN",
+        "M2_SAME",
+    ]);
+}
