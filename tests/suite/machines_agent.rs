@@ -1,10 +1,11 @@
 //! The agent's life across machines (issue 25): an agent killed while a
-//! script drives it, a connection broken and made again within the grace
-//! period, `--prefix` carried to the agents, an agent in isolated mode.
+//! script drives it, a connection broken (between calls, during one, by an
+//! underlay drop) and made again within the grace period, and past it,
+//! `--prefix` carried to the agents, an agent in isolated mode.
 //! The machines are simulated as in machines.rs (whose shell helpers these
 //! tests reuse); m2 here may be "pinned": its mount and UTS namespaces are
-//! bound to files, so its /run (its /run/netns and /run/nslab) outlives
-//! its agent, as a real machine's does.
+//! held by a process of their own, so its /run (its /run/netns and
+//! /run/nslab) outlives its agent, as a real machine's does.
 
 use super::machines::MACHINES;
 use crate::common::*;
