@@ -7,16 +7,19 @@
 //! The connection's requests are ops sent to that thread. When the
 //! connection ends, for whatever reason (the script ended, failed, was
 //! killed; the network went: TCP keepalive notices), the lab is torn down
-//! after the grace period, unless the driver kept it.
+//! after the grace period, unless the driver kept it or came back first:
+//! a driver whose connection broke connects again and `resume`s its
+//! session (named in `hello`'s answer), and the lab's thread, kept in
+//! `Shared::sessions` until then, takes its ops from the new connection.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tarpc::context::Context;
@@ -44,8 +47,22 @@ pub struct Args {
 }
 
 type Reply = oneshot::Sender<Result<Answer, Refusal>>;
-/// The queue of a connection's lab thread, once `hello` started it.
-type Queue = Arc<Mutex<Option<mpsc::Sender<(Op, Reply)>>>>;
+
+/// What a lab's thread is sent.
+enum Msg {
+    /// An op and its number: the same number again (sent once more over a
+    /// new connection) gets the answer given before.
+    Op(u64, Box<Op>, Reply),
+    /// Connection `n` drives the lab from now on (a `resume`).
+    Attach(u64),
+    /// Connection `n` ended: unless another took over, the grace period
+    /// starts.
+    Detach(u64),
+}
+
+/// A connection's session (its id) and its lab thread's queue, once
+/// `hello` or `resume` gave it one.
+type Queue = Arc<Mutex<Option<(String, mpsc::Sender<Msg>)>>>;
 
 /// What every connection shares.
 struct Shared {
@@ -58,11 +75,26 @@ struct Shared {
     /// Set on SIGINT/SIGTERM/SIGHUP: every lab ends now.
     quit: AtomicBool,
     labs: Mutex<Vec<JoinHandle<()>>>,
+    /// The labs held here, by session: what `resume` looks up. A lab's
+    /// thread takes its entry out when it ends.
+    sessions: Mutex<HashMap<String, mpsc::Sender<Msg>>>,
+    /// Numbers connections.
+    conns: AtomicU64,
 }
 
 pub fn run(a: Args) -> CmdResult {
     let token = crate::remote::read_token(&a.token_file).map_err(usage)?;
     let cancel = session::install_cancel()?;
+    // The listening socket before isolation: an isolated agent's network
+    // is private, its socket stays on the machine's (no thread needed).
+    let listener = std::net::TcpListener::bind(a.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| {
+            usage(Refusal::new(
+                format!("cannot listen on {}: {e}", a.listen),
+                "give --listen an address of this machine and a free port, e.g. --listen 0.0.0.0:7600",
+            ))
+        })?;
     // Before any thread, as `nslab run` does.
     let isolated = session::isolate(a.isolated, false)?;
     let id = Identity::from_token(&token).map_err(usage)?;
@@ -74,6 +106,8 @@ pub fn run(a: Args) -> CmdResult {
         vnis: Mutex::new(HashMap::new()),
         quit: AtomicBool::new(false),
         labs: Mutex::new(Vec::new()),
+        sessions: Mutex::new(HashMap::new()),
+        conns: AtomicU64::new(0),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -86,11 +120,11 @@ pub fn run(a: Args) -> CmdResult {
             ))
         })?;
     let listener = rt
-        .block_on(tokio::net::TcpListener::bind(a.listen))
+        .block_on(async { tokio::net::TcpListener::from_std(listener) })
         .map_err(|e| {
             usage(Refusal::new(
                 format!("cannot listen on {}: {e}", a.listen),
-                "give --listen an address of this machine and a free port, e.g. --listen 0.0.0.0:7600",
+                "see the error",
             ))
         })?;
     session::say!(
@@ -133,14 +167,8 @@ async fn serve(
     sh: Arc<Shared>,
     isolated: bool,
 ) {
-    // A network gone quiet ends the connection too: keepalive probes after
-    // 5 s of silence, 3 of them a second apart.
-    let sock = socket2::SockRef::from(&tcp);
-    let ka = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(5))
-        .with_interval(Duration::from_secs(1))
-        .with_retries(3);
-    let _ = sock.set_tcp_keepalive(&ka);
+    // A network gone quiet ends the connection too.
+    crate::remote::end_when_quiet(&tcp);
     let _ = tcp.set_nodelay(true);
     let Ok(local) = tcp.local_addr() else {
         return;
@@ -153,13 +181,14 @@ async fn serve(
     let framed = LengthDelimitedCodec::builder().new_framed(stream);
     let t = transport::new(framed, Bincode::default());
     let conn = Conn {
+        n: sh.conns.fetch_add(1, Ordering::SeqCst) + 1,
         sh,
         peer,
         underlay: local.ip(),
         isolated,
         lab: Arc::new(Mutex::new(None)),
     };
-    let lab = conn.lab.clone();
+    let (lab, n) = (conn.lab.clone(), conn.n);
     BaseChannel::with_defaults(t)
         .execute(conn.serve())
         .for_each(|r| async move {
@@ -167,12 +196,16 @@ async fn serve(
             r.await;
         })
         .await;
-    // The connection is over: the lab's thread sees its queue closed.
-    drop(lab.lock().unwrap_or_else(|p| p.into_inner()).take());
+    // The connection is over: its lab's grace period starts.
+    if let Some((_, tx)) = lab.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = tx.send(Msg::Detach(n));
+    }
 }
 
 #[derive(Clone)]
 struct Conn {
+    /// This connection's number.
+    n: u64,
     sh: Arc<Shared>,
     peer: SocketAddr,
     underlay: IpAddr,
@@ -181,7 +214,13 @@ struct Conn {
 }
 
 impl Agent for Conn {
-    async fn hello(self, _: Context, proof: Vec<u8>, name: String) -> Result<Welcome, Refusal> {
+    async fn hello(
+        self,
+        _: Context,
+        proof: Vec<u8>,
+        name: String,
+        prefix: Option<String>,
+    ) -> Result<Welcome, Refusal> {
         if !tls::check_proof(&self.sh.token, &proof) {
             return Err(Refusal::new(
                 "this agent was started with another token",
@@ -197,10 +236,19 @@ impl Agent for Conn {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready) = oneshot::channel();
         let sh = self.sh.clone();
-        let (peer, underlay, isolated) = (self.peer, self.underlay, self.isolated);
+        let session = session_id();
+        let start = Start {
+            name,
+            prefix,
+            session: session.clone(),
+            driver: self.n,
+            peer: self.peer,
+            underlay: self.underlay,
+            isolated: self.isolated,
+        };
         let h = std::thread::Builder::new()
             .name("nslab-agent-lab".into())
-            .spawn(move || lab_thread(name, peer, underlay, isolated, sh, rx, ready_tx))
+            .spawn(move || lab_thread(start, sh, rx, ready_tx))
             .map_err(|e| Refusal::new(format!("cannot start a thread: {e}"), "see the error"))?;
         self.sh
             .labs
@@ -210,15 +258,51 @@ impl Agent for Conn {
         ready
             .await
             .map_err(|_| Refusal::new("the lab did not start", "see the agent's output"))??;
-        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-        Ok(Welcome {
-            vxlan_port: self.sh.vxlan_port,
-            underlay: self.underlay,
-        })
+        self.sh
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.clone(), tx.clone());
+        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), tx));
+        Ok(self.welcome(session))
     }
 
-    async fn op(self, _: Context, op: Op) -> Result<Answer, Refusal> {
-        let tx = self
+    async fn resume(self, _: Context, proof: Vec<u8>, session: String) -> Result<Welcome, Refusal> {
+        if !tls::check_proof(&self.sh.token, &proof) {
+            return Err(Refusal::new(
+                "this agent was started with another token",
+                "start the agent and the script with the same --token-file",
+            ));
+        }
+        if self.lab.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return Err(Refusal::new(
+                "this connection has its lab already",
+                "one lab per connection: connect again for another",
+            ));
+        }
+        // Under the lock a lab's thread takes to end: the lab either gets
+        // this connection or is gone already.
+        let sessions = self.sh.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = sessions
+            .get(&session)
+            .filter(|tx| tx.send(Msg::Attach(self.n)).is_ok())
+            .cloned()
+            .ok_or_else(|| {
+                Refusal::new(
+                    format!(
+                        "this agent holds the lab no longer: it was torn down {} ms after the connection broke (--grace-ms), or the agent was started again",
+                        self.sh.grace.as_millis()
+                    ),
+                    "run the script again",
+                )
+            })?;
+        drop(sessions);
+        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), tx));
+        Ok(self.welcome(session))
+    }
+
+    async fn op(self, _: Context, seq: u64, op: Op) -> Result<Answer, Refusal> {
+        let (_, tx) = self
             .lab
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -230,7 +314,7 @@ impl Agent for Conn {
                 )
             })?;
         let (reply, answer) = oneshot::channel();
-        tx.send((op, reply))
+        tx.send(Msg::Op(seq, Box::new(op), reply))
             .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?;
         answer
             .await
@@ -238,21 +322,70 @@ impl Agent for Conn {
     }
 }
 
-/// One driver's lab, from hello to the end of its connection.
-fn lab_thread(
+impl Conn {
+    fn welcome(&self, session: String) -> Welcome {
+        Welcome {
+            vxlan_port: self.sh.vxlan_port,
+            underlay: self.underlay,
+            session,
+            grace_ms: self.sh.grace.as_millis() as u64,
+        }
+    }
+}
+
+/// A session's name: 16 random bytes, as hex (it names a lab to anyone
+/// holding the token, who could have any lab anyway).
+fn session_id() -> String {
+    let mut b = [0u8; 16];
+    // SAFETY: getrandom fills the buffer it is given.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 16 {
+        // No randomness: the time and a count still make it unique here.
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = (t ^ u128::from(COUNT.fetch_add(1, Ordering::SeqCst)) << 64).to_ne_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What a lab's thread starts from.
+struct Start {
     name: String,
+    /// The driver's `--prefix`: this machine's namespaces get it too.
+    prefix: Option<String>,
+    session: String,
+    /// The connection that said hello.
+    driver: u64,
     peer: SocketAddr,
     underlay: IpAddr,
     isolated: bool,
+}
+
+/// One driver's lab, from hello until it is torn down: at the driver's
+/// word, or when its connection has been gone for the grace period.
+fn lab_thread(
+    start: Start,
     sh: Arc<Shared>,
-    rx: mpsc::Receiver<(Op, Reply)>,
+    rx: mpsc::Receiver<Msg>,
     ready: oneshot::Sender<Result<(), Refusal>>,
 ) {
+    let Start {
+        name,
+        prefix,
+        session,
+        driver,
+        peer,
+        underlay,
+        isolated,
+    } = start;
     let lab = Lab::new(LabConfig {
         name: name.clone(),
         script: format!("driven from {peer}"),
         isolated,
-        prefix: None,
+        prefix,
         cancel: Cancel::default(),
     });
     let mut lab = match lab {
@@ -270,37 +403,81 @@ fn lab_thread(
     }
     let mut part = Part {
         lab: Some(lab),
+        isolated,
         name,
         mine: HashSet::new(),
         underlay,
         vnis: Vec::new(),
     };
+    // The connection driving the lab; since when none does.
+    let mut driver = Some(driver);
+    let mut gone: Option<Instant> = None;
+    // The last op's number and answer, for the driver sending it again.
+    let mut last: Option<(u64, Result<Answer, Refusal>)> = None;
     loop {
         if sh.quit.load(Ordering::SeqCst) {
             break;
         }
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((op, reply)) => {
-                let _ = reply.send(part.run(op, &sh));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // The driver is gone: wait out the grace period, then
-                // tear down (a kept lab stays).
-                let until = std::time::Instant::now() + sh.grace;
-                while std::time::Instant::now() < until && !sh.quit.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(20));
+        let msg = match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if gone.is_none_or(|t| t.elapsed() < sh.grace) {
+                    continue;
                 }
-                break;
+                // The grace period is over: the lab ends, unless a driver
+                // came back just now (a resume sends under this lock).
+                let mut sessions = sh.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => {
+                        sessions.remove(&session);
+                        break;
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        match msg {
+            Msg::Op(seq, op, reply) => {
+                if let Some((n, answer)) = &last
+                    && *n == seq
+                {
+                    let _ = reply.send(answer.clone());
+                    continue;
+                }
+                // The driver is done with this part: it ends now.
+                let ends = matches!(*op, Op::Teardown | Op::Keep);
+                let answer = part.run(*op, &sh);
+                last = Some((seq, answer.clone()));
+                let _ = reply.send(answer);
+                if ends {
+                    break;
+                }
+            }
+            Msg::Attach(n) => {
+                driver = Some(n);
+                gone = None;
+            }
+            Msg::Detach(n) => {
+                if driver == Some(n) {
+                    driver = None;
+                    gone = Some(Instant::now());
+                }
             }
         }
     }
+    sh.sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&session);
     part.end(&sh);
 }
 
 /// The agent's part of one lab.
 struct Part {
     lab: Option<Lab>,
+    /// In private namespaces (`--isolated`): no way to the underlay.
+    isolated: bool,
     name: String,
     /// The namespaces this lab made here: the only ones a driver may name.
     mine: HashSet<NsId>,
@@ -369,6 +546,12 @@ impl Part {
                 Some(self.ns(*a)?)
             }
         };
+        if matches!(op, Op::VxlanEnd { .. }) && self.isolated {
+            return Err(Refusal::new(
+                "this machine's agent is isolated: its network is private, so a link between machines cannot reach the machine's own",
+                "start the agent there as root without --isolated for links between machines; an isolated agent serves links between its own namespaces",
+            ));
+        }
         if let Op::VxlanEnd { vni, .. } = &op {
             let mut vnis = sh.vnis.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(other) = vnis.get(vni)

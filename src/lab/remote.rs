@@ -90,7 +90,9 @@ impl Lab {
             };
             let token = self.remote.token.clone().unwrap_or_default();
             let addr = addr.clone();
-            let m = Machine::connect(name, &addr, &token, self.id.name()).map_err(refused)?;
+            let prefix = Some(self.sp.prefix().to_string()).filter(|p| !p.is_empty());
+            let m =
+                Machine::connect(name, &addr, &token, self.id.name(), prefix).map_err(refused)?;
             self.remote.open.insert(name.to_string(), m);
         }
         self.remote

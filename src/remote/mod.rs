@@ -27,6 +27,31 @@ pub use proto::{Answer, Op, PingAnswer, Refusal};
 /// often blocked in clouds).
 pub const VXLAN_PORT: u16 = 14789;
 
+/// A network gone quiet ends a connection between driver and agent within
+/// about 8 s, on both sides, whether it was idle (keepalive probes after 5 s
+/// of silence, 3 of them a second apart) or had data on the way
+/// (TCP_USER_TIMEOUT: unacknowledged data would otherwise be sent again for
+/// a quarter of an hour). Best effort: a socket that refuses keeps the
+/// kernel's defaults.
+pub fn end_when_quiet(tcp: &tokio::net::TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(std::time::Duration::from_secs(5))
+        .with_interval(std::time::Duration::from_secs(1))
+        .with_retries(3);
+    let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&ka);
+    let ms: libc::c_uint = 8_000;
+    // SAFETY: a valid socket of ours, an option of the size the kernel reads.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(tcp),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&ms as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Reads and checks a token file: its text, trimmed.
 pub fn read_token(path: &std::path::Path) -> Result<Vec<u8>, Refusal> {
     let text = std::fs::read(path).map_err(|e| {

@@ -229,14 +229,30 @@ pub struct Welcome {
     /// The agent's address on the underlay, as the driver's connection
     /// reached it (the local end of the TCP connection).
     pub underlay: IpAddr,
+    /// This driver's session on the agent: `resume` with it over a new
+    /// connection gets the same lab back, within the grace period.
+    pub session: String,
+    /// How long the agent keeps the lab once the connection is gone
+    /// (`--grace-ms`): the driver tries to connect again that long.
+    pub grace_ms: u64,
 }
 
 #[tarpc::service]
 pub trait Agent {
     /// Opens the driver's session: `proof` is the HMAC of the token
-    /// (`tls::proof`), `lab` the driver's lab name. Every other call is
+    /// (`tls::proof`), `lab` the driver's lab name, `prefix` its
+    /// `--prefix` (the agent's namespaces get it too, so two copies of a
+    /// lab on the same machines do not clash by name). Every other call is
     /// refused until this succeeded.
-    async fn hello(proof: Vec<u8>, lab: String) -> Result<Welcome, Refusal>;
-    /// One operation on the agent's part of the lab.
-    async fn op(op: Op) -> Result<Answer, Refusal>;
+    async fn hello(proof: Vec<u8>, lab: String, prefix: Option<String>)
+    -> Result<Welcome, Refusal>;
+    /// One operation on the agent's part of the lab, numbered by the
+    /// driver: sent again with the same number over a new connection (the
+    /// old one broke before the answer came), it is not done twice.
+    async fn op(seq: u64, op: Op) -> Result<Answer, Refusal>;
+    /// Takes the lab of `session` (from `hello`'s Welcome) over a new
+    /// connection, after the old one broke: `proof` as in `hello`.
+    /// Refused once the agent has torn the lab down (the grace period
+    /// passed) or when it never held it (it was started again).
+    async fn resume(proof: Vec<u8>, session: String) -> Result<Welcome, Refusal>;
 }

@@ -26,6 +26,7 @@ mod kube;
 mod limits;
 mod links;
 mod machines;
+mod machines_agent;
 mod machines_explain;
 mod machines_nodes;
 mod nat;
