@@ -9,6 +9,8 @@
 //! killed; the network went: TCP keepalive notices), the lab is torn down
 //! after the grace period, unless the driver kept it.
 
+mod calls;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -272,6 +274,7 @@ fn lab_thread(
         mine: HashSet::new(),
         underlay,
         vnis: Vec::new(),
+        calls: calls::Calls::default(),
     };
     loop {
         if sh.quit.load(Ordering::SeqCst) {
@@ -304,6 +307,7 @@ struct Part {
     mine: HashSet<NsId>,
     underlay: IpAddr,
     vnis: Vec<u32>,
+    calls: calls::Calls,
 }
 
 fn refusal(e: LabError) -> Refusal {
@@ -317,6 +321,7 @@ impl Part {
             let report = lab.teardown();
             errors.extend(report.errors.into_iter().map(|e| e.to_string()));
         }
+        self.calls.end();
         let mut vnis = sh.vnis.lock().unwrap_or_else(|p| p.into_inner());
         for v in self.vnis.drain(..) {
             vnis.remove(&v);
@@ -363,6 +368,13 @@ impl Part {
             Op::Veth { a, b, .. } => {
                 self.ns(*b)?;
                 Some(self.ns(*a)?)
+            }
+            Op::Call { ns, call, .. } => {
+                if calls::names_ns(call) {
+                    Some(self.ns(*ns)?)
+                } else {
+                    None
+                }
             }
         };
         if let Op::VxlanEnd { vni, .. } = &op {
@@ -481,6 +493,7 @@ impl Part {
             Op::VxlanEnd {
                 name, vni, remote, ..
             } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
+            Op::Call { call, args, .. } => self.calls.run(lab, id, &call, &args),
             Op::Teardown | Op::Keep => Ok(Answer::Done),
         }
     }

@@ -54,7 +54,7 @@ pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 use crate::net::{exec, ping};
 pub use counters::{FdbView, LinkCounters, PortView, QdiscRow, VlanView};
 pub use error::{LabError, Result};
-pub use firewall::{Refused, Site};
+pub use firewall::{FirewallView, Refused, Site};
 use fwqueue::FwQueue;
 use identity::Identity;
 use journal::{Header, Journal};
@@ -174,7 +174,9 @@ pub struct HopView {
 // The backend types the script API builds its requests from: api talks
 // only to lab (DESIGN.md), so it names them here.
 pub use crate::net::capture::{MAX_SNAPLEN, Opts as CaptureOpts};
-pub use crate::net::nft::{DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict};
+pub use crate::net::nft::{
+    CounterRow, DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict,
+};
 pub use crate::net::pcap_read::Packet as CapturedPacket;
 pub use crate::net::probe::Proto;
 pub use exec::{Output, RunOpts, shell};

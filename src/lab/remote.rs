@@ -4,6 +4,9 @@
 //! entry in `Spaces` without a descriptor, so a call not carried across
 //! yet fails with its name and machine instead of touching this machine.
 
+mod calls;
+pub(super) use calls::REMOTE_CAPS;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -40,6 +43,8 @@ pub struct Remotes {
     open: HashMap<String, Machine>,
     placed: HashMap<NsId, (String, RemoteNs)>,
     next_vni: u32,
+    /// Captures running on other machines (calls.rs).
+    caps: Vec<calls::RemoteCap>,
 }
 
 impl Remotes {
@@ -394,7 +399,8 @@ impl Lab {
     /// Ends the agents' parts: torn down, or kept with the lab.
     pub(super) fn remote_teardown(&mut self) -> Vec<LabError> {
         let keep = self.is_kept();
-        let mut errors = Vec::new();
+        // Their files come here before the agents' parts go.
+        let mut errors = self.stop_remote_captures();
         let mut names: Vec<String> = self.remote.open.keys().cloned().collect();
         names.sort();
         for n in names {
@@ -427,9 +433,13 @@ fn unexpected(machine: &str) -> LabError {
     )
 }
 
+/// What a namespace on another machine takes so far (the help of a call
+/// that is not carried across).
+pub const WORKS_ACROSS: &str = "across machines work so far: netns, veth, bridge, br.attach/port (bridge and port in one namespace), addr, up/down, route (dst, via, dev, metric), sysctl, forwarding, masquerade/snat/dnat/accept/drop/reject/policy, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall), link.capture (its file comes back here)";
+
 fn not_yet(what: &str, machine: &str) -> LabError {
     LabError::new(
         format!("{what} on a namespace of machine '{machine}' is not carried across machines yet"),
-        "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping",
+        WORKS_ACROSS,
     )
 }

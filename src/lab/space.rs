@@ -249,7 +249,7 @@ impl Spaces {
                     "namespace '{}' is on machine '{m}', and this call is not carried across machines yet",
                     e.shown
                 ),
-                help: "across machines work so far: netns, veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping".into(),
+                help: super::remote::WORKS_ACROSS.into(),
             });
         }
         e.fd.as_ref()

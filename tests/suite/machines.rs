@@ -11,7 +11,7 @@ use crate::common::*;
 /// only), `run_on NAME CMD` (the same, in a subshell), `agent [FLAGS]` (starts m2's
 /// agent, `$AG` its pid, killed on exit), `agent_sees` (m2's /run/netns and
 /// /run/nslab as the agent sees them).
-const MACHINES: &str = r#"
+pub(crate) const MACHINES: &str = r#"
 head -c 32 /dev/urandom | base64 > token
 head -c 32 /dev/urandom | base64 > other-token
 ip link add ul type bridge && ip link set ul up
@@ -44,7 +44,7 @@ a.addr("ea", "10.9.0.1/24");
 b.addr("eb", "10.9.0.2/24");
 "#;
 
-fn machines(files: &[(&str, &str)], sh: &str) -> Out {
+pub(crate) fn machines(files: &[(&str, &str)], sh: &str) -> Out {
     in_private_host(files, &format!("{MACHINES}\n{sh}"))
 }
 

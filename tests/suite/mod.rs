@@ -26,6 +26,7 @@ mod kube;
 mod limits;
 mod links;
 mod machines;
+mod machines_api;
 mod nat;
 mod nodes;
 mod plan;
