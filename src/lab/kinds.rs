@@ -781,6 +781,9 @@ impl Lab {
 
     /// `ip link set dev NAME address MAC`.
     pub fn set_mac(&mut self, id: NsId, name: &str, mac: &str) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "set_mac", &(name, mac)) {
+            return r;
+        }
         let new = parse_mac(mac)?;
         if new[0] & 1 == 1 {
             return Err(LabError::new(

@@ -304,6 +304,9 @@ impl Lab {
 
     /// `ip link set NAME mtu N`.
     pub fn set_mtu(&mut self, id: NsId, name: &str, mtu: u32) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "mtu", &(name, mtu)) {
+            return r;
+        }
         let cur = self.link(id, name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("'{name}' in '{}'", self.sp.name(id));

@@ -81,7 +81,7 @@ pub struct LabConfig {
 }
 
 /// A route request in the user's terms (device by name).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RouteReq {
     pub dst: IpNet,
     pub via: Option<IpAddr>,
@@ -113,7 +113,7 @@ impl RouteReq {
 }
 
 /// One next hop of a multipath route request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HopReq {
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
@@ -123,7 +123,7 @@ pub struct HopReq {
 
 /// Which route ns.route_delete means: `dst` None is "default" of either
 /// family.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RouteDelReq {
     pub dst: Option<IpNet>,
     pub table: Option<u32>,

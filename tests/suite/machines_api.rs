@@ -326,3 +326,53 @@ b.ping("10.9.0.1", #{count: 2});
         "cap.file: {f}"
     );
 }
+
+/// The other changes to a namespace on m2: a link's MTU and MAC, a route
+/// in another table and its removal, a policy rule, a static neighbour,
+/// shaping and its removal, the flushes; each as the tools there show it.
+#[test]
+fn links_routes_rules_and_shaping_on_another_machine() {
+    let script = r#"
+let a = netns("a");
+let b = netns("b", #{on: "m2"});
+let eb = veth(a, "ea", b, "eb")[1];
+a.addr("ea", "10.9.0.1/24");
+b.addr("eb", "10.9.0.2/24");
+eb.mtu(1400);
+eb.mac("02:00:00:00:00:02");
+b.route("10.5.0.0/24", #{via: "10.9.0.1", table: 100});
+b.route("10.6.0.0/24", #{via: "10.9.0.1", metric: 7});
+b.route_delete("10.6.0.0/24", #{metric: 7});
+b.rule(#{from: "10.9.0.0/24", table: 100, priority: 100});
+b.neigh("eb", "10.9.0.7", "02:00:00:00:00:07");
+eb.shape(#{rate: "10mbit"});
+print(`link ${b.run("ip -o link show eb")}`);
+print(`table 100 ${b.run("ip route show table 100")}`);
+print(`gone ${b.run("ip route show 10.6.0.0/24") == ""}`);
+print(`rule ${b.rules().filter(|r| r.priority == 100)[0].table}`);
+print(`neigh ${b.run("ip neigh show 10.9.0.7")}`);
+print(`qdisc ${eb.qdisc()[0].kind} ${eb.qdisc()[0].rate}`);
+eb.unshape();
+print(`unshaped ${eb.qdisc().filter(|q| q.kind == "tbf").len()}`);
+b.ping("10.9.0.1");
+b.route_flush_cache();
+print(`flushed ${b.neigh_flush("eb") >= 1}`);
+"#;
+    let o = lab(
+        &[("lab.rhai", script)],
+        "both_before\nrun_lab lab.rhai\nboth_same\n",
+    );
+    o.says(&[
+        "run=0",
+        "mtu 1400",
+        "02:00:00:00:00:02",
+        "table 100 10.5.0.0/24 via 10.9.0.1 dev eb",
+        "gone true",
+        "rule 100",
+        "neigh 10.9.0.7 dev eb lladdr 02:00:00:00:00:07 PERMANENT",
+        "qdisc tbf 10Mbit",
+        "unshaped 0",
+        "flushed true",
+    ])
+    .says(&CLEAN);
+}

@@ -75,6 +75,34 @@ impl Calls {
                     lab.port_with(id, &br, id, &link, &opts)
                 })
             }
+            "mtu" => {
+                let (name, mtu): (String, u32) = args(call, a)?;
+                done(lab.set_mtu(id, &name, mtu))
+            }
+            "set_mac" => {
+                let (name, mac): (String, String) = args(call, a)?;
+                done(lab.set_mac(id, &name, &mac))
+            }
+            "route" => done(lab.add_route(id, args(call, a)?)),
+            "route_delete" => done(lab.delete_route(id, args(call, a)?)),
+            "rule_add" => done(lab.add_rule(id, args(call, a)?)),
+            "neigh" => {
+                let (dev, addr, mac): (String, std::net::IpAddr, [u8; 6]) = args(call, a)?;
+                done(lab.add_neigh(id, &dev, addr, mac))
+            }
+            "neigh_flush" => {
+                let dev: Option<String> = args(call, a)?;
+                value(&lab.neigh_flush(id, dev.as_deref()).map_err(refusal)?)
+            }
+            "route_flush_cache" => done(lab.route_flush_cache(id)),
+            "shape" => {
+                let (name, s): (String, lab::Shape) = args(call, a)?;
+                done(lab.shape(id, &name, &s))
+            }
+            "unshape" => {
+                let name: String = args(call, a)?;
+                done(lab.unshape(id, &name))
+            }
             "rule" => {
                 let op: lab::Op = args(call, a)?;
                 lab.queue(id, op, Site::default()).map_err(refusal)?;

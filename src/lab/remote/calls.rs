@@ -73,6 +73,20 @@ impl Lab {
         }
     }
 
+    /// A lab call on a placed namespace (`call` as the agent names it),
+    /// its answer decoded: the changes with no more to them than their
+    /// arguments (mtu, mac, rules, neighbours, routes of every kind,
+    /// shaping, the flushes).
+    pub(in crate::lab) fn remote_do<A: Serialize, R: DeserializeOwned>(
+        &mut self,
+        id: NsId,
+        call: &str,
+        args: &A,
+    ) -> Option<Result<R>> {
+        self.call_placed(id, call, args)
+            .map(|r| r.and_then(|(m, json, _)| decode(&m, &json)))
+    }
+
     /// `bridge(ns, name, opts)` on a placed namespace.
     pub(in crate::lab) fn remote_bridge(
         &mut self,
