@@ -376,3 +376,30 @@ print(`flushed ${b.neigh_flush("eb") >= 1}`);
     ])
     .says(&CLEAN);
 }
+
+/// A call not carried across machines yet is refused at its line, naming
+/// the namespace and the machine, with what works in the help; nothing
+/// is done on this machine instead.
+#[test]
+fn a_call_not_carried_across_is_refused_naming_the_machine() {
+    let script = r#"
+let a = netns("a");
+let b = netns("b", #{on: "m2"});
+let eb = veth(a, "ea", b, "eb")[1];
+eb.vlan(10);
+"#;
+    let o = lab(
+        &[("lab.rhai", script)],
+        "both_before\nrun_lab lab.rhai\nboth_same\n",
+    );
+    o.says(&["run=1"]).says(&CLEAN);
+    let w = o.report_words();
+    assert!(
+        w.contains("namespace 'b' is on machine 'm2'")
+            && w.contains("not carried across machines yet")
+            && w.contains("across machines work so far")
+            && w.contains("lab.rhai:5"),
+        "{}",
+        o.all()
+    );
+}
