@@ -403,3 +403,47 @@ eb.vlan(10);
         o.all()
     );
 }
+
+/// Three machines: a bridge on m2 with a host here and a host on m3 (its
+/// port a VXLAN link between the two agents' machines): the hosts ping
+/// each other through it, and every machine is as it was after.
+#[test]
+fn a_bridge_on_one_agent_with_a_host_on_another() {
+    let script = r#"
+let sw = netns("sw", #{on: "m2"});
+let br = bridge(sw, "br0");
+let h1 = netns("h1");
+let h3 = netns("h3", #{on: "m3"});
+br.attach(veth(h1, "eth0", sw, "p1")[1]);
+br.attach(veth(h3, "eth0", sw, "p3")[1]);
+h1.addr("eth0", "10.7.0.1/24");
+h3.addr("eth0", "10.7.0.3/24");
+print(`h1->h3 ${h1.ping("10.7.0.3").ok}`);
+print(`h3->h1 ${h3.ping("10.7.0.1").ok}`);
+print(`h3 host ${h3.run("hostname")}`);
+"#;
+    let o = lab(
+        &[("lab.rhai", script)],
+        "machine m3 192.0.2.3\n\
+         both_before\n\
+         on m3 \"exec \\\"$NSLAB\\\" agent --listen 192.0.2.3:7600 --token-file token --grace-ms 100\" 2> agent3.err &\n\
+         AG3=$!\n\
+         trap 'kill $AG $AG3 2>/dev/null' EXIT\n\
+         wait_until \"nsenter --net=/run/netns/m3 ss -ltn | grep -q 7600\" 20\n\
+         wait_until '! ip -n m3 addr | grep -q tentative' 10\n\
+         msnap m3 > m3.before\n\
+         run_on m1 \"\\\"$NSLAB\\\" run lab.rhai --machines m2=192.0.2.2:7600,m3=192.0.2.3:7600 --token-file token\"; echo run=$?\n\
+         both_same\n\
+         wait_until '[ -z \"$(nsenter --mount=/proc/$AG3/ns/mnt sh -c \"ls /run/netns; ls /run/nslab 2>/dev/null\")\" ]' 20 && echo AGENT3_CLEAN\n\
+         msnap m3 > m3.after; diff m3.before m3.after && echo M3_SAME\n",
+    );
+    o.says(&[
+        "run=0",
+        "h1->h3 true",
+        "h3->h1 true",
+        "h3 host m3",
+        "AGENT3_CLEAN",
+        "M3_SAME",
+    ])
+    .says(&CLEAN);
+}
