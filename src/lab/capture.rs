@@ -93,6 +93,16 @@ impl Lab {
         })
     }
 
+    /// Capture `idx`'s file on this machine; one written on another
+    /// machine is brought here as it is there now (None: no such capture,
+    /// or its machine did not answer).
+    pub fn capture_file(&self, idx: usize) -> Option<PathBuf> {
+        if let Some(r) = self.remote_capture_file(idx) {
+            return r.ok();
+        }
+        self.capture_view(idx).map(|v| v.path)
+    }
+
     /// `tcpdump -n -r FILE` of capture `idx`: the first `max` packets of
     /// its file, decoded (what the writer has flushed: it does whenever the
     /// link is idle).

@@ -293,14 +293,16 @@ b.addr("eb", "10.9.0.2/24");
 let cap = b.link("eb").capture("cap.pcap");
 print(`running ${cap.running}`);
 a.ping("10.9.0.2", #{count: 3});
-// What the agent's writer has flushed so far: fetched, decoded.
+// What the agent's writer has flushed so far: fetched, decoded; and the
+// file here, as it is there now.
 cap.packets();
+print(`file while running ${a.run(`sh -c "test -s ${cap.file} && echo yes"`)}`);
 cap.stop();
 print(`running ${cap.running}`);
 print(`counted ${cap.packets >= 6}`);
 let echoes = cap.packets().filter(|p| p.info.contains("echo request"));
 print(`requests ${echoes.len()} from ${echoes[0].src}`);
-print(`file ${cap.file}`);
+print(`path ${cap.file}`);
 let later = b.link("eb").capture("later.pcap");
 b.ping("10.9.0.1", #{count: 2});
 "#;
@@ -313,6 +315,7 @@ b.ping("10.9.0.1", #{count: 2});
     o.says(&[
         "run=0",
         "running true",
+        "file while running yes",
         "running false",
         "counted true",
         "requests 3 from 10.9.0.1",
@@ -320,7 +323,7 @@ b.ping("10.9.0.1", #{count: 2});
         "later file requests 2",
     ])
     .says(&CLEAN);
-    let f = o.after("file ");
+    let f = o.after("path ");
     assert!(
         f.ends_with("/cap.pcap") && !f.contains("nslab-agent"),
         "cap.file: {f}"
