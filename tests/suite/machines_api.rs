@@ -389,7 +389,7 @@ fn a_call_not_carried_across_is_refused_naming_the_machine() {
 let a = netns("a");
 let b = netns("b", #{on: "m2"});
 let eb = veth(a, "ea", b, "eb")[1];
-eb.vlan(10);
+eb.move(a);
 "#;
     let o = lab(
         &[("lab.rhai", script)],
@@ -449,4 +449,57 @@ print(`h3 host ${h3.run("hostname")}`);
         "M3_SAME",
     ])
     .says(&CLEAN);
+}
+
+/// Links of the other kinds in a namespace on m2 (those the kernel has):
+/// a VXLAN of the script's own, a VLAN, a VRF, a macvlan on the veth end
+/// there; link.delete() of one; each as `ip -d link` there shows it. A
+/// macvlan here on a parent there is refused naming both machines.
+#[test]
+fn link_kinds_on_another_machine() {
+    let mut kinds = vec![(
+        "vx0",
+        "vxlan id 42",
+        "vxlan(b, \"vx0\", #{vni: 42, remote: \"192.0.2.1\", port: 4790});",
+    )];
+    if kernel_has_link("vlan") {
+        kinds.push(("eb.10", "vlan protocol 802.1Q id 10", "vlan(eb, 10);"));
+    }
+    if kernel_has_link("vrf") {
+        kinds.push(("red", "vrf table 10", "vrf(b, \"red\", 10);"));
+    }
+    if kernel_has_link("macvlan") {
+        kinds.push(("mv0", "macvlan", "macvlan(b, \"mv0\", eb);"));
+    }
+    let made: String = kinds.iter().map(|k| format!("{}\n", k.2)).collect();
+    let names: Vec<String> = kinds.iter().map(|k| format!("\"{}\"", k.0)).collect();
+    let script = format!(
+        "let a = netns(\"a\");\n\
+         let b = netns(\"b\", #{{on: \"m2\"}});\n\
+         let eb = veth(a, \"ea\", b, \"eb\")[1];\n\
+         {made}\
+         for l in [{}] {{ print(`${{l}}: ${{b.run(`ip -d -o link show ${{l}}`)}}`); }}\n\
+         b.link(\"vx0\").delete();\n\
+         print(`deleted ${{b.links().filter(|l| l.name == \"vx0\").len()}}`);\n\
+         ipvlan(a, \"iv1\", eb);\n",
+        names.join(", ")
+    );
+    let o = lab(
+        &[("lab.rhai", &script)],
+        "both_before\nrun_lab lab.rhai\nboth_same\n",
+    );
+    o.says(&["run=1", "deleted 0"]).says(&CLEAN);
+    for (l, want, _) in &kinds {
+        let got = o.after(&format!("{l}: "));
+        assert!(got.contains(want), "{l}: {got}");
+    }
+    let w = o.report_words();
+    let line = format!("lab.rhai:{}", 7 + kinds.len());
+    assert!(
+        w.contains(
+            "'iv1' would be in 'a' on this machine and its parent 'eb' in 'b' on machine 'm2'"
+        ) && w.contains(&line),
+        "{}",
+        o.all()
+    );
 }

@@ -103,6 +103,33 @@ impl Calls {
                 let name: String = args(call, a)?;
                 done(lab.unshape(id, &name))
             }
+            "vlan" => {
+                let (parent, vid, name): (String, i64, Option<String>) = args(call, a)?;
+                value(
+                    &lab.vlan(id, &parent, vid, name.as_deref())
+                        .map_err(refusal)?,
+                )
+            }
+            "vrf" => {
+                let (name, table): (String, i64) = args(call, a)?;
+                done(lab.vrf(id, &name, table))
+            }
+            "vxlan" => {
+                let (name, req): (String, lab::VxlanReq) = args(call, a)?;
+                done(lab.vxlan(id, &name, req))
+            }
+            "macvlan" | "ipvlan" => {
+                let (name, parent, mode): (String, String, String) = args(call, a)?;
+                done(if call == "macvlan" {
+                    lab.macvlan(id, &name, (id, &parent), &mode)
+                } else {
+                    lab.ipvlan(id, &name, (id, &parent), &mode)
+                })
+            }
+            "delete_link" => {
+                let name: String = args(call, a)?;
+                done(lab.delete_link(id, &name))
+            }
             "rule" => {
                 let op: lab::Op = args(call, a)?;
                 lab.queue(id, op, Site::default()).map_err(refusal)?;

@@ -87,6 +87,40 @@ impl Lab {
             .map(|r| r.and_then(|(m, json, _)| decode(&m, &json)))
     }
 
+    /// A macvlan or ipvlan (`call`) with its namespace or its parent's on
+    /// another machine: both in the same namespace there.
+    pub(in crate::lab) fn remote_kind(
+        &mut self,
+        id: NsId,
+        name: &str,
+        parent: (NsId, &str),
+        call: &str,
+        mode: &str,
+    ) -> Option<Result<()>> {
+        let (pl, pp) = (self.placed(id), self.placed(parent.0));
+        if pl.is_none() && pp.is_none() {
+            return None;
+        }
+        if id != parent.0 {
+            let at = |p: &Option<(String, u64)>| match p {
+                Some((m, _)) => format!("machine '{m}'"),
+                None => "this machine".to_string(),
+            };
+            return Some(Err(LabError::new(
+                format!(
+                    "a {call} on another machine is made beside its parent: '{name}' would be in '{}' on {} and its parent '{}' in '{}' on {}",
+                    self.sp.name(id),
+                    at(&pl),
+                    parent.1,
+                    self.sp.name(parent.0),
+                    at(&pp)
+                ),
+                "make it in the parent's namespace, or join the namespaces with a veth",
+            )));
+        }
+        self.remote_do(id, call, &(name, parent.1, mode))
+    }
+
     /// `bridge(ns, name, opts)` on a placed namespace.
     pub(in crate::lab) fn remote_bridge(
         &mut self,
