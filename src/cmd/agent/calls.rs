@@ -1,7 +1,8 @@
 //! The agent's side of `Op::Call` (the driver's is lab/remote/calls.rs):
-//! bridges and ports, firewall rules, reads and captures on a namespace of
-//! this machine's part of a lab, each call's arguments the lab's own serde
-//! types as JSON.
+//! the lab calls on a namespace of this machine's part of a lab that have
+//! no `Op` of their own (bridges, link kinds, routes, rules, firewall,
+//! reads, captures, ...), each call's arguments the lab's own serde types
+//! as JSON, named as the driver names them.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;

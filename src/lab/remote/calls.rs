@@ -1,7 +1,8 @@
 //! The lab calls carried to an agent as `Op::Call`: bridges and their
-//! ports, firewall and NAT rules, reads and captures on a namespace placed
-//! on another machine. Each call's arguments are the lab's own serde types
-//! as JSON; the agent's side is cmd/agent/calls.rs.
+//! ports, the other link kinds, MTU, MAC, routes, rules, neighbours,
+//! shaping, firewall and NAT rules, reads, `show()`'s rows and captures on
+//! a namespace placed on another machine. Each call's arguments are the
+//! lab's own serde types as JSON; the agent's side is cmd/agent/calls.rs.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -43,8 +44,8 @@ fn decode<T: DeserializeOwned>(machine: &str, s: &str) -> Result<T> {
 }
 
 impl Lab {
-    /// `call` on the placed namespace `id` (None: `id` is here), its
-    /// answer's JSON and bytes.
+    /// `call` on the placed namespace `id` (None: `id` is here): the
+    /// machine, the answer's JSON and its bytes.
     fn call_placed<A: Serialize>(
         &mut self,
         id: NsId,
