@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Map};
 
-use super::{Ctx, Doc, Link, Registrar, Res, err};
+use super::{Ctx, Doc, Link, Registrar, Res, placed};
 use crate::lab::{FdbView, LinkCounters, PortView, QdiscRow, VlanView};
 
 fn int(n: u64) -> Dynamic {
@@ -46,7 +46,7 @@ fn size_text(bytes: u64) -> String {
     }
 }
 
-fn fdb_map(f: FdbView) -> Dynamic {
+pub(super) fn fdb_map(f: FdbView) -> Dynamic {
     let mut m = Map::new();
     m.insert("mac".into(), f.mac.into());
     m.insert("port".into(), f.port.into());
@@ -57,7 +57,7 @@ fn fdb_map(f: FdbView) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-fn port_map(p: PortView) -> Dynamic {
+pub(super) fn port_map(p: PortView) -> Dynamic {
     let mut m = Map::new();
     m.insert("name".into(), p.name.into());
     m.insert("state".into(), p.state.into());
@@ -82,7 +82,7 @@ fn port_map(p: PortView) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-fn vlan_map(v: VlanView) -> Dynamic {
+pub(super) fn vlan_map(v: VlanView) -> Dynamic {
     let mut m = Map::new();
     m.insert("port".into(), v.port.into());
     m.insert("vid".into(), int(u64::from(v.vid)));
@@ -91,7 +91,7 @@ fn vlan_map(v: VlanView) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-fn stats_map(s: LinkCounters) -> Map {
+pub(super) fn stats_map(s: LinkCounters) -> Map {
     let mut m = Map::new();
     for (k, v) in [
         ("rx_packets", s.rx_packets),
@@ -108,7 +108,7 @@ fn stats_map(s: LinkCounters) -> Map {
     m
 }
 
-fn qdisc_map(q: QdiscRow) -> Dynamic {
+pub(super) fn qdisc_map(q: QdiscRow) -> Dynamic {
     let mut m = Map::new();
     m.insert("kind".into(), q.kind.into());
     m.insert("rate".into(), opt(q.rate.map(rate_text)));
@@ -137,8 +137,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "for e in br.fdb() { if !e.local { print(`${e.mac} on ${e.port}, ${e.age_s} s`); } }",
         },
         move |br: &mut Link| -> Res<Array> {
-            let rows = c.lab()?.fdb(br.ns.id, &br.name).map_err(err)?;
-            Ok(rows.into_iter().map(fdb_map).collect())
+            placed::rows(&c, br.ns.id, "fdb", vec![br.name.clone().into()])
         },
     );
     let c = ctx.clone();
@@ -151,8 +150,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "for p in br.ports() { print(`${p.name}: ${p.state} cost ${p.cost}`); }",
         },
         move |br: &mut Link| -> Res<Array> {
-            let rows = c.lab()?.bridge_ports(br.ns.id, &br.name).map_err(err)?;
-            Ok(rows.into_iter().map(port_map).collect())
+            placed::rows(&c, br.ns.id, "ports", vec![br.name.clone().into()])
         },
     );
     let c = ctx.clone();
@@ -165,8 +163,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "for v in br.vlans() { print(`${v.port} vlan ${v.vid}${if v.pvid { \" pvid\" } else { \"\" }}`); }",
         },
         move |br: &mut Link| -> Res<Array> {
-            let rows = c.lab()?.bridge_vlans(br.ns.id, &br.name).map_err(err)?;
-            Ok(rows.into_iter().map(vlan_map).collect())
+            placed::rows(&c, br.ns.id, "vlans", vec![br.name.clone().into()])
         },
     );
     let c = ctx.clone();
@@ -179,8 +176,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "let s = ends[0].stats();  print(`${s.tx_packets} packets out, ${s.rx_dropped} dropped in`);",
         },
         move |l: &mut Link| -> Res<Map> {
-            let s = c.lab()?.link_stats(l.ns.id, &l.name).map_err(err)?;
-            Ok(stats_map(s))
+            placed::map(&c, l.ns.id, "stats", vec![l.name.clone().into()])
         },
     );
     let c = ctx.clone();
@@ -193,8 +189,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "ends[0].shape(#{rate: \"10mbit\"});  let q = ends[0].qdisc()[0];  print(`${q.kind} ${q.rate}: ${q.sent_packets} packets, ${q.dropped} dropped`);",
         },
         move |l: &mut Link| -> Res<Array> {
-            let rows = c.lab()?.qdiscs(l.ns.id, &l.name).map_err(err)?;
-            Ok(rows.into_iter().map(qdisc_map).collect())
+            placed::rows(&c, l.ns.id, "qdisc", vec![l.name.clone().into()])
         },
     );
 }

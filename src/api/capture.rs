@@ -180,8 +180,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         move |cap: &mut Capture| -> String {
             c.lab_queued()
                 .ok()
-                .and_then(|lab| lab.capture_view(cap.idx))
-                .map(|v| v.path.to_string_lossy().into_owned())
+                .and_then(|lab| lab.capture_file(cap.idx))
+                .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_else(|| cap.file.to_string())
         },
     );

@@ -474,21 +474,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "for r in ns.counters() { print(`${r.comment}: ${r.packets} packets`); }",
         },
         move |ns: &mut Netns| -> Res<Array> {
-            let rows = c.lab()?.counters(ns.id).map_err(err)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let mut m = Map::new();
-                    m.insert("chain".into(), r.chain.into());
-                    m.insert(
-                        "comment".into(),
-                        r.comment.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-                    );
-                    m.insert("packets".into(), Dynamic::from_int(clamp(r.packets)));
-                    m.insert("bytes".into(), Dynamic::from_int(clamp(r.bytes)));
-                    Dynamic::from_map(m)
-                })
-                .collect())
+            super::placed::rows(&c, ns.id, "counters", vec![])
         },
     );
     let fw_doc = Doc {
@@ -538,7 +524,28 @@ fn clamp(n: u64) -> i64 {
 
 /// `ns.firewall()`: the text, and each rule as a map.
 fn firewall(c: &Ctx, ns: &Netns, all: bool) -> Res<Map> {
-    let v = c.lab()?.firewall(ns.id, all).map_err(err)?;
+    super::placed::map(c, ns.id, "firewall", vec![all.into()])
+}
+
+/// `ns.counters()`'s rows.
+pub(super) fn counter_rows(rows: Vec<crate::lab::CounterRow>) -> Array {
+    rows.into_iter()
+        .map(|r| {
+            let mut m = Map::new();
+            m.insert("chain".into(), r.chain.into());
+            m.insert(
+                "comment".into(),
+                r.comment.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+            );
+            m.insert("packets".into(), Dynamic::from_int(clamp(r.packets)));
+            m.insert("bytes".into(), Dynamic::from_int(clamp(r.bytes)));
+            Dynamic::from_map(m)
+        })
+        .collect()
+}
+
+/// `ns.firewall()`'s value.
+pub(super) fn firewall_map(v: crate::lab::FirewallView) -> Map {
     let opt_text = |s: Option<String>| s.map_or(Dynamic::UNIT, Dynamic::from);
     let opt_int = |n: Option<u64>| n.map_or(Dynamic::UNIT, |n| Dynamic::from_int(clamp(n)));
     let rules: Array = v
@@ -560,7 +567,7 @@ fn firewall(c: &Ctx, ns: &Netns, all: bool) -> Res<Map> {
     let mut m = Map::new();
     m.insert("text".into(), v.text.into());
     m.insert("rules".into(), Dynamic::from_array(rules));
-    Ok(m)
+    m
 }
 
 #[cfg(test)]

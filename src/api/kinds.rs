@@ -263,7 +263,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     };
     let c = ctx.clone();
     r.func(doc.clone(), move |l: &mut Link| -> Res<String> {
-        c.lab()?.mac(l.ns.id, &l.name).map_err(err)
+        let v = super::placed::read(&c, l.ns.id, "mac", vec![l.name.clone().into()])?;
+        Ok(v.into_string().unwrap_or_default())
     });
     let c = ctx.clone();
     r.func(doc, move |l: &mut Link, mac: &str| -> Res<Link> {

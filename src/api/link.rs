@@ -248,7 +248,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             example: "let lo = ns1.link(\"lo\");",
         },
         move |ns: &mut Netns, name: &str| -> Res<Link> {
-            c.lab()?.link(ns.id, name).map_err(err)?;
+            let _ = super::placed::read(&c, ns.id, "link", vec![name.into()])?;
             Ok(Link {
                 ns: ns.clone(),
                 name: name.into(),

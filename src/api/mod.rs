@@ -11,6 +11,7 @@ mod kinds;
 mod link;
 mod misc;
 mod netns;
+pub mod placed;
 mod probe;
 mod reach;
 mod recipe;

@@ -33,7 +33,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             area: "namespaces",
             name: "netns",
             sig: "netns(name, #{dirs: [\"/etc/frr\"], hostname: \"r1\", on: \"m2\"}) -> Netns",
-            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns (dirs, hostname too), veth, addr, up, route, sysctl, forwarding, exec/run, ping, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read/write/exists/chown, spawn and its Process, wait_socket, wait_route; a veth between machines is a VXLAN link on each side).",
+            doc: "Create a namespace whose programs (exec, spawn, shell) each see the listed directories as the node's own (empty at first, shared by all its programs, removed at teardown) and `hostname` as the host name (Mininet's privateDirs; `unshare --mount --uts` + `mount --bind`). In host mode a missing directory is made and removed again. `on`: made on another machine of `nslab run --machines m2=ADDR:PORT`, by the `nslab agent` there (so far with netns (dirs, hostname too), veth, bridge, attach/port, vlan, vrf, vxlan, macvlan, ipvlan, link.delete, addr, up, mtu, mac, route, route_delete, rule, neigh, shape, sysctl, forwarding, the firewall and NAT calls, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall) capture, whose file comes back here, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read/write/exists/chown, spawn and its Process, wait_socket, wait_route; a veth between machines is a VXLAN link on each side, and joins a bridge on either machine).",
             example: "let r1 = netns(\"r1\", #{dirs: [\"/etc/frr\", \"/var/run/frr\"], hostname: \"r1\"});",
         },
         move |name: &str, mut opts: Map| -> Res<Netns> {
@@ -248,7 +248,8 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         sysctl_doc.clone(),
         move |ns: &mut Netns, key: &str| -> Res<ImmutableString> {
-            Ok(c.lab()?.read_sysctl(ns.id, key).map_err(err)?.into())
+            let v = super::placed::read(&c, ns.id, "sysctl", vec![key.into()])?;
+            Ok(v.into_immutable_string().unwrap_or_default())
         },
     );
     let c = ctx.clone();
@@ -277,25 +278,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             doc: "The links in ns (`ip link show`): #{name, kind, up, state, mtu, master}.",
             example: "for l in ns1.links() { print(l.name + \" \" + l.state); }",
         },
-        move |ns: &mut Netns| -> Res<Array> {
-            let rows = c.lab()?.links(ns.id).map_err(err)?;
-            Ok(rows
-                .into_iter()
-                .map(|l| {
-                    let mut m = Map::new();
-                    m.insert("name".into(), l.name.into());
-                    m.insert("kind".into(), l.kind.into());
-                    m.insert("up".into(), l.up.into());
-                    m.insert("state".into(), l.state.into());
-                    m.insert("mtu".into(), Dynamic::from_int(i64::from(l.mtu)));
-                    m.insert(
-                        "master".into(),
-                        l.master.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-                    );
-                    Dynamic::from_map(m)
-                })
-                .collect())
-        },
+        move |ns: &mut Netns| -> Res<Array> { super::placed::rows(&c, ns.id, "links", vec![]) },
     );
     let c = ctx.clone();
     r.func(
@@ -306,27 +289,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             doc: "The addresses in ns (`ip addr show`): #{dev, addr, family}.",
             example: "for a in ns1.addrs() { print(a.dev + \" \" + a.addr); }",
         },
-        move |ns: &mut Netns| -> Res<Array> {
-            let rows = c.lab()?.addrs(ns.id).map_err(err)?;
-            Ok(rows
-                .into_iter()
-                .map(|a| {
-                    let mut m = Map::new();
-                    m.insert("dev".into(), a.dev.into());
-                    m.insert("addr".into(), a.addr.to_string().into());
-                    m.insert(
-                        "family".into(),
-                        if a.addr.addr().is_ipv4() {
-                            "inet"
-                        } else {
-                            "inet6"
-                        }
-                        .into(),
-                    );
-                    Dynamic::from_map(m)
-                })
-                .collect())
-        },
+        move |ns: &mut Netns| -> Res<Array> { super::placed::rows(&c, ns.id, "addrs", vec![]) },
     );
     let c = ctx.clone();
     r.func(
@@ -337,10 +300,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             doc: "The routes in ns, IPv4 then IPv6, of every table but the kernel's local one (`ip route show table all`): #{family, dst, type, via, dev, metric, table, src, protocol, flags, nexthops, text}; family is \"inet\" or \"inet6\", text the route on one line as `ip route` writes it (table and metric when not the defaults); a multipath route has via and dev () and lists #{via, dev, weight, flags} in nexthops.",
             example: "for r in ns1.routes() { print(`${r.type} ${r.dst} table ${r.table} metric ${r.metric}`); }",
         },
-        move |ns: &mut Netns| -> Res<Array> {
-            let rows = c.lab()?.routes(ns.id).map_err(err)?;
-            Ok(rows.into_iter().map(route_map).collect())
-        },
+        move |ns: &mut Netns| -> Res<Array> { super::placed::rows(&c, ns.id, "routes", vec![]) },
     );
 }
 
@@ -353,8 +313,48 @@ fn flags(f: &[&str]) -> Dynamic {
     Dynamic::from_array(f.iter().map(|x| Dynamic::from(x.to_string())).collect())
 }
 
+/// The links as scripts see them (`ns.links()`).
+pub(super) fn links_rows(rows: Vec<crate::lab::LinkView>) -> Array {
+    rows.into_iter()
+        .map(|l| {
+            let mut m = Map::new();
+            m.insert("name".into(), l.name.into());
+            m.insert("kind".into(), l.kind.into());
+            m.insert("up".into(), l.up.into());
+            m.insert("state".into(), l.state.into());
+            m.insert("mtu".into(), Dynamic::from_int(i64::from(l.mtu)));
+            m.insert(
+                "master".into(),
+                l.master.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+            );
+            Dynamic::from_map(m)
+        })
+        .collect()
+}
+
+/// The addresses as scripts see them (`ns.addrs()`).
+pub(super) fn addrs_rows(rows: Vec<crate::lab::AddrView>) -> Array {
+    rows.into_iter()
+        .map(|a| {
+            let mut m = Map::new();
+            m.insert("dev".into(), a.dev.into());
+            m.insert("addr".into(), a.addr.to_string().into());
+            m.insert(
+                "family".into(),
+                if a.addr.addr().is_ipv4() {
+                    "inet"
+                } else {
+                    "inet6"
+                }
+                .into(),
+            );
+            Dynamic::from_map(m)
+        })
+        .collect()
+}
+
 /// One route as scripts see it (`ns.routes()`).
-fn route_map(x: crate::lab::RouteView) -> Dynamic {
+pub(super) fn route_map(x: crate::lab::RouteView) -> Dynamic {
     let mut m = Map::new();
     m.insert("family".into(), x.family().into());
     m.insert("text".into(), x.text().into());

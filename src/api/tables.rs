@@ -6,7 +6,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Map};
 
 use super::addr::{parse_ip, str_opt};
-use super::{Ctx, Doc, Netns, Registrar, Res, bad, err};
+use super::{Ctx, Doc, Netns, Registrar, Res, bad, err, placed};
 use crate::lab::{NeighView, RouteGetReq, RouteGot, RuleView, family_name};
 
 const ROUTE_GET_KEYS: [&str; 3] = ["src", "iif", "mark"];
@@ -21,15 +21,13 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     };
     let c = ctx.clone();
     r.func(neighbors_doc.clone(), move |ns: &mut Netns| -> Res<Array> {
-        let rows = c.lab()?.neighbors(ns.id, None).map_err(err)?;
-        Ok(rows.into_iter().map(neigh_map).collect())
+        placed::rows(&c, ns.id, "neighbors", vec![])
     });
     let c = ctx.clone();
     r.func(
         neighbors_doc,
         move |ns: &mut Netns, dev: &str| -> Res<Array> {
-            let rows = c.lab()?.neighbors(ns.id, Some(dev)).map_err(err)?;
-            Ok(rows.into_iter().map(neigh_map).collect())
+            placed::rows(&c, ns.id, "neighbors", vec![dev.into()])
         },
     );
     let flush_doc = Doc {
@@ -58,10 +56,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             doc: "The policy routing rules in ns, IPv4 then IPv6, in the kernel's order (`ip rule show`, the three every namespace starts with included): #{family, priority, from, to, iif, oif, fwmark, fwmask, table, action}; from is \"all\" for any source as ip prints it, the others () when the rule does not match on them; fwmask only when not 0xffffffff; action \"lookup\" (in table), \"blackhole\", \"unreachable\", \"prohibit\", \"goto\" or \"nop\".",
             example: "for r in r1.rules() { print(`${r.priority}: from ${r.from} ${r.action} ${r.table}`); }",
         },
-        move |ns: &mut Netns| -> Res<Array> {
-            let rows = c.lab()?.rules(ns.id).map_err(err)?;
-            Ok(rows.into_iter().map(rule_map).collect())
-        },
+        move |ns: &mut Netns| -> Res<Array> { placed::rows(&c, ns.id, "rules", vec![]) },
     );
     let get_doc = Doc {
         area: "inspect",
@@ -74,18 +69,21 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         get_doc.clone(),
         move |ns: &mut Netns, ip: &str| -> Res<Map> {
-            let req = route_get_req(ip, Map::new())?;
-            let got = c.lab()?.route_get(ns.id, &req).map_err(err)?;
-            Ok(got_map(got))
+            route_get_req(ip, Map::new())?;
+            placed::map(&c, ns.id, "route_get", vec![ip.into()])
         },
     );
     let c = ctx.clone();
     r.func(
         get_doc,
         move |ns: &mut Netns, ip: &str, opts: Map| -> Res<Map> {
-            let req = route_get_req(ip, opts)?;
-            let got = c.lab()?.route_get(ns.id, &req).map_err(err)?;
-            Ok(got_map(got))
+            route_get_req(ip, opts.clone())?;
+            placed::map(
+                &c,
+                ns.id,
+                "route_get",
+                vec![ip.into(), Dynamic::from_map(opts)],
+            )
         },
     );
     let c = ctx.clone();
@@ -111,7 +109,7 @@ fn opt_int(v: Option<u32>) -> Dynamic {
         .unwrap_or(Dynamic::UNIT)
 }
 
-fn neigh_map(n: NeighView) -> Dynamic {
+pub(super) fn neigh_map(n: NeighView) -> Dynamic {
     let mut m = Map::new();
     m.insert("ip".into(), n.ip.to_string().into());
     m.insert("mac".into(), opt(n.mac));
@@ -121,7 +119,7 @@ fn neigh_map(n: NeighView) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-fn rule_map(r: RuleView) -> Dynamic {
+pub(super) fn rule_map(r: RuleView) -> Dynamic {
     let mut m = Map::new();
     m.insert("family".into(), family_name(r.v6).into());
     m.insert("priority".into(), Dynamic::from_int(i64::from(r.priority)));
@@ -142,7 +140,7 @@ fn rule_map(r: RuleView) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-fn got_map(g: RouteGot) -> Map {
+pub(super) fn got_map(g: RouteGot) -> Map {
     let mut m = Map::new();
     m.insert("dst".into(), g.dst.to_string().into());
     m.insert("via".into(), opt(g.via));
@@ -177,7 +175,7 @@ fn mark_opt(v: &Dynamic) -> Res<u32> {
     })
 }
 
-fn route_get_req(ip: &str, opts: Map) -> Res<RouteGetReq> {
+pub(super) fn route_get_req(ip: &str, opts: Map) -> Res<RouteGetReq> {
     let mut req = RouteGetReq {
         dst: parse_ip(ip, "destination")?,
         src: None,

@@ -12,6 +12,8 @@
 //! session (named in `hello`'s answer), and the lab's thread, kept in
 //! `Shared::sessions` until then, takes its ops from the new connection.
 
+mod calls;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -408,6 +410,7 @@ fn lab_thread(
         mine: HashSet::new(),
         underlay,
         vnis: Vec::new(),
+        calls: calls::Calls::default(),
     };
     // The connection driving the lab; since when none does.
     let mut driver = Some(driver);
@@ -483,6 +486,7 @@ struct Part {
     mine: HashSet<NsId>,
     underlay: IpAddr,
     vnis: Vec<u32>,
+    calls: calls::Calls,
 }
 
 fn refusal(e: LabError) -> Refusal {
@@ -496,6 +500,7 @@ impl Part {
             let report = lab.teardown();
             errors.extend(report.errors.into_iter().map(|e| e.to_string()));
         }
+        self.calls.end();
         let mut vnis = sh.vnis.lock().unwrap_or_else(|p| p.into_inner());
         for v in self.vnis.drain(..) {
             vnis.remove(&v);
@@ -544,6 +549,13 @@ impl Part {
             Op::Veth { a, b, .. } => {
                 self.ns(*b)?;
                 Some(self.ns(*a)?)
+            }
+            Op::Call { ns, call, .. } => {
+                if calls::names_ns(call) {
+                    Some(self.ns(*ns)?)
+                } else {
+                    None
+                }
             }
         };
         if matches!(op, Op::VxlanEnd { .. }) && self.isolated {
@@ -668,6 +680,7 @@ impl Part {
             Op::VxlanEnd {
                 name, vni, remote, ..
             } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
+            Op::Call { call, args, .. } => self.calls.run(lab, id, &call, &args),
             Op::Teardown | Op::Keep | Op::Node(_) => Ok(Answer::Done),
             // Probes and explanations across machines (lab/remote/walk.rs).
             op @ (Op::Walk { .. } | Op::Probe { .. }) => {

@@ -140,6 +140,7 @@ impl Lab {
                 }
             }
         }
+        out.extend(self.placed_parts()?);
         let mut outside: Vec<(NsId, String)> = self.topo.made_outside_all().cloned().collect();
         outside.sort();
         for (id, link) in outside {

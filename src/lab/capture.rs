@@ -29,6 +29,9 @@ impl Lab {
     /// `tcpdump -i LINK -w FILE [-c COUNT] [-s SNAPLEN]` in the link's
     /// namespace; returns the capture's number.
     pub fn capture(&mut self, id: NsId, link: &str, file: &str, opts: Opts) -> Result<usize> {
+        if let Some(r) = self.remote_capture(id, link, file, &opts) {
+            return r;
+        }
         let cur = self.link(id, link)?;
         let path = capture_path(file)?;
         if let Some(other) = self
@@ -78,6 +81,9 @@ impl Lab {
 
     /// Capture `idx` as it stands.
     pub fn capture_view(&self, idx: usize) -> Option<CaptureView> {
+        if idx >= super::remote::REMOTE_CAPS {
+            return self.remote_capture_view(idx);
+        }
         let c = self.running.captures().get(idx)?;
         Some(CaptureView {
             packets: c.cap.packets(),
@@ -87,22 +93,36 @@ impl Lab {
         })
     }
 
+    /// Capture `idx`'s file on this machine; one written on another
+    /// machine is brought here as it is there now (None: no such capture,
+    /// or its machine did not answer).
+    pub fn capture_file(&self, idx: usize) -> Option<PathBuf> {
+        if let Some(r) = self.remote_capture_file(idx) {
+            return r.ok();
+        }
+        self.capture_view(idx).map(|v| v.path)
+    }
+
     /// `tcpdump -n -r FILE` of capture `idx`: the first `max` packets of
     /// its file, decoded (what the writer has flushed: it does whenever the
     /// link is idle).
     pub fn capture_packets(&self, idx: usize, max: usize) -> Result<Vec<Packet>> {
-        let Some(c) = self.running.captures().get(idx) else {
-            return Ok(Vec::new());
+        let path = match self.remote_capture_file(idx) {
+            Some(p) => p?,
+            None => match self.running.captures().get(idx) {
+                Some(c) => c.path.clone(),
+                None => return Ok(Vec::new()),
+            },
         };
-        let data = std::fs::read(&c.path).map_err(|e| {
+        let data = std::fs::read(&path).map_err(|e| {
             LabError::new(
-                format!("cannot read the capture file {}: {e}", c.path.display()),
+                format!("cannot read the capture file {}: {e}", path.display()),
                 "the file was moved or removed after the capture wrote it; capture again",
             )
         })?;
         pcap_read::read(&data, max).map_err(|e| {
             LabError::new(
-                format!("cannot decode {}: {e}", c.path.display()),
+                format!("cannot decode {}: {e}", path.display()),
                 "the file was replaced after the capture wrote it; capture again",
             )
         })
@@ -111,6 +131,9 @@ impl Lab {
     /// `cap.stop()`: the packets seen until now are written and the file
     /// closed. Stopping twice is fine.
     pub fn capture_stop(&mut self, idx: usize) -> Result<()> {
+        if let Some(r) = self.remote_capture_stop(idx) {
+            return r;
+        }
         match self.running.captures_mut().get_mut(idx) {
             Some(c) => stop(c),
             None => Ok(()),
@@ -145,7 +168,7 @@ fn stop(c: &mut Running) -> Result<()> {
 /// The file a capture writes, absolute: a relative path is taken from the
 /// directory nslab was started in (isolated and rootless mode do not change
 /// it). Its directory must exist and outlive the lab.
-fn capture_path(file: &str) -> Result<PathBuf> {
+pub(super) fn capture_path(file: &str) -> Result<PathBuf> {
     if file.is_empty() {
         return Err(LabError::new(
             "no file name given for the capture",
@@ -263,7 +286,7 @@ fn is_dir(file: &str) -> LabError {
 /// Creates (or empties) the capture file, readable by all as tcpdump's are
 /// (the umask has the last word). It is the user's: in rootless mode nslab
 /// writes it as them, under sudo it is given to them (`owner`).
-fn create(path: &Path) -> Result<std::fs::File> {
+pub(super) fn create(path: &Path) -> Result<std::fs::File> {
     crate::owner::create(path, 0o644).map_err(|e| {
             let shown = path.display();
             match e.raw_os_error() {

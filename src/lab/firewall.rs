@@ -104,6 +104,9 @@ impl Lab {
     /// the devices NAT names exist (nft matches devices by name and takes
     /// any name: a typo would make a rule that never applies, silently).
     pub fn queue(&mut self, id: NsId, mut op: Op, site: Site) -> Result<()> {
+        if let Some(r) = self.remote_rule(id, &op) {
+            return r;
+        }
         self.sp
             .fd(id)
             .map_err(|e| LabError::kernel(op.doing(), &self.where_(id), e))?;

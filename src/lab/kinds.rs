@@ -30,7 +30,7 @@ use crate::net::NetError;
 use crate::net::rtnl::{IpVlanMode, Kind, MacVlanMode, NewLink, Vxlan};
 
 /// `vxlan(ns, name, #{…})` in the user's terms (the underlay link by name).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VxlanReq {
     pub vni: u32,
     pub remote: Option<IpAddr>,
@@ -53,6 +53,9 @@ impl Lab {
         parent: (NsId, &str),
         mode: &str,
     ) -> Result<()> {
+        if let Some(r) = self.remote_kind(id, name, parent, "macvlan", mode) {
+            return r;
+        }
         let mode = match mode {
             "bridge" => MacVlanMode::Bridge,
             "private" => MacVlanMode::Private,
@@ -71,6 +74,9 @@ impl Lab {
     /// `ip link add link PARENT NAME type ipvlan mode MODE`, made directly
     /// in namespace `id`, up.
     pub fn ipvlan(&mut self, id: NsId, name: &str, parent: (NsId, &str), mode: &str) -> Result<()> {
+        if let Some(r) = self.remote_kind(id, name, parent, "ipvlan", mode) {
+            return r;
+        }
         let mode = match mode {
             "l2" => IpVlanMode::L2,
             "l3" => IpVlanMode::L3,
@@ -88,6 +94,9 @@ impl Lab {
     /// `ip link add NAME type vxlan id VNI remote|group IP [local IP] [dev
     /// DEV] dstport PORT`, up.
     pub fn vxlan(&mut self, id: NsId, name: &str, req: VxlanReq) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "vxlan", &(name, &req)) {
+            return r;
+        }
         if req.vni > MAX_VNI {
             return Err(LabError::new(
                 format!("vni {} is out of range", req.vni),
@@ -199,6 +208,9 @@ impl Lab {
     /// `ip link add link PARENT name NAME type vlan id VID`, up, beside its
     /// parent; NAME defaults to `PARENT.VID`. Returns the name.
     pub fn vlan(&mut self, id: NsId, parent: &str, vid: i64, name: Option<&str>) -> Result<String> {
+        if let Some(r) = self.remote_do(id, "vlan", &(parent, vid, name)) {
+            return r;
+        }
         let vid = u16::try_from(vid)
             .ok()
             .filter(|v| (1..=4094).contains(v))
@@ -230,6 +242,9 @@ impl Lab {
 
     /// `ip link add NAME type vrf table TABLE`, up.
     pub fn vrf(&mut self, id: NsId, name: &str, table: i64) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "vrf", &(name, table)) {
+            return r;
+        }
         let table = u32::try_from(table)
             .ok()
             .filter(|t| *t != 0 && !(253..=255).contains(t))
@@ -741,6 +756,9 @@ impl Lab {
 
     /// `ip link del NAME`, for a link this lab made.
     pub fn delete_link(&mut self, id: NsId, name: &str) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "delete_link", &name) {
+            return r;
+        }
         let cur = self.link(id, name)?;
         if cur.kind == "loopback" {
             return Err(LabError::new(
@@ -784,6 +802,9 @@ impl Lab {
 
     /// `ip link set dev NAME address MAC`.
     pub fn set_mac(&mut self, id: NsId, name: &str, mac: &str) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "set_mac", &(name, mac)) {
+            return r;
+        }
         let new = parse_mac(mac)?;
         if new[0] & 1 == 1 {
             return Err(LabError::new(

@@ -9,7 +9,7 @@ use crate::net::rtnl::{BridgeOpts, PortOpts, PortVlan};
 use crate::net::rtnl::{LinkInfoRow, Rtnl};
 
 /// A bridge port's options (`br.attach(link, #{…})`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttachOpts {
     pub port: PortOpts,
     pub vlans: Vec<PortVlan>,
@@ -168,6 +168,9 @@ impl Lab {
     /// `ip link add NAME type bridge [stp_state 1 …]` + up, in `ns`.
     pub fn bridge(&mut self, id: NsId, name: &str, opts: &BridgeOpts) -> Result<()> {
         names::check_ifname(name)?;
+        if let Some(r) = self.remote_bridge(id, name, opts) {
+            return r;
+        }
         let kname = self.new_kernel_link(id, name)?;
         let mark = (!self.sp.is_created(id)).then(rtnl::pick_index);
         let undo = Undo::DeleteLink(DeleteLink {
@@ -316,6 +319,9 @@ impl Lab {
 
     /// `ip link set NAME mtu N`.
     pub fn set_mtu(&mut self, id: NsId, name: &str, mtu: u32) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "mtu", &(name, mtu)) {
+            return r;
+        }
         let cur = self.link(id, name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("'{name}' in '{}'", self.sp.name(id));
@@ -472,6 +478,9 @@ impl Lab {
         link: &str,
         opts: &AttachOpts,
     ) -> Result<()> {
+        if let Some(r) = self.remote_port(br_ns, br, link_ns, link, opts, true) {
+            return r;
+        }
         let foreign = self.foreign_link(link_ns, link);
         if !opts.vlans.is_empty() {
             self.vlans_allowed(br_ns, br, link_ns, link)?;
@@ -584,6 +593,9 @@ impl Lab {
         link: &str,
         opts: &AttachOpts,
     ) -> Result<()> {
+        if let Some(r) = self.remote_port(br_ns, br, link_ns, link, opts, false) {
+            return r;
+        }
         let brl = self.link(br_ns, br)?;
         if brl.kind != "bridge" {
             return Err(not_a_bridge(br, &brl.kind));

@@ -54,7 +54,7 @@ pub use crate::net::rtnl::{RouteKind, RuleAction, RuleSpec};
 use crate::net::{exec, ping};
 pub use counters::{FdbView, LinkCounters, PortView, QdiscRow, VlanView};
 pub use error::{LabError, Result};
-pub use firewall::{Refused, Site};
+pub use firewall::{FirewallView, Refused, Site};
 use fwqueue::FwQueue;
 use identity::Identity;
 use journal::{Header, Journal};
@@ -81,7 +81,7 @@ pub struct LabConfig {
 }
 
 /// A route request in the user's terms (device by name).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RouteReq {
     pub dst: IpNet,
     pub via: Option<IpAddr>,
@@ -113,7 +113,7 @@ impl RouteReq {
 }
 
 /// One next hop of a multipath route request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HopReq {
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
@@ -123,7 +123,7 @@ pub struct HopReq {
 
 /// Which route ns.route_delete means: `dst` None is "default" of either
 /// family.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RouteDelReq {
     pub dst: Option<IpNet>,
     pub table: Option<u32>,
@@ -174,7 +174,9 @@ pub struct HopView {
 // The backend types the script API builds its requests from: api talks
 // only to lab (DESIGN.md), so it names them here.
 pub use crate::net::capture::{MAX_SNAPLEN, Opts as CaptureOpts};
-pub use crate::net::nft::{DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict};
+pub use crate::net::nft::{
+    CounterRow, DnatRule, FilterRule, Hook, L4, Matches, Op, Policy, SnatRule, Verdict,
+};
 pub use crate::net::pcap_read::Packet as CapturedPacket;
 pub use crate::net::probe::Proto;
 pub use exec::{Output, RunOpts, shell};

@@ -4,6 +4,9 @@
 //! entry in `Spaces` without a descriptor, so a call not carried across
 //! yet fails with its name and machine instead of touching this machine.
 
+mod calls;
+pub(super) use calls::REMOTE_CAPS;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -47,6 +50,8 @@ pub struct Remotes {
     procs: Vec<(String, u64)>,
     /// The VXLAN ends of links between machines (remote/walk.rs).
     across: walk::Crossings,
+    /// Captures running on other machines (calls.rs).
+    caps: Vec<calls::RemoteCap>,
 }
 
 impl Remotes {
@@ -183,10 +188,8 @@ impl Lab {
             || req.src.is_some()
             || !req.nexthops.is_empty()
         {
-            return Some(Err(not_yet(
-                "a route with table, type, src or nexthops",
-                &m,
-            )));
+            // The whole request, as the lab takes it (calls.rs).
+            return self.remote_do(id, "route", req);
         }
         let op = Op::Route {
             ns,
@@ -412,7 +415,8 @@ impl Lab {
     /// Ends the agents' parts: torn down, or kept with the lab.
     pub(super) fn remote_teardown(&mut self) -> Vec<LabError> {
         let keep = self.is_kept();
-        let mut errors = Vec::new();
+        // Their files come here before the agents' parts go.
+        let mut errors = self.stop_remote_captures();
         let mut names: Vec<String> = self.remote.open.keys().cloned().collect();
         names.sort();
         for n in names {
@@ -446,16 +450,9 @@ fn unexpected(machine: &str) -> LabError {
     )
 }
 
-fn not_yet(what: &str, machine: &str) -> LabError {
-    LabError::new(
-        format!("{what} on a namespace of machine '{machine}' is not carried across machines yet"),
-        WORKS_ACROSS,
-    )
-}
-
-/// What works on a namespace placed on another machine, for the help of
-/// a call that does not yet.
-pub(super) const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
+/// What a namespace on another machine takes so far (the help of a call
+/// that is not carried across).
+pub const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, bridge, br.attach/port (bridge and port in one namespace), vlan, vrf, vxlan, macvlan/ipvlan (beside their parent), link.delete, addr, up/down, mtu, mac, route, route_delete, rule, neigh, sysctl, forwarding, shape/unshape, masquerade/snat/dnat/accept/drop/reject/policy, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall), neigh_flush, route_flush_cache, link.capture (its file comes back here), probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
 /// The machine of a placed end (`None`: this one).
 fn ma_of(p: &Option<(String, RemoteNs)>) -> Option<String> {
     p.as_ref().map(|(m, _)| m.clone())

@@ -262,6 +262,9 @@ impl Lab {
     /// undo step goes) or, outside the lab's namespaces, one that was there
     /// before (it is put back at teardown, as it was).
     pub fn delete_route(&mut self, id: NsId, req: RouteDelReq) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "route_delete", &req) {
+            return r;
+        }
         let table = req.table.unwrap_or(MAIN_TABLE);
         let rows = self.route_rows(id)?;
         let found: Vec<&RouteRow> = rows

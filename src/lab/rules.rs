@@ -16,6 +16,9 @@ impl Lab {
     /// one the kernel would give it, asked for explicitly: the journal then
     /// names exactly this rule before it exists.
     pub fn add_rule(&mut self, id: NsId, mut rule: RuleSpec) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "rule_add", &rule) {
+            return r;
+        }
         // A rule may name a link that does not exist (yet), but never a
         // name no link could have: the journal step would be refused.
         for name in rule.iif.iter().chain(rule.oif.iter()) {
@@ -60,6 +63,9 @@ impl Lab {
     /// kernel learned by itself is replaced (it would come back anyway); a
     /// permanent one someone set is not touched.
     pub fn add_neigh(&mut self, id: NsId, dev: &str, addr: IpAddr, mac: [u8; 6]) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "neigh", &(dev, addr, mac)) {
+            return r;
+        }
         let link = self.link(id, dev)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("neighbour {addr} on '{dev}' in '{}'", self.sp.name(id));

@@ -17,7 +17,7 @@ use netlink_packet_route::tc::TcHandle;
 use std::time::Duration;
 
 /// What `link.shape()` asks for, in the user's units.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     /// Bits per second.
     pub rate: Option<u64>,
@@ -108,6 +108,9 @@ impl Lab {
 
     /// `tc qdisc replace dev DEV root tbf … / netem …`.
     pub fn shape(&mut self, id: NsId, name: &str, s: &Shape) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "shape", &(name, s)) {
+            return r;
+        }
         let cur = self.link(id, name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("link '{name}' in '{}'", self.sp.name(id));
@@ -220,6 +223,9 @@ impl Lab {
 
     /// `tc qdisc del dev DEV root`, for the lab's own shaping only.
     pub fn unshape(&mut self, id: NsId, name: &str) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "unshape", &name) {
+            return r;
+        }
         let cur = self.link(id, name)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let what = format!("link '{name}' in '{}'", self.sp.name(id));

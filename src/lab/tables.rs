@@ -111,6 +111,9 @@ impl Lab {
     /// entries go (they are learned again as traffic needs them); nothing
     /// to undo. How many went.
     pub fn neigh_flush(&mut self, id: NsId, dev: Option<&str>) -> Result<usize> {
+        if let Some(r) = self.remote_do(id, "neigh_flush", &dev) {
+            return r;
+        }
         let index = self.dev_index(id, dev)?;
         let r = self.sp.rtnl(id).map_err(net_err("open netlink"))?;
         let n = self
@@ -224,6 +227,9 @@ impl Lab {
     /// IPv6 (each exception deleted); they are learned again as traffic
     /// needs them. Nothing to undo.
     pub fn route_flush_cache(&mut self, id: NsId) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "route_flush_cache", &()) {
+            return r;
+        }
         self.sp
             .run_in(id, || sysctl::write("net.ipv4.route.flush", "-1"))
             .map_err(|e| LabError::kernel("flush the route cache", &self.where_(id), e))?;

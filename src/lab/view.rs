@@ -65,6 +65,10 @@ pub struct Namespace {
     /// The routing daemons running there ("FRR ospfd", "BIRD").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub daemons: Vec<String>,
+    /// The machine it is on, when not the one the script runs on
+    /// (`netns(name, #{on})`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +181,28 @@ impl Lab {
         })
     }
 
+    /// One namespace of the lab as `view` shows it, with `show()`'s
+    /// firewall lines: what an agent tells the driver of a namespace placed
+    /// on its machine.
+    pub fn view_one(&mut self, id: NsId) -> Result<Namespace> {
+        let scope = Scope {
+            ids: vec![id],
+            host_links: HashMap::new(),
+            peers: Some(self.topo.peers().clone()),
+        };
+        let mut n = read(&mut self.sp, &scope)?
+            .pop()
+            .ok_or_else(|| LabError::new("a namespace was not read", "this is a bug"))?;
+        if let Some(spec) = self.node_spec(id) {
+            n.hostname = spec.hostname;
+            n.dirs = spec.dirs;
+        }
+        n.firewall = self
+            .firewall_lines(id)
+            .unwrap_or_else(|e| vec![format!("(not read: {e})")]);
+        Ok(n)
+    }
+
     /// The lab as it stands (see `LabView`).
     pub fn view(&mut self) -> Result<LabView> {
         let ids = self.shown_namespaces();
@@ -200,6 +226,8 @@ impl Lab {
                 n.dirs = spec.dirs;
             }
         }
+        // Those on other machines, as their agents see them, after.
+        namespaces.extend(self.placed_views()?);
         Ok(LabView {
             lab: self.id.name().to_string(),
             // Kept or not, it runs while it can be looked at this way.
@@ -467,6 +495,7 @@ fn read(sp: &mut Spaces, scope: &Scope) -> Result<Vec<Namespace>> {
             dirs: Vec::new(),
             daemons: raw.daemons.clone(),
             firewall: Vec::new(),
+            machine: None,
         });
     }
     Ok(out)
@@ -575,7 +604,14 @@ impl LabView {
             return "the lab is empty: make a namespace with netns(\"name\")\n".into();
         }
         for n in &self.namespaces {
-            let _ = writeln!(out, "namespace {}", n.name);
+            match &n.machine {
+                Some(m) => {
+                    let _ = writeln!(out, "namespace {} (on machine {m})", n.name);
+                }
+                None => {
+                    let _ = writeln!(out, "namespace {}", n.name);
+                }
+            }
             if let Some(h) = &n.hostname {
                 let _ = writeln!(out, "  hostname {h}");
             }

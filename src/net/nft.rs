@@ -25,7 +25,7 @@ use super::{NetError, Result, exec};
 const FAMILY: NfFamily = NfFamily::INet;
 
 /// The filter chains a lab can put rules in (iptables' INPUT, FORWARD, OUTPUT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Hook {
     Input,
     Forward,
@@ -51,7 +51,7 @@ impl Hook {
 }
 
 /// What a filter rule does with the packets it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Verdict {
     Accept,
     Drop,
@@ -85,14 +85,14 @@ impl Verdict {
 }
 
 /// A chain's policy: what happens to packets no rule decided on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Policy {
     Accept,
     Drop,
 }
 
 /// Layer-4 protocols a rule can match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum L4 {
     Tcp,
     Udp,
@@ -116,7 +116,7 @@ impl L4 {
 }
 
 /// What a filter rule matches; every field left empty matches anything.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Matches {
     pub iif: Option<String>,
     pub oif: Option<String>,
@@ -131,7 +131,7 @@ pub struct Matches {
 
 /// `iptables -A CHAIN … [-j LOG --log-prefix P] -j ACCEPT|DROP|REJECT`,
 /// with an optional packet counter and comment.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FilterRule {
     pub hook: Hook,
     pub matches: Matches,
@@ -143,7 +143,7 @@ pub struct FilterRule {
 
 /// Port forwarding: `iptables -t nat -A PREROUTING [-i IIF] [-d DADDR]
 /// [-p P --dport D] -j DNAT --to-destination TO[:PORT]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DnatRule {
     pub iif: Option<String>,
     pub daddr: Option<IpNet>,
@@ -154,7 +154,7 @@ pub struct DnatRule {
 }
 
 /// `iptables -t nat -A POSTROUTING -s SRC -o OIF -j SNAT --to-source TO`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SnatRule {
     pub src: IpNet,
     pub oif: String,
@@ -162,7 +162,7 @@ pub struct SnatRule {
 }
 
 /// One change to a lab's table, as a script asked for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     Filter(FilterRule),
     Policy(Hook, Policy),

@@ -116,6 +116,16 @@ pub enum Op {
         timeout_ms: u64,
         blocked: bool,
     },
+    /// Any other lab call on a namespace there, by name, its arguments as
+    /// JSON of the lab's own serde types (this module knows none of them):
+    /// bridges and ports, firewall rules, reads (`read`: the script value
+    /// the agent computes, as JSON), captures. See lab/remote/calls.rs and
+    /// cmd/agent/calls.rs.
+    Call {
+        ns: RemoteNs,
+        call: String,
+        args: String,
+    },
 }
 
 /// The answer to an `Op`.
@@ -142,6 +152,11 @@ pub enum Answer {
         outcome: String,
         why: String,
         help: String,
+    },
+    /// The answer to a `Call`: JSON, and bytes (a capture file's).
+    Value {
+        json: String,
+        bytes: Vec<u8>,
     },
 }
 
@@ -200,6 +215,21 @@ pub struct PingAnswer {
     /// Echoes were lost while the agent's kernel dropped packets machine-wide.
     pub busy: bool,
 }
+
+/// A capture's state on the agent (`Op::Call` "capture_state",
+/// "capture_stop", "capture_data").
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct CapState {
+    pub packets: u64,
+    pub running: bool,
+    pub dropped: u64,
+    /// The file's length there.
+    pub len: u64,
+}
+
+/// How much of a capture file one answer carries (a frame of the
+/// transport is at most 8 MiB).
+pub const CHUNK: u64 = 4 << 20;
 
 /// Why an agent did not do what was asked: the lab's error, in words.
 #[derive(Debug, Clone, Serialize, Deserialize)]

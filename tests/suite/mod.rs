@@ -27,6 +27,7 @@ mod limits;
 mod links;
 mod machines;
 mod machines_agent;
+mod machines_api;
 mod machines_explain;
 mod machines_nodes;
 mod nat;

@@ -17,7 +17,7 @@ use crate::net::Result;
 
 /// A bridge's own settings, given in the request that makes it. Times are
 /// in centiseconds, as the kernel takes them (clock_t at USER_HZ = 100).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgeOpts {
     pub stp: Option<bool>,
     pub vlan_filtering: Option<bool>,
@@ -50,7 +50,7 @@ impl PortOpts {
 }
 
 /// One VLAN of a port (`bridge vlan add dev DEV vid N [pvid] [untagged]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortVlan {
     pub vid: u16,
     pub pvid: bool,
