@@ -550,7 +550,10 @@ impl Part {
                 self.ns(*b)?;
                 Some(self.ns(*a)?)
             }
-            Op::Call { ns, call, .. } => {
+            Op::Call { ns, call, args } => {
+                if let Some(other) = calls::other_ns(call, args) {
+                    self.ns(other)?;
+                }
                 if calls::names_ns(call) {
                     Some(self.ns(*ns)?)
                 } else {

@@ -442,6 +442,9 @@ impl Lab {
         to: NsId,
         new_name: Option<&str>,
     ) -> Result<String> {
+        if let Some(r) = self.remote_move_link(id, name, to, new_name) {
+            return r;
+        }
         let dest = new_name.unwrap_or(name).to_string();
         names::check_ifname(&dest)?;
         let cur = self.link(id, name)?;

@@ -67,6 +67,9 @@ impl Lab {
     /// `ip netns del NAME`, now rather than at teardown; only for namespaces
     /// this lab made.
     pub fn delete_netns(&mut self, id: NsId) -> Result<()> {
+        if let Some(r) = self.remote_delete_netns(id) {
+            return r;
+        }
         let name = self.sp.name(id).to_string();
         let kname = self.sp.nsref(id).display().to_string();
         if id == HOST || !self.sp.is_created(id) {

@@ -256,6 +256,14 @@ impl Spaces {
             .ok_or_else(|| NetError::Gone(self.name(id).to_string()))
     }
 
+    /// A placed namespace its agent deleted: from now on it is gone here
+    /// as a deleted local one is.
+    pub fn unplace(&mut self, id: NsId) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.on = None;
+        }
+    }
+
     /// A namespace of the lab on another machine: a name here, no
     /// descriptor (see lab/remote.rs).
     pub fn place(&mut self, name: &str, machine: &str) -> NsId {

@@ -11,7 +11,7 @@ use crate::net::probe::{self, Proto, Reach};
 use crate::net::throughput::{self as tp, Measured, Outcome};
 
 /// How to measure.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ThroughputOpts {
     pub proto: Proto,
     pub port: u16,
@@ -23,7 +23,7 @@ pub struct ThroughputOpts {
 }
 
 /// What a measurement found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Throughput {
     pub dst: IpAddr,
     pub port: u16,
@@ -36,6 +36,9 @@ impl Lab {
     /// and counts what `b` received. An error, explained along the path,
     /// when nothing got through.
     pub fn throughput(&mut self, a: NsId, b: NsId, o: &ThroughputOpts) -> Result<Throughput> {
+        if let Some(r) = self.remote_throughput(a, b, o) {
+            return r;
+        }
         let dst = match o.ip {
             Some(ip) => {
                 self.check_own_addr(b, ip, "ip")?;

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::{NetError, Result};
 use crate::cancel::Cancel;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Proto {
     Tcp,
     Udp,

@@ -61,7 +61,7 @@ pub fn receiver(proto: Proto, port: u16) -> Result<Receiver> {
 }
 
 /// What one run measured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Measured {
     /// Bytes the receiver got (TCP: the stream; UDP: datagrams' payload).
     pub received: u64,

@@ -384,7 +384,7 @@ print(`flushed ${b.neigh_flush("eb") >= 1}`);
 /// the namespace and the machine, with what works in the help; nothing
 /// is done on this machine instead.
 #[test]
-fn a_call_not_carried_across_is_refused_naming_the_machine() {
+fn a_link_cannot_move_between_machines() {
     let script = r#"
 let a = netns("a");
 let b = netns("b", #{on: "m2"});
@@ -398,12 +398,59 @@ eb.move(a);
     o.says(&["run=1"]).says(&CLEAN);
     let w = o.report_words();
     assert!(
-        w.contains("namespace 'b' is on machine 'm2'")
-            && w.contains("not carried across machines yet")
-            && w.contains("across machines work so far")
+        w.contains("link 'eb' cannot move: 'b' on machine 'm2' and 'a' on this machine")
+            && w.contains("a link stays on its machine")
             && w.contains("lab.rhai:5"),
         "{}",
         o.all()
+    );
+}
+
+/// `ns.delete()`, `link.move()` and `a.throughput(b)` on namespaces of
+/// another machine, carried out by its agent: `ip` on m2 shows the link
+/// moved and the namespace gone, a later call on it says it was deleted,
+/// the measurement counts bytes received there, and throughput between
+/// two machines is refused at its line.
+#[test]
+fn delete_move_and_throughput_on_another_machine() {
+    let script = r#"
+let a = netns("a");
+let b = netns("b", #{on: "m2"});
+let c = netns("c", #{on: "m2"});
+let d = netns("d", #{on: "m2"});
+veth(b, "eb", c, "ec");
+b.addr("eb", "10.7.0.1/24");
+c.addr("ec", "10.7.0.2/24");
+let t = b.throughput(c, #{secs: 1});
+print(`bytes ${t.bytes > 0} proto ${t.proto}`);
+let m = veth(b, "mv0", d, "mv1")[0].move(d, "mv2");
+print(`moved ${m.name} in d: ${d.links().map(|l| l.name).contains("mv2")}`);
+print(`before: ${b.exec(["ls", "/run/netns"]).stdout.split("\n").contains("d")}`);
+d.delete();
+print(`gone: ${!b.exec(["ls", "/run/netns"]).stdout.split("\n").contains("d")}`);
+try { d.links(); } catch (e) { print(`after: ${e}`); }
+try { a.throughput(b, #{secs: 1}); } catch (e) { print(`across: ${e}`); }
+"#;
+    let o = lab(
+        &[("lab.rhai", script)],
+        "both_before\nrun_lab lab.rhai\nboth_same\n",
+    );
+    o.says(&[
+        "run=0",
+        "bytes true proto tcp",
+        "moved mv2 in d: true",
+        "before: true",
+        "gone: true",
+    ])
+    .says(&CLEAN);
+    let all = o.all();
+    assert!(
+        all.contains("after: ") && all.contains("deleted earlier"),
+        "{all}"
+    );
+    assert!(
+        all.contains("across: ") && all.contains("'a' on this machine and 'b' on machine 'm2'"),
+        "{all}"
     );
 }
 

@@ -20,6 +20,18 @@ pub(super) fn names_ns(call: &str) -> bool {
     !matches!(call, "capture_state" | "capture_stop" | "capture_data")
 }
 
+/// The second namespace a call names (its first argument), which must be
+/// one of this lab's here too: `move_link`'s destination, `throughput`'s
+/// receiver.
+pub(super) fn other_ns(call: &str, args: &str) -> Option<u64> {
+    if !matches!(call, "move_link" | "throughput") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(args).ok()?;
+    // Unreadable: `u64::MAX` is no namespace, so the call is refused.
+    Some(v.get(0).and_then(|n| n.as_u64()).unwrap_or(u64::MAX))
+}
+
 /// The state a lab's calls leave here: the directory of its capture files
 /// (they go to the driver, then with the lab).
 #[derive(Default)]
@@ -96,6 +108,20 @@ impl Calls {
                 value(&lab.neigh_flush(id, dev.as_deref()).map_err(refusal)?)
             }
             "route_flush_cache" => done(lab.route_flush_cache(id)),
+            "delete_netns" => done(lab.delete_netns(id)),
+            "move_link" => {
+                let (to, name, new_name): (u64, String, Option<String>) = args(call, a)?;
+                let to = NsId::try_from(to).unwrap_or(usize::MAX);
+                value(
+                    &lab.move_link(id, &name, to, new_name.as_deref())
+                        .map_err(refusal)?,
+                )
+            }
+            "throughput" => {
+                let (to, o): (u64, lab::ThroughputOpts) = args(call, a)?;
+                let to = NsId::try_from(to).unwrap_or(usize::MAX);
+                value(&lab.throughput(id, to, &o).map_err(refusal)?)
+            }
             "shape" => {
                 let (name, s): (String, lab::Shape) = args(call, a)?;
                 done(lab.shape(id, &name, &s))

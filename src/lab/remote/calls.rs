@@ -412,3 +412,76 @@ impl Lab {
             .collect()
     }
 }
+
+impl Lab {
+    /// `ns.delete()` on a placed namespace: its agent deletes it; here it
+    /// is then gone as a deleted local one is (a later call on it says
+    /// it was deleted earlier).
+    pub(in crate::lab) fn remote_delete_netns(&mut self, id: NsId) -> Option<Result<()>> {
+        let r: Result<()> = self.remote_do(id, "delete_netns", &())?;
+        Some(r.map(|()| {
+            self.remote.placed.remove(&id);
+            self.sp.unplace(id);
+        }))
+    }
+
+    /// `link.move(to)` with either namespace on another machine: both on
+    /// the same one, the agent there moves it; a link cannot leave its
+    /// machine.
+    pub(in crate::lab) fn remote_move_link(
+        &mut self,
+        id: NsId,
+        name: &str,
+        to: NsId,
+        new_name: Option<&str>,
+    ) -> Option<Result<String>> {
+        let (from, dest) = (self.placed(id), self.placed(to));
+        if from.is_none() && dest.is_none() {
+            return None;
+        }
+        match (&from, &dest) {
+            (Some((ma, _)), Some((mb, rb))) if ma == mb => {
+                self.remote_do(id, "move_link", &(*rb, name, new_name))
+            }
+            _ => Some(Err(self.between_machines(
+                &format!("link '{name}' cannot move"),
+                id,
+                to,
+                "a link stays on its machine: join namespaces on two machines with a veth between them (a VXLAN link on each side)",
+            ))),
+        }
+    }
+
+    /// `a.throughput(b)` with either end on another machine: both on the
+    /// same one, its agent measures there.
+    pub(in crate::lab) fn remote_throughput(
+        &mut self,
+        a: NsId,
+        b: NsId,
+        o: &super::super::ThroughputOpts,
+    ) -> Option<Result<super::super::Throughput>> {
+        let (pa, pb) = (self.placed(a), self.placed(b));
+        if pa.is_none() && pb.is_none() {
+            return None;
+        }
+        match (&pa, &pb) {
+            (Some((ma, _)), Some((mb, rb))) if ma == mb => {
+                self.remote_do(a, "throughput", &(*rb, o))
+            }
+            _ => Some(Err(self.between_machines(
+                "throughput is measured between two namespaces of one machine so far",
+                a,
+                b,
+                "measure between namespaces on the same machine, or send across with exec/spawn of a tool such as iperf3 on each",
+            ))),
+        }
+    }
+
+    fn between_machines(&self, what: &str, a: NsId, b: NsId, help: &str) -> LabError {
+        let at = |id: NsId| match self.machine_of(id) {
+            Some(m) => format!("'{}' on machine '{m}'", self.sp.name(id)),
+            None => format!("'{}' on this machine", self.sp.name(id)),
+        };
+        LabError::new(format!("{what}: {} and {}", at(a), at(b)), help)
+    }
+}
