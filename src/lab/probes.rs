@@ -325,6 +325,9 @@ impl Lab {
     /// A native server on `port` in `ns` (what `nc -l` does in labs);
     /// returns its number for `peers`.
     pub fn listen(&mut self, id: NsId, proto: Proto, port: u16) -> Result<usize> {
+        if let Some(r) = self.remote_listen(id, proto, port) {
+            return r;
+        }
         let name = self.sp.name(id).to_string();
         let bound = self
             .sp
@@ -353,6 +356,9 @@ impl Lab {
 
     /// Source addresses seen by listener `idx`.
     pub fn peers(&self, idx: usize) -> Vec<IpAddr> {
+        if let Some(p) = self.remote_peers(idx) {
+            return p;
+        }
         self.running
             .listener(idx)
             .map(|l| l.peers())
@@ -408,6 +414,9 @@ impl Lab {
         addr: Option<IpAddr>,
         timeout: Duration,
     ) -> Result<()> {
+        if let Some(r) = self.remote_do(id, "wait_port", &(proto, port, addr, timeout)) {
+            return r;
+        }
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let up = self

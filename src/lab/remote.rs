@@ -52,6 +52,8 @@ pub struct Remotes {
     across: walk::Crossings,
     /// Captures running on other machines (calls.rs).
     caps: Vec<calls::RemoteCap>,
+    /// Listeners on other machines: machine, the agent's number.
+    listens: Vec<(String, usize)>,
 }
 
 impl Remotes {
@@ -452,7 +454,7 @@ fn unexpected(machine: &str) -> LabError {
 
 /// What a namespace on another machine takes so far (the help of a call
 /// that is not carried across).
-pub const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, bridge, br.attach/port (bridge and port in one namespace), vlan, vrf, vxlan, macvlan/ipvlan (beside their parent), link.delete, addr, up/down, mtu, mac, route, route_delete, rule, neigh, sysctl, forwarding, shape/unshape, masquerade/snat/dnat/accept/drop/reject/policy, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall), neigh_flush, route_flush_cache, link.capture (its file comes back here), ns.delete, link.move and throughput (within one machine), probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
+pub const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, bridge, br.attach/port (bridge and port in one namespace), vlan, vrf, vxlan, macvlan/ipvlan (beside their parent), link.delete, addr, up/down, mtu, mac, route, route_delete, rule, neigh, sysctl, forwarding, shape/unshape, masquerade/snat/dnat/accept/drop/reject/policy, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall), neigh_flush, route_flush_cache, link.capture (its file comes back here), ns.delete, link.move and throughput (within one machine), listen (and its peers), wait_port, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
 /// The machine of a placed end (`None`: this one).
 fn ma_of(p: &Option<(String, RemoteNs)>) -> Option<String> {
     p.as_ref().map(|(m, _)| m.clone())

@@ -550,3 +550,33 @@ fn link_kinds_on_another_machine() {
         o.all()
     );
 }
+
+/// `ns.listen()` and `ns.wait_port()` on a namespace of another machine:
+/// the listener runs there, a connection from here is answered, and its
+/// `peers` (asked of the agent) name this side's address.
+#[test]
+fn a_listener_on_another_machine() {
+    let script = r#"
+let a = netns("a");
+let b = netns("b", #{on: "m2"});
+veth(a, "ea", b, "eb");
+a.addr("ea", "10.9.0.1/24");
+b.addr("eb", "10.9.0.2/24");
+let web = b.listen(8080);
+b.wait_port(8080);
+print(`connect ${a.connect("10.9.0.2", 8080)}`);
+print(`peers ${web.peers}`);
+try { b.wait_port(#{port: 8081, timeout_ms: 200}); } catch (e) { print(`nothing: ${e}`); }
+"#;
+    let o = lab(
+        &[("lab.rhai", script)],
+        "both_before\nrun_lab lab.rhai\nboth_same\n",
+    );
+    o.says(&["run=0", "connect true", "peers [\"10.9.0.1\"]"])
+        .says(&CLEAN);
+    let all = o.all();
+    assert!(
+        all.contains("nothing: ") && all.contains("nothing listens on tcp port 8081"),
+        "{all}"
+    );
+}

@@ -17,7 +17,10 @@ use crate::remote::{Answer, Refusal};
 
 /// The calls on a capture the agent numbered: they name no namespace.
 pub(super) fn names_ns(call: &str) -> bool {
-    !matches!(call, "capture_state" | "capture_stop" | "capture_data")
+    !matches!(
+        call,
+        "capture_state" | "capture_stop" | "capture_data" | "listener_peers"
+    )
 }
 
 /// The second namespace a call names (its first argument), which must be
@@ -109,6 +112,24 @@ impl Calls {
             }
             "route_flush_cache" => done(lab.route_flush_cache(id)),
             "delete_netns" => done(lab.delete_netns(id)),
+            "listen" => {
+                let (proto, port): (crate::net::probe::Proto, u16) = args(call, a)?;
+                value(&lab.listen(id, proto, port).map_err(refusal)?)
+            }
+            "listener_peers" => {
+                let idx: usize = args(call, a)?;
+                value(&lab.peers(idx))
+            }
+            "wait_port" => {
+                type WaitPort = (
+                    crate::net::probe::Proto,
+                    u16,
+                    Option<std::net::IpAddr>,
+                    std::time::Duration,
+                );
+                let (proto, port, addr, timeout): WaitPort = args(call, a)?;
+                done(lab.wait_port(id, proto, port, addr, timeout))
+            }
             "move_link" => {
                 let (to, name, new_name): (u64, String, Option<String>) = args(call, a)?;
                 let to = NsId::try_from(to).unwrap_or(usize::MAX);

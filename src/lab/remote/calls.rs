@@ -485,3 +485,43 @@ impl Lab {
         LabError::new(format!("{what}: {} and {}", at(a), at(b)), help)
     }
 }
+
+/// Where the numbers of listeners on other machines start: `Lab::listen`
+/// numbers local and placed ones alike, and `peers` tells them apart.
+pub(in crate::lab) const PLACED_LISTENER: usize = 1 << 40;
+
+impl Lab {
+    /// `ns.listen(...)` on a placed namespace: the listener runs there.
+    pub(in crate::lab) fn remote_listen(
+        &mut self,
+        id: NsId,
+        proto: crate::net::probe::Proto,
+        port: u16,
+    ) -> Option<Result<usize>> {
+        let machine = self.machine_of(id)?.to_string();
+        let r: Result<usize> = self.remote_do(id, "listen", &(proto, port))?;
+        Some(r.map(|idx| {
+            self.remote.listens.push((machine, idx));
+            PLACED_LISTENER + self.remote.listens.len() - 1
+        }))
+    }
+
+    /// The peers a listener on another machine saw (none when its agent
+    /// cannot say: `peers` is a property, never an error).
+    pub(in crate::lab) fn remote_peers(&self, idx: usize) -> Option<Vec<std::net::IpAddr>> {
+        let k = idx.checked_sub(PLACED_LISTENER)?;
+        let Some((machine, there)) = self.remote.listens.get(k) else {
+            return Some(Vec::new());
+        };
+        let m = self.remote.open.get(machine)?;
+        let op = Op::Call {
+            ns: 0,
+            call: "listener_peers".into(),
+            args: json(there).ok()?,
+        };
+        Some(match m.call(op) {
+            Ok(Answer::Value { json, .. }) => serde_json::from_str(&json).unwrap_or_default(),
+            _ => Vec::new(),
+        })
+    }
+}
