@@ -64,7 +64,7 @@ pub fn open() -> io::Result<(ConnTask, Conn)> {
 struct Direct {
     fd: OwnedFd,
     /// One direct request at a time on this socket (its answers are read by
-    /// whoever sent it).
+    /// whoever sent it; the lock is never held across an await).
     lock: Mutex<()>,
     seq: AtomicU32,
     /// Requests of the connection task not answered yet: while there are
@@ -93,14 +93,15 @@ impl Drop for InFlight<'_> {
 }
 
 impl Direct {
-    /// The socket for one direct request; `None` when the request must go
-    /// through the task instead (another request is in flight there, or
-    /// another thread uses the socket).
+    /// The socket for one direct request (after another thread's, if one
+    /// is under way: were this one sent through the task, the task could
+    /// read that one's answer); `None` when a request of the task is in
+    /// flight, and this one must go through the task too.
     fn free(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        self.lock.try_lock().ok()
+        self.lock.lock().ok()
     }
 
     /// Sends `msg` and reads its answers; the caller holds `free`'s guard.
