@@ -10,19 +10,26 @@
 //! fraction of that, on the same well-tested parser.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use futures::StreamExt;
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkDeserializable, NetlinkMessage,
-    NetlinkPayload, NetlinkSerializable,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkBuffer, NetlinkDeserializable,
+    NetlinkMessage, NetlinkPayload, NetlinkSerializable,
 };
 use rtnetlink::proto::{Connection, ConnectionHandle, NetlinkMessageCodec};
 use rtnetlink::sys::{SocketAddr, TokioSocket, protocols::NETLINK_ROUTE};
 
 /// Sends requests to the socket; cheap to clone.
-pub type Conn = ConnectionHandle<RouteNetlinkMessage>;
+#[derive(Clone)]
+pub struct Conn {
+    handle: ConnectionHandle<RouteNetlinkMessage>,
+    direct: Arc<Direct>,
+}
 /// Drives the socket; runs as a task.
 pub type ConnTask = Connection<RouteNetlinkMessage, TokioSocket, LeanCodec>;
 
@@ -30,8 +37,199 @@ pub type ConnTask = Connection<RouteNetlinkMessage, TokioSocket, LeanCodec>;
 pub fn open() -> io::Result<(ConnTask, Conn)> {
     // Nothing subscribes to multicast groups, so the unsolicited stream
     // stays empty and can go.
-    let (task, conn, _unsolicited) = rtnetlink::proto::new_connection_with_codec(NETLINK_ROUTE)?;
-    Ok((task, conn))
+    let (mut task, handle, _unsolicited): (ConnTask, _, _) =
+        rtnetlink::proto::new_connection_with_codec(NETLINK_ROUTE)?;
+    let fd = task.socket_mut().as_raw_fd();
+    // SAFETY: `fd` is the task's open socket; the duplicate is owned here.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` was just made and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(dup) };
+    let direct = Arc::new(Direct {
+        fd,
+        lock: Mutex::new(()),
+        seq: AtomicU32::new(DIRECT_SEQ),
+        in_flight: AtomicUsize::new(0),
+    });
+    Ok((task, Conn { handle, direct }))
+}
+
+/// The same socket, for a request answered without the runtime: `sendto`,
+/// then `recvfrom` of the answer the kernel queued before `sendto` returned
+/// (rtnetlink handles a request in the sender's system call). Through the
+/// connection task a request cost five system calls (sendto, epoll_wait,
+/// recvfrom, recvfrom → EAGAIN, epoll_wait); this way two.
+struct Direct {
+    fd: OwnedFd,
+    /// One direct request at a time on this socket (its answers are read by
+    /// whoever sent it; the lock is never held across an await).
+    lock: Mutex<()>,
+    seq: AtomicU32,
+    /// Requests of the connection task not answered yet: while there are
+    /// any, a direct read could take their answers, so requests go through
+    /// the task too.
+    in_flight: AtomicUsize,
+}
+
+/// Direct requests number from here, far from the task's own numbers.
+const DIRECT_SEQ: u32 = 0x8000_0000;
+
+thread_local! {
+    /// One receive buffer per thread: an answer is a few KiB at most (a
+    /// link echoed back), and a socket of its own for each of thousands of
+    /// namespaces would be megabytes.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+}
+
+/// Counts a request of the connection task while it is in flight.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Direct {
+    /// The socket for one direct request (after another thread's, if one
+    /// is under way: were this one sent through the task, the task could
+    /// read that one's answer); `None` when a request of the task is in
+    /// flight, and this one must go through the task too.
+    fn free(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        self.lock.lock().ok()
+    }
+
+    /// Sends `msg` and reads its answers; the caller holds `free`'s guard.
+    fn request(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, rtnetlink::Error> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) | DIRECT_SEQ;
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = NLM_F_REQUEST | flags;
+        req.header.sequence_number = seq;
+        req.finalize();
+        let mut out = vec![0u8; req.buffer_len()];
+        req.serialize(&mut out);
+        self.send(&out)
+            .map_err(|_| rtnetlink::Error::RequestFailed)?;
+        self.answers(seq, flags & NLM_F_ACK != 0)
+    }
+
+    fn send(&self, buf: &[u8]) -> io::Result<()> {
+        // SAFETY: a zeroed sockaddr_nl is the kernel's address (pid 0).
+        let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        loop {
+            // SAFETY: buf and the address outlive the call.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&to as *const libc::sockaddr_nl).cast(),
+                    std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Reads until the request `seq` is answered, with the rule
+    /// netlink-proto applies: an ack or error, the end of a dump, or a
+    /// message that is not one of several when no ack was asked for.
+    /// Messages for other requests (an abandoned one's late answer) are
+    /// dropped, as the task drops them.
+    fn answers(
+        &self,
+        seq: u32,
+        expecting_ack: bool,
+    ) -> Result<Vec<RouteNetlinkMessage>, rtnetlink::Error> {
+        RECV_BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            let mut got = Vec::new();
+            loop {
+                let n = self
+                    .recv(&mut buf)
+                    .map_err(|_| rtnetlink::Error::RequestFailed)?;
+                let mut src = BytesMut::from(&buf[..n]);
+                while let Some(m) = LeanCodec::decode::<RouteNetlinkMessage>(&mut src)
+                    .map_err(|_| rtnetlink::Error::RequestFailed)?
+                {
+                    if m.header.sequence_number != seq {
+                        continue;
+                    }
+                    let multi = m.header.flags & NLM_F_MULTIPART != 0;
+                    match m.payload {
+                        NetlinkPayload::InnerMessage(inner) => {
+                            got.push(inner);
+                            if !multi && !expecting_ack {
+                                return Ok(got);
+                            }
+                        }
+                        NetlinkPayload::Error(e) if e.code.is_some() => {
+                            return Err(rtnetlink::Error::NetlinkError(e));
+                        }
+                        _ => return Ok(got),
+                    }
+                }
+            }
+        })
+    }
+
+    /// One datagram, waiting for it if the kernel has not queued it yet.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: the kernel writes at most buf.len() bytes into buf.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                )
+            };
+            // With MSG_TRUNC the length is the datagram's own: a longer one
+            // than the buffer lost its tail, and with it the answer.
+            if n >= 0 && n as usize > buf.len() {
+                return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+            }
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) => {
+                    let mut p = libc::pollfd {
+                        fd: self.fd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one pollfd, alive for the call.
+                    if unsafe { libc::poll(&mut p, 1, -1) } < 0
+                        && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted
+                    {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                _ => return Err(e),
+            }
+        }
+    }
 }
 
 fn send(
@@ -45,7 +243,8 @@ fn send(
     let mut req = NetlinkMessage::from(msg);
     req.header.flags = NLM_F_REQUEST | flags;
     req.finalize();
-    conn.request(req, SocketAddr::new(0, 0))
+    conn.handle
+        .request(req, SocketAddr::new(0, 0))
         .map_err(|_| rtnetlink::Error::RequestFailed)
 }
 
@@ -58,14 +257,29 @@ pub async fn ack(
     answers(conn, msg, flags | NLM_F_ACK).await.map(drop)
 }
 
-/// A request and every message that answers it (for a dump, flags carry
-/// NLM_F_DUMP; for an acknowledged request with NLM_F_ECHO, the echo). The
-/// first error the kernel sends fails the whole.
+/// A request and every message that answers it (for an acknowledged
+/// request with NLM_F_ECHO, the echo; dumps go through `dump`). The first
+/// error the kernel sends fails the whole.
 pub async fn answers(
     conn: &Conn,
     msg: RouteNetlinkMessage,
     flags: u16,
 ) -> Result<Vec<RouteNetlinkMessage>, rtnetlink::Error> {
+    if let Some(_one) = conn.direct.free() {
+        return conn.direct.request(msg, flags);
+    }
+    through_task(conn, msg, flags).await
+}
+
+/// `answers` through the connection task. A dump's later parts are made as
+/// the reader asks for them, so dumps always come this way.
+async fn through_task(
+    conn: &Conn,
+    msg: RouteNetlinkMessage,
+    flags: u16,
+) -> Result<Vec<RouteNetlinkMessage>, rtnetlink::Error> {
+    conn.direct.in_flight.fetch_add(1, Ordering::AcqRel);
+    let _counted = InFlight(&conn.direct.in_flight);
     let mut stream = send(conn, msg, flags)?;
     let mut got = Vec::new();
     while let Some(m) = stream.next().await {
@@ -86,7 +300,7 @@ pub async fn dump(
     conn: &Conn,
     msg: RouteNetlinkMessage,
 ) -> Result<Vec<RouteNetlinkMessage>, rtnetlink::Error> {
-    answers(conn, msg, NLM_F_DUMP).await
+    through_task(conn, msg, NLM_F_DUMP).await
 }
 
 const RTM_NEWLINK: u16 = 16;
