@@ -16,6 +16,7 @@ use crate::net::ping::{PingOpts, PingReport, Reply};
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
 mod node;
+mod reach;
 mod walk;
 
 /// The lowest VNI a lab gives its links between machines.

@@ -95,27 +95,48 @@ impl Machine {
 
     /// Runs `op` on the agent and waits for its answer.
     pub fn call(&self, op: Op) -> Result<Answer, Refusal> {
-        let r = self
-            .rt
-            .block_on(self.client.op(long_context(), op))
-            .map_err(|e| {
-                Refusal::new(
-                    format!(
-                        "lost the agent of machine '{}' at {}: {e}",
-                        self.name, self.addr
-                    ),
-                    format!(
-                        "is `nslab agent` still running on {}? its part of the lab is torn down once the connection is gone; `nslab down` there removes what is left",
-                        self.name
-                    ),
-                )
-            })?;
+        self.wait(self.send(op))
+    }
+
+    /// Sends `op` to the agent without waiting: the answer is `wait`ed for
+    /// later, so that calls on several machines run at once.
+    pub fn send(&self, op: Op) -> Pending {
+        let client = self.client.clone();
+        Pending(
+            self.rt
+                .spawn(async move { client.op(long_context(), op).await }),
+        )
+    }
+
+    /// The answer to an op `send` sent.
+    pub fn wait(&self, p: Pending) -> Result<Answer, Refusal> {
+        let r = match self.rt.block_on(p.0) {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let r = r.map_err(|e| {
+            Refusal::new(
+                format!(
+                    "lost the agent of machine '{}' at {}: {e}",
+                    self.name, self.addr
+                ),
+                format!(
+                    "is `nslab agent` still running on {}? its part of the lab is torn down once the connection is gone; `nslab down` there removes what is left",
+                    self.name
+                ),
+            )
+        })?;
         r.map_err(|mut e| {
             e.message = format!("on machine '{}': {}", self.name, e.message);
             e
         })
     }
 }
+
+/// An op sent to an agent, its answer not yet read (`Machine::wait`).
+pub struct Pending(
+    tokio::task::JoinHandle<Result<Result<Answer, Refusal>, tarpc::client::RpcError>>,
+);
 
 /// A lab call may take long (a command, a ping's timeout): tarpc's default
 /// deadline of 10 s is not the lab's to set.

@@ -18,6 +18,7 @@
 pub mod client;
 pub mod node;
 pub mod proto;
+pub mod reach;
 pub mod tls;
 
 pub use client::Machine;

@@ -116,6 +116,8 @@ pub enum Op {
         timeout_ms: u64,
         blocked: bool,
     },
+    /// reach() across machines: first addresses and sweeps (see reach.rs).
+    Reach(super::reach::ReachOp),
 }
 
 /// The answer to an `Op`.
@@ -143,6 +145,7 @@ pub enum Answer {
         why: String,
         help: String,
     },
+    Reach(super::reach::ReachAnswer),
 }
 
 /// One hop of a walk on the agent's machine (see `explain::Hop`).

@@ -28,6 +28,7 @@ mod links;
 mod machines;
 mod machines_explain;
 mod machines_nodes;
+mod machines_reach;
 mod nat;
 mod nodes;
 mod plan;

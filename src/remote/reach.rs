@@ -1,0 +1,43 @@
+//! reach() across machines: the first addresses of placed namespaces,
+//! and the sweeps of the sources placed on one machine, carried out by
+//! its agent with the same budget as the driver's own (one `Op::Reach`
+//! on the wire; the agent's side in `cmd/agent/reach.rs`).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::proto::RemoteNs;
+
+/// One source of a sweep: its namespace, the address it pings from (None:
+/// the kernel's pick), and the addresses it pings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepFrom {
+    pub ns: RemoteNs,
+    pub src: Option<IpAddr>,
+    pub dsts: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ReachOp {
+    /// The address other namespaces reach each of `ns` by (`first_addr`).
+    FirstAddrs { ns: Vec<RemoteNs> },
+    /// Each source pings its addresses, all at once, `count` echoes each,
+    /// within `timeout_ms` (sent again inside it as `reach` does).
+    Sweep {
+        from: Vec<SweepFrom>,
+        count: u32,
+        timeout_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ReachAnswer {
+    Addrs(Vec<Option<IpAddr>>),
+    /// Replies per source and address, as asked; `why`: a machine-wide
+    /// kernel limit the agent's machine hit while replies were missing.
+    Swept {
+        got: Vec<Vec<u32>>,
+        why: Option<String>,
+    },
+}
