@@ -33,8 +33,8 @@ use crate::remote::tls::{self, Identity};
 use crate::remote::{Answer, Op, PingAnswer, Refusal};
 use crate::session::{self, CmdResult, Failure};
 
+mod across;
 mod node;
-mod reach;
 
 pub struct Args {
     pub listen: SocketAddr,
@@ -352,11 +352,11 @@ impl Part {
                 return Ok(Answer::Done);
             }
             Op::Node(n) => return self.node(n),
-            Op::Reach(r) => return self.reach(r),
+            Op::Across(r) => return self.across(r),
             _ => {}
         }
         let ns = match &op {
-            Op::Netns { .. } | Op::Teardown | Op::Keep | Op::Node(_) | Op::Reach(_) => None,
+            Op::Netns { .. } | Op::Teardown | Op::Keep | Op::Node(_) | Op::Across(_) => None,
             Op::Addr { ns, .. }
             | Op::Up { ns, .. }
             | Op::Route { ns, .. }
@@ -487,7 +487,7 @@ impl Part {
             Op::VxlanEnd {
                 name, vni, remote, ..
             } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
-            Op::Teardown | Op::Keep | Op::Node(_) | Op::Reach(_) => Ok(Answer::Done),
+            Op::Teardown | Op::Keep | Op::Node(_) | Op::Across(_) => Ok(Answer::Done),
             // Probes and explanations across machines (lab/remote/walk.rs).
             op @ (Op::Walk { .. } | Op::Probe { .. }) => {
                 lab.agent_explain_op(id, op).map_err(refusal)

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use super::{Lab, LabError, NsId, Result, RouteKind, RouteReq};
 use crate::net::exec;
 use crate::net::ping::{PingOpts, PingReport, Reply};
+use crate::remote::across::AcrossOp;
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
 mod node;
@@ -358,11 +359,39 @@ impl Lab {
                 }
                 Err(e) => return Err(refused(e)),
                 Ok(()) => {
-                    self.pair_vxlan_ends((a, an, ma), (b, bn, mb), vni);
+                    self.pair_vxlan_ends((a, an, ma.clone()), (b, bn, mb.clone()), vni);
+                    if let (Some(ma), Some(mb)) = (ma, mb) {
+                        self.between_agents((a, an, &ma, addr_a), (b, bn, &mb, addr_b))?;
+                    }
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// A link between two agents' machines: the driver records both ends
+    /// (it made neither), and each agent learns which machine its end
+    /// leads to, so that the walk follows it from one to the other.
+    fn between_agents(
+        &mut self,
+        a: (NsId, &str, &str, IpAddr),
+        b: (NsId, &str, &str, IpAddr),
+    ) -> Result<()> {
+        let port_a = self.machine(a.2)?.welcome.vxlan_port;
+        let port_b = self.machine(b.2)?.welcome.vxlan_port;
+        self.note_ends_between_agents((a.0, a.1, a.3, port_a), (b.0, b.1, b.3, port_b));
+        for (me, other) in [(&a, &b), (&b, &a)] {
+            let Some((m, ns)) = self.placed(me.0) else {
+                continue;
+            };
+            let op = Op::Across(AcrossOp::FarEnd {
+                ns,
+                link: me.1.to_string(),
+                machine: other.2.to_string(),
+            });
+            self.call_on(&m, op)?;
+        }
+        Ok(())
     }
 
     /// The address of the machine `on` (None: this one) as the machine of

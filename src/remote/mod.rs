@@ -15,10 +15,10 @@
 //! This module knows no `Lab`: the driver's lab (lab/remote.rs) turns its
 //! calls into `Op`s, the agent (cmd/agent.rs) turns them back into Lab calls.
 
+pub mod across;
 pub mod client;
 pub mod node;
 pub mod proto;
-pub mod reach;
 pub mod tls;
 
 pub use client::Machine;

@@ -116,8 +116,9 @@ pub enum Op {
         timeout_ms: u64,
         blocked: bool,
     },
-    /// reach() across machines: first addresses and sweeps (see reach.rs).
-    Reach(super::reach::ReachOp),
+    /// Across machines: reach()'s first addresses and sweeps, the far
+    /// machines of VXLAN ends (see across.rs).
+    Across(super::across::AcrossOp),
 }
 
 /// The answer to an `Op`.
@@ -145,7 +146,7 @@ pub enum Answer {
         why: String,
         help: String,
     },
-    Reach(super::reach::ReachAnswer),
+    Across(super::across::AcrossAnswer),
 }
 
 /// One hop of a walk on the agent's machine (see `explain::Hop`).

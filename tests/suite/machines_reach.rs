@@ -111,3 +111,83 @@ fn reach_across_machines_pings_every_pair_and_names_the_failed_ones() {
         "a -> c did not fail for c's missing route back:\n{all}"
     );
 }
+
+/// A third machine, m3 (192.0.2.3), with an agent of its own: `agent3
+/// [FLAGS]` after `agent` (`$AG3` its pid, both killed on exit),
+/// `agent3_sees`.
+const M3: &str = r#"
+machine m3 192.0.2.3
+agent3() {
+  on m3 "exec \"$NSLAB\" agent --listen 192.0.2.3:7600 --token-file token $*" 2> agent3.err &
+  AG3=$!
+  trap 'kill $AG $AG3 2>/dev/null' EXIT
+  wait_until "nsenter --net=/run/netns/m3 ss -ltn | grep -q 7600" 20
+}
+agent3_sees() { nsenter --mount=/proc/$AG3/ns/mnt sh -c 'ls /run/netns; ls /run/nslab 2>/dev/null'; }
+"#;
+
+/// Runs `lab.rhai` on m1 against the agents of m2 and m3, between
+/// snapshots of the three machines.
+fn across_three(lab: &str) -> Out {
+    machines(
+        &[("lab.rhai", lab)],
+        &format!(
+            "{STATE}\n{M3}\nagent --grace-ms 100\nagent3 --grace-ms 100\n\
+             for m in m1 m2 m3; do m_state $m > $m.before; done\n\
+             run_on m1 \"\\\"$NSLAB\\\" run lab.rhai --machines m2=192.0.2.2:7600,m3=192.0.2.3:7600 --token-file token\"; echo run=$?\n\
+             wait_until '[ -z \"$(agent_sees)\" ]' 20 && echo AGENT2_CLEAN\n\
+             wait_until '[ -z \"$(agent3_sees)\" ]' 20 && echo AGENT3_CLEAN\n\
+             for m in m1 m2 m3; do m_state $m > $m.after; diff $m.before $m.after && echo ${{m}}_SAME; done\n"
+        ),
+    )
+}
+
+/// a here, a router r on m2, c on m3: the link r — c is between two
+/// agents' machines. expect_reach a -> c passes, the walk following the
+/// path from m2's agent to m3's; the trace names both hops over VXLAN,
+/// and r's says its link leads to m3. reach() over the three machines
+/// passes too, and every machine is as it was after.
+#[test]
+fn the_path_walk_follows_a_link_between_two_agents_machines() {
+    let lab = r#"
+let a = netns("a");
+let r = netns("r", #{on: "m2"});
+let c = netns("c", #{on: "m3"});
+r.forwarding(true);
+veth(a, "ar", r, "ra");
+veth(r, "rc", c, "cr");
+a.addr("ar", "10.1.0.1/24");
+r.addr("ra", "10.1.0.254/24");
+r.addr("rc", "10.2.0.254/24");
+c.addr("cr", "10.2.0.1/24");
+a.route("default", "10.1.0.254");
+c.route("default", "10.2.0.254");
+a.expect_reach("10.2.0.1");
+print("REACHED");
+for h in a.trace("10.2.0.1") { print(`hop ${h.dir}|${h.machine}|${h.ns}|${h.iif}|${h.oif}|${h.over}|${h.verdict}|${h.why}`); }
+c.expect_reach("10.1.0.1");
+print("BACK");
+let x = reach([a, r, c]);
+print(x);
+print(`reach ok ${x.ok}`);
+"#;
+    let o = across_three(lab);
+    o.says(&[
+        "run=0",
+        "REACHED",
+        "hop request||a||ar||forward|",
+        "hop request|m2|r|ra|rc|VXLAN ",
+        "is a VXLAN link to m3 (VNI ",
+        "hop request|m3|c|cr||VXLAN ",
+        "hop reply|m3|c||cr|",
+        "hop reply|m2|r|rc|ra|VXLAN ",
+        "hop reply||a|ar||VXLAN ",
+        "BACK",
+        "reach ok true",
+        "AGENT2_CLEAN",
+        "AGENT3_CLEAN",
+        "m1_SAME",
+        "m2_SAME",
+        "m3_SAME",
+    ]);
+}

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::super::probes::Sweep;
 use super::super::{Lab, LabError, NsId, Result};
 use super::{refused, unexpected};
+use crate::remote::across::{AcrossAnswer, AcrossOp, SweepFrom};
 use crate::remote::client::Pending;
-use crate::remote::reach::{ReachAnswer, ReachOp, SweepFrom};
 use crate::remote::{Answer, Op};
 
 /// The sweeps sent to one machine: its name, the pending answer, and the
@@ -61,10 +61,10 @@ impl Lab {
         let mut machines: Vec<_> = by_machine.into_iter().collect();
         machines.sort_by(|a, b| a.0.cmp(&b.0));
         for (m, wanted) in machines {
-            let op = Op::Reach(ReachOp::FirstAddrs {
+            let op = Op::Across(AcrossOp::FirstAddrs {
                 ns: wanted.iter().map(|(_, r)| *r).collect(),
             });
-            let Answer::Reach(ReachAnswer::Addrs(addrs)) = self.call_on(&m, op)? else {
+            let Answer::Across(AcrossAnswer::Addrs(addrs)) = self.call_on(&m, op)? else {
                 return Err(unexpected(&m));
             };
             if addrs.len() != wanted.len() {
@@ -109,7 +109,7 @@ impl Lab {
         }
         let mut sent = Vec::new();
         for (m, from, idx) in by_machine {
-            let op = Op::Reach(ReachOp::Sweep {
+            let op = Op::Across(AcrossOp::Sweep {
                 from,
                 count,
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
@@ -134,7 +134,7 @@ impl Lab {
                 Err(e) => Err(e),
             };
             let (got, why) = match answer {
-                Ok(Answer::Reach(ReachAnswer::Swept { got, why })) => (got, why),
+                Ok(Answer::Across(AcrossAnswer::Swept { got, why })) => (got, why),
                 Ok(_) => {
                     first_error.get_or_insert(unexpected(&s.machine));
                     continue;

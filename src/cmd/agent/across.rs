@@ -1,26 +1,27 @@
-//! The agent's side of reach() across machines (`Op::Reach`): the first
-//! addresses of its namespaces, and the sweeps of the sources placed
-//! here, each the same `Lab` call the driver makes for its own.
+//! The agent's side of `Op::Across`: the first addresses of its
+//! namespaces and the sweeps of the sources placed here for reach(),
+//! each the same `Lab` call the driver makes for its own; the machine of
+//! the far end of a VXLAN link, for the walk's words.
 
 use std::time::Duration;
 
 use super::{Part, refusal};
-use crate::remote::reach::{ReachAnswer, ReachOp};
+use crate::remote::across::{AcrossAnswer, AcrossOp};
 use crate::remote::{Answer, Refusal};
 
 impl Part {
-    pub(super) fn reach(&mut self, op: ReachOp) -> Result<Answer, Refusal> {
+    pub(super) fn across(&mut self, op: AcrossOp) -> Result<Answer, Refusal> {
         match op {
-            ReachOp::FirstAddrs { ns } => {
+            AcrossOp::FirstAddrs { ns } => {
                 let ids = ns
                     .into_iter()
                     .map(|n| self.ns(n))
                     .collect::<Result<Vec<_>, _>>()?;
                 let lab = self.lab()?;
                 let addrs = lab.first_addrs(&ids).map_err(refusal)?;
-                Ok(Answer::Reach(ReachAnswer::Addrs(addrs)))
+                Ok(Answer::Across(AcrossAnswer::Addrs(addrs)))
             }
-            ReachOp::Sweep {
+            AcrossOp::Sweep {
                 from,
                 count,
                 timeout_ms,
@@ -33,7 +34,12 @@ impl Part {
                 let (got, why) = lab
                     .sweep_for_driver(&from, count, Duration::from_millis(timeout_ms))
                     .map_err(refusal)?;
-                Ok(Answer::Reach(ReachAnswer::Swept { got, why }))
+                Ok(Answer::Across(AcrossAnswer::Swept { got, why }))
+            }
+            AcrossOp::FarEnd { ns, link, machine } => {
+                let id = self.ns(ns)?;
+                self.lab()?.note_far_machine(id, &link, &machine);
+                Ok(Answer::Done)
             }
         }
     }

@@ -1,7 +1,9 @@
-//! reach() across machines: the first addresses of placed namespaces,
-//! and the sweeps of the sources placed on one machine, carried out by
-//! its agent with the same budget as the driver's own (one `Op::Reach`
-//! on the wire; the agent's side in `cmd/agent/reach.rs`).
+//! What a lab across machines asks of an agent beyond single namespaces
+//! (one `Op::Across` on the wire; the agent's side in
+//! `cmd/agent/across.rs`): for reach(), the first addresses of placed
+//! namespaces and the sweeps of the sources placed on one machine, with
+//! the same budget as the driver's own; for the path walk, which machine
+//! the far end of a VXLAN link between two agents is on.
 
 use std::net::IpAddr;
 
@@ -19,7 +21,7 @@ pub struct SweepFrom {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum ReachOp {
+pub enum AcrossOp {
     /// The address other namespaces reach each of `ns` by (`first_addr`).
     FirstAddrs { ns: Vec<RemoteNs> },
     /// Each source pings its addresses, all at once, `count` echoes each,
@@ -29,10 +31,17 @@ pub enum ReachOp {
         count: u32,
         timeout_ms: u64,
     },
+    /// VXLAN end `link` of `ns` leads to machine `machine` (not the
+    /// driver's): the agent's walk names it so.
+    FarEnd {
+        ns: RemoteNs,
+        link: String,
+        machine: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum ReachAnswer {
+pub enum AcrossAnswer {
     Addrs(Vec<Option<IpAddr>>),
     /// Replies per source and address, as asked; `why`: a machine-wide
     /// kernel limit the agent's machine hit while replies were missing.
