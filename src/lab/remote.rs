@@ -16,6 +16,7 @@ use crate::net::ping::{PingOpts, PingReport, Reply};
 use crate::remote::across::AcrossOp;
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
+mod hosts;
 mod node;
 mod reach;
 mod walk;
@@ -49,6 +50,8 @@ pub struct Remotes {
     procs: Vec<(String, u64)>,
     /// The VXLAN ends of links between machines (remote/walk.rs).
     across: walk::Crossings,
+    /// Hosts lines across machines (remote/hosts.rs).
+    hosts: hosts::Hosts,
 }
 
 impl Remotes {
@@ -102,6 +105,7 @@ impl Lab {
     }
 
     fn call_on(&mut self, machine: &str, op: Op) -> Result<Answer> {
+        hosts::may_change(&mut self.remote.hosts, machine, &op);
         self.machine(machine)?.call(op).map_err(refused)
     }
 
@@ -205,6 +209,7 @@ impl Lab {
         opts: &exec::RunOpts,
     ) -> Option<Result<exec::Output>> {
         let (m, ns) = self.placed(id)?;
+        self.send_hosts(&m);
         let op = Op::Exec {
             ns,
             argv: argv.to_vec(),

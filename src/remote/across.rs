@@ -3,7 +3,8 @@
 //! `cmd/agent/across.rs`): for reach(), the first addresses of placed
 //! namespaces and the sweeps of the sources placed on one machine, with
 //! the same budget as the driver's own; for the path walk, which machine
-//! the far end of a VXLAN link between two agents is on.
+//! the far end of a VXLAN link between two agents is on; for hosts files,
+//! the names and addresses of the namespaces on the other machines.
 
 use std::net::IpAddr;
 
@@ -38,7 +39,16 @@ pub enum AcrossOp {
         link: String,
         machine: String,
     },
+    /// The hosts lines of the agent's namespaces: names, addresses.
+    HostLines,
+    /// The namespaces of the lab on other machines, with their addresses,
+    /// for the hosts file of the agent's namespaces.
+    Hosts { entries: Vec<HostEntry> },
 }
+
+/// One namespace in a hosts file: its names (the namespace's, then its
+/// host name when another) and addresses.
+pub type HostEntry = (String, Vec<IpAddr>);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum AcrossAnswer {
@@ -49,4 +59,5 @@ pub enum AcrossAnswer {
         got: Vec<Vec<u32>>,
         why: Option<String>,
     },
+    Hosts(Vec<HostEntry>),
 }

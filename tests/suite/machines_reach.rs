@@ -3,7 +3,7 @@
 //! the agents run on m2 (and m3). Every machine is checked to be as it
 //! was after each run.
 
-use super::machines::machines;
+use super::machines::{PAIR, machines};
 use crate::common::*;
 
 /// `m_state NAME`: a machine's links, addresses, routes and nf_tables
@@ -146,7 +146,8 @@ fn across_three(lab: &str) -> Out {
 /// agents' machines. expect_reach a -> c passes, the walk following the
 /// path from m2's agent to m3's; the trace names both hops over VXLAN,
 /// and r's says its link leads to m3. reach() over the three machines
-/// passes too, and every machine is as it was after.
+/// passes too, c's hosts file names a (on m1) and r (on m2), and every
+/// machine is as it was after.
 #[test]
 fn the_path_walk_follows_a_link_between_two_agents_machines() {
     let lab = r#"
@@ -170,6 +171,8 @@ print("BACK");
 let x = reach([a, r, c]);
 print(x);
 print(`reach ok ${x.ok}`);
+print(`c sees ${c.run("getent hosts a")}`);
+print(`c lists r ${c.run("grep -c -w r /etc/hosts")}`);
 "#;
     let o = across_three(lab);
     o.says(&[
@@ -184,10 +187,45 @@ print(`reach ok ${x.ok}`);
         "hop reply||a|ar||VXLAN ",
         "BACK",
         "reach ok true",
+        "c sees 10.1.0.1        a",
+        "c lists r 2",
         "AGENT2_CLEAN",
         "AGENT3_CLEAN",
         "m1_SAME",
         "m2_SAME",
         "m3_SAME",
+    ]);
+}
+
+/// The hosts file of every namespace names the lab's namespaces on the
+/// other machines too: n, a node on m2 (private directory, host name),
+/// resolves a (here) by name, and a resolves b and n (on m2) by name and
+/// by n's host name; an address added later here is listed on m2 at the
+/// next program there.
+#[test]
+fn hosts_files_name_the_namespaces_of_other_machines() {
+    let lab = format!(
+        "{PAIR}\n\
+         let n = netns(\"n\", #{{on: \"m2\", dirs: [\"/run/hoststest\"], hostname: \"nhost\"}});\n\
+         veth(b, \"bn\", n, \"nb\");\n\
+         n.addr(\"nb\", \"10.7.0.2/24\");\n\
+         print(`n sees ${{n.run(\"getent hosts a\")}}`);\n\
+         print(`a sees ${{a.run(\"getent hosts b\")}}`);\n\
+         print(`a sees ${{a.run(\"getent hosts nhost\")}}`);\n\
+         a.addr(\"ea\", \"10.9.0.11/24\");\n\
+         print(`n now ${{n.run(\"grep -c -w a /etc/hosts\")}}`);\n\
+         for l in n.run(\"cat /etc/hosts\").split(\"\\n\") {{ print(`n hosts ${{l}}`); }}\n"
+    );
+    let o = across(&lab);
+    o.says(&[
+        "run=0",
+        "n sees 10.9.0.1        a",
+        "a sees 10.9.0.2        b",
+        "a sees 10.7.0.2        n nhost",
+        "n now 2",
+        "n hosts 10.9.0.11\ta",
+        "AGENT_CLEAN",
+        "M1_SAME",
+        "M2_SAME",
     ]);
 }

@@ -36,6 +36,14 @@ impl Part {
                     .map_err(refusal)?;
                 Ok(Answer::Across(AcrossAnswer::Swept { got, why }))
             }
+            AcrossOp::HostLines => {
+                let entries = self.lab()?.own_host_entries().map_err(refusal)?;
+                Ok(Answer::Across(AcrossAnswer::Hosts(entries)))
+            }
+            AcrossOp::Hosts { entries } => {
+                self.lab()?.set_far_hosts(entries);
+                Ok(Answer::Done)
+            }
             AcrossOp::FarEnd { ns, link, machine } => {
                 let id = self.ns(ns)?;
                 self.lab()?.note_far_machine(id, &link, &machine);
