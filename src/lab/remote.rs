@@ -488,7 +488,7 @@ fn not_yet(what: &str, machine: &str) -> LabError {
 
 /// What works on a namespace placed on another machine, for the help of
 /// a call that does not yet.
-pub(super) const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
+pub(super) const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, addr, up, route (dst, via, dev, metric), sysctl, forwarding, exec/run, ping, probe, expect_reach, expect_blocked, connect, trace, reach, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
 /// The machine of a placed end (`None`: this one).
 fn ma_of(p: &Option<(String, RemoteNs)>) -> Option<String> {
     p.as_ref().map(|(m, _)| m.clone())
