@@ -159,14 +159,16 @@ async fn serve(
         underlay: local.ip(),
         isolated,
         lab: Arc::new(Mutex::new(None)),
+        stop: Cancel::default(),
     };
     let lab = conn.lab.clone();
     BaseChannel::with_defaults(t)
         .execute(conn.serve())
-        .for_each(|r| async move {
-            // One request at a time: a lab's ops are in order.
-            r.await;
-        })
+        // The channel is read while a request runs, so that a driver's
+        // cancellation (Ctrl-C during a wait here) reaches it; the ops
+        // stay in order, as the lab's thread runs them one at a time in
+        // the order they came (and a driver waits for each answer).
+        .for_each_concurrent(None, |r| r)
         .await;
     // The connection is over: the lab's thread sees its queue closed.
     drop(lab.lock().unwrap_or_else(|p| p.into_inner()).take());
@@ -179,6 +181,21 @@ struct Conn {
     underlay: IpAddr,
     isolated: bool,
     lab: Queue,
+    /// The lab's cancel flag: set when the driver stops waiting for an op
+    /// (its request dropped: tarpc cancels it here), so a wait ends now.
+    stop: Cancel,
+}
+
+/// Interrupts the lab's op unless its answer came: tarpc drops the
+/// request's future when the driver cancels it.
+struct StopOnDrop(Option<Cancel>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.interrupt();
+        }
+    }
 }
 
 impl Agent for Conn {
@@ -199,9 +216,10 @@ impl Agent for Conn {
         let (ready_tx, ready) = oneshot::channel();
         let sh = self.sh.clone();
         let (peer, underlay, isolated) = (self.peer, self.underlay, self.isolated);
+        let stop = self.stop.clone();
         let h = std::thread::Builder::new()
             .name("nslab-agent-lab".into())
-            .spawn(move || lab_thread(name, peer, underlay, isolated, sh, rx, ready_tx))
+            .spawn(move || lab_thread(name, (peer, underlay, stop), isolated, sh, rx, ready_tx))
             .map_err(|e| Refusal::new(format!("cannot start a thread: {e}"), "see the error"))?;
         self.sh
             .labs
@@ -233,17 +251,19 @@ impl Agent for Conn {
         let (reply, answer) = oneshot::channel();
         tx.send((op, reply))
             .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?;
-        answer
+        let mut guard = StopOnDrop(Some(self.stop.clone()));
+        let r = answer
             .await
-            .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?
+            .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?;
+        guard.0 = None;
+        r
     }
 }
 
 /// One driver's lab, from hello to the end of its connection.
 fn lab_thread(
     name: String,
-    peer: SocketAddr,
-    underlay: IpAddr,
+    (peer, underlay, stop): (SocketAddr, IpAddr, Cancel),
     isolated: bool,
     sh: Arc<Shared>,
     rx: mpsc::Receiver<(Op, Reply)>,
@@ -254,7 +274,7 @@ fn lab_thread(
         script: format!("driven from {peer}"),
         isolated,
         prefix: None,
-        cancel: Cancel::default(),
+        cancel: stop.clone(),
     });
     let mut lab = match lab {
         Ok(l) => l,
@@ -282,6 +302,9 @@ fn lab_thread(
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((op, reply)) => {
+                // An op the driver stopped waiting for has ended: this
+                // one runs.
+                stop.clear_interrupt();
                 let _ = reply.send(part.run(op, &sh));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => continue,

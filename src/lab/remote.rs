@@ -95,7 +95,9 @@ impl Lab {
             };
             let token = self.remote.token.clone().unwrap_or_default();
             let addr = addr.clone();
-            let m = Machine::connect(name, &addr, &token, self.id.name()).map_err(refused)?;
+            let mut m = Machine::connect(name, &addr, &token, self.id.name()).map_err(refused)?;
+            let cancel = self.id.cancel().clone();
+            m.stop_when(move || cancel.is_set());
             self.remote.open.insert(name.to_string(), m);
         }
         self.remote
@@ -106,7 +108,7 @@ impl Lab {
 
     fn call_on(&mut self, machine: &str, op: Op) -> Result<Answer> {
         hosts::may_change(&mut self.remote.hosts, machine, &op);
-        self.machine(machine)?.call(op).map_err(refused)
+        self.machine(machine)?.call_or_stop(op).map_err(refused)
     }
 
     /// `netns(name, #{on: machine})`: a namespace made by the agent there.

@@ -26,6 +26,9 @@ pub struct Machine {
     pub welcome: Welcome,
     client: AgentClient,
     rt: tokio::runtime::Runtime,
+    /// Polled while waiting for an answer (`call_or_stop`): the script's
+    /// Ctrl-C.
+    stop: Option<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Machine {
@@ -90,12 +93,50 @@ impl Machine {
             welcome,
             client,
             rt,
+            stop: None,
         })
     }
 
     /// Runs `op` on the agent and waits for its answer.
     pub fn call(&self, op: Op) -> Result<Answer, Refusal> {
         self.wait(self.send(op))
+    }
+
+    /// A wait for an answer (`call_or_stop`) ends when `stop` says so.
+    pub fn stop_when(&mut self, stop: impl Fn() -> bool + Send + Sync + 'static) {
+        self.stop = Some(Box::new(stop));
+    }
+
+    /// `call`, but when `stop_when`'s test turns true meanwhile (Ctrl-C)
+    /// the call is cancelled (tarpc tells the agent, which interrupts the
+    /// op: a wait there ends now) and the answer is an error.
+    pub fn call_or_stop(&self, op: Op) -> Result<Answer, Refusal> {
+        let Some(stop) = &self.stop else {
+            return self.call(op);
+        };
+        let mut p = self.send(op);
+        let stopped = self.rt.block_on(async {
+            loop {
+                tokio::select! {
+                    r = &mut p.0 => return Err(r),
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                        if stop() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        });
+        match stopped {
+            Ok(()) => {
+                p.0.abort();
+                Err(Refusal::new(
+                    format!("interrupted while machine '{}' worked", self.name),
+                    "the lab is being torn down",
+                ))
+            }
+            Err(r) => self.answer(r),
+        }
     }
 
     /// Sends `op` to the agent without waiting: the answer is `wait`ed for
@@ -110,7 +151,12 @@ impl Machine {
 
     /// The answer to an op `send` sent.
     pub fn wait(&self, p: Pending) -> Result<Answer, Refusal> {
-        let r = match self.rt.block_on(p.0) {
+        let r = self.rt.block_on(p.0);
+        self.answer(r)
+    }
+
+    fn answer(&self, r: Joined) -> Result<Answer, Refusal> {
+        let r = match r {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -132,6 +178,10 @@ impl Machine {
         })
     }
 }
+
+/// An op's answer as its task ends.
+type Joined =
+    Result<Result<Result<Answer, Refusal>, tarpc::client::RpcError>, tokio::task::JoinError>;
 
 /// An op sent to an agent, its answer not yet read (`Machine::wait`).
 pub struct Pending(

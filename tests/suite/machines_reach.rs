@@ -229,3 +229,44 @@ fn hosts_files_name_the_namespaces_of_other_machines() {
         "M2_SAME",
     ]);
 }
+
+/// SIGINT to the script while a wait runs on m2's agent (wait_socket for
+/// a socket nothing opens, 60 s): the script stops waiting and ends well
+/// before the wait would (the agent is told, and ends its wait), and
+/// both machines are as they were after the teardown.
+#[test]
+fn ctrl_c_during_a_wait_on_an_agent_stops_it_and_tears_down() {
+    let lab = format!(
+        "{PAIR}\n\
+         let n = netns(\"n\", #{{on: \"m2\", dirs: [\"/run/waittest\"]}});\n\
+         print(\"WAITING\");\n\
+         n.wait_socket(\"/run/waittest/sock\", #{{timeout_ms: 60000}});\n\
+         print(\"NOT HERE\");\n"
+    );
+    let o = machines(
+        &[("lab.rhai", &lab)],
+        &format!(
+            "{STATE}\nagent --grace-ms 60000\n\
+             m_state m1 > m1.before; m_state m2 > m2.before\n\
+             (run_on m1 \"exec \\\"$NSLAB\\\" run lab.rhai --machines m2=192.0.2.2:7600 --token-file token\" > run.out 2>&1; echo run=$? > done) &\n\
+             D=$!\n\
+             wait_until 'grep -q WAITING run.out' 30 && echo STARTED\n\
+             sleep 0.5\n\
+             kill -INT $(pgrep -P $D)\n\
+             wait_until '[ -s done ]' 20 && echo ENDED\n\
+             wait $D; cat done run.out\n\
+             [ -z \"$(agent_sees)\" ] && echo AGENT_CLEAN\n\
+             m_state m1 > m1.after; diff m1.before m1.after && echo M1_SAME\n\
+             m_state m2 > m2.after; diff m2.before m2.after && echo M2_SAME\n"
+        ),
+    );
+    o.says(&[
+        "STARTED",
+        "ENDED",
+        "run=130",
+        "AGENT_CLEAN",
+        "M1_SAME",
+        "M2_SAME",
+    ])
+    .lacks(&["NOT HERE"]);
+}
