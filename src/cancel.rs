@@ -37,6 +37,13 @@ impl Cancel {
         self.0.load(Ordering::Relaxed) != 0
     }
 
+    /// Stops what runs as a Ctrl-C would (an agent whose driver stopped
+    /// waiting for an op: see cmd/agent.rs).
+    pub fn interrupt(&self) {
+        self.0
+            .store(signal_hook::consts::SIGINT as usize, Ordering::Relaxed);
+    }
+
     /// Forgets a Ctrl-C once it has stopped what was running (the REPL
     /// goes on; a SIGTERM or SIGHUP is never forgotten).
     pub fn clear_interrupt(&self) {

@@ -38,6 +38,7 @@ use crate::remote::tls::{self, Identity};
 use crate::remote::{Answer, Op, PingAnswer, Refusal};
 use crate::session::{self, CmdResult, Failure};
 
+mod across;
 mod node;
 
 pub struct Args {
@@ -64,7 +65,8 @@ enum Msg {
 
 /// A connection's session (its id) and its lab thread's queue, once
 /// `hello` or `resume` gave it one.
-type Queue = Arc<Mutex<Option<(String, mpsc::Sender<Msg>)>>>;
+/// A connection's lab: its session, its thread's queue and its cancel flag.
+type Queue = Arc<Mutex<Option<(String, mpsc::Sender<Msg>, Cancel)>>>;
 
 /// What every connection shares.
 struct Shared {
@@ -79,7 +81,7 @@ struct Shared {
     labs: Mutex<Vec<JoinHandle<()>>>,
     /// The labs held here, by session: what `resume` looks up. A lab's
     /// thread takes its entry out when it ends.
-    sessions: Mutex<HashMap<String, mpsc::Sender<Msg>>>,
+    sessions: Mutex<HashMap<String, (mpsc::Sender<Msg>, Cancel)>>,
     /// Numbers connections.
     conns: AtomicU64,
 }
@@ -193,13 +195,14 @@ async fn serve(
     let (lab, n) = (conn.lab.clone(), conn.n);
     BaseChannel::with_defaults(t)
         .execute(conn.serve())
-        .for_each(|r| async move {
-            // One request at a time: a lab's ops are in order.
-            r.await;
-        })
+        // The channel is read while a request runs, so that a driver's
+        // cancellation (Ctrl-C during a wait here) reaches it; the ops
+        // stay in order, as the lab's thread runs them one at a time in
+        // the order they came (and a driver waits for each answer).
+        .for_each_concurrent(None, |r| r)
         .await;
     // The connection is over: its lab's grace period starts.
-    if let Some((_, tx)) = lab.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some((_, tx, _)) = lab.lock().unwrap_or_else(|p| p.into_inner()).take() {
         let _ = tx.send(Msg::Detach(n));
     }
 }
@@ -239,6 +242,9 @@ impl Agent for Conn {
         let (ready_tx, ready) = oneshot::channel();
         let sh = self.sh.clone();
         let session = session_id();
+        // The lab's cancel flag: set when the driver stops waiting for an
+        // op (its request dropped: tarpc cancels it here), so a wait ends.
+        let stop = Cancel::default();
         let start = Start {
             name,
             prefix,
@@ -247,6 +253,7 @@ impl Agent for Conn {
             peer: self.peer,
             underlay: self.underlay,
             isolated: self.isolated,
+            stop: stop.clone(),
         };
         let h = std::thread::Builder::new()
             .name("nslab-agent-lab".into())
@@ -264,8 +271,8 @@ impl Agent for Conn {
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(session.clone(), tx.clone());
-        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), tx));
+            .insert(session.clone(), (tx.clone(), stop.clone()));
+        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), tx, stop));
         Ok(self.welcome(session))
     }
 
@@ -285,9 +292,9 @@ impl Agent for Conn {
         // Under the lock a lab's thread takes to end: the lab either gets
         // this connection or is gone already.
         let sessions = self.sh.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = sessions
+        let (tx, stop) = sessions
             .get(&session)
-            .filter(|tx| tx.send(Msg::Attach(self.n)).is_ok())
+            .filter(|(tx, _)| tx.send(Msg::Attach(self.n)).is_ok())
             .cloned()
             .ok_or_else(|| {
                 Refusal::new(
@@ -299,12 +306,12 @@ impl Agent for Conn {
                 )
             })?;
         drop(sessions);
-        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), tx));
+        *self.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some((session.clone(), tx, stop));
         Ok(self.welcome(session))
     }
 
     async fn op(self, _: Context, seq: u64, op: Op) -> Result<Answer, Refusal> {
-        let (_, tx) = self
+        let (_, tx, _) = self
             .lab
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -321,6 +328,12 @@ impl Agent for Conn {
         answer
             .await
             .map_err(|_| Refusal::new("this lab has ended here", "run the script again"))?
+    }
+
+    async fn interrupt(self, _: Context) {
+        if let Some((_, _, stop)) = &*self.lab.lock().unwrap_or_else(|p| p.into_inner()) {
+            stop.interrupt();
+        }
     }
 }
 
@@ -363,6 +376,8 @@ struct Start {
     driver: u64,
     peer: SocketAddr,
     underlay: IpAddr,
+    /// The lab's cancel flag (see `Conn::hello`).
+    stop: Cancel,
     isolated: bool,
 }
 
@@ -382,13 +397,14 @@ fn lab_thread(
         peer,
         underlay,
         isolated,
+        stop,
     } = start;
     let lab = Lab::new(LabConfig {
         name: name.clone(),
         script: format!("driven from {peer}"),
         isolated,
         prefix,
-        cancel: Cancel::default(),
+        cancel: stop.clone(),
     });
     let mut lab = match lab {
         Ok(l) => l,
@@ -448,6 +464,9 @@ fn lab_thread(
                     let _ = reply.send(answer.clone());
                     continue;
                 }
+                // An op the driver stopped waiting for has ended: this
+                // one runs.
+                stop.clear_interrupt();
                 // The driver is done with this part: it ends now.
                 let ends = matches!(*op, Op::Teardown | Op::Keep);
                 let answer = part.run(*op, &sh);
@@ -533,10 +552,11 @@ impl Part {
                 return Ok(Answer::Done);
             }
             Op::Node(n) => return self.node(n),
+            Op::Across(r) => return self.across(r),
             _ => {}
         }
         let ns = match &op {
-            Op::Netns { .. } | Op::Teardown | Op::Keep | Op::Node(_) => None,
+            Op::Netns { .. } | Op::Teardown | Op::Keep | Op::Node(_) | Op::Across(_) => None,
             Op::Addr { ns, .. }
             | Op::Up { ns, .. }
             | Op::Route { ns, .. }
@@ -684,7 +704,7 @@ impl Part {
                 name, vni, remote, ..
             } => done(lab.vxlan_underlay(id, &name, vni, remote, underlay, port)),
             Op::Call { call, args, .. } => self.calls.run(lab, id, &call, &args),
-            Op::Teardown | Op::Keep | Op::Node(_) => Ok(Answer::Done),
+            Op::Teardown | Op::Keep | Op::Node(_) | Op::Across(_) => Ok(Answer::Done),
             // Probes and explanations across machines (lab/remote/walk.rs).
             op @ (Op::Walk { .. } | Op::Probe { .. }) => {
                 lab.agent_explain_op(id, op).map_err(refusal)

@@ -89,6 +89,9 @@ pub(super) struct Nodes {
     /// kernel when an event may have changed them (see `note`): a loop of
     /// execs then reads one namespace an exec, not the whole lab.
     addrs: HashMap<NsId, Vec<IpAddr>>,
+    /// The lab's namespaces on other machines (names, addresses), as the
+    /// driver last sent them to this agent.
+    others: Vec<(String, Vec<IpAddr>)>,
 }
 
 impl Nodes {
@@ -440,8 +443,8 @@ impl Lab {
 
     /// The hosts file namespace `id`'s programs see: the machine's
     /// localhost lines, then every namespace of the lab with each of its
-    /// addresses (and its host name); a namespace without an address
-    /// finds its own names at 127.0.1.1.
+    /// addresses (and its host name), those on other machines too; a
+    /// namespace without an address finds its own names at 127.0.1.1.
     fn hosts_text(&mut self, id: NsId) -> Result<String> {
         if self.nodes.localhost.is_none() {
             let text = fs::read_to_string("/etc/hosts").unwrap_or_default();
@@ -452,7 +455,29 @@ impl Lab {
             self.id.name()
         );
         out.push_str(self.nodes.localhost.as_deref().unwrap_or(""));
-        let mut mine = false;
+        for (ns, names, addrs) in self.host_entries()? {
+            for a in &addrs {
+                out.push_str(&format!("{a}\t{names}\n"));
+            }
+            if ns == id && addrs.is_empty() {
+                out.push_str(&format!("127.0.1.1\t{names}\n"));
+            }
+        }
+        let mut far = self.nodes.others.clone();
+        far.extend(self.far_host_entries());
+        for (names, addrs) in far {
+            for a in addrs {
+                out.push_str(&format!("{a}\t{names}\n"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The lab's namespaces on this machine: each with its names (its
+    /// own, then its host name when another) and the addresses its hosts
+    /// lines list.
+    fn host_entries(&mut self) -> Result<Vec<(NsId, String, Vec<IpAddr>)>> {
+        let mut out = Vec::new();
         for ns in self.sp.created() {
             let mut names = self.sp.name(ns).to_string();
             if let Some(h) = self.nodes.nodes.get(&ns).and_then(|n| n.hostname.as_ref())
@@ -473,15 +498,25 @@ impl Lab {
                     a
                 }
             };
-            for a in addrs {
-                out.push_str(&format!("{a}\t{names}\n"));
-                mine |= ns == id;
-            }
-            if ns == id && !mine {
-                out.push_str(&format!("127.0.1.1\t{names}\n"));
-            }
+            out.push((ns, names, addrs));
         }
         Ok(out)
+    }
+
+    /// `host_entries` without the namespace numbers: what another machine
+    /// lists of this one's namespaces.
+    pub fn own_host_entries(&mut self) -> Result<Vec<(String, Vec<IpAddr>)>> {
+        Ok(self
+            .host_entries()?
+            .into_iter()
+            .map(|(_, n, a)| (n, a))
+            .collect())
+    }
+
+    /// The lab's namespaces on other machines, as the driver sent them
+    /// (an agent): listed in the hosts files from the next program on.
+    pub fn set_far_hosts(&mut self, entries: Vec<(String, Vec<IpAddr>)>) {
+        self.nodes.others = entries;
     }
 
     /// Writes `id`'s hosts file if it changed: truncated and rewritten in

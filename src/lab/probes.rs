@@ -498,6 +498,9 @@ impl Lab {
     /// (reach() of 30 nodes asked 30 namespaces one after the other, each
     /// for its links too, which only name the devices).
     pub fn first_addrs(&mut self, ids: &[NsId]) -> Result<Vec<Option<IpAddr>>> {
+        if ids.iter().any(|id| self.machine_of(*id).is_some()) {
+            return self.first_addrs_across(ids);
+        }
         let clients = ids
             .iter()
             .map(|id| {
@@ -533,6 +536,8 @@ impl Lab {
     /// (unanswered pairs pinged again inside it: `sweep_again`).
     /// A node with a source address (`srcs[i]`) sends from a socket of its
     /// own bound to it, so the replies must come back to that address.
+    /// The sources placed on other machines are swept by their agents
+    /// meanwhile (lab/remote/reach.rs), with the same budget.
     pub fn reach(
         &mut self,
         nodes: &[(NsId, IpAddr)],
@@ -541,103 +546,39 @@ impl Lab {
         timeout: Duration,
     ) -> Result<ReachReport> {
         let src_of = |i: usize| srcs.get(i).copied().flatten();
+        let placed: Vec<bool> = nodes
+            .iter()
+            .map(|(id, _)| self.machine_of(*id).is_some())
+            .collect();
         for (i, &(id, _)) in nodes.iter().enumerate() {
-            if let Some(s) = src_of(i) {
+            if let Some(s) = src_of(i).filter(|_| !placed[i]) {
                 self.check_own_addr(id, s, "src")?;
             }
         }
-        self.settle_for(nodes.iter().any(|(_, ip)| ip.is_ipv6()));
-        let dsts: Vec<IpAddr> = nodes.iter().map(|(_, ip)| *ip).collect();
-        let from: Vec<NsId> = nodes.iter().map(|(id, _)| *id).collect();
-        self.settle_dad(&from, &dsts);
-        // The bound sockets of the nodes with a source, by node index.
-        let mut own: HashMap<usize, socket2::Socket> = HashMap::new();
-        for (i, &(id, _)) in nodes.iter().enumerate() {
-            let Some(src) = src_of(i) else { continue };
-            let v6 = src.is_ipv6();
-            let sock = self
-                .sp
-                .run_in(id, move || {
-                    let s = ping::open_socket(v6)?;
-                    probe::bind_src(&s, src)?;
-                    Ok(s)
-                })
-                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
-            own.insert(i, sock);
-        }
-        // The shared sockets still missing, opened in one trip to the
-        // namespace worker (the host's here: see Spaces::run_in).
-        let mut missing: Vec<(NsId, bool)> = Vec::new();
-        for (i, &(id, _)) in nodes.iter().enumerate() {
-            for v6 in [false, true] {
-                if nodes.iter().any(|(_, ip)| ip.is_ipv6() == v6)
-                    && src_of(i).is_none_or(|s| s.is_ipv6() != v6)
-                    && self.running.ping_sock(id, v6).is_none()
-                    && !missing.contains(&(id, v6))
-                {
-                    missing.push((id, v6));
-                }
-            }
-        }
-        let (host, away): (Vec<_>, Vec<_>) = missing
-            .into_iter()
-            .partition(|(id, _)| *id == crate::lab::space::HOST);
-        let ids: Vec<NsId> = away.iter().map(|(id, _)| *id).collect();
-        let fams: Vec<bool> = away.iter().map(|(_, v6)| *v6).collect();
-        let opened = self
-            .sp
-            .run_in_each(&ids, move |k| ping::open_socket(fams[k]))
-            .map_err(|e| LabError::kernel("open an ICMP socket", "the lab's namespaces", e))?;
-        for ((id, v6), sock) in away.into_iter().zip(opened) {
-            let sock =
-                sock.map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
-            self.running.add_ping_sock(id, v6, sock);
-        }
-        for (id, v6) in host {
-            let sock = self
-                .sp
-                .run_in(id, move || ping::open_socket(v6))
-                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
-            self.running.add_ping_sock(id, v6, sock);
-        }
-        // One plan entry per source and family: (socket, v6, addresses),
-        // with the node index of each address.
-        let mut plan = Vec::new();
-        let mut targets: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, &(id, _)) in nodes.iter().enumerate() {
-            for v6 in [false, true] {
-                let to: Vec<usize> = (0..nodes.len())
-                    .filter(|&j| j != i && nodes[j].1.is_ipv6() == v6)
-                    .collect();
-                if to.is_empty() {
-                    continue;
-                }
-                let sock = match own
-                    .get(&i)
-                    .filter(|_| src_of(i).is_some_and(|s| s.is_ipv6() == v6))
-                {
-                    Some(s) => s,
-                    None => self.running.ping_sock(id, v6).ok_or_else(no_sock)?,
-                };
-                ping::drain(sock);
-                plan.push((sock, v6, to.iter().map(|&j| nodes[j].1).collect()));
-                targets.push((i, to));
-            }
-        }
-        let before = (
-            self.settle.kstat().before(false),
-            self.settle.kstat().before(true),
-        );
-        let got = sweep_again(self.settle.kstat(), self.id.cancel(), &plan, count, timeout);
-        drop(plan);
-        drop(own);
+        // Each source: its node, and the nodes it pings.
+        let sources: Vec<(usize, Sweep)> = (0..nodes.len())
+            .map(|i| {
+                let to: Vec<usize> = (0..nodes.len()).filter(|&j| j != i).collect();
+                let dsts = to.iter().map(|&j| nodes[j].1).collect();
+                (i, (nodes[i].0, src_of(i), dsts))
+            })
+            .collect();
+        let (away, here): (Vec<_>, Vec<_>) = sources.into_iter().partition(|(i, _)| placed[*i]);
+        let sent = self.send_sweeps(&away, count, timeout)?;
+        let local: Vec<Sweep> = here.iter().map(|(_, s)| s.clone()).collect();
+        let (got, mut why) = self.sweep_sources(&local, count, timeout)?;
+        let far = self.wait_sweeps(sent)?;
         self.check_cancel()?;
         let mut pairs = Vec::new();
-        for ((i, to), replies) in targets.iter().zip(got) {
-            for (j, r) in to.iter().zip(replies) {
-                pairs.push((*i, *j, r));
-            }
+        for ((i, _), replies) in here.iter().zip(got) {
+            let to = (0..nodes.len()).filter(|&j| j != *i);
+            pairs.extend(to.zip(replies).map(|(j, r)| (*i, j, r)));
         }
+        if !far.pairs.is_empty() {
+            pairs.extend(far.pairs);
+            pairs.sort_by_key(|p| (p.0, p.1));
+        }
+        why = why.or(far.why);
         self.tell(Event::Reached {
             nodes,
             srcs,
@@ -645,13 +586,6 @@ impl Lab {
             timeout,
             pairs: &pairs,
         });
-        let lost = pairs.iter().any(|(_, _, r)| *r < count);
-        let why = if lost {
-            kstat::why(&self.settle.kstat().hit_since(&before.0, false))
-                .or_else(|| kstat::why(&self.settle.kstat().hit_since(&before.1, true)))
-        } else {
-            None
-        };
         // Each unanswered pair explained, as far as it is cheap: a lab
         // where nothing answers would otherwise trace N² paths. When the
         // kernel dropped packets machine-wide meanwhile, only a drop found
@@ -683,7 +617,129 @@ impl Lab {
             reasons,
         })
     }
+
+    /// Each source (a namespace of this machine, the address it pings from
+    /// or None, the addresses it pings) sends `count` echo requests to
+    /// each of its addresses, all at once, within `timeout`
+    /// (`sweep_again`): the replies per source and address, and a
+    /// machine-wide kernel limit hit while some were missing.
+    pub(crate) fn sweep_sources(
+        &mut self,
+        from: &[Sweep],
+        count: u32,
+        timeout: Duration,
+    ) -> Result<(Vec<Vec<u32>>, Option<String>)> {
+        let mut got: Vec<Vec<u32>> = from.iter().map(|(_, _, d)| vec![0; d.len()]).collect();
+        if from.iter().all(|(_, _, d)| d.is_empty()) {
+            return Ok((got, None));
+        }
+        let all: Vec<IpAddr> = from
+            .iter()
+            .flat_map(|(_, _, d)| d.iter().copied())
+            .collect();
+        self.settle_for(all.iter().any(IpAddr::is_ipv6));
+        let ids: Vec<NsId> = from.iter().map(|(id, _, _)| *id).collect();
+        self.settle_dad(&ids, &all);
+        // The bound sockets of the sources with an address, by index.
+        let mut own: HashMap<usize, socket2::Socket> = HashMap::new();
+        for (k, &(id, src, _)) in from.iter().enumerate() {
+            let Some(src) = src else { continue };
+            let v6 = src.is_ipv6();
+            let sock = self
+                .sp
+                .run_in(id, move || {
+                    let s = ping::open_socket(v6)?;
+                    probe::bind_src(&s, src)?;
+                    Ok(s)
+                })
+                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            own.insert(k, sock);
+        }
+        // The shared sockets still missing, opened in one trip to the
+        // namespace worker (the host's here: see Spaces::run_in).
+        let mut missing: Vec<(NsId, bool)> = Vec::new();
+        for &(id, src, ref dsts) in from {
+            for v6 in [false, true] {
+                if dsts.iter().any(|ip| ip.is_ipv6() == v6)
+                    && src.is_none_or(|s| s.is_ipv6() != v6)
+                    && self.running.ping_sock(id, v6).is_none()
+                    && !missing.contains(&(id, v6))
+                {
+                    missing.push((id, v6));
+                }
+            }
+        }
+        let (host, away): (Vec<_>, Vec<_>) = missing
+            .into_iter()
+            .partition(|(id, _)| *id == crate::lab::space::HOST);
+        let ids: Vec<NsId> = away.iter().map(|(id, _)| *id).collect();
+        let fams: Vec<bool> = away.iter().map(|(_, v6)| *v6).collect();
+        let opened = self
+            .sp
+            .run_in_each(&ids, move |k| ping::open_socket(fams[k]))
+            .map_err(|e| LabError::kernel("open an ICMP socket", "the lab's namespaces", e))?;
+        for ((id, v6), sock) in away.into_iter().zip(opened) {
+            let sock =
+                sock.map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            self.running.add_ping_sock(id, v6, sock);
+        }
+        for (id, v6) in host {
+            let sock = self
+                .sp
+                .run_in(id, move || ping::open_socket(v6))
+                .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
+            self.running.add_ping_sock(id, v6, sock);
+        }
+        // One plan entry per source and family: (socket, v6, addresses),
+        // with the index of each address among the source's.
+        let mut plan = Vec::new();
+        let mut targets: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (k, &(id, src, ref dsts)) in from.iter().enumerate() {
+            for v6 in [false, true] {
+                let to: Vec<usize> = (0..dsts.len())
+                    .filter(|&d| dsts[d].is_ipv6() == v6)
+                    .collect();
+                if to.is_empty() {
+                    continue;
+                }
+                let sock = match own
+                    .get(&k)
+                    .filter(|_| src.is_some_and(|s| s.is_ipv6() == v6))
+                {
+                    Some(s) => s,
+                    None => self.running.ping_sock(id, v6).ok_or_else(no_sock)?,
+                };
+                ping::drain(sock);
+                plan.push((sock, v6, to.iter().map(|&d| dsts[d]).collect()));
+                targets.push((k, to));
+            }
+        }
+        let before = (
+            self.settle.kstat().before(false),
+            self.settle.kstat().before(true),
+        );
+        let swept = sweep_again(self.settle.kstat(), self.id.cancel(), &plan, count, timeout);
+        drop(plan);
+        drop(own);
+        for ((k, to), replies) in targets.iter().zip(swept) {
+            for (d, r) in to.iter().zip(replies) {
+                got[*k][*d] = r;
+            }
+        }
+        let lost = got.iter().flatten().any(|r| *r < count);
+        let why = if lost {
+            kstat::why(&self.settle.kstat().hit_since(&before.0, false))
+                .or_else(|| kstat::why(&self.settle.kstat().hit_since(&before.1, true)))
+        } else {
+            None
+        };
+        Ok((got, why))
+    }
 }
+
+/// One source of a sweep: its namespace, the address it pings from (None:
+/// the kernel's pick), the addresses it pings.
+pub(crate) type Sweep = (NsId, Option<IpAddr>, Vec<IpAddr>);
 
 /// `ping::sweep` within `timeout` as a probe's budget is kept
 /// (`busy::conclude`): the first sweep has half of it; the pairs it

@@ -16,9 +16,12 @@ use ipnet::IpNet;
 use super::{Lab, LabError, NsId, Result, RouteKind, RouteReq};
 use crate::net::exec;
 use crate::net::ping::{PingOpts, PingReport, Reply};
+use crate::remote::across::AcrossOp;
 use crate::remote::{Answer, Machine, Op, Refusal, proto::RemoteNs};
 
+mod hosts;
 mod node;
+mod reach;
 mod walk;
 
 /// The lowest VNI a lab gives its links between machines.
@@ -54,6 +57,8 @@ pub struct Remotes {
     caps: Vec<calls::RemoteCap>,
     /// Listeners on other machines: machine, the agent's number.
     listens: Vec<(String, usize)>,
+    /// Hosts lines across machines (remote/hosts.rs).
+    hosts: hosts::Hosts,
 }
 
 impl Remotes {
@@ -98,8 +103,10 @@ impl Lab {
             let token = self.remote.token.clone().unwrap_or_default();
             let addr = addr.clone();
             let prefix = Some(self.sp.prefix().to_string()).filter(|p| !p.is_empty());
-            let m =
+            let mut m =
                 Machine::connect(name, &addr, &token, self.id.name(), prefix).map_err(refused)?;
+            let cancel = self.id.cancel().clone();
+            m.stop_when(move || cancel.is_set());
             self.remote.open.insert(name.to_string(), m);
         }
         self.remote
@@ -109,7 +116,8 @@ impl Lab {
     }
 
     fn call_on(&mut self, machine: &str, op: Op) -> Result<Answer> {
-        self.machine(machine)?.call(op).map_err(refused)
+        hosts::may_change(&mut self.remote.hosts, machine, &op);
+        self.machine(machine)?.call_or_stop(op).map_err(refused)
     }
 
     /// `netns(name, #{on: machine})`: a namespace made by the agent there.
@@ -210,6 +218,7 @@ impl Lab {
         opts: &exec::RunOpts,
     ) -> Option<Result<exec::Output>> {
         let (m, ns) = self.placed(id)?;
+        self.send_hosts(&m);
         let op = Op::Exec {
             ns,
             argv: argv.to_vec(),
@@ -364,11 +373,39 @@ impl Lab {
                 }
                 Err(e) => return Err(refused(e)),
                 Ok(()) => {
-                    self.pair_vxlan_ends((a, an, ma), (b, bn, mb), vni);
+                    self.pair_vxlan_ends((a, an, ma.clone()), (b, bn, mb.clone()), vni);
+                    if let (Some(ma), Some(mb)) = (ma, mb) {
+                        self.between_agents((a, an, &ma, addr_a), (b, bn, &mb, addr_b))?;
+                    }
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// A link between two agents' machines: the driver records both ends
+    /// (it made neither), and each agent learns which machine its end
+    /// leads to, so that the walk follows it from one to the other.
+    fn between_agents(
+        &mut self,
+        a: (NsId, &str, &str, IpAddr),
+        b: (NsId, &str, &str, IpAddr),
+    ) -> Result<()> {
+        let port_a = self.machine(a.2)?.welcome.vxlan_port;
+        let port_b = self.machine(b.2)?.welcome.vxlan_port;
+        self.note_ends_between_agents((a.0, a.1, a.3, port_a), (b.0, b.1, b.3, port_b));
+        for (me, other) in [(&a, &b), (&b, &a)] {
+            let Some((m, ns)) = self.placed(me.0) else {
+                continue;
+            };
+            let op = Op::Across(AcrossOp::FarEnd {
+                ns,
+                link: me.1.to_string(),
+                machine: other.2.to_string(),
+            });
+            self.call_on(&m, op)?;
+        }
+        Ok(())
     }
 
     /// The address of the machine `on` (None: this one) as the machine of
@@ -454,7 +491,7 @@ fn unexpected(machine: &str) -> LabError {
 
 /// What a namespace on another machine takes so far (the help of a call
 /// that is not carried across).
-pub const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, bridge, br.attach/port (bridge and port in one namespace), vlan, vrf, vxlan, macvlan/ipvlan (beside their parent), link.delete, addr, up/down, mtu, mac, route, route_delete, rule, neigh, sysctl, forwarding, shape/unshape, masquerade/snat/dnat/accept/drop/reject/policy, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall), neigh_flush, route_flush_cache, link.capture (its file comes back here), ns.delete, link.move and throughput (within one machine), listen (and its peers), wait_port, probe, expect_reach, expect_blocked, connect, trace, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
+pub const WORKS_ACROSS: &str = "across machines work so far: netns (with dirs, hostname), veth, bridge, br.attach/port (bridge and port in one namespace), vlan, vrf, vxlan, macvlan/ipvlan (beside their parent), link.delete, addr, up/down, mtu, mac, route, route_delete, rule, neigh, sysctl, forwarding, shape/unshape, masquerade/snat/dnat/accept/drop/reject/policy, exec/run, ping, the reads (links, addrs, routes, neighbors, rules, route_get, fdb, ports, vlans, stats, qdisc, counters, firewall), neigh_flush, route_flush_cache, link.capture (its file comes back here), ns.delete, link.move and throughput (within one machine), listen (and its peers), wait_port, probe, expect_reach, expect_blocked, connect, trace, reach, private_dirs, read, write, exists, chown, spawn (and its Process), wait_socket, wait_route";
 /// The machine of a placed end (`None`: this one).
 fn ma_of(p: &Option<(String, RemoteNs)>) -> Option<String> {
     p.as_ref().map(|(m, _)| m.clone())

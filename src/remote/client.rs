@@ -32,6 +32,9 @@ pub struct Machine {
     /// The number of the last op sent.
     seq: AtomicU64,
     rt: tokio::runtime::Runtime,
+    /// Polled while waiting for an answer (`call_or_stop`): the script's
+    /// Ctrl-C.
+    stop: Option<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 /// Why a connection could not be made: `again` when trying once more may
@@ -90,6 +93,7 @@ impl Machine {
             client: Mutex::new(client),
             seq: AtomicU64::new(0),
             rt,
+            stop: None,
         })
     }
 
@@ -98,15 +102,100 @@ impl Machine {
     /// sent once more, under the same number (the agent does not do it
     /// twice), as long as the agent still holds the lab: its grace period.
     pub fn call(&self, op: Op) -> Result<Answer, Refusal> {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        use tarpc::client::RpcError;
-        let r = match self.send(seq, op.clone()) {
-            Ok(r) => r,
-            Err(broke @ (RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_))) => {
-                self.reconnect(&broke)?;
-                self.send(seq, op).map_err(|e| self.lost(&e, None))?
+        self.wait(self.send(op))
+    }
+
+    /// A wait for an answer (`call_or_stop`) ends when `stop` says so.
+    pub fn stop_when(&mut self, stop: impl Fn() -> bool + Send + Sync + 'static) {
+        self.stop = Some(Box::new(stop));
+    }
+
+    /// `call`, but when `stop_when`'s test turns true meanwhile (Ctrl-C)
+    /// the call is given up and the agent told to interrupt the op (a wait
+    /// there ends now); the answer is an error.
+    pub fn call_or_stop(&self, op: Op) -> Result<Answer, Refusal> {
+        let Some(stop) = &self.stop else {
+            return self.call(op);
+        };
+        let mut p = self.send(op);
+        let stopped = self.rt.block_on(async {
+            loop {
+                tokio::select! {
+                    r = &mut p.task => return Err(r),
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                        if stop() {
+                            return Ok(());
+                        }
+                    }
+                }
             }
-            Err(e) => return Err(self.lost(&e, None)),
+        });
+        match stopped {
+            Ok(()) => {
+                p.task.abort();
+                // The agent interrupts the op (a wait there ends now); its
+                // answer is not waited for.
+                let client = self
+                    .client
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let _ = self.rt.block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_secs(2),
+                        client.interrupt(tarpc::context::current()),
+                    )
+                    .await
+                });
+                Err(Refusal::new(
+                    format!("interrupted while machine '{}' worked", self.name),
+                    "the lab is being torn down",
+                ))
+            }
+            Err(r) => self.finish(p.seq, p.op, r),
+        }
+    }
+
+    /// Sends `op` to the agent without waiting: the answer is `wait`ed for
+    /// later, so that calls on several machines run at once.
+    pub fn send(&self, op: Op) -> Pending {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let client = self
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let sent = op.clone();
+        Pending {
+            seq,
+            op,
+            task: self
+                .rt
+                .spawn(async move { client.op(long_context(), seq, sent).await }),
+        }
+    }
+
+    /// The answer to an op `send` sent.
+    pub fn wait(&self, mut p: Pending) -> Result<Answer, Refusal> {
+        let r = self.rt.block_on(&mut p.task);
+        self.finish(p.seq, p.op, r)
+    }
+
+    /// The answer of op `seq` as its task ended. A connection that broke
+    /// (a network drop, a connection reset) is made again and the op sent
+    /// once more, under the same number (the agent does not do it twice),
+    /// as long as the agent still holds the lab: its grace period.
+    fn finish(&self, seq: u64, op: Op, r: Joined) -> Result<Answer, Refusal> {
+        use tarpc::client::RpcError;
+        let r = match r {
+            Ok(Ok(r)) => r,
+            Ok(Err(broke @ (RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_)))) => {
+                self.reconnect(&broke.to_string())?;
+                self.resend(seq, op)
+                    .map_err(|e| self.lost(&e.to_string(), None))?
+            }
+            Ok(Err(e)) => return Err(self.lost(&e.to_string(), None)),
+            Err(e) => return Err(self.lost(&e.to_string(), None)),
         };
         r.map_err(|mut e| {
             e.message = format!("on machine '{}': {}", self.name, e.message);
@@ -114,7 +203,7 @@ impl Machine {
         })
     }
 
-    fn send(&self, seq: u64, op: Op) -> Result<Result<Answer, Refusal>, tarpc::client::RpcError> {
+    fn resend(&self, seq: u64, op: Op) -> Result<Result<Answer, Refusal>, tarpc::client::RpcError> {
         let client = self
             .client
             .lock()
@@ -125,7 +214,7 @@ impl Machine {
 
     /// Connects again and takes the lab's session back; tries for as long
     /// as the agent keeps the lab, while trying may help.
-    fn reconnect(&self, broke: &tarpc::client::RpcError) -> Result<(), Refusal> {
+    fn reconnect(&self, broke: &str) -> Result<(), Refusal> {
         let grace = Duration::from_millis(self.welcome.grace_ms);
         let start = Instant::now();
         loop {
@@ -163,7 +252,7 @@ impl Machine {
         }
     }
 
-    fn lost(&self, e: &tarpc::client::RpcError, again: Option<Refusal>) -> Refusal {
+    fn lost(&self, e: &str, again: Option<Refusal>) -> Refusal {
         let again = again
             .map(|r| format!("; connecting again: {}", r.message))
             .unwrap_or_default();
@@ -241,6 +330,17 @@ async fn open(
         AgentClient::new(tarpc::client::Config::default(), t).spawn(),
         local,
     ))
+}
+
+/// An op's answer as its task ends.
+type Joined =
+    Result<Result<Result<Answer, Refusal>, tarpc::client::RpcError>, tokio::task::JoinError>;
+
+/// An op sent to an agent, its answer not yet read (`Machine::wait`).
+pub struct Pending {
+    seq: u64,
+    op: Op,
+    task: tokio::task::JoinHandle<Result<Result<Answer, Refusal>, tarpc::client::RpcError>>,
 }
 
 /// A lab call may take long (a command, a ping's timeout): tarpc's default

@@ -15,6 +15,7 @@
 //! This module knows no `Lab`: the driver's lab (lab/remote.rs) turns its
 //! calls into `Op`s, the agent (cmd/agent.rs) turns them back into Lab calls.
 
+pub mod across;
 pub mod client;
 pub mod node;
 pub mod proto;

@@ -126,6 +126,9 @@ pub enum Op {
         call: String,
         args: String,
     },
+    /// Across machines: reach()'s first addresses and sweeps, the far
+    /// machines of VXLAN ends (see across.rs).
+    Across(super::across::AcrossOp),
 }
 
 /// The answer to an `Op`.
@@ -158,6 +161,7 @@ pub enum Answer {
         json: String,
         bytes: Vec<u8>,
     },
+    Across(super::across::AcrossAnswer),
 }
 
 /// One hop of a walk on the agent's machine (see `explain::Hop`).
@@ -285,4 +289,9 @@ pub trait Agent {
     /// Refused once the agent has torn the lab down (the grace period
     /// passed) or when it never held it (it was started again).
     async fn resume(proof: Vec<u8>, session: String) -> Result<Welcome, Refusal>;
+    /// The driver stopped waiting for the op under way (Ctrl-C): the lab
+    /// interrupts it, as Ctrl-C interrupts an op on one machine. A broken
+    /// connection is not this: an op then runs on and its answer waits
+    /// for the driver to come back.
+    async fn interrupt();
 }

@@ -30,6 +30,7 @@ mod machines_agent;
 mod machines_api;
 mod machines_explain;
 mod machines_nodes;
+mod machines_reach;
 mod nat;
 mod nodes;
 mod plan;

@@ -107,6 +107,7 @@ impl Lab {
         argv: &[String],
     ) -> Option<Result<ProcId>> {
         let m = self.machine_of(id)?.to_string();
+        self.send_hosts(&m);
         let r = self.node_on(id, |ns| NodeOp::Spawn {
             ns,
             argv: argv.to_vec(),

@@ -249,6 +249,32 @@ impl Lab {
         }
     }
 
+    /// The far end of VXLAN end `link` of `id` is on machine `machine`
+    /// (an agent told by its driver, for a link between two agents).
+    pub fn note_far_machine(&mut self, id: NsId, link: &str, machine: &str) {
+        if let Some(e) = self.remote.across.ends.get_mut(&(id, link.to_string())) {
+            e.far_machine = Some(machine.to_string());
+        }
+    }
+
+    /// Both ends of link `vni` are on machines of agents: this lab made
+    /// neither, so it records what each was given (its machine's address,
+    /// the far one's, the port), for the walk to go on from one to the
+    /// other.
+    pub(super) fn note_ends_between_agents(
+        &mut self,
+        a: (NsId, &str, IpAddr, u16),
+        b: (NsId, &str, IpAddr, u16),
+    ) {
+        for (me, other) in [(&a, &b), (&b, &a)] {
+            if let Some(e) = self.remote.across.ends.get_mut(&(me.0, me.1.to_string())) {
+                e.local = Some(me.2);
+                e.remote = Some(other.2);
+                e.port = me.3;
+            }
+        }
+    }
+
     /// The VXLAN end of a link between machines that `link` of `id` is, as
     /// the explanation reads it.
     pub(crate) fn view_across(&self, id: NsId, link: &str) -> Option<Across> {
