@@ -146,6 +146,23 @@ pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
 }
 
 impl Walker<'_, '_> {
+    /// A rule's drop as the walk's finding; when rules before it have
+    /// matches nslab cannot read (`maybe`), a suspect instead, and the
+    /// walk goes on.
+    fn drop_or_suspect(&mut self, f: Finding, maybe: bool) -> Option<Finding> {
+        if !maybe {
+            return Some(f);
+        }
+        self.suspects.push(Finding {
+            reason: format!(
+                "{} (nslab cannot read every match before it, so: maybe)",
+                f.reason
+            ),
+            help: f.help,
+        });
+        None
+    }
+
     pub(super) fn name(&self, id: Ns) -> String {
         self.w.name(id)
     }
@@ -743,17 +760,7 @@ impl Walker<'_, '_> {
                 continue;
             };
             let f = self.drop_finding(ns, hook, &chain, rule.as_ref(), &verdict, &p);
-            if maybe {
-                self.suspects.push(Finding {
-                    reason: format!(
-                        "{} (nslab cannot read every match before it, so: maybe)",
-                        f.reason
-                    ),
-                    help: f.help,
-                });
-                return None;
-            }
-            return Some(f);
+            return self.drop_or_suspect(f, maybe);
         }
         None
     }

@@ -289,17 +289,7 @@ impl Walker<'_, '_> {
                     x.port, x.here
                 ),
             };
-            if maybe {
-                self.suspects.push(Finding {
-                    reason: format!(
-                        "{} (nslab cannot read every match before it, so: maybe)",
-                        f.reason
-                    ),
-                    help: f.help,
-                });
-                return None;
-            }
-            return Some(f);
+            return self.drop_or_suspect(f, maybe);
         }
         None
     }
