@@ -57,6 +57,15 @@ fn lab(files: &[(&str, &str)], sh: &str) -> Out {
     machines(files, &format!("{AROUND}\n{ECHO_REQUESTS}\n{sh}"))
 }
 
+/// Runs `script` as lab.rhai once on m1 against m2's agent, between
+/// `both_before` and `both_same`.
+fn run_once(script: &str) -> Out {
+    lab(
+        &[("lab.rhai", script)],
+        "both_before\nrun_lab lab.rhai\nboth_same\n",
+    )
+}
+
 const CLEAN: [&str; 4] = ["AGENT_CLEAN", "M1_SAME", "M2_SAME", "AGENT_FILES_GONE"];
 
 /// A bridge on m1 with hosts on both machines (a host on m2 joins it by a
@@ -95,10 +104,7 @@ print(`m2 ports ${sw2.run("bridge link show dev q4")}`);
 print(`m2 ageing ${sw2.run("cat /sys/class/net/br1/bridge/ageing_time")}`);
 for p in br2.ports() { print(`port ${p.name} cost ${p.cost} hairpin ${p.hairpin}`); }
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&[
         "run=0",
         "h1->10.7.0.2 true",
@@ -131,10 +137,7 @@ let h2 = netns("h2", #{on: "m2"});
 let e = veth(h2, "eth0", sw, "p2");
 br.attach(e[0]);
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&["run=1"]).says(&CLEAN);
     let w = o.report_words();
     assert!(
@@ -180,10 +183,7 @@ gw.drop(#{chain: "input", proto: "icmp", comment: "no pings"});
 print(`after drop ${client.ping("10.1.0.1", #{count: 1, timeout_ms: 500}).ok}`);
 masquerade(gw, "10.2.0.0/24", "nope");
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&[
         "run=1",
         "ping true",
@@ -242,10 +242,7 @@ print(`shown ${show(#{json: false}).contains("namespace b (on machine m2)")}`);
 print(`json ${parse_json(show(#{json: true})).namespaces.filter(|n| n.name == "b")[0].machine}`);
 b.link("nope");
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&[
         "run=1",
         "link eb vxlan mtu 1450 up true",
@@ -361,10 +358,7 @@ b.ping("10.9.0.1");
 b.route_flush_cache();
 print(`flushed ${b.neigh_flush("eb") >= 1}`);
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&[
         "run=0",
         "mtu 1400",
@@ -391,10 +385,7 @@ let b = netns("b", #{on: "m2"});
 let eb = veth(a, "ea", b, "eb")[1];
 eb.move(a);
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&["run=1"]).says(&CLEAN);
     let w = o.report_words();
     assert!(
@@ -431,10 +422,7 @@ print(`gone: ${!b.exec(["ls", "/run/netns"]).stdout.split("\n").contains("d")}`)
 try { d.links(); } catch (e) { print(`after: ${e}`); }
 try { a.throughput(b, #{secs: 1}); } catch (e) { print(`across: ${e}`); }
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&[
         "run=0",
         "bytes true proto tcp",
@@ -531,10 +519,7 @@ fn link_kinds_on_another_machine() {
          ipvlan(a, \"iv1\", eb);\n",
         names.join(", ")
     );
-    let o = lab(
-        &[("lab.rhai", &script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(&script);
     o.says(&["run=1", "deleted 0"]).says(&CLEAN);
     for (l, want, _) in &kinds {
         let got = o.after(&format!("{l}: "));
@@ -568,10 +553,7 @@ print(`connect ${a.connect("10.9.0.2", 8080)}`);
 print(`peers ${web.peers}`);
 try { b.wait_port(#{port: 8081, timeout_ms: 200}); } catch (e) { print(`nothing: ${e}`); }
 "#;
-    let o = lab(
-        &[("lab.rhai", script)],
-        "both_before\nrun_lab lab.rhai\nboth_same\n",
-    );
+    let o = run_once(script);
     o.says(&["run=0", "connect true", "peers [\"10.9.0.1\"]"])
         .says(&CLEAN);
     let all = o.all();
