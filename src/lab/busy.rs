@@ -89,6 +89,24 @@ pub fn retry_timeout(left: Duration, tries: u32) -> Option<Duration> {
     Some(left / tries.min(fit))
 }
 
+/// The wait of the next send after `sent` sends were lost, with `left` of
+/// the budget left: lost while a machine-wide limit was hit (`busy`), a
+/// share of what is left after a `PAUSE` (`retry_timeout`); else only a
+/// first loss is sent again, with all that is left (at least `MIN_TRY`).
+/// None: no more sends.
+pub fn next_wait(busy: bool, left: Duration, sent: u32) -> Option<Duration> {
+    if busy {
+        retry_timeout(
+            left.saturating_sub(PAUSE),
+            (RETRIES + 1).saturating_sub(sent),
+        )
+    } else if sent == 1 {
+        Some(left).filter(|l| *l >= MIN_TRY)
+    } else {
+        None
+    }
+}
+
 /// Sends the probe and concludes, all within `timeout`: a probe that got
 /// through or was refused is the answer. The first send has half the
 /// budget (`first_timeout`); lost with no machine-wide limit hit, it is
@@ -117,14 +135,7 @@ pub fn conclude(t: &mut dyn Tries, timeout: Duration, blocked: bool) -> Result<P
         }
         add(&mut hit, a.hit);
         let left = timeout.saturating_sub(t.now().saturating_sub(start));
-        let next = if busy {
-            retry_timeout(
-                left.saturating_sub(PAUSE),
-                (RETRIES + 1).saturating_sub(sent),
-            )
-        } else {
-            Some(left).filter(|l| *l >= MIN_TRY)
-        };
+        let next = next_wait(busy, left, sent);
         if busy && (blocked || next.is_none()) && t.drop_on_path()?.is_some() {
             return Ok(Probed::Lost);
         }

@@ -793,17 +793,9 @@ fn sweep_again(
         let busy = !watch.hit_since(&before.0, false).is_empty()
             || !watch.hit_since(&before.1, true).is_empty();
         let left = timeout.saturating_sub(start.elapsed());
-        let next = if busy {
-            super::busy::retry_timeout(
-                left.saturating_sub(super::busy::PAUSE),
-                (super::busy::RETRIES + 1).saturating_sub(sent),
-            )
-        } else if sent == 1 {
-            Some(left).filter(|l| *l >= super::busy::MIN_TRY)
-        } else {
-            None
+        let Some(w) = super::busy::next_wait(busy, left, sent) else {
+            break;
         };
-        let Some(w) = next else { break };
         if busy {
             std::thread::sleep(super::busy::PAUSE);
         }
