@@ -118,11 +118,23 @@ pub fn next_wait(busy: bool, left: Duration, sent: u32) -> Option<Duration> {
 /// takes a drop on the path as the answer at once: a state that passes (a
 /// tentative address, an STP port still learning) is worth the retries
 /// only to a check that wants it through.
+///
+/// The path is read after the first loss under load, not after the last
+/// send: reading it takes time (on a busy machine, a tenth of a second and
+/// more), the whole wait is `timeout`, and the retries share what is left
+/// after it.
 pub fn conclude(t: &mut dyn Tries, timeout: Duration, blocked: bool) -> Result<Probed> {
     let start = t.now();
+    let left = |t: &dyn Tries| timeout.saturating_sub(t.now().saturating_sub(start));
     let mut hit: Vec<Limit> = Vec::new();
     let mut sent = 0;
     let mut wait = first_timeout(timeout);
+    // What the path showed when it was last read: a drop or not. A check
+    // that wants it through reads it once, after the first loss under load,
+    // and takes it as the answer if every send is lost.
+    let mut dropped = false;
+    let mut read = false;
+    let mut walk = Duration::ZERO;
     loop {
         let a = t.send(wait)?;
         sent += 1;
@@ -134,13 +146,23 @@ pub fn conclude(t: &mut dyn Tries, timeout: Duration, blocked: bool) -> Result<P
             return Ok(Probed::Lost);
         }
         add(&mut hit, a.hit);
-        let left = timeout.saturating_sub(t.now().saturating_sub(start));
-        let next = next_wait(busy, left, sent);
-        if busy && (blocked || next.is_none()) && t.drop_on_path()?.is_some() {
-            return Ok(Probed::Lost);
+        let mut next = next_wait(busy, left(t), sent);
+        // A check that wants it blocked reads it again before each retry
+        // there is room for after a read as long as the last one, not
+        // after the last send (which would outlast the timeout).
+        let room = next.is_some() && left(t) >= walk + PAUSE + MIN_TRY;
+        if busy && (!read || (blocked && room)) {
+            let before = t.now();
+            dropped = t.drop_on_path()?.is_some();
+            walk = t.now().saturating_sub(before);
+            read = true;
+            if dropped && blocked {
+                return Ok(Probed::Lost);
+            }
+            next = next_wait(busy, left(t), sent);
         }
         let Some(w) = next else {
-            if !busy {
+            if !busy || dropped {
                 return Ok(Probed::Lost);
             }
             break;
@@ -205,8 +227,9 @@ mod tests {
         pkt: Packet,
         log: Vec<String>,
         /// The scripted clock: a send takes its whole timeout, a pause its
-        /// length, a path walk nothing.
+        /// length, a path walk `walk`.
         clock: Duration,
+        walk: Duration,
     }
 
     impl Tries for Script {
@@ -217,6 +240,7 @@ mod tests {
         }
         fn drop_on_path(&mut self) -> Result<Option<Finding>> {
             self.log.push("path".into());
+            self.clock += self.walk;
             Ok(trace(&mut self.path, self.from, &self.pkt).lost)
         }
         fn pause(&mut self, d: Duration) -> Result<()> {
@@ -251,6 +275,7 @@ mod tests {
             pkt: Packet::ping("10.9.0.2".parse().expect("an address")),
             log: Vec::new(),
             clock: Duration::ZERO,
+            walk: Duration::ZERO,
         }
     }
 
@@ -277,15 +302,17 @@ mod tests {
         let mut s = switch(true, vec![lost(&[BACKLOG])]);
         assert_eq!(conclude(&mut s, MS, true).unwrap(), Probed::Lost);
         assert_eq!(s.log, ["send 750", "path"]);
-        // A check that wants it through sends it again first (the drop
-        // may pass), then takes the drop as the answer.
+        // A check that wants it through reads the path once, sends it
+        // again (the drop may pass), and takes the drop as the answer when
+        // every send is lost.
         let mut s = switch(true, vec![lost(&[BACKLOG]); 4]);
         assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Lost);
         assert_eq!(s.log.len(), 8);
-        assert_eq!(s.log.last().map(String::as_str), Some("path"));
+        assert_eq!(s.log[1], "path");
+        assert_eq!(s.log.last().map(String::as_str), Some("send 266"));
         let mut s = switch(true, vec![lost(&[BACKLOG]), reached()]);
         assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Reached);
-        assert_eq!(s.log, ["send 750", "pause 50", "send 175"]);
+        assert_eq!(s.log, ["send 750", "path", "pause 50", "send 175"]);
     }
 
     #[test]
@@ -303,12 +330,12 @@ mod tests {
         };
         // Half the timeout for the first send, the rest shared by the
         // retries (each at least MIN_TRY); the whole wait is the timeout.
-        // The path is read once, at the end.
+        // The path is read once, after the first loss.
         assert_eq!(
             s.log,
             [
-                "send 750", "pause 50", "send 175", "pause 50", "send 158", "pause 50", "send 266",
-                "path"
+                "send 750", "path", "pause 50", "send 175", "pause 50", "send 158", "pause 50",
+                "send 266"
             ]
         );
         assert_eq!(s.clock, MS);
@@ -352,6 +379,30 @@ mod tests {
             conclude(&mut s, t, false).unwrap();
             assert!(s.clock <= t, "{ms} ms: {:?} {:?}", s.clock, s.log);
         }
+    }
+
+    #[test]
+    fn reading_the_path_is_inside_the_timeout() {
+        // On a busy machine the walk takes time of its own: the last send
+        // gets what is left after it, and the whole wait is still the
+        // timeout, for a check either way.
+        for blocked in [false, true] {
+            for walk in [10, 120, 400] {
+                let mut s = switch(false, vec![lost(&[BACKLOG]); 7]);
+                s.walk = Duration::from_millis(walk);
+                let r = conclude(&mut s, MS, blocked).unwrap();
+                assert!(matches!(r, Probed::Unsure { .. }), "{r:?}");
+                assert!(s.clock <= MS, "{walk} ms walks: {:?} {:?}", s.clock, s.log);
+                let walks = s.log.iter().filter(|l| *l == "path").count();
+                assert!(blocked || walks == 1, "{:?}", s.log);
+            }
+        }
+        // A drop found after the first loss is the answer when every send
+        // is lost.
+        let mut s = switch(true, vec![lost(&[BACKLOG]); 7]);
+        s.walk = Duration::from_millis(120);
+        assert_eq!(conclude(&mut s, MS, false).unwrap(), Probed::Lost);
+        assert!(s.clock <= MS, "{:?} {:?}", s.clock, s.log);
     }
 
     #[test]

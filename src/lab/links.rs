@@ -284,6 +284,12 @@ impl Lab {
         let what = format!("'{name}' in '{}'", self.sp.name(id));
         if up {
             self.settle.came_up(id, name);
+            // A veth's peer gets its carrier now, and cannot send until the
+            // kernel activates it too (linkwatch, which a busy machine runs
+            // late): a probe right after must wait for both ends.
+            if let Some((pns, peer)) = self.topo.peer(id, name) {
+                self.settle.came_up(pns, &peer);
+            }
         }
         let act = |lab: &mut Lab| {
             lab.sp

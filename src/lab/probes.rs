@@ -19,9 +19,19 @@ fn no_sock() -> LabError {
 
 /// The longest a probe waits for duplicate address detection (a router's
 /// link-locals, a fresh destination): a second on a quiet machine
-/// (dad_transmits × retrans_time), a few on a busy one. A DAD made longer
-/// on purpose (dad_transmits 10) outlasts it, and the probe's trace says so.
-const DAD_WAIT: Duration = Duration::from_secs(5);
+/// (dad_transmits × retrans_time). On a busy one it is as late as
+/// LOCAL_WAIT's step, for the same reason: the DAD work of every namespace
+/// on the machine runs on one kernel work queue, each item under the rtnl
+/// lock (seen: 10 s while a benchmark made and deleted 2000
+/// namespaces). A DAD made longer on purpose (dad_transmits 30) outlasts
+/// it, and the probe's trace says so.
+const DAD_WAIT: Duration = Duration::from_secs(15);
+
+/// The longest a probe waits for the links brought up since the last one
+/// to carry traffic: at once on a quiet machine; the kernel's step that
+/// activates them (linkwatch) takes the rtnl lock, which a busy machine's
+/// other labs hold for long stretches.
+const ACTIVE_WAIT: Duration = Duration::from_secs(5);
 
 /// The longest a probe waits for an address the lab just added (nodad) to
 /// be the namespace's own: at once on a quiet machine; only a kernel whose
@@ -31,7 +41,7 @@ const LOCAL_WAIT: Duration = Duration::from_secs(15);
 
 impl Lab {
     /// Waits until the links brought up since the last probe can carry
-    /// traffic (best effort, at most a second). A link whose carrier came on
+    /// traffic (best effort, at most ACTIVE_WAIT). A link whose carrier came on
     /// after it was opened (the first end of a veth, once its peer comes up)
     /// drops every packet until the kernel swaps in its real qdisc, later and
     /// asynchronously (linkwatch); a ping right after `veth()` could lose its
@@ -43,7 +53,7 @@ impl Lab {
     /// its first port is done with that step, so that round may start theirs.
     pub(super) fn settle(&mut self) {
         let mut pending = self.settle.take();
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let deadline = std::time::Instant::now() + ACTIVE_WAIT;
         let mut first = true;
         while !pending.is_empty() && !self.id.cancel().is_set() {
             self.retain_links(&mut pending, |l| {
@@ -286,7 +296,15 @@ impl Lab {
         before: &kstat::Snapshot,
     ) -> Result<PingReport> {
         self.check_cancel()?;
-        if report.replies.len() < report.sent as usize {
+        // A router's words (TTL exceeded, unreachable, frag needed) say why
+        // the echoes came back unanswered, whatever the machine dropped
+        // meanwhile: they are the answer (ping_traced makes them `why`).
+        let router_said = report.replies.is_empty()
+            && report
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("From "));
+        if report.replies.len() < report.sent as usize && !router_said {
             let v6 = dst.is_ipv6();
             let hit = self.settle.kstat().hit_since(before, v6);
             report.busy = !hit.is_empty();

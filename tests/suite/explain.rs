@@ -1182,7 +1182,7 @@ fn a_router_whose_link_local_is_still_in_dad_is_named() {
         &[
             why("").as_str(),
             r#"let a = netns("a"); let r = netns("r"); let b = netns("b");
-r.sysctl("net.ipv6.conf.default.dad_transmits", "10");
+r.sysctl("net.ipv6.conf.default.dad_transmits", "30");
 let x = veth(a, "e0", r, "e0"); let y = veth(r, "e1", b, "e0");
 x[0].addr("fd00:1::2/64"); x[1].addr("fd00:1::1/64");
 y[0].addr("fd00:2::1/64"); y[1].addr("fd00:2::2/64");
