@@ -151,6 +151,10 @@ pub struct Trace {
     /// What looks wrong although the path is whole (a neighbour that does
     /// not answer): the reason when a probe failed and `lost` is `None`.
     pub suspects: Vec<Finding>,
+    /// A neighbour entry on the path is INCOMPLETE: the kernel is still
+    /// asking for it (3 requests, a second apart), so the answer may still
+    /// come. A state that passes.
+    pub resolving: bool,
     /// Where nslab could not go on ("cannot follow past host eth0 …").
     pub unknown: Option<String>,
     /// The namespaces whose routes, links and sysctls were read.
@@ -409,6 +413,7 @@ mod tests {
             ],
             lost: None,
             suspects: vec![],
+            resolving: false,
             unknown: None,
             checked: vec![],
             firewalled: vec![],

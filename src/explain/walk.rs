@@ -86,6 +86,8 @@ pub(super) struct Walker<'w, 'a> {
     pub(super) dir: Dir,
     /// What looks wrong on a path that is otherwise whole.
     suspects: Vec<Finding>,
+    /// A neighbour on the path is still being asked for (`Trace::resolving`).
+    resolving: bool,
     checked: Vec<Ns>,
     nats: Vec<Nat>,
     /// Where the request started and the source address it left with.
@@ -112,6 +114,7 @@ fn walker<'w, 'a>(w: &'w mut World<'a>, pkt: &Packet) -> Walker<'w, 'a> {
         hops: Vec::new(),
         dir: Dir::Request,
         suspects: Vec::new(),
+        resolving: false,
         checked: Vec::new(),
         nats: Vec::new(),
         origin: None,
@@ -138,6 +141,7 @@ pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
     Trace {
         hops: k.hops,
         suspects: k.suspects,
+        resolving: k.resolving,
         lost,
         unknown,
         checked,
@@ -706,6 +710,7 @@ impl Walker<'_, '_> {
         if let Some(nb) = self.w.neighbour(at.ns, out.oif.index, next)
             && (nb.state == "failed" || nb.state == "incomplete")
         {
+            self.resolving |= nb.state == "incomplete";
             let f = self.unanswered(at.ns, &out.oif, next, e, &nb.state);
             self.suspects.push(f);
         }

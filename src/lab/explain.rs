@@ -92,6 +92,7 @@ impl Lab {
         timeout: Duration,
         blocked: bool,
     ) -> Result<Probed> {
+        self.settle.forget_walk();
         if let Some(r) = self.remote_probe(id, pkt, timeout, blocked) {
             return r;
         }
@@ -230,7 +231,11 @@ impl Lab {
     /// reason, or what nslab checked (and, for an unsure probe, the
     /// machine's drops); and the trace it read.
     pub fn failure(&mut self, id: NsId, pkt: &Packet, probed: &Probed) -> Result<(Failure, Trace)> {
-        let t = self.trace(id, pkt)?;
+        // The probe read the path already, inside its timeout.
+        let t = match self.settle.take_walk() {
+            Some(t) => t,
+            None => self.trace(id, pkt)?,
+        };
         let from = self.view_name(id);
         let f = match probed {
             Probed::Unsure { why, help } => explain::unsure(from, pkt, &t, why, help),
@@ -291,6 +296,20 @@ impl Lab {
             let r = self.ping(id, dst, &one)?;
             rep.absorb(r);
         }
+        // Every echo lost while a neighbour on the path was still being
+        // asked for (INCOMPLETE, right after the lab was built or a link
+        // came up): the kernel keeps asking, a second apart, three times
+        // (mcast_solicit × retrans_time), and a busy machine answers late.
+        // One echo more, waiting that long, before the answer is no.
+        if rep.replies.is_empty() && rep.error.is_none() && t.lost.is_none() && t.resolving {
+            let late = PingOpts {
+                count: 1,
+                timeout: RESOLVING_WAIT,
+                ..opts.clone()
+            };
+            let r = self.ping(id, dst, &late)?;
+            rep.absorb(r);
+        }
         if !rep.replies.is_empty() {
             return Ok((rep, None));
         }
@@ -312,6 +331,11 @@ impl Lab {
     }
 }
 
+/// How long the kernel keeps asking for a neighbour (3 requests a second
+/// apart, the default mcast_solicit and retrans_time): what a ping waits
+/// for one more echo when a neighbour on the path was still INCOMPLETE.
+const RESOLVING_WAIT: Duration = Duration::from_secs(3);
+
 /// The lab as `busy::conclude` probes it: real probes, the real path.
 struct Probing<'a> {
     lab: &'a mut Lab,
@@ -332,7 +356,10 @@ impl Tries for Probing<'_> {
     }
 
     fn drop_on_path(&mut self) -> Result<Option<explain::Finding>> {
-        Ok(self.lab.trace(self.id, self.pkt)?.lost)
+        let t = self.lab.trace(self.id, self.pkt)?;
+        let lost = t.lost.clone();
+        self.lab.settle.walked(t);
+        Ok(lost)
     }
 
     fn pause(&mut self, d: Duration) -> Result<()> {

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use super::space::NsId;
 use super::topology::At;
+use crate::explain::Trace;
 use crate::net::kstat;
 
 #[derive(Default)]
@@ -23,6 +24,10 @@ pub struct Settle {
     /// The kernel's machine-wide counters, read around probes: when one
     /// fails, a counter that rose meanwhile says why.
     kstat: kstat::Watch,
+    /// The path read while the last probe ran (`busy::conclude` reads it
+    /// inside the probe's timeout): the explanation of that probe, if it
+    /// was lost, without reading it again past the timeout.
+    walked: Option<Trace>,
     /// A probe is being sent again after machine-wide drops (lab/busy.rs):
     /// the plan shows the script's probe once, not each retry.
     retrying: bool,
@@ -81,6 +86,22 @@ impl Settle {
 
     pub fn retrying(&self) -> bool {
         self.retrying
+    }
+
+    /// Keeps the path read during the probe being sent.
+    pub fn walked(&mut self, t: Trace) {
+        self.walked = Some(t);
+    }
+
+    /// The path read during the last probe, once; None: not read (or a
+    /// new probe started since, see `forget_walk`).
+    pub fn take_walk(&mut self) -> Option<Trace> {
+        self.walked.take()
+    }
+
+    /// A new probe starts: the last one's path explains nothing of it.
+    pub fn forget_walk(&mut self) {
+        self.walked = None;
     }
 
     pub fn kstat(&mut self) -> &mut kstat::Watch {
