@@ -284,11 +284,15 @@ impl Lab {
         let what = format!("'{name}' in '{}'", self.sp.name(id));
         if up {
             self.settle.came_up(id, name);
+            self.v6_tentative_again(id, cur.index);
             // A veth's peer gets its carrier now, and cannot send until the
             // kernel activates it too (linkwatch, which a busy machine runs
             // late): a probe right after must wait for both ends.
             if let Some((pns, peer)) = self.topo.peer(id, name) {
                 self.settle.came_up(pns, &peer);
+                if let Ok(p) = self.link(pns, &peer) {
+                    self.v6_tentative_again(pns, p.index);
+                }
             }
         }
         let act = |lab: &mut Lab| {
@@ -320,6 +324,28 @@ impl Lab {
                 old: None,
             });
             Ok(())
+        }
+    }
+
+    /// A link coming up (or its peer getting a carrier) makes its IPv6
+    /// addresses tentative again until the kernel's DAD work has run for
+    /// them, nodad ones too, and a busy machine runs it late: the next
+    /// probe to or from them waits for them as for fresh ones
+    /// (`settle_dad`). Best effort: unreadable, nothing to wait for.
+    fn v6_tentative_again(&mut self, id: NsId, index: u32) {
+        let Ok(r) = self.sp.rtnl(id) else {
+            return;
+        };
+        let Ok(addrs) = self.sp.block_on(r.addrs()) else {
+            return;
+        };
+        for a in addrs {
+            if a.index == index
+                && let std::net::IpAddr::V6(ip) = a.addr.addr()
+                && !ip.is_unicast_link_local()
+            {
+                self.settle.fresh_v6(id, ip.into());
+            }
         }
     }
 
