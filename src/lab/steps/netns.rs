@@ -74,14 +74,13 @@ pub fn delete_run(steps: &[&DeleteNetns], sp: &mut Spaces, header: &Header) -> V
     // (dev, ino) check is enough, and the cookie only needed by `down`.
     let made_here: Vec<bool> = steps
         .iter()
-        .map(|s| {
-            let made = sp.created_kernel_named(&s.name).is_some();
-            if let Some(id) = sp.open_named(&s.name) {
-                sp.close(id);
-            }
-            made
-        })
+        .map(|s| sp.created_kernel_named(&s.name).is_some())
         .collect();
+    let open: Vec<_> = steps
+        .iter()
+        .filter_map(|s| sp.open_named(&s.name))
+        .collect();
+    sp.close_many(&open);
     let run = |i: usize, home: Option<std::os::fd::BorrowedFd<'_>>| -> Result<Undone> {
         let DeleteNetns {
             name,
