@@ -68,6 +68,31 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             }
         },
     );
+    // The same for a default of each plain type. rhai looks a call up by its
+    // arguments' exact types first, in every module, and only then with
+    // `Dynamic` in their place: with the overload above alone, the first
+    // `param("n", 10)` of each type missed, and a miss in the lazily
+    // registered standard package computes the hash of every one of its
+    // functions (bench/README.md, "star-10: start-up and teardown").
+    macro_rules! typed {
+        ($t:ty) => {{
+            let c = ctx.clone();
+            r.func(
+                doc.clone(),
+                move |name: ImmutableString, default: $t| -> Res<Dynamic> {
+                    let default = Dynamic::from(default);
+                    match c.param_raw(&name) {
+                        Some(raw) => parse_as(&name, &raw, &default),
+                        None => Ok(default),
+                    }
+                },
+            );
+        }};
+    }
+    typed!(i64);
+    typed!(f64);
+    typed!(bool);
+    typed!(ImmutableString);
     let c = ctx.clone();
     r.func(doc, move |name: ImmutableString| -> Res<Dynamic> {
         c.param_raw(&name).map(Dynamic::from).ok_or_else(|| {

@@ -458,14 +458,22 @@ impl Spaces {
         }
     }
 
-    /// Lets go of a namespace: its socket and fd, so the kernel can free it.
-    pub fn close(&mut self, id: NsId) {
-        let e = &mut self.entries[id];
-        if let Some((_, task)) = e.rtnl.take() {
-            task.close(&self.rt);
+    /// Lets go of namespaces: their sockets and fds, so the kernel can free
+    /// them; the sockets closed in one turn of the runtime (a run of
+    /// namespace deletions, `steps::netns::delete_run`).
+    pub fn close_many(&mut self, ids: &[NsId]) {
+        let mut tasks = Vec::new();
+        for &id in ids {
+            if let Some((_, task)) = self.entries[id].rtnl.take() {
+                tasks.push(task);
+            }
         }
-        e.ipv6_conf = None;
-        e.fd = None;
+        RtnlTask::close_all(tasks, &self.rt);
+        for &id in ids {
+            let e = &mut self.entries[id];
+            e.ipv6_conf = None;
+            e.fd = None;
+        }
     }
 
     /// Closes everything (end of the lab).

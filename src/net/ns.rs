@@ -525,10 +525,13 @@ fn go_home(home: &OwnedFd) -> Result<()> {
 }
 
 impl Drop for NsWorker {
+    /// Ends the worker without waiting for it. Every job but a namespace
+    /// made ahead (`unshare_async`) has been waited for by its caller, and
+    /// that one, not yet named, goes with the thread or the process. A join
+    /// here was the last thread hand-off of `nslab run`: the main thread
+    /// waited for the worker to be scheduled and to exit.
     fn drop(&mut self) {
         self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.take();
     }
 }

@@ -45,14 +45,26 @@ impl Step for DeleteNetns {
 /// How many namespaces are unmounted at once (see `delete_run`).
 const DETACHERS: usize = 8;
 
-/// `apply` of every step of a run of namespace deletions, side by side.
+/// A step that took longer than this on the calling thread hands the rest
+/// of the run to `DETACHERS` threads (see `delete_run`).
+const SLOW_STEP: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// `apply` of every step of a run of namespace deletions, side by side
+/// when the machine makes them slow.
 /// Each `umount2` of a namespace waits for an expedited RCU grace period
 /// (`namespace_unlock`), one after the other when done in turn; concurrent
 /// ones share a grace period. Measured in a private host, 1000 names from
 /// `ip netns add`: in turn 1.6-3.0 s, from 4-16 threads 0.15-0.5 s (issue
-/// 24). This thread only closes the process's own handles on the
+/// 24). But a grace period is short on a machine with little else to do:
+/// 11 names unmounted in turn took 0.5-0.6 ms there, from 8 threads
+/// 0.7-1.0 ms (the threads' start and end cost more than the waits they
+/// share), while on a busy machine, where each wait is milliseconds, the
+/// threads halved it. So the calling thread takes the steps in turn while
+/// each is quick, and hands what is left to the threads at the first slow
+/// one (bench/README.md, "star-10: start-up and teardown").
+/// This thread first closes the process's own handles on the
 /// namespaces (or one would outlive its name, with the veths in it) and
-/// notes which ones it made; a few threads then take the steps in order (the
+/// notes which ones it made; the steps are taken in order (the
 /// oldest namespaces still go first), each checking that the name still
 /// holds the namespace recorded (with its cookie when this process did not
 /// make it: `nslab down`) before unmounting it and removing the name.
@@ -62,14 +74,13 @@ pub fn delete_run(steps: &[&DeleteNetns], sp: &mut Spaces, header: &Header) -> V
     // (dev, ino) check is enough, and the cookie only needed by `down`.
     let made_here: Vec<bool> = steps
         .iter()
-        .map(|s| {
-            let made = sp.created_kernel_named(&s.name).is_some();
-            if let Some(id) = sp.open_named(&s.name) {
-                sp.close(id);
-            }
-            made
-        })
+        .map(|s| sp.created_kernel_named(&s.name).is_some())
         .collect();
+    let open: Vec<_> = steps
+        .iter()
+        .filter_map(|s| sp.open_named(&s.name))
+        .collect();
+    sp.close_many(&open);
     let run = |i: usize, home: Option<std::os::fd::BorrowedFd<'_>>| -> Result<Undone> {
         let DeleteNetns {
             name,
@@ -91,16 +102,28 @@ pub fn delete_run(steps: &[&DeleteNetns], sp: &mut Spaces, header: &Header) -> V
             ns::NameState::Namespace(..) | ns::NameState::Other => Ok(steps[i].not_ours(header)),
         }
     };
-    if steps.len() <= 1 {
-        return (0..steps.len()).map(|i| run(i, None)).collect();
+    // In turn on this thread (a cookie is read by the shared worker: this
+    // thread never leaves its namespace) while the steps are quick.
+    let mut done: Vec<Option<Result<Undone>>> = (0..steps.len()).map(|_| None).collect();
+    let mut first_left = steps.len();
+    for (i, slot) in done.iter_mut().enumerate() {
+        let began = std::time::Instant::now();
+        *slot = Some(run(i, None));
+        if began.elapsed() > SLOW_STEP {
+            first_left = i + 1;
+            break;
+        }
     }
-    // The network namespace to come back to after reading a cookie.
+    if first_left == steps.len() {
+        return done.into_iter().flatten().collect();
+    }
+    // The network namespace the threads come back to after reading a cookie.
     let home = ns::open_current();
     let home = home.as_ref().ok().map(std::os::fd::AsFd::as_fd);
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = std::sync::atomic::AtomicUsize::new(first_left);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..DETACHERS.min(steps.len()) {
+        for _ in 0..DETACHERS.min(steps.len() - first_left) {
             s.spawn(|| {
                 let mut mine = Vec::new();
                 loop {
@@ -116,7 +139,6 @@ pub fn delete_run(steps: &[&DeleteNetns], sp: &mut Spaces, header: &Header) -> V
             });
         }
     });
-    let mut done: Vec<Option<Result<Undone>>> = (0..steps.len()).map(|_| None).collect();
     for (i, r) in results.into_inner().unwrap_or_default() {
         done[i] = Some(r);
     }

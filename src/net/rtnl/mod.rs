@@ -63,6 +63,26 @@ impl RtnlTask {
     }
 }
 
+impl RtnlTask {
+    /// `close` for many tasks, in one turn of the runtime: all aborted, then
+    /// all waited for (one `close` each turned the runtime once per socket).
+    pub fn close_all(tasks: Vec<RtnlTask>, rt: &tokio::runtime::Runtime) {
+        let handles: Vec<_> = tasks
+            .into_iter()
+            .filter_map(|mut t| t.0.take())
+            .inspect(|h| h.abort())
+            .collect();
+        if handles.is_empty() {
+            return;
+        }
+        rt.block_on(async {
+            for h in handles {
+                let _ = h.await;
+            }
+        });
+    }
+}
+
 impl Drop for RtnlTask {
     fn drop(&mut self) {
         // Aborted, the task (and its socket, which pins the namespace) is
