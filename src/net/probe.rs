@@ -90,6 +90,14 @@ fn unmapped(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What a listener sends back to a peer it recorded.
+enum Answer<'a> {
+    /// TCP: the line "nslab\n" on the accepted connection.
+    Greet(std::net::TcpStream),
+    /// UDP: the datagram's first `n` bytes, back to where it came from.
+    Echo(&'a std::net::UdpSocket, usize, std::net::SocketAddr),
+}
+
 impl Bound {
     /// Serves on a thread of its own: TCP peers get a line "nslab\n", UDP
     /// datagrams are echoed back.
@@ -102,35 +110,36 @@ impl Bound {
             .spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !st.load(Ordering::Relaxed) {
-                    let got = match (self.proto, &self.tcp, &self.udp) {
-                        (Proto::Tcp, Some(l), _) => match l.accept() {
-                            Ok((mut c, from)) => {
-                                // Recorded before the greeting: a client that
-                                // read it knows its address is in the list.
-                                if let Ok(mut p) = pe.lock() {
-                                    p.push(unmapped(from.ip()));
-                                }
-                                let _ = c.write_all(b"nslab\n");
-                                continue;
-                            }
-                            Err(_) => None,
-                        },
-                        (Proto::Udp, _, Some(u)) => match u.recv_from(&mut buf) {
-                            Ok((n, from)) => {
-                                let _ = u.send_to(&buf[..n], from);
-                                Some(from.ip())
-                            }
-                            Err(_) => None,
-                        },
+                    // The peer is recorded before the answer: a client that
+                    // got its answer knows its address is in the list (for
+                    // UDP, answered first, a busy machine could run the
+                    // client's next read before the push).
+                    let peer = match (self.proto, &self.tcp, &self.udp) {
+                        (Proto::Tcp, Some(l), _) => l
+                            .accept()
+                            .ok()
+                            .map(|(c, from)| (from.ip(), Answer::Greet(c))),
+                        (Proto::Udp, _, Some(u)) => u
+                            .recv_from(&mut buf)
+                            .ok()
+                            .map(|(n, from)| (from.ip(), Answer::Echo(u, n, from))),
                         _ => None,
                     };
-                    match got {
-                        Some(ip) => {
-                            if let Ok(mut p) = pe.lock() {
-                                p.push(unmapped(ip));
-                            }
+                    // Nothing came (a timeout) or accept failed.
+                    let Some((ip, answer)) = peer else {
+                        thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    if let Ok(mut p) = pe.lock() {
+                        p.push(unmapped(ip));
+                    }
+                    match answer {
+                        Answer::Greet(mut c) => {
+                            let _ = c.write_all(b"nslab\n");
                         }
-                        None => thread::sleep(Duration::from_millis(5)),
+                        Answer::Echo(u, n, to) => {
+                            let _ = u.send_to(&buf[..n], to);
+                        }
                     }
                 }
             })
