@@ -7,6 +7,13 @@ use crate::lab::steps::netns::DeleteNetns;
 use crate::net::ns;
 use std::time::Duration;
 
+/// The longest `ns.delete()` waits for the kernel to destroy the
+/// namespace's veth peers elsewhere: at once on a quiet machine, but the
+/// kernel destroys namespaces one batch at a time on one work queue for the
+/// whole machine, so ours waits behind another lab's thousands (seen: over
+/// a second beside a benchmark deleting 2000).
+const GONE_WAIT: Duration = Duration::from_secs(10);
+
 impl Lab {
     /// `ip netns add NAME` (+ lo up); under the lab's prefix, the kernel's
     /// name is PREFIX + NAME.
@@ -121,7 +128,7 @@ impl Lab {
 
     /// After a namespace is deleted: the kernel destroys it, and the other
     /// ends of its veths elsewhere (`peers`), a moment later, in the
-    /// background. Waits (at most a second) until those ends are gone, so
+    /// background. Waits (at most GONE_WAIT) until those ends are gone, so
     /// that the script can reuse their names at once. Not while a process
     /// the lab started is running: it may be what keeps the namespace alive.
     fn wait_gone(&mut self, peers: Vec<(NsId, String)>) {
@@ -129,7 +136,7 @@ impl Lab {
             return;
         }
         let mut left = peers;
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let deadline = std::time::Instant::now() + GONE_WAIT;
         while !left.is_empty() && std::time::Instant::now() < deadline && !self.id.cancel().is_set()
         {
             self.retain_links(&mut left, |_| true);
