@@ -323,7 +323,7 @@ impl Lab {
                 (Some(f), _) => f.reason.clone(),
                 // The path lets it through, but a router said why not
                 // (TTL exceeded with a small ttl): its words are the answer.
-                (None, Some(e)) if e.starts_with("From ") => e.clone(),
+                (None, Some(e)) if rep.router_said() => e.clone(),
                 _ => t.no_reason(),
             });
         }

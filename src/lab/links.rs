@@ -336,16 +336,12 @@ impl Lab {
         let Ok(r) = self.sp.rtnl(id) else {
             return;
         };
-        let Ok(addrs) = self.sp.block_on(r.addrs()) else {
+        // The kernel's link-locals are `settle_v6`'s: addrs_back leaves them out.
+        let Ok(addrs) = self.sp.block_on(r.addrs_back(index)) else {
             return;
         };
-        for a in addrs {
-            if a.index == index
-                && let std::net::IpAddr::V6(ip) = a.addr.addr()
-                && !ip.is_unicast_link_local()
-            {
-                self.settle.fresh_v6(id, ip.into());
-            }
+        for a in addrs.iter().filter(|a| a.addr.addr().is_ipv6()) {
+            self.settle.fresh_v6(id, a.addr.addr());
         }
     }
 

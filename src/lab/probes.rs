@@ -299,11 +299,7 @@ impl Lab {
         // A router's words (TTL exceeded, unreachable, frag needed) say why
         // the echoes came back unanswered, whatever the machine dropped
         // meanwhile: they are the answer (ping_traced makes them `why`).
-        let router_said = report.replies.is_empty()
-            && report
-                .error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("From "));
+        let router_said = report.replies.is_empty() && report.router_said();
         if report.replies.len() < report.sent as usize && !router_said {
             let v6 = dst.is_ipv6();
             let hit = self.settle.kstat().hit_since(before, v6);

@@ -63,6 +63,14 @@ pub struct PingReport {
 }
 
 impl PingReport {
+    /// The error is a router's own words ("From 10.1.0.1: Time to live
+    /// exceeded"), which say why an echo came back unanswered.
+    pub fn router_said(&self) -> bool {
+        self.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("From "))
+    }
+
     /// Adds a later run's echoes (sent again after a loss): its replies are
     /// numbered after this run's.
     pub fn absorb(&mut self, later: PingReport) {
@@ -328,11 +336,7 @@ pub fn ping(
                 // set (mtu = 1400)") say more than the local error that
                 // follows them (the kernel learned the MTU: "Message too
                 // long"); ping prints both, the result keeps the first.
-                let first = report
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.starts_with("From "));
-                if !first {
+                if !report.router_said() {
                     report.error = Some(strip_os(&e));
                 }
             }
