@@ -55,15 +55,10 @@ impl RtnlTask {
     /// Stops the task and waits until its socket is closed. (Only aborting
     /// it leaves the socket open until the runtime next runs, and the socket
     /// keeps its namespace, with all the traffic inside, alive until then.)
-    pub fn close(mut self, rt: &tokio::runtime::Runtime) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-            let _ = rt.block_on(task);
-        }
+    pub fn close(self, rt: &tokio::runtime::Runtime) {
+        Self::close_all(vec![self], rt);
     }
-}
 
-impl RtnlTask {
     /// `close` for many tasks, in one turn of the runtime: all aborted, then
     /// all waited for (one `close` each turned the runtime once per socket).
     pub fn close_all(tasks: Vec<RtnlTask>, rt: &tokio::runtime::Runtime) {
