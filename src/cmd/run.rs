@@ -46,5 +46,5 @@ pub fn run(a: Args) -> CmdResult {
     }
     s.start_lazily(a.name, a.isolated, a.keep);
     let out = s.run();
-    session::exit(s.finish(out.code))
+    session::exit(s.finish_last(out.code))
 }
