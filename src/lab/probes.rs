@@ -251,7 +251,7 @@ impl Lab {
         }
         let before = self.settle.kstat().before(v6);
         let sock = self.running.ping_sock(id, v6).ok_or_else(no_sock)?;
-        ping::drain(sock);
+        ping::drain(sock.socket());
         let report = ping::ping(sock, dst, opts, self.id.cancel());
         self.pinged(id, dst, opts, report, &before)
     }
@@ -279,6 +279,7 @@ impl Lab {
             })
             .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
         let before = self.settle.kstat().before(v6);
+        let sock = ping::PingSocket::new(sock, v6);
         let report = ping::ping(&sock, dst, opts, self.id.cancel());
         drop(sock);
         self.pinged(id, dst, opts, report, &before)
@@ -721,7 +722,19 @@ impl Lab {
                     .filter(|_| src.is_some_and(|s| s.is_ipv6() == v6))
                 {
                     Some(s) => s,
-                    None => self.running.ping_sock(id, v6).ok_or_else(no_sock)?,
+                    // A kept socket may have a ping's TTL, DF or device.
+                    None => self
+                        .running
+                        .ping_sock(id, v6)
+                        .ok_or_else(no_sock)?
+                        .plain()
+                        .map_err(|e| {
+                            LabError::kernel(
+                                "reset an ICMP socket",
+                                &self.where_(id),
+                                crate::net::NetError::os("reset an ICMP socket", e),
+                            )
+                        })?,
                 };
                 ping::drain(sock);
                 plan.push((sock, v6, to.iter().map(|&d| dsts[d]).collect()));

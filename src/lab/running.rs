@@ -27,7 +27,7 @@ pub struct Running {
     /// so that all of them, and whatever they start, end with the lab.
     unit: Option<Unit>,
     /// ICMP sockets by (namespace, IPv6?), for ping.
-    ping_socks: HashMap<(NsId, bool), socket2::Socket>,
+    ping_socks: HashMap<(NsId, bool), crate::net::ping::PingSocket>,
 }
 
 impl Running {
@@ -55,12 +55,13 @@ impl Running {
         self.listeners.get(idx).map(|(_, l)| l)
     }
 
-    pub fn ping_sock(&self, id: NsId, v6: bool) -> Option<&socket2::Socket> {
+    pub fn ping_sock(&self, id: NsId, v6: bool) -> Option<&crate::net::ping::PingSocket> {
         self.ping_socks.get(&(id, v6))
     }
 
     pub fn add_ping_sock(&mut self, id: NsId, v6: bool, sock: socket2::Socket) {
-        self.ping_socks.insert((id, v6), sock);
+        self.ping_socks
+            .insert((id, v6), crate::net::ping::PingSocket::new(sock, v6));
     }
 
     /// A spawned process; returns its number.

@@ -92,6 +92,71 @@ pub const PAYLOAD: usize = 56;
 pub const MAX_PAYLOAD: usize = 65507;
 static NEXT_ID: AtomicU16 = AtomicU16::new(0);
 
+/// The low bits of the process id, the base of every echo id (read once:
+/// `std::process::id` asks the kernel each time).
+fn pid_bits() -> u16 {
+    static PID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| std::process::id() as u16)
+}
+
+/// A raw ICMP socket kept between the probes of one namespace and family
+/// (a star pings hundreds of times from one host), with the options the
+/// last probe set on it: each probe sets only those that differ (three
+/// syscalls fewer per ping), and a sweep (`plain`) never inherits a ping's
+/// TTL, DF or device.
+pub struct PingSocket {
+    sock: Socket,
+    v6: bool,
+    /// DF as last set; None: unknown (a fresh socket, or a set that failed).
+    df: std::cell::Cell<Option<bool>>,
+    /// TTL and device as last set; None: unknown.
+    ttl_dev: std::cell::RefCell<Option<(Option<u8>, Option<String>)>>,
+}
+
+impl PingSocket {
+    pub fn new(sock: Socket, v6: bool) -> PingSocket {
+        PingSocket {
+            sock,
+            v6,
+            df: std::cell::Cell::new(None),
+            ttl_dev: std::cell::RefCell::new(None),
+        }
+    }
+
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+
+    fn set_df(&self, df: bool) -> std::io::Result<()> {
+        if self.df.get() == Some(df) {
+            return Ok(());
+        }
+        self.df.set(None);
+        set_df(&self.sock, self.v6, df)?;
+        self.df.set(Some(df));
+        Ok(())
+    }
+
+    fn set_ttl_and_dev(&self, ttl: Option<u8>, dev: Option<&str>) -> std::io::Result<()> {
+        let want = (ttl, dev.map(str::to_string));
+        if self.ttl_dev.borrow().as_ref() == Some(&want) {
+            return Ok(());
+        }
+        *self.ttl_dev.borrow_mut() = None;
+        set_ttl_and_dev(&self.sock, self.v6, ttl, dev)?;
+        *self.ttl_dev.borrow_mut() = Some(want);
+        Ok(())
+    }
+
+    /// The kernel's defaults again (no DF, the default TTL, no device),
+    /// for a probe that has no options of its own (`sweep`).
+    pub fn plain(&self) -> std::io::Result<&Socket> {
+        self.set_df(false)?;
+        self.set_ttl_and_dev(None, None)?;
+        Ok(&self.sock)
+    }
+}
+
 /// Opens an ICMP socket in the calling thread's namespace.
 pub fn open_socket(v6: bool) -> Result<Socket> {
     let (domain, proto) = if v6 {
@@ -284,24 +349,20 @@ fn error_text(v6: bool, icmp: &[u8]) -> Option<String> {
 /// packet of the namespace reaches a raw socket).
 pub fn drain(sock: &Socket) {
     let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
-    if sock.set_nonblocking(true).is_err() {
-        return;
-    }
-    while sock.recv(&mut buf).is_ok() {}
-    let _ = sock.set_nonblocking(false);
+    while sock.recv_with_flags(&mut buf, libc::MSG_DONTWAIT).is_ok() {}
 }
 
 /// Pings `dst` from `sock` (opened in the source namespace). Stops early when
 /// `cancel` is set.
 pub fn ping(
-    sock: &Socket,
+    kept: &PingSocket,
     dst: IpAddr,
     opts: &PingOpts,
     cancel: &crate::cancel::Cancel,
 ) -> PingReport {
     let v6 = dst.is_ipv6();
-    let id = (std::process::id() as u16)
-        .wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
+    let sock = kept.socket();
+    let id = pid_bits().wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
     let addr = SockAddr::from(SocketAddr::new(dst, 0));
     let mut report = PingReport::default();
     let mut sent_at: Vec<Instant> = Vec::new();
@@ -314,11 +375,11 @@ pub fn ping(
         Vec::new()
     };
     // The socket is kept between pings: set (or clear) DF, the TTL and the
-    // device each time.
-    if let Err(e) = set_df(sock, v6, opts.df) {
+    // device where the last probe left them otherwise.
+    if let Err(e) = kept.set_df(opts.df) {
         report.error = Some(strip_os(&e));
     }
-    if let Err(e) = set_ttl_and_dev(sock, v6, opts.ttl, opts.dev.as_deref()) {
+    if let Err(e) = kept.set_ttl_and_dev(opts.ttl, opts.dev.as_deref()) {
         report.error = Some(strip_os(&e));
         return report;
     }

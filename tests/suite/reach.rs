@@ -38,3 +38,28 @@ reach([s.hosts[0]]);
         "reach([h1, h2, h3])",
     );
 }
+
+/// reach() sends from the sockets ping() keeps: a ping with its own TTL,
+/// DF or device before it must not carry them into reach's echoes (a TTL
+/// of 1 left on the socket made reach() lose every routed pair).
+#[test]
+fn reach_after_a_ping_with_options_uses_the_default_ttl() {
+    let o = run_isolated(
+        "reach_ttl.rhai",
+        r#"
+let a = netns("a"); let r = netns("r"); let b = netns("b");
+let x = veth(a, "eth0", r, "ra"); let y = veth(r, "rb", b, "eth0");
+x[0].addr("10.1.0.2/24"); x[1].addr("10.1.0.1/24");
+y[0].addr("10.2.0.1/24"); y[1].addr("10.2.0.2/24");
+a.route("default", #{via: "10.1.0.1"}); b.route("default", #{via: "10.2.0.1"});
+r.forwarding(true);
+let p = a.ping("10.2.0.2", #{ttl: 1, df: true, count: 1, timeout_ms: 500});
+print(`ttl1 ok=${p.ok}`);
+let s = reach([a, b]);
+print(`reach ${s.received}/${s.sent}`);
+let q = a.ping("10.2.0.2", #{count: 1});
+print(`again ok=${q.ok}`);
+"#,
+    );
+    o.says(&["ttl1 ok=false", "reach 2/2", "again ok=true"]);
+}
