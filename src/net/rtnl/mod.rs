@@ -40,6 +40,7 @@ pub use netlink_packet_route::link::{IpVlanMode, MacVlanMode};
 pub use route::{Hop, MAIN_TABLE, RouteKind, RouteRow, RouteSpec, known_metric};
 pub use rule::{RuleAction, RuleSpec, default_priority};
 pub use tc::{Netem, Tbf};
+pub use wire::LinkLook;
 
 /// Requests to one namespace's netlink socket. Cheap to clone; the socket
 /// itself lives in the connection task that `RtnlTask` owns.
@@ -288,6 +289,12 @@ impl Rtnl {
     /// The ifindex of NAME (`ip link show NAME`), without dumping all links.
     pub async fn index_of(&self, name: &str) -> Result<u32> {
         Ok(self.link(name).await?.index)
+    }
+
+    /// Link `name`'s flags, with its pending activation finished first,
+    /// without a netlink message (see `wire::Conn::link_flags`).
+    pub fn link_flags(&self, name: &str) -> std::io::Result<Option<LinkLook>> {
+        self.conn.link_flags(name)
     }
 
     /// One link's details (`ip -d link show NAME`).

@@ -56,6 +56,90 @@ pub fn open() -> io::Result<(ConnTask, Conn)> {
     Ok((task, Conn { handle, direct }))
 }
 
+/// What two ioctls tell of a link (see `Conn::link_flags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLook {
+    /// IFF_UP: brought up.
+    pub up: bool,
+    /// The carrier (ETHTOOL_GLINK).
+    pub carrier: bool,
+    /// IFF_RUNNING: the kernel counts it operational (RFC 2863 state up,
+    /// or unknown for a link that never says).
+    pub running: bool,
+}
+
+impl LinkLook {
+    /// Up with a carrier, yet not operational: the kernel has not
+    /// activated it (or it was made dormant; `settle` asks again).
+    pub fn activating(&self) -> bool {
+        self.up && self.carrier && !self.running
+    }
+}
+
+impl Conn {
+    /// Link `name`'s flags by two ioctls on this socket, which work in its
+    /// namespace (netlink hands device ioctls down like any socket):
+    /// ETHTOOL_GLINK first, which has the kernel finish the link's pending
+    /// linkwatch step before it answers (`ethtool_op_get_link`, as
+    /// RTM_GETLINK does), then SIOCGIFFLAGS. Neither builds a message.
+    /// Ok(None): no such link. A link whose driver has no get_link
+    /// (EOPNOTSUPP) is an error: ask with RTM_GETLINK instead.
+    pub fn link_flags(&self, name: &str) -> io::Result<Option<LinkLook>> {
+        let fd = self.direct.fd.as_raw_fd();
+        let mut ifr = ifreq(name)?;
+        #[repr(C)]
+        struct EthtoolValue {
+            cmd: u32,
+            data: u32,
+        }
+        const ETHTOOL_GLINK: u32 = 0x0000_000a;
+        let mut glink = EthtoolValue {
+            cmd: ETHTOOL_GLINK,
+            data: 0,
+        };
+        ifr.ifr_ifru.ifru_data = (&raw mut glink).cast();
+        // SAFETY: a valid socket; `ifr` names the link and points at
+        // `glink`, which outlives the call and has the layout the kernel
+        // reads and writes (struct ethtool_value).
+        if unsafe { libc::ioctl(fd, libc::SIOCETHTOOL as _, &raw mut ifr) } != 0 {
+            return gone_or(io::Error::last_os_error());
+        }
+        let mut ifr = ifreq(name)?;
+        // SAFETY: as above; SIOCGIFFLAGS writes ifru_flags.
+        if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &raw mut ifr) } != 0 {
+            return gone_or(io::Error::last_os_error());
+        }
+        // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+        let flags = i32::from(unsafe { ifr.ifr_ifru.ifru_flags });
+        Ok(Some(LinkLook {
+            up: flags & libc::IFF_UP != 0,
+            carrier: glink.data != 0,
+            running: flags & libc::IFF_RUNNING != 0,
+        }))
+    }
+}
+
+/// An ifreq naming link `name` (at most 15 bytes, as the kernel's names).
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.len() >= ifr.ifr_name.len() || name.as_bytes().contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    Ok(ifr)
+}
+
+/// ENODEV (no such link) is an answer; anything else an error.
+fn gone_or<T>(e: io::Error) -> io::Result<Option<T>> {
+    match e.raw_os_error() {
+        Some(libc::ENODEV) => Ok(None),
+        _ => Err(e),
+    }
+}
+
 /// The same socket, for a request answered without the runtime: `sendto`,
 /// then `recvfrom` of the answer the kernel queued before `sendto` returned
 /// (rtnetlink handles a request in the sender's system call). Through the
