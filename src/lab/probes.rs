@@ -45,12 +45,14 @@ impl Lab {
     /// after it was opened (the first end of a veth, once its peer comes up)
     /// drops every packet until the kernel swaps in its real qdisc, later and
     /// asynchronously (linkwatch); a ping right after `veth()` could lose its
-    /// ARP request and time out. Asking for one link (RTM_GETLINK, not a
-    /// dump) makes the kernel finish that step for it first (since Linux 6.8;
-    /// older kernels get asked again until the link says it is up). All the
-    /// questions go out together, before the first packet. Bridges are asked
-    /// once more after the first round: a bridge's carrier comes on only when
-    /// its first port is done with that step, so that round may start theirs.
+    /// ARP request and time out. Each link gets a quick first look
+    /// (`look_quickly`: two ioctls, which make the kernel finish that step
+    /// first); those still activating are then asked for one by one
+    /// (RTM_GETLINK, not a dump, does the same since Linux 6.8; older kernels
+    /// get asked again until the link says it is up). All the questions go
+    /// out together, before the first packet. Bridges are asked once more
+    /// after the first round: a bridge's carrier comes on only when its first
+    /// port is done with that step, so that round may start theirs.
     pub(super) fn settle(&mut self) {
         let mut pending = self.settle.take();
         self.look_quickly(&mut pending);

@@ -138,13 +138,17 @@ impl PingSocket {
     }
 
     fn set_ttl_and_dev(&self, ttl: Option<u8>, dev: Option<&str>) -> std::io::Result<()> {
-        let want = (ttl, dev.map(str::to_string));
-        if self.ttl_dev.borrow().as_ref() == Some(&want) {
+        let same = self
+            .ttl_dev
+            .borrow()
+            .as_ref()
+            .is_some_and(|(t, d)| *t == ttl && d.as_deref() == dev);
+        if same {
             return Ok(());
         }
         *self.ttl_dev.borrow_mut() = None;
         set_ttl_and_dev(&self.sock, self.v6, ttl, dev)?;
-        *self.ttl_dev.borrow_mut() = Some(want);
+        *self.ttl_dev.borrow_mut() = Some((ttl, dev.map(str::to_string)));
         Ok(())
     }
 
