@@ -39,6 +39,34 @@ impl Default for Limits {
 /// `cancel` is given when the engine runs scripts: then Ctrl-C and the
 /// limits are checked between operations.
 pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits) -> Built {
+    build_with(ctx, cancel, base, limits, api::Which::All)
+}
+
+/// `build`, with none of nslab's API in the engine yet: a script's own
+/// engine gets the functions it uses once it is compiled (`add_used`).
+pub fn build_deferred(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits) -> Built {
+    build_with(ctx, cancel, base, limits, api::Which::None)
+}
+
+/// Gives an engine from `build_deferred` the API functions `ast` can call
+/// (all of them when it can call some by names not in its text).
+pub fn add_used(engine: &mut Engine, ctx: &Rc<Ctx>, ast: &rhai::AST) {
+    let used = api::used_names(ast);
+    let which = match &used {
+        Some(names) => api::Which::Named(names),
+        None => api::Which::All,
+    };
+    api::register(engine, ctx, false, which);
+    crate::stamps::stamp("engine: the API the script uses registered");
+}
+
+fn build_with(
+    ctx: &Rc<Ctx>,
+    cancel: Option<Cancel>,
+    base: &Path,
+    limits: Limits,
+    which: api::Which,
+) -> Built {
     // Engine::new() with the standard package's functions looked up when a
     // script first calls them instead of all registered up front: that was
     // a third of an empty script's run (issue 14's start-up goal).
@@ -56,6 +84,7 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
     engine.set_max_expr_depths(256, 256);
     // No set_max_string_size/array/map: see src/limits.rs.
     engine.set_max_operations(limits.max_ops);
+    crate::stamps::stamp("engine: rhai's standard package");
     crate::limits::register(&mut engine);
     let cancel_given = cancel.is_some();
     engine.set_module_resolver(crate::stdlib::Resolver::new(base));
@@ -90,7 +119,9 @@ pub fn build(ctx: &Rc<Ctx>, cancel: Option<Cancel>, base: &Path, limits: Limits)
     });
     // An engine that runs a script (the one given a Cancel) never shows
     // rhai's doc comments; the ones that only describe the API may.
-    let docs = api::register(&mut engine, ctx, !cancel_given);
+    crate::stamps::stamp("engine: settings");
+    let docs = api::register(&mut engine, ctx, !cancel_given, which);
+    crate::stamps::stamp("engine: nslab's API registered");
     ctx.set_docs(docs.clone());
     Built { engine, docs }
 }
@@ -114,6 +145,51 @@ pub fn function_names(engine: &Engine, include_packages: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn registered_for(script: &str) -> Vec<String> {
+        let ctx = Ctx::new(None, Default::default());
+        let mut built = build_deferred(&ctx, None, Path::new("."), Limits::default());
+        let ast = built.engine.compile(script).unwrap();
+        add_used(&mut built.engine, &ctx, &ast);
+        let all = build(&ctx, None, Path::new("."), Limits::default())
+            .docs
+            .len();
+        assert_eq!(
+            built.docs.len(),
+            all,
+            "every entry of the reference is kept"
+        );
+        function_names(&built.engine, false)
+    }
+
+    /// A script's engine has the API functions its text names (calls,
+    /// methods, properties, in its functions and closures too), and all of
+    /// them when it can name one some other way.
+    #[test]
+    fn a_script_gets_the_functions_it_names() {
+        let got = registered_for(
+            r#"
+            fn make(n) { netns(n) }
+            let a = make("a");
+            let l = veth(a, "e0", a, "e1");
+            let f = || l[0].addr("10.0.0.1/24");
+            print(a.name);
+            let g = Fn("reach");
+            "#,
+        );
+        for name in ["netns", "veth", "addr", "name", "reach"] {
+            assert!(got.iter().any(|n| n == name), "{name} missing: {got:?}");
+        }
+        assert!(!got.iter().any(|n| n == "masquerade"), "{got:?}");
+        for dynamic in [
+            r#"import "topo" as t;"#,
+            r#"eval(`netns("a")`);"#,
+            r#"let n = "net" + "ns"; Fn(n).call("a");"#,
+        ] {
+            let got = registered_for(dynamic);
+            assert!(got.iter().any(|n| n == "masquerade"), "{dynamic}: {got:?}");
+        }
+    }
 
     /// Every function a script can call has a doc line in the reference
     /// (help(), `nslab docs`), except rhai's conversions and operators.

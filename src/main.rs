@@ -24,6 +24,7 @@ mod remote;
 mod repl;
 mod say;
 mod session;
+mod stamps;
 mod stdlib;
 mod text;
 
@@ -39,14 +40,17 @@ use cmd::default_sigpipe;
 static ALLOC: limits::Counting = limits::Counting;
 
 fn main() -> ExitCode {
+    stamps::init();
     let code = run_cli();
     opener::finish();
+    stamps::stamp("exit");
     code
 }
 
 /// Each command returns its exit code or a `Failure`, printed here.
 fn run_cli() -> ExitCode {
     let cli = Cli::parse();
+    stamps::stamp("command line parsed");
     miette::set_hook(Box::new(|_| {
         Box::new(
             miette::MietteHandlerOpts::new()

@@ -294,26 +294,78 @@ pub struct Registrar<'a> {
     /// --definitions` reads them (help() reads `docs`), and formatting them
     /// for every function was a share of every script's start-up.
     comments: bool,
+    /// Which functions reach the engine (every one gets its doc entry).
+    which: Which<'a>,
+}
+
+/// Which of the API's functions `register` gives the engine.
+#[derive(Clone, Copy)]
+pub enum Which<'a> {
+    All,
+    /// None yet: the script is compiled first (see `used_names`).
+    None,
+    /// Those with these names (functions, methods, properties).
+    Named(&'a HashSet<String>),
 }
 
 impl Registrar<'_> {
+    /// Kept small, as it is inlined into every `register` of the API: the
+    /// registration itself is `register`'s, out of line. Inlined, it made
+    /// those functions ~600 KB of code that every run's start-up went
+    /// through cold, for functions most scripts never call.
+    #[inline(always)]
     fn add<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool, FUNC>(
         &mut self,
-        reg: FuncRegistration,
+        getter: bool,
         d: Doc,
         f: FUNC,
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
+        if self.wants(d.name) {
+            self.register(getter, &d, f);
+        }
+        self.docs.push(d);
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        match self.which {
+            Which::All => true,
+            Which::None => false,
+            Which::Named(names) => names.contains(name),
+        }
+    }
+
+    #[inline(never)]
+    fn register<
+        A: 'static,
+        const N: usize,
+        const X: bool,
+        R: Variant + Clone,
+        const F: bool,
+        FUNC,
+    >(
+        &mut self,
+        getter: bool,
+        d: &Doc,
+        f: FUNC,
+    ) where
+        FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
+    {
+        let reg = if getter {
+            FuncRegistration::new_getter(d.name)
+        } else {
+            FuncRegistration::new(d.name)
+        };
         let reg = if self.comments {
             reg.with_comments([format!("/// {}", d.doc)])
         } else {
             reg
         };
         register_typed(self.engine, reg, f);
-        self.docs.push(d);
     }
 
+    #[inline(always)]
     pub fn func<
         A: 'static,
         const N: usize,
@@ -328,9 +380,10 @@ impl Registrar<'_> {
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
-        self.add(FuncRegistration::new(d.name), d, f);
+        self.add(false, d, f);
     }
 
+    #[inline(always)]
     pub fn getter<
         A: 'static,
         const N: usize,
@@ -345,7 +398,7 @@ impl Registrar<'_> {
     ) where
         FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
     {
-        self.add(FuncRegistration::new_getter(d.name), d, f);
+        self.add(true, d, f);
     }
 }
 
@@ -375,8 +428,9 @@ pub(crate) fn register_typed<
     reg.with_params_info(info).register_into_engine(engine, f);
 }
 
-/// Registers the whole API into `engine`; returns its reference entries.
-pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool) -> Vec<Doc> {
+/// Registers the API into `engine` (the functions `which` names); returns
+/// the reference entries of all of it.
+pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool, which: Which) -> Vec<Doc> {
     engine.register_type_with_name::<Netns>("Netns");
     engine.register_type_with_name::<Link>("Link");
     engine.register_type_with_name::<ApiError>("Error");
@@ -395,6 +449,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool) -> Vec<Doc> 
         engine,
         docs: Vec::new(),
         comments,
+        which,
     };
     netns::register(&mut r, ctx);
     link::register(&mut r, ctx);
@@ -417,6 +472,48 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool) -> Vec<Doc> 
     wait::register(&mut r, ctx);
     tables::register(&mut r, ctx);
     r.docs
+}
+
+/// The names a compiled script can reach the API by: every function and
+/// method it calls and every property it reads, in its own functions and
+/// closures too. None when it can reach functions by names not in its
+/// text: an `import` (the module's code), `eval`, or `Fn` given a name
+/// that is not a string in the script. Registering only these was most of the ~400
+/// registrations' 0.4-0.6 ms of every run's start-up (bench/README.md,
+/// sixth round); a name the script does not use cannot be called.
+pub fn used_names(ast: &rhai::AST) -> Option<HashSet<String>> {
+    use rhai::{ASTNode, Expr, Stmt};
+    let mut names = HashSet::new();
+    let mut dynamic = false;
+    ast.walk(&mut |path: &[ASTNode]| {
+        match path.last() {
+            Some(ASTNode::Stmt(Stmt::Import(..))) => dynamic = true,
+            Some(ASTNode::Expr(Expr::MethodCall(f, _)))
+            | Some(ASTNode::Expr(Expr::FnCall(f, _)))
+            | Some(ASTNode::Stmt(Stmt::FnCall(f, _))) => {
+                match (f.name.as_str(), &f.args[..]) {
+                    ("Fn", [Expr::StringConstant(name, _)]) => {
+                        names.insert(name.to_string());
+                    }
+                    ("eval" | "Fn", _) => dynamic = true,
+                    _ => {}
+                }
+                names.insert(f.name.to_string());
+            }
+            Some(ASTNode::Expr(Expr::Property(x, _))) => {
+                names.insert(x.2.to_string());
+            }
+            // `Fn("name")` with a constant name is parsed into the pointer.
+            Some(ASTNode::Expr(Expr::DynamicConstant(d, _))) => {
+                if let Some(f) = d.read_lock::<rhai::FnPtr>() {
+                    names.insert(f.fn_name().to_string());
+                }
+            }
+            _ => {}
+        }
+        !dynamic
+    });
+    (!dynamic).then_some(names)
 }
 
 /// A value as the REPL prints it: a value of the API's own types as

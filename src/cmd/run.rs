@@ -36,15 +36,19 @@ pub fn run(a: Args) -> CmdResult {
         None => None,
     };
     let script = Script::load(&a.file)?;
+    crate::stamps::stamp("script read");
     // Signals first (no thread is started, so isolation still works).
     let cancel = session::install_cancel()?;
     let mut s = Session::new(script, a.params, a.limits, Mode::Run, cancel);
+    crate::stamps::stamp("engine built");
     s.compile()?;
+    crate::stamps::stamp("script compiled");
     s.set_prefix(a.prefix);
     if let Some(t) = token {
         s.set_machines(a.machines, t);
     }
     s.start_lazily(a.name, a.isolated, a.keep);
     let out = s.run();
+    crate::stamps::stamp("script ended");
     session::exit(s.finish_last(out.code))
 }

@@ -179,6 +179,8 @@ pub struct Session {
     /// `nslab test`: each line the script printed, with the number of
     /// checks done when it was printed.
     printed: Rc<RefCell<Vec<(usize, String)>>>,
+    /// The engine has none of the API yet (see `Session::new`).
+    deferred: bool,
 }
 
 impl Session {
@@ -195,7 +197,15 @@ impl Session {
         if mode == Mode::Test {
             ctx.tests.borrow_mut().quiet = true;
         }
-        let mut built = engine::build(&ctx, Some(cancel.clone()), &script.dir, limits);
+        // The REPL's lines are compiled one at a time: it needs every
+        // function from the start. A script's engine gets the ones its
+        // text uses once it is compiled (`compile`).
+        let deferred = mode != Mode::Repl;
+        let mut built = if deferred {
+            engine::build_deferred(&ctx, Some(cancel.clone()), &script.dir, limits)
+        } else {
+            engine::build(&ctx, Some(cancel.clone()), &script.dir, limits)
+        };
         let printed: Rc<RefCell<Vec<(usize, String)>>> = Rc::default();
         if mode == Mode::Test {
             capture_output(&mut built.engine, &ctx, &printed);
@@ -215,6 +225,7 @@ impl Session {
             machines: None,
             progress: Rc::default(),
             printed,
+            deferred,
         }
     }
 
@@ -235,6 +246,9 @@ impl Session {
     pub fn compile(&mut self) -> Result<(), Box<ScriptError>> {
         match self.engine.compile(&self.script.text) {
             Ok(mut ast) => {
+                if std::mem::take(&mut self.deferred) {
+                    engine::add_used(&mut self.engine, &self.ctx, &ast);
+                }
                 ast.set_source(self.script.shown.clone());
                 self.ast = Some(ast);
                 Ok(())
@@ -273,8 +287,11 @@ impl Session {
         // starts a thread), and only when stderr is a terminal.
         let shown = self.progress.clone();
         self.ctx.set_starter(Box::new(move || {
+            crate::stamps::stamp("lab: the script's first call that needs it");
             let isolated = isolate(isolated_flag, keep)?;
+            crate::stamps::stamp("lab: isolated");
             let mut lab = open_lab(name, script, isolated, keep, prefix, &cancel)?;
+            crate::stamps::stamp("lab: open");
             if let Some((m, token)) = machines {
                 lab.set_machines(m, token);
             }
@@ -468,10 +485,12 @@ fn tear_down(ctx: &Ctx, mut code: u8, isolated: bool, lab_name: &str) -> u8 {
         return code;
     };
     let kept = lab.is_kept();
+    crate::stamps::stamp("teardown: start");
     let report = {
         let _shown = progress::tearing_down();
         lab.teardown()
     };
+    crate::stamps::stamp("teardown: done");
     print_left_alone(&report.left_alone);
     if !report.errors.is_empty() {
         say!(
