@@ -1,5 +1,6 @@
 //! Command-line types.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -11,6 +12,69 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
+}
+
+impl Cli {
+    /// The command line. `nslab run FILE` with nothing besides but
+    /// `--set`, `--keep` or `--isolated` is read here (`quick`): clap
+    /// builds its tree of every command and option before it looks at one
+    /// argument, ~0.35 ms of every run's start-up, most of it the first
+    /// touch of that code (bench/README.md, sixth round). Any other form,
+    /// and every mistake, is clap's; a test holds the two to one result.
+    pub fn read() -> Cli {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        quick(&args).unwrap_or_else(|| Cli::parse_from(args))
+    }
+}
+
+/// `run FILE [--set K=V | --set=K=V | --keep | --isolated]…`, each flag at
+/// most once, or None.
+fn quick(args: &[OsString]) -> Option<Cli> {
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    if words.next()?? != "run" {
+        return None;
+    }
+    let (mut file, mut set, mut keep, mut isolated) = (None, Vec::new(), false, false);
+    while let Some(w) = words.next() {
+        let w = w?;
+        let kv = match w {
+            "--keep" if !keep => {
+                keep = true;
+                continue;
+            }
+            "--isolated" if !isolated => {
+                isolated = true;
+                continue;
+            }
+            "--set" => words.next()??,
+            _ if w.starts_with("--set=") => &w["--set=".len()..],
+            _ if w.starts_with('-') || file.is_some() => return None,
+            _ => {
+                file = Some(PathBuf::from(w));
+                continue;
+            }
+        };
+        if kv.starts_with('-') {
+            return None;
+        }
+        set.push(parse_kv(kv).ok()?);
+    }
+    Some(Cli {
+        cmd: Cmd::Run {
+            file: file?,
+            set,
+            keep,
+            isolated,
+            name: None,
+            prefix: None,
+            machines: None,
+            token_file: None,
+            limits: LimitArgs {
+                max_ops: 0,
+                max_mem: crate::limits::DEFAULT_MAX_MEM_MIB as u64,
+            },
+        },
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -392,6 +456,52 @@ mod tests {
                 assert!(keep && !isolated);
             }
             other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    /// What `quick` reads, clap reads the same; what it does not, it
+    /// leaves to clap.
+    #[test]
+    fn the_quick_reading_agrees_with_clap() {
+        let argv = |words: &[&str]| -> Vec<OsString> {
+            std::iter::once("nslab")
+                .chain(words.iter().copied())
+                .map(OsString::from)
+                .collect()
+        };
+        let same: [&[&str]; 5] = [
+            &["run", "x.rhai"],
+            &["run", "x.rhai", "--set", "a=1", "--set", "b=2=3", "--keep"],
+            &["run", "--isolated", "--set=n=10", "x.rhai"],
+            &["run", "--set", "a=", "x.rhai", "--keep", "--isolated"],
+            &["run", "./dir/with space.rhai", "--set", "n=4"],
+        ];
+        for words in same {
+            let args = argv(words);
+            let quick = quick(&args).unwrap_or_else(|| panic!("not read quickly: {words:?}"));
+            let clap = Cli::try_parse_from(&args).unwrap();
+            assert_eq!(format!("{quick:?}"), format!("{clap:?}"), "{words:?}");
+        }
+        let to_clap: [&[&str]; 16] = [
+            &["run"],
+            &["run", "x.rhai", "y.rhai"],
+            &["run", "x.rhai", "--keep", "--keep"],
+            &["run", "x.rhai", "--set"],
+            &["run", "x.rhai", "--set", "novalue"],
+            &["run", "x.rhai", "--set", "=1"],
+            &["run", "x.rhai", "--set", "-a=1"],
+            &["run", "x.rhai", "--name", "other"],
+            &["run", "x.rhai", "--max-ops", "10"],
+            &["run", "-"],
+            &["run", "--", "x.rhai"],
+            &["run", "x.rhai", "-h"],
+            &["run", "--help"],
+            &["test", "x.rhai"],
+            &["--version"],
+            &[],
+        ];
+        for words in to_clap {
+            assert!(quick(&argv(words)).is_none(), "read quickly: {words:?}");
         }
     }
 

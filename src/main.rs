@@ -30,8 +30,6 @@ mod text;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Cmd};
 use cmd::default_sigpipe;
 
@@ -49,7 +47,7 @@ fn main() -> ExitCode {
 
 /// Each command returns its exit code or a `Failure`, printed here.
 fn run_cli() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::read();
     stamps::stamp("command line parsed");
     miette::set_hook(Box::new(|_| {
         Box::new(
