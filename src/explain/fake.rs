@@ -71,6 +71,8 @@ pub struct Fake {
     across: HashMap<(Ns, String), Across>,
     placed: HashMap<Ns, String>,
     agent: Option<Box<Fake>>,
+    /// A machine without `nft` (`without_nft`).
+    no_nft: bool,
 }
 
 fn net(s: &str) -> IpNet {
@@ -96,6 +98,12 @@ fn fail<T>(errno: nix::errno::Errno) -> Read<T> {
 impl Fake {
     pub fn new() -> Fake {
         Fake::default()
+    }
+
+    /// A machine where `nft` is not installed: no firewall rule is read.
+    pub fn without_nft(&mut self) -> &mut Fake {
+        self.no_nft = true;
+        self
     }
 
     /// A namespace, with its loopback.
@@ -562,6 +570,10 @@ impl Fake {
 }
 
 impl Kernel for Fake {
+    fn reads_firewall(&self) -> bool {
+        !self.no_nft
+    }
+
     fn name(&self, ns: Ns) -> String {
         self.spaces[ns.0].name.clone()
     }

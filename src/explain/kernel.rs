@@ -56,6 +56,8 @@ pub trait Kernel {
     fn listening(&mut self, ns: Ns, proto: Proto, port: u16, addr: IpAddr) -> Read<bool>;
     /// `nft -j list ruleset` in `ns` (an error when `nft` is missing).
     fn ruleset(&mut self, ns: Ns) -> Read<String>;
+    /// Can firewall rules be read here at all (is `nft` installed)?
+    fn reads_firewall(&self) -> bool;
 
     /// The other end of a veth the lab made.
     fn veth_peer(&self, ns: Ns, link: &str) -> Option<(Ns, String)>;

@@ -162,6 +162,8 @@ pub struct Trace {
     /// Namespaces on the path with nf_tables rules or policies that can
     /// drop, and how many (nslab does not read firewall rules yet).
     pub firewalled: Vec<(String, usize)>,
+    /// No firewall rule could be read (`nft` is not installed).
+    pub firewall_unread: bool,
 }
 
 impl Trace {
@@ -179,7 +181,7 @@ impl Trace {
                 self.checked.join(", ")
             ),
         };
-        if crate::net::nft::program().is_none() {
+        if self.firewall_unread {
             s.push_str("; `nft` is not installed, so no firewall rule was read");
         } else if !self.firewalled.is_empty() {
             let fw: Vec<String> = self
@@ -417,6 +419,7 @@ mod tests {
             unknown: None,
             checked: vec![],
             firewalled: vec![],
+            firewall_unread: false,
         };
         assert_eq!(t.draw(), "h1 eth0 -> r1 e1 ✗");
         t.hops = vec![

@@ -138,6 +138,7 @@ pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
         lost = k.stale_pmtu.take();
     }
     let (checked, firewalled) = k.checked_names();
+    let firewall_unread = !k.w.reads_firewall();
     Trace {
         hops: k.hops,
         suspects: k.suspects,
@@ -146,6 +147,7 @@ pub fn trace(w: &mut World, id: Ns, pkt: &Packet) -> Trace {
         unknown,
         checked,
         firewalled,
+        firewall_unread,
     }
 }
 

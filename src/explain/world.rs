@@ -43,6 +43,10 @@ impl<'a> World<'a> {
         }
     }
 
+    pub fn reads_firewall(&self) -> bool {
+        self.k.reads_firewall()
+    }
+
     pub fn name(&self, id: Ns) -> String {
         self.k.name(id)
     }

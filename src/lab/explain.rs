@@ -445,6 +445,10 @@ impl Kernel for Seen<'_> {
             .view_run_in(ns.0, move || probe::listening(proto, port, Some(addr)))
     }
 
+    fn reads_firewall(&self) -> bool {
+        nft::program().is_some()
+    }
+
     fn ruleset(&mut self, ns: Ns) -> Read<String> {
         let prog = nft::program()
             .ok_or_else(|| crate::net::NetError::Other("nft is not installed".into()))?;

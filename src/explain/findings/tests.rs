@@ -865,6 +865,25 @@ fn an_unsure_probe_keeps_the_paths_reason_else_names_the_machines_drops() {
     );
 }
 
+/// The explanation's "nothing found" says when no firewall rule could be
+/// read, from what the kernel seam says, whatever this machine has.
+#[test]
+fn no_reason_says_when_no_firewall_rule_could_be_read() {
+    let (mut f, h1, _, _) = routed();
+    let pkt = ping("10.2.0.2");
+    let read = trace(&mut f, h1, &pkt);
+    assert!(!read.no_reason().contains("`nft` is not installed"));
+    f.without_nft();
+    let unread = trace(&mut f, h1, &pkt);
+    assert!(
+        unread
+            .no_reason()
+            .ends_with("; `nft` is not installed, so no firewall rule was read"),
+        "{}",
+        unread.no_reason()
+    );
+}
+
 #[test]
 fn vxlans_are_followed_to_their_far_end_of_the_same_vni() {
     let mut f = Fake::new();
