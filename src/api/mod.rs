@@ -479,7 +479,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool, which: Which
 /// closures too. None when it can reach functions by names not in its
 /// text: an `import` (the module's code), `eval`, or `Fn` given a name
 /// that is not a string in the script. Registering only these was most of the ~400
-/// registrations' 0.4-0.6 ms of every run's start-up (bench/README.md,
+/// registrations' 0.40-0.44 ms of every run's start-up (bench/README.md,
 /// sixth round); a name the script does not use cannot be called.
 pub fn used_names(ast: &rhai::AST) -> Option<HashSet<String>> {
     use rhai::{ASTNode, Expr, Stmt};
@@ -503,7 +503,8 @@ pub fn used_names(ast: &rhai::AST) -> Option<HashSet<String>> {
             Some(ASTNode::Expr(Expr::Property(x, _))) => {
                 names.insert(x.2.to_string());
             }
-            // `Fn("name")` with a constant name is parsed into the pointer.
+            // A closure that captures nothing is a constant pointer to its
+            // anonymous function (whose body the walk reads too).
             Some(ASTNode::Expr(Expr::DynamicConstant(d, _))) => {
                 if let Some(f) = d.read_lock::<rhai::FnPtr>() {
                     names.insert(f.fn_name().to_string());
