@@ -302,8 +302,6 @@ pub struct Registrar<'a> {
 #[derive(Clone, Copy)]
 pub enum Which<'a> {
     All,
-    /// None yet: the script is compiled first (see `used_names`).
-    None,
     /// Those with these names (functions, methods, properties).
     Named(&'a HashSet<String>),
 }
@@ -331,7 +329,6 @@ impl Registrar<'_> {
     fn wants(&self, name: &str) -> bool {
         match self.which {
             Which::All => true,
-            Which::None => false,
             Which::Named(names) => names.contains(name),
         }
     }

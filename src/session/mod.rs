@@ -247,7 +247,7 @@ impl Session {
         match self.engine.compile(&self.script.text) {
             Ok(mut ast) => {
                 if std::mem::take(&mut self.deferred) {
-                    engine::add_used(&mut self.engine, &self.ctx, &ast);
+                    self.docs = engine::add_used(&mut self.engine, &self.ctx, &ast);
                 }
                 ast.set_source(self.script.shown.clone());
                 self.ast = Some(ast);
