@@ -39,6 +39,12 @@ pub fn run(a: Args) -> CmdResult {
     crate::stamps::stamp("script read");
     // Signals first (no thread is started, so isolation still works).
     let cancel = session::install_cancel()?;
+    // A script that makes namespaces gets its lab's first one made while
+    // its engine is built (`Spaces::prestart`). Not when the lab will be
+    // isolated: that needs this process single-threaded.
+    if !a.isolated && crate::isolate::is_root() && script.text.contains("netns") {
+        crate::lab::space::Spaces::prestart();
+    }
     let mut s = Session::new(script, a.params, a.limits, Mode::Run, cancel);
     crate::stamps::stamp("engine built");
     s.compile()?;

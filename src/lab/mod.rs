@@ -259,7 +259,7 @@ impl Lab {
         if let Some(p) = &cfg.prefix {
             names::check_prefix(p)?;
         }
-        let sp = Spaces::new().map_err(net_err("start the lab"))?;
+        let sp = Spaces::new_or_prestarted().map_err(net_err("start the lab"))?;
         let pid = std::process::id();
         let header = Header {
             lab: cfg.name.clone(),

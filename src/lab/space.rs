@@ -90,8 +90,44 @@ pub struct Spaces {
     prefix: String,
 }
 
+/// `Spaces::prestart`'s thread, until the lab opens and takes what it made.
+static PRESTARTED: std::sync::Mutex<Option<std::thread::JoinHandle<Result<Spaces>>>> =
+    std::sync::Mutex::new(None);
+
 impl Spaces {
-    /// Must run on the thread whose namespace is the host (the main thread).
+    /// Starts making the lab's runtime, its worker and its first namespace
+    /// (unnamed, as a spare) on a thread of their own, while the main
+    /// thread builds the engine and compiles the script; `new_or_prestarted`
+    /// takes them when the lab opens. For `nslab run` of a script that makes
+    /// namespaces, when nothing has to happen first on a thread of its own
+    /// (isolation: `unshare(CLONE_NEWUSER)` needs a single-threaded process).
+    /// Nothing made here outlives the process: the namespace gets a name
+    /// only when the lab takes it.
+    pub fn prestart() {
+        let made = std::thread::Builder::new()
+            .name("nslab-start".into())
+            .spawn(|| {
+                let mut sp = Spaces::new()?;
+                sp.start_spare();
+                Ok(sp)
+            });
+        if let (Ok(handle), Ok(mut slot)) = (made, PRESTARTED.lock()) {
+            *slot = Some(handle);
+        }
+    }
+
+    /// What `prestart` made, else a new one (on this thread). A prestart
+    /// that failed is tried again here, so its error is the one reported.
+    pub fn new_or_prestarted() -> Result<Spaces> {
+        let started = PRESTARTED.lock().ok().and_then(|mut slot| slot.take());
+        match started.map(|h| h.join()) {
+            Some(Ok(Ok(sp))) => Ok(sp),
+            _ => Spaces::new(),
+        }
+    }
+
+    /// Must run on a thread whose namespace is the host: the main thread,
+    /// or one started before anything moved to another namespace.
     pub fn new() -> Result<Spaces> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -424,11 +460,16 @@ impl Spaces {
         self.open_socks.push_back(id);
         self.trim_socks(id);
         // Its lo came up where it was made (`rtnl::open_fresh`).
-        // A spare is only a head start: without one the next call makes its own.
-        if self.make_spares {
+        self.start_spare();
+        Ok(id)
+    }
+
+    /// Makes the next namespace ahead, on the worker (see `make`). A spare
+    /// is only a head start: without one the next call makes its own.
+    fn start_spare(&mut self) {
+        if self.make_spares && self.spare.is_none() {
             self.spare = self.unshare_async().ok();
         }
-        Ok(id)
     }
 
     fn unshare_async(&self) -> Result<Pending<RtnlParts>> {
