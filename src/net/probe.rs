@@ -236,9 +236,14 @@ pub fn try_reach(
             }
             // An nslab listener greets at once; waiting briefly for that makes
             // its peer list include this connection when connect() returns.
-            let _ = s.set_read_timeout(Some(timeout.min(Duration::from_millis(100))));
-            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8];
-            let _ = s.recv(&mut buf);
+            // Never past the deadline: the connection is made either way.
+            let greet = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            if !greet.is_zero() && s.set_read_timeout(Some(greet)).is_ok() {
+                let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8];
+                let _ = s.recv(&mut buf);
+            }
             Reach::Open
         }
         Proto::Udp => {
