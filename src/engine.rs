@@ -61,9 +61,16 @@ pub fn add_used(engine: &mut Engine, ctx: &Rc<Ctx>, ast: &rhai::AST) -> Vec<Doc>
         Some(names) => api::Which::Named(names),
         None => api::Which::All,
     };
-    let docs = api::register(engine, ctx, false, which);
-    ctx.set_docs(docs.clone());
+    let docs = register_api(engine, ctx, false, which);
     crate::stamps::stamp("engine: the API the script uses registered");
+    docs
+}
+
+/// Registers the API functions `which` names in `engine`; returns the whole
+/// reference, which `ctx` gets too (help, "did you mean", error reports).
+fn register_api(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool, which: api::Which) -> Vec<Doc> {
+    let docs = api::register(engine, ctx, comments, which);
+    ctx.set_docs(docs.clone());
     docs
 }
 
@@ -133,9 +140,8 @@ fn build_with(
             docs: Vec::new(),
         };
     };
-    let docs = api::register(&mut engine, ctx, !cancel_given, which);
+    let docs = register_api(&mut engine, ctx, !cancel_given, which);
     crate::stamps::stamp("engine: nslab's API registered");
-    ctx.set_docs(docs.clone());
     Built { engine, docs }
 }
 
