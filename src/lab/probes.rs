@@ -82,7 +82,8 @@ impl Lab {
     /// last in their namespace: finishing their ports may be what turns
     /// their carrier on.
     fn look_quickly(&mut self, pending: &mut Vec<(NsId, String)>) {
-        pending.sort_by_key(|(id, n)| (*id, self.topo.bridge_index(*id, n).is_some()));
+        // Cached: each key is a map lookup by an owned name.
+        pending.sort_by_cached_key(|(id, n)| (*id, self.topo.bridge_index(*id, n).is_some()));
         let mut keep = Vec::with_capacity(pending.len());
         for (id, name) in pending.iter() {
             let kname = self.kernel_link(*id, name).into_owned();
@@ -266,19 +267,28 @@ impl Lab {
         if let Some(src) = opts.src {
             return self.ping_from(id, dst, src, opts);
         }
-        self.settle_for(v6);
-        self.settle_dad(&[id], &[dst]);
         // One socket per namespace and family, kept for the next ping (a
         // star pings hundreds of times from one host); closed before its
-        // namespace is deleted, since it would pin it.
-        if self.running.ping_sock(id, v6).is_none() {
-            let sock = self
-                .sp
-                .run_in(id, move || ping::open_socket(v6))
+        // namespace is deleted, since it would pin it. A new one is opened
+        // on the worker while this thread settles the links and reads the
+        // counters.
+        let opening = match self.running.ping_sock(id, v6) {
+            Some(_) => None,
+            None => Some(
+                self.sp
+                    .run_in_later(id, move || ping::open_socket(v6))
+                    .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?,
+            ),
+        };
+        self.settle_for(v6);
+        self.settle_dad(&[id], &[dst]);
+        let before = self.settle.kstat().before(v6);
+        if let Some(opening) = opening {
+            let sock = opening
+                .wait()
                 .map_err(|e| LabError::kernel("open an ICMP socket", &self.where_(id), e))?;
             self.running.add_ping_sock(id, v6, sock);
         }
-        let before = self.settle.kstat().before(v6);
         let sock = self.running.ping_sock(id, v6).ok_or_else(no_sock)?;
         ping::drain(sock.socket());
         let report = ping::ping(sock, dst, opts, self.id.cancel());

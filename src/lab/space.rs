@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::ns::{self, NsWorker, Pending};
+use crate::net::ns::{self, Later, NsWorker, Pending};
 use crate::net::rtnl::{self, Rtnl, RtnlParts, RtnlTask};
 use crate::net::sysctl;
 use crate::net::{NetError, Result};
@@ -335,6 +335,18 @@ impl Spaces {
             return f();
         }
         self.worker.run_in(self.fd(id)?.as_fd(), f)
+    }
+
+    /// `run_in` that returns at once (see `NsWorker::run_in_later`).
+    pub fn run_in_later<R: Send + 'static>(
+        &self,
+        id: NsId,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<Later<R>> {
+        if id == HOST {
+            return Ok(Later::done(f()));
+        }
+        self.worker.run_in_later(self.fd(id)?.as_fd(), f)
     }
 
     /// `run_in` for each of `ids` (none the host), in one trip to the

@@ -412,6 +412,33 @@ impl NsWorker {
         })
     }
 
+    /// `run_in`, but returns at once: the worker enters `ns` (a copy of
+    /// the descriptor, so the caller need not keep it open) and runs `f`
+    /// while the caller goes on; `Later::wait` takes the result. A first
+    /// ping opened its socket there (a trip to the worker, 0.1-0.15 ms with
+    /// its wake-ups) and only then did its own settling and snapshots.
+    pub fn run_in_later<R: Send + 'static>(
+        &self,
+        ns: BorrowedFd<'_>,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<Later<R>> {
+        let target = ns
+            .try_clone_to_owned()
+            .map_err(|e| NetError::os("copy a namespace descriptor", e))?;
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        self.send(Box::new(move || {
+            let out = open_current().and_then(|home| {
+                setns(&target, CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| NetError::errno("enter namespace", e))?;
+                let out = f();
+                go_home(&home)?;
+                out
+            });
+            let _ = rtx.send(out);
+        }))?;
+        Ok(Later(rrx))
+    }
+
     /// `run_in` for each of `nss` in turn, in one trip to the worker: `f(i)`
     /// inside `nss[i]`; a result for each. (A probe of N namespaces opened
     /// its sockets with N round trips, each a wake-up of the worker and of
@@ -522,6 +549,25 @@ pub fn inherits_from_creator() -> bool {
 fn go_home(home: &OwnedFd) -> Result<()> {
     setns(home, CloneFlags::CLONE_NEWNET)
         .map_err(|e| NetError::errno("return to home namespace", e))
+}
+
+/// The result of a job `run_in_later` gave the worker.
+pub struct Later<R>(mpsc::Receiver<Result<R>>);
+
+impl<R> Later<R> {
+    /// A result already there, as a job's.
+    pub fn done(out: Result<R>) -> Later<R> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let _ = tx.send(out);
+        Later(rx)
+    }
+
+    /// Waits for the job's result.
+    pub fn wait(self) -> Result<R> {
+        self.0
+            .recv()
+            .map_err(|_| NetError::Other("namespace worker died".into()))?
+    }
 }
 
 impl Drop for NsWorker {
