@@ -74,6 +74,15 @@ fn register_api(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool, which: api::
     docs
 }
 
+/// Builds the index of rhai's standard package (its functions by hash,
+/// shared by every engine of the process) on the calling thread: otherwise
+/// the script's first call of a standard function builds it, ~0.26 M
+/// instructions on the main thread (`Spaces::prestart` runs this).
+pub fn warm() {
+    let std = rhai::packages::StandardPackage::new_lazy();
+    rhai::packages::Package::as_shared_module(&std).warm_lazy_index();
+}
+
 fn build_with(
     ctx: &Rc<Ctx>,
     cancel: Option<Cancel>,

@@ -43,7 +43,7 @@ pub fn run(a: Args) -> CmdResult {
     // its engine is built (`Spaces::prestart`). Not when the lab will be
     // isolated: that needs this process single-threaded.
     if !a.isolated && crate::isolate::is_root() && script.text.contains("netns") {
-        crate::lab::space::Spaces::prestart();
+        crate::lab::space::Spaces::prestart(engine::warm);
     }
     let mut s = Session::new(script, a.params, a.limits, Mode::Run, cancel);
     crate::stamps::stamp("engine built");

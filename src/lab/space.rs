@@ -102,13 +102,15 @@ impl Spaces {
     /// namespaces, when nothing has to happen first on a thread of its own
     /// (isolation: `unshare(CLONE_NEWUSER)` needs a single-threaded process).
     /// Nothing made here outlives the process: the namespace gets a name
-    /// only when the lab takes it.
-    pub fn prestart() {
+    /// only when the lab takes it. `also` runs on that thread once the
+    /// namespace is under way (the caller's own head start).
+    pub fn prestart(also: impl FnOnce() + Send + 'static) {
         let made = std::thread::Builder::new()
             .name("nslab-start".into())
             .spawn(|| {
                 let mut sp = Spaces::new()?;
                 sp.start_spare();
+                also();
                 Ok(sp)
             });
         if let (Ok(handle), Ok(mut slot)) = (made, PRESTARTED.lock()) {

@@ -15,8 +15,25 @@ pub(super) struct LazyFunctions {
     /// Every function's native hash, computed once on the first lookup: a lookup that misses
     /// (every call whose exact parameter types are tried before `Dynamic` ones) would otherwise
     /// calculate the hash of every function in the manifests.
-    index: std::sync::OnceLock<StraightHashMap<&'static FnManifestEntry>>,
+    index: std::sync::OnceLock<IndexRef>,
 }
+
+/// Functions of the manifests by native hash.
+type Index = StraightHashMap<&'static FnManifestEntry>;
+
+/// A module's index: the process's shared one ([`SHARED`]) when its manifests are those, else
+/// its own.
+#[derive(Debug, Clone)]
+enum IndexRef {
+    Shared(&'static Index),
+    Own(Index),
+}
+
+/// The index of the first set of manifests a process indexes (in practice every engine's
+/// standard package, whose manifests are static), with the manifests' addresses and flags:
+/// built once per process, on whichever thread asks first ([`Module::warm_lazy_index`] lets
+/// another thread do it ahead of the engine's first lookup).
+static SHARED: std::sync::OnceLock<(Box<[(usize, bool)]>, Index)> = std::sync::OnceLock::new();
 
 impl LazyFunctions {
     /// Manifests whose functions are looked up only when called.
@@ -28,17 +45,37 @@ impl LazyFunctions {
     }
     /// The function with the highest precedence whose native hash is `hash_native`.
     fn get_by_hash(&self, hash_native: u64) -> Option<&'static FnManifestEntry> {
-        self.index
-            .get_or_init(|| {
-                let mut index = StraightHashMap::default();
-                // From the lowest precedence to the highest: the last insert wins.
-                self.for_each_fn(&mut |f| {
-                    index.insert(f.calc_hash(&[]), f);
-                });
-                index
-            })
-            .get(&hash_native)
-            .copied()
+        match self.index() {
+            IndexRef::Shared(index) => index.get(&hash_native),
+            IndexRef::Own(index) => index.get(&hash_native),
+        }
+        .copied()
+    }
+    /// This module's index, built (or found shared) on first use.
+    fn index(&self) -> &IndexRef {
+        self.index.get_or_init(|| {
+            let (key, shared) = SHARED.get_or_init(|| (self.key().collect(), self.build_index()));
+            if key.iter().copied().eq(self.key()) {
+                IndexRef::Shared(shared)
+            } else {
+                IndexRef::Own(self.build_index())
+            }
+        })
+    }
+    /// The manifests' addresses and flags: what makes two indexes the same.
+    fn key(&self) -> impl Iterator<Item = (usize, bool)> + '_ {
+        self.manifests
+            .iter()
+            .map(|&(m, flatten)| (m as *const ModuleManifest as usize, flatten))
+    }
+    /// Every function by native hash.
+    fn build_index(&self) -> Index {
+        let mut index = Index::default();
+        // From the lowest precedence to the highest: the last insert wins.
+        self.for_each_fn(&mut |f| {
+            index.insert(f.calc_hash(&[]), f);
+        });
+        index
     }
     /// Call a function on every function in the manifests, from the lowest precedence to the
     /// highest.
@@ -62,6 +99,14 @@ impl LazyFunctions {
 }
 
 impl Module {
+    /// Build the index of this module's lazily looked-up functions now (the first lookup would
+    /// otherwise), shared by every module made from the same manifests in this process: e.g. on
+    /// another thread, from a standard package made there, while an engine is being built.
+    pub fn warm_lazy_index(&self) {
+        if let Some(lazy) = &self.lazy_functions {
+            let _ = lazy.index();
+        }
+    }
     /// Look up a function in plugin module manifests by hash, calculating the hash of each
     /// function in turn.
     #[must_use]
