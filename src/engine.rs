@@ -74,13 +74,18 @@ fn register_api(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool, which: api::
     docs
 }
 
-/// Builds the index of rhai's standard package (its functions by hash,
-/// shared by every engine of the process) on the calling thread: otherwise
-/// the script's first call of a standard function builds it, ~0.26 M
-/// instructions on the main thread (`Spaces::prestart` runs this).
+/// Has the vendored rhai build the index of its standard package (its
+/// functions by hash, one a process: vendor/rhai/NSLAB-PATCH.md) on the
+/// calling thread, by one call of a standard function in an engine of its
+/// own: otherwise the script's first such call builds it, ~0.26 M
+/// instructions on the main thread (`Spaces::prestart` runs this). Only
+/// public rhai API, so the crate builds against rhai as published too.
 pub fn warm() {
-    let std = rhai::packages::StandardPackage::new_lazy();
-    rhai::packages::Package::as_shared_module(&std).warm_lazy_index();
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(rhai::packages::Package::as_shared_module(
+        &rhai::packages::StandardPackage::new_lazy(),
+    ));
+    let _ = engine.eval::<rhai::INT>("abs(-1)");
 }
 
 fn build_with(

@@ -31,8 +31,8 @@ enum IndexRef {
 
 /// The index of the first set of manifests a process indexes (in practice every engine's
 /// standard package, whose manifests are static), with the manifests' addresses and flags:
-/// built once per process, on whichever thread asks first ([`Module::warm_lazy_index`] lets
-/// another thread do it ahead of the engine's first lookup).
+/// built once per process, on whichever thread asks first (another thread can have it built
+/// ahead of an engine's first lookup by a lookup in an engine of its own).
 static SHARED: std::sync::OnceLock<(Box<[(usize, bool)]>, Index)> = std::sync::OnceLock::new();
 
 impl LazyFunctions {
@@ -99,14 +99,6 @@ impl LazyFunctions {
 }
 
 impl Module {
-    /// Build the index of this module's lazily looked-up functions now (the first lookup would
-    /// otherwise), shared by every module made from the same manifests in this process: e.g. on
-    /// another thread, from a standard package made there, while an engine is being built.
-    pub fn warm_lazy_index(&self) {
-        if let Some(lazy) = &self.lazy_functions {
-            let _ = lazy.index();
-        }
-    }
     /// Look up a function in plugin module manifests by hash, calculating the hash of each
     /// function in turn.
     #[must_use]
