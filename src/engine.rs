@@ -81,11 +81,18 @@ fn register_api(engine: &mut Engine, ctx: &Rc<Ctx>, comments: bool, which: api::
 /// instructions on the main thread (`Spaces::prestart` runs this). Only
 /// public rhai API, so the crate builds against rhai as published too.
 pub fn warm() {
+    let _ = with_standard_package().eval::<rhai::INT>("abs(-1)");
+}
+
+/// Engine::new() with the standard package's functions looked up when a
+/// script first calls them instead of all registered up front: that was
+/// a third of an empty script's run (issue 14's start-up goal).
+fn with_standard_package() -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(rhai::packages::Package::as_shared_module(
         &rhai::packages::StandardPackage::new_lazy(),
     ));
-    let _ = engine.eval::<rhai::INT>("abs(-1)");
+    engine
 }
 
 fn build_with(
@@ -95,14 +102,8 @@ fn build_with(
     limits: Limits,
     which: Option<api::Which>,
 ) -> Built {
-    // Engine::new() with the standard package's functions looked up when a
-    // script first calls them instead of all registered up front: that was
-    // a third of an empty script's run (issue 14's start-up goal).
-    let mut engine = Engine::new_raw();
+    let mut engine = with_standard_package();
     engine.set_max_strings_interned(256);
-    engine.register_global_module(rhai::packages::Package::as_shared_module(
-        &rhai::packages::StandardPackage::new_lazy(),
-    ));
     // No optimizer pass over the AST: it folds constants and prunes
     // branches that cannot run, which a lab script (calls into the kernel,
     // few loops) does not miss, and it was a third of compiling

@@ -401,14 +401,8 @@ impl NsWorker {
     ) -> Result<R> {
         let raw: RawFd = ns.as_raw_fd();
         self.submit(move || {
-            let home = open_current()?;
             // SAFETY: the caller blocks until this job is done and keeps the fd open.
-            let target = unsafe { BorrowedFd::borrow_raw(raw) };
-            setns(target, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| NetError::errno("enter namespace", e))?;
-            let out = f();
-            go_home(&home)?;
-            out
+            inside(unsafe { BorrowedFd::borrow_raw(raw) }, f)
         })
     }
 
@@ -427,14 +421,7 @@ impl NsWorker {
             .map_err(|e| NetError::os("copy a namespace descriptor", e))?;
         let (rtx, rrx) = mpsc::sync_channel(1);
         self.send(Box::new(move || {
-            let out = open_current().and_then(|home| {
-                setns(&target, CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| NetError::errno("enter namespace", e))?;
-                let out = f();
-                go_home(&home)?;
-                out
-            });
-            let _ = rtx.send(out);
+            let _ = rtx.send(inside(target.as_fd(), f));
         }))?;
         Ok(Later(rrx))
     }
@@ -544,6 +531,15 @@ pub fn give_name(ns: BorrowedFd<'_>, name: &str) -> Result<()> {
 /// made ahead of time could miss a setting changed in between.
 pub fn inherits_from_creator() -> bool {
     fs::read_to_string("/proc/sys/net/core/devconf_inherit_init_net").is_ok_and(|v| v.trim() == "3")
+}
+
+/// `f` on this thread inside namespace `ns`, then back home.
+fn inside<R>(ns: BorrowedFd<'_>, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let home = open_current()?;
+    setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NetError::errno("enter namespace", e))?;
+    let out = f();
+    go_home(&home)?;
+    out
 }
 
 fn go_home(home: &OwnedFd) -> Result<()> {

@@ -599,14 +599,13 @@ pub fn sweep(
                     continue;
                 };
                 let k = usize::from(id.wrapping_sub(base));
-                let at = (k * count as usize + usize::from(seq)).checked_sub(1);
-                if k < pairs
-                    && owner[k].0 == i
-                    && (1..=count).contains(&u32::from(seq))
-                    && let Some(s) = at.and_then(|at| seen.get_mut(at))
-                    && !*s
-                {
-                    *s = true;
+                if k >= pairs || owner[k].0 != i || !(1..=count).contains(&u32::from(seq)) {
+                    continue;
+                }
+                // In range: k < pairs and 1 <= seq <= count.
+                let at = k * count as usize + usize::from(seq) - 1;
+                if !seen[at] {
+                    seen[at] = true;
                     heard += 1;
                     let (a, b) = owner[k];
                     got[a][b] += 1;
