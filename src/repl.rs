@@ -237,6 +237,9 @@ impl Repl<'_> {
                 Outcome::Value(v)
             }
             Err(e) => {
+                // The ends this input's veth() calls made are up before the
+                // next prompt, whatever stopped it.
+                self.s.ctx.flush_ups();
                 if matches!(*e, EvalAltResult::Exit(..)) {
                     return Outcome::Exit;
                 }

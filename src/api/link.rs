@@ -3,10 +3,10 @@
 
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic, Map, NativeCallContext};
 
 use super::shaping::{bool_opt, int_in, ranged};
-use super::{Ctx, Doc, Link, Netns, Registrar, Res, bad, err};
+use super::{Ctx, Doc, Link, Netns, Registrar, Res, bad, err, site};
 use crate::lab::{AttachOpts, BridgeOpts, PortVlan};
 
 const BRIDGE_KEYS: &str =
@@ -141,8 +141,10 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
             doc: "A virtual cable: end a in ns_a, end b in ns_b, both up (`ip link add a type veth peer name b` + `ip link set … netns …`).",
             example: "let ends = veth(ns1, \"veth1\", ns2, \"veth2\");",
         },
-        move |a: Netns, an: &str, b: Netns, bn: &str| -> Res<Array> {
-            c.lab()?.veth(a.id, an, b.id, bn).map_err(err)?;
+        move |ctx: NativeCallContext, a: Netns, an: &str, b: Netns, bn: &str| -> Res<Array> {
+            c.lab()?
+                .veth_at(a.id, an, b.id, bn, site(&ctx))
+                .map_err(err)?;
             Ok(vec![
                 Dynamic::from(Link {
                     ns: a,
@@ -198,7 +200,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
     r.func(
         attach_doc.clone(),
         move |br: &mut Link, link: Link| -> Res<Link> {
-            c.lab()?
+            c.lab_for_port(link.ns.id, &link.name)?
                 .attach_with(
                     br.ns.id,
                     &br.name,
@@ -215,7 +217,7 @@ pub(super) fn register(r: &mut Registrar, ctx: &Rc<Ctx>) {
         attach_doc,
         move |br: &mut Link, link: Link, m: Map| -> Res<Link> {
             let o = attach_opts(&m, false)?;
-            c.lab()?
+            c.lab_for_port(link.ns.id, &link.name)?
                 .attach_with(br.ns.id, &br.name, link.ns.id, &link.name, &o)
                 .map_err(err)?;
             Ok(br.clone())

@@ -131,18 +131,36 @@ impl Ctx {
         }
     }
 
-    /// The lab, with every queued firewall rule applied: every call goes
-    /// through here except those that queue rules, so a rule is in effect
-    /// before anything that could notice it (a probe, a process, a
-    /// listing, a change of the lab).
+    /// The lab, with every queued firewall rule applied and every veth end
+    /// put off brought up: every call goes through here except those that
+    /// queue rules (and attach, `lab_for_port`), so a rule is in effect and
+    /// a link up before anything that could notice it (a probe, a process,
+    /// a listing, a change of the lab).
     fn lab(&self) -> Result<RefMut<'_, Lab>, Box<EvalAltResult>> {
         let mut lab = self.lab_queued()?;
         lab.flush().map_err(refused)?;
         Ok(lab)
     }
 
-    /// Applies the queued firewall rules (at the end of a script or of a
-    /// REPL input); an error points at the call that queued the rule.
+    /// Brings up the veth ends put off, whatever else fails (a script
+    /// that stopped with an error).
+    pub fn flush_ups(&self) {
+        if let Some(lab) = self.lab.borrow_mut().as_mut() {
+            let _ = lab.flush_ups();
+        }
+    }
+
+    /// `lab()` for `br.attach(link)`: a veth end whose up was put off stays
+    /// down for the attach, which brings it up (see lab/deferred.rs).
+    fn lab_for_port(&self, id: NsId, link: &str) -> Result<RefMut<'_, Lab>, Box<EvalAltResult>> {
+        let mut lab = self.lab_queued()?;
+        lab.flush_but_port(id, link).map_err(refused)?;
+        Ok(lab)
+    }
+
+    /// Brings up the veth ends put off and applies the queued firewall
+    /// rules (at the end of a script or of a REPL input); an error points
+    /// at the call that asked for it.
     pub fn flush(&self) -> Res<()> {
         match self.lab.borrow_mut().as_mut() {
             Some(lab) => lab.flush().map_err(refused),

@@ -145,7 +145,7 @@ impl Lab {
     /// refuses one, the ops queued before it in its namespace are applied,
     /// the ones after it dropped, and the error is the one queued first
     /// among the namespaces' refused ops.
-    pub fn flush(&mut self) -> std::result::Result<(), Refused> {
+    pub(super) fn flush_rules(&mut self) -> std::result::Result<(), Refused> {
         if self.fw.is_empty() {
             return Ok(());
         }

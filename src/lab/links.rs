@@ -1,6 +1,8 @@
 //! Links: veths, bridges, a handle on existing links, and their state.
 
+use super::deferred::DeferredUp;
 use super::events::Event;
+use super::firewall::{Refused, Site};
 use super::ledger::Undo;
 use super::{HOST, Lab, LabError, LinkView, NsId, Result, names, net_err};
 use crate::lab::steps::links::{DeleteLink, RestoreMaster, RestoreMtu, RestorePort, RestoreUp};
@@ -44,6 +46,23 @@ impl Lab {
     /// `ip link add A type veth peer name B` with A in `ns_a`, B in `ns_b`,
     /// both up. The peer is created directly in its namespace.
     pub fn veth(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str) -> Result<()> {
+        self.veth_made_at(ns_a, a, ns_b, b, None)
+    }
+
+    /// `veth` for a script's call at `site`: B comes up at the script's next
+    /// call, or with the attach that call makes of it (see deferred.rs).
+    pub fn veth_at(&mut self, ns_a: NsId, a: &str, ns_b: NsId, b: &str, site: Site) -> Result<()> {
+        self.veth_made_at(ns_a, a, ns_b, b, Some(site))
+    }
+
+    fn veth_made_at(
+        &mut self,
+        ns_a: NsId,
+        a: &str,
+        ns_b: NsId,
+        b: &str,
+        defer: Option<Site>,
+    ) -> Result<()> {
         if let Some(r) = self.remote_veth(ns_a, a, ns_b, b) {
             return r;
         }
@@ -97,12 +116,16 @@ impl Lab {
             Some(std::os::fd::AsRawFd::as_raw_fd(&peer_fd))
         };
         let rb = self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?;
+        let up_now = defer.is_none();
         self.recorded(Some(undo_ns), undo, |lab| {
             let made = lab.sp.block_on(r.add_veth(&ka, &kb, peer_raw, ends));
             match made {
                 Ok(index) => {
                     if let Some(i) = index {
                         lab.topo.set_index(ns_a, a, i);
+                    }
+                    if !up_now {
+                        return Ok(());
                     }
                     lab.sp
                         .block_on(rb.set_up_by_name(&kb))
@@ -131,6 +154,14 @@ impl Lab {
         if let Some(index) = mark {
             self.mark_link(undo_ns, index);
         }
+        if let Some(site) = defer {
+            self.deferred.put_up(DeferredUp {
+                ns: ns_b,
+                name: b.to_string(),
+                kname: kb.clone(),
+                site,
+            });
+        }
         if own_queues() {
             for (id, kname) in [(ns_a, ka), (ns_b, kb)] {
                 let shown = kname.clone();
@@ -155,6 +186,52 @@ impl Lab {
             b: (ns_b, b),
         });
         Ok(())
+    }
+
+    /// Brings up the veth ends put off (see deferred.rs), then applies the
+    /// queued firewall rules: before every call of the script but those
+    /// that queue rules, and at its end. An error is the first of either,
+    /// shown at the call that asked for it.
+    pub fn flush(&mut self) -> std::result::Result<(), Refused> {
+        let ups = self.flush_ups();
+        let rules = self.flush_rules();
+        ups.and(rules)
+    }
+
+    /// `flush` before `br.attach(link)`: `link`'s own up, if put off,
+    /// stays for the attach to take over (see `attach_with`).
+    pub fn flush_but_port(&mut self, id: NsId, link: &str) -> std::result::Result<(), Refused> {
+        let held = self.deferred.take_up(id, link);
+        let out = self.flush();
+        if let Some(up) = held {
+            self.deferred.put_up(up);
+        }
+        out
+    }
+
+    /// Every end put off comes up, one request each; the first error is
+    /// returned once all were tried.
+    pub fn flush_ups(&mut self) -> std::result::Result<(), Refused> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let mut first = None;
+        for up in self.deferred.take_ups() {
+            if let Err(error) = self.bring_up(&up) {
+                first.get_or_insert(Refused {
+                    error,
+                    site: up.site,
+                });
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    fn bring_up(&mut self, up: &DeferredUp) -> Result<()> {
+        let r = self.sp.rtnl(up.ns).map_err(net_err("open netlink"))?;
+        self.sp
+            .block_on(r.set_up_by_name(&up.kname))
+            .map_err(|e| LabError::kernel("bring a veth up", &up.name, e))
     }
 
     /// Link `name` was made in `id` and is up: the parts learn of it.
@@ -391,22 +468,7 @@ impl Lab {
 
     /// `ip link set LINK master BR` (+ up).
     pub fn attach(&mut self, br_ns: NsId, br: &str, link_ns: NsId, link: &str) -> Result<()> {
-        if br_ns != link_ns {
-            return Err(LabError::new(
-                format!(
-                    "link '{link}' is in namespace '{}' but bridge '{br}' is in '{}'",
-                    self.sp.name(link_ns),
-                    self.sp.name(br_ns)
-                ),
-                "a bridge can only take links of its own namespace: make a veth with one end beside the bridge",
-            ));
-        }
-        if link == br {
-            return Err(LabError::new(
-                format!("'{br}' cannot be attached to itself: a bridge cannot be its own port"),
-                "attach other links to it, e.g. one end of a veth: br.attach(cable[0])",
-            ));
-        }
+        attach_checks(self, br_ns, br, link_ns, link)?;
         let what = format!("'{link}' to bridge '{br}' in '{}'", self.sp.name(br_ns));
         // Both may come up now (the bridge gets its carrier from its ports).
         self.settle.came_up(link_ns, link);
@@ -498,6 +560,11 @@ impl Lab {
 
     /// `br.attach(link, #{…})`: attach, then set the port's options
     /// (`ip link set LINK type bridge_slave …`, `bridge vlan add …`).
+    ///
+    /// A veth end whose up was put off (see deferred.rs) comes up with the
+    /// attach, and a port that is to have no IPv6 has it turned off first,
+    /// while still down: it never gets a link-local address. If the attach
+    /// fails, the end comes up all the same, as `veth()` promised.
     pub fn attach_with(
         &mut self,
         br_ns: NsId,
@@ -505,6 +572,27 @@ impl Lab {
         link_ns: NsId,
         link: &str,
         opts: &AttachOpts,
+    ) -> Result<()> {
+        let down = self.deferred.take_up(link_ns, link);
+        let out = self.attach_port(br_ns, br, link_ns, link, opts, down.is_some());
+        // (A link put off is in a namespace of this machine: remote_port
+        // only ever refuses it.)
+        if let Some(up) = down
+            && out.is_err()
+        {
+            let _ = self.bring_up(&up);
+        }
+        out
+    }
+
+    fn attach_port(
+        &mut self,
+        br_ns: NsId,
+        br: &str,
+        link_ns: NsId,
+        link: &str,
+        opts: &AttachOpts,
+        down: bool,
     ) -> Result<()> {
         if let Some(r) = self.remote_port(br_ns, br, link_ns, link, opts, true) {
             return r;
@@ -545,8 +633,16 @@ impl Lab {
                 self.recorded(Some(link_ns), undo, |_| Ok(()))?;
             }
         }
+        // Off while down: no link-local address is made and dropped.
+        let ipv6_first = down && !opts.ipv6;
+        if ipv6_first {
+            attach_checks(self, br_ns, br, link_ns, link)?;
+            self.port_ipv6(br_ns, br, link_ns, link, false)?;
+        }
         self.attach(br_ns, br, link_ns, link)?;
-        self.port_ipv6(br_ns, br, link_ns, link, opts.ipv6)?;
+        if !ipv6_first {
+            self.port_ipv6(br_ns, br, link_ns, link, opts.ipv6)?;
+        }
         if !with_opts {
             return Ok(());
         }
@@ -859,6 +955,27 @@ fn not_a_master(master: &str, kind: &str) -> LabError {
 /// A failed `br.attach(link)` in words. The kernel answers ELOOP when the
 /// port is itself a bridge (Linux never nests bridges, which could make a
 /// loop of bridges), as strerror's "Too many symbolic links".
+/// What attach refuses before asking the kernel anything.
+fn attach_checks(lab: &Lab, br_ns: NsId, br: &str, link_ns: NsId, link: &str) -> Result<()> {
+    if br_ns != link_ns {
+        return Err(LabError::new(
+            format!(
+                "link '{link}' is in namespace '{}' but bridge '{br}' is in '{}'",
+                lab.sp.name(link_ns),
+                lab.sp.name(br_ns)
+            ),
+            "a bridge can only take links of its own namespace: make a veth with one end beside the bridge",
+        ));
+    }
+    if link == br {
+        return Err(LabError::new(
+            format!("'{br}' cannot be attached to itself: a bridge cannot be its own port"),
+            "attach other links to it, e.g. one end of a veth: br.attach(cable[0])",
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn attach_err(what: &str, br: &str, link: &str, e: crate::net::NetError) -> LabError {
     match e.raw_errno() {
         Some(libc::ELOOP) => LabError::new(

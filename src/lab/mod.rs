@@ -5,6 +5,7 @@ mod attach;
 mod busy;
 mod capture;
 mod counters;
+mod deferred;
 pub mod error;
 mod events;
 mod explain;
@@ -208,6 +209,8 @@ pub struct Lab {
     remote: remote::Remotes,
     /// Nodes' private directories, hosts files and host names.
     nodes: nodes::Nodes,
+    /// Veth ends to bring up at the script's next call.
+    deferred: deferred::Deferred,
 }
 
 /// What a teardown came to.
@@ -294,6 +297,7 @@ impl Lab {
             watch: Watchers::default(),
             nodes: nodes::Nodes::default(),
             remote: remote::Remotes::default(),
+            deferred: deferred::Deferred::default(),
         }
     }
 

@@ -371,6 +371,11 @@ impl Session {
             Some(ast) => self.engine.run_ast(ast).and_then(|()| self.ctx.flush()),
             None => Ok(()),
         };
+        if result.is_err() {
+            // A kept lab has every veth end up, as veth() promised, even
+            // when the script stopped right after making one.
+            self.ctx.flush_ups();
+        }
         if let Some(p) = self.progress.borrow_mut().as_mut() {
             p.stop();
         }

@@ -436,6 +436,53 @@ fn a_foreign_port_moved_by_plain_attach_gets_its_settings_back() {
 }
 
 #[test]
+fn a_veth_end_is_up_at_the_next_call_and_a_port_never_gets_ipv6_routes() {
+    // veth() brings its second end up with the script's next call, or with
+    // the attach of that end (lab/deferred.rs): pa, attached at once, is
+    // up with IPv6 off from the start, so `ip monitor` in sw never sees
+    // the routes a link gets when it comes up with IPv6 (ff00::/8 and
+    // fe80::/64), where pc (#{ipv6: true}) gets them (the witness that the
+    // monitor was listening). pd, left alone, is up at the
+    // next call; pe is up after an attach that was refused.
+    let o = run_ok(
+        "defer.rhai",
+        r#"
+let sw = netns("sw"); let a = netns("a");
+let mon = sw.spawn("stdbuf -oL ip -6 monitor route");
+sleep(0.3);
+let br = bridge(sw, "br0"); let bra = bridge(a, "bra");
+let ca = veth(a, "eth0", sw, "pa"); br.attach(ca[1]);
+let cc = veth(a, "qc", sw, "pc"); br.attach(cc[1], #{ipv6: true});
+let cd = veth(a, "eth1", sw, "pd");
+print("== pd"); print(sw.exec("ip -o link show pd").stdout);
+let ce = veth(a, "eth2", sw, "pe");
+try { bra.attach(ce[1]); } catch (e) { print(`== refused ${e.message}`); }
+print("== pe"); print(sw.exec("ip -o link show pe").stdout);
+print("== pa"); print(sw.exec("ip -o link show pa; cat /proc/sys/net/ipv6/conf/pa/disable_ipv6").stdout);
+sleep(0.5);
+print("== monitor"); print(mon.stdout);
+"#,
+    );
+    let up = |l: &str| l.contains(",UP") || l.contains("<UP");
+    for port in ["pd", "pe", "pa"] {
+        let s = section(&o.stdout, &format!("== {port}"));
+        assert!(up(s), "{port} is not up:\n{}", o.stdout);
+    }
+    assert!(o.stdout.contains("== refused"), "{}", o.stdout);
+    let pa = section(&o.stdout, "== pa");
+    assert!(
+        pa.contains("master br0") && pa.trim_end().ends_with('1'),
+        "{pa}"
+    );
+    let mon = section(&o.stdout, "== monitor");
+    assert!(
+        mon.contains("dev pc "),
+        "the monitor saw no route of pc:\n{mon}"
+    );
+    assert!(!mon.contains("dev pa "), "pa had IPv6 routes:\n{mon}");
+}
+
+#[test]
 fn bridge_ports_have_no_ipv6_of_their_own_and_hosts_keep_theirs() {
     // pa, pb: plain ports (no IPv6); pc: #{ipv6: true} (the kernel's
     // default); pd: given an address before attach, pe: after (both keep
