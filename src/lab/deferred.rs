@@ -3,15 +3,17 @@
 //! `veth()` promises both ends up, but the kernel cannot open the peer in
 //! the request that makes the pair (veth_open: ENOTCONN before the first
 //! end exists), so the peer's "up" is a request of its own. A script
-//! nearly always plugs that end into a bridge next, and attach brings it
-//! up in its own request (`ip link set LINK master BR up`). So the up
-//! waits here: the next call of the script brings it up first, unless that
-//! call is the attach of this very link, which takes it over. Nothing the
-//! script can do sees the difference (every call but that attach flushes
-//! first, and so does the end of the script or of a REPL input); the
-//! kernel is spared a request, and a port whose IPv6 attach turns off
-//! never gets the link-local address, DAD and multicast routes it would
-//! have set up and torn down (bench/README.md, tenth round).
+//! nearly always plugs that end into a bridge next, and a port the lab
+//! made gets its IPv6 turned off there: brought up at once, it got a
+//! link-local address, an ff00::/8 and a fe80::/64 route (each insert O(N)
+//! in a star's switch) and DAD and MLD timers, all torn down again a
+//! moment later. So the up waits here: the script's next call brings it
+//! up first, unless that call is the attach of this very link, which
+//! turns its IPv6 off while it is still down and then brings it up (before
+//! it joins the bridge: see `Lab::attach_with`). Nothing the script can do
+//! sees the difference: every call but that attach flushes first, and so
+//! does the end of the script or of a REPL input (bench/README.md, tenth
+//! round).
 
 use super::firewall::Site;
 use super::space::NsId;

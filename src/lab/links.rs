@@ -561,10 +561,11 @@ impl Lab {
     /// `br.attach(link, #{…})`: attach, then set the port's options
     /// (`ip link set LINK type bridge_slave …`, `bridge vlan add …`).
     ///
-    /// A veth end whose up was put off (see deferred.rs) comes up with the
-    /// attach, and a port that is to have no IPv6 has it turned off first,
-    /// while still down: it never gets a link-local address. If the attach
-    /// fails, the end comes up all the same, as `veth()` promised.
+    /// A veth end whose up was put off (see deferred.rs) has its IPv6
+    /// turned off first, while still down, when it is to have none: it
+    /// never gets a link-local address, nor the routes and timers that go
+    /// with it. If the attach fails, the end comes up all the same, as
+    /// `veth()` promised.
     pub fn attach_with(
         &mut self,
         br_ns: NsId,
@@ -574,7 +575,7 @@ impl Lab {
         opts: &AttachOpts,
     ) -> Result<()> {
         let down = self.deferred.take_up(link_ns, link);
-        let out = self.attach_port(br_ns, br, link_ns, link, opts, down.is_some());
+        let out = self.attach_port(br_ns, br, link_ns, link, opts, down.as_ref());
         // (A link put off is in a namespace of this machine: remote_port
         // only ever refuses it.)
         if let Some(up) = down
@@ -592,7 +593,7 @@ impl Lab {
         link_ns: NsId,
         link: &str,
         opts: &AttachOpts,
-        down: bool,
+        down: Option<&DeferredUp>,
     ) -> Result<()> {
         if let Some(r) = self.remote_port(br_ns, br, link_ns, link, opts, true) {
             return r;
@@ -634,10 +635,17 @@ impl Lab {
             }
         }
         // Off while down: no link-local address is made and dropped.
-        let ipv6_first = down && !opts.ipv6;
+        let ipv6_first = down.is_some() && !opts.ipv6;
         if ipv6_first {
             attach_checks(self, br_ns, br, link_ns, link)?;
             self.port_ipv6(br_ns, br, link_ns, link, false)?;
+        }
+        // Up before it joins: the other end gets its carrier, and sends its
+        // first IPv6 packets (MLD reports), while this one is no port yet;
+        // joined first, the bridge flooded them to every port, O(N^2) for
+        // a star (bench/README.md, tenth round).
+        if let Some(up) = down {
+            self.bring_up(up)?;
         }
         self.attach(br_ns, br, link_ns, link)?;
         if !ipv6_first {
