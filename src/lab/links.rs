@@ -115,8 +115,11 @@ impl Lab {
         } else {
             Some(std::os::fd::AsRawFd::as_raw_fd(&peer_fd))
         };
-        let rb = self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?;
-        let up_now = defer.is_none();
+        // Opened before anything is made, when B comes up here.
+        let rb = match defer {
+            None => Some(self.sp.rtnl(ns_b).map_err(net_err("open netlink"))?),
+            Some(_) => None,
+        };
         self.recorded(Some(undo_ns), undo, |lab| {
             let made = lab.sp.block_on(r.add_veth(&ka, &kb, peer_raw, ends));
             match made {
@@ -124,12 +127,10 @@ impl Lab {
                     if let Some(i) = index {
                         lab.topo.set_index(ns_a, a, i);
                     }
-                    if !up_now {
-                        return Ok(());
+                    match &rb {
+                        Some(rb) => lab.end_up(rb, &kb, b),
+                        None => Ok(()),
                     }
-                    lab.sp
-                        .block_on(rb.set_up_by_name(&kb))
-                        .map_err(|e| LabError::kernel("bring a veth up", b, e))
                 }
                 Err(e) if e.raw_errno() == Some(libc::EEXIST) => {
                     if lab.exists_kernel(ns_a, &ka)? {
@@ -229,9 +230,15 @@ impl Lab {
 
     fn bring_up(&mut self, up: &DeferredUp) -> Result<()> {
         let r = self.sp.rtnl(up.ns).map_err(net_err("open netlink"))?;
+        self.end_up(&r, &up.kname, &up.name)
+    }
+
+    /// A veth end up through its namespace's client `r`, by its kernel
+    /// name `kname` (`name` is the script's, for the error).
+    fn end_up(&self, r: &Rtnl, kname: &str, name: &str) -> Result<()> {
         self.sp
-            .block_on(r.set_up_by_name(&up.kname))
-            .map_err(|e| LabError::kernel("bring a veth up", &up.name, e))
+            .block_on(r.set_up_by_name(kname))
+            .map_err(|e| LabError::kernel("bring a veth up", name, e))
     }
 
     /// Link `name` was made in `id` and is up: the parts learn of it.
@@ -960,9 +967,6 @@ fn not_a_master(master: &str, kind: &str) -> LabError {
     )
 }
 
-/// A failed `br.attach(link)` in words. The kernel answers ELOOP when the
-/// port is itself a bridge (Linux never nests bridges, which could make a
-/// loop of bridges), as strerror's "Too many symbolic links".
 /// What attach refuses before asking the kernel anything.
 fn attach_checks(lab: &Lab, br_ns: NsId, br: &str, link_ns: NsId, link: &str) -> Result<()> {
     if br_ns != link_ns {
@@ -984,6 +988,9 @@ fn attach_checks(lab: &Lab, br_ns: NsId, br: &str, link_ns: NsId, link: &str) ->
     Ok(())
 }
 
+/// A failed `br.attach(link)` in words. The kernel answers ELOOP when the
+/// port is itself a bridge (Linux never nests bridges, which could make a
+/// loop of bridges), as strerror's "Too many symbolic links".
 pub(super) fn attach_err(what: &str, br: &str, link: &str, e: crate::net::NetError) -> LabError {
     match e.raw_errno() {
         Some(libc::ELOOP) => LabError::new(
